@@ -1,0 +1,249 @@
+"""Settings from the environment (and ``.env``), validated once at start.
+
+Every variable is listed, with a comment, in ``.env.example``. Tokens are held as ``Secret`` so
+that no repr, log line or error message can show them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+
+from bot.core.models_table import ModelTable, ModelTableError
+from bot.core.policy import Defaults, Limits, Tuning
+
+PLATFORMS = ("discord", "telegram")
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable and what to do."""
+
+
+class Secret:
+    """A token: compares and hashes like its value, prints as ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    useapi_token: Secret
+    useapi_base_url: str = "https://api.useapi.net/v1/google-flow"
+    useapi_accounts: tuple[str, ...] = ()
+    discord_token: Secret | None = None
+    telegram_token: Secret | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    database_path: Path = Path("data/bot.sqlite3")
+    admins: tuple[tuple[str, str], ...] = ()
+    allowed_users: frozenset[str] = frozenset()
+    allowed_chats: frozenset[str] = frozenset()
+    models: ModelTable = field(default_factory=ModelTable.builtin)
+    limits: Limits = field(default_factory=Limits)
+    tuning: Tuning = field(default_factory=Tuning)
+    defaults: Defaults = field(default_factory=Defaults)
+    console_dir: Path = Path("images")
+    log_level: str = "INFO"
+
+    def admin_ids(self, platform: str) -> list[str]:
+        return [user for p, user in self.admins if p == platform]
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: Path | None = Path(".env"),
+    ) -> Settings:
+        """Read and check every setting; the process environment wins over ``.env``."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        return _parse(_Env(values))
+
+
+class _Env:
+    def __init__(self, values: Mapping[str, str]):
+        self._values = values
+
+    def text(self, name: str, default: str = "") -> str:
+        return self._values.get(name, "").strip() or default
+
+    def secret(self, name: str) -> Secret | None:
+        value = self.text(name)
+        return Secret(value) if value else None
+
+    def number(self, name: str, default: T, kind: Callable[[str], T], low: float) -> T:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < low:  # type: ignore[operator]
+            raise ConfigError(f"{name} must be at least {low}, got {raw!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def ids(self, name: str) -> list[tuple[str, str]]:
+        """A comma list of ``platform:id`` pairs."""
+        out = []
+        for item in filter(None, (p.strip() for p in self.text(name).split(","))):
+            platform, _, user = item.partition(":")
+            if platform not in (*PLATFORMS, "console") or not user.strip().lstrip("-").isdigit():
+                raise ConfigError(
+                    f"{name}: {item!r} should look like discord:123456 or telegram:123456"
+                )
+            out.append((platform, user.strip()))
+        return out
+
+
+def _parse(env: _Env) -> Settings:
+    token = env.secret("USEAPI_TOKEN")
+    if token is None:
+        raise ConfigError(
+            "USEAPI_TOKEN is not set: put your useapi.net API token in the environment or .env"
+        )
+    models_file = env.text("BOT_MODELS_FILE")
+    try:
+        models = ModelTable.load(Path(models_file) if models_file else None)
+        default_model = env.text("BOT_DEFAULT_MODEL")
+        if default_model:
+            spec = models.resolve(default_model)
+            if spec is None:
+                raise ConfigError(
+                    f"BOT_DEFAULT_MODEL {default_model!r} is not a known model; "
+                    f"use one of {', '.join(models.ids())}"
+                )
+            models = ModelTable(models.models, spec.id)
+    except ModelTableError as exc:
+        raise ConfigError(f"BOT_MODELS_FILE: {exc}") from exc
+
+    base_min = Tuning()
+    tuning = Tuning(
+        account_min_concurrency=env.number(
+            "BOT_ACCOUNT_MIN_CONCURRENCY", base_min.account_min_concurrency, int, 1
+        ),
+        account_max_concurrency=env.number(
+            "BOT_ACCOUNT_MAX_CONCURRENCY", base_min.account_max_concurrency, int, 1
+        ),
+        retry_min_seconds=env.number("BOT_RETRY_MIN_SECONDS", base_min.retry_min_seconds, float, 0),
+        retry_max_seconds=env.number("BOT_RETRY_MAX_SECONDS", base_min.retry_max_seconds, float, 0),
+        job_deadline_seconds=env.number(
+            "BOT_JOB_DEADLINE_SECONDS", base_min.job_deadline_seconds, float, 1
+        ),
+        generation_timeout_seconds=env.number(
+            "BOT_GENERATION_TIMEOUT_SECONDS", base_min.generation_timeout_seconds, float, 1
+        ),
+        moderation_fallback=env.flag("BOT_MODERATION_FALLBACK", base_min.moderation_fallback),
+        accounts_refresh_seconds=env.number(
+            "BOT_ACCOUNTS_REFRESH_SECONDS", base_min.accounts_refresh_seconds, float, 10
+        ),
+    )
+    if tuning.account_max_concurrency < tuning.account_min_concurrency:
+        raise ConfigError("BOT_ACCOUNT_MAX_CONCURRENCY must be ≥ BOT_ACCOUNT_MIN_CONCURRENCY")
+
+    base_limits = Limits()
+    limits = Limits(
+        max_prompt_chars=env.number("BOT_MAX_PROMPT_CHARS", base_limits.max_prompt_chars, int, 1),
+        max_image_bytes=int(
+            env.number("BOT_MAX_IMAGE_MB", base_limits.max_image_bytes / 2**20, float, 0.1) * 2**20
+        ),
+        max_image_pixels=env.number(
+            "BOT_MAX_IMAGE_PIXELS", base_limits.max_image_pixels, int, 1024
+        ),
+        queued_per_user=env.number("BOT_QUEUED_PER_USER", base_limits.queued_per_user, int, 1),
+        running_per_user=env.number("BOT_RUNNING_PER_USER", base_limits.running_per_user, int, 1),
+        daily_images_per_user=env.number(
+            "BOT_DAILY_IMAGES_PER_USER", base_limits.daily_images_per_user, int, 0
+        ),
+    )
+
+    base_defaults = Defaults()
+    defaults = Defaults(
+        aspect_ratio=env.text("BOT_DEFAULT_ASPECT_RATIO", base_defaults.aspect_ratio),
+        count=env.number("BOT_DEFAULT_COUNT", base_defaults.count, int, 1),
+        upscale_resolution=env.text(
+            "BOT_DEFAULT_UPSCALE_RESOLUTION", base_defaults.upscale_resolution
+        ).lower(),
+    )
+    if not models.default.accepts_ratio(defaults.aspect_ratio, with_references=False):
+        raise ConfigError(
+            f"BOT_DEFAULT_ASPECT_RATIO {defaults.aspect_ratio!r} is not one of "
+            f"{', '.join(models.default.aspect_ratios)}"
+        )
+    if not 1 <= defaults.count <= 4:
+        raise ConfigError("BOT_DEFAULT_COUNT must be between 1 and 4")
+    if defaults.upscale_resolution not in ("2k", "4k"):
+        raise ConfigError("BOT_DEFAULT_UPSCALE_RESOLUTION must be 2k or 4k")
+
+    return Settings(
+        useapi_token=token,
+        useapi_base_url=env.text("USEAPI_BASE_URL", Settings.useapi_base_url).rstrip("/"),
+        useapi_accounts=tuple(
+            a.strip() for a in env.text("USEAPI_ACCOUNTS").split(",") if a.strip()
+        ),
+        discord_token=env.secret("DISCORD_TOKEN"),
+        telegram_token=env.secret("TELEGRAM_TOKEN"),
+        telegram_api_url=env.text("TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
+        database_path=_database_path(env.text("DATABASE_URL", "sqlite:///data/bot.sqlite3")),
+        admins=tuple(env.ids("BOT_ADMINS")),
+        allowed_users=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_USERS")),
+        allowed_chats=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_CHATS")),
+        models=models,
+        limits=limits,
+        tuning=tuning,
+        defaults=defaults,
+        console_dir=Path(env.text("BOT_CONSOLE_DIR", "images")),
+        log_level=_log_level(env.text("BOT_LOG_LEVEL", "INFO")),
+    )
+
+
+def _database_path(url: str) -> Path:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ConfigError(
+            f"DATABASE_URL must look like sqlite:///data/bot.sqlite3 (relative) or "
+            f"sqlite:////var/lib/bot/bot.sqlite3 (absolute); got {url.split(':', 1)[0]}:…"
+        )
+    return Path(url[len(prefix) :])
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"BOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level

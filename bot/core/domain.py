@@ -1,0 +1,213 @@
+"""The domain's vocabulary: requests, jobs, results and the buttons on them.
+
+Everything here is plain data that survives a restart: a job holds ids to answer to, never a live
+platform object, and a button holds only ``action:job:index``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class UserKey:
+    platform: str
+    user_id: str
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who asked, and where the answer goes: plain ids, and the adapter's own routing ids."""
+
+    platform: str
+    user_id: str
+    chat_id: str
+    reply_to: str | None = None
+    route: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def user(self) -> UserKey:
+        return UserKey(self.platform, self.user_id)
+
+    @property
+    def chat(self) -> str:
+        return f"{self.platform}:{self.chat_id}"
+
+
+@dataclass(frozen=True)
+class ImageRef:
+    """An image the upstream already holds: a ``mediaGenerationId`` and the account owning it."""
+
+    media_id: str
+    account: str
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A user's image we hold (by content hash) until the job has uploaded it."""
+
+    sha256: str
+    mime: str
+
+
+Reference = ImageRef | Upload
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    model: str
+    aspect_ratio: str
+    count: int
+    seed: int
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def pinned_account(self) -> str | None:
+        """A reference the upstream already holds ties the job to that reference's account."""
+        return next((r.account for r in self.references if isinstance(r, ImageRef)), None)
+
+    @property
+    def uploads(self) -> tuple[Upload, ...]:
+        return tuple(r for r in self.references if isinstance(r, Upload))
+
+
+@dataclass(frozen=True)
+class UpscaleRequest:
+    source_job: int
+    index: int
+    image: ImageRef
+    resolution: str
+    model: str
+
+    @property
+    def pinned_account(self) -> str:
+        return self.image.account
+
+
+Request = GenerationRequest | UpscaleRequest
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass
+class Job:
+    id: int
+    owner: Owner
+    request: Request
+    state: JobState = JobState.QUEUED
+    account: str | None = None
+    attempts: int = 0
+    error: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    delivered: bool = False
+
+    @property
+    def is_upscale(self) -> bool:
+        return isinstance(self.request, UpscaleRequest)
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """One generated (or upscaled) image; ``data`` is kept only until it is delivered."""
+
+    index: int
+    ref: ImageRef
+    seed: int | None
+    model: str
+    mime: str
+    data: bytes | None = None
+
+
+class Action(StrEnum):
+    UPSCALE = "u"
+    REROLL = "d"
+    REUSE = "r"
+    CANCEL = "c"
+
+
+_BUTTON = re.compile(r"^([udrc]):([1-9][0-9]{0,17}):([0-9])$")
+
+
+@dataclass(frozen=True)
+class Button:
+    """``action:job:index`` — all a button carries; the rest is read from the store."""
+
+    action: Action
+    job_id: int
+    index: int = 0
+
+    @property
+    def data(self) -> str:
+        return f"{self.action.value}:{self.job_id}:{self.index}"
+
+    @property
+    def label(self) -> str:
+        match self.action:
+            case Action.UPSCALE:
+                return f"U{self.index}"
+            case Action.REUSE:
+                return f"R{self.index}"
+            case Action.REROLL:
+                return "🎲"
+            case Action.CANCEL:
+                return f"✖ Cancel #{self.job_id}"
+
+    @classmethod
+    def parse(cls, data: str) -> Button | None:
+        """Button data comes from clients and may be forged: anything malformed is ``None``."""
+        match = _BUTTON.match(data) if isinstance(data, str) and len(data) <= 64 else None
+        if match is None:
+            return None
+        return cls(Action(match[1]), int(match[2]), int(match[3]))
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """A finished job: its images and the rows of buttons that apply to them."""
+
+    job: Job
+    images: tuple[ResultImage, ...]
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class UserSettings:
+    """A user's own defaults; ``None`` means "use the bot's default"."""
+
+    model: str | None = None
+    aspect_ratio: str | None = None
+    count: int | None = None
+    upscale_resolution: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job_id: int
+    position: int
+
+
+@dataclass(frozen=True)
+class AdminEvent:
+    """An operator problem, raised once per incident."""
+
+    kind: str
+    account: str | None
+    message: str

@@ -1,0 +1,95 @@
+"""What the core needs from the outside: a store and, per platform, a way to tell users.
+
+``bot.store.SqliteStore`` implements ``Store``; each chat adapter implements ``Notifier``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from bot.core.domain import Job, JobResult, Owner, Request, ResultImage, UserKey, UserSettings
+
+
+class DeliveryError(Exception):
+    """A notifier could not deliver. ``permanent`` means retrying is pointless (chat gone)."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Notifier(Protocol):
+    """How the core reports back to one platform. Each call may raise ``DeliveryError``."""
+
+    async def job_started(self, job: Job) -> None: ...
+
+    async def job_finished(self, result: JobResult) -> None: ...
+
+    async def job_failed(self, job: Job, message: str) -> None: ...
+
+    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None: ...
+
+
+class Store(Protocol):
+    """Durable state. Every method is one transaction; states are written before announced."""
+
+    async def add_job(
+        self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
+    ) -> Job:
+        """Store a queued job (and the bytes of its uploads); count it in the user's day."""
+        ...
+
+    async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def unfinished_jobs(self) -> list[Job]:
+        """Queued and running jobs, oldest first (what a restart must resume)."""
+        ...
+
+    async def undelivered_jobs(self) -> list[Job]:
+        """Finished jobs whose final answer has not been delivered yet."""
+        ...
+
+    async def user_jobs(self, user: UserKey) -> list[Job]:
+        """A user's queued and running jobs, oldest first."""
+        ...
+
+    async def mark_running(self, job_id: int, account: str) -> int:
+        """Set running on ``account``; the new attempt count, or 0 if it was cancelled."""
+        ...
+
+    async def requeue(self, job_id: int) -> None: ...
+
+    async def update_request(self, job_id: int, request: Request) -> None: ...
+
+    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> None:
+        """Store the results (with their bytes) and mark the job done, atomically."""
+        ...
+
+    async def fail_job(self, job_id: int, message: str) -> None: ...
+
+    async def cancel_job(self, job_id: int) -> bool:
+        """Cancel if still queued; False if it already started or ended."""
+        ...
+
+    async def mark_delivered(self, job_id: int) -> None:
+        """Record the final answer as given, and drop image bytes no one needs any more."""
+        ...
+
+    async def results(self, job_id: int) -> list[ResultImage]: ...
+
+    async def blob(self, sha256: str) -> bytes | None: ...
+
+    async def cached_asset(self, sha256: str, account: str) -> str | None: ...
+
+    async def cache_asset(self, sha256: str, account: str, media_id: str) -> None: ...
+
+    async def forget_assets(self, account: str) -> None: ...
+
+    async def user_settings(self, user: UserKey) -> UserSettings: ...
+
+    async def save_user_settings(self, user: UserKey, settings: UserSettings) -> None: ...
+
+    async def images_on(self, user: UserKey, day: str) -> int:
+        """Images the user asked for on ``day`` (``YYYY-MM-DD``, UTC)."""
+        ...

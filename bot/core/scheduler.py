@@ -1,0 +1,204 @@
+"""Who runs next, and where: fair across users, and as busy as the upstream allows.
+
+Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a server:
+
+- users take turns (round-robin); each user's jobs keep their order; a user runs at most
+  ``running_per_user`` jobs at once, so one user's ten jobs never starve another's one;
+- each account has an adaptive limit (AIMD, as in TCP and Netflix's concurrency-limits): it starts
+  at the floor, grows by one per success until the first throttle ("slow start"), then by about one
+  per round trip; a 429/503 cuts it by 10% once per round trip (answers to requests sent before the
+  cut say nothing new about the new limit);
+- a job pinned to an account (its references live there) waits for that account; others go where
+  their uploads are already cached, else to the account with the most room.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.core.domain import UserKey
+
+BACKOFF = 0.9
+
+
+@dataclass
+class AccountLimit:
+    """One account's adaptive concurrency limit and what runs on it now."""
+
+    email: str
+    floor: int
+    ceiling: int
+    limit: float = 0.0
+    in_flight: int = 0
+    healthy: bool = True
+    slow_start: bool = True
+    last_cut: float = -math.inf
+
+    def __post_init__(self) -> None:
+        self.limit = self.limit or float(self.floor)
+
+    @property
+    def room(self) -> int:
+        return int(self.limit) - self.in_flight if self.healthy else 0
+
+    def on_success(self) -> None:
+        # Grow only when the limit was actually reached: an idle account proves nothing.
+        if self.in_flight + 1 >= int(self.limit):
+            step = 1.0 if self.slow_start else 1.0 / self.limit
+            self.limit = min(float(self.ceiling), self.limit + step)
+
+    def on_throttle(self, sent_at: float, now: float) -> None:
+        self.slow_start = False
+        if sent_at < self.last_cut:
+            return
+        self.limit = max(float(self.floor), self.limit * BACKOFF)
+        self.last_cut = now
+
+
+@dataclass
+class Entry:
+    """A queued job as the scheduler sees it."""
+
+    job_id: int
+    user: UserKey
+    pinned: str | None = None
+    preferred: frozenset[str] = frozenset()
+    not_before: float = 0.0
+
+
+@dataclass
+class Slot:
+    """A job given a place to run: release it exactly once."""
+
+    entry: Entry
+    account: str
+    sent_at: float
+
+
+@dataclass
+class Scheduler:
+    running_per_user: int
+    floor: int
+    ceiling: int
+    accounts: dict[str, AccountLimit] = field(default_factory=dict)
+    _queues: dict[UserKey, deque[Entry]] = field(default_factory=dict)
+    _turns: deque[UserKey] = field(default_factory=deque)
+    _running: dict[UserKey, int] = field(default_factory=dict)
+
+    def set_accounts(self, healthy: dict[str, bool]) -> None:
+        """Add new accounts, update health; accounts no longer listed stop taking work."""
+        for email in self.accounts.keys() - healthy.keys():
+            self.accounts[email].healthy = False
+        for email, ok in healthy.items():
+            account = self.accounts.setdefault(
+                email, AccountLimit(email, floor=self.floor, ceiling=self.ceiling)
+            )
+            account.healthy = ok
+
+    def healthy_accounts(self) -> list[str]:
+        return [a.email for a in self.accounts.values() if a.healthy]
+
+    @property
+    def capacity(self) -> int:
+        return sum(int(a.limit) for a in self.accounts.values() if a.healthy)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(a.in_flight for a in self.accounts.values())
+
+    def add(self, entry: Entry, *, front: bool = False) -> None:
+        queue = self._queues.get(entry.user)
+        if queue is None:
+            queue = self._queues[entry.user] = deque()
+            self._turns.append(entry.user)
+        if front:
+            queue.appendleft(entry)
+        else:
+            queue.append(entry)
+
+    def remove(self, job_id: int) -> Entry | None:
+        for user, queue in self._queues.items():
+            for entry in queue:
+                if entry.job_id == job_id:
+                    queue.remove(entry)
+                    self._forget_if_empty(user)
+                    return entry
+        return None
+
+    def entries(self) -> list[Entry]:
+        return [e for q in self._queues.values() for e in q]
+
+    def waiting(self, user: UserKey) -> int:
+        return len(self._queues.get(user, ()))
+
+    def running(self, user: UserKey) -> int:
+        return self._running.get(user, 0)
+
+    def position(self, job_id: int) -> int:
+        """1 for "next", counting the jobs round-robin will start before this one."""
+        for user, queue in self._queues.items():
+            for depth, entry in enumerate(queue):
+                if entry.job_id == job_id:
+                    turn = self._turns.index(user)
+                    ahead = depth
+                    for other, other_queue in self._queues.items():
+                        if other != user:
+                            earlier = self._turns.index(other) < turn
+                            ahead += min(len(other_queue), depth + (1 if earlier else 0))
+                    return ahead + 1
+        return 0
+
+    def take(self, now: float) -> Slot | None:
+        """The next job to start and its account, or None if nothing can start now."""
+        for _ in range(len(self._turns)):
+            user = self._turns[0]
+            self._turns.rotate(-1)
+            if self._running.get(user, 0) >= self.running_per_user:
+                continue
+            queue = self._queues[user]
+            for entry in queue:
+                if entry.not_before > now:
+                    continue
+                account = self._account_for(entry)
+                if account is None:
+                    continue
+                queue.remove(entry)
+                self._forget_if_empty(user)
+                account.in_flight += 1
+                self._running[user] = self._running.get(user, 0) + 1
+                return Slot(entry, account.email, now)
+        return None
+
+    def release(self, slot: Slot, *, now: float, throttled: bool = False, ok: bool = False) -> None:
+        """Give the slot back; ``ok`` and ``throttled`` feed the account's limit."""
+        account = self.accounts[slot.account]
+        if ok:
+            account.on_success()
+        elif throttled:
+            account.on_throttle(slot.sent_at, now)
+        account.in_flight -= 1
+        user = slot.entry.user
+        self._running[user] -= 1
+        if not self._running[user]:
+            del self._running[user]
+
+    def next_ready_at(self, now: float) -> float | None:
+        """When the earliest job waiting on a backoff becomes ready (None if none waits)."""
+        waits = [e.not_before for q in self._queues.values() for e in q if e.not_before > now]
+        return min(waits, default=None)
+
+    def _account_for(self, entry: Entry) -> AccountLimit | None:
+        if entry.pinned is not None:
+            account = self.accounts.get(entry.pinned)
+            return account if account is not None and account.room > 0 else None
+        free = [a for a in self.accounts.values() if a.room > 0]
+        if not free:
+            return None
+        return max(free, key=lambda a: (a.email in entry.preferred, a.room))
+
+    def _forget_if_empty(self, user: UserKey) -> None:
+        if not self._queues[user]:
+            del self._queues[user]
+            self._turns.remove(user)

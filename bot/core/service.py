@@ -1,0 +1,712 @@
+"""The service adapters call: submit prompts, press buttons, cancel, read queues and settings.
+
+It owns the job lifecycle. Every transition is written to the store before anyone is told, and
+generation and delivery are separate states, so after a crash ``start()`` re-queues interrupted
+generations and re-delivers stored results: every accepted job gets one final answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.core import texts
+from bot.core.domain import (
+    Action,
+    AdminEvent,
+    Button,
+    GenerationRequest,
+    ImageRef,
+    Job,
+    JobResult,
+    JobState,
+    Owner,
+    Reference,
+    ResultImage,
+    Submitted,
+    Upload,
+    UpscaleRequest,
+    UserKey,
+    UserSettings,
+)
+from bot.core.errors import InvalidInput
+from bot.core.images import prepare_reference, sniff_mime
+from bot.core.models_table import ModelTable
+from bot.core.options import Options, normalise_ratio, resolve, split_flags
+from bot.core.options import new_seed as random_seed
+from bot.core.policy import Access, Defaults, Limits, Tuning
+from bot.core.ports import DeliveryError, Notifier, Store
+from bot.core.scheduler import Entry, Scheduler, Slot
+from bot.core.upstream import (
+    AuthError,
+    ContentPolicyError,
+    GenerateParams,
+    InvalidRequestError,
+    ModerationError,
+    OperatorError,
+    PaymentError,
+    ReferenceOwnershipError,
+    RejectedError,
+    RetryableError,
+    SessionExpired,
+    Throttled,
+    Upstream,
+)
+
+log = logging.getLogger(__name__)
+
+DELIVERY_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    job: Job
+    position: int
+
+
+@dataclass
+class _Progress:
+    """What one job's retries have tried so far (in memory: a restart starts afresh)."""
+
+    retries: int = 0
+    first_retry_at: float = 0.0
+    moderated: int = 0
+    switched_model: bool = False
+    reuploaded: bool = False
+
+
+class _Fail(Exception):
+    """End the job with this message for the user."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Service:
+    """The core. ``async with Service(...)`` starts it; adapters ``register`` before that."""
+
+    def __init__(
+        self,
+        store: Store,
+        upstream: Upstream,
+        *,
+        models: ModelTable,
+        limits: Limits | None = None,
+        tuning: Tuning | None = None,
+        defaults: Defaults | None = None,
+        access: Access | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.upstream = upstream
+        self.models = models
+        self.limits = limits or Limits()
+        self.tuning = tuning or Tuning()
+        self.defaults = defaults or Defaults()
+        self.access = access or Access()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._notifiers: dict[str, Notifier] = {}
+        self._sched = Scheduler(
+            running_per_user=self.limits.running_per_user,
+            floor=self.tuning.account_min_concurrency,
+            ceiling=self.tuning.account_max_concurrency,
+        )
+        self._progress: dict[int, _Progress] = {}
+        self._incidents: set[tuple[str, str | None]] = set()
+        self._no_account_since: float | None = None
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._started = False
+
+    def register(self, platform: str, notifier: Notifier) -> None:
+        self._notifiers[platform] = notifier
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Learn the accounts, resume what a previous run left, and start dispatching."""
+        await self._refresh_accounts()
+        for job in await self.store.unfinished_jobs():
+            if job.state is JobState.RUNNING:
+                await self.store.requeue(job.id)
+            self._sched.add(await self._entry(job))
+        for job in await self.store.undelivered_jobs():
+            self._spawn(self._deliver(job.id))
+        self._started = True
+        self._spawn(self._dispatch())
+        self._spawn(self._refresh_loop())
+
+    async def aclose(self) -> None:
+        """Stop at once; running jobs stay ``running`` in the store and resume on next start."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def is_admin(self, user: UserKey) -> bool:
+        return str(user) in self.access.admins
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self._sched
+
+    # Commands adapters call.
+
+    async def submit(
+        self,
+        owner: Owner,
+        text: str,
+        options: Options | None = None,
+        images: Sequence[bytes] = (),
+        refs: Sequence[ImageRef] = (),
+    ) -> Submitted:
+        """Check, store and queue a prompt; raises ``InvalidInput`` with the sentence to show."""
+        self._check_allowed(owner)
+        prompt, inline = split_flags(text)
+        asked = inline.overridden_by(options) if options else inline
+        settings = await self.store.user_settings(owner.user)
+        resolved = resolve(
+            prompt,
+            asked,
+            settings,
+            reference_count=len(images) + len(refs),
+            table=self.models,
+            defaults=self.defaults,
+            limits=self.limits,
+            rng=self._rng,
+        )
+        if len({r.account for r in refs}) > 1:
+            raise InvalidInput(texts.REFERENCE_NOT_USABLE)
+        await self._check_quota(owner.user, resolved.count)
+        prepared = [
+            await asyncio.to_thread(
+                prepare_reference,
+                data,
+                max_bytes=self.limits.max_image_bytes,
+                max_pixels=self.limits.max_image_pixels,
+            )
+            for data in images
+        ]
+        uploads = [Upload(p.sha256, p.mime) for p in prepared]
+        request = GenerationRequest(
+            prompt=resolved.prompt,
+            model=resolved.model.id,
+            aspect_ratio=resolved.aspect_ratio,
+            count=resolved.count,
+            seed=resolved.seed,
+            references=(*refs, *uploads),
+        )
+        return await self._enqueue(owner, request, {p.sha256: p.data for p in prepared})
+
+    async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
+        """A button on a result: upscale, reroll, or reuse an image with a new ``prompt``."""
+        if button.action is Action.CANCEL:
+            await self.cancel(owner.user, button.job_id)
+            return Submitted(button.job_id, 0)
+        job = await self.store.get_job(button.job_id)
+        if job is None or job.state is not JobState.DONE or job.is_upscale:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        assert isinstance(job.request, GenerationRequest)
+        if button.action is Action.REROLL:
+            self._check_allowed(owner)
+            await self._check_quota(owner.user, job.request.count)
+            request = replace(job.request, seed=random_seed(self._rng))
+            return await self._enqueue(owner, request, {})
+        images = await self.store.results(job.id)
+        image = next((i for i in images if i.index == button.index), None)
+        if image is None:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        if button.action is Action.REUSE:
+            return await self.submit(owner, prompt or "", refs=[image.ref])
+        return await self._upscale(owner, job.id, image)
+
+    async def cancel(self, user: UserKey, job_id: int) -> None:
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        if job.owner.user != user and not self.is_admin(user):
+            raise InvalidInput(texts.NOT_YOUR_JOB)
+        if not await self.store.cancel_job(job_id):
+            raise InvalidInput(texts.ALREADY_STARTED)
+        self._sched.remove(job_id)
+        self._progress.pop(job_id, None)
+
+    async def queue(self, user: UserKey) -> list[QueueItem]:
+        return [
+            QueueItem(job, self._sched.position(job.id)) for job in await self.store.user_jobs(user)
+        ]
+
+    async def settings(self, user: UserKey) -> UserSettings:
+        return await self.store.user_settings(user)
+
+    async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
+        """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""
+        current = await self.store.user_settings(user)
+        clean: dict[str, Any] = {}
+        for key, value in changes.items():
+            if value is None:
+                clean[key] = None
+            elif key == "model":
+                spec = self.models.resolve(str(value))
+                if spec is None:
+                    raise InvalidInput(texts.unknown_model(str(value), self.models))
+                clean[key] = spec.id
+            elif key == "aspect_ratio":
+                ratio = normalise_ratio(str(value))
+                if ratio not in self.models.all_ratios():
+                    raise InvalidInput(texts.bad_ratio(str(value), self.models.all_ratios()))
+                clean[key] = ratio
+            elif key == "count":
+                if not str(value).isdigit() or not 1 <= int(value) <= 4:
+                    raise InvalidInput(texts.bad_count(value))
+                clean[key] = int(value)
+            elif key == "upscale_resolution":
+                if str(value).lower() not in ("2k", "4k"):
+                    raise InvalidInput(texts.bad_resolution(str(value), ("2k", "4k")))
+                clean[key] = str(value).lower()
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+        updated = replace(current, **clean)
+        await self.store.save_user_settings(user, updated)
+        return updated
+
+    # Intake.
+
+    def _check_allowed(self, owner: Owner) -> None:
+        access = self.access
+        if not (access.allowed_users or access.allowed_chats) or self.is_admin(owner.user):
+            return
+        if str(owner.user) in access.allowed_users or owner.chat in access.allowed_chats:
+            return
+        raise InvalidInput(texts.NOT_ALLOWED)
+
+    async def _check_quota(self, user: UserKey, images: int) -> None:
+        if self._sched.waiting(user) >= self.limits.queued_per_user:
+            raise InvalidInput(texts.queue_full(self.limits.queued_per_user))
+        daily = self.limits.daily_images_per_user
+        if (
+            daily
+            and not self.is_admin(user)
+            and await self.store.images_on(user, _today()) + images > daily
+        ):
+            raise InvalidInput(texts.daily_quota(daily))
+
+    async def _upscale(self, owner: Owner, job_id: int, image: ResultImage) -> Submitted:
+        self._check_allowed(owner)
+        spec = self.models.resolve(image.model)
+        if spec is None or not spec.can_upscale:
+            raise InvalidInput(texts.cannot_upscale(image.model, self.models))
+        await self._check_quota(owner.user, 0)
+        settings = await self.store.user_settings(owner.user)
+        wanted = settings.upscale_resolution or self.defaults.upscale_resolution
+        resolution = wanted if wanted in spec.upscale else spec.upscale[0]
+        request = UpscaleRequest(job_id, image.index, image.ref, resolution, spec.id)
+        return await self._enqueue(owner, request, {})
+
+    async def _enqueue(
+        self, owner: Owner, request: GenerationRequest | UpscaleRequest, blobs: dict[str, bytes]
+    ) -> Submitted:
+        pinned = request.pinned_account
+        if pinned is not None and pinned not in self._sched.healthy_accounts():
+            raise InvalidInput(texts.OPERATOR if self._sched.accounts else texts.UNAVAILABLE)
+        job = await self.store.add_job(owner, request, blobs, day=_today())
+        self._sched.add(await self._entry(job))
+        self._wake.set()
+        log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
+        return Submitted(job.id, self._sched.position(job.id))
+
+    async def _entry(self, job: Job) -> Entry:
+        preferred: set[str] = set()
+        uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
+        if uploads:
+            for account in self._sched.healthy_accounts():
+                cached = [await self.store.cached_asset(u.sha256, account) for u in uploads]
+                if all(cached):
+                    preferred.add(account)
+        return Entry(
+            job_id=job.id,
+            user=job.owner.user,
+            pinned=job.request.pinned_account,
+            preferred=frozenset(preferred),
+        )
+
+    # Running jobs.
+
+    async def _dispatch(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self._clock()
+            while (slot := self._sched.take(now)) is not None:
+                self._spawn(self._run(slot))
+            ready_at = self._sched.next_ready_at(now)
+            timeout = None if ready_at is None else max(0.0, ready_at - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _run(self, slot: Slot) -> None:
+        released = False
+
+        def release(*, ok: bool = False, throttled: bool = False) -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._sched.release(slot, now=self._clock(), ok=ok, throttled=throttled)
+                self._wake.set()
+
+        job_id = slot.entry.job_id
+        try:
+            job = await self.store.get_job(job_id)
+            if job is None or job.state.final:
+                return
+            attempts = await self.store.mark_running(job_id, slot.account)
+            if not attempts:
+                return
+            if attempts == 1:
+                self._spawn(self._tell_started(job))
+            try:
+                images = await self._execute(job, slot.account)
+            except RetryableError as exc:
+                release(throttled=isinstance(exc, Throttled) or exc.status == 503)
+                await self._retry_later(job, slot, exc)
+                return
+            except ModerationError:
+                release()
+                await self._after_moderation(job, slot)
+                return
+            except ReferenceOwnershipError:
+                release()
+                await self._after_ownership_error(job, slot)
+                return
+            except OperatorError as exc:
+                release()
+                await self._after_operator_error(job, slot, exc)
+                return
+            release(ok=True)
+            self._progress.pop(job_id, None)
+            self._close_incidents(slot.account)
+            await self.store.finish_job(job_id, images)
+            await self._remember_references(job, slot.account)
+        except _Fail as failure:
+            release()
+            await self._fail(job_id, failure.message)
+        except ContentPolicyError:
+            release()
+            await self._fail(job_id, texts.CONTENT_POLICY)
+        except InvalidRequestError as exc:
+            release()
+            await self._fail(job_id, texts.rejected(exc.detail))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %d failed unexpectedly", job_id)
+            release()
+            await self._fail(job_id, texts.INTERNAL)
+        finally:
+            release()
+        await self._deliver(job_id)
+
+    async def _execute(self, job: Job, account: str) -> list[ResultImage]:
+        request = job.request
+        if isinstance(request, UpscaleRequest):
+            data = await self.upstream.upscale(
+                request.image.media_id, request.resolution, email=account
+            )
+            return [ResultImage(1, request.image, None, request.model, sniff_mime(data), data)]
+        references = [await self._media_id(ref, account) for ref in request.references]
+        generation = await self.upstream.generate(
+            GenerateParams(
+                prompt=request.prompt,
+                model=request.model,
+                aspect_ratio=request.aspect_ratio,
+                count=request.count,
+                seed=request.seed,
+                email=account,
+                references=references,
+            )
+        )
+        return [
+            ResultImage(
+                index=i,
+                ref=ImageRef(image.media_id, account),
+                seed=image.seed if image.seed is not None else request.seed,
+                model=request.model,
+                mime=image.mime,
+                data=image.data,
+            )
+            for i, image in enumerate(generation.images, start=1)
+        ]
+
+    async def _media_id(self, ref: Reference, account: str) -> str:
+        """A reference's id on ``account``, uploading our copy once per account and content."""
+        if isinstance(ref, ImageRef):
+            return ref.media_id
+        cached = await self.store.cached_asset(ref.sha256, account)
+        if cached:
+            return cached
+        data = await self.store.blob(ref.sha256)
+        if data is None:
+            raise _Fail(texts.REFERENCE_NOT_USABLE)
+        try:
+            media_id = await self.upstream.upload_asset(account, data, ref.mime)
+        except RejectedError as exc:
+            log.info("reference upload refused on %s: %s", account, exc.detail)
+            raise _Fail(texts.REFERENCE_REFUSED) from exc
+        await self.store.cache_asset(ref.sha256, account, media_id)
+        return media_id
+
+    async def _remember_references(self, job: Job, account: str) -> None:
+        """Rewrite uploads as upstream ids so 🎲 on this result needs no upload."""
+        request = job.request
+        if isinstance(request, GenerationRequest) and request.uploads:
+            refs = tuple(
+                [ImageRef(await self._media_id(r, account), account) for r in request.references]
+            )
+            await self.store.update_request(job.id, replace(request, references=refs))
+
+    async def _retry_later(self, job: Job, slot: Slot, exc: RetryableError) -> None:
+        progress = self._progress.setdefault(job.id, _Progress())
+        now = self._clock()
+        if not progress.retries:
+            progress.first_retry_at = now
+        elif now - progress.first_retry_at > self.tuning.job_deadline_seconds:
+            log.warning("job %d gave up after %d retries: %s", job.id, progress.retries, exc)
+            await self._fail(
+                job.id, texts.BUSY if isinstance(exc, Throttled) else texts.UNAVAILABLE
+            )
+            await self._deliver(job.id)
+            return
+        progress.retries += 1
+        low = self.tuning.retry_min_seconds
+        high = min(self.tuning.retry_max_seconds, low * 2**progress.retries)
+        delay = max(exc.retry_after or 0.0, self._rng.uniform(low, max(low, high)))
+        log.info(
+            "job %d: %s on %s, retry in %.1fs", job.id, type(exc).__name__, slot.account, delay
+        )
+        await self._requeue(slot, not_before=now + delay)
+
+    async def _after_moderation(self, job: Job, slot: Slot) -> None:
+        progress = self._progress.setdefault(job.id, _Progress())
+        progress.moderated += 1
+        request = job.request
+        if progress.moderated == 1:
+            # Moderation decisions vary between attempts: the same request often passes.
+            await self._requeue(slot)
+            return
+        fallback = self._fallback_model(request) if not progress.switched_model else None
+        if fallback is not None:
+            assert isinstance(request, GenerationRequest)
+            progress.switched_model = True
+            log.info("job %d moderated twice on %s, trying %s", job.id, request.model, fallback)
+            await self.store.update_request(job.id, replace(request, model=fallback))
+            await self._requeue(slot)
+            return
+        await self._fail(job.id, texts.MODERATED)
+        await self._deliver(job.id)
+
+    def _fallback_model(self, request: GenerationRequest | UpscaleRequest) -> str | None:
+        if not self.tuning.moderation_fallback or not isinstance(request, GenerationRequest):
+            return None
+        spec = self.models.resolve(request.model)
+        target = (
+            self.models.resolve(spec.moderation_fallback)
+            if spec and spec.moderation_fallback
+            else None
+        )
+        if target is None or len(request.references) > target.max_references:
+            return None
+        if not target.accepts_ratio(request.aspect_ratio, with_references=bool(request.references)):
+            return None
+        return target.id
+
+    async def _after_ownership_error(self, job: Job, slot: Slot) -> None:
+        progress = self._progress.setdefault(job.id, _Progress())
+        uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
+        if uploads and not progress.reuploaded:
+            # Our cached asset ids for this account are stale: upload afresh, once.
+            progress.reuploaded = True
+            await self.store.forget_assets(slot.account)
+            await self._requeue(slot)
+            return
+        await self._fail(job.id, texts.REFERENCE_NOT_USABLE)
+        await self._deliver(job.id)
+
+    async def _after_operator_error(self, job: Job, slot: Slot, exc: OperatorError) -> None:
+        accounts = list(self._sched.accounts) if isinstance(exc, AuthError) else [slot.account]
+        for email in accounts:
+            self._sched.accounts[email].healthy = False
+        self._alert(exc, slot.account)
+        if slot.entry.pinned is None and self._sched.healthy_accounts():
+            await self._requeue(slot)
+            return
+        await self._fail(job.id, texts.OPERATOR)
+        await self._deliver(job.id)
+        await self._fail_stranded(texts.OPERATOR)
+
+    async def _requeue(self, slot: Slot, *, not_before: float = 0.0) -> None:
+        await self.store.requeue(slot.entry.job_id)
+        slot.entry.not_before = not_before
+        self._sched.add(slot.entry, front=True)
+        self._wake.set()
+
+    async def _fail_stranded(self, message: str) -> None:
+        """Fail queued jobs that no healthy account can run (never leave a job stuck)."""
+        healthy = set(self._sched.healthy_accounts())
+        for entry in self._sched.entries():
+            if not healthy or (entry.pinned is not None and entry.pinned not in healthy):
+                self._sched.remove(entry.job_id)
+                await self._fail(entry.job_id, message)
+                self._spawn(self._deliver(entry.job_id))
+
+    async def _fail(self, job_id: int, message: str) -> None:
+        self._progress.pop(job_id, None)
+        await self.store.fail_job(job_id, message)
+
+    # Telling people.
+
+    async def _tell_started(self, job: Job) -> None:
+        notifier = self._notifiers.get(job.owner.platform)
+        if notifier is not None:
+            try:
+                await notifier.job_started(job)
+            except Exception as exc:  # progress is a courtesy; the final answer is what counts
+                log.info("job %d: progress update failed: %s", job.id, exc)
+
+    async def _deliver(self, job_id: int) -> None:
+        """Give the job's final answer, retrying platform faults; then record it as given."""
+        for attempt in range(DELIVERY_ATTEMPTS):
+            job = await self.store.get_job(job_id)
+            if job is None or job.delivered or not job.state.final:
+                return
+            notifier = self._notifiers.get(job.owner.platform)
+            if notifier is None:
+                log.warning(
+                    "job %d waits for the %s adapter to deliver", job_id, job.owner.platform
+                )
+                return
+            try:
+                if job.state is JobState.DONE:
+                    images = await self.store.results(job_id)
+                    await notifier.job_finished(
+                        JobResult(job, tuple(images), self._buttons(job, images))
+                    )
+                elif job.state is JobState.FAILED:
+                    await notifier.job_failed(job, job.error or texts.INTERNAL)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    log.warning("job %d is undeliverable: %s", job_id, exc)
+                    break
+                log.info("job %d delivery failed (%s), retrying", job_id, exc)
+            except Exception:
+                log.exception("job %d delivery failed, retrying", job_id)
+            else:
+                break
+            await asyncio.sleep(min(30.0, 0.5 * 4**attempt))
+        else:
+            log.error("job %d is undeliverable after %d attempts", job_id, DELIVERY_ATTEMPTS)
+        await self.store.mark_delivered(job_id)
+
+    def _buttons(self, job: Job, images: Sequence[ResultImage]) -> tuple[tuple[Button, ...], ...]:
+        if job.is_upscale or not images:
+            return ()
+        rows: list[tuple[Button, ...]] = []
+        spec = self.models.resolve(images[0].model)
+        if spec is not None and spec.can_upscale:
+            rows.append(tuple(Button(Action.UPSCALE, job.id, i.index) for i in images))
+        rows.append(
+            (
+                *(Button(Action.REUSE, job.id, i.index) for i in images),
+                Button(Action.REROLL, job.id),
+            )
+        )
+        return tuple(rows)
+
+    def _alert(self, exc: OperatorError, account: str) -> None:
+        kind = {
+            AuthError: "auth",
+            PaymentError: "payment",
+            SessionExpired: "session",
+        }.get(type(exc), "account_missing")
+        key = (kind, None if kind == "auth" else account)
+        if key in self._incidents:
+            return
+        self._incidents.add(key)
+        event = AdminEvent(kind, key[1], texts.ADMIN_REASONS[kind])
+        log.error("operator problem: %s (%s)", event.message, exc.detail)
+        text = texts.admin_alert(event)
+        for platform, notifier in self._notifiers.items():
+            admins = [
+                a.split(":", 1)[1] for a in self.access.admins if a.startswith(f"{platform}:")
+            ]
+            if admins:
+                self._spawn(self._send_alert(notifier, admins, text))
+
+    async def _send_alert(self, notifier: Notifier, admins: list[str], text: str) -> None:
+        try:
+            await notifier.admin_alert(admins, text)
+        except Exception:
+            log.exception("could not alert admins")
+
+    def _close_incidents(self, account: str) -> None:
+        if self._incidents:
+            self._incidents = {k for k in self._incidents if k[1] not in (None, account)}
+
+    # Accounts.
+
+    async def _refresh_accounts(self) -> None:
+        try:
+            listed = await self.upstream.list_accounts()
+        except OperatorError as exc:
+            for account in self._sched.accounts.values():
+                account.healthy = False
+            self._alert(exc, "")
+            if self._started:
+                await self._fail_stranded(texts.OPERATOR)
+            return
+        except RetryableError as exc:
+            log.warning("could not list accounts (%s); keeping what we knew", exc)
+            return
+        wanted = self.access.accounts
+        health = {a.email: a.healthy for a in listed if not wanted or a.email in wanted}
+        for email in wanted:
+            if email not in health:
+                log.warning("USEAPI_ACCOUNTS names %s, which the API does not list", email)
+        self._sched.set_accounts(health)
+        log.info("accounts: %d healthy of %d", len(self._sched.healthy_accounts()), len(health))
+        self._wake.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            healthy = bool(self._sched.healthy_accounts())
+            await asyncio.sleep(self.tuning.accounts_refresh_seconds if healthy else 30.0)
+            await self._refresh_accounts()
+            if self._sched.healthy_accounts():
+                self._no_account_since = None
+            else:
+                now = self._clock()
+                self._no_account_since = self._no_account_since or now
+                if now - self._no_account_since > self.tuning.job_deadline_seconds:
+                    await self._fail_stranded(texts.UNAVAILABLE)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()

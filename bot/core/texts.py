@@ -1,0 +1,165 @@
+"""Every sentence a user or an admin reads, in one place.
+
+Each refusal says what went wrong and what to do. Adapters add platform formatting only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from bot.core.domain import AdminEvent, JobResult, UpscaleRequest
+from bot.core.models_table import AUTO, ModelTable
+
+FLAGS_HELP = "--ar 16:9, --model pro, --count 2, --seed 42"
+
+PROMPT_EMPTY = "Please describe the image you want, for example: a red fox in fresh snow --ar 16:9."
+IMAGE_EMPTY = "That image is empty. Please send it again."
+IMAGE_UNREADABLE = (
+    "That file isn't an image I can read. Please send a PNG, JPEG or WebP picture "
+    "(GIF, BMP and TIFF are converted)."
+)
+NOT_ALLOWED = "This bot isn't enabled here. Ask the server's admin to allow this chat."
+JOB_NOT_FOUND = "That result is no longer available. Please start a new prompt."
+NOT_YOUR_JOB = "Only the person who asked for that job (or an admin) can cancel it."
+ALREADY_STARTED = "That job has already started and can't be cancelled."
+CANCELLED = "Cancelled."
+NO_IMAGE_TO_REUSE = (
+    "That image can't be used as a reference any more. Please send it as a new image."
+)
+NOTHING_QUEUED = "You have no jobs waiting or running."
+STARTED = "🎨 Generating…"
+UPSCALING = "🔍 Upscaling…"
+
+# Failures of accepted jobs.
+MODERATED = (
+    "The image service blocked the result of this prompt. Try rephrasing it, or another model "
+    "with --model."
+)
+CONTENT_POLICY = (
+    "The image service refused this prompt under its content policy. Please rephrase it."
+)
+REFERENCE_REFUSED = (
+    "The image service refused one of your reference images (its filters reject some photos, "
+    "e.g. of minors or famous people). Try another image."
+)
+REFERENCE_NOT_USABLE = (
+    "One of the reference images can't be used any more. Please send it again as a new image."
+)
+BUSY = "The image service is very busy right now and your job timed out. Please try again later."
+UNAVAILABLE = "The image service didn't answer properly. Please try again in a few minutes."
+OPERATOR = (
+    "The bot needs its operator's attention right now; they have been told. Please try later."
+)
+INTERNAL = "Something went wrong on our side. Please try again; the operator can see the details."
+
+
+def rejected(detail: str) -> str:
+    return f"The image service rejected these options: {detail.rstrip('.')}. Please adjust them."
+
+
+def prompt_too_long(length: int, limit: int) -> str:
+    return f"Your prompt is {length} characters long; the limit is {limit}. Please shorten it."
+
+
+def unknown_model(name: str, table: ModelTable) -> str:
+    return f"There is no model called “{name}”. Choose one of: {model_names(table)}."
+
+
+def model_names(table: ModelTable) -> str:
+    return ", ".join(f"{m.id} ({m.aliases[0]})" if m.aliases else m.id for m in table.models)
+
+
+def bad_count(raw: object) -> str:
+    return f"The count must be a whole number from 1 to 4, not “{raw}”."
+
+
+def bad_seed(raw: object) -> str:
+    return f"The seed must be a whole number from 0 to 2147483647, not “{raw}”."
+
+
+def bad_ratio(raw: str, allowed: Sequence[str]) -> str:
+    return f"“{raw}” isn't an aspect ratio this model makes. Use one of: {', '.join(allowed)}."
+
+
+def auto_needs_reference() -> str:
+    return f"--ar {AUTO} takes its shape from a reference image: attach an image or pick a ratio."
+
+
+def auto_not_supported(model: str, table: ModelTable) -> str:
+    able = [m.id for m in table.models if m.auto_aspect]
+    others = " or ".join(able) or "another model"
+    return f"{model} can't use --ar {AUTO}. Pick a ratio, or use {others}."
+
+
+def too_many_references(count: int, model: str, limit: int) -> str:
+    if limit == 0:
+        return f"{model} doesn't take reference images. Remove them or pick another model."
+    return f"You sent {count} reference images; {model} takes at most {limit}. Please send fewer."
+
+
+def unknown_option(flag: str) -> str:
+    return f"I don't know the option {flag}. The options are {FLAGS_HELP}."
+
+
+def option_needs_value(flag: str) -> str:
+    return f"The option {flag} needs a value, e.g. {FLAGS_HELP}."
+
+
+def image_too_large(size: int, limit: int) -> str:
+    return (
+        f"That image is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB. "
+        "Please send a smaller one."
+    )
+
+
+def image_too_many_pixels(width: int, height: int, limit: int) -> str:
+    shown = f" ({width}×{height})" if width and height else ""
+    return (
+        f"That image is too large{shown}; the limit is {limit / 1e6:.0f} megapixels. "
+        "Please send a smaller one."
+    )
+
+
+def queue_full(limit: int) -> str:
+    return f"You already have {limit} jobs waiting. Please wait for some to finish."
+
+
+def daily_quota(limit: int) -> str:
+    return f"You've reached today's limit of {limit} images. It resets at midnight UTC."
+
+
+def cannot_upscale(model: str, table: ModelTable) -> str:
+    able = [m.id for m in table.models if m.can_upscale]
+    return f"Images from {model} can't be upscaled. Use {' or '.join(able) or 'another model'}."
+
+
+def bad_resolution(resolution: str, allowed: Iterable[str]) -> str:
+    return f"Upscaling to {resolution} isn't available. Choose one of: {', '.join(allowed)}."
+
+
+def queued(position: int) -> str:
+    return "⏳ Starting now…" if position <= 1 else f"⏳ Queued — {position - 1} ahead of you."
+
+
+def caption(result: JobResult) -> str:
+    request = result.job.request
+    if isinstance(request, UpscaleRequest):
+        return f"Upscaled image {request.index} to {request.resolution} · {request.model}"
+    return f"{request.model} · seed {request.seed} · {request.aspect_ratio}"
+
+
+def failed(message: str) -> str:
+    return f"❌ {message}"
+
+
+def admin_alert(event: AdminEvent) -> str:
+    where = f" (account {event.account})" if event.account else ""
+    return f"⚠️ Operator action needed{where}: {event.message}"
+
+
+ADMIN_REASONS = {
+    "auth": "the useapi.net API token was refused (401). Check USEAPI_TOKEN.",
+    "payment": "useapi.net reports no subscription or credits (402).",
+    "account_missing": "the account is not configured at useapi.net (404).",
+    "session": "the Google session could not be refreshed (596): renew the account's cookies.",
+}

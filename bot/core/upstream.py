@@ -1,0 +1,167 @@
+"""The upstream image service as the core sees it: a Protocol, its value types and its errors.
+
+``bot.flow.FlowClient`` implements it over HTTP; tests may use the real client against the fake
+server. Every failure is one of these exceptions::
+
+    UpstreamError                  base: .status (HTTP status or None), .account, .detail
+    ├── RetryableError             try again later: .retry_after is the server's hint in seconds
+    │   ├── Throttled              429 — over the account's parallel capacity; lower concurrency
+    │   ├── Unavailable            503, 5xx from the edge, network failure, a broken answer
+    │   ├── UpstreamTimeout        no answer within the configured timeout
+    │   └── CaptchaFailed          403 whose error starts with "captcha": the vendor's solve failed
+    ├── ModerationError            500, or a 200 that carried no image: retry once, or another model
+    ├── RejectedError              the request itself is refused; never retried as is
+    │   ├── ContentPolicyError     400 PUBLIC_ERROR_UNSAFE_GENERATION
+    │   ├── InvalidRequestError    any other 400 (options, reference count, a refused upload)
+    │   └── ReferenceOwnershipError 403 — a reference belongs to another account
+    └── OperatorError              the operator must act; alert admins, take the account out
+        ├── AuthError              401 — the API token is wrong (every account is affected)
+        ├── PaymentError           402 — no subscription or credits
+        ├── AccountNotFound        404 — the account is not configured
+        └── SessionExpired         596 — the account's Google cookies must be renewed
+
+``detail`` is the upstream's own text with e-mail addresses masked; it is for logs and admins.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-]{1,2})[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
+
+
+def mask_emails(text: str) -> str:
+    """``alice@example.com`` → ``al***@example.com``, as the upstream itself prints them."""
+    return _EMAIL.sub(r"\1***@\2", text)
+
+
+class UpstreamError(Exception):
+    def __init__(self, detail: str, *, status: int | None = None, account: str | None = None):
+        self.detail = mask_emails(detail)[:500]
+        self.status = status
+        self.account = account
+        super().__init__(f"{status or '-'} {self.detail}")
+
+
+class RetryableError(UpstreamError):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        account: str | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(detail, status=status, account=account)
+        self.retry_after = retry_after
+
+
+class Throttled(RetryableError):
+    pass
+
+
+class Unavailable(RetryableError):
+    pass
+
+
+class UpstreamTimeout(RetryableError):
+    pass
+
+
+class CaptchaFailed(RetryableError):
+    pass
+
+
+class ModerationError(UpstreamError):
+    pass
+
+
+class RejectedError(UpstreamError):
+    pass
+
+
+class ContentPolicyError(RejectedError):
+    pass
+
+
+class InvalidRequestError(RejectedError):
+    pass
+
+
+class ReferenceOwnershipError(RejectedError):
+    pass
+
+
+class OperatorError(UpstreamError):
+    pass
+
+
+class AuthError(OperatorError):
+    pass
+
+
+class PaymentError(OperatorError):
+    pass
+
+
+class AccountNotFound(OperatorError):
+    pass
+
+
+class SessionExpired(OperatorError):
+    pass
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    healthy: bool
+    health: str = "OK"
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    """Everything ``POST /images`` takes; every option is sent explicitly."""
+
+    prompt: str
+    model: str
+    aspect_ratio: str
+    count: int
+    seed: int
+    email: str
+    references: Sequence[str] = ()
+    characters: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class GeneratedImage:
+    data: bytes
+    media_id: str
+    seed: int | None
+    mime: str = "image/jpeg"
+
+
+@dataclass(frozen=True)
+class Generation:
+    account: str
+    images: tuple[GeneratedImage, ...]
+    job_id: str | None = None
+
+
+class Upstream(Protocol):
+    """What the core needs from the image service."""
+
+    async def list_accounts(self) -> list[Account]: ...
+
+    async def upload_asset(self, email: str, data: bytes, mime: str) -> str:
+        """Upload a reference image; returns its ``mediaGenerationId``."""
+        ...
+
+    async def generate(self, params: GenerateParams) -> Generation: ...
+
+    async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes: ...
+
+    async def create_character(self, email: str, references: Sequence[str], name: str) -> str: ...

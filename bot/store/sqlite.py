@@ -1,0 +1,426 @@
+"""``SqliteStore``: the durable state on aiosqlite (WAL, busy timeout, versioned migrations).
+
+One connection serves the process; SQLite serialises writers anyway, and WAL lets readers proceed.
+Writes that read first run under ``BEGIN IMMEDIATE`` so two processes can't interleave them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import aiosqlite
+
+from bot.core.domain import (
+    ImageRef,
+    Job,
+    JobState,
+    Owner,
+    Request,
+    ResultImage,
+    UserKey,
+    UserSettings,
+)
+from bot.store.codec import decode_request, encode_request
+
+log = logging.getLogger(__name__)
+
+# Each entry moves the schema from version i to i+1; never edit one that has shipped.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL,
+        reply_to TEXT,
+        route TEXT NOT NULL DEFAULT '{}',
+        request TEXT NOT NULL,
+        state TEXT NOT NULL,
+        account TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        delivered_at REAL
+    );
+    CREATE INDEX jobs_open ON jobs(state) WHERE state IN ('queued', 'running');
+    CREATE INDEX jobs_undelivered ON jobs(delivered_at) WHERE delivered_at IS NULL;
+    CREATE INDEX jobs_user ON jobs(platform, user_id, state);
+    CREATE TABLE job_uploads (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (job_id, sha256)
+    );
+    CREATE INDEX job_uploads_sha ON job_uploads(sha256);
+    CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
+    CREATE TABLE images (
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx INTEGER NOT NULL,
+        media_id TEXT NOT NULL,
+        account TEXT NOT NULL,
+        seed INTEGER,
+        model TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        data BLOB,
+        PRIMARY KEY (job_id, idx)
+    );
+    CREATE TABLE user_settings (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (platform, user_id)
+    );
+    CREATE TABLE assets (
+        sha256 TEXT NOT NULL,
+        account TEXT NOT NULL,
+        media_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (sha256, account)
+    );
+    CREATE TABLE usage (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        day TEXT NOT NULL,
+        jobs INTEGER NOT NULL DEFAULT 0,
+        images INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (platform, user_id, day)
+    );
+    """,
+)
+
+_JOB_COLUMNS = (
+    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, "
+    "error, created_at, updated_at, delivered_at"
+)
+
+
+class SqliteStore:
+    """Implements ``bot.core.ports.Store``; use as ``async with SqliteStore(path) as store``."""
+
+    def __init__(self, path: Path | str):
+        self._path = Path(path)
+        self._db: aiosqlite.Connection | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if str(self._path) != ":memory:":
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
+        self._db = await aiosqlite.connect(self._path, isolation_level=None)
+        self._db.row_factory = aiosqlite.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA busy_timeout=5000",
+            "PRAGMA foreign_keys=ON",
+        ):
+            await self._db.execute(pragma)
+        await self._migrate()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("SqliteStore is not open")
+        return self._db
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        db = self.db
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as db:
+            version = await _scalar(db, "PRAGMA user_version")
+            if version > len(MIGRATIONS):
+                raise RuntimeError(
+                    f"{self._path} has schema version {version}, newer than this bot knows "
+                    f"({len(MIGRATIONS)}): upgrade the bot"
+                )
+            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version={target}")
+                log.info("store migrated to schema version %d", target)
+
+    async def schema_version(self) -> int:
+        return await _scalar(self.db, "PRAGMA user_version")
+
+    async def add_job(
+        self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
+    ) -> Job:
+        now = time.time()
+        count = getattr(request, "count", 0)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    owner.platform,
+                    owner.user_id,
+                    owner.chat_id,
+                    owner.reply_to,
+                    json.dumps(dict(owner.route)),
+                    encode_request(request),
+                    JobState.QUEUED.value,
+                    now,
+                    now,
+                ),
+            )
+            job_id = cursor.lastrowid
+            assert job_id is not None
+            for sha, data in blobs.items():
+                await db.execute(
+                    "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (sha, data)
+                )
+                await db.execute(
+                    "INSERT OR IGNORE INTO job_uploads (job_id, sha256) VALUES (?, ?)",
+                    (job_id, sha),
+                )
+            await db.execute(
+                "INSERT INTO usage (platform, user_id, day, jobs, images) VALUES (?, ?, ?, 1, ?) "
+                "ON CONFLICT DO UPDATE SET jobs = jobs + 1, images = images + excluded.images",
+                (owner.platform, owner.user_id, day, count),
+            )
+        return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await _one(self.db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
+        return _job(row) if row else None
+
+    async def unfinished_jobs(self) -> list[Job]:
+        return await self._jobs("state IN ('queued', 'running') ORDER BY id")
+
+    async def undelivered_jobs(self) -> list[Job]:
+        return await self._jobs(
+            "delivered_at IS NULL AND state IN ('done', 'failed', 'cancelled') ORDER BY id"
+        )
+
+    async def user_jobs(self, user: UserKey) -> list[Job]:
+        return await self._jobs(
+            "platform = ? AND user_id = ? AND state IN ('queued', 'running') ORDER BY id",
+            (user.platform, user.user_id),
+        )
+
+    async def _jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
+        # ``where`` is always a literal of this module; values travel as parameters.
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
+        async with self.db.execute(sql, params) as cur:
+            return [_job(row) async for row in cur]
+
+    async def mark_running(self, job_id: int, account: str) -> int:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET state = 'running', account = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+                (account, time.time(), job_id),
+            )
+            if cursor.rowcount != 1:
+                return 0
+            return await _scalar(db, "SELECT attempts FROM jobs WHERE id = ?", (job_id,))
+
+    async def requeue(self, job_id: int) -> None:
+        await self._set(job_id, "state = 'queued'", "state = 'running'")
+
+    async def update_request(self, job_id: int, request: Request) -> None:
+        await self._set(job_id, "request = ?", params=(encode_request(request),))
+
+    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> None:
+        async with self._transaction() as db:
+            await db.executemany(
+                "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, seed, model, mime, "
+                "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        job_id,
+                        image.index,
+                        image.ref.media_id,
+                        image.ref.account,
+                        image.seed,
+                        image.model,
+                        image.mime,
+                        image.data,
+                    )
+                    for image in images
+                ],
+            )
+            await db.execute(
+                "UPDATE jobs SET state = 'done', error = NULL, updated_at = ? WHERE id = ?",
+                (time.time(), job_id),
+            )
+
+    async def fail_job(self, job_id: int, message: str) -> None:
+        await self._set(job_id, "state = 'failed', error = ?", params=(message,))
+
+    async def cancel_job(self, job_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = ?, delivered_at = ? "
+                "WHERE id = ? AND state = 'queued'",
+                (time.time(), time.time(), job_id),
+            )
+            changed = cursor.rowcount == 1
+            if changed:
+                await _drop_unneeded_blobs(db)
+            return changed
+
+    async def mark_delivered(self, job_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                (time.time(), job_id),
+            )
+            # Delivered images live on at the platform; we keep only what buttons need.
+            await db.execute("UPDATE images SET data = NULL WHERE job_id = ?", (job_id,))
+            await _drop_unneeded_blobs(db)
+
+    async def results(self, job_id: int) -> list[ResultImage]:
+        async with self.db.execute(
+            "SELECT idx, media_id, account, seed, model, mime, data FROM images "
+            "WHERE job_id = ? ORDER BY idx",
+            (job_id,),
+        ) as cur:
+            return [
+                ResultImage(
+                    index=row["idx"],
+                    ref=ImageRef(row["media_id"], row["account"]),
+                    seed=row["seed"],
+                    model=row["model"],
+                    mime=row["mime"],
+                    data=row["data"],
+                )
+                async for row in cur
+            ]
+
+    async def blob(self, sha256: str) -> bytes | None:
+        row = await _one(self.db, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
+        return bytes(row[0]) if row else None
+
+    async def cached_asset(self, sha256: str, account: str) -> str | None:
+        row = await _one(
+            self.db,
+            "SELECT media_id FROM assets WHERE sha256 = ? AND account = ?",
+            (sha256, account),
+        )
+        return str(row[0]) if row else None
+
+    async def cache_asset(self, sha256: str, account: str, media_id: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO assets (sha256, account, media_id, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (sha256, account, media_id, time.time()),
+            )
+
+    async def forget_assets(self, account: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM assets WHERE account = ?", (account,))
+
+    async def user_settings(self, user: UserKey) -> UserSettings:
+        row = await _one(
+            self.db,
+            "SELECT data FROM user_settings WHERE platform = ? AND user_id = ?",
+            (user.platform, user.user_id),
+        )
+        if row is None:
+            return UserSettings()
+        known = UserSettings.__dataclass_fields__
+        return UserSettings(**{k: v for k, v in json.loads(row[0]).items() if k in known})
+
+    async def save_user_settings(self, user: UserKey, settings: UserSettings) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO user_settings (platform, user_id, data) VALUES (?, ?, ?)",
+                (user.platform, user.user_id, json.dumps(asdict(settings))),
+            )
+
+    async def images_on(self, user: UserKey, day: str) -> int:
+        row = await _one(
+            self.db,
+            "SELECT images FROM usage WHERE platform = ? AND user_id = ? AND day = ?",
+            (user.platform, user.user_id, day),
+        )
+        return int(row[0]) if row else 0
+
+    async def _set(
+        self, job_id: int, assignments: str, only_if: str = "1", params: Sequence[Any] = ()
+    ) -> None:
+        async with self._transaction() as db:
+            # ``assignments`` and ``only_if`` are literals of this module, never user text.
+            await db.execute(
+                f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ? AND {only_if}",  # noqa: S608
+                (*params, time.time(), job_id),
+            )
+
+
+async def _one(
+    db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
+) -> aiosqlite.Row | None:
+    async with db.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
+    row = await _one(db, sql, params)
+    if row is None:
+        raise LookupError(sql)
+    return int(row[0])
+
+
+async def _drop_unneeded_blobs(db: aiosqlite.Connection) -> None:
+    """User images are kept only while a job that still has to upload them is open."""
+    await db.execute(
+        "DELETE FROM job_uploads WHERE job_id IN "
+        "(SELECT id FROM jobs WHERE state IN ('done', 'failed', 'cancelled'))"
+    )
+    await db.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM job_uploads)")
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    return Job(
+        id=row["id"],
+        owner=Owner(
+            platform=row["platform"],
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            reply_to=row["reply_to"],
+            route=json.loads(row["route"]),
+        ),
+        request=decode_request(row["request"]),
+        state=JobState(row["state"]),
+        account=row["account"],
+        attempts=row["attempts"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        delivered=row["delivered_at"] is not None,
+    )
