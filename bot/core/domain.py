@@ -143,7 +143,7 @@ class Action(StrEnum):
     CANCEL = "c"
 
 
-_BUTTON = re.compile(r"^([udrc]):([1-9][0-9]{0,17}):([0-9])$")
+_BUTTON = re.compile(r"([udrc]):([1-9][0-9]{0,17}):([0-9])")
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ class Button:
     @classmethod
     def parse(cls, data: str) -> Button | None:
         """Button data comes from clients and may be forged: anything malformed is ``None``."""
-        match = _BUTTON.match(data) if isinstance(data, str) and len(data) <= 64 else None
+        match = _BUTTON.fullmatch(data) if isinstance(data, str) and len(data) <= 64 else None
         if match is None:
             return None
         return cls(Action(match[1]), int(match[2]), int(match[3]))

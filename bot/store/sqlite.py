@@ -6,6 +6,7 @@ Writes that read first run under ``BEGIN IMMEDIATE`` so two processes can't inte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -108,6 +109,7 @@ class SqliteStore:
     def __init__(self, path: Path | str):
         self._path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -149,14 +151,17 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        db = self.db
-        await db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            await db.execute("ROLLBACK")
-            raise
-        await db.execute("COMMIT")
+        # Coroutines share the one connection: without the lock, one's BEGIN lands inside
+        # another's open transaction.
+        async with self._write_lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
 
     async def _migrate(self) -> None:
         async with self._transaction() as db:

@@ -1,0 +1,78 @@
+"""Wiring: open the store and the Flow client, start the service and front ends, stop cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from bot.config import Settings
+from bot.console import PLATFORM as CONSOLE
+from bot.console import Console
+from bot.core.policy import Access
+from bot.core.service import Service
+from bot.flow.client import FlowClient, FlowTimeouts
+from bot.store.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # Request URLs of the Telegram Bot API carry the bot token; httpx logs them at INFO.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@asynccontextmanager
+async def open_service(settings: Settings) -> AsyncIterator[Service]:
+    """The store, the upstream client and the service, closed in reverse order."""
+    timeouts = FlowTimeouts(generate=settings.tuning.generation_timeout_seconds)
+    async with (
+        FlowClient(
+            settings.useapi_token.reveal(), settings.useapi_base_url, timeouts=timeouts
+        ) as flow,
+        SqliteStore(settings.database_path) as store,
+    ):
+        yield Service(
+            store,
+            flow,
+            models=settings.models,
+            limits=settings.limits,
+            tuning=settings.tuning,
+            defaults=settings.defaults,
+            access=Access(
+                admins=frozenset(f"{p}:{i}" for p, i in settings.admins),
+                allowed_users=settings.allowed_users,
+                allowed_chats=settings.allowed_chats,
+                accounts=settings.useapi_accounts,
+            ),
+        )
+
+
+async def run_console(settings: Settings) -> None:
+    """``python -m bot console``: the terminal front end on the real service."""
+    async with open_service(settings) as service:
+        console = Console(service, settings.console_dir)
+        service.register(CONSOLE, console)
+        async with service:
+            await console.run()
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine until it ends, SIGINT or SIGTERM; either signal stops it cleanly."""
+
+    async def guarded() -> None:
+        task = asyncio.ensure_future(main)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await task
+        except asyncio.CancelledError:
+            log.info("stopped")
+
+    asyncio.run(guarded())

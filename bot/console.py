@@ -1,0 +1,170 @@
+"""A terminal front end on the same service: try a real token before any chat platform is set up.
+
+Type a prompt with flags; images are saved to a folder. Buttons become words: ``U2`` upscales
+image 2 of the last result, ``🎲`` or ``reroll`` makes a new seed, ``R1 a new prompt`` reuses
+image 1. At end of input it waits for every job it started, so it also works from a script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from bot.core import texts
+from bot.core.domain import Action, Button, Job, JobResult, Owner
+from bot.core.errors import InvalidInput
+from bot.core.service import Service
+
+PLATFORM = "console"
+log = logging.getLogger(__name__)
+HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --count 2
+  options:   {texts.FLAGS_HELP}; --ref PATH attaches a reference image (repeatable)
+  U2         upscale image 2 of the last result      (U2 #12 for job 12)
+  🎲, reroll  same prompt, new seed                    (reroll #12)
+  R1 PROMPT  new prompt with image 1 as reference
+  queue      your jobs          cancel N    cancel job N
+  settings   show defaults      set KEY VALUE   (model, aspect_ratio, count, upscale_resolution)
+  help       this text          quit        leave (Ctrl-D waits for running jobs)"""
+
+_BUTTON = re.compile(r"^(?:(U|R)([1-4])|(🎲|reroll))(?:\s+#(\d+))?(?:\s+(.*))?$", re.IGNORECASE)
+_REF = re.compile(r"(?<!\S)--ref\s+(\S+)")
+
+
+class Console:
+    """The console adapter: reads commands, calls the service, prints what it reports."""
+
+    def __init__(
+        self,
+        service: Service,
+        out_dir: Path,
+        *,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+    ) -> None:
+        self.service = service
+        self.out_dir = out_dir
+        self._in = stdin
+        self._out = stdout
+        self._owner = Owner(PLATFORM, "local", "terminal")
+        self._last_job: int | None = None
+        self._open: set[int] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # Notifier: how the service reports back.
+
+    async def job_started(self, job: Job) -> None:
+        self._say(f"#{job.id} {texts.UPSCALING if job.is_upscale else texts.STARTED}")
+
+    async def job_finished(self, result: JobResult) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        job = result.job
+        for image in result.images:
+            suffix = {"image/png": "png", "image/webp": "webp"}.get(image.mime, "jpg")
+            kind = "upscaled" if job.is_upscale else "image"
+            path = self.out_dir / f"job{job.id}_{kind}{image.index}.{suffix}"
+            path.write_bytes(image.data or b"")
+            self._say(f"#{job.id} saved {path}")
+        self._say(f"#{job.id} ✅ {texts.caption(result)}")
+        if result.buttons:
+            self._last_job = job.id
+            labels = " ".join(b.label for row in result.buttons for b in row)
+            self._say(f"#{job.id} actions: {labels}")
+        self._settle(job.id)
+
+    async def job_failed(self, job: Job, message: str) -> None:
+        self._say(f"#{job.id} {texts.failed(message)}")
+        self._settle(job.id)
+
+    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+        self._say(text)
+
+    # The read loop.
+
+    async def run(self) -> None:
+        self._say(f"Ready. {HELP.splitlines()[0]} — 'help' lists commands.")
+        while True:
+            line = await asyncio.to_thread(self._in.readline)
+            if not line:
+                await self._idle.wait()
+                return
+            command = line.strip()
+            if command.lower() in ("quit", "exit"):
+                return
+            if command:
+                try:
+                    await self._handle(command)
+                except InvalidInput as refusal:
+                    self._say(texts.failed(refusal.message))
+                except Exception:
+                    log.exception("console command failed: %s", command)
+                    self._say(texts.failed(texts.INTERNAL))
+
+    async def _handle(self, command: str) -> None:
+        word, _, rest = command.partition(" ")
+        match word.lower():
+            case "help":
+                self._say(HELP)
+            case "queue":
+                items = await self.service.queue(self._owner.user)
+                self._say(
+                    "\n".join(f"#{i.job.id} {i.job.state} (position {i.position})" for i in items)
+                    or texts.NOTHING_QUEUED
+                )
+            case "cancel":
+                job_id = int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else 0
+                await self.service.cancel(self._owner.user, job_id)
+                self._settle(job_id)
+                self._say(f"#{job_id} {texts.CANCELLED}")
+            case "settings":
+                self._say(str(await self.service.settings(self._owner.user)))
+            case "set":
+                key, _, value = rest.strip().partition(" ")
+                if key not in ("model", "aspect_ratio", "count", "upscale_resolution"):
+                    raise InvalidInput("Use: set model|aspect_ratio|count|upscale_resolution VALUE")
+                changed = await self.service.update_settings(
+                    self._owner.user, **{key: value.strip() or None}
+                )
+                self._say(str(changed))
+            case _:
+                await self._generate_or_press(command)
+
+    async def _generate_or_press(self, command: str) -> None:
+        match = _BUTTON.match(command)
+        if match is None:
+            images = [await asyncio.to_thread(_read, p) for p in _REF.findall(command)]
+            submitted = await self.service.submit(self._owner, _REF.sub("", command), images=images)
+        else:
+            letter, index, _dice, job, prompt = match.groups()
+            if not job:
+                # "The last result" must mean the one the user saw, not one still on its way.
+                await self._idle.wait()
+            job_id = int(job) if job else self._last_job
+            if job_id is None:
+                raise InvalidInput("There is no result yet to use that on.")
+            action = {"u": Action.UPSCALE, "r": Action.REUSE}.get((letter or "").lower())
+            button = Button(action or Action.REROLL, job_id, int(index or 0))
+            submitted = await self.service.press(self._owner, button, prompt)
+        self._open.add(submitted.job_id)
+        self._idle.clear()
+        self._say(f"#{submitted.job_id} {texts.queued(submitted.position)}")
+
+    def _settle(self, job_id: int) -> None:
+        self._open.discard(job_id)
+        if not self._open:
+            self._idle.set()
+
+    def _say(self, text: str) -> None:
+        print(text, file=self._out, flush=True)
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError:
+        raise InvalidInput(f"I can't read a file at {path}.") from None

@@ -1,0 +1,76 @@
+"""Shared fixtures: the fake Flow server, a store on disk, and a fast-retrying service."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.core.domain import Owner
+from bot.core.models_table import ModelTable
+from bot.core.policy import Access, Limits, Tuning
+from bot.core.service import Service
+from bot.flow.client import FlowClient
+from bot.store.sqlite import SqliteStore
+from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.notifier import RecordingNotifier
+
+FAST = Tuning(retry_min_seconds=0.01, retry_max_seconds=0.05, job_deadline_seconds=5)
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (32, 24), color: str = "red") -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, fmt)
+    return buf.getvalue()
+
+
+def owner(user: str = "1", platform: str = "console") -> Owner:
+    return Owner(platform, user, chat_id="chat")
+
+
+@pytest.fixture
+async def flow() -> AsyncIterator[FakeFlowServer]:
+    async with FakeFlowServer(accounts=["alice@example.com"]) as server:
+        yield server
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(tmp_path / "bot.sqlite3") as opened:
+        yield opened
+
+
+@pytest.fixture
+async def make_service(
+    flow: FakeFlowServer, store: SqliteStore
+) -> AsyncIterator[Callable[..., Any]]:
+    """Build and start a service on the fake server: ``await make_service(limits=...)``."""
+    opened: list[tuple[Service, FlowClient]] = []
+
+    async def build(**overrides: Any) -> tuple[Service, RecordingNotifier]:
+        client = FlowClient("test-token", flow.base_url)
+        notifier = RecordingNotifier()
+        service = Service(
+            overrides.pop("store", store),
+            client,
+            models=overrides.pop("models", ModelTable.builtin()),
+            limits=overrides.pop("limits", Limits()),
+            tuning=overrides.pop("tuning", FAST),
+            access=overrides.pop("access", Access(admins=frozenset({"console:99"}))),
+            rng=random.Random(7),
+            **overrides,
+        )
+        service.register("console", notifier)
+        await service.start()
+        opened.append((service, client))
+        return service, notifier
+
+    yield build
+    for service, client in opened:
+        await service.aclose()
+        await client.aclose()

@@ -1,0 +1,68 @@
+"""``RecordingNotifier``: a hand-written Notifier that remembers what the service told it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bot.core.domain import Job, JobResult
+from bot.core.ports import DeliveryError
+
+
+@dataclass
+class RecordingNotifier:
+    """Records every report; ``fail_deliveries`` makes the next N final answers raise."""
+
+    started: list[int] = field(default_factory=list)
+    finished: list[JobResult] = field(default_factory=list)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    alerts: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    fail_deliveries: int = 0
+    permanent: bool = False
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    async def job_started(self, job: Job) -> None:
+        self.started.append(job.id)
+
+    async def job_finished(self, result: JobResult) -> None:
+        await self._maybe_fail()
+        self.finished.append(result)
+        await self._notify()
+
+    async def job_failed(self, job: Job, message: str) -> None:
+        await self._maybe_fail()
+        self.failed.append((job.id, message))
+        await self._notify()
+
+    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+        self.alerts.append((tuple(admin_ids), text))
+        await self._notify()
+
+    def answers(self, job_id: int) -> int:
+        return sum(r.job.id == job_id for r in self.finished) + sum(
+            j == job_id for j, _ in self.failed
+        )
+
+    def result(self, job_id: int) -> JobResult:
+        return next(r for r in self.finished if r.job.id == job_id)
+
+    def failure(self, job_id: int) -> str:
+        return next(m for j, m in self.failed if j == job_id)
+
+    async def wait_answered(self, *job_ids: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: all(self.answers(j) for j in job_ids))
+
+    async def wait_alerts(self, count: int = 1, timeout: float = 5.0) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: len(self.alerts) >= count)
+
+    async def _maybe_fail(self) -> None:
+        if self.fail_deliveries:
+            self.fail_deliveries -= 1
+            raise DeliveryError("platform says no", permanent=self.permanent)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()

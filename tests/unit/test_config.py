@@ -1,0 +1,83 @@
+"""Settings are checked once, name the variable at fault, and never show a token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+BASE = {"USEAPI_TOKEN": "user:1234-secret-token"}
+
+
+def load(**extra: str) -> Settings:
+    return Settings.from_env({**BASE, **extra}, env_file=None)
+
+
+def test_defaults() -> None:
+    settings = load()
+    assert settings.useapi_base_url == "https://api.useapi.net/v1/google-flow"
+    assert settings.database_path == Path("data/bot.sqlite3")
+    assert settings.limits.queued_per_user == 10
+    assert settings.limits.running_per_user == 2
+    assert (settings.tuning.account_min_concurrency, settings.tuning.account_max_concurrency) == (
+        3,
+        20,
+    )
+    assert settings.models.default.id == "nano-banana-2-lite"
+
+
+def test_tokens_never_show() -> None:
+    settings = load(DISCORD_TOKEN="discord-secret", TELEGRAM_TOKEN="123:telegram-secret")
+    shown = repr(settings) + str(settings)
+    for secret in ("user:1234-secret-token", "discord-secret", "telegram-secret"):
+        assert secret not in shown
+    assert settings.telegram_token is not None
+    assert settings.telegram_token.reveal() == "123:telegram-secret"
+
+
+def test_missing_token_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="USEAPI_TOKEN is not set"):
+        Settings.from_env({}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("BOT_QUEUED_PER_USER", "ten", "BOT_QUEUED_PER_USER must be a number"),
+        ("BOT_RUNNING_PER_USER", "0", "BOT_RUNNING_PER_USER must be at least 1"),
+        ("BOT_ADMINS", "discord:abc", "BOT_ADMINS: 'discord:abc' should look like"),
+        ("BOT_ADMINS", "slack:1", "should look like discord:123456"),
+        ("DATABASE_URL", "postgres://u:pw@host/db", "DATABASE_URL must look like sqlite"),
+        ("BOT_DEFAULT_MODEL", "dalle", "BOT_DEFAULT_MODEL 'dalle' is not a known model"),
+        ("BOT_DEFAULT_ASPECT_RATIO", "auto", "BOT_DEFAULT_ASPECT_RATIO 'auto' is not one of"),
+        ("BOT_MODERATION_FALLBACK", "maybe", "BOT_MODERATION_FALLBACK must be true or false"),
+        ("BOT_MODELS_FILE", "/nonexistent.toml", "BOT_MODELS_FILE: cannot read"),
+        ("BOT_LOG_LEVEL", "loud", "BOT_LOG_LEVEL must be"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(**{name: value})
+
+
+def test_database_url_password_is_not_echoed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(DATABASE_URL="postgres://u:hunter2@host/db")
+    assert "hunter2" not in str(caught.value)
+
+
+def test_admins_and_allowlists() -> None:
+    settings = load(BOT_ADMINS="discord:123, telegram:-456", BOT_ALLOWED_CHATS="telegram:-100")
+    assert settings.admin_ids("telegram") == ["-456"]
+    assert settings.allowed_chats == frozenset({"telegram:-100"})
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("USEAPI_TOKEN=from-file\nBOT_QUEUED_PER_USER=4\nBOT_RUNNING_PER_USER=3\n")
+    settings = Settings.from_env({"BOT_QUEUED_PER_USER": "7"}, env_file=env)
+    assert settings.useapi_token.reveal() == "from-file"
+    assert settings.limits.queued_per_user == 7
+    assert settings.limits.running_per_user == 3

@@ -1,0 +1,152 @@
+"""Fairness and adaptive concurrency, without a clock or a server."""
+
+from __future__ import annotations
+
+from bot.core.domain import UserKey
+from bot.core.scheduler import AccountLimit, Entry, Scheduler, Slot
+
+
+def users(*names: str) -> list[UserKey]:
+    return [UserKey("telegram", n) for n in names]
+
+
+def scheduler(accounts: dict[str, int], running_per_user: int = 2) -> Scheduler:
+    sched = Scheduler(running_per_user=running_per_user, floor=3, ceiling=20)
+    sched.set_accounts(dict.fromkeys(accounts, True))
+    for email, limit in accounts.items():
+        sched.accounts[email].limit = float(limit)
+    return sched
+
+
+def drain(sched: Scheduler, now: float = 0.0) -> list[Slot]:
+    slots = []
+    while (slot := sched.take(now)) is not None:
+        slots.append(slot)
+    return slots
+
+
+def test_three_single_jobs_finish_before_the_heavy_users_fourth() -> None:
+    a, b, c, d = users("a", "b", "c", "d")
+    sched = scheduler({"x": 3})
+    for i in range(8):
+        sched.add(Entry(i, a))
+    for job, user in ((100, b), (101, c), (102, d)):
+        sched.add(Entry(job, user))
+    order: list[int] = []
+    running = drain(sched)
+    while running:
+        done = running.pop(0)  # jobs finish in the order they started
+        order.append(done.entry.job_id)
+        sched.release(done, now=1.0, ok=True)
+        running += drain(sched)
+    assert order.index(100) < order.index(3)
+    assert order.index(101) < order.index(3)
+    assert order.index(102) < order.index(3)
+    assert [j for j in order if j < 100] == list(range(8))  # a user's own jobs keep their order
+
+
+def test_running_per_user_cap_leaves_room_for_others() -> None:
+    a, b = users("a", "b")
+    sched = scheduler({"x": 10}, running_per_user=2)
+    for i in range(5):
+        sched.add(Entry(i, a))
+    assert len(drain(sched)) == 2
+    sched.add(Entry(10, b))
+    assert [s.entry.job_id for s in drain(sched)] == [10]
+
+
+def test_position_counts_round_robin_turns() -> None:
+    a, b = users("a", "b")
+    sched = scheduler({"x": 3})
+    for i in range(3):
+        sched.add(Entry(i, a))
+    sched.add(Entry(10, b))
+    assert sched.position(0) == 1
+    assert sched.position(10) == 2
+    assert sched.position(1) == 3
+    assert sched.position(2) == 4
+    assert sched.position(999) == 0
+
+
+def test_pinned_jobs_wait_for_their_account_and_others_spread() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 3, "y": 3}, running_per_user=10)
+    for i in range(3):
+        sched.add(Entry(i, a, pinned="x"))
+    sched.add(Entry(3, a, pinned="x"))
+    sched.add(Entry(4, a))
+    slots = drain(sched)
+    assert [s.account for s in slots if s.entry.pinned] == ["x", "x", "x"]
+    assert next(s.account for s in slots if s.entry.job_id == 4) == "y"
+    assert sched.position(3) == 1  # still waiting for x
+
+
+def test_uploads_prefer_the_account_that_already_has_them() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 3, "y": 5})
+    sched.add(Entry(1, a, preferred=frozenset({"x"})))
+    assert drain(sched)[0].account == "x"
+
+
+def test_backoff_delays_only_that_job() -> None:
+    a, b = users("a", "b")
+    sched = scheduler({"x": 3})
+    sched.add(Entry(1, a, not_before=5.0))
+    sched.add(Entry(2, b))
+    assert [s.entry.job_id for s in drain(sched, now=1.0)] == [2]
+    assert sched.next_ready_at(1.0) == 5.0
+    assert [s.entry.job_id for s in drain(sched, now=5.0)] == [1]
+
+
+def test_unhealthy_accounts_take_no_work() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 3})
+    sched.accounts["x"].healthy = False
+    sched.add(Entry(1, a))
+    assert drain(sched) == []
+    assert sched.capacity == 0
+
+
+def test_aimd_slow_start_then_additive_increase() -> None:
+    account = AccountLimit("x", floor=3, ceiling=20)
+    assert account.limit == 3
+    account.in_flight = 3
+    account.on_success()
+    assert account.limit == 4  # slow start: +1 per success at full use
+    account.in_flight = 1
+    account.on_success()
+    assert account.limit == 4  # idle capacity proves nothing
+    account.on_throttle(sent_at=1.0, now=2.0)
+    assert account.limit == 3.6
+    account.in_flight = 3
+    account.on_success()
+    assert 3.6 < account.limit < 4.0  # after the first throttle: about +1 per round trip
+
+
+def test_aimd_cuts_once_per_round_trip_and_respects_bounds() -> None:
+    account = AccountLimit("x", floor=3, ceiling=20, limit=20.0)
+    account.on_throttle(sent_at=1.0, now=2.0)
+    account.on_throttle(sent_at=1.5, now=2.1)  # sent before the cut: no new information
+    assert account.limit == 18.0
+    account.on_throttle(sent_at=2.5, now=3.0)
+    assert account.limit == 16.2
+    for _ in range(100):
+        account.on_throttle(sent_at=10.0 + _, now=10.5 + _)
+    assert account.limit == 3.0
+    account.limit, account.in_flight, account.slow_start = 19.5, 19, True
+    account.on_success()
+    account.on_success()
+    assert account.limit == 20.0
+
+
+def test_release_feeds_the_account_limit() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 3}, running_per_user=5)
+    for i in range(3):
+        sched.add(Entry(i, a))
+    slots = drain(sched)
+    sched.release(slots[0], now=1.0, ok=True)
+    assert sched.accounts["x"].limit == 4
+    sched.release(slots[1], now=1.0, throttled=True)
+    assert sched.accounts["x"].limit == 3.6
+    assert sched.in_flight == 1
