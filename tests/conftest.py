@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
 from collections.abc import AsyncIterator, Callable
@@ -74,3 +75,10 @@ async def make_service(
     for service, client in opened:
         await service.aclose()
         await client.aclose()
+
+
+async def wait_delivered(store: SqliteStore, job_id: int, timeout: float = 5.0) -> None:
+    """The final answer is recorded just after the notifier returns: wait for that write."""
+    async with asyncio.timeout(timeout):
+        while not ((job := await store.get_job(job_id)) and job.delivered):
+            await asyncio.sleep(0.01)

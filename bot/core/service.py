@@ -322,8 +322,9 @@ class Service:
         self, owner: Owner, request: GenerationRequest | UpscaleRequest, blobs: dict[str, bytes]
     ) -> Submitted:
         pinned = request.pinned_account
-        if pinned is not None and pinned not in self._sched.healthy_accounts():
-            raise InvalidInput(texts.OPERATOR if self._sched.accounts else texts.UNAVAILABLE)
+        healthy = self._sched.healthy_accounts()
+        if (pinned is not None and pinned not in healthy) or (not healthy and self._incidents):
+            raise InvalidInput(texts.OPERATOR if self._incidents else texts.REFERENCE_NOT_USABLE)
         job = await self.store.add_job(owner, request, blobs, day=_today())
         self._sched.add(await self._entry(job))
         self._wake.set()

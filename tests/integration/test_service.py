@@ -1,0 +1,426 @@
+"""The service against the real Flow client, the fake Flow server and a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from bot.core import texts
+from bot.core.domain import Action, Button, JobState, UserKey
+from bot.core.errors import InvalidInput
+from bot.core.policy import Access, Limits, Tuning
+from bot.store.sqlite import SqliteStore
+from tests.conftest import FAST, image_bytes, owner, wait_delivered
+from tests.fakes.flow_server import FakeFlowServer
+
+
+async def test_a_prompt_becomes_images_with_buttons(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    submitted = await service.submit(owner(), "a red fox --count 2 --ar 16:9 --model 2 --seed 9")
+    assert submitted.position == 1
+    await told.wait_answered(submitted.job_id)
+
+    result = told.result(submitted.job_id)
+    assert [i.index for i in result.images] == [1, 2]
+    for image in result.images:
+        assert image.data is not None
+        with Image.open(io.BytesIO(image.data)) as img:
+            assert img.format == "JPEG"
+    assert [[b.label for b in row] for row in result.buttons] == [
+        ["U1", "U2"],
+        ["R1", "R2", "🎲"],
+    ]
+    assert told.started == [submitted.job_id]
+    sent = flow.images_requests()[-1].json
+    assert sent == {
+        "prompt": "a red fox",
+        "model": "nano-banana-2",
+        "aspectRatio": "16:9",
+        "count": 2,
+        "seed": 9,
+        "email": "alice@example.com",
+    }
+    await wait_delivered(service.store, submitted.job_id)
+    job = await service.store.get_job(submitted.job_id)
+    assert job is not None and job.state is JobState.DONE
+    # Delivered bytes are not kept; what buttons need is.
+    stored = await service.store.results(submitted.job_id)
+    assert [i.data for i in stored] == [None, None]
+    assert all(i.ref.media_id for i in stored)
+
+
+async def test_no_upscale_buttons_where_the_model_cannot(make_service: Any) -> None:
+    service, told = await make_service()
+    submitted = await service.submit(owner(), "a fox --model lite --count 1")
+    await told.wait_answered(submitted.job_id)
+    labels = [b.label for row in told.result(submitted.job_id).buttons for b in row]
+    assert labels == ["R1", "🎲"]
+
+
+async def test_bad_input_is_refused_before_any_upstream_call(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, _ = await make_service()
+    flow.reset_records()
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("", {}),
+        ("x --model dalle", {}),
+        ("x --count 9", {}),
+        ("x --model lite", {"images": [image_bytes()] * 11}),
+        ("x", {"images": [b"%PDF-1.4 not an image"]}),
+    ]
+    for text, extra in cases:
+        with pytest.raises(InvalidInput):
+            await service.submit(owner(), text, **extra)
+    assert flow.requests == []
+    assert await service.store.unfinished_jobs() == []
+
+
+async def test_references_are_uploaded_once_per_account(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    photo = image_bytes("PNG")
+    first = await service.submit(owner(), "make it blue --count 1", images=[photo])
+    await told.wait_answered(first.job_id)
+    second = await service.submit(owner(), "make it green --count 1", images=[photo])
+    await told.wait_answered(second.job_id)
+    await wait_delivered(service.store, second.job_id)
+    uploads = [r for r in flow.requests if "/assets/" in r.path]
+    assert len(uploads) == 1
+    refs = [r.json["reference_1"] for r in flow.images_requests()]
+    assert refs[0] == refs[1]
+    # The user's picture is not kept once its jobs are done.
+    assert await service.store.blob(hashlib.sha256(photo).hexdigest()) is None
+
+
+async def test_throttling_is_retried_and_lowers_the_limit(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    flow.fail_next(429, count=2, retry_after=0.05)
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await told.wait_answered(submitted.job_id)
+    assert told.result(submitted.job_id).images
+    assert len(flow.images_requests()) == 3
+    assert service.scheduler.accounts["alice@example.com"].slow_start is False
+
+
+async def test_retries_give_up_at_the_deadline_with_a_clear_message(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    tuning = Tuning(retry_min_seconds=0.01, retry_max_seconds=0.02, job_deadline_seconds=0.2)
+    service, told = await make_service(tuning=tuning)
+    flow.fail_next(503, count=1000)
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await told.wait_answered(submitted.job_id)
+    assert told.failure(submitted.job_id) == texts.UNAVAILABLE
+
+
+async def test_moderation_is_retried_then_another_model_then_reported(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    flow.fail_next(500, count=2)
+    submitted = await service.submit(owner(), "a fox --model pro --count 1")
+    await told.wait_answered(submitted.job_id)
+    models = [r.json["model"] for r in flow.images_requests()]
+    assert models == ["nano-banana-pro", "nano-banana-pro", "nano-banana-2"]
+    assert told.result(submitted.job_id).images[0].model == "nano-banana-2"
+
+    flow.empty_next(3)
+    flow.fail_next(500, count=0)
+    again = await service.submit(owner(), "a fox --model pro --count 1")
+    await told.wait_answered(again.job_id)
+    assert told.failure(again.job_id) == texts.MODERATED
+
+
+async def test_moderation_fallback_can_be_turned_off(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    tuning = Tuning(retry_min_seconds=0.01, moderation_fallback=False)
+    service, told = await make_service(tuning=tuning)
+    flow.fail_next(500, count=2)
+    submitted = await service.submit(owner(), "a fox --model pro --count 1")
+    await told.wait_answered(submitted.job_id)
+    assert told.failure(submitted.job_id) == texts.MODERATED
+    assert len(flow.images_requests()) == 2
+
+
+@pytest.mark.parametrize(
+    ("inject", "message"),
+    [
+        (lambda f: f.fail_next_unsafe(), texts.CONTENT_POLICY),
+        (
+            lambda f: f.fail_next(400, body={"error": "Prompt must not mention brands"}),
+            texts.rejected("Prompt must not mention brands"),
+        ),
+    ],
+)
+async def test_refusals_are_not_retried(
+    make_service: Any, flow: FakeFlowServer, inject: Any, message: str
+) -> None:
+    service, told = await make_service()
+    inject(flow)
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await told.wait_answered(submitted.job_id)
+    assert told.failure(submitted.job_id) == message
+    assert len(flow.images_requests()) == 1
+
+
+async def test_a_refused_reference_upload_is_told_and_nothing_generated(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    flow.fail_next(400, endpoint="assets", body={"error": "Image contains a prominent person"})
+    submitted = await service.submit(owner(), "x --count 1", images=[image_bytes()])
+    await told.wait_answered(submitted.job_id)
+    assert told.failure(submitted.job_id) == texts.REFERENCE_REFUSED
+    assert flow.images_requests() == []
+
+
+async def test_operator_errors_alert_admins_once_and_fail_over() -> None:
+    async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
+        service, told, client, store = await _two_account_service(flow)
+        try:
+            flow.fail_next(402)
+            first = await service.submit(owner(), "a fox --count 1")
+            await told.wait_answered(first.job_id)
+            failed_on = flow.images_requests()[0].account
+            assert told.result(first.job_id).images[0].ref.account != failed_on
+            await told.wait_alerts(1)
+            assert told.alerts[0][0] == ("99",)
+            assert "no subscription or credits" in told.alerts[0][1]
+            assert failed_on is not None and failed_on in told.alerts[0][1]
+
+            # The account stays out of rotation: no second 402, no second alert.
+            second = await service.submit(owner(), "a fox --count 1")
+            await told.wait_answered(second.job_id)
+            assert len([r for r in flow.images_requests() if r.account == failed_on]) == 1
+
+            # The last account fails too: the user hears the bot needs its operator.
+            flow.fail_next(596)
+            third = await service.submit(owner(), "a fox --count 1")
+            await told.wait_answered(third.job_id)
+            assert told.failure(third.job_id) == texts.OPERATOR
+            await told.wait_alerts(2)
+            assert "cookies" in told.alerts[1][1]
+            with pytest.raises(InvalidInput, match="needs its operator"):
+                await service.submit(owner(), "a fox --count 1")
+        finally:
+            await service.aclose()
+            await client.aclose()
+            await store.close()
+
+
+async def _two_account_service(flow: FakeFlowServer) -> Any:
+    import random
+    import tempfile
+
+    from bot.core.models_table import ModelTable
+    from bot.core.service import Service
+    from bot.flow.client import FlowClient
+    from tests.fakes.notifier import RecordingNotifier
+
+    store = SqliteStore(Path(tempfile.mkdtemp()) / "db.sqlite3")
+    await store.open()
+    client = FlowClient("test-token", flow.base_url)
+    told = RecordingNotifier()
+    service = Service(
+        store,
+        client,
+        models=ModelTable.builtin(),
+        tuning=FAST,
+        access=Access(admins=frozenset({"console:99"})),
+        rng=random.Random(3),
+    )
+    service.register("console", told)
+    await service.start()
+    return service, told, client, store
+
+
+async def test_jobs_with_generated_references_run_on_the_owning_account() -> None:
+    async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
+        service, told, client, store = await _two_account_service(flow)
+        try:
+            first = await service.submit(owner(), "a fox --count 2 --model 2")
+            await told.wait_answered(first.job_id)
+            made_on = told.result(first.job_id).images[1].ref.account
+            reused = await service.press(
+                owner("2"), Button(Action.REUSE, first.job_id, 2), "at night"
+            )
+            await told.wait_answered(reused.job_id)
+            request = flow.images_requests()[-1]
+            assert request.json["email"] == made_on
+            assert request.json["reference_1"] == told.result(first.job_id).images[1].ref.media_id
+            assert not [r for r in flow.requests if "/assets/" in r.path]  # no re-upload
+        finally:
+            await service.aclose()
+            await client.aclose()
+            await store.close()
+
+
+async def test_reroll_and_upscale_buttons(make_service: Any, flow: FakeFlowServer) -> None:
+    service, told = await make_service()
+    first = await service.submit(owner(), "a fox --count 2 --model pro --seed 1")
+    await told.wait_answered(first.job_id)
+
+    reroll = await service.press(owner("2"), Button(Action.REROLL, first.job_id))
+    await told.wait_answered(reroll.job_id)
+    rerolled = told.result(reroll.job_id)
+    assert rerolled.job.owner.user_id == "2"  # the presser's job
+    assert flow.images_requests()[-1].json["seed"] != 1
+    assert flow.images_requests()[-1].json["prompt"] == "a fox"
+
+    up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 2))
+    await told.wait_answered(up.job_id)
+    upscaled = told.result(up.job_id)
+    assert upscaled.buttons == ()
+    assert upscaled.images[0].data is not None
+    with Image.open(io.BytesIO(upscaled.images[0].data)) as img:
+        assert img.width > 64
+    sent = [r for r in flow.requests if r.path.endswith("/images/upscale")][-1].json
+    assert sent["resolution"] == "2k"
+    assert sent["mediaGenerationId"] == told.result(first.job_id).images[1].ref.media_id
+
+
+async def test_upscale_refused_where_the_model_cannot(make_service: Any) -> None:
+    service, told = await make_service()
+    first = await service.submit(owner(), "a fox --count 1 --model lite")
+    await told.wait_answered(first.job_id)
+    with pytest.raises(InvalidInput, match="can't be upscaled"):
+        await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
+
+
+async def test_buttons_for_unknown_jobs_or_images(make_service: Any) -> None:
+    service, told = await make_service()
+    with pytest.raises(InvalidInput, match="no longer available"):
+        await service.press(owner(), Button(Action.REROLL, 999))
+    first = await service.submit(owner(), "a fox --count 1")
+    await told.wait_answered(first.job_id)
+    with pytest.raises(InvalidInput, match="no longer available"):
+        await service.press(owner(), Button(Action.REUSE, first.job_id, 4), "x")
+
+
+async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> None:
+    flow.latency = 0.3
+    service, told = await make_service(limits=Limits(queued_per_user=2, running_per_user=1))
+    running = await service.submit(owner(), "one --count 1")
+    await asyncio.sleep(0.05)
+    waiting = [await service.submit(owner(), f"job {i} --count 1") for i in range(2)]
+    with pytest.raises(InvalidInput, match="already have 2 jobs waiting"):
+        await service.submit(owner(), "one too many")
+    queue = await service.queue(UserKey("console", "1"))
+    assert [q.job.id for q in queue] == [running.job_id, *(w.job_id for w in waiting)]
+
+    with pytest.raises(InvalidInput, match="Only the person"):
+        await service.cancel(UserKey("console", "2"), waiting[0].job_id)
+    await service.cancel(UserKey("console", "1"), waiting[0].job_id)
+    await service.cancel(UserKey("console", "99"), waiting[1].job_id)  # an admin may
+    with pytest.raises(InvalidInput, match="already started"):
+        await service.cancel(UserKey("console", "1"), running.job_id)
+    await told.wait_answered(running.job_id)
+    assert len(flow.images_requests()) == 1
+    for w in waiting:
+        job = await service.store.get_job(w.job_id)
+        assert job is not None and job.state is JobState.CANCELLED
+
+
+async def test_daily_quota(make_service: Any) -> None:
+    service, told = await make_service(limits=Limits(daily_images_per_user=3))
+    first = await service.submit(owner(), "a fox --count 2")
+    with pytest.raises(InvalidInput, match="today's limit of 3 images"):
+        await service.submit(owner(), "a fox --count 2")
+    await told.wait_answered(first.job_id)
+    await service.submit(owner("99"), "admins are exempt --count 4")
+
+
+async def test_allowlist(make_service: Any) -> None:
+    access = Access(allowed_chats=frozenset({"console:ok"}))
+    service, _ = await make_service(access=access)
+    with pytest.raises(InvalidInput, match="isn't enabled here"):
+        await service.submit(owner(), "a fox")
+
+
+async def test_settings_are_validated_and_used(make_service: Any, flow: FakeFlowServer) -> None:
+    service, told = await make_service()
+    user = UserKey("console", "1")
+    with pytest.raises(InvalidInput):
+        await service.update_settings(user, model="dalle")
+    with pytest.raises(InvalidInput):
+        await service.update_settings(user, count="7")
+    saved = await service.update_settings(user, model="pro", aspect_ratio="portrait", count="1")
+    assert (saved.model, saved.aspect_ratio, saved.count) == ("nano-banana-pro", "9:16", 1)
+    submitted = await service.submit(owner(), "a fox")
+    await told.wait_answered(submitted.job_id)
+    sent = flow.images_requests()[-1].json
+    assert (sent["model"], sent["aspectRatio"], sent["count"]) == ("nano-banana-pro", "9:16", 1)
+
+
+async def test_delivery_faults_are_retried_then_given_up(make_service: Any) -> None:
+    service, told = await make_service()
+    told.fail_deliveries = 1
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await told.wait_answered(submitted.job_id)
+    assert told.answers(submitted.job_id) == 1
+
+    told.fail_deliveries, told.permanent = 1, True
+    gone = await service.submit(owner(), "a fox --count 1")
+    await wait_delivered(service.store, gone.job_id)
+    assert told.answers(gone.job_id) == 0
+
+
+async def test_restart_redelivers_stored_results_without_regenerating(
+    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    service, told = await make_service()
+    told.fail_deliveries, told.permanent = 0, False
+    # Stop the service right after the result is stored, before it is delivered.
+    original = told.job_finished
+
+    async def crash(result: Any) -> None:
+        raise asyncio.CancelledError
+
+    told.job_finished = crash  # type: ignore[method-assign]
+    submitted = await service.submit(owner(), "a fox --count 1")
+    for _ in range(200):
+        job = await store.get_job(submitted.job_id)
+        if job is not None and job.state is JobState.DONE:
+            break
+        await asyncio.sleep(0.01)
+    await service.aclose()
+    told.job_finished = original  # type: ignore[method-assign]
+    generated = len(flow.images_requests())
+
+    again, told_again = await make_service()
+    await told_again.wait_answered(submitted.job_id)
+    assert len(flow.images_requests()) == generated
+    assert told_again.result(submitted.job_id).images[0].data
+
+
+async def test_restart_requeues_interrupted_generations(
+    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    flow.latency = 5.0
+    service, _ = await make_service()
+    submitted = await service.submit(owner(), "a fox --count 1")
+    for _ in range(200):
+        if flow.in_flight.get("alice@example.com"):
+            break
+        await asyncio.sleep(0.01)
+    await service.aclose()
+    job = await store.get_job(submitted.job_id)
+    assert job is not None and job.state is JobState.RUNNING
+
+    flow.latency = 0.0
+    again, told = await make_service()
+    await told.wait_answered(submitted.job_id)
+    assert told.result(submitted.job_id).images
