@@ -145,10 +145,14 @@ class FlowClient:
             account=params.email,
         )
         if not isinstance(body, dict):
-            raise Unavailable("POST /images answered something other than an object")
+            raise Unavailable(
+                "POST /images answered something other than an object", account=params.email
+            )
         entries = _image_entries(body)
         if entries is None:
-            raise Unavailable("POST /images answered without media or imagePanels")
+            raise Unavailable(
+                "POST /images answered without media or imagePanels", account=params.email
+            )
         images = await asyncio.gather(*(self._image(entry, params.email) for entry in entries))
         if not images:
             # A 200 with nothing in it is how moderation of every candidate looks.
@@ -194,7 +198,9 @@ class FlowClient:
         elif isinstance(entry.get("fifeUrl"), str):
             data = await self._download(entry["fifeUrl"], email)
         else:
-            raise Unavailable("an image came back with neither fifeUrl nor encodedImage")
+            raise Unavailable(
+                "an image came back with neither fifeUrl nor encodedImage", account=email
+            )
         return GeneratedImage(
             data=data,
             media_id=media_id,
@@ -221,7 +227,9 @@ class FlowClient:
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("image download timed out", account=email) from exc
         except httpx.HTTPError as exc:
-            raise Unavailable(f"image download failed: {type(exc).__name__}") from exc
+            raise Unavailable(
+                f"image download failed: {type(exc).__name__}", account=email
+            ) from exc
         return b"".join(chunks)
 
     async def _call(
@@ -333,9 +341,11 @@ def _image_entries(body: dict[str, Any]) -> list[dict[str, Any]] | None:
     if isinstance(body.get("media"), list):
         out = []
         for item in body["media"]:
-            generated = (item.get("image") or {}).get("generatedImage") if item else None
-            if isinstance(generated, dict):
-                out.append(generated)
+            image = item.get("image") if isinstance(item, dict) else None
+            generated = image.get("generatedImage") if isinstance(image, dict) else None
+            if not isinstance(generated, dict):
+                return None  # a shape we don't know: say so rather than drop images silently
+            out.append(generated)
         return out
     if isinstance(body.get("imagePanels"), list):
         return [
