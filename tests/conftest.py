@@ -80,5 +80,5 @@ async def make_service(
 async def wait_delivered(store: SqliteStore, job_id: int, timeout: float = 5.0) -> None:
     """The final answer is recorded just after the notifier returns: wait for that write."""
     async with asyncio.timeout(timeout):
-        while not ((job := await store.get_job(job_id)) and job.delivered):
+        while not ((job := await store.get_job(job_id)) and job.delivered):  # noqa: ASYNC110
             await asyncio.sleep(0.01)

@@ -17,7 +17,7 @@ from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits, Tuning
 from bot.store.sqlite import SqliteStore
 from tests.conftest import FAST, image_bytes, owner, wait_delivered
-from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.flow_server import FakeFlowServer, Recorded
 
 
 async def test_a_prompt_becomes_images_with_buttons(
@@ -39,7 +39,7 @@ async def test_a_prompt_becomes_images_with_buttons(
         ["R1", "R2", "🎲"],
     ]
     assert told.started == [submitted.job_id]
-    sent = flow.images_requests()[-1].json
+    sent = body(flow.images_requests()[-1])
     assert sent == {
         "prompt": "a red fox",
         "model": "nano-banana-2",
@@ -50,7 +50,8 @@ async def test_a_prompt_becomes_images_with_buttons(
     }
     await wait_delivered(service.store, submitted.job_id)
     job = await service.store.get_job(submitted.job_id)
-    assert job is not None and job.state is JobState.DONE
+    assert job is not None
+    assert job.state is JobState.DONE
     # Delivered bytes are not kept; what buttons need is.
     stored = await service.store.results(submitted.job_id)
     assert [i.data for i in stored] == [None, None]
@@ -96,7 +97,7 @@ async def test_references_are_uploaded_once_per_account(
     await wait_delivered(service.store, second.job_id)
     uploads = [r for r in flow.requests if "/assets/" in r.path]
     assert len(uploads) == 1
-    refs = [r.json["reference_1"] for r in flow.images_requests()]
+    refs = [body(r)["reference_1"] for r in flow.images_requests()]
     assert refs[0] == refs[1]
     # The user's picture is not kept once its jobs are done.
     assert await service.store.blob(hashlib.sha256(photo).hexdigest()) is None
@@ -132,7 +133,7 @@ async def test_moderation_is_retried_then_another_model_then_reported(
     flow.fail_next(500, count=2)
     submitted = await service.submit(owner(), "a fox --model pro --count 1")
     await told.wait_answered(submitted.job_id)
-    models = [r.json["model"] for r in flow.images_requests()]
+    models = [body(r)["model"] for r in flow.images_requests()]
     assert models == ["nano-banana-pro", "nano-banana-pro", "nano-banana-2"]
     assert told.result(submitted.job_id).images[0].model == "nano-banana-2"
 
@@ -199,7 +200,8 @@ async def test_operator_errors_alert_admins_once_and_fail_over() -> None:
             await told.wait_alerts(1)
             assert told.alerts[0][0] == ("99",)
             assert "no subscription or credits" in told.alerts[0][1]
-            assert failed_on is not None and failed_on in told.alerts[0][1]
+            assert failed_on is not None
+            assert failed_on in told.alerts[0][1]
 
             # The account stays out of rotation: no second 402, no second alert.
             second = await service.submit(owner(), "a fox --count 1")
@@ -219,6 +221,11 @@ async def test_operator_errors_alert_admins_once_and_fail_over() -> None:
             await service.aclose()
             await client.aclose()
             await store.close()
+
+
+def body(request: Recorded) -> dict[str, Any]:
+    assert isinstance(request.json, dict)
+    return request.json
 
 
 async def _two_account_service(flow: FakeFlowServer) -> Any:
@@ -259,8 +266,8 @@ async def test_jobs_with_generated_references_run_on_the_owning_account() -> Non
             )
             await told.wait_answered(reused.job_id)
             request = flow.images_requests()[-1]
-            assert request.json["email"] == made_on
-            assert request.json["reference_1"] == told.result(first.job_id).images[1].ref.media_id
+            assert body(request)["email"] == made_on
+            assert body(request)["reference_1"] == told.result(first.job_id).images[1].ref.media_id
             assert not [r for r in flow.requests if "/assets/" in r.path]  # no re-upload
         finally:
             await service.aclose()
@@ -277,8 +284,8 @@ async def test_reroll_and_upscale_buttons(make_service: Any, flow: FakeFlowServe
     await told.wait_answered(reroll.job_id)
     rerolled = told.result(reroll.job_id)
     assert rerolled.job.owner.user_id == "2"  # the presser's job
-    assert flow.images_requests()[-1].json["seed"] != 1
-    assert flow.images_requests()[-1].json["prompt"] == "a fox"
+    assert body(flow.images_requests()[-1])["seed"] != 1
+    assert body(flow.images_requests()[-1])["prompt"] == "a fox"
 
     up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 2))
     await told.wait_answered(up.job_id)
@@ -287,7 +294,7 @@ async def test_reroll_and_upscale_buttons(make_service: Any, flow: FakeFlowServe
     assert upscaled.images[0].data is not None
     with Image.open(io.BytesIO(upscaled.images[0].data)) as img:
         assert img.width > 64
-    sent = [r for r in flow.requests if r.path.endswith("/images/upscale")][-1].json
+    sent = body([r for r in flow.requests if r.path.endswith("/images/upscale")][-1])
     assert sent["resolution"] == "2k"
     assert sent["mediaGenerationId"] == told.result(first.job_id).images[1].ref.media_id
 
@@ -331,7 +338,8 @@ async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> 
     assert len(flow.images_requests()) == 1
     for w in waiting:
         job = await service.store.get_job(w.job_id)
-        assert job is not None and job.state is JobState.CANCELLED
+        assert job is not None
+        assert job.state is JobState.CANCELLED
 
 
 async def test_daily_quota(make_service: Any) -> None:
@@ -361,7 +369,7 @@ async def test_settings_are_validated_and_used(make_service: Any, flow: FakeFlow
     assert (saved.model, saved.aspect_ratio, saved.count) == ("nano-banana-pro", "9:16", 1)
     submitted = await service.submit(owner(), "a fox")
     await told.wait_answered(submitted.job_id)
-    sent = flow.images_requests()[-1].json
+    sent = body(flow.images_requests()[-1])
     assert (sent["model"], sent["aspectRatio"], sent["count"]) == ("nano-banana-pro", "9:16", 1)
 
 
@@ -389,7 +397,7 @@ async def test_restart_redelivers_stored_results_without_regenerating(
     async def crash(result: Any) -> None:
         raise asyncio.CancelledError
 
-    told.job_finished = crash  # type: ignore[method-assign]
+    told.job_finished = crash
     submitted = await service.submit(owner(), "a fox --count 1")
     for _ in range(200):
         job = await store.get_job(submitted.job_id)
@@ -397,10 +405,10 @@ async def test_restart_redelivers_stored_results_without_regenerating(
             break
         await asyncio.sleep(0.01)
     await service.aclose()
-    told.job_finished = original  # type: ignore[method-assign]
+    told.job_finished = original
     generated = len(flow.images_requests())
 
-    again, told_again = await make_service()
+    _again, told_again = await make_service()
     await told_again.wait_answered(submitted.job_id)
     assert len(flow.images_requests()) == generated
     assert told_again.result(submitted.job_id).images[0].data
@@ -418,9 +426,10 @@ async def test_restart_requeues_interrupted_generations(
         await asyncio.sleep(0.01)
     await service.aclose()
     job = await store.get_job(submitted.job_id)
-    assert job is not None and job.state is JobState.RUNNING
+    assert job is not None
+    assert job.state is JobState.RUNNING
 
     flow.latency = 0.0
-    again, told = await make_service()
+    _again, told = await make_service()
     await told.wait_answered(submitted.job_id)
     assert told.result(submitted.job_id).images
