@@ -93,3 +93,15 @@ class Store(Protocol):
     async def images_on(self, user: UserKey, day: str) -> int:
         """Images the user asked for on ``day`` (``YYYY-MM-DD``, UTC)."""
         ...
+
+    async def add_pending(self, kind: str, key: str, value: str) -> None:
+        """Park a value an adapter must find again after a restart (album items, prompts)."""
+        ...
+
+    async def take_pending(self, kind: str, key: str) -> list[str]:
+        """Remove and return the values parked under ``key``, oldest first."""
+        ...
+
+    async def pending_keys(self, kind: str, older_than: float) -> list[str]:
+        """Keys with a value parked more than ``older_than`` seconds ago."""
+        ...

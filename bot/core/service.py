@@ -141,10 +141,12 @@ class Service:
     async def start(self) -> None:
         """Learn the accounts, resume what a previous run left, and start dispatching."""
         await self._refresh_accounts()
+        known = {e.job_id for e in self._sched.entries()}  # submitted before start()
         for job in await self.store.unfinished_jobs():
             if job.state is JobState.RUNNING:
                 await self.store.requeue(job.id)
-            self._sched.add(await self._entry(job))
+            if job.id not in known:
+                self._sched.add(await self._entry(job))
         for job in await self.store.undelivered_jobs():
             self._spawn(self._deliver(job.id))
         self._started = True

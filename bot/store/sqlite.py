@@ -95,6 +95,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (platform, user_id, day)
     );
     """,
+    """
+    CREATE TABLE pending (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX pending_key ON pending(kind, key);
+    """,
 )
 
 _JOB_COLUMNS = (
@@ -375,6 +385,29 @@ class SqliteStore:
             (user.platform, user.user_id, day),
         )
         return int(row[0]) if row else 0
+
+    async def add_pending(self, kind: str, key: str, value: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO pending (kind, key, value, created_at) VALUES (?, ?, ?, ?)",
+                (kind, key, value, time.time()),
+            )
+
+    async def take_pending(self, kind: str, key: str) -> list[str]:
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
+            ) as cur:
+                values = [str(row[0]) async for row in cur]
+            await db.execute("DELETE FROM pending WHERE kind = ? AND key = ?", (kind, key))
+        return values
+
+    async def pending_keys(self, kind: str, older_than: float) -> list[str]:
+        async with self.db.execute(
+            "SELECT DISTINCT key FROM pending WHERE kind = ? AND created_at < ?",
+            (kind, time.time() - older_than),
+        ) as cur:
+            return [str(row[0]) async for row in cur]
 
     async def _set(
         self, job_id: int, assignments: str, only_if: str = "1", params: Sequence[Any] = ()

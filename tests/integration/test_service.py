@@ -433,3 +433,34 @@ async def test_restart_requeues_interrupted_generations(
     _again, told = await make_service()
     await told.wait_answered(submitted.job_id)
     assert told.result(submitted.job_id).images
+
+
+async def test_pending_values_survive_in_the_store(store: SqliteStore) -> None:
+    await store.add_pending("album", "chat:1", "a")
+    await store.add_pending("album", "chat:1", "b")
+    await store.add_pending("prompt", "chat:1", "c")
+    assert await store.pending_keys("album", older_than=-1) == ["chat:1"]
+    assert await store.pending_keys("album", older_than=60) == []
+    assert await store.take_pending("album", "chat:1") == ["a", "b"]
+    assert await store.take_pending("album", "chat:1") == []
+    assert await store.take_pending("prompt", "chat:1") == ["c"]
+    assert await store.schema_version() == 2
+
+
+async def test_jobs_submitted_before_start_run_once(
+    flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    from bot.core.models_table import ModelTable
+    from bot.core.service import Service
+    from bot.flow.client import FlowClient
+    from tests.fakes.notifier import RecordingNotifier
+
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = Service(store, client, models=ModelTable.builtin(), tuning=FAST)
+        told = RecordingNotifier()
+        service.register("console", told)
+        submitted = await service.submit(owner(), "early --count 1")
+        async with service:
+            await told.wait_answered(submitted.job_id)
+            await wait_delivered(store, submitted.job_id)
+        assert len(flow.images_requests()) == 1
