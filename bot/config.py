@@ -56,6 +56,10 @@ class Settings:
     discord_token: Secret | None = None
     telegram_token: Secret | None = None
     telegram_api_url: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: Secret | None = None
+    telegram_webhook_listen: tuple[str, int] = ("0.0.0.0", 8443)  # noqa: S104 — a webhook must be reachable
+    discord_dev_guild: int | None = None
     database_path: Path = Path("data/bot.sqlite3")
     admins: tuple[tuple[str, str], ...] = ()
     allowed_users: frozenset[str] = frozenset()
@@ -219,6 +223,10 @@ def _parse(env: _Env) -> Settings:
         discord_token=env.secret("DISCORD_TOKEN"),
         telegram_token=env.secret("TELEGRAM_TOKEN"),
         telegram_api_url=env.text("TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
+        telegram_webhook_url=_https_url(env.text("TELEGRAM_WEBHOOK_URL")),
+        telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
+        telegram_webhook_listen=_listen(env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")),
+        discord_dev_guild=env.number("DISCORD_DEV_GUILD", None, int, 1),
         database_path=_database_path(env.text("DATABASE_URL", "sqlite:///data/bot.sqlite3")),
         admins=tuple(env.ids("BOT_ADMINS")),
         allowed_users=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_USERS")),
@@ -247,3 +255,18 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"BOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+def _https_url(url: str) -> str | None:
+    if not url:
+        return None
+    if not url.startswith("https://"):
+        raise ConfigError("TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram requires it)")
+    return url
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"TELEGRAM_WEBHOOK_LISTEN must look like 0.0.0.0:8443, got {value!r}")
+    return host, int(port)

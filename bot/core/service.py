@@ -248,6 +248,10 @@ class Service:
         self._sched.remove(job_id)
         self._progress.pop(job_id, None)
 
+    async def job(self, job_id: int) -> Job | None:
+        """A job as stored (adapters read a result's prompt to prefill a new one)."""
+        return await self.store.get_job(job_id)
+
     async def queue(self, user: UserKey) -> list[QueueItem]:
         return [
             QueueItem(job, self._sched.position(job.id)) for job in await self.store.user_jobs(user)
