@@ -5,9 +5,12 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
 - users take turns (round-robin); each user's jobs keep their order; a user runs at most
   ``running_per_user`` jobs at once, so one user's ten jobs never starve another's one;
 - each account has an adaptive limit (AIMD, as in TCP and Netflix's concurrency-limits): it starts
-  at the floor, grows by one per success until the first throttle ("slow start"), then by about one
-  per round trip; a 429/503 cuts it by 10% once per round trip (answers to requests sent before the
-  cut say nothing new about the new limit);
+  at the floor and, while fully used, grows by one per success ("slow start": doubling per round
+  trip); a 429/503 cuts it by at least 10%, and down to what the upstream was actually holding
+  (our other requests in flight there), since a throttle is a measurement of capacity. For two
+  round trips after a throttle it grows only by about one per round trip, so a steady capacity
+  sees a probe every few round trips, not a 429 storm; after that it probes fast again, so a
+  capacity that rose is found within a few round trips;
 - a job pinned to an account (its references live there) waits for that account; others go where
   their uploads are already cached, else to the account with the most room.
 """
@@ -33,8 +36,9 @@ class AccountLimit:
     limit: float = 0.0
     in_flight: int = 0
     healthy: bool = True
-    slow_start: bool = True
-    last_cut: float = -math.inf
+    round_trip: float = 0.0
+    last_throttle: float = -math.inf
+    last_full: float = -math.inf
 
     def __post_init__(self) -> None:
         self.limit = self.limit or float(self.floor)
@@ -43,18 +47,22 @@ class AccountLimit:
     def room(self) -> int:
         return int(self.limit) - self.in_flight if self.healthy else 0
 
-    def on_success(self) -> None:
-        # Grow only when the limit was actually reached: an idle account proves nothing.
-        if self.in_flight + 1 >= int(self.limit):
-            step = 1.0 if self.slow_start else 1.0 / self.limit
+    def on_success(self, sent_at: float, now: float) -> None:
+        """A request sent at ``sent_at`` succeeded."""
+        took = now - sent_at
+        self.round_trip = took if not self.round_trip else 0.8 * self.round_trip + 0.2 * took
+        # Grow only if the limit was reached while this request ran: an idle account proves
+        # nothing. (Asking "is it full now?" would miss all but the first of a round's answers.)
+        if self.last_full >= sent_at:
+            calm = now - self.last_throttle > 2 * self.round_trip
+            step = 1.0 if calm else 1.0 / self.limit
             self.limit = min(float(self.ceiling), self.limit + step)
 
-    def on_throttle(self, sent_at: float, now: float) -> None:
-        self.slow_start = False
-        if sent_at < self.last_cut:
-            return
-        self.limit = max(float(self.floor), self.limit * BACKOFF)
-        self.last_cut = now
+    def on_throttle(self, now: float) -> None:
+        """A request was refused as over capacity; call before it leaves ``in_flight``."""
+        self.last_throttle = now
+        held = self.in_flight - 1
+        self.limit = max(float(self.floor), min(self.limit * BACKOFF, float(held)))
 
 
 @dataclass
@@ -167,6 +175,8 @@ class Scheduler:
                 queue.remove(entry)
                 self._forget_if_empty(user)
                 account.in_flight += 1
+                if account.in_flight >= int(account.limit):
+                    account.last_full = now
                 self._running[user] = self._running.get(user, 0) + 1
                 return Slot(entry, account.email, now)
         return None
@@ -175,9 +185,9 @@ class Scheduler:
         """Give the slot back; ``ok`` and ``throttled`` feed the account's limit."""
         account = self.accounts[slot.account]
         if ok:
-            account.on_success()
+            account.on_success(slot.sent_at, now)
         elif throttled:
-            account.on_throttle(slot.sent_at, now)
+            account.on_throttle(now)
         account.in_flight -= 1
         user = slot.entry.user
         self._running[user] -= 1

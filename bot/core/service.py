@@ -243,9 +243,12 @@ class Service:
             raise InvalidInput(texts.JOB_NOT_FOUND)
         if job.owner.user != user and not self.is_admin(user):
             raise InvalidInput(texts.NOT_YOUR_JOB)
-        if not await self.store.cancel_job(job_id):
+        # Out of the scheduler first: a job it has handed out is running, whatever the store says.
+        entry = self._sched.remove(job_id)
+        if entry is None or not await self.store.cancel_job(job_id):
+            if entry is not None:
+                self._sched.add(entry, front=True)
             raise InvalidInput(texts.ALREADY_STARTED)
-        self._sched.remove(job_id)
         self._progress.pop(job_id, None)
 
     async def job(self, job_id: int) -> Job | None:
@@ -408,6 +411,10 @@ class Service:
             self._close_incidents(slot.account)
             await self.store.finish_job(job_id, images)
             await self._remember_references(job, slot.account)
+            done = replace(job, state=JobState.DONE, account=slot.account, attempts=attempts)
+            # Hand over what is in memory: re-reading the bytes just written would only add I/O.
+            await self._deliver(job_id, JobResult(done, tuple(images), self._buttons(done, images)))
+            return
         except _Fail as failure:
             release()
             await self._fail(job_id, failure.message)
@@ -593,10 +600,10 @@ class Service:
             except Exception as exc:  # progress is a courtesy; the final answer is what counts
                 log.info("job %d: progress update failed: %s", job.id, exc)
 
-    async def _deliver(self, job_id: int) -> None:
+    async def _deliver(self, job_id: int, result: JobResult | None = None) -> None:
         """Give the job's final answer, retrying platform faults; then record it as given."""
         for attempt in range(DELIVERY_ATTEMPTS):
-            job = await self.store.get_job(job_id)
+            job = result.job if result else await self.store.get_job(job_id)
             if job is None or job.delivered or not job.state.final:
                 return
             notifier = self._notifiers.get(job.owner.platform)
@@ -607,10 +614,10 @@ class Service:
                 return
             try:
                 if job.state is JobState.DONE:
-                    images = await self.store.results(job_id)
-                    await notifier.job_finished(
-                        JobResult(job, tuple(images), self._buttons(job, images))
-                    )
+                    if result is None:
+                        images = await self.store.results(job_id)
+                        result = JobResult(job, tuple(images), self._buttons(job, images))
+                    await notifier.job_finished(result)
                 elif job.state is JobState.FAILED:
                     await notifier.job_failed(job, job.error or texts.INTERNAL)
             except DeliveryError as exc:

@@ -254,14 +254,14 @@ class SqliteStore:
 
     async def mark_running(self, job_id: int, account: str) -> int:
         async with self._transaction() as db:
-            cursor = await db.execute(
+            row = await _one(
+                db,
                 "UPDATE jobs SET state = 'running', account = ?, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+                "updated_at = ? WHERE id = ? AND state IN ('queued', 'running') "
+                "RETURNING attempts",
                 (account, time.time(), job_id),
             )
-            if cursor.rowcount != 1:
-                return 0
-            return await _scalar(db, "SELECT attempts FROM jobs WHERE id = ?", (job_id,))
+            return int(row[0]) if row else 0
 
     async def requeue(self, job_id: int) -> None:
         await self._set(job_id, "state = 'queued'", "state = 'running'")

@@ -112,7 +112,7 @@ async def test_throttling_is_retried_and_lowers_the_limit(
     await told.wait_answered(submitted.job_id)
     assert told.result(submitted.job_id).images
     assert len(flow.images_requests()) == 3
-    assert service.scheduler.accounts["alice@example.com"].slow_start is False
+    assert service.scheduler.accounts["alice@example.com"].last_throttle > 0
 
 
 async def test_retries_give_up_at_the_deadline_with_a_clear_message(

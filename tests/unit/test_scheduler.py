@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.core.domain import UserKey
 from bot.core.scheduler import AccountLimit, Entry, Scheduler, Slot
 
@@ -107,36 +109,41 @@ def test_unhealthy_accounts_take_no_work() -> None:
     assert sched.capacity == 0
 
 
-def test_aimd_slow_start_then_additive_increase() -> None:
+def test_aimd_slow_start_then_careful_probing_then_fast_again() -> None:
     account = AccountLimit("x", floor=3, ceiling=20)
     assert account.limit == 3
-    account.in_flight = 3
-    account.on_success()
-    assert account.limit == 4  # slow start: +1 per success at full use
-    account.in_flight = 1
-    account.on_success()
-    assert account.limit == 4  # idle capacity proves nothing
-    account.on_throttle(sent_at=1.0, now=2.0)
-    assert account.limit == 3.6
-    account.in_flight = 3
-    account.on_success()
-    assert 3.6 < account.limit < 4.0  # after the first throttle: about +1 per round trip
+    account.last_full = 0.0  # the limit was reached when these three were sent
+    for _ in range(3):
+        account.on_success(sent_at=0.0, now=1.0)
+    assert account.limit == 6  # slow start: every answer of a full round adds one
+    account.on_success(sent_at=1.5, now=2.5)
+    assert account.limit == 6  # sent after the account was last full: proves nothing
+    account.in_flight = 4
+    account.on_throttle(now=3.0)
+    assert account.limit == 3  # cut to what the upstream held: 3 others in flight
+    account.last_full = 3.0
+    # Within two round trips of a throttle: about +1 per round trip.
+    account.on_success(sent_at=3.0, now=3.5)
+    assert account.limit == pytest.approx(3 + 1 / 3)
+    account.on_success(sent_at=3.0, now=6.0)
+    assert account.limit == pytest.approx(4 + 1 / 3)  # calm again: probe fast
 
 
-def test_aimd_cuts_once_per_round_trip_and_respects_bounds() -> None:
+def test_aimd_cuts_to_measured_capacity_within_bounds() -> None:
     account = AccountLimit("x", floor=3, ceiling=20, limit=20.0)
-    account.on_throttle(sent_at=1.0, now=2.0)
-    account.on_throttle(sent_at=1.5, now=2.1)  # sent before the cut: no new information
-    assert account.limit == 18.0
-    account.on_throttle(sent_at=2.5, now=3.0)
-    assert account.limit == 16.2
-    for _ in range(100):
-        account.on_throttle(sent_at=10.0 + _, now=10.5 + _)
-    assert account.limit == 3.0
-    account.limit, account.in_flight, account.slow_start = 19.5, 19, True
-    account.on_success()
-    account.on_success()
-    assert account.limit == 20.0
+    account.in_flight = 9
+    account.on_throttle(now=1.0)
+    assert account.limit == 8  # capacity fell: follow it at once, not 10% per round trip
+    account.limit, account.in_flight = 10.0, 11
+    account.on_throttle(now=2.0)
+    assert account.limit == 9  # at least 10% off even when more was in flight
+    account.in_flight = 1
+    account.on_throttle(now=3.0)
+    assert account.limit == 3  # never below the floor
+    full = AccountLimit("y", floor=3, ceiling=20, limit=19.5, last_full=1.0)
+    full.on_success(sent_at=1.0, now=2.0)
+    full.on_success(sent_at=1.0, now=2.0)
+    assert full.limit == 20.0  # never above the ceiling
 
 
 def test_release_feeds_the_account_limit() -> None:
@@ -148,5 +155,5 @@ def test_release_feeds_the_account_limit() -> None:
     sched.release(slots[0], now=1.0, ok=True)
     assert sched.accounts["x"].limit == 4
     sched.release(slots[1], now=1.0, throttled=True)
-    assert sched.accounts["x"].limit == 3.6
+    assert sched.accounts["x"].limit == 3
     assert sched.in_flight == 1
