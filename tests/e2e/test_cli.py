@@ -1,0 +1,120 @@
+"""The run contract: ``python -m bot`` as an operator meets it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from tests.conftest import image_bytes
+from tests.fakes.flow_server import FakeFlowServer
+
+SECRET = "user:42-very-secret-token"
+
+
+async def run_bot(
+    *args: str, env: dict[str, str], cwd: Path, stdin: bytes = b""
+) -> tuple[int, str, str]:
+    """Run ``python -m bot`` with only ``env`` (plus PATH), as a fresh shell would."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path.cwd()), **env},
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_no_platform_token_exits_2_with_one_clear_line(tmp_path: Path) -> None:
+    code, out, err = await run_bot(env={"USEAPI_TOKEN": SECRET}, cwd=tmp_path)
+    assert code == 2
+    assert out == ""
+    assert err.strip().splitlines() == [
+        "error: no chat platform is configured: set DISCORD_TOKEN and/or TELEGRAM_TOKEN "
+        "(or try `python -m bot console`)"
+    ]
+
+
+async def test_no_useapi_token_exits_2_naming_it(tmp_path: Path) -> None:
+    code, _, err = await run_bot(env={"TELEGRAM_TOKEN": "1:x"}, cwd=tmp_path)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert "USEAPI_TOKEN is not set" in err
+
+
+async def test_bad_setting_names_the_variable_and_hides_the_token(tmp_path: Path) -> None:
+    code, _, err = await run_bot(
+        env={"USEAPI_TOKEN": SECRET, "BOT_RUNNING_PER_USER": "lots"}, cwd=tmp_path
+    )
+    assert code == 2
+    assert "BOT_RUNNING_PER_USER must be a number" in err
+    assert SECRET not in err
+
+
+async def test_help_lists_the_commands_and_points_to_env_example(tmp_path: Path) -> None:
+    code, out, _ = await run_bot("--help", env={}, cwd=tmp_path)
+    assert code == 0
+    assert "console" in out
+    assert ".env.example" in out
+    assert "DISCORD_TOKEN" in out
+
+
+async def test_env_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"USEAPI_TOKEN={SECRET}\n")
+    code, _, err = await run_bot(env={}, cwd=tmp_path)
+    assert code == 2
+    assert "no chat platform is configured" in err
+
+
+async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None:
+    reference = tmp_path / "cat.png"
+    reference.write_bytes(image_bytes("PNG"))
+    script = "\n".join(
+        [
+            f"a cat in a hat --count 2 --model pro --ref {reference}",
+            "U2",
+            "R1 the same cat at night",
+            "--count 9 broken",
+            "queue",
+        ]
+    )
+    async with FakeFlowServer() as flow:
+        code, out, err = await run_bot(
+            "console",
+            env={
+                "USEAPI_TOKEN": "test-token",
+                "USEAPI_BASE_URL": flow.base_url,
+                "DATABASE_URL": "sqlite:///state/bot.sqlite3",
+                "BOT_LOG_LEVEL": "DEBUG",
+            },
+            cwd=tmp_path,
+            stdin=script.encode(),
+        )
+    assert code == 0, err
+    assert "#1 ✅ nano-banana-pro" in out
+    assert "#1 actions: U1 U2 R1 R2 🎲" in out
+    assert "#2 ✅ Upscaled image 2 to 2k" in out
+    assert "#3 ✅ nano-banana-2-lite" in out  # a reuse takes the presser's defaults
+    assert "❌ The count must be a whole number from 1 to 4" in out
+    saved = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert saved == [
+        "job1_image1.jpg",
+        "job1_image2.jpg",
+        "job2_upscaled1.jpg",
+        "job3_image1.jpg",
+        "job3_image2.jpg",
+        "job3_image3.jpg",
+        "job3_image4.jpg",
+    ]
+    assert (tmp_path / "state" / "bot.sqlite3").exists()
+    # Even at DEBUG, the token never reaches the logs.
+    assert "test-token" not in err
+    assert "test-token" not in out
