@@ -383,13 +383,14 @@ class Service:
             job = await self.store.get_job(job_id)
             if job is None or job.state.final:
                 return
-            attempts = await self.store.mark_running(job_id, slot.account)
-            if not attempts:
-                return
-            if attempts == 1:
+            if not job.attempts:
                 self._spawn(self._tell_started(job))
             try:
-                images = await self._execute(job, slot.account)
+                # Recorded beside the call, not before it: a restart re-queues queued and running
+                # jobs alike, and the scheduler (not the store) decides what may still be cancelled.
+                attempts, images = await asyncio.gather(
+                    self.store.mark_running(job_id, slot.account), self._execute(job, slot.account)
+                )
             except RetryableError as exc:
                 release(throttled=isinstance(exc, Throttled) or exc.status == 503)
                 await self._retry_later(job, slot, exc)

@@ -119,6 +119,7 @@ class SqliteStore:
     def __init__(self, path: Path | str):
         self._path = Path(path)
         self._db: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Self:
@@ -134,30 +135,31 @@ class SqliteStore:
         await self.close()
 
     async def open(self) -> None:
-        if str(self._path) != ":memory:":
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
         # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
-        self._db = await aiosqlite.connect(self._path, isolation_level=None)
-        self._db.row_factory = aiosqlite.Row
-        for pragma in (
-            "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
-            "PRAGMA busy_timeout=5000",
-            "PRAGMA foreign_keys=ON",
-        ):
-            await self._db.execute(pragma)
+        self._db = await _connect(self._path, "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON")
         await self._migrate()
+        # Reads get their own connection (and thread): WAL lets them run beside a write, so a
+        # job about to call the upstream never waits behind another job's result being stored.
+        self._reader = await _connect(self._path, "PRAGMA query_only=ON")
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
-            self._db = None
+        for connection in (self._reader, self._db):
+            if connection is not None:
+                await connection.close()
+        self._db = self._reader = None
 
     @property
     def db(self) -> aiosqlite.Connection:
         if self._db is None:
             raise RuntimeError("SqliteStore is not open")
         return self._db
+
+    @property
+    def reader(self) -> aiosqlite.Connection:
+        if self._reader is None:
+            raise RuntimeError("SqliteStore is not open")
+        return self._reader
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -188,7 +190,7 @@ class SqliteStore:
                 log.info("store migrated to schema version %d", target)
 
     async def schema_version(self) -> int:
-        return await _scalar(self.db, "PRAGMA user_version")
+        return await _scalar(self.reader, "PRAGMA user_version")
 
     async def add_job(
         self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
@@ -229,7 +231,7 @@ class SqliteStore:
         return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await _one(self.db, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
+        row = await _one(self.reader, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
         return _job(row) if row else None
 
     async def unfinished_jobs(self) -> list[Job]:
@@ -249,7 +251,7 @@ class SqliteStore:
     async def _jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
         # ``where`` is always a literal of this module; values travel as parameters.
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
-        async with self.db.execute(sql, params) as cur:
+        async with self.reader.execute(sql, params) as cur:
             return [_job(row) async for row in cur]
 
     async def mark_running(self, job_id: int, account: str) -> int:
@@ -319,7 +321,7 @@ class SqliteStore:
             await _drop_unneeded_blobs(db)
 
     async def results(self, job_id: int) -> list[ResultImage]:
-        async with self.db.execute(
+        async with self.reader.execute(
             "SELECT idx, media_id, account, seed, model, mime, data FROM images "
             "WHERE job_id = ? ORDER BY idx",
             (job_id,),
@@ -337,12 +339,12 @@ class SqliteStore:
             ]
 
     async def blob(self, sha256: str) -> bytes | None:
-        row = await _one(self.db, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
+        row = await _one(self.reader, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
         return bytes(row[0]) if row else None
 
     async def cached_asset(self, sha256: str, account: str) -> str | None:
         row = await _one(
-            self.db,
+            self.reader,
             "SELECT media_id FROM assets WHERE sha256 = ? AND account = ?",
             (sha256, account),
         )
@@ -362,7 +364,7 @@ class SqliteStore:
 
     async def user_settings(self, user: UserKey) -> UserSettings:
         row = await _one(
-            self.db,
+            self.reader,
             "SELECT data FROM user_settings WHERE platform = ? AND user_id = ?",
             (user.platform, user.user_id),
         )
@@ -380,7 +382,7 @@ class SqliteStore:
 
     async def images_on(self, user: UserKey, day: str) -> int:
         row = await _one(
-            self.db,
+            self.reader,
             "SELECT images FROM usage WHERE platform = ? AND user_id = ? AND day = ?",
             (user.platform, user.user_id, day),
         )
@@ -403,7 +405,7 @@ class SqliteStore:
         return values
 
     async def pending_keys(self, kind: str, older_than: float) -> list[str]:
-        async with self.db.execute(
+        async with self.reader.execute(
             "SELECT DISTINCT key FROM pending WHERE kind = ? AND created_at < ?",
             (kind, time.time() - older_than),
         ) as cur:
@@ -418,6 +420,14 @@ class SqliteStore:
                 f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ? AND {only_if}",  # noqa: S608
                 (*params, time.time(), job_id),
             )
+
+
+async def _connect(path: Path, *pragmas: str) -> aiosqlite.Connection:
+    connection = await aiosqlite.connect(path, isolation_level=None)
+    connection.row_factory = aiosqlite.Row
+    for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", *pragmas):
+        await connection.execute(pragma)
+    return connection
 
 
 async def _one(
