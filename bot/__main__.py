@@ -48,12 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(
-        "error: the Discord and Telegram front ends are not part of this version yet; "
-        "use `python -m bot console` for now",
-        file=sys.stderr,
-    )
-    return 2
+    app.run(app.run_bot(settings))
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from bot.config import Settings
 from bot.console import PLATFORM as CONSOLE
 from bot.console import Console
 from bot.core.policy import Access
+from bot.core.ports import Notifier
 from bot.core.service import Service
 from bot.flow.client import FlowClient, FlowTimeouts
 from bot.store.sqlite import SqliteStore
@@ -51,6 +52,36 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
                 accounts=settings.useapi_accounts,
             ),
         )
+
+
+async def run_bot(settings: Settings) -> None:
+    """``python -m bot``: every platform whose token is set, on one service, until cancelled."""
+    async with open_service(settings) as service:
+        front_ends: list[FrontEnd] = []
+        if settings.telegram_token is not None:
+            from bot.telegram_bot import TelegramFrontEnd
+
+            front_ends.append(TelegramFrontEnd(service, settings))
+        if settings.discord_token is not None:
+            from bot.discord_bot import DiscordFrontEnd
+
+            front_ends.append(DiscordFrontEnd(service, settings))
+        for front_end in front_ends:
+            service.register(front_end.PLATFORM, front_end)
+        # The service starts first so that redeliveries after a restart wait for the front ends
+        # (each one holds them until it is connected), not the other way round.
+        async with service, asyncio.TaskGroup() as group:
+            for front_end in front_ends:
+                group.create_task(front_end.run(), name=front_end.PLATFORM)
+            log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends))
+
+
+class FrontEnd(Notifier, Protocol):
+    """A chat platform: a notifier for the service, and ``run()`` until cancelled."""
+
+    PLATFORM: str
+
+    async def run(self) -> None: ...
 
 
 async def run_console(settings: Settings) -> None:
