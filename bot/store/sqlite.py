@@ -7,8 +7,10 @@ Writes that read first run under ``BEGIN IMMEDIATE`` so two processes can't inte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -167,13 +169,16 @@ class SqliteStore:
         # another's open transaction.
         async with self._write_lock:
             db = self.db
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                await db.execute("BEGIN IMMEDIATE")
                 yield db
             except BaseException:
-                await db.execute("ROLLBACK")
+                # aiosqlite finishes a statement on its thread even when the awaiting task is
+                # cancelled, so a BEGIN may have run after all: close whatever is open. It runs
+                # after any such statement, since the thread takes them in order.
+                await asyncio.shield(_rollback(db))
                 raise
-            await db.execute("COMMIT")
+            await asyncio.shield(db.execute("COMMIT"))
 
     async def _migrate(self) -> None:
         async with self._transaction() as db:
@@ -420,6 +425,11 @@ class SqliteStore:
                 f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ? AND {only_if}",  # noqa: S608
                 (*params, time.time(), job_id),
             )
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
+        await db.execute("ROLLBACK")
 
 
 async def _connect(path: Path, *pragmas: str) -> aiosqlite.Connection:

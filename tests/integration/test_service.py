@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 from pathlib import Path
@@ -464,3 +465,14 @@ async def test_jobs_submitted_before_start_run_once(
             await told.wait_answered(submitted.job_id)
             await wait_delivered(store, submitted.job_id)
         assert len(flow.images_requests()) == 1
+
+
+async def test_a_write_cancelled_midway_leaves_the_store_usable(store: SqliteStore) -> None:
+    for _ in range(20):
+        task = asyncio.create_task(store.add_pending("x", "k", "v"))
+        await asyncio.sleep(0)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await store.add_pending("x", "k", "last")
+    assert (await store.take_pending("x", "k"))[-1] == "last"
