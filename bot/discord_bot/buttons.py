@@ -1,0 +1,206 @@
+"""The components on our messages, as DynamicItems: they work after a restart and for anyone.
+
+A custom_id holds only what the core's ``Button.data`` holds (``action:job:index``) or the name
+of a setting; everything else is read from the store when the component is used. discord.py
+rebuilds the item from the custom_id (``from_custom_id``), so no view is kept per message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, Self
+
+import discord
+
+from bot.core import texts
+from bot.core.domain import Action, Button, GenerationRequest, JobState, UserKey
+from bot.core.errors import InvalidInput
+from bot.discord_bot import phrases
+from bot.discord_bot.client import frontend_of
+from bot.discord_bot.modals import PromptModal
+
+# Exactly the core's Button.data format (bot.core.domain._BUTTON).
+BUTTON_TEMPLATE = r"(?P<action>[udrc]):(?P<job>[1-9][0-9]{0,17}):(?P<index>[0-9])"
+SETTINGS = ("model", "aspect_ratio", "count", "upscale_resolution")
+SETTING_TEMPLATE = rf"set:(?P<key>{'|'.join(SETTINGS)})"
+# Discord's caps: 25 options in a select menu, 5 rows of 5 buttons on a message.
+MAX_OPTIONS = 25
+MAX_BUTTONS = 25
+
+_STYLES = {
+    Action.UPSCALE: discord.ButtonStyle.primary,
+    Action.REROLL: discord.ButtonStyle.secondary,
+    Action.REUSE: discord.ButtonStyle.secondary,
+    Action.CANCEL: discord.ButtonStyle.danger,
+}
+
+
+class ResultButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
+):
+    """U1–U4, 🎲 and R1–R4 under a result; the cancel buttons of /queue."""
+
+    def __init__(self, button: Button, *, row: int | None = None) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=button.label, custom_id=button.data, style=_STYLES[button.action]
+            ),
+            row=row,
+        )
+        self.button = button
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        # The custom_id comes from the client and may be forged: the core parses it again.
+        button = Button.parse(match[0])
+        if button is None:
+            raise ValueError(f"not a button: {match[0]!r}")
+        return cls(button)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        frontend = frontend_of(interaction)
+        button = self.button
+        async with frontend.guarded(interaction):
+            if button.action is Action.REUSE:
+                await _ask_reuse_prompt(interaction, button)
+            elif button.action is Action.CANCEL:
+                await _cancel(interaction, button)
+            elif await frontend.acknowledge(interaction):
+                await frontend.start_job(
+                    interaction, lambda owner: frontend.service.press(owner, button)
+                )
+
+
+async def _ask_reuse_prompt(interaction: discord.Interaction[Any], button: Button) -> None:
+    frontend = frontend_of(interaction)
+    # A form must be the first answer (it cannot follow a defer): one quick store read for the
+    # old prompt, well within the 3 s to acknowledge. The service checks the rest on submit.
+    job = await frontend.service.job(button.job_id)
+    if job is None or not isinstance(job.request, GenerationRequest):
+        await frontend.tell(interaction, texts.failed(texts.JOB_NOT_FOUND))
+        return
+
+    async def submit(modal_interaction: discord.Interaction[Any], prompt: str) -> None:
+        await frontend.start_job(
+            modal_interaction, lambda owner: frontend.service.press(owner, button, prompt=prompt)
+        )
+
+    modal = PromptModal(
+        title=phrases.reuse_title(button.index), default=job.request.prompt, on_prompt=submit
+    )
+    await interaction.response.send_modal(modal)
+
+
+async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None:
+    frontend = frontend_of(interaction)
+    owner = frontend.owner(interaction)
+    try:
+        await frontend.service.press(owner, button)
+    except InvalidInput as refusal:
+        await frontend.tell(interaction, texts.failed(refusal.message))
+        return
+    await frontend.cancelled(button.job_id)
+    content, view = await queue_panel(interaction, owner.user)
+    await interaction.response.edit_message(
+        content=f"{texts.CANCELLED} (#{button.job_id})\n\n{content}", view=view
+    )
+
+
+class SettingSelect(
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=SETTING_TEMPLATE
+):
+    """One of the /settings menus; choosing saves at once."""
+
+    def __init__(self, key: str, options: list[discord.SelectOption]) -> None:
+        super().__init__(discord.ui.Select(custom_id=f"set:{key}", options=options))
+        self.key = key
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        options = item.options if isinstance(item, discord.ui.Select) else []
+        return cls(match["key"], options)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        frontend = frontend_of(interaction)
+        async with frontend.guarded(interaction):
+            user = frontend.owner(interaction).user
+            chosen = self.item.values[0] if self.item.values else phrases.RESET
+            try:
+                await frontend.service.update_settings(
+                    user, **{self.key: None if chosen == phrases.RESET else chosen}
+                )
+            except InvalidInput as refusal:
+                await frontend.tell(interaction, texts.failed(refusal.message))
+                return
+            content, view = await settings_panel(interaction, user)
+            await interaction.response.edit_message(content=content, view=view)
+
+
+def result_view(rows: Iterable[Iterable[Button]]) -> discord.ui.View:
+    return _view(ResultButton(b, row=r) for r, row in enumerate(rows) for b in row)
+
+
+async def queue_panel(
+    interaction: discord.Interaction[Any], user: UserKey
+) -> tuple[str, discord.ui.View]:
+    """The /queue message: the user's jobs, and a cancel button for each one still waiting."""
+    items = await frontend_of(interaction).service.queue(user)
+    waiting = [i.job.id for i in items if i.job.state is JobState.QUEUED][:MAX_BUTTONS]
+    view = _view(ResultButton(Button(Action.CANCEL, job_id)) for job_id in waiting)
+    return phrases.queue_text(items), view
+
+
+async def settings_panel(
+    interaction: discord.Interaction[Any], user: UserKey
+) -> tuple[str, discord.ui.View]:
+    """The /settings message: what is set, and a menu per setting."""
+    service = frontend_of(interaction).service
+    current = await service.settings(user)
+    models, defaults = service.models, service.defaults
+    choices: dict[str, tuple[str | int | None, list[tuple[str, str]], str]] = {
+        "model": (
+            current.model,
+            [(m.label, m.id) for m in models.models],
+            f"{models.default.label} (bot default)",
+        ),
+        "aspect_ratio": (
+            current.aspect_ratio,
+            [(r, r) for r in models.all_ratios()],
+            f"{defaults.aspect_ratio} (bot default)",
+        ),
+        "count": (
+            current.count,
+            [(f"{n} image{'s' if n > 1 else ''}", str(n)) for n in range(1, 5)],
+            f"{defaults.count} (bot default)",
+        ),
+        "upscale_resolution": (
+            current.upscale_resolution,
+            [("upscale to 2k", "2k"), ("upscale to 4k", "4k")],
+            f"upscale to {defaults.upscale_resolution} (bot default)",
+        ),
+    }
+    selects = []
+    for key, (value, named, reset) in choices.items():
+        options = [discord.SelectOption(label=reset, value=phrases.RESET, default=value is None)]
+        options += [
+            discord.SelectOption(label=label, value=v, default=str(value) == v)
+            for label, v in named[: MAX_OPTIONS - 1]
+        ]
+        selects.append(SettingSelect(key, options))
+    return phrases.settings_text(current, defaults, models), _view(selects)
+
+
+def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    # Every item is a DynamicItem, dispatched by its custom_id alone. A stopped view is never
+    # stored by discord.py: nothing is kept per message, and no view timeout runs (on timeout
+    # discord.py removes a view, and removing one can unregister its DynamicItem classes).
+    view.stop()
+    return view

@@ -1,0 +1,145 @@
+"""The discord.py client: intents, the command tree, and set-up before the gateway connects."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+if TYPE_CHECKING:
+    from bot.discord_bot.frontend import DiscordFrontEnd
+
+log = logging.getLogger(__name__)
+
+AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
+DynamicItemType = type[discord.ui.DynamicItem[Any]]
+
+# The fields that define a command; the rest of what Discord returns is bookkeeping (ids,
+# versions) or defaults, which are dropped on both sides before comparing.
+_DEFINING = frozenset(
+    {
+        "type",
+        "name",
+        "description",
+        "options",
+        "choices",
+        "value",
+        "required",
+        "min_value",
+        "max_value",
+        "min_length",
+        "max_length",
+        "autocomplete",
+        "channel_types",
+        "contexts",
+        "integration_types",
+        "name_localizations",
+        "description_localizations",
+    }
+)
+_SETS = frozenset({"contexts", "integration_types", "channel_types"})
+
+
+class BananaClient(discord.Client):
+    def __init__(
+        self,
+        frontend: DiscordFrontEnd,
+        *,
+        commands: Iterable[AppCommand],
+        items: Sequence[DynamicItemType],
+        dev_guild: int | None,
+        guild_ready_timeout: float,
+    ) -> None:
+        # Slash commands, components and modals arrive as interactions, which need no intent;
+        # `guilds` keeps the guild cache (upload limits). Nothing privileged is asked for.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            intents=intents,
+            guild_ready_timeout=guild_ready_timeout,
+            max_messages=None,
+            chunk_guilds_at_startup=False,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.frontend = frontend
+        self.tree: app_commands.CommandTree[BananaClient] = app_commands.CommandTree(
+            self,
+            # Every command works in servers, in DMs with the bot and, installed by a user,
+            # in their other DMs and group chats.
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=True, private_channel=True
+            ),
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
+        )
+        for command in commands:
+            self.tree.add_command(command)
+        self._items = items
+        self._dev_guild = discord.Object(dev_guild) if dev_guild else None
+
+    async def setup_hook(self) -> None:
+        # Runs after login, before the gateway connects: a button pressed while we were away
+        # arrives only after this, so the item classes are always registered in time.
+        self.add_dynamic_items(*self._items)
+        try:
+            await sync_if_changed(self, self._dev_guild)
+        except discord.HTTPException:
+            log.exception("could not sync the slash commands; keeping the ones Discord has")
+
+    async def on_ready(self) -> None:
+        self.frontend.connected()
+
+
+async def sync_if_changed(client: BananaClient, guild: discord.Object | None) -> bool:
+    """Sync only when the commands differ from Discord's: creates are rate limited per day.
+
+    With a development guild the commands go there (guild commands update at once, global ones
+    take a while to reach every client).
+    """
+    tree, application_id = client.tree, client.application_id
+    assert application_id is not None  # known once logged in, before setup_hook
+    if guild is not None:
+        tree.copy_global_to(guild=guild)
+        remote = await client.http.get_guild_commands(application_id, guild.id)
+    else:
+        remote = await client.http.get_global_commands(application_id)
+    # Raw JSON, not tree.fetch_commands(): discord.py 2.7.1 reads "contexts" back shifted by
+    # one bit (AppCommandContext._from_value), so its AppCommand never equals our own.
+    local = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    where = f"guild {guild.id}" if guild is not None else "global"
+    if _canonical_set(local) == _canonical_set(remote):
+        log.info("slash commands unchanged (%s); not syncing", where)
+        return False
+    await tree.sync(guild=guild)
+    log.info("slash commands synced (%s): %d", where, len(local))
+    return True
+
+
+def frontend_of(interaction: discord.Interaction[Any]) -> DiscordFrontEnd:
+    client = interaction.client
+    if not isinstance(client, BananaClient):
+        raise TypeError(f"interaction from an unexpected client: {client!r}")
+    return client.frontend
+
+
+def _canonical_set(commands: Iterable[Mapping[str, Any]]) -> list[Any]:
+    return sorted((_canonical(c) for c in commands), key=repr)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            key: sorted(item) if key in _SETS else _canonical(item)
+            for key, item in sorted(value.items())
+            if key in _DEFINING and not _unset(item)
+        }
+    if isinstance(value, list):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def _unset(value: Any) -> bool:
+    # Discord leaves out what is unset, or sends null/false/empty; 0 is a real value (min_value).
+    return value is None or value is False or value in ("", [], {})

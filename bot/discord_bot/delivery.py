@@ -1,0 +1,173 @@
+"""Posting what the service reports: to the live interaction while its token works, else to the
+channel with a mention of the user. Discord failures become ``DeliveryError`` for the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import aiohttp
+import discord
+
+from bot.core.domain import Owner, ResultImage
+from bot.core.ports import DeliveryError
+from bot.discord_bot import render
+
+log = logging.getLogger(__name__)
+
+# How often a message refused as too large (413) is recompressed smaller before giving up.
+MAX_SHRINKS = 3
+
+
+class _Target(Protocol):
+    file_limit: int
+
+    async def post(
+        self,
+        content: str | None,
+        files: list[discord.File],
+        view: discord.ui.View | None,
+        *,
+        first: bool,
+    ) -> None: ...
+
+
+class _InteractionTarget:
+    """The first message replaces the "thinking…" response; the rest are followups."""
+
+    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+        self.interaction = interaction
+        self.file_limit = interaction.filesize_limit
+
+    async def post(
+        self,
+        content: str | None,
+        files: list[discord.File],
+        view: discord.ui.View | None,
+        *,
+        first: bool,
+    ) -> None:
+        if first:
+            await self.interaction.edit_original_response(
+                content=render.clip(content or ""), attachments=files, view=view
+            )
+            return
+        extra: dict[str, Any] = {"content": render.clip(content)} if content is not None else {}
+        if view is not None:
+            extra["view"] = view
+        await self.interaction.followup.send(files=files, wait=True, **extra)
+
+
+class _ChannelTarget:
+    """After the token is gone: a plain message in the channel, mentioning the user."""
+
+    def __init__(self, client: discord.Client, owner: Owner) -> None:
+        guild_id = int(owner.route.get("guild") or 0) or None
+        self.channel = client.get_partial_messageable(int(owner.chat_id), guild_id=guild_id)
+        guild = client.get_guild(guild_id) if guild_id else None
+        self.file_limit = guild.filesize_limit if guild else render.DEFAULT_FILE_LIMIT
+        self.user = discord.Object(int(owner.user_id))
+
+    async def post(
+        self,
+        content: str | None,
+        files: list[discord.File],
+        view: discord.ui.View | None,
+        *,
+        first: bool,
+    ) -> None:
+        text = render.clip(f"<@{self.user.id}> {content}") if first and content else content
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        await self.channel.send(
+            content=text,
+            files=files,
+            # Ping the user the answer is for, and nobody a prompt might name.
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, users=[self.user], roles=False, replied_user=False
+            ),
+            **extra,
+        )
+
+
+async def post(
+    client: discord.Client,
+    job_id: int,
+    owner: Owner,
+    interaction: discord.Interaction[Any] | None,
+    content: str,
+    images: Sequence[ResultImage] = (),
+    view: discord.ui.View | None = None,
+) -> None:
+    """Post ``content`` and ``images`` (split over messages if needed, ``view`` on the last)."""
+    target: _Target = (
+        _InteractionTarget(interaction) if interaction else _ChannelTarget(client, owner)
+    )
+    pending = list(images)
+    limit = target.file_limit
+    first = True
+    shrinks = 0
+    try:
+        while True:
+            messages = await asyncio.to_thread(
+                render.fit, pending, stem=f"banana-{job_id}", file_limit=limit
+            )
+            batch = messages[0] if messages else []
+            last = len(messages) <= 1
+            try:
+                await target.post(
+                    content if first else None,
+                    [part.file() for part in batch],
+                    view if last else None,
+                    first=first,
+                )
+            except discord.HTTPException as exc:
+                if isinstance(target, _InteractionTarget) and _token_gone(exc):
+                    # Tokens last 15 minutes (or the user deleted our response): the channel
+                    # is the only place left to answer.
+                    log.info(
+                        "job %d: interaction answer refused (%s); using the channel", job_id, exc
+                    )
+                    target = _ChannelTarget(client, owner)
+                    limit, first = target.file_limit, True
+                    continue
+                if exc.status == 413 and batch and shrinks < MAX_SHRINKS:
+                    # The real limit is lower than we were told: halve the largest file.
+                    shrinks += 1
+                    limit = max(len(part.data) for part in batch) // 2
+                    log.info(
+                        "job %d: Discord found the files too large; trying %d bytes", job_id, limit
+                    )
+                    continue
+                raise
+            if last:
+                return
+            pending, first = pending[len(batch) :], False
+    except discord.HTTPException as exc:
+        raise _failure(job_id, owner, exc) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise DeliveryError(f"Discord unreachable: {exc!r}") from exc
+
+
+def _token_gone(exc: discord.HTTPException) -> bool:
+    # 401/50027 Invalid Webhook Token; 404 Unknown Message/Webhook when the response is gone.
+    return exc.status == 401 or isinstance(exc, discord.NotFound)
+
+
+def _failure(job_id: int, owner: Owner, exc: discord.HTTPException) -> DeliveryError:
+    reason = f"{exc.status} {exc.code}: {exc.text}"
+    if exc.status == 429 or exc.status >= 500 or exc.status == 401:
+        # Discord itself, our rate limit or our token: worth another try later.
+        return DeliveryError(f"Discord answered {reason}")
+    # No permission in the channel, the channel or DM is gone or closed, a payload Discord will
+    # never take: trying again would only count towards Discord's invalid-request ban.
+    log.warning(
+        "job %d: cannot answer user %s in channel %s (%s); giving up on this answer",
+        job_id,
+        owner.user_id,
+        owner.chat_id,
+        reason,
+    )
+    return DeliveryError(f"Discord refused the answer: {reason}", permanent=True)

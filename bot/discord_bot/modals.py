@@ -1,0 +1,40 @@
+"""The prompt form behind R1–R4 and "Imagine with this image"."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+
+from bot.discord_bot import phrases
+from bot.discord_bot.client import frontend_of
+
+OnPrompt = Callable[[discord.Interaction[Any], str], Awaitable[None]]
+
+# Discord's caps: a modal title is at most 45 characters, a text input holds at most 4000.
+TITLE_MAX = 45
+INPUT_MAX = 4000
+# Discord tells the bot nothing when a form is dismissed: forget an unanswered one after this.
+# (Forms live in memory only, so one left open across a restart is lost; the user asks again.)
+FORM_TIMEOUT = 30 * 60.0
+
+
+class PromptModal(discord.ui.Modal):
+    def __init__(self, *, title: str, on_prompt: OnPrompt, default: str | None = None) -> None:
+        super().__init__(title=title[:TITLE_MAX], timeout=FORM_TIMEOUT)
+        self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
+            label=phrases.PROMPT_LABEL,
+            style=discord.TextStyle.paragraph,
+            placeholder=phrases.PROMPT_PLACEHOLDER,
+            default=default[:INPUT_MAX] if default else None,
+            max_length=INPUT_MAX,
+        )
+        self.add_item(self.prompt)
+        self._on_prompt = on_prompt
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        frontend = frontend_of(interaction)
+        async with frontend.guarded(interaction):
+            if await frontend.acknowledge(interaction):
+                await self._on_prompt(interaction, self.prompt.value)

@@ -1,0 +1,173 @@
+"""Running the real Discord front end and service against the fake Discord and Flow servers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import struct
+import zlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.config import Secret, Settings
+from bot.core.domain import Button, ResultImage
+from bot.core.models_table import ModelTable
+from bot.core.policy import Access, Limits
+from bot.core.service import Service
+from bot.discord_bot import DiscordFrontEnd
+from bot.flow.client import FlowClient
+from bot.store.sqlite import SqliteStore
+from tests.conftest import FAST
+from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction, RestCall
+from tests.fakes.flow_server import FakeFlowServer, jpeg
+
+TOKEN = "discord-test-token"
+USER = 4444
+OTHER = 5555
+ADMIN = 7777
+
+
+@dataclass
+class Bot:
+    """One "process": a service and a Discord front end on a shared store."""
+
+    service: Service
+    store: SqliteStore
+    frontend: DiscordFrontEnd
+    upstream: FlowClient
+    task: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+        else:
+            raise AssertionError("run() must re-raise the cancellation")
+        assert self.frontend.client.is_closed()
+        await self.service.aclose()
+        await self.upstream.aclose()
+        await asyncio.sleep(0)  # let finished tasks settle before looking
+        assert _discord_tasks() == []
+
+
+def _discord_tasks() -> list[asyncio.Task[Any]]:
+    """Unfinished tasks running code of discord.py or of our adapter."""
+    leftovers = []
+    for task in asyncio.all_tasks():
+        code = getattr(task.get_coro(), "cr_code", None)
+        where = code.co_filename if code is not None else ""
+        if not task.done() and ("/discord/" in where or "/discord_bot/" in where):
+            leftovers.append(task)
+    return leftovers
+
+
+async def start_bot(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: SqliteStore,
+    *,
+    models: ModelTable | None = None,
+    limits: Limits | None = None,
+    dev_guild: int | None = None,
+) -> Bot:
+    upstream = FlowClient("test-token", flow.base_url)
+    service = Service(
+        store,
+        upstream,
+        models=models or ModelTable.builtin(),
+        limits=limits or Limits(),
+        tuning=FAST,
+        access=Access(admins=frozenset({f"discord:{ADMIN}"})),
+        rng=random.Random(7),
+    )
+    settings = Settings(
+        useapi_token=Secret("test-token"),
+        useapi_base_url=flow.base_url,
+        discord_token=Secret(TOKEN),
+        discord_dev_guild=dev_guild,
+    )
+    frontend = DiscordFrontEnd(service, settings, guild_ready_timeout=0.05, ready_timeout=5.0)
+    service.register(DiscordFrontEnd.PLATFORM, frontend)
+    await service.start()
+    task = asyncio.create_task(frontend.run())
+    ready = asyncio.create_task(dc.wait_ready())
+    done, _ = await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        ready.cancel()
+        task.result()  # login or connect failed: raise it here
+    await ready
+    await asyncio.wait_for(frontend.client.wait_until_ready(), 5)
+    return Bot(service, store, frontend, upstream, task)
+
+
+@asynccontextmanager
+async def process(
+    dc: FakeDiscordServer, flow: FakeFlowServer, path: Path, **options: Any
+) -> AsyncIterator[Bot]:
+    """A bot with its own store on ``path``, closed with it: what a restart really is."""
+    async with SqliteStore(path) as store:
+        bot = await start_bot(dc, flow, store, **options)
+        try:
+            yield bot
+        finally:
+            await bot.stop()
+
+
+def on_original(
+    inter: InjectedInteraction, *, files: bool = False, content: str | None = None
+) -> Callable[[RestCall], bool]:
+    """Matches a successful edit of the interaction's response (with files or text, if asked)."""
+
+    def match(call: RestCall) -> bool:
+        return (
+            call.method == "PATCH"
+            and call.path.endswith(f"/{inter.token}/messages/@original")
+            and call.status == 200
+            and (bool(call.files) or not files)
+            and (content is None or call.json["content"] == content)
+        )
+
+    return match
+
+
+def edits(dc: FakeDiscordServer, inter: InjectedInteraction) -> list[str]:
+    """The contents the response was edited to, in order."""
+    return [c.json["content"] for c in dc.interaction_responses(inter.id) if on_original(inter)(c)]
+
+
+def buttons(message: dict[str, Any]) -> list[list[str]]:
+    return [[c["custom_id"] for c in row["components"]] for row in message["components"]]
+
+
+def job_of(message: dict[str, Any]) -> int:
+    """The job a result message answers, read from its buttons."""
+    parsed = Button.parse(buttons(message)[-1][-1])
+    assert parsed is not None
+    return parsed.job_id
+
+
+def produced(image: ResultImage, size: tuple[int, int]) -> bytes:
+    """The bytes the fake Flow server made for a generated image."""
+    assert image.seed is not None
+    return jpeg(size, image.seed, image.ref.media_id)
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims a huge picture (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )

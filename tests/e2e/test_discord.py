@@ -1,0 +1,719 @@
+"""The Discord front end end to end: real discord.py, service, Flow client and SQLite store,
+against the fake Discord (gateway + REST + CDN) and the fake Flow API.
+
+Tests wait on recorded calls (``dc.wait_for``) or on the store, never on a fixed sleep. Where
+an order of events matters (progress shown before the answer), the fake upstream's latency
+leaves room for it.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+from PIL import Image
+
+from bot.core import texts
+from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
+from bot.core.models_table import ModelTable
+from bot.core.policy import Limits
+from bot.discord_bot import live, phrases, render
+from bot.store.sqlite import SqliteStore
+from tests.conftest import image_bytes, wait_delivered
+from tests.e2e.discord_harness import (
+    ADMIN,
+    OTHER,
+    TOKEN,
+    USER,
+    Bot,
+    buttons,
+    edits,
+    job_of,
+    on_original,
+    png_bomb,
+    process,
+    produced,
+    start_bot,
+)
+from tests.fakes.discord_server import (
+    FLAG_EPHEMERAL,
+    UNKNOWN_INTERACTION,
+    FakeDiscordServer,
+    InjectedInteraction,
+    RestCall,
+)
+from tests.fakes.flow_server import FakeFlowServer, jpeg
+
+CHANNEL_POST = r"^/channels/\d+/messages$"
+
+
+def channel_post(call: RestCall) -> bool:
+    return call.method == "POST" and re.search(CHANNEL_POST, call.path) is not None
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscordServer]:
+    async with FakeDiscordServer(token=TOKEN) as fake:
+        with fake.patch_discord():
+            yield fake
+
+
+@pytest.fixture(autouse=True)
+def no_adapter_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Whatever a test provokes, neither discord.py nor the adapter may log an error."""
+    yield
+    errors = [
+        r.getMessage()
+        for r in caplog.get_records("call")
+        if r.levelno >= logging.ERROR and r.name.startswith(("discord", "bot.discord_bot"))
+    ]
+    assert errors == []
+
+
+@pytest.fixture
+async def bot(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+) -> AsyncIterator[Bot]:
+    running = await start_bot(dc, flow, store)
+    yield running
+    await running.stop()
+
+
+async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
+    """Wait for the answer with images in the interaction's response; return that message."""
+    await dc.wait_for(on_original(inter, files=True))
+    message = dc.original_message(inter.id)
+    assert message is not None
+    return message
+
+
+async def imagine(
+    dc: FakeDiscordServer, prompt: str, *, user_id: int = USER, **options: Any
+) -> dict[str, Any]:
+    inter = await dc.slash_command("imagine", {"prompt": prompt, **options}, user_id=user_id)
+    return await result_of(dc, inter)
+
+
+async def ephemeral_reply(dc: FakeDiscordServer, inter: InjectedInteraction) -> RestCall:
+    """The ephemeral message a refused interaction got (a followup after its "thinking…")."""
+    (reply,) = await dc.wait_for(
+        lambda c: (
+            c.method == "POST"
+            and c.path.startswith(f"/webhooks/{dc.application_id}/{inter.token}")
+            and c.status == 200
+        )
+    )
+    assert reply.json["flags"] & FLAG_EPHEMERAL
+    return reply
+
+
+def asked_upstream(flow: FakeFlowServer) -> list[str]:
+    return [r.path for r in flow.requests if "/images" in r.path or "/assets" in r.path]
+
+
+# Wiring.
+
+
+async def test_commands_sync_once_then_only_when_changed(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    first = await start_bot(dc, flow, store)
+    await first.stop()
+    assert dc.sync_count == 1
+    names = {(c["type"], c["name"]) for c in dc.commands()}
+    assert names == {
+        (1, "imagine"),
+        (1, "settings"),
+        (1, "queue"),
+        (1, "help"),
+        (3, phrases.CONTEXT_MENU),
+    }
+    for command in dc.commands():
+        assert sorted(command["contexts"]) == [0, 1, 2]  # guilds, bot DMs, private channels
+        assert sorted(command["integration_types"]) == [0, 1]  # guild and user installs
+    imagine_options = next(c for c in dc.commands() if c["name"] == "imagine")["options"]
+    assert [o["name"] for o in imagine_options] == [
+        "prompt",
+        "model",
+        "aspect_ratio",
+        "count",
+        "seed",
+        "image1",
+        "image2",
+        "image3",
+        "image4",
+    ]
+    # The gateway was asked for no privileged intent (only GUILDS).
+    assert (
+        dc.gateway_connections[0].received[1]["d"]["intents"] == discord.Intents(guilds=True).value
+    )
+
+    second = await start_bot(dc, flow, store)  # same commands: nothing to sync
+    await second.stop()
+    assert dc.sync_count == 1
+
+    newer = ModelTable.builtin().merged({"models": {"nano-banana-3": {"aliases": ["3"]}}})
+    third = await start_bot(dc, flow, store, models=newer)  # a new model choice: sync
+    await third.stop()
+    assert dc.sync_count == 2
+    model_option = next(c for c in dc.commands() if c["name"] == "imagine")["options"][1]
+    assert model_option["choices"][-1] == {"name": "nano-banana-3", "value": "nano-banana-3"}
+
+    fourth = await start_bot(dc, flow, store, models=newer, dev_guild=dc.guild_id)
+    await fourth.stop()
+    assert dc.sync_count == 3  # the development guild had none yet; global ones untouched
+    assert {c["name"] for c in dc.commands(dc.guild_id)} == {n for _, n in names}
+
+
+# /imagine.
+
+
+async def test_imagine_edits_its_response_as_the_job_moves(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    flow.latency = 0.3  # "generating" is shown while the upstream works
+    bot = await start_bot(dc, flow, store)
+    options = {"model": "nano-banana-2", "aspect_ratio": "16:9", "count": 2, "seed": 9}
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox", **options}, user_id=USER)
+    message = await result_of(dc, inter)
+    job_id = job_of(message)
+    await wait_delivered(store, job_id)
+    await bot.stop()
+
+    assert dc.interaction_responses(inter.id)[0].json["type"] == 5  # deferred within 3 s
+    assert edits(dc, inter) == [
+        texts.queued(1),
+        texts.STARTED,
+        "nano-banana-2 · seed 9 · 16:9",
+    ]
+    answer = next(c for c in dc.interaction_responses(inter.id) if c.files)
+    images = await store.results(job_id)
+    assert answer.files == {
+        f"banana-{job_id}-{i.index}.jpg": produced(i, flow.image_size) for i in images
+    }
+    assert buttons(message) == [
+        [f"u:{job_id}:1", f"u:{job_id}:2"],
+        [f"r:{job_id}:1", f"r:{job_id}:2", f"d:{job_id}:0"],
+    ]
+    assert [b["label"] for b in message["components"][1]["components"]] == ["R1", "R2", "🎲"]
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert (sent["prompt"], sent["model"], sent["aspectRatio"], sent["count"], sent["seed"]) == (
+        "a red fox",
+        "nano-banana-2",
+        "16:9",
+        2,
+        9,
+    )
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.delivered
+    assert (job.owner.platform, job.owner.user_id, job.owner.chat_id) == (
+        "discord",
+        str(USER),
+        str(dc.channel_id),
+    )
+    assert dict(job.owner.route) == {"guild": str(dc.guild_id), "interaction": str(inter.id)}
+
+
+async def test_imagine_with_attachments_uses_them_as_references(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    first, second = image_bytes("PNG", color="blue"), image_bytes("JPEG", color="green")
+    inter = await dc.slash_command(
+        "imagine",
+        {"prompt": "make them dance", "count": 1},
+        user_id=USER,
+        attachments={
+            "image1": ("one.png", first, "image/png"),
+            "image2": ("two.jpg", second, "image/jpeg"),
+        },
+    )
+    await result_of(dc, inter)
+    downloads = [c for c in dc.calls if c.path.startswith("/attachments/")]
+    assert [c.status for c in downloads] == [200, 200]
+    defer = dc.interaction_responses(inter.id)[0]
+    assert defer.json["type"] == 5
+    assert dc.calls.index(defer) < dc.calls.index(downloads[0])  # acknowledged first
+    uploads = [r for r in flow.requests if "/assets/" in r.path]
+    assert sorted(r.body for r in uploads) == sorted([first, second])
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert sent["reference_1"]
+    assert sent["reference_2"]
+
+
+async def test_inline_flags_and_options_together(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    await imagine(dc, "a fox --ar 9:16 --model pro --count 3 --seed 5", count=1)
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    # Inline flags apply; an explicit slash option wins over the same flag.
+    assert (sent["prompt"], sent["model"], sent["aspectRatio"], sent["count"], sent["seed"]) == (
+        "a fox",
+        "nano-banana-pro",
+        "9:16",
+        1,
+        5,
+    )
+
+
+async def test_imagine_in_a_dm(dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot) -> None:
+    inter = await dc.slash_command(
+        "imagine", {"prompt": "a DM fox", "count": 1}, user_id=USER, guild=False
+    )
+    message = await result_of(dc, inter)
+    assert message["channel_id"] == str(dc.dm_channel_id(USER))
+    job = await bot.service.job(job_of(message))
+    assert job is not None
+    assert job.owner.route["guild"] == ""
+
+
+# Buttons.
+
+
+async def test_upscale_button_sends_the_upscale_as_a_file(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+) -> None:
+    result = await imagine(dc, "a lighthouse", count=2, model="nano-banana-2")
+    job_id = job_of(result)
+    press = await dc.press_button(int(result["id"]), f"u:{job_id}:2", user_id=OTHER)
+    upscaled = await result_of(dc, press)
+
+    assert dc.interaction_responses(press.id)[0].json["type"] == 5  # a new "thinking…" message
+    assert upscaled["id"] != result["id"]
+    assert upscaled["components"] == []
+    assert upscaled["content"] == "Upscaled image 2 to 2k · nano-banana-2"
+    source = next(i for i in await store.results(job_id) if i.index == 2)
+    w, h = flow.image_size
+    answer = next(c for c in dc.interaction_responses(press.id) if c.files)
+    new_job = int(next(iter(answer.files)).split("-")[1])
+    assert answer.files == {
+        f"banana-{new_job}-1.jpg": jpeg((w * 2, h * 2), 2, f"{source.ref.media_id} 2k")
+    }
+    job = await store.get_job(new_job)
+    assert job is not None
+    assert job.owner.user_id == str(OTHER)  # anyone may press; the new job is theirs
+
+
+async def test_reroll_button_makes_a_new_job_for_the_presser(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+) -> None:
+    result = await imagine(dc, "a castle", count=1, seed=1)
+    job_id = job_of(result)
+    press = await dc.press_button(int(result["id"]), f"d:{job_id}:0", user_id=OTHER)
+    rerolled = await result_of(dc, press)
+
+    assert rerolled["channel_id"] == str(dc.channel_id)
+    new_job = job_of(rerolled)
+    assert new_job != job_id
+    job = await store.get_job(new_job)
+    assert job is not None
+    assert job.owner.user_id == str(OTHER)
+    first, second = (r.json for r in flow.images_requests())
+    assert first is not None
+    assert second is not None
+    assert second["prompt"] == first["prompt"] == "a castle"
+    assert second["seed"] != first["seed"]
+
+
+async def test_reuse_button_asks_for_a_prompt_and_uses_that_image(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+) -> None:
+    result = await imagine(dc, "a red fox", count=2)
+    job_id = job_of(result)
+    press = await dc.press_button(int(result["id"]), f"r:{job_id}:2", user_id=OTHER)
+    await dc.wait_for(f"/interactions/{press.id}/")
+    modal = dc.opened_modal(press.id)
+    assert modal["title"] == "New prompt with image 2"
+    text_input = modal["components"][0]["components"][0]
+    assert text_input["value"] == "a red fox"  # prefilled with the old prompt
+
+    submit = await dc.submit_modal(
+        modal["custom_id"], {text_input["custom_id"]: "the fox in a snowstorm"}, user_id=OTHER
+    )
+    answer = await result_of(dc, submit)
+    assert dc.interaction_responses(submit.id)[0].json["type"] == 5
+    source = next(i for i in await store.results(job_id) if i.index == 2)
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert sent["prompt"] == "the fox in a snowstorm"
+    assert sent["reference_1"] == source.ref.media_id
+    assert job_of(answer) != job_id
+
+
+async def test_context_menu_imagines_with_the_message_images(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    photo = image_bytes("PNG", color="purple")
+    posted = await dc.user_message(
+        dc.channel_id, OTHER, "my cat", attachments=[("cat.png", photo, "image/png")]
+    )
+    menu = await dc.message_context_menu(phrases.CONTEXT_MENU, int(posted["id"]), user_id=USER)
+    await dc.wait_for(f"/interactions/{menu.id}/")
+    modal = dc.opened_modal(menu.id)
+    field = modal["components"][0]["components"][0]["custom_id"]
+    submit = await dc.submit_modal(
+        modal["custom_id"], {field: "the cat as a knight --count 1"}, user_id=USER
+    )
+    await result_of(dc, submit)
+    (upload,) = [r for r in flow.requests if "/assets/" in r.path]
+    assert upload.body == photo
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert (sent["prompt"], sent["count"]) == ("the cat as a knight", 1)
+    assert sent["reference_1"]
+
+    plain = await dc.user_message(dc.channel_id, OTHER, "no picture here")
+    refused = await dc.message_context_menu(phrases.CONTEXT_MENU, int(plain["id"]), user_id=USER)
+    (reply,) = await dc.wait_for(f"/interactions/{refused.id}/")
+    assert reply.json["data"]["content"] == phrases.NO_IMAGES
+    assert reply.json["data"]["flags"] == FLAG_EPHEMERAL
+
+
+# /settings, /queue, /help.
+
+
+async def test_settings_are_saved_from_the_menus_and_used(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+) -> None:
+    opened = await dc.slash_command("settings", {}, user_id=USER)
+    (reply,) = await dc.wait_for(f"/interactions/{opened.id}/")
+    assert reply.json["data"]["flags"] == FLAG_EPHEMERAL
+    panel = dc.original_message(opened.id)
+    assert panel is not None
+    assert buttons(panel) == [
+        ["set:model"],
+        ["set:aspect_ratio"],
+        ["set:count"],
+        ["set:upscale_resolution"],
+    ]
+    for custom_id, value in [("set:model", "nano-banana-pro"), ("set:count", "1")]:
+        chosen = await dc.select(int(panel["id"]), custom_id, [value], user_id=USER)
+        (update,) = await dc.wait_for(f"/interactions/{chosen.id}/")
+        assert update.json["type"] == 7  # the panel itself shows the new value
+        panel = dc.message(int(panel["id"]))
+    saved = await store.user_settings(UserKey("discord", str(USER)))
+    assert (saved.model, saved.count) == ("nano-banana-pro", 1)
+    assert "model: **nano-banana-pro**" in panel["content"]
+    count_menu = panel["components"][2]["components"][0]
+    assert [o["value"] for o in count_menu["options"] if o.get("default")] == ["1"]
+
+    await imagine(dc, "a tower")
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert (sent["model"], sent["count"]) == ("nano-banana-pro", 1)
+
+    reset = await dc.select(int(panel["id"]), "set:count", [phrases.RESET], user_id=USER)
+    await dc.wait_for(f"/interactions/{reset.id}/")
+    assert (await store.user_settings(UserKey("discord", str(USER)))).count is None
+
+
+async def test_queue_lists_jobs_and_cancels_a_waiting_one(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    bot = await start_bot(dc, flow, store, limits=Limits(running_per_user=1))
+    try:
+        flow.stall_next(30)  # the first job keeps running; the second waits behind it
+        running = await dc.slash_command(
+            "imagine", {"prompt": "slow one", "count": 1}, user_id=USER
+        )
+        await dc.wait_for(on_original(running, content=texts.STARTED))
+        waiting = await dc.slash_command(
+            "imagine", {"prompt": "next one", "count": 1}, user_id=USER
+        )
+        await dc.wait_for(on_original(waiting))
+        (first, second) = await store.user_jobs(UserKey("discord", str(USER)))
+
+        listing = await dc.slash_command("queue", {}, user_id=USER)
+        await dc.wait_for(f"/interactions/{listing.id}/")
+        panel = dc.original_message(listing.id)
+        assert panel is not None
+        assert panel["flags"] & FLAG_EPHEMERAL
+        assert f"#{first.id}" in panel["content"]
+        assert texts.STARTED in panel["content"]
+        assert f"#{second.id}" in panel["content"]
+        assert buttons(panel) == [[f"c:{second.id}:0"]]  # only a waiting job can be cancelled
+
+        stranger = await dc.press_button(int(panel["id"]), f"c:{second.id}:0", user_id=OTHER)
+        (refusal,) = await dc.wait_for(f"/interactions/{stranger.id}/")
+        assert refusal.json["data"]["content"] == texts.failed(texts.NOT_YOUR_JOB)
+
+        cancel = await dc.press_button(int(panel["id"]), f"c:{second.id}:0", user_id=USER)
+        (update,) = await dc.wait_for(f"/interactions/{cancel.id}/")
+        assert update.json["type"] == 7
+        assert update.json["data"]["content"].startswith(f"{texts.CANCELLED} (#{second.id})")
+        assert update.json["data"]["components"] == []
+        job = await store.get_job(second.id)
+        assert job is not None
+        assert job.state is JobState.CANCELLED
+        assert edits(dc, waiting)[-1] == texts.CANCELLED
+    finally:
+        await bot.stop()
+
+
+async def test_help(dc: FakeDiscordServer, bot: Bot) -> None:
+    inter = await dc.slash_command("help", {}, user_id=USER)
+    (reply,) = await dc.wait_for(f"/interactions/{inter.id}/")
+    assert reply.json["data"]["flags"] == FLAG_EPHEMERAL
+    content = reply.json["data"]["content"]
+    assert texts.FLAGS_HELP in content
+    assert "nano-banana-pro (pro)" in content
+
+
+# Restarts and expired tokens.
+
+
+async def test_buttons_work_after_a_restart(
+    dc: FakeDiscordServer, flow: FakeFlowServer, tmp_path: Path
+) -> None:
+    async with process(dc, flow, tmp_path / "bot.sqlite3"):
+        result = await imagine(dc, "before the restart", count=1)
+
+    async with process(dc, flow, tmp_path / "bot.sqlite3"):  # nothing in memory any more
+        job_id = job_of(result)
+        press = await dc.press_button(int(result["id"]), f"d:{job_id}:0", user_id=OTHER)
+        again = await result_of(dc, press)
+    assert job_of(again) == job_id + 1
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert sent["prompt"] == "before the restart"
+
+
+async def test_after_the_token_expires_the_answer_goes_to_the_channel(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+) -> None:
+    flow.latency = 0.3
+    inter = await dc.slash_command("imagine", {"prompt": "a slow fox", "count": 1}, user_id=USER)
+    await dc.wait_for(on_original(inter, content=texts.STARTED))
+    dc.expire_token(inter.token)  # the job outlived the 15 minutes
+    dc.fail_next("POST", CHANNEL_POST, 503)  # and Discord hiccups once: tried again later
+
+    posts = await dc.wait_for(channel_post, count=2)
+    assert {c.path for c in posts} == {f"/channels/{dc.channel_id}/messages"}
+    assert [c.status for c in posts] == [503, 200]
+    sent = posts[-1].json
+    assert sent["content"].startswith(f"<@{USER}> ")
+    assert sent["allowed_mentions"]["users"] == [USER]
+    assert sent["allowed_mentions"].get("parse", []) == []
+    job_id = int(next(iter(posts[-1].files)).split("-")[1])
+    assert [c["custom_id"] for c in sent["components"][-1]["components"]][-1] == f"d:{job_id}:0"
+    await wait_delivered(store, job_id)
+
+
+async def test_a_token_past_its_lifetime_is_not_even_tried(
+    dc: FakeDiscordServer, store: SqliteStore, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inter = await dc.slash_command("imagine", {"prompt": "an old fox", "count": 1}, user_id=USER)
+    await dc.wait_for(on_original(inter, content=texts.queued(1)))
+    monkeypatch.setattr(live, "TOKEN_LIFETIME", timedelta(0))  # as if 15 minutes had passed
+    (post,) = await dc.wait_for(channel_post)
+    assert post.json["content"].startswith(f"<@{USER}> nano-banana-2-lite · seed")
+    await wait_delivered(store, 1)
+    assert edits(dc, inter) == [texts.queued(1)]  # no "generating", no answer with that token
+    assert [c.status for c in dc.interaction_responses(inter.id)] == [200, 200]
+
+
+async def test_a_job_interrupted_by_a_restart_is_answered_in_the_channel(
+    dc: FakeDiscordServer, flow: FakeFlowServer, tmp_path: Path
+) -> None:
+    flow.latency = 0.3
+    async with process(dc, flow, tmp_path / "bot.sqlite3"):
+        inter = await dc.slash_command("imagine", {"prompt": "cut", "count": 1}, user_id=USER)
+        await dc.wait_for(on_original(inter, content=texts.STARTED))
+    # The job was running when the process ended: the next one resumes it, with no live token.
+    async with process(dc, flow, tmp_path / "bot.sqlite3") as again:
+        (post,) = await dc.wait_for(channel_post)
+        await wait_delivered(again.store, 1)
+    assert post.json["content"].startswith(f"<@{USER}> ")
+    assert post.files
+    assert len(flow.images_requests()) == 2  # the interrupted attempt, then the resumed one
+
+
+async def test_an_unpostable_answer_is_given_up_and_the_bot_keeps_serving(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: SqliteStore,
+    bot: Bot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    flow.latency = 0.3
+    inter = await dc.slash_command("imagine", {"prompt": "nowhere to go", "count": 1}, user_id=USER)
+    await dc.wait_for(on_original(inter, content=texts.STARTED))
+    dc.expire_token(inter.token)
+    dc.fail_next("POST", CHANNEL_POST, 403)  # no permission to post in the channel
+    with caplog.at_level(logging.WARNING):
+        (refused,) = await dc.wait_for(channel_post)
+        await wait_delivered(store, 1)  # recorded as answered: never retried
+    assert refused.status == 403
+    assert f"job 1: cannot answer user {USER} in channel {dc.channel_id}" in caplog.text
+    assert "job 1 is undeliverable" in caplog.text
+    assert [c for c in dc.calls if channel_post(c)] == [refused]
+
+    flow.latency = 0
+    assert job_of(await imagine(dc, "still serving", count=1)) == 2
+
+
+# Discord's own failures.
+
+
+async def test_a_429_is_retried_by_discord_py(dc: FakeDiscordServer, bot: Bot) -> None:
+    dc.fail_next("PATCH", r"/messages/@original$", 429, retry_after=0.05)
+    inter = await dc.slash_command("imagine", {"prompt": "rate limited", "count": 1}, user_id=USER)
+    await result_of(dc, inter)
+    patches = [c for c in dc.interaction_responses(inter.id) if c.method == "PATCH"]
+    assert patches[0].status == 429
+    assert patches[1].status == 200
+    assert patches[1].json["content"] == texts.queued(1)
+
+
+async def test_an_unknown_interaction_queues_nothing(
+    dc: FakeDiscordServer, store: SqliteStore, bot: Bot
+) -> None:
+    # Discord answers 10062 when the 3 s to acknowledge are over.
+    dc.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", 404, body=UNKNOWN_INTERACTION)
+    late = await dc.slash_command("imagine", {"prompt": "too late"}, user_id=USER)
+    await dc.wait_for(f"/interactions/{late.id}/")
+    result = await imagine(dc, "in time", count=1)
+    assert job_of(result) == 1  # the late one was never queued
+    assert [c.status for c in dc.interaction_responses(late.id)] == [404]
+
+
+async def test_files_too_large_are_recompressed(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    flow.image_size = (512, 384)
+    inter = await dc.slash_command("imagine", {"prompt": "big", "count": 2}, user_id=USER)
+    await dc.wait_for(on_original(inter))  # queued
+    dc.upload_limit = 1500  # lower than the interaction said: Discord answers 413
+    await result_of(dc, inter)
+    with_files = [c for c in dc.interaction_responses(inter.id) if c.files]
+    assert next(c.status for c in with_files) == 413
+    assert with_files[-1].status == 200
+    assert all(len(data) <= 1500 for data in with_files[-1].files.values())
+
+
+async def test_many_files_are_split_over_messages_with_buttons_on_the_last(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(render, "MAX_FILES", 3)
+    inter = await dc.slash_command("imagine", {"prompt": "four", "count": 4}, user_id=USER)
+    first = await result_of(dc, inter)
+    (followup,) = await dc.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith(inter.token) and c.status == 200
+    )
+    assert len(first["attachments"]) == 3
+    assert first["components"] == []
+    assert first["content"].startswith("nano-banana-2-lite · seed")
+    assert len(followup.files) == 1
+    assert not followup.json.get("flags", 0) & FLAG_EPHEMERAL
+    assert len(followup.json["components"]) == 1  # lite cannot upscale: R1–R4 and 🎲
+
+
+# Refusals.
+
+
+async def test_bad_input_is_refused_privately_before_any_upstream_call(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 1}}})
+    limit = 200_000
+    bot = await start_bot(dc, flow, store, models=models, limits=Limits(max_image_bytes=limit))
+    flow.reset_records()
+    png = image_bytes("PNG")
+    oversize = png + b"\0" * limit
+    cases: list[tuple[str, dict[str, tuple[str, bytes, str]], str]] = [
+        ("--seed 3", {}, texts.PROMPT_EMPTY),
+        ("a fox --model dalle", {}, texts.unknown_model("dalle", models)),
+        ("a fox --count 5", {}, texts.bad_count("5")),
+        (
+            "a fox --model lite",
+            {"image1": ("a.png", png, "image/png"), "image2": ("b.png", png, "image/png")},
+            texts.too_many_references(2, "nano-banana-2-lite", 1),
+        ),
+        (
+            "a fox",
+            {"image1": ("scan.png", b"%PDF-1.4 not an image", "image/png")},
+            texts.IMAGE_UNREADABLE,
+        ),
+        (
+            "a fox",
+            {"image1": ("huge.png", oversize, "image/png")},
+            texts.image_too_large(len(oversize), limit),
+        ),
+        (
+            "a fox",
+            {"image1": ("bomb.png", png_bomb(10_000, 6_000), "image/png")},
+            texts.image_too_many_pixels(10_000, 6_000, 50_000_000),
+        ),
+    ]
+    try:
+        for prompt, attachments, expected in cases:
+            inter = await dc.slash_command(
+                "imagine", {"prompt": prompt}, user_id=USER, attachments=attachments
+            )
+            reply = await ephemeral_reply(dc, inter)
+            assert reply.json["content"] == texts.failed(expected), prompt
+            assert dc.original_message(inter.id) is None  # the public "thinking…" is gone
+    finally:
+        await bot.stop()
+    assert asked_upstream(flow) == []
+    assert await store.get_job(1) is None
+    cdn = [c.path for c in dc.calls if c.path.startswith("/attachments/")]
+    assert not any(path.endswith("/huge.png") for path in cdn)  # refused by its size field
+
+
+async def test_upstream_failures_and_admin_alerts(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+) -> None:
+    await dc.slash_command("help", {}, user_id=ADMIN)  # the admin is a known Discord user
+    flow.fail_next(402)  # no credits: an operator problem
+    inter = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=USER)
+    await dc.wait_for(on_original(inter, content=texts.failed(texts.OPERATOR)))
+    admin_dm = dc.dm_channel_id(ADMIN)
+    (alert,) = await dc.wait_for(lambda c: c.path == f"/channels/{admin_dm}/messages")
+    assert alert.json["content"].startswith("⚠️ Operator action needed")
+    await wait_delivered(store, 1)
+
+
+# Rendering.
+
+
+def noise(size: tuple[int, int]) -> bytes:
+    buf = io.BytesIO()
+    Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_fit_recompresses_and_splits_within_discord_limits() -> None:
+    images = [
+        ResultImage(i, ImageRef(f"m{i}", "a"), 1, "m", "image/png", noise((160, 120)))
+        for i in range(1, 5)
+    ]
+    big = len(images[0].data or b"")
+    (parts,) = render.fit(images, stem="x", file_limit=big // 2)
+    assert [p.filename for p in parts] == ["x-1.jpg", "x-2.jpg", "x-3.jpg", "x-4.jpg"]
+    assert all(len(p.data) <= big // 2 for p in parts)
+    with Image.open(io.BytesIO(parts[0].data)) as img:
+        assert img.format == "JPEG"
+
+    # The request cap splits messages, in order, each file whole.
+    two = render.OVERHEAD + 2 * max(len(p.data) for p in parts)
+    split = render.fit(images, stem="x", file_limit=big // 2, request_limit=two)
+    assert [len(m) for m in split] == [2, 2]
+    assert [p for m in split for p in m] == parts
+
+    # Files within the limit go as they are; at most 10 files go in one message.
+    small = [ResultImage(i, ImageRef(f"m{i}", "a"), 1, "m", "image/png", b"png") for i in range(12)]
+    messages = render.fit(small, stem="y", file_limit=big)
+    assert [len(m) for m in messages] == [10, 2]
+    assert messages[0][0] == render.Part("y-0.png", b"png")
