@@ -1,0 +1,40 @@
+"""Whether a message (or a caption) asks the bot for an image, and with which prompt.
+
+Telegram's rules for bots in groups, kept even when privacy mode is off: the bot reacts to its
+commands, to mentions of it and to replies to its own messages; in a private chat every message
+is for the bot.
+"""
+
+from __future__ import annotations
+
+import re
+
+from telegram import Message
+
+# "/imagine", "/imagine@this_bot"; Telegram commands are at most 32 characters.
+_COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,32}))?(?=\s|$)")
+
+
+def command_argument(text: str) -> str:
+    """What follows ``/command`` or ``/command@bot`` (PTB has already checked whose it is)."""
+    command = _COMMAND.match(text)
+    return text[command.end() :].strip() if command else text.strip()
+
+
+def addressed_prompt(text: str, *, private: bool, to_bot: bool, username: str) -> str | None:
+    """The prompt in ``text`` if it asks this bot for an image, else None (not for us)."""
+    command = _COMMAND.match(text)
+    if command is not None:
+        ours = command[1].lower() == "imagine" and (
+            command[2] is None or command[2].lower() == username.lower()
+        )
+        return command_argument(text) if ours else None
+    mention = re.compile(rf"(?<![\w@])@{re.escape(username)}\b", re.IGNORECASE)
+    if mention.search(text):
+        return " ".join(mention.sub(" ", text).split())
+    return text.strip() if private or to_bot else None
+
+
+def replies_to_bot(message: Message, bot_id: int) -> bool:
+    target = message.reply_to_message
+    return target is not None and target.from_user is not None and target.from_user.id == bot_id

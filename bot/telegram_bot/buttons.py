@@ -1,0 +1,142 @@
+"""Callback queries: result buttons (U, 🎲, R), cancel buttons from /queue, settings buttons.
+
+Callback data comes from the client and may be forged: it is parsed strictly, and everything
+else is read from the store, so buttons keep working after a restart. Every callback query is
+answered exactly once, before any slow work (the client shows a spinner until then).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from telegram import (
+    Bot,
+    CallbackQuery,
+    ForceReply,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Update,
+)
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import ContextTypes
+
+from bot.core import texts
+from bot.core.domain import Action, Button, JobState, Owner, UserKey
+from bot.core.errors import InvalidInput
+from bot.core.service import Service
+from bot.telegram_bot import render, status
+from bot.telegram_bot.asking import REUSE
+from bot.telegram_bot.delivery import status_key
+from bot.telegram_bot.intake import PLATFORM, Intake
+
+log = logging.getLogger(__name__)
+
+
+class Buttons:
+    def __init__(self, service: Service, intake: Intake) -> None:
+        self._service = service
+        self._intake = intake
+
+    async def result(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """U1–U4, 🎲, R1–R4 and cancel: ``action:job:index``, resolved from the store."""
+        query = update.callback_query
+        if query is None:
+            return
+        button = Button.parse(query.data or "")
+        if button is None or query.message is None:
+            await query.answer(render.INVALID_BUTTON)
+            return
+        if button.action is Action.CANCEL:
+            await self._cancel(query, query.message, button)
+        elif button.action is Action.REUSE:
+            await self._ask_prompt(context.bot, query, query.message, button)
+        else:
+            await query.answer()
+            # The presser owns the new job; its answer replies to the result it came from.
+            await self._intake.start(
+                context.bot,
+                chat_id=query.message.chat.id,
+                user_id=query.from_user.id,
+                answer_to=query.message.message_id,
+                request=lambda owner, _: self._service.press(owner, button),
+            )
+
+    async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A /settings choice: ``set:<key>:<value>`` or ``set:reset``, saved for the presser."""
+        query = update.callback_query
+        if query is None:
+            return
+        choice = render.parse_setting(query.data or "")
+        if choice is None:
+            await query.answer(render.INVALID_BUTTON)
+            return
+        user = UserKey(PLATFORM, str(query.from_user.id))
+        name, value = choice
+        try:
+            if name == "reset":
+                saved = await self._service.update_settings(
+                    user, model=None, aspect_ratio=None, count=None, upscale_resolution=None
+                )
+            else:
+                saved = await self._service.update_settings(user, **{name: value})
+        except InvalidInput as refusal:
+            await query.answer(refusal.message, show_alert=True)
+            return
+        await query.answer(render.SAVED)
+        text, markup = render.settings_view(saved, self._service.models, self._service.defaults)
+        await _edit_quietly(query, text, markup)
+
+    async def _cancel(
+        self, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
+    ) -> None:
+        user = query.from_user
+        owner = Owner(PLATFORM, str(user.id), str(message.chat.id))
+        try:
+            await self._service.press(owner, button)
+        except InvalidInput as refusal:
+            await query.answer(refusal.message, show_alert=True)
+            return
+        await query.answer(texts.CANCELLED)
+        job = await self._service.job(button.job_id)
+        key = status_key(job.owner) if job is not None else None
+        if key is not None:
+            with contextlib.suppress(TelegramError):  # the user may have deleted it
+                await status.edit(query.get_bot(), key, f"✖ {texts.CANCELLED}")
+        items = await self._service.queue(UserKey(PLATFORM, str(user.id)))
+        await _edit_quietly(query, *render.queue_view(items))
+
+    async def _ask_prompt(
+        self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
+    ) -> None:
+        """Rn: ask for the new prompt with a ForceReply; the pending request lives in the store."""
+        job = await self._service.job(button.job_id)
+        if job is None or job.state is not JobState.DONE or job.is_upscale:
+            await query.answer(texts.JOB_NOT_FOUND, show_alert=True)
+            return
+        await query.answer()
+        user = query.from_user
+        # In groups, a selective ForceReply opens the reply field only for mentioned users.
+        mention = f"@{user.username}" if user.username else ""
+        asked = await bot.send_message(
+            message.chat.id,
+            render.reuse_request(button.index, mention),
+            reply_markup=ForceReply(
+                selective=bool(mention), input_field_placeholder=f"Prompt for image {button.index}"
+            ),
+            reply_parameters=status.reply_to(message.message_id),
+        )
+        await self._service.store.add_pending(
+            REUSE, f"{message.chat.id}:{asked.message_id}", f"{button.data} {user.id}"
+        )
+
+
+async def _edit_quietly(
+    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None
+) -> None:
+    """Re-render the message a button sits on; pressing the current choice changes nothing."""
+    try:
+        await query.edit_message_text(text, reply_markup=markup)
+    except BadRequest as exc:
+        if "message is not modified" not in exc.message.lower():
+            log.info("could not re-render a keyboard: %s", exc.message)

@@ -1,0 +1,40 @@
+"""/start, /help, /settings and /queue."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.core.domain import UserKey
+from bot.core.service import Service
+from bot.telegram_bot import render
+from bot.telegram_bot.intake import PLATFORM
+
+
+class Commands:
+    def __init__(self, service: Service) -> None:
+        self._service = service
+
+    async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start and /help: what the bot does, examples, the options and the models."""
+        if update.message is not None:
+            text = render.help_text(self._service.models, context.bot.username)
+            await update.message.reply_text(text)
+
+    async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/settings: the user's defaults, as a keyboard of choices."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None:
+            return
+        current = await self._service.settings(UserKey(PLATFORM, str(user.id)))
+        text, markup = render.settings_view(current, self._service.models, self._service.defaults)
+        await message.reply_text(text, reply_markup=markup)
+
+    async def queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/queue: the user's waiting and running jobs, with a cancel button for each waiting."""
+        message, user = update.message, update.effective_user
+        if message is None or user is None:
+            return
+        items = await self._service.queue(UserKey(PLATFORM, str(user.id)))
+        text, markup = render.queue_view(items)
+        await message.reply_text(text, reply_markup=markup)

@@ -1,0 +1,184 @@
+"""The Telegram front end: python-telegram-bot's Application in the bot's own event loop.
+
+``run()`` starts the Application the way PTB documents for sharing a loop (not
+``run_polling()``, which owns it), so Discord can run beside it. It is also the core's
+``Notifier`` for Telegram; the service may call it before ``run()`` has started (redeliveries
+after a restart), so each report first waits, bounded, until the Bot is ready.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import Bot, BotCommand
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    Updater,
+    filters,
+)
+
+from bot.config import Settings
+from bot.core.domain import Job, JobResult
+from bot.core.ports import DeliveryError
+from bot.core.service import Service
+from bot.telegram_bot import media, render
+from bot.telegram_bot.asking import Asking
+from bot.telegram_bot.buttons import Buttons
+from bot.telegram_bot.commands import Commands
+from bot.telegram_bot.delivery import Delivery, delivery_errors
+from bot.telegram_bot.intake import PLATFORM, Intake
+from bot.telegram_bot.status import StatusLocks
+
+log = logging.getLogger(__name__)
+UPDATES = ("message", "callback_query")  # nothing else is handled: don't fetch it
+
+
+class TelegramFrontEnd:
+    """Implements ``bot.core.ports.Notifier`` for Telegram."""
+
+    PLATFORM = PLATFORM
+
+    def __init__(
+        self,
+        service: Service,
+        settings: Settings,
+        *,
+        album_wait: float = 1.0,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        if settings.telegram_token is None:
+            raise ValueError("TELEGRAM_TOKEN is not set")
+        self._settings = settings
+        self._ready_timeout = ready_timeout
+        self._ready = asyncio.Event()
+        api = settings.telegram_api_url.rstrip("/")
+        public = api == media.PUBLIC_API
+        self._app: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(settings.telegram_token.reveal())
+            .base_url(f"{api}/bot")
+            .base_file_url(f"{api}/file/bot")
+            # Throttles to Telegram's flood limits and retries RetryAfter (flood waits).
+            .rate_limiter(AIORateLimiter(max_retries=3))
+            # Handlers only submit and return; no update waits for another's generation.
+            .concurrent_updates(True)
+            .build()
+        )
+        locks = StatusLocks()
+        max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
+        intake = Intake(service, locks, max_download=max_download)
+        max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
+        self._delivery = Delivery(service, locks, max_document=max_document)
+        self._asking = Asking(service, intake, self._app.bot, album_wait=album_wait)
+        self._add_handlers(Commands(service), self._asking, Buttons(service, intake))
+
+    def _add_handlers(self, commands: Commands, asking: Asking, buttons: Buttons) -> None:
+        new = filters.UpdateType.MESSAGE  # edits and channel posts are not requests
+        self._app.add_handlers(
+            [
+                CommandHandler(("start", "help"), commands.help, filters=new),
+                CommandHandler("settings", commands.settings, filters=new),
+                CommandHandler("queue", commands.queue, filters=new),
+                CommandHandler("imagine", asking.imagine, filters=new),
+                MessageHandler(new & (filters.PHOTO | filters.Document.ALL), asking.media),
+                MessageHandler(new & filters.TEXT & ~filters.COMMAND, asking.text),
+                CallbackQueryHandler(buttons.settings, pattern=r"^set:"),
+                CallbackQueryHandler(buttons.result),
+            ]
+        )
+        self._app.add_error_handler(_log_error)
+
+    async def run(self) -> None:
+        """Serve until cancelled, then stop in reverse order and re-raise CancelledError."""
+        app = self._app
+        updater = app.updater
+        assert updater is not None  # ApplicationBuilder makes one unless told not to
+        async with app:
+            await self._register_commands(app.bot)
+            await app.start()
+            try:
+                self._ready.set()
+                await self._receive(updater)
+                await self._asking.albums.recover()
+                await asyncio.Event().wait()
+            finally:
+                self._ready.clear()
+                await self._asking.albums.close()
+                if updater.running:
+                    await updater.stop()
+                await app.stop()
+
+    async def _receive(self, updater: Updater) -> None:
+        url = self._settings.telegram_webhook_url
+        if url is None:
+            # Updates that arrived while we were down are kept (drop_pending_updates=False).
+            await updater.start_polling(allowed_updates=UPDATES, drop_pending_updates=False)
+            return
+        host, port = self._settings.telegram_webhook_listen
+        secret = self._settings.telegram_webhook_secret
+        # Telegram sends the secret with every update; PTB refuses requests without it. Several
+        # webhook processes need TELEGRAM_WEBHOOK_SECRET: a random one each would shut out all
+        # but the last to register.
+        await updater.start_webhook(
+            listen=host,
+            port=port,
+            url_path=urlsplit(url).path.lstrip("/"),
+            webhook_url=url,
+            secret_token=secret.reveal() if secret else secrets.token_urlsafe(32),
+            allowed_updates=UPDATES,
+            drop_pending_updates=False,
+        )
+
+    async def _register_commands(self, bot: Bot) -> None:
+        """The command list Telegram shows in its menu; cosmetic, so a failure is only logged."""
+        try:
+            await bot.set_my_commands([BotCommand(name, text) for name, text in render.COMMANDS])
+        except TelegramError as exc:
+            log.warning("could not register the command list: %s", exc.message)
+
+    # Notifier: how the service reports back.
+
+    async def job_started(self, job: Job) -> None:
+        bot = await self._bot()
+        with delivery_errors():
+            await self._delivery.started(bot, job)
+
+    async def job_finished(self, result: JobResult) -> None:
+        bot = await self._bot()
+        with delivery_errors():
+            await self._delivery.finished(bot, result)
+
+    async def job_failed(self, job: Job, message: str) -> None:
+        bot = await self._bot()
+        with delivery_errors():
+            await self._delivery.failed(bot, job, message)
+
+    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+        bot = await self._bot()
+        await self._delivery.alert(bot, admin_ids, text)
+
+    async def _bot(self) -> Bot:
+        try:
+            async with asyncio.timeout(self._ready_timeout):
+                await self._ready.wait()
+        except TimeoutError:
+            raise DeliveryError("the Telegram front end is not running") from None
+        bot: Bot = self._app.bot
+        return bot
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log what a handler raised; the next update is handled as usual."""
+    log.error("handling a Telegram update failed", exc_info=context.error)

@@ -1,0 +1,75 @@
+"""The status message of a job: one message, edited on state changes, in state order.
+
+The intake edits it to "queued" while the service may already report "generating" or even the
+result from another task. A lock per status message (held by the intake from before the job
+exists) makes those edits land in order; locks live only while someone holds or awaits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from telegram import Bot, Message, ReplyParameters
+from telegram.error import BadRequest
+
+StatusKey = tuple[int, int]  # (chat id, message id)
+
+
+class StatusLocks:
+    """One lock per status message, dropped when no one holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[StatusKey, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: StatusKey | None) -> AsyncIterator[None]:
+        if key is None:
+            yield
+            return
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def reply_to(message_id: int | None) -> ReplyParameters | None:
+    # The user may delete the message we answer; the answer must still arrive.
+    if message_id is None:
+        return None
+    return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
+
+
+async def edit(bot: Bot, key: StatusKey, text: str) -> bool:
+    """Edit a status message; False if it is gone. An unchanged text is not an error."""
+    try:
+        await bot.edit_message_text(text, chat_id=key[0], message_id=key[1])
+    except BadRequest as exc:
+        reason = exc.message.lower()
+        if "message is not modified" in reason:
+            return True
+        if "message to edit not found" in reason or "message can't be edited" in reason:
+            return False
+        raise
+    return True
+
+
+async def show(
+    bot: Bot, key: StatusKey | None, text: str, chat_id: int, answer_to: int | None
+) -> None:
+    """Put a final sentence on the status message, or reply anew if that message is gone."""
+    if key is not None and await edit(bot, key, text):
+        return
+    await bot.send_message(chat_id, text, reply_parameters=reply_to(answer_to))
+
+
+async def send_status(bot: Bot, chat_id: int, answer_to: int, text: str) -> Message:
+    return await bot.send_message(chat_id, text, reply_parameters=reply_to(answer_to))

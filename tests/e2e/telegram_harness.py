@@ -1,0 +1,188 @@
+"""The whole Telegram bot in the test's event loop: real TelegramFrontEnd, Service, FlowClient and
+SqliteStore, against FakeTelegramServer and FakeFlowServer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import random
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from telegram import Bot
+
+from bot.config import Secret, Settings
+from bot.core.domain import Job, ResultImage
+from bot.core.models_table import ModelTable
+from bot.core.policy import Access, Limits
+from bot.core.service import Service
+from bot.flow.client import FlowClient
+from bot.store.sqlite import SqliteStore
+from bot.telegram_bot import TelegramFrontEnd
+from tests.conftest import FAST, wait_delivered
+from tests.fakes.flow_server import FakeFlowServer, Recorded, jpeg
+from tests.fakes.telegram_server import Call, FakeTelegramServer
+
+TOKEN = "123:ABC"
+USER = 42  # a private chat's id is its user's id
+OTHER = 43
+GROUP = -1001234567890
+ADMIN = 7
+
+
+def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A tiny PNG that claims ``width`` × ``height`` pixels: a decompression bomb's header."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+def labels(markup: dict[str, Any]) -> list[list[str]]:
+    return [[b["text"] for b in row] for row in markup["inline_keyboard"]]
+
+
+def callback_data(markup: dict[str, Any]) -> list[list[str]]:
+    return [[b["callback_data"] for b in row] for row in markup["inline_keyboard"]]
+
+
+def uploads(flow: FakeFlowServer) -> list[Recorded]:
+    return [r for r in flow.requests if r.method == "POST" and "/assets/" in r.path]
+
+
+def generations(flow: FakeFlowServer) -> list[dict[str, Any]]:
+    """The JSON bodies of every POST /images, in order."""
+    requests = flow.images_requests()
+    bodies = [r.json for r in requests if isinstance(r.json, dict)]
+    assert len(bodies) == len(requests)
+    return bodies
+
+
+def upstream_posts(flow: FakeFlowServer) -> list[Recorded]:
+    return [r for r in flow.requests if r.method == "POST"]
+
+
+def text_of(call: Call) -> str:
+    return str(call.params.get("text", ""))
+
+
+@dataclass
+class BotUnderTest:
+    """Start with ``await bot.start(...)``; ``restart()`` keeps the store, loses the memory."""
+
+    tg: FakeTelegramServer
+    flow: FakeFlowServer
+    db: Path
+    album_wait: float = 0.3
+    service: Service = field(init=False)
+    store: SqliteStore = field(init=False)
+    front_end: TelegramFrontEnd = field(init=False)
+    _client: FlowClient = field(init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _options: dict[str, Any] = field(default_factory=dict, init=False)
+    _starts: int = field(default=0, init=False)
+
+    async def start(
+        self,
+        *,
+        models: ModelTable | None = None,
+        limits: Limits | None = None,
+        **settings: Any,
+    ) -> None:
+        self._options = {"models": models, "limits": limits, **settings}
+        self.store = SqliteStore(self.db)
+        await self.store.open()
+        self._client = FlowClient("test-token", self.flow.base_url)
+        self.service = Service(
+            self.store,
+            self._client,
+            models=models or ModelTable.builtin(),
+            limits=limits or Limits(),
+            tuning=FAST,
+            access=Access(admins=frozenset({f"telegram:{ADMIN}"})),
+            rng=random.Random(7),
+        )
+        config = Settings(
+            useapi_token=Secret("test-token"),
+            telegram_token=Secret(TOKEN),
+            telegram_api_url=self.tg.root,
+            admins=(("telegram", str(ADMIN)),),
+            **settings,
+        )
+        self.front_end = TelegramFrontEnd(self.service, config, album_wait=self.album_wait)
+        self.service.register("telegram", self.front_end)
+        await self.service.start()
+        self._task = asyncio.create_task(self.front_end.run())
+        self._starts += 1
+        # Polling has started once PTB has made sure no webhook is set; a webhook run sets one.
+        method = "setWebhook" if config.telegram_webhook_url else "deleteWebhook"
+        await self.tg.wait_for(method, count=self._starts)
+
+    async def stop(self) -> None:
+        """Cancel the front end as the wiring's TaskGroup would; it must stop cleanly."""
+        if self._task is None:
+            return
+        task, self._task = self._task, None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled(), "run() must end by re-raising CancelledError"
+        await self.service.aclose()
+        await self._client.aclose()
+        await self.store.close()
+
+    async def restart(self) -> None:
+        options = self._options
+        await self.stop()
+        await self.start(**options)
+
+    async def job(self, job_id: int) -> Job:
+        found = await self.store.get_job(job_id)
+        assert found is not None
+        return found
+
+    async def delivered(self, job_id: int, timeout: float = 10.0) -> Job:
+        """The job's final answer was given (or found undeliverable) and recorded."""
+        await wait_delivered(self.store, job_id, timeout)
+        return await self.job(job_id)
+
+    async def parked(self, kind: str, timeout: float = 5.0) -> None:
+        """Wait until the front end has parked a ``kind`` value in the store."""
+        async with asyncio.timeout(timeout):
+            while not await self.store.pending_keys(kind, older_than=0):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+    async def results(self, job_id: int) -> list[ResultImage]:
+        return await self.store.results(job_id)
+
+    async def generated(self, job_id: int) -> list[bytes]:
+        """The exact bytes the fake Flow server made for a job's images (seeded, and named by
+        their media id, so they can be made again)."""
+        return [
+            jpeg(self.flow.image_size, image.seed or 0, image.ref.media_id)
+            for image in await self.results(job_id)
+        ]
+
+    def raw_bot(self) -> Bot:
+        """Another client of the fake Bot API, e.g. an admin deleting a message."""
+        return Bot(TOKEN, base_url=f"{self.tg.root}/bot", base_file_url=f"{self.tg.root}/file/bot")

@@ -1,0 +1,607 @@
+"""The Telegram front end end to end: python-telegram-bot against the fake Bot API, the real
+service and Flow client against the fake Flow server, a real SQLite store, one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from PIL import Image
+
+from bot.config import Secret
+from bot.core import texts
+from bot.core.domain import GenerationRequest, JobState, UserKey
+from bot.core.models_table import ModelTable
+from bot.core.policy import Limits
+from bot.telegram_bot import media, render
+from tests.e2e.telegram_harness import (
+    ADMIN,
+    GROUP,
+    OTHER,
+    TOKEN,
+    USER,
+    BotUnderTest,
+    callback_data,
+    generations,
+    labels,
+    png,
+    png_header,
+    text_of,
+    uploads,
+    upstream_posts,
+)
+from tests.fakes.flow_server import FakeFlowServer, jpeg
+from tests.fakes.telegram_server import Call, FakeTelegramServer
+
+Json = dict[str, Any]
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
+    async with (
+        FakeTelegramServer(token=TOKEN) as tg,
+        FakeFlowServer(accounts=["alice@example.com"]) as flow,
+    ):
+        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
+        try:
+            yield under_test
+        finally:
+            await under_test.stop()
+
+
+def keyboard_message(bot: BotUnderTest, chat_id: int = USER) -> Json:
+    """The bot's latest message with an inline keyboard."""
+    return next(m for m in reversed(bot.tg.sent_messages(chat_id)) if "reply_markup" in m)
+
+
+def answered(bot: BotUnderTest, *query_ids: str) -> None:
+    """Every callback query was answered, and none twice (the fake refuses a second answer)."""
+    assert set(query_ids) <= bot.tg.answered_callbacks
+    assert all(c.error is None for c in bot.tg.calls_of("answerCallbackQuery"))
+
+
+def answer_text(bot: BotUnderTest, query_id: str) -> object:
+    calls = bot.tg.calls_of("answerCallbackQuery")
+    return next(c.params.get("text") for c in calls if c.params["callback_query_id"] == query_id)
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait for state the bot writes to its store (no event to wait on from outside)."""
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+def edited_to(text: str) -> Callable[[Call], bool]:
+    return lambda call: text_of(call) == text
+
+
+# -- ways to ask ---------------------------------------------------------------------------
+
+
+async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    assert [c["command"] for c in tg.commands["default"]] == [
+        "imagine",
+        "settings",
+        "queue",
+        "help",
+    ]
+    bot.flow.latency = 0.2  # long enough for "generating" to be shown
+    asked = await tg.post_message(
+        USER, USER, "/imagine a red fox --ar 16:9 --model pro --count 2 --seed 5"
+    )
+    await bot.delivered(1)
+
+    status_call = tg.calls_of("sendMessage")[0]
+    assert text_of(status_call) == render.RECEIVED
+    assert status_call.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
+    edits = tg.calls_of("editMessageText")
+    assert [text_of(c) for c in edits] == [texts.queued(1), texts.STARTED]
+    status_id = edits[0].params["message_id"]
+    assert [c.params["message_id"] for c in tg.calls_of("deleteMessage")] == [status_id]
+    assert tg.message(USER, status_id) is None
+
+    [album] = tg.calls_of("sendMediaGroup")
+    assert tg.media_bytes(album) == await bot.generated(1)
+    assert album.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
+    keyboard = keyboard_message(bot)
+    assert keyboard["text"] == "nano-banana-pro · seed 5 · 16:9"
+    assert labels(keyboard["reply_markup"]) == [["U1", "U2"], ["R1", "R2", "🎲"]]
+    assert callback_data(keyboard["reply_markup"]) == [
+        ["u:1:1", "u:1:2"],
+        ["r:1:1", "r:1:2", "d:1:0"],
+    ]
+    assert generations(bot.flow) == [
+        {
+            "prompt": "a red fox",
+            "model": "nano-banana-pro",
+            "aspectRatio": "16:9",
+            "count": 2,
+            "seed": 5,
+            "email": "alice@example.com",
+        }
+    ]
+
+
+async def test_photo_with_caption_is_the_reference_at_its_best_size(bot: BotUnderTest) -> None:
+    await bot.start()
+    image = png(1000, 600)
+    await bot.tg.post_photo(USER, USER, image, caption="/imagine make it blue --count 1")
+    job = await bot.delivered(1)
+
+    [upload] = uploads(bot.flow)
+    assert upload.body == image  # the original, not one of Telegram's smaller sizes
+    assert "reference_1" in generations(bot.flow)[0]
+    [photo] = bot.tg.calls_of("sendPhoto")
+    assert photo.files["photo"] == (await bot.generated(1))[0]
+    assert isinstance(job.request, GenerationRequest)
+    seed = job.request.seed
+    assert photo.params["caption"] == f"nano-banana-2-lite · seed {seed} · 1:1"
+    # Lite can't upscale: no U buttons.
+    assert labels(photo.params["reply_markup"]) == [["R1", "🎲"]]
+
+
+async def test_album_with_the_caption_on_its_second_item_is_one_request(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    red, blue = png(color=(255, 0, 0)), png(color=(0, 0, 255))
+    await bot.tg.post_photo(USER, USER, red, media_group_id="album-1")
+    second = await bot.tg.post_photo(
+        USER, USER, blue, media_group_id="album-1", caption="/imagine mix these --count 1"
+    )
+    await bot.delivered(1)
+
+    assert [u.body for u in uploads(bot.flow)] == [red, blue]
+    [request] = generations(bot.flow)
+    assert {"reference_1", "reference_2"} <= set(request)
+    status_call = bot.tg.calls_of("sendMessage")[0]
+    assert status_call.params["reply_parameters"]["message_id"] == second["message"]["message_id"]
+    assert await bot.store.pending_keys("album", older_than=0) == []
+
+
+async def test_a_full_album_is_taken_at_once(bot: BotUnderTest) -> None:
+    bot.album_wait = 30.0  # ten items is Telegram's maximum: no need to wait for more
+    await bot.start()
+    photos = [png(color=(c, 100, 100)) for c in range(10)]
+    await bot.tg.post_album(USER, USER, photos, "/imagine a collage --count 1")
+    await bot.delivered(1)
+    assert [u.body for u in uploads(bot.flow)] == photos
+
+
+async def test_an_album_parked_before_a_restart_is_still_answered(bot: BotUnderTest) -> None:
+    bot.album_wait = 30.0  # the first process stops long before its timer would fire
+    await bot.start()
+    image = png(color=(0, 90, 0))
+    await bot.tg.post_photo(USER, USER, image, media_group_id="g", caption="/imagine x --count 1")
+    await bot.parked("album")
+
+    bot.album_wait = 0.2
+    await bot.restart()
+    await bot.delivered(1)
+    assert [u.body for u in uploads(bot.flow)] == [image]
+
+
+async def test_reply_with_imagine_to_a_users_photo_in_a_group(bot: BotUnderTest) -> None:
+    await bot.start()
+    image = png(color=(10, 200, 10))
+    photo = await bot.tg.post_photo(GROUP, USER, image, chat_type="supergroup")  # not for the bot
+    await bot.tg.post_message(
+        GROUP,
+        USER,
+        "/imagine@fake_bot make it blue --count 1",
+        chat_type="supergroup",
+        reply_to=photo["message"]["message_id"],
+    )
+    await bot.delivered(1)
+    assert [u.body for u in uploads(bot.flow)] == [image]
+    assert generations(bot.flow)[0]["prompt"] == "make it blue"
+
+
+async def test_private_plain_text_caption_and_reply_to_the_bots_photo(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    await tg.post_message(USER, USER, "a cat on a roof --count 1")
+    await bot.delivered(1)
+    result = next(m for m in tg.sent_messages(USER) if "photo" in m)
+
+    await tg.post_message(USER, USER, "the same cat at night", reply_to=result["message_id"])
+    await bot.delivered(2)
+    assert [u.body for u in uploads(bot.flow)] == await bot.generated(1)
+
+    image = png(color=(0, 0, 120))
+    await tg.post_photo(USER, USER, image, caption="make it a watercolour --count 1")
+    await bot.delivered(3)
+    prompts = [r["prompt"] for r in generations(bot.flow)]
+    assert prompts == ["a cat on a roof", "the same cat at night", "make it a watercolour"]
+    assert uploads(bot.flow)[-1].body == image
+
+
+async def test_groups_answer_mentions_commands_and_replies_to_the_bot_only(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    await tg.post_message(GROUP, USER, "a fox in the snow", chat_type="supergroup")
+    await tg.post_message(GROUP, USER, "@fake_bot a fox --count 1", chat_type="supergroup")
+    await bot.delivered(1)
+    assert [r["prompt"] for r in generations(bot.flow)] == ["a fox"]
+    assert await bot.store.get_job(2) is None
+
+    result = next(m for m in tg.sent_messages(GROUP) if "photo" in m)
+    await tg.post_message(
+        GROUP, OTHER, "the fox at dawn", chat_type="supergroup", reply_to=result["message_id"]
+    )
+    await bot.delivered(2)
+    assert (await bot.job(2)).owner.user_id == str(OTHER)
+    assert [u.body for u in uploads(bot.flow)] == await bot.generated(1)
+
+
+async def test_document_with_an_image_type_is_a_reference(bot: BotUnderTest) -> None:
+    await bot.start()
+    image = png(color=(0, 128, 0))
+    await bot.tg.post_document(
+        USER, USER, image, "ref.png", "image/png", caption="/imagine blend it --count 1"
+    )
+    await bot.delivered(1)
+    assert [u.body for u in uploads(bot.flow)] == [image]
+
+
+# -- buttons -------------------------------------------------------------------------------
+
+
+async def test_upscale_reroll_and_reuse_buttons(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg, flow = bot.tg, bot.flow
+    await tg.post_message(USER, USER, "/imagine a fox --model 2 --count 2 --seed 11")
+    await bot.delivered(1)
+    keyboard = keyboard_message(bot)
+    first, second = await bot.results(1)
+
+    upscale = await tg.press_button(USER, USER, keyboard["message_id"], "u:1:1")
+    await bot.delivered(2)
+    [document] = tg.calls_of("sendDocument")
+    assert document.files["document"] == jpeg((128, 96), 2, f"{first.ref.media_id} 2k")
+    assert document.params["caption"] == "Upscaled image 1 to 2k · nano-banana-2"
+    assert document.params["reply_parameters"]["message_id"] == keyboard["message_id"]
+    assert "reply_markup" not in document.params
+
+    reroll = await tg.press_button(USER, USER, keyboard["message_id"], "d:1:0")
+    await bot.delivered(3)
+    again = generations(flow)[-1]
+    assert (again["prompt"], again["model"], again["count"]) == ("a fox", "nano-banana-2", 2)
+    assert again["seed"] != 11
+
+    reuse = await tg.press_button(USER, USER, keyboard["message_id"], "r:1:2")
+    [ask] = await tg.wait_for(
+        "sendMessage", predicate=lambda c: "force_reply" in c.params.get("reply_markup", {})
+    )
+    assert ask.params["reply_markup"]["force_reply"] is True
+    assert text_of(ask) == render.reuse_request(2, "@user42")
+    asked = next(m for m in tg.sent_messages(USER) if m.get("text") == text_of(ask))
+    await bot.parked("reuse")  # the pending prompt is parked right after the question
+    await tg.post_message(USER, USER, "the fox at night --count 1", reply_to=asked["message_id"])
+    await bot.delivered(4)
+    assert generations(flow)[-1]["reference_1"] == second.ref.media_id
+    assert uploads(flow) == []
+    answered(bot, upscale, reroll, reuse)
+
+
+async def test_forged_and_stale_buttons_are_refused(bot: BotUnderTest) -> None:
+    await bot.start()
+    await bot.tg.post_message(USER, USER, "/settings")
+    await bot.tg.wait_for("sendMessage")
+    message_id = bot.tg.sent_messages(USER)[-1]["message_id"]
+    press = bot.tg.press_button
+    garbage = await press(USER, USER, message_id, "u:1")
+    too_long = await press(USER, USER, message_id, "u:1:1" + "0" * 60)
+    unknown_job = await press(USER, USER, message_id, "d:999:0")
+    await bot.tg.wait_for("editMessageText", predicate=edited_to(texts.failed(texts.JOB_NOT_FOUND)))
+    await bot.tg.wait_for("answerCallbackQuery", count=3)
+    assert answer_text(bot, garbage) == render.INVALID_BUTTON
+    assert answer_text(bot, too_long) == render.INVALID_BUTTON
+    answered(bot, garbage, too_long, unknown_job)
+    assert upstream_posts(bot.flow) == []
+
+
+async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    await tg.post_message(USER, USER, "/settings")
+    await tg.wait_for("sendMessage")
+    panel = keyboard_message(bot)
+    assert labels(panel["reply_markup"])[0] == ["✓ lite", "2", "pro"]
+    assert callback_data(panel["reply_markup"])[0] == [
+        "set:m:nano-banana-2-lite",
+        "set:m:nano-banana-2",
+        "set:m:nano-banana-pro",
+    ]
+    assert callback_data(panel["reply_markup"])[-1] == [render.RESET]
+    queries = []
+    for data in ("set:m:nano-banana-pro", "set:n:1", "set:ar:16:9", "set:m:dalle", "set:zz:1"):
+        queries.append(await tg.press_button(USER, USER, panel["message_id"], data))
+        await tg.wait_for("answerCallbackQuery", count=len(queries))
+    answered(bot, *queries)
+    assert answer_text(bot, queries[0]) == render.SAVED
+    assert answer_text(bot, queries[3]) == texts.unknown_model("dalle", bot.service.models)
+    assert answer_text(bot, queries[4]) == render.INVALID_BUTTON
+    rendered = bot.tg.message(USER, panel["message_id"])
+    assert rendered is not None
+    shown = labels(rendered["reply_markup"])
+    assert "✓ pro" in shown[0]
+    assert "✓ 16:9" in shown[1]
+    assert "✓ 1" in shown[2]
+
+    await tg.post_message(USER, USER, "/imagine a fox")
+    await bot.delivered(1)
+    request = generations(bot.flow)[0]
+    assert (request["model"], request["count"], request["aspectRatio"]) == (
+        "nano-banana-pro",
+        1,
+        "16:9",
+    )
+
+    reset = await tg.press_button(USER, USER, panel["message_id"], render.RESET)
+    await tg.wait_for("answerCallbackQuery", count=len(queries) + 1)
+    answered(bot, reset)
+    settings = await bot.service.settings(UserKey("telegram", str(USER)))
+    assert (settings.model, settings.count, settings.aspect_ratio) == (None, None, None)
+
+
+async def test_queue_lists_jobs_and_cancels_a_waiting_one(bot: BotUnderTest) -> None:
+    await bot.start(limits=Limits(running_per_user=1))
+    tg = bot.tg
+    bot.flow.stall_next(30)  # the first job keeps running until the test ends
+    await tg.post_message(USER, USER, "/imagine first --count 1")
+    await tg.wait_for("editMessageText", predicate=edited_to(texts.STARTED))
+    await tg.post_message(USER, USER, "/imagine second --count 1")
+    await until(lambda: bot.service.scheduler.position(2) > 0)
+
+    await tg.post_message(USER, USER, "/queue")
+    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c).startswith("Your jobs"))
+    listing = keyboard_message(bot)
+    assert listing["text"].splitlines()[1:] == [
+        "#1 “first” — running",
+        "#2 “second” — queued, position 1",
+    ]
+    assert labels(listing["reply_markup"]) == [["✖ Cancel #2"]]
+    assert callback_data(listing["reply_markup"]) == [["c:2:0"]]
+
+    stranger = await tg.press_button(USER, OTHER, listing["message_id"], "c:2:0")
+    await tg.wait_for("answerCallbackQuery")
+    assert answer_text(bot, stranger) == texts.NOT_YOUR_JOB
+    owner = await tg.press_button(USER, USER, listing["message_id"], "c:2:0")
+    await tg.wait_for("editMessageText", predicate=lambda c: text_of(c).startswith("Your jobs"))
+    answered(bot, stranger, owner)
+    assert answer_text(bot, owner) == texts.CANCELLED
+    assert (await bot.job(2)).state is JobState.CANCELLED
+    updated = tg.message(USER, listing["message_id"])
+    assert updated is not None
+    assert updated["text"].splitlines()[1:] == ["#1 “first” — running"]
+    assert "reply_markup" not in updated
+    assert any(m["text"] == f"✖ {texts.CANCELLED}" for m in tg.sent_messages(USER) if "text" in m)
+
+
+async def test_a_restart_between_result_and_buttons(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    await tg.post_message(USER, USER, "/imagine a fox --model 2 --count 2")
+    await bot.delivered(1)
+    keyboard = keyboard_message(bot)
+    reuse = await tg.press_button(USER, USER, keyboard["message_id"], "r:1:1")
+    await bot.parked("reuse")
+    asked = tg.sent_messages(USER)[-1]
+
+    await bot.restart()
+    upscale = await tg.press_button(USER, USER, keyboard["message_id"], "u:1:2")
+    await bot.delivered(2)
+    second = (await bot.results(1))[1]
+    [document] = tg.calls_of("sendDocument")
+    assert document.files["document"] == jpeg((128, 96), 2, f"{second.ref.media_id} 2k")
+
+    await tg.post_message(USER, USER, "in winter --count 1", reply_to=asked["message_id"])
+    await bot.delivered(3)
+    first = (await bot.results(1))[0]
+    assert generations(bot.flow)[-1]["reference_1"] == first.ref.media_id
+    answered(bot, reuse, upscale)
+
+
+async def test_a_job_interrupted_by_a_restart_answers_on_its_old_status(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    bot.flow.stall_next(30)
+    await tg.post_message(USER, USER, "/imagine a fox --count 1")
+    [started] = await tg.wait_for("editMessageText", predicate=edited_to(texts.STARTED))
+    await bot.restart()  # mid-generation: the job resumes in the new process
+    await bot.delivered(1)
+    assert [c.params["message_id"] for c in tg.calls_of("deleteMessage")] == [
+        started.params["message_id"]
+    ]
+    assert len(tg.calls_of("sendPhoto")) == 1
+
+
+# -- failures ------------------------------------------------------------------------------
+
+
+async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTest) -> None:
+    models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 2}}})
+    await bot.start(models=models)
+    tg = bot.tg
+    bot.flow.reset_records()
+    limits = bot.service.limits
+
+    async def refused(post: Awaitable[Json | list[Json]], sentence: str) -> None:
+        """The update is answered by one sentence, on a status message replying to it."""
+        asked = await post
+        first = asked[0] if isinstance(asked, list) else asked
+        [call] = await tg.wait_for("editMessageText", predicate=edited_to(texts.failed(sentence)))
+        status = tg.message(USER, call.params["message_id"])
+        assert status is not None
+        assert status["reply_to_message"]["message_id"] == first["message"]["message_id"]
+
+    huge = b"\x89PNG\r\n\x1a\n" + b"\0" * (30 * 2**20)
+    await refused(
+        tg.post_document(USER, USER, huge, "big.png", "image/png", caption="/imagine x"),
+        texts.image_too_large(len(huge), limits.max_image_bytes),
+    )
+    assert tg.calls_of("download") == []  # refused by its stated size, never fetched
+    await refused(tg.post_message(USER, USER, "/imagine"), texts.PROMPT_EMPTY)
+    await refused(
+        tg.post_message(USER, USER, "/imagine " + "x" * 2001),
+        texts.prompt_too_long(2001, limits.max_prompt_chars),
+    )
+    await refused(
+        tg.post_message(USER, USER, "/imagine a fox --model dalle"),
+        texts.unknown_model("dalle", models),
+    )
+    await refused(tg.post_message(USER, USER, "/imagine a fox --count 9"), texts.bad_count("9"))
+    await refused(
+        tg.post_album(
+            USER, USER, [png(color=(c, 0, 0)) for c in (1, 2, 3)], "/imagine x --model lite"
+        ),
+        texts.too_many_references(3, "nano-banana-2-lite", 2),
+    )
+    await refused(
+        tg.post_document(USER, USER, b"%PDF-1.4 a brief", "photo.png", "image/png", "/imagine x"),
+        texts.IMAGE_UNREADABLE,
+    )
+    await refused(
+        tg.post_document(USER, USER, png_header(8000, 8000), "bomb.png", "image/png", "/imagine x"),
+        texts.image_too_many_pixels(8000, 8000, limits.max_image_pixels),
+    )
+    assert upstream_posts(bot.flow) == []
+    assert await bot.store.unfinished_jobs() == []
+
+
+async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    bot.flow.fail_next_unsafe()
+    await tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1)
+    status = tg.sent_messages(USER)[-1]
+    assert status["text"] == texts.failed(texts.CONTENT_POLICY)
+
+    bot.flow.fail_next_unsafe()
+    bot.flow.stall_next(0.5)  # time for an admin to delete the status message
+    asked = await tg.post_message(USER, USER, "/imagine another fox --count 1")
+    queued = await tg.wait_for("editMessageText", count=2, predicate=edited_to(texts.queued(1)))
+    async with bot.raw_bot() as admin:
+        await admin.delete_message(USER, queued[-1].params["message_id"])
+    await bot.delivered(2)
+    told = tg.sent_messages(USER)[-1]
+    assert told["text"] == texts.failed(texts.CONTENT_POLICY)
+    assert told["reply_to_message"]["message_id"] == asked["message"]["message_id"]
+
+
+async def test_operator_problems_alert_the_admins(bot: BotUnderTest) -> None:
+    await bot.start()
+    bot.flow.fail_next(402)
+    await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1)
+    [alert] = await bot.tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == ADMIN)
+    assert "no subscription or credits" in text_of(alert)
+    assert bot.tg.sent_messages(USER)[-1]["text"] == texts.failed(texts.OPERATOR)
+
+
+async def test_images_too_large_for_a_photo_go_as_files(bot: BotUnderTest) -> None:
+    await bot.start()
+    bot.flow.image_size = (9000, 1500)  # width + height over Telegram's 10000 for photos
+    await bot.tg.post_message(USER, USER, "/imagine a panorama --model 2 --count 1")
+    await bot.delivered(1)
+    [document] = bot.tg.calls_of("sendDocument")
+    assert document.files["document"] == (await bot.generated(1))[0]
+    assert labels(document.params["reply_markup"]) == [["U1"], ["R1", "🎲"]]
+
+    await bot.tg.post_message(USER, USER, "/imagine a panorama --model 2 --count 2")
+    await bot.delivered(2)
+    [album] = bot.tg.calls_of("sendMediaGroup")
+    assert [m["type"] for m in album.params["media"]] == ["document", "document"]
+    assert bot.tg.media_bytes(album) == await bot.generated(2)
+    assert bot.tg.calls_of("sendPhoto") == []
+
+
+async def test_a_retry_after_storm_still_delivers(bot: BotUnderTest) -> None:
+    await bot.start()
+    bot.tg.fail_next("sendPhoto", error_code=429, retry_after=1, count=3)
+    await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1, timeout=15)
+    calls = bot.tg.calls_of("sendPhoto")
+    assert [c.error is None for c in calls] == [False, False, False, True]
+    assert calls[-1].files["photo"] == (await bot.generated(1))[0]
+
+
+async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(bot: BotUnderTest) -> None:
+    await bot.start()
+    bot.tg.fail_next(
+        "sendPhoto", error_code=403, description="Forbidden: bot was blocked by the user"
+    )
+    await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1)
+    assert len(bot.tg.calls_of("sendPhoto")) == 1  # permanent: not retried
+
+    await bot.tg.post_message(USER, USER, "/imagine another fox --count 1")
+    await bot.delivered(2)
+    assert [c.error is None for c in bot.tg.calls_of("sendPhoto")] == [False, True]
+
+
+def test_files_over_the_upload_limit_are_shrunk_to_fit() -> None:
+    noise = Image.frombytes("RGB", (400, 300), random.Random(1).randbytes(400 * 300 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+    big = buf.getvalue()
+    small = media.fit_document(big, len(big) // 10)
+    assert len(small) <= len(big) // 10
+    with Image.open(io.BytesIO(small)) as shrunk:
+        assert shrunk.format == "JPEG"
+    assert media.fit_document(big, len(big)) is big
+
+
+# -- wiring --------------------------------------------------------------------------------
+
+
+async def test_webhook_mode_with_a_secret_token(bot: BotUnderTest) -> None:
+    pytest.importorskip("tornado", reason="webhooks need python-telegram-bot[webhooks]")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = "https://bot.example.test/telegram-hook"
+    await bot.start(
+        telegram_webhook_url=url,
+        telegram_webhook_secret=Secret("s3cret-token"),
+        telegram_webhook_listen=("127.0.0.1", port),
+    )
+    [hook] = bot.tg.calls_of("setWebhook")
+    assert hook.params["url"] == url
+    assert hook.params["secret_token"] == "s3cret-token"
+    assert hook.params["allowed_updates"] == ["message", "callback_query"]
+    assert bot.tg.calls_of("getUpdates") == []
+
+    update = await bot.tg.post_message(USER, USER, "/help")
+    endpoint = f"http://127.0.0.1:{port}/telegram-hook"
+    async with aiohttp.ClientSession() as http:
+        # PTB sets the webhook, then opens its server: knock until it answers.
+        async with asyncio.timeout(5):
+            while True:
+                try:
+                    async with http.post(endpoint, json=update) as refused:
+                        assert refused.status == 403  # no secret: not from Telegram
+                        break
+                except aiohttp.ClientConnectorError:
+                    await asyncio.sleep(0.01)
+        header = {"X-Telegram-Bot-Api-Secret-Token": "s3cret-token"}
+        async with http.post(endpoint, json=update, headers=header) as accepted:
+            assert accepted.status == 200
+    [reply] = await bot.tg.wait_for("sendMessage")
+    assert "/imagine" in text_of(reply)
