@@ -138,7 +138,10 @@ def bad_resolution(resolution: str, allowed: Iterable[str]) -> str:
 
 
 def queued(position: int) -> str:
-    return "⏳ Starting now…" if position <= 1 else f"⏳ Queued — {position - 1} ahead of you."
+    # Position 1 may still wait (the user's own jobs running, or the upstream full): say "next".
+    return (
+        "⏳ Queued — you're next." if position <= 1 else f"⏳ Queued — {position - 1} ahead of you."
+    )
 
 
 def caption(result: JobResult) -> str:
