@@ -2,8 +2,9 @@
 
 Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a server:
 
-- users take turns (round-robin); each user's jobs keep their order; a user runs at most
-  ``running_per_user`` jobs at once, so one user's ten jobs never starve another's one;
+- users take turns: the next job comes from the waiting user who was served longest ago (a
+  newcomer first), so one user's ten jobs never starve another's one; each user's jobs keep
+  their order, and a user runs at most ``running_per_user`` jobs at once;
 - each account has an adaptive limit (AIMD, as in TCP and Netflix's concurrency-limits): it starts
   at the floor and, while fully used, grows by one per success ("slow start": doubling per round
   trip); a 429/503 cuts it by at least 10%, and down to what the upstream was actually holding
@@ -92,8 +93,9 @@ class Scheduler:
     ceiling: int
     accounts: dict[str, AccountLimit] = field(default_factory=dict)
     _queues: dict[UserKey, deque[Entry]] = field(default_factory=dict)
-    _turns: deque[UserKey] = field(default_factory=deque)
     _running: dict[UserKey, int] = field(default_factory=dict)
+    _served: dict[UserKey, int] = field(default_factory=dict)  # user → tick of their last start
+    _tick: int = 0
 
     def set_accounts(self, healthy: dict[str, bool]) -> None:
         """Add new accounts, update health; accounts no longer listed stop taking work."""
@@ -117,10 +119,7 @@ class Scheduler:
         return sum(a.in_flight for a in self.accounts.values())
 
     def add(self, entry: Entry, *, front: bool = False) -> None:
-        queue = self._queues.get(entry.user)
-        if queue is None:
-            queue = self._queues[entry.user] = deque()
-            self._turns.append(entry.user)
+        queue = self._queues.setdefault(entry.user, deque())
         if front:
             queue.appendleft(entry)
         else:
@@ -145,24 +144,23 @@ class Scheduler:
         return self._running.get(user, 0)
 
     def position(self, job_id: int) -> int:
-        """1 for "next", counting the jobs round-robin will start before this one."""
+        """1 for "next", counting the jobs that taking turns will start before this one."""
+        turns = self._turn_order()
         for user, queue in self._queues.items():
             for depth, entry in enumerate(queue):
                 if entry.job_id == job_id:
-                    turn = self._turns.index(user)
+                    turn = turns.index(user)
                     ahead = depth
-                    for other, other_queue in self._queues.items():
+                    for other in turns:
                         if other != user:
-                            earlier = self._turns.index(other) < turn
-                            ahead += min(len(other_queue), depth + (1 if earlier else 0))
+                            earlier = turns.index(other) < turn
+                            ahead += min(len(self._queues[other]), depth + (1 if earlier else 0))
                     return ahead + 1
         return 0
 
     def take(self, now: float) -> Slot | None:
         """The next job to start and its account, or None if nothing can start now."""
-        for _ in range(len(self._turns)):
-            user = self._turns[0]
-            self._turns.rotate(-1)
+        for user in self._turn_order():
             if self._running.get(user, 0) >= self.running_per_user:
                 continue
             queue = self._queues[user]
@@ -178,6 +176,8 @@ class Scheduler:
                 if account.in_flight >= int(account.limit):
                     account.last_full = now
                 self._running[user] = self._running.get(user, 0) + 1
+                self._tick += 1
+                self._served[user] = self._tick
                 return Slot(entry, account.email, now)
         return None
 
@@ -193,6 +193,8 @@ class Scheduler:
         self._running[user] -= 1
         if not self._running[user]:
             del self._running[user]
+            if user not in self._queues:
+                self._served.pop(user, None)  # gone quiet: no need to remember them
 
     def next_ready_at(self, now: float) -> float | None:
         """When the earliest job waiting on a backoff becomes ready (None if none waits)."""
@@ -208,7 +210,10 @@ class Scheduler:
             return None
         return max(free, key=lambda a: (a.email in entry.preferred, a.room))
 
+    def _turn_order(self) -> list[UserKey]:
+        """Waiting users, the one served longest ago first (never served: first, by arrival)."""
+        return sorted(self._queues, key=lambda user: self._served.get(user, 0))
+
     def _forget_if_empty(self, user: UserKey) -> None:
         if not self._queues[user]:
             del self._queues[user]
-            self._turns.remove(user)

@@ -47,6 +47,20 @@ def test_three_single_jobs_finish_before_the_heavy_users_fourth() -> None:
     assert [j for j in order if j < 100] == list(range(8))  # a user's own jobs keep their order
 
 
+def test_a_newcomer_gets_the_next_slot_after_a_busy_user() -> None:
+    a, b = users("a", "b")
+    sched = scheduler({"x": 3}, running_per_user=3)
+    for i in range(6):
+        sched.add(Entry(i, a))
+    first = drain(sched)
+    assert [s.entry.job_id for s in first] == [0, 1, 2]
+    sched.add(Entry(10, b))  # arrives while a's backlog waits
+    assert sched.position(10) == 1
+    sched.release(first[0], now=1.0, ok=True)
+    # The success also grew the limit by one: two slots, and the newcomer takes the first.
+    assert [s.entry.job_id for s in drain(sched, now=1.0)] == [10, 3]
+
+
 def test_running_per_user_cap_leaves_room_for_others() -> None:
     a, b = users("a", "b")
     sched = scheduler({"x": 10}, running_per_user=2)
