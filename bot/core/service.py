@@ -63,6 +63,10 @@ from bot.core.upstream import (
 log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 4
+# How long an uploaded asset's id is reused. The upstream doesn't say how long it keeps assets;
+# a day saves the repeat uploads that matter (the same picture, prompt after prompt) without
+# trusting an id forever. A refused cached id is dropped at once anyway (see _after_refusal).
+ASSET_MAX_AGE = 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class _Progress:
     first_retry_at: float = 0.0
     moderated: int = 0
     switched_model: bool = False
+    used_cache: bool = False
     reuploaded: bool = False
 
 
@@ -345,7 +350,10 @@ class Service:
         uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
         if uploads:
             for account in self._sched.healthy_accounts():
-                cached = [await self.store.cached_asset(u.sha256, account) for u in uploads]
+                cached = [
+                    await self.store.cached_asset(u.sha256, account, max_age=ASSET_MAX_AGE)
+                    for u in uploads
+                ]
                 if all(cached):
                     preferred.add(account)
         return Entry(
@@ -399,9 +407,9 @@ class Service:
                 release()
                 await self._after_moderation(job, slot)
                 return
-            except ReferenceOwnershipError:
+            except (ReferenceOwnershipError, InvalidRequestError) as exc:
                 release()
-                await self._after_ownership_error(job, slot)
+                await self._after_refusal(job, slot, exc)
                 return
             except OperatorError as exc:
                 release()
@@ -422,9 +430,6 @@ class Service:
         except ContentPolicyError:
             release()
             await self._fail(job_id, texts.CONTENT_POLICY)
-        except InvalidRequestError as exc:
-            release()
-            await self._fail(job_id, texts.rejected(exc.detail))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -442,7 +447,7 @@ class Service:
                 request.image.media_id, request.resolution, email=account
             )
             return [ResultImage(1, request.image, None, request.model, sniff_mime(data), data)]
-        references = [await self._media_id(ref, account) for ref in request.references]
+        references = [await self._media_id(ref, account, job.id) for ref in request.references]
         generation = await self.upstream.generate(
             GenerateParams(
                 prompt=request.prompt,
@@ -466,12 +471,13 @@ class Service:
             for i, image in enumerate(generation.images, start=1)
         ]
 
-    async def _media_id(self, ref: Reference, account: str) -> str:
+    async def _media_id(self, ref: Reference, account: str, job_id: int) -> str:
         """A reference's id on ``account``, uploading our copy once per account and content."""
         if isinstance(ref, ImageRef):
             return ref.media_id
-        cached = await self.store.cached_asset(ref.sha256, account)
+        cached = await self.store.cached_asset(ref.sha256, account, max_age=ASSET_MAX_AGE)
         if cached:
+            self._progress.setdefault(job_id, _Progress()).used_cache = True
             return cached
         data = await self.store.blob(ref.sha256)
         if data is None:
@@ -489,7 +495,10 @@ class Service:
         request = job.request
         if isinstance(request, GenerationRequest) and request.uploads:
             refs = tuple(
-                [ImageRef(await self._media_id(r, account), account) for r in request.references]
+                [
+                    ImageRef(await self._media_id(r, account, job.id), account)
+                    for r in request.references
+                ]
             )
             await self.store.update_request(job.id, replace(request, references=refs))
 
@@ -548,16 +557,21 @@ class Service:
             return None
         return target.id
 
-    async def _after_ownership_error(self, job: Job, slot: Slot) -> None:
+    async def _after_refusal(
+        self, job: Job, slot: Slot, exc: ReferenceOwnershipError | InvalidRequestError
+    ) -> None:
         progress = self._progress.setdefault(job.id, _Progress())
-        uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
-        if uploads and not progress.reuploaded:
-            # Our cached asset ids for this account are stale: upload afresh, once.
+        if progress.used_cache and not progress.reuploaded:
+            # The upstream may have forgotten an asset we cached the id of (or moved it to
+            # another owner): refused with our cached ids, the request earns one fresh upload.
             progress.reuploaded = True
             await self.store.forget_assets(slot.account)
             await self._requeue(slot)
             return
-        await self._fail(job.id, texts.REFERENCE_NOT_USABLE)
+        if isinstance(exc, ReferenceOwnershipError):
+            await self._fail(job.id, texts.REFERENCE_NOT_USABLE)
+        else:
+            await self._fail(job.id, texts.rejected(exc.detail))
         await self._deliver(job.id)
 
     async def _after_operator_error(self, job: Job, slot: Slot, exc: OperatorError) -> None:

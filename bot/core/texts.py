@@ -5,6 +5,7 @@ Each refusal says what went wrong and what to do. Adapters add platform formatti
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from bot.core.domain import AdminEvent, JobResult, UpscaleRequest
@@ -54,7 +55,9 @@ INTERNAL = "Something went wrong on our side. Please try again; the operator can
 
 
 def rejected(detail: str) -> str:
-    return f"The image service rejected these options: {detail.rstrip('.')}. Please adjust them."
+    # Upstream ids (user:…-email:…-image:…) mean nothing to a user.
+    plain = re.sub(r"user:\S+", "an image", detail).rstrip(".")
+    return f"The image service rejected these options: {plain}. Please adjust them."
 
 
 def prompt_too_long(length: int, limit: int) -> str:

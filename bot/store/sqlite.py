@@ -347,11 +347,11 @@ class SqliteStore:
         row = await _one(self.reader, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
         return bytes(row[0]) if row else None
 
-    async def cached_asset(self, sha256: str, account: str) -> str | None:
+    async def cached_asset(self, sha256: str, account: str, *, max_age: float) -> str | None:
         row = await _one(
             self.reader,
-            "SELECT media_id FROM assets WHERE sha256 = ? AND account = ?",
-            (sha256, account),
+            "SELECT media_id FROM assets WHERE sha256 = ? AND account = ? AND created_at > ?",
+            (sha256, account, time.time() - max_age),
         )
         return str(row[0]) if row else None
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from pathlib import Path
 
 from tests.conftest import image_bytes
 from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.telegram_server import FakeTelegramServer
 
 SECRET = "user:42-very-secret-token"
 
@@ -118,3 +120,46 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
     # Even at DEBUG, the token never reaches the logs.
     assert "test-token" not in err
     assert "test-token" not in out
+
+
+async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) -> None:
+    token = "123456:telegram-secret-token"
+    async with FakeFlowServer(token=SECRET) as flow, FakeTelegramServer(token=token) as tg:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            cwd=tmp_path,
+            env={
+                "PATH": os.environ["PATH"],
+                "PYTHONPATH": str(Path.cwd()),
+                "USEAPI_TOKEN": SECRET,
+                "USEAPI_BASE_URL": flow.base_url,
+                "TELEGRAM_TOKEN": token,
+                "TELEGRAM_API_URL": tg.root,
+                "BOT_LOG_LEVEL": "DEBUG",
+            },
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await tg.wait_for("deleteWebhook", timeout=15)
+            await tg.post_message(7, 7, "a lighthouse in a storm --count 2 --model pro")
+            [keyboard] = await tg.wait_for(
+                "sendMessage", predicate=lambda c: "reply_markup" in c.params, timeout=15
+            )
+            album = tg.calls_of("sendMediaGroup")
+            assert len(album) == 1
+            assert "nano-banana-pro" in str(keyboard.params["text"])
+            shown = next(m for m in tg.sent_messages(7) if m.get("reply_markup"))
+            upscale_2 = shown["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+            await tg.press_button(7, 7, shown["message_id"], upscale_2)
+            await tg.wait_for("sendDocument", timeout=15)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()[-2000:]
+    logs = out.decode() + err.decode()
+    assert "stopped" in logs
+    for secret in (token, SECRET, "telegram-secret-token"):
+        assert secret not in logs

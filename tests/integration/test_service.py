@@ -476,3 +476,28 @@ async def test_a_write_cancelled_midway_leaves_the_store_usable(store: SqliteSto
             await task
     await store.add_pending("x", "k", "last")
     assert (await store.take_pending("x", "k"))[-1] == "last"
+
+
+async def test_a_cached_asset_the_upstream_forgot_is_uploaded_again(
+    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    service, told = await make_service()
+    photo = image_bytes("PNG", color="blue")
+    sha = hashlib.sha256(photo).hexdigest()
+    # What a cache entry looks like after the upstream dropped the asset (or after a restart
+    # against another upstream): an id it no longer knows.
+    await store.cache_asset(sha, "alice@example.com", "user:1-email:00-image:forgotten")
+    submitted = await service.submit(owner(), "make it blue --count 1", images=[photo])
+    await told.wait_answered(submitted.job_id)
+    assert told.result(submitted.job_id).images
+    refs = [body(r)["reference_1"] for r in flow.images_requests()]
+    assert refs[0] == "user:1-email:00-image:forgotten"
+    assert refs[1] != refs[0]
+    assert len([r for r in flow.requests if "/assets/" in r.path]) == 1
+
+
+async def test_cached_asset_ids_expire(store: SqliteStore) -> None:
+    await store.cache_asset("abc", "alice@example.com", "user:1-image:x")
+    assert await store.cached_asset("abc", "alice@example.com", max_age=60) == "user:1-image:x"
+    assert await store.cached_asset("abc", "alice@example.com", max_age=0) is None
+    assert await store.cached_asset("abc", "bob@example.com", max_age=60) is None
