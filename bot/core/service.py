@@ -239,7 +239,10 @@ class Service:
         if image is None:
             raise InvalidInput(texts.JOB_NOT_FOUND)
         if button.action is Action.REUSE:
-            return await self.submit(owner, prompt or "", refs=[image.ref])
+            # A new prompt on that image keeps its model unless the prompt names another.
+            _, inline = split_flags(prompt or "")
+            keep = None if inline.model else Options(model=job.request.model)
+            return await self.submit(owner, prompt or "", keep, refs=[image.ref])
         return await self._upscale(owner, job.id, image)
 
     async def cancel(self, user: UserKey, job_id: int) -> None:

@@ -104,7 +104,7 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
     assert "#1 ✅ nano-banana-pro" in out
     assert "#1 actions: U1 U2 R1 R2 🎲" in out
     assert "#2 ✅ Upscaled image 2 to 2k" in out
-    assert "#3 ✅ nano-banana-2-lite" in out  # a reuse takes the presser's defaults
+    assert "#3 ✅ nano-banana-pro" in out  # a reuse keeps the source image's model
     assert "❌ The count must be a whole number from 1 to 4" in out
     saved = sorted(p.name for p in (tmp_path / "images").iterdir())
     assert saved == [

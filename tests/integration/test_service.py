@@ -267,9 +267,15 @@ async def test_jobs_with_generated_references_run_on_the_owning_account() -> Non
             )
             await told.wait_answered(reused.job_id)
             request = flow.images_requests()[-1]
+            assert body(request)["model"] == "nano-banana-2"  # the source image's model
             assert body(request)["email"] == made_on
             assert body(request)["reference_1"] == told.result(first.job_id).images[1].ref.media_id
             assert not [r for r in flow.requests if "/assets/" in r.path]  # no re-upload
+            other = await service.press(
+                owner("2"), Button(Action.REUSE, first.job_id, 1), "x --model pro"
+            )
+            await told.wait_answered(other.job_id)
+            assert body(flow.images_requests()[-1])["model"] == "nano-banana-pro"
         finally:
             await service.aclose()
             await client.aclose()
