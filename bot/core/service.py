@@ -725,19 +725,31 @@ class Service:
         while True:
             healthy = bool(self._sched.healthy_accounts())
             await asyncio.sleep(self.tuning.accounts_refresh_seconds if healthy else 30.0)
-            await self._refresh_accounts()
-            if self._sched.healthy_accounts():
-                self._no_account_since = None
-            else:
-                now = self._clock()
-                self._no_account_since = self._no_account_since or now
-                if now - self._no_account_since > self.tuning.job_deadline_seconds:
-                    await self._fail_stranded(texts.UNAVAILABLE)
+            try:
+                await self._refresh_and_expire()
+            except Exception:  # one bad round must not end the refreshing for good
+                log.exception("account refresh failed")
+
+    async def _refresh_and_expire(self) -> None:
+        await self._refresh_accounts()
+        if self._sched.healthy_accounts():
+            self._no_account_since = None
+            return
+        now = self._clock()
+        self._no_account_since = self._no_account_since or now
+        if now - self._no_account_since > self.tuning.job_deadline_seconds:
+            await self._fail_stranded(texts.UNAVAILABLE)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        # A failed task's exception is otherwise reported only when it is garbage-collected.
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("background task %s failed", task.get_coro(), exc_info=exc)
 
 
 def _today() -> str:
