@@ -30,6 +30,28 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (32, 24), color: str =
     return buf.getvalue()
 
 
+def build_service(
+    store: SqliteStore,
+    upstream: FlowClient,
+    *,
+    admin: str = "console:99",
+    models: ModelTable | None = None,
+    limits: Limits | None = None,
+    tuning: Tuning = FAST,
+    access: Access | None = None,
+) -> Service:
+    """A service as the tests want it: fast retries, a fixed seed, one admin."""
+    return Service(
+        store,
+        upstream,
+        models=models or ModelTable.builtin(),
+        limits=limits or Limits(),
+        tuning=tuning,
+        access=access or Access(admins=frozenset({admin})),
+        rng=random.Random(7),
+    )
+
+
 def owner(user: str = "1", platform: str = "console") -> Owner:
     return Owner(platform, user, chat_id="chat")
 
@@ -56,16 +78,7 @@ async def make_service(
     async def build(**overrides: Any) -> tuple[Service, RecordingNotifier]:
         client = FlowClient("test-token", flow.base_url)
         notifier = RecordingNotifier()
-        service = Service(
-            overrides.pop("store", store),
-            client,
-            models=overrides.pop("models", ModelTable.builtin()),
-            limits=overrides.pop("limits", Limits()),
-            tuning=overrides.pop("tuning", FAST),
-            access=overrides.pop("access", Access(admins=frozenset({"console:99"}))),
-            rng=random.Random(7),
-            **overrides,
-        )
+        service = build_service(store, client, **overrides)
         service.register("console", notifier)
         await service.start()
         opened.append((service, client))

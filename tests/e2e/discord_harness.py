@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -15,12 +14,12 @@ from typing import Any
 from bot.config import Secret, Settings
 from bot.core.domain import Button, ResultImage
 from bot.core.models_table import ModelTable
-from bot.core.policy import Access, Limits
+from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.discord_bot import DiscordFrontEnd
 from bot.flow.client import FlowClient
 from bot.store.sqlite import SqliteStore
-from tests.conftest import FAST
+from tests.conftest import build_service
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction, RestCall
 from tests.fakes.flow_server import FakeFlowServer, jpeg
 
@@ -76,15 +75,7 @@ async def start_bot(
     dev_guild: int | None = None,
 ) -> Bot:
     upstream = FlowClient("test-token", flow.base_url)
-    service = Service(
-        store,
-        upstream,
-        models=models or ModelTable.builtin(),
-        limits=limits or Limits(),
-        tuning=FAST,
-        access=Access(admins=frozenset({f"discord:{ADMIN}"})),
-        rng=random.Random(7),
-    )
+    service = build_service(store, upstream, models=models, limits=limits, admin=f"discord:{ADMIN}")
     settings = Settings(
         useapi_token=Secret("test-token"),
         useapi_base_url=flow.base_url,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import random
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -19,12 +18,12 @@ from telegram import Bot
 from bot.config import Secret, Settings
 from bot.core.domain import Job, ResultImage
 from bot.core.models_table import ModelTable
-from bot.core.policy import Access, Limits
+from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.flow.client import FlowClient
 from bot.store.sqlite import SqliteStore
 from bot.telegram_bot import TelegramFrontEnd
-from tests.conftest import FAST, wait_delivered
+from tests.conftest import build_service, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer, Recorded, jpeg
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
@@ -113,14 +112,8 @@ class BotUnderTest:
         self.store = SqliteStore(self.db)
         await self.store.open()
         self._client = FlowClient("test-token", self.flow.base_url)
-        self.service = Service(
-            self.store,
-            self._client,
-            models=models or ModelTable.builtin(),
-            limits=limits or Limits(),
-            tuning=FAST,
-            access=Access(admins=frozenset({f"telegram:{ADMIN}"})),
-            rng=random.Random(7),
+        self.service = build_service(
+            self.store, self._client, models=models, limits=limits, admin=f"telegram:{ADMIN}"
         )
         config = Settings(
             useapi_token=Secret("test-token"),

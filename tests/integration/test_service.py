@@ -17,7 +17,7 @@ from bot.core.domain import Action, Button, JobState, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits, Tuning
 from bot.store.sqlite import SqliteStore
-from tests.conftest import FAST, image_bytes, owner, wait_delivered
+from tests.conftest import FAST, build_service, image_bytes, owner, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer, Recorded
 
 
@@ -230,11 +230,8 @@ def body(request: Recorded) -> dict[str, Any]:
 
 
 async def _two_account_service(flow: FakeFlowServer) -> Any:
-    import random
     import tempfile
 
-    from bot.core.models_table import ModelTable
-    from bot.core.service import Service
     from bot.flow.client import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
@@ -242,14 +239,7 @@ async def _two_account_service(flow: FakeFlowServer) -> Any:
     await store.open()
     client = FlowClient("test-token", flow.base_url)
     told = RecordingNotifier()
-    service = Service(
-        store,
-        client,
-        models=ModelTable.builtin(),
-        tuning=FAST,
-        access=Access(admins=frozenset({"console:99"})),
-        rng=random.Random(3),
-    )
+    service = build_service(store, client)
     service.register("console", told)
     await service.start()
     return service, told, client, store
