@@ -71,9 +71,6 @@ class Settings:
     console_dir: Path = Path("images")
     log_level: str = "INFO"
 
-    def admin_ids(self, platform: str) -> list[str]:
-        return [user for p, user in self.admins if p == platform]
-
     @classmethod
     def from_env(
         cls,

@@ -42,7 +42,6 @@ class ModelSpec:
     aspect_ratios: tuple[str, ...] = BASE_RATIOS
     auto_aspect: bool = False
     upscale: tuple[str, ...] = ()
-    characters: bool = True
     moderation_fallback: str | None = None
 
     @property
@@ -120,12 +119,6 @@ class ModelTable:
     def resolve(self, name: str) -> ModelSpec | None:
         return self._index.get(name.strip().lower())
 
-    def get(self, model_id: str) -> ModelSpec:
-        spec = self.resolve(model_id)
-        if spec is None:
-            raise KeyError(model_id)
-        return spec
-
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
 
@@ -183,11 +176,13 @@ def _spec_fields(model_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         if key in _TUPLE_FIELDS:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ModelTableError(f"[models.{model_id}] {key} must be a list of strings")
+            if key == "aspect_ratios" and not value:
+                raise ModelTableError(f"[models.{model_id}] aspect_ratios must not be empty")
             value = tuple(value)
         elif key == "max_references":
             if not isinstance(value, int) or not 0 <= value <= 10:
                 raise ModelTableError(f"[models.{model_id}] max_references must be 0–10")
-        elif key in {"auto_aspect", "characters"}:
+        elif key == "auto_aspect":
             if not isinstance(value, bool):
                 raise ModelTableError(f"[models.{model_id}] {key} must be true or false")
         elif not isinstance(value, str):

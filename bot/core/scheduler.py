@@ -111,10 +111,6 @@ class Scheduler:
         return [a.email for a in self.accounts.values() if a.healthy]
 
     @property
-    def capacity(self) -> int:
-        return sum(int(a.limit) for a in self.accounts.values() if a.healthy)
-
-    @property
     def in_flight(self) -> int:
         return sum(a.in_flight for a in self.accounts.values())
 

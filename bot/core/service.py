@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +30,7 @@ from bot.core.domain import (
     JobState,
     Owner,
     Reference,
+    Request,
     ResultImage,
     Submitted,
     Upload,
@@ -37,7 +39,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.core.errors import InvalidInput
-from bot.core.images import prepare_reference, sniff_mime
+from bot.core.images import PreparedImage, prepare_reference, sniff_mime
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, normalise_ratio, resolve, split_flags
 from bot.core.options import new_seed as random_seed
@@ -58,11 +60,19 @@ from bot.core.upstream import (
     SessionExpired,
     Throttled,
     Upstream,
+    UpstreamError,
 )
 
 log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 4
+DELIVERY_BACKOFF = 0.5  # seconds before the 2nd attempt; ×4 each time after, at most 30
+# A final answer a platform keeps refusing is tried again at each sweep, for this long.
+DELIVERY_GIVE_UP = 24 * 3600.0
+# At most this many answers are being delivered at once (each holds its images in memory), and
+# this many reference images decoded at once (a 50-megapixel image takes hundreds of MB).
+DELIVERY_SLOTS = 8
+PREPARE_SLOTS = 2
 # How long an uploaded asset's id is reused. The upstream doesn't say how long it keeps assets;
 # a day saves the repeat uploads that matter (the same picture, prompt after prompt) without
 # trusting an id forever. A refused cached id is dropped at once anyway (see _after_refusal).
@@ -85,6 +95,15 @@ class _Progress:
     switched_model: bool = False
     used_cache: bool = False
     reuploaded: bool = False
+
+
+@dataclass
+class _Held:
+    """What a user's submissions still being checked hold, so that concurrent ones can't slip
+    past the queue cap or the daily quota between a check and the stored job."""
+
+    jobs: int = 0
+    images: int = 0
 
 
 class _Fail(Exception):
@@ -128,10 +147,14 @@ class Service:
         )
         self._progress: dict[int, _Progress] = {}
         self._incidents: set[tuple[str, str | None]] = set()
-        self._no_account_since: float | None = None
+        self._listed: set[str] = set()  # accounts the last GET /accounts named (and we use)
+        self._down_since: dict[str, float] = {}
+        self._intake: dict[UserKey, _Held] = {}
+        self._delivering: set[int] = set()
+        self._delivery_slots = asyncio.Semaphore(DELIVERY_SLOTS)
+        self._prepare_slots = asyncio.Semaphore(PREPARE_SLOTS)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._started = False
 
     def register(self, platform: str, notifier: Notifier) -> None:
         self._notifiers[platform] = notifier
@@ -151,10 +174,9 @@ class Service:
             if job.state is JobState.RUNNING:
                 await self.store.requeue(job.id)
             if job.id not in known:
-                self._sched.add(await self._entry(job))
-        for job in await self.store.undelivered_jobs():
-            self._spawn(self._deliver(job.id))
-        self._started = True
+                self._sched.add(await self._entry(job.id, job.owner.user, job.request))
+        await self._sweep_stranded()
+        await self._redeliver()
         self._spawn(self._dispatch())
         self._spawn(self._refresh_loop())
 
@@ -186,39 +208,32 @@ class Service:
         self._check_allowed(owner)
         prompt, inline = split_flags(text)
         asked = inline.overridden_by(options) if options else inline
-        settings = await self.store.user_settings(owner.user)
-        resolved = resolve(
-            prompt,
-            asked,
-            settings,
-            reference_count=len(images) + len(refs),
-            table=self.models,
-            defaults=self.defaults,
-            limits=self.limits,
-            rng=self._rng,
-        )
-        if len({r.account for r in refs}) > 1:
-            raise InvalidInput(texts.REFERENCE_NOT_USABLE)
-        await self._check_quota(owner.user, resolved.count)
-        prepared = [
-            await asyncio.to_thread(
-                prepare_reference,
-                data,
-                max_bytes=self.limits.max_image_bytes,
-                max_pixels=self.limits.max_image_pixels,
+        async with self._reservation(owner.user) as held:
+            settings = await self.store.user_settings(owner.user)
+            resolved = resolve(
+                prompt,
+                asked,
+                settings,
+                reference_count=len(images) + len(refs),
+                table=self.models,
+                defaults=self.defaults,
+                limits=self.limits,
+                rng=self._rng,
             )
-            for data in images
-        ]
-        uploads = [Upload(p.sha256, p.mime) for p in prepared]
-        request = GenerationRequest(
-            prompt=resolved.prompt,
-            model=resolved.model.id,
-            aspect_ratio=resolved.aspect_ratio,
-            count=resolved.count,
-            seed=resolved.seed,
-            references=(*refs, *uploads),
-        )
-        return await self._enqueue(owner, request, {p.sha256: p.data for p in prepared})
+            if len({r.account for r in refs}) > 1:
+                raise InvalidInput(texts.REFERENCE_NOT_USABLE)
+            await self._reserve_images(owner.user, held, resolved.count)
+            prepared = [await self._prepare(data) for data in images]
+            uploads = [Upload(p.sha256, p.mime) for p in prepared]
+            request = GenerationRequest(
+                prompt=resolved.prompt,
+                model=resolved.model.id,
+                aspect_ratio=resolved.aspect_ratio,
+                count=resolved.count,
+                seed=resolved.seed,
+                references=(*refs, *uploads),
+            )
+            return await self._enqueue(owner, request, {p.sha256: p.data for p in prepared})
 
     async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
         """A button on a result: upscale, reroll, or reuse an image with a new ``prompt``."""
@@ -231,9 +246,10 @@ class Service:
         assert isinstance(job.request, GenerationRequest)
         if button.action is Action.REROLL:
             self._check_allowed(owner)
-            await self._check_quota(owner.user, job.request.count)
-            request = replace(job.request, seed=random_seed(self._rng))
-            return await self._enqueue(owner, request, {})
+            async with self._reservation(owner.user) as held:
+                await self._reserve_images(owner.user, held, job.request.count)
+                request = replace(job.request, seed=random_seed(self._rng))
+                return await self._enqueue(owner, request, {})
         images = await self.store.results(job.id)
         image = next((i for i in images if i.index == button.index), None)
         if image is None:
@@ -289,9 +305,7 @@ class Service:
                     raise InvalidInput(texts.bad_ratio(str(value), self.models.all_ratios()))
                 clean[key] = ratio
             elif key == "count":
-                if not str(value).isdigit() or not 1 <= int(value) <= 4:
-                    raise InvalidInput(texts.bad_count(value))
-                clean[key] = int(value)
+                clean[key] = _count(value)
             elif key == "upscale_resolution":
                 if str(value).lower() not in ("2k", "4k"):
                     raise InvalidInput(texts.bad_resolution(str(value), ("2k", "4k")))
@@ -312,45 +326,74 @@ class Service:
             return
         raise InvalidInput(texts.NOT_ALLOWED)
 
-    async def _check_quota(self, user: UserKey, images: int) -> None:
-        if self._sched.waiting(user) >= self.limits.queued_per_user:
-            raise InvalidInput(texts.queue_full(self.limits.queued_per_user))
+    @contextlib.asynccontextmanager
+    async def _reservation(self, user: UserKey) -> AsyncIterator[_Held]:
+        """Hold a place in the user's queue from the first check until the job is queued."""
+        cap = self.limits.queued_per_user
+        total = self._intake.setdefault(user, _Held())
+        if self._sched.waiting(user) + total.jobs >= cap:
+            raise InvalidInput(texts.queue_full(cap))
+        mine = _Held(jobs=1)
+        total.jobs += 1
+        try:
+            yield mine
+        finally:
+            total.jobs -= mine.jobs
+            total.images -= mine.images
+            if not total.jobs:
+                del self._intake[user]
+
+    async def _reserve_images(self, user: UserKey, held: _Held, images: int) -> None:
+        """Count ``images`` against the user's day, or refuse."""
         daily = self.limits.daily_images_per_user
-        if (
-            daily
-            and not self.is_admin(user)
-            and await self.store.images_on(user, _today()) + images > daily
-        ):
+        if not daily or self.is_admin(user):
+            return
+        used = await self.store.images_on(user, _today())
+        total = self._intake[user]
+        # No await between this check and the reservation: concurrent submissions see it.
+        if used + total.images + images > daily:
             raise InvalidInput(texts.daily_quota(daily))
+        total.images += images
+        held.images += images
+
+    async def _prepare(self, data: bytes) -> PreparedImage:
+        async with self._prepare_slots:
+            return await asyncio.to_thread(
+                prepare_reference,
+                data,
+                max_bytes=self.limits.max_image_bytes,
+                max_pixels=self.limits.max_image_pixels,
+            )
 
     async def _upscale(self, owner: Owner, job_id: int, image: ResultImage) -> Submitted:
         self._check_allowed(owner)
         spec = self.models.resolve(image.model)
         if spec is None or not spec.can_upscale:
             raise InvalidInput(texts.cannot_upscale(image.model, self.models))
-        await self._check_quota(owner.user, 0)
-        settings = await self.store.user_settings(owner.user)
-        wanted = settings.upscale_resolution or self.defaults.upscale_resolution
-        resolution = wanted if wanted in spec.upscale else spec.upscale[0]
-        request = UpscaleRequest(job_id, image.index, image.ref, resolution, spec.id)
-        return await self._enqueue(owner, request, {})
+        async with self._reservation(owner.user):
+            settings = await self.store.user_settings(owner.user)
+            wanted = settings.upscale_resolution or self.defaults.upscale_resolution
+            resolution = wanted if wanted in spec.upscale else spec.upscale[0]
+            request = UpscaleRequest(job_id, image.index, image.ref, resolution, spec.id)
+            return await self._enqueue(owner, request, {})
 
     async def _enqueue(
         self, owner: Owner, request: GenerationRequest | UpscaleRequest, blobs: dict[str, bytes]
     ) -> Submitted:
-        pinned = request.pinned_account
-        healthy = self._sched.healthy_accounts()
-        if (pinned is not None and pinned not in healthy) or (not healthy and self._incidents):
-            raise InvalidInput(texts.OPERATOR if self._incidents else texts.REFERENCE_NOT_USABLE)
+        entry = await self._entry(0, owner.user, request)
+        if refusal := self._stranded(entry, waited=math.inf):
+            raise InvalidInput(refusal)  # no account will run it: say so now, not later
         job = await self.store.add_job(owner, request, blobs, day=_today())
-        self._sched.add(await self._entry(job))
+        # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
+        entry.job_id = job.id
+        self._sched.add(entry)
         self._wake.set()
         log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
         return Submitted(job.id, self._sched.position(job.id))
 
-    async def _entry(self, job: Job) -> Entry:
+    async def _entry(self, job_id: int, user: UserKey, request: Request) -> Entry:
         preferred: set[str] = set()
-        uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
+        uploads = request.uploads if isinstance(request, GenerationRequest) else ()
         if uploads:
             for account in self._sched.healthy_accounts():
                 cached = [
@@ -360,9 +403,9 @@ class Service:
                 if all(cached):
                     preferred.add(account)
         return Entry(
-            job_id=job.id,
-            user=job.owner.user,
-            pinned=job.request.pinned_account,
+            job_id=job_id,
+            user=user,
+            pinned=request.pinned_account,
             preferred=frozenset(preferred),
         )
 
@@ -394,14 +437,13 @@ class Service:
             job = await self.store.get_job(job_id)
             if job is None or job.state.final:
                 return
-            if not job.attempts:
+            attempts = await self.store.mark_running(job_id, slot.account)
+            if not attempts:
+                return
+            if attempts == 1:
                 self._spawn(self._tell_started(job))
             try:
-                # Recorded beside the call, not before it: a restart re-queues queued and running
-                # jobs alike, and the scheduler (not the store) decides what may still be cancelled.
-                attempts, images = await asyncio.gather(
-                    self.store.mark_running(job_id, slot.account), self._execute(job, slot.account)
-                )
+                images, references = await self._execute(job, slot.account)
             except RetryableError as exc:
                 release(throttled=isinstance(exc, Throttled) or exc.status == 503)
                 await self._retry_later(job, slot, exc)
@@ -422,7 +464,7 @@ class Service:
             self._progress.pop(job_id, None)
             self._close_incidents(slot.account)
             await self.store.finish_job(job_id, images)
-            await self._remember_references(job, slot.account)
+            await self._remember_references(job, slot.account, references)
             done = replace(job, state=JobState.DONE, account=slot.account, attempts=attempts)
             # Hand over what is in memory: re-reading the bytes just written would only add I/O.
             await self._deliver(job_id, JobResult(done, tuple(images), self._buttons(done, images)))
@@ -443,13 +485,15 @@ class Service:
             release()
         await self._deliver(job_id)
 
-    async def _execute(self, job: Job, account: str) -> list[ResultImage]:
+    async def _execute(self, job: Job, account: str) -> tuple[list[ResultImage], list[str]]:
+        """Run the job on ``account``: its images, and the reference ids it was sent with."""
         request = job.request
         if isinstance(request, UpscaleRequest):
             data = await self.upstream.upscale(
                 request.image.media_id, request.resolution, email=account
             )
-            return [ResultImage(1, request.image, None, request.model, sniff_mime(data), data)]
+            image = ResultImage(1, request.image, None, request.model, sniff_mime(data), data)
+            return [image], []
         references = [await self._media_id(ref, account, job.id) for ref in request.references]
         generation = await self.upstream.generate(
             GenerateParams(
@@ -462,7 +506,7 @@ class Service:
                 references=references,
             )
         )
-        return [
+        images = [
             ResultImage(
                 index=i,
                 ref=ImageRef(image.media_id, account),
@@ -473,6 +517,7 @@ class Service:
             )
             for i, image in enumerate(generation.images, start=1)
         ]
+        return images, references
 
     async def _media_id(self, ref: Reference, account: str, job_id: int) -> str:
         """A reference's id on ``account``, uploading our copy once per account and content."""
@@ -493,16 +538,11 @@ class Service:
         await self.store.cache_asset(ref.sha256, account, media_id)
         return media_id
 
-    async def _remember_references(self, job: Job, account: str) -> None:
-        """Rewrite uploads as upstream ids so 🎲 on this result needs no upload."""
+    async def _remember_references(self, job: Job, account: str, sent: Sequence[str]) -> None:
+        """Rewrite uploads as the ids they were sent as, so 🎲 on this result needs no upload."""
         request = job.request
         if isinstance(request, GenerationRequest) and request.uploads:
-            refs = tuple(
-                [
-                    ImageRef(await self._media_id(r, account, job.id), account)
-                    for r in request.references
-                ]
-            )
+            refs = tuple(ImageRef(media_id, account) for media_id in sent)
             await self.store.update_request(job.id, replace(request, references=refs))
 
     async def _retry_later(self, job: Job, slot: Slot, exc: RetryableError) -> None:
@@ -510,17 +550,18 @@ class Service:
         now = self._clock()
         if not progress.retries:
             progress.first_retry_at = now
-        elif now - progress.first_retry_at > self.tuning.job_deadline_seconds:
+        progress.retries += 1
+        low = self.tuning.retry_min_seconds
+        high = min(self.tuning.retry_max_seconds, low * 2**progress.retries)
+        delay = max(exc.retry_after or 0.0, self._rng.uniform(low, max(low, high)))
+        # Past the deadline, or waiting as long as the server asks would take us past it.
+        if now + delay - progress.first_retry_at > self.tuning.job_deadline_seconds:
             log.warning("job %d gave up after %d retries: %s", job.id, progress.retries, exc)
             await self._fail(
                 job.id, texts.BUSY if isinstance(exc, Throttled) else texts.UNAVAILABLE
             )
             await self._deliver(job.id)
             return
-        progress.retries += 1
-        low = self.tuning.retry_min_seconds
-        high = min(self.tuning.retry_max_seconds, low * 2**progress.retries)
-        delay = max(exc.retry_after or 0.0, self._rng.uniform(low, max(low, high)))
         log.info(
             "job %d: %s on %s, retry in %.1fs", job.id, type(exc).__name__, slot.account, delay
         )
@@ -568,7 +609,8 @@ class Service:
             # The upstream may have forgotten an asset we cached the id of (or moved it to
             # another owner): refused with our cached ids, the request earns one fresh upload.
             progress.reuploaded = True
-            await self.store.forget_assets(slot.account)
+            uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
+            await self.store.forget_assets(slot.account, [u.sha256 for u in uploads])
             await self._requeue(slot)
             return
         if isinstance(exc, ReferenceOwnershipError):
@@ -581,13 +623,14 @@ class Service:
         accounts = list(self._sched.accounts) if isinstance(exc, AuthError) else [slot.account]
         for email in accounts:
             self._sched.accounts[email].healthy = False
+            self._down_since.setdefault(email, self._clock())
         self._alert(exc, slot.account)
         if slot.entry.pinned is None and self._sched.healthy_accounts():
             await self._requeue(slot)
-            return
-        await self._fail(job.id, texts.OPERATOR)
-        await self._deliver(job.id)
-        await self._fail_stranded(texts.OPERATOR)
+        else:
+            await self._fail(job.id, texts.OPERATOR)
+            await self._deliver(job.id)
+        await self._sweep_stranded()
 
     async def _requeue(self, slot: Slot, *, not_before: float = 0.0) -> None:
         await self.store.requeue(slot.entry.job_id)
@@ -595,14 +638,42 @@ class Service:
         self._sched.add(slot.entry, front=True)
         self._wake.set()
 
-    async def _fail_stranded(self, message: str) -> None:
-        """Fail queued jobs that no healthy account can run (never leave a job stuck)."""
-        healthy = set(self._sched.healthy_accounts())
+    async def _sweep_stranded(self) -> None:
+        """Fail the queued jobs no account will run, so that none waits forever."""
+        if not self._listed and not self._incidents:
+            return  # the accounts aren't known yet (the upstream didn't answer): wait
         for entry in self._sched.entries():
-            if not healthy or (entry.pinned is not None and entry.pinned not in healthy):
-                self._sched.remove(entry.job_id)
-                await self._fail(entry.job_id, message)
-                self._spawn(self._deliver(entry.job_id))
+            message = self._stranded(entry)
+            # The entry may have been cancelled or started while an earlier one was failed.
+            if message is None or self._sched.remove(entry.job_id) is None:
+                continue
+            await self._fail(entry.job_id, message)
+            self._spawn(self._deliver(entry.job_id))
+
+    def _stranded(self, entry: Entry, *, waited: float | None = None) -> str | None:
+        """Why no account will run this job, or None if one will (or may yet).
+
+        An account that is merely down is given ``job_deadline_seconds`` to come back (a new
+        job, ``waited=inf``, is told at once); operator problems and accounts no longer used
+        won't mend by waiting.
+        """
+        healthy = self._sched.healthy_accounts()
+        account = entry.pinned
+        if account is None:
+            if healthy or not self._sched.accounts:
+                return None
+            down = min(self._clock() - since for since in self._down_since.values())
+        elif account in healthy:
+            return None
+        elif self._listed and account not in self._listed:
+            return texts.REFERENCE_NOT_USABLE  # its references live on an account we don't use
+        else:
+            down = self._clock() - self._down_since.get(account, self._clock())
+        if any(key[1] is None or key[1] == account or account is None for key in self._incidents):
+            return texts.OPERATOR
+        if (down if waited is None else waited) > self.tuning.job_deadline_seconds:
+            return texts.UNAVAILABLE
+        return None
 
     async def _fail(self, job_id: int, message: str) -> None:
         self._progress.pop(job_id, None)
@@ -619,38 +690,64 @@ class Service:
                 log.info("job %d: progress update failed: %s", job.id, exc)
 
     async def _deliver(self, job_id: int, result: JobResult | None = None) -> None:
-        """Give the job's final answer, retrying platform faults; then record it as given."""
-        for attempt in range(DELIVERY_ATTEMPTS):
-            job = result.job if result else await self.store.get_job(job_id)
-            if job is None or job.delivered or not job.state.final:
-                return
-            notifier = self._notifiers.get(job.owner.platform)
-            if notifier is None:
-                log.warning(
-                    "job %d waits for the %s adapter to deliver", job_id, job.owner.platform
-                )
-                return
-            try:
-                if job.state is JobState.DONE:
-                    if result is None:
-                        images = await self.store.results(job_id)
-                        result = JobResult(job, tuple(images), self._buttons(job, images))
-                    await notifier.job_finished(result)
-                elif job.state is JobState.FAILED:
-                    await notifier.job_failed(job, job.error or texts.INTERNAL)
-            except DeliveryError as exc:
-                if exc.permanent:
-                    log.warning("job %d is undeliverable: %s", job_id, exc)
-                    break
-                log.info("job %d delivery failed (%s), retrying", job_id, exc)
-            except Exception:
-                log.exception("job %d delivery failed, retrying", job_id)
-            else:
-                break
-            await asyncio.sleep(min(30.0, 0.5 * 4**attempt))
-        else:
-            log.error("job %d is undeliverable after %d attempts", job_id, DELIVERY_ATTEMPTS)
-        await self.store.mark_delivered(job_id)
+        """Give the job's final answer, retrying platform faults; then record it as given.
+
+        A platform that keeps failing leaves the job undelivered, images kept: the periodic
+        sweep (``_redeliver``) tries again, for up to ``DELIVERY_GIVE_UP``.
+        """
+        if job_id in self._delivering:
+            return
+        self._delivering.add(job_id)
+        try:
+            for attempt in range(DELIVERY_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(min(30.0, DELIVERY_BACKOFF * 4 ** (attempt - 1)))
+                async with self._delivery_slots:
+                    outcome = await self._deliver_once(job_id, result)
+                if outcome is not None:
+                    if outcome:
+                        await self.store.mark_delivered(job_id)
+                    return
+            log.warning("job %d: delivery keeps failing; the next sweep tries again", job_id)
+        finally:
+            self._delivering.discard(job_id)
+
+    async def _deliver_once(self, job_id: int, result: JobResult | None) -> bool | None:
+        """True: delivered (or never will be); False: nothing to do; None: try again later."""
+        job = result.job if result else await self.store.get_job(job_id)
+        if job is None or job.delivered or not job.state.final:
+            return False
+        notifier = self._notifiers.get(job.owner.platform)
+        if notifier is None:
+            log.warning("job %d waits for the %s front end to deliver", job_id, job.owner.platform)
+            return False
+        try:
+            if job.state is JobState.DONE:
+                if result is None:
+                    images = await self.store.results(job_id)
+                    result = JobResult(job, tuple(images), self._buttons(job, images))
+                await notifier.job_finished(result)
+            elif job.state is JobState.FAILED:
+                await notifier.job_failed(job, job.error or texts.INTERNAL)
+        except DeliveryError as exc:
+            if exc.permanent:
+                log.warning("job %d is undeliverable: %s", job_id, exc)
+                return True
+            log.info("job %d delivery failed (%s), retrying", job_id, exc)
+            return None
+        except Exception:
+            log.exception("job %d delivery failed, retrying", job_id)
+            return None
+        return True
+
+    async def _redeliver(self) -> None:
+        """Deliver what a previous run or a failing platform left undelivered."""
+        for job in await self.store.undelivered_jobs():
+            if time.time() - job.updated_at > DELIVERY_GIVE_UP:
+                log.error("job %d: giving up on delivering its answer", job.id)
+                await self.store.mark_delivered(job.id)
+            elif job.id not in self._delivering:
+                self._spawn(self._deliver(job.id))
 
     def _buttons(self, job: Job, images: Sequence[ResultImage]) -> tuple[tuple[Button, ...], ...]:
         if job.is_upscale or not images:
@@ -700,16 +797,16 @@ class Service:
     # Accounts.
 
     async def _refresh_accounts(self) -> None:
+        """Re-read the accounts and their health (an account out for an operator problem gets
+        back in when the API says it is fine: the next job on it is the probe)."""
         try:
             listed = await self.upstream.list_accounts()
         except OperatorError as exc:
             for account in self._sched.accounts.values():
                 account.healthy = False
             self._alert(exc, "")
-            if self._started:
-                await self._fail_stranded(texts.OPERATOR)
             return
-        except RetryableError as exc:
+        except UpstreamError as exc:
             log.warning("could not list accounts (%s); keeping what we knew", exc)
             return
         wanted = self.access.accounts
@@ -717,7 +814,14 @@ class Service:
         for email in wanted:
             if email not in health:
                 log.warning("USEAPI_ACCOUNTS names %s, which the API does not list", email)
+        self._listed = set(health)
         self._sched.set_accounts(health)
+        now = self._clock()
+        for email, account in self._sched.accounts.items():
+            if account.healthy:
+                self._down_since.pop(email, None)
+            else:
+                self._down_since.setdefault(email, now)
         log.info("accounts: %d healthy of %d", len(self._sched.healthy_accounts()), len(health))
         self._wake.set()
 
@@ -726,19 +830,11 @@ class Service:
             healthy = bool(self._sched.healthy_accounts())
             await asyncio.sleep(self.tuning.accounts_refresh_seconds if healthy else 30.0)
             try:
-                await self._refresh_and_expire()
+                await self._refresh_accounts()
+                await self._sweep_stranded()
+                await self._redeliver()
             except Exception:  # one bad round must not end the refreshing for good
                 log.exception("account refresh failed")
-
-    async def _refresh_and_expire(self) -> None:
-        await self._refresh_accounts()
-        if self._sched.healthy_accounts():
-            self._no_account_since = None
-            return
-        now = self._clock()
-        self._no_account_since = self._no_account_since or now
-        if now - self._no_account_since > self.tuning.job_deadline_seconds:
-            await self._fail_stranded(texts.UNAVAILABLE)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
@@ -754,3 +850,13 @@ class Service:
 
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
+
+
+def _count(value: str | int) -> int:
+    try:
+        count = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(texts.bad_count(value)) from None
+    if not 1 <= count <= 4:
+        raise InvalidInput(texts.bad_count(value))
+    return count

@@ -24,9 +24,6 @@ JOB_NOT_FOUND = "That result is no longer available. Please start a new prompt."
 NOT_YOUR_JOB = "Only the person who asked for that job (or an admin) can cancel it."
 ALREADY_STARTED = "That job has already started and can't be cancelled."
 CANCELLED = "Cancelled."
-NO_IMAGE_TO_REUSE = (
-    "That image can't be used as a reference any more. Please send it as a new image."
-)
 NOTHING_QUEUED = "You have no jobs waiting or running."
 STARTED = "🎨 Generating…"
 UPSCALING = "🔍 Upscaling…"

@@ -172,13 +172,13 @@ class SqliteStore:
             try:
                 await db.execute("BEGIN IMMEDIATE")
                 yield db
+                await asyncio.shield(db.execute("COMMIT"))
             except BaseException:
                 # aiosqlite finishes a statement on its thread even when the awaiting task is
-                # cancelled, so a BEGIN may have run after all: close whatever is open. It runs
-                # after any such statement, since the thread takes them in order.
+                # cancelled, so a BEGIN may have run after all (or a COMMIT failed): close
+                # whatever is open. It runs after any such statement: the thread keeps order.
                 await asyncio.shield(_rollback(db))
                 raise
-            await asyncio.shield(db.execute("COMMIT"))
 
     async def _migrate(self) -> None:
         async with self._transaction() as db:
@@ -296,12 +296,19 @@ class SqliteStore:
                 ],
             )
             await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, updated_at = ? WHERE id = ?",
+                "UPDATE jobs SET state = 'done', error = NULL, updated_at = ? "
+                "WHERE id = ? AND state IN ('queued', 'running')",
                 (time.time(), job_id),
             )
 
     async def fail_job(self, job_id: int, message: str) -> None:
-        await self._set(job_id, "state = 'failed', error = ?", params=(message,))
+        # Only an open job can fail: a cancelled or finished one keeps its one final answer.
+        await self._set(
+            job_id,
+            "state = 'failed', error = ?",
+            "state IN ('queued', 'running')",
+            params=(message,),
+        )
 
     async def cancel_job(self, job_id: int) -> bool:
         async with self._transaction() as db:
@@ -312,7 +319,7 @@ class SqliteStore:
             )
             changed = cursor.rowcount == 1
             if changed:
-                await _drop_unneeded_blobs(db)
+                await _drop_uploads(db, job_id)
             return changed
 
     async def mark_delivered(self, job_id: int) -> None:
@@ -323,7 +330,7 @@ class SqliteStore:
             )
             # Delivered images live on at the platform; we keep only what buttons need.
             await db.execute("UPDATE images SET data = NULL WHERE job_id = ?", (job_id,))
-            await _drop_unneeded_blobs(db)
+            await _drop_uploads(db, job_id)
 
     async def results(self, job_id: int) -> list[ResultImage]:
         async with self.reader.execute(
@@ -363,9 +370,12 @@ class SqliteStore:
                 (sha256, account, media_id, time.time()),
             )
 
-    async def forget_assets(self, account: str) -> None:
+    async def forget_assets(self, account: str, sha256s: Sequence[str]) -> None:
         async with self._transaction() as db:
-            await db.execute("DELETE FROM assets WHERE account = ?", (account,))
+            await db.executemany(
+                "DELETE FROM assets WHERE account = ? AND sha256 = ?",
+                [(account, sha) for sha in sha256s],
+            )
 
     async def user_settings(self, user: UserKey) -> UserSettings:
         row = await _one(
@@ -454,13 +464,19 @@ async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
     return int(row[0])
 
 
-async def _drop_unneeded_blobs(db: aiosqlite.Connection) -> None:
-    """User images are kept only while a job that still has to upload them is open."""
-    await db.execute(
-        "DELETE FROM job_uploads WHERE job_id IN "
-        "(SELECT id FROM jobs WHERE state IN ('done', 'failed', 'cancelled'))"
+async def _drop_uploads(db: aiosqlite.Connection, job_id: int) -> None:
+    """User images are kept only while a job that still has to upload them is open.
+
+    Per job, so the cost doesn't grow with history while the write lock is held.
+    """
+    async with db.execute("SELECT sha256 FROM job_uploads WHERE job_id = ?", (job_id,)) as cur:
+        shas = [str(row[0]) async for row in cur]
+    await db.execute("DELETE FROM job_uploads WHERE job_id = ?", (job_id,))
+    await db.executemany(
+        "DELETE FROM blobs WHERE sha256 = ? "
+        "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",
+        [(sha,) for sha in shas],
     )
-    await db.execute("DELETE FROM blobs WHERE sha256 NOT IN (SELECT sha256 FROM job_uploads)")
 
 
 def _job(row: aiosqlite.Row) -> Job:

@@ -60,7 +60,10 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(tmp_path: Path) -> Non
                 for i in range(1, 7):
                     await tg.post_message(TG_USER, TG_USER, f"/imagine tg {i} --count 1")
                 await tg.wait_for("editMessageText", count=6, predicate=queued)
-                assert len(flow.images_requests()) == 3  # three running, three waiting
+                async with asyncio.timeout(5):  # three running, three waiting
+                    while len(flow.images_requests()) < 3:  # noqa: ASYNC110 — no event to wait on
+                        await asyncio.sleep(0.01)
+                assert len(flow.images_requests()) == 3
 
                 await dc.slash_command("imagine", {"prompt": "dc 1 --count 1"}, user_id=DC_USER)
                 await dc.wait_for(answered_with_files, timeout=10)

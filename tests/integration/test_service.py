@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from bot.core import texts
-from bot.core.domain import Action, Button, JobState, UserKey
+from bot.core.domain import Action, Button, ImageRef, JobState, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits, Tuning
 from bot.store.sqlite import SqliteStore
@@ -229,7 +229,7 @@ def body(request: Recorded) -> dict[str, Any]:
     return request.json
 
 
-async def _two_account_service(flow: FakeFlowServer) -> Any:
+async def _two_account_service(flow: FakeFlowServer, tuning: Tuning = FAST) -> Any:
     import tempfile
 
     from bot.flow.client import FlowClient
@@ -239,7 +239,7 @@ async def _two_account_service(flow: FakeFlowServer) -> Any:
     await store.open()
     client = FlowClient("test-token", flow.base_url)
     told = RecordingNotifier()
-    service = build_service(store, client)
+    service = build_service(store, client, tuning=tuning)
     service.register("console", told)
     await service.start()
     return service, told, client, store
@@ -497,3 +497,118 @@ async def test_cached_asset_ids_expire(store: SqliteStore) -> None:
     assert await store.cached_asset("abc", "alice@example.com", max_age=60) == "user:1-image:x"
     assert await store.cached_asset("abc", "alice@example.com", max_age=0) is None
     assert await store.cached_asset("abc", "bob@example.com", max_age=60) is None
+
+
+async def test_a_job_pinned_to_an_account_gone_bad_is_answered() -> None:
+    async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
+        service, told, client, store = await _two_account_service(
+            flow, tuning=Tuning(retry_min_seconds=0.01, job_deadline_seconds=0.3)
+        )
+        try:
+            first = await service.submit(owner(), "a fox --count 1 --model 2")
+            await told.wait_answered(first.job_id)
+            made_on = told.result(first.job_id).images[0].ref.account
+            flow.latency = 1.0
+            busy = [  # three reuses fill the account the image lives on (limit 3)
+                await service.press(owner(str(u)), Button(Action.REUSE, first.job_id, 1), "x")
+                for u in (2, 3, 4)
+            ]
+            up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
+            assert service.scheduler.position(up.job_id) == 1  # waiting for room on its account
+            flow.set_health(made_on, "needs new cookies")
+            await service._refresh_accounts()  # what the periodic refresh does
+            await asyncio.sleep(0.4)  # past the deadline
+            await service._sweep_stranded()
+            await told.wait_answered(up.job_id, *(b.job_id for b in busy))
+            assert told.failure(up.job_id) == texts.UNAVAILABLE
+        finally:
+            await service.aclose()
+            await client.aclose()
+            await store.close()
+
+
+async def test_a_job_pinned_to_an_account_no_longer_used_fails_at_start(
+    flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    from bot.core.domain import GenerationRequest
+    from bot.flow.client import FlowClient
+    from tests.fakes.notifier import RecordingNotifier
+
+    request = GenerationRequest(
+        "x", "nano-banana-2", "1:1", 1, 1, (ImageRef("user:1-image:a", "gone@example.com"),)
+    )
+    job = await store.add_job(owner(), request, {}, day="2026-11-23")
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client)
+        told = RecordingNotifier()
+        service.register("console", told)
+        async with service:
+            await told.wait_answered(job.id)
+    assert told.failure(job.id) == texts.REFERENCE_NOT_USABLE
+
+
+async def test_a_finished_job_stays_finished_when_its_cache_entry_vanishes(
+    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    service, told = await make_service()
+    photo = image_bytes("PNG", color="green")
+    flow.latency = 0.3
+    submitted = await service.submit(owner(), "x --count 1", images=[photo])
+    async with asyncio.timeout(5):
+        while not flow.images_requests():  # noqa: ASYNC110 — waiting on another server
+            await asyncio.sleep(0.01)
+    # Mid-generation: another job's refusal drops the cache, and uploads start failing.
+    await store.forget_assets("alice@example.com", [hashlib.sha256(photo).hexdigest()])
+    flow.fail_next(429, count=10, endpoint="assets")
+    await told.wait_answered(submitted.job_id)
+    assert told.result(submitted.job_id).images
+
+
+async def test_an_odd_answer_to_the_account_list_does_not_stop_the_start(
+    flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    from bot.flow.client import FlowClient
+
+    for status in (500, 403, 400):
+        flow.fail_next(status, endpoint="accounts")
+        async with FlowClient("test-token", flow.base_url) as client:
+            service = build_service(store, client)
+            await service.start()
+            await service.aclose()
+
+
+async def test_a_platform_down_for_a_while_gets_the_answer_later(
+    make_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core import service as service_module
+
+    monkeypatch.setattr(service_module, "DELIVERY_BACKOFF", 0.01)
+    tuning = Tuning(retry_min_seconds=0.01, accounts_refresh_seconds=0.2)
+    service, told = await make_service(tuning=tuning)
+    told.fail_deliveries = service_module.DELIVERY_ATTEMPTS  # every attempt of the first round
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await told.wait_answered(submitted.job_id)  # from the sweep, after the refresh interval
+    assert told.result(submitted.job_id).images[0].data
+    assert told.answers(submitted.job_id) == 1
+
+
+async def test_concurrent_submissions_cannot_pass_the_caps(make_service: Any) -> None:
+    service, _ = await make_service(limits=Limits(queued_per_user=2, daily_images_per_user=3))
+    service.scheduler.accounts["alice@example.com"].limit = 0.0  # no room: everything waits
+    outcomes = await asyncio.gather(
+        *(service.submit(owner(), f"job {i} --count 1") for i in range(10)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 2
+    assert all(isinstance(o, InvalidInput) for o in outcomes if isinstance(o, Exception))
+    other = await asyncio.gather(
+        *(service.submit(owner("5"), f"job {i} --count 2") for i in range(4)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(o, Exception) for o in other) == 1  # 2 + 2 > 3 images
+
+
+async def test_settings_refuse_odd_digits(make_service: Any) -> None:
+    service, _ = await make_service()
+    with pytest.raises(InvalidInput, match="from 1 to 4"):
+        await service.update_settings(UserKey("console", "1"), count="²")

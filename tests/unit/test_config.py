@@ -70,7 +70,7 @@ def test_database_url_password_is_not_echoed() -> None:
 
 def test_admins_and_allowlists() -> None:
     settings = load(BOT_ADMINS="discord:123, telegram:-456", BOT_ALLOWED_CHATS="telegram:-100")
-    assert settings.admin_ids("telegram") == ["-456"]
+    assert settings.admins == (("discord", "123"), ("telegram", "-456"))
     assert settings.allowed_chats == frozenset({"telegram:-100"})
 
 

@@ -6,20 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.models_table import ModelTable, ModelTableError
+from bot.core.models_table import ModelSpec, ModelTable, ModelTableError
+
+
+def get(table: ModelTable, name: str) -> ModelSpec:
+    spec = table.resolve(name)
+    assert spec is not None, name
+    return spec
 
 
 def test_todays_models_and_aliases() -> None:
     table = ModelTable.builtin()
     assert table.default.id == "nano-banana-2-lite"
-    assert table.get("imagen-4").id == "nano-banana-2-lite"
-    assert table.get("nano-banana").id == "nano-banana-2"
-    assert table.get("pro").can_upscale
-    assert not table.get("lite").can_upscale
-    assert table.get("lite").accepts_ratio("16:9", with_references=False)
-    assert not table.get("lite").accepts_ratio("auto", with_references=True)
-    assert table.get("2").accepts_ratio("auto", with_references=True)
-    assert not table.get("2").accepts_ratio("auto", with_references=False)
+    assert get(table, "imagen-4").id == "nano-banana-2-lite"
+    assert get(table, "nano-banana").id == "nano-banana-2"
+    assert get(table, "pro").can_upscale
+    assert not get(table, "lite").can_upscale
+    assert get(table, "lite").accepts_ratio("16:9", with_references=False)
+    assert not get(table, "lite").accepts_ratio("auto", with_references=True)
+    assert get(table, "2").accepts_ratio("auto", with_references=True)
+    assert not get(table, "2").accepts_ratio("auto", with_references=False)
 
 
 def test_override_file_changes_and_extends(tmp_path: Path) -> None:
@@ -32,9 +38,9 @@ def test_override_file_changes_and_extends(tmp_path: Path) -> None:
     )
     table = ModelTable.load(path)
     assert table.default.id == "nano-banana-3"
-    assert table.get("3").upscale == ("2k",)
-    assert table.get("pro").max_references == 8
-    assert table.get("pro").label == "Nano Banana Pro"
+    assert get(table, "3").upscale == ("2k",)
+    assert get(table, "pro").max_references == 8
+    assert get(table, "pro").label == "Nano Banana Pro"
 
 
 @pytest.mark.parametrize(

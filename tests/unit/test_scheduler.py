@@ -120,7 +120,7 @@ def test_unhealthy_accounts_take_no_work() -> None:
     sched.accounts["x"].healthy = False
     sched.add(Entry(1, a))
     assert drain(sched) == []
-    assert sched.capacity == 0
+    assert sched.healthy_accounts() == []
 
 
 def test_aimd_slow_start_then_careful_probing_then_fast_again() -> None:
