@@ -437,13 +437,17 @@ class Service:
             job = await self.store.get_job(job_id)
             if job is None or job.state.final:
                 return
-            attempts = await self.store.mark_running(job_id, slot.account)
-            if not attempts:
-                return
-            if attempts == 1:
-                self._spawn(self._tell_started(job))
+            # "Running" is written beside the upstream call, not before it, so the call doesn't
+            # wait behind other jobs' writes; it is stored before anything else about the job
+            # is written or announced.
+            marking = asyncio.ensure_future(self.store.mark_running(job_id, slot.account))
+            if not job.attempts:
+                self._spawn(self._tell_started(job, marking))
             try:
-                images, references = await self._execute(job, slot.account)
+                try:
+                    images, references = await self._execute(job, slot.account)
+                finally:
+                    attempts = await marking
             except RetryableError as exc:
                 release(throttled=isinstance(exc, Throttled) or exc.status == 503)
                 await self._retry_later(job, slot, exc)
@@ -461,6 +465,8 @@ class Service:
                 await self._after_operator_error(job, slot, exc)
                 return
             release(ok=True)
+            if not attempts:  # ended while the call ran (it can't be cancelled then): drop it
+                return
             self._progress.pop(job_id, None)
             self._close_incidents(slot.account)
             await self.store.finish_job(job_id, images)
@@ -681,13 +687,14 @@ class Service:
 
     # Telling people.
 
-    async def _tell_started(self, job: Job) -> None:
+    async def _tell_started(self, job: Job, marked: asyncio.Future[int]) -> None:
         notifier = self._notifiers.get(job.owner.platform)
-        if notifier is not None:
-            try:
+        try:
+            attempts = await asyncio.shield(marked)
+            if notifier is not None and attempts:
                 await notifier.job_started(job)
-            except Exception as exc:  # progress is a courtesy; the final answer is what counts
-                log.info("job %d: progress update failed: %s", job.id, exc)
+        except Exception as exc:  # progress is a courtesy; the final answer is what counts
+            log.info("job %d: progress update failed: %s", job.id, exc)
 
     async def _deliver(self, job_id: int, result: JobResult | None = None) -> None:
         """Give the job's final answer, retrying platform faults; then record it as given.
