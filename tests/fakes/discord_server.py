@@ -1798,6 +1798,15 @@ class FakeDiscordServer:
                 result.append(known[ref])
         return result
 
+    def _edit(self, msg: JSON, req: _Request) -> _Reply:
+        """Edit a stored message (channel or webhook) as Discord does, after the same checks."""
+        payload: JSON = req.json or {}
+        problem = self._validate_message(payload, req.uploads, creating=False)
+        if problem is not None:
+            return problem
+        self._apply_edit(msg, payload, req.uploads)
+        return _ok(msg)
+
     def _apply_edit(self, msg: JSON, payload: JSON, uploads: list[Upload]) -> None:
         channel_id = int(msg["channel_id"])
         if "content" in payload:
@@ -1879,12 +1888,7 @@ class FakeDiscordServer:
             return _err(404, UNKNOWN_MESSAGE)
         if int(msg["author"]["id"]) != self.bot_user_id:
             return _err(403, NOT_AUTHOR)
-        payload: JSON = req.json or {}
-        problem = self._validate_message(payload, req.uploads, creating=False)
-        if problem is not None:
-            return problem
-        self._apply_edit(msg, payload, req.uploads)
-        return _ok(msg)
+        return self._edit(msg, req)
 
     async def _delete_message(self, req: _Request, m: re.Match[str]) -> _Reply:
         msg = self._message_in(m)
@@ -2016,12 +2020,7 @@ class FakeDiscordServer:
         msg = self._webhook_message(state, m["mid"])
         if msg is None:
             return _err(404, UNKNOWN_MESSAGE)
-        payload: JSON = req.json or {}
-        problem = self._validate_message(payload, req.uploads, creating=False)
-        if problem is not None:
-            return problem
-        self._apply_edit(msg, payload, req.uploads)
-        return _ok(msg)
+        return self._edit(msg, req)
 
     async def _wh_delete(self, req: _Request, m: re.Match[str]) -> _Reply:
         state, problem = self._webhook_state(m)
