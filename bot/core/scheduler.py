@@ -136,9 +136,6 @@ class Scheduler:
     def waiting(self, user: UserKey) -> int:
         return len(self._queues.get(user, ()))
 
-    def running(self, user: UserKey) -> int:
-        return self._running.get(user, 0)
-
     def position(self, job_id: int) -> int:
         """1 for "next", counting the jobs that taking turns will start before this one."""
         turns = self._turn_order()
