@@ -18,8 +18,8 @@ import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from io import BytesIO
 from types import TracebackType
 from typing import Any, Literal
@@ -150,6 +150,28 @@ class Recorded:
     body: bytes
     account: str | None = None
     status: int = 0
+    sent: int = 0  # body bytes written for a trickled or raw answer, when the client hung up
+    peer: str = ""  # the client's address and port: which connection the request came on
+
+
+@dataclass
+class RawAnswer:
+    """An answer exactly as given: status, headers and body chunks, ``interval`` seconds apart.
+
+    For what the real API never sends but a hostile or broken one may: redirects, endless or
+    compressed bodies, lying headers. ``chunks`` may be endless (a generator).
+    """
+
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: Iterable[bytes] = ()
+    interval: float = 0.0
+
+
+class _Raw(Exception):
+    def __init__(self, answer: RawAnswer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
 
 
 @dataclass
@@ -195,9 +217,14 @@ class FakeFlowServer:
     - ``paid``: bool or dict by e-mail (missing: True); 4k upscale needs a paid account.
     - ``retry_after``: if set, 429 and 503 answers carry ``Retry-After`` with that many seconds.
     - ``fife_status``: if set, every GET /fife/… download answers this status.
+    - ``fife_root``: the scheme and host written into ``fifeUrl`` (default: this server's own
+      root), to point the client at another host; the path and signature are unchanged.
+    - ``body_trickle`` / ``fife_trickle``: if set, answers of POST /images and /images/upscale
+      (resp. GET /fife/… downloads) are sent one byte every that many seconds.
 
     One-shot behaviour: ``fail_next``, ``fail_next_unsafe``, ``fail_next_captcha``,
-    ``empty_next``, ``stall_next``; account state: ``set_capacity``, ``set_health``.
+    ``empty_next``, ``stall_next``, ``answer_next`` / ``fife_answer_next`` (a ``RawAnswer``);
+    account state: ``set_capacity``, ``set_health``.
     Records: ``requests`` (every request, ``Recorded``), ``in_flight``/``peak`` (per-account
     concurrent /images), ``peak_total``, ``throttled``, ``generated``; ``reset_records()``.
     """
@@ -215,6 +242,9 @@ class FakeFlowServer:
         paid: bool | dict[str, bool] = True,
         retry_after: float | None = None,
         fife_status: int | None = None,
+        fife_root: str | None = None,
+        body_trickle: float | None = None,
+        fife_trickle: float | None = None,
     ) -> None:
         self.token = token
         self.accounts = list(accounts)
@@ -226,6 +256,9 @@ class FakeFlowServer:
         self.paid = paid
         self.retry_after = retry_after
         self.fife_status = fife_status
+        self.fife_root = fife_root
+        self.body_trickle = body_trickle
+        self.fife_trickle = fife_trickle
         self.health: dict[str, str] = {}
         self.requests: list[Recorded] = []
         self.in_flight: dict[str, int] = {}
@@ -236,6 +269,8 @@ class FakeFlowServer:
         self._failures: dict[str, deque[_Failure]] = {name: deque() for name in ENDPOINTS}
         self._empty = 0
         self._stalls: deque[float] = deque()
+        self._raw: dict[str, deque[RawAnswer]] = {name: deque() for name in ENDPOINTS}
+        self._raw_fife: deque[RawAnswer] = deque()
         self._media: dict[str, _Media] = {}
         self._characters: dict[str, str] = {}  # character id → owning account
         self._fife: dict[str, tuple[str, bytes]] = {}  # file name → (signature, JPEG)
@@ -329,6 +364,16 @@ class FakeFlowServer:
         """The next /images waits ``seconds`` instead of ``latency``, e.g. for client timeouts."""
         self._stalls.append(seconds)
 
+    def answer_next(self, answer: RawAnswer, *, endpoint: str = "images") -> None:
+        """The next valid call to ``endpoint`` gets ``answer`` as is (where ``fail_next`` acts)."""
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {sorted(ENDPOINTS)}")
+        self._raw[endpoint].append(answer)
+
+    def fife_answer_next(self, answer: RawAnswer) -> None:
+        """The next GET /fife/… download gets ``answer`` as is, whatever its signature."""
+        self._raw_fife.append(answer)
+
     # -- records ---------------------------------------------------------------------------
 
     def images_requests(self) -> list[Recorded]:
@@ -358,11 +403,14 @@ class FakeFlowServer:
             headers={k.lower(): v for k, v in request.headers.items()},
             json=_parse_body(request.content_type, request.headers.get("Content-Type", ""), body),
             body=body,
+            peer=str(request.transport.get_extra_info("peername") if request.transport else ""),
         )
         self.requests.append(record)
         request[RECORD] = record
         try:
             response = await self._guarded(request, handler)
+        except _Raw as raw:
+            return await _stream(request, record, raw.answer)
         except ApiError as err:
             response = web.json_response(err.body, status=err.status)
             if err.retry_after is not None:
@@ -403,7 +451,9 @@ class FakeFlowServer:
             raise ApiError(596, "Failed to refresh session.")
 
     def _inject(self, endpoint: str, account: str) -> None:
-        """Raise the next queued failure for ``endpoint``, if any."""
+        """Raise the next queued raw answer or failure for ``endpoint``, if any."""
+        if self._raw[endpoint]:
+            raise _Raw(self._raw[endpoint].popleft())
         if not self._failures[endpoint]:
             return
         failure = self._failures[endpoint].popleft()
@@ -492,7 +542,7 @@ class FakeFlowServer:
 
     # -- generation ------------------------------------------------------------------------
 
-    async def _images(self, request: web.Request) -> web.Response:
+    async def _images(self, request: web.Request) -> web.StreamResponse:
         payload = self._payload(request)
         prompt = payload.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
@@ -543,7 +593,11 @@ class FakeFlowServer:
                 ratio = orientation(ref_media.size if ref_media else self.image_size)
             else:
                 ratio = ASPECTS[aspect]
-            return self._generate(account, prompt, model, count, seed, ratio)
+            answer = self._generate(account, prompt, model, count, seed, ratio)
+            if self.body_trickle is not None:
+                # Still holding the capacity slot, as the real API would while it sends.
+                return await _stream(request, request[RECORD], _trickled(answer, self.body_trickle))
+            return answer
         finally:
             self.in_flight[account] -= 1
 
@@ -592,7 +646,7 @@ class FakeFlowServer:
                     "seed": base_seed + i,
                     "mediaGenerationId": media_id,
                     "prompt": prompt,
-                    "fifeUrl": f"{self.root_url}/fife/{name}?sig={sig}",
+                    "fifeUrl": f"{self.fife_root or self.root_url}/fife/{name}?sig={sig}",
                     "aspectRatio": ratio,
                     "modelNameType": MODELS[model],
                     "mediaVisibility": "PRIVATE",
@@ -621,7 +675,7 @@ class FakeFlowServer:
             {"imagePanels": [{"prompt": prompt, "generatedImages": panels}] if panels else []}
         )
 
-    async def _upscale(self, request: web.Request) -> web.Response:
+    async def _upscale(self, request: web.Request) -> web.StreamResponse:
         payload = self._payload(request)
         media_id = payload.get("mediaGenerationId")
         if not isinstance(media_id, str) or not media_id:
@@ -646,13 +700,16 @@ class FakeFlowServer:
         factor = UPSCALE_FACTOR[resolution]
         width, height = self.image_size
         data = jpeg((width * factor, height * factor), factor, f"{media_id} {resolution}")
-        return web.json_response(
+        answer = web.json_response(
             {
                 "encodedImage": base64.b64encode(data).decode(),
                 "mediaGenerationId": media_id,
                 "resolution": resolution,
             }
         )
+        if self.body_trickle is not None:
+            return await _stream(request, request[RECORD], _trickled(answer, self.body_trickle))
+        return answer
 
     async def _job(self, request: web.Request) -> web.Response:
         job_id = request.match_info["job_id"]
@@ -662,7 +719,9 @@ class FakeFlowServer:
             {"jobId": job_id, "status": "completed", "response": self._jobs[job_id]}
         )
 
-    async def _download(self, request: web.Request) -> web.Response:
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        if self._raw_fife:
+            return await _stream(request, request[RECORD], self._raw_fife.popleft())
         if self.fife_status is not None:
             return web.Response(status=self.fife_status, text="storage error")
         stored = self._fife.get(request.match_info["name"])
@@ -671,7 +730,39 @@ class FakeFlowServer:
         sig, data = stored
         if request.query.get("sig") != sig:
             return web.Response(status=403, text="SignatureDoesNotMatch")
-        return web.Response(body=data, content_type="image/jpeg")
+        answer = web.Response(body=data, content_type="image/jpeg")
+        if self.fife_trickle is not None:
+            return await _stream(request, request[RECORD], _trickled(answer, self.fife_trickle))
+        return answer
+
+
+def _trickled(answer: web.Response, interval: float) -> RawAnswer:
+    """``answer``'s body, one byte every ``interval`` seconds."""
+    body = answer.body if isinstance(answer.body, bytes) else b""
+    headers = {"Content-Type": answer.headers.get("Content-Type", "application/octet-stream")}
+    return RawAnswer(answer.status, headers, (body[i : i + 1] for i in range(len(body))), interval)
+
+
+async def _stream(request: web.Request, record: Recorded, answer: RawAnswer) -> web.StreamResponse:
+    """Write ``answer`` chunk by chunk (chunked unless it names a Content-Length)."""
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
+    if "Content-Length" not in answer.headers:
+        response.enable_chunked_encoding()
+    record.status = answer.status
+    try:
+        await response.prepare(request)
+        for chunk in answer.chunks:
+            if answer.interval:
+                await asyncio.sleep(answer.interval)
+            await response.write(chunk)
+            record.sent += len(chunk)
+        await response.write_eof()
+    except asyncio.CancelledError:
+        record.status = CLIENT_GONE
+        raise
+    except ConnectionResetError:
+        record.status = CLIENT_GONE
+    return response
 
 
 def _is_int(value: Any) -> bool:
