@@ -51,6 +51,7 @@ from bot.core.upstream import (
     ContentPolicyError,
     GenerateParams,
     InvalidRequestError,
+    MediaRefused,
     ModerationError,
     OperatorError,
     PaymentError,
@@ -481,6 +482,10 @@ class Service:
         except ContentPolicyError:
             release()
             await self._fail(job_id, texts.CONTENT_POLICY)
+        except MediaRefused as exc:
+            log.warning("job %d: upstream media refused: %s", job_id, exc.detail)
+            release()
+            await self._fail(job_id, texts.MEDIA_REFUSED)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -43,6 +43,10 @@ REFERENCE_REFUSED = (
 REFERENCE_NOT_USABLE = (
     "One of the reference images can't be used any more. Please send it again as a new image."
 )
+MEDIA_REFUSED = (
+    "The image service sent back something that isn't a picture I can pass on, so nothing was "
+    "posted. Please try again; if it keeps happening, tell the bot's operator."
+)
 BUSY = "The image service is very busy right now and your job timed out. Please try again later."
 UNAVAILABLE = "The image service didn't answer properly. Please try again in a few minutes."
 OPERATOR = (

@@ -10,6 +10,10 @@ server. Every failure is one of these exceptions::
     │   ├── UpstreamTimeout        no answer within the configured timeout
     │   └── CaptchaFailed          403 whose error starts with "captcha": the vendor's solve failed
     ├── ModerationError            500, or a 200 that carried no image: retry once, or another model
+    ├── MediaRefused               an image we won't fetch or pass on: a link off the media hosts
+    │                              or to an internal address, too large, or not a whole PNG, JPEG
+    │                              or WebP picture. Not retried: each try is a paid generation and
+    │                              the same upstream would send the same thing again
     ├── RejectedError              the request itself is refused; never retried as is
     │   ├── ContentPolicyError     400 PUBLIC_ERROR_UNSAFE_GENERATION
     │   ├── InvalidRequestError    any other 400 (options, reference count, a refused upload)
@@ -21,6 +25,7 @@ server. Every failure is one of these exceptions::
         └── SessionExpired         596 — the account's Google cookies must be renewed
 
 ``detail`` is the upstream's own text with e-mail addresses masked; it is for logs and admins.
+It is clipped before masking, so that no text the upstream sends can make masking slow.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+DETAIL_CHARS = 500
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-]{1,2})[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
 
 
@@ -40,7 +46,7 @@ def mask_emails(text: str) -> str:
 
 class UpstreamError(Exception):
     def __init__(self, detail: str, *, status: int | None = None, account: str | None = None):
-        self.detail = mask_emails(detail)[:500]
+        self.detail = mask_emails(detail[: DETAIL_CHARS * 2])[:DETAIL_CHARS]
         self.status = status
         self.account = account
         super().__init__(f"{status or '-'} {self.detail}")
@@ -76,6 +82,10 @@ class CaptchaFailed(RetryableError):
 
 
 class ModerationError(UpstreamError):
+    pass
+
+
+class MediaRefused(UpstreamError):
     pass
 
 
