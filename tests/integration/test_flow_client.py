@@ -26,6 +26,7 @@ from bot.core.upstream import (
     GenerateParams,
     Generation,
     InvalidRequestError,
+    MediaRefused,
     ModerationError,
     OperatorError,
     PaymentError,
@@ -673,13 +674,15 @@ async def test_fife_download_failure_is_unavailable(
     assert all(r.status == 403 for r in fake.fife_requests())
 
 
-async def test_oversized_download_is_unavailable(fake: FakeFlowServer) -> None:
+async def test_oversized_download_is_refused(fake: FakeFlowServer) -> None:
+    # Not retried: the same upstream would send the same thing, at the price of a generation.
     fake.shape = "media-url"
     async with FlowClient(TOKEN, fake.base_url, max_image_bytes=100) as client:
-        with pytest.raises(Unavailable) as caught:
+        with pytest.raises(MediaRefused) as caught:
             await client.generate(params())
-    assert "larger than allowed" in caught.value.detail
+    assert "larger than 100 bytes" in caught.value.detail
     assert caught.value.account == JO
+    assert not isinstance(caught.value, RetryableError)
 
 
 async def test_download_exactly_at_the_bound_passes(
@@ -726,18 +729,21 @@ async def test_broken_generate_answer_is_unavailable(
 def _unaccounted_bodies() -> list[Any]:
     dead = f"http://127.0.0.1:{_closed_port()}/fife/gone.jpg?sig=x"
     return [
-        pytest.param({"jobId": "j1"}, id="no-media-key"),
-        pytest.param(_entry(mediaGenerationId="user:1", seed=1), id="no-picture"),
-        pytest.param(_entry(mediaGenerationId="user:1", fifeUrl=dead), id="dead-fife-host"),
+        pytest.param({"jobId": "j1"}, Unavailable, id="no-media-key"),
+        pytest.param(_entry(mediaGenerationId="user:1", seed=1), Unavailable, id="no-picture"),
+        # Not the API's origin and not a media host: refused before any connection.
+        pytest.param(
+            _entry(mediaGenerationId="user:1", fifeUrl=dead), MediaRefused, id="dead-host"
+        ),
     ]
 
 
-@pytest.mark.parametrize("body", _unaccounted_bodies())
+@pytest.mark.parametrize(("body", "kind"), _unaccounted_bodies())
 async def test_broken_answer_errors_carry_the_account(
-    fake: FakeFlowServer, client: FlowClient, body: dict[str, Any]
+    fake: FakeFlowServer, client: FlowClient, body: dict[str, Any], kind: type[UpstreamError]
 ) -> None:
     fake.fail_next(200, body=body)
-    with pytest.raises(Unavailable) as caught:
+    with pytest.raises(kind) as caught:
         await client.generate(params())
     assert caught.value.account == JO
 
