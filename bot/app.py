@@ -39,7 +39,10 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
     timeouts = FlowTimeouts(generate=settings.tuning.generation_timeout_seconds)
     async with (
         FlowClient(
-            settings.useapi_token.reveal(), settings.useapi_base_url, timeouts=timeouts
+            settings.useapi_token.reveal(),
+            settings.useapi_base_url,
+            timeouts=timeouts,
+            media_hosts=settings.upstream_media_hosts,
         ) as flow,
         SqliteStore(settings.database_path) as store,
     ):

@@ -7,6 +7,7 @@ that no repr, log line or error message can show them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,11 @@ from dotenv import dotenv_values
 
 from bot.core.models_table import ModelTable, ModelTableError
 from bot.core.policy import Defaults, Limits, Tuning
+from bot.flow.media import DEFAULT_MEDIA_HOSTS
 
 PLATFORMS = ("discord", "telegram")
+# A host name, or "*." and a domain: ASCII (IDNA) labels, no scheme, port or path.
+_HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
 T = TypeVar("T")
 
 
@@ -53,6 +57,7 @@ class Settings:
     useapi_token: Secret
     useapi_base_url: str = "https://api.useapi.net/v1/google-flow"
     useapi_accounts: tuple[str, ...] = ()
+    upstream_media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
     discord_token: Secret | None = None
     telegram_token: Secret | None = None
     telegram_api_url: str = "https://api.telegram.org"
@@ -217,6 +222,7 @@ def _parse(env: _Env) -> Settings:
         useapi_accounts=tuple(
             a.strip() for a in env.text("USEAPI_ACCOUNTS").split(",") if a.strip()
         ),
+        upstream_media_hosts=_media_hosts(env.text("BOT_UPSTREAM_MEDIA_HOSTS")),
         discord_token=env.secret("DISCORD_TOKEN"),
         telegram_token=env.secret("TELEGRAM_TOKEN"),
         telegram_api_url=env.text("TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
@@ -245,6 +251,19 @@ def _database_path(url: str) -> Path:
             f"sqlite:////var/lib/bot/bot.sqlite3 (absolute); got {url.split(':', 1)[0]}:…"
         )
     return Path(url[len(prefix) :])
+
+
+def _media_hosts(raw: str) -> tuple[str, ...]:
+    if not raw:
+        return DEFAULT_MEDIA_HOSTS
+    hosts = tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if not _HOST_PATTERN.fullmatch(host):
+            raise ConfigError(
+                f"BOT_UPSTREAM_MEDIA_HOSTS: {host!r} should be a host name like "
+                "storage.googleapis.com, or *.googleusercontent.com for every host in a domain"
+            )
+    return hosts
 
 
 def _log_level(raw: str) -> str:

@@ -55,6 +55,10 @@ def test_missing_token_names_the_variable() -> None:
         ("BOT_MODERATION_FALLBACK", "maybe", "BOT_MODERATION_FALLBACK must be true or false"),
         ("BOT_MODELS_FILE", "/nonexistent.toml", "BOT_MODELS_FILE: cannot read"),
         ("BOT_LOG_LEVEL", "loud", "BOT_LOG_LEVEL must be"),
+        ("BOT_UPSTREAM_MEDIA_HOSTS", "https://cdn.example", "BOT_UPSTREAM_MEDIA_HOSTS: 'https:"),
+        ("BOT_UPSTREAM_MEDIA_HOSTS", "cdn.example:8443", "should be a host name"),
+        ("BOT_UPSTREAM_MEDIA_HOSTS", "*", "should be a host name"),
+        ("BOT_UPSTREAM_MEDIA_HOSTS", "cdn.*.example", "should be a host name"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
@@ -66,6 +70,16 @@ def test_database_url_password_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as caught:
         load(DATABASE_URL="postgres://u:hunter2@host/db")
     assert "hunter2" not in str(caught.value)
+
+
+def test_media_hosts_default_to_googles_and_can_be_set() -> None:
+    assert load().upstream_media_hosts == (
+        "storage.googleapis.com",
+        "flow-content.google",
+        "*.googleusercontent.com",
+    )
+    hosts = load(BOT_UPSTREAM_MEDIA_HOSTS=" CDN.Example. , *.media.example ").upstream_media_hosts
+    assert hosts == ("cdn.example", "*.media.example")
 
 
 def test_admins_and_allowlists() -> None:
