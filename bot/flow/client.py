@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import http.cookiejar
 import json
 import logging
 import math
@@ -70,6 +71,7 @@ MAX_RETRY_AFTER = 86_400.0  # longer is no hint but a refusal; ignore it and bac
 # Generation and asset ids: printable ASCII, no spaces or control characters (they end up in
 # logs and the store), and no longer than an e-mail in hex could make them.
 _MEDIA_ID = re.compile(r"[!-~]{1,2048}")
+_ACCOUNT = re.compile(r"[!-~]{1,320}")  # an e-mail address: at most 320 characters
 _ENCODINGS = {"", "identity", "gzip", "x-gzip", "deflate"}
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class FlowClient:
             timeout=timeout,
             limits=limits,
             follow_redirects=False,
+            cookies=_no_cookies(),
         )
         # Media links are followed by hand (each hop checked) and fetched directly: through a
         # proxy from the environment, the address checked would not be the address reached.
@@ -137,6 +140,7 @@ class FlowClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
             follow_redirects=False,
             trust_env=False,
+            cookies=_no_cookies(),
         )
 
     def __repr__(self) -> str:
@@ -164,7 +168,10 @@ class FlowClient:
             raise Unavailable("GET /accounts answered something other than an object")
         accounts = []
         for email, info in body.items():
-            health = str(info.get("health", "OK")) if isinstance(info, dict) else "OK"
+            if not _ACCOUNT.fullmatch(email):  # it goes into URLs, the store and logs
+                log.warning("GET /accounts listed an account name that can't be one; skipped")
+                continue
+            health = str(info.get("health", "OK"))[:100] if isinstance(info, dict) else "OK"
             accounts.append(Account(email=email, healthy=health == "OK", health=health))
         return accounts
 
@@ -455,6 +462,12 @@ def _error_text(body: Any) -> tuple[str, set[str]]:
         message = str(error.get("message") or error.get("status") or "")
         return (f"{message} ({', '.join(sorted(reasons))})" if reasons else message), reasons
     return ("" if body is None else str(body)[:200]), set()
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps nothing: the token is the only credential, and an upstream's
+    cookies would otherwise pile up for the life of the process and go back with every call."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _retry_after(headers: httpx.Headers | dict[str, str]) -> float | None:

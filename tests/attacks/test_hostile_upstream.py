@@ -557,6 +557,30 @@ async def test_an_absurd_retry_after_is_no_hint(
     assert caught.value.retry_after is None
 
 
+async def test_cookies_from_the_upstream_are_not_kept_or_sent_back(
+    fake: FakeFlowServer, client: FlowClient
+) -> None:
+    body = b'{"' + JO.encode() + b'": {"health": "OK"}}'
+    tracking = {"Set-Cookie": "track=" + "x" * 3000, "Content-Type": "application/json"}
+    fake.answer_next(RawAnswer(200, tracking, [body]), endpoint="accounts")
+    fake.fife_answer_next(
+        RawAnswer(200, {**tracking, "Content-Type": "image/png"}, [picture("PNG")])
+    )
+    await client.list_accounts()
+    await client.generate(params())
+    await client.list_accounts()
+    await client.generate(params())
+    assert all("cookie" not in r.headers for r in fake.requests)
+
+
+async def test_account_names_that_cannot_be_addresses_are_skipped(
+    fake: FakeFlowServer, client: FlowClient
+) -> None:
+    listed = {JO: {"health": "OK"}, "evil\nINFO forged": {}, "x" * 1000: {}, "": {}}
+    fake.fail_next(200, endpoint="accounts", body=listed)
+    assert [a.email for a in await client.list_accounts()] == [JO]
+
+
 # -- deadlines: end to end, not between chunks -------------------------------------------------
 
 
