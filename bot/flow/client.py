@@ -354,7 +354,7 @@ class FlowClient:
                         f"an image download is larger than {self._max_image_bytes} bytes",
                         account=email,
                     )
-                return data
+                return bytes(data)
         except httpx.InvalidURL as exc:
             raise MediaRefused("a media link is not a valid URL", account=email) from exc
         except httpx.TimeoutException as exc:
@@ -480,12 +480,12 @@ def _retry_after(headers: httpx.Headers | dict[str, str]) -> float | None:
     return seconds if 0 <= seconds <= MAX_RETRY_AFTER else None
 
 
-async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+async def _read_body(response: httpx.Response, limit: int) -> tuple[bytearray, bool]:
     """At most ``limit`` bytes of the decoded body, and whether there was more.
 
     gzip and deflate are inflated here, never past the bound, rather than by httpx, which
     inflates each chunk whole: one 64 KiB chunk of a gzip bomb is 64 MiB, of "gzip, gzip" more
-    than the machine has.
+    than the machine has. The body is grown in place and never copied.
     """
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     if encoding not in _ENCODINGS:
@@ -493,14 +493,14 @@ async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]
     inflater = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding not in ("", "identity") else None
     body = bytearray()
     async for chunk in response.aiter_raw():
-        piece = chunk if inflater is None else inflater.decompress(chunk, limit + 1 - len(body))
-        body += piece
+        body += chunk if inflater is None else inflater.decompress(chunk, limit + 1 - len(body))
         if len(body) > limit:
-            return bytes(body[:limit]), True
-    return bytes(body), False
+            del body[limit:]
+            return body, True
+    return body, False
 
 
-def _json(raw: bytes) -> Any:
+def _json(raw: bytearray) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested to blow the stack
