@@ -1,28 +1,33 @@
 """The upstream image service as the core sees it: a Protocol, its value types and its errors.
 
 ``bot.flow.FlowClient`` implements it over HTTP; tests may use the real client against the fake
-server. Every failure is one of these exceptions::
+server. The other providers (``bot.providers``) speak the contract in ``bot.core.providers`` and
+raise the same errors. Every failure is one of these exceptions::
 
     UpstreamError                  base: .status (HTTP status or None), .account, .detail
     ├── RetryableError             try again later: .retry_after is the server's hint in seconds
-    │   ├── Throttled              429 — over the account's parallel capacity; lower concurrency
+    │   ├── Throttled              429 — over the parallel capacity or the per-minute rate
     │   ├── Unavailable            503, 5xx from the edge, network failure, a broken answer
     │   ├── UpstreamTimeout        no answer within the configured timeout
-    │   └── CaptchaFailed          403 whose error starts with "captcha": the vendor's solve failed
+    │   ├── CaptchaFailed          403 whose error starts with "captcha": the vendor's solve failed
+    │   └── ExecutionLost          the provider forgot a submitted execution: submit it again
     ├── ModerationError            500, or a 200 that carried no image: retry once, or another model
     ├── MediaRefused               an image we won't fetch or pass on: a link off the media hosts
     │                              or to an internal address, too large, or not a whole PNG, JPEG
     │                              or WebP picture. Not retried: each try is a paid generation and
     │                              the same upstream would send the same thing again
     ├── RejectedError              the request itself is refused; never retried as is
-    │   ├── ContentPolicyError     400 PUBLIC_ERROR_UNSAFE_GENERATION
+    │   ├── ContentPolicyError     400 PUBLIC_ERROR_UNSAFE_GENERATION, a prompt the filter blocks
     │   ├── InvalidRequestError    any other 400 (options, reference count, a refused upload)
     │   └── ReferenceOwnershipError 403 — a reference belongs to another account
     └── OperatorError              the operator must act; alert admins, take the account out
-        ├── AuthError              401 — the API token is wrong (every account is affected)
+        ├── AuthError              401 (or a refused API key) — every account is affected
         ├── PaymentError           402 — no subscription or credits
-        ├── AccountNotFound        404 — the account is not configured
-        └── SessionExpired         596 — the account's Google cookies must be renewed
+        │   └── InsufficientCredits 402 naming .required and .available credits
+        ├── AccountNotFound        404 — the account (or the configured workflow) does not exist
+        ├── SessionExpired         596 — the account's Google cookies must be renewed
+        ├── QuotaExhausted         a daily quota is used up; the provider serves again after reset
+        └── ModelUnavailable       the provider no longer serves this model (retired, not enabled)
 
 ``detail`` is the upstream's own text with e-mail addresses masked; it is for logs and admins.
 It is clipped before masking, so that no text the upstream sends can make masking slow.
@@ -81,6 +86,10 @@ class CaptchaFailed(RetryableError):
     pass
 
 
+class ExecutionLost(RetryableError):
+    pass
+
+
 class ModerationError(UpstreamError):
     pass
 
@@ -117,11 +126,34 @@ class PaymentError(OperatorError):
     pass
 
 
+class InsufficientCredits(PaymentError):
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        account: str | None = None,
+        required: float | None = None,
+        available: float | None = None,
+    ):
+        super().__init__(detail, status=status, account=account)
+        self.required = required
+        self.available = available
+
+
 class AccountNotFound(OperatorError):
     pass
 
 
 class SessionExpired(OperatorError):
+    pass
+
+
+class QuotaExhausted(OperatorError):
+    pass
+
+
+class ModelUnavailable(OperatorError):
     pass
 
 
