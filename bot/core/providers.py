@@ -1,0 +1,245 @@
+"""The provider contract: what the core asks of every road to the image models, and what each road
+says about itself, as data.
+
+Four roads reach Nano Banana: the useapi.net Flow API (``bot.flow``), the official Gemini API,
+nano-banana-pro.net and Wireflow (``bot.providers``). Each is the only module that knows its wire
+format; the core sees all of them through this contract and never imports httpx::
+
+    ImageProvider.generate(ImageRequest) -> Rendering       every provider
+    Resumable.submit(ImageRequest) -> Submission            asynchronous providers (Wireflow):
+    Resumable.resume(Submission) -> Rendering                 store the Submission, then wait
+    Uploader.upload(bytes, mime) -> handle                  where references must be uploaded (Flow)
+    Upscaler.upscale_image(handle, resolution) -> bytes     a native upscale endpoint (Flow)
+
+- **References** travel as ``ProviderProfile.references`` says: a ``handle`` the provider already
+  holds (Flow's mediaGenerationId, a Wireflow result URL) or the picture (``data`` + ``mime``:
+  Gemini's inlineData, nano-banana-pro.net's multipart). A provider with neither an ``Uploader``
+  nor the BYTES mode cannot take a user's own picture; a job with one goes elsewhere.
+- **Count**: ``ModelOffer.images_per_call`` is how many images one upstream call returns. The
+  provider runs ``ceil(count / images_per_call)`` calls in parallel itself, and the scheduler
+  charges that many against ``ProviderLimits``. Images the filter withheld come back as
+  ``Rendering.withheld`` (never trimmed silently); when every image is withheld it raises.
+- **Limits** are fixed per plan (``ProviderLimits``); Flow's adaptive per-account capacity is the
+  scheduler's AIMD limit, so Flow's limits are all None.
+- **Asynchronous execution**: ``submit`` returns at once with the execution ids, idempotent on
+  ``ImageRequest.job_key`` (the same key within the provider's window returns the same
+  executions). The core stores the ``Submission`` before it waits, and after a restart calls
+  ``resume`` instead of ``submit``. ``ExecutionLost`` means the provider forgot it: submit again.
+- **Upscale**: where no ``Upscaler`` exists, U re-renders at a larger ``size`` if the model has one.
+
+Failures are the exceptions of ``bot.core.upstream``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+from bot.core.models_table import AUTO
+
+SIZES = ("1K", "2K", "4K")
+# Google's ten ratios; most offers take exactly these.
+GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+
+
+class ReferenceMode(StrEnum):
+    """How a provider takes reference images."""
+
+    HANDLE = "handle"  # an id or URL the provider already holds
+    BYTES = "bytes"  # the picture itself, sent with the request
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference image: a ``handle`` the provider holds, or the picture (``data``, ``mime``)."""
+
+    handle: str | None = None
+    data: bytes | None = None
+    mime: str | None = None
+
+    def __post_init__(self) -> None:
+        has_bytes = self.data is not None and self.mime is not None
+        if (self.handle is None) == (not has_bytes):
+            raise ValueError("a Reference is either a handle or data with its mime type")
+
+    def __repr__(self) -> str:
+        if self.handle is not None:
+            return f"Reference(handle={self.handle!r})"
+        return f"Reference({self.mime}, {len(self.data or b'')} bytes)"
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    """One job's render as a provider sees it; every option is explicit.
+
+    ``model`` is the provider's own id (``ModelOffer.provider_model``). ``job_key`` names this
+    attempt of this job: stable across restarts, changed by the core when it wants a new render
+    (a reroll, a retry after a failed execution). ``account`` is Flow's account e-mail; None on
+    providers with one key.
+    """
+
+    prompt: str
+    model: str
+    aspect_ratio: str
+    size: str = "1K"
+    count: int = 1
+    seed: int | None = None
+    references: tuple[Reference, ...] = ()
+    job_key: str = ""
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    """One picture. ``handle`` is what the provider takes back as a reference (or upscale
+    source); None where only the bytes work."""
+
+    data: bytes
+    mime: str
+    seed: int | None = None
+    handle: str | None = None
+
+    def __repr__(self) -> str:
+        return f"RenderedImage({self.mime}, {len(self.data)} bytes, seed={self.seed})"
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """What one ``generate`` or ``resume`` produced. ``withheld`` images were refused by the
+    provider's filter (``withheld_reason`` says why); ``trace`` holds the provider's request or
+    execution ids, for logs and support."""
+
+    provider: str
+    images: tuple[RenderedImage, ...]
+    withheld: int = 0
+    withheld_reason: str | None = None
+    account: str | None = None
+    trace: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Submitted executions of an asynchronous provider: persist this before waiting."""
+
+    provider: str
+    execution_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """A plan's fixed limits; None is "not limited" (or, for Flow, adaptive)."""
+
+    concurrency: int | None = None  # upstream calls in flight at once
+    requests_per_minute: int | None = None  # every call (Wireflow: polls too)
+    submits_per_minute: int | None = None  # executions started (Wireflow: 10 on every plan)
+    submits_per_day: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelOffer:
+    """One model as one provider serves it. ``model`` is the bot's model-table id."""
+
+    model: str
+    provider_model: str
+    max_references: int
+    aspect_ratios: tuple[str, ...]
+    sizes: tuple[str, ...] = ("1K",)
+    images_per_call: int = 1
+    max_count: int = 4
+    seed: bool = False
+    auto_aspect: bool = False  # "auto": the ratio of the first reference
+    upscale: tuple[str, ...] = ()  # native upscale resolutions (Flow)
+    prices: tuple[tuple[str, float], ...] = ()  # (size, USD per image); empty: plan credits
+
+    def price(self, size: str) -> float | None:
+        return dict(self.prices).get(size)
+
+    def calls_for(self, count: int) -> int:
+        return math.ceil(count / self.images_per_call)
+
+
+@dataclass(frozen=True)
+class ProviderProfile:
+    """Everything the core and the scheduler need to know about one provider."""
+
+    name: str
+    references: ReferenceMode
+    limits: ProviderLimits
+    models: tuple[ModelOffer, ...]
+    max_reference_bytes: int | None = None
+
+    def offer(self, model: str) -> ModelOffer | None:
+        """The offer for the bot's model id, or None if this provider does not serve it."""
+        return next((m for m in self.models if m.model == model), None)
+
+    def offer_for_wire(self, provider_model: str) -> ModelOffer | None:
+        return next((m for m in self.models if m.provider_model == provider_model), None)
+
+
+def unfit(profile: ProviderProfile, offer: ModelOffer, request: ImageRequest) -> str | None:
+    """Why ``profile`` cannot serve ``request`` with ``offer``, as one sentence; None if it can."""
+    if request.aspect_ratio == AUTO and offer.auto_aspect:
+        if not request.references:
+            return "the ratio auto comes from a reference picture: add one, or choose a ratio"
+    elif request.aspect_ratio not in offer.aspect_ratios:
+        return f"{offer.model} takes the aspect ratios {', '.join(offer.aspect_ratios)}"
+    if request.size not in offer.sizes:
+        return f"{offer.model} renders at {', '.join(offer.sizes)}"
+    if not 1 <= request.count <= offer.max_count:
+        return f"{offer.model} makes 1 to {offer.max_count} images at a time"
+    if len(request.references) > offer.max_references:
+        return f"{offer.model} takes at most {offer.max_references} reference images"
+    return _unfit_references(profile, request.references)
+
+
+def _unfit_references(profile: ProviderProfile, references: Sequence[Reference]) -> str | None:
+    for ref in references:
+        if profile.references is ReferenceMode.HANDLE and ref.handle is None:
+            return f"{profile.name} takes only references it made itself"
+        if profile.references is ReferenceMode.BYTES and ref.data is None:
+            return f"{profile.name} needs the reference pictures themselves"
+        limit = profile.max_reference_bytes
+        if ref.data is not None and limit is not None and len(ref.data) > limit:
+            return f"{profile.name} takes reference pictures up to {limit // 1024} KiB"
+    return None
+
+
+class ImageProvider(Protocol):
+    """What the core needs from every provider."""
+
+    @property
+    def profile(self) -> ProviderProfile: ...
+
+    async def generate(self, request: ImageRequest) -> Rendering: ...
+
+    async def check(self) -> str:
+        """One line saying the key and configuration work; raises an ``UpstreamError`` if not."""
+        ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """An asynchronous provider whose executions outlive the process."""
+
+    async def submit(self, request: ImageRequest) -> Submission: ...
+
+    async def resume(self, submission: Submission) -> Rendering: ...
+
+
+@runtime_checkable
+class Uploader(Protocol):
+    """A provider that turns a user's picture into a handle it holds."""
+
+    async def upload(self, data: bytes, mime: str, *, account: str | None) -> str: ...
+
+
+@runtime_checkable
+class Upscaler(Protocol):
+    """A provider with a native upscale endpoint."""
+
+    async def upscale_image(
+        self, handle: str, resolution: str, *, account: str | None
+    ) -> bytes: ...
