@@ -1,0 +1,447 @@
+"""``WireflowClient``: Wireflow's asynchronous workflow API over httpx.
+
+The only code that knows this wire format. A render is a two-node workflow (a text input feeding a
+Nano Banana generation node) sent to ``POST /api/v1/workflows/{id}/execute``, which answers 201
+at once with the execution's id; ``GET /api/v1/workflows/executions/{id}/poll`` is asked, 1 s
+after, then every 1.5 × longer up to 10 s, until COMPLETED (the node's output holds the image
+URL) or FAILED. One execution makes one image: ``count`` images are ``count`` executions.
+
+``submit`` and ``resume`` are the two halves the core persists between (``Resumable``). Every
+execute carries an ``Idempotency-Key`` derived from ``ImageRequest.job_key``, so submitting again
+after a crash replays the first answer (same execution) instead of paying twice. Requests are
+paced below the plan's limits: executions per minute (10 on every plan) and requests per minute
+(polls included), so a 429 is the exception, not the pacing.
+
+    201 on execute                           the execution ids
+    COMPLETED                                the image, fetched from the media hosts (its URL is
+                                             the handle a later render can take as a reference)
+    FAILED naming a safety/policy block      ModerationError
+    FAILED otherwise, RUNNING past
+      ``stale_after`` with FAILED details    Unavailable
+    400                                      InvalidRequestError
+    401, 403                                 AuthError
+    402                                      InsufficientCredits (.required, .available)
+    404 on execute or workflow               AccountNotFound (the configured workflow)
+    404 on poll                              ExecutionLost: submit again
+    429 "daily" / otherwise                  QuotaExhausted / Throttled (Retry-After)
+    500 and other 5xx                        Unavailable
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+from bot.core.providers import (
+    GEMINI_RATIOS,
+    SIZES,
+    ImageRequest,
+    ModelOffer,
+    ProviderLimits,
+    ProviderProfile,
+    ReferenceMode,
+    RenderedImage,
+    Rendering,
+    Submission,
+    unfit,
+)
+from bot.core.upstream import (
+    AccountNotFound,
+    AuthError,
+    ExecutionLost,
+    InsufficientCredits,
+    InvalidRequestError,
+    ModerationError,
+    QuotaExhausted,
+    RetryableError,
+    Throttled,
+    Unavailable,
+    UpstreamError,
+)
+from bot.providers.media import MediaPolicy, fetch_image, policy_for
+from bot.providers.plumbing import (
+    Answer,
+    RateGate,
+    Timeouts,
+    deadline,
+    exchange,
+    fan_out,
+    new_http,
+    retry_after,
+)
+
+NAME = "wireflow"
+DEFAULT_BASE_URL = "https://www.wireflow.ai"
+API = "/api/v1"
+# Generated images are served from this CDN (the docs' examples); results on other hosts are
+# refused rather than fetched.
+DEFAULT_MEDIA_HOSTS = frozenset({"cdn.atomu.ai", ".wireflow.ai"})
+PROMPT_NODE, RENDER_NODE = "prompt", "render"
+MAX_KEY = 255
+
+# Requests per minute (every call but executes, polls included), executions per minute (the
+# same 10 on every plan) and executions per day, from the rate-limits page.
+PLANS: Mapping[str, ProviderLimits] = {
+    "free": ProviderLimits(requests_per_minute=10, submits_per_minute=10, submits_per_day=50),
+    "starter": ProviderLimits(requests_per_minute=20, submits_per_minute=10, submits_per_day=200),
+    "pro": ProviderLimits(requests_per_minute=60, submits_per_minute=10, submits_per_day=1000),
+    "enterprise": ProviderLimits(requests_per_minute=200, submits_per_minute=10),
+}
+# Node types: generate:nano_banana_pro is in Wireflow's own examples; the other two follow its
+# naming and are unconfirmed. Prices are Wireflow's per-image figures (credits bill them).
+MODELS = (
+    ModelOffer(
+        model="nano-banana-1",
+        provider_model="generate:nano_banana",
+        max_references=3,
+        aspect_ratios=GEMINI_RATIOS,
+        prices=(("1K", 0.04),),
+    ),
+    ModelOffer(
+        model="nano-banana-2",
+        provider_model="generate:nano_banana_2",
+        max_references=14,
+        aspect_ratios=GEMINI_RATIOS,
+        sizes=SIZES,
+        prices=(("1K", 0.07), ("2K", 0.07), ("4K", 0.07)),
+    ),
+    ModelOffer(
+        model="nano-banana-pro",
+        provider_model="generate:nano_banana_pro",
+        max_references=14,
+        aspect_ratios=GEMINI_RATIOS,
+        sizes=SIZES,
+        prices=(("1K", 0.13), ("2K", 0.13), ("4K", 0.24)),
+    ),
+)
+RUNNING = frozenset({"RUNNING", "PENDING", "QUEUED"})
+BLOCK_WORDS = ("safety", "moderat", "blocked", "prohibited", "policy", "nsfw")
+
+_BY_STATUS: Mapping[int, type[UpstreamError]] = {
+    400: InvalidRequestError,
+    401: AuthError,
+    402: InsufficientCredits,
+    403: AuthError,
+    404: AccountNotFound,
+    429: Throttled,
+    500: Unavailable,
+}
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Polling:
+    """Seconds: the first poll after ``first``, each wait ``factor`` × longer up to ``cap``; an
+    execution RUNNING for ``stale_after`` has its details checked (it may have failed silently)."""
+
+    first: float = 1.0
+    factor: float = 1.5
+    cap: float = 10.0
+    stale_after: float = 60.0
+    timeout: float = 600.0  # end-to-end bound of one resume
+
+    def waits(self) -> Iterator[float]:
+        wait = self.first
+        while True:
+            yield wait
+            wait = min(wait * self.factor, self.cap)
+
+
+class WireflowClient:
+    """Wireflow as an ``ImageProvider`` and ``Resumable``; ``async with WireflowClient(...)``."""
+
+    def __init__(
+        self,
+        api_key: str,
+        workflow_id: str,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        plan: str = "free",
+        media_hosts: frozenset[str] = DEFAULT_MEDIA_HOSTS,
+        timeouts: Timeouts | None = None,
+        polling: Polling | None = None,
+        window: float = 60.0,
+        max_image_bytes: int = 40 * 1024 * 1024,
+    ) -> None:
+        limits = PLANS[plan]
+        self._auth = {"Authorization": f"Bearer {api_key}"}
+        self._workflow = workflow_id
+        self._api = base_url.rstrip("/") + API
+        self._timeouts = timeouts or Timeouts()
+        self._polling = polling or Polling()
+        self._media: MediaPolicy = policy_for(
+            base_url, media_hosts, max_bytes=max_image_bytes, timeout=self._timeouts.download
+        )
+        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, MODELS)
+        self._submits = RateGate(limits.submits_per_minute or 1_000_000, window)
+        self._requests = RateGate(limits.requests_per_minute or 1_000_000, window)
+        self._http = new_http(self._timeouts)
+
+    def __repr__(self) -> str:
+        return f"WireflowClient(api={self._api!r}, workflow={self._workflow!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def profile(self) -> ProviderProfile:
+        return self._profile
+
+    async def generate(self, request: ImageRequest) -> Rendering:
+        """Submit and wait in one go (the core persists between ``submit`` and ``resume``)."""
+        if not request.job_key:
+            request = replace(request, job_key=uuid.uuid4().hex)
+        return await self.resume(await self.submit(request))
+
+    async def submit(self, request: ImageRequest) -> Submission:
+        """Start ``request.count`` executions; the same ``job_key`` always gives the same ones."""
+        if not request.job_key:
+            raise ValueError("submit needs a job_key: it is what makes a resubmission safe")
+        self._refuse_unfit(request)
+        ids: list[str] = []
+        async with deadline(self._timeouts.total, "the Wireflow submission"):
+            for index in range(request.count):
+                ids.append(await self._execute(request, f"{request.job_key}:{index}"))
+        return Submission(provider=NAME, execution_ids=tuple(ids))
+
+    async def resume(self, submission: Submission) -> Rendering:
+        """Wait for submitted executions (again, after a restart) and fetch their images."""
+        ids = submission.execution_ids
+
+        async def one(index: int) -> RenderedImage:
+            url = await self._await(ids[index])
+            data, mime = await fetch_image(self._http, url, self._media)
+            return RenderedImage(data=data, mime=mime, handle=url)
+
+        async with deadline(self._polling.timeout, "the Wireflow execution"):
+            images, refused = await fan_out(len(ids), one)
+        if not images:
+            raise refused[0]
+        return Rendering(
+            provider=NAME,
+            images=tuple(images),
+            withheld=len(refused),
+            withheld_reason=refused[0].detail if refused else None,
+            trace=ids,
+        )
+
+    async def check(self) -> str:
+        """The key works and the configured workflow exists (``GET /workflows/{id}``)."""
+        async with deadline(self._timeouts.request, "the Wireflow check"):
+            await self._call("GET", f"/workflows/{quote(self._workflow, safe='')}")
+        return f"{NAME}: key accepted; workflow {self._workflow} found"
+
+    def _refuse_unfit(self, request: ImageRequest) -> None:
+        offer = self._profile.offer_for_wire(request.model)
+        if offer is None:
+            raise InvalidRequestError(f"{NAME} has no node for {request.model}")
+        reason = unfit(self._profile, offer, request) or next(
+            (
+                f"{NAME} takes only references it made itself"
+                for r in request.references
+                if r.handle is None or not self._media.allows(r.handle)
+            ),
+            None,
+        )
+        if reason is not None:
+            raise InvalidRequestError(reason)
+
+    async def _execute(self, request: ImageRequest, key: str) -> str:
+        await self._submits.wait()
+        answer = await self._send(
+            "POST",
+            f"/workflows/{quote(self._workflow, safe='')}/execute",
+            json=_graph(request),
+            headers={"Idempotency-Key": _key(key)},
+        )
+        if answer.status not in (200, 201):
+            raise error_for(answer)
+        runs = answer.body.get("executionRuns") if isinstance(answer.body, dict) else None
+        first = runs[0] if isinstance(runs, list) and runs else None
+        run_id = first.get("id") if isinstance(first, dict) else None
+        if not isinstance(run_id, str) or not run_id:
+            raise Unavailable("the execute answer named no execution")
+        return run_id
+
+    async def _await(self, execution_id: str) -> str:
+        """Poll one execution with backoff until it ends; the image URL it produced."""
+        started = time.monotonic()
+        checked = started
+        path = f"/workflows/executions/{quote(execution_id, safe='')}"
+        waits = self._polling.waits()
+        while True:
+            await asyncio.sleep(next(waits))
+            state = await self._poll_once(f"{path}/poll", execution_id)
+            if state is None:
+                continue  # throttled: the wait is already behind us
+            status = state.get("status")
+            if status not in RUNNING:
+                return _outcome(state, execution_id)
+            now = time.monotonic()
+            if now - checked >= self._polling.stale_after:
+                checked = now
+                details = await self._poll_once(path, execution_id)
+                if details is not None and details.get("status") not in RUNNING:
+                    return _outcome(details, execution_id)
+
+    async def _poll_once(self, path: str, execution_id: str) -> dict[str, Any] | None:
+        """One poll; None after sitting out a 429, so the loop simply asks again."""
+        answer = await self._send("GET", path)
+        if answer.status == 429:
+            await asyncio.sleep(retry_after(answer.headers) or self._polling.cap)
+            return None
+        if answer.status == 404:
+            raise ExecutionLost(f"execution {execution_id} is unknown to Wireflow", status=404)
+        if answer.status != 200:
+            raise error_for(answer)
+        if not isinstance(answer.body, dict):
+            raise Unavailable(f"polling {execution_id} answered something other than an object")
+        return answer.body
+
+    async def _call(self, method: str, path: str) -> dict[str, Any]:
+        answer = await self._send(method, path)
+        if answer.status != 200:
+            raise error_for(answer)
+        if not isinstance(answer.body, dict):
+            raise Unavailable(f"{method} {path} answered something other than an object")
+        return answer.body
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Answer:
+        if method != "POST":
+            await self._requests.wait()
+        headers = {**self._auth, **kwargs.pop("headers", {})}
+        answer = await exchange(
+            self._http,
+            method,
+            self._api + path,
+            what=f"{method} {path}",
+            max_bytes=1024 * 1024,
+            headers=headers,
+            **kwargs,
+        )
+        log.debug(
+            "%s %s → %d (X-Request-Id %s)",
+            method,
+            path,
+            answer.status,
+            answer.headers.get("x-request-id", "-"),
+        )
+        return answer
+
+
+def error_for(answer: Answer) -> UpstreamError:
+    """The exception for an error answer ``{"error": "text", ...}``, by HTTP status."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    detail = str(body.get("error") or answer.body or f"HTTP {answer.status}")
+    kind = _BY_STATUS.get(answer.status) or (
+        Unavailable if answer.status >= 500 else InvalidRequestError
+    )
+    if kind is Throttled and "daily" in detail.lower():
+        kind = QuotaExhausted
+    if kind is InsufficientCredits:
+        return InsufficientCredits(
+            detail,
+            status=answer.status,
+            required=_number(body.get("requiredCredits")),
+            available=_number(body.get("availableCredits")),
+        )
+    if issubclass(kind, RetryableError):
+        # Retry-After is relative; the body's "retryAfter" is a Unix time and is not used.
+        return kind(detail, status=answer.status, retry_after=retry_after(answer.headers))
+    return kind(detail, status=answer.status)
+
+
+def _outcome(state: dict[str, Any], execution_id: str) -> str:
+    """The image URL of a finished execution, or the error its failure means."""
+    status = state.get("status")
+    runs = state.get("nodeRuns")
+    if runs is None and isinstance(state.get("nodeResults"), dict):
+        runs = state["nodeResults"].get("nodeRuns")
+    render = next(
+        (r for r in runs or [] if isinstance(r, dict) and r.get("nodeId") == RENDER_NODE), {}
+    )
+    if status == "COMPLETED":
+        output = render.get("output")
+        images = output.get("images") if isinstance(output, dict) else None
+        first = images[0] if isinstance(images, list) and images else None
+        url = first.get("url") if isinstance(first, dict) else None
+        if not isinstance(url, str) or not url:
+            raise ModerationError(
+                f"execution {execution_id} completed without an image", status=200
+            )
+        return url
+    error = str(state.get("error") or render.get("error") or f"execution {execution_id} {status}")
+    if status == "FAILED" and any(word in error.lower() for word in BLOCK_WORDS):
+        raise ModerationError(error, status=200)
+    raise Unavailable(error)
+
+
+def _graph(request: ImageRequest) -> dict[str, Any]:
+    """The two-node workflow: a text input wired into the generation node."""
+    params: dict[str, Any] = {"resolution": request.size, "aspect_ratio": request.aspect_ratio}
+    params.update({f"image{i}": r.handle for i, r in enumerate(request.references, 1)})
+    return {
+        "nodes": [
+            {
+                "id": PROMPT_NODE,
+                "type": "basedNode",
+                "position": {"x": 0, "y": 0},
+                "data": {
+                    "label": "Prompt",
+                    "nodeType": "input:text",
+                    "category": "input",
+                    "params": {"prompt": request.prompt},
+                },
+            },
+            {
+                "id": RENDER_NODE,
+                "type": "basedNode",
+                "position": {"x": 500, "y": 0},
+                "data": {
+                    "label": "Render",
+                    "nodeType": request.model,
+                    "category": "generate",
+                    "params": params,
+                },
+            },
+        ],
+        "edges": [
+            {
+                "source": PROMPT_NODE,
+                "target": RENDER_NODE,
+                "sourceHandle": "out-prompt",
+                "targetHandle": "in-prompt",
+            }
+        ],
+    }
+
+
+def _key(key: str) -> str:
+    """An Idempotency-Key: the job's own key, or its digest when too long to send."""
+    if len(key) <= MAX_KEY and key.isascii() and key.isprintable():
+        return key
+    return "sha256-" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
