@@ -52,6 +52,7 @@ from bot.core.upstream import (
     AuthError,
     ContentPolicyError,
     InvalidRequestError,
+    MediaRefused,
     ModelUnavailable,
     ModerationError,
     PaymentError,
@@ -62,7 +63,8 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.providers.media import verify_image
+from bot.flow.client import JSON_OVERHEAD, MAX_RETRY_AFTER
+from bot.flow.media import base64_length, verified_mime
 from bot.providers.plumbing import (
     Answer,
     Timeouts,
@@ -146,14 +148,16 @@ class GeminiClient:
         timeouts: Timeouts | None = None,
         limits: ProviderLimits = DEFAULT_LIMITS,
         models: tuple[ModelOffer, ...] = MODELS,
-        max_answer_bytes: int = 96 * 1024 * 1024,
-        max_pixels: int = 40_000_000,
+        max_image_bytes: int = 50 * 2**20,
+        max_image_pixels: int = 50_000_000,
     ) -> None:
         self._key = {"x-goog-api-key": api_key}
         self._base = f"{base_url.rstrip('/')}/{API_VERSION}"
         self._timeouts = timeouts or Timeouts()
-        self._max_answer_bytes = max_answer_bytes
-        self._max_pixels = max_pixels
+        self._max_image_bytes = max_image_bytes
+        self._max_image_pixels = max_image_pixels
+        # One picture per answer, and at most two thinking drafts before it.
+        self._max_answer_bytes = JSON_OVERHEAD + 3 * base64_length(max_image_bytes)
         self._profile = ProviderProfile(
             NAME, ReferenceMode.BYTES, limits, models, MAX_REFERENCE_BYTES
         )
@@ -285,14 +289,17 @@ class GeminiClient:
             raise kind(detail, status=200)
         # Thinking models may draw drafts first; the last picture is the rendered one.
         encoded = pictures[-1].get("data")
+        return await asyncio.to_thread(self._inline, encoded if isinstance(encoded, str) else "")
+
+    def _inline(self, encoded: str) -> tuple[bytes, str]:
+        """A base64 picture, bounded before it is decoded; CPU-bound (run it in a thread)."""
+        if len(encoded) > base64_length(self._max_image_bytes):
+            raise MediaRefused(f"an inline image is larger than {self._max_image_bytes} bytes")
         try:
-            data = base64.b64decode(encoded if isinstance(encoded, str) else "", validate=True)
+            data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise Unavailable("an image came back with broken base64") from exc
-        if not data:
-            raise Unavailable("an image came back empty")
-        mime = await asyncio.to_thread(verify_image, data, self._max_pixels)
-        return data, mime
+        return data, verified_mime(data, max_pixels=self._max_image_pixels, account=None)
 
 
 def error_for(answer: Answer) -> UpstreamError:
@@ -336,10 +343,10 @@ def _quota_kind(details: list[dict[str, Any]], message: str) -> type[UpstreamErr
 
 
 def _retry_delay(details: list[dict[str, Any]]) -> float | None:
-    """google.rpc.RetryInfo's ``retryDelay`` ("41s", "0.5s") in seconds."""
+    """google.rpc.RetryInfo's ``retryDelay`` ("41s", "0.5s") in seconds; past a day, no hint."""
     for item in details:
-        match = _DURATION.match(str(item.get("retryDelay", "")))
-        if match:
+        match = _DURATION.match(str(item.get("retryDelay", ""))[:40])
+        if match and float(match.group(1)) <= MAX_RETRY_AFTER:
             return float(match.group(1))
     return None
 

@@ -5,7 +5,8 @@ image synchronously and answers with its URL, which is fetched at once through
 ``bot.providers.media`` (only the service's media hosts, bounded, verified). There is no model
 parameter: the service renders Nano Banana 2 (its answers say ``"model": "nano-banana-2-4k"``),
 no seed, one image per call, so ``count`` images are ``count`` calls at once. References go as
-``image`` files of a multipart form; without references the body is JSON.
+``image`` files of a multipart form; without references the body is JSON. A picture that
+breaks the media rules (``bot.providers.media``) is ``MediaRefused``.
 
     200 with images                      each URL downloaded and verified
     200 with no images                   ModerationError
@@ -20,7 +21,7 @@ no seed, one image per call, so ``count`` images are ``count`` calls at once. Re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
@@ -44,7 +45,8 @@ from bot.core.upstream import (
     Unavailable,
     UpstreamError,
 )
-from bot.providers.media import MediaPolicy, fetch_image, policy_for
+from bot.flow.media import MediaHosts
+from bot.providers.media import fetch_image, new_media_http
 from bot.providers.plumbing import (
     Answer,
     Timeouts,
@@ -60,7 +62,7 @@ DEFAULT_BASE_URL = "https://nano-banana-pro.net"
 ENDPOINT = "/api/ai/nano-banana/generate"
 # The docs show storage.example.com; the real storage host is not published. The service's
 # own domain is assumed; an operator whose images come from elsewhere names those hosts.
-DEFAULT_MEDIA_HOSTS = frozenset({"nano-banana-pro.net", ".nano-banana-pro.net"})
+DEFAULT_MEDIA_HOSTS = ("nano-banana-pro.net", "*.nano-banana-pro.net")
 MAX_REFERENCE_BYTES = 2_500_000  # "Max image size 2.5MB" on every plan
 RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9")
 
@@ -102,22 +104,24 @@ class NbproClient:
         base_url: str = DEFAULT_BASE_URL,
         *,
         plan: str = "standard",
-        media_hosts: frozenset[str] = DEFAULT_MEDIA_HOSTS,
+        media_hosts: Iterable[str] = DEFAULT_MEDIA_HOSTS,
         timeouts: Timeouts | None = None,
-        max_image_bytes: int = 40 * 1024 * 1024,
+        max_image_bytes: int = 50 * 2**20,
+        max_image_pixels: int = 50_000_000,
     ) -> None:
         max_references, limits = PLANS[plan]
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._url = base_url.rstrip("/") + ENDPOINT
         self._timeouts = timeouts or Timeouts()
-        self._media: MediaPolicy = policy_for(
-            base_url, media_hosts, max_bytes=max_image_bytes, timeout=self._timeouts.download
-        )
+        self._hosts = MediaHosts(media_hosts, base_url)
+        self._max_image_bytes = max_image_bytes
+        self._max_image_pixels = max_image_pixels
         self._profile = ProviderProfile(
             NAME, ReferenceMode.BYTES, limits, offers(max_references), MAX_REFERENCE_BYTES
         )
         self._slots = asyncio.Semaphore(limits.concurrency or 1)
         self._http = new_http(self._timeouts)
+        self._media = new_media_http(self._timeouts)
 
     def __repr__(self) -> str:
         return f"NbproClient(url={self._url!r})"
@@ -135,6 +139,7 @@ class NbproClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._media.aclose()
 
     @property
     def profile(self) -> ProviderProfile:
@@ -150,7 +155,14 @@ class NbproClient:
         async def one(index: int) -> RenderedImage:
             async with self._slots:
                 answer = await self._post(request)
-            data, mime = await fetch_image(self._http, _first_url(answer), self._media)
+            data, mime = await fetch_image(
+                self._media,
+                self._hosts,
+                _first_url(answer),
+                max_bytes=self._max_image_bytes,
+                max_pixels=self._max_image_pixels,
+                seconds=self._timeouts.download,
+            )
             return RenderedImage(data=data, mime=mime)
 
         async with deadline(self._timeouts.total, "the nano-banana-pro.net render"):

@@ -1,17 +1,18 @@
-"""What every provider client shares: one httpx client shape, deadlines, transport errors, the
+"""What every provider client shares: one httpx client shape, deadlines, bounded answers, the
 parallel fan-out of one-image-per-call providers, and a per-minute gate.
 
-Nothing here knows a wire format; each provider module does.
+Nothing here knows a wire format; each provider module does. The bounded, bomb-safe body reader,
+the Retry-After rule and the cookie jar that keeps nothing are the Flow client's own (imported,
+not copied): they move here, beside ``media``, when Flow joins the providers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
-import json
 import time
+import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,35 +27,63 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.flow.client import USER_AGENT
+from bot.flow.client import (
+    ERROR_BODY_BYTES,
+    PARSE_IN_THREAD,
+    USER_AGENT,
+    _json,
+    _no_cookies,
+    _read_body,
+)
+from bot.flow.client import _retry_after as retry_after
+
+__all__ = [
+    "Answer",
+    "RateGate",
+    "Timeouts",
+    "deadline",
+    "exchange",
+    "fan_out",
+    "new_http",
+    "retry_after",
+    "transport",
+]
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds. ``total`` bounds a whole operation end to end: every call, poll and download."""
+    """Seconds. ``total`` bounds a whole operation end to end: every call, poll and download;
+    ``request`` one HTTP exchange (a synchronous render takes 10-60 s, 4K longer)."""
 
     connect: float = 10.0
-    request: float = 180.0  # one HTTP exchange (a synchronous render takes 10-60 s, 4K longer)
+    request: float = 180.0
     download: float = 60.0
     total: float = 300.0
 
 
 def new_http(timeouts: Timeouts, *, max_connections: int = 100) -> httpx.AsyncClient:
-    """The client every provider uses: named, bounded, and never following redirects on its own
-    (API calls do not redirect; downloads check every hop against the media hosts)."""
+    """The API client every provider uses, shaped like Flow's: named, keeping no cookies, never
+    following a redirect (it would replay the prompt elsewhere), and asking only for encodings
+    the bounded reader inflates itself."""
     return httpx.AsyncClient(
-        headers={"User-Agent": USER_AGENT},
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        },
         timeout=httpx.Timeout(timeouts.request, connect=timeouts.connect),
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=max_connections
         ),
         follow_redirects=False,
+        cookies=_no_cookies(),
     )
 
 
 @asynccontextmanager
 async def deadline(seconds: float, what: str, *, account: str | None = None) -> AsyncIterator[None]:
-    """End-to-end bound: past ``seconds`` the work is cancelled and ``UpstreamTimeout`` raised."""
+    """End-to-end bound: past ``seconds`` the work is cancelled and ``UpstreamTimeout`` raised
+    (httpx's read timeout is only the silence between two chunks)."""
     try:
         async with asyncio.timeout(seconds):
             yield
@@ -69,29 +98,13 @@ async def transport(what: str, *, account: str | None = None) -> AsyncIterator[N
         yield
     except httpx.TimeoutException as exc:
         raise UpstreamTimeout(f"{what} got no answer in time", account=account) from exc
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, zlib.error) as exc:
         raise Unavailable(f"{what} failed: {type(exc).__name__}", account=account) from exc
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    value = headers.get("Retry-After") or headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass(frozen=True)
 class Answer:
-    """One HTTP answer, read whole within a size bound: status, headers and parsed body."""
+    """One HTTP answer, read within a size bound: status, headers and parsed body."""
 
     status: int
     headers: httpx.Headers
@@ -108,27 +121,22 @@ async def exchange(
     account: str | None = None,
     **kwargs: Any,
 ) -> Answer:
-    """Send one request and read its answer, never more than ``max_bytes`` of it."""
+    """Send one request; read at most ``max_bytes`` of a 200 (``ERROR_BODY_BYTES`` of any other
+    answer, whose text is clipped anyway), inflating gzip within the bound."""
     async with transport(what, account=account), http.stream(method, url, **kwargs) as response:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise Unavailable(f"{what} answered more than {max_bytes} bytes", account=account)
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    # Images arrive base64 inside the JSON: parsing tens of megabytes belongs off the loop.
-    body = await asyncio.to_thread(_parse, raw) if size > 1_000_000 else _parse(raw)
+        limit = max_bytes if response.status_code == 200 else ERROR_BODY_BYTES
+        raw, cut = await _read_body(response, limit)
+    if cut and response.status_code == 200:
+        raise Unavailable(f"{what} answered more than {max_bytes} bytes", account=account)
+    if 300 <= response.status_code < 400:
+        raise Unavailable(
+            f"{what} answered a redirect, which the API never does (is the base URL right?)",
+            status=response.status_code,
+            account=account,
+        )
+    # Images arrive base64 inside the JSON: parsing megabytes belongs off the event loop.
+    body = await asyncio.to_thread(_json, raw) if len(raw) > PARSE_IN_THREAD else _json(raw)
     return Answer(response.status_code, response.headers, body)
-
-
-def _parse(raw: bytes) -> Any:
-    """The JSON body, else the first 200 characters of text (or None)."""
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw[:200].decode("utf-8", "replace") or None
 
 
 async def fan_out(

@@ -34,11 +34,13 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
+
+import httpx
 
 from bot.core.providers import (
     GEMINI_RATIOS,
@@ -59,6 +61,7 @@ from bot.core.upstream import (
     ExecutionLost,
     InsufficientCredits,
     InvalidRequestError,
+    MediaRefused,
     ModerationError,
     QuotaExhausted,
     RetryableError,
@@ -66,7 +69,8 @@ from bot.core.upstream import (
     Unavailable,
     UpstreamError,
 )
-from bot.providers.media import MediaPolicy, fetch_image, policy_for
+from bot.flow.media import MediaHosts
+from bot.providers.media import fetch_image, new_media_http
 from bot.providers.plumbing import (
     Answer,
     RateGate,
@@ -83,7 +87,7 @@ DEFAULT_BASE_URL = "https://www.wireflow.ai"
 API = "/api/v1"
 # Generated images are served from this CDN (the docs' examples); results on other hosts are
 # refused rather than fetched.
-DEFAULT_MEDIA_HOSTS = frozenset({"cdn.atomu.ai", ".wireflow.ai"})
+DEFAULT_MEDIA_HOSTS = ("cdn.atomu.ai", "*.wireflow.ai")
 PROMPT_NODE, RENDER_NODE = "prompt", "render"
 MAX_KEY = 255
 
@@ -166,11 +170,12 @@ class WireflowClient:
         base_url: str = DEFAULT_BASE_URL,
         *,
         plan: str = "free",
-        media_hosts: frozenset[str] = DEFAULT_MEDIA_HOSTS,
+        media_hosts: Iterable[str] = DEFAULT_MEDIA_HOSTS,
         timeouts: Timeouts | None = None,
         polling: Polling | None = None,
         window: float = 60.0,
-        max_image_bytes: int = 40 * 1024 * 1024,
+        max_image_bytes: int = 50 * 2**20,
+        max_image_pixels: int = 50_000_000,
     ) -> None:
         limits = PLANS[plan]
         self._auth = {"Authorization": f"Bearer {api_key}"}
@@ -178,13 +183,14 @@ class WireflowClient:
         self._api = base_url.rstrip("/") + API
         self._timeouts = timeouts or Timeouts()
         self._polling = polling or Polling()
-        self._media: MediaPolicy = policy_for(
-            base_url, media_hosts, max_bytes=max_image_bytes, timeout=self._timeouts.download
-        )
+        self._hosts = MediaHosts(media_hosts, base_url)
+        self._max_image_bytes = max_image_bytes
+        self._max_image_pixels = max_image_pixels
         self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, MODELS)
         self._submits = RateGate(limits.submits_per_minute or 1_000_000, window)
         self._requests = RateGate(limits.requests_per_minute or 1_000_000, window)
         self._http = new_http(self._timeouts)
+        self._media = new_media_http(self._timeouts)
 
     def __repr__(self) -> str:
         return f"WireflowClient(api={self._api!r}, workflow={self._workflow!r})"
@@ -202,6 +208,7 @@ class WireflowClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self._media.aclose()
 
     @property
     def profile(self) -> ProviderProfile:
@@ -217,7 +224,7 @@ class WireflowClient:
         """Start ``request.count`` executions; the same ``job_key`` always gives the same ones."""
         if not request.job_key:
             raise ValueError("submit needs a job_key: it is what makes a resubmission safe")
-        self._refuse_unfit(request)
+        await self._refuse_unfit(request)
         ids: list[str] = []
         async with deadline(self._timeouts.total, "the Wireflow submission"):
             for index in range(request.count):
@@ -230,7 +237,14 @@ class WireflowClient:
 
         async def one(index: int) -> RenderedImage:
             url = await self._await(ids[index])
-            data, mime = await fetch_image(self._http, url, self._media)
+            data, mime = await fetch_image(
+                self._media,
+                self._hosts,
+                url,
+                max_bytes=self._max_image_bytes,
+                max_pixels=self._max_image_pixels,
+                seconds=self._timeouts.download,
+            )
             return RenderedImage(data=data, mime=mime, handle=url)
 
         async with deadline(self._polling.timeout, "the Wireflow execution"):
@@ -251,20 +265,20 @@ class WireflowClient:
             await self._call("GET", f"/workflows/{quote(self._workflow, safe='')}")
         return f"{NAME}: key accepted; workflow {self._workflow} found"
 
-    def _refuse_unfit(self, request: ImageRequest) -> None:
+    async def _refuse_unfit(self, request: ImageRequest) -> None:
+        """Bad input is refused here, with no upstream call; a reference must be an image
+        Wireflow made (a link on its media hosts), never an address of someone else's."""
         offer = self._profile.offer_for_wire(request.model)
         if offer is None:
             raise InvalidRequestError(f"{NAME} has no node for {request.model}")
-        reason = unfit(self._profile, offer, request) or next(
-            (
-                f"{NAME} takes only references it made itself"
-                for r in request.references
-                if r.handle is None or not self._media.allows(r.handle)
-            ),
-            None,
-        )
+        reason = unfit(self._profile, offer, request)
         if reason is not None:
             raise InvalidRequestError(reason)
+        for ref in request.references:
+            try:
+                await self._hosts.hop(httpx.URL(ref.handle or ""), account=None)
+            except (MediaRefused, httpx.InvalidURL) as exc:
+                raise InvalidRequestError(f"{NAME} takes only references it made itself") from exc
 
     async def _execute(self, request: ImageRequest, key: str) -> str:
         await self._submits.wait()

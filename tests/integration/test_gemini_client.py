@@ -20,6 +20,7 @@ from bot.core.upstream import (
     AuthError,
     ContentPolicyError,
     InvalidRequestError,
+    MediaRefused,
     ModelUnavailable,
     ModerationError,
     OperatorError,
@@ -396,71 +397,45 @@ async def test_no_candidates_at_all_is_moderation(
     assert caught.value.detail == "the answer carried no candidates"
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        pytest.param(
-            {
-                "candidates": [
-                    {
-                        "content": {
-                            "parts": [{"inlineData": {"mimeType": "image/png", "data": "%%%"}}]
-                        }
-                    }
-                ]
-            },
-            id="bad-base64",
-        ),
-        pytest.param(
-            {
-                "candidates": [
-                    {
-                        "content": {
-                            "parts": [
-                                {
-                                    "inlineData": {
-                                        "mimeType": "image/png",
-                                        "data": base64.b64encode(b"GIF89a").decode(),
-                                    }
-                                }
-                            ]
-                        }
-                    }
-                ]
-            },
-            id="not-a-picture",
-        ),
-        pytest.param(
-            {
-                "candidates": [
-                    {"content": {"parts": [{"inlineData": {"mimeType": "image/png", "data": ""}}]}}
-                ]
-            },
-            id="empty-picture",
-        ),
-    ],
-)
-async def test_broken_pictures_are_unavailable(
-    fake: FakeGeminiServer, client: GeminiClient, answer: dict[str, Any]
-) -> None:
-    fake.fail_next(200, body=answer)
-    with pytest.raises(Unavailable):
+def _picture_answer(data: str) -> dict[str, Any]:
+    part = {"inlineData": {"mimeType": "image/png", "data": data}}
+    return {"candidates": [{"content": {"parts": [part]}, "finishReason": "STOP"}]}
+
+
+async def test_broken_base64_is_unavailable(fake: FakeGeminiServer, client: GeminiClient) -> None:
+    fake.fail_next(200, body=_picture_answer("%%%"))
+    with pytest.raises(Unavailable) as caught:
         await client.generate(request())
+    assert caught.value.detail == "an image came back with broken base64"
 
 
-async def test_pictures_over_the_pixel_bound_are_refused(fake: FakeGeminiServer) -> None:
-    async with GeminiClient(KEY, fake.base_url, max_pixels=64 * 64 - 1) as client:
-        assert len((await client.generate(request(aspect_ratio="16:9"))).images) == 1
-        with pytest.raises(Unavailable) as caught:
-            await client.generate(request(aspect_ratio="1:1"))
-    assert "too many pixels (64x64)" in caught.value.detail
+@pytest.mark.parametrize(
+    "data", [b"GIF89a" + b"\0" * 20, b"", b"<html>hello</html>"], ids=["gif", "empty", "html"]
+)
+async def test_an_answer_that_is_no_picture_is_refused(
+    fake: FakeGeminiServer, client: GeminiClient, data: bytes
+) -> None:
+    fake.fail_next(200, body=_picture_answer(base64.b64encode(data).decode()))
+    with pytest.raises(MediaRefused) as caught:
+        await client.generate(request())
+    assert "is not a PNG, JPEG or WebP picture" in caught.value.detail
 
 
-async def test_answers_over_the_size_bound_are_refused(fake: FakeGeminiServer) -> None:
-    async with GeminiClient(KEY, fake.base_url, max_answer_bytes=500) as client:
-        with pytest.raises(Unavailable) as caught:
-            await client.generate(request())
-    assert "answered more than 500 bytes" in caught.value.detail
+async def test_pictures_are_bounded_in_pixels_and_bytes(fake: FakeGeminiServer) -> None:
+    async with GeminiClient(KEY, fake.base_url, max_image_pixels=64 * 64 - 1) as few:
+        assert len((await few.generate(request(aspect_ratio="16:9"))).images) == 1
+        with pytest.raises(MediaRefused) as too_many:
+            await few.generate(request(aspect_ratio="1:1"))
+    async with GeminiClient(KEY, fake.base_url, max_image_bytes=100) as small:
+        with pytest.raises(MediaRefused) as too_big:
+            await small.generate(request())
+        # An answer past its bound (one picture, two drafts, 4 MiB of JSON) is not read whole.
+        fake.fail_next(200, body={"candidates": [], "padding": "x" * (5 * 2**20)})
+        with pytest.raises(Unavailable) as too_long:
+            await small.generate(request())
+    assert "more than 4095 pixels" in too_many.value.detail
+    assert too_big.value.detail == "an inline image is larger than 100 bytes"
+    assert "answered more than" in too_long.value.detail
 
 
 # -- error statuses ------------------------------------------------------------------------

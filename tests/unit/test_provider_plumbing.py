@@ -1,14 +1,12 @@
-"""Provider plumbing without a network: fan-out, Retry-After, the per-minute gate, media rules."""
+"""Provider plumbing without a network: fan-out, Retry-After and the per-minute gate."""
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
 import time
-from io import BytesIO
 
 import pytest
-from PIL import Image
 
 from bot.core.providers import RenderedImage
 from bot.core.upstream import (
@@ -17,7 +15,6 @@ from bot.core.upstream import (
     Throttled,
     Unavailable,
 )
-from bot.providers.media import MediaPolicy, policy_for, verify_image
 from bot.providers.plumbing import RateGate, fan_out, retry_after
 
 
@@ -78,14 +75,13 @@ async def test_fan_out_prefers_a_refused_prompt_over_other_failures() -> None:
     assert caught.value.detail == "prompt refused"
 
 
-def test_retry_after_seconds_and_http_dates() -> None:
+def test_retry_after_is_flows_rule() -> None:
+    """Seconds from 0 to a day; a date, a negative or an absurd value is no hint."""
     assert retry_after({"Retry-After": "7"}) == 7.0
     assert retry_after({"retry-after": "0.5"}) == 0.5
-    assert retry_after({"Retry-After": "-3"}) == 0.0
+    for value in ("-3", "soon", "inf", "86401", email.utils.formatdate(time.time() + 30)):
+        assert retry_after({"Retry-After": value}) is None
     assert retry_after({}) is None
-    assert retry_after({"Retry-After": "soon"}) is None
-    future = email.utils.formatdate(time.time() + 30, usegmt=True)
-    assert 28 <= (retry_after({"Retry-After": future}) or 0) <= 30
 
 
 async def test_rate_gate_lets_limit_pass_per_window() -> None:
@@ -97,47 +93,3 @@ async def test_rate_gate_lets_limit_pass_per_window() -> None:
     for first, fourth in zip(stamps, stamps[3:], strict=False):
         assert fourth - first >= 0.2
     assert stamps[2] - stamps[0] < 0.05
-
-
-@pytest.mark.parametrize(
-    ("url", "allowed"),
-    [
-        ("https://cdn.atomu.ai/a.png", True),
-        ("https://CDN.ATOMU.AI/a.png", True),
-        ("https://img.wireflow.ai/a.png", True),
-        ("https://wireflow.ai/a.png", False),  # ".wireflow.ai" is the subdomains only
-        ("https://evilwireflow.ai/a.png", False),
-        ("https://cdn.atomu.ai.evil.com/a.png", False),
-        ("http://cdn.atomu.ai/a.png", False),
-        ("https://user:pw@cdn.atomu.ai/a.png", False),
-        ("file:///etc/passwd", False),
-        ("https:///a.png", False),
-        ("https://127.0.0.1/a.png", False),
-    ],
-)
-def test_media_policy_hosts_and_schemes(url: str, allowed: bool) -> None:
-    policy = MediaPolicy(frozenset({"cdn.atomu.ai", ".wireflow.ai"}))
-    assert policy.allows(url) is allowed
-
-
-def test_the_policy_scheme_follows_the_api() -> None:
-    local = policy_for("http://127.0.0.1:9", frozenset({"127.0.0.1"}), max_bytes=1, timeout=1)
-    prod = policy_for(
-        "https://nano-banana-pro.net", frozenset({"127.0.0.1"}), max_bytes=1, timeout=1
-    )
-    assert local.allows("http://127.0.0.1:9/x.png")
-    assert not prod.allows("http://127.0.0.1:9/x.png")
-    assert prod.allows("https://127.0.0.1/x.png")
-
-
-def test_verify_image_by_content_and_pixels() -> None:
-    out = BytesIO()
-    Image.new("RGB", (40, 30)).save(out, "WEBP")
-    assert verify_image(out.getvalue(), 40 * 30) == "image/webp"
-    with pytest.raises(Unavailable, match="too many pixels"):
-        verify_image(out.getvalue(), 40 * 30 - 1)
-    gif = BytesIO()
-    Image.new("RGB", (4, 4)).save(gif, "GIF")
-    for junk in (b"", b"<html>", gif.getvalue(), out.getvalue()[:20]):
-        with pytest.raises(Unavailable, match="not a PNG, JPEG or WebP"):
-            verify_image(junk, 10**6)
