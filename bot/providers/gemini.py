@@ -6,7 +6,11 @@ travels only in the ``x-goog-api-key`` header, never in a URL (where logs would 
 
 What comes back, and what it becomes (``bot.core.upstream``):
 
-    a candidate with a non-thought inlineData image    the image
+    a candidate with a non-thought inlineData image    the image (bounded in bytes and pixels,
+                                                       a whole PNG, JPEG or WebP: else
+                                                       MediaRefused; bad base64: Unavailable)
+    aspect ratio "auto"                                no aspectRatio sent: the model follows
+                                                       the references
     promptFeedback.blockReason (any)                   ContentPolicyError: the prompt is refused
     finishReason PROHIBITED_CONTENT, IMAGE_PROHIBITED_CONTENT, BLOCKLIST, SPII
                                                        ContentPolicyError

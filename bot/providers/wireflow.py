@@ -14,7 +14,9 @@ paced below the plan's limits: executions per minute (10 on every plan) and requ
 
     201 on execute                           the execution ids
     COMPLETED                                the image, fetched from the media hosts (its URL is
-                                             the handle a later render can take as a reference)
+                                             the handle a later render can take as a reference;
+                                             a link or picture breaking the media rules:
+                                             MediaRefused)
     FAILED naming a safety/policy block      ModerationError
     FAILED otherwise, RUNNING past
       ``stale_after`` with FAILED details    Unavailable
