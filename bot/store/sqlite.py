@@ -32,82 +32,9 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.store.codec import decode_request, encode_request
+from bot.store.migrations import MIGRATIONS, check_version
 
 log = logging.getLogger(__name__)
-
-# Each entry moves the schema from version i to i+1; never edit one that has shipped.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        chat_id TEXT NOT NULL,
-        reply_to TEXT,
-        route TEXT NOT NULL DEFAULT '{}',
-        request TEXT NOT NULL,
-        state TEXT NOT NULL,
-        account TEXT,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        delivered_at REAL
-    );
-    CREATE INDEX jobs_open ON jobs(state) WHERE state IN ('queued', 'running');
-    CREATE INDEX jobs_undelivered ON jobs(delivered_at) WHERE delivered_at IS NULL;
-    CREATE INDEX jobs_user ON jobs(platform, user_id, state);
-    CREATE TABLE job_uploads (
-        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        sha256 TEXT NOT NULL,
-        PRIMARY KEY (job_id, sha256)
-    );
-    CREATE INDEX job_uploads_sha ON job_uploads(sha256);
-    CREATE TABLE blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
-    CREATE TABLE images (
-        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
-        idx INTEGER NOT NULL,
-        media_id TEXT NOT NULL,
-        account TEXT NOT NULL,
-        seed INTEGER,
-        model TEXT NOT NULL,
-        mime TEXT NOT NULL,
-        data BLOB,
-        PRIMARY KEY (job_id, idx)
-    );
-    CREATE TABLE user_settings (
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        data TEXT NOT NULL,
-        PRIMARY KEY (platform, user_id)
-    );
-    CREATE TABLE assets (
-        sha256 TEXT NOT NULL,
-        account TEXT NOT NULL,
-        media_id TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        PRIMARY KEY (sha256, account)
-    );
-    CREATE TABLE usage (
-        platform TEXT NOT NULL,
-        user_id TEXT NOT NULL,
-        day TEXT NOT NULL,
-        jobs INTEGER NOT NULL DEFAULT 0,
-        images INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (platform, user_id, day)
-    );
-    """,
-    """
-    CREATE TABLE pending (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        created_at REAL NOT NULL
-    );
-    CREATE INDEX pending_key ON pending(kind, key);
-    """,
-)
 
 _JOB_COLUMNS = (
     "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, "
@@ -183,13 +110,9 @@ class SqliteStore:
     async def _migrate(self) -> None:
         async with self._transaction() as db:
             version = await _scalar(db, "PRAGMA user_version")
-            if version > len(MIGRATIONS):
-                raise RuntimeError(
-                    f"{self._path} has schema version {version}, newer than this bot knows "
-                    f"({len(MIGRATIONS)}): upgrade the bot"
-                )
-            for target, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, script.split(";")):
+            check_version(version, str(self._path))
+            for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, step.sqlite.split(";")):
                     await db.execute(statement)
                 await db.execute(f"PRAGMA user_version={target}")
                 log.info("store migrated to schema version %d", target)
