@@ -1,0 +1,452 @@
+"""``PostgresStore``: the durable state on PostgreSQL (psycopg 3 and its connection pool).
+
+The contract is ``SqliteStore``'s: every method is one transaction, committed before it returns.
+SQLite runs one writer at a time; here transactions really run side by side (several in this
+process today, several processes later), so a write that depends on what it reads either does
+both in one statement (a conditional ``UPDATE … RETURNING``, ``DELETE … RETURNING``,
+``INSERT … ON CONFLICT``) or locks what it read first (``_drop_uploads``). Times are the
+server's (``now()``): the one clock that every process sharing the database agrees on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from types import TracebackType
+from typing import Any, LiteralString, Self
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from bot.core.domain import (
+    ImageRef,
+    Job,
+    JobState,
+    Owner,
+    Request,
+    ResultImage,
+    UserKey,
+    UserSettings,
+)
+from bot.store.codec import decode_request, encode_request
+from bot.store.errors import StoreError
+from bot.store.migrations import MIGRATIONS, check_version
+from bot.store.url import StoreUrl
+
+log = logging.getLogger(__name__)
+
+# Connections this process may hold: jobs running at once each write a few times, briefly.
+POOL_SIZE = 10
+# Seconds to reach the server at start, unless the URL sets connect_timeout itself.
+CONNECT_TIMEOUT = 10
+# pg_advisory_xact_lock key: processes starting together migrate one after the other.
+MIGRATION_LOCK = 0x6E62_6D67
+
+_JOB_COLUMNS = (
+    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error, "
+    "extract(epoch FROM created_at)::float8 AS created_at, "
+    "extract(epoch FROM updated_at)::float8 AS updated_at, "
+    "delivered_at IS NOT NULL AS delivered"
+)
+
+Connection = AsyncConnection[DictRow]
+
+
+class PostgresStore:
+    """Implements ``bot.core.ports.Store``; ``async with PostgresStore(url) as store``."""
+
+    def __init__(self, url: StoreUrl):
+        if url.kind != "postgresql":
+            raise ValueError("PostgresStore needs a postgresql:// URL")
+        self._url = url
+        self._pool: AsyncConnectionPool[Connection] | None = None
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Connect, migrate, then keep a pool; any failure is one ``StoreError`` line."""
+        conninfo = _conninfo(self._url)
+        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            conninfo,
+            connection_class=Connection,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            # A server restart must cost a reconnect, not a failed write.
+            check=AsyncConnectionPool.check_connection,
+            name="store",
+        )
+        try:
+            conn = await Connection.connect(conninfo, autocommit=True, row_factory=dict_row)
+            async with conn:
+                await _migrate(conn, self._url.redacted)
+            await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as exc:
+            await pool.close()
+            # libpq may quote the URL it was given, password included: redact, and drop the
+            # chained original so no traceback carries it either.
+            reason = self._url.redact(str(exc)).strip()
+            raise StoreError(f"can't open the store at {self._url}: {reason}") from None
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+        self._pool = None
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Connection]:
+        if self._pool is None:
+            raise RuntimeError("PostgresStore is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[Connection]:
+        # On any exception (cancellation included) psycopg cancels the statement on the server
+        # and rolls back; the pool then checks the connection before anyone reuses it.
+        async with self.pool.connection() as db, db.transaction():
+            yield db
+
+    async def _query(self, sql: LiteralString, params: Sequence[Any] = ()) -> list[DictRow]:
+        """One statement on its own (autocommit: itself a transaction); the rows it returns."""
+        async with self.pool.connection() as db:
+            cur = await db.execute(sql, params)
+            return await cur.fetchall() if cur.description else []
+
+    async def _one(self, sql: LiteralString, params: Sequence[Any] = ()) -> DictRow | None:
+        rows = await self._query(sql, params)
+        return rows[0] if rows else None
+
+    async def schema_version(self) -> int:
+        row = await self._one("SELECT max(version) AS version FROM schema_migrations")
+        return int(row["version"]) if row else 0
+
+    async def add_job(
+        self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
+    ) -> Job:
+        count = getattr(request, "count", 0)
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "RETURNING id, extract(epoch FROM created_at)::float8 AS created_at",
+                (
+                    owner.platform,
+                    owner.user_id,
+                    owner.chat_id,
+                    owner.reply_to,
+                    json.dumps(dict(owner.route)),
+                    encode_request(request),
+                    JobState.QUEUED.value,
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            job_id, now = int(row["id"]), float(row["created_at"])
+            if blobs:
+                shas = sorted(blobs)
+                # Blobs already stored stay stored: a job being delivered can't drop them
+                # under us (see _drop_uploads).
+                await db.execute(
+                    "SELECT 1 FROM blobs WHERE sha256 = ANY(%s) ORDER BY sha256 FOR KEY SHARE",
+                    (shas,),
+                )
+                async with db.cursor() as many:
+                    await many.executemany(
+                        "INSERT INTO blobs (sha256, data) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        [(sha, blobs[sha]) for sha in shas],
+                    )
+                    await many.executemany(
+                        "INSERT INTO job_uploads (job_id, sha256) VALUES (%s, %s) "
+                        "ON CONFLICT DO NOTHING",
+                        [(job_id, sha) for sha in shas],
+                    )
+            await db.execute(
+                "INSERT INTO usage (platform, user_id, day, jobs, images) "
+                "VALUES (%s, %s, %s, 1, %s) ON CONFLICT (platform, user_id, day) "
+                "DO UPDATE SET jobs = usage.jobs + 1, images = usage.images + excluded.images",
+                (owner.platform, owner.user_id, day, count),
+            )
+        return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))  # noqa: S608
+        return _job(row) if row else None
+
+    async def unfinished_jobs(self) -> list[Job]:
+        return await self._jobs("state IN ('queued', 'running') ORDER BY id")
+
+    async def undelivered_jobs(self) -> list[Job]:
+        return await self._jobs(
+            "delivered_at IS NULL AND state IN ('done', 'failed', 'cancelled') ORDER BY id"
+        )
+
+    async def user_jobs(self, user: UserKey) -> list[Job]:
+        return await self._jobs(
+            "platform = %s AND user_id = %s AND state IN ('queued', 'running') ORDER BY id",
+            (user.platform, user.user_id),
+        )
+
+    async def _jobs(self, where: LiteralString, params: Sequence[Any] = ()) -> list[Job]:
+        # ``where`` is always a literal of this module; values travel as parameters.
+        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
+        return [_job(row) for row in await self._query(sql, params)]
+
+    async def mark_running(self, job_id: int, account: str) -> int:
+        row = await self._one(
+            "UPDATE jobs SET state = 'running', account = %s, attempts = attempts + 1, "
+            "updated_at = now() WHERE id = %s AND state IN ('queued', 'running') "
+            "RETURNING attempts",
+            (account, job_id),
+        )
+        return int(row["attempts"]) if row else 0
+
+    async def requeue(self, job_id: int) -> None:
+        await self._query(
+            "UPDATE jobs SET state = 'queued', updated_at = now() "
+            "WHERE id = %s AND state = 'running'",
+            (job_id,),
+        )
+
+    async def update_request(self, job_id: int, request: Request) -> None:
+        await self._query(
+            "UPDATE jobs SET request = %s, updated_at = now() WHERE id = %s",
+            (encode_request(request), job_id),
+        )
+
+    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> None:
+        async with self._transaction() as db:
+            async with db.cursor() as many:
+                await many.executemany(
+                    "INSERT INTO images (job_id, idx, media_id, account, seed, model, mime, data) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job_id, idx) DO UPDATE "
+                    "SET media_id = excluded.media_id, account = excluded.account, "
+                    "seed = excluded.seed, model = excluded.model, mime = excluded.mime, "
+                    "data = excluded.data",
+                    [
+                        (
+                            job_id,
+                            image.index,
+                            image.ref.media_id,
+                            image.ref.account,
+                            image.seed,
+                            image.model,
+                            image.mime,
+                            image.data,
+                        )
+                        for image in images
+                    ],
+                )
+            await db.execute(
+                "UPDATE jobs SET state = 'done', error = NULL, updated_at = now() "
+                "WHERE id = %s AND state IN ('queued', 'running')",
+                (job_id,),
+            )
+
+    async def fail_job(self, job_id: int, message: str) -> None:
+        # Only an open job can fail: a cancelled or finished one keeps its one final answer.
+        # PostgreSQL text can't hold NUL, which an upstream's error text might carry.
+        await self._query(
+            "UPDATE jobs SET state = 'failed', error = %s, updated_at = now() "
+            "WHERE id = %s AND state IN ('queued', 'running')",
+            (message.replace("\x00", "\N{REPLACEMENT CHARACTER}"), job_id),
+        )
+
+    async def cancel_job(self, job_id: int) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "UPDATE jobs SET state = 'cancelled', updated_at = now(), delivered_at = now() "
+                "WHERE id = %s AND state = 'queued'",
+                (job_id,),
+            )
+            changed = cur.rowcount == 1
+            if changed:
+                await _drop_uploads(db, job_id)
+            return changed
+
+    async def mark_delivered(self, job_id: int) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET delivered_at = now() WHERE id = %s AND delivered_at IS NULL",
+                (job_id,),
+            )
+            # Delivered images live on at the platform; we keep only what buttons need.
+            await db.execute(
+                "UPDATE images SET data = NULL WHERE job_id = %s AND data IS NOT NULL", (job_id,)
+            )
+            await _drop_uploads(db, job_id)
+
+    async def results(self, job_id: int) -> list[ResultImage]:
+        rows = await self._query(
+            "SELECT idx, media_id, account, seed, model, mime, data FROM images "
+            "WHERE job_id = %s ORDER BY idx",
+            (job_id,),
+        )
+        return [
+            ResultImage(
+                index=row["idx"],
+                ref=ImageRef(row["media_id"], row["account"]),
+                seed=row["seed"],
+                model=row["model"],
+                mime=row["mime"],
+                data=row["data"],
+            )
+            for row in rows
+        ]
+
+    async def blob(self, sha256: str) -> bytes | None:
+        row = await self._one("SELECT data FROM blobs WHERE sha256 = %s", (sha256,))
+        return bytes(row["data"]) if row else None
+
+    async def cached_asset(self, sha256: str, account: str, *, max_age: float) -> str | None:
+        row = await self._one(
+            "SELECT media_id FROM assets WHERE sha256 = %s AND account = %s "
+            "AND created_at > now() - make_interval(secs => %s)",
+            (sha256, account, max_age),
+        )
+        return str(row["media_id"]) if row else None
+
+    async def cache_asset(self, sha256: str, account: str, media_id: str) -> None:
+        await self._query(
+            "INSERT INTO assets (sha256, account, media_id) VALUES (%s, %s, %s) "
+            "ON CONFLICT (sha256, account) DO UPDATE "
+            "SET media_id = excluded.media_id, created_at = excluded.created_at",
+            (sha256, account, media_id),
+        )
+
+    async def forget_assets(self, account: str, sha256s: Sequence[str]) -> None:
+        await self._query(
+            "DELETE FROM assets WHERE account = %s AND sha256 = ANY(%s)",
+            (account, list(sha256s)),
+        )
+
+    async def user_settings(self, user: UserKey) -> UserSettings:
+        row = await self._one(
+            "SELECT data FROM user_settings WHERE platform = %s AND user_id = %s",
+            (user.platform, user.user_id),
+        )
+        if row is None:
+            return UserSettings()
+        known = UserSettings.__dataclass_fields__
+        return UserSettings(**{k: v for k, v in json.loads(row["data"]).items() if k in known})
+
+    async def save_user_settings(self, user: UserKey, settings: UserSettings) -> None:
+        await self._query(
+            "INSERT INTO user_settings (platform, user_id, data) VALUES (%s, %s, %s) "
+            "ON CONFLICT (platform, user_id) DO UPDATE SET data = excluded.data",
+            (user.platform, user.user_id, json.dumps(asdict(settings))),
+        )
+
+    async def images_on(self, user: UserKey, day: str) -> int:
+        row = await self._one(
+            "SELECT images FROM usage WHERE platform = %s AND user_id = %s AND day = %s",
+            (user.platform, user.user_id, day),
+        )
+        return int(row["images"]) if row else 0
+
+    async def add_pending(self, kind: str, key: str, value: str) -> None:
+        await self._query(
+            "INSERT INTO pending (kind, key, value) VALUES (%s, %s, %s)", (kind, key, value)
+        )
+
+    async def take_pending(self, kind: str, key: str) -> list[str]:
+        # One statement: two takers can't both get a value.
+        rows = await self._query(
+            "DELETE FROM pending WHERE kind = %s AND key = %s RETURNING id, value", (kind, key)
+        )
+        return [str(row["value"]) for row in sorted(rows, key=lambda row: int(row["id"]))]
+
+    async def pending_keys(self, kind: str, older_than: float) -> list[str]:
+        rows = await self._query(
+            "SELECT DISTINCT key FROM pending "
+            "WHERE kind = %s AND created_at < now() - make_interval(secs => %s)",
+            (kind, older_than),
+        )
+        return [str(row["key"]) for row in rows]
+
+
+def _conninfo(url: StoreUrl) -> str:
+    """The URL as libpq takes it, with our defaults where the URL sets none."""
+    given = conninfo_to_dict(url.reveal())
+    defaults: dict[str, str | int] = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "application_name": "nano-banana-bot",
+    }
+    return make_conninfo(url.reveal(), **{k: v for k, v in defaults.items() if k not in given})
+
+
+async def _migrate(db: Connection, where: str) -> None:
+    async with db.transaction():
+        await db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await db.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")
+        row = await cur.fetchone()
+        assert row is not None
+        version = int(row["version"])
+        check_version(version, where)
+        for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
+            await db.execute(step.postgres)
+            await db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (target,))
+            log.info("store migrated to schema version %d", target)
+
+
+async def _drop_uploads(db: Connection, job_id: int) -> None:
+    """User images are kept only while a job that still has to upload them is open.
+
+    Another transaction may be adding a job that uses the same image: ``add_job`` share-locks
+    the blob rows it relies on, so the rows are locked here before the delete, and the delete
+    (a new statement, so a fresh snapshot in READ COMMITTED) sees that job's upload row.
+    """
+    cur = await db.execute("DELETE FROM job_uploads WHERE job_id = %s RETURNING sha256", (job_id,))
+    shas = sorted(str(row["sha256"]) for row in await cur.fetchall())
+    if not shas:
+        return
+    await db.execute(
+        "SELECT 1 FROM blobs WHERE sha256 = ANY(%s) ORDER BY sha256 FOR UPDATE", (shas,)
+    )
+    await db.execute(
+        "DELETE FROM blobs WHERE sha256 = ANY(%s) "
+        "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",
+        (shas,),
+    )
+
+
+def _job(row: DictRow) -> Job:
+    return Job(
+        id=row["id"],
+        owner=Owner(
+            platform=row["platform"],
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            reply_to=row["reply_to"],
+            route=json.loads(row["route"]),
+        ),
+        request=decode_request(row["request"]),
+        state=JobState(row["state"]),
+        account=row["account"],
+        attempts=row["attempts"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        delivered=row["delivered"],
+    )
