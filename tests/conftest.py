@@ -1,11 +1,12 @@
-"""Shared fixtures: the fake Flow server, a store on disk, and a fast-retrying service."""
+"""Shared fixtures: the fake Flow server, a store (SQLite and PostgreSQL), a fast service."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import os
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,20 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.service import Service
 from bot.flow.client import FlowClient
+from bot.store import open_store
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
+from tests.postgres_server import (
+    ENV_REQUIRED,
+    PostgresServer,
+    Unavailable,
+    postgres_server,
+    reason_to_skip,
+)
+
+AnyStore = SqliteStore | PostgresStore
 
 FAST = Tuning(retry_min_seconds=0.01, retry_max_seconds=0.05, job_deadline_seconds=5)
 
@@ -31,7 +43,7 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (32, 24), color: str =
 
 
 def build_service(
-    store: SqliteStore,
+    store: AnyStore,
     upstream: FlowClient,
     *,
     admin: str = "console:99",
@@ -62,16 +74,42 @@ async def flow() -> AsyncIterator[FakeFlowServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the session; the tests that need one skip (in CI: fail) without."""
+    try:
+        with postgres_server() as server:
+            yield server
+    except Unavailable as exc:
+        if os.environ.get(ENV_REQUIRED):
+            pytest.fail(f"{ENV_REQUIRED} is set: {exc}")
+        pytest.skip(reason_to_skip(exc))
+
+
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    async with SqliteStore(tmp_path / "bot.sqlite3") as opened:
+def postgres_url(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database of its own for this test."""
+    name = postgres.create_database()
+    yield postgres.url(name)
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on both stores: a SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/bot.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[AnyStore]:
+    async with open_store(store_url) as opened:
         yield opened
 
 
 @pytest.fixture
-async def make_service(
-    flow: FakeFlowServer, store: SqliteStore
-) -> AsyncIterator[Callable[..., Any]]:
+async def make_service(flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Callable[..., Any]]:
     """Build and start a service on the fake server: ``await make_service(limits=...)``."""
     opened: list[tuple[Service, FlowClient]] = []
 
@@ -90,7 +128,7 @@ async def make_service(
         await client.aclose()
 
 
-async def wait_delivered(store: SqliteStore, job_id: int, timeout: float = 5.0) -> None:
+async def wait_delivered(store: AnyStore, job_id: int, timeout: float = 5.0) -> None:
     """The final answer is recorded just after the notifier returns: wait for that write."""
     async with asyncio.timeout(timeout):
         while not ((job := await store.get_job(job_id)) and job.delivered):  # noqa: ASYNC110

@@ -1,4 +1,5 @@
-"""The service against the real Flow client, the fake Flow server and a real SQLite store."""
+"""The service against the real Flow client, the fake Flow server and a real store (each test
+runs on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import asyncio
 import contextlib
 import hashlib
 import io
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +16,8 @@ from bot.core import texts
 from bot.core.domain import Action, Button, ImageRef, JobState, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits, Tuning
-from bot.store.sqlite import SqliteStore
-from tests.conftest import FAST, build_service, image_bytes, owner, wait_delivered
+from bot.store.migrations import LATEST
+from tests.conftest import FAST, AnyStore, build_service, image_bytes, owner, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer, Recorded
 
 
@@ -189,9 +189,9 @@ async def test_a_refused_reference_upload_is_told_and_nothing_generated(
     assert flow.images_requests() == []
 
 
-async def test_operator_errors_alert_admins_once_and_fail_over() -> None:
+async def test_operator_errors_alert_admins_once_and_fail_over(store: AnyStore) -> None:
     async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
-        service, told, client, store = await _two_account_service(flow)
+        service, told, client = await _two_account_service(flow, store)
         try:
             flow.fail_next(402)
             first = await service.submit(owner(), "a fox --count 1")
@@ -221,7 +221,6 @@ async def test_operator_errors_alert_admins_once_and_fail_over() -> None:
         finally:
             await service.aclose()
             await client.aclose()
-            await store.close()
 
 
 def body(request: Recorded) -> dict[str, Any]:
@@ -229,25 +228,21 @@ def body(request: Recorded) -> dict[str, Any]:
     return request.json
 
 
-async def _two_account_service(flow: FakeFlowServer, tuning: Tuning = FAST) -> Any:
-    import tempfile
-
+async def _two_account_service(flow: FakeFlowServer, store: AnyStore, tuning: Tuning = FAST) -> Any:
     from bot.flow.client import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
-    store = SqliteStore(Path(tempfile.mkdtemp()) / "db.sqlite3")
-    await store.open()
     client = FlowClient("test-token", flow.base_url)
     told = RecordingNotifier()
     service = build_service(store, client, tuning=tuning)
     service.register("console", told)
     await service.start()
-    return service, told, client, store
+    return service, told, client
 
 
-async def test_jobs_with_generated_references_run_on_the_owning_account() -> None:
+async def test_jobs_with_generated_references_run_on_the_owning_account(store: AnyStore) -> None:
     async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
-        service, told, client, store = await _two_account_service(flow)
+        service, told, client = await _two_account_service(flow, store)
         try:
             first = await service.submit(owner(), "a fox --count 2 --model 2")
             await told.wait_answered(first.job_id)
@@ -269,7 +264,6 @@ async def test_jobs_with_generated_references_run_on_the_owning_account() -> Non
         finally:
             await service.aclose()
             await client.aclose()
-            await store.close()
 
 
 async def test_reroll_and_upscale_buttons(make_service: Any, flow: FakeFlowServer) -> None:
@@ -384,7 +378,7 @@ async def test_delivery_faults_are_retried_then_given_up(make_service: Any) -> N
 
 
 async def test_restart_redelivers_stored_results_without_regenerating(
-    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+    make_service: Any, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     service, told = await make_service()
     told.fail_deliveries, told.permanent = 0, False
@@ -412,7 +406,7 @@ async def test_restart_redelivers_stored_results_without_regenerating(
 
 
 async def test_restart_requeues_interrupted_generations(
-    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+    make_service: Any, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     flow.latency = 5.0
     service, _ = await make_service()
@@ -432,7 +426,7 @@ async def test_restart_requeues_interrupted_generations(
     assert told.result(submitted.job_id).images
 
 
-async def test_pending_values_survive_in_the_store(store: SqliteStore) -> None:
+async def test_pending_values_survive_in_the_store(store: AnyStore) -> None:
     await store.add_pending("album", "chat:1", "a")
     await store.add_pending("album", "chat:1", "b")
     await store.add_pending("prompt", "chat:1", "c")
@@ -441,12 +435,10 @@ async def test_pending_values_survive_in_the_store(store: SqliteStore) -> None:
     assert await store.take_pending("album", "chat:1") == ["a", "b"]
     assert await store.take_pending("album", "chat:1") == []
     assert await store.take_pending("prompt", "chat:1") == ["c"]
-    assert await store.schema_version() == 2
+    assert await store.schema_version() == LATEST
 
 
-async def test_jobs_submitted_before_start_run_once(
-    flow: FakeFlowServer, store: SqliteStore
-) -> None:
+async def test_jobs_submitted_before_start_run_once(flow: FakeFlowServer, store: AnyStore) -> None:
     from bot.core.models_table import ModelTable
     from bot.core.service import Service
     from bot.flow.client import FlowClient
@@ -463,7 +455,7 @@ async def test_jobs_submitted_before_start_run_once(
         assert len(flow.images_requests()) == 1
 
 
-async def test_a_write_cancelled_midway_leaves_the_store_usable(store: SqliteStore) -> None:
+async def test_a_write_cancelled_midway_leaves_the_store_usable(store: AnyStore) -> None:
     for _ in range(20):
         task = asyncio.create_task(store.add_pending("x", "k", "v"))
         await asyncio.sleep(0)
@@ -475,7 +467,7 @@ async def test_a_write_cancelled_midway_leaves_the_store_usable(store: SqliteSto
 
 
 async def test_a_cached_asset_the_upstream_forgot_is_uploaded_again(
-    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+    make_service: Any, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     service, told = await make_service()
     photo = image_bytes("PNG", color="blue")
@@ -492,17 +484,17 @@ async def test_a_cached_asset_the_upstream_forgot_is_uploaded_again(
     assert len([r for r in flow.requests if "/assets/" in r.path]) == 1
 
 
-async def test_cached_asset_ids_expire(store: SqliteStore) -> None:
+async def test_cached_asset_ids_expire(store: AnyStore) -> None:
     await store.cache_asset("abc", "alice@example.com", "user:1-image:x")
     assert await store.cached_asset("abc", "alice@example.com", max_age=60) == "user:1-image:x"
     assert await store.cached_asset("abc", "alice@example.com", max_age=0) is None
     assert await store.cached_asset("abc", "bob@example.com", max_age=60) is None
 
 
-async def test_a_job_pinned_to_an_account_gone_bad_is_answered() -> None:
+async def test_a_job_pinned_to_an_account_gone_bad_is_answered(store: AnyStore) -> None:
     async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
-        service, told, client, store = await _two_account_service(
-            flow, tuning=Tuning(retry_min_seconds=0.01, job_deadline_seconds=0.3)
+        service, told, client = await _two_account_service(
+            flow, store, tuning=Tuning(retry_min_seconds=0.01, job_deadline_seconds=0.3)
         )
         try:
             first = await service.submit(owner(), "a fox --count 1 --model 2")
@@ -524,11 +516,10 @@ async def test_a_job_pinned_to_an_account_gone_bad_is_answered() -> None:
         finally:
             await service.aclose()
             await client.aclose()
-            await store.close()
 
 
 async def test_a_job_pinned_to_an_account_no_longer_used_fails_at_start(
-    flow: FakeFlowServer, store: SqliteStore
+    flow: FakeFlowServer, store: AnyStore
 ) -> None:
     from bot.core.domain import GenerationRequest
     from bot.flow.client import FlowClient
@@ -548,7 +539,7 @@ async def test_a_job_pinned_to_an_account_no_longer_used_fails_at_start(
 
 
 async def test_a_finished_job_stays_finished_when_its_cache_entry_vanishes(
-    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+    make_service: Any, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     service, told = await make_service()
     photo = image_bytes("PNG", color="green")
@@ -565,7 +556,7 @@ async def test_a_finished_job_stays_finished_when_its_cache_entry_vanishes(
 
 
 async def test_an_odd_answer_to_the_account_list_does_not_stop_the_start(
-    flow: FakeFlowServer, store: SqliteStore
+    flow: FakeFlowServer, store: AnyStore
 ) -> None:
     from bot.flow.client import FlowClient
 
