@@ -16,7 +16,7 @@ from bot.core.policy import Access
 from bot.core.ports import Notifier
 from bot.core.service import Service
 from bot.flow.client import FlowClient, FlowTimeouts
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             timeouts=timeouts,
             media_hosts=settings.upstream_media_hosts,
         ) as flow,
-        SqliteStore(settings.database_path) as store,
+        open_store(settings.database) as store,
     ):
         yield Service(
             store,

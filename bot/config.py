@@ -18,8 +18,10 @@ from dotenv import dotenv_values
 from bot.core.models_table import ModelTable, ModelTableError
 from bot.core.policy import Defaults, Limits, Tuning
 from bot.flow.media import DEFAULT_MEDIA_HOSTS
+from bot.store.url import StoreUrl, StoreUrlError
 
 PLATFORMS = ("discord", "telegram")
+DEFAULT_DATABASE = StoreUrl.parse("sqlite:///data/bot.sqlite3")
 # A host name, or "*." and a domain: ASCII (IDNA) labels, no scheme, port or path.
 _HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
 T = TypeVar("T")
@@ -65,7 +67,7 @@ class Settings:
     telegram_webhook_secret: Secret | None = None
     telegram_webhook_listen: tuple[str, int] = ("0.0.0.0", 8443)  # noqa: S104 — a webhook must be reachable
     discord_dev_guild: int | None = None
-    database_path: Path = Path("data/bot.sqlite3")
+    database: StoreUrl = DEFAULT_DATABASE  # prints with its password as ***
     admins: tuple[tuple[str, str], ...] = ()
     allowed_users: frozenset[str] = frozenset()
     allowed_chats: frozenset[str] = frozenset()
@@ -84,11 +86,20 @@ class Settings:
         env_file: Path | None = Path(".env"),
     ) -> Settings:
         """Read and check every setting; the process environment wins over ``.env``."""
-        values: dict[str, str] = {}
-        if env_file is not None and env_file.is_file():
-            values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-        values.update(os.environ if environ is None else environ)
-        return _parse(_Env(values))
+        return _parse(_Env(_environment(environ, env_file)))
+
+
+def setting(name: str, env_file: Path | None = Path(".env")) -> str:
+    """One raw setting, read as ``Settings.from_env`` reads it (for commands that need no more)."""
+    return _Env(_environment(None, env_file)).text(name)
+
+
+def _environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
 
 
 class _Env:
@@ -230,7 +241,7 @@ def _parse(env: _Env) -> Settings:
         telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
         telegram_webhook_listen=_listen(env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")),
         discord_dev_guild=env.number("DISCORD_DEV_GUILD", None, int, 1),
-        database_path=_database_path(env.text("DATABASE_URL", "sqlite:///data/bot.sqlite3")),
+        database=_database(env.text("DATABASE_URL")),
         admins=tuple(env.ids("BOT_ADMINS")),
         allowed_users=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_USERS")),
         allowed_chats=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_CHATS")),
@@ -243,14 +254,13 @@ def _parse(env: _Env) -> Settings:
     )
 
 
-def _database_path(url: str) -> Path:
-    prefix = "sqlite:///"
-    if not url.startswith(prefix) or len(url) == len(prefix):
-        raise ConfigError(
-            f"DATABASE_URL must look like sqlite:///data/bot.sqlite3 (relative) or "
-            f"sqlite:////var/lib/bot/bot.sqlite3 (absolute); got {url.split(':', 1)[0]}:…"
-        )
-    return Path(url[len(prefix) :])
+def _database(url: str) -> StoreUrl:
+    if not url:
+        return DEFAULT_DATABASE
+    try:
+        return StoreUrl.parse(url)
+    except StoreUrlError as exc:
+        raise ConfigError(f"DATABASE_URL {exc}") from None
 
 
 def _media_hosts(raw: str) -> tuple[str, ...]:

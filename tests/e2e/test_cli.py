@@ -163,3 +163,17 @@ async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
     assert "stopped" in logs
     for secret in (token, SECRET, "telegram-secret-token"):
         assert secret not in logs
+
+
+async def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    url = "postgresql://bot:s3cr3t-x@/bot?host=/nonexistent/socket/dir"
+    env = {"USEAPI_TOKEN": SECRET, "DATABASE_URL": url, "BOT_LOG_LEVEL": "DEBUG"}
+    async with FakeFlowServer(token=SECRET) as flow:
+        code, out, err = await run_bot(
+            "console", env={**env, "USEAPI_BASE_URL": flow.base_url}, cwd=tmp_path
+        )
+    assert code == 2
+    assert err.splitlines()[-1].startswith(
+        "error: can't open the store at postgresql://bot:***@/bot?host=/nonexistent/socket/dir: "
+    )
+    assert "s3cr3t-x" not in out + err

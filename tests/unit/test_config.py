@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ def load(**extra: str) -> Settings:
 def test_defaults() -> None:
     settings = load()
     assert settings.useapi_base_url == "https://api.useapi.net/v1/google-flow"
-    assert settings.database_path == Path("data/bot.sqlite3")
+    assert settings.database.kind == "sqlite"
+    assert settings.database.path == Path("data/bot.sqlite3")
     assert settings.limits.queued_per_user == 10
     assert settings.limits.running_per_user == 2
     assert (settings.tuning.account_min_concurrency, settings.tuning.account_max_concurrency) == (
@@ -49,7 +51,9 @@ def test_missing_token_names_the_variable() -> None:
         ("BOT_RUNNING_PER_USER", "0", "BOT_RUNNING_PER_USER must be at least 1"),
         ("BOT_ADMINS", "discord:abc", "BOT_ADMINS: 'discord:abc' should look like"),
         ("BOT_ADMINS", "slack:1", "should look like discord:123456"),
-        ("DATABASE_URL", "postgres://u:pw@host/db", "DATABASE_URL must look like sqlite"),
+        ("DATABASE_URL", "mysql://u:pw@host/db", "DATABASE_URL must look like sqlite:///"),
+        ("DATABASE_URL", "sqlite:///", "or postgresql://user:password@host:5432/dbname"),
+        ("DATABASE_URL", "postgresql://u@host/db?colour=red", "not a valid PostgreSQL URL"),
         ("BOT_DEFAULT_MODEL", "dalle", "BOT_DEFAULT_MODEL 'dalle' is not a known model"),
         ("BOT_DEFAULT_ASPECT_RATIO", "auto", "BOT_DEFAULT_ASPECT_RATIO 'auto' is not one of"),
         ("BOT_MODERATION_FALLBACK", "maybe", "BOT_MODERATION_FALLBACK must be true or false"),
@@ -66,10 +70,40 @@ def test_bad_values_name_the_variable(name: str, value: str, message: str) -> No
         load(**{name: value})
 
 
-def test_database_url_password_is_not_echoed() -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://u:hunter2@host/db",
+        "postgresql://u:hunter2@[::1/db",  # libpq quotes a URL it can't parse, whole
+        "postgresql://u:hunter2@host/db?colour=red",
+        "postgresql://u@host/db?password=hunter2&colour=red",
+        "postgres://u:hunter%32@ho st/db",  # percent-encoded: hunter2 once decoded
+    ],
+)
+def test_database_url_password_is_not_echoed(url: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load(DATABASE_URL="postgres://u:hunter2@host/db")
-    assert "hunter2" not in str(caught.value)
+        load(DATABASE_URL=url)
+    shown = (
+        str(caught.value) + repr(caught.value) + "".join(traceback.format_exception(caught.value))
+    )
+    assert "hunter" not in shown
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot:hunter2@db.example:5432/bot",
+        "postgres://bot:hunter2@db.example/bot?sslmode=require",
+        "postgresql://bot@/bot?host=/var/run/postgresql&password=hunter2",
+    ],
+)
+def test_a_postgresql_url_is_taken_and_never_shown(url: str) -> None:
+    settings = load(DATABASE_URL=url)
+    assert settings.database.kind == "postgresql"
+    assert settings.database.reveal() == url
+    shown = repr(settings) + str(settings) + str(settings.database)
+    assert "hunter2" not in shown
+    assert "bot:***@" in shown or "password=***" in shown
 
 
 def test_media_hosts_default_to_googles_and_can_be_set() -> None:
