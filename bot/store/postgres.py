@@ -100,10 +100,10 @@ class PostgresStore:
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except psycopg.Error as exc:
             await pool.close()
-            # libpq may quote the URL it was given, password included: redact, and drop the
-            # chained original so no traceback carries it either.
-            reason = self._url.redact(str(exc)).strip()
-            raise StoreError(f"can't open the store at {self._url}: {reason}") from None
+            # Dropping the chained original: no traceback may carry libpq's words unredacted.
+            raise StoreError(
+                f"can't open the store at {self._url}: {reason(exc, self._url)}"
+            ) from None
         self._pool = pool
 
     async def close(self) -> None:
@@ -380,6 +380,12 @@ class PostgresStore:
             (kind, older_than),
         )
         return [str(row["key"]) for row in rows]
+
+
+def reason(exc: BaseException, url: StoreUrl) -> str:
+    """A driver's error as one line for people: libpq may quote the URL, password included."""
+    lines = (line.strip() for line in url.redact(str(exc)).splitlines())
+    return "; ".join(line for line in lines if line)
 
 
 def _conninfo(url: StoreUrl) -> str:
