@@ -52,9 +52,9 @@ class PostgresServer:
             netloc = f"{login}@{host}"
         return urlunsplit(parts._replace(netloc=netloc, path="/" + quote(database)))
 
-    def execute(self, statement: sql.Composable, params: Any = None) -> None:
+    def execute(self, statement: sql.Composed) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            conn.execute(statement, params)
+            conn.execute(statement)
 
     def create_database(self) -> str:
         name = f"bot_test_{uuid.uuid4().hex[:16]}"

@@ -1,6 +1,7 @@
 """A process running the real service, for the kill -9 test.
 
-``python -m tests.e2e.service_worker BASE_URL DB ANSWERS JOBS``: on a fresh store it submits JOBS
+``python -m tests.e2e.service_worker BASE_URL DATABASE_URL ANSWERS JOBS``: on a fresh store (SQLite
+or PostgreSQL) it submits JOBS
 prompts from several users; on a store with jobs it only resumes. Each final answer is appended to
 ANSWERS (``job_id kind``) and flushed to disk before the notifier returns. It exits when every
 job has been delivered.
@@ -19,7 +20,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Tuning
 from bot.core.service import Service
 from bot.flow.client import FlowClient
-from bot.store.sqlite import SqliteStore
+from bot.store import open_store
 
 
 class FileNotifier:
@@ -44,8 +45,8 @@ class FileNotifier:
         return None
 
 
-async def main(base_url: str, db: Path, answers: Path, jobs: int) -> None:
-    async with FlowClient("test-token", base_url) as client, SqliteStore(db) as store:
+async def main(base_url: str, database_url: str, answers: Path, jobs: int) -> None:
+    async with FlowClient("test-token", base_url) as client, open_store(database_url) as store:
         service = Service(
             store,
             client,
@@ -66,5 +67,5 @@ async def main(base_url: str, db: Path, answers: Path, jobs: int) -> None:
 
 
 if __name__ == "__main__":
-    url, db_path, answers_path, count = sys.argv[1:5]
-    asyncio.run(main(url, Path(db_path), Path(answers_path), int(count)))
+    url, database_url, answers_path, count = sys.argv[1:5]
+    asyncio.run(main(url, database_url, Path(answers_path), int(count)))

@@ -2,8 +2,10 @@
 
 What "exactly once" can mean here: a result stored is never generated again, and an answer is
 given again only if the kill fell between the platform accepting it and the store recording it
-(one SQLite commit). No sink without idempotency keys allows better; the test holds the service
+(one commit). No sink without idempotency keys allows better; the test holds the service
 to that bound by killing once right in that window (on an answer) and once mid-generation.
+It runs on both stores: a SQLite file, and a PostgreSQL database whose connections die with the
+process.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ JOBS = 30
 CAPACITY = 3
 
 
-async def start_worker(flow: FakeFlowServer, tmp: Path) -> asyncio.subprocess.Process:
+async def start_worker(
+    flow: FakeFlowServer, store_url: str, tmp: Path
+) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "tests.e2e.service_worker",
         flow.base_url,
-        str(tmp / "bot.sqlite3"),
+        store_url,
         str(tmp / "answers.txt"),
         str(JOBS),
         stdout=asyncio.subprocess.PIPE,
@@ -47,9 +51,9 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_every_job_is_answered_across_kill_9(tmp_path: Path) -> None:
+async def test_every_job_is_answered_across_kill_9(tmp_path: Path, store_url: str) -> None:
     async with FakeFlowServer(latency=0.15, capacity=CAPACITY) as flow:
-        worker = await start_worker(flow, tmp_path)
+        worker = await start_worker(flow, store_url, tmp_path)
         assert worker.stdout is not None
         assert (await worker.stdout.readline()).strip() == b"submitted"
         kills: list[int] = []
@@ -62,7 +66,7 @@ async def test_every_job_is_answered_across_kill_9(tmp_path: Path) -> None:
             worker.send_signal(signal.SIGKILL)
             await worker.wait()
             kills.append(len(answers(tmp_path)))
-            worker = await start_worker(flow, tmp_path)
+            worker = await start_worker(flow, store_url, tmp_path)
         async with asyncio.timeout(60):
             assert await worker.wait() == 0
         # Throttled probes (AIMD looking for room above capacity 3) are not generations.

@@ -1,0 +1,271 @@
+"""The stores themselves: migrations, refusals, secrets, and what concurrent writers may not break.
+
+Each test that takes ``store`` or ``store_url`` runs on SQLite and on a real PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import sqlite3
+import traceback
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage, Upload, UserKey
+from bot.core.models_table import ModelTable
+from bot.core.service import Service
+from bot.flow.client import FlowClient
+from bot.store import SchemaTooNew, StoreError, StoreUrl, open_store
+from bot.store.migrations import LATEST, MIGRATIONS
+from bot.store.postgres import PostgresStore
+from tests.conftest import FAST, AnyStore, owner
+from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.notifier import RecordingNotifier
+from tests.postgres_server import PostgresServer
+
+# The SQLite steps as they shipped: databases in the field ran exactly these texts.
+SHIPPED_SQLITE = {
+    1: "77274de66f01f698235287ca0873821893bbdb00504570946661ff8a4613c528",
+    2: "8dcae19228ed9aedaaf472a733b33e196067ed5ff7e74ad22e0191133e8dc695",
+}
+
+
+def request(prompt: str = "a fox", *uploads: str) -> GenerationRequest:
+    refs = tuple(Upload(sha, "image/png") for sha in uploads)
+    return GenerationRequest(prompt, "nano-banana-2", "1:1", 1, 5, refs)
+
+
+def test_shipped_sqlite_steps_keep_their_text() -> None:
+    for version, digest in SHIPPED_SQLITE.items():
+        assert hashlib.sha256(MIGRATIONS[version - 1].sqlite.encode()).hexdigest() == digest
+
+
+async def test_a_sqlite_store_made_by_the_shipped_code_still_works(
+    tmp_path: Path, flow: FakeFlowServer
+) -> None:
+    # What the bot before this change left on disk: the shipped steps run as it ran them, and
+    # rows as it wrote them (epoch seconds, JSON text).
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        for version in SHIPPED_SQLITE:
+            for statement in filter(str.strip, MIGRATIONS[version - 1].sqlite.split(";")):
+                db.execute(statement)
+        db.execute(f"PRAGMA user_version={len(SHIPPED_SQLITE)}")
+        done = json.dumps({**_old_request("a cat"), "references": []})
+        db.execute(
+            "INSERT INTO jobs (platform, user_id, chat_id, request, state, account, attempts, "
+            "created_at, updated_at, delivered_at) VALUES "
+            "('console', '1', 'chat', ?, 'done', 'alice@example.com', 1, 1.0e9, 1.0e9, 1.0e9)",
+            (done,),
+        )
+        db.execute(
+            "INSERT INTO images VALUES (1, 1, 'user:1-image:old', 'alice@example.com', 5, "
+            "'nano-banana-2', 'image/jpeg', NULL)"
+        )
+        queued = json.dumps({**_old_request("a dog"), "references": []})
+        db.execute(
+            "INSERT INTO jobs (platform, user_id, chat_id, request, state, created_at, updated_at) "
+            "VALUES ('console', '2', 'chat', ?, 'queued', 1.0e9, 1.0e9)",
+            (queued,),
+        )
+        db.execute("INSERT INTO user_settings VALUES ('console', '1', '{\"count\": 2}')")
+        db.execute("INSERT INTO usage VALUES ('console', '1', '2001-09-09', 1, 1)")
+        db.execute("INSERT INTO pending (kind, key, value, created_at) VALUES ('a', 'k', 'v', 1)")
+
+    async with open_store(f"sqlite:///{path}") as store:
+        assert await store.schema_version() == LATEST
+        old = await store.get_job(1)
+        assert old is not None
+        assert (old.state, old.delivered, old.account) == (JobState.DONE, True, "alice@example.com")
+        assert [i.ref for i in await store.results(1)] == [
+            ImageRef("user:1-image:old", "alice@example.com")
+        ]
+        assert (await store.user_settings(UserKey("console", "1"))).count == 2
+        assert await store.images_on(UserKey("console", "1"), "2001-09-09") == 1
+        assert await store.take_pending("a", "k") == ["v"]
+        # The queued job runs and is answered; new jobs continue the old ids.
+        async with FlowClient("test-token", flow.base_url) as client:
+            service = Service(store, client, models=ModelTable.builtin(), tuning=FAST)
+            told = RecordingNotifier()
+            service.register("console", told)
+            async with service:
+                await told.wait_answered(2)
+                assert told.result(2).images
+                assert (await service.submit(owner(), "a bird --count 1")).job_id == 3
+
+
+def _old_request(prompt: str) -> dict[str, object]:
+    return {"kind": "generate", "prompt": prompt, "model": "nano-banana-2"} | {
+        "aspect_ratio": "1:1",
+        "count": 1,
+        "seed": 5,
+    }
+
+
+async def test_a_store_newer_than_the_bot_is_refused(store_url: str) -> None:
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == LATEST
+    await _set_version(store_url, LATEST + 1)
+    with pytest.raises(SchemaTooNew) as refused:
+        async with open_store(store_url):
+            pass
+    message = str(refused.value)
+    assert f"schema version {LATEST + 1}, newer than this bot knows ({LATEST})" in message
+    assert message.endswith("upgrade the bot")
+
+
+async def _set_version(url: str, version: int) -> None:
+    where = StoreUrl.parse(url)
+    if where.kind == "sqlite":
+        with sqlite3.connect(where.path) as db:
+            db.execute(f"PRAGMA user_version={version}")
+        return
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as db:
+        await db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+
+
+async def test_both_stores_have_the_same_tables_and_columns(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    async with open_store(f"sqlite:///{tmp_path}/s.sqlite3"):
+        pass
+    with sqlite3.connect(tmp_path / "s.sqlite3") as db:
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        in_sqlite = {
+            (t, c[1]) for t in tables if t != "sqlite_sequence" for c in db.execute(
+                f"PRAGMA table_info({t})"
+            )
+        }  # fmt: skip
+    async with open_store(postgres_url), await psycopg.AsyncConnection.connect(postgres_url) as db:
+        cur = await db.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name <> 'schema_migrations'"
+        )
+        in_postgres = set(await cur.fetchall())
+    assert in_postgres == in_sqlite
+
+
+async def test_processes_starting_together_migrate_once(postgres_url: str) -> None:
+    stores = [open_store(postgres_url) for _ in range(4)]
+    await asyncio.gather(*(s.__aenter__() for s in stores))
+    try:
+        assert [await s.schema_version() for s in stores] == [LATEST] * 4
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    async with await psycopg.AsyncConnection.connect(postgres_url) as db:
+        cur = await db.execute("SELECT version FROM schema_migrations ORDER BY version")
+        assert [v for (v,) in await cur.fetchall()] == list(range(1, LATEST + 1))
+
+
+async def test_an_image_shared_by_two_jobs_outlives_the_first_ones_delivery(
+    store: AnyStore,
+) -> None:
+    """Delivering one job drops the user's image unless another open job still needs it.
+
+    On PostgreSQL the two writes really overlap; the blob must survive whichever commits first.
+    """
+    for round_ in range(25):
+        photo = f"photo {round_}".encode()
+        sha = hashlib.sha256(photo).hexdigest()
+        first = await store.add_job(owner(), request("one", sha), {sha: photo}, day="2026-01-01")
+        await store.finish_job(first.id, [])
+        second, _ = await asyncio.gather(
+            store.add_job(owner(), request("two", sha), {sha: photo}, day="2026-01-01"),
+            store.mark_delivered(first.id),
+        )
+        assert await store.blob(sha) == photo, round_
+        await store.cancel_job(second.id)
+        assert await store.blob(sha) is None
+
+
+async def test_a_parked_value_is_taken_once(store: AnyStore) -> None:
+    for i in range(10):
+        await store.add_pending("album", "chat:1", str(i))
+    taken = await asyncio.gather(*(store.take_pending("album", "chat:1") for _ in range(5)))
+    assert sorted(v for values in taken for v in values) == [str(i) for i in range(10)]
+    assert all(values == sorted(values) for values in taken)  # each in the order parked
+
+
+async def test_an_error_text_with_odd_characters_is_kept(store: AnyStore) -> None:
+    job = await store.add_job(owner(), request(), {}, day="2026-01-01")
+    await store.fail_job(job.id, "upstream said: \x00bad 'quote\" 😀")
+    failed = await store.get_job(job.id)
+    assert failed is not None
+    assert failed.state is JobState.FAILED
+    assert failed.error is not None
+    assert failed.error.endswith("bad 'quote\" 😀")
+
+
+async def test_results_keep_their_bytes_until_delivered(store: AnyStore) -> None:
+    job = await store.add_job(owner(), request(), {}, day="2026-01-01")
+    assert await store.mark_running(job.id, "alice@example.com") == 1
+    image = ResultImage(1, ImageRef("m1", "alice@example.com"), 2**40, "nano-banana-2", "x", b"\0")
+    await store.finish_job(job.id, [image])
+    assert await store.results(job.id) == [image]
+    assert await store.mark_running(job.id, "alice@example.com") == 0  # it has ended
+    await store.mark_delivered(job.id)
+    stored = await store.get_job(job.id)
+    assert stored is not None
+    assert (stored.state, stored.delivered) == (JobState.DONE, True)
+    assert await store.results(job.id) == [ResultImage(1, image.ref, 2**40, image.model, "x")]
+    assert await store.undelivered_jobs() == []
+
+
+# PostgreSQL: the password stays out of every message, traceback and log line.
+
+
+async def test_a_wrong_password_is_not_shown(
+    postgres: PostgresServer, postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    if postgres.socket_dir is None:
+        pytest.skip("needs the throwaway cluster, which asks other roles for their password")
+    role = f"bot_{hashlib.sha256(postgres_url.encode()).hexdigest()[:8]}"
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as db:
+        await db.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'right-one'")
+    database = urlsplit(postgres_url).path.lstrip("/")
+    wrong = postgres.url(database, user=role, password="s3cr3t-x")
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StoreError) as refused:
+        async with open_store(wrong):
+            pass
+    assert "password authentication failed" in str(refused.value)
+    _assert_hidden("s3cr3t-x", refused.value, caplog)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bot:s3cr3t-x@/bot?host=/nonexistent/socket/dir",
+        "postgresql://bot@/bot?host=/nonexistent/socket/dir&password=s3cr3t-x",
+        "postgresql://bot:s3cr3t-x@127.0.0.1:1/bot?connect_timeout=2",
+    ],
+)
+async def test_an_unreachable_server_is_one_line_without_the_password(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StoreError) as refused:
+        async with PostgresStore(StoreUrl.parse(url)):
+            pass
+    assert str(refused.value).startswith("can't open the store at postgresql://bot")
+    _assert_hidden("s3cr3t-x", refused.value, caplog)
+
+
+def test_libpq_quoting_a_url_it_cannot_parse_is_redacted() -> None:
+    url = StoreUrl("postgresql", "postgresql://u:s3cr3t-x@[::1/db")
+    with pytest.raises(psycopg.ProgrammingError) as raw:
+        psycopg.conninfo.conninfo_to_dict(url.reveal())
+    assert "s3cr3t-x" in str(raw.value)  # what we guard against
+    assert "s3cr3t-x" not in url.redact(str(raw.value))
+    assert url.redacted == "postgresql://u:***@[::1/db"
+
+
+def _assert_hidden(secret: str, exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    shown = [str(exc), repr(exc), *traceback.format_exception(exc), caplog.text]
+    assert not [text for text in shown if secret in text]
