@@ -28,7 +28,6 @@ from tests.postgres_server import (
     PostgresServer,
     Unavailable,
     postgres_server,
-    reason_to_skip,
 )
 
 AnyStore = SqliteStore | PostgresStore
@@ -83,7 +82,7 @@ def postgres() -> Iterator[PostgresServer]:
     except Unavailable as exc:
         if os.environ.get(ENV_REQUIRED):
             pytest.fail(f"{ENV_REQUIRED} is set: {exc}")
-        pytest.skip(reason_to_skip(exc))
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
 
 
 @pytest.fixture

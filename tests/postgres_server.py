@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -67,71 +68,95 @@ class PostgresServer:
         )
 
 
-def reason_to_skip(exc: Unavailable) -> str:
-    return f"PostgreSQL tests skipped: {exc} (or set {ENV_URL}=postgresql://… to a server)"
-
-
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """``BOT_TEST_DATABASE_URL``'s server, else a throwaway cluster; or ``Unavailable``."""
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """``BOT_TEST_DATABASE_URL``'s server, else a throwaway cluster; or ``Unavailable``.
+
+    The cluster skips fsync unless ``durable`` (benchmarks want what a real server does).
+    """
     given = os.environ.get(ENV_URL, "").strip()
     if given:
         try:
             with psycopg.connect(given, connect_timeout=10):
                 pass
         except psycopg.Error as exc:
-            raise Unavailable(
-                f"{ENV_URL} is set but can't be reached ({type(exc).__name__})"
-            ) from None
+            reason = f"{ENV_URL} is set but can't be reached ({type(exc).__name__})"
+            raise Unavailable(reason) from None
         yield PostgresServer(given)
         return
-    with _throwaway_cluster() as server:
-        yield server
-
-
-@contextlib.contextmanager
-def _throwaway_cluster() -> Iterator[PostgresServer]:
-    bindir = _bindir()
-    as_user = _run_as()
     home = Path(tempfile.mkdtemp(prefix="bot-pg-"))
     try:
-        if as_user:
-            os.chown(home, as_user["user"], as_user["group"])
-        data = home / "data"
-        _run(
-            bindir / "initdb",
-            "-D", str(data), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8",
-            "--auth-local=trust", "--no-sync", as_user=as_user, cwd=home,
-        )  # fmt: skip
-        # The superuser gets in on trust; other roles must give their password, so that a test
-        # can see what a wrong one produces.
-        (data / "pg_hba.conf").write_text(
-            f"local all {SUPERUSER} trust\nlocal all all scram-sha-256\n"
-        )
-        options = (
-            f"-k {home} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off"
-        )
         try:
-            _run(
-                bindir / "pg_ctl", "-D", str(data), "-l", str(home / "log"), "-o", options,
-                "-w", "-t", "60", "start", as_user=as_user, cwd=home,
-            )  # fmt: skip
+            cluster = _Cluster.start(home, durable=durable)
         except Unavailable as exc:
-            log = (home / "log").read_text(errors="replace").strip().splitlines()
-            raise Unavailable(f"{exc}; its log ends: {log[-1] if log else '(empty)'}") from None
+            hint = f"install PostgreSQL, or set {ENV_URL}=postgresql://…"
+            raise Unavailable(f"{exc} ({hint})") from None
         try:
             yield PostgresServer(
                 f"postgresql://{SUPERUSER}@/postgres?host={quote(str(home), safe='')}",
                 socket_dir=home,
             )
         finally:
-            _run(
-                bindir / "pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop",
-                as_user=as_user, cwd=home,
-            )  # fmt: skip
+            cluster.stop()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Cluster:
+    bindir: Path
+    home: Path
+    as_user: dict[str, Any]
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @classmethod
+    def start(cls, home: Path, *, durable: bool) -> _Cluster:
+        cluster = cls(_bindir(), home, _run_as())
+        if cluster.as_user:
+            os.chown(home, cluster.as_user["user"], cluster.as_user["group"])
+        cluster.run(
+            "initdb", "-D", str(cluster.data), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8",
+            "--auth-local=trust", "--no-sync",
+        )  # fmt: skip
+        # The superuser gets in on trust; other roles must give their password, so that a test
+        # can see what a wrong one produces.
+        (cluster.data / "pg_hba.conf").write_text(
+            f"local all {SUPERUSER} trust\nlocal all all scram-sha-256\n"
+        )
+        options = f"-k {home} -c listen_addresses=''"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        try:
+            cluster.run(
+                "pg_ctl", "-D", str(cluster.data), "-l", str(home / "log"), "-o", options,
+                "-w", "-t", "60", "start",
+            )  # fmt: skip
+        except Unavailable as exc:
+            log = (home / "log").read_text(errors="replace").strip().splitlines()
+            raise Unavailable(f"{exc}; its log ends: {log[-1] if log else '(empty)'}") from None
+        return cluster
+
+    def stop(self) -> None:
+        self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def run(self, program: str, *args: str) -> None:
+        try:
+            subprocess.run(
+                [str(self.bindir / program), *args],
+                check=True,
+                capture_output=True,
+                text=True,
+                cwd=self.home,
+                timeout=90,
+                **self.as_user,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            output = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or str(exc)
+            last = (output.strip().splitlines() or ["(no output)"])[-1]
+            raise Unavailable(f"{program} failed: {last}") from None
 
 
 def _bindir() -> Path:
@@ -156,20 +181,3 @@ def _run_as() -> dict[str, Any]:
             entry = pwd.getpwnam(name)
             return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
     raise Unavailable("running as root, and there is no 'postgres' or 'nobody' user to run it")
-
-
-def _run(*args: str | Path, as_user: dict[str, Any], cwd: Path) -> None:
-    try:
-        subprocess.run(
-            [str(a) for a in args],
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=cwd,
-            timeout=90,
-            **as_user,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        output = getattr(exc, "stderr", None) or getattr(exc, "stdout", None) or str(exc)
-        last = (output.strip().splitlines() or ["(no output)"])[-1]
-        raise Unavailable(f"{Path(args[0]).name} failed: {last}") from None
