@@ -1,6 +1,7 @@
 """What the core needs from the outside: a store and, per platform, a way to tell users.
 
-``bot.store.SqliteStore`` implements ``Store``; each chat adapter implements ``Notifier``.
+``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store``; each chat adapter
+implements ``Notifier``.
 """
 
 from __future__ import annotations

@@ -81,25 +81,27 @@ class PostgresStore:
 
     async def open(self) -> None:
         """Connect, migrate, then keep a pool; any failure is one ``StoreError`` line."""
-        conninfo = _conninfo(self._url)
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
-            conninfo,
-            connection_class=Connection,
-            kwargs={"autocommit": True, "row_factory": dict_row},
-            min_size=1,
-            max_size=POOL_SIZE,
-            open=False,
-            # A server restart must cost a reconnect, not a failed write.
-            check=AsyncConnectionPool.check_connection,
-            name="store",
-        )
+        pool: AsyncConnectionPool[Connection] | None = None
         try:
+            conninfo = _conninfo(self._url)
             conn = await Connection.connect(conninfo, autocommit=True, row_factory=dict_row)
             async with conn:
                 await _migrate(conn, self._url.redacted)
+            pool = AsyncConnectionPool(
+                conninfo,
+                connection_class=Connection,
+                kwargs={"autocommit": True, "row_factory": dict_row},
+                min_size=1,
+                max_size=POOL_SIZE,
+                open=False,
+                # A server restart must cost a reconnect, not a failed write.
+                check=AsyncConnectionPool.check_connection,
+                name="store",
+            )
             await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
         except psycopg.Error as exc:
-            await pool.close()
+            if pool is not None:
+                await pool.close()
             # Dropping the chained original: no traceback may carry libpq's words unredacted.
             raise StoreError(
                 f"can't open the store at {self._url}: {reason(exc, self._url)}"
@@ -135,8 +137,8 @@ class PostgresStore:
         return rows[0] if rows else None
 
     async def schema_version(self) -> int:
-        row = await self._one("SELECT max(version) AS version FROM schema_migrations")
-        return int(row["version"]) if row else 0
+        row = await self._one("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
+        return int(row["v"]) if row else 0
 
     async def add_job(
         self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
