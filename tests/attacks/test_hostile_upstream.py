@@ -32,8 +32,7 @@ from bot.core.upstream import (
 )
 from bot.flow import media
 from bot.flow.client import FlowClient, FlowTimeouts
-from bot.store.sqlite import SqliteStore
-from tests.conftest import owner
+from tests.conftest import AnyStore, owner
 from tests.fakes.flow_server import FakeFlowServer, RawAnswer
 
 TOKEN = "tok-SECRET-hostile-0001"
@@ -648,7 +647,7 @@ async def test_one_refused_image_stops_the_other_downloads(fake: FakeFlowServer)
 
 
 async def test_a_job_answered_with_a_non_picture_fails_at_once_with_a_sentence(
-    make_service: Any, flow: FakeFlowServer, store: SqliteStore
+    make_service: Any, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     service, told = await make_service()
     flow.fife_answer_next(RawAnswer(200, {"Content-Type": "image/jpeg"}, [b"<?php evil(); ?>"]))

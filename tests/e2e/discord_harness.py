@@ -19,7 +19,7 @@ from bot.core.service import Service
 from bot.discord_bot import DiscordFrontEnd
 from bot.flow.client import FlowClient
 from bot.store.sqlite import SqliteStore
-from tests.conftest import build_service
+from tests.conftest import AnyStore, build_service
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction, RestCall
 from tests.fakes.flow_server import FakeFlowServer, jpeg
 
@@ -34,7 +34,7 @@ class Bot:
     """One "process": a service and a Discord front end on a shared store."""
 
     service: Service
-    store: SqliteStore
+    store: AnyStore
     frontend: DiscordFrontEnd
     upstream: FlowClient
     task: asyncio.Task[None]
@@ -68,7 +68,7 @@ def _discord_tasks() -> list[asyncio.Task[Any]]:
 async def start_bot(
     dc: FakeDiscordServer,
     flow: FakeFlowServer,
-    store: SqliteStore,
+    store: AnyStore,
     *,
     models: ModelTable | None = None,
     limits: Limits | None = None,

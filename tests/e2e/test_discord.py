@@ -1,5 +1,5 @@
-"""The Discord front end end to end: real discord.py, service, Flow client and SQLite store,
-against the fake Discord (gateway + REST + CDN) and the fake Flow API.
+"""The Discord front end end to end: real discord.py, service, Flow client and store (SQLite and
+PostgreSQL), against the fake Discord (gateway + REST + CDN) and the fake Flow API.
 
 Tests wait on recorded calls (``dc.wait_for``) or on the store, never on a fixed sleep. Where
 an order of events matters (progress shown before the answer), the fake upstream's latency
@@ -26,8 +26,7 @@ from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.discord_bot import live, phrases, render
-from bot.store.sqlite import SqliteStore
-from tests.conftest import image_bytes, wait_delivered
+from tests.conftest import AnyStore, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
     ADMIN,
     OTHER,
@@ -79,9 +78,7 @@ def no_adapter_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 
 
 @pytest.fixture
-async def bot(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
-) -> AsyncIterator[Bot]:
+async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
     running = await start_bot(dc, flow, store)
     yield running
     await running.stop()
@@ -123,7 +120,7 @@ def asked_upstream(flow: FakeFlowServer) -> list[str]:
 
 
 async def test_commands_sync_once_then_only_when_changed(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     first = await start_bot(dc, flow, store)
     await first.stop()
@@ -177,7 +174,7 @@ async def test_commands_sync_once_then_only_when_changed(
 
 
 async def test_imagine_edits_its_response_as_the_job_moves(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     flow.latency = 0.3  # "generating" is shown while the upstream works
     bot = await start_bot(dc, flow, store)
@@ -282,7 +279,7 @@ async def test_imagine_in_a_dm(dc: FakeDiscordServer, flow: FakeFlowServer, bot:
 
 
 async def test_upscale_button_sends_the_upscale_as_a_file(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     result = await imagine(dc, "a lighthouse", count=2, model="nano-banana-2")
     job_id = job_of(result)
@@ -306,7 +303,7 @@ async def test_upscale_button_sends_the_upscale_as_a_file(
 
 
 async def test_reroll_button_makes_a_new_job_for_the_presser(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     result = await imagine(dc, "a castle", count=1, seed=1)
     job_id = job_of(result)
@@ -327,7 +324,7 @@ async def test_reroll_button_makes_a_new_job_for_the_presser(
 
 
 async def test_reuse_button_asks_for_a_prompt_and_uses_that_image(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     result = await imagine(dc, "a red fox", count=2)
     job_id = job_of(result)
@@ -384,7 +381,7 @@ async def test_context_menu_imagines_with_the_message_images(
 
 
 async def test_settings_are_saved_from_the_menus_and_used(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     opened = await dc.slash_command("settings", {}, user_id=USER)
     (reply,) = await dc.wait_for(f"/interactions/{opened.id}/")
@@ -419,7 +416,7 @@ async def test_settings_are_saved_from_the_menus_and_used(
 
 
 async def test_queue_lists_jobs_and_cancels_a_waiting_one(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     bot = await start_bot(dc, flow, store, limits=Limits(running_per_user=1))
     try:
@@ -490,7 +487,7 @@ async def test_buttons_work_after_a_restart(
 
 
 async def test_after_the_token_expires_the_answer_goes_to_the_channel(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     flow.latency = 0.3
     inter = await dc.slash_command("imagine", {"prompt": "a slow fox", "count": 1}, user_id=USER)
@@ -511,7 +508,7 @@ async def test_after_the_token_expires_the_answer_goes_to_the_channel(
 
 
 async def test_a_token_past_its_lifetime_is_not_even_tried(
-    dc: FakeDiscordServer, store: SqliteStore, bot: Bot, monkeypatch: pytest.MonkeyPatch
+    dc: FakeDiscordServer, store: AnyStore, bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inter = await dc.slash_command("imagine", {"prompt": "an old fox", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(inter, content=texts.queued(1)))
@@ -542,7 +539,7 @@ async def test_a_job_interrupted_by_a_restart_is_answered_in_the_channel(
 async def test_an_unpostable_answer_is_given_up_and_the_bot_keeps_serving(
     dc: FakeDiscordServer,
     flow: FakeFlowServer,
-    store: SqliteStore,
+    store: AnyStore,
     bot: Bot,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -577,7 +574,7 @@ async def test_a_429_is_retried_by_discord_py(dc: FakeDiscordServer, bot: Bot) -
 
 
 async def test_an_unknown_interaction_queues_nothing(
-    dc: FakeDiscordServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, store: AnyStore, bot: Bot
 ) -> None:
     # Discord answers 10062 when the 3 s to acknowledge are over.
     dc.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", 404, body=UNKNOWN_INTERACTION)
@@ -623,7 +620,7 @@ async def test_many_files_are_split_over_messages_with_buttons_on_the_last(
 
 
 async def test_bad_input_is_refused_privately_before_any_upstream_call(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
 ) -> None:
     models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 1}}})
     limit = 200_000
@@ -673,7 +670,7 @@ async def test_bad_input_is_refused_privately_before_any_upstream_call(
 
 
 async def test_upstream_failures_and_admin_alerts(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     await dc.slash_command("help", {}, user_id=ADMIN)  # the admin is a known Discord user
     flow.fail_next(402)  # no credits: an operator problem
