@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from bot.core.domain import Owner
+from bot.core.images import prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.service import Service
@@ -39,6 +40,15 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (32, 24), color: str =
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, fmt)
     return buf.getvalue()
+
+
+def as_uploaded(data: bytes) -> bytes:
+    """What the upstream is sent for a user's picture: its pixels, re-encoded, nothing else."""
+    limits = Limits()
+    prepared = prepare_reference(
+        data, max_bytes=limits.max_image_bytes, max_pixels=limits.max_image_pixels
+    )
+    return prepared.data
 
 
 def build_service(

@@ -1,13 +1,24 @@
-"""Reference intake: judge an image by its content, guard against bombs, fit the upstream's limits.
+"""Reference intake: judge an image by its content, guard against bombs, send only its pixels.
 
-Pillow opens only the formats listed here and never decodes before the pixel count is known, so a
+Nothing is decoded before the image has shown it is cheap to decode. Its structure is counted
+first (``_parts``): a JPEG's scans are each a full pass over the image, and Pillow walks segments,
+chunks and blocks one Python object at a time, so a 300 KB file can cost a minute of CPU and a
+20 MB one gigabytes. Then Pillow opens only formats whose ``open()`` decodes nothing (not ICO/CUR:
+they decode the embedded image first) and the size is checked before the pixels are decoded, so a
 tiny file that claims 40,000 × 40,000 pixels is refused without allocating anything.
+
+What goes upstream is always re-encoded from the pixels of the first frame, turned upright by its
+EXIF orientation: no EXIF (so no GPS), XMP, comment, text chunk, appended file or extra frame of a
+user's photo reaches the upstream, the store or anyone's history.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
+import re
+import struct
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -15,11 +26,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from bot.core import texts
 from bot.core.errors import InvalidInput
 
-# What the upstream takes as is, by Pillow format name → MIME type.
-NATIVE = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
-# What we convert (first frame for animations) before upload.
-CONVERTIBLE = ("GIF", "BMP", "TIFF", "ICO", "TGA", "PPM")
+# Pillow formats we read (JPEG includes MPO, the stereo/multi-picture kind phones write).
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "TGA", "PPM")
 UPSTREAM_MAX_BYTES = 20 * 1024 * 1024
+JPEG_QUALITY = 90
+# JPEG's limit, so every accepted image can be re-encoded; it also bounds Pillow's cost per row
+# (a 1 × 49,000,000 PNG, under the pixel limit, costs 423 MB in row pointers).
+MAX_SIDE = 65_535
+# libtiff refuses JPEG data with more scans than this; encoders write about 10.
+MAX_JPEG_SCANS = 100
+# Segments, chunks, blocks and stray bytes Pillow would step through one by one. An ordinary
+# file has dozens (a 25 MB PNG in libpng's 8 KB chunks about 3,200).
+MAX_PARTS = 10_000
+# A colour profile is kept when it is an RGB one of ordinary size (real ones are a few KB).
+MAX_ICC_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,15 +72,16 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_pixels: int) -> Prepar
         raise InvalidInput(texts.IMAGE_EMPTY)
     if len(data) > max_bytes:
         raise InvalidInput(texts.image_too_large(len(data), max_bytes))
+    parts, scans = _parts(data)
+    if parts > MAX_PARTS or scans > MAX_JPEG_SCANS:
+        raise InvalidInput(texts.IMAGE_TOO_INTRICATE)
     try:
-        with Image.open(io.BytesIO(data), formats=[*NATIVE, *CONVERTIBLE]) as img:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as img:
             width, height = img.size
+            if max(width, height) > MAX_SIDE:
+                raise InvalidInput(texts.image_too_long(width, height, MAX_SIDE))
             if width * height > max_pixels:
                 raise InvalidInput(texts.image_too_many_pixels(width, height, max_pixels))
-            fmt = img.format or ""
-            img.load()
-            if fmt in NATIVE and len(data) <= UPSTREAM_MAX_BYTES:
-                return PreparedImage(data, NATIVE[fmt], width, height)
             return _reencode(img)
     except InvalidInput:
         raise
@@ -72,19 +93,104 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_pixels: int) -> Prepar
 
 
 def _reencode(img: Image.Image) -> PreparedImage:
-    """A first frame as PNG when it has transparency, else JPEG; shrink until it fits 20 MB."""
+    """The first frame, upright, as PNG when it has transparency, else JPEG; at most 20 MB."""
     img.seek(0)
-    frame = ImageOps.exif_transpose(img)
-    has_alpha = frame.mode in ("RGBA", "LA") or "transparency" in frame.info
-    frame = frame.convert("RGBA" if has_alpha else "RGB")
+    icc = img.info.get("icc_profile")
+    ImageOps.exif_transpose(img, in_place=True)  # in place: a 50-megapixel copy is 200 MB
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    mode = "RGBA" if has_alpha else "RGB"
+    frame = img if img.mode == mode else img.convert(mode)
+    # Only what is passed to save() is written: PNG and JPEG would copy the ICC profile and the
+    # comment from ``info``, and the converted frame still carries all of it.
+    frame.info = {}
+    # A profile says how to read the colours; one for CMYK or grey would be wrong after convert().
+    keep_icc = isinstance(icc, bytes) and len(icc) <= MAX_ICC_BYTES and icc[16:20] == b"RGB "
+    options = {"icc_profile": icc if keep_icc else None}
     while True:
         buf = io.BytesIO()
         if has_alpha:
-            frame.save(buf, "PNG", optimize=True)
+            frame.save(buf, "PNG", **options)
             mime = "image/png"
         else:
-            frame.save(buf, "JPEG", quality=90)
+            frame.save(buf, "JPEG", quality=JPEG_QUALITY, **options)
             mime = "image/jpeg"
         if buf.tell() <= UPSTREAM_MAX_BYTES:
             return PreparedImage(buf.getvalue(), mime, frame.width, frame.height)
-        frame = frame.resize((max(1, frame.width * 3 // 4), max(1, frame.height * 3 // 4)))
+        # Bytes grow with the area: aim just under the limit in one step, not by trial.
+        scale = min(0.9, 0.95 * math.sqrt(UPSTREAM_MAX_BYTES / buf.tell()))
+        frame = frame.resize((max(1, int(frame.width * scale)), max(1, int(frame.height * scale))))
+
+
+def _parts(data: bytes) -> tuple[int, int]:
+    """How many parts Pillow would step through to open ``data``, and how many JPEG scans.
+
+    Counting stops soon after ``MAX_PARTS``, so this costs little whatever the file holds.
+    """
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_parts(data)
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return _png_parts(data), 0
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return _gif_parts(data), 0
+    return 0, 0
+
+
+# In entropy-coded data 0xFF is followed by 0x00 (a stuffed byte) or a restart marker; anything
+# else after it (fill 0xFFs aside) is the next marker.
+_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})  # TEM, RSTn, SOI: markers without a length
+
+
+def _jpeg_parts(data: bytes) -> tuple[int, int]:
+    """Segments, stray and fill bytes, and scans of the first image (up to its EOI)."""
+    parts = scans = 0
+    at = 2
+    while at + 1 < len(data) and parts <= MAX_PARTS and scans <= MAX_JPEG_SCANS:
+        if data[at] != 0xFF or data[at + 1] == 0xFF:
+            # libjpeg skips stray and fill bytes before a marker; Pillow reads them one by one.
+            parts += 1
+            at += 1
+            continue
+        marker = data[at + 1]
+        parts += 1
+        if marker == 0xD9:  # EOI: what follows (MPO frames, appended files) is never decoded
+            break
+        if marker in _STANDALONE:
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4])
+        if marker == 0xDA:  # SOS: the scan's entropy-coded data runs up to the next marker
+            scans += 1
+            found = _NEXT_MARKER.search(data, at)
+            at = found.start() if found else len(data)
+    return parts, scans
+
+
+def _png_parts(data: bytes) -> int:
+    """Chunks up to IEND."""
+    parts, at = 0, 8
+    while at + 8 <= len(data) and parts <= MAX_PARTS:
+        length, kind = struct.unpack_from(">I4s", data, at)
+        parts += 1
+        if kind == b"IEND":
+            break
+        at += 12 + length
+    return parts
+
+
+def _gif_parts(data: bytes) -> int:
+    """Extension sub-blocks and stray bytes before the first image (only it is decoded)."""
+    flags = data[10] if len(data) > 10 else 0
+    at = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # after the global colour table
+    parts = 0
+    while at < len(data) and data[at] not in b",;" and parts <= MAX_PARTS:
+        parts += 1
+        if data[at] != 0x21:  # Pillow skips a stray byte at a time
+            at += 1
+            continue
+        at += 2  # introducer and label, then sub-blocks up to an empty one
+        while at < len(data) and data[at] and parts <= MAX_PARTS:
+            parts += 1
+            at += 1 + data[at]
+        at += 1
+    return parts

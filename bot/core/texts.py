@@ -19,6 +19,10 @@ IMAGE_UNREADABLE = (
     "That file isn't an image I can read. Please send a PNG, JPEG or WebP picture "
     "(GIF, BMP and TIFF are converted)."
 )
+IMAGE_TOO_INTRICATE = (
+    "That image is built in a way that would take too long to read. Please save it again as an "
+    "ordinary PNG or JPEG and send that."
+)
 NOT_ALLOWED = "This bot isn't enabled here. Ask the server's admin to allow this chat."
 JOB_NOT_FOUND = "That result is no longer available. Please start a new prompt."
 NOT_YOUR_JOB = "Only the person who asked for that job (or an admin) can cancel it."
@@ -121,6 +125,13 @@ def image_too_many_pixels(width: int, height: int, limit: int) -> str:
     return (
         f"That image is too large{shown}; the limit is {limit / 1e6:.0f} megapixels. "
         "Please send a smaller one."
+    )
+
+
+def image_too_long(width: int, height: int, limit: int) -> str:
+    return (
+        f"That image is {width}×{height} pixels; no side may be longer than {limit} pixels. "
+        "Please crop or resize it."
     )
 
 

@@ -26,7 +26,7 @@ from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.discord_bot import live, phrases, render
-from tests.conftest import AnyStore, image_bytes, wait_delivered
+from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
     ADMIN,
     OTHER,
@@ -241,7 +241,7 @@ async def test_imagine_with_attachments_uses_them_as_references(
     assert defer.json["type"] == 5
     assert dc.calls.index(defer) < dc.calls.index(downloads[0])  # acknowledged first
     uploads = [r for r in flow.requests if "/assets/" in r.path]
-    assert sorted(r.body for r in uploads) == sorted([first, second])
+    assert sorted(r.body for r in uploads) == sorted(map(as_uploaded, [first, second]))
     sent = flow.images_requests()[-1].json
     assert sent is not None
     assert sent["reference_1"]
@@ -364,7 +364,7 @@ async def test_context_menu_imagines_with_the_message_images(
     )
     await result_of(dc, submit)
     (upload,) = [r for r in flow.requests if "/assets/" in r.path]
-    assert upload.body == photo
+    assert upload.body == as_uploaded(photo)
     sent = flow.images_requests()[-1].json
     assert sent is not None
     assert (sent["prompt"], sent["count"]) == ("the cat as a knight", 1)

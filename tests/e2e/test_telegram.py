@@ -21,6 +21,7 @@ from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.telegram_bot import media, render
+from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     ADMIN,
     GROUP,
@@ -139,7 +140,7 @@ async def test_photo_with_caption_is_the_reference_at_its_best_size(bot: BotUnde
     job = await bot.delivered(1)
 
     [upload] = uploads(bot.flow)
-    assert upload.body == image  # the original, not one of Telegram's smaller sizes
+    assert upload.body == as_uploaded(image)  # the original, not one of Telegram's smaller sizes
     assert "reference_1" in generations(bot.flow)[0]
     [photo] = bot.tg.calls_of("sendPhoto")
     assert photo.files["photo"] == (await bot.generated(1))[0]
@@ -161,7 +162,7 @@ async def test_album_with_the_caption_on_its_second_item_is_one_request(
     )
     await bot.delivered(1)
 
-    assert [u.body for u in uploads(bot.flow)] == [red, blue]
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(red), as_uploaded(blue)]
     [request] = generations(bot.flow)
     assert {"reference_1", "reference_2"} <= set(request)
     status_call = bot.tg.calls_of("sendMessage")[0]
@@ -172,10 +173,10 @@ async def test_album_with_the_caption_on_its_second_item_is_one_request(
 async def test_a_full_album_is_taken_at_once(bot: BotUnderTest) -> None:
     bot.album_wait = 30.0  # ten items is Telegram's maximum: no need to wait for more
     await bot.start()
-    photos = [png(color=(c, 100, 100)) for c in range(10)]
+    photos = [png(color=(c * 25, 100, 100)) for c in range(10)]
     await bot.tg.post_album(USER, USER, photos, "/imagine a collage --count 1")
     await bot.delivered(1)
-    assert [u.body for u in uploads(bot.flow)] == photos
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(p) for p in photos]
 
 
 async def test_an_album_parked_before_a_restart_is_still_answered(bot: BotUnderTest) -> None:
@@ -188,7 +189,7 @@ async def test_an_album_parked_before_a_restart_is_still_answered(bot: BotUnderT
     bot.album_wait = 0.2
     await bot.restart()
     await bot.delivered(1)
-    assert [u.body for u in uploads(bot.flow)] == [image]
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(image)]
 
 
 async def test_reply_with_imagine_to_a_users_photo_in_a_group(bot: BotUnderTest) -> None:
@@ -203,7 +204,7 @@ async def test_reply_with_imagine_to_a_users_photo_in_a_group(bot: BotUnderTest)
         reply_to=photo["message"]["message_id"],
     )
     await bot.delivered(1)
-    assert [u.body for u in uploads(bot.flow)] == [image]
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(image)]
     assert generations(bot.flow)[0]["prompt"] == "make it blue"
 
 
@@ -216,14 +217,14 @@ async def test_private_plain_text_caption_and_reply_to_the_bots_photo(bot: BotUn
 
     await tg.post_message(USER, USER, "the same cat at night", reply_to=result["message_id"])
     await bot.delivered(2)
-    assert [u.body for u in uploads(bot.flow)] == await bot.generated(1)
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(g) for g in await bot.generated(1)]
 
     image = png(color=(0, 0, 120))
     await tg.post_photo(USER, USER, image, caption="make it a watercolour --count 1")
     await bot.delivered(3)
     prompts = [r["prompt"] for r in generations(bot.flow)]
     assert prompts == ["a cat on a roof", "the same cat at night", "make it a watercolour"]
-    assert uploads(bot.flow)[-1].body == image
+    assert uploads(bot.flow)[-1].body == as_uploaded(image)
 
 
 async def test_groups_answer_mentions_commands_and_replies_to_the_bot_only(
@@ -243,7 +244,7 @@ async def test_groups_answer_mentions_commands_and_replies_to_the_bot_only(
     )
     await bot.delivered(2)
     assert (await bot.job(2)).owner.user_id == str(OTHER)
-    assert [u.body for u in uploads(bot.flow)] == await bot.generated(1)
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(g) for g in await bot.generated(1)]
 
 
 async def test_document_with_an_image_type_is_a_reference(bot: BotUnderTest) -> None:
@@ -253,7 +254,7 @@ async def test_document_with_an_image_type_is_a_reference(bot: BotUnderTest) -> 
         USER, USER, image, "ref.png", "image/png", caption="/imagine blend it --count 1"
     )
     await bot.delivered(1)
-    assert [u.body for u in uploads(bot.flow)] == [image]
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(image)]
 
 
 # -- buttons -------------------------------------------------------------------------------

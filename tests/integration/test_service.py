@@ -17,7 +17,15 @@ from bot.core.domain import Action, Button, ImageRef, JobState, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits, Tuning
 from bot.store.migrations import LATEST
-from tests.conftest import FAST, AnyStore, build_service, image_bytes, owner, wait_delivered
+from tests.conftest import (
+    FAST,
+    AnyStore,
+    as_uploaded,
+    build_service,
+    image_bytes,
+    owner,
+    wait_delivered,
+)
 from tests.fakes.flow_server import FakeFlowServer, Recorded
 
 
@@ -101,7 +109,7 @@ async def test_references_are_uploaded_once_per_account(
     refs = [body(r)["reference_1"] for r in flow.images_requests()]
     assert refs[0] == refs[1]
     # The user's picture is not kept once its jobs are done.
-    assert await service.store.blob(hashlib.sha256(photo).hexdigest()) is None
+    assert await service.store.blob(hashlib.sha256(as_uploaded(photo)).hexdigest()) is None
 
 
 async def test_throttling_is_retried_and_lowers_the_limit(
@@ -471,7 +479,7 @@ async def test_a_cached_asset_the_upstream_forgot_is_uploaded_again(
 ) -> None:
     service, told = await make_service()
     photo = image_bytes("PNG", color="blue")
-    sha = hashlib.sha256(photo).hexdigest()
+    sha = hashlib.sha256(as_uploaded(photo)).hexdigest()
     # What a cache entry looks like after the upstream dropped the asset (or after a restart
     # against another upstream): an id it no longer knows.
     await store.cache_asset(sha, "alice@example.com", "user:1-email:00-image:forgotten")
@@ -549,7 +557,7 @@ async def test_a_finished_job_stays_finished_when_its_cache_entry_vanishes(
         while not flow.images_requests():  # noqa: ASYNC110 — waiting on another server
             await asyncio.sleep(0.01)
     # Mid-generation: another job's refusal drops the cache, and uploads start failing.
-    await store.forget_assets("alice@example.com", [hashlib.sha256(photo).hexdigest()])
+    await store.forget_assets("alice@example.com", [hashlib.sha256(as_uploaded(photo)).hexdigest()])
     flow.fail_next(429, count=10, endpoint="assets")
     await told.wait_answered(submitted.job_id)
     assert told.result(submitted.job_id).images

@@ -6,7 +6,7 @@ import io
 import os
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from bot.core.errors import InvalidInput
 from bot.core.images import UPSTREAM_MAX_BYTES, PreparedImage, prepare_reference, sniff_mime
@@ -20,14 +20,66 @@ def prepare(data: bytes) -> PreparedImage:
     return prepare_reference(data, max_bytes=CAP, max_pixels=PIXELS)
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "BMP", "TIFF", "TGA", "PPM"])
+def test_an_opaque_picture_goes_up_as_a_jpeg_of_its_size(fmt: str) -> None:
+    prepared = prepare(image_bytes(fmt))
+    assert (prepared.mime, prepared.width, prepared.height) == ("image/jpeg", 32, 24)
+    with Image.open(io.BytesIO(prepared.data)) as img:
+        assert img.format == "JPEG"
+        red, green, _ = img.convert("RGB").getpixel((5, 5))  # type: ignore[misc]
+        assert red > 200
+        assert green < 40
+
+
+def test_a_transparent_picture_goes_up_as_a_png_and_keeps_its_transparency() -> None:
+    buf = io.BytesIO()
+    Image.new("RGBA", (10, 10), (0, 0, 255, 0)).save(buf, "PNG")
+    prepared = prepare(buf.getvalue())
+    assert prepared.mime == "image/png"
+    with Image.open(io.BytesIO(prepared.data)) as img:
+        assert img.convert("RGBA").getpixel((3, 3)) == (0, 0, 255, 0)
+
+
 @pytest.mark.parametrize(
     ("fmt", "mime"), [("PNG", "image/png"), ("JPEG", "image/jpeg"), ("WEBP", "image/webp")]
 )
-def test_native_formats_pass_untouched(fmt: str, mime: str) -> None:
-    data = image_bytes(fmt)
-    prepared = prepare(data)
-    assert (prepared.data, prepared.mime, prepared.width, prepared.height) == (data, mime, 32, 24)
-    assert sniff_mime(data) == mime
+def test_upstream_images_are_typed_by_their_magic_bytes(fmt: str, mime: str) -> None:
+    assert sniff_mime(image_bytes(fmt)) == mime
+
+
+def test_a_sideways_photo_is_turned_upright() -> None:
+    # Stored 40 wide with red on the left; orientation 6 says "turn me 90° clockwise to view".
+    stored = Image.new("RGB", (40, 20), "blue")
+    stored.paste("red", (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif)
+    prepared = prepare(buf.getvalue())
+    assert (prepared.width, prepared.height) == (20, 40)
+    with Image.open(io.BytesIO(prepared.data)) as img:
+        assert not img.getexif()  # no orientation left to apply twice
+        top, bottom = (img.convert("RGB").getpixel((10, y)) for y in (5, 35))
+        assert top[0] > 200  # type: ignore[index]
+        assert bottom[2] > 200  # type: ignore[index]
+
+
+def test_an_rgb_colour_profile_is_kept() -> None:
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), "green").save(buf, "JPEG", icc_profile=srgb)
+    with Image.open(io.BytesIO(prepare(buf.getvalue()).data)) as img:
+        assert img.info.get("icc_profile") == srgb
+
+
+def test_a_cmyk_photo_becomes_rgb_without_its_cmyk_profile() -> None:
+    cmyk_profile = b"\0" * 16 + b"CMYK" + b"\0" * 200
+    buf = io.BytesIO()
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(buf, "JPEG", icc_profile=cmyk_profile)
+    prepared = prepare(buf.getvalue())
+    with Image.open(io.BytesIO(prepared.data)) as img:
+        assert img.mode == "RGB"
+        assert "icc_profile" not in img.info
 
 
 def test_gif_becomes_its_first_frame() -> None:
