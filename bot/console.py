@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -137,7 +139,8 @@ class Console:
     async def _generate_or_press(self, command: str) -> None:
         match = _BUTTON.match(command)
         if match is None:
-            images = [await asyncio.to_thread(_read, p) for p in _REF.findall(command)]
+            limit = self.service.limits.max_image_bytes
+            images = [await asyncio.to_thread(_read, p, limit) for p in _REF.findall(command)]
             submitted = await self.service.submit(self._owner, _REF.sub("", command), images=images)
         else:
             letter, index, _dice, job, prompt = match.groups()
@@ -163,8 +166,19 @@ class Console:
         print(text, file=self._out, flush=True)
 
 
-def _read(path: str) -> bytes:
+def _read(path: str, limit: int) -> bytes:
+    """The bytes of the regular file at ``path``, read only if it holds at most ``limit``."""
     try:
-        return Path(path).expanduser().read_bytes()
+        # O_NONBLOCK: opening a FIFO would otherwise wait for a writer, for ever.
+        with open(os.open(Path(path).expanduser(), os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):  # /dev/zero, a FIFO, a socket, a folder
+                raise InvalidInput(f"{path} isn't a regular file: give the path of an image file.")
+            if info.st_size > limit:
+                raise InvalidInput(texts.image_too_large(info.st_size, limit))
+            data = file.read(limit + 1)  # the file may have grown since
     except OSError:
         raise InvalidInput(f"I can't read a file at {path}.") from None
+    if len(data) > limit:
+        raise InvalidInput(texts.image_too_large(len(data), limit))
+    return data
