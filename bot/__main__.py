@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 from bot import __version__
 from bot.config import ConfigError, Settings, setting
@@ -64,12 +66,31 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    return _run(app.run_console(settings) if args.command == "console" else app.run_bot(settings))
+
+
+def _run(main: Coroutine[Any, Any, None]) -> int:
+    """Run until stopped (0); a store that can't serve ends it with one line (2), as settings do."""
+    from bot import app
+
     try:
-        app.run(app.run_console(settings) if args.command == "console" else app.run_bot(settings))
-    except StoreError as exc:  # the store can't be opened: say so in one line, as for settings
-        print(f"error: {exc}", file=sys.stderr)
+        app.run(main)
+    except Exception as exc:
+        fatal = _fatal(exc)
+        if fatal is None:
+            raise
+        print(f"error: {fatal}", file=sys.stderr)
         return 2
     return 0
+
+
+def _fatal(exc: BaseException) -> BaseException | None:
+    """The operator's problem behind ``exc``, also when a TaskGroup wrapped it in a group."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next(filter(None, map(_fatal, exc.exceptions)), None)
+    return None
 
 
 def migrate_store(source: str | None, target: str) -> int:

@@ -32,6 +32,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.store.codec import decode_request, encode_request
+from bot.store.errors import StoreError
 from bot.store.migrations import MIGRATIONS, check_version
 
 log = logging.getLogger(__name__)
@@ -64,13 +65,23 @@ class SqliteStore:
         await self.close()
 
     async def open(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means what it says.
-        self._db = await _connect(self._path, "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON")
-        await self._migrate()
-        # Reads get their own connection (and thread): WAL lets them run beside a write, so a
-        # job about to call the upstream never waits behind another job's result being stored.
-        self._reader = await _connect(self._path, "PRAGMA query_only=ON")
+        """Open and migrate the store; any failure is one ``StoreError`` line, nothing left open."""
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means it.
+            self._db = await _connect(
+                self._path, "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON"
+            )
+            await self._migrate()
+            # Reads get their own connection (and thread): WAL lets them run beside a write, so
+            # a job about to call the upstream never waits behind another job's result.
+            self._reader = await _connect(self._path, "PRAGMA query_only=ON")
+        except BaseException as exc:
+            # An open connection's worker thread would keep the process alive after the error.
+            await self.close()
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(f"can't open the store at {self._path}: {_advice(exc)}") from exc
+            raise
 
     async def close(self) -> None:
         for connection in (self._reader, self._db):
@@ -368,9 +379,46 @@ async def _rollback(db: aiosqlite.Connection) -> None:
 async def _connect(path: Path, *pragmas: str) -> aiosqlite.Connection:
     connection = await aiosqlite.connect(path, isolation_level=None)
     connection.row_factory = aiosqlite.Row
-    for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", *pragmas):
-        await connection.execute(pragma)
+    try:
+        # The first statement is where a file that isn't a database (or can't be written) says so.
+        for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", *pragmas):
+            await connection.execute(pragma)
+    except BaseException:
+        await connection.close()
+        raise
     return connection
+
+
+_DAMAGED = (
+    "it is not a SQLite database, or it is damaged: restore it from a backup, or move it away "
+    "to start an empty one"
+)
+_READ_ONLY = (
+    "it is read-only: make the file and its folder writable for this user, or set DATABASE_URL "
+    "to a place that is"
+)
+# What the operator can do about a store that won't open, by SQLite's primary result code.
+_ADVICE = {
+    sqlite3.SQLITE_NOTADB: _DAMAGED,
+    sqlite3.SQLITE_CORRUPT: _DAMAGED,
+    sqlite3.SQLITE_READONLY: _READ_ONLY,
+    sqlite3.SQLITE_PERM: _READ_ONLY,
+    sqlite3.SQLITE_CANTOPEN: (
+        "DATABASE_URL must name a file (not a folder) in a folder this user may write to"
+    ),
+    sqlite3.SQLITE_BUSY: (
+        "another process holds it locked: stop that one, or give this one its own DATABASE_URL"
+    ),
+    sqlite3.SQLITE_FULL: "the disk is full",
+}
+
+
+def _advice(exc: sqlite3.Error | OSError) -> str:
+    """Why the store didn't open, and what to do."""
+    if isinstance(exc, OSError):  # creating its folder
+        return f"its folder can't be made ({exc.strerror}: {exc.filename}): set DATABASE_URL"
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # an extended code holds the primary one
+    return _ADVICE.get(code, f"{exc}: check the file, its folder and the disk")
 
 
 async def _one(
