@@ -56,9 +56,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from bot import app
+    from bot import app, logs
 
-    app.configure_logging(settings.log_level)
+    logs.configure(settings)
     if args.command != "console" and not (settings.discord_token or settings.telegram_token):
         print(
             "error: no chat platform is configured: set DISCORD_TOKEN and/or TELEGRAM_TOKEN "
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(main: Coroutine[Any, Any, None]) -> int:
-    """Run until stopped (0); a store that can't serve ends it with one line (2), as settings do."""
+    """Run until stopped (0); a setting or store that can't serve ends it with one line (2)."""
     from bot import app
 
     try:
@@ -86,7 +86,7 @@ def _run(main: Coroutine[Any, Any, None]) -> int:
 
 def _fatal(exc: BaseException) -> BaseException | None:
     """The operator's problem behind ``exc``, also when a TaskGroup wrapped it in a group."""
-    if isinstance(exc, StoreError):
+    if isinstance(exc, ConfigError | StoreError):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         return next(filter(None, map(_fatal, exc.exceptions)), None)

@@ -21,18 +21,6 @@ from bot.store import open_store
 log = logging.getLogger(__name__)
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    # Telegram Bot API URLs carry the bot token: httpx logs request URLs at INFO, and PTB's Bot
-    # logs its API URL at DEBUG. None of this may reach the log, whatever BOT_LOG_LEVEL says.
-    quiet = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
-    quiet |= {"telegram.Bot": logging.INFO, "telegram.ext.ExtBot": logging.INFO}
-    # aiosqlite logs every statement with its parameters at DEBUG: users' prompts and images.
-    quiet |= {"aiosqlite": logging.INFO}
-    for name, floor in quiet.items():
-        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
-
-
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[Service]:
     """The store, the upstream client and the service, closed in reverse order."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
 from telegram import Bot, BotCommand
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -29,7 +30,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.core.domain import Job, JobResult
 from bot.core.ports import DeliveryError
 from bot.core.service import Service
@@ -105,7 +106,7 @@ class TelegramFrontEnd:
         app = self._app
         updater = app.updater
         assert updater is not None  # ApplicationBuilder makes one unless told not to
-        async with app:
+        async with _refused_token_is_a_setting_error(), app:
             await self._register_commands(app.bot)
             await app.start()
             try:
@@ -177,6 +178,20 @@ class TelegramFrontEnd:
             raise DeliveryError("the Telegram front end is not running") from None
         bot: Bot = self._app.bot
         return bot
+
+
+@asynccontextmanager
+async def _refused_token_is_a_setting_error() -> AsyncIterator[None]:
+    """Telegram refusing the token is the operator's to fix: say so, without the token.
+
+    PTB's own ``InvalidToken`` text quotes the token, and so would its traceback.
+    """
+    try:
+        yield
+    except InvalidToken:
+        raise ConfigError(
+            "TELEGRAM_TOKEN was refused by Telegram: check it, or get a new one from @BotFather"
+        ) from None
 
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -69,6 +69,7 @@ _ATTR_RE = re.compile(r"""([a-z-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))"""
 _COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?!\S)")
 _MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{4,31}\b")
 _COMMAND_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
+_TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # the bot's id, a colon, its secret
 
 
 @dataclass
@@ -308,6 +309,8 @@ class FakeTelegramServer:
         app = web.Application(client_max_size=MAX_UPLOAD + 4 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
+        # Any other path (a token with a "/" in it, say) is the API's JSON 404, not aiohttp's.
+        app.router.add_route("*", "/{path:.*}", self._not_found)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, 0).start()
@@ -656,7 +659,10 @@ class FakeTelegramServer:
         entry = self._methods.get(request.match_info["method"].lower())
         call = Call(entry[0] if entry else request.match_info["method"], {}, {}, at)
         try:
-            if request.match_info["token"] != self.token:
+            token = request.match_info["token"]
+            if not _TOKEN_SHAPE.fullmatch(token):
+                raise _ApiError(404, "Not Found")  # what api.telegram.org answers a malformed one
+            if token != self.token:
                 raise _ApiError(401, "Unauthorized")
             if entry is None:
                 raise _ApiError(404, "Not Found")
@@ -676,6 +682,9 @@ class FakeTelegramServer:
             self.calls.append(call)
             self._calls_changed.notify_all()
         return web.json_response(body, status=status)
+
+    async def _not_found(self, request: web.Request) -> web.Response:
+        return web.json_response(_ApiError(404, "Not Found").body(), status=404)
 
     async def _read(self, request: web.Request) -> _Req:
         """Query string, JSON, urlencoded or multipart, as the Bot API accepts. PTB sends every
