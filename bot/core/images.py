@@ -20,6 +20,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -40,6 +41,8 @@ MAX_JPEG_SCANS = 100
 MAX_PARTS = 10_000
 # A colour profile is kept when it is an RGB one of ordinary size (real ones are a few KB).
 MAX_ICC_BYTES = 64 * 1024
+# A transparent picture goes up as PNG, which at worst is its raw RGBA pixels (plus the profile).
+PNG_MAX_PIXELS = (UPSTREAM_MAX_BYTES - MAX_ICC_BYTES) * 9 // 10 // 4
 
 
 @dataclass(frozen=True)
@@ -105,20 +108,34 @@ def _reencode(img: Image.Image) -> PreparedImage:
     frame.info = {}
     # A profile says how to read the colours; one for CMYK or grey would be wrong after convert().
     keep_icc = isinstance(icc, bytes) and len(icc) <= MAX_ICC_BYTES and icc[16:20] == b"RGB "
-    options = {"icc_profile": icc if keep_icc else None}
+    icc_profile = icc if keep_icc else None
+    if has_alpha:
+        # A PNG can't be squeezed by trying again, and trying is slow (a noisy 49-megapixel one
+        # took 27 s to encode): at worst it holds the raw pixels, 4 bytes each, so those are
+        # brought under the limit first and one encoding fits.
+        frame = _at_most(frame, PNG_MAX_PIXELS)
+        return _encoded(frame, "PNG", icc_profile=icc_profile)
     while True:
-        buf = io.BytesIO()
-        if has_alpha:
-            frame.save(buf, "PNG", **options)
-            mime = "image/png"
-        else:
-            frame.save(buf, "JPEG", quality=JPEG_QUALITY, **options)
-            mime = "image/jpeg"
-        if buf.tell() <= UPSTREAM_MAX_BYTES:
-            return PreparedImage(buf.getvalue(), mime, frame.width, frame.height)
+        prepared = _encoded(frame, "JPEG", quality=JPEG_QUALITY, icc_profile=icc_profile)
+        if len(prepared.data) <= UPSTREAM_MAX_BYTES:
+            return prepared
         # Bytes grow with the area: aim just under the limit in one step, not by trial.
-        scale = min(0.9, 0.95 * math.sqrt(UPSTREAM_MAX_BYTES / buf.tell()))
-        frame = frame.resize((max(1, int(frame.width * scale)), max(1, int(frame.height * scale))))
+        area = frame.width * frame.height * 0.9 * UPSTREAM_MAX_BYTES / len(prepared.data)
+        frame = _at_most(frame, int(area))
+
+
+def _encoded(frame: Image.Image, fmt: str, **options: Any) -> PreparedImage:
+    buf = io.BytesIO()
+    frame.save(buf, fmt, **options)
+    return PreparedImage(buf.getvalue(), f"image/{fmt.lower()}", frame.width, frame.height)
+
+
+def _at_most(frame: Image.Image, pixels: int) -> Image.Image:
+    """``frame``, scaled down (same shape) to at most ``pixels`` pixels if it has more."""
+    if frame.width * frame.height <= pixels:
+        return frame
+    scale = math.sqrt(pixels / (frame.width * frame.height))
+    return frame.resize((max(1, int(frame.width * scale)), max(1, int(frame.height * scale))))
 
 
 def _parts(data: bytes) -> tuple[int, int]:

@@ -9,7 +9,13 @@ import pytest
 from PIL import Image, ImageCms
 
 from bot.core.errors import InvalidInput
-from bot.core.images import UPSTREAM_MAX_BYTES, PreparedImage, prepare_reference, sniff_mime
+from bot.core.images import (
+    PNG_MAX_PIXELS,
+    UPSTREAM_MAX_BYTES,
+    PreparedImage,
+    prepare_reference,
+    sniff_mime,
+)
 from tests.conftest import image_bytes
 
 CAP = 25 * 2**20
@@ -38,6 +44,17 @@ def test_a_transparent_picture_goes_up_as_a_png_and_keeps_its_transparency() -> 
     assert prepared.mime == "image/png"
     with Image.open(io.BytesIO(prepared.data)) as img:
         assert img.convert("RGBA").getpixel((3, 3)) == (0, 0, 255, 0)
+
+
+def test_a_large_transparent_picture_is_scaled_to_a_png_that_surely_fits() -> None:
+    # Encoding a PNG again and again until it fits took 27 s for a noisy 49-megapixel one.
+    buf = io.BytesIO()
+    Image.new("RGBA", (4000, 3000), (0, 0, 255, 128)).save(buf, "PNG")
+    prepared = prepare(buf.getvalue())
+    assert prepared.mime == "image/png"
+    assert prepared.width * prepared.height <= PNG_MAX_PIXELS
+    assert PNG_MAX_PIXELS * 4 < UPSTREAM_MAX_BYTES
+    assert prepared.width / prepared.height == pytest.approx(4 / 3, rel=0.01)
 
 
 @pytest.mark.parametrize(
