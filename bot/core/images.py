@@ -101,8 +101,11 @@ def _reencode(img: Image.Image) -> PreparedImage:
     icc = img.info.get("icc_profile")
     ImageOps.exif_transpose(img, in_place=True)  # in place: a 50-megapixel copy is 200 MB
     has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    frame = img if img.mode == "RGBA" or not has_alpha else img.convert("RGBA")
+    # Many photos carry an alpha channel that hides nothing: they are JPEG material.
+    has_alpha = has_alpha and frame.getchannel("A").getextrema()[0] != 255
     mode = "RGBA" if has_alpha else "RGB"
-    frame = img if img.mode == mode else img.convert(mode)
+    frame = frame if frame.mode == mode else frame.convert(mode)
     # Only what is passed to save() is written: PNG and JPEG would copy the ICC profile and the
     # comment from ``info``, and the converted frame still carries all of it.
     frame.info = {}

@@ -46,6 +46,12 @@ def test_a_transparent_picture_goes_up_as_a_png_and_keeps_its_transparency() -> 
         assert img.convert("RGBA").getpixel((3, 3)) == (0, 0, 255, 0)
 
 
+def test_an_alpha_channel_that_hides_nothing_goes_up_as_a_jpeg() -> None:
+    buf = io.BytesIO()
+    Image.new("RGBA", (10, 10), (0, 0, 255, 255)).save(buf, "WEBP", lossless=True)
+    assert prepare(buf.getvalue()).mime == "image/jpeg"
+
+
 def test_a_large_transparent_picture_is_scaled_to_a_png_that_surely_fits() -> None:
     # Encoding a PNG again and again until it fits took 27 s for a noisy 49-megapixel one.
     buf = io.BytesIO()
