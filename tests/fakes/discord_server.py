@@ -1219,12 +1219,31 @@ class FakeDiscordServer:
         return {"name": name, "type": otype, "value": value}
 
     async def press_button(
-        self, message_id: int, custom_id: str, *, user_id: int, locale: str = "en-US"
+        self,
+        message_id: int,
+        custom_id: str,
+        *,
+        user_id: int,
+        locale: str = "en-US",
+        forged: bool = False,
     ) -> InjectedInteraction:
-        """Inject a button click (type 3) on a stored message; the message rides along."""
-        msg, comp = self._component(message_id, custom_id)
-        if comp["type"] != 2:
-            raise ValueError(f"{custom_id!r} is a component of type {comp['type']}, not a button")
+        """Inject a button click (type 3) on a stored message; the message rides along.
+
+        ``forged`` clicks a button that is not on the message, as if it were (the message that
+        rides along carries it). Discord only sends clicks on a message's own components; this
+        stands for any route that puts a job's buttons on a message in another channel (a
+        re-post of the result, a copied message).
+        """
+        if forged:
+            msg = copy.deepcopy(self._messages[message_id])
+            button = {"type": 2, "style": 2, "label": "?", "custom_id": custom_id}
+            msg["components"] = [{"type": 1, "components": [button]}]
+        else:
+            msg, comp = self._component(message_id, custom_id)
+            if comp["type"] != 2:
+                raise ValueError(
+                    f"{custom_id!r} is a component of type {comp['type']}, not a button"
+                )
         data = {"custom_id": custom_id, "component_type": 2}
         return await self._inject(
             itype=3,

@@ -28,8 +28,10 @@ from PIL import Image
 
 Json = dict[str, Any]
 
+ANONYMOUS_ADMIN, CHANNEL_BOT = 1087968824, 136817688  # Telegram's placeholder senders
 MAX_TEXT = 4096  # sendMessage: "1-4096 characters after entities parsing"
 MAX_CAPTION = 1024  # "0-1024 characters after entities parsing"
+MAX_ALERT = 200  # answerCallbackQuery.text: "0-200 characters"
 MAX_CALLBACK_DATA = 64  # InlineKeyboardButton.callback_data: "1-64 bytes"
 MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # "The photo must be at most 10 MB in size"
 MAX_UPLOAD = 50 * 1024 * 1024  # "50 MB for other files" (multipart/form-data)
@@ -245,7 +247,12 @@ class FakeTelegramServer:
     ``post_album`` (a list), ``post_document``, ``post_update`` (raw); ``press_button`` returns
     the callback query id.
 
-    Faults: ``fail_next(method, *, error_code=429, description=None, retry_after=1, count=1)``.
+    Anonymous senders: ``sender_chat`` on the ``post_*`` methods posts as a chat, as Telegram
+    does for a group's anonymous admins (``sender_chat`` is the group, ``from`` the placeholder
+    user 1087968824) and for channels (``from`` 136817688).
+
+    Faults: ``fail_next(method, *, error_code=429, description=None, retry_after=1, count=1)``;
+    ``download_delay`` (seconds) holds every file download before it is served.
     """
 
     def __init__(
@@ -269,6 +276,7 @@ class FakeTelegramServer:
         self.commands: dict[str, list[Json]] = {}
         self.reactions: dict[tuple[int, int], list[Json]] = {}
         self.webhook_url = ""
+        self.download_delay = 0.0
         self._host = host
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -440,11 +448,12 @@ class FakeTelegramServer:
         reply_to: int | None = None,
         entities: list[Json] | None = None,
         username: str | None = None,
+        sender_chat: int | None = None,
     ) -> Json:
         ents = _auto_entities(text) if entities is None else entities
         content: Json = {"text": text, **({"entities": ents} if ents else {})}
         return await self._post_user_message(
-            chat_id, user_id, content, chat_type, reply_to, username
+            chat_id, user_id, content, chat_type, reply_to, username, sender_chat
         )
 
     async def post_photo(
@@ -458,6 +467,7 @@ class FakeTelegramServer:
         reply_to: int | None = None,
         chat_type: str = "private",
         username: str | None = None,
+        sender_chat: int | None = None,
     ) -> Json:
         size = _image_size(image)
         if size is None:  # Telegram only ever delivers decodable photos
@@ -467,7 +477,7 @@ class FakeTelegramServer:
         if media_group_id:
             content["media_group_id"] = media_group_id
         return await self._post_user_message(
-            chat_id, user_id, content, chat_type, reply_to, username
+            chat_id, user_id, content, chat_type, reply_to, username, sender_chat
         )
 
     async def post_album(
@@ -479,21 +489,29 @@ class FakeTelegramServer:
         *,
         chat_type: str = "private",
         username: str | None = None,
+        as_documents: bool = False,
     ) -> list[Json]:
-        """One update per photo sharing a media_group_id; no count or end marker, as on Telegram."""
+        """One update per photo (or file, ``as_documents``) sharing a media_group_id; no count
+        or end marker, as on Telegram."""
         group = str(random.getrandbits(60))
-        return [
-            await self.post_photo(
-                chat_id,
-                user_id,
-                image,
-                caption=caption if i == 0 else None,
-                media_group_id=group,
-                chat_type=chat_type,
-                username=username,
-            )
-            for i, image in enumerate(images)
-        ]
+        posted = []
+        for i, image in enumerate(images):
+            text = caption if i == 0 else None
+            if as_documents:
+                posted.append(
+                    await self.post_document(
+                        chat_id, user_id, image, f"image{i}.png", "image/png", text,
+                        media_group_id=group, chat_type=chat_type, username=username,
+                    )
+                )  # fmt: skip
+            else:
+                posted.append(
+                    await self.post_photo(
+                        chat_id, user_id, image, caption=text, media_group_id=group,
+                        chat_type=chat_type, username=username,
+                    )
+                )  # fmt: skip
+        return posted
 
     async def post_document(
         self,
@@ -507,11 +525,15 @@ class FakeTelegramServer:
         reply_to: int | None = None,
         chat_type: str = "private",
         username: str | None = None,
+        media_group_id: str | None = None,
+        sender_chat: int | None = None,
     ) -> Json:
         content: Json = {"document": self._store_document(data, file_name, mime_type)}
         content.update(self._user_caption(caption))
+        if media_group_id:
+            content["media_group_id"] = media_group_id
         return await self._post_user_message(
-            chat_id, user_id, content, chat_type, reply_to, username
+            chat_id, user_id, content, chat_type, reply_to, username, sender_chat
         )
 
     async def press_button(
@@ -572,6 +594,7 @@ class FakeTelegramServer:
         chat_type: str,
         reply_to: int | None,
         username: str | None,
+        sender_chat: int | None = None,
     ) -> Json:
         user = self._user(user_id, username)
         reply = None
@@ -580,7 +603,19 @@ class FakeTelegramServer:
             if target is None:
                 raise KeyError(f"no message {reply_to} in chat {chat_id} to reply to")
             reply = {k: v for k, v in target.items() if k != "reply_to_message"}
-        msg = self._store_message(self._chat(chat_id, chat_type, user), user, content, None, reply)
+        chat = self._chat(chat_id, chat_type, user)
+        if sender_chat is not None:
+            # Telegram's placeholders: "Group" for anonymous admins, "Channel_Bot" for channels.
+            anonymous = sender_chat == chat_id
+            user = {
+                "id": ANONYMOUS_ADMIN if anonymous else CHANNEL_BOT,
+                "is_bot": True,
+                "first_name": "Group" if anonymous else "Channel",
+                "username": "GroupAnonymousBot" if anonymous else "Channel_Bot",
+            }
+            as_chat = chat if anonymous else self._chat(sender_chat, "channel")
+            content = {**content, "sender_chat": as_chat}
+        msg = self._store_message(chat, user, content, None, reply)
         return await self.post_update({"message": msg})
 
     # -- storage -----------------------------------------------------------------------------
@@ -718,6 +753,7 @@ class FakeTelegramServer:
         path = request.match_info["path"]
         call = Call("download", {"file_path": path}, {}, time.monotonic())
         stored = self._paths.get(path) if request.match_info["token"] == self.token else None
+        await asyncio.sleep(self.download_delay)
         if stored is None:
             call.error = "Not Found"
         async with self._calls_changed:
@@ -1079,6 +1115,8 @@ class FakeTelegramServer:
         # A query can be answered once (QUERY_ID_INVALID in Client.cpp otherwise).
         if query_id not in self._open_callbacks:
             raise _bad("query is too old and response timeout expired or query ID is invalid")
+        if len(str(req.params.get("text") or "")) > MAX_ALERT:
+            raise _bad("MESSAGE_TOO_LONG")
         self._open_callbacks.discard(query_id)
         self.answered_callbacks.add(query_id)
         return True
