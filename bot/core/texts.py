@@ -58,10 +58,21 @@ OPERATOR = (
 )
 INTERNAL = "Something went wrong on our side. Please try again; the operator can see the details."
 
+# What of the user's (or the upstream's) own words a sentence quotes at most.
+QUOTE_CHARS = 60
+DETAIL_CHARS = 300
+
+
+def quote(value: object, limit: int = QUOTE_CHARS) -> str:
+    """``value`` as text, cut to ``limit`` characters: refusals echo what was typed, and a
+    4,000-character --model must not make a 4,000-character answer."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def rejected(detail: str) -> str:
     # Upstream ids (user:…-email:…-image:…) mean nothing to a user.
-    plain = re.sub(r"user:\S+", "an image", detail).rstrip(".")
+    plain = quote(re.sub(r"user:\S+", "an image", detail), DETAIL_CHARS).rstrip(".")
     return f"The image service rejected these options: {plain}. Please adjust them."
 
 
@@ -70,7 +81,7 @@ def prompt_too_long(length: int, limit: int) -> str:
 
 
 def unknown_model(name: str, table: ModelTable) -> str:
-    return f"There is no model called “{name}”. Choose one of: {model_names(table)}."
+    return f"There is no model called “{quote(name)}”. Choose one of: {model_names(table)}."
 
 
 def model_names(table: ModelTable) -> str:
@@ -78,15 +89,17 @@ def model_names(table: ModelTable) -> str:
 
 
 def bad_count(raw: object) -> str:
-    return f"The count must be a whole number from 1 to 4, not “{raw}”."
+    return f"The count must be a whole number from 1 to 4, not “{quote(raw)}”."
 
 
 def bad_seed(raw: object) -> str:
-    return f"The seed must be a whole number from 0 to 2147483647, not “{raw}”."
+    return f"The seed must be a whole number from 0 to 2147483647, not “{quote(raw)}”."
 
 
 def bad_ratio(raw: str, allowed: Sequence[str]) -> str:
-    return f"“{raw}” isn't an aspect ratio this model makes. Use one of: {', '.join(allowed)}."
+    return (
+        f"“{quote(raw)}” isn't an aspect ratio this model makes. Use one of: {', '.join(allowed)}."
+    )
 
 
 def auto_needs_reference() -> str:
@@ -106,11 +119,11 @@ def too_many_references(count: int, model: str, limit: int) -> str:
 
 
 def unknown_option(flag: str) -> str:
-    return f"I don't know the option {flag}. The options are {FLAGS_HELP}."
+    return f"I don't know the option {quote(flag)}. The options are {FLAGS_HELP}."
 
 
 def option_needs_value(flag: str) -> str:
-    return f"The option {flag} needs a value, e.g. {FLAGS_HELP}."
+    return f"The option {quote(flag)} needs a value, e.g. {FLAGS_HELP}."
 
 
 def image_too_large(size: int, limit: int) -> str:
@@ -149,7 +162,7 @@ def cannot_upscale(model: str, table: ModelTable) -> str:
 
 
 def bad_resolution(resolution: str, allowed: Iterable[str]) -> str:
-    return f"Upscaling to {resolution} isn't available. Choose one of: {', '.join(allowed)}."
+    return f"Upscaling to {quote(resolution)} isn't available. Choose one of: {', '.join(allowed)}."
 
 
 def queued(position: int) -> str:

@@ -16,7 +16,7 @@ import discord
 from bot.core import texts
 from bot.core.domain import Action, Button, GenerationRequest, JobState, UserKey
 from bot.core.errors import InvalidInput
-from bot.discord_bot import phrases
+from bot.discord_bot import phrases, render
 from bot.discord_bot.client import frontend_of
 from bot.discord_bot.modals import PromptModal
 
@@ -105,7 +105,7 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
     await frontend.cancelled(button.job_id)
     content, view = await queue_panel(interaction, owner.user)
     await interaction.response.edit_message(
-        content=f"{texts.CANCELLED} (#{button.job_id})\n\n{content}", view=view
+        content=render.clip(f"{texts.CANCELLED} (#{button.job_id})\n\n{content}"), view=view
     )
 
 
@@ -152,7 +152,7 @@ async def queue_panel(
     items = await frontend_of(interaction).service.queue(user)
     waiting = [i.job.id for i in items if i.job.state is JobState.QUEUED][:MAX_BUTTONS]
     view = _view(ResultButton(Button(Action.CANCEL, job_id)) for job_id in waiting)
-    return phrases.queue_text(items), view
+    return render.clip(phrases.queue_text(items, render.MAX_CONTENT)), view
 
 
 async def settings_panel(
@@ -192,7 +192,7 @@ async def settings_panel(
             for label, v in named[: MAX_OPTIONS - 1]
         ]
         selects.append(SettingSelect(key, options))
-    return phrases.settings_text(current, defaults, models), _view(selects)
+    return render.clip(phrases.settings_text(current, defaults, models)), _view(selects)
 
 
 def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:

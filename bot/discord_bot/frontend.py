@@ -186,7 +186,7 @@ class DiscordFrontEnd:
         for admin in admin_ids:
             try:
                 user = await self.client.fetch_user(int(admin))
-                await user.send(text)
+                await user.send(render.clip(text))
             except (discord.HTTPException, ValueError) as exc:
                 log.warning("could not alert Discord admin %s: %s", admin, exc)
 

@@ -58,10 +58,16 @@ def settings_text(current: UserSettings, defaults: Defaults, models: ModelTable)
     )
 
 
-def queue_text(items: Sequence[QueueItem]) -> str:
+def queue_text(items: Sequence[QueueItem], limit: int) -> str:
+    """The user's jobs, as many as fit in ``limit`` characters, then how many more there are."""
     if not items:
         return texts.NOTHING_QUEUED
-    return "\n".join(f"**#{item.job.id}** {_what(item)} — {_where(item)}" for item in items)
+    lines = [f"**#{item.job.id}** {_what(item)} — {_where(item)}" for item in items]
+    text, kept = "\n".join(lines), len(lines)
+    while len(text) > limit and kept > 1:
+        kept -= 1
+        text = "\n".join([*lines[:kept], f"…and {len(lines) - kept} more."])
+    return text
 
 
 def _what(item: QueueItem) -> str:

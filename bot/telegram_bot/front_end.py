@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from telegram import Bot, BotCommand
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -40,6 +39,7 @@ from bot.telegram_bot.buttons import Buttons
 from bot.telegram_bot.commands import Commands
 from bot.telegram_bot.delivery import Delivery, delivery_errors
 from bot.telegram_bot.intake import PLATFORM, Intake
+from bot.telegram_bot.outbound import Outbound
 from bot.telegram_bot.status import StatusLocks
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,8 @@ class TelegramFrontEnd:
             .token(settings.telegram_token.reveal())
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
-            # Throttles to Telegram's flood limits and retries RetryAfter (flood waits).
-            .rate_limiter(AIORateLimiter(max_retries=3))
+            # Throttles to Telegram's flood limits, retries RetryAfter (flood waits), clips texts.
+            .rate_limiter(Outbound(max_retries=3))
             # Handlers only submit and return; no update waits for another's generation.
             .concurrent_updates(True)
             .build()
