@@ -139,9 +139,13 @@ class Console:
     async def _generate_or_press(self, command: str) -> None:
         match = _BUTTON.match(command)
         if match is None:
+            paths = _REF.findall(command)
             limit = self.service.limits.max_image_bytes
-            images = [await asyncio.to_thread(_read, p, limit) for p in _REF.findall(command)]
-            submitted = await self.service.submit(self._owner, _REF.sub("", command), images=images)
+            # Checked first: a prompt that will be refused reads no file.
+            async with self.service.admit(
+                self._owner, _REF.sub("", command), references=len(paths)
+            ) as admission:
+                submitted = await admission.submit(fetch=lambda: _read_all(paths, limit))
         else:
             letter, index, _dice, job, prompt = match.groups()
             if not job:
@@ -164,6 +168,10 @@ class Console:
 
     def _say(self, text: str) -> None:
         print(text, file=self._out, flush=True)
+
+
+async def _read_all(paths: Sequence[str], limit: int) -> list[bytes]:
+    return [await asyncio.to_thread(_read, path, limit) for path in paths]
 
 
 def _read(path: str, limit: int) -> bytes:

@@ -90,6 +90,11 @@ class UpscaleRequest:
     def pinned_account(self) -> str:
         return self.image.account
 
+    @property
+    def count(self) -> int:
+        """Images it makes: an upscale counts as one towards the daily quota."""
+        return 1
+
 
 Request = GenerationRequest | UpscaleRequest
 

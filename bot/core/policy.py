@@ -15,6 +15,9 @@ class Limits:
     queued_per_user: int = 10
     running_per_user: int = 2
     daily_images_per_user: int = 0
+    # Button presses: this many at once, then one more every ``press_interval_seconds``.
+    press_burst: int = 8
+    press_interval_seconds: float = 3.0
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,11 @@ class Store(Protocol):
         """Remove and return the values parked under ``key``, oldest first."""
         ...
 
+    async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
+        """Re-park the values under ``key`` as ``to_kind``, at once; return them, oldest first
+        (a claim that leaves them in the store until the claimer is done)."""
+        ...
+
     async def pending_keys(self, kind: str, older_than: float) -> list[str]:
         """Keys with a value parked more than ``older_than`` seconds ago."""
         ...

@@ -13,7 +13,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.core.errors import InvalidInput
+from bot.core.fairness import Slots, Throttle
 from bot.core.images import PreparedImage, prepare_reference, sniff_mime
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, normalise_ratio, resolve, split_flags
@@ -74,10 +75,17 @@ DELIVERY_GIVE_UP = 24 * 3600.0
 # this many reference images decoded at once (a 50-megapixel image takes hundreds of MB).
 DELIVERY_SLOTS = 8
 PREPARE_SLOTS = 2
+# References being downloaded (and held in memory) at once: one request per user, this many in
+# all. A request waits its turn holding its place in the queue, not a download.
+DOWNLOAD_SLOTS = 3
 # How long an uploaded asset's id is reused. The upstream doesn't say how long it keeps assets;
 # a day saves the repeat uploads that matter (the same picture, prompt after prompt) without
 # trusting an id forever. A refused cached id is dropped at once anyway (see _after_refusal).
 ASSET_MAX_AGE = 24 * 3600.0
+
+
+# Fetches a request's reference images (an adapter's download), called when it is their turn.
+Fetch = Callable[[], Awaitable[Sequence[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,34 @@ class _Held:
 
     jobs: int = 0
     images: int = 0
+
+
+class Admission:
+    """A request that passed every check that needs no image, holding its place in the user's
+    queue and day: the adapter acknowledges the user, then ``submit`` fetches the references
+    (bounded per user and overall) and stores the job. Valid inside ``async with`` only."""
+
+    def __init__(self, service: Service, owner: Owner, request: Request, uploads: int = 0):
+        self._service = service
+        self._owner = owner
+        self._request = request
+        self._uploads = uploads
+
+    async def submit(
+        self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
+    ) -> Submitted:
+        """Store and queue the job; ``route`` adds the adapter's ids (its status message)."""
+        owner = replace(self._owner, route=route) if route is not None else self._owner
+        request, blobs = self._request, {}
+        if self._uploads:
+            if fetch is None:
+                raise ValueError("this request needs its reference images fetched")
+            prepared = await self._service._fetch(owner.user, fetch, self._uploads)
+            uploads = tuple(Upload(p.sha256, p.mime) for p in prepared)
+            assert isinstance(request, GenerationRequest)
+            request = replace(request, references=(*request.references, *uploads))
+            blobs = {p.sha256: p.data for p in prepared}
+        return await self._service._enqueue(owner, request, blobs)
 
 
 class _Fail(Exception):
@@ -152,6 +188,8 @@ class Service:
         self._down_since: dict[str, float] = {}
         self._intake: dict[UserKey, _Held] = {}
         self._delivering: set[int] = set()
+        self._presses = Throttle(self.limits.press_burst, self.limits.press_interval_seconds, clock)
+        self._downloads = Slots(per_key=1, overall=DOWNLOAD_SLOTS)
         self._delivery_slots = asyncio.Semaphore(DELIVERY_SLOTS)
         self._prepare_slots = asyncio.Semaphore(PREPARE_SLOTS)
         self._wake = asyncio.Event()
@@ -206,6 +244,22 @@ class Service:
         refs: Sequence[ImageRef] = (),
     ) -> Submitted:
         """Check, store and queue a prompt; raises ``InvalidInput`` with the sentence to show."""
+        references = len(images) + len(refs)
+        async with self.admit(owner, text, options, references=references, refs=refs) as ticket:
+            return await ticket.submit(fetch=lambda: _ready(images))
+
+    @contextlib.asynccontextmanager
+    async def admit(
+        self,
+        owner: Owner,
+        text: str,
+        options: Options | None = None,
+        *,
+        references: int = 0,
+        refs: Sequence[ImageRef] = (),
+    ) -> AsyncIterator[Admission]:
+        """Check a prompt by all but its images (``references`` of them, ``refs`` included),
+        before anything is downloaded; raises ``InvalidInput`` with the sentence to show."""
         self._check_allowed(owner)
         prompt, inline = split_flags(text)
         asked = inline.overridden_by(options) if options else inline
@@ -215,7 +269,7 @@ class Service:
                 prompt,
                 asked,
                 settings,
-                reference_count=len(images) + len(refs),
+                reference_count=references,
                 table=self.models,
                 defaults=self.defaults,
                 limits=self.limits,
@@ -223,44 +277,79 @@ class Service:
             )
             if len({r.account for r in refs}) > 1:
                 raise InvalidInput(texts.REFERENCE_NOT_USABLE)
-            await self._reserve_images(owner.user, held, resolved.count)
-            prepared = [await self._prepare(data) for data in images]
-            uploads = [Upload(p.sha256, p.mime) for p in prepared]
             request = GenerationRequest(
                 prompt=resolved.prompt,
                 model=resolved.model.id,
                 aspect_ratio=resolved.aspect_ratio,
                 count=resolved.count,
                 seed=resolved.seed,
-                references=(*refs, *uploads),
+                references=tuple(refs),
             )
-            return await self._enqueue(owner, request, {p.sha256: p.data for p in prepared})
+            self._check_runnable(owner.user, request)
+            await self._reserve_images(owner.user, held, resolved.count)
+            yield Admission(self, owner, request, uploads=references - len(refs))
 
     async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
         """A button on a result: upscale, reroll, or reuse an image with a new ``prompt``."""
         if button.action is Action.CANCEL:
+            self.throttle_press(owner.user)
+            job = await self.store.get_job(button.job_id)
+            # Cancelling is the owner's (from anywhere) or an admin's; in the job's chat the
+            # others are told so, elsewhere the job is as unknown as any other.
+            if job is None or not (job.owner.user == owner.user or self._may_press(owner, job)):
+                raise InvalidInput(texts.JOB_NOT_FOUND)
             await self.cancel(owner.user, button.job_id)
             return Submitted(button.job_id, 0)
-        job = await self.store.get_job(button.job_id)
-        if job is None or job.state is not JobState.DONE or job.is_upscale:
-            raise InvalidInput(texts.JOB_NOT_FOUND)
-        assert isinstance(job.request, GenerationRequest)
-        if button.action is Action.REROLL:
-            self._check_allowed(owner)
-            async with self._reservation(owner.user) as held:
-                await self._reserve_images(owner.user, held, job.request.count)
-                request = replace(job.request, seed=random_seed(self._rng))
-                return await self._enqueue(owner, request, {})
-        images = await self.store.results(job.id)
-        image = next((i for i in images if i.index == button.index), None)
-        if image is None:
-            raise InvalidInput(texts.JOB_NOT_FOUND)
-        if button.action is Action.REUSE:
+        async with self.admit_press(owner, button, prompt) as ticket:
+            return await ticket.submit()
+
+    @contextlib.asynccontextmanager
+    async def admit_press(
+        self, owner: Owner, button: Button, prompt: str | None = None
+    ) -> AsyncIterator[Admission]:
+        """Check a press of U, 🎲 or R (with the new ``prompt``: the form R opened) like
+        ``admit``. Without a prompt it is a click, and counts towards the presser's rate."""
+        if prompt is None:
+            self.throttle_press(owner.user)
+        job, image = await self._pressed(owner, button)
+        assert isinstance(job.request, GenerationRequest)  # _pressed refuses upscales
+        if image is not None and button.action is Action.REUSE:
             # A new prompt on that image keeps its model unless the prompt names another.
             _, inline = split_flags(prompt or "")
             keep = None if inline.model else Options(model=job.request.model)
-            return await self.submit(owner, prompt or "", keep, refs=[image.ref])
-        return await self._upscale(owner, job.id, image)
+            async with self.admit(owner, prompt or "", keep, references=1, refs=[image.ref]) as t:
+                yield t
+            return
+        self._check_allowed(owner)
+        request: Request
+        if image is None:
+            request = replace(job.request, seed=random_seed(self._rng))
+        else:
+            spec = self.models.resolve(image.model)
+            if spec is None or not spec.can_upscale:
+                raise InvalidInput(texts.cannot_upscale(image.model, self.models))
+            settings = await self.store.user_settings(owner.user)
+            wanted = settings.upscale_resolution or self.defaults.upscale_resolution
+            resolution = wanted if wanted in spec.upscale else spec.upscale[0]
+            request = UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
+        async with self._reservation(owner.user) as held:
+            self._check_runnable(owner.user, request)
+            await self._reserve_images(owner.user, held, request.count)
+            yield Admission(self, owner, request)
+
+    async def pressed_job(self, owner: Owner, button: Button) -> Job:
+        """The result a click on ``button`` acts on, if ``owner`` may press it there; else the
+        refusal an unknown button gets. Adapters ask before they show anything of the job (R's
+        form is prefilled with its prompt)."""
+        self.throttle_press(owner.user)
+        job, _ = await self._pressed(owner, button)
+        return job
+
+    def throttle_press(self, user: UserKey) -> None:
+        """Count a press against ``user``'s rate, or refuse it: one member's hammering must not
+        fill a group with answers."""
+        if not self._presses.allow(user):
+            raise InvalidInput(texts.SLOW_DOWN)
 
     async def cancel(self, user: UserKey, job_id: int) -> None:
         job = await self.store.get_job(job_id)
@@ -319,6 +408,32 @@ class Service:
 
     # Intake.
 
+    def _may_press(self, owner: Owner, job: Job) -> bool:
+        """A result's buttons work in the chat it was answered in, for anyone there, and for
+        admins anywhere: ids are sequential, so a press from elsewhere is a forged one."""
+        return owner.chat == job.owner.chat or self.is_admin(owner.user)
+
+    async def _pressed(self, owner: Owner, button: Button) -> tuple[Job, ResultImage | None]:
+        """The finished job a result button acts on, and its image (none for 🎲)."""
+        job = await self.store.get_job(button.job_id)
+        if job is None or job.state is not JobState.DONE or job.is_upscale:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        if not self._may_press(owner, job):
+            raise InvalidInput(texts.JOB_NOT_FOUND)  # exactly as if there were no such job
+        if button.action is Action.REROLL:
+            return job, None
+        images = await self.store.results(job.id)
+        image = next((i for i in images if i.index == button.index), None)
+        if image is None:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        return job, image
+
+    def _check_runnable(self, user: UserKey, request: Request) -> None:
+        """Refuse now what no account will run, rather than after the user's downloads."""
+        entry = Entry(job_id=0, user=user, pinned=request.pinned_account)
+        if refusal := self._stranded(entry, waited=math.inf):
+            raise InvalidInput(refusal)
+
     def _check_allowed(self, owner: Owner) -> None:
         access = self.access
         if not (access.allowed_users or access.allowed_chats) or self.is_admin(owner.user):
@@ -357,6 +472,14 @@ class Service:
         total.images += images
         held.images += images
 
+    async def _fetch(self, user: UserKey, fetch: Fetch, expected: int) -> list[PreparedImage]:
+        """Fetch and check a request's images in the user's download turn."""
+        async with self._downloads.hold(user):
+            images = await fetch()
+            if len(images) != expected:
+                raise ValueError(f"fetched {len(images)} images, announced {expected}")
+            return [await self._prepare(data) for data in images]
+
     async def _prepare(self, data: bytes) -> PreparedImage:
         async with self._prepare_slots:
             return await asyncio.to_thread(
@@ -366,24 +489,12 @@ class Service:
                 max_pixels=self.limits.max_image_pixels,
             )
 
-    async def _upscale(self, owner: Owner, job_id: int, image: ResultImage) -> Submitted:
-        self._check_allowed(owner)
-        spec = self.models.resolve(image.model)
-        if spec is None or not spec.can_upscale:
-            raise InvalidInput(texts.cannot_upscale(image.model, self.models))
-        async with self._reservation(owner.user):
-            settings = await self.store.user_settings(owner.user)
-            wanted = settings.upscale_resolution or self.defaults.upscale_resolution
-            resolution = wanted if wanted in spec.upscale else spec.upscale[0]
-            request = UpscaleRequest(job_id, image.index, image.ref, resolution, spec.id)
-            return await self._enqueue(owner, request, {})
-
     async def _enqueue(
         self, owner: Owner, request: GenerationRequest | UpscaleRequest, blobs: dict[str, bytes]
     ) -> Submitted:
         entry = await self._entry(0, owner.user, request)
         if refusal := self._stranded(entry, waited=math.inf):
-            raise InvalidInput(refusal)  # no account will run it: say so now, not later
+            raise InvalidInput(refusal)  # it changed while the images were fetched
         job = await self.store.add_job(owner, request, blobs, day=_today())
         # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
         entry.job_id = job.id
@@ -858,6 +969,10 @@ class Service:
         # A failed task's exception is otherwise reported only when it is garbage-collected.
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("background task %s failed", task.get_coro(), exc_info=exc)
+
+
+async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
+    return images
 
 
 def _today() -> str:

@@ -26,6 +26,7 @@ IMAGE_TOO_INTRICATE = (
 NOT_ALLOWED = "This bot isn't enabled here. Ask the server's admin to allow this chat."
 JOB_NOT_FOUND = "That result is no longer available. Please start a new prompt."
 NOT_YOUR_JOB = "Only the person who asked for that job (or an admin) can cancel it."
+SLOW_DOWN = "You're pressing buttons too fast. Please wait a few seconds and try again."
 ALREADY_STARTED = "That job has already started and can't be cancelled."
 CANCELLED = "Cancelled."
 NOTHING_QUEUED = "You have no jobs waiting or running."

@@ -1,8 +1,10 @@
-"""The components on our messages, as DynamicItems: they work after a restart and for anyone.
+"""The components on our messages, as DynamicItems: they work after a restart, for anyone in
+the channel the result was answered in (the core decides who may press what, where).
 
 A custom_id holds only what the core's ``Button.data`` holds (``action:job:index``) or the name
 of a setting; everything else is read from the store when the component is used. discord.py
 rebuilds the item from the custom_id (``from_custom_id``), so no view is kept per message.
+A refused press is told privately, as the press's first and only response.
 """
 
 from __future__ import annotations
@@ -68,24 +70,27 @@ class ResultButton(
                 await _ask_reuse_prompt(interaction, button)
             elif button.action is Action.CANCEL:
                 await _cancel(interaction, button)
-            elif await frontend.acknowledge(interaction):
+            else:
                 await frontend.start_job(
-                    interaction, lambda owner: frontend.service.press(owner, button)
+                    interaction, lambda owner: frontend.service.admit_press(owner, button)
                 )
 
 
 async def _ask_reuse_prompt(interaction: discord.Interaction[Any], button: Button) -> None:
     frontend = frontend_of(interaction)
-    # A form must be the first answer (it cannot follow a defer): one quick store read for the
-    # old prompt, well within the 3 s to acknowledge. The service checks the rest on submit.
-    job = await frontend.service.job(button.job_id)
-    if job is None or not isinstance(job.request, GenerationRequest):
-        await frontend.tell(interaction, texts.failed(texts.JOB_NOT_FOUND))
+    # A form must be the first answer (it cannot follow a defer): one quick store read, well
+    # within the 3 s to acknowledge, says whether this press may see the old prompt at all.
+    try:
+        job = await frontend.service.pressed_job(frontend.owner(interaction), button)
+    except InvalidInput as refusal:
+        await frontend.tell(interaction, texts.failed(refusal.message))
         return
+    assert isinstance(job.request, GenerationRequest)  # pressed_job refuses upscales
 
     async def submit(modal_interaction: discord.Interaction[Any], prompt: str) -> None:
         await frontend.start_job(
-            modal_interaction, lambda owner: frontend.service.press(owner, button, prompt=prompt)
+            modal_interaction,
+            lambda owner: frontend.service.admit_press(owner, button, prompt=prompt),
         )
 
     modal = PromptModal(

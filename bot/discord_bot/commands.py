@@ -12,7 +12,6 @@ import discord
 from discord import app_commands
 
 from bot.core import texts
-from bot.core.domain import Owner, Submitted
 from bot.core.models_table import ModelTable
 from bot.core.options import MAX_SEED, Options
 from bot.discord_bot import phrases
@@ -73,16 +72,15 @@ def _imagine(models: ModelTable) -> app_commands.Command[Any, ..., None]:
     ) -> None:
         frontend = frontend_of(interaction)
         async with frontend.guarded(interaction):
-            if not await frontend.acknowledge(interaction):
-                return
             attachments = [a for a in (image1, image2, image3, image4) if a is not None]
             options = Options(model=model, aspect_ratio=aspect_ratio, count=count, seed=seed)
-
-            async def submit(owner: Owner) -> Submitted:
-                images = await frontend.download(attachments)
-                return await frontend.service.submit(owner, prompt, options, images=images)
-
-            await frontend.start_job(interaction, submit)
+            await frontend.start_job(
+                interaction,
+                lambda owner: frontend.service.admit(
+                    owner, prompt, options, references=len(attachments)
+                ),
+                fetch=lambda: frontend.download(attachments),
+            )
 
     return imagine
 
@@ -99,11 +97,11 @@ async def _imagine_with_image(
             return
 
         async def submit(modal_interaction: discord.Interaction[Any], prompt: str) -> None:
-            async def queue(owner: Owner) -> Submitted:
-                images = await frontend.download(attachments)
-                return await frontend.service.submit(owner, prompt, images=images)
-
-            await frontend.start_job(modal_interaction, queue)
+            await frontend.start_job(
+                modal_interaction,
+                lambda owner: frontend.service.admit(owner, prompt, references=len(attachments)),
+                fetch=lambda: frontend.download(attachments),
+            )
 
         await interaction.response.send_modal(
             PromptModal(title=phrases.CONTEXT_MENU, on_prompt=submit)

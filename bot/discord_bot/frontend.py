@@ -1,8 +1,9 @@
 """The Discord front end: runs the client, turns interactions into service calls, and is the
 service's ``Notifier`` for Discord.
 
-Interactions must be acknowledged within 3 s, so every prompt is deferred before anything else
-(the "thinking…" response), then edited as the job moves: queued, generating, the answer.
+Interactions must be acknowledged within 3 s. A prompt or press is first checked by the core (a
+refusal is the private first response), then deferred (the "thinking…" response) before
+anything slow, then edited as the job moves: queued, generating, the answer.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import discord
 
 from bot.config import Settings
 from bot.core import texts
-from bot.core.domain import Job, JobResult, Owner, ResultImage, Submitted
+from bot.core.domain import Job, JobResult, Owner, ResultImage
 from bot.core.errors import InvalidInput
 from bot.core.ports import DeliveryError
-from bot.core.service import Service
+from bot.core.service import Admission, Fetch, Service
 from bot.discord_bot import commands, delivery, phrases, render
 from bot.discord_bot.buttons import ResultButton, SettingSelect, result_view
 from bot.discord_bot.client import BananaClient
@@ -28,7 +30,8 @@ from bot.discord_bot.live import LiveInteractions, Stage
 
 log = logging.getLogger(__name__)
 
-Submit = Callable[[Owner], Awaitable[Submitted]]
+# Checks a request for its owner (the service's ``admit`` or ``admit_press``).
+Admit = Callable[[Owner], AbstractAsyncContextManager[Admission]]
 
 
 class DiscordFrontEnd:
@@ -92,10 +95,17 @@ class DiscordFrontEnd:
             return False
         return True
 
-    async def start_job(self, interaction: discord.Interaction[Any], submit: Submit) -> None:
-        """After ``acknowledge``: submit, then show the queue position in the response."""
+    async def start_job(
+        self, interaction: discord.Interaction[Any], admit: Admit, fetch: Fetch | None = None
+    ) -> None:
+        """Check the request, acknowledge it, fetch its attachments, queue it; then show the
+        queue position in the response. What the checks refuse is said privately at once, with
+        no public "thinking…" first (they take a store read or two: well within the 3 s)."""
         try:
-            submitted = await submit(self.owner(interaction))
+            async with admit(self.owner(interaction)) as admission:
+                if not await self.acknowledge(interaction):
+                    return
+                submitted = await admission.submit(fetch=fetch)
         except InvalidInput as refusal:
             await self.tell(interaction, texts.failed(refusal.message))
             return

@@ -36,5 +36,4 @@ class PromptModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         frontend = frontend_of(interaction)
         async with frontend.guarded(interaction):
-            if await frontend.acknowledge(interaction):
-                await self._on_prompt(interaction, self.prompt.value)
+            await self._on_prompt(interaction, self.prompt.value)

@@ -143,7 +143,6 @@ class PostgresStore:
     async def add_job(
         self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
     ) -> Job:
-        count = getattr(request, "count", 0)
         async with self._transaction() as db:
             cur = await db.execute(
                 "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state) "
@@ -184,7 +183,7 @@ class PostgresStore:
                 "INSERT INTO usage (platform, user_id, day, jobs, images) "
                 "VALUES (%s, %s, %s, 1, %s) ON CONFLICT (platform, user_id, day) "
                 "DO UPDATE SET jobs = usage.jobs + 1, images = usage.images + excluded.images",
-                (owner.platform, owner.user_id, day, count),
+                (owner.platform, owner.user_id, day, request.count),
             )
         return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
 
@@ -372,6 +371,14 @@ class PostgresStore:
         # One statement: two takers can't both get a value.
         rows = await self._query(
             "DELETE FROM pending WHERE kind = %s AND key = %s RETURNING id, value", (kind, key)
+        )
+        return [str(row["value"]) for row in sorted(rows, key=lambda row: int(row["id"]))]
+
+    async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
+        # One statement: two claimers can't both get a value.
+        rows = await self._query(
+            "UPDATE pending SET kind = %s WHERE kind = %s AND key = %s RETURNING id, value",
+            (to_kind, kind, key),
         )
         return [str(row["value"]) for row in sorted(rows, key=lambda row: int(row["id"]))]
 

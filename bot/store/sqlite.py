@@ -135,7 +135,6 @@ class SqliteStore:
         self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
     ) -> Job:
         now = time.time()
-        count = getattr(request, "count", 0)
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
@@ -165,7 +164,7 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO usage (platform, user_id, day, jobs, images) VALUES (?, ?, ?, 1, ?) "
                 "ON CONFLICT DO UPDATE SET jobs = jobs + 1, images = images + excluded.images",
-                (owner.platform, owner.user_id, day, count),
+                (owner.platform, owner.user_id, day, request.count),
             )
         return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
 
@@ -352,6 +351,17 @@ class SqliteStore:
                 values = [str(row[0]) async for row in cur]
             await db.execute("DELETE FROM pending WHERE kind = ? AND key = ?", (kind, key))
         return values
+
+    async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "UPDATE pending SET kind = ? WHERE kind = ? AND key = ? RETURNING id, value",
+                (to_kind, kind, key),
+            ) as cur,
+        ):
+            rows = [(int(row[0]), str(row[1])) async for row in cur]
+        return [value for _, value in sorted(rows)]
 
     async def pending_keys(self, kind: str, older_than: float) -> list[str]:
         async with self.reader.execute(

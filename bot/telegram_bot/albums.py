@@ -2,7 +2,10 @@
 
 Items wait in the store (so a restart or a second process loses none) until the album has been
 quiet for a moment, or has reached Telegram's maximum of ten; then the whole album is one
-request. Only the debounce timers live in memory; after a restart ``recover`` restarts them.
+request. Handling it claims the items (they stay in the store, marked taken) and they go only
+once the request is answered or its job stored, with the status message it got; a restart
+puts taken albums back, and ``recover`` restarts the debounce timers, the only thing in memory.
+(A second process restarting while another handles an album would handle it twice.)
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from typing import Any
 from telegram import Message
 
 from bot.core.ports import Store
+from bot.telegram_bot.intake import sender_id
 
 KIND = "album"
+TAKEN = "album.taken"  # being handled: the items of an album whose job is not stored yet
+STATUS = "album.status"  # the status message a taken album got, to take up after a restart
 MAX_ITEMS = 10  # sendMediaGroup's (and so an album's) maximum
 log = logging.getLogger(__name__)
 
@@ -40,10 +46,9 @@ class AlbumItem:
             file_id, size = message.document.file_id, message.document.file_size
         else:
             raise ValueError("an album item without a photo or document")
-        user = message.from_user
         return cls(
             message_id=message.message_id,
-            user_id=user.id if user is not None else message.chat_id,
+            user_id=sender_id(message),
             private=message.chat.type == "private",
             file_id=file_id,
             file_size=size,
@@ -51,8 +56,19 @@ class AlbumItem:
         )
 
 
-# Called with the chat id and the album's items, in the order the user sent them.
-OnAlbum = Callable[[int, list[AlbumItem]], Awaitable[None]]
+@dataclass(frozen=True)
+class Album:
+    """An album to handle: its items in the order sent, and the status message an interrupted
+    attempt left (``status_id``); ``remember_status`` keeps the one in use for the next."""
+
+    chat_id: int
+    items: list[AlbumItem]
+    status_id: int | None
+    remember_status: Callable[[int], Awaitable[None]]
+
+
+# Returns once the album's request is answered or its job stored.
+OnAlbum = Callable[[Album], Awaitable[None]]
 
 
 class Albums:
@@ -75,7 +91,10 @@ class Albums:
         self._timers[key] = self._spawn(self._expire(key, 0 if count >= MAX_ITEMS else self._wait))
 
     async def recover(self) -> None:
-        """Take up albums parked before a restart: each waits one debounce, as if just sent."""
+        """Take up albums parked before a restart: each waits one debounce, as if just sent.
+        Those a stopped process was handling are parked again first."""
+        for key in await self._store.pending_keys(TAKEN, older_than=0.0):
+            await self._store.move_pending(TAKEN, key, KIND)
         for key in await self._store.pending_keys(KIND, older_than=0.0):
             if key not in self._timers:
                 self._timers[key] = self._spawn(self._expire(key, self._wait))
@@ -96,11 +115,21 @@ class Albums:
 
     async def _flush(self, key: str) -> None:
         try:
-            values = await self._store.take_pending(KIND, key)
+            values = await self._store.move_pending(KIND, key, TAKEN)
             if not values:  # another process, or an earlier timer, took this album
                 return
             items = sorted((AlbumItem(**json.loads(v)) for v in values), key=lambda i: i.message_id)
-            await self._on_album(int(key.split(":", 1)[0]), items)
+            earlier = await self._store.take_pending(STATUS, key)
+
+            async def remember_status(message_id: int) -> None:
+                await self._store.add_pending(STATUS, key, str(message_id))
+
+            status_id = int(earlier[-1]) if earlier else None
+            await self._on_album(
+                Album(int(key.split(":", 1)[0]), items, status_id, remember_status)
+            )
+            await self._store.take_pending(TAKEN, key)
+            await self._store.take_pending(STATUS, key)
         except Exception:  # a task nobody awaits: say what happened
             log.exception("album %s could not be handled", key)
 

@@ -13,15 +13,15 @@ from telegram.ext import ContextTypes
 from bot.core.domain import Action, Button
 from bot.core.service import Service
 from bot.telegram_bot.addressing import addressed_prompt, command_argument, replies_to_bot
-from bot.telegram_bot.albums import AlbumItem, Albums
-from bot.telegram_bot.intake import Intake, Request, Source, sources_of
+from bot.telegram_bot.albums import Album, Albums
+from bot.telegram_bot.intake import Admit, Intake, Source, sender_id, sources_of
 
 # Pending prompts for R buttons: key "chat:prompt-message", value "button-data user-id".
 REUSE = "reuse"
 
 
-def submit_prompt(service: Service, prompt: str) -> Request:
-    return lambda owner, images: service.submit(owner, prompt, images=images)
+def admit_prompt(service: Service, prompt: str, references: int) -> Admit:
+    return lambda owner: service.admit(owner, prompt, references=references)
 
 
 class Asking:
@@ -71,8 +71,9 @@ class Asking:
         if prompt is not None:
             await self._ask(context.bot, message, prompt)
 
-    async def _on_album(self, chat_id: int, items: list[AlbumItem]) -> None:
+    async def _on_album(self, album: Album) -> None:
         # Telegram puts the album's caption on whichever item the user captioned.
+        items = album.items
         captioned = next((item for item in items if item.caption), items[0])
         prompt = addressed_prompt(
             captioned.caption, private=captioned.private, to_bot=False, username=self._bot.username
@@ -81,11 +82,13 @@ class Asking:
             return
         await self._intake.start(
             self._bot,
-            chat_id=chat_id,
+            chat_id=album.chat_id,
             user_id=captioned.user_id,
             answer_to=captioned.message_id,
-            request=submit_prompt(self._service, prompt),
+            admit=admit_prompt(self._service, prompt, len(items)),
             sources=[Source(item.file_id, item.file_size) for item in items],
+            status_id=album.status_id,
+            on_status=album.remember_status,
         )
 
     async def _ask(self, bot: Bot, message: Message, prompt: str) -> None:
@@ -94,9 +97,9 @@ class Asking:
         await self._intake.start(
             bot,
             chat_id=message.chat_id,
-            user_id=message.from_user.id if message.from_user else message.chat_id,
+            user_id=sender_id(message),
             answer_to=message.message_id,
-            request=submit_prompt(self._service, prompt),
+            admit=admit_prompt(self._service, prompt, len(sources)),
             sources=sources,
         )
 
@@ -122,7 +125,7 @@ class Asking:
             chat_id=message.chat_id,
             user_id=user.id,
             answer_to=message.message_id,
-            request=lambda owner, _: self._service.press(owner, button, prompt=prompt),
+            admit=lambda owner: self._service.admit_press(owner, button, prompt=prompt),
         )
         return True
 

@@ -1,8 +1,10 @@
 """Callback queries: result buttons (U, 🎲, R), cancel buttons from /queue, settings buttons.
 
-Callback data comes from the client and may be forged: it is parsed strictly, and everything
-else is read from the store, so buttons keep working after a restart. Every callback query is
-answered exactly once, before any slow work (the client shows a spinner until then).
+Callback data comes from the client and may be forged: it is parsed strictly, the core decides
+whether the presser may press it where they are, and everything else is read from the store, so
+buttons keep working after a restart. Every callback query is answered exactly once, before any
+slow work (the client shows a spinner until then); a refusal is that answer, as an alert only
+the presser sees, never a message in the chat.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import texts
-from bot.core.domain import Action, Button, JobState, Owner, UserKey
+from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.service import Service
 from bot.telegram_bot import render, status
@@ -52,14 +54,15 @@ class Buttons:
         elif button.action is Action.REUSE:
             await self._ask_prompt(context.bot, query, query.message, button)
         else:
-            await query.answer()
             # The presser owns the new job; its answer replies to the result it came from.
             await self._intake.start(
                 context.bot,
                 chat_id=query.message.chat.id,
                 user_id=query.from_user.id,
                 answer_to=query.message.message_id,
-                request=lambda owner, _: self._service.press(owner, button),
+                admit=lambda owner: self._service.admit_press(owner, button),
+                refuse=lambda text: query.answer(text, show_alert=True),
+                admitted=query.answer,
             )
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -74,6 +77,7 @@ class Buttons:
         user = UserKey(PLATFORM, str(query.from_user.id))
         name, value = choice
         try:
+            self._service.throttle_press(user)  # each choice edits the panel, maybe in a group
             if name == "reset":
                 saved = await self._service.update_settings(
                     user, model=None, aspect_ratio=None, count=None, upscale_resolution=None
@@ -110,12 +114,15 @@ class Buttons:
         self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
     ) -> None:
         """Rn: ask for the new prompt with a ForceReply; the pending request lives in the store."""
-        job = await self._service.job(button.job_id)
-        if job is None or job.state is not JobState.DONE or job.is_upscale:
-            await query.answer(texts.JOB_NOT_FOUND, show_alert=True)
+        user = query.from_user
+        try:  # before anything is posted: only a press that may act on the result gets a form
+            await self._service.pressed_job(
+                Owner(PLATFORM, str(user.id), str(message.chat.id)), button
+            )
+        except InvalidInput as refusal:
+            await query.answer(refusal.message, show_alert=True)
             return
         await query.answer()
-        user = query.from_user
         # In groups, a selective ForceReply opens the reply field only for mentioned users.
         mention = f"@{user.username}" if user.username else ""
         asked = await bot.send_message(

@@ -8,7 +8,7 @@ from telegram.ext import ContextTypes
 from bot.core.domain import UserKey
 from bot.core.service import Service
 from bot.telegram_bot import render
-from bot.telegram_bot.intake import PLATFORM
+from bot.telegram_bot.intake import PLATFORM, sender_id
 
 
 class Commands:
@@ -23,18 +23,18 @@ class Commands:
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/settings: the user's defaults, as a keyboard of choices."""
-        message, user = update.message, update.effective_user
-        if message is None or user is None:
+        message = update.message
+        if message is None:
             return
-        current = await self._service.settings(UserKey(PLATFORM, str(user.id)))
+        current = await self._service.settings(UserKey(PLATFORM, str(sender_id(message))))
         text, markup = render.settings_view(current, self._service.models, self._service.defaults)
         await message.reply_text(text, reply_markup=markup)
 
     async def queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/queue: the user's waiting and running jobs, with a cancel button for each waiting."""
-        message, user = update.message, update.effective_user
-        if message is None or user is None:
+        message = update.message
+        if message is None:
             return
-        items = await self._service.queue(UserKey(PLATFORM, str(user.id)))
+        items = await self._service.queue(UserKey(PLATFORM, str(sender_id(message))))
         text, markup = render.queue_view(items)
         await message.reply_text(text, reply_markup=markup)

@@ -1,31 +1,36 @@
-"""From "a user asked" to "a job is queued": status message first, then references, then submit.
+"""From "a user asked" to "a job is queued": checks first, then the status message, then the
+references, then the stored job.
 
-The status message is sent before the job exists so that the stored job knows where its status
-lives (``Owner.route["status"]``) and a restarted process can still edit it. Refusals from the
-core become that status message's text: the short reply to the user's message.
+Everything the core can refuse without the images is refused before anything is sent or
+downloaded: one short answer, and a refused album costs no download. The status message is
+sent before the job exists so that the stored job knows where its status lives
+(``Owner.route["status"]``) and a restarted process can still edit it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from bot.core import texts
-from bot.core.domain import Owner, Submitted
+from bot.core.domain import Owner
 from bot.core.errors import InvalidInput
-from bot.core.service import Service
+from bot.core.service import Admission, Service
 from bot.telegram_bot import render, status
-from bot.telegram_bot.status import StatusLocks
+from bot.telegram_bot.status import StatusKey, StatusLocks
 
 PLATFORM = "telegram"
 log = logging.getLogger(__name__)
 
-# What the intake calls once the status message exists: submit, or press a button.
-Request = Callable[[Owner, list[bytes]], Awaitable[Submitted]]
+# Checks a request for its owner (the service's ``admit`` or ``admit_press``).
+Admit = Callable[[Owner], AbstractAsyncContextManager[Admission]]
+# Says a refusal the core gave before anything was sent (a button's goes in its alert).
+Refuse = Callable[[str], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,14 @@ def sources_of(message: Message | None) -> list[Source]:
     return []
 
 
+def sender_id(message: Message) -> int:
+    """Who a message is from: the chat it was sent as, when Telegram hides the user behind a
+    placeholder (a group's anonymous admins, channels), so that those are not all one user."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user is not None else message.chat_id
+
+
 class Intake:
     def __init__(self, service: Service, locks: StatusLocks, *, max_download: int | None) -> None:
         self._service = service
@@ -61,37 +74,85 @@ class Intake:
         chat_id: int,
         user_id: int,
         answer_to: int,
-        request: Request,
+        admit: Admit,
         sources: Sequence[Source] = (),
+        refuse: Refuse | None = None,
+        admitted: Callable[[], Awaitable[object]] | None = None,
+        status_id: int | None = None,
+        on_status: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
-        """Answer with a status message, fetch the references, and hand the job to the core."""
-        sent = await status.send_status(bot, chat_id, answer_to, render.RECEIVED)
-        key = (chat_id, sent.message_id)
-        owner = Owner(
-            PLATFORM, str(user_id), str(chat_id), str(answer_to), {"status": str(sent.message_id)}
-        )
+        """Check the request, show a status message, fetch the references, queue the job.
+
+        ``refuse`` says a refusal that comes before the status message (by default a reply);
+        ``admitted`` runs once the checks passed. ``status_id`` is a status message an
+        interrupted attempt sent, to be used again; ``on_status`` learns the one in use.
+        """
+        owner = Owner(PLATFORM, str(user_id), str(chat_id), str(answer_to))
+        key: StatusKey | None = None
         try:
-            images = [await self._fetch(bot, source) for source in sources]
-            # Held until "queued" is shown, so "generating" can never be overwritten by it.
-            async with self._locks.hold(key):
-                submitted = await request(owner, images)
-                try:
-                    await status.edit(bot, key, texts.queued(submitted.position))
-                except TelegramError as exc:  # the job is queued; its progress is a courtesy
-                    log.info("job %d: could not show its position: %s", submitted.job_id, exc)
+            async with admit(owner) as admission:
+                self._check_sizes(sources)
+                if admitted is not None:
+                    await admitted()
+                key = await self._status(bot, chat_id, answer_to, status_id)
+                if key is not None and on_status is not None:
+                    await on_status(key[1])
+                route = {"status": str(key[1])} if key is not None else {}
+                # Held until "queued" is shown, so "generating" can never be overwritten by it.
+                async with self._locks.hold(key):
+                    submitted = await admission.submit(
+                        fetch=lambda: self._fetch_all(bot, sources), route=route
+                    )
+                    if key is not None:
+                        try:
+                            await status.edit(bot, key, texts.queued(submitted.position))
+                        except TelegramError as exc:  # queued all the same; progress is a courtesy
+                            log.info(
+                                "job %d: could not show its position: %s", submitted.job_id, exc
+                            )
         except InvalidInput as refusal:
-            await status.show(bot, key, texts.failed(refusal.message), chat_id, answer_to)
+            if key is None and refuse is not None:
+                await refuse(refusal.message)
+            else:
+                await status.show(bot, key, texts.failed(refusal.message), chat_id, answer_to)
+        except TelegramError as exc:  # Telegram refuses to let us talk there: nothing to answer
+            log.warning("a request in chat %d can't be answered: %s", chat_id, exc)
         except Exception:  # a bug must not leave the user looking at "⏳" forever
             log.exception("a request from chat %d could not be submitted", chat_id)
             await status.show(bot, key, texts.failed(texts.INTERNAL), chat_id, answer_to)
 
-    async def _fetch(self, bot: Bot, source: Source) -> bytes:
+    async def _status(
+        self, bot: Bot, chat_id: int, answer_to: int, reuse: int | None
+    ) -> StatusKey | None:
+        """The request's status message (again, after an interruption), or None if Telegram
+        keeps failing: the request goes on, and its answer comes as a reply of its own."""
+        if reuse is not None:
+            try:
+                if await status.edit(bot, (chat_id, reuse), render.RECEIVED):
+                    return chat_id, reuse
+            except TelegramError as exc:
+                log.info("could not take up status message %d again: %s", reuse, exc)
+        sent = await status.send(bot, chat_id, render.RECEIVED, answer_to)
+        if sent is None:
+            log.warning("chat %d: no status message; the request goes on without one", chat_id)
+            return None
+        return chat_id, sent.message_id
+
+    def _check_sizes(self, sources: Sequence[Source]) -> None:
+        # Refused by Telegram's stated size: nothing is downloaded that would be refused anyway.
+        limit = self._limit()
+        for source in sources:
+            if source.file_size is not None and source.file_size > limit:
+                raise InvalidInput(texts.image_too_large(source.file_size, limit))
+
+    def _limit(self) -> int:
         limit = self._service.limits.max_image_bytes
-        if self._max_download is not None:
-            limit = min(limit, self._max_download)
-        # Refuse by Telegram's stated size: nothing is downloaded that would be refused anyway.
-        if source.file_size is not None and source.file_size > limit:
-            raise InvalidInput(texts.image_too_large(source.file_size, limit))
+        return limit if self._max_download is None else min(limit, self._max_download)
+
+    async def _fetch_all(self, bot: Bot, sources: Sequence[Source]) -> list[bytes]:
+        return [await self._fetch(bot, source) for source in sources]
+
+    async def _fetch(self, bot: Bot, source: Source) -> bytes:
         try:
             file = await bot.get_file(source.file_id)
             return bytes(await file.download_as_bytearray())

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from telegram import Bot, Message, ReplyParameters
-from telegram.error import BadRequest
+from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 StatusKey = tuple[int, int]  # (chat id, message id)
+log = logging.getLogger(__name__)
+# A new message that fails for a passing reason (network, Telegram's 5xx, a flood wait longer
+# than the rate limiter's retries) is tried this often, from this wait, doubling.
+SEND_ATTEMPTS = 3
+SEND_BACKOFF = 0.5
 
 
 class StatusLocks:
@@ -68,8 +74,21 @@ async def show(
     """Put a final sentence on the status message, or reply anew if that message is gone."""
     if key is not None and await edit(bot, key, text):
         return
-    await bot.send_message(chat_id, text, reply_parameters=reply_to(answer_to))
+    if await send(bot, chat_id, text, answer_to) is None:
+        log.warning("chat %d could not be told: %s", chat_id, text)
 
 
-async def send_status(bot: Bot, chat_id: int, answer_to: int, text: str) -> Message:
-    return await bot.send_message(chat_id, text, reply_parameters=reply_to(answer_to))
+async def send(bot: Bot, chat_id: int, text: str, answer_to: int | None) -> Message | None:
+    """A new message replying to ``answer_to``, tried again after passing failures; None if it
+    never went through. Refusals (bot blocked, chat gone) raise at once: they would repeat."""
+    for attempt in range(SEND_ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(SEND_BACKOFF * 2 ** (attempt - 1))
+        try:
+            return await bot.send_message(chat_id, text, reply_parameters=reply_to(answer_to))
+        except TelegramError as exc:
+            # BadRequest is a NetworkError in PTB, but Telegram refused the request itself.
+            if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError | RetryAfter):
+                raise
+            log.info("sending to chat %d failed (%s), attempt %d", chat_id, exc, attempt + 1)
+    return None

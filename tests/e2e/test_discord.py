@@ -99,17 +99,26 @@ async def imagine(
     return await result_of(dc, inter)
 
 
-async def ephemeral_reply(dc: FakeDiscordServer, inter: InjectedInteraction) -> RestCall:
-    """The ephemeral message a refused interaction got (a followup after its "thinking…")."""
-    (reply,) = await dc.wait_for(
-        lambda c: (
-            c.method == "POST"
-            and c.path.startswith(f"/webhooks/{dc.application_id}/{inter.token}")
-            and c.status == 200
+async def ephemeral_reply(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
+    """The private message a refused interaction got: its first response when the core refused
+    it before anything was fetched, else a followup after its "thinking…" (a refusal of the
+    attachments' bytes). Returns the message's JSON."""
+
+    def private(call: RestCall) -> bool:
+        if call.status != 200 and call.status != 204:
+            return False
+        if call.path.startswith(f"/interactions/{inter.id}/"):
+            return bool(call.json["type"] == 4)
+        return call.method == "POST" and call.path.startswith(
+            f"/webhooks/{dc.application_id}/{inter.token}"
         )
+
+    (reply,) = await dc.wait_for(private)
+    message: dict[str, Any] = (
+        reply.json["data"] if reply.path.startswith("/interactions/") else reply.json
     )
-    assert reply.json["flags"] & FLAG_EPHEMERAL
-    return reply
+    assert message["flags"] & FLAG_EPHEMERAL
+    return message
 
 
 def asked_upstream(flow: FakeFlowServer) -> list[str]:
@@ -659,8 +668,9 @@ async def test_bad_input_is_refused_privately_before_any_upstream_call(
                 "imagine", {"prompt": prompt}, user_id=USER, attachments=attachments
             )
             reply = await ephemeral_reply(dc, inter)
-            assert reply.json["content"] == texts.failed(expected), prompt
-            assert dc.original_message(inter.id) is None  # the public "thinking…" is gone
+            assert reply["content"] == texts.failed(expected), prompt
+            original = dc.original_message(inter.id)  # no public "thinking…" left
+            assert original is None or original["flags"] & FLAG_EPHEMERAL
     finally:
         await bot.stop()
     assert asked_upstream(flow) == []

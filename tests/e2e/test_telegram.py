@@ -306,10 +306,13 @@ async def test_forged_and_stale_buttons_are_refused(bot: BotUnderTest) -> None:
     garbage = await press(USER, USER, message_id, "u:1")
     too_long = await press(USER, USER, message_id, "u:1:1" + "0" * 60)
     unknown_job = await press(USER, USER, message_id, "d:999:0")
-    await bot.tg.wait_for("editMessageText", predicate=edited_to(texts.failed(texts.JOB_NOT_FOUND)))
     await bot.tg.wait_for("answerCallbackQuery", count=3)
     assert answer_text(bot, garbage) == render.INVALID_BUTTON
     assert answer_text(bot, too_long) == render.INVALID_BUTTON
+    # A refused press is told to the presser alone, never in the chat.
+    assert answer_text(bot, unknown_job) == texts.JOB_NOT_FOUND
+    assert len(bot.tg.calls_of("sendMessage")) == 1  # the /settings panel
+    assert bot.tg.calls_of("editMessageText") == []
     answered(bot, garbage, too_long, unknown_job)
     assert upstream_posts(bot.flow) == []
 
@@ -441,13 +444,14 @@ async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTes
     limits = bot.service.limits
 
     async def refused(post: Awaitable[Json | list[Json]], sentence: str) -> None:
-        """The update is answered by one sentence, on a status message replying to it."""
+        """The update is answered by one sentence replying to it: a message of its own when the
+        core refuses it before any download, else its status message, edited."""
         asked = await post
         first = asked[0] if isinstance(asked, list) else asked
-        [call] = await tg.wait_for("editMessageText", predicate=edited_to(texts.failed(sentence)))
-        status = tg.message(USER, call.params["message_id"])
-        assert status is not None
-        assert status["reply_to_message"]["message_id"] == first["message"]["message_id"]
+        text = texts.failed(sentence)
+        await until(lambda: any(m.get("text") == text for m in tg.sent_messages(USER)))
+        [answer] = [m for m in tg.sent_messages(USER) if m.get("text") == text]
+        assert answer["reply_to_message"]["message_id"] == first["message"]["message_id"]
 
     huge = b"\x89PNG\r\n\x1a\n" + b"\0" * (30 * 2**20)
     await refused(

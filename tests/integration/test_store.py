@@ -192,6 +192,29 @@ async def test_a_parked_value_is_taken_once(store: AnyStore) -> None:
     assert all(values == sorted(values) for values in taken)  # each in the order parked
 
 
+async def test_a_parked_album_is_claimed_once_and_stays_parked_until_taken(
+    store: AnyStore,
+) -> None:
+    for i in range(10):
+        await store.add_pending("album", "chat:1", str(i))
+    claims = await asyncio.gather(
+        *(store.move_pending("album", "chat:1", "album.taken") for _ in range(5))
+    )
+    assert [values for values in claims if values] == [[str(i) for i in range(10)]]
+    assert await store.pending_keys("album", older_than=0) == []
+    assert await store.pending_keys("album.taken", older_than=0) == ["chat:1"]
+    assert await store.move_pending("album.taken", "chat:1", "album") == [str(i) for i in range(10)]
+    assert await store.take_pending("album", "chat:1") == [str(i) for i in range(10)]
+
+
+async def test_an_upscale_counts_one_image_of_the_day(store: AnyStore) -> None:
+    from bot.core.domain import UpscaleRequest
+
+    upscale = UpscaleRequest(1, 1, ImageRef("m", "alice@example.com"), "2k", "nano-banana-2")
+    await store.add_job(owner(), upscale, {}, day="2026-01-01")
+    assert await store.images_on(owner().user, "2026-01-01") == 1
+
+
 async def test_an_error_text_with_odd_characters_is_kept(store: AnyStore) -> None:
     job = await store.add_job(owner(), request(), {}, day="2026-01-01")
     await store.fail_job(job.id, "upstream said: \x00bad 'quote\" 😀")

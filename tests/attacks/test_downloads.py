@@ -1,0 +1,89 @@
+"""Attacks that make the bot download: albums it will refuse anyway, many albums at once.
+
+Everything a request can be refused for without its images (access, queue, quota, prompt,
+model and options, the number of references) is checked before a byte is downloaded, and
+downloads are bounded per user and overall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+from bot.core import service as service_module
+from bot.core import texts
+from bot.core.models_table import ModelTable
+from bot.core.policy import Limits
+from tests.conftest import image_bytes, owner
+from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of
+
+
+def refused_with(sentence: str) -> Any:
+    return lambda call: text_of(call) == texts.failed(sentence)
+
+
+async def test_an_album_that_will_be_refused_is_never_downloaded(telegram: BotUnderTest) -> None:
+    models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 2}}})
+    bot, tg = telegram, telegram.tg
+    await bot.start(models=models, limits=Limits(queued_per_user=1, daily_images_per_user=3))
+    photos = [png(color=(c, 0, 0)) for c in (1, 2, 3)]
+
+    # More references than the model takes; more images than today's quota leaves.
+    too_many = texts.too_many_references(3, "nano-banana-2-lite", 2)
+    await tg.post_album(USER, USER, photos, "/imagine x --model lite --count 1")
+    await tg.wait_for("sendMessage", predicate=refused_with(too_many))
+    await tg.post_album(USER, USER, photos, "/imagine x --model 2 --count 4", as_documents=True)
+    await tg.wait_for("sendMessage", predicate=refused_with(texts.daily_quota(3)))
+
+    # A full queue.
+    bot.service.scheduler.accounts["alice@example.com"].limit = 0.0
+    await tg.post_message(USER, USER, "/imagine waiting --count 1")
+    await tg.wait_for("editMessageText", predicate=lambda c: "Queued" in text_of(c))
+    await tg.post_album(USER, USER, photos, "/imagine x --model 2 --count 1")
+    await tg.wait_for("sendMessage", predicate=refused_with(texts.queue_full(1)))
+
+    assert tg.calls_of("getFile") == []
+    assert tg.calls_of("download") == []
+    # Refused at once: one message each, no "⏳" status first.
+    assert text_of(tg.calls_of("sendMessage")[0]) == texts.failed(too_many)
+
+
+async def test_six_albums_at_once_are_fetched_one_after_another(telegram: BotUnderTest) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    tg.download_delay = 0.2
+    for n in range(6):
+        await tg.post_album(USER, USER, [png(color=(n, 9, 9))] * 2, f"/imagine album {n} --count 1")
+    for job_id in range(1, 7):
+        await bot.delivered(job_id, timeout=20)
+    starts = sorted(c.at for c in tg.calls_of("download"))
+    assert len(starts) == 12
+    # One download of this user's at a time: each starts after the one before it ended.
+    assert all(b - a >= 0.15 for a, b in itertools.pairwise(starts))
+
+
+async def test_downloads_are_bounded_per_user_and_overall(make_service: Any) -> None:
+    service, _ = await make_service()
+    service.scheduler.accounts["alice@example.com"].limit = 0.0  # keep the jobs waiting
+    in_flight: dict[str, int] = {}
+    most: dict[str, int] = {}
+
+    async def submit(user: str) -> None:
+        async def fetch() -> list[bytes]:
+            in_flight[user] = in_flight.get(user, 0) + 1
+            in_flight["all"] = in_flight.get("all", 0) + 1
+            for key in (user, "all"):
+                most[key] = max(most.get(key, 0), in_flight[key])
+            await asyncio.sleep(0.05)
+            in_flight[user] -= 1
+            in_flight["all"] -= 1
+            return [image_bytes(color="blue")]
+
+        async with service.admit(owner(user), "x --count 1", references=1) as admission:
+            await admission.submit(fetch=fetch)
+
+    await asyncio.gather(*(submit("greedy") for _ in range(6)))
+    assert most["greedy"] == 1
+    await asyncio.gather(*(submit(str(n)) for n in range(12)))
+    assert most["all"] == service_module.DOWNLOAD_SLOTS
