@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -69,7 +70,8 @@ log = logging.getLogger(__name__)
 
 DELIVERY_ATTEMPTS = 4
 DELIVERY_BACKOFF = 0.5  # seconds before the 2nd attempt; ×4 each time after, at most 30
-# A final answer a platform keeps refusing is tried again at each sweep, for this long.
+# A final answer a platform keeps refusing is tried again at each sweep, until the tries
+# span this long (counted in this process: a restart tries afresh).
 DELIVERY_GIVE_UP = 24 * 3600.0
 # At most this many answers are being delivered at once (each holds its images in memory), and
 # this many reference images decoded at once (a 50-megapixel image takes hundreds of MB).
@@ -78,6 +80,10 @@ PREPARE_SLOTS = 2
 # References being downloaded (and held in memory) at once: one request per user, this many in
 # all. A request waits its turn holding its place in the queue, not a download.
 DOWNLOAD_SLOTS = 3
+# A result the store can't take (a full disk) is kept in memory and written again, from this
+# wait doubling, for this long; only then does the job fail. Its images were paid for.
+STORE_BACKOFF = 0.5
+STORE_GIVE_UP = 300.0
 # How long an uploaded asset's id is reused. The upstream doesn't say how long it keeps assets;
 # a day saves the repeat uploads that matter (the same picture, prompt after prompt) without
 # trusting an id forever. A refused cached id is dropped at once anyway (see _after_refusal).
@@ -188,6 +194,8 @@ class Service:
         self._down_since: dict[str, float] = {}
         self._intake: dict[UserKey, _Held] = {}
         self._delivering: set[int] = set()
+        self._failing_since: dict[int, float] = {}  # first failed delivery round, by job
+        self._store_alerted = False
         self._presses = Throttle(self.limits.press_burst, self.limits.press_interval_seconds, clock)
         self._downloads = Slots(per_key=1, overall=DOWNLOAD_SLOTS)
         self._delivery_slots = asyncio.Semaphore(DELIVERY_SLOTS)
@@ -581,7 +589,10 @@ class Service:
                 return
             self._progress.pop(job_id, None)
             self._close_incidents(slot.account)
-            await self.store.finish_job(job_id, images)
+            if not await self._stored(job_id, lambda: self.store.finish_job(job_id, images)):
+                await self._fail(job_id, texts.NOT_SAVED)
+                await self._deliver(job_id)
+                return
             await self._remember_references(job, slot.account, references)
             done = replace(job, state=JobState.DONE, account=slot.account, attempts=attempts)
             # Hand over what is in memory: re-reading the bytes just written would only add I/O.
@@ -799,7 +810,40 @@ class Service:
 
     async def _fail(self, job_id: int, message: str) -> None:
         self._progress.pop(job_id, None)
-        await self.store.fail_job(job_id, message)
+        fail = functools.partial(self.store.fail_job, job_id, message)
+        if await self._stored(job_id, fail, within=15 * STORE_BACKOFF):
+            return
+        # Not even the failure can be written: say it all the same. The store still has the job
+        # running, so a restart runs it again: twice is better than never.
+        job = await self.store.get_job(job_id)
+        notifier = self._notifiers.get(job.owner.platform) if job else None
+        if job is not None and notifier is not None:
+            with contextlib.suppress(Exception):
+                await notifier.job_failed(job, message)
+
+    async def _stored(
+        self, job_id: int, write: Callable[[], Awaitable[None]], *, within: float | None = None
+    ) -> bool:
+        """Write, and write again while the store refuses (a full disk), for ``within`` seconds
+        (``STORE_GIVE_UP`` unless told); False if it never took it."""
+        deadline = self._clock() + (STORE_GIVE_UP if within is None else within)
+        delay = STORE_BACKOFF
+        while True:
+            try:
+                await write()
+            except Exception as exc:
+                self._store_trouble(exc)
+                if self._clock() + delay > deadline:
+                    log.error("job %d: the store keeps refusing a write: %s", job_id, exc)
+                    return False
+                log.warning(
+                    "job %d: the store refused a write (%s); again in %.1fs", job_id, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+            else:
+                self._store_alerted = False
+                return True
 
     # Telling people.
 
@@ -816,7 +860,7 @@ class Service:
         """Give the job's final answer, retrying platform faults; then record it as given.
 
         A platform that keeps failing leaves the job undelivered, images kept: the periodic
-        sweep (``_redeliver``) tries again, for up to ``DELIVERY_GIVE_UP``.
+        sweep (``_redeliver``) tries again, until its tries span ``DELIVERY_GIVE_UP``.
         """
         if job_id in self._delivering:
             return
@@ -830,7 +874,9 @@ class Service:
                 if outcome is not None:
                     if outcome:
                         await self.store.mark_delivered(job_id)
+                        self._failing_since.pop(job_id, None)
                     return
+            self._failing_since.setdefault(job_id, self._clock())
             log.warning("job %d: delivery keeps failing; the next sweep tries again", job_id)
         finally:
             self._delivering.discard(job_id)
@@ -866,9 +912,13 @@ class Service:
     async def _redeliver(self) -> None:
         """Deliver what a previous run or a failing platform left undelivered."""
         for job in await self.store.undelivered_jobs():
-            if time.time() - job.updated_at > DELIVERY_GIVE_UP:
+            # Given up after tries, never by age alone: an answer that waited through a long
+            # outage (of the platform, or of the bot) gets its tries all the same.
+            failing_since = self._failing_since.get(job.id)
+            if failing_since is not None and self._clock() - failing_since > DELIVERY_GIVE_UP:
                 log.error("job %d: giving up on delivering its answer", job.id)
                 await self.store.mark_delivered(job.id)
+                self._failing_since.pop(job.id, None)
             elif job.id not in self._delivering:
                 self._spawn(self._deliver(job.id))
 
@@ -899,6 +949,16 @@ class Service:
         self._incidents.add(key)
         event = AdminEvent(kind, key[1], texts.ADMIN_REASONS[kind])
         log.error("operator problem: %s (%s)", event.message, exc.detail)
+        self._tell_admins(event)
+
+    def _store_trouble(self, exc: Exception) -> None:
+        """Tell the admins, once until a write succeeds again, that the store refuses writes."""
+        if not self._store_alerted:
+            self._store_alerted = True
+            log.error("the store refuses writes: %s", exc)
+            self._tell_admins(AdminEvent("store", None, texts.ADMIN_REASONS["store"]))
+
+    def _tell_admins(self, event: AdminEvent) -> None:
         text = texts.admin_alert(event)
         for platform, notifier in self._notifiers.items():
             admins = [

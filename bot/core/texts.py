@@ -58,6 +58,10 @@ OPERATOR = (
     "The bot needs its operator's attention right now; they have been told. Please try later."
 )
 INTERNAL = "Something went wrong on our side. Please try again; the operator can see the details."
+NOT_SAVED = (
+    "Your images were made, but the bot couldn't save them; the operator has been told. "
+    "Please try again later."
+)
 
 # What of the user's (or the upstream's) own words a sentence quotes at most.
 QUOTE_CHARS = 60
@@ -194,4 +198,5 @@ ADMIN_REASONS = {
     "payment": "useapi.net reports no subscription or credits (402).",
     "account_missing": "the account is not configured at useapi.net (404).",
     "session": "the Google session could not be refreshed (596): renew the account's cookies.",
+    "store": "the store can't save results (disk full or not writable): free space for it.",
 }

@@ -6,8 +6,22 @@ for again when the store has a bad moment.
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from bot.core import service as service_module
+from bot.core import texts
+from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage
+from bot.store.sqlite import SqliteStore
 from bot.telegram_bot import render
+from tests.attacks.conftest import until
+from tests.conftest import AnyStore, build_service, owner, wait_delivered
 from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of, uploads
+from tests.fakes.flow_server import FakeFlowServer, jpeg
+from tests.fakes.notifier import RecordingNotifier
 
 # Telegram.
 
@@ -57,3 +71,113 @@ async def test_a_status_message_that_never_goes_through_still_gets_the_answer(
     [photo] = tg.calls_of("sendPhoto")
     assert photo.error is None
     assert photo.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
+
+
+# The store.
+
+
+# A full disk is made with SQLite's max_page_count: these run on SQLite only.
+on_sqlite = pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+
+
+async def _fill_the_disk(store: AnyStore) -> None:
+    """No room for one more page: SQLite answers "database or disk is full", as on a full disk."""
+    assert isinstance(store, SqliteStore)
+    async with store.db.execute("PRAGMA page_count") as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    await store.db.execute(f"PRAGMA max_page_count = {row[0]}")
+
+
+async def _free_the_disk(store: AnyStore) -> None:
+    assert isinstance(store, SqliteStore)
+    await store.db.execute("PRAGMA max_page_count = 1073741823")
+
+
+@on_sqlite
+async def test_a_full_disk_while_storing_a_result_does_not_pay_twice(
+    make_service: Any, flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "STORE_BACKOFF", 0.05)
+    service, told = await make_service()
+    flow.image_size = (2000, 2000)  # ~60 kB: the result needs pages of its own
+    flow.latency = 0.3
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await until(lambda: flow.images_requests())
+    await _fill_the_disk(store)
+    await asyncio.sleep(0.6)  # the result came back and could not be stored, twice or more
+    assert (await store.get_job(submitted.job_id)).state is JobState.RUNNING  # type: ignore[union-attr]
+    await _free_the_disk(store)
+
+    await told.wait_answered(submitted.job_id)
+    assert told.result(submitted.job_id).images[0].data
+    await wait_delivered(store, submitted.job_id)
+    assert (await store.get_job(submitted.job_id)).state is JobState.DONE  # type: ignore[union-attr]
+    assert len(flow.images_requests()) == 1  # generated (and paid for) once
+
+
+@on_sqlite
+async def test_a_disk_that_stays_full_fails_the_job_clearly(
+    make_service: Any, flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service_module, "STORE_BACKOFF", 0.05)
+    monkeypatch.setattr(service_module, "STORE_GIVE_UP", 0.3)
+    service, told = await make_service()
+    flow.image_size = (2000, 2000)
+    flow.latency = 0.3
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await until(lambda: flow.images_requests())
+    await _fill_the_disk(store)
+    await told.wait_answered(submitted.job_id)
+    assert told.failure(submitted.job_id) == texts.NOT_SAVED
+    job = await store.get_job(submitted.job_id)
+    assert job is not None
+    assert job.state is JobState.FAILED
+    assert service.scheduler.entries() == []
+    await _free_the_disk(store)
+    again = await service.submit(owner(), "a fox --count 1")  # the bot carries on
+    await told.wait_answered(again.job_id)
+
+
+async def test_an_answer_waiting_through_a_long_outage_is_still_tried(
+    flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.flow.client import FlowClient
+
+    request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5)
+    job = await store.add_job(owner(), request, {}, day="2026-11-20")
+    await store.mark_running(job.id, "alice@example.com")
+    image = jpeg((64, 48), 5, "m1")
+    ref = ImageRef("m1", "alice@example.com")
+    await store.finish_job(job.id, [ResultImage(1, ref, 5, "nano-banana-2", "image/jpeg", image)])
+    # The answer has waited (the platform, or the bot, was down) longer than the give-up window.
+    monkeypatch.setattr(service_module, "DELIVERY_GIVE_UP", 0.0)
+
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client)
+        told = RecordingNotifier()
+        service.register("console", told)
+        async with service:
+            await told.wait_answered(job.id)
+            await wait_delivered(store, job.id)
+    assert told.result(job.id).images[0].data == image
+
+
+async def test_an_answer_is_given_up_only_after_tries_spanning_the_window(
+    make_service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.policy import Tuning
+
+    monkeypatch.setattr(service_module, "DELIVERY_BACKOFF", 0.01)
+    monkeypatch.setattr(service_module, "DELIVERY_GIVE_UP", 0.5)
+    service, told = await make_service(
+        tuning=Tuning(retry_min_seconds=0.01, accounts_refresh_seconds=0.1)
+    )
+    told.fail_deliveries = 10**6
+    started = time.monotonic()
+    submitted = await service.submit(owner(), "a fox --count 1")
+    await wait_delivered(service.store, submitted.job_id, timeout=10)  # given up, and recorded
+    assert time.monotonic() - started >= 0.5
+    assert (
+        10**6 - told.fail_deliveries > service_module.DELIVERY_ATTEMPTS
+    )  # tried, round after round
