@@ -25,7 +25,7 @@ from bot.core import texts
 from bot.core.domain import Job, JobResult, Owner, ResultImage
 from bot.core.ports import DeliveryError
 from bot.core.service import Service
-from bot.telegram_bot import media, render, status
+from bot.telegram_bot import media, outbound, render, status
 from bot.telegram_bot.status import StatusKey, StatusLocks
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ class Delivery:
         self._max_document = max_document
 
     async def started(self, bot: Bot, job: Job) -> None:
+        outbound.answering.set(int(job.owner.user_id))
         key = status_key(job.owner)
         async with self._locks.hold(key):
             # This report races the final answer: never turn a result back into "generating".
@@ -69,6 +70,7 @@ class Delivery:
 
     async def finished(self, bot: Bot, result: JobResult) -> None:
         owner = result.job.owner
+        outbound.answering.set(int(owner.user_id))
         key = status_key(owner)
         async with self._locks.hold(key):
             await self._send(bot, int(owner.chat_id), result)
@@ -77,6 +79,7 @@ class Delivery:
 
     async def failed(self, bot: Bot, job: Job, message: str) -> None:
         owner = job.owner
+        outbound.answering.set(int(owner.user_id))
         key = status_key(owner)
         async with self._locks.hold(key):
             await status.show(

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import Bot, BotCommand
+from telegram import Bot, BotCommand, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -25,6 +25,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     Updater,
     filters,
 )
@@ -33,7 +34,7 @@ from bot.config import ConfigError, Settings
 from bot.core.domain import Job, JobResult
 from bot.core.ports import DeliveryError
 from bot.core.service import Service
-from bot.telegram_bot import media, render
+from bot.telegram_bot import media, outbound, render
 from bot.telegram_bot.asking import Asking
 from bot.telegram_bot.buttons import Buttons
 from bot.telegram_bot.commands import Commands
@@ -71,7 +72,7 @@ class TelegramFrontEnd:
             .token(settings.telegram_token.reveal())
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
-            # Throttles to Telegram's flood limits, retries RetryAfter (flood waits), clips texts.
+            # Flood limits (a group's shared fairly), RetryAfter retried, texts clipped.
             .rate_limiter(Outbound(max_retries=3))
             # Handlers only submit and return; no update waits for another's generation.
             .concurrent_updates(True)
@@ -87,6 +88,7 @@ class TelegramFrontEnd:
 
     def _add_handlers(self, commands: Commands, asking: Asking, buttons: Buttons) -> None:
         new = filters.UpdateType.MESSAGE  # edits and channel posts are not requests
+        self._app.add_handler(TypeHandler(Update, outbound.note_sender), group=-1)
         self._app.add_handlers(
             [
                 CommandHandler(("start", "help"), commands.help, filters=new),
