@@ -61,8 +61,8 @@ class Buttons:
                 user_id=query.from_user.id,
                 answer_to=query.message.message_id,
                 admit=lambda owner: self._service.admit_press(owner, button),
-                refuse=lambda text: query.answer(text, show_alert=True),
-                admitted=query.answer,
+                refuse=lambda text: _answer(query, text),
+                admitted=lambda: _answer(query),
             )
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -136,6 +136,15 @@ class Buttons:
         await self._service.store.add_pending(
             REUSE, f"{message.chat.id}:{asked.message_id}", f"{button.data} {user.id}"
         )
+
+
+async def _answer(query: CallbackQuery, refusal: str | None = None) -> None:
+    """Answer a press (a refusal as an alert only the presser sees). A press handled late (the
+    bot was down) can't be answered any more; its job goes ahead all the same."""
+    try:
+        await query.answer(refusal, show_alert=refusal is not None)
+    except BadRequest as exc:
+        log.info("could not answer a button press: %s", exc.message)
 
 
 async def _edit_quietly(
