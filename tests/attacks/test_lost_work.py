@@ -18,7 +18,7 @@ from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage
 from bot.store.sqlite import SqliteStore
 from bot.telegram_bot import render
 from tests.attacks.conftest import until
-from tests.conftest import AnyStore, build_service, owner, wait_delivered
+from tests.conftest import AnyStore, as_uploaded, build_service, owner, wait_delivered
 from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of, uploads
 from tests.fakes.flow_server import FakeFlowServer, jpeg
 from tests.fakes.notifier import RecordingNotifier
@@ -31,14 +31,14 @@ async def test_a_restart_in_the_middle_of_an_album_loses_nothing(telegram: BotUn
     bot.album_wait = 0.1
     await bot.start()
     tg.download_delay = 5.0  # the first process stops while it fetches the album
-    photos = [png(color=(0, 90, c)) for c in (1, 2)]
+    photos = [png(color=(0, 90, 0)), png(color=(200, 10, 10))]
     await tg.post_album(USER, USER, photos, "/imagine keep them --count 1")
     await tg.wait_for("getFile")
     await bot.restart()  # a clean stop, as systemd would do it
     tg.download_delay = 0.0
     await bot.delivered(1)
 
-    assert [u.body for u in uploads(bot.flow)] == photos
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(p) for p in photos]
     # One status message for the album, picked up again after the restart, gone once answered.
     assert [text_of(c) for c in tg.calls_of("sendMessage")].count(render.RECEIVED) == 1
     assert render.RECEIVED not in [m.get("text") for m in tg.sent_messages(USER)]
