@@ -132,9 +132,12 @@ class Intake:
                     return chat_id, reuse
             except TelegramError as exc:
                 log.info("could not take up status message %d again: %s", reuse, exc)
-        sent = await status.send(bot, chat_id, render.RECEIVED, answer_to)
-        if sent is None:
-            log.warning("chat %d: no status message; the request goes on without one", chat_id)
+        try:
+            sent = await status.send(bot, chat_id, render.RECEIVED, answer_to)
+        except TelegramError as exc:
+            if not status.passing(exc):
+                raise
+            log.warning("chat %d: no status message (%s); the request goes on", chat_id, exc)
             return None
         return chat_id, sent.message_id
 

@@ -74,21 +74,25 @@ async def show(
     """Put a final sentence on the status message, or reply anew if that message is gone."""
     if key is not None and await edit(bot, key, text):
         return
-    if await send(bot, chat_id, text, answer_to) is None:
-        log.warning("chat %d could not be told: %s", chat_id, text)
+    await send(bot, chat_id, text, answer_to)
 
 
-async def send(bot: Bot, chat_id: int, text: str, answer_to: int | None) -> Message | None:
-    """A new message replying to ``answer_to``, tried again after passing failures; None if it
-    never went through. Refusals (bot blocked, chat gone) raise at once: they would repeat."""
-    for attempt in range(SEND_ATTEMPTS):
-        if attempt:
-            await asyncio.sleep(SEND_BACKOFF * 2 ** (attempt - 1))
+async def send(bot: Bot, chat_id: int, text: str, answer_to: int | None) -> Message:
+    """A new message replying to ``answer_to``, tried again after failures that may pass; the
+    last failure is raised. Refusals (bot blocked, chat gone) are raised at once."""
+    attempt = 0
+    while True:
         try:
             return await bot.send_message(chat_id, text, reply_parameters=reply_to(answer_to))
         except TelegramError as exc:
-            # BadRequest is a NetworkError in PTB, but Telegram refused the request itself.
-            if isinstance(exc, BadRequest) or not isinstance(exc, NetworkError | RetryAfter):
+            attempt += 1
+            if attempt == SEND_ATTEMPTS or not passing(exc):
                 raise
-            log.info("sending to chat %d failed (%s), attempt %d", chat_id, exc, attempt + 1)
-    return None
+            log.info("sending to chat %d failed (%s), attempt %d", chat_id, exc, attempt)
+            await asyncio.sleep(SEND_BACKOFF * 2 ** (attempt - 1))
+
+
+def passing(exc: TelegramError) -> bool:
+    """A failure that may pass: the network, Telegram's 5xx, a flood wait."""
+    # BadRequest is a NetworkError in PTB, but Telegram refused the request itself.
+    return isinstance(exc, NetworkError | RetryAfter) and not isinstance(exc, BadRequest)
