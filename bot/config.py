@@ -18,9 +18,11 @@ from dotenv import dotenv_values
 from bot.core.models_table import ModelTable, ModelTableError
 from bot.core.policy import Defaults, Limits, Tuning
 from bot.flow.media import DEFAULT_MEDIA_HOSTS
+from bot.providers import gemini, nbpro, wireflow
 from bot.store.url import StoreUrl, StoreUrlError
 
 PLATFORMS = ("discord", "telegram")
+LOG_FORMATS = ("text", "json")
 DEFAULT_DATABASE = StoreUrl.parse("sqlite:///data/bot.sqlite3")
 # A host name, or "*." and a domain: ASCII (IDNA) labels, no scheme, port or path.
 _HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
@@ -77,6 +79,17 @@ class Settings:
     defaults: Defaults = field(default_factory=Defaults)
     console_dir: Path = Path("images")
     log_level: str = "INFO"
+    log_format: str = "text"
+    http_listen: tuple[str, int] | None = None
+    retention_days: int = 30  # 0: keep forever
+    # The other providers: read (and checked by ``python -m bot check``), not yet served from.
+    gemini_api_key: Secret | None = None
+    gemini_base_url: str = gemini.DEFAULT_BASE_URL
+    nbpro_api_key: Secret | None = None
+    nbpro_base_url: str = nbpro.DEFAULT_BASE_URL
+    wireflow_api_key: Secret | None = None
+    wireflow_base_url: str = wireflow.DEFAULT_BASE_URL
+    wireflow_workflow_id: str | None = None
 
     @classmethod
     def from_env(
@@ -227,6 +240,14 @@ def _parse(env: _Env) -> Settings:
     if defaults.upscale_resolution not in ("2k", "4k"):
         raise ConfigError("BOT_DEFAULT_UPSCALE_RESOLUTION must be 2k or 4k")
 
+    wireflow_key = env.secret("WIREFLOW_API_KEY")
+    wireflow_workflow = env.text("WIREFLOW_WORKFLOW_ID") or None
+    if (wireflow_key is None) != (wireflow_workflow is None):
+        raise ConfigError(
+            "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together: set both (the workflow id is "
+            "in the workflow's URL at wireflow.ai), or neither"
+        )
+
     return Settings(
         useapi_token=token,
         useapi_base_url=env.text("USEAPI_BASE_URL", Settings.useapi_base_url).rstrip("/"),
@@ -239,7 +260,9 @@ def _parse(env: _Env) -> Settings:
         telegram_api_url=env.text("TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
         telegram_webhook_url=_https_url(env.text("TELEGRAM_WEBHOOK_URL")),
         telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
-        telegram_webhook_listen=_listen(env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")),
+        telegram_webhook_listen=_listen(
+            "TELEGRAM_WEBHOOK_LISTEN", env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")
+        ),
         discord_dev_guild=env.number("DISCORD_DEV_GUILD", None, int, 1),
         database=_database(env.text("DATABASE_URL")),
         admins=tuple(env.ids("BOT_ADMINS")),
@@ -251,6 +274,18 @@ def _parse(env: _Env) -> Settings:
         defaults=defaults,
         console_dir=Path(env.text("BOT_CONSOLE_DIR", "images")),
         log_level=_log_level(env.text("BOT_LOG_LEVEL", "INFO")),
+        log_format=_choice("BOT_LOG_FORMAT", env.text("BOT_LOG_FORMAT", "text"), LOG_FORMATS),
+        http_listen=_listen("BOT_HTTP_LISTEN", http)
+        if (http := env.text("BOT_HTTP_LISTEN"))
+        else None,
+        retention_days=env.number("BOT_RETENTION_DAYS", Settings.retention_days, int, 0),
+        gemini_api_key=env.secret("GEMINI_API_KEY"),
+        gemini_base_url=env.text("GEMINI_BASE_URL", gemini.DEFAULT_BASE_URL).rstrip("/"),
+        nbpro_api_key=env.secret("NBPRO_API_KEY"),
+        nbpro_base_url=env.text("NBPRO_BASE_URL", nbpro.DEFAULT_BASE_URL).rstrip("/"),
+        wireflow_api_key=wireflow_key,
+        wireflow_base_url=env.text("WIREFLOW_BASE_URL", wireflow.DEFAULT_BASE_URL).rstrip("/"),
+        wireflow_workflow_id=wireflow_workflow,
     )
 
 
@@ -291,8 +326,14 @@ def _https_url(url: str) -> str | None:
     return url
 
 
-def _listen(value: str) -> tuple[str, int]:
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value.lower() not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def _listen(name: str, value: str) -> tuple[str, int]:
     host, _, port = value.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"TELEGRAM_WEBHOOK_LISTEN must look like 0.0.0.0:8443, got {value!r}")
-    return host, int(port)
+        raise ConfigError(f"{name} must look like host:port, e.g. 0.0.0.0:8443, got {value!r}")
+    return host.strip("[]"), int(port)

@@ -7,21 +7,27 @@ URL-encoded), the password in DATABASE_URL and every Discord interaction or webh
 its message, its arguments and its traceback before it is written. Tracebacks that bypass
 logging (uncaught in the main thread, in a thread, or raised where Python can only report them)
 are sent through it too.
+
+``BOT_LOG_FORMAT=json`` writes one JSON object per line instead (time, level, logger, message,
+exception, and the job the line is about), redacted the same way: the filter runs first.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TextIO
 from urllib.parse import quote, quote_plus
 
 from bot.config import Secret, Settings
+from bot.core.context import current_job
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 MASK = "***"
@@ -90,12 +96,49 @@ class Redact(logging.Filter):
         return True
 
 
+class JobContext(logging.Filter):
+    """Adds ``job_id``: the job whose work wrote the record (``bot.core.context.current_job``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "job_id", None) is None:
+            record.job_id = current_job.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; what it holds has been through ``Redact`` already."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if (job := getattr(record, "job_id", None)) is not None:
+            line["job"] = job
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False)
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """UTC, ISO 8601 with milliseconds: what log collectors parse without being told."""
+        stamp = datetime.fromtimestamp(record.created, UTC)
+        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def configure(settings: Settings, *, stream: TextIO | None = None) -> None:
     """Log to ``stream`` (stderr) at BOT_LOG_LEVEL, redacted; route stray tracebacks there too."""
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    json_lines = settings.log_format == "json"
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(FORMAT))
     # DATABASE_URL may hold a password, which only it knows how to find in a text.
     handler.addFilter(Redact(secrets_of(settings), settings.database.redact))
+    handler.addFilter(JobContext())
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(settings.log_level)

@@ -7,7 +7,9 @@ above DEBUG); the log redactor is the second line of defence, and these tests tr
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
+import json
 import logging
 import os
 import signal
@@ -15,7 +17,6 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -136,13 +137,6 @@ async def test_a_useapi_token_the_upstream_refuses_is_not_printed(tmp_path: Path
     assert_no_secret(text, USEAPI_TOKEN, telegram_token)
 
 
-@dataclass(frozen=True)
-class LaterSettings(Settings):
-    """Settings as a later provider will extend them: one more ``Secret`` field."""
-
-    gemini_api_key: Secret | None = None
-
-
 @pytest.fixture
 def captured() -> Iterator[io.StringIO]:
     """``logs.configure`` on a buffer, undone afterwards (root handler, levels and hooks)."""
@@ -162,8 +156,8 @@ def captured() -> Iterator[io.StringIO]:
     logging.captureWarnings(False)
 
 
-def settings_with_secrets(gemini_api_key: Secret | None = None) -> LaterSettings:
-    return LaterSettings(
+def settings_with_secrets(gemini_api_key: Secret | None = None) -> Settings:
+    return Settings(
         useapi_token=Secret(USEAPI_TOKEN),
         database=StoreUrl.parse("postgresql://bot:db-pass-word@db.internal/bot"),
         discord_token=Secret("discord.token.value"),
@@ -196,6 +190,27 @@ def test_a_secret_in_a_library_log_line_or_traceback_is_redacted(captured: io.St
     assert text.count("request for *** failed") == len(secrets)
     assert text.count("Traceback") == len(secrets)
     assert_no_secret(text, *secrets)
+
+
+def test_a_secret_in_a_json_log_line_or_its_traceback_is_redacted(
+    captured: io.StringIO,
+) -> None:
+    settings = dataclasses.replace(
+        settings_with_secrets(gemini_api_key=Secret("AIza-gemini-key")), log_format="json"
+    )
+    logs.configure(settings, stream=captured)
+    secrets = [USEAPI_TOKEN, "discord.token.value", "AIza-gemini-key", "db-pass-word"]
+    for secret in secrets:
+        try:
+            raise RuntimeError(f"GET https://example.org/?key={quote_plus(secret)}")
+        except RuntimeError:
+            logging.getLogger("telegram.ext.Application").exception("calling %s failed", secret)
+    lines = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == ["calling *** failed"] * len(secrets)
+    assert all(
+        "RuntimeError: GET https://example.org/?key=***" in line["exception"] for line in lines
+    )
+    assert_no_secret(captured.getvalue(), *secrets)
 
 
 def test_an_interaction_token_in_a_logged_discord_url_is_redacted(captured: io.StringIO) -> None:
