@@ -6,10 +6,11 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from bot import __version__
-from bot.config import ConfigError, Settings, setting
+from bot.config import DEFAULT_DATABASE, ConfigError, Settings, setting
 from bot.store import StoreError, StoreUrl, StoreUrlError
 
 DESCRIPTION = """\
@@ -17,7 +18,11 @@ Nano Banana image bot for Discord and Telegram, on the useapi.net Google Flow AP
 
 commands:
   run            (default) start every platform whose token is set: DISCORD_TOKEN, TELEGRAM_TOKEN
+  check          check every configured token and provider and the store, one line each (✓ or
+                 ✗ and what to do); exit 0 only if all pass, 1 if one fails. Run it first.
   console        a terminal front end on the same core, to try USEAPI_TOKEN before any platform
+  backup PATH    copy the SQLite store (DATABASE_URL) to PATH, safely while the bot runs, and
+                 check the copy; --force replaces an existing PATH. (PostgreSQL: use pg_dump.)
   migrate-store  copy a SQLite store into an empty PostgreSQL database, once, with the bot
                  stopped: --from sqlite:///data/bot.sqlite3 [--to postgresql://…]
 
@@ -32,9 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", nargs="?", default="run", choices=["run", "console", "migrate-store"]
+        "command",
+        nargs="?",
+        default="run",
+        choices=["run", "check", "console", "backup", "migrate-store"],
     )
+    parser.add_argument("path", nargs="?", help="backup: where to write the copy")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--force", action="store_true", help="backup: replace PATH if it exists")
     copying = parser.add_argument_group("migrate-store")
     copying.add_argument("--from", dest="source", metavar="URL", help="the sqlite:/// store")
     copying.add_argument(
@@ -45,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         "PGPASSWORD or ~/.pgpass instead, which keeps it out of the process list)",
     )
     args = parser.parse_args(argv)
+    if (args.path is not None or args.force) != (args.command == "backup"):
+        parser.error("backup takes a PATH (and --force); no other command does")
+    if args.command == "backup":
+        return backup(Path(args.path), force=args.force)
     if args.command == "migrate-store":
         return migrate_store(args.source, args.target or setting("DATABASE_URL"))
     if args.source or args.target:
@@ -59,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     from bot import app, logs
 
     logs.configure(settings)
+    if args.command == "check":
+        return check(settings)
     if args.command != "console" and not (settings.discord_token or settings.telegram_token):
         print(
             "error: no chat platform is configured: set DISCORD_TOKEN and/or TELEGRAM_TOKEN "
@@ -91,6 +107,29 @@ def _fatal(exc: BaseException) -> BaseException | None:
     if isinstance(exc, BaseExceptionGroup):
         return next(filter(None, map(_fatal, exc.exceptions)), None)
     return None
+
+
+def check(settings: Settings) -> int:
+    """``check``: one line per check on stdout; 0 if every one passed, else 1."""
+    from bot.check import run_checks
+
+    lines = asyncio.run(run_checks(settings))
+    for line in lines:
+        print(line)
+    return 0 if all(line.ok for line in lines) else 1
+
+
+def backup(target: Path, *, force: bool) -> int:
+    """``backup``: one line saying what was copied, or what is wrong (2)."""
+    from bot.backup import backup as copy
+
+    try:
+        given = setting("DATABASE_URL")
+        print(copy(StoreUrl.parse(given) if given else DEFAULT_DATABASE, target, force=force))
+    except (StoreError, StoreUrlError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def migrate_store(source: str | None, target: str) -> int:

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import signal
+import sys
+import threading
 from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Protocol, TextIO, cast
 
-from bot.config import Settings
+from bot import retention
+from bot.config import ConfigError, Settings
 from bot.console import PLATFORM as CONSOLE
 from bot.console import Console
 from bot.core.policy import Access
 from bot.core.ports import Notifier
 from bot.core.service import Service
 from bot.flow.client import FlowClient, FlowTimeouts
-from bot.store import open_store
+from bot.observability.health import ProbedHealth
+from bot.observability.metrics import Metrics
+from bot.observability.server import serve
+from bot.store import SqliteStore, open_store
+from bot.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
             media_hosts=settings.upstream_media_hosts,
         ) as flow,
         open_store(settings.database) as store,
+        _operating(settings, store, flow),
     ):
         yield Service(
             store,
@@ -68,8 +77,41 @@ async def run_bot(settings: Settings) -> None:
         # (each one holds them until it is connected), not the other way round.
         async with service, asyncio.TaskGroup() as group:
             for front_end in front_ends:
-                group.create_task(front_end.run(), name=front_end.PLATFORM)
+                group.create_task(_serve(front_end), name=front_end.PLATFORM)
             log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends))
+
+
+@asynccontextmanager
+async def _operating(
+    settings: Settings, store: SqliteStore | PostgresStore, flow: FlowClient
+) -> AsyncIterator[None]:
+    """What runs beside the service for its operator: retention, ``/healthz`` and ``/metrics``."""
+    async with AsyncExitStack() as stack:
+        if settings.retention_days:
+            await stack.enter_async_context(retention.pruning(store, settings.retention_days))
+        if settings.http_listen is not None:
+            health = ProbedHealth(store, flow, settings.useapi_accounts)
+            await stack.enter_async_context(serve(settings.http_listen, health, Metrics()))
+        yield
+
+
+async def _serve(front_end: FrontEnd) -> None:
+    """Run a front end; a token its platform refuses is a setting to fix: one line, exit 2.
+
+    Telegram's front end says so itself; for Discord it is said here, from discord.py's
+    ``LoginFailure`` (whose traceback would otherwise end the bot with status 1).
+    """
+    if front_end.PLATFORM != "discord":
+        return await front_end.run()
+    import discord
+
+    try:
+        await front_end.run()
+    except discord.LoginFailure:
+        raise ConfigError(
+            "DISCORD_TOKEN was refused by Discord: reset it in the Developer Portal (your "
+            "application → Bot → Reset Token) and set the new one"
+        ) from None
 
 
 class FrontEnd(Notifier, Protocol):
@@ -83,10 +125,38 @@ class FrontEnd(Notifier, Protocol):
 async def run_console(settings: Settings) -> None:
     """``python -m bot console``: the terminal front end on the real service."""
     async with open_service(settings) as service:
-        console = Console(service, settings.console_dir)
+        lines = _StdinLines(sys.stdin)
+        console = Console(service, settings.console_dir, stdin=cast(TextIO, lines))
         service.register(CONSOLE, console)
-        async with service:
-            await console.run()
+        try:
+            async with service:
+                await console.run()
+        finally:
+            lines.close()
+
+
+class _StdinLines:
+    """Standard input, read by a daemon thread: a stop never waits for the next line.
+
+    The console reads lines in a worker thread; blocked in ``sys.stdin.readline`` it would hold
+    the process (asyncio joins its workers on the way out) until someone pressed Enter.
+    Here the worker waits on a queue instead, which ``close`` ends.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), name="stdin", daemon=True).start()
+
+    def _read(self, stream: TextIO) -> None:
+        for line in iter(stream.readline, ""):
+            self._lines.put(line)
+        self._lines.put("")
+
+    def readline(self) -> str:
+        return self._lines.get()
+
+    def close(self) -> None:
+        self._lines.put("")  # a reader waiting gets the end of input
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:

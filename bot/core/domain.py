@@ -123,6 +123,7 @@ class Job:
     created_at: float = 0.0
     updated_at: float = 0.0
     delivered: bool = False
+    pruned: bool = False  # past BOT_RETENTION_DAYS: prompt and images gone, the row kept
 
     @property
     def is_upscale(self) -> bool:

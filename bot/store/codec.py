@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from bot.core.domain import GenerationRequest, ImageRef, Reference, Request, Upload, UpscaleRequest
@@ -53,6 +54,14 @@ def decode_request(text: str) -> Request:
         seed=data["seed"],
         references=tuple(_unref(r) for r in data["references"]),
     )
+
+
+def tombstone(text: str) -> str:
+    """A stored request past retention: its options stay, its prompt and images go."""
+    request = decode_request(text)
+    if isinstance(request, UpscaleRequest):
+        return encode_request(replace(request, image=ImageRef("", "")))
+    return encode_request(replace(request, prompt="", references=()))
 
 
 def _ref(ref: Reference) -> dict[str, str]:

@@ -173,6 +173,17 @@ MIGRATIONS: tuple[Step, ...] = (
     CREATE INDEX pending_key ON pending (kind, key);
     """,
     ),
+    # 3: retention: a pruned job keeps its row (a button on it can say it expired), marked when
+    Step(
+        sqlite="""
+    ALTER TABLE jobs ADD COLUMN pruned_at REAL;
+    CREATE INDEX jobs_unpruned ON jobs(created_at) WHERE pruned_at IS NULL;
+    """,
+        postgres="""
+    ALTER TABLE jobs ADD COLUMN pruned_at timestamptz;
+    CREATE INDEX jobs_unpruned ON jobs (created_at) WHERE pruned_at IS NULL;
+    """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

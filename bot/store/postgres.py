@@ -34,7 +34,7 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
-from bot.store.codec import decode_request, encode_request
+from bot.store.codec import decode_request, encode_request, tombstone
 from bot.store.errors import StoreError
 from bot.store.migrations import MIGRATIONS, check_version
 from bot.store.url import StoreUrl
@@ -52,7 +52,7 @@ _JOB_COLUMNS = (
     "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error, "
     "extract(epoch FROM created_at)::float8 AS created_at, "
     "extract(epoch FROM updated_at)::float8 AS updated_at, "
-    "delivered_at IS NOT NULL AS delivered"
+    "delivered_at IS NOT NULL AS delivered, pruned_at IS NOT NULL AS pruned"
 )
 
 Connection = AsyncConnection[DictRow]
@@ -390,6 +390,52 @@ class PostgresStore:
         )
         return [str(row["key"]) for row in rows]
 
+    async def probe_write(self) -> None:
+        """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""
+        try:
+            async with self.pool.connection() as db, db.transaction(force_rollback=True):
+                await db.execute("INSERT INTO pending (kind, key, value) VALUES ('probe', '', '')")
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the store at {self._url} can't be written: {reason(exc, self._url)}"
+            ) from None
+
+    async def prune(self, older_than: float, *, limit: int) -> int:
+        """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,
+        uploads; the row stays, marked), and as many old cached assets and parked values.
+        One short transaction: call again until it returns 0. Rows another process holds are
+        skipped, not waited for."""
+        async with self._transaction() as db:
+            cur = await db.execute(
+                "SELECT id, request FROM jobs WHERE pruned_at IS NULL "
+                "AND created_at < now() - make_interval(secs => %s) "
+                "AND delivered_at IS NOT NULL AND state IN ('done', 'failed', 'cancelled') "
+                "ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED",
+                (older_than, limit),
+            )
+            jobs = [(int(row["id"]), str(row["request"])) for row in await cur.fetchall()]
+            async with db.cursor() as many:
+                await many.executemany(
+                    "UPDATE jobs SET request = %s, pruned_at = now() WHERE id = %s",
+                    [(tombstone(request), job_id) for job_id, request in jobs],
+                )
+            ids = [job_id for job_id, _ in jobs]
+            await db.execute("DELETE FROM images WHERE job_id = ANY(%s)", (ids,))
+            for job_id in ids:
+                await _drop_uploads(db, job_id)
+            pruned = len(jobs)
+            for delete in (
+                "DELETE FROM assets WHERE (sha256, account) IN (SELECT sha256, account FROM assets "
+                "WHERE created_at < now() - make_interval(secs => %s) LIMIT %s "
+                "FOR UPDATE SKIP LOCKED)",
+                "DELETE FROM pending WHERE id IN (SELECT id FROM pending "
+                "WHERE created_at < now() - make_interval(secs => %s) LIMIT %s "
+                "FOR UPDATE SKIP LOCKED)",
+            ):
+                deleted = await db.execute(delete, (older_than, limit))
+                pruned += deleted.rowcount
+        return pruned
+
 
 def reason(exc: BaseException, url: StoreUrl) -> str:
     """A driver's error as one line for people: libpq may quote the URL, password included."""
@@ -464,4 +510,5 @@ def _job(row: DictRow) -> Job:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         delivered=row["delivered"],
+        pruned=row["pruned"],
     )

@@ -31,7 +31,7 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
-from bot.store.codec import decode_request, encode_request
+from bot.store.codec import decode_request, encode_request, tombstone
 from bot.store.errors import StoreError
 from bot.store.migrations import MIGRATIONS, check_version
 
@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 _JOB_COLUMNS = (
     "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, "
-    "error, created_at, updated_at, delivered_at"
+    "error, created_at, updated_at, delivered_at, pruned_at"
 )
 
 
@@ -370,6 +370,53 @@ class SqliteStore:
         ) as cur:
             return [str(row[0]) async for row in cur]
 
+    async def probe_write(self) -> None:
+        """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""
+        async with self._write_lock:
+            db = self.db
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                await db.execute(
+                    "INSERT INTO pending (kind, key, value, created_at) VALUES ('probe', '', '', 0)"
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"the store at {self._path} can't be written: {_advice(exc)}"
+                ) from exc
+            finally:
+                await asyncio.shield(_rollback(db))
+
+    async def prune(self, older_than: float, *, limit: int) -> int:
+        """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,
+        uploads; the row stays, marked), and as many old cached assets and parked values.
+        One short transaction: call again until it returns 0."""
+        cutoff = time.time() - older_than
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT id, request FROM jobs WHERE pruned_at IS NULL AND created_at < ? "
+                "AND delivered_at IS NOT NULL AND state IN ('done', 'failed', 'cancelled') "
+                "ORDER BY created_at LIMIT ?",
+                (cutoff, limit),
+            ) as cur:
+                jobs = [(int(row[0]), str(row[1])) async for row in cur]
+            await db.executemany(
+                "UPDATE jobs SET request = ?, pruned_at = ? WHERE id = ?",
+                [(tombstone(request), time.time(), job_id) for job_id, request in jobs],
+            )
+            for job_id, _ in jobs:
+                await db.execute("DELETE FROM images WHERE job_id = ?", (job_id,))
+                await _drop_uploads(db, job_id)
+            pruned = len(jobs)
+            for table in ("assets", "pending"):
+                # Literal table names; both have created_at.
+                cursor = await db.execute(
+                    f"DELETE FROM {table} WHERE rowid IN "  # noqa: S608
+                    f"(SELECT rowid FROM {table} WHERE created_at < ? LIMIT ?)",
+                    (cutoff, limit),
+                )
+                pruned += cursor.rowcount
+        return pruned
+
     async def _set(
         self, job_id: int, assignments: str, only_if: str = "1", params: Sequence[Any] = ()
     ) -> None:
@@ -478,4 +525,5 @@ def _job(row: aiosqlite.Row) -> Job:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         delivered=row["delivered_at"] is not None,
+        pruned=row["pruned_at"] is not None,
     )

@@ -1,0 +1,197 @@
+"""``python -m bot check``: every configured token, provider and the store, one line each.
+
+Each check does what the bot does at start, and nothing a user would see: it logs in over REST
+only (no gateway, no polling), writes nothing it keeps, renders nothing paid. Every line is
+``✓`` or ``✗`` and what to do; no line holds a secret (each is redacted like a log line).
+Opening the store creates or migrates it, as starting the bot would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.config import Settings
+from bot.core.upstream import AuthError, UpstreamError
+from bot.diagnosis import flow_accounts
+from bot.flow.client import FlowClient
+from bot.logs import Redact, secrets_of
+from bot.store import StoreError, open_store
+
+# Seconds each check may take: a service that hasn't answered by then is as good as down.
+CHECK_TIMEOUT = 30.0
+# The permissions the bot needs in a server's channels (and threads): View Channel, Send
+# Messages, Send Messages in Threads, Attach Files.
+DISCORD_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 38) | (1 << 15)
+DISCORD_PORTAL = "https://discord.com/developers/applications"
+
+
+@dataclass(frozen=True)
+class Line:
+    ok: bool
+    text: str
+
+    def __str__(self) -> str:
+        return f"{'✓' if self.ok else '✗'} {self.text}"
+
+
+async def run_checks(settings: Settings) -> list[Line]:
+    """One line per configured thing, in a fixed order; the checks run side by side."""
+    checks: list[tuple[str, Callable[[Settings], Awaitable[Line]]]] = [
+        ("store", check_store),
+        ("flow", check_flow),
+    ]
+    if settings.telegram_token is not None:
+        checks.append(("telegram", check_telegram))
+    if settings.discord_token is not None:
+        checks.append(("discord", check_discord))
+    if settings.gemini_api_key is not None:
+        checks.append(("gemini", check_gemini))
+    if settings.nbpro_api_key is not None:
+        checks.append(("nbpro", check_nbpro))
+    if settings.wireflow_api_key is not None:
+        checks.append(("wireflow", check_wireflow))
+    redact = Redact(secrets_of(settings), settings.database.redact)
+    lines = await asyncio.gather(*(_bounded(name, check, settings) for name, check in checks))
+    return [Line(line.ok, redact.text(line.text)) for line in lines]
+
+
+async def _bounded(name: str, check: Callable[[Settings], Awaitable[Line]], s: Settings) -> Line:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            return await check(s)
+    except TimeoutError:
+        return Line(False, f"{name}: no answer within {CHECK_TIMEOUT:g} s: check the network")
+
+
+async def check_store(settings: Settings) -> Line:
+    """Opens (and migrates) the store, writes a row and rolls it back, reads its version."""
+    try:
+        async with open_store(settings.database) as store:
+            await store.probe_write()
+            version = await store.schema_version()
+    except StoreError as exc:
+        return Line(False, f"store: {exc}")
+    return Line(True, f"store: {settings.database} opens and takes writes; schema {version}")
+
+
+async def check_flow(settings: Settings) -> Line:
+    """``GET /accounts`` with the token: refused, no account linked, accounts unhealthy."""
+    async with FlowClient(
+        settings.useapi_token.reveal(),
+        settings.useapi_base_url,
+        media_hosts=settings.upstream_media_hosts,
+    ) as flow:
+        report = await flow_accounts(flow, settings.useapi_accounts)
+    return Line(report.problem is None, f"useapi.net: {report.summary}")
+
+
+async def check_telegram(settings: Settings) -> Line:
+    """``getMe`` with the token."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, TelegramError
+
+    assert settings.telegram_token is not None
+    api = settings.telegram_api_url
+    bot = Bot(
+        settings.telegram_token.reveal(),
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+    )
+    try:
+        async with bot:  # initialize() is getMe
+            me = bot.bot
+    except InvalidToken:  # its text quotes the token: never shown
+        return Line(
+            False,
+            "telegram: TELEGRAM_TOKEN was refused by Telegram: check it, or get a new one "
+            "from @BotFather (/token)",
+        )
+    except TelegramError as exc:
+        return Line(False, f"telegram: {api} did not answer getMe ({exc}): check the network")
+    return Line(True, f"telegram: logged in as @{me.username} (id {me.id})")
+
+
+async def check_discord(settings: Settings) -> Line:
+    """``GET /users/@me`` and the application's install settings, over REST: no gateway."""
+    import aiohttp
+    import discord
+    from discord.http import HTTPClient
+
+    assert settings.discord_token is not None
+    http = HTTPClient(asyncio.get_running_loop())
+    try:
+        me = await http.static_login(settings.discord_token.reveal())
+        app = await http.application_info()
+    except discord.LoginFailure:
+        return Line(
+            False,
+            f"discord: DISCORD_TOKEN was refused by Discord: reset it at {DISCORD_PORTAL} "
+            "(your application → Bot → Reset Token) and set the new one",
+        )
+    except (discord.HTTPException, aiohttp.ClientError) as exc:
+        return Line(False, f"discord: Discord did not answer ({exc}): check the network")
+    finally:
+        await http.close()
+    contexts = app.get("integration_types_config") or {}
+    installs = ", ".join(
+        f"{kind} installs {'on' if key in contexts else 'off'}"
+        for key, kind in (("0", "server"), ("1", "user"))
+    )
+    invite = (
+        f"https://discord.com/oauth2/authorize?client_id={app['id']}"
+        f"&scope=bot+applications.commands&permissions={DISCORD_PERMISSIONS}"
+    )
+    return Line(
+        True,
+        f"discord: logged in as {me['username']} (id {me['id']}); {installs}; invite: {invite}",
+    )
+
+
+async def check_gemini(settings: Settings) -> Line:
+    from bot.providers.gemini import GeminiClient
+
+    assert settings.gemini_api_key is not None
+    client = GeminiClient(settings.gemini_api_key.reveal(), settings.gemini_base_url)
+    return await _provider("gemini", "GEMINI_API_KEY", client)
+
+
+async def check_nbpro(settings: Settings) -> Line:
+    from bot.providers.nbpro import NbproClient
+
+    assert settings.nbpro_api_key is not None
+    client = NbproClient(settings.nbpro_api_key.reveal(), settings.nbpro_base_url)
+    return await _provider("nbpro", "NBPRO_API_KEY", client)
+
+
+async def check_wireflow(settings: Settings) -> Line:
+    from bot.providers.wireflow import WireflowClient
+
+    assert settings.wireflow_api_key is not None
+    assert settings.wireflow_workflow_id is not None
+    client = WireflowClient(
+        settings.wireflow_api_key.reveal(),
+        settings.wireflow_workflow_id,
+        settings.wireflow_base_url,
+    )
+    return await _provider("wireflow", "WIREFLOW_API_KEY", client)
+
+
+class _Checkable(Protocol):
+    async def check(self) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
+async def _provider(name: str, key: str, client: _Checkable) -> Line:
+    """A provider's own ``check()``: its line, or what its error says to do."""
+    try:
+        return Line(True, await client.check())
+    except AuthError:
+        return Line(False, f"{name}: {key} was refused: check it")
+    except UpstreamError as exc:
+        return Line(False, f"{name}: {exc.status or 'no answer'}: {exc.detail}")
+    finally:
+        await client.aclose()

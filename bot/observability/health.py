@@ -1,0 +1,61 @@
+"""``/healthz`` from the outside of the service: the store's write probe and the upstream's
+account list. The service will answer ``HealthSource`` itself (it knows its accounts' health
+as it goes); until then this asks the store and ``GET /accounts`` directly."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from bot.core.monitoring import Health
+from bot.core.upstream import Upstream
+from bot.diagnosis import AccountsReport, flow_accounts
+from bot.store import StoreError
+
+# GET /accounts at most this often, however often /healthz is asked.
+ACCOUNTS_TTL = 30.0
+
+
+class Writable(Protocol):
+    async def probe_write(self) -> None: ...
+
+
+class ProbedHealth:
+    """Implements ``bot.core.monitoring.HealthSource``."""
+
+    def __init__(
+        self,
+        store: Writable,
+        upstream: Upstream,
+        accounts: Sequence[str] = (),
+        *,
+        ttl: float = ACCOUNTS_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._upstream = upstream
+        self._accounts = accounts
+        self._ttl = ttl
+        self._clock = clock
+        self._report: AccountsReport | None = None
+        self._read_at = 0.0
+
+    async def health(self) -> Health:
+        reasons = []
+        try:
+            await self._store.probe_write()
+            writable = True
+        except StoreError as exc:
+            writable = False
+            reasons.append(str(exc))
+        report = await self._accounts_report()
+        if report.problem:
+            reasons.append(report.problem)
+        return Health(writable, bool(report.serving), tuple(reasons))
+
+    async def _accounts_report(self) -> AccountsReport:
+        if self._report is None or self._clock() - self._read_at >= self._ttl:
+            self._report = await flow_accounts(self._upstream, self._accounts)
+            self._read_at = self._clock()
+        return self._report

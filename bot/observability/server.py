@@ -1,0 +1,86 @@
+"""``GET /healthz`` and ``GET /metrics`` on ``BOT_HTTP_LISTEN``, with aiohttp's web server.
+
+``/healthz`` answers 200 when the store is writable and some upstream account can serve, else
+503; both as JSON with the reasons. A health source that fails or takes longer than
+``HEALTH_TIMEOUT`` is itself a reason. ``/metrics`` is the Prometheus text exposition.
+Nothing else is served: no secret and no user's data is reachable here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot.config import ConfigError
+from bot.core.monitoring import Health, HealthSource
+from bot.observability.metrics import Metrics
+
+HEALTH_TIMEOUT = 5.0  # seconds; Docker's HEALTHCHECK waits longer than this
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def serve(
+    listen: tuple[str, int], health: HealthSource, metrics: Metrics
+) -> AsyncIterator[int]:
+    """Serve until the block ends; yields the port (``listen``'s, or the one picked for 0)."""
+    app = web.Application()
+    app.router.add_get("/healthz", _Endpoints(health, metrics).healthz)
+    app.router.add_get("/metrics", _Endpoints(health, metrics).metrics)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = listen
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"BOT_HTTP_LISTEN {host}:{port} can't be listened on ({exc.strerror}): "
+            "choose a free port, or an address of this machine"
+        ) from None
+    bound = int(runner.addresses[0][1])
+    log.info("serving /healthz and /metrics on %s:%d", host, bound)
+    try:
+        yield bound
+    finally:
+        await runner.cleanup()
+
+
+class _Endpoints:
+    def __init__(self, health: HealthSource, metrics: Metrics) -> None:
+        self._health = health
+        self._metrics = metrics
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        """200 or 503, with what is wrong."""
+        health = await self._ask()
+        body = {
+            "status": "ok" if health.healthy else "unhealthy",
+            "store_writable": health.store_writable,
+            "upstream_serving": health.upstream_serving,
+            "reasons": list(health.reasons),
+        }
+        return web.json_response(body, status=200 if health.healthy else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """The exposition, built on the event loop: the gauges read the core's own state."""
+        return web.Response(
+            body=self._metrics.render(), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def _ask(self) -> Health:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                return await self._health.health()
+        except TimeoutError:
+            reason = f"the health check took longer than {HEALTH_TIMEOUT:g} s"
+        except Exception as exc:
+            log.exception("the health check failed")
+            reason = f"the health check failed ({type(exc).__name__}): see the bot's log"
+        return Health(store_writable=False, upstream_serving=False, reasons=(reason,))
