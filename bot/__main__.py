@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -113,6 +114,9 @@ def check(settings: Settings) -> int:
     """``check``: one line per check on stdout; 0 if every one passed, else 1."""
     from bot.check import run_checks
 
+    # Its lines are the report; the bot's own INFO lines (a store migrated) would interleave.
+    root = logging.getLogger()
+    root.setLevel(max(root.level, logging.WARNING))
     lines = asyncio.run(run_checks(settings))
     for line in lines:
         print(line)
