@@ -1,0 +1,107 @@
+"""The deploy files say what a working deployment needs (no container engine runs here: these
+read the files as the engine and systemd would)."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """The Dockerfile as (INSTRUCTION, arguments), continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", (DEPLOY / "Dockerfile").read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (word.upper(), " ".join(rest.split()))
+        for word, _, rest in (line.partition(" ") for line in lines if line and line[0] != "#")
+    ]
+
+
+def index(kind: str, contains: str = "") -> int:
+    return next(i for i, (k, args) in enumerate(instructions()) if k == kind and contains in args)
+
+
+def test_the_base_image_is_pinned_to_a_patch_release() -> None:
+    [base] = [args for kind, args in instructions() if kind == "FROM"]
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base)
+
+
+def test_dependencies_install_in_their_own_layer_before_the_code() -> None:
+    deps = index("RUN", "pip install --no-cache-dir -r")
+    assert index("COPY", "pyproject.toml") < deps < index("COPY", "bot ./bot")
+    assert index("COPY", "bot ./bot") < index("RUN", "--no-deps .")
+
+
+def test_the_data_folder_is_made_and_owned_by_the_bot_user_before_volume() -> None:
+    made = index("RUN", "mkdir -p /app/data")
+    assert "chown bot:bot /app/data" in instructions()[made][1]
+    assert "useradd" in instructions()[made][1]
+    assert made < index("USER", "bot") < index("VOLUME", "/app/data")
+    assert ("ENV", "DATABASE_URL=sqlite:////app/data/bot.sqlite3 BOT_HTTP_LISTEN=0.0.0.0:8080") in (
+        instructions()
+    )
+
+
+def test_the_healthcheck_asks_healthz_on_the_exposed_port() -> None:
+    check = instructions()[index("HEALTHCHECK")][1]
+    assert "/healthz" in check
+    assert "BOT_HTTP_LISTEN" in check
+    assert "8080" in instructions()[index("EXPOSE")][1].split()
+
+
+def test_dockerignore_keeps_secrets_stores_and_tooling_out() -> None:
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", ".git", "data/", "*.sqlite3", ".venv/", "venv/", ".pytest_cache/"} <= ignored
+
+
+def test_compose_checks_health_on_the_port_it_listens_on_and_rotates_logs() -> None:
+    bot = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["bot"]
+    port = bot["environment"]["BOT_HTTP_LISTEN"].rpartition(":")[2]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(bot["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}:{port}" in bot["ports"]
+    assert "8443:8443" in bot["ports"]  # the Telegram webhook
+    assert bot["logging"]["driver"] == "json-file"
+    assert set(bot["logging"]["options"]) == {"max-size", "max-file"}
+    # No endless restarts on a configuration error: a bounded number of tries.
+    assert re.fullmatch(r"on-failure:\d+", bot["restart"])
+    assert bot["volumes"] == ["bot-data:/app/data"]
+
+
+def unit() -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # type: ignore[assignment, method-assign]
+    parser.read(DEPLOY / "nano-banana-bot.service")
+    return parser
+
+
+def test_the_systemd_unit_keeps_state_and_stops_on_a_configuration_error() -> None:
+    service = unit()["Service"]
+    assert service["StateDirectory"] == "nano-banana-bot"
+    assert service["Environment"] == ("DATABASE_URL=sqlite:////var/lib/nano-banana-bot/bot.sqlite3")
+    assert service["Restart"] == "on-failure"
+    assert service["RestartPreventExitStatus"] == "2"
+    assert "ReadWritePaths" not in service
+    text = (DEPLOY / "nano-banana-bot.service").read_text()
+    assert f"useradd --system --home-dir {service['WorkingDirectory']}" in text
+    assert text.count(service["User"]) >= 3
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
+def test_systemd_analyze_finds_nothing_wrong_but_the_missing_install(tmp_path: Path) -> None:
+    unit_file = tmp_path / "nano-banana-bot.service"
+    text = (DEPLOY / "nano-banana-bot.service").read_text()
+    unit_file.write_text(text.replace("/opt/nano-banana-bot/.venv/bin/python", "/bin/true"))
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(unit_file)], capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 0, verify.stderr
+    assert verify.stderr == ""
