@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import traceback
 from pathlib import Path
 
@@ -63,6 +64,12 @@ def test_missing_token_names_the_variable() -> None:
         ("BOT_UPSTREAM_MEDIA_HOSTS", "cdn.example:8443", "should be a host name"),
         ("BOT_UPSTREAM_MEDIA_HOSTS", "*", "should be a host name"),
         ("BOT_UPSTREAM_MEDIA_HOSTS", "cdn.*.example", "should be a host name"),
+        ("BOT_HTTP_LISTEN", "8080", "BOT_HTTP_LISTEN must look like host:port"),
+        ("BOT_HTTP_LISTEN", "0.0.0.0:99999", "BOT_HTTP_LISTEN must look like host:port"),
+        ("BOT_LOG_FORMAT", "yaml", "BOT_LOG_FORMAT must be text or json"),
+        ("BOT_RETENTION_DAYS", "-1", "BOT_RETENTION_DAYS must be at least 0"),
+        ("WIREFLOW_API_KEY", "sk-1", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
+        ("WIREFLOW_WORKFLOW_ID", "cm1", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
@@ -129,3 +136,33 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     assert settings.useapi_token.reveal() == "from-file"
     assert settings.limits.queued_per_user == 7
     assert settings.limits.running_per_user == 3
+
+
+def test_operating_settings() -> None:
+    assert (load().http_listen, load().log_format, load().retention_days) == (None, "text", 30)
+    settings = load(BOT_HTTP_LISTEN="127.0.0.1:9100", BOT_LOG_FORMAT="JSON", BOT_RETENTION_DAYS="0")
+    assert (settings.http_listen, settings.log_format, settings.retention_days) == (
+        ("127.0.0.1", 9100),
+        "json",
+        0,
+    )
+    assert load(BOT_HTTP_LISTEN="[::1]:9100").http_listen == ("::1", 9100)
+
+
+def test_provider_keys_are_secrets() -> None:
+    settings = load(GEMINI_API_KEY="AIza-key", WIREFLOW_API_KEY="sk-w", WIREFLOW_WORKFLOW_ID="cm1")
+    assert "AIza-key" not in repr(settings)
+    assert settings.gemini_api_key is not None
+    assert settings.gemini_api_key.reveal() == "AIza-key"
+    assert settings.gemini_base_url == "https://generativelanguage.googleapis.com"
+    assert settings.wireflow_workflow_id == "cm1"
+    assert settings.nbpro_api_key is None
+
+
+def test_env_example_lists_every_setting_read() -> None:
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "bot" / "config.py").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z][A-Z0-9_]+)"', source))
+    listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (root / ".env.example").read_text(), re.M))
+    assert len(read) > 40
+    assert read - listed == set()
