@@ -421,8 +421,12 @@ class PostgresStore:
                 )
             ids = [job_id for job_id, _ in jobs]
             await db.execute("DELETE FROM images WHERE job_id = ANY(%s)", (ids,))
-            for job_id in ids:
-                await _drop_uploads(db, job_id)
+            # Uploads normally went when the job was answered; any still held go now.
+            cur = await db.execute(
+                "SELECT DISTINCT job_id FROM job_uploads WHERE job_id = ANY(%s)", (ids,)
+            )
+            for row in await cur.fetchall():
+                await _drop_uploads(db, int(row["job_id"]))
             pruned = len(jobs)
             for delete in (
                 "DELETE FROM assets WHERE (sha256, account) IN (SELECT sha256, account FROM assets "

@@ -403,8 +403,17 @@ class SqliteStore:
                 "UPDATE jobs SET request = ?, pruned_at = ? WHERE id = ?",
                 [(tombstone(request), time.time(), job_id) for job_id, request in jobs],
             )
-            for job_id, _ in jobs:
-                await db.execute("DELETE FROM images WHERE job_id = ?", (job_id,))
+            await db.executemany(
+                "DELETE FROM images WHERE job_id = ?", [(job_id,) for job_id, _ in jobs]
+            )
+            # Uploads normally went when the job was answered; any still held go now.
+            async with db.execute(
+                "SELECT DISTINCT job_id FROM job_uploads "
+                "WHERE job_id IN (SELECT value FROM json_each(?))",
+                (json.dumps([job_id for job_id, _ in jobs]),),
+            ) as cur:
+                holding = [int(row[0]) async for row in cur]
+            for job_id in holding:
                 await _drop_uploads(db, job_id)
             pruned = len(jobs)
             for table in ("assets", "pending"):
