@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
-from typing import Any, Protocol, TextIO, cast
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from bot import retention
 from bot.config import ConfigError, Settings
@@ -24,7 +24,9 @@ from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
 from bot.store import SqliteStore, open_store
-from bot.store.postgres import PostgresStore
+
+if TYPE_CHECKING:
+    from bot.store.postgres import PostgresStore
 
 log = logging.getLogger(__name__)
 
