@@ -155,7 +155,7 @@ async def run_case(case: Case) -> Row:
             timed = TimedUpstream(client)
             collector = Collector(timed, case.jobs)
             service = _service(case, store, timed)
-            service.register("bench", collector)
+            service.attach("bench", collector)
             peak_rss = process.memory_info().rss
             collector.started_at = time.perf_counter()
             async with service:

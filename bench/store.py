@@ -117,7 +117,7 @@ async def run(url: str, store_name: str, workload: str, jobs: int) -> Row:
             rng=random.Random(1),
         )
         answers = Answers()
-        service.register("bench", answers)
+        service.attach("bench", answers)
         started = time.perf_counter()
         async with service:
             for i in range(jobs):

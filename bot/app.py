@@ -17,7 +17,7 @@ from bot.config import ConfigError, Settings
 from bot.console import PLATFORM as CONSOLE
 from bot.console import Console
 from bot.core.policy import Access
-from bot.core.ports import Notifier
+from bot.core.ports import Notifier, Parking
 from bot.core.service import Service
 from bot.flow.client import FlowClient, FlowTimeouts
 from bot.observability.health import ProbedHealth
@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
-async def open_service(settings: Settings) -> AsyncIterator[Service]:
-    """The store, the upstream client and the service, closed in reverse order."""
+async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parking]]:
+    """The store, the upstream client and the service on them, closed in reverse order; and
+    the store's parking, for the front ends."""
     timeouts = FlowTimeouts(generate=settings.tuning.generation_timeout_seconds)
     async with (
         FlowClient(
@@ -45,7 +46,7 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
         open_store(settings.database) as store,
         _operating(settings, store, flow),
     ):
-        yield Service(
+        service = Service(
             store,
             flow,
             models=settings.models,
@@ -59,22 +60,23 @@ async def open_service(settings: Settings) -> AsyncIterator[Service]:
                 accounts=settings.useapi_accounts,
             ),
         )
+        yield service, store
 
 
 async def run_bot(settings: Settings) -> None:
     """``python -m bot``: every platform whose token is set, on one service, until cancelled."""
-    async with open_service(settings) as service:
+    async with open_service(settings) as (service, parking):
         front_ends: list[FrontEnd] = []
         if settings.telegram_token is not None:
             from bot.telegram_bot import TelegramFrontEnd
 
-            front_ends.append(TelegramFrontEnd(service, settings))
+            front_ends.append(TelegramFrontEnd(service, settings, parking))
         if settings.discord_token is not None:
             from bot.discord_bot import DiscordFrontEnd
 
             front_ends.append(DiscordFrontEnd(service, settings))
         for front_end in front_ends:
-            service.register(front_end.PLATFORM, front_end)
+            service.attach(front_end.PLATFORM, front_end)
         # The service starts first so that redeliveries after a restart wait for the front ends
         # (each one holds them until it is connected), not the other way round.
         async with service, asyncio.TaskGroup() as group:
@@ -126,10 +128,10 @@ class FrontEnd(Notifier, Protocol):
 
 async def run_console(settings: Settings) -> None:
     """``python -m bot console``: the terminal front end on the real service."""
-    async with open_service(settings) as service:
+    async with open_service(settings) as (service, _):
         lines = _StdinLines(sys.stdin)
         console = Console(service, settings.console_dir, stdin=cast(TextIO, lines))
-        service.register(CONSOLE, console)
+        service.attach(CONSOLE, console)
         try:
             async with service:
                 await console.run()

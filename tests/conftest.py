@@ -126,7 +126,7 @@ async def make_service(flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[C
         client = FlowClient("test-token", flow.base_url)
         notifier = RecordingNotifier()
         service = build_service(store, client, **overrides)
-        service.register("console", notifier)
+        service.attach("console", notifier)
         await service.start()
         opened.append((service, client))
         return service, notifier

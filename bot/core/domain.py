@@ -11,14 +11,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+# The platforms a user comes from: ``Owner.platform``, and the first half of ``platform:id``.
+DISCORD = "discord"
+TELEGRAM = "telegram"
+CONSOLE = "console"
+
 
 @dataclass(frozen=True)
 class UserKey:
+    """A platform's user, written ``platform:id`` wherever an operator types one."""
+
     platform: str
     user_id: str
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.user_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> UserKey:
+        platform, _, user_id = text.partition(":")
+        return cls(platform, user_id)
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,19 @@ class UserSettings:
 class Submitted:
     job_id: int
     position: int
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One of a user's open jobs, and its place in the queue (0: not waiting here)."""
+
+    job: Job
+    position: int
+
+    @property
+    def cancellable(self) -> bool:
+        # Only a job waiting in this process's queue can be taken out of it (see Service.cancel).
+        return self.position > 0
 
 
 @dataclass(frozen=True)

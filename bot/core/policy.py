@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.domain import UserKey
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -51,3 +53,13 @@ class Access:
     allowed_users: frozenset[str] = frozenset()
     allowed_chats: frozenset[str] = frozenset()
     accounts: tuple[str, ...] = ()
+
+    def is_admin(self, user: UserKey) -> bool:
+        return str(user) in self.admins
+
+    def admins_by_platform(self) -> dict[str, list[str]]:
+        """The admins' ids, by their platform."""
+        found: dict[str, list[str]] = {}
+        for key in sorted(map(UserKey.parse, self.admins), key=str):
+            found.setdefault(key.platform, []).append(key.user_id)
+        return found

@@ -1,7 +1,8 @@
-"""What the core needs from the outside: a store and, per platform, a way to tell users.
+"""What the core needs from the outside: a store and, per platform, a way to tell users; and
+the one thing a front end keeps in the store itself, ``Parking``.
 
-``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store``; each chat adapter
-implements ``Notifier``.
+``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store`` and ``Parking``; each
+chat front end implements ``Notifier``.
 """
 
 from __future__ import annotations
@@ -97,9 +98,12 @@ class Store(Protocol):
         """Images the user asked for on ``day`` (``YYYY-MM-DD``, UTC)."""
         ...
 
-    async def add_pending(self, kind: str, key: str, value: str) -> None:
-        """Park a value an adapter must find again after a restart (album items, prompts)."""
-        ...
+
+class Parking(Protocol):
+    """Values a front end parks in the store to find again after a restart (album items, the
+    prompt an R button asked for), by kind and key. Every method is one transaction."""
+
+    async def add_pending(self, kind: str, key: str, value: str) -> None: ...
 
     async def take_pending(self, kind: str, key: str) -> list[str]:
         """Remove and return the values parked under ``key``, oldest first."""

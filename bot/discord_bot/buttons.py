@@ -103,7 +103,7 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
     frontend = frontend_of(interaction)
     owner = frontend.owner(interaction)
     try:
-        await frontend.service.press(owner, button)
+        await frontend.service.press_cancel(owner, button)
     except InvalidInput as refusal:
         await frontend.tell(interaction, texts.failed(refusal.message))
         return

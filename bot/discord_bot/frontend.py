@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import discord
@@ -22,7 +21,8 @@ from bot.core import texts
 from bot.core.domain import Job, JobResult, Owner, ResultImage
 from bot.core.errors import InvalidInput
 from bot.core.ports import DeliveryError
-from bot.core.service import Admission, Fetch, Service
+from bot.core.service import Service
+from bot.core.service.api import Admit, Fetch
 from bot.discord_bot import commands, delivery, phrases, render
 from bot.discord_bot.buttons import ResultButton, SettingSelect, result_view
 from bot.discord_bot.client import BananaClient
@@ -30,12 +30,9 @@ from bot.discord_bot.live import LiveInteractions, Stage
 
 log = logging.getLogger(__name__)
 
-# Checks a request for its owner (the service's ``admit`` or ``admit_press``).
-Admit = Callable[[Owner], AbstractAsyncContextManager[Admission]]
-
 
 class DiscordFrontEnd:
-    """``fe = DiscordFrontEnd(service, settings); service.register("discord", fe)``, then
+    """``fe = DiscordFrontEnd(service, settings); service.attach("discord", fe)``, then
     ``await fe.run()`` inside ``async with service``."""
 
     PLATFORM = "discord"

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 import discord
 
 from bot.core import texts
-from bot.core.domain import JobState, UpscaleRequest, UserSettings
+from bot.core.domain import JobState, QueueItem, UpscaleRequest, UserSettings
 from bot.core.models_table import ModelTable
 from bot.core.policy import Defaults
-from bot.core.service import QueueItem
 
 CONTEXT_MENU = "Imagine with this image"
 NO_IMAGES = (

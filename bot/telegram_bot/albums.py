@@ -19,7 +19,7 @@ from typing import Any
 
 from telegram import Message
 
-from bot.core.ports import Store
+from bot.core.ports import Parking
 from bot.telegram_bot.intake import sender_id
 
 KIND = "album"
@@ -72,7 +72,7 @@ OnAlbum = Callable[[Album], Awaitable[None]]
 
 
 class Albums:
-    def __init__(self, store: Store, on_album: OnAlbum, *, wait: float) -> None:
+    def __init__(self, store: Parking, on_album: OnAlbum, *, wait: float) -> None:
         self._store = store
         self._on_album = on_album
         self._wait = wait

@@ -11,10 +11,12 @@ from telegram import Bot, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core.domain import Action, Button
+from bot.core.ports import Parking
 from bot.core.service import Service
+from bot.core.service.api import Admit
 from bot.telegram_bot.addressing import addressed_prompt, command_argument, replies_to_bot
 from bot.telegram_bot.albums import Album, Albums
-from bot.telegram_bot.intake import Admit, Intake, Source, sender_id, sources_of
+from bot.telegram_bot.intake import Intake, Source, sender_id, sources_of
 
 # Pending prompts for R buttons: key "chat:prompt-message", value "button-data user-id".
 REUSE = "reuse"
@@ -25,11 +27,14 @@ def admit_prompt(service: Service, prompt: str, references: int) -> Admit:
 
 
 class Asking:
-    def __init__(self, service: Service, intake: Intake, bot: Bot, *, album_wait: float) -> None:
+    def __init__(
+        self, service: Service, parking: Parking, intake: Intake, bot: Bot, *, album_wait: float
+    ) -> None:
         self._service = service
+        self._parking = parking
         self._intake = intake
         self._bot = bot  # albums are handled after their updates, outside any handler
-        self.albums = Albums(service.store, self._on_album, wait=album_wait)
+        self.albums = Albums(parking, self._on_album, wait=album_wait)
 
     async def imagine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/imagine <prompt> [--ar …] [--model …] [--count …] [--seed …]."""
@@ -109,8 +114,7 @@ class Asking:
         if target is None or user is None or not replies_to_bot(message, bot.id):
             return False
         key = f"{message.chat_id}:{target.message_id}"
-        store = self._service.store
-        parked = await store.take_pending(REUSE, key)
+        parked = await self._parking.take_pending(REUSE, key)
         if not parked:
             return False
         data, _, presser = parked[0].partition(" ")
@@ -118,7 +122,7 @@ class Asking:
         if button is None or button.action is not Action.REUSE:
             return False
         if presser != str(user.id):  # the request was for the user who pressed R
-            await store.add_pending(REUSE, key, parked[0])
+            await self._parking.add_pending(REUSE, key, parked[0])
             return False
         await self._intake.start(
             bot,

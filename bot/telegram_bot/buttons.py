@@ -26,6 +26,7 @@ from telegram.ext import ContextTypes
 from bot.core import texts
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.ports import Parking
 from bot.core.service import Service
 from bot.telegram_bot import render, status
 from bot.telegram_bot.asking import REUSE
@@ -36,9 +37,10 @@ log = logging.getLogger(__name__)
 
 
 class Buttons:
-    def __init__(self, service: Service, intake: Intake) -> None:
+    def __init__(self, service: Service, intake: Intake, parking: Parking) -> None:
         self._service = service
         self._intake = intake
+        self._parking = parking
 
     async def result(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """U1–U4, 🎲, R1–R4 and cancel: ``action:job:index``, resolved from the store."""
@@ -97,7 +99,7 @@ class Buttons:
         user = query.from_user
         owner = Owner(PLATFORM, str(user.id), str(message.chat.id))
         try:
-            await self._service.press(owner, button)
+            await self._service.press_cancel(owner, button)
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return
@@ -133,7 +135,7 @@ class Buttons:
             ),
             reply_parameters=status.reply_to(message.message_id),
         )
-        await self._service.store.add_pending(
+        await self._parking.add_pending(
             REUSE, f"{message.chat.id}:{asked.message_id}", f"{button.data} {user.id}"
         )
 

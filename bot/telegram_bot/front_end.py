@@ -32,7 +32,7 @@ from telegram.ext import (
 
 from bot.config import ConfigError, Settings
 from bot.core.domain import Job, JobResult
-from bot.core.ports import DeliveryError
+from bot.core.ports import DeliveryError, Parking
 from bot.core.service import Service
 from bot.telegram_bot import media, outbound, render
 from bot.telegram_bot.asking import Asking
@@ -56,6 +56,7 @@ class TelegramFrontEnd:
         self,
         service: Service,
         settings: Settings,
+        parking: Parking,
         *,
         album_wait: float = 1.0,
         ready_timeout: float = 30.0,
@@ -83,8 +84,8 @@ class TelegramFrontEnd:
         intake = Intake(service, locks, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
         self._delivery = Delivery(service, locks, max_document=max_document)
-        self._asking = Asking(service, intake, self._app.bot, album_wait=album_wait)
-        self._add_handlers(Commands(service), self._asking, Buttons(service, intake))
+        self._asking = Asking(service, parking, intake, self._app.bot, album_wait=album_wait)
+        self._add_handlers(Commands(service), self._asking, Buttons(service, intake, parking))
 
     def _add_handlers(self, commands: Commands, asking: Asking, buttons: Buttons) -> None:
         new = filters.UpdateType.MESSAGE  # edits and channel posts are not requests

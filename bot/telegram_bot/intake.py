@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from telegram import Bot, Message
@@ -20,15 +19,14 @@ from telegram.error import TelegramError
 from bot.core import texts
 from bot.core.domain import Owner
 from bot.core.errors import InvalidInput
-from bot.core.service import Admission, Service
+from bot.core.service import Service
+from bot.core.service.api import Admit
 from bot.telegram_bot import render, status
 from bot.telegram_bot.status import StatusKey, StatusLocks
 
 PLATFORM = "telegram"
 log = logging.getLogger(__name__)
 
-# Checks a request for its owner (the service's ``admit`` or ``admit_press``).
-Admit = Callable[[Owner], AbstractAsyncContextManager[Admission]]
 # Says a refusal the core gave before anything was sent (a button's goes in its alert).
 Refuse = Callable[[str], Awaitable[object]]
 

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import texts
-from bot.core.domain import Action, Button, GenerationRequest, Job, UserSettings
+from bot.core.domain import Action, Button, GenerationRequest, Job, QueueItem, UserSettings
 from bot.core.models_table import ModelTable
 from bot.core.policy import Defaults
-from bot.core.service import QueueItem
 
 RECEIVED = "⏳ …"
 DONE = "✅ Done."

@@ -11,10 +11,10 @@ import asyncio
 import itertools
 from typing import Any
 
-from bot.core import service as service_module
 from bot.core import texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
+from bot.core.service import admission
 from tests.conftest import image_bytes, owner
 from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of
 
@@ -86,4 +86,4 @@ async def test_downloads_are_bounded_per_user_and_overall(make_service: Any) -> 
     await asyncio.gather(*(submit("greedy") for _ in range(6)))
     assert most["greedy"] == 1
     await asyncio.gather(*(submit(str(n)) for n in range(12)))
-    assert most["all"] == service_module.DOWNLOAD_SLOTS
+    assert most["all"] == admission.DOWNLOAD_SLOTS

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from bot.core import service as service_module
 from bot.core import texts
 from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage
+from bot.core.service import delivery
 from bot.store.sqlite import SqliteStore
 from bot.telegram_bot import render
 from tests.attacks.conftest import until
@@ -98,7 +98,7 @@ async def _free_the_disk(store: AnyStore) -> None:
 async def test_a_full_disk_while_storing_a_result_does_not_pay_twice(
     make_service: Any, flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "STORE_BACKOFF", 0.05)
+    monkeypatch.setattr(delivery, "STORE_BACKOFF", 0.05)
     service, told = await make_service()
     flow.image_size = (2000, 2000)  # ~60 kB: the result needs pages of its own
     flow.latency = 0.3
@@ -120,8 +120,8 @@ async def test_a_full_disk_while_storing_a_result_does_not_pay_twice(
 async def test_a_disk_that_stays_full_fails_the_job_clearly(
     make_service: Any, flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(service_module, "STORE_BACKOFF", 0.05)
-    monkeypatch.setattr(service_module, "STORE_GIVE_UP", 0.3)
+    monkeypatch.setattr(delivery, "STORE_BACKOFF", 0.05)
+    monkeypatch.setattr(delivery, "STORE_GIVE_UP", 0.3)
     service, told = await make_service()
     flow.image_size = (2000, 2000)
     flow.latency = 0.3
@@ -151,12 +151,12 @@ async def test_an_answer_waiting_through_a_long_outage_is_still_tried(
     ref = ImageRef("m1", "alice@example.com")
     await store.finish_job(job.id, [ResultImage(1, ref, 5, "nano-banana-2", "image/jpeg", image)])
     # The answer has waited (the platform, or the bot, was down) longer than the give-up window.
-    monkeypatch.setattr(service_module, "DELIVERY_GIVE_UP", 0.0)
+    monkeypatch.setattr(delivery, "DELIVERY_GIVE_UP", 0.0)
 
     async with FlowClient("test-token", flow.base_url) as client:
         service = build_service(store, client)
         told = RecordingNotifier()
-        service.register("console", told)
+        service.attach("console", told)
         async with service:
             await told.wait_answered(job.id)
             await wait_delivered(store, job.id)
@@ -168,8 +168,8 @@ async def test_an_answer_is_given_up_only_after_tries_spanning_the_window(
 ) -> None:
     from bot.core.policy import Tuning
 
-    monkeypatch.setattr(service_module, "DELIVERY_BACKOFF", 0.01)
-    monkeypatch.setattr(service_module, "DELIVERY_GIVE_UP", 0.5)
+    monkeypatch.setattr(delivery, "DELIVERY_BACKOFF", 0.01)
+    monkeypatch.setattr(delivery, "DELIVERY_GIVE_UP", 0.5)
     service, told = await make_service(
         tuning=Tuning(retry_min_seconds=0.01, accounts_refresh_seconds=0.1)
     )
@@ -178,6 +178,4 @@ async def test_an_answer_is_given_up_only_after_tries_spanning_the_window(
     submitted = await service.submit(owner(), "a fox --count 1")
     await wait_delivered(service.store, submitted.job_id, timeout=10)  # given up, and recorded
     assert time.monotonic() - started >= 0.5
-    assert (
-        10**6 - told.fail_deliveries > service_module.DELIVERY_ATTEMPTS
-    )  # tried, round after round
+    assert 10**6 - told.fail_deliveries > delivery.DELIVERY_ATTEMPTS  # tried, round after round

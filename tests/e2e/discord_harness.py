@@ -83,7 +83,7 @@ async def start_bot(
         discord_dev_guild=dev_guild,
     )
     frontend = DiscordFrontEnd(service, settings, guild_ready_timeout=0.05, ready_timeout=5.0)
-    service.register(DiscordFrontEnd.PLATFORM, frontend)
+    service.attach(DiscordFrontEnd.PLATFORM, frontend)
     await service.start()
     task = asyncio.create_task(frontend.run())
     ready = asyncio.create_task(dc.wait_ready())

@@ -53,7 +53,7 @@ async def main(base_url: str, database_url: str, answers: Path, jobs: int) -> No
             models=ModelTable.builtin(),
             tuning=Tuning(retry_min_seconds=0.01, retry_max_seconds=0.05),
         )
-        service.register("console", FileNotifier(answers))
+        service.attach("console", FileNotifier(answers))
         async with service:
             fresh = not await store.unfinished_jobs() and not await store.get_job(1)
             if fresh:

@@ -243,7 +243,7 @@ async def _two_account_service(flow: FakeFlowServer, store: AnyStore, tuning: Tu
     client = FlowClient("test-token", flow.base_url)
     told = RecordingNotifier()
     service = build_service(store, client, tuning=tuning)
-    service.register("console", told)
+    service.attach("console", told)
     await service.start()
     return service, told, client
 
@@ -455,7 +455,7 @@ async def test_jobs_submitted_before_start_run_once(flow: FakeFlowServer, store:
     async with FlowClient("test-token", flow.base_url) as client:
         service = Service(store, client, models=ModelTable.builtin(), tuning=FAST)
         told = RecordingNotifier()
-        service.register("console", told)
+        service.attach("console", told)
         submitted = await service.submit(owner(), "early --count 1")
         async with service:
             await told.wait_answered(submitted.job_id)
@@ -516,9 +516,9 @@ async def test_a_job_pinned_to_an_account_gone_bad_is_answered(store: AnyStore) 
             up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
             assert service.scheduler.position(up.job_id) == 1  # waiting for room on its account
             flow.set_health(made_on, "needs new cookies")
-            await service._refresh_accounts()  # what the periodic refresh does
+            await service._accounts.refresh()  # what the periodic refresh does
             await asyncio.sleep(0.4)  # past the deadline
-            await service._sweep_stranded()
+            await service._runner.sweep_stranded()
             await told.wait_answered(up.job_id, *(b.job_id for b in busy))
             assert told.failure(up.job_id) == texts.UNAVAILABLE
         finally:
@@ -540,7 +540,7 @@ async def test_a_job_pinned_to_an_account_no_longer_used_fails_at_start(
     async with FlowClient("test-token", flow.base_url) as client:
         service = build_service(store, client)
         told = RecordingNotifier()
-        service.register("console", told)
+        service.attach("console", told)
         async with service:
             await told.wait_answered(job.id)
     assert told.failure(job.id) == texts.REFERENCE_NOT_USABLE
@@ -579,12 +579,12 @@ async def test_an_odd_answer_to_the_account_list_does_not_stop_the_start(
 async def test_a_platform_down_for_a_while_gets_the_answer_later(
     make_service: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.core import service as service_module
+    from bot.core.service import delivery
 
-    monkeypatch.setattr(service_module, "DELIVERY_BACKOFF", 0.01)
+    monkeypatch.setattr(delivery, "DELIVERY_BACKOFF", 0.01)
     tuning = Tuning(retry_min_seconds=0.01, accounts_refresh_seconds=0.2)
     service, told = await make_service(tuning=tuning)
-    told.fail_deliveries = service_module.DELIVERY_ATTEMPTS  # every attempt of the first round
+    told.fail_deliveries = delivery.DELIVERY_ATTEMPTS  # every attempt of the first round
     submitted = await service.submit(owner(), "a fox --count 1")
     await told.wait_answered(submitted.job_id)  # from the sweep, after the refresh interval
     assert told.result(submitted.job_id).images[0].data

@@ -93,7 +93,7 @@ async def test_a_sqlite_store_made_by_the_shipped_code_still_works(
         async with FlowClient("test-token", flow.base_url) as client:
             service = Service(store, client, models=ModelTable.builtin(), tuning=FAST)
             told = RecordingNotifier()
-            service.register("console", told)
+            service.attach("console", told)
             async with service:
                 await told.wait_answered(2)
                 assert told.result(2).images

@@ -1,0 +1,257 @@
+"""The service: everything front ends ask of the core (``api.BotApi``), built from its parts.
+
+- ``admission``: who may ask, caps, quota, options, references → a stored, queued job;
+- ``runner``: the dispatch loop, one attempt per turn, and what each way of ending calls for;
+- ``accounts``: the upstream's accounts, their health, operator incidents;
+- ``delivery``: final answers (stored, told, swept up), progress, admin alerts.
+
+Every transition is written to the store before anyone is told, so after a crash ``start()``
+re-queues interrupted generations and re-delivers stored results: every accepted job gets one
+final answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from bot.core import texts
+from bot.core.domain import (
+    Button,
+    ImageRef,
+    Job,
+    Owner,
+    QueueItem,
+    Submitted,
+    UserKey,
+    UserSettings,
+)
+from bot.core.errors import InvalidInput
+from bot.core.models_table import ModelTable
+from bot.core.options import Options, normalise_ratio
+from bot.core.policy import Access, Defaults, Limits, Tuning
+from bot.core.ports import Notifier, Store
+from bot.core.scheduler import Scheduler
+from bot.core.service.accounts import Accounts
+from bot.core.service.admission import Admission, Reservation
+from bot.core.service.delivery import Delivery
+from bot.core.service.runner import Runner
+from bot.core.service.tasks import Tasks
+from bot.core.upstream import Upstream
+
+__all__ = ["Service"]
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """``async with Service(...)`` starts it; each front end ``attach``es when it is ready."""
+
+    def __init__(
+        self,
+        store: Store,
+        upstream: Upstream,
+        *,
+        models: ModelTable,
+        limits: Limits | None = None,
+        tuning: Tuning | None = None,
+        defaults: Defaults | None = None,
+        access: Access | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.models = models
+        self.limits = limits or Limits()
+        self.defaults = defaults or Defaults()
+        tuning = tuning or Tuning()
+        access = access or Access()
+        rng = rng or random.Random()
+        self.scheduler = Scheduler(
+            running_per_user=self.limits.running_per_user,
+            floor=tuning.account_min_concurrency,
+            ceiling=tuning.account_max_concurrency,
+        )
+        wake = asyncio.Event()  # something may start now
+        self._tasks = Tasks()
+        self._started = False
+        self._delivery = Delivery(store, models, access, clock, self._tasks)
+        self._accounts = Accounts(
+            upstream, self.scheduler, access, tuning, clock, self._delivery, wake
+        )
+        self._runner = Runner(
+            store,
+            upstream,
+            self.scheduler,
+            models=models,
+            tuning=tuning,
+            clock=clock,
+            rng=rng,
+            accounts=self._accounts,
+            delivery=self._delivery,
+            tasks=self._tasks,
+            wake=wake,
+        )
+        self._admission = Admission(
+            store,
+            self.scheduler,
+            models=models,
+            limits=self.limits,
+            defaults=self.defaults,
+            access=access,
+            clock=clock,
+            rng=rng,
+            accounts=self._accounts,
+            runner=self._runner,
+        )
+
+    async def __aenter__(self) -> Service:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def start(self) -> None:
+        """Learn the accounts, resume what a previous run left, and start dispatching."""
+        await self._accounts.refresh()
+        await self._runner.resume()
+        await self._runner.sweep_stranded()
+        await self._delivery.redeliver()
+        self._started = True
+        self._tasks.spawn(self._runner.dispatch())
+        self._tasks.spawn(self._keep_fresh())
+
+    async def aclose(self) -> None:
+        """Stop at once; running jobs stay ``running`` in the store and resume on next start."""
+        await self._tasks.cancel_all()
+
+    def attach(self, platform: str, notifier: Notifier) -> None:
+        """``platform``'s front end is ready: its answers (those waiting too) go out now."""
+        self._delivery.attach(platform, notifier)
+        if self._started:
+            self._tasks.spawn(self._delivery.redeliver(platform))
+
+    def detach(self, platform: str) -> None:
+        self._delivery.detach(platform)
+
+    async def _keep_fresh(self) -> None:
+        """Every so often: the accounts re-read, jobs none will run failed, answers swept up."""
+        while True:
+            await asyncio.sleep(self._accounts.refresh_interval)
+            try:
+                await self._accounts.refresh()
+                await self._runner.sweep_stranded()
+                await self._delivery.redeliver()
+            except Exception:  # one bad round must not end the refreshing for good
+                log.exception("account refresh failed")
+
+    # Asking.
+
+    def admit(
+        self,
+        owner: Owner,
+        text: str,
+        options: Options | None = None,
+        *,
+        references: int = 0,
+        refs: Sequence[ImageRef] = (),
+    ) -> contextlib.AbstractAsyncContextManager[Reservation]:
+        return self._admission.admit(owner, text, options, references=references, refs=refs)
+
+    def admit_press(
+        self, owner: Owner, button: Button, prompt: str | None = None
+    ) -> contextlib.AbstractAsyncContextManager[Reservation]:
+        return self._admission.admit_press(owner, button, prompt)
+
+    async def submit(
+        self,
+        owner: Owner,
+        text: str,
+        options: Options | None = None,
+        images: Sequence[bytes] = (),
+        refs: Sequence[ImageRef] = (),
+    ) -> Submitted:
+        """Check, store and queue a prompt; raises ``InvalidInput`` with the sentence to show."""
+        references = len(images) + len(refs)
+        async with self.admit(owner, text, options, references=references, refs=refs) as ticket:
+            return await ticket.submit(fetch=lambda: _ready(images))
+
+    async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
+        async with self.admit_press(owner, button, prompt) as ticket:
+            return await ticket.submit()
+
+    async def pressed_job(self, owner: Owner, button: Button) -> Job:
+        return await self._admission.pressed_job(owner, button)
+
+    def throttle_press(self, user: UserKey) -> None:
+        self._admission.throttle_press(user)
+
+    async def press_cancel(self, owner: Owner, button: Button) -> None:
+        await self._admission.check_cancel_press(owner, button)
+        await self.cancel(owner.user, button.job_id)
+
+    async def cancel(self, user: UserKey, job_id: int) -> None:
+        await self._admission.check_cancel(user, job_id)
+        await self._runner.cancel(job_id)
+
+    # Reading.
+
+    async def job(self, job_id: int) -> Job | None:
+        return await self.store.get_job(job_id)
+
+    async def queue(self, user: UserKey) -> list[QueueItem]:
+        jobs = await self.store.user_jobs(user)
+        return [QueueItem(job, self.scheduler.position(job.id)) for job in jobs]
+
+    async def settings(self, user: UserKey) -> UserSettings:
+        return await self.store.user_settings(user)
+
+    async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
+        """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""
+        current = await self.store.user_settings(user)
+        clean: dict[str, Any] = {}
+        for key, value in changes.items():
+            if value is None:
+                clean[key] = None
+            elif key == "model":
+                spec = self.models.resolve(str(value))
+                if spec is None:
+                    raise InvalidInput(texts.unknown_model(str(value), self.models))
+                clean[key] = spec.id
+            elif key == "aspect_ratio":
+                ratio = normalise_ratio(str(value))
+                if ratio not in self.models.all_ratios():
+                    raise InvalidInput(texts.bad_ratio(str(value), self.models.all_ratios()))
+                clean[key] = ratio
+            elif key == "count":
+                clean[key] = _count(value)
+            elif key == "upscale_resolution":
+                if str(value).lower() not in ("2k", "4k"):
+                    raise InvalidInput(texts.bad_resolution(str(value), ("2k", "4k")))
+                clean[key] = str(value).lower()
+            else:
+                raise ValueError(f"unknown setting {key!r}")
+        updated = replace(current, **clean)
+        await self.store.save_user_settings(user, updated)
+        return updated
+
+
+async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
+    return images
+
+
+def _count(value: str | int) -> int:
+    try:
+        count = int(str(value).strip())
+    except ValueError:
+        raise InvalidInput(texts.bad_count(value)) from None
+    if not 1 <= count <= 4:
+        raise InvalidInput(texts.bad_count(value))
+    return count

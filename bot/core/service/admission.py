@@ -1,0 +1,322 @@
+"""Admission: who may ask (and press, and cancel), the caps and quotas, the options, and the
+reference images — from a prompt or a press to a stored, queued job.
+
+Every check that needs no image runs first, holding the request's place in the user's queue and
+day (a ``Reservation``), so that a refused request costs no download and concurrent requests
+can't slip past a cap between a check and the stored job. Then the references are fetched, in
+the user's turn, and checked by their content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from bot.core import texts
+from bot.core.domain import (
+    Action,
+    Button,
+    GenerationRequest,
+    ImageRef,
+    Job,
+    JobState,
+    Owner,
+    Request,
+    ResultImage,
+    Submitted,
+    Upload,
+    UpscaleRequest,
+    UserKey,
+)
+from bot.core.errors import InvalidInput
+from bot.core.images import PreparedImage, prepare_reference
+from bot.core.models_table import ModelTable
+from bot.core.options import Options, new_seed, resolve, split_flags
+from bot.core.policy import Access, Defaults, Limits
+from bot.core.ports import Store
+from bot.core.scheduler import Entry, Scheduler
+from bot.core.service.accounts import Accounts
+from bot.core.service.api import Fetch
+from bot.core.service.fairness import Slots, Throttle
+from bot.core.service.runner import Runner
+
+log = logging.getLogger(__name__)
+
+# References being downloaded (and held in memory) at once: one request per user, this many in
+# all. A request waits its turn holding its place in the queue, not a download.
+DOWNLOAD_SLOTS = 3
+# Reference images decoded at once (a 50-megapixel image takes hundreds of MB).
+PREPARE_SLOTS = 2
+
+
+@dataclass
+class _Held:
+    """What a user's submissions still being checked hold, so that concurrent ones can't slip
+    past the queue cap or the daily quota between a check and the stored job."""
+
+    jobs: int = 0
+    images: int = 0
+
+
+class Reservation:
+    """A request that passed every check that needs no image, holding its place in the user's
+    queue and day: the front end acknowledges the user, then ``submit`` fetches the references
+    (bounded per user and overall) and stores the job. Valid inside ``async with`` only."""
+
+    def __init__(self, admission: Admission, owner: Owner, request: Request, uploads: int = 0):
+        self._admission = admission
+        self._owner = owner
+        self._request = request
+        self._uploads = uploads
+
+    async def submit(
+        self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
+    ) -> Submitted:
+        """Store and queue the job; ``route`` adds the front end's ids (its status message)."""
+        owner = replace(self._owner, route=route) if route is not None else self._owner
+        request, blobs = self._request, {}
+        if self._uploads:
+            if fetch is None:
+                raise ValueError("this request needs its reference images fetched")
+            prepared = await self._admission.fetch(owner.user, fetch, self._uploads)
+            uploads = tuple(Upload(p.sha256, p.mime) for p in prepared)
+            assert isinstance(request, GenerationRequest)
+            request = replace(request, references=(*request.references, *uploads))
+            blobs = {p.sha256: p.data for p in prepared}
+        return await self._admission.enqueue(owner, request, blobs)
+
+
+class Admission:
+    def __init__(
+        self,
+        store: Store,
+        scheduler: Scheduler,
+        *,
+        models: ModelTable,
+        limits: Limits,
+        defaults: Defaults,
+        access: Access,
+        clock: Callable[[], float],
+        rng: random.Random,
+        accounts: Accounts,
+        runner: Runner,
+    ) -> None:
+        self._store = store
+        self._scheduler = scheduler
+        self._models = models
+        self._limits = limits
+        self._defaults = defaults
+        self._access = access
+        self._rng = rng
+        self._accounts = accounts
+        self._runner = runner
+        self._held: dict[UserKey, _Held] = {}
+        self._presses = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
+        self._downloads = Slots(per_key=1, overall=DOWNLOAD_SLOTS)
+        self._prepare_slots = asyncio.Semaphore(PREPARE_SLOTS)
+
+    @contextlib.asynccontextmanager
+    async def admit(
+        self,
+        owner: Owner,
+        text: str,
+        options: Options | None = None,
+        *,
+        references: int = 0,
+        refs: Sequence[ImageRef] = (),
+    ) -> AsyncIterator[Reservation]:
+        """Check a prompt by all but its images (``references`` of them, ``refs`` included),
+        before anything is downloaded; raises ``InvalidInput`` with the sentence to show."""
+        self._check_allowed(owner)
+        prompt, inline = split_flags(text)
+        asked = inline.overridden_by(options) if options else inline
+        async with self._reservation(owner.user) as held:
+            settings = await self._store.user_settings(owner.user)
+            resolved = resolve(
+                prompt,
+                asked,
+                settings,
+                reference_count=references,
+                table=self._models,
+                defaults=self._defaults,
+                limits=self._limits,
+                rng=self._rng,
+            )
+            if len({r.account for r in refs}) > 1:
+                raise InvalidInput(texts.REFERENCE_NOT_USABLE)
+            request = GenerationRequest(
+                prompt=resolved.prompt,
+                model=resolved.model.id,
+                aspect_ratio=resolved.aspect_ratio,
+                count=resolved.count,
+                seed=resolved.seed,
+                references=tuple(refs),
+            )
+            self._check_runnable(owner.user, request)
+            await self._reserve_images(owner.user, held, resolved.count)
+            yield Reservation(self, owner, request, uploads=references - len(refs))
+
+    @contextlib.asynccontextmanager
+    async def admit_press(
+        self, owner: Owner, button: Button, prompt: str | None = None
+    ) -> AsyncIterator[Reservation]:
+        """Check a press of U, 🎲 or R (with the new ``prompt``: the form R opened) like
+        ``admit``. Without a prompt it is a click, and counts towards the presser's rate."""
+        if prompt is None:
+            self.throttle_press(owner.user)
+        job, image = await self._pressed(owner, button)
+        assert isinstance(job.request, GenerationRequest)  # _pressed refuses upscales
+        if image is not None and button.action is Action.REUSE:
+            # A new prompt on that image keeps its model unless the prompt names another.
+            _, inline = split_flags(prompt or "")
+            keep = None if inline.model else Options(model=job.request.model)
+            async with self.admit(owner, prompt or "", keep, references=1, refs=[image.ref]) as t:
+                yield t
+            return
+        self._check_allowed(owner)
+        request: Request
+        if image is None:
+            request = replace(job.request, seed=new_seed(self._rng))
+        else:
+            spec = self._models.resolve(image.model)
+            if spec is None or not spec.can_upscale:
+                raise InvalidInput(texts.cannot_upscale(image.model, self._models))
+            settings = await self._store.user_settings(owner.user)
+            wanted = settings.upscale_resolution or self._defaults.upscale_resolution
+            resolution = wanted if wanted in spec.upscale else spec.upscale[0]
+            request = UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
+        async with self._reservation(owner.user) as held:
+            self._check_runnable(owner.user, request)
+            await self._reserve_images(owner.user, held, request.count)
+            yield Reservation(self, owner, request)
+
+    async def pressed_job(self, owner: Owner, button: Button) -> Job:
+        """The result a click on ``button`` acts on, if ``owner`` may press it there; else the
+        refusal an unknown button gets."""
+        self.throttle_press(owner.user)
+        job, _ = await self._pressed(owner, button)
+        return job
+
+    def throttle_press(self, user: UserKey) -> None:
+        """Count a press against ``user``'s rate, or refuse it: one member's hammering must not
+        fill a group with answers."""
+        if not self._presses.allow(user):
+            raise InvalidInput(texts.SLOW_DOWN)
+
+    async def check_cancel(self, user: UserKey, job_id: int) -> None:
+        """Cancelling is the job owner's, or an admin's."""
+        job = await self._store.get_job(job_id)
+        if job is None:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        if job.owner.user != user and not self._access.is_admin(user):
+            raise InvalidInput(texts.NOT_YOUR_JOB)
+
+    async def check_cancel_press(self, owner: Owner, button: Button) -> None:
+        """A cancel button counts like any press; in the job's chat the others are told it is
+        not theirs (``check_cancel``), elsewhere the job is as unknown as any other."""
+        self.throttle_press(owner.user)
+        job = await self._store.get_job(button.job_id)
+        if job is None or not (job.owner.user == owner.user or self._may_press(owner, job)):
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+
+    def _may_press(self, owner: Owner, job: Job) -> bool:
+        """A result's buttons work in the chat it was answered in, for anyone there, and for
+        admins anywhere: ids are sequential, so a press from elsewhere is a forged one."""
+        return owner.chat == job.owner.chat or self._access.is_admin(owner.user)
+
+    async def _pressed(self, owner: Owner, button: Button) -> tuple[Job, ResultImage | None]:
+        """The finished job a result button acts on, and its image (none for 🎲)."""
+        job = await self._store.get_job(button.job_id)
+        if job is None or job.state is not JobState.DONE or job.is_upscale:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        if not self._may_press(owner, job):
+            raise InvalidInput(texts.JOB_NOT_FOUND)  # exactly as if there were no such job
+        if button.action is Action.REROLL:
+            return job, None
+        images = await self._store.results(job.id)
+        image = next((i for i in images if i.index == button.index), None)
+        if image is None:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        return job, image
+
+    def _check_runnable(self, user: UserKey, request: Request) -> None:
+        """Refuse now what no account will run, rather than after the user's downloads."""
+        entry = Entry(job_id=0, user=user, pinned=request.pinned_account)
+        if refusal := self._accounts.stranded(entry, waited=math.inf):
+            raise InvalidInput(refusal)
+
+    def _check_allowed(self, owner: Owner) -> None:
+        access = self._access
+        if not (access.allowed_users or access.allowed_chats) or access.is_admin(owner.user):
+            return
+        if str(owner.user) in access.allowed_users or owner.chat in access.allowed_chats:
+            return
+        raise InvalidInput(texts.NOT_ALLOWED)
+
+    @contextlib.asynccontextmanager
+    async def _reservation(self, user: UserKey) -> AsyncIterator[_Held]:
+        """Hold a place in the user's queue from the first check until the job is queued."""
+        cap = self._limits.queued_per_user
+        total = self._held.setdefault(user, _Held())
+        if self._scheduler.waiting(user) + total.jobs >= cap:
+            raise InvalidInput(texts.queue_full(cap))
+        mine = _Held(jobs=1)
+        total.jobs += 1
+        try:
+            yield mine
+        finally:
+            total.jobs -= mine.jobs
+            total.images -= mine.images
+            if not total.jobs:
+                del self._held[user]
+
+    async def _reserve_images(self, user: UserKey, held: _Held, images: int) -> None:
+        """Count ``images`` against the user's day, or refuse."""
+        daily = self._limits.daily_images_per_user
+        if not daily or self._access.is_admin(user):
+            return
+        used = await self._store.images_on(user, _today())
+        total = self._held[user]
+        # No await between this check and the reservation: concurrent submissions see it.
+        if used + total.images + images > daily:
+            raise InvalidInput(texts.daily_quota(daily))
+        total.images += images
+        held.images += images
+
+    async def fetch(self, user: UserKey, fetch: Fetch, expected: int) -> list[PreparedImage]:
+        """Fetch and check a request's images in the user's download turn."""
+        async with self._downloads.hold(user):
+            images = await fetch()
+            if len(images) != expected:
+                raise ValueError(f"fetched {len(images)} images, announced {expected}")
+            return [await self._prepare(data) for data in images]
+
+    async def _prepare(self, data: bytes) -> PreparedImage:
+        async with self._prepare_slots:
+            return await asyncio.to_thread(
+                prepare_reference,
+                data,
+                max_bytes=self._limits.max_image_bytes,
+                max_pixels=self._limits.max_image_pixels,
+            )
+
+    async def enqueue(self, owner: Owner, request: Request, blobs: dict[str, bytes]) -> Submitted:
+        entry = await self._runner.entry(0, owner.user, request)
+        if refusal := self._accounts.stranded(entry, waited=math.inf):
+            raise InvalidInput(refusal)  # it changed while the images were fetched
+        job = await self._store.add_job(owner, request, blobs, day=_today())
+        # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
+        entry.job_id = job.id
+        self._runner.queue(entry)
+        log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
+        return Submitted(job.id, self._scheduler.position(job.id))
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()

@@ -1,0 +1,105 @@
+"""``BotApi``: what a front end may ask of the service, and nothing more (never the store).
+
+A front end turns what a user did into one of these calls and renders the answer; every rule
+(who may ask or press what, where, how often, with which options) is the service's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from bot.core.domain import Button, Job, Owner, QueueItem, Submitted, UserKey, UserSettings
+from bot.core.models_table import ModelTable
+from bot.core.options import Options
+from bot.core.policy import Defaults, Limits
+from bot.core.ports import Notifier
+
+# Fetches a request's reference images (a front end's download), called when it is their turn.
+Fetch = Callable[[], Awaitable[Sequence[bytes]]]
+
+
+class Admitted(Protocol):
+    """A request that passed every check but its images, holding its place in the queue."""
+
+    async def submit(
+        self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
+    ) -> Submitted:
+        """Fetch and check the references, store and queue the job; ``route`` holds the front
+        end's own ids for the answer (its status message)."""
+        ...
+
+
+# Checks a request for its owner: ``BotApi.admit`` or ``BotApi.admit_press``, partly applied.
+Admit = Callable[[Owner], AbstractAsyncContextManager[Admitted]]
+
+
+class BotApi(Protocol):
+    """The service as front ends see it. Refusals are ``InvalidInput`` with the sentence to
+    show; everything else a front end needs to know comes to its ``Notifier``."""
+
+    @property
+    def models(self) -> ModelTable: ...
+
+    @property
+    def defaults(self) -> Defaults: ...
+
+    @property
+    def limits(self) -> Limits: ...
+
+    def attach(self, platform: str, notifier: Notifier) -> None:
+        """The front end of ``platform`` is ready: answers for it go to ``notifier`` now."""
+        ...
+
+    def detach(self, platform: str) -> None:
+        """The front end stopped: its answers wait, stored, until it attaches again."""
+        ...
+
+    def admit(
+        self,
+        owner: Owner,
+        text: str,
+        options: Options | None = None,
+        *,
+        references: int = 0,
+    ) -> AbstractAsyncContextManager[Admitted]:
+        """Check a prompt (with ``references`` images to come) before anything is downloaded."""
+        ...
+
+    def admit_press(
+        self, owner: Owner, button: Button, prompt: str | None = None
+    ) -> AbstractAsyncContextManager[Admitted]:
+        """Check a press of U, 🎲 or R (R with its new ``prompt``)."""
+        ...
+
+    async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
+        """Press U, 🎲 or R on a result: ``admit_press`` and submit at once."""
+        ...
+
+    async def pressed_job(self, owner: Owner, button: Button) -> Job:
+        """The result a press acts on, if the presser may press it there (R's form shows its
+        prompt)."""
+        ...
+
+    def throttle_press(self, user: UserKey) -> None:
+        """Count a press that is no job (a settings choice) against the presser's rate."""
+        ...
+
+    async def press_cancel(self, owner: Owner, button: Button) -> None:
+        """A cancel button under /queue."""
+        ...
+
+    async def cancel(self, user: UserKey, job_id: int) -> None: ...
+
+    async def job(self, job_id: int) -> Job | None:
+        """The job as stored now (a late progress report must not overwrite its answer)."""
+        ...
+
+    async def queue(self, user: UserKey) -> list[QueueItem]: ...
+
+    async def settings(self, user: UserKey) -> UserSettings: ...
+
+    async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
+        """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""
+        ...

@@ -1,0 +1,241 @@
+"""Final answers: each job's outcome written to the store (again, while a full disk refuses it),
+then told on the job's platform (again, while the platform fails), and swept up later when even
+that did not work. Progress reports and admin alerts go out through the same notifiers.
+
+Generation and delivery are separate states, so a restart re-delivers what was stored: every
+accepted job gets one final answer. A platform gets its answers once its front end is attached;
+until then its jobs wait, stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.core import texts
+from bot.core.domain import Action, AdminEvent, Button, Job, JobResult, JobState, ResultImage
+from bot.core.models_table import ModelTable
+from bot.core.policy import Access
+from bot.core.ports import DeliveryError, Notifier, Store
+from bot.core.service.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+DELIVERY_ATTEMPTS = 4
+DELIVERY_BACKOFF = 0.5  # seconds before the 2nd attempt; ×4 each time after, at most 30
+# A final answer a platform keeps refusing is tried again at each sweep, until the tries
+# span this long (counted in this process: a restart tries afresh).
+DELIVERY_GIVE_UP = 24 * 3600.0
+# At most this many answers are being delivered at once (each holds its images in memory).
+DELIVERY_SLOTS = 8
+# A result the store can't take (a full disk) is kept in memory and written again, from this
+# wait doubling, for this long; only then does the job fail. Its images were paid for.
+STORE_BACKOFF = 0.5
+STORE_GIVE_UP = 300.0
+# Alerts for a platform whose front end is not attached yet wait for it, the latest this many.
+HELD_ALERTS = 20
+
+
+def result_of(job: Job, images: Sequence[ResultImage], models: ModelTable) -> JobResult:
+    """A finished job with its images and the buttons that apply to them: U1–U4 where the model
+    upscales, R1–R4 and 🎲 on every generation, none on an upscale."""
+    if job.is_upscale or not images:
+        return JobResult(job, tuple(images))
+    rows: list[tuple[Button, ...]] = []
+    spec = models.resolve(images[0].model)
+    if spec is not None and spec.can_upscale:
+        rows.append(tuple(Button(Action.UPSCALE, job.id, i.index) for i in images))
+    rows.append(
+        (*(Button(Action.REUSE, job.id, i.index) for i in images), Button(Action.REROLL, job.id))
+    )
+    return JobResult(job, tuple(images), tuple(rows))
+
+
+class Delivery:
+    def __init__(
+        self,
+        store: Store,
+        models: ModelTable,
+        access: Access,
+        clock: Callable[[], float],
+        tasks: Tasks,
+    ) -> None:
+        self._store = store
+        self._models = models
+        self._access = access
+        self._clock = clock
+        self._tasks = tasks
+        self._notifiers: dict[str, Notifier] = {}
+        self._held: dict[str, deque[str]] = {}  # alerts for platforms not attached yet
+        self._delivering: set[int] = set()
+        self._failing_since: dict[int, float] = {}  # first failed delivery round, by job
+        self._store_alerted = False
+        self._slots = asyncio.Semaphore(DELIVERY_SLOTS)
+
+    def attach(self, platform: str, notifier: Notifier) -> None:
+        """Tell ``platform``'s users through ``notifier`` from now on (again, after a detach)."""
+        self._notifiers[platform] = notifier
+        admins = self._access.admins_by_platform().get(platform, [])
+        for text in self._held.pop(platform, ()):
+            self._send_alert(notifier, admins, text)
+
+    def detach(self, platform: str) -> None:
+        """``platform``'s front end stopped: its answers wait, stored, for the next attach."""
+        self._notifiers.pop(platform, None)
+
+    # Recording outcomes.
+
+    async def stored(
+        self, job_id: int, write: Callable[[], Awaitable[None]], *, within: float | None = None
+    ) -> bool:
+        """Write, and write again while the store refuses (a full disk), for ``within`` seconds
+        (``STORE_GIVE_UP`` unless told); False if it never took it."""
+        deadline = self._clock() + (STORE_GIVE_UP if within is None else within)
+        delay = STORE_BACKOFF
+        while True:
+            try:
+                await write()
+            except Exception as exc:
+                self._store_trouble(exc)
+                if self._clock() + delay > deadline:
+                    log.error("job %d: the store keeps refusing a write: %s", job_id, exc)
+                    return False
+                log.warning(
+                    "job %d: the store refused a write (%s); again in %.1fs", job_id, exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(30.0, delay * 2)
+            else:
+                self._store_alerted = False
+                return True
+
+    async def record_failure(self, job_id: int, message: str) -> None:
+        """End the job with ``message`` for its owner, as stored; its delivery comes after."""
+        fail = functools.partial(self._store.fail_job, job_id, message)
+        if await self.stored(job_id, fail, within=15 * STORE_BACKOFF):
+            return
+        # Not even the failure can be written: say it all the same. The store still has the job
+        # running, so a restart runs it again: twice is better than never.
+        job = await self._store.get_job(job_id)
+        notifier = self._notifiers.get(job.owner.platform) if job else None
+        if job is not None and notifier is not None:
+            with contextlib.suppress(Exception):
+                await notifier.job_failed(job, message)
+
+    async def fail(self, job_id: int, message: str) -> None:
+        """End the job with ``message`` and tell its owner."""
+        await self.record_failure(job_id, message)
+        await self.deliver(job_id)
+
+    # Telling.
+
+    async def started(self, job: Job, marked: asyncio.Future[int]) -> None:
+        """Say the job is generating, once "running" is stored (``marked``: its attempts)."""
+        try:
+            attempts = await asyncio.shield(marked)
+            notifier = self._notifiers.get(job.owner.platform)
+            if notifier is not None and attempts:
+                await notifier.job_started(job)
+        except Exception as exc:  # progress is a courtesy; the final answer is what counts
+            log.info("job %d: progress update failed: %s", job.id, exc)
+
+    async def deliver(self, job_id: int, result: JobResult | None = None) -> None:
+        """Give the job's final answer, retrying platform faults; then record it as given.
+
+        A platform that keeps failing leaves the job undelivered, images kept: the periodic
+        sweep (``redeliver``) tries again, until its tries span ``DELIVERY_GIVE_UP``.
+        """
+        if job_id in self._delivering:
+            return
+        self._delivering.add(job_id)
+        try:
+            for attempt in range(DELIVERY_ATTEMPTS):
+                if attempt:
+                    await asyncio.sleep(min(30.0, DELIVERY_BACKOFF * 4 ** (attempt - 1)))
+                async with self._slots:
+                    outcome = await self._deliver_once(job_id, result)
+                if outcome is not None:
+                    if outcome:
+                        await self._store.mark_delivered(job_id)
+                        self._failing_since.pop(job_id, None)
+                    return
+            self._failing_since.setdefault(job_id, self._clock())
+            log.warning("job %d: delivery keeps failing; the next sweep tries again", job_id)
+        finally:
+            self._delivering.discard(job_id)
+
+    async def _deliver_once(self, job_id: int, result: JobResult | None) -> bool | None:
+        """True: delivered (or never will be); False: nothing to do; None: try again later."""
+        job = result.job if result else await self._store.get_job(job_id)
+        if job is None or job.delivered or not job.state.final:
+            return False
+        notifier = self._notifiers.get(job.owner.platform)
+        if notifier is None:
+            log.info("job %d waits for the %s front end to deliver", job_id, job.owner.platform)
+            return False
+        try:
+            if job.state is JobState.DONE:
+                if result is None:
+                    result = result_of(job, await self._store.results(job_id), self._models)
+                await notifier.job_finished(result)
+            elif job.state is JobState.FAILED:
+                await notifier.job_failed(job, job.error or texts.INTERNAL)
+        except DeliveryError as exc:
+            if exc.permanent:
+                log.warning("job %d is undeliverable: %s", job_id, exc)
+                return True
+            log.info("job %d delivery failed (%s), retrying", job_id, exc)
+            return None
+        except Exception:
+            log.exception("job %d delivery failed, retrying", job_id)
+            return None
+        return True
+
+    async def redeliver(self, platform: str | None = None) -> None:
+        """Deliver what a previous run or a failing platform left undelivered (on ``platform``
+        only, if named); jobs of a platform not attached keep waiting for it."""
+        for job in await self._store.undelivered_jobs():
+            attached = job.owner.platform in self._notifiers
+            if not attached or platform not in (None, job.owner.platform):
+                continue
+            # Given up after tries, never by age alone: an answer that waited through a long
+            # outage (of the platform, or of the bot) gets its tries all the same.
+            failing_since = self._failing_since.get(job.id)
+            if failing_since is not None and self._clock() - failing_since > DELIVERY_GIVE_UP:
+                log.error("job %d: giving up on delivering its answer", job.id)
+                await self._store.mark_delivered(job.id)
+                self._failing_since.pop(job.id, None)
+            elif job.id not in self._delivering:
+                self._tasks.spawn(self.deliver(job.id))
+
+    # Admins.
+
+    def tell_admins(self, event: AdminEvent) -> None:
+        """Alert every admin on their platform; a platform not attached gets it when it is."""
+        text = texts.admin_alert(event)
+        for platform, admins in self._access.admins_by_platform().items():
+            notifier = self._notifiers.get(platform)
+            if notifier is not None:
+                self._send_alert(notifier, admins, text)
+            else:
+                self._held.setdefault(platform, deque(maxlen=HELD_ALERTS)).append(text)
+
+    def _send_alert(self, notifier: Notifier, admins: list[str], text: str) -> None:
+        async def send() -> None:
+            try:
+                await notifier.admin_alert(admins, text)
+            except Exception:
+                log.exception("could not alert admins")
+
+        self._tasks.spawn(send())
+
+    def _store_trouble(self, exc: Exception) -> None:
+        """Tell the admins, once until a write succeeds again, that the store refuses writes."""
+        if not self._store_alerted:
+            self._store_alerted = True
+            log.error("the store refuses writes: %s", exc)
+            self.tell_admins(AdminEvent("store", None, texts.ADMIN_REASONS["store"]))

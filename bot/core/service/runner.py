@@ -1,0 +1,391 @@
+"""Running jobs: the dispatch loop hands each job its turn and account (``bot.core.scheduler``),
+one attempt runs it upstream, and how the attempt ended decides what follows (``_ENDINGS``):
+a retry later, another model, a fresh upload, an account taken out, or a final answer.
+
+"Running" is stored beside the upstream call and the result before anyone is told, so after a
+crash ``resume`` re-queues interrupted generations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core import texts
+from bot.core.domain import (
+    GenerationRequest,
+    ImageRef,
+    Job,
+    JobState,
+    Request,
+    ResultImage,
+    UpscaleRequest,
+    UserKey,
+)
+from bot.core.errors import InvalidInput
+from bot.core.images import sniff_mime
+from bot.core.models_table import ModelTable
+from bot.core.policy import Tuning
+from bot.core.ports import Store
+from bot.core.scheduler import Entry, Scheduler, Slot
+from bot.core.service.accounts import Accounts
+from bot.core.service.delivery import Delivery, result_of
+from bot.core.service.references import ReferenceFailed, References
+from bot.core.service.tasks import Tasks
+from bot.core.upstream import (
+    ContentPolicyError,
+    GenerateParams,
+    InvalidRequestError,
+    MediaRefused,
+    ModerationError,
+    OperatorError,
+    ReferenceOwnershipError,
+    RetryableError,
+    Throttled,
+    Upstream,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Progress:
+    """What one job's retries have tried so far (in memory: a restart starts afresh)."""
+
+    retries: int = 0
+    first_retry_at: float = 0.0
+    moderated: int = 0
+    switched_model: bool = False
+    used_cache: bool = False
+    reuploaded: bool = False
+
+
+@dataclass
+class _Made:
+    """What an attempt that came back with images made."""
+
+    images: list[ResultImage]
+    references: list[str]  # the ids the references were sent as
+    attempts: int  # 0: the job ended while the call ran
+
+
+@dataclass
+class _Held:
+    ok: bool = False
+    throttled: bool = False
+
+
+class Runner:
+    def __init__(
+        self,
+        store: Store,
+        upstream: Upstream,
+        scheduler: Scheduler,
+        *,
+        models: ModelTable,
+        tuning: Tuning,
+        clock: Callable[[], float],
+        rng: random.Random,
+        accounts: Accounts,
+        delivery: Delivery,
+        tasks: Tasks,
+        wake: asyncio.Event,
+    ) -> None:
+        self._references = References(store, upstream, scheduler)
+        self._store = store
+        self._upstream = upstream
+        self._scheduler = scheduler
+        self._models = models
+        self._tuning = tuning
+        self._clock = clock
+        self._rng = rng
+        self._accounts = accounts
+        self._delivery = delivery
+        self._tasks = tasks
+        self._wake = wake
+        self._progress: dict[int, _Progress] = {}
+
+    # The queue.
+
+    async def entry(self, job_id: int, user: UserKey, request: Request) -> Entry:
+        """The job as the scheduler sees it: the account its references pin it to, and those
+        that hold all its uploads already."""
+        preferred = await self._references.preferred(request)
+        return Entry(job_id, user, pinned=request.pinned_account, preferred=preferred)
+
+    def queue(self, entry: Entry) -> None:
+        self._scheduler.add(entry)
+        self._wake.set()
+
+    async def resume(self) -> None:
+        """Queue again what a previous run left queued or running."""
+        known = {e.job_id for e in self._scheduler.entries()}  # submitted before start()
+        for job in await self._store.unfinished_jobs():
+            if job.state is JobState.RUNNING:
+                await self._store.requeue(job.id)
+            if job.id not in known:
+                self._scheduler.add(await self.entry(job.id, job.owner.user, job.request))
+
+    async def cancel(self, job_id: int) -> None:
+        """Take a waiting job out of the queue, or refuse: it has started."""
+        # Out of the scheduler first: a job it has handed out is running, whatever the store says.
+        entry = self._scheduler.remove(job_id)
+        if entry is None or not await self._store.cancel_job(job_id):
+            if entry is not None:
+                self._scheduler.add(entry, front=True)
+            raise InvalidInput(texts.ALREADY_STARTED)
+        self._progress.pop(job_id, None)
+
+    async def sweep_stranded(self) -> None:
+        """Fail the queued jobs no account will run, so that none waits forever."""
+        if not self._accounts.known:
+            return  # the accounts aren't known yet (the upstream didn't answer): wait
+        for entry in self._scheduler.entries():
+            message = self._accounts.stranded(entry)
+            # The entry may have been cancelled or started while an earlier one was failed.
+            if message is None or self._scheduler.remove(entry.job_id) is None:
+                continue
+            self._progress.pop(entry.job_id, None)
+            await self._delivery.record_failure(entry.job_id, message)
+            self._tasks.spawn(self._delivery.deliver(entry.job_id))
+
+    # Running.
+
+    async def dispatch(self) -> None:
+        """Start every job that may start, then sleep until something changes."""
+        while True:
+            self._wake.clear()
+            now = self._clock()
+            while (slot := self._scheduler.take(now)) is not None:
+                self._tasks.spawn(self._run(slot))
+            ready_at = self._scheduler.next_ready_at(now)
+            timeout = None if ready_at is None else max(0.0, ready_at - now)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _run(self, slot: Slot) -> None:
+        """One attempt of a job on its slot's account, then what its ending calls for."""
+        job: Job | None = None
+        try:
+            with self._holding(slot) as held:
+                job = await self._store.get_job(slot.entry.job_id)
+                if job is None or job.state.final:
+                    return
+                made = await self._attempt(job, slot)
+                held.ok = True
+            await self._succeeded(job, slot, made)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._ended(slot.entry.job_id, job, slot, exc)
+
+    @contextlib.contextmanager
+    def _holding(self, slot: Slot) -> Iterator[_Held]:
+        """The slot, given back the moment the upstream is done with it (whatever happened),
+        with what the attempt says about the account's capacity."""
+        held = _Held()
+        try:
+            yield held
+        except RetryableError as exc:
+            held.throttled = isinstance(exc, Throttled) or exc.status == 503
+            raise
+        finally:
+            self._scheduler.release(slot, now=self._clock(), ok=held.ok, throttled=held.throttled)
+            self._wake.set()
+
+    async def _attempt(self, job: Job, slot: Slot) -> _Made:
+        # "Running" is written beside the upstream call, not before it, so the call doesn't
+        # wait behind other jobs' writes; it is stored before anything else about the job is
+        # written or announced.
+        marking = asyncio.ensure_future(self._store.mark_running(job.id, slot.account))
+        if not job.attempts:
+            self._tasks.spawn(self._delivery.started(job, marking))
+        try:
+            images, references = await self._execute(job, slot.account)
+        finally:
+            attempts = await marking
+        return _Made(images, references, attempts)
+
+    async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
+        if not made.attempts:  # ended while the call ran (it can't be cancelled then): drop it
+            return
+        self._progress.pop(job.id, None)
+        self._accounts.close_incidents(slot.account)
+        finish = self._store.finish_job
+        if not await self._delivery.stored(job.id, lambda: finish(job.id, made.images)):
+            await self._delivery.fail(job.id, texts.NOT_SAVED)
+            return
+        await self._references.remember(job, slot.account, made.references)
+        done = replace(job, state=JobState.DONE, account=slot.account, attempts=made.attempts)
+        # Hand over what is in memory: re-reading the bytes just written would only add I/O.
+        await self._delivery.deliver(job.id, result_of(done, made.images, self._models))
+
+    async def _ended(self, job_id: int, job: Job | None, slot: Slot, exc: Exception) -> None:
+        """Act on an attempt that raised ``exc``: the first row of ``_ENDINGS`` it matches."""
+        after = next((after for kind, after in _ENDINGS if isinstance(exc, kind)), None)
+        if job is not None and after is not None:
+            await after(self, job, slot, exc)
+            return
+        log.error("job %d failed unexpectedly", job_id, exc_info=exc)
+        self._progress.pop(job_id, None)
+        await self._delivery.fail(job_id, texts.INTERNAL)
+
+    async def _execute(self, job: Job, account: str) -> tuple[list[ResultImage], list[str]]:
+        """Run the job on ``account``: its images, and the reference ids it was sent with."""
+        request = job.request
+        if isinstance(request, UpscaleRequest):
+            data = await self._upstream.upscale(
+                request.image.media_id, request.resolution, email=account
+            )
+            image = ResultImage(1, request.image, None, request.model, sniff_mime(data), data)
+            return [image], []
+        references = []
+        for ref in request.references:
+            media_id, cached = await self._references.media_id(ref, account)
+            if cached:
+                self._progress.setdefault(job.id, _Progress()).used_cache = True
+            references.append(media_id)
+        generation = await self._upstream.generate(
+            GenerateParams(
+                prompt=request.prompt,
+                model=request.model,
+                aspect_ratio=request.aspect_ratio,
+                count=request.count,
+                seed=request.seed,
+                email=account,
+                references=references,
+            )
+        )
+        images = [
+            ResultImage(
+                index=i,
+                ref=ImageRef(image.media_id, account),
+                seed=image.seed if image.seed is not None else request.seed,
+                model=request.model,
+                mime=image.mime,
+                data=image.data,
+            )
+            for i, image in enumerate(generation.images, start=1)
+        ]
+        return images, references
+
+    async def _requeue(self, slot: Slot, *, not_before: float = 0.0) -> None:
+        await self._store.requeue(slot.entry.job_id)
+        slot.entry.not_before = not_before
+        self._scheduler.add(slot.entry, front=True)
+        self._wake.set()
+
+    async def _fail(self, job: Job, message: str) -> None:
+        self._progress.pop(job.id, None)
+        await self._delivery.fail(job.id, message)
+
+    # How attempts end (the rows of _ENDINGS).
+
+    async def _retry_later(self, job: Job, slot: Slot, exc: RetryableError) -> None:
+        progress = self._progress.setdefault(job.id, _Progress())
+        now = self._clock()
+        if not progress.retries:
+            progress.first_retry_at = now
+        progress.retries += 1
+        low = self._tuning.retry_min_seconds
+        high = min(self._tuning.retry_max_seconds, low * 2**progress.retries)
+        delay = max(exc.retry_after or 0.0, self._rng.uniform(low, max(low, high)))
+        # Past the deadline, or waiting as long as the server asks would take us past it.
+        if now + delay - progress.first_retry_at > self._tuning.job_deadline_seconds:
+            log.warning("job %d gave up after %d retries: %s", job.id, progress.retries, exc)
+            await self._fail(job, texts.BUSY if isinstance(exc, Throttled) else texts.UNAVAILABLE)
+            return
+        log.info(
+            "job %d: %s on %s, retry in %.1fs", job.id, type(exc).__name__, slot.account, delay
+        )
+        await self._requeue(slot, not_before=now + delay)
+
+    async def _after_moderation(self, job: Job, slot: Slot, exc: ModerationError) -> None:
+        progress = self._progress.setdefault(job.id, _Progress())
+        progress.moderated += 1
+        request = job.request
+        if progress.moderated == 1:
+            # Moderation decisions vary between attempts: the same request often passes.
+            await self._requeue(slot)
+            return
+        fallback = self._fallback_model(request) if not progress.switched_model else None
+        if fallback is not None:
+            assert isinstance(request, GenerationRequest)
+            progress.switched_model = True
+            log.info("job %d moderated twice on %s, trying %s", job.id, request.model, fallback)
+            await self._store.update_request(job.id, replace(request, model=fallback))
+            await self._requeue(slot)
+            return
+        await self._fail(job, texts.MODERATED)
+
+    def _fallback_model(self, request: Request) -> str | None:
+        if not self._tuning.moderation_fallback or not isinstance(request, GenerationRequest):
+            return None
+        spec = self._models.resolve(request.model)
+        target = (
+            self._models.resolve(spec.moderation_fallback)
+            if spec and spec.moderation_fallback
+            else None
+        )
+        if target is None or len(request.references) > target.max_references:
+            return None
+        if not target.accepts_ratio(request.aspect_ratio, with_references=bool(request.references)):
+            return None
+        return target.id
+
+    async def _after_refusal(
+        self, job: Job, slot: Slot, exc: ReferenceOwnershipError | InvalidRequestError
+    ) -> None:
+        progress = self._progress.setdefault(job.id, _Progress())
+        if progress.used_cache and not progress.reuploaded:
+            # The upstream may have forgotten an asset we cached the id of (or moved it to
+            # another owner): refused with our cached ids, the request earns one fresh upload.
+            progress.reuploaded = True
+            uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
+            await self._references.forget(slot.account, uploads)
+            await self._requeue(slot)
+            return
+        if isinstance(exc, ReferenceOwnershipError):
+            await self._fail(job, texts.REFERENCE_NOT_USABLE)
+        else:
+            await self._fail(job, texts.rejected(exc.detail))
+
+    async def _after_operator_error(self, job: Job, slot: Slot, exc: OperatorError) -> None:
+        self._accounts.take_out(exc, slot.account)
+        if slot.entry.pinned is None and self._scheduler.healthy_accounts():
+            await self._requeue(slot)
+        else:
+            await self._fail(job, texts.OPERATOR)
+        await self.sweep_stranded()
+
+    async def _after_media_refused(self, job: Job, slot: Slot, exc: MediaRefused) -> None:
+        log.warning("job %d: upstream media refused: %s", job.id, exc.detail)
+        await self._fail(job, texts.MEDIA_REFUSED)
+
+    async def _after_content_policy(self, job: Job, slot: Slot, exc: ContentPolicyError) -> None:
+        await self._fail(job, texts.CONTENT_POLICY)
+
+    async def _after_reference_failed(self, job: Job, slot: Slot, exc: ReferenceFailed) -> None:
+        await self._fail(job, exc.message)
+
+
+_After = Callable[[Runner, Job, Slot, Any], Awaitable[None]]
+
+# How an attempt that raised ends: the first row whose exception type matches decides (the
+# tree is in ``bot.core.upstream``; a subclass stands before its base). Anything else is a bug:
+# logged, and the job ends with ``texts.INTERNAL``.
+_ENDINGS: tuple[tuple[type[Exception], _After], ...] = (
+    (RetryableError, Runner._retry_later),
+    (ModerationError, Runner._after_moderation),
+    (ContentPolicyError, Runner._after_content_policy),
+    (ReferenceOwnershipError, Runner._after_refusal),
+    (InvalidRequestError, Runner._after_refusal),
+    (MediaRefused, Runner._after_media_refused),
+    (OperatorError, Runner._after_operator_error),
+    (ReferenceFailed, Runner._after_reference_failed),
+)
