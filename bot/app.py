@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from bot import retention
 from bot.config import ConfigError, Settings
-from bot.console import PLATFORM as CONSOLE
 from bot.console import Console
+from bot.core.domain import CONSOLE, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Notifier, Parking
 from bot.core.service import Service
@@ -54,7 +54,7 @@ async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parki
             tuning=settings.tuning,
             defaults=settings.defaults,
             access=Access(
-                admins=frozenset(f"{p}:{i}" for p, i in settings.admins),
+                admins=frozenset(str(UserKey(*admin)) for admin in settings.admins),
                 allowed_users=settings.allowed_users,
                 allowed_chats=settings.allowed_chats,
                 accounts=settings.useapi_accounts,

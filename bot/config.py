@@ -15,14 +15,18 @@ from typing import TypeVar
 
 from dotenv import dotenv_values
 
-from bot.core.models_table import ModelTable, ModelTableError
+from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
+from bot.core.models_table import MAX_COUNT, MIN_COUNT, UPSCALE_SIZES, ModelTable, ModelTableError
 from bot.core.policy import Defaults, Limits, Tuning
+from bot.flow.client import DEFAULT_BASE_URL
 from bot.flow.media import DEFAULT_MEDIA_HOSTS
 from bot.providers import gemini, nbpro, wireflow
 from bot.store.url import StoreUrl, StoreUrlError
 
-PLATFORMS = ("discord", "telegram")
+PLATFORMS = (DISCORD, TELEGRAM)
 LOG_FORMATS = ("text", "json")
+# The Bot API's own root; another one is a local Bot API server (without its upload limits).
+PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 DEFAULT_DATABASE = StoreUrl.parse("sqlite:///data/bot.sqlite3")
 # A host name, or "*." and a domain: ASCII (IDNA) labels, no scheme, port or path.
 _HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
@@ -59,12 +63,12 @@ class Secret:
 @dataclass(frozen=True)
 class Settings:
     useapi_token: Secret
-    useapi_base_url: str = "https://api.useapi.net/v1/google-flow"
+    useapi_base_url: str = DEFAULT_BASE_URL
     useapi_accounts: tuple[str, ...] = ()
     upstream_media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
     discord_token: Secret | None = None
     telegram_token: Secret | None = None
-    telegram_api_url: str = "https://api.telegram.org"
+    telegram_api_url: str = PUBLIC_TELEGRAM_API
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: Secret | None = None
     telegram_webhook_listen: tuple[str, int] = ("0.0.0.0", 8443)  # noqa: S104 — a webhook must be reachable
@@ -152,12 +156,13 @@ class _Env:
         """A comma list of ``platform:id`` pairs."""
         out = []
         for item in filter(None, (p.strip() for p in self.text(name).split(","))):
-            platform, _, user = item.partition(":")
-            if platform not in (*PLATFORMS, "console") or not user.strip().lstrip("-").isdigit():
+            key = UserKey.parse(item)
+            user = key.user_id.strip()
+            if key.platform not in (*PLATFORMS, CONSOLE) or not user.lstrip("-").isdigit():
                 raise ConfigError(
                     f"{name}: {item!r} should look like discord:123456 or telegram:123456"
                 )
-            out.append((platform, user.strip()))
+            out.append((key.platform, user))
         return out
 
 
@@ -235,10 +240,10 @@ def _parse(env: _Env) -> Settings:
             f"BOT_DEFAULT_ASPECT_RATIO {defaults.aspect_ratio!r} is not one of "
             f"{', '.join(models.default.aspect_ratios)}"
         )
-    if not 1 <= defaults.count <= 4:
-        raise ConfigError("BOT_DEFAULT_COUNT must be between 1 and 4")
-    if defaults.upscale_resolution not in ("2k", "4k"):
-        raise ConfigError("BOT_DEFAULT_UPSCALE_RESOLUTION must be 2k or 4k")
+    if not MIN_COUNT <= defaults.count <= MAX_COUNT:
+        raise ConfigError(f"BOT_DEFAULT_COUNT must be between {MIN_COUNT} and {MAX_COUNT}")
+    if defaults.upscale_resolution not in UPSCALE_SIZES:
+        raise ConfigError(f"BOT_DEFAULT_UPSCALE_RESOLUTION must be {' or '.join(UPSCALE_SIZES)}")
 
     wireflow_key = env.secret("WIREFLOW_API_KEY")
     wireflow_workflow = env.text("WIREFLOW_WORKFLOW_ID") or None
@@ -266,8 +271,8 @@ def _parse(env: _Env) -> Settings:
         discord_dev_guild=env.number("DISCORD_DEV_GUILD", None, int, 1),
         database=_database(env.text("DATABASE_URL")),
         admins=tuple(env.ids("BOT_ADMINS")),
-        allowed_users=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_USERS")),
-        allowed_chats=frozenset(f"{p}:{i}" for p, i in env.ids("BOT_ALLOWED_CHATS")),
+        allowed_users=frozenset(str(UserKey(*pair)) for pair in env.ids("BOT_ALLOWED_USERS")),
+        allowed_chats=frozenset(str(UserKey(*pair)) for pair in env.ids("BOT_ALLOWED_CHATS")),
         models=models,
         limits=limits,
         tuning=tuning,

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import texts
-from bot.core.domain import Action, Button, Job, JobResult, Owner
+from bot.core import images, settings, texts
+from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import InvalidInput
+from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service import Service
 
-PLATFORM = "console"
 log = logging.getLogger(__name__)
 HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --count 2
   options:   {texts.FLAGS_HELP}; --ref PATH attaches a reference image (repeatable)
@@ -30,7 +30,7 @@ HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --
   🎲, reroll  same prompt, new seed                    (reroll #12)
   R1 PROMPT  new prompt with image 1 as reference
   queue      your jobs          cancel N    cancel job N
-  settings   show defaults      set KEY VALUE   (model, aspect_ratio, count, upscale_resolution)
+  settings   show defaults      set KEY VALUE   ({", ".join(settings.NAMES)})
   help       this text          quit        leave (Ctrl-D waits for running jobs)"""
 
 _BUTTON = re.compile(r"^(?:(U|R)([1-4])|(🎲|reroll))(?:\s+#(\d+))?(?:\s+(.*))?$", re.IGNORECASE)
@@ -52,7 +52,7 @@ class Console:
         self.out_dir = out_dir
         self._in = stdin
         self._out = stdout
-        self._owner = Owner(PLATFORM, "local", "terminal")
+        self._owner = Owner(CONSOLE, "local", "terminal")
         self._last_job: int | None = None
         self._open: set[int] = set()
         self._idle = asyncio.Event()
@@ -67,10 +67,9 @@ class Console:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         job = result.job
         for image in result.images:
-            suffix = {"image/png": "png", "image/webp": "webp"}.get(image.mime, "jpg")
-            kind = "upscaled" if job.is_upscale else "image"
-            path = self.out_dir / f"job{job.id}_{kind}{image.index}.{suffix}"
-            path.write_bytes(image.data or b"")
+            data = image.data or b""
+            path = self.out_dir / images.file_name(job, image, data)
+            path.write_bytes(data)
             self._say(f"#{job.id} saved {path}")
         self._say(f"#{job.id} ✅ {texts.caption(result)}")
         if result.buttons:
@@ -113,26 +112,24 @@ class Console:
             case "help":
                 self._say(HELP)
             case "queue":
-                items = await self.service.queue(self._owner.user)
-                self._say(
-                    "\n".join(f"#{i.job.id} {i.job.state} (position {i.position})" for i in items)
-                    or texts.NOTHING_QUEUED
-                )
+                view = QueueView.of(await self.service.queue(self._owner.user))
+                lines = [f"#{row.job_id} {row.what} — {row.status}" for row in view.rows]
+                self._say("\n".join(lines) or texts.NOTHING_QUEUED)
             case "cancel":
                 job_id = int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else 0
                 await self.service.cancel(self._owner.user, job_id)
                 self._settle(job_id)
                 self._say(f"#{job_id} {texts.CANCELLED}")
             case "settings":
-                self._say(str(await self.service.settings(self._owner.user)))
+                self._show_settings(await self.service.settings(self._owner.user))
             case "set":
                 key, _, value = rest.strip().partition(" ")
-                if key not in ("model", "aspect_ratio", "count", "upscale_resolution"):
-                    raise InvalidInput("Use: set model|aspect_ratio|count|upscale_resolution VALUE")
+                if key not in settings.NAMES:
+                    raise InvalidInput(f"Use: set {'|'.join(settings.NAMES)} VALUE")
                 changed = await self.service.update_settings(
                     self._owner.user, **{key: value.strip() or None}
                 )
-                self._say(str(changed))
+                self._show_settings(changed)
             case _:
                 await self._generate_or_press(command)
 
@@ -160,6 +157,12 @@ class Console:
         self._open.add(submitted.job_id)
         self._idle.clear()
         self._say(f"#{submitted.job_id} {texts.queued(submitted.position)}")
+
+    def _show_settings(self, current: UserSettings) -> None:
+        panel = SettingsPanel.of(current, self.service.models, self.service.defaults)
+        for row in panel.rows:
+            shown = row.value if row.value is not None else f"{row.default} (bot default)"
+            self._say(f"{row.setting.name}: {shown}")
 
     def _settle(self, job_id: int) -> None:
         self._open.discard(job_id)

@@ -1,4 +1,5 @@
-"""Reference intake: judge an image by its content, guard against bombs, send only its pixels.
+"""The image helper: a user's reference judged by its content and re-encoded to its pixels, and
+a picture's type, file name and size to fit a platform's limit.
 
 Nothing is decoded before the image has shown it is cheap to decode. Its structure is counted
 first (``_parts``): a JPEG's scans are each a full pass over the image, and Pillow walks segments,
@@ -10,6 +11,9 @@ tiny file that claims 40,000 × 40,000 pixels is refused without allocating anyt
 What goes upstream is always re-encoded from the pixels of the first frame, turned upright by its
 EXIF orientation: no EXIF (so no GPS), XMP, comment, text chunk, appended file or extra frame of a
 user's photo reaches the upstream, the store or anyone's history.
+
+A picture over a byte limit (the upstream's for references, a platform's for results) becomes a
+JPEG that fits: a lower quality first, then fewer pixels (``_jpeg_within``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from bot.core import texts
+from bot.core.domain import Job, ResultImage
 from bot.core.errors import InvalidInput
 
 # Pillow formats we read (JPEG includes MPO, the stereo/multi-picture kind phones write).
@@ -43,6 +48,13 @@ MAX_PARTS = 10_000
 MAX_ICC_BYTES = 64 * 1024
 # A transparent picture goes up as PNG, which at worst is its raw RGBA pixels (plus the profile).
 PNG_MAX_PIXELS = (UPSTREAM_MAX_BYTES - MAX_ICC_BYTES) * 9 // 10 // 4
+# The pictures the upstream sends (``sniff_mime``) and their file name extensions.
+EXTENSIONS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
+# Shrinking to a byte limit: the JPEG qualities tried in turn, then at most this many rounds of
+# scaling down, never below this side.
+SHRINK_QUALITIES = (85, 70)
+SHRINK_ROUNDS = 12
+MIN_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,27 @@ def sniff_mime(data: bytes) -> str:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
     return "image/jpeg"
+
+
+def extension(mime: str) -> str:
+    return EXTENSIONS.get(mime, "jpg")
+
+
+def file_name(job: Job, image: ResultImage, data: bytes) -> str:
+    """A result's file name, by what its bytes are: ``job12_image2.png``, ``job3_upscaled1.jpg``."""
+    kind = "upscaled" if job.is_upscale else "image"
+    return f"job{job.id}_{kind}{image.index}.{extension(sniff_mime(data))}"
+
+
+def shrink(data: bytes, limit: int) -> bytes:
+    """``data`` if it fits in ``limit`` bytes, else a JPEG of it that does (or the smallest one
+    tried: no limit is met below ``MIN_SIDE``). CPU-bound: call it in a worker thread."""
+    if len(data) <= limit:
+        return data
+    with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
+        frame = img.convert("RGB")
+    out, _ = _jpeg_within(frame, limit, SHRINK_QUALITIES, optimize=True)
+    return out
 
 
 def prepare_reference(data: bytes, *, max_bytes: int, max_pixels: int) -> PreparedImage:
@@ -118,13 +151,34 @@ def _reencode(img: Image.Image) -> PreparedImage:
         # brought under the limit first and one encoding fits.
         frame = _at_most(frame, PNG_MAX_PIXELS)
         return _encoded(frame, "PNG", icc_profile=icc_profile)
-    while True:
-        prepared = _encoded(frame, "JPEG", quality=JPEG_QUALITY, icc_profile=icc_profile)
-        if len(prepared.data) <= UPSTREAM_MAX_BYTES:
-            return prepared
-        # Bytes grow with the area: aim just under the limit in one step, not by trial.
-        area = frame.width * frame.height * 0.9 * UPSTREAM_MAX_BYTES / len(prepared.data)
-        frame = _at_most(frame, int(area))
+    data, frame = _jpeg_within(frame, UPSTREAM_MAX_BYTES, (JPEG_QUALITY,), icc_profile=icc_profile)
+    return PreparedImage(data, "image/jpeg", frame.width, frame.height)
+
+
+def _jpeg_within(
+    frame: Image.Image, limit: int, qualities: tuple[int, ...], **options: Any
+) -> tuple[bytes, Image.Image]:
+    """The smallest JPEG of ``frame`` tried (and the frame it shows) until one fits ``limit``.
+
+    Each of ``qualities`` in turn; then smaller by the square root of the size ratio (bytes grow
+    with the pixel count), with a margin, so that a round or two suffice.
+    """
+    best: tuple[bytes, Image.Image] | None = None
+    for round_ in range(SHRINK_ROUNDS):
+        buf = io.BytesIO()
+        frame.save(buf, "JPEG", quality=qualities[min(round_, len(qualities) - 1)], **options)
+        out = buf.getvalue()
+        if best is None or len(out) < len(best[0]):
+            best = out, frame
+        if len(out) <= limit or min(frame.size) <= MIN_SIDE:
+            break
+        if round_ + 1 < len(qualities):
+            continue
+        factor = min(0.9, max(0.25, 0.9 * (limit / len(out)) ** 0.5))
+        size = (max(MIN_SIDE, int(frame.width * factor)), max(MIN_SIDE, int(frame.height * factor)))
+        frame = frame.resize(size, Image.Resampling.LANCZOS)
+    assert best is not None  # SHRINK_ROUNDS > 0
+    return best
 
 
 def _encoded(frame: Image.Image, fmt: str, **options: Any) -> PreparedImage:

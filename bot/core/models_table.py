@@ -29,6 +29,10 @@ from typing import Any
 
 BASE_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
 AUTO = "auto"
+# What one request may ask of any model: images per prompt, seeds, upscale sizes.
+MIN_COUNT, MAX_COUNT = 1, 4
+MAX_SEED = 2**31 - 1
+UPSCALE_SIZES = ("2k", "4k")
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         label="Nano Banana 2",
         aliases=("2", "nb2", "nano-banana", "banana", "flash"),
         auto_aspect=True,
-        upscale=("2k", "4k"),
+        upscale=UPSCALE_SIZES,
         moderation_fallback="nano-banana-2-lite",
     ),
     ModelSpec(
@@ -75,7 +79,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         label="Nano Banana Pro",
         aliases=("pro", "nbp", "banana-pro"),
         auto_aspect=True,
-        upscale=("2k", "4k"),
+        upscale=UPSCALE_SIZES,
         moderation_fallback="nano-banana-2",
     ),
 )

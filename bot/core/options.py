@@ -16,10 +16,8 @@ from dataclasses import dataclass, replace
 from bot.core import texts
 from bot.core.domain import UserSettings
 from bot.core.errors import InvalidInput
-from bot.core.models_table import AUTO, ModelSpec, ModelTable
+from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelSpec, ModelTable
 from bot.core.policy import Defaults, Limits
-
-MAX_SEED = 2**31 - 1
 
 # Phones turn "--" into an em or en dash; accept those too.
 _FLAG = re.compile(r"(?<!\S)(?:--|—|–)([A-Za-z][A-Za-z-]*)(?:=(\S*))?")
@@ -129,7 +127,7 @@ def resolve(
         )
 
     if options.count is not None:
-        count = _integer(options.count, 1, 4, texts.bad_count)
+        count = parse_count(options.count)
     else:
         count = settings.count or defaults.count
 
@@ -138,6 +136,11 @@ def resolve(
     else:
         seed = new_seed(rng)
     return Resolved(prompt, model, ratio, count, seed)
+
+
+def parse_count(raw: str | int) -> int:
+    """Images per prompt, as typed or chosen; ``InvalidInput`` outside the range."""
+    return _integer(raw, MIN_COUNT, MAX_COUNT, texts.bad_count)
 
 
 def new_seed(rng: random.Random | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.core.domain import UserKey
+from bot.core.models_table import UPSCALE_SIZES
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class Defaults:
 
     aspect_ratio: str = "1:1"
     count: int = 4
-    upscale_resolution: str = "2k"
+    upscale_resolution: str = UPSCALE_SIZES[0]
 
 
 @dataclass(frozen=True)

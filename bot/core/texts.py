@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from bot.core.domain import AdminEvent, JobResult, UpscaleRequest
-from bot.core.models_table import AUTO, ModelTable
+from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
 
 FLAGS_HELP = "--ar 16:9, --model pro, --count 2, --seed 42"
 
@@ -94,11 +94,11 @@ def model_names(table: ModelTable) -> str:
 
 
 def bad_count(raw: object) -> str:
-    return f"The count must be a whole number from 1 to 4, not “{quote(raw)}”."
+    return f"The count must be a whole number from {MIN_COUNT} to {MAX_COUNT}, not “{quote(raw)}”."
 
 
 def bad_seed(raw: object) -> str:
-    return f"The seed must be a whole number from 0 to 2147483647, not “{quote(raw)}”."
+    return f"The seed must be a whole number from 0 to {MAX_SEED}, not “{quote(raw)}”."
 
 
 def bad_ratio(raw: str, allowed: Sequence[str]) -> str:

@@ -15,19 +15,18 @@ from typing import Any, Self
 
 import discord
 
-from bot.core import texts
-from bot.core.domain import Action, Button, GenerationRequest, JobState, UserKey
+from bot.core import settings, texts
+from bot.core.domain import Action, Button, GenerationRequest, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.presenters import QueueView, SettingsPanel
 from bot.discord_bot import phrases, render
 from bot.discord_bot.client import frontend_of
 from bot.discord_bot.modals import PromptModal
 
 # Exactly the core's Button.data format (bot.core.domain._BUTTON).
 BUTTON_TEMPLATE = r"(?P<action>[udrc]):(?P<job>[1-9][0-9]{0,17}):(?P<index>[0-9])"
-SETTINGS = ("model", "aspect_ratio", "count", "upscale_resolution")
-SETTING_TEMPLATE = rf"set:(?P<key>{'|'.join(SETTINGS)})"
-# Discord's caps: 25 options in a select menu, 5 rows of 5 buttons on a message.
-MAX_OPTIONS = 25
+SETTING_TEMPLATE = rf"set:(?P<key>{'|'.join(settings.NAMES)})"
+# Discord's cap: 5 rows of 5 buttons on a message.
 MAX_BUTTONS = 25
 
 _STYLES = {
@@ -154,10 +153,10 @@ async def queue_panel(
     interaction: discord.Interaction[Any], user: UserKey
 ) -> tuple[str, discord.ui.View]:
     """The /queue message: the user's jobs, and a cancel button for each one still waiting."""
-    items = await frontend_of(interaction).service.queue(user)
-    waiting = [i.job.id for i in items if i.job.state is JobState.QUEUED][:MAX_BUTTONS]
-    view = _view(ResultButton(Button(Action.CANCEL, job_id)) for job_id in waiting)
-    return render.clip(phrases.queue_text(items, render.MAX_CONTENT)), view
+    view = QueueView.of(await frontend_of(interaction).service.queue(user))
+    cancels = view.cancellable[:MAX_BUTTONS]
+    buttons = _view(ResultButton(Button(Action.CANCEL, job_id)) for job_id in cancels)
+    return render.clip(phrases.queue_text(view, render.MAX_CONTENT)), buttons
 
 
 async def settings_panel(
@@ -165,39 +164,9 @@ async def settings_panel(
 ) -> tuple[str, discord.ui.View]:
     """The /settings message: what is set, and a menu per setting."""
     service = frontend_of(interaction).service
-    current = await service.settings(user)
-    models, defaults = service.models, service.defaults
-    choices: dict[str, tuple[str | int | None, list[tuple[str, str]], str]] = {
-        "model": (
-            current.model,
-            [(m.label, m.id) for m in models.models],
-            f"{models.default.label} (bot default)",
-        ),
-        "aspect_ratio": (
-            current.aspect_ratio,
-            [(r, r) for r in models.all_ratios()],
-            f"{defaults.aspect_ratio} (bot default)",
-        ),
-        "count": (
-            current.count,
-            [(f"{n} image{'s' if n > 1 else ''}", str(n)) for n in range(1, 5)],
-            f"{defaults.count} (bot default)",
-        ),
-        "upscale_resolution": (
-            current.upscale_resolution,
-            [("upscale to 2k", "2k"), ("upscale to 4k", "4k")],
-            f"upscale to {defaults.upscale_resolution} (bot default)",
-        ),
-    }
-    selects = []
-    for key, (value, named, reset) in choices.items():
-        options = [discord.SelectOption(label=reset, value=phrases.RESET, default=value is None)]
-        options += [
-            discord.SelectOption(label=label, value=v, default=str(value) == v)
-            for label, v in named[: MAX_OPTIONS - 1]
-        ]
-        selects.append(SettingSelect(key, options))
-    return render.clip(phrases.settings_text(current, defaults, models)), _view(selects)
+    panel = SettingsPanel.of(await service.settings(user), service.models, service.defaults)
+    selects = [SettingSelect(row.setting.name, phrases.setting_options(row)) for row in panel.rows]
+    return render.clip(phrases.settings_text(panel)), _view(selects)
 
 
 def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:

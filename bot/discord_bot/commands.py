@@ -12,8 +12,9 @@ import discord
 from discord import app_commands
 
 from bot.core import texts
-from bot.core.models_table import ModelTable
-from bot.core.options import MAX_SEED, Options
+from bot.core.models_table import MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
+from bot.core.options import Options
+from bot.core.presenters import HelpView
 from bot.discord_bot import phrases
 from bot.discord_bot.buttons import queue_panel, settings_panel
 from bot.discord_bot.client import AppCommand, frontend_of
@@ -45,7 +46,7 @@ def _imagine(models: ModelTable) -> app_commands.Command[Any, ..., None]:
         prompt=f"What to draw; options work here too: {texts.FLAGS_HELP}",
         model="Which model (default: your /settings)",
         aspect_ratio="Shape of the image",
-        count="How many images, 1–4",
+        count=f"How many images, {MIN_COUNT}–{MAX_COUNT}",
         seed="Same seed + same prompt = a similar image",
         image1="A reference image",
         image2="Another reference image",
@@ -63,7 +64,7 @@ def _imagine(models: ModelTable) -> app_commands.Command[Any, ..., None]:
         prompt: str,
         model: str | None = None,
         aspect_ratio: str | None = None,
-        count: app_commands.Range[int, 1, 4] | None = None,
+        count: app_commands.Range[int, MIN_COUNT, MAX_COUNT] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         image1: discord.Attachment | None = None,
         image2: discord.Attachment | None = None,
@@ -126,7 +127,7 @@ async def _help(interaction: discord.Interaction[Any]) -> None:
     frontend = frontend_of(interaction)
     async with frontend.guarded(interaction):
         await interaction.response.send_message(
-            phrases.help_text(frontend.service.models), ephemeral=True
+            phrases.help_text(HelpView.of(frontend.service.models)), ephemeral=True
         )
 
 

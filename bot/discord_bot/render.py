@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import discord
-from PIL import Image
 
+from bot.core import images
 from bot.core.domain import ResultImage
 
 # Discord refuses a request body over 25 MiB, however small each file is.
@@ -24,12 +24,6 @@ MAX_FILES = 10
 OVERHEAD = 64 * 1024
 # Discord refuses message content over 2000 characters.
 MAX_CONTENT = 2000
-
-_EXTENSIONS = {"image/png": "png", "image/webp": "webp", "image/jpeg": "jpg"}
-_FORMATS = ["PNG", "JPEG", "WEBP"]
-_SHRINK_ROUNDS = 12
-_LOW_QUALITY = 70
-_MIN_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -57,8 +51,8 @@ def fit(
 ) -> list[list[Part]]:
     """The images as messages (lists of files), in order, each within the limits.
 
-    An image over ``file_limit`` is recompressed as JPEG, and scaled down if that is not enough;
-    messages split where the files would pass ``request_limit`` or ``MAX_FILES``.
+    An image over ``file_limit`` is shrunk (``bot.core.images.shrink``); messages split where
+    the files would pass ``request_limit`` or ``MAX_FILES``.
     """
     budget = request_limit - OVERHEAD
     limit = min(file_limit, budget)
@@ -75,36 +69,6 @@ def fit(
 
 
 def _part(image: ResultImage, stem: str, limit: int) -> Part:
-    data = image.data or b""
-    name = f"{stem}-{image.index}"
-    if len(data) <= limit:
-        return Part(f"{name}.{_EXTENSIONS.get(image.mime, 'jpg')}", data)
-    return Part(f"{name}.jpg", shrink(data, limit))
-
-
-def shrink(data: bytes, limit: int) -> bytes:
-    """A JPEG of the image within ``limit`` bytes, or the smallest one tried.
-
-    A lower quality first; then scale down by the square root of the size ratio (file size grows
-    roughly with the pixel count), with a margin so that a few rounds suffice.
-    """
-    with Image.open(io.BytesIO(data), formats=_FORMATS) as img:
-        frame = img.convert("RGB")
-    best = data
-    quality = 85
-    for _ in range(_SHRINK_ROUNDS):
-        buf = io.BytesIO()
-        frame.save(buf, "JPEG", quality=quality, optimize=True)
-        out = buf.getvalue()
-        best = min(best, out, key=len)
-        if len(out) <= limit or min(frame.size) <= _MIN_SIDE:
-            break
-        if quality > _LOW_QUALITY:
-            quality = _LOW_QUALITY
-            continue
-        factor = min(0.9, max(0.25, 0.9 * (limit / len(out)) ** 0.5))
-        frame = frame.resize(
-            (max(_MIN_SIDE, int(frame.width * factor)), max(_MIN_SIDE, int(frame.height * factor))),
-            Image.Resampling.LANCZOS,
-        )
-    return best
+    data = images.shrink(image.data or b"", limit)
+    mime = image.mime if data is image.data else "image/jpeg"  # shrunk: a JPEG
+    return Part(f"{stem}-{image.index}.{images.extension(mime)}", data)

@@ -31,6 +31,8 @@ from urllib.parse import quote
 import httpx
 
 from bot import __version__
+from bot.core.models_table import MAX_SEED
+from bot.core.policy import Tuning
 from bot.core.upstream import (
     Account,
     AccountNotFound,
@@ -66,7 +68,6 @@ JSON_OVERHEAD = 4 * 2**20
 INLINE_IMAGE_BYTES = 20 * 2**20
 ERROR_BODY_BYTES = 64 * 1024  # an error's text is clipped to 500 characters anyway
 PARSE_IN_THREAD = 2**20  # parsing more JSON than this would hold up the event loop
-MAX_SEED = 2**31 - 1  # the API's seeds, and ours
 MAX_RETRY_AFTER = 86_400.0  # longer is no hint but a refusal; ignore it and back off as usual
 # Generation and asset ids: printable ASCII, no spaces or control characters (they end up in
 # logs and the store), and no longer than an e-mail in hex could make them.
@@ -86,7 +87,7 @@ class FlowTimeouts:
     """
 
     connect: float = 10.0
-    generate: float = 300.0
+    generate: float = Tuning.generation_timeout_seconds
     upload: float = 120.0
     other: float = 60.0
 

@@ -23,10 +23,11 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.core import texts
+from bot.core import settings, texts
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
+from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service import Service
 from bot.telegram_bot import render, status
 from bot.telegram_bot.asking import REUSE
@@ -81,16 +82,16 @@ class Buttons:
         try:
             self._service.throttle_press(user)  # each choice edits the panel, maybe in a group
             if name == "reset":
-                saved = await self._service.update_settings(
-                    user, model=None, aspect_ratio=None, count=None, upscale_resolution=None
-                )
+                saved = await self._service.update_settings(user, **dict.fromkeys(settings.NAMES))
             else:
                 saved = await self._service.update_settings(user, **{name: value})
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return
         await query.answer(render.SAVED)
-        text, markup = render.settings_view(saved, self._service.models, self._service.defaults)
+        text, markup = render.settings_view(
+            SettingsPanel.of(saved, self._service.models, self._service.defaults)
+        )
         await _edit_quietly(query, text, markup)
 
     async def _cancel(
@@ -110,7 +111,7 @@ class Buttons:
             with contextlib.suppress(TelegramError):  # the user may have deleted it
                 await status.edit(query.get_bot(), key, f"✖ {texts.CANCELLED}")
         items = await self._service.queue(UserKey(PLATFORM, str(user.id)))
-        await _edit_quietly(query, *render.queue_view(items))
+        await _edit_quietly(query, *render.queue_view(QueueView.of(items)))
 
     async def _ask_prompt(
         self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button

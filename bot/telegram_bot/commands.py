@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.core.domain import UserKey
+from bot.core.presenters import HelpView, QueueView, SettingsPanel
 from bot.core.service import Service
 from bot.telegram_bot import render
 from bot.telegram_bot.intake import PLATFORM, sender_id
@@ -18,7 +19,7 @@ class Commands:
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start and /help: what the bot does, examples, the options and the models."""
         if update.message is not None:
-            text = render.help_text(self._service.models, context.bot.username)
+            text = render.help_text(HelpView.of(self._service.models), context.bot.username)
             await update.message.reply_text(text)
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -27,7 +28,9 @@ class Commands:
         if message is None:
             return
         current = await self._service.settings(UserKey(PLATFORM, str(sender_id(message))))
-        text, markup = render.settings_view(current, self._service.models, self._service.defaults)
+        text, markup = render.settings_view(
+            SettingsPanel.of(current, self._service.models, self._service.defaults)
+        )
         await message.reply_text(text, reply_markup=markup)
 
     async def queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,5 +39,5 @@ class Commands:
         if message is None:
             return
         items = await self._service.queue(UserKey(PLATFORM, str(sender_id(message))))
-        text, markup = render.queue_view(items)
+        text, markup = render.queue_view(QueueView.of(items))
         await message.reply_text(text, reply_markup=markup)

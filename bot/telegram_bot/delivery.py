@@ -21,7 +21,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
-from bot.core import texts
+from bot.core import images, texts
 from bot.core.domain import Job, JobResult, Owner, ResultImage
 from bot.core.ports import DeliveryError
 from bot.core.service import Service
@@ -95,30 +95,30 @@ class Delivery:
 
     async def _send(self, bot: Bot, chat_id: int, result: JobResult) -> None:
         job = result.job
-        images = [(image, image.data) for image in result.images if image.data]
-        if not images:
+        pictures = [(image, image.data) for image in result.images if image.data]
+        if not pictures:
             raise DeliveryError(f"job {job.id} has no image bytes left to send", permanent=True)
         caption = texts.caption(result)
         markup = render.keyboard(result.buttons)
         answer = status.reply_to(_answer_to(job.owner))
         if job.is_upscale:
-            for image, data in images:  # uncompressed: a photo would be recompressed
+            for image, data in pictures:  # uncompressed: a photo would be recompressed
                 await self._document(bot, chat_id, job, image, data, caption, markup, answer)
             return
-        if len(images) == 1:
-            image, data = images[0]
+        if len(pictures) == 1:
+            image, data = pictures[0]
             if not await self._photo(bot, chat_id, data, caption, markup, answer):
                 await self._document(bot, chat_id, job, image, data, caption, markup, answer)
             return
         # An album can't carry buttons: the images, then one message with caption and keyboard.
         group: list[InputMediaPhoto | InputMediaDocument] = []
-        if all(media.fits_as_photo(data) for _, data in images):
-            group = [InputMediaPhoto(data) for _, data in images]
+        if all(media.fits_as_photo(data) for _, data in pictures):
+            group = [InputMediaPhoto(data) for _, data in pictures]
         else:  # an album can't mix photos and files
-            for image, data in images:
+            for image, data in pictures:
                 fitted = await self._fit(data)
                 group.append(
-                    InputMediaDocument(fitted, filename=media.file_name(job, image, fitted))
+                    InputMediaDocument(fitted, filename=images.file_name(job, image, fitted))
                 )
         sent = await bot.send_media_group(chat_id, group, reply_parameters=answer)
         first = status.reply_to(sent[0].message_id)
@@ -162,14 +162,14 @@ class Delivery:
         await bot.send_document(
             chat_id,
             fitted,
-            filename=media.file_name(job, image, fitted),
+            filename=images.file_name(job, image, fitted),
             caption=caption,
             reply_markup=markup,
             reply_parameters=answer,
         )
 
     async def _fit(self, data: bytes) -> bytes:
-        return await asyncio.to_thread(media.fit_document, data, self._max_document)
+        return await asyncio.to_thread(images.shrink, data, self._max_document)
 
 
 async def _clear(bot: Bot, key: StatusKey) -> None:

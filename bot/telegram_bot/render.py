@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core import texts
-from bot.core.domain import Action, Button, GenerationRequest, Job, QueueItem, UserSettings
-from bot.core.models_table import ModelTable
-from bot.core.policy import Defaults
+from bot.core import settings, texts
+from bot.core.domain import Action, Button
+from bot.core.presenters import HelpView, QueueRow, QueueView, SettingsPanel
+from bot.core.settings import SETTINGS
 
 RECEIVED = "⏳ …"
 DONE = "✅ Done."
@@ -30,11 +30,11 @@ COMMANDS = (
     ("help", "What the bot does, with examples"),
 )
 
-# Settings buttons: short keys keep the data far below Telegram's 64 bytes.
-SETTING_KEYS = {"m": "model", "ar": "aspect_ratio", "n": "count", "up": "upscale_resolution"}
 RESET = "set:reset"
-_SETTING = re.compile(r"set:(?:(m|ar|n|up):([A-Za-z0-9._:-]{1,40})|(reset))")
-UPSCALE_CHOICES = ("2k", "4k")
+# Settings buttons carry ``set:<key>:<value>``; the keys are short to stay far below 64 bytes.
+_SETTING = re.compile(
+    rf"set:(?:({'|'.join(s.key for s in SETTINGS)}):([A-Za-z0-9._:-]{{1,40}})|(reset))"
+)
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
@@ -45,7 +45,11 @@ def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     )
 
 
-def help_text(models: ModelTable, username: str) -> str:
+def help_text(view: HelpView, username: str) -> str:
+    buttons = ", ".join(
+        f"{label} {does}" + (" (sent as a file)" if action is Action.UPSCALE else "")
+        for action, label, does in view.buttons
+    )
     return (
         "I draw images with Google's Nano Banana models.\n\n"
         "Ask me:\n"
@@ -55,11 +59,10 @@ def help_text(models: ModelTable, username: str) -> str:
         "• reply to any photo with /imagine … to use that photo\n"
         "• in a private chat, just write the prompt, or caption a photo with it\n"
         f"In groups I answer my commands, mentions (@{username}) and replies to my messages.\n\n"
-        f"Options: {texts.FLAGS_HELP}\n"
-        f"Models: {texts.model_names(models)}\n"
-        f"Aspect ratios: {', '.join(models.all_ratios())}\n\n"
-        "Under each result: U1–U4 upscale that image (sent as a file), 🎲 the same prompt with "
-        "a new seed, R1–R4 a new prompt with that image as reference.\n"
+        f"Options: {view.options}\n"
+        f"Models: {view.models}\n"
+        f"Aspect ratios: {view.ratios}\n\n"
+        f"Under each result: {buttons}.\n"
         "/settings your defaults · /queue your waiting jobs"
     )
 
@@ -76,38 +79,32 @@ def parse_setting(data: str) -> tuple[str, str | None] | None:
         return None
     if match[3]:
         return "reset", None
-    return SETTING_KEYS[match[1]], match[2]
+    setting = settings.keyed(match[1])
+    assert setting is not None  # the pattern admits only the keys
+    return setting.name, match[2]
 
 
-def settings_view(
-    current: UserSettings, models: ModelTable, defaults: Defaults
-) -> tuple[str, InlineKeyboardMarkup]:
+def settings_view(panel: SettingsPanel) -> tuple[str, InlineKeyboardMarkup]:
     """The text and keyboard of /settings, marking what applies now."""
-    model = models.resolve(current.model or "") or models.default
-    ratio = current.aspect_ratio or defaults.aspect_ratio
-    count = current.count or defaults.count
-    upscale = current.upscale_resolution or defaults.upscale_resolution
-
-    def choice(label: str, key: str, value: str, chosen: bool) -> InlineKeyboardButton:
-        return InlineKeyboardButton(
-            f"✓ {label}" if chosen else label, callback_data=f"set:{key}:{value}"
+    rows: list[list[InlineKeyboardButton]] = []
+    for row in panel.rows:
+        key = row.setting.key
+        rows += _rows(
+            [
+                InlineKeyboardButton(
+                    f"✓ {c.short}" if c.value == row.current else c.short,
+                    callback_data=f"set:{key}:{c.value}",
+                )
+                for c in row.choices
+                if parse_setting(f"set:{key}:{c.value}")  # an operator's odd model id: none
+            ]
         )
-
-    model_choices = [
-        choice(m.aliases[0] if m.aliases else m.id, "m", m.id, m.id == model.id)
-        for m in models.models
-        if parse_setting(f"set:m:{m.id}")  # an operator's odd model id gets no button
-    ]
-    rows = [
-        *_rows(model_choices),
-        *_rows([choice(r, "ar", r, r == ratio) for r in models.all_ratios()]),
-        [choice(str(n), "n", str(n), n == count) for n in range(1, 5)],
-        [choice(u, "up", u, u == upscale) for u in UPSCALE_CHOICES],
-        [InlineKeyboardButton("↺ Reset to defaults", callback_data=RESET)],
-    ]
+    rows.append([InlineKeyboardButton("↺ Reset to defaults", callback_data=RESET)])
+    count = int(panel["count"].current)
     text = (
-        f"Your defaults: {model.id} · {ratio} · {count} image{'s' * (count > 1)} · "
-        f"upscale to {upscale}.\nRows: model, aspect ratio, count, upscale size. Tap to change; "
+        f"Your defaults: {panel['model'].current} · {panel['aspect_ratio'].current} · "
+        f"{count} image{'s' * (count > 1)} · upscale to {panel['upscale_resolution'].current}.\n"
+        "Rows: model, aspect ratio, count, upscale size. Tap to change; "
         "options in a prompt still win."
     )
     return text, InlineKeyboardMarkup(rows)
@@ -118,24 +115,16 @@ def _rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton
     return [buttons[i : i + 8] for i in range(0, len(buttons), 8)]
 
 
-def queue_view(items: Sequence[QueueItem]) -> tuple[str, InlineKeyboardMarkup | None]:
+def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text of /queue and one cancel button per job that can still be cancelled."""
-    if not items:
+    if not view.rows:
         return texts.NOTHING_QUEUED, None
-    lines = [_queue_line(item) for item in items]
-    cancellable = [Button(Action.CANCEL, i.job.id) for i in items if i.position > 0]
-    return "Your jobs:\n" + "\n".join(lines), keyboard([[b] for b in cancellable])
+    lines = [f"#{row.job_id} {row.what} — {_state(row)}" for row in view.rows]
+    cancels = [[Button(Action.CANCEL, job_id)] for job_id in view.cancellable]
+    return "Your jobs:\n" + "\n".join(lines), keyboard(cancels)
 
 
-def _queue_line(item: QueueItem) -> str:
-    job = item.job
-    state = f"queued, position {item.position}" if item.position > 0 else str(job.state)
-    return f"#{job.id} {_describe(job)} — {state}"
-
-
-def _describe(job: Job) -> str:
-    request = job.request
-    if isinstance(request, GenerationRequest):
-        prompt = request.prompt
-        return f"“{prompt[:40]}…”" if len(prompt) > 40 else f"“{prompt}”"
-    return f"upscale of #{request.source_job} image {request.index}"
+def _state(row: QueueRow) -> str:
+    if row.position:
+        return f"queued, position {row.position}"
+    return "running" if row.running else "queued"

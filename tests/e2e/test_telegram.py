@@ -4,8 +4,6 @@ service and Flow client against the fake Flow server, a real SQLite store, one e
 from __future__ import annotations
 
 import asyncio
-import io
-import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,14 +11,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from PIL import Image
 
 from bot.config import Secret
 from bot.core import texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from bot.telegram_bot import media, render
+from bot.telegram_bot import render
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     ADMIN,
@@ -559,18 +556,6 @@ async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(bot: BotU
     await bot.tg.post_message(USER, USER, "/imagine another fox --count 1")
     await bot.delivered(2)
     assert [c.error is None for c in bot.tg.calls_of("sendPhoto")] == [False, True]
-
-
-def test_files_over_the_upload_limit_are_shrunk_to_fit() -> None:
-    noise = Image.frombytes("RGB", (400, 300), random.Random(1).randbytes(400 * 300 * 3))
-    buf = io.BytesIO()
-    noise.save(buf, "PNG")
-    big = buf.getvalue()
-    small = media.fit_document(big, len(big) // 10)
-    assert len(small) <= len(big) // 10
-    with Image.open(io.BytesIO(small)) as shrunk:
-        assert shrunk.format == "JPEG"
-    assert media.fit_document(big, len(big)) is big
 
 
 # -- wiring --------------------------------------------------------------------------------

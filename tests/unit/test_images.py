@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 
 import pytest
 from PIL import Image, ImageCms
@@ -14,6 +15,7 @@ from bot.core.images import (
     UPSTREAM_MAX_BYTES,
     PreparedImage,
     prepare_reference,
+    shrink,
     sniff_mime,
 )
 from tests.conftest import image_bytes
@@ -162,3 +164,15 @@ def test_over_upstream_size_is_reencoded_not_refused() -> None:
     prepared = prepare(buf.getvalue())
     assert len(prepared.data) <= UPSTREAM_MAX_BYTES
     assert prepared.mime == "image/jpeg"
+
+
+def test_files_over_the_upload_limit_are_shrunk_to_fit() -> None:
+    noise = Image.frombytes("RGB", (400, 300), random.Random(1).randbytes(400 * 300 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "PNG")
+    big = buf.getvalue()
+    small = shrink(big, len(big) // 10)
+    assert len(small) <= len(big) // 10
+    with Image.open(io.BytesIO(small)) as shrunk:
+        assert shrunk.format == "JPEG"
+    assert shrink(big, len(big)) is big

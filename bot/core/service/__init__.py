@@ -19,9 +19,8 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
-from bot.core import texts
+from bot.core import settings as user_settings
 from bot.core.domain import (
     Button,
     ImageRef,
@@ -32,9 +31,8 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
-from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
-from bot.core.options import Options, normalise_ratio
+from bot.core.options import Options
 from bot.core.policy import Access, Defaults, Limits, Tuning
 from bot.core.ports import Notifier, Store
 from bot.core.scheduler import Scheduler
@@ -216,42 +214,10 @@ class Service:
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
         """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""
         current = await self.store.user_settings(user)
-        clean: dict[str, Any] = {}
-        for key, value in changes.items():
-            if value is None:
-                clean[key] = None
-            elif key == "model":
-                spec = self.models.resolve(str(value))
-                if spec is None:
-                    raise InvalidInput(texts.unknown_model(str(value), self.models))
-                clean[key] = spec.id
-            elif key == "aspect_ratio":
-                ratio = normalise_ratio(str(value))
-                if ratio not in self.models.all_ratios():
-                    raise InvalidInput(texts.bad_ratio(str(value), self.models.all_ratios()))
-                clean[key] = ratio
-            elif key == "count":
-                clean[key] = _count(value)
-            elif key == "upscale_resolution":
-                if str(value).lower() not in ("2k", "4k"):
-                    raise InvalidInput(texts.bad_resolution(str(value), ("2k", "4k")))
-                clean[key] = str(value).lower()
-            else:
-                raise ValueError(f"unknown setting {key!r}")
-        updated = replace(current, **clean)
+        updated = replace(current, **user_settings.cleaned(changes, self.models))
         await self.store.save_user_settings(user, updated)
         return updated
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
     return images
-
-
-def _count(value: str | int) -> int:
-    try:
-        count = int(str(value).strip())
-    except ValueError:
-        raise InvalidInput(texts.bad_count(value)) from None
-    if not 1 <= count <= 4:
-        raise InvalidInput(texts.bad_count(value))
-    return count

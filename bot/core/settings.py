@@ -1,0 +1,130 @@
+"""The user settings, as one spec: each setting's name, label, choices and check.
+
+Everything that shows or changes a user's defaults reads this: ``Service.update_settings``
+checks and normalises with it, the /settings panels (Discord's menus, Telegram's keyboard, with
+its short callback keys) list its choices, and the console's ``set NAME VALUE`` takes its names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core import texts
+from bot.core.errors import InvalidInput
+from bot.core.models_table import MAX_COUNT, MIN_COUNT, UPSCALE_SIZES, ModelTable
+from bot.core.options import normalise_ratio, parse_count
+from bot.core.policy import Defaults
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One value a setting may take: ``label`` in a menu, ``short`` on a button."""
+
+    value: str
+    label: str
+    short: str
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the ``UserSettings`` field, and the console's ``set NAME``
+    key: str  # in Telegram's callback data, which holds at most 64 bytes
+    label: str
+    choices: Callable[[ModelTable], list[Choice]]
+    default: Callable[[ModelTable, Defaults], str]  # the bot's own default
+    clean: Callable[[str | int, ModelTable], str | int]  # or ``InvalidInput``
+
+
+def _models(table: ModelTable) -> list[Choice]:
+    return [Choice(m.id, m.label, m.aliases[0] if m.aliases else m.id) for m in table.models]
+
+
+def _model(value: str | int, table: ModelTable) -> str:
+    spec = table.resolve(str(value))
+    if spec is None:
+        raise InvalidInput(texts.unknown_model(str(value), table))
+    return spec.id
+
+
+def _ratios(table: ModelTable) -> list[Choice]:
+    return [Choice(r, r, r) for r in table.all_ratios()]
+
+
+def _ratio(value: str | int, table: ModelTable) -> str:
+    ratio = normalise_ratio(str(value))
+    if ratio not in table.all_ratios():
+        raise InvalidInput(texts.bad_ratio(str(value), table.all_ratios()))
+    return ratio
+
+
+def _counts(table: ModelTable) -> list[Choice]:
+    return [
+        Choice(str(n), f"{n} image{'s' if n > 1 else ''}", str(n))
+        for n in range(MIN_COUNT, MAX_COUNT + 1)
+    ]
+
+
+def _upscales(table: ModelTable) -> list[Choice]:
+    return [Choice(size, f"upscale to {size}", size) for size in UPSCALE_SIZES]
+
+
+def _upscale(value: str | int, table: ModelTable) -> str:
+    size = str(value).lower()
+    if size not in UPSCALE_SIZES:
+        raise InvalidInput(texts.bad_resolution(str(value), UPSCALE_SIZES))
+    return size
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("model", "m", "model", _models, lambda table, _: table.default.id, _model),
+    Setting(
+        "aspect_ratio",
+        "ar",
+        "aspect ratio",
+        _ratios,
+        lambda _, defaults: defaults.aspect_ratio,
+        _ratio,
+    ),
+    Setting(
+        "count",
+        "n",
+        "images per prompt",
+        _counts,
+        lambda _, defaults: str(defaults.count),
+        lambda value, _: parse_count(value),
+    ),
+    Setting(
+        "upscale_resolution",
+        "up",
+        "upscale to",
+        _upscales,
+        lambda _, defaults: defaults.upscale_resolution,
+        _upscale,
+    ),
+)
+NAMES = tuple(s.name for s in SETTINGS)
+_BY_NAME = {s.name: s for s in SETTINGS}
+_BY_KEY = {s.key: s for s in SETTINGS}
+
+
+def named(name: str) -> Setting | None:
+    return _BY_NAME.get(name)
+
+
+def keyed(key: str) -> Setting | None:
+    """The setting a Telegram callback key stands for."""
+    return _BY_KEY.get(key)
+
+
+def cleaned(changes: Mapping[str, str | int | None], table: ModelTable) -> dict[str, Any]:
+    """``changes`` checked and normalised (``None`` resets a setting to the bot's default);
+    ``InvalidInput`` at the first bad value."""
+    clean: dict[str, Any] = {}
+    for name, value in changes.items():
+        setting = named(name)
+        if setting is None:
+            raise ValueError(f"unknown setting {name!r}")
+        clean[name] = None if value is None else setting.clean(value, table)
+    return clean
