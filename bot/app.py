@@ -17,7 +17,7 @@ from bot.config import ConfigError, Settings
 from bot.console import Console
 from bot.core.domain import CONSOLE, UserKey
 from bot.core.policy import Access
-from bot.core.ports import Notifier, Parking
+from bot.core.ports import Parking
 from bot.core.service import Service
 from bot.flow.client import FlowClient, FlowTimeouts
 from bot.observability.health import ProbedHealth
@@ -72,13 +72,11 @@ async def run_bot(settings: Settings) -> None:
 
             front_ends.append(TelegramFrontEnd(service, settings, parking))
         if settings.discord_token is not None:
-            from bot.discord_bot import DiscordFrontEnd
+            from bot.frontends.discord import DiscordFrontEnd
 
             front_ends.append(DiscordFrontEnd(service, settings))
-        for front_end in front_ends:
-            service.attach(front_end.PLATFORM, front_end)
-        # The service starts first so that redeliveries after a restart wait for the front ends
-        # (each one holds them until it is connected), not the other way round.
+        # The service starts first (resuming the queue); each front end attaches once it is
+        # ready, and only then are its answers delivered.
         async with service, asyncio.TaskGroup() as group:
             for front_end in front_ends:
                 group.create_task(_serve(front_end), name=front_end.PLATFORM)
@@ -118,8 +116,8 @@ async def _serve(front_end: FrontEnd) -> None:
         ) from None
 
 
-class FrontEnd(Notifier, Protocol):
-    """A chat platform: a notifier for the service, and ``run()`` until cancelled."""
+class FrontEnd(Protocol):
+    """A chat platform: ``run()`` until cancelled, attached to the service while ready."""
 
     PLATFORM: str
 

@@ -32,7 +32,7 @@ from telegram.ext import (
 
 from bot.config import ConfigError, Settings
 from bot.core.domain import Job, JobResult
-from bot.core.ports import DeliveryError, Parking
+from bot.core.ports import Parking
 from bot.core.service import Service
 from bot.telegram_bot import media, outbound, render
 from bot.telegram_bot.asking import Asking
@@ -59,13 +59,11 @@ class TelegramFrontEnd:
         parking: Parking,
         *,
         album_wait: float = 1.0,
-        ready_timeout: float = 30.0,
     ) -> None:
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self._settings = settings
-        self._ready_timeout = ready_timeout
-        self._ready = asyncio.Event()
+        self._service = service
         api = settings.telegram_api_url.rstrip("/")
         public = api == media.PUBLIC_API
         self._app: Application[Any, Any, Any, Any, Any, Any] = (
@@ -113,12 +111,12 @@ class TelegramFrontEnd:
             await self._register_commands(app.bot)
             await app.start()
             try:
-                self._ready.set()
+                self._service.attach(PLATFORM, self)
                 await self._receive(updater)
                 await self._asking.albums.recover()
                 await asyncio.Event().wait()
             finally:
-                self._ready.clear()
+                self._service.detach(PLATFORM)
                 await self._asking.albums.close()
                 if updater.running:
                     await updater.stop()
@@ -155,32 +153,23 @@ class TelegramFrontEnd:
     # Notifier: how the service reports back.
 
     async def job_started(self, job: Job) -> None:
-        bot = await self._bot()
+        bot = self._app.bot
         with delivery_errors():
             await self._delivery.started(bot, job)
 
     async def job_finished(self, result: JobResult) -> None:
-        bot = await self._bot()
+        bot = self._app.bot
         with delivery_errors():
             await self._delivery.finished(bot, result)
 
     async def job_failed(self, job: Job, message: str) -> None:
-        bot = await self._bot()
+        bot = self._app.bot
         with delivery_errors():
             await self._delivery.failed(bot, job, message)
 
     async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
-        bot = await self._bot()
+        bot = self._app.bot
         await self._delivery.alert(bot, admin_ids, text)
-
-    async def _bot(self) -> Bot:
-        try:
-            async with asyncio.timeout(self._ready_timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            raise DeliveryError("the Telegram front end is not running") from None
-        bot: Bot = self._app.bot
-        return bot
 
 
 @asynccontextmanager

@@ -16,8 +16,8 @@ from bot.core.domain import Button, ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import Service
-from bot.discord_bot import DiscordFrontEnd
 from bot.flow.client import FlowClient
+from bot.frontends.discord import DiscordFrontEnd
 from bot.store.sqlite import SqliteStore
 from tests.conftest import AnyStore, build_service
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction, RestCall
@@ -60,7 +60,7 @@ def _discord_tasks() -> list[asyncio.Task[Any]]:
     for task in asyncio.all_tasks():
         code = getattr(task.get_coro(), "cr_code", None)
         where = code.co_filename if code is not None else ""
-        if not task.done() and ("/discord/" in where or "/discord_bot/" in where):
+        if not task.done() and "/discord/" in where:
             leftovers.append(task)
     return leftovers
 
@@ -82,8 +82,7 @@ async def start_bot(
         discord_token=Secret(TOKEN),
         discord_dev_guild=dev_guild,
     )
-    frontend = DiscordFrontEnd(service, settings, guild_ready_timeout=0.05, ready_timeout=5.0)
-    service.attach(DiscordFrontEnd.PLATFORM, frontend)
+    frontend = DiscordFrontEnd(service, settings, guild_ready_timeout=0.05)
     await service.start()
     task = asyncio.create_task(frontend.run())
     ready = asyncio.create_task(dc.wait_ready())

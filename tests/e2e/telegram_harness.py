@@ -125,7 +125,6 @@ class BotUnderTest:
         self.front_end = TelegramFrontEnd(
             self.service, config, self.store, album_wait=self.album_wait
         )
-        self.service.attach("telegram", self.front_end)
         await self.service.start()
         self._task = asyncio.create_task(self.front_end.run())
         self._starts += 1

@@ -25,7 +25,7 @@ from bot.core import texts
 from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from bot.discord_bot import live, phrases, render
+from bot.frontends.discord import media, status, views
 from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
     ADMIN,
@@ -72,7 +72,7 @@ def no_adapter_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     errors = [
         r.getMessage()
         for r in caplog.get_records("call")
-        if r.levelno >= logging.ERROR and r.name.startswith(("discord", "bot.discord_bot"))
+        if r.levelno >= logging.ERROR and r.name.startswith(("discord", "bot.frontends.discord"))
     ]
     assert errors == []
 
@@ -140,7 +140,7 @@ async def test_commands_sync_once_then_only_when_changed(
         (1, "settings"),
         (1, "queue"),
         (1, "help"),
-        (3, phrases.CONTEXT_MENU),
+        (3, views.CONTEXT_MENU),
     }
     for command in dc.commands():
         assert sorted(command["contexts"]) == [0, 1, 2]  # guilds, bot DMs, private channels
@@ -364,7 +364,7 @@ async def test_context_menu_imagines_with_the_message_images(
     posted = await dc.user_message(
         dc.channel_id, OTHER, "my cat", attachments=[("cat.png", photo, "image/png")]
     )
-    menu = await dc.message_context_menu(phrases.CONTEXT_MENU, int(posted["id"]), user_id=USER)
+    menu = await dc.message_context_menu(views.CONTEXT_MENU, int(posted["id"]), user_id=USER)
     await dc.wait_for(f"/interactions/{menu.id}/")
     modal = dc.opened_modal(menu.id)
     field = modal["components"][0]["components"][0]["custom_id"]
@@ -380,9 +380,9 @@ async def test_context_menu_imagines_with_the_message_images(
     assert sent["reference_1"]
 
     plain = await dc.user_message(dc.channel_id, OTHER, "no picture here")
-    refused = await dc.message_context_menu(phrases.CONTEXT_MENU, int(plain["id"]), user_id=USER)
+    refused = await dc.message_context_menu(views.CONTEXT_MENU, int(plain["id"]), user_id=USER)
     (reply,) = await dc.wait_for(f"/interactions/{refused.id}/")
-    assert reply.json["data"]["content"] == phrases.NO_IMAGES
+    assert reply.json["data"]["content"] == views.NO_IMAGES
     assert reply.json["data"]["flags"] == FLAG_EPHEMERAL
 
 
@@ -419,7 +419,7 @@ async def test_settings_are_saved_from_the_menus_and_used(
     assert sent is not None
     assert (sent["model"], sent["count"]) == ("nano-banana-pro", 1)
 
-    reset = await dc.select(int(panel["id"]), "set:count", [phrases.RESET], user_id=USER)
+    reset = await dc.select(int(panel["id"]), "set:count", [views.RESET], user_id=USER)
     await dc.wait_for(f"/interactions/{reset.id}/")
     assert (await store.user_settings(UserKey("discord", str(USER)))).count is None
 
@@ -521,7 +521,7 @@ async def test_a_token_past_its_lifetime_is_not_even_tried(
 ) -> None:
     inter = await dc.slash_command("imagine", {"prompt": "an old fox", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(inter, content=texts.queued(1)))
-    monkeypatch.setattr(live, "TOKEN_LIFETIME", timedelta(0))  # as if 15 minutes had passed
+    monkeypatch.setattr(status, "TOKEN_LIFETIME", timedelta(0))  # as if 15 minutes had passed
     (post,) = await dc.wait_for(channel_post)
     assert post.json["content"].startswith(f"<@{USER}> nano-banana-2-lite · seed")
     await wait_delivered(store, 1)
@@ -611,7 +611,7 @@ async def test_files_too_large_are_recompressed(
 async def test_many_files_are_split_over_messages_with_buttons_on_the_last(
     dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(render, "MAX_FILES", 3)
+    monkeypatch.setattr(media, "MAX_FILES", 3)
     inter = await dc.slash_command("imagine", {"prompt": "four", "count": 4}, user_id=USER)
     first = await result_of(dc, inter)
     (followup,) = await dc.wait_for(
@@ -707,20 +707,20 @@ def test_fit_recompresses_and_splits_within_discord_limits() -> None:
         for i in range(1, 5)
     ]
     big = len(images[0].data or b"")
-    (parts,) = render.fit(images, stem="x", file_limit=big // 2)
+    (parts,) = media.fit(images, stem="x", file_limit=big // 2)
     assert [p.filename for p in parts] == ["x-1.jpg", "x-2.jpg", "x-3.jpg", "x-4.jpg"]
     assert all(len(p.data) <= big // 2 for p in parts)
     with Image.open(io.BytesIO(parts[0].data)) as img:
         assert img.format == "JPEG"
 
     # The request cap splits messages, in order, each file whole.
-    two = render.OVERHEAD + 2 * max(len(p.data) for p in parts)
-    split = render.fit(images, stem="x", file_limit=big // 2, request_limit=two)
+    two = media.OVERHEAD + 2 * max(len(p.data) for p in parts)
+    split = media.fit(images, stem="x", file_limit=big // 2, request_limit=two)
     assert [len(m) for m in split] == [2, 2]
     assert [p for m in split for p in m] == parts
 
     # Files within the limit go as they are; at most 10 files go in one message.
     small = [ResultImage(i, ImageRef(f"m{i}", "a"), 1, "m", "image/png", b"png") for i in range(12)]
-    messages = render.fit(small, stem="y", file_limit=big)
+    messages = media.fit(small, stem="y", file_limit=big)
     assert [len(m) for m in messages] == [10, 2]
-    assert messages[0][0] == render.Part("y-0.png", b"png")
+    assert messages[0][0] == media.Part("y-0.png", b"png")

@@ -19,9 +19,8 @@ from bot.core import settings, texts
 from bot.core.domain import Action, Button, GenerationRequest, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.presenters import QueueView, SettingsPanel
-from bot.discord_bot import phrases, render
-from bot.discord_bot.client import frontend_of
-from bot.discord_bot.modals import PromptModal
+from bot.frontends.discord import interactions, views
+from bot.frontends.discord.forms import PromptModal
 
 # Exactly the core's Button.data format (bot.core.domain._BUTTON).
 BUTTON_TEMPLATE = r"(?P<action>[udrc]):(?P<job>[1-9][0-9]{0,17}):(?P<index>[0-9])"
@@ -37,8 +36,22 @@ _STYLES = {
 }
 
 
+class _Handled:
+    """A component's callback: its handler, whose unexpected errors end in ``on_error`` like a
+    command's (discord.py only logs what a DynamicItem's callback raises)."""
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.handle(interaction)
+        except Exception as error:
+            await interactions.on_error(interaction, error)
+
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+
 class ResultButton(
-    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
+    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
 ):
     """U1–U4, 🎲 and R1–R4 under a result; the cancel buttons of /queue."""
 
@@ -61,60 +74,60 @@ class ResultButton(
             raise ValueError(f"not a button: {match[0]!r}")
         return cls(button)
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        frontend = frontend_of(interaction)
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
         button = self.button
-        async with frontend.guarded(interaction):
-            if button.action is Action.REUSE:
-                await _ask_reuse_prompt(interaction, button)
-            elif button.action is Action.CANCEL:
-                await _cancel(interaction, button)
-            else:
-                await frontend.start_job(
-                    interaction, lambda owner: frontend.service.admit_press(owner, button)
-                )
+        if button.action is Action.REUSE:
+            await _ask_reuse_prompt(interaction, button)
+        elif button.action is Action.CANCEL:
+            await _cancel(interaction, button)
+        else:
+            service = interactions.client_of(interaction).service
+            await interactions.start_job(
+                interaction, lambda owner: service.admit_press(owner, button)
+            )
 
 
 async def _ask_reuse_prompt(interaction: discord.Interaction[Any], button: Button) -> None:
-    frontend = frontend_of(interaction)
+    """Rn: a form for the new prompt, prefilled with the old one."""
+    service = interactions.client_of(interaction).service
     # A form must be the first answer (it cannot follow a defer): one quick store read, well
     # within the 3 s to acknowledge, says whether this press may see the old prompt at all.
     try:
-        job = await frontend.service.pressed_job(frontend.owner(interaction), button)
+        job = await service.pressed_job(interactions.owner(interaction), button)
     except InvalidInput as refusal:
-        await frontend.tell(interaction, texts.failed(refusal.message))
+        await interactions.tell(interaction, texts.failed(refusal.message))
         return
     assert isinstance(job.request, GenerationRequest)  # pressed_job refuses upscales
 
     async def submit(modal_interaction: discord.Interaction[Any], prompt: str) -> None:
-        await frontend.start_job(
-            modal_interaction,
-            lambda owner: frontend.service.admit_press(owner, button, prompt=prompt),
+        await interactions.start_job(
+            modal_interaction, lambda owner: service.admit_press(owner, button, prompt=prompt)
         )
 
     modal = PromptModal(
-        title=phrases.reuse_title(button.index), default=job.request.prompt, on_prompt=submit
+        title=views.reuse_title(button.index), default=job.request.prompt, on_prompt=submit
     )
     await interaction.response.send_modal(modal)
 
 
 async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None:
-    frontend = frontend_of(interaction)
-    owner = frontend.owner(interaction)
+    """✖ under /queue: cancel, say so where the job's position was shown, list the rest."""
+    client = interactions.client_of(interaction)
+    owner = interactions.owner(interaction)
     try:
-        await frontend.service.press_cancel(owner, button)
+        await client.service.press_cancel(owner, button)
     except InvalidInput as refusal:
-        await frontend.tell(interaction, texts.failed(refusal.message))
+        await interactions.tell(interaction, texts.failed(refusal.message))
         return
-    await frontend.cancelled(button.job_id)
+    await client.live.cancelled(button.job_id)
     content, view = await queue_panel(interaction, owner.user)
     await interaction.response.edit_message(
-        content=render.clip(f"{texts.CANCELLED} (#{button.job_id})\n\n{content}"), view=view
+        content=views.clip(f"{texts.CANCELLED} (#{button.job_id})\n\n{content}"), view=view
     )
 
 
 class SettingSelect(
-    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=SETTING_TEMPLATE
+    _Handled, discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=SETTING_TEMPLATE
 ):
     """One of the /settings menus; choosing saves at once."""
 
@@ -129,20 +142,19 @@ class SettingSelect(
         options = item.options if isinstance(item, discord.ui.Select) else []
         return cls(match["key"], options)
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        frontend = frontend_of(interaction)
-        async with frontend.guarded(interaction):
-            user = frontend.owner(interaction).user
-            chosen = self.item.values[0] if self.item.values else phrases.RESET
-            try:
-                await frontend.service.update_settings(
-                    user, **{self.key: None if chosen == phrases.RESET else chosen}
-                )
-            except InvalidInput as refusal:
-                await frontend.tell(interaction, texts.failed(refusal.message))
-                return
-            content, view = await settings_panel(interaction, user)
-            await interaction.response.edit_message(content=content, view=view)
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        service = interactions.client_of(interaction).service
+        user = interactions.owner(interaction).user
+        chosen = self.item.values[0] if self.item.values else views.RESET
+        try:
+            await service.update_settings(
+                user, **{self.key: None if chosen == views.RESET else chosen}
+            )
+        except InvalidInput as refusal:
+            await interactions.tell(interaction, texts.failed(refusal.message))
+            return
+        content, view = await settings_panel(interaction, user)
+        await interaction.response.edit_message(content=content, view=view)
 
 
 def result_view(rows: Iterable[Iterable[Button]]) -> discord.ui.View:
@@ -153,20 +165,20 @@ async def queue_panel(
     interaction: discord.Interaction[Any], user: UserKey
 ) -> tuple[str, discord.ui.View]:
     """The /queue message: the user's jobs, and a cancel button for each one still waiting."""
-    view = QueueView.of(await frontend_of(interaction).service.queue(user))
+    view = QueueView.of(await interactions.client_of(interaction).service.queue(user))
     cancels = view.cancellable[:MAX_BUTTONS]
     buttons = _view(ResultButton(Button(Action.CANCEL, job_id)) for job_id in cancels)
-    return render.clip(phrases.queue_text(view, render.MAX_CONTENT)), buttons
+    return views.clip(views.queue_text(view)), buttons
 
 
 async def settings_panel(
     interaction: discord.Interaction[Any], user: UserKey
 ) -> tuple[str, discord.ui.View]:
     """The /settings message: what is set, and a menu per setting."""
-    service = frontend_of(interaction).service
+    service = interactions.client_of(interaction).service
     panel = SettingsPanel.of(await service.settings(user), service.models, service.defaults)
-    selects = [SettingSelect(row.setting.name, phrases.setting_options(row)) for row in panel.rows]
-    return render.clip(phrases.settings_text(panel)), _view(selects)
+    selects = [SettingSelect(row.setting.name, views.setting_options(row)) for row in panel.rows]
+    return views.clip(views.settings_text(panel)), _view(selects)
 
 
 def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:

@@ -1,21 +1,24 @@
-"""The discord.py client: intents, the command tree, and set-up before the gateway connects."""
+"""The discord.py client: intents, the command tree, and set-up before the gateway connects.
+
+Handlers reach the service through it (``interaction.client``, typed as
+``interactions.HasService``); it tells its front end when it is ready.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import discord
 from discord import app_commands
 
-if TYPE_CHECKING:
-    from bot.discord_bot.frontend import DiscordFrontEnd
+from bot.core.service.api import BotApi
+from bot.frontends.discord import commands, interactions
+from bot.frontends.discord.buttons import ResultButton, SettingSelect
+from bot.frontends.discord.status import LiveInteractions
 
 log = logging.getLogger(__name__)
-
-AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
-DynamicItemType = type[discord.ui.DynamicItem[Any]]
 
 # The fields that define a command; the rest of what Discord returns is bookkeeping (ids,
 # versions) or defaults, which are dropped on both sides before comparing.
@@ -46,10 +49,10 @@ _SETS = frozenset({"contexts", "integration_types", "channel_types"})
 class BananaClient(discord.Client):
     def __init__(
         self,
-        frontend: DiscordFrontEnd,
+        service: BotApi,
+        live: LiveInteractions,
         *,
-        commands: Iterable[AppCommand],
-        items: Sequence[DynamicItemType],
+        on_ready: Callable[[], None],
         dev_guild: int | None,
         guild_ready_timeout: float,
     ) -> None:
@@ -64,7 +67,9 @@ class BananaClient(discord.Client):
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
         )
-        self.frontend = frontend
+        self.service = service
+        self.live = live
+        self._on_ready = on_ready
         self.tree: app_commands.CommandTree[BananaClient] = app_commands.CommandTree(
             self,
             # Every command works in servers, in DMs with the bot and, installed by a user,
@@ -74,22 +79,30 @@ class BananaClient(discord.Client):
             ),
             allowed_installs=app_commands.AppInstallationType(guild=True, user=True),
         )
-        for command in commands:
+        for command in commands.build(service.models):
             self.tree.add_command(command)
-        self._items = items
+        self.tree.error(_on_command_error)
         self._dev_guild = discord.Object(dev_guild) if dev_guild else None
 
     async def setup_hook(self) -> None:
         # Runs after login, before the gateway connects: a button pressed while we were away
         # arrives only after this, so the item classes are always registered in time.
-        self.add_dynamic_items(*self._items)
+        self.add_dynamic_items(ResultButton, SettingSelect)
         try:
             await sync_if_changed(self, self._dev_guild)
         except discord.HTTPException:
             log.exception("could not sync the slash commands; keeping the ones Discord has")
 
     async def on_ready(self) -> None:
-        self.frontend.connected()
+        # Fired on every (re)connect; attaching again is harmless.
+        self._on_ready()
+
+
+async def _on_command_error(
+    interaction: discord.Interaction[Any], error: app_commands.AppCommandError
+) -> None:
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    await interactions.on_error(interaction, original)
 
 
 async def sync_if_changed(client: BananaClient, guild: discord.Object | None) -> bool:
@@ -115,13 +128,6 @@ async def sync_if_changed(client: BananaClient, guild: discord.Object | None) ->
     await tree.sync(guild=guild)
     log.info("slash commands synced (%s): %d", where, len(local))
     return True
-
-
-def frontend_of(interaction: discord.Interaction[Any]) -> DiscordFrontEnd:
-    client = interaction.client
-    if not isinstance(client, BananaClient):
-        raise TypeError(f"interaction from an unexpected client: {client!r}")
-    return client.frontend
 
 
 def _canonical_set(commands: Iterable[Mapping[str, Any]]) -> list[Any]:

@@ -1,5 +1,5 @@
-"""Sentences only Discord users read (the shared ones are in ``bot.core.texts``), and the
-core's views as Discord shows them."""
+"""The core's views as Discord messages and menus, and the sentences only Discord users read
+(the shared ones are in ``bot.core.texts``). Every text is clipped where it leaves."""
 
 from __future__ import annotations
 
@@ -17,8 +17,14 @@ DOWNLOAD_FAILED = "I couldn't download that image from Discord. Please attach it
 PROMPT_LABEL = "Prompt"
 PROMPT_PLACEHOLDER = "Describe the new image; options like --ar 16:9 work here too"
 RESET = "default"
-# Discord's cap: 25 options in a select menu.
+# Discord's caps: message content of 2000 characters, 25 options in a select menu.
+MAX_CONTENT = 2000
 MAX_OPTIONS = 25
+
+
+def clip(text: str) -> str:
+    """``text`` cut to what one message may say (refusals can echo what the user typed)."""
+    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
 def help_text(view: HelpView) -> str:
@@ -61,7 +67,7 @@ def setting_options(row: SettingRow) -> list[discord.SelectOption]:
     ]
 
 
-def queue_text(view: QueueView, limit: int) -> str:
+def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
     """The user's jobs, as many as fit in ``limit`` characters, then how many more there are."""
     if not view.rows:
         return texts.NOTHING_QUEUED

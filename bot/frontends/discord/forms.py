@@ -7,8 +7,7 @@ from typing import Any
 
 import discord
 
-from bot.discord_bot import phrases
-from bot.discord_bot.client import frontend_of
+from bot.frontends.discord import interactions, views
 
 OnPrompt = Callable[[discord.Interaction[Any], str], Awaitable[None]]
 
@@ -24,9 +23,9 @@ class PromptModal(discord.ui.Modal):
     def __init__(self, *, title: str, on_prompt: OnPrompt, default: str | None = None) -> None:
         super().__init__(title=title[:TITLE_MAX], timeout=FORM_TIMEOUT)
         self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-            label=phrases.PROMPT_LABEL,
+            label=views.PROMPT_LABEL,
             style=discord.TextStyle.paragraph,
-            placeholder=phrases.PROMPT_PLACEHOLDER,
+            placeholder=views.PROMPT_PLACEHOLDER,
             default=default[:INPUT_MAX] if default else None,
             max_length=INPUT_MAX,
         )
@@ -34,6 +33,10 @@ class PromptModal(discord.ui.Modal):
         self._on_prompt = on_prompt
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        frontend = frontend_of(interaction)
-        async with frontend.guarded(interaction):
-            await self._on_prompt(interaction, self.prompt.value)
+        await self._on_prompt(interaction, self.prompt.value)
+
+    # As discord.py's own Modal.on_error, which narrows BaseView's (a modal has no failing item).
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        await interactions.on_error(interaction, error)

@@ -14,7 +14,7 @@ import discord
 
 from bot.core.domain import Owner, ResultImage
 from bot.core.ports import DeliveryError
-from bot.discord_bot import render
+from bot.frontends.discord import media, views
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,10 @@ class _InteractionTarget:
     ) -> None:
         if first:
             await self.interaction.edit_original_response(
-                content=render.clip(content or ""), attachments=files, view=view
+                content=views.clip(content or ""), attachments=files, view=view
             )
             return
-        extra: dict[str, Any] = {"content": render.clip(content)} if content is not None else {}
+        extra: dict[str, Any] = {"content": views.clip(content)} if content is not None else {}
         if view is not None:
             extra["view"] = view
         await self.interaction.followup.send(files=files, wait=True, **extra)
@@ -68,7 +68,7 @@ class _ChannelTarget:
         guild_id = int(owner.route.get("guild") or 0) or None
         self.channel = client.get_partial_messageable(int(owner.chat_id), guild_id=guild_id)
         guild = client.get_guild(guild_id) if guild_id else None
-        self.file_limit = guild.filesize_limit if guild else render.DEFAULT_FILE_LIMIT
+        self.file_limit = guild.filesize_limit if guild else media.DEFAULT_FILE_LIMIT
         self.user = discord.Object(int(owner.user_id))
 
     async def post(
@@ -79,7 +79,7 @@ class _ChannelTarget:
         *,
         first: bool,
     ) -> None:
-        text = render.clip(f"<@{self.user.id}> {content}") if first and content else content
+        text = views.clip(f"<@{self.user.id}> {content}") if first and content else content
         extra: dict[str, Any] = {"view": view} if view is not None else {}
         await self.channel.send(
             content=text,
@@ -112,7 +112,7 @@ async def post(
     try:
         while True:
             messages = await asyncio.to_thread(
-                render.fit, pending, stem=f"banana-{job_id}", file_limit=limit
+                media.fit, pending, stem=f"banana-{job_id}", file_limit=limit
             )
             batch = messages[0] if messages else []
             last = len(messages) <= 1

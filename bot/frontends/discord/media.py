@@ -22,8 +22,6 @@ DEFAULT_FILE_LIMIT = 10 * 2**20
 MAX_FILES = 10
 # Room in each request for payload_json and the multipart boundaries next to the files.
 OVERHEAD = 64 * 1024
-# Discord refuses message content over 2000 characters.
-MAX_CONTENT = 2000
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,6 @@ class Part:
 
     def file(self) -> discord.File:
         return discord.File(io.BytesIO(self.data), self.filename)
-
-
-def clip(text: str) -> str:
-    """``text`` cut to what one message may say (refusals can echo what the user typed)."""
-    return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
 def fit(

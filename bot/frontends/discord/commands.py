@@ -1,0 +1,129 @@
+"""The application commands: /imagine, /settings, /queue, /help and the message context menu.
+
+Built fresh for each client (the model table decides the choices), so that two clients in one
+process (a restart in tests) never share command objects. What a handler raises unexpectedly
+ends in the command tree's ``on_error`` (``interactions.on_error``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.core import texts
+from bot.core.models_table import MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
+from bot.core.options import Options
+from bot.core.presenters import HelpView
+from bot.frontends.discord import interactions, views
+from bot.frontends.discord.buttons import queue_panel, settings_panel
+from bot.frontends.discord.forms import PromptModal
+
+AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
+# Discord's cap on the choices of one option.
+MAX_CHOICES = 25
+
+
+def build(models: ModelTable) -> list[AppCommand]:
+    return [
+        _imagine(models),
+        app_commands.Command(
+            name="settings",
+            description="Your default model, size, count and upscale",
+            callback=settings,
+        ),
+        app_commands.Command(
+            name="queue", description="Your waiting and running jobs", callback=queue
+        ),
+        app_commands.Command(name="help", description="How to use this bot", callback=help_),
+        app_commands.ContextMenu(name=views.CONTEXT_MENU, callback=imagine_with_image),
+    ]
+
+
+def _imagine(models: ModelTable) -> app_commands.Command[Any, ..., None]:
+    @app_commands.command(name="imagine", description="Make images from a description")
+    @app_commands.describe(
+        prompt=f"What to draw; options work here too: {texts.FLAGS_HELP}",
+        model="Which model (default: your /settings)",
+        aspect_ratio="Shape of the image",
+        count=f"How many images, {MIN_COUNT}–{MAX_COUNT}",
+        seed="Same seed + same prompt = a similar image",
+        image1="A reference image",
+        image2="Another reference image",
+        image3="Another reference image",
+        image4="Another reference image",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=m.label, value=m.id) for m in models.models][:MAX_CHOICES],
+        aspect_ratio=[app_commands.Choice(name=r, value=r) for r in models.all_ratios()][
+            :MAX_CHOICES
+        ],
+    )
+    async def imagine(
+        interaction: discord.Interaction[Any],
+        prompt: str,
+        model: str | None = None,
+        aspect_ratio: str | None = None,
+        count: app_commands.Range[int, MIN_COUNT, MAX_COUNT] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        image1: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+    ) -> None:
+        """/imagine prompt [model] [aspect_ratio] [count] [seed] [image1…image4]."""
+        service = interactions.client_of(interaction).service
+        attachments = [a for a in (image1, image2, image3, image4) if a is not None]
+        options = Options(model=model, aspect_ratio=aspect_ratio, count=count, seed=seed)
+        await interactions.start_job(
+            interaction,
+            lambda owner: service.admit(owner, prompt, options, references=len(attachments)),
+            fetch=lambda: interactions.download(interaction, attachments),
+        )
+
+    return imagine
+
+
+async def imagine_with_image(
+    interaction: discord.Interaction[Any], message: discord.Message
+) -> None:
+    """Apps → "Imagine with this image": a form for the prompt, the message's images as refs."""
+    service = interactions.client_of(interaction).service
+    # Interactions carry the target message in full: no message-content intent needed.
+    attachments = [a for a in message.attachments if _is_image(a)]
+    if not attachments:
+        await interactions.tell(interaction, views.NO_IMAGES)
+        return
+
+    async def submit(modal_interaction: discord.Interaction[Any], prompt: str) -> None:
+        await interactions.start_job(
+            modal_interaction,
+            lambda owner: service.admit(owner, prompt, references=len(attachments)),
+            fetch=lambda: interactions.download(modal_interaction, attachments),
+        )
+
+    await interaction.response.send_modal(PromptModal(title=views.CONTEXT_MENU, on_prompt=submit))
+
+
+async def settings(interaction: discord.Interaction[Any]) -> None:
+    """/settings: the user's defaults, a menu each."""
+    content, view = await settings_panel(interaction, interactions.owner(interaction).user)
+    await interaction.response.send_message(content, view=view, ephemeral=True)
+
+
+async def queue(interaction: discord.Interaction[Any]) -> None:
+    """/queue: the user's jobs, with a cancel button for each one still waiting."""
+    content, view = await queue_panel(interaction, interactions.owner(interaction).user)
+    await interaction.response.send_message(content, view=view, ephemeral=True)
+
+
+async def help_(interaction: discord.Interaction[Any]) -> None:
+    """/help: what the bot does, the options, the buttons and the models."""
+    models = interactions.client_of(interaction).service.models
+    await interaction.response.send_message(views.help_text(HelpView.of(models)), ephemeral=True)
+
+
+def _is_image(attachment: discord.Attachment) -> bool:
+    # A first sort by what Discord says; the core judges the bytes themselves.
+    return (attachment.content_type or "").startswith("image/") or attachment.width is not None

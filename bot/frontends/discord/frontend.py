@@ -1,0 +1,50 @@
+"""The Discord front end: builds the client and its notifier, runs the client until cancelled,
+and attaches to the service once the gateway is ready (from then on answers go out)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.config import Settings
+from bot.core.domain import DISCORD
+from bot.core.service.api import BotApi
+from bot.frontends.discord.client import BananaClient
+from bot.frontends.discord.notifier import DiscordNotifier
+from bot.frontends.discord.status import LiveInteractions
+
+log = logging.getLogger(__name__)
+
+
+class DiscordFrontEnd:
+    """``await DiscordFrontEnd(service, settings).run()`` inside ``async with service``."""
+
+    PLATFORM = DISCORD
+
+    def __init__(
+        self, service: BotApi, settings: Settings, *, guild_ready_timeout: float = 2.0
+    ) -> None:
+        if settings.discord_token is None:
+            raise ValueError("DISCORD_TOKEN is not set")
+        self._token = settings.discord_token
+        self._service = service
+        live = LiveInteractions()
+        self.client = BananaClient(
+            service,
+            live,
+            on_ready=self._ready,
+            dev_guild=settings.discord_dev_guild,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.notifier = DiscordNotifier(self.client, live)
+
+    async def run(self) -> None:
+        """Log in and connect, serve until cancelled, then close the client cleanly."""
+        try:
+            async with self.client:
+                await self.client.start(self._token.reveal())
+        finally:
+            self._service.detach(self.PLATFORM)
+
+    def _ready(self) -> None:
+        log.info("Discord is ready as %s", self.client.user)
+        self._service.attach(self.PLATFORM, self.notifier)

@@ -1,0 +1,119 @@
+"""What every handler does with an interaction: reach the service, name who asked, acknowledge
+within Discord's 3 seconds, answer privately, take a prompt from check to queue, and end an
+unexpected error with a sentence (``on_error``, called by the command tree, the forms and the
+components alike).
+
+A prompt or press is first checked by the core (a refusal is the private first response), then
+deferred (the "thinking…" response) before anything slow, then edited as the job moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import discord
+
+from bot.core import texts
+from bot.core.domain import DISCORD, Owner
+from bot.core.errors import InvalidInput
+from bot.core.service.api import Admit, BotApi, Fetch
+from bot.frontends.discord import views
+from bot.frontends.discord.status import LiveInteractions
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class HasService(Protocol):
+    """The client, as handlers see it (``interaction.client``)."""
+
+    service: BotApi
+    live: LiveInteractions
+
+
+def client_of(interaction: discord.Interaction[Any]) -> HasService:
+    client = interaction.client
+    if not isinstance(client, HasService):
+        raise TypeError(f"interaction from an unexpected client: {client!r}")
+    return client
+
+
+def owner(interaction: discord.Interaction[Any]) -> Owner:
+    return Owner(
+        platform=DISCORD,
+        user_id=str(interaction.user.id),
+        chat_id=str(interaction.channel_id or 0),
+        route={"guild": str(interaction.guild_id or ""), "interaction": str(interaction.id)},
+    )
+
+
+async def acknowledge(interaction: discord.Interaction[Any]) -> bool:
+    """Defer publicly ("thinking…"); interactions must be acknowledged within 3 s."""
+    try:
+        await interaction.response.defer(thinking=True)
+    except discord.HTTPException as exc:
+        # Too late (10062 Unknown interaction): the user saw "did not respond" and nothing
+        # was queued, so they can simply ask again.
+        log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
+        return False
+    return True
+
+
+async def tell(interaction: discord.Interaction[Any], text: str) -> None:
+    """Say ``text`` to the user alone (an ephemeral message)."""
+    text = views.clip(text)
+    response = interaction.response
+    if not response.is_done():
+        await response.send_message(text, ephemeral=True)
+        return
+    if response.type is discord.InteractionResponseType.deferred_channel_message:
+        # A deferred response keeps the visibility it was deferred with, and prompts defer
+        # publicly (their answer is public): drop the "thinking…" placeholder, then say it
+        # in an ephemeral followup.
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
+    await interaction.followup.send(text, ephemeral=True)
+
+
+async def start_job(
+    interaction: discord.Interaction[Any], admit: Admit, fetch: Fetch | None = None
+) -> None:
+    """Check the request, acknowledge it, fetch its attachments, queue it; then show the
+    queue position in the response. What the checks refuse is said privately at once, with
+    no public "thinking…" first (they take a store read or two: well within the 3 s)."""
+    try:
+        async with admit(owner(interaction)) as admission:
+            if not await acknowledge(interaction):
+                return
+            submitted = await admission.submit(fetch=fetch)
+    except InvalidInput as refusal:
+        await tell(interaction, texts.failed(refusal.message))
+        return
+    await client_of(interaction).live.queued(interaction, submitted)
+
+
+async def download(
+    interaction: discord.Interaction[Any], attachments: Sequence[discord.Attachment]
+) -> list[bytes]:
+    """The attachments' bytes, fetched now: their signed URLs expire."""
+    limit = client_of(interaction).service.limits.max_image_bytes
+    for attachment in attachments:
+        # Refused by the size Discord reports, before a byte is downloaded.
+        if attachment.size > limit:
+            raise InvalidInput(texts.image_too_large(attachment.size, limit))
+    try:
+        return list(await asyncio.gather(*(a.read() for a in attachments)))
+    except discord.HTTPException as exc:
+        log.info("attachment download failed: %s", exc)
+        raise InvalidInput(views.DOWNLOAD_FAILED) from exc
+
+
+async def on_error(interaction: discord.Interaction[Any], error: BaseException) -> None:
+    """A handler failed unexpectedly: log it and tell the user, rather than fall silent."""
+    log.error("interaction %s failed", interaction.id, exc_info=error)
+    with contextlib.suppress(discord.HTTPException):
+        await tell(interaction, texts.failed(texts.INTERNAL))
