@@ -68,11 +68,11 @@ async def run_bot(settings: Settings) -> None:
     async with open_service(settings) as (service, parking):
         front_ends: list[FrontEnd] = []
         if settings.telegram_token is not None:
-            from bot.telegram_bot import TelegramFrontEnd
+            from bot.frontends.telegram.frontend import TelegramFrontEnd
 
             front_ends.append(TelegramFrontEnd(service, settings, parking))
         if settings.discord_token is not None:
-            from bot.frontends.discord import DiscordFrontEnd
+            from bot.frontends.discord.frontend import DiscordFrontEnd
 
             front_ends.append(DiscordFrontEnd(service, settings))
         # The service starts first (resuming the queue); each front end attaches once it is

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.domain import JobState
-from bot.telegram_bot import outbound
+from bot.frontends.telegram import outbound
 from tests.attacks.conftest import to_chat, until
 from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest
 

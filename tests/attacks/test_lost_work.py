@@ -15,8 +15,8 @@ import pytest
 from bot.core import texts
 from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage
 from bot.core.service import delivery
+from bot.frontends.telegram import views
 from bot.store.sqlite import SqliteStore
-from bot.telegram_bot import render
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, build_service, owner, wait_delivered
 from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of, uploads
@@ -40,8 +40,8 @@ async def test_a_restart_in_the_middle_of_an_album_loses_nothing(telegram: BotUn
 
     assert [u.body for u in uploads(bot.flow)] == [as_uploaded(p) for p in photos]
     # One status message for the album, picked up again after the restart, gone once answered.
-    assert [text_of(c) for c in tg.calls_of("sendMessage")].count(render.RECEIVED) == 1
-    assert render.RECEIVED not in [m.get("text") for m in tg.sent_messages(USER)]
+    assert [text_of(c) for c in tg.calls_of("sendMessage")].count(views.RECEIVED) == 1
+    assert views.RECEIVED not in [m.get("text") for m in tg.sent_messages(USER)]
     assert await bot.store.pending_keys("album", older_than=0) == []
 
 
@@ -56,7 +56,7 @@ async def test_a_status_message_failing_once_does_not_drop_the_request(
     failed, status = tg.calls_of("sendMessage")
     assert failed.error is not None
     assert status.error is None
-    assert text_of(status) == render.RECEIVED
+    assert text_of(status) == views.RECEIVED
     assert len(tg.calls_of("sendPhoto")) == 1
 
 

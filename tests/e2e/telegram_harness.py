@@ -21,8 +21,8 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.flow.client import FlowClient
+from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.store.sqlite import SqliteStore
-from bot.telegram_bot import TelegramFrontEnd
 from tests.conftest import build_service, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer, Recorded, jpeg
 from tests.fakes.telegram_server import Call, FakeTelegramServer

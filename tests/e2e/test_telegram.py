@@ -17,7 +17,7 @@ from bot.core import texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from bot.telegram_bot import render
+from bot.frontends.telegram import views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     ADMIN,
@@ -100,7 +100,7 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
     await bot.delivered(1)
 
     status_call = tg.calls_of("sendMessage")[0]
-    assert text_of(status_call) == render.RECEIVED
+    assert text_of(status_call) == views.RECEIVED
     assert status_call.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
     edits = tg.calls_of("editMessageText")
     assert [text_of(c) for c in edits] == [texts.queued(1), texts.STARTED]
@@ -284,7 +284,7 @@ async def test_upscale_reroll_and_reuse_buttons(bot: BotUnderTest) -> None:
         "sendMessage", predicate=lambda c: "force_reply" in c.params.get("reply_markup", {})
     )
     assert ask.params["reply_markup"]["force_reply"] is True
-    assert text_of(ask) == render.reuse_request(2, "@user42")
+    assert text_of(ask) == views.reuse_request(2, "@user42")
     asked = next(m for m in tg.sent_messages(USER) if m.get("text") == text_of(ask))
     await bot.parked("reuse")  # the pending prompt is parked right after the question
     await tg.post_message(USER, USER, "the fox at night --count 1", reply_to=asked["message_id"])
@@ -304,8 +304,8 @@ async def test_forged_and_stale_buttons_are_refused(bot: BotUnderTest) -> None:
     too_long = await press(USER, USER, message_id, "u:1:1" + "0" * 60)
     unknown_job = await press(USER, USER, message_id, "d:999:0")
     await bot.tg.wait_for("answerCallbackQuery", count=3)
-    assert answer_text(bot, garbage) == render.INVALID_BUTTON
-    assert answer_text(bot, too_long) == render.INVALID_BUTTON
+    assert answer_text(bot, garbage) == views.INVALID_BUTTON
+    assert answer_text(bot, too_long) == views.INVALID_BUTTON
     # A refused press is told to the presser alone, never in the chat.
     assert answer_text(bot, unknown_job) == texts.JOB_NOT_FOUND
     assert len(bot.tg.calls_of("sendMessage")) == 1  # the /settings panel
@@ -326,15 +326,15 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
         "set:m:nano-banana-2",
         "set:m:nano-banana-pro",
     ]
-    assert callback_data(panel["reply_markup"])[-1] == [render.RESET]
+    assert callback_data(panel["reply_markup"])[-1] == [views.RESET]
     queries = []
     for data in ("set:m:nano-banana-pro", "set:n:1", "set:ar:16:9", "set:m:dalle", "set:zz:1"):
         queries.append(await tg.press_button(USER, USER, panel["message_id"], data))
         await tg.wait_for("answerCallbackQuery", count=len(queries))
     answered(bot, *queries)
-    assert answer_text(bot, queries[0]) == render.SAVED
+    assert answer_text(bot, queries[0]) == views.SAVED
     assert answer_text(bot, queries[3]) == texts.unknown_model("dalle", bot.service.models)
-    assert answer_text(bot, queries[4]) == render.INVALID_BUTTON
+    assert answer_text(bot, queries[4]) == views.INVALID_BUTTON
     rendered = bot.tg.message(USER, panel["message_id"])
     assert rendered is not None
     shown = labels(rendered["reply_markup"])
@@ -351,7 +351,7 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
         "16:9",
     )
 
-    reset = await tg.press_button(USER, USER, panel["message_id"], render.RESET)
+    reset = await tg.press_button(USER, USER, panel["message_id"], views.RESET)
     await tg.wait_for("answerCallbackQuery", count=len(queries) + 1)
     answered(bot, reset)
     settings = await bot.service.settings(UserKey("telegram", str(USER)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from bot.telegram_bot.outbound import FairBucket, clip
+from bot.frontends.telegram.outbound import FairBucket, clip
 
 
 async def test_waiters_take_turns_by_key_and_a_cancelled_one_takes_no_place() -> None:

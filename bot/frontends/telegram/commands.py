@@ -5,21 +5,21 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.core.domain import UserKey
+from bot.core.domain import TELEGRAM, UserKey
 from bot.core.presenters import HelpView, QueueView, SettingsPanel
-from bot.core.service import Service
-from bot.telegram_bot import render
-from bot.telegram_bot.intake import PLATFORM, sender_id
+from bot.core.service.api import BotApi
+from bot.frontends.telegram import views
+from bot.frontends.telegram.addressing import sender_id
 
 
 class Commands:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: BotApi) -> None:
         self._service = service
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/start and /help: what the bot does, examples, the options and the models."""
         if update.message is not None:
-            text = render.help_text(HelpView.of(self._service.models), context.bot.username)
+            text = views.help_text(HelpView.of(self._service.models), context.bot.username)
             await update.message.reply_text(text)
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -27,8 +27,8 @@ class Commands:
         message = update.message
         if message is None:
             return
-        current = await self._service.settings(UserKey(PLATFORM, str(sender_id(message))))
-        text, markup = render.settings_view(
+        current = await self._service.settings(UserKey(TELEGRAM, str(sender_id(message))))
+        text, markup = views.settings_view(
             SettingsPanel.of(current, self._service.models, self._service.defaults)
         )
         await message.reply_text(text, reply_markup=markup)
@@ -38,6 +38,6 @@ class Commands:
         message = update.message
         if message is None:
             return
-        items = await self._service.queue(UserKey(PLATFORM, str(sender_id(message))))
-        text, markup = render.queue_view(QueueView.of(items))
+        items = await self._service.queue(UserKey(TELEGRAM, str(sender_id(message))))
+        text, markup = views.queue_view(QueueView.of(items))
         await message.reply_text(text, reply_markup=markup)

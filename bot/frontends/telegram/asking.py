@@ -12,23 +12,27 @@ from telegram.ext import ContextTypes
 
 from bot.core.domain import Action, Button
 from bot.core.ports import Parking
-from bot.core.service import Service
-from bot.core.service.api import Admit
-from bot.telegram_bot.addressing import addressed_prompt, command_argument, replies_to_bot
-from bot.telegram_bot.albums import Album, Albums
-from bot.telegram_bot.intake import Intake, Source, sender_id, sources_of
+from bot.core.service.api import Admit, BotApi
+from bot.frontends.telegram.addressing import (
+    addressed_prompt,
+    command_argument,
+    replies_to_bot,
+    sender_id,
+)
+from bot.frontends.telegram.albums import Album, Albums
+from bot.frontends.telegram.intake import Intake, Source, sources_of
 
 # Pending prompts for R buttons: key "chat:prompt-message", value "button-data user-id".
 REUSE = "reuse"
 
 
-def admit_prompt(service: Service, prompt: str, references: int) -> Admit:
+def admit_prompt(service: BotApi, prompt: str, references: int) -> Admit:
     return lambda owner: service.admit(owner, prompt, references=references)
 
 
 class Asking:
     def __init__(
-        self, service: Service, parking: Parking, intake: Intake, bot: Bot, *, album_wait: float
+        self, service: BotApi, parking: Parking, intake: Intake, bot: Bot, *, album_wait: float
     ) -> None:
         self._service = service
         self._parking = parking

@@ -1,4 +1,6 @@
-"""The status message of a job: one message, edited on state changes, in state order.
+"""The status message of a job: one message, edited on state changes, in state order, and
+removed once the answer is there. The stored job knows it (``Owner.route["status"]``), so a
+restarted process can still edit it.
 
 The intake edits it to "queued" while the service may already report "generating" or even the
 result from another task. A lock per status message (held by the intake from before the job
@@ -15,12 +17,26 @@ from collections.abc import AsyncIterator
 from telegram import Bot, Message, ReplyParameters
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
+from bot.core.domain import Owner
+from bot.frontends.telegram import views
+
 StatusKey = tuple[int, int]  # (chat id, message id)
 log = logging.getLogger(__name__)
 # A new message that fails for a passing reason (network, Telegram's 5xx, a flood wait longer
 # than the rate limiter's retries) is tried this often, from this wait, doubling.
 SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.5
+
+
+def key_of(owner: Owner) -> StatusKey | None:
+    """The job's status message, if it got one."""
+    message_id = owner.route.get("status")
+    return (int(owner.chat_id), int(message_id)) if message_id else None
+
+
+def answer_to(owner: Owner) -> int | None:
+    """The message the job's answer replies to."""
+    return int(owner.reply_to) if owner.reply_to else None
 
 
 class StatusLocks:
@@ -90,6 +106,15 @@ async def send(bot: Bot, chat_id: int, text: str, answer_to: int | None) -> Mess
                 raise
             log.info("sending to chat %d failed (%s), attempt %d", chat_id, exc, attempt)
             await asyncio.sleep(SEND_BACKOFF * 2 ** (attempt - 1))
+
+
+async def clear(bot: Bot, key: StatusKey) -> None:
+    """Remove the status message once the answer is there, or mark it done if that fails."""
+    try:
+        await bot.delete_message(*key)
+    except TelegramError:  # e.g. older than 48 hours: bots may no longer delete it
+        with contextlib.suppress(TelegramError):
+            await edit(bot, key, views.DONE)
 
 
 def passing(exc: TelegramError) -> bool:

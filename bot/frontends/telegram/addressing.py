@@ -1,4 +1,4 @@
-"""Whether a message (or a caption) asks the bot for an image, and with which prompt.
+"""Whether a message (or a caption) asks the bot for an image, with which prompt, and from whom.
 
 Telegram's rules for bots in groups, kept even when privacy mode is off: the bot reacts to its
 commands, to mentions of it and to replies to its own messages; in a private chat every message
@@ -38,3 +38,11 @@ def addressed_prompt(text: str, *, private: bool, to_bot: bool, username: str) -
 def replies_to_bot(message: Message, bot_id: int) -> bool:
     target = message.reply_to_message
     return target is not None and target.from_user is not None and target.from_user.id == bot_id
+
+
+def sender_id(message: Message) -> int:
+    """Who a message is from: the chat it was sent as, when Telegram hides the user behind a
+    placeholder (a group's anonymous admins, channels), so that those are not all one user."""
+    if message.sender_chat is not None:
+        return message.sender_chat.id
+    return message.from_user.id if message.from_user is not None else message.chat_id

@@ -17,14 +17,12 @@ from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from bot.core import texts
-from bot.core.domain import Owner
+from bot.core.domain import TELEGRAM, Owner
 from bot.core.errors import InvalidInput
-from bot.core.service import Service
-from bot.core.service.api import Admit
-from bot.telegram_bot import render, status
-from bot.telegram_bot.status import StatusKey, StatusLocks
+from bot.core.service.api import Admit, BotApi
+from bot.frontends.telegram import status, views
+from bot.frontends.telegram.status import StatusKey, StatusLocks
 
-PLATFORM = "telegram"
 log = logging.getLogger(__name__)
 
 # Says a refusal the core gave before anything was sent (a button's goes in its alert).
@@ -51,16 +49,8 @@ def sources_of(message: Message | None) -> list[Source]:
     return []
 
 
-def sender_id(message: Message) -> int:
-    """Who a message is from: the chat it was sent as, when Telegram hides the user behind a
-    placeholder (a group's anonymous admins, channels), so that those are not all one user."""
-    if message.sender_chat is not None:
-        return message.sender_chat.id
-    return message.from_user.id if message.from_user is not None else message.chat_id
-
-
 class Intake:
-    def __init__(self, service: Service, locks: StatusLocks, *, max_download: int | None) -> None:
+    def __init__(self, service: BotApi, locks: StatusLocks, *, max_download: int | None) -> None:
         self._service = service
         self._locks = locks
         self._max_download = max_download
@@ -85,7 +75,7 @@ class Intake:
         ``admitted`` runs once the checks passed. ``status_id`` is a status message an
         interrupted attempt sent, to be used again; ``on_status`` learns the one in use.
         """
-        owner = Owner(PLATFORM, str(user_id), str(chat_id), str(answer_to))
+        owner = Owner(TELEGRAM, str(user_id), str(chat_id), str(answer_to))
         key: StatusKey | None = None
         try:
             async with admit(owner) as admission:
@@ -126,12 +116,12 @@ class Intake:
         keeps failing: the request goes on, and its answer comes as a reply of its own."""
         if reuse is not None:
             try:
-                if await status.edit(bot, (chat_id, reuse), render.RECEIVED):
+                if await status.edit(bot, (chat_id, reuse), views.RECEIVED):
                     return chat_id, reuse
             except TelegramError as exc:
                 log.info("could not take up status message %d again: %s", reuse, exc)
         try:
-            sent = await status.send(bot, chat_id, render.RECEIVED, answer_to)
+            sent = await status.send(bot, chat_id, views.RECEIVED, answer_to)
         except TelegramError as exc:
             if not status.passing(exc):
                 raise
@@ -159,4 +149,4 @@ class Intake:
             return bytes(await file.download_as_bytearray())
         except TelegramError as exc:
             log.info("could not download a reference: %s", exc)
-            raise InvalidInput(render.DOWNLOAD_FAILED) from exc
+            raise InvalidInput(views.DOWNLOAD_FAILED) from exc

@@ -1,9 +1,8 @@
 """The Telegram front end: python-telegram-bot's Application in the bot's own event loop.
 
 ``run()`` starts the Application the way PTB documents for sharing a loop (not
-``run_polling()``, which owns it), so Discord can run beside it. It is also the core's
-``Notifier`` for Telegram; the service may call it before ``run()`` has started (redeliveries
-after a restart), so each report first waits, bounded, until the Bot is ready.
+``run_polling()``, which owns it), so Discord can run beside it. Once it has started, the
+front end attaches its ``TelegramNotifier`` to the service: from then on answers go out.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,31 +29,32 @@ from telegram.ext import (
     filters,
 )
 
-from bot.config import ConfigError, Settings
-from bot.core.domain import Job, JobResult
+from bot.config import PUBLIC_TELEGRAM_API, ConfigError, Settings
+from bot.core.domain import TELEGRAM
 from bot.core.ports import Parking
-from bot.core.service import Service
-from bot.telegram_bot import media, outbound, render
-from bot.telegram_bot.asking import Asking
-from bot.telegram_bot.buttons import Buttons
-from bot.telegram_bot.commands import Commands
-from bot.telegram_bot.delivery import Delivery, delivery_errors
-from bot.telegram_bot.intake import PLATFORM, Intake
-from bot.telegram_bot.outbound import Outbound
-from bot.telegram_bot.status import StatusLocks
+from bot.core.service.api import BotApi
+from bot.frontends.telegram import media, outbound, views
+from bot.frontends.telegram.asking import Asking
+from bot.frontends.telegram.buttons import Buttons
+from bot.frontends.telegram.commands import Commands
+from bot.frontends.telegram.intake import Intake
+from bot.frontends.telegram.notifier import TelegramNotifier
+from bot.frontends.telegram.outbound import Outbound
+from bot.frontends.telegram.status import StatusLocks
 
 log = logging.getLogger(__name__)
 UPDATES = ("message", "callback_query")  # nothing else is handled: don't fetch it
 
 
 class TelegramFrontEnd:
-    """Implements ``bot.core.ports.Notifier`` for Telegram."""
+    """``await TelegramFrontEnd(service, settings, parking).run()`` inside ``async with
+    service``; ``parking`` is where albums and R's prompt requests wait (the store)."""
 
-    PLATFORM = PLATFORM
+    PLATFORM = TELEGRAM
 
     def __init__(
         self,
-        service: Service,
+        service: BotApi,
         settings: Settings,
         parking: Parking,
         *,
@@ -65,7 +65,7 @@ class TelegramFrontEnd:
         self._settings = settings
         self._service = service
         api = settings.telegram_api_url.rstrip("/")
-        public = api == media.PUBLIC_API
+        public = api == PUBLIC_TELEGRAM_API
         self._app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_token.reveal())
@@ -81,7 +81,7 @@ class TelegramFrontEnd:
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
         intake = Intake(service, locks, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
-        self._delivery = Delivery(service, locks, max_document=max_document)
+        self.notifier = TelegramNotifier(self._app.bot, service, locks, max_document=max_document)
         self._asking = Asking(service, parking, intake, self._app.bot, album_wait=album_wait)
         self._add_handlers(Commands(service), self._asking, Buttons(service, intake, parking))
 
@@ -111,12 +111,12 @@ class TelegramFrontEnd:
             await self._register_commands(app.bot)
             await app.start()
             try:
-                self._service.attach(PLATFORM, self)
+                self._service.attach(self.PLATFORM, self.notifier)
                 await self._receive(updater)
                 await self._asking.albums.recover()
                 await asyncio.Event().wait()
             finally:
-                self._service.detach(PLATFORM)
+                self._service.detach(self.PLATFORM)
                 await self._asking.albums.close()
                 if updater.running:
                     await updater.stop()
@@ -146,30 +146,9 @@ class TelegramFrontEnd:
     async def _register_commands(self, bot: Bot) -> None:
         """The command list Telegram shows in its menu; cosmetic, so a failure is only logged."""
         try:
-            await bot.set_my_commands([BotCommand(name, text) for name, text in render.COMMANDS])
+            await bot.set_my_commands([BotCommand(name, text) for name, text in views.COMMANDS])
         except TelegramError as exc:
             log.warning("could not register the command list: %s", exc.message)
-
-    # Notifier: how the service reports back.
-
-    async def job_started(self, job: Job) -> None:
-        bot = self._app.bot
-        with delivery_errors():
-            await self._delivery.started(bot, job)
-
-    async def job_finished(self, result: JobResult) -> None:
-        bot = self._app.bot
-        with delivery_errors():
-            await self._delivery.finished(bot, result)
-
-    async def job_failed(self, job: Job, message: str) -> None:
-        bot = self._app.bot
-        with delivery_errors():
-            await self._delivery.failed(bot, job, message)
-
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
-        bot = self._app.bot
-        await self._delivery.alert(bot, admin_ids, text)
 
 
 @asynccontextmanager

@@ -20,7 +20,7 @@ from typing import Any
 from telegram import Message
 
 from bot.core.ports import Parking
-from bot.telegram_bot.intake import sender_id
+from bot.frontends.telegram.addressing import sender_id
 
 KIND = "album"
 TAKEN = "album.taken"  # being handled: the items of an album whose job is not stored yet

@@ -24,21 +24,20 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import settings, texts
-from bot.core.domain import Action, Button, Owner, UserKey
+from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
 from bot.core.presenters import QueueView, SettingsPanel
-from bot.core.service import Service
-from bot.telegram_bot import render, status
-from bot.telegram_bot.asking import REUSE
-from bot.telegram_bot.delivery import status_key
-from bot.telegram_bot.intake import PLATFORM, Intake
+from bot.core.service.api import BotApi
+from bot.frontends.telegram import status, views
+from bot.frontends.telegram.asking import REUSE
+from bot.frontends.telegram.intake import Intake
 
 log = logging.getLogger(__name__)
 
 
 class Buttons:
-    def __init__(self, service: Service, intake: Intake, parking: Parking) -> None:
+    def __init__(self, service: BotApi, intake: Intake, parking: Parking) -> None:
         self._service = service
         self._intake = intake
         self._parking = parking
@@ -50,7 +49,7 @@ class Buttons:
             return
         button = Button.parse(query.data or "")
         if button is None or query.message is None:
-            await query.answer(render.INVALID_BUTTON)
+            await query.answer(views.INVALID_BUTTON)
             return
         if button.action is Action.CANCEL:
             await self._cancel(query, query.message, button)
@@ -73,11 +72,11 @@ class Buttons:
         query = update.callback_query
         if query is None:
             return
-        choice = render.parse_setting(query.data or "")
+        choice = views.parse_setting(query.data or "")
         if choice is None:
-            await query.answer(render.INVALID_BUTTON)
+            await query.answer(views.INVALID_BUTTON)
             return
-        user = UserKey(PLATFORM, str(query.from_user.id))
+        user = UserKey(TELEGRAM, str(query.from_user.id))
         name, value = choice
         try:
             self._service.throttle_press(user)  # each choice edits the panel, maybe in a group
@@ -88,8 +87,8 @@ class Buttons:
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return
-        await query.answer(render.SAVED)
-        text, markup = render.settings_view(
+        await query.answer(views.SAVED)
+        text, markup = views.settings_view(
             SettingsPanel.of(saved, self._service.models, self._service.defaults)
         )
         await _edit_quietly(query, text, markup)
@@ -98,7 +97,7 @@ class Buttons:
         self, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
     ) -> None:
         user = query.from_user
-        owner = Owner(PLATFORM, str(user.id), str(message.chat.id))
+        owner = Owner(TELEGRAM, str(user.id), str(message.chat.id))
         try:
             await self._service.press_cancel(owner, button)
         except InvalidInput as refusal:
@@ -106,12 +105,12 @@ class Buttons:
             return
         await query.answer(texts.CANCELLED)
         job = await self._service.job(button.job_id)
-        key = status_key(job.owner) if job is not None else None
+        key = status.key_of(job.owner) if job is not None else None
         if key is not None:
             with contextlib.suppress(TelegramError):  # the user may have deleted it
                 await status.edit(query.get_bot(), key, f"✖ {texts.CANCELLED}")
-        items = await self._service.queue(UserKey(PLATFORM, str(user.id)))
-        await _edit_quietly(query, *render.queue_view(QueueView.of(items)))
+        items = await self._service.queue(UserKey(TELEGRAM, str(user.id)))
+        await _edit_quietly(query, *views.queue_view(QueueView.of(items)))
 
     async def _ask_prompt(
         self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
@@ -120,7 +119,7 @@ class Buttons:
         user = query.from_user
         try:  # before anything is posted: only a press that may act on the result gets a form
             await self._service.pressed_job(
-                Owner(PLATFORM, str(user.id), str(message.chat.id)), button
+                Owner(TELEGRAM, str(user.id), str(message.chat.id)), button
             )
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
@@ -130,7 +129,7 @@ class Buttons:
         mention = f"@{user.username}" if user.username else ""
         asked = await bot.send_message(
             message.chat.id,
-            render.reuse_request(button.index, mention),
+            views.reuse_request(button.index, mention),
             reply_markup=ForceReply(
                 selective=bool(mention), input_field_placeholder=f"Prompt for image {button.index}"
             ),

@@ -1,0 +1,91 @@
+"""``TelegramNotifier``: what the service reports, as Telegram messages — progress on the job's
+status message, the answer (``delivery``), failures, admin alerts.
+
+Telegram errors become ``DeliveryError``: permanent when retrying cannot help (bot blocked,
+chat gone, a request Telegram refuses), transient otherwise (network, timeouts, flood waits the
+rate limiter could not absorb). Flood waits themselves are retried by the rate limiter
+(``outbound``). Each report is sent on behalf of the job's owner (``outbound.answering``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Sequence
+
+from telegram import Bot
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
+
+from bot.core import texts
+from bot.core.domain import Job, JobResult
+from bot.core.ports import DeliveryError
+from bot.core.service.api import BotApi
+from bot.frontends.telegram import delivery, outbound, status
+from bot.frontends.telegram.status import StatusLocks
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def delivery_errors() -> Iterator[None]:
+    """Translate Telegram's errors into the core's ``DeliveryError``."""
+    try:
+        yield
+    except (Forbidden, BadRequest, ChatMigrated) as exc:
+        # Blocked, kicked, chat not found, or a request Telegram refuses: it would refuse again.
+        raise DeliveryError(f"Telegram refused: {exc.message}", permanent=True) from exc
+    except TelegramError as exc:
+        raise DeliveryError(f"Telegram failed: {exc.message}") from exc
+
+
+class TelegramNotifier:
+    """Implements ``bot.core.ports.Notifier`` for Telegram."""
+
+    def __init__(self, bot: Bot, service: BotApi, locks: StatusLocks, *, max_document: int) -> None:
+        self._bot = bot
+        self._service = service
+        self._locks = locks
+        self._max_document = max_document
+
+    async def job_started(self, job: Job) -> None:
+        outbound.answering.set(int(job.owner.user_id))
+        key = status.key_of(job.owner)
+        with delivery_errors():
+            async with self._locks.hold(key):
+                # This report races the final answer: never turn a result back into "generating".
+                current = await self._service.job(job.id)
+                if key is None or current is None or current.state.final:
+                    return
+                text = texts.UPSCALING if job.is_upscale else texts.STARTED
+                await status.edit(self._bot, key, text)
+
+    async def job_finished(self, result: JobResult) -> None:
+        owner = result.job.owner
+        outbound.answering.set(int(owner.user_id))
+        key = status.key_of(owner)
+        with delivery_errors():
+            async with self._locks.hold(key):
+                await delivery.send(self._bot, result, max_document=self._max_document)
+                if key is not None:
+                    await status.clear(self._bot, key)
+
+    async def job_failed(self, job: Job, message: str) -> None:
+        owner = job.owner
+        outbound.answering.set(int(owner.user_id))
+        key = status.key_of(owner)
+        with delivery_errors():
+            async with self._locks.hold(key):
+                await status.show(
+                    self._bot,
+                    key,
+                    texts.failed(message),
+                    int(owner.chat_id),
+                    status.answer_to(owner),
+                )
+
+    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+        for admin in admin_ids:
+            try:
+                await self._bot.send_message(int(admin), text)
+            except TelegramError as exc:  # one unreachable admin must not silence the others
+                log.warning("could not alert Telegram admin %s: %s", admin, exc.message)
