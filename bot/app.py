@@ -8,18 +8,18 @@ import queue
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from bot import retention
-from bot.config import ConfigError, Settings
-from bot.console import Console
-from bot.core.domain import CONSOLE, UserKey
+from bot.config import Settings
+from bot.core.domain import UserKey
 from bot.core.policy import Access
 from bot.core.ports import Parking
 from bot.core.service import Service
 from bot.flow.client import FlowClient, FlowTimeouts
+from bot.frontends.console import Console
 from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
@@ -75,12 +75,36 @@ async def run_bot(settings: Settings) -> None:
             from bot.frontends.discord.frontend import DiscordFrontEnd
 
             front_ends.append(DiscordFrontEnd(service, settings))
-        # The service starts first (resuming the queue); each front end attaches once it is
-        # ready, and only then are its answers delivered.
-        async with service, asyncio.TaskGroup() as group:
-            for front_end in front_ends:
-                group.create_task(_serve(front_end), name=front_end.PLATFORM)
-            log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends))
+        await _serve(service, front_ends)
+
+
+async def run_console(settings: Settings) -> None:
+    """``python -m bot console``: the terminal front end on the real service."""
+    async with open_service(settings) as (service, _):
+        lines = _StdinLines(sys.stdin)
+        try:
+            console = Console(service, settings.console_dir, stdin=cast(TextIO, lines))
+            await _serve(service, [console])
+        finally:
+            lines.close()
+
+
+class FrontEnd(Protocol):
+    """A front end: ``run()`` until cancelled (the console: until its input ends), attached to
+    the service while it is ready."""
+
+    PLATFORM: str
+
+    async def run(self) -> None: ...
+
+
+async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
+    # The service starts first (resuming the queue); each front end attaches itself once it is
+    # ready, and only then are its answers delivered.
+    async with service, asyncio.TaskGroup() as group:
+        for front_end in front_ends:
+            group.create_task(front_end.run(), name=front_end.PLATFORM)
+        log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends))
 
 
 @asynccontextmanager
@@ -95,46 +119,6 @@ async def _operating(
             health = ProbedHealth(store, flow, settings.useapi_accounts)
             await stack.enter_async_context(serve(settings.http_listen, health, Metrics()))
         yield
-
-
-async def _serve(front_end: FrontEnd) -> None:
-    """Run a front end; a token its platform refuses is a setting to fix: one line, exit 2.
-
-    Telegram's front end says so itself; for Discord it is said here, from discord.py's
-    ``LoginFailure`` (whose traceback would otherwise end the bot with status 1).
-    """
-    if front_end.PLATFORM != "discord":
-        return await front_end.run()
-    import discord
-
-    try:
-        await front_end.run()
-    except discord.LoginFailure:
-        raise ConfigError(
-            "DISCORD_TOKEN was refused by Discord: reset it in the Developer Portal (your "
-            "application → Bot → Reset Token) and set the new one"
-        ) from None
-
-
-class FrontEnd(Protocol):
-    """A chat platform: ``run()`` until cancelled, attached to the service while ready."""
-
-    PLATFORM: str
-
-    async def run(self) -> None: ...
-
-
-async def run_console(settings: Settings) -> None:
-    """``python -m bot console``: the terminal front end on the real service."""
-    async with open_service(settings) as (service, _):
-        lines = _StdinLines(sys.stdin)
-        console = Console(service, settings.console_dir, stdin=cast(TextIO, lines))
-        service.attach(CONSOLE, console)
-        try:
-            async with service:
-                await console.run()
-        finally:
-            lines.close()
 
 
 class _StdinLines:

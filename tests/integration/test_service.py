@@ -463,6 +463,48 @@ async def test_jobs_submitted_before_start_run_once(flow: FakeFlowServer, store:
         assert len(flow.images_requests()) == 1
 
 
+async def test_an_answer_waits_for_its_platform_to_attach(
+    flow: FakeFlowServer, store: AnyStore
+) -> None:
+    from bot.flow.client import FlowClient
+    from tests.fakes.notifier import RecordingNotifier
+
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client)
+        async with service:
+            submitted = await service.submit(owner(), "made before anyone listens --count 1")
+            async with asyncio.timeout(5):
+                while (job := await store.get_job(submitted.job_id)) is None or not job.state.final:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)  # a delivery would have been tried by now
+            job = await store.get_job(submitted.job_id)
+            assert job is not None
+            assert (job.state, job.delivered) == (JobState.DONE, False)  # waiting, not failed
+
+            told = RecordingNotifier()
+            service.attach("console", told)
+            await told.wait_answered(submitted.job_id)
+            await wait_delivered(store, submitted.job_id)
+            assert told.answers(submitted.job_id) == 1
+
+
+async def test_an_alert_raised_before_its_platform_attaches_is_told_when_it_does(
+    flow: FakeFlowServer, store: AnyStore
+) -> None:
+    from bot.flow.client import FlowClient
+    from tests.fakes.notifier import RecordingNotifier
+
+    flow.fail_next(401, endpoint="accounts")  # the token is refused at start
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client)
+        async with service:
+            told = RecordingNotifier()
+            service.attach("console", told)
+            await told.wait_alerts(1)
+            assert told.alerts[0][0] == ("99",)
+            assert "USEAPI_TOKEN" in told.alerts[0][1]
+
+
 async def test_a_write_cancelled_midway_leaves_the_store_usable(store: AnyStore) -> None:
     for _ in range(20):
         task = asyncio.create_task(store.add_pending("x", "k", "v"))

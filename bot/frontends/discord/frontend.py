@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 
-from bot.config import Settings
+import discord
+
+from bot.config import ConfigError, Settings
 from bot.core.domain import DISCORD
 from bot.core.service.api import BotApi
 from bot.frontends.discord.client import BananaClient
@@ -38,10 +40,16 @@ class DiscordFrontEnd:
         self.notifier = DiscordNotifier(self.client, live)
 
     async def run(self) -> None:
-        """Log in and connect, serve until cancelled, then close the client cleanly."""
+        """Log in and connect, serve until cancelled, then close the client cleanly. A token
+        Discord refuses is the operator's to fix: one line, without the token (exit 2)."""
         try:
             async with self.client:
                 await self.client.start(self._token.reveal())
+        except discord.LoginFailure:
+            raise ConfigError(
+                "DISCORD_TOKEN was refused by Discord: reset it in the Developer Portal (your "
+                "application → Bot → Reset Token) and set the new one"
+            ) from None
         finally:
             self._service.detach(self.PLATFORM)
 

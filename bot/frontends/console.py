@@ -21,7 +21,7 @@ from bot.core import images, settings, texts
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import InvalidInput
 from bot.core.presenters import QueueView, SettingsPanel
-from bot.core.service import Service
+from bot.core.service.api import BotApi
 
 log = logging.getLogger(__name__)
 HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --count 2
@@ -38,11 +38,14 @@ _REF = re.compile(r"(?<!\S)--ref\s+(\S+)")
 
 
 class Console:
-    """The console adapter: reads commands, calls the service, prints what it reports."""
+    """The console front end: reads commands, calls the service, prints what it reports (it is
+    its own ``Notifier``)."""
+
+    PLATFORM = CONSOLE
 
     def __init__(
         self,
-        service: Service,
+        service: BotApi,
         out_dir: Path,
         *,
         stdin: TextIO = sys.stdin,
@@ -88,6 +91,14 @@ class Console:
     # The read loop.
 
     async def run(self) -> None:
+        """Read commands until the input ends (then wait for the jobs started) or ``quit``."""
+        self.service.attach(self.PLATFORM, self)
+        try:
+            await self._read()
+        finally:
+            self.service.detach(self.PLATFORM)
+
+    async def _read(self) -> None:
         self._say(f"Ready. {HELP.splitlines()[0]} — 'help' lists commands.")
         while True:
             line = await asyncio.to_thread(self._in.readline)
