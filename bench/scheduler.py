@@ -36,7 +36,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.service import Service
 from bot.core.upstream import Account, GenerateParams, Generation, Upstream
-from bot.flow.client import FlowClient
+from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 
 
@@ -90,9 +90,6 @@ class TimedUpstream:
 
     async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes:
         return await self.inner.upscale(media_id, resolution, email=email)
-
-    async def create_character(self, email: str, references: Sequence[str], name: str) -> str:
-        return await self.inner.create_character(email, references, name)
 
 
 @dataclass

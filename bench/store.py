@@ -31,7 +31,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.ports import Store
 from bot.core.service import Service
-from bot.flow.client import FlowClient
+from bot.providers.flow import FlowClient
 from bot.store import open_store
 from tests.conftest import image_bytes
 from tests.fakes.flow_server import FakeFlowServer

@@ -18,11 +18,11 @@ from bot.core.domain import UserKey
 from bot.core.policy import Access
 from bot.core.ports import Parking
 from bot.core.service import Service
-from bot.flow.client import FlowClient, FlowTimeouts
 from bot.frontends.console import Console
 from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
+from bot.providers.flow import FlowClient, FlowTimeouts
 from bot.store import SqliteStore, open_store
 
 if TYPE_CHECKING:

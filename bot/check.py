@@ -16,8 +16,8 @@ from typing import Protocol
 from bot.config import Settings
 from bot.core.upstream import AuthError, UpstreamError
 from bot.diagnosis import flow_accounts
-from bot.flow.client import FlowClient
 from bot.logs import Redact, secrets_of
+from bot.providers.flow import FlowClient
 from bot.store import StoreError, open_store
 
 # Seconds each check may take: a service that hasn't answered by then is as good as down.

@@ -18,9 +18,9 @@ from dotenv import dotenv_values
 from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.models_table import MAX_COUNT, MIN_COUNT, UPSCALE_SIZES, ModelTable, ModelTableError
 from bot.core.policy import Defaults, Limits, Tuning
-from bot.flow.client import DEFAULT_BASE_URL
-from bot.flow.media import DEFAULT_MEDIA_HOSTS
 from bot.providers import gemini, nbpro, wireflow
+from bot.providers.flow import DEFAULT_BASE_URL
+from bot.providers.media import DEFAULT_MEDIA_HOSTS
 from bot.store.url import StoreUrl, StoreUrlError
 
 PLATFORMS = (DISCORD, TELEGRAM)

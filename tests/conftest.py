@@ -18,7 +18,7 @@ from bot.core.images import prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.service import Service
-from bot.flow.client import FlowClient
+from bot.providers.flow import FlowClient
 from bot.store import open_store
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore

@@ -1,7 +1,7 @@
 """The provider contract: what the core asks of every road to the image models, and what each road
 says about itself, as data.
 
-Four roads reach Nano Banana: the useapi.net Flow API (``bot.flow``), the official Gemini API,
+Four roads reach Nano Banana: the useapi.net Flow API, the official Gemini API,
 nano-banana-pro.net and Wireflow (``bot.providers``). Each is the only module that knows its wire
 format; the core sees all of them through this contract and never imports httpx::
 

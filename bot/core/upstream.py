@@ -1,8 +1,8 @@
 """The upstream image service as the core sees it: a Protocol, its value types and its errors.
 
-``bot.flow.FlowClient`` implements it over HTTP; tests may use the real client against the fake
-server. The other providers (``bot.providers``) speak the contract in ``bot.core.providers`` and
-raise the same errors. Every failure is one of these exceptions::
+``bot.providers.flow.FlowClient`` implements it over HTTP; tests use the real client against the
+fake server. The other providers (``bot.providers``) speak the contract in ``bot.core.providers``
+and raise the same errors. Every failure is one of these exceptions::
 
     UpstreamError                  base: .status (HTTP status or None), .account, .detail
     ├── RetryableError             try again later: .retry_after is the server's hint in seconds
@@ -205,5 +205,3 @@ class Upstream(Protocol):
     async def generate(self, params: GenerateParams) -> Generation: ...
 
     async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes: ...
-
-    async def create_character(self, email: str, references: Sequence[str], name: str) -> str: ...

@@ -1,10 +1,13 @@
-"""The roads to Nano Banana besides Flow, each the only module that knows its wire format.
+"""The roads to Nano Banana, each the only module that knows its wire format.
 
+- ``flow``: the useapi.net Google Flow API (``bot.core.upstream.Upstream``: the one wired today).
 - ``gemini``: the official Gemini API (``generateContent`` with image output), key in a header.
 - ``nbpro``: the nano-banana-pro.net reseller, one synchronous call, image URLs back.
-- ``wireflow``: Wireflow's asynchronous workflow executions, submitted and resumed.
+- ``wireflow``: Wireflow's asynchronous workflow executions, submitted and resumed
+  (``wireflow_messages``: what those executions look like on the wire).
 
-Each implements ``bot.core.providers.ImageProvider`` (Wireflow also ``Resumable``) and raises
-the errors of ``bot.core.upstream``. ``plumbing`` holds what the clients share; ``media`` fetches
-a provider's image URL, contained (Flow's ``fifeUrl`` downloads are meant to move onto it).
+The last three implement ``bot.core.providers.ImageProvider`` (Wireflow also ``Resumable``).
+All raise the errors of ``bot.core.upstream``. What they share: ``http`` (bounded exchanges,
+deadlines, the client shape), ``media`` (fetching an image link, contained) and ``plumbing``
+(timeouts, the parallel fan-out, a per-minute gate).
 """

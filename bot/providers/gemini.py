@@ -34,8 +34,7 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 from bot.core.models_table import AUTO
@@ -67,17 +66,18 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.flow.client import JSON_OVERHEAD, MAX_RETRY_AFTER
-from bot.flow.media import base64_length, verified_mime
-from bot.providers.plumbing import (
+from bot.providers.http import (
+    JSON_OVERHEAD,
+    MAX_RETRY_AFTER,
     Answer,
-    Timeouts,
+    UpstreamClient,
     deadline,
     exchange,
-    fan_out,
     new_http,
     retry_after,
 )
+from bot.providers.media import base64_length, verified_mime
+from bot.providers.plumbing import Timeouts, fan_out
 
 NAME = "gemini"
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -141,7 +141,7 @@ _BY_GOOGLE_STATUS: Mapping[str, type[UpstreamError]] = {"FAILED_PRECONDITION": P
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 
-class GeminiClient:
+class GeminiClient(UpstreamClient):
     """The Gemini API as an ``ImageProvider``; use as ``async with GeminiClient(key) as g: ...``."""
 
     def __init__(
@@ -166,24 +166,11 @@ class GeminiClient:
             NAME, ReferenceMode.BYTES, limits, models, MAX_REFERENCE_BYTES
         )
         self._slots = asyncio.Semaphore(limits.concurrency or 1_000_000)
-        self._http = new_http(self._timeouts)
+        self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)
+        self._clients = (self._http,)
 
     def __repr__(self) -> str:
         return f"GeminiClient(base_url={self._base!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     @property
     def profile(self) -> ProviderProfile:

@@ -1,40 +1,154 @@
-"""Fetching a provider's generated image by URL, contained exactly as Flow's are.
+"""Media from the upstream: where the bot may fetch it from, how, and what it accepts as a
+picture. Every road's image links go through here (Flow's ``fifeUrl``s, nano-banana-pro.net's and
+Wireflow's result URLs).
 
-Providers that answer with URLs (nano-banana-pro.net, Wireflow) hand us an address we did not
-choose. ``fetch_image`` follows Flow's rules (``bot.flow.media``): only the provider's media hosts
-(or its API's own origin), over https, at a public address that is pinned for the connection;
-every redirect hop checked the same way; no credentials and no cookies; bounded in bytes before
-it is read and in pixels before it is decoded; a whole PNG, JPEG or WebP by its content; all
-within a deadline. It is Flow's ``_download`` made a function: when Flow joins the providers,
-this module and ``bot.flow.media`` become one, here.
+A link is fetched only from a listed media host, over https, at an address on the public
+internet, and the connection goes to the very address that was checked (a second DNS answer
+can't move it: no rebinding); every redirect hop is checked the same way; no credentials and no
+cookies go along. The API's own origin is trusted as it is, which also lets tests serve media
+from the local fakes. A download is bounded in bytes before it is read and in pixels before it
+is decoded, within a deadline; a picture is accepted only as a whole PNG, JPEG or WebP within
+the bounds, judged by its content, never by a header or a file name.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import ipaddress
+import socket
 import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
+from PIL import Image
 
 from bot.core.upstream import MediaRefused, Unavailable, UpstreamTimeout
-from bot.flow.client import USER_AGENT, _no_cookies, _read_body
-from bot.flow.media import MediaHosts, verified_mime
-from bot.providers.plumbing import Timeouts, deadline
+from bot.providers.http import USER_AGENT, deadline, no_cookies, read_body
 
+# storage.googleapis.com: the documented home of fifeUrl links (June 2026 guide).
+# flow-content.google: where live answers point since (seen in September 2026).
+# *.googleusercontent.com: Google's image-serving (FIFE) hosts, where Flow's media may move next.
+DEFAULT_MEDIA_HOSTS = ("storage.googleapis.com", "flow-content.google", "*.googleusercontent.com")
+FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 MAX_REDIRECTS = 3  # per link; each hop obeys the same rules as the link
 
 
-def new_media_http(timeouts: Timeouts, *, max_connections: int = 100) -> httpx.AsyncClient:
-    """The client for media links, as Flow's: no proxy from the environment (the address checked
-    must be the address reached), no pooled connections (a connection verified for one host
-    name must not carry another's request), no cookies, and no compression to inflate."""
+def base64_length(size: int) -> int:
+    """Characters of base64 text that decode to ``size`` bytes."""
+    return 4 * -(-size // 3)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One request of a download: the URL to connect to, and what the server must be told."""
+
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, Any]
+
+
+class MediaHosts:
+    """The hosts media may come from: ``patterns`` (``name`` or ``*.domain``) and the API origin."""
+
+    def __init__(self, patterns: Iterable[str], base_url: str) -> None:
+        names = [p.strip().lower().rstrip(".") for p in patterns if p.strip()]
+        self._exact = frozenset(n for n in names if not n.startswith("*."))
+        self._suffixes = tuple(n[1:] for n in names if n.startswith("*."))
+        self._base = _origin(httpx.URL(base_url))
+
+    def __repr__(self) -> str:
+        listed = sorted(self._exact) + [f"*{s}" for s in self._suffixes]
+        return f"MediaHosts({', '.join(listed)})"
+
+    async def hop(self, url: httpx.URL, *, account: str | None) -> Hop:
+        """How to fetch ``url``, or ``MediaRefused`` before any connection is made."""
+        if _origin(url) == self._base:
+            return Hop(url, {}, {})
+        host = _host(url)
+        if url.userinfo:
+            raise MediaRefused(f"a media link to {host} carries credentials", account=account)
+        if host not in self._exact and not host.endswith(self._suffixes):
+            raise MediaRefused(
+                f"a media link points to {host}, which is not a media host "
+                "(BOT_UPSTREAM_MEDIA_HOSTS)",
+                account=account,
+            )
+        if url.scheme != "https":
+            raise MediaRefused(f"a media link is not https: {url.scheme}://{host}", account=account)
+        address = await _public_address(host, url.port or 443, account)
+        # Connect to the checked address; name the host in the Host header, and in TLS, whose
+        # certificate is still verified against the name (httpx's sni_hostname extension).
+        pinned = url.copy_with(host=str(address))
+        host_header = host if url.port is None else f"{host}:{url.port}"
+        return Hop(pinned, {"Host": host_header}, {"sni_hostname": host})
+
+
+def is_public(ip: IPAddress) -> bool:
+    """True for an address on the public internet; false for anything internal or special."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not is_public(embedded):
+            return False
+        if ip.is_site_local:
+            return False
+    return ip.is_global and not ip.is_multicast and not ip.is_reserved
+
+
+def verified_mime(data: bytes, *, max_pixels: int, account: str | None) -> str:
+    """The MIME type of ``data`` if it is a whole PNG, JPEG or WebP picture within bounds.
+
+    The pixel count is read from the header before anything is decoded. Then PNG is verified
+    chunk by chunk (every CRC through IEND, nothing inflated), JPEG is decoded at 1/8 scale
+    (every scan is read, little memory), WebP is decoded (it has no cheaper check).
+    CPU-bound: call it in a worker thread.
+    """
+    try:
+        with Image.open(io.BytesIO(data), formats=list(FORMATS)) as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise MediaRefused(
+                    f"a {width}×{height} picture has more than {max_pixels} pixels",
+                    account=account,
+                )
+            kind = image.format or ""
+            if kind not in FORMATS:  # e.g. MPO, which Pillow opens as a kind of JPEG
+                raise MediaRefused(f"a picture came as {kind}", account=account)
+            if kind == "PNG":
+                image.verify()
+            else:
+                if kind == "JPEG":
+                    image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
+    except MediaRefused:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise MediaRefused(f"a picture has more than {max_pixels} pixels", account=account) from exc
+    except Exception as exc:  # Pillow's many ways of saying "not this": OSError, SyntaxError, …
+        raise MediaRefused(
+            f"an image is not a PNG, JPEG or WebP picture ({type(exc).__name__})",
+            account=account,
+        ) from exc
+    return FORMATS[kind]
+
+
+def new_media_http(*, read: float, connect: float, max_connections: int = 100) -> httpx.AsyncClient:
+    """The client for media links: no proxy from the environment (the address checked must be
+    the address reached), no pooled connections (a connection verified for one host name must
+    not carry another's request), no cookies, and no compression to inflate."""
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"},
-        timeout=httpx.Timeout(timeouts.download, connect=timeouts.connect),
+        timeout=httpx.Timeout(read, connect=connect),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
         follow_redirects=False,
         trust_env=False,
-        cookies=_no_cookies(),
+        cookies=no_cookies(),
     )
 
 
@@ -76,7 +190,7 @@ async def _download(
                     raise Unavailable(
                         f"the image download answered {response.status_code}", account=account
                     )
-                data, cut = await _read_body(response, max_bytes)
+                data, cut = await read_body(response, max_bytes)
             if cut:
                 raise MediaRefused(
                     f"an image download is larger than {max_bytes} bytes", account=account
@@ -91,3 +205,31 @@ async def _download(
             f"the image download failed: {type(exc).__name__}", account=account
         ) from exc
     raise MediaRefused(f"a media link redirected more than {MAX_REDIRECTS} times", account=account)
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, _host(url), url.port or default
+
+
+def _host(url: httpx.URL) -> str:
+    """The host as DNS sees it: ASCII (IDNA), lower case, without a trailing dot."""
+    return url.raw_host.decode("ascii").lower().rstrip(".")
+
+
+async def _public_address(host: str, port: int, account: str | None) -> IPAddress:
+    """The address to connect to for ``host``, if every address it resolves to is public."""
+    try:
+        answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise Unavailable(f"media host {host} did not resolve", account=account) from exc
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in answers]
+    if not addresses:
+        raise Unavailable(f"media host {host} did not resolve", account=account)
+    # One internal answer is enough to refuse: a host that mixes them is probing us.
+    for address in addresses:
+        if not is_public(address):
+            raise MediaRefused(
+                f"media host {host} resolves to an internal address ({address})", account=account
+            )
+    return addresses[0]

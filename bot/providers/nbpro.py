@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from bot.core.providers import (
     ImageRequest,
@@ -45,17 +44,9 @@ from bot.core.upstream import (
     Unavailable,
     UpstreamError,
 )
-from bot.flow.media import MediaHosts
-from bot.providers.media import fetch_image, new_media_http
-from bot.providers.plumbing import (
-    Answer,
-    Timeouts,
-    deadline,
-    exchange,
-    fan_out,
-    new_http,
-    retry_after,
-)
+from bot.providers.http import Answer, UpstreamClient, deadline, exchange, new_http, retry_after
+from bot.providers.media import MediaHosts, fetch_image, new_media_http
+from bot.providers.plumbing import Timeouts, fan_out
 
 NAME = "nbpro"
 DEFAULT_BASE_URL = "https://nano-banana-pro.net"
@@ -95,7 +86,7 @@ def offers(max_references: int) -> tuple[ModelOffer, ...]:
     )
 
 
-class NbproClient:
+class NbproClient(UpstreamClient):
     """nano-banana-pro.net as an ``ImageProvider``; ``async with NbproClient(key) as n: ...``."""
 
     def __init__(
@@ -120,26 +111,12 @@ class NbproClient:
             NAME, ReferenceMode.BYTES, limits, offers(max_references), MAX_REFERENCE_BYTES
         )
         self._slots = asyncio.Semaphore(limits.concurrency or 1)
-        self._http = new_http(self._timeouts)
-        self._media = new_media_http(self._timeouts)
+        self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)
+        self._media = new_media_http(read=self._timeouts.download, connect=self._timeouts.connect)
+        self._clients = (self._http, self._media)
 
     def __repr__(self) -> str:
         return f"NbproClient(url={self._url!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-        await self._media.aclose()
 
     @property
     def profile(self) -> ProviderProfile:

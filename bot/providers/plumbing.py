@@ -1,53 +1,17 @@
-"""What every provider client shares: one httpx client shape, deadlines, bounded answers, the
-parallel fan-out of one-image-per-call providers, and a per-minute gate.
-
-Nothing here knows a wire format; each provider module does. The bounded, bomb-safe body reader,
-the Retry-After rule and the cookie jar that keeps nothing are the Flow client's own (imported,
-not copied): they move here, beside ``media``, when Flow joins the providers.
+"""What the provider clients share besides HTTP (``http``): their timeouts, the parallel
+fan-out of one-image-per-call providers, and a per-minute gate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
 
 from bot.core.providers import RenderedImage
-from bot.core.upstream import (
-    ContentPolicyError,
-    ModerationError,
-    Unavailable,
-    UpstreamError,
-    UpstreamTimeout,
-)
-from bot.flow.client import (
-    ERROR_BODY_BYTES,
-    PARSE_IN_THREAD,
-    USER_AGENT,
-    _json,
-    _no_cookies,
-    _read_body,
-)
-from bot.flow.client import _retry_after as retry_after
-
-__all__ = [
-    "Answer",
-    "RateGate",
-    "Timeouts",
-    "deadline",
-    "exchange",
-    "fan_out",
-    "new_http",
-    "retry_after",
-    "transport",
-]
+from bot.core.upstream import ContentPolicyError, ModerationError, UpstreamError
 
 
 @dataclass(frozen=True)
@@ -59,84 +23,6 @@ class Timeouts:
     request: float = 180.0
     download: float = 60.0
     total: float = 300.0
-
-
-def new_http(timeouts: Timeouts, *, max_connections: int = 100) -> httpx.AsyncClient:
-    """The API client every provider uses, shaped like Flow's: named, keeping no cookies, never
-    following a redirect (it would replay the prompt elsewhere), and asking only for encodings
-    the bounded reader inflates itself."""
-    return httpx.AsyncClient(
-        headers={
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-        },
-        timeout=httpx.Timeout(timeouts.request, connect=timeouts.connect),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-        follow_redirects=False,
-        cookies=_no_cookies(),
-    )
-
-
-@asynccontextmanager
-async def deadline(seconds: float, what: str, *, account: str | None = None) -> AsyncIterator[None]:
-    """End-to-end bound: past ``seconds`` the work is cancelled and ``UpstreamTimeout`` raised
-    (httpx's read timeout is only the silence between two chunks)."""
-    try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError as exc:
-        raise UpstreamTimeout(f"{what} took longer than {seconds:g} s", account=account) from exc
-
-
-@asynccontextmanager
-async def transport(what: str, *, account: str | None = None) -> AsyncIterator[None]:
-    """httpx's own failures as the error tree: a timeout, or the service out of reach."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise UpstreamTimeout(f"{what} got no answer in time", account=account) from exc
-    except (httpx.HTTPError, zlib.error) as exc:
-        raise Unavailable(f"{what} failed: {type(exc).__name__}", account=account) from exc
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One HTTP answer, read within a size bound: status, headers and parsed body."""
-
-    status: int
-    headers: httpx.Headers
-    body: Any
-
-
-async def exchange(
-    http: httpx.AsyncClient,
-    method: str,
-    url: str,
-    *,
-    what: str,
-    max_bytes: int,
-    account: str | None = None,
-    **kwargs: Any,
-) -> Answer:
-    """Send one request; read at most ``max_bytes`` of a 200 (``ERROR_BODY_BYTES`` of any other
-    answer, whose text is clipped anyway), inflating gzip within the bound."""
-    async with transport(what, account=account), http.stream(method, url, **kwargs) as response:
-        limit = max_bytes if response.status_code == 200 else ERROR_BODY_BYTES
-        raw, cut = await _read_body(response, limit)
-    if cut and response.status_code == 200:
-        raise Unavailable(f"{what} answered more than {max_bytes} bytes", account=account)
-    if 300 <= response.status_code < 400:
-        raise Unavailable(
-            f"{what} answered a redirect, which the API never does (is the base URL right?)",
-            status=response.status_code,
-            account=account,
-        )
-    # Images arrive base64 inside the JSON: parsing megabytes belongs off the event loop.
-    body = await asyncio.to_thread(_json, raw) if len(raw) > PARSE_IN_THREAD else _json(raw)
-    return Answer(response.status_code, response.headers, body)
 
 
 async def fan_out(

@@ -32,14 +32,12 @@ paced below the plan's limits: executions per minute (10 on every plan) and requ
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -58,31 +56,15 @@ from bot.core.providers import (
     unfit,
 )
 from bot.core.upstream import (
-    AccountNotFound,
-    AuthError,
     ExecutionLost,
-    InsufficientCredits,
     InvalidRequestError,
     MediaRefused,
-    ModerationError,
-    QuotaExhausted,
-    RetryableError,
-    Throttled,
     Unavailable,
-    UpstreamError,
 )
-from bot.flow.media import MediaHosts
-from bot.providers.media import fetch_image, new_media_http
-from bot.providers.plumbing import (
-    Answer,
-    RateGate,
-    Timeouts,
-    deadline,
-    exchange,
-    fan_out,
-    new_http,
-    retry_after,
-)
+from bot.providers.http import Answer, UpstreamClient, deadline, exchange, new_http, retry_after
+from bot.providers.media import MediaHosts, fetch_image, new_media_http
+from bot.providers.plumbing import RateGate, Timeouts, fan_out
+from bot.providers.wireflow_messages import RUNNING, error_for, graph, idempotency_key, outcome
 
 NAME = "wireflow"
 DEFAULT_BASE_URL = "https://www.wireflow.ai"
@@ -90,8 +72,6 @@ API = "/api/v1"
 # Generated images are served from this CDN (the docs' examples); results on other hosts are
 # refused rather than fetched.
 DEFAULT_MEDIA_HOSTS = ("cdn.atomu.ai", "*.wireflow.ai")
-PROMPT_NODE, RENDER_NODE = "prompt", "render"
-MAX_KEY = 255
 
 # Requests per minute (every call but executes, polls included), executions per minute (the
 # same 10 on every plan) and executions per day, from the rate-limits page.
@@ -128,18 +108,6 @@ MODELS = (
         prices=(("1K", 0.13), ("2K", 0.13), ("4K", 0.24)),
     ),
 )
-RUNNING = frozenset({"RUNNING", "PENDING", "QUEUED"})
-BLOCK_WORDS = ("safety", "moderat", "blocked", "prohibited", "policy", "nsfw")
-
-_BY_STATUS: Mapping[int, type[UpstreamError]] = {
-    400: InvalidRequestError,
-    401: AuthError,
-    402: InsufficientCredits,
-    403: AuthError,
-    404: AccountNotFound,
-    429: Throttled,
-    500: Unavailable,
-}
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +130,7 @@ class Polling:
             wait = min(wait * self.factor, self.cap)
 
 
-class WireflowClient:
+class WireflowClient(UpstreamClient):
     """Wireflow as an ``ImageProvider`` and ``Resumable``; ``async with WireflowClient(...)``."""
 
     def __init__(
@@ -191,26 +159,12 @@ class WireflowClient:
         self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, MODELS)
         self._submits = RateGate(limits.submits_per_minute or 1_000_000, window)
         self._requests = RateGate(limits.requests_per_minute or 1_000_000, window)
-        self._http = new_http(self._timeouts)
-        self._media = new_media_http(self._timeouts)
+        self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)
+        self._media = new_media_http(read=self._timeouts.download, connect=self._timeouts.connect)
+        self._clients = (self._http, self._media)
 
     def __repr__(self) -> str:
         return f"WireflowClient(api={self._api!r}, workflow={self._workflow!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
-        await self._media.aclose()
 
     @property
     def profile(self) -> ProviderProfile:
@@ -287,8 +241,8 @@ class WireflowClient:
         answer = await self._send(
             "POST",
             f"/workflows/{quote(self._workflow, safe='')}/execute",
-            json=_graph(request),
-            headers={"Idempotency-Key": _key(key)},
+            json=graph(request),
+            headers={"Idempotency-Key": idempotency_key(key)},
         )
         if answer.status not in (200, 201):
             raise error_for(answer)
@@ -312,13 +266,13 @@ class WireflowClient:
                 continue  # throttled: the wait is already behind us
             status = state.get("status")
             if status not in RUNNING:
-                return _outcome(state, execution_id)
+                return outcome(state, execution_id)
             now = time.monotonic()
             if now - checked >= self._polling.stale_after:
                 checked = now
                 details = await self._poll_once(path, execution_id)
                 if details is not None and details.get("status") not in RUNNING:
-                    return _outcome(details, execution_id)
+                    return outcome(details, execution_id)
 
     async def _poll_once(self, path: str, execution_id: str) -> dict[str, Any] | None:
         """One poll; None after sitting out a 429, so the loop simply asks again."""
@@ -363,101 +317,3 @@ class WireflowClient:
             answer.headers.get("x-request-id", "-"),
         )
         return answer
-
-
-def error_for(answer: Answer) -> UpstreamError:
-    """The exception for an error answer ``{"error": "text", ...}``, by HTTP status."""
-    body = answer.body if isinstance(answer.body, dict) else {}
-    detail = str(body.get("error") or answer.body or f"HTTP {answer.status}")
-    kind = _BY_STATUS.get(answer.status) or (
-        Unavailable if answer.status >= 500 else InvalidRequestError
-    )
-    if kind is Throttled and "daily" in detail.lower():
-        kind = QuotaExhausted
-    if kind is InsufficientCredits:
-        return InsufficientCredits(
-            detail,
-            status=answer.status,
-            required=_number(body.get("requiredCredits")),
-            available=_number(body.get("availableCredits")),
-        )
-    if issubclass(kind, RetryableError):
-        # Retry-After is relative; the body's "retryAfter" is a Unix time and is not used.
-        return kind(detail, status=answer.status, retry_after=retry_after(answer.headers))
-    return kind(detail, status=answer.status)
-
-
-def _outcome(state: dict[str, Any], execution_id: str) -> str:
-    """The image URL of a finished execution, or the error its failure means."""
-    status = state.get("status")
-    runs = state.get("nodeRuns")
-    if runs is None and isinstance(state.get("nodeResults"), dict):
-        runs = state["nodeResults"].get("nodeRuns")
-    render = next(
-        (r for r in runs or [] if isinstance(r, dict) and r.get("nodeId") == RENDER_NODE), {}
-    )
-    if status == "COMPLETED":
-        output = render.get("output")
-        images = output.get("images") if isinstance(output, dict) else None
-        first = images[0] if isinstance(images, list) and images else None
-        url = first.get("url") if isinstance(first, dict) else None
-        if not isinstance(url, str) or not url:
-            raise ModerationError(
-                f"execution {execution_id} completed without an image", status=200
-            )
-        return url
-    error = str(state.get("error") or render.get("error") or f"execution {execution_id} {status}")
-    if status == "FAILED" and any(word in error.lower() for word in BLOCK_WORDS):
-        raise ModerationError(error, status=200)
-    raise Unavailable(error)
-
-
-def _graph(request: ImageRequest) -> dict[str, Any]:
-    """The two-node workflow: a text input wired into the generation node."""
-    params: dict[str, Any] = {"resolution": request.size, "aspect_ratio": request.aspect_ratio}
-    params.update({f"image{i}": r.handle for i, r in enumerate(request.references, 1)})
-    return {
-        "nodes": [
-            {
-                "id": PROMPT_NODE,
-                "type": "basedNode",
-                "position": {"x": 0, "y": 0},
-                "data": {
-                    "label": "Prompt",
-                    "nodeType": "input:text",
-                    "category": "input",
-                    "params": {"prompt": request.prompt},
-                },
-            },
-            {
-                "id": RENDER_NODE,
-                "type": "basedNode",
-                "position": {"x": 500, "y": 0},
-                "data": {
-                    "label": "Render",
-                    "nodeType": request.model,
-                    "category": "generate",
-                    "params": params,
-                },
-            },
-        ],
-        "edges": [
-            {
-                "source": PROMPT_NODE,
-                "target": RENDER_NODE,
-                "sourceHandle": "out-prompt",
-                "targetHandle": "in-prompt",
-            }
-        ],
-    }
-
-
-def _key(key: str) -> str:
-    """An Idempotency-Key: the job's own key, or its digest when too long to send."""
-    if len(key) <= MAX_KEY and key.isascii() and key.isprintable():
-        return key
-    return "sha256-" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

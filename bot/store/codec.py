@@ -1,12 +1,40 @@
-"""Requests to and from JSON, for any store."""
+"""How values are kept in any store's columns, and read back: requests and settings as JSON,
+a request past retention as its tombstone, and a row of ``jobs`` or ``images`` as the domain's
+``Job`` or ``ResultImage``."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from typing import Any
+from dataclasses import asdict, replace
+from typing import Any, Protocol
 
-from bot.core.domain import GenerationRequest, ImageRef, Reference, Request, Upload, UpscaleRequest
+from bot.core.domain import (
+    GenerationRequest,
+    ImageRef,
+    Job,
+    JobState,
+    Owner,
+    Reference,
+    Request,
+    ResultImage,
+    Upload,
+    UpscaleRequest,
+    UserSettings,
+)
+
+
+class Row(Protocol):
+    """A row by column name: SQLite's and PostgreSQL's both are."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+# The columns ``job_from_row`` reads but ``created_at``, ``updated_at`` (epoch seconds),
+# ``delivered`` and ``pruned`` (booleans), which each store selects its own way.
+JOB_COLUMNS = (
+    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error"
+)
+IMAGE_COLUMNS = "idx, media_id, account, seed, model, mime, data"
 
 
 def encode_request(request: Request) -> str:
@@ -74,3 +102,46 @@ def _unref(data: dict[str, Any]) -> Reference:
     if "sha256" in data:
         return Upload(data["sha256"], data["mime"])
     return ImageRef(data["media_id"], data["account"])
+
+
+def job_from_row(row: Row) -> Job:
+    return Job(
+        id=row["id"],
+        owner=Owner(
+            platform=row["platform"],
+            user_id=row["user_id"],
+            chat_id=row["chat_id"],
+            reply_to=row["reply_to"],
+            route=json.loads(row["route"]),
+        ),
+        request=decode_request(row["request"]),
+        state=JobState(row["state"]),
+        account=row["account"],
+        attempts=row["attempts"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        delivered=bool(row["delivered"]),
+        pruned=bool(row["pruned"]),
+    )
+
+
+def image_from_row(row: Row) -> ResultImage:
+    return ResultImage(
+        index=row["idx"],
+        ref=ImageRef(row["media_id"], row["account"]),
+        seed=row["seed"],
+        model=row["model"],
+        mime=row["mime"],
+        data=row["data"],
+    )
+
+
+def encode_settings(settings: UserSettings) -> str:
+    return json.dumps(asdict(settings))
+
+
+def decode_settings(text: str) -> UserSettings:
+    """Settings as saved; a setting this version no longer has is dropped."""
+    known = UserSettings.__dataclass_fields__
+    return UserSettings(**{k: v for k, v in json.loads(text).items() if k in known})

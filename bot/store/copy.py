@@ -19,7 +19,8 @@ from typing import Any
 import psycopg
 
 from bot.store.errors import StoreError
-from bot.store.postgres import Connection, PostgresStore, reason
+from bot.store.postgres import PostgresStore
+from bot.store.postgres_server import Connection, reason
 from bot.store.sqlite import SqliteStore
 from bot.store.url import StoreUrl
 

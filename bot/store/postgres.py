@@ -11,21 +11,12 @@ server's (``now()``): the one clock that every process sharing the database agre
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import asdict
-from types import TracebackType
-from typing import Any, LiteralString, Self
+from collections.abc import Mapping, Sequence
+from typing import Any, LiteralString
 
 import psycopg
-from psycopg import AsyncConnection
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import DictRow, dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from bot.core.domain import (
-    ImageRef,
     Job,
     JobState,
     Owner,
@@ -34,111 +25,29 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
-from bot.store.codec import decode_request, encode_request, tombstone
+from bot.store.codec import (
+    IMAGE_COLUMNS,
+    JOB_COLUMNS,
+    decode_settings,
+    encode_request,
+    encode_settings,
+    image_from_row,
+    job_from_row,
+    tombstone,
+)
 from bot.store.errors import StoreError
-from bot.store.migrations import MIGRATIONS, check_version
-from bot.store.url import StoreUrl
-
-log = logging.getLogger(__name__)
-
-# Connections this process may hold: jobs running at once each write a few times, briefly.
-POOL_SIZE = 10
-# Seconds to reach the server at start, unless the URL sets connect_timeout itself.
-CONNECT_TIMEOUT = 10
-# pg_advisory_xact_lock key: processes starting together migrate one after the other.
-MIGRATION_LOCK = 0x6E62_6D67
+from bot.store.postgres_server import Connection, PostgresDatabase, reason
 
 _JOB_COLUMNS = (
-    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error, "
-    "extract(epoch FROM created_at)::float8 AS created_at, "
-    "extract(epoch FROM updated_at)::float8 AS updated_at, "
-    "delivered_at IS NOT NULL AS delivered, pruned_at IS NOT NULL AS pruned"
+    f"{JOB_COLUMNS}, extract(epoch FROM created_at)::float8 AS created_at, "
+    "extract(epoch FROM updated_at)::float8 AS updated_at, delivered_at IS NOT NULL AS delivered, "
+    "pruned_at IS NOT NULL AS pruned"
 )
 
-Connection = AsyncConnection[DictRow]
 
-
-class PostgresStore:
-    """Implements ``bot.core.ports.Store``; ``async with PostgresStore(url) as store``."""
-
-    def __init__(self, url: StoreUrl):
-        if url.kind != "postgresql":
-            raise ValueError("PostgresStore needs a postgresql:// URL")
-        self._url = url
-        self._pool: AsyncConnectionPool[Connection] | None = None
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def open(self) -> None:
-        """Connect, migrate, then keep a pool; any failure is one ``StoreError`` line."""
-        pool: AsyncConnectionPool[Connection] | None = None
-        try:
-            conninfo = _conninfo(self._url)
-            conn = await Connection.connect(conninfo, autocommit=True, row_factory=dict_row)
-            async with conn:
-                await _migrate(conn, self._url.redacted)
-            pool = AsyncConnectionPool(
-                conninfo,
-                connection_class=Connection,
-                kwargs={"autocommit": True, "row_factory": dict_row},
-                min_size=1,
-                max_size=POOL_SIZE,
-                open=False,
-                # A server restart must cost a reconnect, not a failed write.
-                check=AsyncConnectionPool.check_connection,
-                name="store",
-            )
-            await pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-        except psycopg.Error as exc:
-            if pool is not None:
-                await pool.close()
-            # Dropping the chained original: no traceback may carry libpq's words unredacted.
-            raise StoreError(
-                f"can't open the store at {self._url}: {reason(exc, self._url)}"
-            ) from None
-        self._pool = pool
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-        self._pool = None
-
-    @property
-    def pool(self) -> AsyncConnectionPool[Connection]:
-        if self._pool is None:
-            raise RuntimeError("PostgresStore is not open")
-        return self._pool
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[Connection]:
-        # On any exception (cancellation included) psycopg cancels the statement on the server
-        # and rolls back; the pool then checks the connection before anyone reuses it.
-        async with self.pool.connection() as db, db.transaction():
-            yield db
-
-    async def _query(self, sql: LiteralString, params: Sequence[Any] = ()) -> list[DictRow]:
-        """One statement on its own (autocommit: itself a transaction); the rows it returns."""
-        async with self.pool.connection() as db:
-            cur = await db.execute(sql, params)
-            return await cur.fetchall() if cur.description else []
-
-    async def _one(self, sql: LiteralString, params: Sequence[Any] = ()) -> DictRow | None:
-        rows = await self._query(sql, params)
-        return rows[0] if rows else None
-
-    async def schema_version(self) -> int:
-        row = await self._one("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
-        return int(row["v"]) if row else 0
+class PostgresStore(PostgresDatabase):
+    """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with PostgresStore(url)
+    as store``."""
 
     async def add_job(
         self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
@@ -189,7 +98,7 @@ class PostgresStore:
 
     async def get_job(self, job_id: int) -> Job | None:
         row = await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))  # noqa: S608
-        return _job(row) if row else None
+        return job_from_row(row) if row else None
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")
@@ -208,7 +117,7 @@ class PostgresStore:
     async def _jobs(self, where: LiteralString, params: Sequence[Any] = ()) -> list[Job]:
         # ``where`` is always a literal of this module; values travel as parameters.
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
-        return [_job(row) for row in await self._query(sql, params)]
+        return [job_from_row(row) for row in await self._query(sql, params)]
 
     async def mark_running(self, job_id: int, account: str) -> int:
         row = await self._one(
@@ -295,22 +204,8 @@ class PostgresStore:
             await _drop_uploads(db, job_id)
 
     async def results(self, job_id: int) -> list[ResultImage]:
-        rows = await self._query(
-            "SELECT idx, media_id, account, seed, model, mime, data FROM images "
-            "WHERE job_id = %s ORDER BY idx",
-            (job_id,),
-        )
-        return [
-            ResultImage(
-                index=row["idx"],
-                ref=ImageRef(row["media_id"], row["account"]),
-                seed=row["seed"],
-                model=row["model"],
-                mime=row["mime"],
-                data=row["data"],
-            )
-            for row in rows
-        ]
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = %s ORDER BY idx"  # noqa: S608
+        return [image_from_row(row) for row in await self._query(sql, (job_id,))]
 
     async def blob(self, sha256: str) -> bytes | None:
         row = await self._one("SELECT data FROM blobs WHERE sha256 = %s", (sha256,))
@@ -343,16 +238,13 @@ class PostgresStore:
             "SELECT data FROM user_settings WHERE platform = %s AND user_id = %s",
             (user.platform, user.user_id),
         )
-        if row is None:
-            return UserSettings()
-        known = UserSettings.__dataclass_fields__
-        return UserSettings(**{k: v for k, v in json.loads(row["data"]).items() if k in known})
+        return decode_settings(row["data"]) if row else UserSettings()
 
     async def save_user_settings(self, user: UserKey, settings: UserSettings) -> None:
         await self._query(
             "INSERT INTO user_settings (platform, user_id, data) VALUES (%s, %s, %s) "
             "ON CONFLICT (platform, user_id) DO UPDATE SET data = excluded.data",
-            (user.platform, user.user_id, json.dumps(asdict(settings))),
+            (user.platform, user.user_id, encode_settings(settings)),
         )
 
     async def images_on(self, user: UserKey, day: str) -> int:
@@ -441,40 +333,6 @@ class PostgresStore:
         return pruned
 
 
-def reason(exc: BaseException, url: StoreUrl) -> str:
-    """A driver's error as one line for people: libpq may quote the URL, password included."""
-    lines = (line.strip() for line in url.redact(str(exc)).splitlines())
-    return "; ".join(line for line in lines if line)
-
-
-def _conninfo(url: StoreUrl) -> str:
-    """The URL as libpq takes it, with our defaults where the URL sets none."""
-    given = conninfo_to_dict(url.reveal())
-    defaults: dict[str, str | int] = {
-        "connect_timeout": CONNECT_TIMEOUT,
-        "application_name": "nano-banana-bot",
-    }
-    return make_conninfo(url.reveal(), **{k: v for k, v in defaults.items() if k not in given})
-
-
-async def _migrate(db: Connection, where: str) -> None:
-    async with db.transaction():
-        await db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        await db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            "version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        cur = await db.execute("SELECT coalesce(max(version), 0) AS version FROM schema_migrations")
-        row = await cur.fetchone()
-        assert row is not None
-        version = int(row["version"])
-        check_version(version, where)
-        for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
-            await db.execute(step.postgres)
-            await db.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (target,))
-            log.info("store migrated to schema version %d", target)
-
-
 async def _drop_uploads(db: Connection, job_id: int) -> None:
     """User images are kept only while a job that still has to upload them is open.
 
@@ -493,26 +351,4 @@ async def _drop_uploads(db: Connection, job_id: int) -> None:
         "DELETE FROM blobs WHERE sha256 = ANY(%s) "
         "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",
         (shas,),
-    )
-
-
-def _job(row: DictRow) -> Job:
-    return Job(
-        id=row["id"],
-        owner=Owner(
-            platform=row["platform"],
-            user_id=row["user_id"],
-            chat_id=row["chat_id"],
-            reply_to=row["reply_to"],
-            route=json.loads(row["route"]),
-        ),
-        request=decode_request(row["request"]),
-        state=JobState(row["state"]),
-        account=row["account"],
-        attempts=row["attempts"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        delivered=row["delivered"],
-        pruned=row["pruned"],
     )

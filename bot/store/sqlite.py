@@ -7,22 +7,16 @@ Writes that read first run under ``BEGIN IMMEDIATE`` so two processes can't inte
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import asdict
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiosqlite
 
 from bot.core.domain import (
-    ImageRef,
     Job,
     JobState,
     Owner,
@@ -31,105 +25,30 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
-from bot.store.codec import decode_request, encode_request, tombstone
+from bot.store.codec import (
+    IMAGE_COLUMNS,
+    JOB_COLUMNS,
+    decode_settings,
+    encode_request,
+    encode_settings,
+    image_from_row,
+    job_from_row,
+    tombstone,
+)
 from bot.store.errors import StoreError
-from bot.store.migrations import MIGRATIONS, check_version
+from bot.store.sqlite_file import SqliteDatabase, advice, one, rollback
 
 log = logging.getLogger(__name__)
 
 _JOB_COLUMNS = (
-    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, "
-    "error, created_at, updated_at, delivered_at, pruned_at"
+    f"{JOB_COLUMNS}, created_at, updated_at, delivered_at IS NOT NULL AS delivered, "
+    "pruned_at IS NOT NULL AS pruned"
 )
 
 
-class SqliteStore:
-    """Implements ``bot.core.ports.Store``; use as ``async with SqliteStore(path) as store``."""
-
-    def __init__(self, path: Path | str):
-        self._path = Path(path)
-        self._db: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
-        self._write_lock = asyncio.Lock()
-
-    async def __aenter__(self) -> Self:
-        await self.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def open(self) -> None:
-        """Open and migrate the store; any failure is one ``StoreError`` line, nothing left open."""
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: transactions are explicit, so BEGIN IMMEDIATE means it.
-            self._db = await _connect(
-                self._path, "PRAGMA journal_mode=WAL", "PRAGMA foreign_keys=ON"
-            )
-            await self._migrate()
-            # Reads get their own connection (and thread): WAL lets them run beside a write, so
-            # a job about to call the upstream never waits behind another job's result.
-            self._reader = await _connect(self._path, "PRAGMA query_only=ON")
-        except BaseException as exc:
-            # An open connection's worker thread would keep the process alive after the error.
-            await self.close()
-            if isinstance(exc, sqlite3.Error | OSError):
-                raise StoreError(f"can't open the store at {self._path}: {_advice(exc)}") from exc
-            raise
-
-    async def close(self) -> None:
-        for connection in (self._reader, self._db):
-            if connection is not None:
-                await connection.close()
-        self._db = self._reader = None
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise RuntimeError("SqliteStore is not open")
-        return self._db
-
-    @property
-    def reader(self) -> aiosqlite.Connection:
-        if self._reader is None:
-            raise RuntimeError("SqliteStore is not open")
-        return self._reader
-
-    @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        # Coroutines share the one connection: without the lock, one's BEGIN lands inside
-        # another's open transaction.
-        async with self._write_lock:
-            db = self.db
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                yield db
-                await asyncio.shield(db.execute("COMMIT"))
-            except BaseException:
-                # aiosqlite finishes a statement on its thread even when the awaiting task is
-                # cancelled, so a BEGIN may have run after all (or a COMMIT failed): close
-                # whatever is open. It runs after any such statement: the thread keeps order.
-                await asyncio.shield(_rollback(db))
-                raise
-
-    async def _migrate(self) -> None:
-        async with self._transaction() as db:
-            version = await _scalar(db, "PRAGMA user_version")
-            check_version(version, str(self._path))
-            for target, step in enumerate(MIGRATIONS[version:], start=version + 1):
-                for statement in filter(str.strip, step.sqlite.split(";")):
-                    await db.execute(statement)
-                await db.execute(f"PRAGMA user_version={target}")
-                log.info("store migrated to schema version %d", target)
-
-    async def schema_version(self) -> int:
-        return await _scalar(self.reader, "PRAGMA user_version")
+class SqliteStore(SqliteDatabase):
+    """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
+    as store``."""
 
     async def add_job(
         self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
@@ -169,8 +88,8 @@ class SqliteStore:
         return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await _one(self.reader, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
-        return _job(row) if row else None
+        row = await one(self.reader, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
+        return job_from_row(row) if row else None
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")
@@ -190,11 +109,11 @@ class SqliteStore:
         # ``where`` is always a literal of this module; values travel as parameters.
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
         async with self.reader.execute(sql, params) as cur:
-            return [_job(row) async for row in cur]
+            return [job_from_row(row) async for row in cur]
 
     async def mark_running(self, job_id: int, account: str) -> int:
         async with self._transaction() as db:
-            row = await _one(
+            row = await one(
                 db,
                 "UPDATE jobs SET state = 'running', account = ?, attempts = attempts + 1, "
                 "updated_at = ? WHERE id = ? AND state IN ('queued', 'running') "
@@ -266,29 +185,16 @@ class SqliteStore:
             await _drop_uploads(db, job_id)
 
     async def results(self, job_id: int) -> list[ResultImage]:
-        async with self.reader.execute(
-            "SELECT idx, media_id, account, seed, model, mime, data FROM images "
-            "WHERE job_id = ? ORDER BY idx",
-            (job_id,),
-        ) as cur:
-            return [
-                ResultImage(
-                    index=row["idx"],
-                    ref=ImageRef(row["media_id"], row["account"]),
-                    seed=row["seed"],
-                    model=row["model"],
-                    mime=row["mime"],
-                    data=row["data"],
-                )
-                async for row in cur
-            ]
+        sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx"  # noqa: S608
+        async with self.reader.execute(sql, (job_id,)) as cur:
+            return [image_from_row(row) async for row in cur]
 
     async def blob(self, sha256: str) -> bytes | None:
-        row = await _one(self.reader, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
+        row = await one(self.reader, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
         return bytes(row[0]) if row else None
 
     async def cached_asset(self, sha256: str, account: str, *, max_age: float) -> str | None:
-        row = await _one(
+        row = await one(
             self.reader,
             "SELECT media_id FROM assets WHERE sha256 = ? AND account = ? AND created_at > ?",
             (sha256, account, time.time() - max_age),
@@ -311,25 +217,22 @@ class SqliteStore:
             )
 
     async def user_settings(self, user: UserKey) -> UserSettings:
-        row = await _one(
+        row = await one(
             self.reader,
             "SELECT data FROM user_settings WHERE platform = ? AND user_id = ?",
             (user.platform, user.user_id),
         )
-        if row is None:
-            return UserSettings()
-        known = UserSettings.__dataclass_fields__
-        return UserSettings(**{k: v for k, v in json.loads(row[0]).items() if k in known})
+        return decode_settings(row[0]) if row else UserSettings()
 
     async def save_user_settings(self, user: UserKey, settings: UserSettings) -> None:
         async with self._transaction() as db:
             await db.execute(
                 "INSERT OR REPLACE INTO user_settings (platform, user_id, data) VALUES (?, ?, ?)",
-                (user.platform, user.user_id, json.dumps(asdict(settings))),
+                (user.platform, user.user_id, encode_settings(settings)),
             )
 
     async def images_on(self, user: UserKey, day: str) -> int:
-        row = await _one(
+        row = await one(
             self.reader,
             "SELECT images FROM usage WHERE platform = ? AND user_id = ? AND day = ?",
             (user.platform, user.user_id, day),
@@ -381,10 +284,10 @@ class SqliteStore:
                 )
             except sqlite3.Error as exc:
                 raise StoreError(
-                    f"the store at {self._path} can't be written: {_advice(exc)}"
+                    f"the store at {self._path} can't be written: {advice(exc)}"
                 ) from exc
             finally:
-                await asyncio.shield(_rollback(db))
+                await asyncio.shield(rollback(db))
 
     async def prune(self, older_than: float, *, limit: int) -> int:
         """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,
@@ -437,70 +340,6 @@ class SqliteStore:
             )
 
 
-async def _rollback(db: aiosqlite.Connection) -> None:
-    with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
-        await db.execute("ROLLBACK")
-
-
-async def _connect(path: Path, *pragmas: str) -> aiosqlite.Connection:
-    connection = await aiosqlite.connect(path, isolation_level=None)
-    connection.row_factory = aiosqlite.Row
-    try:
-        # The first statement is where a file that isn't a database (or can't be written) says so.
-        for pragma in ("PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=5000", *pragmas):
-            await connection.execute(pragma)
-    except BaseException:
-        await connection.close()
-        raise
-    return connection
-
-
-_DAMAGED = (
-    "it is not a SQLite database, or it is damaged: restore it from a backup, or move it away "
-    "to start an empty one"
-)
-_READ_ONLY = (
-    "it is read-only: make the file and its folder writable for this user, or set DATABASE_URL "
-    "to a place that is"
-)
-# What the operator can do about a store that won't open, by SQLite's primary result code.
-_ADVICE = {
-    sqlite3.SQLITE_NOTADB: _DAMAGED,
-    sqlite3.SQLITE_CORRUPT: _DAMAGED,
-    sqlite3.SQLITE_READONLY: _READ_ONLY,
-    sqlite3.SQLITE_PERM: _READ_ONLY,
-    sqlite3.SQLITE_CANTOPEN: (
-        "DATABASE_URL must name a file (not a folder) in a folder this user may write to"
-    ),
-    sqlite3.SQLITE_BUSY: (
-        "another process holds it locked: stop that one, or give this one its own DATABASE_URL"
-    ),
-    sqlite3.SQLITE_FULL: "the disk is full",
-}
-
-
-def _advice(exc: sqlite3.Error | OSError) -> str:
-    """Why the store didn't open, and what to do."""
-    if isinstance(exc, OSError):  # creating its folder
-        return f"its folder can't be made ({exc.strerror}: {exc.filename}): set DATABASE_URL"
-    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # an extended code holds the primary one
-    return _ADVICE.get(code, f"{exc}: check the file, its folder and the disk")
-
-
-async def _one(
-    db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
-) -> aiosqlite.Row | None:
-    async with db.execute(sql, params) as cur:
-        return await cur.fetchone()
-
-
-async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:
-    row = await _one(db, sql, params)
-    if row is None:
-        raise LookupError(sql)
-    return int(row[0])
-
-
 async def _drop_uploads(db: aiosqlite.Connection, job_id: int) -> None:
     """User images are kept only while a job that still has to upload them is open.
 
@@ -513,26 +352,4 @@ async def _drop_uploads(db: aiosqlite.Connection, job_id: int) -> None:
         "DELETE FROM blobs WHERE sha256 = ? "
         "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",
         [(sha,) for sha in shas],
-    )
-
-
-def _job(row: aiosqlite.Row) -> Job:
-    return Job(
-        id=row["id"],
-        owner=Owner(
-            platform=row["platform"],
-            user_id=row["user_id"],
-            chat_id=row["chat_id"],
-            reply_to=row["reply_to"],
-            route=json.loads(row["route"]),
-        ),
-        request=decode_request(row["request"]),
-        state=JobState(row["state"]),
-        account=row["account"],
-        attempts=row["attempts"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        delivered=row["delivered_at"] is not None,
-        pruned=row["pruned_at"] is not None,
     )

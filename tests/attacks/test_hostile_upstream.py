@@ -30,8 +30,8 @@ from bot.core.upstream import (
     Unavailable,
     UpstreamTimeout,
 )
-from bot.flow import media
-from bot.flow.client import FlowClient, FlowTimeouts
+from bot.providers import media
+from bot.providers.flow import FlowClient, FlowTimeouts
 from tests.conftest import AnyStore, owner
 from tests.fakes.flow_server import FakeFlowServer, RawAnswer
 

@@ -142,7 +142,7 @@ async def test_a_disk_that_stays_full_fails_the_job_clearly(
 async def test_an_answer_waiting_through_a_long_outage_is_still_tried(
     flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
 
     request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5)
     job = await store.add_job(owner(), request, {}, day="2026-11-20")

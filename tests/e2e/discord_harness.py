@@ -16,8 +16,8 @@ from bot.core.domain import Button, ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import Service
-from bot.flow.client import FlowClient
 from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 from tests.conftest import AnyStore, build_service
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction, RestCall

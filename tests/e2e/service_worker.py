@@ -19,7 +19,7 @@ from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Tuning
 from bot.core.service import Service
-from bot.flow.client import FlowClient
+from bot.providers.flow import FlowClient
 from bot.store import open_store
 
 

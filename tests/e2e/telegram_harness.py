@@ -20,8 +20,8 @@ from bot.core.domain import Job, ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import Service
-from bot.flow.client import FlowClient
 from bot.frontends.telegram.frontend import TelegramFrontEnd
+from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 from tests.conftest import build_service, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer, Recorded, jpeg

@@ -39,7 +39,8 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.flow.client import USER_AGENT, FlowClient, FlowTimeouts
+from bot.providers.flow import FlowClient, FlowTimeouts
+from bot.providers.http import USER_AGENT
 from tests.fakes.flow_server import PREFIX, FakeFlowServer, Recorded, Shape
 
 TOKEN = "tok-SECRET-7f3a9c1e5b2d4680"

@@ -33,8 +33,8 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.flow.client import USER_AGENT
 from bot.providers.gemini import MODELS, GeminiClient
+from bot.providers.http import USER_AGENT
 from bot.providers.plumbing import Timeouts
 from tests.fakes.flow_server import Recorded
 from tests.fakes.gemini_server import FakeGeminiServer

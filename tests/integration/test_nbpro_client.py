@@ -26,7 +26,7 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.flow.client import USER_AGENT
+from bot.providers.http import USER_AGENT
 from bot.providers.nbpro import NbproClient
 from bot.providers.plumbing import Timeouts
 from tests.fakes.nbpro_server import FakeNbproServer

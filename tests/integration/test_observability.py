@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import ConfigError
 from bot.core.monitoring import AccountState, Health, Outcome, Snapshot, UpstreamCall
-from bot.flow.client import FlowClient
 from bot.observability import server
 from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
+from bot.providers.flow import FlowClient
 from bot.store import open_store
 from tests.fakes.flow_server import FakeFlowServer
 

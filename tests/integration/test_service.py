@@ -237,7 +237,7 @@ def body(request: Recorded) -> dict[str, Any]:
 
 
 async def _two_account_service(flow: FakeFlowServer, store: AnyStore, tuning: Tuning = FAST) -> Any:
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
     client = FlowClient("test-token", flow.base_url)
@@ -449,7 +449,7 @@ async def test_pending_values_survive_in_the_store(store: AnyStore) -> None:
 async def test_jobs_submitted_before_start_run_once(flow: FakeFlowServer, store: AnyStore) -> None:
     from bot.core.models_table import ModelTable
     from bot.core.service import Service
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
     async with FlowClient("test-token", flow.base_url) as client:
@@ -466,7 +466,7 @@ async def test_jobs_submitted_before_start_run_once(flow: FakeFlowServer, store:
 async def test_an_answer_waits_for_its_platform_to_attach(
     flow: FakeFlowServer, store: AnyStore
 ) -> None:
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
     async with FlowClient("test-token", flow.base_url) as client:
@@ -491,7 +491,7 @@ async def test_an_answer_waits_for_its_platform_to_attach(
 async def test_an_alert_raised_before_its_platform_attaches_is_told_when_it_does(
     flow: FakeFlowServer, store: AnyStore
 ) -> None:
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
     flow.fail_next(401, endpoint="accounts")  # the token is refused at start
@@ -572,7 +572,7 @@ async def test_a_job_pinned_to_an_account_no_longer_used_fails_at_start(
     flow: FakeFlowServer, store: AnyStore
 ) -> None:
     from bot.core.domain import GenerationRequest
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
     from tests.fakes.notifier import RecordingNotifier
 
     request = GenerationRequest(
@@ -608,7 +608,7 @@ async def test_a_finished_job_stays_finished_when_its_cache_entry_vanishes(
 async def test_an_odd_answer_to_the_account_list_does_not_stop_the_start(
     flow: FakeFlowServer, store: AnyStore
 ) -> None:
-    from bot.flow.client import FlowClient
+    from bot.providers.flow import FlowClient
 
     for status in (500, 403, 400):
         flow.fail_next(status, endpoint="accounts")

@@ -20,7 +20,7 @@ import pytest
 from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage, Upload, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.service import Service
-from bot.flow.client import FlowClient
+from bot.providers.flow import FlowClient
 from bot.store import SchemaTooNew, StoreError, StoreUrl, open_store
 from bot.store.migrations import LATEST, MIGRATIONS
 from bot.store.postgres import PostgresStore

@@ -15,7 +15,8 @@ from bot.core.upstream import (
     Throttled,
     Unavailable,
 )
-from bot.providers.plumbing import RateGate, fan_out, retry_after
+from bot.providers.http import retry_after
+from bot.providers.plumbing import RateGate, fan_out
 
 
 def image(index: int) -> RenderedImage:
