@@ -14,7 +14,6 @@ from PIL import Image
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_SIDES = 10_000
 MAX_PHOTO_RATIO = 20
-PUBLIC_API = "https://api.telegram.org"
 PUBLIC_MAX_DOCUMENT = 50 * 1024 * 1024
 LOCAL_MAX_DOCUMENT = 2000 * 1024 * 1024
 # getFile serves at most 20 MB on the public Bot API; a local server has no such limit.
