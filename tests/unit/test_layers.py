@@ -5,7 +5,8 @@ that reach the service through ``BotApi`` alone."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 BOT = Path(__file__).resolve().parents[2] / "bot"
@@ -83,33 +84,34 @@ def test_no_module_in_bot_is_part_of_an_import_circle() -> None:
 
 
 def test_the_core_imports_no_platform_network_or_database_library() -> None:
-    known = modules()
-    offending = {
-        f"{name} imports {target}"
-        for name, path in known.items()
-        if name.startswith("bot.core")
-        for target in imports(path, known)
-        if not target.startswith("bot.core")
-        and (target.startswith("bot.") or _third_party(target))
-        and target.split(".")[0] not in CORE_MAY_IMPORT
-    }
-    assert offending == set()
+    def outside(target: str) -> bool:
+        if target.startswith("bot.core"):
+            return False
+        top = target.split(".")[0]
+        return target.startswith("bot.") or (
+            top not in sys.stdlib_module_names and top not in CORE_MAY_IMPORT
+        )
+
+    assert imports_of("bot.core", outside) == set()
 
 
 def test_front_ends_reach_the_service_through_bot_api_alone() -> None:
+    def around_the_api(target: str) -> bool:
+        return (
+            target.startswith(("bot.store", "bot.providers", "bot.core.service"))
+            and target not in FRONT_ENDS_MAY_USE_OF_THE_SERVICE
+        )
+
+    assert imports_of("bot.frontends", around_the_api) == set()
+
+
+def imports_of(package: str, forbidden: Callable[[str], bool]) -> set[str]:
+    """``module imports target`` for each import of a ``forbidden`` target from ``package``."""
     known = modules()
-    offending = {
+    return {
         f"{name} imports {target}"
         for name, path in known.items()
-        if name.startswith("bot.frontends")
+        if name.startswith(package)
         for target in imports(path, known)
-        if target.startswith(("bot.store", "bot.providers", "bot.core.service"))
-        and target not in FRONT_ENDS_MAY_USE_OF_THE_SERVICE
+        if forbidden(target)
     }
-    assert offending == set()
-
-
-def _third_party(module: str) -> bool:
-    import sys
-
-    return module.split(".")[0] not in sys.stdlib_module_names
