@@ -49,7 +49,11 @@ log = logging.getLogger(__name__)
 
 
 class Service:
-    """``async with Service(...)`` starts it; each front end ``attach``es when it is ready."""
+    """``async with Service(...)`` starts it; each front end ``attach``es when it is ready.
+
+    Front ends see it as ``BotApi``; ``store`` and ``scheduler`` are for the wiring, benches and
+    tests (which hold an account full to keep jobs waiting), never for a front end.
+    """
 
     def __init__(
         self,
