@@ -64,14 +64,19 @@ class Store(Protocol):
 
     async def update_request(self, job_id: int, request: Request) -> None: ...
 
-    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> None:
-        """Store the results (with their bytes) and mark the job done, atomically."""
+    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
+        """Store the results (with their bytes) and mark the job done, atomically; False if the
+        job had ended meanwhile (cancelled while it ran)."""
         ...
 
     async def fail_job(self, job_id: int, message: str) -> None: ...
 
     async def cancel_job(self, job_id: int) -> bool:
-        """Cancel if still queued; False if it already started or ended."""
+        """Cancel a queued or running job (no answer is due then); False if it had ended."""
+        ...
+
+    async def upscales_of(self, source_job: int) -> list[Job]:
+        """The upscale jobs of ``source_job``'s images, in any state, oldest first."""
         ...
 
     async def mark_delivered(self, job_id: int) -> None:

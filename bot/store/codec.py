@@ -62,6 +62,11 @@ def encode_request(request: Request) -> str:
     )
 
 
+def source_of(request: Request) -> int | None:
+    """The job whose image an upscale enlarges (its own column, to be found by it)."""
+    return request.source_job if isinstance(request, UpscaleRequest) else None
+
+
 def decode_request(text: str) -> Request:
     data = json.loads(text)
     if data["kind"] == "upscale":

@@ -184,6 +184,21 @@ MIGRATIONS: tuple[Step, ...] = (
     CREATE INDEX jobs_unpruned ON jobs (created_at) WHERE pruned_at IS NULL;
     """,
     ),
+    # 4: an upscale knows its source job, so a second press of its U finds it instead of paying
+    Step(
+        sqlite="""
+    ALTER TABLE jobs ADD COLUMN source_job INTEGER;
+    UPDATE jobs SET source_job = json_extract(request, '$.source_job')
+        WHERE json_extract(request, '$.kind') = 'upscale';
+    CREATE INDEX jobs_source ON jobs(source_job) WHERE source_job IS NOT NULL;
+    """,
+        postgres="""
+    ALTER TABLE jobs ADD COLUMN source_job bigint;
+    UPDATE jobs SET source_job = (request::jsonb ->> 'source_job')::bigint
+        WHERE request::jsonb ->> 'kind' = 'upscale';
+    CREATE INDEX jobs_source ON jobs (source_job) WHERE source_job IS NOT NULL;
+    """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -33,6 +33,7 @@ from bot.store.codec import (
     encode_settings,
     image_from_row,
     job_from_row,
+    source_of,
     tombstone,
 )
 from bot.store.errors import StoreError
@@ -54,8 +55,8 @@ class PostgresStore(PostgresDatabase):
     ) -> Job:
         async with self._transaction() as db:
             cur = await db.execute(
-                "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
+                "source_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                 "RETURNING id, extract(epoch FROM created_at)::float8 AS created_at",
                 (
                     owner.platform,
@@ -65,6 +66,7 @@ class PostgresStore(PostgresDatabase):
                     json.dumps(dict(owner.route)),
                     encode_request(request),
                     JobState.QUEUED.value,
+                    source_of(request),
                 ),
             )
             row = await cur.fetchone()
@@ -114,6 +116,9 @@ class PostgresStore(PostgresDatabase):
             (user.platform, user.user_id),
         )
 
+    async def upscales_of(self, source_job: int) -> list[Job]:
+        return await self._jobs("source_job = %s ORDER BY id", (source_job,))
+
     async def _jobs(self, where: LiteralString, params: Sequence[Any] = ()) -> list[Job]:
         # ``where`` is always a literal of this module; values travel as parameters.
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
@@ -141,8 +146,16 @@ class PostgresStore(PostgresDatabase):
             (encode_request(request), job_id),
         )
 
-    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> None:
+    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
         async with self._transaction() as db:
+            # The row stays locked until the images are in: a cancel waits for the answer.
+            cur = await db.execute(
+                "UPDATE jobs SET state = 'done', error = NULL, updated_at = now() "
+                "WHERE id = %s AND state IN ('queued', 'running')",
+                (job_id,),
+            )
+            if cur.rowcount != 1:  # it ended meanwhile (cancelled while it ran)
+                return False
             async with db.cursor() as many:
                 await many.executemany(
                     "INSERT INTO images (job_id, idx, media_id, account, seed, model, mime, data) "
@@ -164,11 +177,7 @@ class PostgresStore(PostgresDatabase):
                         for image in images
                     ],
                 )
-            await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, updated_at = now() "
-                "WHERE id = %s AND state IN ('queued', 'running')",
-                (job_id,),
-            )
+            return True
 
     async def fail_job(self, job_id: int, message: str) -> None:
         # Only an open job can fail: a cancelled or finished one keeps its one final answer.
@@ -183,7 +192,7 @@ class PostgresStore(PostgresDatabase):
         async with self._transaction() as db:
             cur = await db.execute(
                 "UPDATE jobs SET state = 'cancelled', updated_at = now(), delivered_at = now() "
-                "WHERE id = %s AND state = 'queued'",
+                "WHERE id = %s AND state IN ('queued', 'running')",
                 (job_id,),
             )
             changed = cur.rowcount == 1

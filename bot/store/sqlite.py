@@ -33,6 +33,7 @@ from bot.store.codec import (
     encode_settings,
     image_from_row,
     job_from_row,
+    source_of,
     tombstone,
 )
 from bot.store.errors import StoreError
@@ -57,7 +58,7 @@ class SqliteStore(SqliteDatabase):
         async with self._transaction() as db:
             cursor = await db.execute(
                 "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "source_job, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     owner.platform,
                     owner.user_id,
@@ -66,6 +67,7 @@ class SqliteStore(SqliteDatabase):
                     json.dumps(dict(owner.route)),
                     encode_request(request),
                     JobState.QUEUED.value,
+                    source_of(request),
                     now,
                     now,
                 ),
@@ -105,6 +107,9 @@ class SqliteStore(SqliteDatabase):
             (user.platform, user.user_id),
         )
 
+    async def upscales_of(self, source_job: int) -> list[Job]:
+        return await self._jobs("source_job = ? ORDER BY id", (source_job,))
+
     async def _jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
         # ``where`` is always a literal of this module; values travel as parameters.
         sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
@@ -128,8 +133,15 @@ class SqliteStore(SqliteDatabase):
     async def update_request(self, job_id: int, request: Request) -> None:
         await self._set(job_id, "request = ?", params=(encode_request(request),))
 
-    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> None:
+    async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
         async with self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET state = 'done', error = NULL, updated_at = ? "
+                "WHERE id = ? AND state IN ('queued', 'running')",
+                (time.time(), job_id),
+            )
+            if cursor.rowcount != 1:  # it ended meanwhile (cancelled while it ran)
+                return False
             await db.executemany(
                 "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, seed, model, mime, "
                 "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -147,11 +159,7 @@ class SqliteStore(SqliteDatabase):
                     for image in images
                 ],
             )
-            await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, updated_at = ? "
-                "WHERE id = ? AND state IN ('queued', 'running')",
-                (time.time(), job_id),
-            )
+            return True
 
     async def fail_job(self, job_id: int, message: str) -> None:
         # Only an open job can fail: a cancelled or finished one keeps its one final answer.
@@ -166,7 +174,7 @@ class SqliteStore(SqliteDatabase):
         async with self._transaction() as db:
             cursor = await db.execute(
                 "UPDATE jobs SET state = 'cancelled', updated_at = ?, delivered_at = ? "
-                "WHERE id = ? AND state = 'queued'",
+                "WHERE id = ? AND state IN ('queued', 'running')",
                 (time.time(), time.time(), job_id),
             )
             changed = cursor.rowcount == 1

@@ -141,9 +141,9 @@ async def test_backup_refuses_to_overwrite_without_force(tmp_path: Path) -> None
     assert target.read_text() == "last week's backup"
     code, out, err = await run_bot("backup", str(target), "--force", env=env, cwd=tmp_path)
     assert code == 0, err
-    assert "schema 3, checked" in out
+    assert "schema 4, checked" in out
     with sqlite3.connect(target) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("PRAGMA user_version").fetchone() == (4,)
 
 
 async def test_backup_says_what_to_do_for_postgresql_and_a_missing_store(tmp_path: Path) -> None:

@@ -17,7 +17,15 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage, Upload, UserKey
+from bot.core.domain import (
+    GenerationRequest,
+    ImageRef,
+    JobState,
+    ResultImage,
+    Upload,
+    UpscaleRequest,
+    UserKey,
+)
 from bot.core.models_table import ModelTable
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
@@ -208,8 +216,6 @@ async def test_a_parked_album_is_claimed_once_and_stays_parked_until_taken(
 
 
 async def test_an_upscale_counts_one_image_of_the_day(store: AnyStore) -> None:
-    from bot.core.domain import UpscaleRequest
-
     upscale = UpscaleRequest(1, 1, ImageRef("m", "alice@example.com"), "2k", "nano-banana-2")
     await store.add_job(owner(), upscale, {}, day="2026-01-01")
     assert await store.images_on(owner().user, "2026-01-01") == 1
@@ -238,6 +244,80 @@ async def test_results_keep_their_bytes_until_delivered(store: AnyStore) -> None
     assert (stored.state, stored.delivered) == (JobState.DONE, True)
     assert await store.results(job.id) == [ResultImage(1, image.ref, 2**40, image.model, "x")]
     assert await store.undelivered_jobs() == []
+
+
+async def test_an_upscale_is_found_by_its_source_job(store: AnyStore) -> None:
+    source = await store.add_job(owner(), request(), {}, day="2026-01-01")
+    other = await store.add_job(owner(), request(), {}, day="2026-01-01")
+    made = []
+    for index, size in ((1, "2k"), (2, "4k"), (1, "4k")):
+        image = ImageRef(f"m{index}", "alice@example.com")
+        upscale = UpscaleRequest(source.id, index, image, size, "nano-banana-2")
+        made.append(await store.add_job(owner("2"), upscale, {}, day="2026-01-01"))
+    found = await store.upscales_of(source.id)
+    assert [job.id for job in found] == [job.id for job in made]
+    assert [(j.request.index, j.request.resolution) for j in found] == [  # type: ignore[union-attr]
+        (1, "2k"),
+        (2, "4k"),
+        (1, "4k"),
+    ]
+    assert await store.upscales_of(other.id) == []
+
+
+async def test_a_job_cancelled_while_it_ran_keeps_no_result(store: AnyStore) -> None:
+    job = await store.add_job(owner(), request(), {}, day="2026-01-01")
+    assert await store.mark_running(job.id, "alice@example.com") == 1
+    assert await store.cancel_job(job.id)
+    image = ResultImage(1, ImageRef("m1", "alice@example.com"), 5, "nano-banana-2", "x", b"\0")
+    assert not await store.finish_job(job.id, [image])
+    assert await store.results(job.id) == []
+    cancelled = await store.get_job(job.id)
+    assert cancelled is not None
+    assert (cancelled.state, cancelled.delivered) == (JobState.CANCELLED, True)
+    assert not await store.cancel_job(job.id)  # ended: nothing to cancel
+    assert await store.unfinished_jobs() == []
+
+
+async def test_upscales_stored_before_their_column_existed_are_found(store_url: str) -> None:
+    # A store at schema 3 (before the source_job column), holding an upscale of job 1.
+    where = StoreUrl.parse(store_url)
+    upscale = json.dumps(
+        {
+            "kind": "upscale",
+            "source_job": 1,
+            "index": 2,
+            "image": {"media_id": "m", "account": "alice@example.com"},
+            "resolution": "2k",
+            "model": "nano-banana-2",
+        }
+    )
+    insert = (
+        "INSERT INTO jobs (platform, user_id, chat_id, request, state, created_at, updated_at) "
+        "VALUES ('console', '1', 'chat', {0}, 'done', {1}, {1})"
+    )
+    if where.kind == "sqlite":
+        with sqlite3.connect(where.path) as db:
+            for step in MIGRATIONS[:3]:
+                for statement in filter(str.strip, step.sqlite.split(";")):
+                    db.execute(statement)
+            db.execute("PRAGMA user_version=3")
+            db.execute(insert.format("?", "1.0e9"), (upscale,))
+    else:
+        async with await psycopg.AsyncConnection.connect(store_url, autocommit=True) as db:
+            await db.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for version, step in enumerate(MIGRATIONS[:3], start=1):
+                await db.execute(step.postgres)
+                await db.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
+            await db.execute(insert.format("%s", "now()"), (upscale,))
+    async with open_store(store_url) as store:
+        assert await store.schema_version() == LATEST
+        [found] = await store.upscales_of(1)
+        assert found.request == UpscaleRequest(
+            1, 2, ImageRef("m", "alice@example.com"), "2k", "nano-banana-2"
+        )
 
 
 # PostgreSQL: the password stays out of every message, traceback and log line.
