@@ -176,18 +176,6 @@ class Button:
     def data(self) -> str:
         return f"{self.action.value}:{self.job_id}:{self.index}"
 
-    @property
-    def label(self) -> str:
-        match self.action:
-            case Action.UPSCALE:
-                return f"U{self.index}"
-            case Action.REUSE:
-                return f"R{self.index}"
-            case Action.REROLL:
-                return "🎲"
-            case Action.CANCEL:
-                return f"✖ Cancel #{self.job_id}"
-
     @classmethod
     def parse(cls, data: str) -> Button | None:
         """Button data comes from clients and may be forged: anything malformed is ``None``."""
@@ -228,11 +216,6 @@ class QueueItem:
 
     job: Job
     position: int
-
-    @property
-    def cancellable(self) -> bool:
-        # Only a job waiting in this process's queue can be taken out of it (see Service.cancel).
-        return self.position > 0
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ this request (``auto`` without a reference) quietly gives way to the bot's defau
 
 from __future__ import annotations
 
+import difflib
+import math
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from bot.core import texts
@@ -19,8 +21,9 @@ from bot.core.errors import InvalidInput
 from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelSpec, ModelTable
 from bot.core.policy import Defaults, Limits
 
-# Phones turn "--" into an em or en dash; accept those too.
-_FLAG = re.compile(r"(?<!\S)(?:--|—|–)([A-Za-z][A-Za-z-]*)(?:=(\S*))?")
+# Phones turn "--" into an em or en dash; accept those too, and a single dash before a name
+# only an option has ("-ar 16:9"; "-n" could be prose).
+_FLAG = re.compile(r"(?<!\S)(--|—|–|-)([A-Za-z][A-Za-z-]*)(?:=(\S*))?")
 _FLAG_FIELDS = {
     "ar": "aspect_ratio",
     "aspect": "aspect_ratio",
@@ -32,7 +35,10 @@ _FLAG_FIELDS = {
     "n": "count",
     "seed": "seed",
 }
+_SINGLE_DASH = frozenset(name for name in _FLAG_FIELDS if len(name) > 1)
 _RATIO_WORDS = {"landscape": "16:9", "portrait": "9:16", "square": "1:1", "wide": "16:9"}
+# What people type between a ratio's sides: 16x9, 16×9, 16/9, 16;9, 16-9.
+_RATIO_SIDES = re.compile(r"\s*[:x×/;\-]\s*")
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,17 @@ def split_flags(text: str) -> tuple[str, Options]:
     kept: list[str] = []
     pos = 0
     while (match := _FLAG.search(text, pos)) is not None:
+        name = match[2].lower()
+        if match[1] == "-" and name not in _SINGLE_DASH:
+            kept.append(text[pos : match.end()])  # a word with a dash, not an option
+            pos = match.end()
+            continue
         kept.append(text[pos : match.start()])
-        name = match[1].lower()
-        shown = f"--{match[1]}"
+        shown = f"--{match[2]}"
         field = _FLAG_FIELDS.get(name)
         if field is None:
-            raise InvalidInput(texts.unknown_option(shown))
-        value = match[2]
+            raise InvalidInput(texts.unknown_option(shown, _closest_flag(name)))
+        value = match[3]
         end = match.end()
         if value is None:
             following = re.match(r"\s+(?!--|—|–)(\S+)", text[end:])
@@ -86,6 +96,12 @@ def split_flags(text: str) -> tuple[str, Options]:
     return prompt, Options(**values)
 
 
+def _closest_flag(name: str) -> str | None:
+    """``--model`` for ``--modle``: the known option a typo is most likely to mean."""
+    found = difflib.get_close_matches(name, _SINGLE_DASH, n=1, cutoff=0.75)
+    return f"--{found[0]}" if found else None
+
+
 def resolve(
     prompt: str,
     options: Options,
@@ -96,8 +112,10 @@ def resolve(
     defaults: Defaults,
     limits: Limits,
     rng: random.Random | None = None,
+    naming: texts.Naming = texts.FLAGS_NAMING,
 ) -> Resolved:
-    """Check what the user asked; raise ``InvalidInput`` with one sentence at the first fault."""
+    """Check what the user asked; raise ``InvalidInput`` with one sentence at the first fault
+    (naming options as the user's platform does)."""
     prompt = prompt.strip()
     if not prompt:
         raise InvalidInput(texts.PROMPT_EMPTY)
@@ -114,11 +132,12 @@ def resolve(
     if options.aspect_ratio is not None:
         ratio = normalise_ratio(options.aspect_ratio)
         if ratio == AUTO and not with_refs:
-            raise InvalidInput(texts.auto_needs_reference())
+            raise InvalidInput(texts.auto_needs_reference(naming))
         if ratio == AUTO and not model.auto_aspect:
-            raise InvalidInput(texts.auto_not_supported(model.id, table))
+            raise InvalidInput(texts.auto_not_supported(model.id, table, naming))
         if not model.accepts_ratio(ratio, with_references=with_refs):
-            raise InvalidInput(texts.bad_ratio(options.aspect_ratio, model.aspect_ratios))
+            closest = closest_ratio(ratio, model.aspect_ratios)
+            raise InvalidInput(texts.bad_ratio(options.aspect_ratio, model.aspect_ratios, closest))
     else:
         ratio = next(
             r
@@ -148,8 +167,24 @@ def new_seed(rng: random.Random | None = None) -> int:
 
 
 def normalise_ratio(raw: str) -> str:
-    value = raw.strip().lower().replace("x", ":").replace("/", ":")
-    return _RATIO_WORDS.get(value, value)
+    value = raw.strip().lower()
+    return _RATIO_WORDS.get(value) or _RATIO_SIDES.sub(":", value)
+
+
+def closest_ratio(ratio: str, allowed: Sequence[str]) -> str | None:
+    """The allowed ratio nearest in shape to ``ratio`` ("16:10" → "16:9"), if it reads as one."""
+    shape = _shape(ratio)
+    shapes = {r: s for r in allowed if (s := _shape(r)) is not None}
+    if shape is None or not shapes:
+        return None
+    return min(shapes, key=lambda r: abs(math.log(shapes[r] / shape)))
+
+
+def _shape(ratio: str) -> float | None:
+    match = re.fullmatch(r"(\d{1,4}(?:\.\d{1,3})?):(\d{1,4}(?:\.\d{1,3})?)", ratio)
+    if match is None or not float(match[1]) or not float(match[2]):
+        return None
+    return float(match[1]) / float(match[2])
 
 
 def _model(explicit: str | None, saved: str | None, table: ModelTable) -> ModelSpec:

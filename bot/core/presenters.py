@@ -1,8 +1,9 @@
-"""What /queue, /settings and /help show, as plain data every front end renders its own way.
+"""What a result, /queue, /settings and /help show, as plain data every front end renders its
+own way; and the words on every button, and how a job is named.
 
-The rules live here once (which job can be cancelled, which choice applies now, how a job is
-described); a front end maps these views to its widgets and adds only its platform's wording.
-A result's caption is ``texts.caption``, its buttons ``JobResult.buttons``.
+The rules live here once (what a button says, which choice applies now, how a job is described,
+how a result's images are numbered); a front end maps these views to its widgets and adds only
+its platform's wording. The buttons under a result are ``JobResult.buttons``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,82 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import texts
-from bot.core.domain import Action, JobState, QueueItem, UpscaleRequest, UserSettings
+from bot.core.domain import (
+    Action,
+    Button,
+    JobResult,
+    JobState,
+    QueueItem,
+    ResultImage,
+    UpscaleRequest,
+    UserSettings,
+)
 from bot.core.models_table import MAX_COUNT, ModelTable
 from bot.core.policy import Defaults
 from bot.core.settings import SETTINGS, Choice, Setting
+
+# Discord's cap on an attachment's description (its alt text).
+ALT_CHARS = 1024
+
+
+def job_ref(job_id: int) -> str:
+    """How a job is named to users, everywhere (one place to change when ids become public)."""
+    return f"#{job_id}"
+
+
+def label(button: Button, *, done: bool = False) -> str:
+    """What a button says: what it does, in words a screen reader reads out (``done``: an
+    upscale already asked for; pressing it again sends it again)."""
+    match button.action:
+        case Action.UPSCALE:
+            return f"{'✅' if done else '⬆️'} Upscale {button.index}"
+        case Action.REUSE:
+            return f"✏️ Edit {button.index}"
+        case Action.REROLL:
+            return "🎲 Draw again"
+        case Action.CANCEL:
+            return f"✖ Cancel {job_ref(button.job_id)}"
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """A finished job as every front end shows it: the caption, each image's number (on
+    Telegram's album items) and alt text (Discord's attachment descriptions), the buttons."""
+
+    caption: str
+    titles: tuple[str, ...]
+    alt: tuple[str, ...]
+    rows: tuple[tuple[Button, ...], ...]
+
+    @classmethod
+    def of(cls, result: JobResult, models: ModelTable) -> ResultView:
+        count = len(result.images)
+        return cls(
+            caption=_caption(result, models),
+            titles=tuple(f"Image {i.index} of {count}" for i in result.images),
+            alt=tuple(_alt(result, image, count) for image in result.images),
+            rows=result.buttons,
+        )
+
+
+def _caption(result: JobResult, models: ModelTable) -> str:
+    caption = texts.caption(result)
+    if result.job.is_upscale or not result.images:
+        return caption
+    if any(b.action is Action.UPSCALE for row in result.buttons for b in row):
+        return caption
+    able = next((m for m in models.models if m.can_upscale), None)
+    if able is None:
+        return caption
+    how = texts.naming(result.job.owner.platform)
+    return f"{caption}\n{texts.how_to_upscale(result.images[0].model, able, how)}"
+
+
+def _alt(result: JobResult, image: ResultImage, count: int) -> str:
+    request = result.job.request
+    if isinstance(request, UpscaleRequest):
+        return f"Image {request.index} of job {job_ref(request.source_job)}, upscaled"
+    return texts.quote(f"Image {image.index} of {count}: {request.prompt}", ALT_CHARS)
 
 
 @dataclass(frozen=True)
@@ -24,7 +97,10 @@ class QueueRow:
     running: bool
     upscale: bool
     position: int  # 1 for "next"; 0 when not waiting in this process's queue
-    cancellable: bool
+
+    @property
+    def ref(self) -> str:
+        return job_ref(self.job_id)
 
     @property
     def status(self) -> str:
@@ -36,7 +112,8 @@ class QueueRow:
 
 @dataclass(frozen=True)
 class QueueView:
-    """A user's open jobs, oldest first."""
+    """A user's open jobs, oldest first; each can be cancelled (a running one's result is then
+    thrown away: the upstream call can't be stopped)."""
 
     rows: tuple[QueueRow, ...]
 
@@ -45,18 +122,18 @@ class QueueView:
         return cls(tuple(_queue_row(item) for item in items))
 
     @property
-    def cancellable(self) -> list[int]:
-        return [row.job_id for row in self.rows if row.cancellable]
+    def cancels(self) -> list[Button]:
+        return [Button(Action.CANCEL, row.job_id) for row in self.rows]
 
 
 def _queue_row(item: QueueItem) -> QueueRow:
     job, request = item.job, item.job.request
     if isinstance(request, UpscaleRequest):
-        what = f"upscale of image {request.index} from #{request.source_job}"
+        what = f"upscale of image {request.index} from {job_ref(request.source_job)}"
     else:
         what = f"“{texts.quote(request.prompt)}”"
     running = job.state is JobState.RUNNING
-    return QueueRow(job.id, what, running, job.is_upscale, item.position, item.cancellable)
+    return QueueRow(job.id, what, running, job.is_upscale, item.position)
 
 
 @dataclass(frozen=True)
@@ -71,6 +148,14 @@ class SettingRow:
         """The value that applies now (a saved one the table no longer offers gives way)."""
         offered = {c.value for c in self.choices}
         return self.value if self.value in offered else self.default
+
+    @property
+    def summary(self) -> str:
+        """The row's label and what applies now: "Model: nano-banana-pro"."""
+        mine = self.value is not None and self.current == self.value
+        return f"{self.setting.label.capitalize()}: {self.current}" + (
+            "" if mine else " (bot default)"
+        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +182,12 @@ class SettingsPanel:
     def __getitem__(self, name: str) -> SettingRow:
         return next(row for row in self.rows if row.setting.name == name)
 
+    @property
+    def text(self) -> str:
+        """The panel's text on every platform: a line per setting."""
+        lines = ["Your defaults for new prompts (options you type still win):"]
+        return "\n".join(lines + [row.summary for row in self.rows])
+
 
 @dataclass(frozen=True)
 class HelpView:
@@ -114,8 +205,8 @@ class HelpView:
             models=texts.model_names(models),
             ratios=", ".join(models.all_ratios()),
             buttons=(
-                (Action.UPSCALE, f"U1–U{MAX_COUNT}", "upscale that image"),
-                (Action.REROLL, "🎲", "the same prompt with a new seed"),
-                (Action.REUSE, f"R1–R{MAX_COUNT}", "a new prompt with that image as reference"),
+                (Action.UPSCALE, f"⬆️ Upscale 1–{MAX_COUNT}", "upscale that image"),
+                (Action.REUSE, f"✏️ Edit 1–{MAX_COUNT}", "a new prompt with that image in it"),
+                (Action.REROLL, "🎲 Draw again", "the same prompt with a new seed"),
             ),
         )

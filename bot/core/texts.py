@@ -7,12 +7,77 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from bot.core.domain import AdminEvent, JobResult, UpscaleRequest
-from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
+from bot.core.domain import DISCORD, AdminEvent, JobResult, UpscaleRequest
+from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelSpec, ModelTable
 
 FLAGS_HELP = "--ar 16:9, --model pro, --count 2, --seed 42"
+# The flag each option is written with in a prompt (the long names work too).
+FLAGS = {"model": "--model", "aspect_ratio": "--ar", "count": "--count", "seed": "--seed"}
 
+
+@dataclass(frozen=True)
+class Naming:
+    """How a platform names an option in a sentence: a flag typed in the prompt (Telegram, the
+    console), or one of the slash command's options (Discord's ``model``, ``aspect_ratio``)."""
+
+    slash: bool
+
+    def option(self, name: str) -> str:
+        return f"the {name} option" if self.slash else FLAGS[name]
+
+    def choice(self, name: str, value: str) -> str:
+        return f"{name}: {value}" if self.slash else f"{FLAGS[name]} {value}"
+
+    def model(self, spec: ModelSpec) -> str:
+        if self.slash:
+            return f"model: {spec.label}"
+        return f"--model {spec.aliases[0] if spec.aliases else spec.id}"
+
+
+FLAGS_NAMING = Naming(slash=False)
+
+
+def naming(platform: str) -> Naming:
+    """Discord's users pick options in the slash command; everyone else types flags."""
+    return Naming(slash=platform == DISCORD)
+
+
+# The first hour: what a newcomer is greeted with, and the examples they can tap (each runs as
+# their own prompt: label, prompt).
+EXAMPLES = (
+    ("🦊 A fox in the snow", "a red fox curled up in fresh snow, soft morning light"),
+    ("🏮 A rainy street", "a lantern-lit street in the rain at night, cinematic"),
+    ("🤖 A robot on the moon", "a tiny friendly robot watering a flower on the moon, watercolour"),
+)
+
+
+def greeting(name: str) -> str:
+    return (
+        f"Hi {quote(name, 40)}! Describe a picture and I'll draw it.\n"
+        "Write your own, or tap an example (it makes images for you):"
+    )
+
+
+def introduction(name: str, how: str, more: str) -> str:
+    """What the bot says once when it joins a group or a server."""
+    return (
+        f"👋 Hi, I'm {name}: I draw pictures from a description. {how} "
+        f"Tap an example to try it, or {more} for everything else."
+    )
+
+
+def chatter(text: str, count: int) -> str:
+    """A short message that may not be a picture: asked before spending images on it."""
+    images = f"{count} image{'s' if count != 1 else ''}"
+    return f"Shall I draw “{quote(text, 40)}”? That makes {images}."
+
+
+PHOTO_KEPT = (
+    "Got your picture. What should I make of it? Describe it, e.g. “turn it into a "
+    "watercolour”, and I'll use the picture."
+)
 PROMPT_EMPTY = "Please describe the image you want, for example: a red fox in fresh snow --ar 16:9."
 IMAGE_EMPTY = "That image is empty. Please send it again."
 IMAGE_UNREADABLE = (
@@ -27,17 +92,20 @@ NOT_ALLOWED = "This bot isn't enabled here. Ask the server's admin to allow this
 JOB_NOT_FOUND = "That result is no longer available. Please start a new prompt."
 NOT_YOUR_JOB = "Only the person who asked for that job (or an admin) can cancel it."
 SLOW_DOWN = "You're pressing buttons too fast. Please wait a few seconds and try again."
-ALREADY_STARTED = "That job has already started and can't be cancelled."
 CANCELLED = "Cancelled."
+CANCELLED_STATUS = "✖ Cancelled."  # where the job's progress was shown
+CANCELLED_RUNNING = (
+    "Cancelled. It had already started: the image service can't be stopped mid-way, so what it "
+    "makes is thrown away."
+)
+ALREADY_FINISHED = "That job has already finished, so there is nothing to cancel."
+ON_ITS_WAY = "That's already on its way."
+UPSCALE_AGAIN = "That image is upscaled already: here it is again."
 NOTHING_QUEUED = "You have no jobs waiting or running."
 STARTED = "🎨 Generating…"
 UPSCALING = "🔍 Upscaling…"
 
 # Failures of accepted jobs.
-MODERATED = (
-    "The image service blocked the result of this prompt. Try rephrasing it, or another model "
-    "with --model."
-)
 CONTENT_POLICY = (
     "The image service refused this prompt under its content policy. Please rephrase it."
 )
@@ -62,6 +130,14 @@ NOT_SAVED = (
     "Your images were made, but the bot couldn't save them; the operator has been told. "
     "Please try again later."
 )
+
+
+def moderated(how: Naming) -> str:
+    return (
+        "The image service blocked the result of this prompt. Try rephrasing it, or another "
+        f"model with {how.option('model')}."
+    )
+
 
 # What of the user's (or the upstream's) own words a sentence quotes at most.
 QUOTE_CHARS = 60
@@ -101,20 +177,25 @@ def bad_seed(raw: object) -> str:
     return f"The seed must be a whole number from 0 to {MAX_SEED}, not “{quote(raw)}”."
 
 
-def bad_ratio(raw: str, allowed: Sequence[str]) -> str:
+def bad_ratio(raw: str, allowed: Sequence[str], closest: str | None = None) -> str:
+    hint = f" The closest is {closest}." if closest else ""
     return (
-        f"“{quote(raw)}” isn't an aspect ratio this model makes. Use one of: {', '.join(allowed)}."
+        f"“{quote(raw)}” isn't an aspect ratio this model makes.{hint} "
+        f"Use one of: {', '.join(allowed)}."
     )
 
 
-def auto_needs_reference() -> str:
-    return f"--ar {AUTO} takes its shape from a reference image: attach an image or pick a ratio."
+def auto_needs_reference(how: Naming = FLAGS_NAMING) -> str:
+    return (
+        f"{how.choice('aspect_ratio', AUTO)} takes its shape from a reference image: attach an "
+        "image or pick a ratio."
+    )
 
 
-def auto_not_supported(model: str, table: ModelTable) -> str:
+def auto_not_supported(model: str, table: ModelTable, how: Naming = FLAGS_NAMING) -> str:
     able = [m.id for m in table.models if m.auto_aspect]
     others = " or ".join(able) or "another model"
-    return f"{model} can't use --ar {AUTO}. Pick a ratio, or use {others}."
+    return f"{model} can't use {how.choice('aspect_ratio', AUTO)}. Pick a ratio, or use {others}."
 
 
 def too_many_references(count: int, model: str, limit: int) -> str:
@@ -123,7 +204,9 @@ def too_many_references(count: int, model: str, limit: int) -> str:
     return f"You sent {count} reference images; {model} takes at most {limit}. Please send fewer."
 
 
-def unknown_option(flag: str) -> str:
+def unknown_option(flag: str, suggestion: str | None = None) -> str:
+    if suggestion:
+        return f"I don't know the option {quote(flag)}. Did you mean {suggestion}?"
     return f"I don't know the option {quote(flag)}. The options are {FLAGS_HELP}."
 
 
@@ -164,6 +247,11 @@ def daily_quota(limit: int) -> str:
 def cannot_upscale(model: str, table: ModelTable) -> str:
     able = [m.id for m in table.models if m.can_upscale]
     return f"Images from {model} can't be upscaled. Use {' or '.join(able) or 'another model'}."
+
+
+def how_to_upscale(model: str, able: ModelSpec, how: Naming) -> str:
+    """Under a result without upscale buttons: how to get them."""
+    return f"{model} can't upscale; for ⬆️ Upscale buttons, use {how.model(able)}."
 
 
 def bad_resolution(resolution: str, allowed: Iterable[str]) -> str:

@@ -19,8 +19,8 @@ from typing import TextIO
 
 from bot.core import images, settings, texts
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
-from bot.core.errors import InvalidInput
-from bot.core.presenters import QueueView, SettingsPanel
+from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.presenters import QueueView, ResultView, SettingsPanel, job_ref, label
 from bot.core.service.api import BotApi
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --
   settings   show defaults      set KEY VALUE   ({", ".join(settings.NAMES)})
   help       this text          quit        leave (Ctrl-D waits for running jobs)"""
 
+_ACTIONS = "type U1, R1 PROMPT or reroll"
 _BUTTON = re.compile(r"^(?:(U|R)([1-4])|(🎲|reroll))(?:\s+#(\d+))?(?:\s+(.*))?$", re.IGNORECASE)
 _REF = re.compile(r"(?<!\S)--ref\s+(\S+)")
 
@@ -64,25 +65,27 @@ class Console:
     # Notifier: how the service reports back.
 
     async def job_started(self, job: Job) -> None:
-        self._say(f"#{job.id} {texts.UPSCALING if job.is_upscale else texts.STARTED}")
+        self._say(f"{job_ref(job.id)} {texts.UPSCALING if job.is_upscale else texts.STARTED}")
 
     async def job_finished(self, result: JobResult) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         job = result.job
-        for image in result.images:
+        ref = job_ref(job.id)
+        shown = ResultView.of(result, self.service.models)
+        for image, title in zip(result.images, shown.titles, strict=True):
             data = image.data or b""
             path = self.out_dir / images.file_name(job, image, data)
             path.write_bytes(data)
-            self._say(f"#{job.id} saved {path}")
-        self._say(f"#{job.id} ✅ {texts.caption(result)}")
+            self._say(f"{ref} {title}: saved {path}")
+        self._say(f"{ref} ✅ {shown.caption}")
         if result.buttons:
             self._last_job = job.id
-            labels = " ".join(b.label for row in result.buttons for b in row)
-            self._say(f"#{job.id} actions: {labels}")
+            labels = " · ".join(label(b) for row in result.buttons for b in row)
+            self._say(f"{ref} actions ({_ACTIONS}): {labels}")
         self._settle(job.id)
 
     async def job_failed(self, job: Job, message: str) -> None:
-        self._say(f"#{job.id} {texts.failed(message)}")
+        self._say(f"{job_ref(job.id)} {texts.failed(message)}")
         self._settle(job.id)
 
     async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
@@ -124,13 +127,13 @@ class Console:
                 self._say(HELP)
             case "queue":
                 view = QueueView.of(await self.service.queue(self._owner.user))
-                lines = [f"#{row.job_id} {row.what} — {row.status}" for row in view.rows]
+                lines = [f"{row.ref} {row.what} — {row.status}" for row in view.rows]
                 self._say("\n".join(lines) or texts.NOTHING_QUEUED)
             case "cancel":
                 job_id = int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else 0
-                await self.service.cancel(self._owner.user, job_id)
+                done = await self.service.cancel(self._owner.user, job_id)
                 self._settle(job_id)
-                self._say(f"#{job_id} {texts.CANCELLED}")
+                self._say(f"{job_ref(job_id)} {done}")
             case "settings":
                 self._show_settings(await self.service.settings(self._owner.user))
             case "set":
@@ -164,10 +167,14 @@ class Console:
                 raise InvalidInput("There is no result yet to use that on.")
             action = {"u": Action.UPSCALE, "r": Action.REUSE}.get((letter or "").lower())
             button = Button(action or Action.REROLL, job_id, int(index or 0))
-            submitted = await self.service.press(self._owner, button, prompt)
+            try:
+                submitted = await self.service.press(self._owner, button, prompt)
+            except AlreadyMade as made:  # its file is in the folder already
+                self._say(f"{job_ref(made.job_id)} {made.message} (saved in {self.out_dir})")
+                return
         self._open.add(submitted.job_id)
         self._idle.clear()
-        self._say(f"#{submitted.job_id} {texts.queued(submitted.position)}")
+        self._say(f"{job_ref(submitted.job_id)} {texts.queued(submitted.position)}")
 
     def _show_settings(self, current: UserSettings) -> None:
         panel = SettingsPanel.of(current, self.service.models, self.service.defaults)

@@ -102,9 +102,10 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
         )
     assert code == 0, err
     assert "#1 ✅ nano-banana-pro" in out
-    assert "#1 actions: U1 U2 R1 R2 🎲" in out
+    assert "⬆️ Upscale 1 · ✏️ Edit 1 · ⬆️ Upscale 2 · ✏️ Edit 2 · 🎲 Draw again" in out
     assert "#2 ✅ Upscaled image 2 to 2k" in out
-    assert "#3 ✅ nano-banana-pro" in out  # a reuse keeps the source image's model
+    # An edit keeps the source's model, shape and count.
+    assert "#3 ✅ nano-banana-pro" in out
     assert "❌ The count must be a whole number from 1 to 4" in out
     saved = sorted(p.name for p in (tmp_path / "images").iterdir())
     assert saved == [
@@ -113,8 +114,6 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
         "job2_upscaled1.jpg",
         "job3_image1.jpg",
         "job3_image2.jpg",
-        "job3_image3.jpg",
-        "job3_image4.jpg",
     ]
     assert (tmp_path / "state" / "bot.sqlite3").exists()
     # Even at DEBUG, the token never reaches the logs.
@@ -152,7 +151,8 @@ async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
             assert len(album) == 1
             assert "nano-banana-pro" in str(keyboard.params["text"])
             shown = next(m for m in tg.sent_messages(7) if m.get("reply_markup"))
-            upscale_2 = shown["reply_markup"]["inline_keyboard"][0][1]["callback_data"]
+            upscale_2 = shown["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
+            assert upscale_2 == "u:1:2"
             await tg.press_button(7, 7, shown["message_id"], upscale_2)
             await tg.wait_for("sendDocument", timeout=15)
         finally:

@@ -14,8 +14,9 @@ from PIL import Image
 
 from bot.core import texts
 from bot.core.domain import Action, Button, ImageRef, JobState, UserKey
-from bot.core.errors import InvalidInput
+from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.policy import Access, Limits, Tuning
+from bot.core.presenters import ResultView, label
 from bot.store.migrations import LATEST
 from tests.conftest import (
     FAST,
@@ -43,9 +44,11 @@ async def test_a_prompt_becomes_images_with_buttons(
         assert image.data is not None
         with Image.open(io.BytesIO(image.data)) as img:
             assert img.format == "JPEG"
-    assert [[b.label for b in row] for row in result.buttons] == [
-        ["U1", "U2"],
-        ["R1", "R2", "🎲"],
+    # A row per image, its number on each button, then one to draw the prompt again.
+    assert [[label(b) for b in row] for row in result.buttons] == [
+        ["⬆️ Upscale 1", "✏️ Edit 1"],
+        ["⬆️ Upscale 2", "✏️ Edit 2"],
+        ["🎲 Draw again"],
     ]
     assert told.started == [submitted.job_id]
     sent = body(flow.images_requests()[-1])
@@ -71,8 +74,13 @@ async def test_no_upscale_buttons_where_the_model_cannot(make_service: Any) -> N
     service, told = await make_service()
     submitted = await service.submit(owner(), "a fox --model lite --count 1")
     await told.wait_answered(submitted.job_id)
-    labels = [b.label for row in told.result(submitted.job_id).buttons for b in row]
-    assert labels == ["R1", "🎲"]
+    result = told.result(submitted.job_id)
+    assert [[label(b) for b in row] for row in result.buttons] == [["✏️ Edit 1"], ["🎲 Draw again"]]
+    # The result says how to get upscale buttons, in the words of the user's platform.
+    caption = ResultView.of(result, service.models).caption
+    assert caption.endswith(
+        "nano-banana-2-lite can't upscale; for ⬆️ Upscale buttons, use --model 2."
+    )
 
 
 async def test_bad_input_is_refused_before_any_upstream_call(
@@ -150,7 +158,7 @@ async def test_moderation_is_retried_then_another_model_then_reported(
     flow.fail_next(500, count=0)
     again = await service.submit(owner(), "a fox --model pro --count 1")
     await told.wait_answered(again.job_id)
-    assert told.failure(again.job_id) == texts.MODERATED
+    assert told.failure(again.job_id) == texts.moderated(texts.naming("console"))
 
 
 async def test_moderation_fallback_can_be_turned_off(
@@ -161,7 +169,7 @@ async def test_moderation_fallback_can_be_turned_off(
     flow.fail_next(500, count=2)
     submitted = await service.submit(owner(), "a fox --model pro --count 1")
     await told.wait_answered(submitted.job_id)
-    assert told.failure(submitted.job_id) == texts.MODERATED
+    assert told.failure(submitted.job_id) == texts.moderated(texts.naming("console"))
     assert len(flow.images_requests()) == 2
 
 
@@ -306,6 +314,33 @@ async def test_upscale_refused_where_the_model_cannot(make_service: Any) -> None
         await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
 
 
+async def test_an_upscale_is_made_once_per_image_and_size(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    first = await service.submit(owner(), "a fox --count 2 --model 2")
+    await told.wait_answered(first.job_id)
+    upscale = Button(Action.UPSCALE, first.job_id, 1)
+    # One that failed is no upscale: it is made when asked again.
+    flow.fail_next(400, endpoint="upscale")
+    failed = await service.press(owner(), upscale)
+    await told.wait_answered(failed.job_id)
+    assert told.failure(failed.job_id)
+    made = await service.press(owner(), upscale)
+    with pytest.raises(InvalidInput, match="already on its way"):
+        await service.press(owner("2"), upscale)  # anyone's press, while it is being made
+    await told.wait_answered(made.job_id)
+    with pytest.raises(AlreadyMade) as again:
+        await service.press(owner("2"), upscale)
+    assert (again.value.job_id, again.value.message) == (made.job_id, texts.UPSCALE_AGAIN)
+    # Another size, or another image, is another upscale.
+    await service.update_settings(UserKey("console", "2"), upscale_resolution="4k")
+    bigger = await service.press(owner("2"), upscale)
+    other = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 2))
+    await told.wait_answered(bigger.job_id, other.job_id)
+    assert len([r for r in flow.requests if r.path.endswith("/upscale")]) == 4
+
+
 async def test_buttons_for_unknown_jobs_or_images(make_service: Any) -> None:
     service, told = await make_service()
     with pytest.raises(InvalidInput, match="no longer available"):
@@ -329,16 +364,41 @@ async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> 
 
     with pytest.raises(InvalidInput, match="Only the person"):
         await service.cancel(UserKey("console", "2"), waiting[0].job_id)
-    await service.cancel(UserKey("console", "1"), waiting[0].job_id)
+    assert await service.cancel(UserKey("console", "1"), waiting[0].job_id) == texts.CANCELLED
     await service.cancel(UserKey("console", "99"), waiting[1].job_id)  # an admin may
-    with pytest.raises(InvalidInput, match="already started"):
-        await service.cancel(UserKey("console", "1"), running.job_id)
     await told.wait_answered(running.job_id)
+    with pytest.raises(InvalidInput, match="already finished"):
+        await service.cancel(UserKey("console", "1"), running.job_id)
     assert len(flow.images_requests()) == 1
     for w in waiting:
         job = await service.store.get_job(w.job_id)
         assert job is not None
         assert job.state is JobState.CANCELLED
+
+
+async def test_a_running_job_is_cancelled_and_its_images_thrown_away(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    flow.latency = 0.5
+    service, told = await make_service()
+    running = await service.submit(owner(), "one --count 2")
+    async with asyncio.timeout(5):
+        while not told.started:  # noqa: ASYNC110 - the upstream call is under way
+            await asyncio.sleep(0.01)
+    done = await service.cancel(UserKey("console", "1"), running.job_id)
+    assert done == texts.CANCELLED_RUNNING
+    # The upstream call can't be stopped: it runs to its end, and nothing of it is kept or told.
+    async with asyncio.timeout(5):
+        while service.scheduler.in_flight:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    after = await service.submit(owner(), "two --count 1")  # the slot was given back
+    await told.wait_answered(after.job_id)
+    job = await service.store.get_job(running.job_id)
+    assert job is not None
+    assert (job.state, job.delivered) == (JobState.CANCELLED, True)
+    assert await service.store.results(running.job_id) == []
+    assert told.answers(running.job_id) == 0
+    assert await service.queue(UserKey("console", "1")) == []
 
 
 async def test_daily_quota(make_service: Any) -> None:

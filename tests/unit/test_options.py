@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from bot.core import texts
 from bot.core.domain import UserSettings
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
@@ -51,6 +52,10 @@ def refused(text: str, **kwargs: object) -> str:
         ("a fox —ar 9:16", "a fox", Options(aspect_ratio="9:16")),
         ("a fox –m lite", "a fox", Options(model="lite")),
         ("don't stop--me now", "don't stop--me now", Options()),
+        # A single dash, as people type it, before a name only an option has.
+        ("a fox -ar 16:9 -model pro", "a fox", Options(aspect_ratio="16:9", model="pro")),
+        ("a fox -seed 3", "a fox", Options(seed="3")),
+        ("rock -n roll, a t-shirt -ish", "rock -n roll, a t-shirt -ish", Options()),
     ],
 )
 def test_inline_flags_are_split_from_the_prompt(text: str, prompt: str, options: Options) -> None:
@@ -134,6 +139,39 @@ def test_unknown_ratio() -> None:
     assert "isn't an aspect ratio" in refused("x --ar 21:9")
 
 
+@pytest.mark.parametrize("typed", ["16;9", "16x9", "16×9", "16/9", "16-9", "16X9", "wide"])
+def test_ratios_written_other_ways_are_understood(typed: str) -> None:
+    assert check(f"x --ar {typed}").aspect_ratio == "16:9"
+
+
+def test_a_ratio_the_model_does_not_make_names_the_closest() -> None:
+    assert refused("x --ar 16:10") == (
+        "“16:10” isn't an aspect ratio this model makes. The closest is 16:9. "
+        "Use one of: 16:9, 4:3, 1:1, 3:4, 9:16."
+    )
+    assert "The closest is 3:4." in refused("x --ar 2:3")
+    assert "closest" not in refused("x --ar wide-ish")
+
+
+def test_refusals_name_the_options_as_the_platform_does() -> None:
+    slash = texts.naming("discord")
+    prompt, inline = split_flags("x --ar auto --model lite")
+    with pytest.raises(InvalidInput) as caught:
+        resolve(
+            prompt,
+            inline,
+            UserSettings(),
+            reference_count=1,
+            table=TABLE,
+            defaults=Defaults(),
+            limits=Limits(),
+            naming=slash,
+        )
+    assert caught.value.message.startswith("nano-banana-2-lite can't use aspect_ratio: auto.")
+    assert texts.moderated(slash).endswith("another model with the model option.")
+    assert texts.moderated(texts.naming("telegram")).endswith("another model with --model.")
+
+
 def test_too_many_references_says_the_limit() -> None:
     assert refused("x --model pro", refs=11) == (
         "You sent 11 reference images; nano-banana-pro takes at most 10. Please send fewer."
@@ -142,6 +180,20 @@ def test_too_many_references_says_the_limit() -> None:
 
 def test_unknown_option() -> None:
     assert "I don't know the option --style" in refused("x --style raw")
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [("--modle", "--model"), ("--cout", "--count"), ("--sed", "--seed"), ("--aspct", "--aspect")],
+)
+def test_an_options_typo_gets_did_you_mean(typo: str, meant: str) -> None:
+    assert refused(f"x {typo} 2") == f"I don't know the option {typo}. Did you mean {meant}?"
+
+
+def test_an_unlike_option_gets_the_list_instead() -> None:
+    assert refused("x --no cats") == (
+        f"I don't know the option --no. The options are {texts.FLAGS_HELP}."
+    )
 
 
 def test_option_without_value() -> None:

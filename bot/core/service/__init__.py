@@ -195,13 +195,13 @@ class Service:
     def throttle_press(self, user: UserKey) -> None:
         self._admission.throttle_press(user)
 
-    async def press_cancel(self, owner: Owner, button: Button) -> None:
+    async def press_cancel(self, owner: Owner, button: Button) -> str:
         await self._admission.check_cancel_press(owner, button)
-        await self.cancel(owner.user, button.job_id)
+        return await self.cancel(owner.user, button.job_id)
 
-    async def cancel(self, user: UserKey, job_id: int) -> None:
+    async def cancel(self, user: UserKey, job_id: int) -> str:
         await self._admission.check_cancel(user, job_id)
-        await self._runner.cancel(job_id)
+        return await self._runner.cancel(job_id)
 
     # Reading.
 

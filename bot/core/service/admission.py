@@ -34,7 +34,7 @@ from bot.core.domain import (
     UpscaleRequest,
     UserKey,
 )
-from bot.core.errors import InvalidInput
+from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.images import PreparedImage, prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, resolve, split_flags
@@ -43,7 +43,7 @@ from bot.core.ports import Store
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
-from bot.core.service.fairness import Slots, Throttle
+from bot.core.service.fairness import Once, Slots, Throttle
 from bot.core.service.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 DOWNLOAD_SLOTS = 3
 # Reference images decoded at once (a 50-megapixel image takes hundreds of MB).
 PREPARE_SLOTS = 2
+# A second press of the same 🎲 (by the same user) or U within this many seconds is a double tap.
+DOUBLE_TAP_SECONDS = 5.0
 
 
 @dataclass
@@ -118,6 +120,7 @@ class Admission:
         self._runner = runner
         self._held: dict[UserKey, _Held] = {}
         self._presses = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
+        self._once = Once(DOUBLE_TAP_SECONDS, clock)
         self._downloads = Slots(per_key=1, overall=DOWNLOAD_SLOTS)
         self._prepare_slots = asyncio.Semaphore(PREPARE_SLOTS)
 
@@ -130,14 +133,19 @@ class Admission:
         *,
         references: int = 0,
         refs: Sequence[ImageRef] = (),
+        like: GenerationRequest | None = None,
     ) -> AsyncIterator[Reservation]:
         """Check a prompt by all but its images (``references`` of them, ``refs`` included),
-        before anything is downloaded; raises ``InvalidInput`` with the sentence to show."""
+        before anything is downloaded; raises ``InvalidInput`` with the sentence to show. What
+        the prompt leaves open comes from ``like`` (the result R was pressed on), then the
+        user's settings."""
         self._check_allowed(owner)
         prompt, inline = split_flags(text)
         asked = inline.overridden_by(options) if options else inline
         async with self._reservation(owner.user) as held:
             settings = await self._store.user_settings(owner.user)
+            if like is not None:
+                settings = replace(settings, aspect_ratio=like.aspect_ratio, count=like.count)
             resolved = resolve(
                 prompt,
                 asked,
@@ -147,6 +155,7 @@ class Admission:
                 defaults=self._defaults,
                 limits=self._limits,
                 rng=self._rng,
+                naming=texts.naming(owner.platform),
             )
             if len({r.account for r in refs}) > 1:
                 raise InvalidInput(texts.REFERENCE_NOT_USABLE)
@@ -167,34 +176,58 @@ class Admission:
         self, owner: Owner, button: Button, prompt: str | None = None
     ) -> AsyncIterator[Reservation]:
         """Check a press of U, 🎲 or R (with the new ``prompt``: the form R opened) like
-        ``admit``. Without a prompt it is a click, and counts towards the presser's rate."""
+        ``admit``. Without a prompt it is a click, and counts towards the presser's rate.
+
+        A double tap of 🎲 or U starts one job; a U whose upscale exists already raises
+        ``AlreadyMade`` (a done one is shown again, never paid twice)."""
         if prompt is None:
             self.throttle_press(owner.user)
         job, image = await self._pressed(owner, button)
         assert isinstance(job.request, GenerationRequest)  # _pressed refuses upscales
         if image is not None and button.action is Action.REUSE:
-            # A new prompt on that image keeps its model unless the prompt names another.
+            # A new prompt on that image keeps its model, shape and count unless it says others.
             _, inline = split_flags(prompt or "")
             keep = None if inline.model else Options(model=job.request.model)
-            async with self.admit(owner, prompt or "", keep, references=1, refs=[image.ref]) as t:
-                yield t
+            async with self.admit(
+                owner, prompt or "", keep, references=1, refs=[image.ref], like=job.request
+            ) as ticket:
+                yield ticket
             return
         self._check_allowed(owner)
         request: Request
         if image is None:
             request = replace(job.request, seed=new_seed(self._rng))
-        else:
-            spec = self._models.resolve(image.model)
-            if spec is None or not spec.can_upscale:
-                raise InvalidInput(texts.cannot_upscale(image.model, self._models))
-            settings = await self._store.user_settings(owner.user)
-            wanted = settings.upscale_resolution or self._defaults.upscale_resolution
-            resolution = wanted if wanted in spec.upscale else spec.upscale[0]
-            request = UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
-        async with self._reservation(owner.user) as held:
-            self._check_runnable(owner.user, request)
-            await self._reserve_images(owner.user, held, request.count)
-            yield Reservation(self, owner, request)
+            once: tuple[object, ...] = (owner.user, button.data)
+        else:  # anyone's: an upscale is made once; the store knows it once it is queued
+            request = await self._upscale(owner, job, image)
+            await self._check_not_made(request)
+            once = (request.source_job, request.index, request.resolution)
+        with self._once.hold(once, linger=image is None):
+            async with self._reservation(owner.user) as held:
+                self._check_runnable(owner.user, request)
+                await self._reserve_images(owner.user, held, request.count)
+                yield Reservation(self, owner, request)
+
+    async def _upscale(self, owner: Owner, job: Job, image: ResultImage) -> UpscaleRequest:
+        spec = self._models.resolve(image.model)
+        if spec is None or not spec.can_upscale:
+            raise InvalidInput(texts.cannot_upscale(image.model, self._models))
+        settings = await self._store.user_settings(owner.user)
+        wanted = settings.upscale_resolution or self._defaults.upscale_resolution
+        resolution = wanted if wanted in spec.upscale else spec.upscale[0]
+        return UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
+
+    async def _check_not_made(self, request: UpscaleRequest) -> None:
+        """The same upscale (image and size) asked for before, unless it failed: made once."""
+        for job in await self._store.upscales_of(request.source_job):
+            made = job.request
+            assert isinstance(made, UpscaleRequest)
+            if (made.index, made.resolution) != (request.index, request.resolution):
+                continue
+            if job.state is JobState.DONE and not job.pruned:
+                raise AlreadyMade(texts.UPSCALE_AGAIN, job.id)
+            if not job.state.final:
+                raise InvalidInput(texts.ON_ITS_WAY)
 
     async def pressed_job(self, owner: Owner, button: Button) -> Job:
         """The result a click on ``button`` acts on, if ``owner`` may press it there; else the

@@ -74,7 +74,8 @@ class BotApi(Protocol):
         ...
 
     async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
-        """Press U, 🎲 or R on a result: ``admit_press`` and submit at once."""
+        """Press U, 🎲 or R on a result: ``admit_press`` and submit at once. A U whose upscale
+        was made already raises ``AlreadyMade`` (show that one again)."""
         ...
 
     async def pressed_job(self, owner: Owner, button: Button) -> Job:
@@ -86,11 +87,14 @@ class BotApi(Protocol):
         """Count a press that is no job (a settings choice) against the presser's rate."""
         ...
 
-    async def press_cancel(self, owner: Owner, button: Button) -> None:
-        """A cancel button under /queue."""
+    async def press_cancel(self, owner: Owner, button: Button) -> str:
+        """A cancel button under /queue; the sentence saying it is done."""
         ...
 
-    async def cancel(self, user: UserKey, job_id: int) -> None: ...
+    async def cancel(self, user: UserKey, job_id: int) -> str:
+        """Cancel a waiting or running job (a running one's result is thrown away: the upstream
+        call can't be stopped); the sentence saying it is done."""
+        ...
 
     async def job(self, job_id: int) -> Job | None:
         """The job as stored now (a late progress report must not overwrite its answer)."""

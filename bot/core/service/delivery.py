@@ -41,17 +41,23 @@ HELD_ALERTS = 20
 
 
 def result_of(job: Job, images: Sequence[ResultImage], models: ModelTable) -> JobResult:
-    """A finished job with its images and the buttons that apply to them: U1–U4 where the model
-    upscales, R1–R4 and 🎲 on every generation, none on an upscale."""
+    """A finished job with its images and the buttons that apply to them: a row per image with
+    its upscale (where the model upscales) and its edit, then 🎲; none on an upscale. Without
+    upscales the edits go two to a row. Labels say what each does (``presenters.label``), and
+    a row of two fits a phone's width on Telegram; five rows are Discord's most."""
     if job.is_upscale or not images:
         return JobResult(job, tuple(images))
-    rows: list[tuple[Button, ...]] = []
     spec = models.resolve(images[0].model)
+    rows: list[tuple[Button, ...]]
     if spec is not None and spec.can_upscale:
-        rows.append(tuple(Button(Action.UPSCALE, job.id, i.index) for i in images))
-    rows.append(
-        (*(Button(Action.REUSE, job.id, i.index) for i in images), Button(Action.REROLL, job.id))
-    )
+        rows = [
+            (Button(Action.UPSCALE, job.id, i.index), Button(Action.REUSE, job.id, i.index))
+            for i in images
+        ]
+    else:
+        edits = [Button(Action.REUSE, job.id, i.index) for i in images]
+        rows = [tuple(edits[at : at + 2]) for at in range(0, len(edits), 2)]
+    rows.append((Button(Action.REROLL, job.id),))
     return JobResult(job, tuple(images), tuple(rows))
 
 

@@ -1,12 +1,15 @@
-"""What keeps one user from crowding out the others: a rate for their presses, and a share of
-the bot's downloads.
+"""What keeps one user from crowding out the others: a rate for their presses, a double tap
+counted once, and a share of the bot's downloads.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
+
+from bot.core import texts
+from bot.core.errors import InvalidInput
 
 # Buckets that have filled up again are forgotten once this many are kept.
 _KEEP = 4096
@@ -38,6 +41,34 @@ class Throttle:
     def _level(self, bucket: tuple[float, float], now: float) -> float:
         tokens, when = bucket
         return min(float(self._burst), tokens + (now - when) / self._interval)
+
+
+class Once:
+    """A press that counts once: while one with the same key is being admitted, and for
+    ``window`` seconds after it was, another is refused ("already on its way"). In memory: a
+    double tap reaches one process."""
+
+    def __init__(self, window: float, clock: Callable[[], float]) -> None:
+        self._window = window
+        self._clock = clock
+        self._busy: set[Hashable] = set()
+        self._done: dict[Hashable, float] = {}  # key → when it was admitted
+
+    @contextlib.contextmanager
+    def hold(self, key: Hashable, *, linger: bool = True) -> Iterator[None]:
+        """Admit ``key`` once; if the admission fails, the key is free again at once.
+        ``linger=False``: refused only while being admitted (the store knows it after)."""
+        now = self._clock()
+        self._done = {k: t for k, t in self._done.items() if now - t < self._window}
+        if key in self._busy or key in self._done:
+            raise InvalidInput(texts.ON_ITS_WAY)
+        self._busy.add(key)
+        try:
+            yield
+            if linger:
+                self._done[key] = self._clock()
+        finally:
+            self._busy.discard(key)
 
 
 class Slots:

@@ -131,15 +131,18 @@ class Runner:
             if job.id not in known:
                 self._scheduler.add(await self.entry(job.id, job.owner.user, job.request))
 
-    async def cancel(self, job_id: int) -> None:
-        """Take a waiting job out of the queue, or refuse: it has started."""
-        # Out of the scheduler first: a job it has handed out is running, whatever the store says.
+    async def cancel(self, job_id: int) -> str:
+        """End a waiting or running job (a running call can't be stopped: what it makes is
+        thrown away, see ``_succeeded``); the sentence saying so. Any process may cancel: the
+        store decides, and the process running the job reads it there."""
         entry = self._scheduler.remove(job_id)
-        if entry is None or not await self._store.cancel_job(job_id):
+        job = await self._store.get_job(job_id)
+        if job is None or not await self._store.cancel_job(job_id):
             if entry is not None:
                 self._scheduler.add(entry, front=True)
-            raise InvalidInput(texts.ALREADY_STARTED)
+            raise InvalidInput(texts.ALREADY_FINISHED)
         self._progress.pop(job_id, None)
+        return texts.CANCELLED_RUNNING if job.state is JobState.RUNNING else texts.CANCELLED
 
     async def sweep_stranded(self) -> None:
         """Fail the queued jobs no account will run, so that none waits forever."""
@@ -212,13 +215,18 @@ class Runner:
         return _Made(images, references, attempts)
 
     async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
-        if not made.attempts:  # ended while the call ran (it can't be cancelled then): drop it
-            return
         self._progress.pop(job.id, None)
         self._accounts.close_incidents(slot.account)
-        finish = self._store.finish_job
-        if not await self._delivery.stored(job.id, lambda: finish(job.id, made.images)):
+        finished: list[bool] = []
+
+        async def finish() -> None:
+            finished.append(await self._store.finish_job(job.id, made.images))
+
+        if made.attempts and not await self._delivery.stored(job.id, finish):
             await self._delivery.fail(job.id, texts.NOT_SAVED)
+            return
+        if not made.attempts or not finished[-1]:
+            log.info("job %d was cancelled while it ran: its images are thrown away", job.id)
             return
         await self._references.remember(job, slot.account, made.references)
         done = replace(job, state=JobState.DONE, account=slot.account, attempts=made.attempts)
@@ -321,7 +329,7 @@ class Runner:
             await self._store.update_request(job.id, replace(request, model=fallback))
             await self._requeue(slot)
             return
-        await self._fail(job, texts.MODERATED)
+        await self._fail(job, texts.moderated(texts.naming(job.owner.platform)))
 
     def _fallback_model(self, request: Request) -> str | None:
         if not self._tuning.moderation_fallback or not isinstance(request, GenerationRequest):
