@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.core import texts
-from bot.core.domain import Action, Button, Owner
+from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
 from bot.store.sqlite import SqliteStore
@@ -165,6 +165,31 @@ async def test_thirty_rerolls_on_a_full_queue_do_not_silence_a_group(
         timeout=3,
     )
     assert len([c for c in tg.calls if to_chat(GROUP)(c)]) == posted + 1
+
+
+async def test_a_member_tapping_anothers_settings_panel_changes_and_redraws_nothing(
+    telegram: BotUnderTest,
+) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start(limits=Limits(press_burst=3))
+    owner_key, other_key = UserKey("telegram", str(USER)), UserKey("telegram", str(OTHER))
+    await bot.service.update_settings(owner_key, model="nano-banana-pro")
+    await tg.post_message(GROUP, USER, "/settings", chat_type="supergroup")
+    await tg.wait_for("sendMessage")
+    panel = tg.sent_messages(GROUP)[-1]
+    # Forged or not, a press is the presser's: the owner's panel and settings stay as they are.
+    taps = ["set:reset", "set:m:nano-banana-2", "set:open:m", "set:back", "set:reset"] * 4
+    pressed = [await tg.press_button(GROUP, OTHER, panel["message_id"], data) for data in taps]
+    await tg.wait_for("answerCallbackQuery", count=len(pressed))
+    assert tg.calls_of("editMessageText") == []
+    assert tg.message(GROUP, panel["message_id"]) == panel
+    assert (await bot.service.settings(owner_key)).model == "nano-banana-pro"
+    assert (await bot.service.settings(other_key)).model is None
+    # They get their own panel, but not one per tap: presses are slowed like any others.
+    answers = [answer_of(tg, q)["text"] for q in pressed]
+    assert answers.count(texts.SLOW_DOWN) >= len(taps) - 3 - 1
+    own = [c for c in tg.calls_of("sendMessage") if c.params["chat_id"] == OTHER]
+    assert 1 <= len(own) <= 4
 
 
 # Discord, through discord.py.

@@ -111,12 +111,19 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
     [album] = tg.calls_of("sendMediaGroup")
     assert tg.media_bytes(album) == await bot.generated(1)
     assert album.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
+    # The album's images are numbered as the buttons are.
+    assert [item["caption"] for item in album.params["media"]] == ["Image 1 of 2", "Image 2 of 2"]
     keyboard = keyboard_message(bot)
     assert keyboard["text"] == "nano-banana-pro · seed 5 · 16:9"
-    assert labels(keyboard["reply_markup"]) == [["U1", "U2"], ["R1", "R2", "🎲"]]
+    assert labels(keyboard["reply_markup"]) == [
+        ["⬆️ Upscale 1", "✏️ Edit 1"],
+        ["⬆️ Upscale 2", "✏️ Edit 2"],
+        ["🎲 Draw again"],
+    ]
     assert callback_data(keyboard["reply_markup"]) == [
-        ["u:1:1", "u:1:2"],
-        ["r:1:1", "r:1:2", "d:1:0"],
+        ["u:1:1", "r:1:1"],
+        ["u:1:2", "r:1:2"],
+        ["d:1:0"],
     ]
     assert generations(bot.flow) == [
         {
@@ -143,9 +150,12 @@ async def test_photo_with_caption_is_the_reference_at_its_best_size(bot: BotUnde
     assert photo.files["photo"] == (await bot.generated(1))[0]
     assert isinstance(job.request, GenerationRequest)
     seed = job.request.seed
-    assert photo.params["caption"] == f"nano-banana-2-lite · seed {seed} · 1:1"
-    # Lite can't upscale: no U buttons.
-    assert labels(photo.params["reply_markup"]) == [["R1", "🎲"]]
+    # Lite can't upscale: no upscale buttons, and the caption says how to get them.
+    assert photo.params["caption"] == (
+        f"nano-banana-2-lite · seed {seed} · 1:1\n"
+        "nano-banana-2-lite can't upscale; for ⬆️ Upscale buttons, use --model 2."
+    )
+    assert labels(photo.params["reply_markup"]) == [["✏️ Edit 1"], ["🎲 Draw again"]]
 
 
 async def test_album_with_the_caption_on_its_second_item_is_one_request(
@@ -284,7 +294,7 @@ async def test_upscale_reroll_and_reuse_buttons(bot: BotUnderTest) -> None:
         "sendMessage", predicate=lambda c: "force_reply" in c.params.get("reply_markup", {})
     )
     assert ask.params["reply_markup"]["force_reply"] is True
-    assert text_of(ask) == views.reuse_request(2, "@user42")
+    assert text_of(ask) == "What should I make of image 2? Reply to this message with the prompt."
     asked = next(m for m in tg.sent_messages(USER) if m.get("text") == text_of(ask))
     await bot.parked("reuse")  # the pending prompt is parked right after the question
     await tg.post_message(USER, USER, "the fox at night --count 1", reply_to=asked["message_id"])
@@ -320,27 +330,53 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
     await tg.post_message(USER, USER, "/settings")
     await tg.wait_for("sendMessage")
     panel = keyboard_message(bot)
-    assert labels(panel["reply_markup"])[0] == ["✓ lite", "2", "pro"]
-    assert callback_data(panel["reply_markup"])[0] == [
+    # A labelled row per setting, as on Discord: what it is, and what applies now.
+    assert labels(panel["reply_markup"]) == [
+        ["Model: nano-banana-2-lite (bot default)"],
+        ["Aspect ratio: 1:1 (bot default)"],
+        ["Images per prompt: 4 (bot default)"],
+        ["Upscale to: 2k (bot default)"],
+        [views.RESET_LABEL],
+    ]
+    assert panel["text"].splitlines()[1:] == [
+        "Model: nano-banana-2-lite (bot default)",
+        "Aspect ratio: 1:1 (bot default)",
+        "Images per prompt: 4 (bot default)",
+        "Upscale to: 2k (bot default)",
+    ]
+    assert callback_data(panel["reply_markup"])[0] == ["set:open:m"]
+    assert callback_data(panel["reply_markup"])[-1] == [views.RESET]
+
+    async def press(data: str) -> str:
+        query = await tg.press_button(USER, USER, panel["message_id"], data)
+        await tg.wait_for("answerCallbackQuery", predicate=lambda c: query in str(c.params))
+        return query
+
+    opened = await press("set:open:m")
+    await tg.wait_for("editMessageText")
+    choices = tg.message(USER, panel["message_id"])
+    assert choices is not None
+    assert labels(choices["reply_markup"]) == [["✓ lite", "2", "pro"], [views.BACK]]
+    assert callback_data(choices["reply_markup"])[0] == [
         "set:m:nano-banana-2-lite",
         "set:m:nano-banana-2",
         "set:m:nano-banana-pro",
     ]
-    assert callback_data(panel["reply_markup"])[-1] == [views.RESET]
-    queries = []
+    queries = [opened]
     for data in ("set:m:nano-banana-pro", "set:n:1", "set:ar:16:9", "set:m:dalle", "set:zz:1"):
-        queries.append(await tg.press_button(USER, USER, panel["message_id"], data))
-        await tg.wait_for("answerCallbackQuery", count=len(queries))
+        queries.append(await press(data))
     answered(bot, *queries)
-    assert answer_text(bot, queries[0]) == views.SAVED
-    assert answer_text(bot, queries[3]) == texts.unknown_model("dalle", bot.service.models)
-    assert answer_text(bot, queries[4]) == views.INVALID_BUTTON
+    await tg.wait_for("editMessageText", count=4)  # the choices, then each saved choice
+    assert answer_text(bot, queries[1]) == views.SAVED
+    assert answer_text(bot, queries[4]) == texts.unknown_model("dalle", bot.service.models)
+    assert answer_text(bot, queries[5]) == views.INVALID_BUTTON
     rendered = bot.tg.message(USER, panel["message_id"])
     assert rendered is not None
-    shown = labels(rendered["reply_markup"])
-    assert "✓ pro" in shown[0]
-    assert "✓ 16:9" in shown[1]
-    assert "✓ 1" in shown[2]
+    assert labels(rendered["reply_markup"])[:3] == [
+        ["Model: nano-banana-pro"],
+        ["Aspect ratio: 16:9"],
+        ["Images per prompt: 1"],
+    ]
 
     await tg.post_message(USER, USER, "/imagine a fox")
     await bot.delivered(1)
@@ -370,12 +406,13 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(bot: BotUnderTest) -> 
     await tg.post_message(USER, USER, "/queue")
     await tg.wait_for("sendMessage", predicate=lambda c: text_of(c).startswith("Your jobs"))
     listing = keyboard_message(bot)
+    # The same words for the same states as the status messages (and Discord's /queue).
     assert listing["text"].splitlines()[1:] == [
-        "#1 “first” — running",
-        "#2 “second” — queued, position 1",
+        f"#1 “first” — {texts.STARTED}",
+        f"#2 “second” — {texts.queued(1)}",
     ]
-    assert labels(listing["reply_markup"]) == [["✖ Cancel #2"]]
-    assert callback_data(listing["reply_markup"]) == [["c:2:0"]]
+    assert labels(listing["reply_markup"]) == [["✖ Cancel #1"], ["✖ Cancel #2"]]
+    assert callback_data(listing["reply_markup"]) == [["c:1:0"], ["c:2:0"]]
 
     stranger = await tg.press_button(USER, OTHER, listing["message_id"], "c:2:0")
     await tg.wait_for("answerCallbackQuery")
@@ -387,9 +424,9 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(bot: BotUnderTest) -> 
     assert (await bot.job(2)).state is JobState.CANCELLED
     updated = tg.message(USER, listing["message_id"])
     assert updated is not None
-    assert updated["text"].splitlines()[1:] == ["#1 “first” — running"]
-    assert "reply_markup" not in updated
-    assert any(m["text"] == f"✖ {texts.CANCELLED}" for m in tg.sent_messages(USER) if "text" in m)
+    assert updated["text"].splitlines()[1:] == [f"#1 “first” — {texts.STARTED}"]
+    assert labels(updated["reply_markup"]) == [["✖ Cancel #1"]]
+    assert any(m["text"] == texts.CANCELLED_STATUS for m in tg.sent_messages(USER) if "text" in m)
 
 
 async def test_a_restart_between_result_and_buttons(bot: BotUnderTest) -> None:
@@ -524,12 +561,16 @@ async def test_images_too_large_for_a_photo_go_as_files(bot: BotUnderTest) -> No
     await bot.delivered(1)
     [document] = bot.tg.calls_of("sendDocument")
     assert document.files["document"] == (await bot.generated(1))[0]
-    assert labels(document.params["reply_markup"]) == [["U1"], ["R1", "🎲"]]
+    assert labels(document.params["reply_markup"]) == [
+        ["⬆️ Upscale 1", "✏️ Edit 1"],
+        ["🎲 Draw again"],
+    ]
 
     await bot.tg.post_message(USER, USER, "/imagine a panorama --model 2 --count 2")
     await bot.delivered(2)
     [album] = bot.tg.calls_of("sendMediaGroup")
     assert [m["type"] for m in album.params["media"]] == ["document", "document"]
+    assert [m["caption"] for m in album.params["media"]] == ["Image 1 of 2", "Image 2 of 2"]
     assert bot.tg.media_bytes(album) == await bot.generated(2)
     assert bot.tg.calls_of("sendPhoto") == []
 
@@ -575,7 +616,12 @@ async def test_webhook_mode_with_a_secret_token(bot: BotUnderTest) -> None:
     [hook] = bot.tg.calls_of("setWebhook")
     assert hook.params["url"] == url
     assert hook.params["secret_token"] == "s3cret-token"
-    assert hook.params["allowed_updates"] == ["message", "callback_query"]
+    assert hook.params["allowed_updates"] == [
+        "message",
+        "edited_message",
+        "callback_query",
+        "my_chat_member",
+    ]
     assert bot.tg.calls_of("getUpdates") == []
 
     update = await bot.tg.post_message(USER, USER, "/help")

@@ -244,8 +244,9 @@ class FakeTelegramServer:
     ``bot_user``.
 
     Injection (async, each returns the Update dict it queued): ``post_message``, ``post_photo``,
-    ``post_album`` (a list), ``post_document``, ``post_update`` (raw); ``press_button`` returns
-    the callback query id.
+    ``post_album`` (a list), ``post_document``, ``post_other`` (a sticker, voice…: its fields),
+    ``edit_message`` (an ``edited_message``), ``add_bot`` (a ``my_chat_member``: the bot was
+    added to a group), ``post_update`` (raw); ``press_button`` returns the callback query id.
 
     Anonymous senders: ``sender_chat`` on the ``post_*`` methods posts as a chat, as Telegram
     does for a group's anonymous admins (``sender_chat`` is the group, ``from`` the placeholder
@@ -536,6 +537,47 @@ class FakeTelegramServer:
             chat_id, user_id, content, chat_type, reply_to, username, sender_chat
         )
 
+    async def post_other(
+        self,
+        chat_id: int,
+        user_id: int,
+        content: Json,
+        *,
+        chat_type: str = "private",
+        reply_to: int | None = None,
+        username: str | None = None,
+    ) -> Json:
+        """A message of another kind: ``content`` holds its fields (``{"sticker": {...}}``)."""
+        return await self._post_user_message(
+            chat_id, user_id, dict(content), chat_type, reply_to, username
+        )
+
+    async def edit_message(self, chat_id: int, message_id: int, text: str) -> Json:
+        """The user edits their message's text (or a caption, for a photo or document):
+        Telegram sends the whole message again as an ``edited_message``."""
+        msg = self.message(chat_id, message_id)
+        if msg is None or msg["from"]["id"] == self.bot_user["id"]:
+            raise KeyError(f"no user message {message_id} in chat {chat_id}")
+        field, entities = ("text", "entities") if "text" in msg else ("caption", "caption_entities")
+        edited = {k: v for k, v in msg.items() if k != entities}
+        edited[field] = text
+        if found := _auto_entities(text):
+            edited[entities] = found
+        edited["edit_date"] = int(time.time())
+        self._messages[(chat_id, message_id)] = edited
+        return await self.post_update({"edited_message": edited})
+
+    async def add_bot(self, chat_id: int, by_user: int, *, chat_type: str = "supergroup") -> Json:
+        """A member adds the bot to a group: a ``my_chat_member`` update, "left" → "member"."""
+        change = {
+            "chat": self._chat(chat_id, chat_type),
+            "from": self._user(by_user),
+            "date": int(time.time()),
+            "old_chat_member": {"user": self.bot_user, "status": "left"},
+            "new_chat_member": {"user": self.bot_user, "status": "member"},
+        }
+        return await self.post_update({"my_chat_member": change})
+
     async def press_button(
         self, chat_id: int, user_id: int, message_id: int, data: str, *, username: str | None = None
     ) -> str:
@@ -561,7 +603,9 @@ class FakeTelegramServer:
             user_id,
             {"id": user_id, "is_bot": False, "first_name": f"User{user_id}", "language_code": "en"},
         )
-        user["username"] = username or user.get("username") or f"user{user_id}"
+        if username is not None:
+            user["username"] = username
+        user.setdefault("username", f"user{user_id}")  # None: a user who never set one
         return user
 
     def _chat(self, chat_id: int, chat_type: str | None = None, user: Json | None = None) -> Json:

@@ -12,18 +12,18 @@ import re
 from telegram import Message
 
 # "/imagine", "/imagine@this_bot"; Telegram commands are at most 32 characters.
-_COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,32}))?(?=\s|$)")
+COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,32}))?(?=\s|$)")
 
 
 def command_argument(text: str) -> str:
     """What follows ``/command`` or ``/command@bot`` (PTB has already checked whose it is)."""
-    command = _COMMAND.match(text)
+    command = COMMAND.match(text)
     return text[command.end() :].strip() if command else text.strip()
 
 
 def addressed_prompt(text: str, *, private: bool, to_bot: bool, username: str) -> str | None:
     """The prompt in ``text`` if it asks this bot for an image, else None (not for us)."""
-    command = _COMMAND.match(text)
+    command = COMMAND.match(text)
     if command is not None:
         ours = command[1].lower() == "imagine" and (
             command[2] is None or command[2].lower() == username.lower()

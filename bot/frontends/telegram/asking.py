@@ -1,5 +1,6 @@
 """The ways to ask for an image: /imagine, a captioned photo, document or album, a reply to a
-photo, a plain message in a private chat, and the reply to an R button's prompt request.
+photo, a plain message in a private chat, the reply to an edit button's prompt request, an
+edited message, a photo and then its prompt; and an answer to every other input.
 
 Handlers only turn the message into a request and hand it to the intake; the core decides
 whether the request is valid.
@@ -8,11 +9,16 @@ whether the request is valid.
 from __future__ import annotations
 
 from telegram import Bot, Message, Update
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from bot.core.domain import Action, Button
+from bot.core import texts
+from bot.core.chatter import is_chatter
+from bot.core.domain import TELEGRAM, Action, Button, JobState, UserKey
+from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi
+from bot.frontends.telegram import status, views
 from bot.frontends.telegram.addressing import (
     addressed_prompt,
     command_argument,
@@ -21,9 +27,13 @@ from bot.frontends.telegram.addressing import (
 )
 from bot.frontends.telegram.albums import Album, Albums
 from bot.frontends.telegram.intake import Intake, Source, sources_of
+from bot.frontends.telegram.kept import KeptPhotos
 
-# Pending prompts for R buttons: key "chat:prompt-message", value "button-data user-id".
+# Pending prompts for edit buttons: key "chat:prompt-message", value "button-data user-id".
 REUSE = "reuse"
+# The job a message asked for, so that an edit of the message can replace it: key
+# "chat:message", value the job id.
+ASKED = "asked"
 
 
 def admit_prompt(service: BotApi, prompt: str, references: int) -> Admit:
@@ -38,6 +48,7 @@ class Asking:
         self._parking = parking
         self._intake = intake
         self._bot = bot  # albums are handled after their updates, outside any handler
+        self._kept = KeptPhotos(parking)
         self.albums = Albums(parking, self._on_album, wait=album_wait)
 
     async def imagine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -50,35 +61,90 @@ class Asking:
             await self._ask(context.bot, message, prompt)
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A plain message: a prompt in private chats, or in groups when it is for the bot."""
+        """A plain message: a prompt in private chats (small talk is asked about first), or in
+        groups when it is for the bot."""
         message = update.message
         if message is None or message.text is None:
             return
-        to_bot = replies_to_bot(message, context.bot.id)
-        prompt = addressed_prompt(
-            message.text, private=_private(message), to_bot=to_bot, username=context.bot.username
-        )
-        if prompt is None:
-            return
-        if not await self._answer_reuse(context.bot, message, prompt):
-            await self._ask(context.bot, message, prompt)
+        prompt = self._prompt(context.bot, message, message.text)
+        if prompt is not None and not await self._answer_reuse(context.bot, message, prompt):
+            await self._ask(context.bot, message, prompt, chatter=_private(message))
 
     async def media(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A photo or document: its caption is the prompt; album items wait for the others."""
+        """A photo or document: its caption is the prompt; album items wait for the others;
+        without a caption it is kept for the next prompt."""
         message = update.message
         if message is None:
             return
         if message.media_group_id:
             await self.albums.add(message)
             return
-        prompt = addressed_prompt(
-            message.caption or "",
-            private=_private(message),
-            to_bot=replies_to_bot(message, context.bot.id),
-            username=context.bot.username,
-        )
-        if prompt is not None:
+        prompt = self._prompt(context.bot, message, message.caption or "")
+        if prompt == "":
+            await self._keep(message.chat_id, sender_id(message), sources_of(message), message)
+        elif prompt is not None:
             await self._ask(context.bot, message, prompt)
+
+    async def other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A sticker, voice, video and the like, sent to the bot: say what it reads."""
+        message = update.message
+        if message is not None and (_private(message) or replies_to_bot(message, context.bot.id)):
+            await message.reply_text(views.TEXT_AND_PHOTOS)
+
+    async def edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An edited message is read again: the job it asked for is replaced while it still
+        waits (a started one is kept, and the user told so)."""
+        message = update.edited_message
+        if message is None or message.media_group_id:
+            return
+        prompt = self._prompt(context.bot, message, message.text or message.caption or "")
+        if not prompt:
+            return
+        asked = await self._parking.take_pending(ASKED, f"{message.chat_id}:{message.message_id}")
+        status_id = None
+        if asked:
+            job = await self._service.job(int(asked[-1]))
+            key = status.key_of(job.owner) if job is not None else None
+            try:
+                if job is None or job.state is not JobState.QUEUED:
+                    raise InvalidInput(views.EDIT_TOO_LATE)
+                await self._service.cancel(UserKey(TELEGRAM, job.owner.user_id), job.id)
+            except InvalidInput:
+                await message.reply_text(views.EDIT_TOO_LATE, do_quote=True)
+                return
+            status_id = key[1] if key is not None else None
+        await self._ask(
+            context.bot, message, prompt, chatter=_private(message), status_id=status_id
+        )
+
+    async def draw(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """🎨 Draw it, under the question about a short message: draw it after all."""
+        query = update.callback_query
+        if query is None:
+            return
+        asked = query.message if isinstance(query.message, Message) else None
+        original = asked.reply_to_message if asked is not None else None
+        if asked is None or original is None or not original.text:
+            await query.answer(views.INVALID_BUTTON)
+            return
+        if sender_id(original) != query.from_user.id:
+            await query.answer(views.NOT_YOUR_MESSAGE, show_alert=True)
+            return
+        try:  # the question goes; a second tap finds it gone and starts nothing
+            await asked.delete()
+        except BadRequest:
+            await query.answer()
+            return
+        await query.answer()
+        await self._ask(context.bot, original, original.text.strip())
+
+    def _prompt(self, bot: Bot, message: Message, text: str) -> str | None:
+        return addressed_prompt(
+            text,
+            private=_private(message),
+            to_bot=replies_to_bot(message, bot.id),
+            username=bot.username,
+        )
 
     async def _on_album(self, album: Album) -> None:
         # Telegram puts the album's caption on whichever item the user captioned.
@@ -87,6 +153,10 @@ class Asking:
         prompt = addressed_prompt(
             captioned.caption, private=captioned.private, to_bot=False, username=self._bot.username
         )
+        sources = [Source(item.file_id, item.file_size) for item in items]
+        if prompt == "" and captioned.private:
+            await self._keep(album.chat_id, captioned.user_id, sources)
+            return
         if prompt is None:
             return
         await self._intake.start(
@@ -95,25 +165,58 @@ class Asking:
             user_id=captioned.user_id,
             answer_to=captioned.message_id,
             admit=admit_prompt(self._service, prompt, len(items)),
-            sources=[Source(item.file_id, item.file_size) for item in items],
+            sources=sources,
             status_id=album.status_id,
             on_status=album.remember_status,
         )
 
-    async def _ask(self, bot: Bot, message: Message, prompt: str) -> None:
-        # The message's own image, then the one it replies to (a reply to any photo uses it).
+    async def _keep(
+        self, chat_id: int, user_id: int, sources: list[Source], message: Message | None = None
+    ) -> None:
+        """A picture without a prompt: keep it, and ask what to make of it."""
+        await self._kept.keep(chat_id, user_id, sources)
+        if message is not None:
+            await message.reply_text(texts.PHOTO_KEPT)
+        else:
+            await self._bot.send_message(chat_id, texts.PHOTO_KEPT)
+
+    async def _ask(
+        self,
+        bot: Bot,
+        message: Message,
+        prompt: str,
+        *,
+        chatter: bool = False,
+        status_id: int | None = None,
+    ) -> None:
+        """Submit ``prompt`` with the message's own image, else the one it replies to, else the
+        photos the user kept here; small talk (``chatter``) with none is asked about first."""
+        user_id = sender_id(message)
         sources = sources_of(message) + sources_of(message.reply_to_message)
-        await self._intake.start(
+        kept = await self._kept.take(message.chat_id, user_id)
+        sources = sources or kept
+        if chatter and not sources and is_chatter(prompt):
+            count = (await self._service.settings(UserKey(TELEGRAM, str(user_id)))).count
+            question = texts.chatter(prompt, count or self._service.defaults.count)
+            # Quoted: the question names the message, and 🎨 reads it back from there.
+            await message.reply_text(question, reply_markup=views.draw(), do_quote=True)
+            return
+        submitted = await self._intake.start(
             bot,
             chat_id=message.chat_id,
-            user_id=sender_id(message),
+            user_id=user_id,
             answer_to=message.message_id,
             admit=admit_prompt(self._service, prompt, len(sources)),
             sources=sources,
+            status_id=status_id,
         )
+        if submitted is not None:
+            key = f"{message.chat_id}:{message.message_id}"
+            await self._parking.add_pending(ASKED, key, str(submitted.job_id))
 
     async def _answer_reuse(self, bot: Bot, message: Message, prompt: str) -> bool:
-        """If this replies to an R button's prompt request, submit with that image: True."""
+        """If this replies to an edit button's prompt request, submit with that image: True.
+        Only the presser's reply answers it; anyone else's is a new prompt of their own."""
         target, user = message.reply_to_message, message.from_user
         if target is None or user is None or not replies_to_bot(message, bot.id):
             return False
@@ -125,7 +228,7 @@ class Asking:
         button = Button.parse(data)
         if button is None or button.action is not Action.REUSE:
             return False
-        if presser != str(user.id):  # the request was for the user who pressed R
+        if presser != str(user.id):  # the request was for the user who pressed the button
             await self._parking.add_pending(REUSE, key, parked[0])
             return False
         await self._intake.start(

@@ -1,10 +1,12 @@
-"""Callback queries: result buttons (U, 🎲, R), cancel buttons from /queue, settings buttons.
+"""Callback queries: result buttons (upscale, draw again, edit), cancel buttons from /queue,
+settings buttons.
 
 Callback data comes from the client and may be forged: it is parsed strictly, the core decides
 whether the presser may press it where they are, and everything else is read from the store, so
 buttons keep working after a restart. Every callback query is answered exactly once, before any
 slow work (the client shows a spinner until then); a refusal is that answer, as an alert only
-the presser sees, never a message in the chat.
+the presser sees, never a message in the chat. A panel answers its owner only: anyone else
+pressing it gets their own.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from telegram import (
     ForceReply,
     InlineKeyboardMarkup,
     MaybeInaccessibleMessage,
+    Message,
+    MessageEntity,
     Update,
+    User,
 )
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import settings, texts
-from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
-from bot.core.errors import InvalidInput
+from bot.core.domain import TELEGRAM, Action, Button, JobResult, Owner, UserKey
+from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.ports import Parking
 from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service.api import BotApi
@@ -34,6 +39,8 @@ from bot.frontends.telegram.asking import REUSE
 from bot.frontends.telegram.intake import Intake
 
 log = logging.getLogger(__name__)
+# Where an upscale's file was sent, by job: a second press of its button sends that file again.
+UPSCALE_SENT = "upscale.sent"
 
 
 class Buttons:
@@ -43,7 +50,7 @@ class Buttons:
         self._parking = parking
 
     async def result(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """U1–U4, 🎲, R1–R4 and cancel: ``action:job:index``, resolved from the store."""
+        """Upscale, draw again, edit and cancel: ``action:job:index``, resolved from the store."""
         query = update.callback_query
         if query is None:
             return
@@ -51,26 +58,40 @@ class Buttons:
         if button is None or query.message is None:
             await query.answer(views.INVALID_BUTTON)
             return
+        message = query.message
         if button.action is Action.CANCEL:
-            await self._cancel(query, query.message, button)
+            await self._cancel(query, message, button)
         elif button.action is Action.REUSE:
-            await self._ask_prompt(context.bot, query, query.message, button)
+            await self._ask_prompt(context.bot, query, message, button)
         else:
+
+            async def refused(refusal: InvalidInput) -> None:
+                if isinstance(refusal, AlreadyMade):
+                    await self._send_again(context.bot, query, message, button, refusal)
+                else:
+                    await answer(query, refusal.message)
+
+            async def admitted() -> None:
+                await answer(query)
+                if button.action is Action.UPSCALE:
+                    await _mark_done(query, message, button)
+
             # The presser owns the new job; its answer replies to the result it came from.
             await self._intake.start(
                 context.bot,
-                chat_id=query.message.chat.id,
+                chat_id=message.chat.id,
                 user_id=query.from_user.id,
-                answer_to=query.message.message_id,
+                answer_to=message.message_id,
                 admit=lambda owner: self._service.admit_press(owner, button),
-                refuse=lambda text: _answer(query, text),
-                admitted=lambda: _answer(query),
+                refuse=refused,
+                admitted=admitted,
             )
 
     async def settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """A /settings choice: ``set:<key>:<value>`` or ``set:reset``, saved for the presser."""
+        """/settings: ``set:open:<key>`` shows a setting's choices, ``set:<key>:<value>`` saves
+        one for the presser, ``set:back`` and ``set:reset`` — on the presser's own panel."""
         query = update.callback_query
-        if query is None:
+        if query is None or query.message is None:
             return
         choice = views.parse_setting(query.data or "")
         if choice is None:
@@ -78,20 +99,43 @@ class Buttons:
             return
         user = UserKey(TELEGRAM, str(query.from_user.id))
         name, value = choice
+        opened = value if name == "open" else None
         try:
-            self._service.throttle_press(user)  # each choice edits the panel, maybe in a group
+            self._service.throttle_press(user)  # each press edits or sends a panel
+            if views.owner_of(query.message) != query.from_user.id:
+                await self._own_panel(query, user)
+                return
             if name == "reset":
                 saved = await self._service.update_settings(user, **dict.fromkeys(settings.NAMES))
-            else:
+            elif name in settings.NAMES:
                 saved = await self._service.update_settings(user, **{name: value})
+            else:
+                saved = await self._service.settings(user)
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return
-        await query.answer(views.SAVED)
-        text, markup = views.settings_view(
-            SettingsPanel.of(saved, self._service.models, self._service.defaults)
-        )
-        await _edit_quietly(query, text, markup)
+        await query.answer(views.SAVED if name in (*settings.NAMES, "reset") else None)
+        panel = SettingsPanel.of(saved, self._service.models, self._service.defaults)
+        await _redraw(query, query.message, *views.settings_view(panel, opened))
+
+    async def _own_panel(self, query: CallbackQuery, user: UserKey) -> None:
+        """Someone pressed another member's panel: they get their own, privately if they have
+        a private chat with the bot, else in the group addressed to them; nothing is saved."""
+        current = await self._service.settings(user)
+        panel = SettingsPanel.of(current, self._service.models, self._service.defaults)
+        text, markup = views.settings_view(panel)
+        bot = query.get_bot()
+        try:
+            await bot.send_message(query.from_user.id, text, reply_markup=markup)
+            told = views.OTHERS_PANEL_SENT
+        except (Forbidden, BadRequest):  # they never started a private chat with the bot
+            assert query.message is not None
+            mine, entities = views.addressed(query.from_user, text)
+            await bot.send_message(
+                query.message.chat.id, mine, entities=entities, reply_markup=markup
+            )
+            told = views.OTHERS_PANEL_BELOW
+        await answer(query, told)
 
     async def _cancel(
         self, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
@@ -99,23 +143,27 @@ class Buttons:
         user = query.from_user
         owner = Owner(TELEGRAM, str(user.id), str(message.chat.id))
         try:
-            await self._service.press_cancel(owner, button)
+            done = await self._service.press_cancel(owner, button)
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return
-        await query.answer(texts.CANCELLED)
+        await query.answer(done)
         job = await self._service.job(button.job_id)
         key = status.key_of(job.owner) if job is not None else None
         if key is not None:
             with contextlib.suppress(TelegramError):  # the user may have deleted it
-                await status.edit(query.get_bot(), key, f"✖ {texts.CANCELLED}")
-        items = await self._service.queue(UserKey(TELEGRAM, str(user.id)))
-        await _edit_quietly(query, *views.queue_view(QueueView.of(items)))
+                await status.edit(query.get_bot(), key, texts.CANCELLED_STATUS)
+        # The panel shows its owner's jobs, whoever pressed (an admin may cancel anyone's).
+        panel_owner = views.owner_of(message)
+        if panel_owner is not None:
+            items = await self._service.queue(UserKey(TELEGRAM, str(panel_owner)))
+            await _redraw(query, message, *views.queue_view(QueueView.of(items)))
 
     async def _ask_prompt(
         self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
     ) -> None:
-        """Rn: ask for the new prompt with a ForceReply; the pending request lives in the store."""
+        """Edit n: ask the presser for the new prompt with a ForceReply that opens only for them;
+        the pending request lives in the store, and only their reply answers it."""
         user = query.from_user
         try:  # before anything is posted: only a press that may act on the result gets a form
             await self._service.pressed_job(
@@ -125,13 +173,15 @@ class Buttons:
             await query.answer(refusal.message, show_alert=True)
             return
         await query.answer()
-        # In groups, a selective ForceReply opens the reply field only for mentioned users.
-        mention = f"@{user.username}" if user.username else ""
+        private = message.chat.type == "private"
+        mention, entities = _mention(user) if not private else ("", [])
         asked = await bot.send_message(
             message.chat.id,
             views.reuse_request(button.index, mention),
+            entities=entities,
+            # A selective ForceReply opens the reply field only for the users mentioned.
             reply_markup=ForceReply(
-                selective=bool(mention), input_field_placeholder=f"Prompt for image {button.index}"
+                selective=not private, input_field_placeholder=f"Prompt for image {button.index}"
             ),
             reply_parameters=status.reply_to(message.message_id),
         )
@@ -139,22 +189,75 @@ class Buttons:
             REUSE, f"{message.chat.id}:{asked.message_id}", f"{button.data} {user.id}"
         )
 
+    async def _send_again(
+        self,
+        bot: Bot,
+        query: CallbackQuery,
+        message: MaybeInaccessibleMessage,
+        button: Button,
+        made: AlreadyMade,
+    ) -> None:
+        """A second press of an upscale: the file sent before, again (Telegram keeps it)."""
+        parked = await self._parking.take_pending(UPSCALE_SENT, str(made.job_id))
+        job = await self._service.job(made.job_id)
+        if not parked or job is None:
+            await answer(query, views.UPSCALED_ABOVE)
+            return
+        await self._parking.add_pending(UPSCALE_SENT, str(made.job_id), parked[-1])
+        await answer(query, made.message)
+        await _mark_done(query, message, button)
+        await bot.send_document(
+            message.chat.id,
+            parked[-1],
+            caption=texts.caption(JobResult(job, ())),
+            reply_parameters=status.reply_to(message.message_id),
+        )
 
-async def _answer(query: CallbackQuery, refusal: str | None = None) -> None:
+
+def _mention(user: User) -> tuple[str, list[MessageEntity]]:
+    if user.username:
+        return f"@{user.username}", []
+    text, entities = views.addressed(user, "")
+    return text.removesuffix(": "), entities
+
+
+async def answer(query: CallbackQuery, text: str | None = None) -> None:
     """Answer a press (a refusal as an alert only the presser sees). A press handled late (the
     bot was down) can't be answered any more; its job goes ahead all the same."""
     try:
-        await query.answer(refusal, show_alert=refusal is not None)
+        await query.answer(text, show_alert=text is not None)
     except BadRequest as exc:
         log.info("could not answer a button press: %s", exc.message)
 
 
-async def _edit_quietly(
-    query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None
+async def _mark_done(
+    query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
 ) -> None:
-    """Re-render the message a button sits on; pressing the current choice changes nothing."""
+    """Show a pressed upscale as done on the result (a courtesy: the job goes ahead anyway)."""
+    markup = message.reply_markup if isinstance(message, Message) else None
+    if markup is None:
+        return
     try:
-        await query.edit_message_text(text, reply_markup=markup)
+        await query.edit_message_reply_markup(views.mark_done(markup, button))
+    except BadRequest as exc:
+        if "message is not modified" not in exc.message.lower():
+            log.info("could not mark an upscale as done: %s", exc.message)
+
+
+async def _redraw(
+    query: CallbackQuery,
+    message: MaybeInaccessibleMessage,
+    text: str,
+    markup: InlineKeyboardMarkup | None,
+) -> None:
+    """Re-render a panel in place, keeping the mention of its owner (a group's panel)."""
+    owner = None
+    if isinstance(message, Message) and message.chat.type != "private":
+        first = next(iter(message.entities), None)
+        owner = first.user if first is not None else None
+    text, entities = views.addressed(owner, text)
+    try:
+        await query.edit_message_text(text, entities=entities, reply_markup=markup)
     except BadRequest as exc:
         if "message is not modified" not in exc.message.lower():
             log.info("could not re-render a keyboard: %s", exc.message)

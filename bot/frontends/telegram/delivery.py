@@ -17,44 +17,53 @@ from telegram import (
 )
 from telegram.error import BadRequest
 
-from bot.core import images, texts
+from bot.core import images
 from bot.core.domain import Job, JobResult, ResultImage
 from bot.core.ports import DeliveryError
+from bot.core.presenters import ResultView
 from bot.frontends.telegram import media, status, views
 
 log = logging.getLogger(__name__)
 
 
-async def send(bot: Bot, result: JobResult, *, max_document: int) -> None:
-    """The answer of a finished job, replying to the message that asked for it."""
+async def send(bot: Bot, result: JobResult, view: ResultView, *, max_document: int) -> str | None:
+    """The answer of a finished job, replying to the message that asked for it; for an
+    upscale, the file id Telegram gave its file (to send it again without paying)."""
     job = result.job
     chat_id = int(job.owner.chat_id)
     pictures = [(image, image.data) for image in result.images if image.data]
     if not pictures:
         raise DeliveryError(f"job {job.id} has no image bytes left to send", permanent=True)
-    caption = texts.caption(result)
+    caption = view.caption
     markup = views.keyboard(result.buttons)
     answer = status.reply_to(status.answer_to(job.owner))
     if job.is_upscale:
+        file_id = None
         for image, data in pictures:  # uncompressed: a photo would be recompressed
-            await _document(bot, chat_id, job, image, data, caption, markup, answer, max_document)
-        return
+            file_id = await _document(
+                bot, chat_id, job, image, data, caption, markup, answer, max_document
+            )
+        return file_id
     if len(pictures) == 1:
         image, data = pictures[0]
         if not await _photo(bot, chat_id, data, caption, markup, answer):
             await _document(bot, chat_id, job, image, data, caption, markup, answer, max_document)
-        return
-    # An album can't carry buttons: the images, then one message with caption and keyboard.
+        return None
+    # An album can't carry buttons: the images, numbered as the buttons are, then one message
+    # with caption and keyboard.
+    titles = dict(zip((i.index for i in result.images), view.titles, strict=True))
     group: list[InputMediaPhoto | InputMediaDocument] = []
     if all(media.fits_as_photo(data) for _, data in pictures):
-        group = [InputMediaPhoto(data) for _, data in pictures]
+        group = [InputMediaPhoto(data, caption=titles[image.index]) for image, data in pictures]
     else:  # an album can't mix photos and files
         for image, data in pictures:
             fitted = await _fit(data, max_document)
-            group.append(InputMediaDocument(fitted, filename=images.file_name(job, image, fitted)))
+            name = images.file_name(job, image, fitted)
+            group.append(InputMediaDocument(fitted, filename=name, caption=titles[image.index]))
     sent = await bot.send_media_group(chat_id, group, reply_parameters=answer)
     first = status.reply_to(sent[0].message_id)
     await bot.send_message(chat_id, caption, reply_markup=markup, reply_parameters=first)
+    return None
 
 
 async def _photo(
@@ -90,9 +99,9 @@ async def _document(
     markup: InlineKeyboardMarkup | None,
     answer: ReplyParameters | None,
     max_document: int,
-) -> None:
+) -> str | None:
     fitted = await _fit(data, max_document)
-    await bot.send_document(
+    sent = await bot.send_document(
         chat_id,
         fitted,
         filename=images.file_name(job, image, fitted),
@@ -100,6 +109,7 @@ async def _document(
         reply_markup=markup,
         reply_parameters=answer,
     )
+    return sent.document.file_id if sent.document is not None else None
 
 
 async def _fit(data: bytes, limit: int) -> bytes:

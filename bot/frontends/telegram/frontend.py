@@ -21,6 +21,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -39,11 +40,13 @@ from bot.frontends.telegram.buttons import Buttons
 from bot.frontends.telegram.commands import Commands
 from bot.frontends.telegram.intake import Intake
 from bot.frontends.telegram.notifier import TelegramNotifier
+from bot.frontends.telegram.onboarding import Onboarding
 from bot.frontends.telegram.outbound import Outbound
 from bot.frontends.telegram.status import StatusLocks
 
 log = logging.getLogger(__name__)
-UPDATES = ("message", "callback_query")  # nothing else is handled: don't fetch it
+# Nothing else is handled: don't fetch it. my_chat_member: the bot was added to a group.
+UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 
 
 class TelegramFrontEnd:
@@ -81,22 +84,53 @@ class TelegramFrontEnd:
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
         intake = Intake(service, locks, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
-        self.notifier = TelegramNotifier(self._app.bot, service, locks, max_document=max_document)
+        self.notifier = TelegramNotifier(
+            self._app.bot, service, locks, parking, max_document=max_document
+        )
         self._asking = Asking(service, parking, intake, self._app.bot, album_wait=album_wait)
-        self._add_handlers(Commands(service), self._asking, Buttons(service, intake, parking))
+        self._add_handlers(
+            Onboarding(service, intake),
+            Commands(service),
+            self._asking,
+            Buttons(service, intake, parking),
+        )
 
-    def _add_handlers(self, commands: Commands, asking: Asking, buttons: Buttons) -> None:
-        new = filters.UpdateType.MESSAGE  # edits and channel posts are not requests
+    def _add_handlers(
+        self, onboarding: Onboarding, commands: Commands, asking: Asking, buttons: Buttons
+    ) -> None:
+        new = filters.UpdateType.MESSAGE  # channel posts are not requests
+        edited = filters.UpdateType.EDITED_MESSAGE
+        images = filters.PHOTO | filters.Document.ALL
+        # What the bot can't read; animations (GIFs) come with a document too, so first.
+        unread = (
+            filters.Sticker.ALL
+            | filters.VOICE
+            | filters.VIDEO
+            | filters.VIDEO_NOTE
+            | filters.AUDIO
+            | filters.ANIMATION
+            | filters.LOCATION
+            | filters.CONTACT
+            | filters.POLL
+            | filters.Dice.ALL
+        )
         self._app.add_handler(TypeHandler(Update, outbound.note_sender), group=-1)
         self._app.add_handlers(
             [
-                CommandHandler(("start", "help"), commands.help, filters=new),
+                CommandHandler("start", onboarding.start, filters=new),
+                CommandHandler("help", commands.help, filters=new),
                 CommandHandler("settings", commands.settings, filters=new),
                 CommandHandler("queue", commands.queue, filters=new),
                 CommandHandler("imagine", asking.imagine, filters=new),
-                MessageHandler(new & (filters.PHOTO | filters.Document.ALL), asking.media),
-                MessageHandler(new & filters.TEXT & ~filters.COMMAND, asking.text),
+                MessageHandler(new & filters.COMMAND, commands.unknown),
+                MessageHandler(new & unread, asking.other),
+                MessageHandler(new & images, asking.media),
+                MessageHandler(new & filters.TEXT, asking.text),
+                MessageHandler(edited & (filters.TEXT | images), asking.edited),
+                ChatMemberHandler(onboarding.joined, ChatMemberHandler.MY_CHAT_MEMBER),
                 CallbackQueryHandler(buttons.settings, pattern=r"^set:"),
+                CallbackQueryHandler(onboarding.example, pattern=r"^ex:"),
+                CallbackQueryHandler(asking.draw, pattern=rf"^{views.DRAW_DATA}$"),
                 CallbackQueryHandler(buttons.result),
             ]
         )

@@ -17,7 +17,7 @@ from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from bot.core import texts
-from bot.core.domain import TELEGRAM, Owner
+from bot.core.domain import TELEGRAM, Owner, Submitted
 from bot.core.errors import InvalidInput
 from bot.core.service.api import Admit, BotApi
 from bot.frontends.telegram import status, views
@@ -26,7 +26,7 @@ from bot.frontends.telegram.status import StatusKey, StatusLocks
 log = logging.getLogger(__name__)
 
 # Says a refusal the core gave before anything was sent (a button's goes in its alert).
-Refuse = Callable[[str], Awaitable[object]]
+Refuse = Callable[[InvalidInput], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,9 @@ class Intake:
         admitted: Callable[[], Awaitable[object]] | None = None,
         status_id: int | None = None,
         on_status: Callable[[int], Awaitable[None]] | None = None,
-    ) -> None:
-        """Check the request, show a status message, fetch the references, queue the job.
+    ) -> Submitted | None:
+        """Check the request, show a status message, fetch the references, queue the job;
+        the queued job, or None if it was refused (and told so).
 
         ``refuse`` says a refusal that comes before the status message (by default a reply);
         ``admitted`` runs once the checks passed. ``status_id`` is a status message an
@@ -98,9 +99,10 @@ class Intake:
                             log.info(
                                 "job %d: could not show its position: %s", submitted.job_id, exc
                             )
+                    return submitted
         except InvalidInput as refusal:
             if key is None and refuse is not None:
-                await refuse(refusal.message)
+                await refuse(refusal)
             else:
                 await status.show(bot, key, texts.failed(refusal.message), chat_id, answer_to)
         except TelegramError as exc:  # Telegram refuses to let us talk there: nothing to answer
@@ -108,6 +110,7 @@ class Intake:
         except Exception:  # a bug must not leave the user looking at "⏳" forever
             log.exception("a request from chat %d could not be submitted", chat_id)
             await status.show(bot, key, texts.failed(texts.INTERNAL), chat_id, answer_to)
+        return None
 
     async def _status(
         self, bot: Bot, chat_id: int, answer_to: int, reuse: int | None

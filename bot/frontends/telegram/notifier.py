@@ -18,9 +18,11 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.core import texts
 from bot.core.domain import Job, JobResult
-from bot.core.ports import DeliveryError
+from bot.core.ports import DeliveryError, Parking
+from bot.core.presenters import ResultView
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import delivery, outbound, status
+from bot.frontends.telegram.buttons import UPSCALE_SENT
 from bot.frontends.telegram.status import StatusLocks
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,19 @@ def delivery_errors() -> Iterator[None]:
 class TelegramNotifier:
     """Implements ``bot.core.ports.Notifier`` for Telegram."""
 
-    def __init__(self, bot: Bot, service: BotApi, locks: StatusLocks, *, max_document: int) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        service: BotApi,
+        locks: StatusLocks,
+        parking: Parking,
+        *,
+        max_document: int,
+    ) -> None:
         self._bot = bot
         self._service = service
         self._locks = locks
+        self._parking = parking
         self._max_document = max_document
 
     async def job_started(self, job: Job) -> None:
@@ -65,9 +76,12 @@ class TelegramNotifier:
         key = status.key_of(owner)
         with delivery_errors():
             async with self._locks.hold(key):
-                await delivery.send(self._bot, result, max_document=self._max_document)
+                view = ResultView.of(result, self._service.models)
+                sent = await delivery.send(self._bot, result, view, max_document=self._max_document)
                 if key is not None:
                     await status.clear(self._bot, key)
+        if sent is not None:  # an upscale's file: a second press of its button sends it again
+            await self._parking.add_pending(UPSCALE_SENT, str(result.job.id), sent)
 
     async def job_failed(self, job: Job, message: str) -> None:
         owner = job.owner

@@ -1,20 +1,32 @@
 """What the Telegram front end shows: texts only Telegram needs, and its inline keyboards.
 
-Shared sentences live in ``bot.core.texts``; these are the Telegram-only ones (commands, the
-settings and queue keyboards). Settings buttons carry ``set:<key>:<value>`` and result buttons
-``action:job:index``: the prefixes never overlap, so neither parser accepts the other's data.
+Shared sentences live in ``bot.core.texts`` and button labels in ``bot.core.presenters``; these
+are the Telegram-only ones (commands, the settings and queue keyboards). Settings buttons carry
+``set:…``, examples ``ex:<n>``, the chatter question ``draw``, result buttons
+``action:job:index``: the prefixes never overlap, so no parser accepts another's data.
+
+A panel (/settings, /queue) in a group names its owner with a text mention, which Telegram keeps
+with the message: a press reads the owner from there, not from anything the client sends.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Message,
+    MessageEntity,
+    User,
+)
 
 from bot.core import settings, texts
 from bot.core.domain import Action, Button
-from bot.core.presenters import HelpView, QueueRow, QueueView, SettingsPanel
+from bot.core.presenters import HelpView, QueueView, SettingRow, SettingsPanel, label
 from bot.core.settings import SETTINGS
 
 RECEIVED = "⏳ …"
@@ -22,33 +34,89 @@ DONE = "✅ Done."
 INVALID_BUTTON = "That button is no longer valid."
 SAVED = "Saved."
 DOWNLOAD_FAILED = "I couldn't fetch that image from Telegram. Please send it again."
+TEXT_AND_PHOTOS = (
+    "I read text and photos: describe the picture you want, or send a photo with a caption "
+    "saying what to make of it."
+)
+EDIT_TOO_LATE = (
+    "I had already started on the first version, so I kept it. Send the new text as a new "
+    "message to draw it."
+)
+UPSCALED_ABOVE = "That image is upscaled already: you'll find it above."
+NOT_YOUR_MESSAGE = "Only the person who wrote that message can answer this."
+OTHERS_PANEL_SENT = "That panel is someone else's. I've sent you yours in our private chat."
+OTHERS_PANEL_BELOW = "That panel is someone else's. Yours is below."
+DRAW = "🎨 Draw it"
+BACK = "‹ Back"
+RESET_LABEL = "↺ Reset to defaults"
 
 COMMANDS = (
     ("imagine", "Make an image: /imagine a fox in snow --ar 16:9"),
     ("settings", "Your default model, aspect ratio, count and upscale size"),
-    ("queue", "Your waiting jobs, with cancel buttons"),
+    ("queue", "Your waiting and running jobs, with cancel buttons"),
     ("help", "What the bot does, with examples"),
 )
 
+DRAW_DATA = "draw"
 RESET = "set:reset"
-# Settings buttons carry ``set:<key>:<value>``; the keys are short to stay far below 64 bytes.
-_SETTING = re.compile(
-    rf"set:(?:({'|'.join(s.key for s in SETTINGS)}):([A-Za-z0-9._:-]{{1,40}})|(reset))"
-)
+BACK_DATA = "set:back"
+# Settings buttons carry ``set:<key>:<value>`` (save), ``set:open:<key>`` (show its choices),
+# ``set:back`` and ``set:reset``; the keys are short to stay far below 64 bytes.
+_KEYS = "|".join(s.key for s in SETTINGS)
+_SETTING = re.compile(rf"set:(?:({_KEYS}):([A-Za-z0-9._:-]{{1,40}})|open:({_KEYS})|(reset|back))")
+_EXAMPLE = re.compile(r"ex:([1-9])")
+# Telegram takes at most 8 buttons in a row.
+_PER_ROW = 8
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     if not rows:
         return None
     return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in rows]
+        [[InlineKeyboardButton(label(b), callback_data=b.data) for b in row] for row in rows]
     )
+
+
+def mark_done(markup: InlineKeyboardMarkup, button: Button) -> InlineKeyboardMarkup:
+    """The keyboard a result already has, with ``button`` shown as done."""
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(label(button, done=True), callback_data=key.callback_data)
+                if key.callback_data == button.data
+                else key
+                for key in row
+            ]
+            for row in markup.inline_keyboard
+        ]
+    )
+
+
+def examples() -> InlineKeyboardMarkup:
+    """One button per example prompt; a tap runs it as the presser's own prompt."""
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(shown, callback_data=f"ex:{n}")]
+            for n, (shown, _) in enumerate(texts.EXAMPLES, start=1)
+        ]
+    )
+
+
+def example_prompt(data: str) -> str | None:
+    match = _EXAMPLE.fullmatch(data)
+    if match is None or int(match[1]) > len(texts.EXAMPLES):
+        return None
+    return texts.EXAMPLES[int(match[1]) - 1][1]
+
+
+def draw() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(DRAW, callback_data=DRAW_DATA)]])
 
 
 def help_text(view: HelpView, username: str) -> str:
     buttons = ", ".join(
-        f"{label} {does}" + (" (sent as a file)" if action is Action.UPSCALE else "")
-        for action, label, does in view.buttons
+        f"{shown} {does}" + (" (sent as a file)" if action is Action.UPSCALE else "")
+        for action, shown, does in view.buttons
     )
     return (
         "I draw images with Google's Nano Banana models.\n\n"
@@ -57,74 +125,109 @@ def help_text(view: HelpView, username: str) -> str:
         "• send a photo or an album with the caption /imagine make it a watercolour: "
         "the photos are the references\n"
         "• reply to any photo with /imagine … to use that photo\n"
-        "• in a private chat, just write the prompt, or caption a photo with it\n"
+        "• in a private chat, just write the prompt, or send a photo and then say what to "
+        "make of it\n"
         f"In groups I answer my commands, mentions (@{username}) and replies to my messages.\n\n"
         f"Options: {view.options}\n"
         f"Models: {view.models}\n"
         f"Aspect ratios: {view.ratios}\n\n"
         f"Under each result: {buttons}.\n"
-        "/settings your defaults · /queue your waiting jobs"
+        "/settings your defaults · /queue your jobs"
     )
+
+
+def unknown_command(command: str) -> str:
+    names = [name for name, _ in COMMANDS] + ["start"]
+    close = difflib.get_close_matches(command.lower(), names, n=1, cutoff=0.7)
+    guess = f" Did you mean /{close[0]}?" if close else ""
+    listed = "\n".join(f"/{name} — {does}" for name, does in COMMANDS)
+    return f"I don't know /{texts.quote(command, 32)}.{guess} My commands:\n{listed}"
 
 
 def reuse_request(index: int, mention: str) -> str:
-    ask = f"reply to this message with the prompt for image {index}."
-    return f"{mention}, {ask}" if mention else ask.capitalize()
+    ask = f"what should I make of image {index}? Reply to this message with the prompt."
+    return f"{mention}, {ask}" if mention else ask[0].upper() + ask[1:]
+
+
+def addressed(user: User | None, text: str) -> tuple[str, list[MessageEntity]]:
+    """``text`` addressed to ``user`` with a text mention (a panel in a group names its owner
+    so; None: a private chat, where the chat is the owner)."""
+    if user is None:
+        return text, []
+    name = user.first_name or "you"
+    mention = MessageEntity(MessageEntity.TEXT_MENTION, 0, _utf16(name), user=user)
+    return f"{name}: {text}", [mention]
+
+
+def owner_of(message: MaybeInaccessibleMessage) -> int | None:
+    """Whose panel a message is: the private chat's user, or the user a group panel names."""
+    if message.chat.type == "private":
+        return message.chat.id
+    if not isinstance(message, Message):
+        return None
+    first = next(iter(message.entities), None)
+    if first is None or first.type != MessageEntity.TEXT_MENTION or first.user is None:
+        return None
+    return first.user.id if first.offset == 0 else None
 
 
 def parse_setting(data: str) -> tuple[str, str | None] | None:
-    """``set:m:pro`` → ``("model", "pro")``; ``set:reset`` → ``("reset", None)``; else None."""
+    """``set:m:pro`` → ``("model", "pro")``; ``set:open:m`` → ``("open", "model")``;
+    ``set:reset`` → ``("reset", None)``; ``set:back`` → ``("back", None)``; else None."""
     match = _SETTING.fullmatch(data) if len(data) <= 64 else None
     if match is None:
         return None
+    if match[4]:
+        return match[4], None
     if match[3]:
-        return "reset", None
+        opened = settings.keyed(match[3])
+        assert opened is not None  # the pattern admits only the keys
+        return "open", opened.name
     setting = settings.keyed(match[1])
-    assert setting is not None  # the pattern admits only the keys
+    assert setting is not None
     return setting.name, match[2]
 
 
-def settings_view(panel: SettingsPanel) -> tuple[str, InlineKeyboardMarkup]:
-    """The text and keyboard of /settings, marking what applies now."""
-    rows: list[list[InlineKeyboardButton]] = []
-    for row in panel.rows:
-        key = row.setting.key
-        rows += _rows(
-            [
-                InlineKeyboardButton(
-                    f"✓ {c.short}" if c.value == row.current else c.short,
-                    callback_data=f"set:{key}:{c.value}",
-                )
-                for c in row.choices
-                if parse_setting(f"set:{key}:{c.value}")  # an operator's odd model id: none
-            ]
-        )
-    rows.append([InlineKeyboardButton("↺ Reset to defaults", callback_data=RESET)])
-    count = int(panel["count"].current)
-    text = (
-        f"Your defaults: {panel['model'].current} · {panel['aspect_ratio'].current} · "
-        f"{count} image{'s' * (count > 1)} · upscale to {panel['upscale_resolution'].current}.\n"
-        "Rows: model, aspect ratio, count, upscale size. Tap to change; "
-        "options in a prompt still win."
+def settings_view(
+    panel: SettingsPanel, opened: str | None = None
+) -> tuple[str, InlineKeyboardMarkup]:
+    """/settings: a labelled row per setting ("Model: nano-banana-pro"); a tap on one shows its
+    choices (``opened``), with the one that applies now ticked."""
+    if opened is None:
+        rows = [
+            [InlineKeyboardButton(row.summary, callback_data=f"set:open:{row.setting.key}")]
+            for row in panel.rows
+        ]
+        rows.append([InlineKeyboardButton(RESET_LABEL, callback_data=RESET)])
+        return panel.text, InlineKeyboardMarkup(rows)
+    row = panel[opened]
+    text = f"{panel.text}\n\nChoose the {row.setting.label}:"
+    return text, InlineKeyboardMarkup(
+        [*_choices(row), [InlineKeyboardButton(BACK, callback_data=BACK_DATA)]]
     )
-    return text, InlineKeyboardMarkup(rows)
 
 
-def _rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
-    # An operator's model table can be long; Telegram takes at most 8 buttons in a row.
-    return [buttons[i : i + 8] for i in range(0, len(buttons), 8)]
+def _choices(row: SettingRow) -> list[list[InlineKeyboardButton]]:
+    key = row.setting.key
+    buttons = [
+        InlineKeyboardButton(
+            f"✓ {c.short}" if c.value == row.current else c.short,
+            callback_data=f"set:{key}:{c.value}",
+        )
+        for c in row.choices
+        if parse_setting(f"set:{key}:{c.value}")  # an operator's odd model id: none
+    ]
+    return [buttons[i : i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
 
 
 def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The text of /queue and one cancel button per job that can still be cancelled."""
+    """The text of /queue and a cancel button per job, in the words every platform uses."""
     if not view.rows:
         return texts.NOTHING_QUEUED, None
-    lines = [f"#{row.job_id} {row.what} — {_state(row)}" for row in view.rows]
-    cancels = [[Button(Action.CANCEL, job_id)] for job_id in view.cancellable]
-    return "Your jobs:\n" + "\n".join(lines), keyboard(cancels)
+    lines = [f"{row.ref} {row.what} — {row.status}" for row in view.rows]
+    return "Your jobs:\n" + "\n".join(lines), keyboard([[b] for b in view.cancels])
 
 
-def _state(row: QueueRow) -> str:
-    if row.position:
-        return f"queued, position {row.position}"
-    return "running" if row.running else "queued"
+def _utf16(text: str) -> int:
+    """A length as Telegram counts entity offsets: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
