@@ -74,7 +74,7 @@ async def run_bot(settings: Settings) -> None:
         if settings.discord_token is not None:
             from bot.frontends.discord.frontend import DiscordFrontEnd
 
-            front_ends.append(DiscordFrontEnd(service, settings))
+            front_ends.append(DiscordFrontEnd(service, settings, parking))
         await _serve(service, front_ends)
 
 

@@ -82,7 +82,7 @@ async def start_bot(
         discord_token=Secret(TOKEN),
         discord_dev_guild=dev_guild,
     )
-    frontend = DiscordFrontEnd(service, settings, guild_ready_timeout=0.05)
+    frontend = DiscordFrontEnd(service, settings, store, guild_ready_timeout=0.05)
     await service.start()
     task = asyncio.create_task(frontend.run())
     ready = asyncio.create_task(dc.wait_ready())

@@ -205,11 +205,21 @@ async def test_imagine_edits_its_response_as_the_job_moves(
     assert answer.files == {
         f"banana-{job_id}-{i.index}.jpg": produced(i, flow.image_size) for i in images
     }
-    assert buttons(message) == [
-        [f"u:{job_id}:1", f"u:{job_id}:2"],
-        [f"r:{job_id}:1", f"r:{job_id}:2", f"d:{job_id}:0"],
+    # Alt text for screen readers, numbered as the buttons are.
+    assert [a["description"] for a in message["attachments"]] == [
+        "Image 1 of 2: a red fox",
+        "Image 2 of 2: a red fox",
     ]
-    assert [b["label"] for b in message["components"][1]["components"]] == ["R1", "R2", "🎲"]
+    assert buttons(message) == [
+        [f"u:{job_id}:1", f"r:{job_id}:1"],
+        [f"u:{job_id}:2", f"r:{job_id}:2"],
+        [f"d:{job_id}:0"],
+    ]
+    assert [[b["label"] for b in row["components"]] for row in message["components"]] == [
+        ["⬆️ Upscale 1", "✏️ Edit 1"],
+        ["⬆️ Upscale 2", "✏️ Edit 2"],
+        ["🎲 Draw again"],
+    ]
     sent = flow.images_requests()[-1].json
     assert sent is not None
     assert (sent["prompt"], sent["model"], sent["aspectRatio"], sent["count"], sent["seed"]) == (
@@ -340,9 +350,10 @@ async def test_reuse_button_asks_for_a_prompt_and_uses_that_image(
     press = await dc.press_button(int(result["id"]), f"r:{job_id}:2", user_id=OTHER)
     await dc.wait_for(f"/interactions/{press.id}/")
     modal = dc.opened_modal(press.id)
-    assert modal["title"] == "New prompt with image 2"
+    assert modal["title"] == "What should I make of image 2?"
     text_input = modal["components"][0]["components"][0]
     assert text_input["value"] == "a red fox"  # prefilled with the old prompt
+    assert text_input["max_length"] == bot.service.limits.max_prompt_chars
 
     submit = await dc.submit_modal(
         modal["custom_id"], {text_input["custom_id"]: "the fox in a snowstorm"}, user_id=OTHER
@@ -410,7 +421,8 @@ async def test_settings_are_saved_from_the_menus_and_used(
         panel = dc.message(int(panel["id"]))
     saved = await store.user_settings(UserKey("discord", str(USER)))
     assert (saved.model, saved.count) == ("nano-banana-pro", 1)
-    assert "model: **nano-banana-pro**" in panel["content"]
+    assert "Model: nano-banana-pro\n" in panel["content"]
+    assert "Aspect ratio: 1:1 (bot default)" in panel["content"]
     count_menu = panel["components"][2]["components"][0]
     assert [o["value"] for o in count_menu["options"] if o.get("default")] == ["1"]
 
@@ -448,7 +460,7 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(
         assert f"#{first.id}" in panel["content"]
         assert texts.STARTED in panel["content"]
         assert f"#{second.id}" in panel["content"]
-        assert buttons(panel) == [[f"c:{second.id}:0"]]  # only a waiting job can be cancelled
+        assert buttons(panel) == [[f"c:{first.id}:0", f"c:{second.id}:0"]]
 
         stranger = await dc.press_button(int(panel["id"]), f"c:{second.id}:0", user_id=OTHER)
         (refusal,) = await dc.wait_for(f"/interactions/{stranger.id}/")
@@ -457,12 +469,22 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(
         cancel = await dc.press_button(int(panel["id"]), f"c:{second.id}:0", user_id=USER)
         (update,) = await dc.wait_for(f"/interactions/{cancel.id}/")
         assert update.json["type"] == 7
-        assert update.json["data"]["content"].startswith(f"{texts.CANCELLED} (#{second.id})")
-        assert update.json["data"]["components"] == []
+        assert update.json["data"]["content"].startswith(f"#{second.id}: {texts.CANCELLED}")
+        assert buttons(update.json["data"]) == [[f"c:{first.id}:0"]]
         job = await store.get_job(second.id)
         assert job is not None
         assert job.state is JobState.CANCELLED
-        assert edits(dc, waiting)[-1] == texts.CANCELLED
+        assert edits(dc, waiting)[-1] == texts.CANCELLED_STATUS
+
+        # A running job too: the upstream call runs on, what it makes is thrown away.
+        stop = await dc.press_button(int(panel["id"]), f"c:{first.id}:0", user_id=USER)
+        (update,) = await dc.wait_for(f"/interactions/{stop.id}/")
+        assert update.json["data"]["content"].startswith(f"#{first.id}: {texts.CANCELLED_RUNNING}")
+        assert buttons(update.json["data"]) == []
+        assert edits(dc, running)[-1] == texts.CANCELLED_STATUS
+        job = await store.get_job(first.id)
+        assert job is not None
+        assert job.state is JobState.CANCELLED
     finally:
         await bot.stop()
 
@@ -622,7 +644,9 @@ async def test_many_files_are_split_over_messages_with_buttons_on_the_last(
     assert first["content"].startswith("nano-banana-2-lite · seed")
     assert len(followup.files) == 1
     assert not followup.json.get("flags", 0) & FLAG_EPHEMERAL
-    assert len(followup.json["components"]) == 1  # lite cannot upscale: R1–R4 and 🎲
+    # Lite cannot upscale: the edits two to a row, and 🎲.
+    assert len(followup.json["components"]) == 3
+    assert [a["description"] for a in followup.json["attachments"]] == ["Image 4 of 4: four"]
 
 
 # Refusals.

@@ -71,6 +71,7 @@ FLAG_LOADING = 1 << 7
 FLAG_COMPONENTS_V2 = 1 << 15
 
 # Permissions: a typical @everyone, and a bot role that can post images and embeds.
+SEND_MESSAGES = 1 << 11
 DEFAULT_EVERYONE_PERMISSIONS = (
     (1 << 6)  # ADD_REACTIONS
     | (1 << 10)  # VIEW_CHANNEL
@@ -341,6 +342,8 @@ class FakeDiscordServer:
       ``await message_context_menu(name, target_message_id, *, user_id)``
       ``await user_message(channel_id, user_id, content, attachments=())``
       ``await request_reconnect()`` - gateway op 7; waits until the client RESUMEd.
+      ``await join_guild(guild_id, channel_id, *, system_channel=True, can_post=True)`` - the
+      bot is added to another server (GUILD_CREATE without ``unavailable``).
 
     Recording
       ``calls`` (list of ``RestCall``), ``await wait_for(path_substring_or_predicate,
@@ -892,14 +895,36 @@ class FakeDiscordServer:
         member["roles"] = [str(self.bot_role_id)]
         return member
 
-    def _guild_payload(self) -> JSON:
+    async def join_guild(
+        self, guild_id: int, channel_id: int, *, system_channel: bool = True, can_post: bool = True
+    ) -> None:
+        """The bot is added to a new server with one text channel (``channel_id``), its system
+        channel unless told otherwise; ``can_post=False``: nobody there may send messages."""
+        self._channels[channel_id] = {
+            **self._channels[self.channel_id],
+            "id": str(channel_id),
+            "guild_id": str(guild_id),
+            "last_message_id": None,
+        }
+        payload = self._guild_payload(guild_id, channel_id if system_channel else None)
+        del payload["unavailable"]  # a join, not a guild coming back (discord.py tells them so)
+        if not can_post:
+            for role in payload["roles"]:
+                role["permissions"] = str(int(role["permissions"]) & ~SEND_MESSAGES)
+        await self.dispatch("GUILD_CREATE", payload)
+
+    def _guild_payload(
+        self, guild_id: int | None = None, system_channel_id: int | None = None
+    ) -> JSON:
+        if guild_id is None:
+            guild_id, system_channel_id = self.guild_id, self.channel_id
         channels = [
             {k: v for k, v in c.items() if k != "guild_id"}
             for c in self._channels.values()
-            if c.get("guild_id") == str(self.guild_id)
+            if c.get("guild_id") == str(guild_id)
         ]
         return {
-            "id": str(self.guild_id),
+            "id": str(guild_id),
             "name": "Fake Guild",
             "icon": None,
             "splash": None,
@@ -917,12 +942,12 @@ class FakeDiscordServer:
             "mfa_level": 0,
             "nsfw_level": 0,
             "afk_timeout": 300,
-            "system_channel_id": str(self.channel_id),
+            "system_channel_id": str(system_channel_id) if system_channel_id else None,
             "application_id": None,
             "roles": [
                 {
                     # The @everyone role shares the guild's id.
-                    "id": str(self.guild_id),
+                    "id": str(guild_id),
                     "name": "@everyone",
                     "permissions": str(self.everyone_permissions),
                     "position": 0,

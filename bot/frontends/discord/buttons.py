@@ -1,14 +1,15 @@
 """The components on our messages, as DynamicItems: they work after a restart, for anyone in
 the channel the result was answered in (the core decides who may press what, where).
 
-A custom_id holds only what the core's ``Button.data`` holds (``action:job:index``) or the name
-of a setting; everything else is read from the store when the component is used. discord.py
-rebuilds the item from the custom_id (``from_custom_id``), so no view is kept per message.
-A refused press is told privately, as the press's first and only response.
+A custom_id holds only what the core's ``Button.data`` holds (``action:job:index``), the name
+of a setting, or an example's number; everything else is read from the store when the component
+is used. discord.py rebuilds the item from the custom_id (``from_custom_id``), so no view is
+kept per message. A refused press is told privately, as the press's first and only response.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any, Self
@@ -17,16 +18,20 @@ import discord
 
 from bot.core import settings, texts
 from bot.core.domain import Action, Button, GenerationRequest, UserKey
-from bot.core.errors import InvalidInput
-from bot.core.presenters import QueueView, SettingsPanel
+from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.presenters import QueueView, SettingsPanel, job_ref, label
 from bot.frontends.discord import interactions, views
 from bot.frontends.discord.forms import PromptModal
 
+log = logging.getLogger(__name__)
 # Exactly the core's Button.data format (bot.core.domain._BUTTON).
 BUTTON_TEMPLATE = r"(?P<action>[udrc]):(?P<job>[1-9][0-9]{0,17}):(?P<index>[0-9])"
 SETTING_TEMPLATE = rf"set:(?P<key>{'|'.join(settings.NAMES)})"
+EXAMPLE_TEMPLATE = r"ex:(?P<n>[1-9])"
 # Discord's cap: 5 rows of 5 buttons on a message.
 MAX_BUTTONS = 25
+# Where an upscale was posted, by job: a second press of its button points there.
+UPSCALE_SENT = "upscale.sent"
 
 _STYLES = {
     Action.UPSCALE: discord.ButtonStyle.primary,
@@ -53,13 +58,13 @@ class _Handled:
 class ResultButton(
     _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
 ):
-    """U1–U4, 🎲 and R1–R4 under a result; the cancel buttons of /queue."""
+    """Upscale, edit and draw again under a result (an upscale asked for shows done, green);
+    the cancel buttons of /queue."""
 
-    def __init__(self, button: Button, *, row: int | None = None) -> None:
+    def __init__(self, button: Button, *, row: int | None = None, done: bool = False) -> None:
+        style = discord.ButtonStyle.success if done else _STYLES[button.action]
         super().__init__(
-            discord.ui.Button(
-                label=button.label, custom_id=button.data, style=_STYLES[button.action]
-            ),
+            discord.ui.Button(label=label(button, done=done), custom_id=button.data, style=style),
             row=row,
         )
         self.button = button
@@ -82,13 +87,58 @@ class ResultButton(
             await _cancel(interaction, button)
         else:
             service = interactions.client_of(interaction).service
-            await interactions.start_job(
-                interaction, lambda owner: service.admit_press(owner, button)
+
+            async def refused(pressed: discord.Interaction[Any], refusal: InvalidInput) -> None:
+                if isinstance(refusal, AlreadyMade):
+                    await _point_to(pressed, button, refusal)
+                else:
+                    await interactions.refused(pressed, refusal)
+
+            queued = await interactions.start_job(
+                interaction, lambda owner: service.admit_press(owner, button), refuse=refused
             )
+            if queued and button.action is Action.UPSCALE:
+                await _mark_done(interaction, button)
+
+
+async def _point_to(
+    interaction: discord.Interaction[Any], button: Button, made: AlreadyMade
+) -> None:
+    """An upscale made before: the presser is shown where it was posted, privately; it is
+    never paid for twice."""
+    parking = interactions.client_of(interaction).parking
+    where = await parking.take_pending(UPSCALE_SENT, str(made.job_id))
+    if where:
+        await parking.add_pending(UPSCALE_SENT, str(made.job_id), where[-1])
+    await interactions.tell(
+        interaction, f"{made.message} {where[-1]}" if where else views.UPSCALED_ABOVE
+    )
+    await _mark_done(interaction, button)
+
+
+async def _mark_done(interaction: discord.Interaction[Any], button: Button) -> None:
+    """Show a pressed upscale as done on the result (a courtesy: where the bot can't edit the
+    message, e.g. installed by a user only, it stays as it was)."""
+    message = interaction.message
+    if message is None:
+        return
+    rows: list[list[ResultButton]] = []
+    for row in message.components:
+        rows.append([])
+        for item in getattr(row, "children", []):
+            parsed = Button.parse(getattr(item, "custom_id", None) or "")
+            if parsed is None:
+                return  # not a result's buttons: leave it alone
+            done = parsed == button or item.style is discord.ButtonStyle.success
+            rows[-1].append(ResultButton(parsed, row=len(rows) - 1, done=done))
+    try:
+        await message.edit(view=_view(item for row in rows for item in row))
+    except discord.HTTPException as exc:
+        log.info("could not mark upscale %s as done: %s", button.data, exc)
 
 
 async def _ask_reuse_prompt(interaction: discord.Interaction[Any], button: Button) -> None:
-    """Rn: a form for the new prompt, prefilled with the old one."""
+    """Edit n: a form for the new prompt, prefilled with the old one."""
     service = interactions.client_of(interaction).service
     # A form must be the first answer (it cannot follow a defer): one quick store read, well
     # within the 3 s to acknowledge, says whether this press may see the old prompt at all.
@@ -105,7 +155,10 @@ async def _ask_reuse_prompt(interaction: discord.Interaction[Any], button: Butto
         )
 
     modal = PromptModal(
-        title=views.reuse_title(button.index), default=job.request.prompt, on_prompt=submit
+        title=views.reuse_title(button.index),
+        default=job.request.prompt,
+        on_prompt=submit,
+        limit=service.limits.max_prompt_chars,
     )
     await interaction.response.send_modal(modal)
 
@@ -115,14 +168,14 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
     client = interactions.client_of(interaction)
     owner = interactions.owner(interaction)
     try:
-        await client.service.press_cancel(owner, button)
+        done = await client.service.press_cancel(owner, button)
     except InvalidInput as refusal:
         await interactions.tell(interaction, texts.failed(refusal.message))
         return
     await client.live.cancelled(button.job_id)
     content, view = await queue_panel(interaction, owner.user)
     await interaction.response.edit_message(
-        content=views.clip(f"{texts.CANCELLED} (#{button.job_id})\n\n{content}"), view=view
+        content=views.clip(f"{job_ref(button.job_id)}: {done}\n\n{content}"), view=view
     )
 
 
@@ -157,17 +210,49 @@ class SettingSelect(
         await interaction.response.edit_message(content=content, view=view)
 
 
+class ExampleButton(
+    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=EXAMPLE_TEMPLATE
+):
+    """An example prompt under the bot's introduction: a tap runs it as the presser's own."""
+
+    def __init__(self, number: int) -> None:
+        shown, _ = texts.EXAMPLES[number - 1]
+        super().__init__(
+            discord.ui.Button(
+                label=shown, custom_id=f"ex:{number}", style=discord.ButtonStyle.secondary
+            )
+        )
+        self.number = number
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        number = int(match["n"])
+        if number > len(texts.EXAMPLES):
+            raise ValueError(f"no example {number}")
+        return cls(number)
+
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        service = interactions.client_of(interaction).service
+        _, prompt = texts.EXAMPLES[self.number - 1]
+        await interactions.start_job(interaction, lambda owner: service.admit(owner, prompt))
+
+
 def result_view(rows: Iterable[Iterable[Button]]) -> discord.ui.View:
     return _view(ResultButton(b, row=r) for r, row in enumerate(rows) for b in row)
+
+
+def examples_view() -> discord.ui.View:
+    return _view(ExampleButton(n) for n in range(1, len(texts.EXAMPLES) + 1))
 
 
 async def queue_panel(
     interaction: discord.Interaction[Any], user: UserKey
 ) -> tuple[str, discord.ui.View]:
-    """The /queue message: the user's jobs, and a cancel button for each one still waiting."""
+    """The /queue message: the user's jobs, and a cancel button for each."""
     view = QueueView.of(await interactions.client_of(interaction).service.queue(user))
-    cancels = view.cancellable[:MAX_BUTTONS]
-    buttons = _view(ResultButton(Button(Action.CANCEL, job_id)) for job_id in cancels)
+    buttons = _view(ResultButton(button) for button in view.cancels[:MAX_BUTTONS])
     return views.clip(views.queue_text(view)), buttons
 
 
@@ -178,7 +263,7 @@ async def settings_panel(
     service = interactions.client_of(interaction).service
     panel = SettingsPanel.of(await service.settings(user), service.models, service.defaults)
     selects = [SettingSelect(row.setting.name, views.setting_options(row)) for row in panel.rows]
-    return views.clip(views.settings_text(panel)), _view(selects)
+    return views.clip(panel.text), _view(selects)
 
 
 def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:

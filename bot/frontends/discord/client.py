@@ -13,9 +13,10 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.core.ports import Parking
 from bot.core.service.api import BotApi
-from bot.frontends.discord import commands, interactions
-from bot.frontends.discord.buttons import ResultButton, SettingSelect
+from bot.frontends.discord import commands, interactions, onboarding
+from bot.frontends.discord.buttons import ExampleButton, ResultButton, SettingSelect
 from bot.frontends.discord.status import LiveInteractions
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class BananaClient(discord.Client):
         self,
         service: BotApi,
         live: LiveInteractions,
+        parking: Parking,
         *,
         on_ready: Callable[[], None],
         dev_guild: int | None,
@@ -69,6 +71,7 @@ class BananaClient(discord.Client):
         )
         self.service = service
         self.live = live
+        self.parking = parking  # where upscales were posted, to point to them again
         self._on_ready = on_ready
         self.tree: app_commands.CommandTree[BananaClient] = app_commands.CommandTree(
             self,
@@ -87,7 +90,7 @@ class BananaClient(discord.Client):
     async def setup_hook(self) -> None:
         # Runs after login, before the gateway connects: a button pressed while we were away
         # arrives only after this, so the item classes are always registered in time.
-        self.add_dynamic_items(ResultButton, SettingSelect)
+        self.add_dynamic_items(ResultButton, SettingSelect, ExampleButton)
         try:
             await sync_if_changed(self, self._dev_guild)
         except discord.HTTPException:
@@ -96,6 +99,9 @@ class BananaClient(discord.Client):
     async def on_ready(self) -> None:
         # Fired on every (re)connect; attaching again is harmless.
         self._on_ready()
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await onboarding.introduce(self, guild)
 
 
 async def _on_command_error(

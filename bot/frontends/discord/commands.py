@@ -103,7 +103,10 @@ async def imagine_with_image(
             fetch=lambda: interactions.download(modal_interaction, attachments),
         )
 
-    await interaction.response.send_modal(PromptModal(title=views.CONTEXT_MENU, on_prompt=submit))
+    modal = PromptModal(
+        title=views.CONTEXT_MENU, on_prompt=submit, limit=service.limits.max_prompt_chars
+    )
+    await interaction.response.send_modal(modal)
 
 
 async def settings(interaction: discord.Interaction[Any]) -> None:
@@ -113,7 +116,7 @@ async def settings(interaction: discord.Interaction[Any]) -> None:
 
 
 async def queue(interaction: discord.Interaction[Any]) -> None:
-    """/queue: the user's jobs, with a cancel button for each one still waiting."""
+    """/queue: the user's waiting and running jobs, with a cancel button for each."""
     content, view = await queue_panel(interaction, interactions.owner(interaction).user)
     await interaction.response.send_message(content, view=view, ephemeral=True)
 

@@ -32,7 +32,9 @@ class _Target(Protocol):
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> None: ...
+    ) -> str:
+        """Post one message; its link."""
+        ...
 
 
 class _InteractionTarget:
@@ -49,16 +51,17 @@ class _InteractionTarget:
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> None:
+    ) -> str:
         if first:
-            await self.interaction.edit_original_response(
+            edited = await self.interaction.edit_original_response(
                 content=views.clip(content or ""), attachments=files, view=view
             )
-            return
+            return edited.jump_url
         extra: dict[str, Any] = {"content": views.clip(content)} if content is not None else {}
         if view is not None:
             extra["view"] = view
-        await self.interaction.followup.send(files=files, wait=True, **extra)
+        sent = await self.interaction.followup.send(files=files, wait=True, **extra)
+        return sent.jump_url
 
 
 class _ChannelTarget:
@@ -78,10 +81,10 @@ class _ChannelTarget:
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> None:
+    ) -> str:
         text = views.clip(f"<@{self.user.id}> {content}") if first and content else content
         extra: dict[str, Any] = {"view": view} if view is not None else {}
-        await self.channel.send(
+        sent = await self.channel.send(
             content=text,
             files=files,
             # Ping the user the answer is for, and nobody a prompt might name.
@@ -90,6 +93,7 @@ class _ChannelTarget:
             ),
             **extra,
         )
+        return sent.jump_url
 
 
 async def post(
@@ -100,24 +104,32 @@ async def post(
     content: str,
     images: Sequence[ResultImage] = (),
     view: discord.ui.View | None = None,
-) -> None:
-    """Post ``content`` and ``images`` (split over messages if needed, ``view`` on the last)."""
+    alt: Sequence[str] = (),
+) -> str:
+    """Post ``content`` and ``images`` (split over messages if needed, ``view`` on the last,
+    ``alt`` the images' alt texts); the link of the first message."""
     target: _Target = (
         _InteractionTarget(interaction) if interaction else _ChannelTarget(client, owner)
     )
-    pending = list(images)
+    described: list[str | None] = [*alt, *[None] * (len(images) - len(alt))]
+    pending = list(zip(images, described, strict=True))
     limit = target.file_limit
     first = True
     shrinks = 0
+    link = ""
     try:
         while True:
             messages = await asyncio.to_thread(
-                media.fit, pending, stem=f"banana-{job_id}", file_limit=limit
+                media.fit,
+                [image for image, _ in pending],
+                stem=f"banana-{job_id}",
+                file_limit=limit,
+                alt=[text for _, text in pending],
             )
             batch = messages[0] if messages else []
             last = len(messages) <= 1
             try:
-                await target.post(
+                posted = await target.post(
                     content if first else None,
                     [part.file() for part in batch],
                     view if last else None,
@@ -142,8 +154,9 @@ async def post(
                     )
                     continue
                 raise
+            link = link or posted
             if last:
-                return
+                return link
             pending, first = pending[len(batch) :], False
     except discord.HTTPException as exc:
         raise _failure(job_id, owner, exc) from exc

@@ -20,14 +20,19 @@ FORM_TIMEOUT = 30 * 60.0
 
 
 class PromptModal(discord.ui.Modal):
-    def __init__(self, *, title: str, on_prompt: OnPrompt, default: str | None = None) -> None:
+    """A prompt form; ``limit`` caps what can be typed (the bot's prompt limit)."""
+
+    def __init__(
+        self, *, title: str, on_prompt: OnPrompt, limit: int, default: str | None = None
+    ) -> None:
         super().__init__(title=title[:TITLE_MAX], timeout=FORM_TIMEOUT)
+        limit = max(1, min(limit, INPUT_MAX))
         self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
             label=views.PROMPT_LABEL,
             style=discord.TextStyle.paragraph,
             placeholder=views.PROMPT_PLACEHOLDER,
-            default=default[:INPUT_MAX] if default else None,
-            max_length=INPUT_MAX,
+            default=default[:limit] if default else None,
+            max_length=limit,
         )
         self.add_item(self.prompt)
         self._on_prompt = on_prompt

@@ -9,6 +9,7 @@ import discord
 
 from bot.config import ConfigError, Settings
 from bot.core.domain import DISCORD
+from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.discord.client import BananaClient
 from bot.frontends.discord.notifier import DiscordNotifier
@@ -18,12 +19,18 @@ log = logging.getLogger(__name__)
 
 
 class DiscordFrontEnd:
-    """``await DiscordFrontEnd(service, settings).run()`` inside ``async with service``."""
+    """``await DiscordFrontEnd(service, settings, parking).run()`` inside ``async with service``;
+    ``parking`` is where it notes the posts it points to again (the store)."""
 
     PLATFORM = DISCORD
 
     def __init__(
-        self, service: BotApi, settings: Settings, *, guild_ready_timeout: float = 2.0
+        self,
+        service: BotApi,
+        settings: Settings,
+        parking: Parking,
+        *,
+        guild_ready_timeout: float = 2.0,
     ) -> None:
         if settings.discord_token is None:
             raise ValueError("DISCORD_TOKEN is not set")
@@ -33,11 +40,12 @@ class DiscordFrontEnd:
         self.client = BananaClient(
             service,
             live,
+            parking,
             on_ready=self._ready,
             dev_guild=settings.discord_dev_guild,
             guild_ready_timeout=guild_ready_timeout,
         )
-        self.notifier = DiscordNotifier(self.client, live)
+        self.notifier = DiscordNotifier(self.client, live, service, parking)
 
     async def run(self) -> None:
         """Log in and connect, serve until cancelled, then close the client cleanly. A token

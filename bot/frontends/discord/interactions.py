@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import discord
@@ -20,6 +20,7 @@ import discord
 from bot.core import texts
 from bot.core.domain import DISCORD, Owner
 from bot.core.errors import InvalidInput
+from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi, Fetch
 from bot.frontends.discord import views
 from bot.frontends.discord.status import LiveInteractions
@@ -33,6 +34,7 @@ class HasService(Protocol):
 
     service: BotApi
     live: LiveInteractions
+    parking: Parking
 
 
 def client_of(interaction: discord.Interaction[Any]) -> HasService:
@@ -79,21 +81,34 @@ async def tell(interaction: discord.Interaction[Any], text: str) -> None:
     await interaction.followup.send(text, ephemeral=True)
 
 
+# Says a refusal the core gave (by default privately, as a failure).
+Refuse = Callable[[discord.Interaction[Any], InvalidInput], Awaitable[None]]
+
+
+async def refused(interaction: discord.Interaction[Any], refusal: InvalidInput) -> None:
+    await tell(interaction, texts.failed(refusal.message))
+
+
 async def start_job(
-    interaction: discord.Interaction[Any], admit: Admit, fetch: Fetch | None = None
-) -> None:
+    interaction: discord.Interaction[Any],
+    admit: Admit,
+    fetch: Fetch | None = None,
+    refuse: Refuse = refused,
+) -> bool:
     """Check the request, acknowledge it, fetch its attachments, queue it; then show the
-    queue position in the response. What the checks refuse is said privately at once, with
-    no public "thinking…" first (they take a store read or two: well within the 3 s)."""
+    queue position in the response; whether it was queued. What the checks refuse is said
+    privately at once (``refuse``), with no public "thinking…" first (they take a store read
+    or two: well within the 3 s)."""
     try:
         async with admit(owner(interaction)) as admission:
             if not await acknowledge(interaction):
-                return
+                return False
             submitted = await admission.submit(fetch=fetch)
     except InvalidInput as refusal:
-        await tell(interaction, texts.failed(refusal.message))
-        return
+        await refuse(interaction, refusal)
+        return False
     await client_of(interaction).live.queued(interaction, submitted)
+    return True
 
 
 async def download(

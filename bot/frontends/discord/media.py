@@ -26,13 +26,14 @@ OVERHEAD = 64 * 1024
 
 @dataclass(frozen=True)
 class Part:
-    """One file of a message."""
+    """One file of a message, with its alt text (what a screen reader says for it)."""
 
     filename: str
     data: bytes
+    description: str | None = None
 
     def file(self) -> discord.File:
-        return discord.File(io.BytesIO(self.data), self.filename)
+        return discord.File(io.BytesIO(self.data), self.filename, description=self.description)
 
 
 def fit(
@@ -41,8 +42,10 @@ def fit(
     stem: str,
     file_limit: int,
     request_limit: int = REQUEST_LIMIT,
+    alt: Sequence[str | None] = (),
 ) -> list[list[Part]]:
-    """The images as messages (lists of files), in order, each within the limits.
+    """The images as messages (lists of files), in order, each within the limits; ``alt``
+    holds each image's alt text, in the same order.
 
     An image over ``file_limit`` is shrunk (``bot.core.images.shrink``); messages split where
     the files would pass ``request_limit`` or ``MAX_FILES``.
@@ -51,8 +54,9 @@ def fit(
     limit = min(file_limit, budget)
     messages: list[list[Part]] = []
     size = 0
-    for image in images:
-        part = _part(image, stem, limit)
+    described = [*alt, *[None] * (len(images) - len(alt))]
+    for image, description in zip(images, described, strict=True):
+        part = _part(image, stem, limit, description)
         if not messages or len(messages[-1]) >= MAX_FILES or size + len(part.data) > budget:
             messages.append([])
             size = 0
@@ -61,7 +65,7 @@ def fit(
     return messages
 
 
-def _part(image: ResultImage, stem: str, limit: int) -> Part:
+def _part(image: ResultImage, stem: str, limit: int, description: str | None) -> Part:
     data = images.shrink(image.data or b"", limit)
     mime = image.mime if data is image.data else "image/jpeg"  # shrunk: a JPEG
-    return Part(f"{stem}-{image.index}.{images.extension(mime)}", data)
+    return Part(f"{stem}-{image.index}.{images.extension(mime)}", data, description)

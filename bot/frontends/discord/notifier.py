@@ -11,9 +11,11 @@ import discord
 
 from bot.core import texts
 from bot.core.domain import Job, JobResult, ResultImage
-from bot.core.ports import DeliveryError
+from bot.core.ports import DeliveryError, Parking
+from bot.core.presenters import ResultView
+from bot.core.service.api import BotApi
 from bot.frontends.discord import delivery, views
-from bot.frontends.discord.buttons import result_view
+from bot.frontends.discord.buttons import UPSCALE_SENT, result_view
 from bot.frontends.discord.status import LiveInteractions, Stage
 
 log = logging.getLogger(__name__)
@@ -22,16 +24,23 @@ log = logging.getLogger(__name__)
 class DiscordNotifier:
     """Implements ``bot.core.ports.Notifier`` for Discord."""
 
-    def __init__(self, client: discord.Client, live: LiveInteractions) -> None:
+    def __init__(
+        self, client: discord.Client, live: LiveInteractions, service: BotApi, parking: Parking
+    ) -> None:
         self._client = client
         self._live = live
+        self._service = service
+        self._parking = parking
 
     async def job_started(self, job: Job) -> None:
         await self._live.started(job)
 
     async def job_finished(self, result: JobResult) -> None:
+        shown = ResultView.of(result, self._service.models)
         view = result_view(result.buttons) if result.buttons else None
-        await self._final(result.job, texts.caption(result), result.images, view)
+        link = await self._final(result.job, shown.caption, result.images, view, shown.alt)
+        if result.job.is_upscale:  # a second press of its button points here, never pays again
+            await self._parking.add_pending(UPSCALE_SENT, str(result.job.id), link)
 
     async def job_failed(self, job: Job, message: str) -> None:
         await self._final(job, texts.failed(message))
@@ -50,19 +59,24 @@ class DiscordNotifier:
         content: str,
         images: Sequence[ResultImage] = (),
         view: discord.ui.View | None = None,
-    ) -> None:
+        alt: Sequence[str] = (),
+    ) -> str:
         live = self._live.get(job.id)
+        interaction = live.interaction if live is not None else None
         try:
             if live is None:
-                await delivery.post(self._client, job.id, job.owner, None, content, images, view)
+                link = await delivery.post(
+                    self._client, job.id, job.owner, None, content, images, view, alt
+                )
             else:
                 async with live.lock:
                     live.stage = Stage.FINAL
-                    await delivery.post(
-                        self._client, job.id, job.owner, live.interaction, content, images, view
+                    link = await delivery.post(
+                        self._client, job.id, job.owner, interaction, content, images, view, alt
                     )
         except DeliveryError as exc:
             if exc.permanent:
                 self._live.discard(job.id)
             raise
         self._live.discard(job.id)
+        return link

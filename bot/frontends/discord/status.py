@@ -105,4 +105,4 @@ class LiveInteractions:
         async with live.lock:
             live.stage = Stage.FINAL
             with contextlib.suppress(discord.HTTPException):
-                await live.interaction.edit_original_response(content=texts.CANCELLED)
+                await live.interaction.edit_original_response(content=texts.CANCELLED_STATUS)

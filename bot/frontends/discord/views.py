@@ -6,7 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.core import texts
-from bot.core.presenters import HelpView, QueueView, SettingRow, SettingsPanel
+from bot.core.presenters import HelpView, QueueView, SettingRow
 
 CONTEXT_MENU = "Imagine with this image"
 NO_IMAGES = (
@@ -14,6 +14,7 @@ NO_IMAGES = (
     "picture, or attach one to /imagine."
 )
 DOWNLOAD_FAILED = "I couldn't download that image from Discord. Please attach it again."
+UPSCALED_ABOVE = "That image is upscaled already: you'll find it above."
 PROMPT_LABEL = "Prompt"
 PROMPT_PLACEHOLDER = "Describe the new image; options like --ar 16:9 work here too"
 RESET = "default"
@@ -37,22 +38,18 @@ def help_text(view: HelpView) -> str:
             f"Options also work inside the prompt: {view.options}.",
             f"Under a result: {buttons}.",
             f"On any message with a picture: Apps → **{CONTEXT_MENU}**.",
-            "`/settings` your defaults · `/queue` your jobs, and cancel those still waiting.",
+            "`/settings` your defaults · `/queue` your jobs, with a cancel button for each.",
             f"Models: {view.models}.",
         ]
     )
 
 
 def reuse_title(index: int) -> str:
-    return f"New prompt with image {index}"
+    return f"What should I make of image {index}?"
 
 
-def settings_text(panel: SettingsPanel) -> str:
-    lines = ["Your defaults for new prompts (options you type still win):"]
-    for row in panel.rows:
-        shown = f"**{row.value}**" if row.value is not None else f"{row.default} (bot default)"
-        lines.append(f"{row.setting.label}: {shown}")
-    return "\n".join(lines)
+def introduction(name: str) -> str:
+    return texts.introduction(name, "Type /imagine and describe a picture.", "/help")
 
 
 def setting_options(row: SettingRow) -> list[discord.SelectOption]:
@@ -72,7 +69,7 @@ def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
     if not view.rows:
         return texts.NOTHING_QUEUED
     lines = [
-        f"**#{row.job_id}** {discord.utils.escape_markdown(row.what)} — {row.status}"
+        f"**{row.ref}** {discord.utils.escape_markdown(row.what)} — {row.status}"
         for row in view.rows
     ]
     text, kept = "\n".join(lines), len(lines)
