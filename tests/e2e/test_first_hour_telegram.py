@@ -245,6 +245,10 @@ async def test_an_unknown_command_gets_the_list_of_commands(bot: BotUnderTest) -
     reply = await said(tg, USER, 0)
     assert text_of(reply).startswith("I don't know /imagin. Did you mean /imagine? My commands:")
     assert "/queue — " in text_of(reply)
+    since = len(tg.calls)
+    await tg.post_message(USER, USER, "/draw a cat")
+    guessed = await said(tg, USER, since)
+    assert text_of(guessed).startswith("I don't know /draw. Did you mean /imagine?")
 
     # In a group, only a command addressed to this bot is answered: others may be another bot's.
     await tg.post_message(GROUP, USER, "/roll d20", chat_type="supergroup")

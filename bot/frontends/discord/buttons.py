@@ -129,8 +129,12 @@ async def _mark_done(interaction: discord.Interaction[Any], button: Button) -> N
             parsed = Button.parse(getattr(item, "custom_id", None) or "")
             if parsed is None:
                 return  # not a result's buttons: leave it alone
-            done = parsed == button or item.style is discord.ButtonStyle.success
-            rows[-1].append(ResultButton(parsed, row=len(rows) - 1, done=done))
+            marked = item.style is discord.ButtonStyle.success
+            if parsed == button and marked:
+                return  # shown as done already
+            rows[-1].append(
+                ResultButton(parsed, row=len(rows) - 1, done=marked or parsed == button)
+            )
     try:
         await message.edit(view=_view(item for row in rows for item in row))
     except discord.HTTPException as exc:

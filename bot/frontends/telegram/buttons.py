@@ -235,10 +235,11 @@ async def _mark_done(
 ) -> None:
     """Show a pressed upscale as done on the result (a courtesy: the job goes ahead anyway)."""
     markup = message.reply_markup if isinstance(message, Message) else None
-    if markup is None:
+    marked = views.mark_done(markup, button) if markup is not None else None
+    if marked is None or marked == markup:  # shown as done already
         return
     try:
-        await query.edit_message_reply_markup(views.mark_done(markup, button))
+        await query.edit_message_reply_markup(marked)
     except BadRequest as exc:
         if "message is not modified" not in exc.message.lower():
             log.info("could not mark an upscale as done: %s", exc.message)

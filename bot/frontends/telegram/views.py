@@ -65,6 +65,10 @@ BACK_DATA = "set:back"
 _KEYS = "|".join(s.key for s in SETTINGS)
 _SETTING = re.compile(rf"set:(?:({_KEYS}):([A-Za-z0-9._:-]{{1,40}})|open:({_KEYS})|(reset|back))")
 _EXAMPLE = re.compile(r"ex:([1-9])")
+# What newcomers try before they know /imagine (other image bots' commands).
+_IMAGINE_GUESSES = frozenset(
+    ("draw", "generate", "gen", "create", "image", "img", "paint", "dream", "art", "picture")
+)
 # Telegram takes at most 8 buttons in a row.
 _PER_ROW = 8
 
@@ -139,6 +143,8 @@ def help_text(view: HelpView, username: str) -> str:
 def unknown_command(command: str) -> str:
     names = [name for name, _ in COMMANDS] + ["start"]
     close = difflib.get_close_matches(command.lower(), names, n=1, cutoff=0.7)
+    if not close and command.lower() in _IMAGINE_GUESSES:
+        close = ["imagine"]
     guess = f" Did you mean /{close[0]}?" if close else ""
     listed = "\n".join(f"/{name} — {does}" for name, does in COMMANDS)
     return f"I don't know /{texts.quote(command, 32)}.{guess} My commands:\n{listed}"
