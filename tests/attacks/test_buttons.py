@@ -142,7 +142,10 @@ async def test_thirty_rerolls_on_a_full_queue_do_not_silence_a_group(
     bot.service.scheduler.accounts["alice@example.com"].limit = 0.0  # nothing runs any more
     await tg.post_message(GROUP, USER, "/imagine another --count 1", chat_type="supergroup")
     await until(lambda: bot.service.scheduler.position(2) > 0)  # the queue is full now
-    await tg.wait_for("editMessageText", predicate=lambda c: "Queued" in str(c.params["text"]))
+    # The second job's "queued" (the first job's came before it): nothing more is due in the group.
+    await tg.wait_for(
+        "editMessageText", predicate=lambda c: "Queued" in str(c.params["text"]), count=2
+    )
     posted = len([c for c in tg.calls if to_chat(GROUP)(c)])
 
     presses = [await tg.press_button(GROUP, USER, result["message_id"], "d:1:0") for _ in range(30)]

@@ -454,8 +454,10 @@ async def test_edit_asks_the_presser_and_only_their_reply_counts(bot: BotUnderTe
 async def test_another_members_settings_panel_gives_them_their_own(bot: BotUnderTest) -> None:
     await bot.start()
     tg = bot.tg
+    await tg.post_message(OTHER, OTHER, "/start")  # they have a private chat with the bot
+    await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == OTHER)
     await tg.post_message(GROUP, USER, "/settings", chat_type="supergroup")
-    [sent] = await tg.wait_for("sendMessage")
+    [sent] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == GROUP)
     assert text_of(sent).startswith("User42: Your defaults")
     [owner] = sent.params["entities"]
     assert (owner["type"], owner["user"]["id"]) == ("text_mention", USER)
@@ -464,13 +466,15 @@ async def test_another_members_settings_panel_gives_them_their_own(bot: BotUnder
     # Someone else's tap: their own panel, in their private chat; nothing saved or redrawn.
     tap = await tg.press_button(GROUP, OTHER, panel["message_id"], "set:m:nano-banana-pro")
     assert await answered(tg, tap) == {"text": views.OTHERS_PANEL_SENT, "alert": True}
-    [private] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == OTHER)
+    *_, private = await tg.wait_for(
+        "sendMessage", predicate=lambda c: c.params["chat_id"] == OTHER, count=2
+    )
     assert text_of(private).startswith("Your defaults")
     assert tg.calls_of("editMessageText") == []
     mine = await bot.service.settings(UserKey("telegram", str(OTHER)))
     assert mine.model is None
 
-    # Without a private chat with the bot, the group gets it, addressed to them.
+    # When the bot can't write to them privately, the group gets it, addressed to them.
     tg.fail_next(
         "sendMessage", error_code=403, description="Forbidden: bot can't initiate conversation"
     )

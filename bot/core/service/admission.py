@@ -53,7 +53,8 @@ log = logging.getLogger(__name__)
 DOWNLOAD_SLOTS = 3
 # Reference images decoded at once (a 50-megapixel image takes hundreds of MB).
 PREPARE_SLOTS = 2
-# A second press of the same 🎲 (by the same user) or U within this many seconds is a double tap.
+# The same user's second press of the same 🎲 within this many seconds is a double tap (a second
+# upscale press is refused by the store, which knows the first once it is queued).
 DOUBLE_TAP_SECONDS = 5.0
 
 
