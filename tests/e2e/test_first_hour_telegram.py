@@ -208,7 +208,7 @@ async def test_a_pressed_upscale_shows_done_and_a_second_press_sends_it_again_fo
 
     # Anyone pressing it again gets the same file again: no job, no upstream call, no cost.
     again = await tg.press_button(GROUP, OTHER, result["message_id"], "u:1:1")
-    assert await answered(tg, again) == {"text": texts.UPSCALE_AGAIN, "alert": True}
+    assert await answered(tg, again) == {"text": texts.UPSCALE_AGAIN, "alert": False}
     [_, resent] = await tg.wait_for("sendDocument", count=2)
     assert resent.params["document"] == sent["document"]["file_id"]
     assert resent.files == {}

@@ -204,7 +204,7 @@ class Buttons:
             await answer(query, views.UPSCALED_ABOVE)
             return
         await self._parking.add_pending(UPSCALE_SENT, str(made.job_id), parked[-1])
-        await answer(query, made.message)
+        await answer(query, made.message, alert=False)
         await _mark_done(query, message, button)
         await bot.send_document(
             message.chat.id,
@@ -221,11 +221,11 @@ def _mention(user: User) -> tuple[str, list[MessageEntity]]:
     return text.removesuffix(": "), entities
 
 
-async def answer(query: CallbackQuery, text: str | None = None) -> None:
-    """Answer a press (a refusal as an alert only the presser sees). A press handled late (the
-    bot was down) can't be answered any more; its job goes ahead all the same."""
+async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool = True) -> None:
+    """Answer a press (a refusal as an alert only the presser sees; news as a passing note). A
+    press handled late (the bot was down) can't be answered any more; its job goes ahead."""
     try:
-        await query.answer(text, show_alert=text is not None)
+        await query.answer(text, show_alert=alert and text is not None)
     except BadRequest as exc:
         log.info("could not answer a button press: %s", exc.message)
 
