@@ -24,6 +24,9 @@ from bot.core.upstream import (
 
 log = logging.getLogger(__name__)
 
+# While no account can serve, the accounts are re-read at least this often (seconds).
+REFRESH_WHILE_DOWN = 30.0
+
 # An operator problem, by its kind of incident (anything else: the account is missing).
 _INCIDENTS: dict[type[OperatorError], str] = {
     AuthError: "auth",
@@ -56,9 +59,10 @@ class Accounts:
 
     @property
     def refresh_interval(self) -> float:
-        """Seconds until the next refresh: soon while no account can serve."""
-        healthy = bool(self._scheduler.healthy_accounts())
-        return self._tuning.accounts_refresh_seconds if healthy else 30.0
+        """Seconds until the next refresh: ``accounts_refresh_seconds``, and while no account
+        can serve at most ``REFRESH_WHILE_DOWN``."""
+        every = self._tuning.accounts_refresh_seconds
+        return every if self._scheduler.healthy_accounts() else min(every, REFRESH_WHILE_DOWN)
 
     async def refresh(self) -> None:
         """Re-read the accounts and their health (an account out for an operator problem gets
