@@ -84,17 +84,25 @@ def test_position_counts_round_robin_turns() -> None:
     assert sched.position(999) == 0
 
 
-def test_pinned_jobs_wait_for_their_account_and_others_spread() -> None:
+def test_pinned_jobs_wait_for_their_account_while_another_has_room() -> None:
     (a,) = users("a")
     sched = scheduler({"x": 3, "y": 3}, running_per_user=10)
-    for i in range(3):
+    for i in range(4):
         sched.add(Entry(i, a, pinned="x"))
-    sched.add(Entry(3, a, pinned="x"))
-    sched.add(Entry(4, a))
     slots = drain(sched)
-    assert [s.account for s in slots if s.entry.pinned] == ["x", "x", "x"]
-    assert next(s.account for s in slots if s.entry.job_id == 4) == "y"
+    assert [s.account for s in slots] == ["x", "x", "x"]
+    assert sched.accounts["y"].room == 3  # y could take it, but its references live on x
     assert sched.position(3) == 1  # still waiting for x
+
+
+def test_unpinned_jobs_spread_over_accounts_with_room() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 5, "y": 5, "z": 5}, running_per_user=10)
+    for i in range(6):
+        sched.add(Entry(i, a))
+    slots = drain(sched)
+    # No account is full (5 each): the jobs go where there is most room, two each.
+    assert sorted(s.account for s in slots) == ["x", "x", "y", "y", "z", "z"]
 
 
 def test_uploads_prefer_the_account_that_already_has_them() -> None:
