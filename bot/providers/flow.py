@@ -213,18 +213,16 @@ class FlowClient(UpstreamClient):
         return data
 
     async def create_character(self, email: str, references: Sequence[str], name: str) -> str:
-        payload: dict[str, Any] = {"email": email, "name": name}
-        payload.update({f"reference_{i}": ref for i, ref in enumerate(references, 1)})
+        payload: dict[str, Any] = {"email": email, "displayName": name}
+        payload.update({f"imageReference_{i}": ref for i, ref in enumerate(references, 1)})
         async with deadline(self._timeouts.other, "POST /characters", account=email):
             body = await self._call(
                 "POST", "/characters", json=payload, bound=self._timeouts.other, account=email
             )
-        if isinstance(body, dict):
-            for key in ("characterId", "character_id", "mediaGenerationId", "id"):
-                found = _media_id(body.get(key))
-                if found:
-                    return found
-        raise Unavailable("POST /characters answered without a character id", account=email)
+        found = _media_id(body.get("character")) if isinstance(body, dict) else None
+        if found is None:
+            raise Unavailable("POST /characters answered without a character id", account=email)
+        return found
 
     async def _images(self, entries: list[dict[str, Any]], email: str) -> list[GeneratedImage]:
         """Every image at once; the first failure stops the rest (no download outlives its call)."""

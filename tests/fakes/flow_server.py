@@ -46,6 +46,7 @@ MODELS = {
 }
 ALIASES = {"imagen-4": "nano-banana-2-lite", "nano-banana": "nano-banana-2"}
 DEFAULT_MODEL = "nano-banana-2-lite"
+REFERENCES_MODEL = "nano-banana-2"  # what the API picks without a model when references are sent
 UPSCALABLE = frozenset({"nano-banana-2", "nano-banana-pro"})
 UPSCALE_FACTOR = {"2k": 2, "4k": 4}
 ASPECTS = {
@@ -59,6 +60,16 @@ ASPECTS = {
     "portrait": "IMAGE_ASPECT_RATIO_PORTRAIT",
 }
 UPLOAD_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
+# The fields each call takes (reference page); anything else is refused, as the API does, so a
+# misspelt field can't be silently ignored and then filled in with the API's default. (The
+# vendor's own script checks its requests against the same list before sending them.)
+IMAGES_FIELDS = frozenset({"prompt", "model", "aspectRatio", "count", "seed", "email", "replyUrl"})
+UPSCALE_FIELDS = frozenset({"mediaGenerationId", "resolution", "email"})
+CHARACTER_FIELDS = frozenset(
+    {"displayName", "imageReference_1", "imageReference_2", "personalityNotes", "email"}
+)
+# Characters are not for Imagen, whose alias today is nano-banana-2-lite.
+NO_CHARACTERS = frozenset({"nano-banana-2-lite"})
 REF_KEY = re.compile(r"(reference|character)_(\d+)")
 MAX_INDEX = {"reference": 10, "character": 7}
 MARKER = re.compile(r"@((?:reference|character)_\d+)")
@@ -463,10 +474,13 @@ class FakeFlowServer:
         body = failure.body if failure.body is not None else default_body(failure.status, account)
         raise ApiError(failure.status, body, retry_after)
 
-    def _payload(self, request: web.Request) -> JSON:
+    def _payload(self, request: web.Request, fields: frozenset[str]) -> JSON:
         payload = request[RECORD].json
         if not isinstance(payload, dict):
             raise ApiError(400, "Request body must be a JSON object")
+        for key in payload:
+            if key not in fields and not (fields is IMAGES_FIELDS and REF_KEY.fullmatch(key)):
+                raise ApiError(400, f'"{key}" is not allowed')
         return payload
 
     # -- accounts --------------------------------------------------------------------------
@@ -517,22 +531,26 @@ class FakeFlowServer:
         )
 
     async def _new_character(self, request: web.Request) -> web.Response:
-        payload = self._payload(request)
-        refs = [payload[k] for k in ("reference_1", "reference_2") if payload.get(k)]
-        if "reference_1" not in payload or not all(isinstance(r, str) for r in refs):
-            raise ApiError(400, "reference_1 is required")
+        payload = self._payload(request, CHARACTER_FIELDS)
+        name = payload.get("displayName")
+        if not isinstance(name, str) or not 1 <= len(name) <= 200:
+            raise ApiError(400, "displayName is required (1 to 200 characters)")
+        keys = ("imageReference_1", "imageReference_2")
+        refs = [payload[k] for k in keys if payload.get(k)]
+        if "imageReference_1" not in payload or not all(isinstance(r, str) for r in refs):
+            raise ApiError(400, "imageReference_1 is required")
         media = [self._known_media(ref) for ref in refs]
         account = payload.get("email") or media[0].owner
         self._use_account(request, account)
         for ref, item in zip(refs, media, strict=True):
             self._check_owner(ref, item.owner, account)
         self._inject("characters", account)
-        character_id = f"character:{uuid.uuid4()}"
+        entity = str(uuid.uuid4())
+        character_id = f"user:1-email:{account.encode().hex()}-character:{entity}-imgs:{len(refs)}"
         self._characters[character_id] = account
-        answer: JSON = {"characterId": character_id, "email": mask(account)}
-        if isinstance(payload.get("name"), str):
-            answer["name"] = payload["name"]
-        return web.json_response(answer)
+        return web.json_response(
+            {"character": character_id, "entityId": entity, "displayName": name}
+        )
 
     def _known_media(self, ref: str) -> _Media:
         item = self._media.get(ref)
@@ -543,21 +561,25 @@ class FakeFlowServer:
     # -- generation ------------------------------------------------------------------------
 
     async def _images(self, request: web.Request) -> web.StreamResponse:
-        payload = self._payload(request)
+        payload = self._payload(request, IMAGES_FIELDS)
         prompt = payload.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise ApiError(400, "prompt is required")
-        requested = payload.get("model", DEFAULT_MODEL)
+        refs = _references(payload, prompt)
+        # Without a model the API picks one: nano-banana-2 with references, else the default.
+        requested = payload.get("model", REFERENCES_MODEL if refs else DEFAULT_MODEL)
         model = ALIASES.get(requested, requested) if isinstance(requested, str) else None
         if model not in MODELS:
             raise ApiError(400, f"Unsupported model {requested!r}; use one of {sorted(MODELS)}")
+        characters = [key for key, _ in refs if key.startswith("character")]
+        if characters and model in NO_CHARACTERS:
+            raise ApiError(400, f"Model {requested} does not support {characters[0]}")
         count = payload.get("count", 4)
         if not _is_int(count) or not 1 <= count <= 4:
             raise ApiError(400, "count must be an integer from 1 to 4")
         seed = payload.get("seed")
         if seed is not None and (not _is_int(seed) or seed < 0):
             raise ApiError(400, "seed must be an integer >= 0")
-        refs = _references(payload, prompt)
         owners = [self._owner_of(key, value) for key, value in refs]
         aspect = payload.get("aspectRatio", "16:9")
         if aspect == "auto":
@@ -676,7 +698,7 @@ class FakeFlowServer:
         )
 
     async def _upscale(self, request: web.Request) -> web.StreamResponse:
-        payload = self._payload(request)
+        payload = self._payload(request, UPSCALE_FIELDS)
         media_id = payload.get("mediaGenerationId")
         if not isinstance(media_id, str) or not media_id:
             raise ApiError(400, "mediaGenerationId is required")

@@ -132,12 +132,49 @@ async def test_validation_and_ownership(flow: FakeFlowServer, client: httpx.Asyn
         403,
         f"Unauthorized access to user:1 detected in reference {ref}",
     )
-    character = await client.post("/characters", json={"reference_1": ref, "name": "Tom"})
-    body = {"prompt": "x", "count": 1, "character_1": character.json()["characterId"]}
+    character = await client.post(
+        "/characters", json={"imageReference_1": ref, "displayName": "Tom"}
+    )
+    assert character.json()["displayName"] == "Tom"
+    body = {"prompt": "x", "count": 1, "character_1": character.json()["character"]}
     assert (await client.post("/images", json=body)).status_code == 200  # account from owner
     assert flow.requests[-1].account == ALICE
+    assert await error(body | {"model": "imagen-4"}) == (
+        400,
+        "Model imagen-4 does not support character_1",
+    )
     flow.set_health(ALICE, "Session expired")
     assert (await error(body))[0] == 596
+
+
+async def test_fields_the_api_does_not_take_are_refused(
+    flow: FakeFlowServer, client: httpx.AsyncClient
+) -> None:
+    """A misspelt field is refused, not ignored and replaced by the API's default."""
+    cases = [
+        ("/images", {"prompt": "x", "email": ALICE, "aspect_ratio": "1:1"}, '"aspect_ratio"'),
+        ("/images", {"prompt": "x", "email": ALICE, "n": 2}, '"n"'),
+        ("/images", {"prompt": "x", "email": ALICE, "reference_11": "r"}, "reference_11"),
+        ("/images/upscale", {"mediaGenerationId": "m", "size": "2k"}, '"size"'),
+        ("/characters", {"name": "Tom", "reference_1": "r"}, '"name"'),
+    ]
+    for path, body, named in cases:
+        response = await client.post(path, json=body)
+        assert response.status_code == 400, (path, body)
+        assert named in response.json()["error"]
+    assert flow.generated == 0
+
+
+async def test_defaults_the_api_fills_in(flow: FakeFlowServer, client: httpx.AsyncClient) -> None:
+    """What the API does with a request that leaves fields out (the bot never relies on it)."""
+    ref = await upload(client)
+    plain = (await client.post("/images", json={"prompt": "x", "email": ALICE})).json()
+    images = [m["image"]["generatedImage"] for m in plain["media"]]
+    assert len(images) == 4
+    assert {i["modelNameType"] for i in images} == {"GEM_PIX_2_LITE"}
+    assert {i["aspectRatio"] for i in images} == {"IMAGE_ASPECT_RATIO_LANDSCAPE"}
+    with_ref = (await client.post("/images", json={"prompt": "x", "reference_1": ref})).json()
+    assert with_ref["media"][0]["image"]["generatedImage"]["modelNameType"] == "GEM_PIX_2"
 
 
 async def test_capacity_throttles_concurrent_requests(

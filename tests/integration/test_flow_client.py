@@ -769,7 +769,7 @@ async def test_non_object_media_item_is_unavailable(
     [
         ("upscale", {"resolution": "2k"}),
         ("upscale", {"encodedImage": "***"}),
-        ("characters", {"name": "no id here"}),
+        ("characters", {"displayName": "no id here", "characterId": "character:1"}),
         ("assets", {"width": 1, "height": 1}),
     ],
 )
@@ -837,13 +837,13 @@ async def test_create_character_id_is_usable(fake: FakeFlowServer, client: FlowC
     second = await client.upload_asset(JO, picture("WEBP"), "image/webp")
     character = await client.create_character(JO, [first, second], "Captain Banana")
     assert isinstance(character, str)
-    assert character.startswith("character:")
+    assert "-character:" in character
     record: Recorded = fake.requests[-1]
-    assert record.json == {
+    assert record.json == {  # the reference page's field names: the API refuses others
         "email": JO,
-        "name": "Captain Banana",
-        "reference_1": first,
-        "reference_2": second,
+        "displayName": "Captain Banana",
+        "imageReference_1": first,
+        "imageReference_2": second,
     }
     generation = await client.generate(params(prompt="@character_1 waves", characters=[character]))
     last = fake.images_requests()[-1]
