@@ -17,7 +17,7 @@ from bot.core import texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from bot.frontends.telegram import views
+from bot.frontends.telegram import outbound, views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     ADMIN,
@@ -234,9 +234,87 @@ async def test_private_plain_text_caption_and_reply_to_the_bots_photo(bot: BotUn
     assert uploads(bot.flow)[-1].body == as_uploaded(image)
 
 
-async def test_groups_answer_mentions_commands_and_replies_to_the_bot_only(
-    bot: BotUnderTest,
+async def test_every_way_of_asking_in_a_group_works_with_privacy_mode_on(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Privacy mode (Telegram's default) hides from the bot every group message that isn't a
+    command, a mention of it or a reply to it: each way of asking must be one of those."""
+    monkeypatch.setattr(outbound, "GROUP_PERIOD", 3.0)  # eight jobs in a group, in seconds
+    await bot.start()
+    tg = bot.tg
+    assert tg.privacy_mode
+
+    async def ask(post: Callable[[], Awaitable[Json]], job_id: int, prompt: str) -> Json:
+        posted = await post()
+        assert "update_id" in posted, f"{prompt!r} never reached the bot"
+        await bot.delivered(job_id)
+        assert (await bot.job(job_id)).state is JobState.DONE
+        assert generations(bot.flow)[-1]["prompt"] == prompt
+        return posted
+
+    def say(text: str, user: int = USER, **kw: Any) -> Callable[[], Awaitable[Json]]:
+        return lambda: tg.post_message(GROUP, user, text, chat_type="supergroup", **kw)
+
+    await ask(say("/imagine one --count 1"), 1, "one")
+    await ask(say("/imagine@fake_bot two --count 1"), 2, "two")
+    await ask(say("@fake_bot three --count 1"), 3, "three")
+    image = png(color=(200, 0, 200))
+    await ask(
+        lambda: tg.post_photo(
+            GROUP, USER, image, caption="/imagine four --count 1", chat_type="supergroup"
+        ),
+        4,
+        "four",
+    )
+    await ask(
+        lambda: tg.post_document(
+            GROUP, USER, image, "r.png", "image/png", "@fake_bot five --count 1",
+            chat_type="supergroup",
+        ),
+        5,
+        "five",
+    )  # fmt: skip
+    theirs = await tg.post_photo(GROUP, OTHER, image, chat_type="supergroup")  # not for the bot
+    await ask(say("/imagine six --count 1", reply_to=theirs["message"]["message_id"]), 6, "six")
+    result = next(m for m in reversed(tg.sent_messages(GROUP)) if "photo" in m)
+    await ask(say("seven --count 1", OTHER, reply_to=result["message_id"]), 7, "seven")
+    reuse = await tg.press_button(GROUP, USER, result["message_id"], "r:7:1")
+    await bot.parked("reuse")
+    ask_for_prompt = tg.sent_messages(GROUP)[-1]
+    await ask(say("eight --count 1", reply_to=ask_for_prompt["message_id"]), 8, "eight")
+    answered(bot, reuse)
+    assert [len([k for k in g if k.startswith("reference_")]) for g in generations(bot.flow)] == [
+        0, 0, 0, 1, 1, 1, 1, 1,
+    ]  # fmt: skip
+
+
+async def test_an_album_in_a_group_needs_privacy_mode_off(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    pictures = [png(color=(9, 9, 200)), png(color=(200, 9, 9))]
+    # With privacy mode on, only the captioned picture reaches the bot: it says so, rather
+    # than make something from half of what was sent.
+    album = await tg.post_album(
+        GROUP, USER, pictures, "/imagine mix --count 1", chat_type="supergroup"
+    )
+    [refusal] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == GROUP)
+    assert text_of(refusal) == texts.failed(views.ALBUM_CUT)
+    assert refusal.params["reply_parameters"]["message_id"] == album[0]["message"]["message_id"]
+    assert upstream_posts(bot.flow) == []
+    assert await bot.store.get_job(1) is None
+
+    tg.privacy_mode = False  # privacy off in BotFather, or the bot made an admin of the group
+    await tg.post_album(GROUP, USER, pictures, "/imagine mix --count 1", chat_type="supergroup")
+    await bot.delivered(1)
+    assert [u.body for u in uploads(bot.flow)] == [as_uploaded(p) for p in pictures]
+
+
+@pytest.mark.parametrize("privacy_mode", [True, False])
+async def test_groups_answer_mentions_commands_and_replies_to_the_bot_only(
+    bot: BotUnderTest, privacy_mode: bool
+) -> None:
+    # Privacy mode off (or the bot an admin): it sees everything, and must pick out its own.
+    bot.tg.privacy_mode = privacy_mode
     await bot.start()
     tg = bot.tg
     await tg.post_message(GROUP, USER, "a fox in the snow", chat_type="supergroup")

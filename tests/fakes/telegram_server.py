@@ -243,10 +243,12 @@ class FakeTelegramServer:
     ``"default"``, ``"chat:<id>"``, ``"default/ru"``…), ``reactions``, ``webhook_url``,
     ``bot_user``.
 
-    Injection (async, each returns the Update dict it queued): ``post_message``, ``post_photo``,
-    ``post_album`` (a list), ``post_document``, ``post_other`` (a sticker, voice…: its fields),
-    ``edit_message`` (an ``edited_message``), ``add_bot`` (a ``my_chat_member``: the bot was
-    added to a group), ``post_update`` (raw); ``press_button`` returns the callback query id.
+    Injection (async, each returns the Update dict it queued, or just ``{"message": …}`` when
+    privacy mode kept it from the bot): ``post_message``, ``post_photo``, ``post_album`` (a
+    list), ``post_document``, ``post_other`` (a sticker, voice…: its fields), ``edit_message``
+    (an ``edited_message``), ``add_bot`` (a ``my_chat_member``: the bot was added to a group),
+    ``post_update`` (raw); ``press_button`` returns the callback query id; ``start_bot(user_id)``
+    (not async) opens the user's private chat, as pressing Start does.
 
     Anonymous senders: ``sender_chat`` on the ``post_*`` methods posts as a chat, as Telegram
     does for a group's anonymous admins (``sender_chat`` is the group, ``from`` the placeholder
@@ -254,6 +256,20 @@ class FakeTelegramServer:
 
     Faults: ``fail_next(method, *, error_code=429, description=None, retry_after=1, count=1)``;
     ``download_delay`` (seconds) holds every file download before it is served.
+
+    As strict as Telegram about whom the bot may reach and what it hears:
+
+    - a bot can't start a conversation: sending to a private chat whose user never wrote to the
+      bot (at least /start) answers 403 "Forbidden: bot can't initiate conversation with a
+      user"; a group no one posted in answers 400 "chat not found";
+    - privacy mode (``privacy_mode``, on by default as for every new bot; off stands for a bot
+      whose privacy mode is disabled or who is a group admin): in groups the bot receives only
+      messages that start with a command (``/cmd``, or ``/cmd@its_name``; not one addressed to
+      another bot), mention it by username, or reply to one of its messages (BotFather's
+      description of the setting). Other messages are posted to the chat but never reach the
+      bot, e.g. the uncaptioned photos of an album. (The Bot API's own page adds that a bare
+      command reaches the bot only if it was the last bot to post there: with one bot in the
+      chat, as here, it always is.)
     """
 
     def __init__(
@@ -262,8 +278,10 @@ class FakeTelegramServer:
         *,
         bot_username: str = "fake_bot",
         host: str = "127.0.0.1",
+        privacy_mode: bool = True,
     ) -> None:
         self.token = token
+        self.privacy_mode = privacy_mode
         bot_id = token.split(":", 1)[0]
         self.bot_user: Json = {
             "id": int(bot_id) if bot_id.isdigit() else 1,
@@ -578,6 +596,12 @@ class FakeTelegramServer:
         }
         return await self.post_update({"my_chat_member": change})
 
+    def start_bot(self, user_id: int) -> None:
+        """The user pressed Start in a private chat with the bot: the bot may write to them now.
+        (Their /start message itself is not queued; post one with ``post_message`` for that.)"""
+        user = self._user(user_id)
+        self._chat(user_id, "private", user)
+
     async def press_button(
         self, chat_id: int, user_id: int, message_id: int, data: str, *, username: str | None = None
     ) -> str:
@@ -660,7 +684,30 @@ class FakeTelegramServer:
             as_chat = chat if anonymous else self._chat(sender_chat, "channel")
             content = {**content, "sender_chat": as_chat}
         msg = self._store_message(chat, user, content, None, reply)
+        if not self._reaches_bot(msg):
+            return {"message": msg}  # in the chat for everyone to see, but not for the bot
         return await self.post_update({"message": msg})
+
+    def _reaches_bot(self, msg: Json) -> bool:
+        """Whether privacy mode lets a message through to the bot (see the class docstring)."""
+        if not self.privacy_mode or msg["chat"]["type"] in ("private", "channel"):
+            return True
+        replied = msg.get("reply_to_message")
+        if replied is not None and replied["from"]["id"] == self.bot_user["id"]:
+            return True
+        text = msg.get("text", msg.get("caption", ""))
+        entities = msg.get("entities", msg.get("caption_entities", []))
+        name = f"@{self.bot_user['username']}".lower()
+        units = text.encode("utf-16-le")  # entity offsets count UTF-16 code units
+        for entity in entities:
+            start, end = 2 * entity["offset"], 2 * (entity["offset"] + entity["length"])
+            word = units[start:end].decode("utf-16-le").lower()
+            if entity["type"] == "mention" and word == name:
+                return True
+            if entity["type"] == "bot_command" and entity["offset"] == 0:
+                addressed = word.partition("@")[2]
+                return not addressed or f"@{addressed}" == name
+        return False
 
     # -- storage -----------------------------------------------------------------------------
 
@@ -815,7 +862,13 @@ class FakeTelegramServer:
             raise _bad("chat_id is empty")
         if not isinstance(raw, int):  # @channelusername: no channels here
             raise _bad("chat not found")
-        return self._chat(raw)
+        chat = self._chats.get(raw)
+        if chat is None and raw > 0:
+            # A private chat exists once its user has written to the bot (/start at least).
+            raise _ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        if chat is None:
+            raise _bad("chat not found")
+        return chat
 
     def _markup(self, p: Json) -> Json | None:
         markup = p.get("reply_markup")

@@ -28,6 +28,7 @@ from tests.fakes.telegram_server import FakeTelegramServer
 
 TOKEN = "123:ABC"
 USER = CHAT = 42  # a private chat's id is the user's id
+OTHER = 43
 GROUP = -1001234567890
 App = Application[Any, Any, Any, Any, Any, Any]
 
@@ -41,6 +42,7 @@ def png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (200, 3
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegramServer]:
     async with FakeTelegramServer(token=TOKEN) as server:
+        server.start_bot(USER)  # most tests write to the user's private chat
         yield server
 
 
@@ -294,3 +296,50 @@ async def test_album_document_and_reply_parse_in_ptb(tg: FakeTelegramServer) -> 
             await bot.get_file(doc["message"]["document"]["file_id"])
         ).download_as_bytearray()
         assert bytes(data) == b"%PDF-1.4 fake"
+
+
+async def test_a_bot_cannot_start_a_conversation(tg: FakeTelegramServer) -> None:
+    async with raw_bot(tg) as bot:
+        with pytest.raises(Forbidden, match="bot can't initiate conversation with a user"):
+            await bot.send_message(77, "hello, stranger")
+        with pytest.raises(BadRequest, match="[Cc]hat not found"):
+            await bot.send_message(-100555, "a group no one wrote in")
+        await tg.post_message(77, 77, "/start")
+        await bot.send_message(77, "hello")  # they wrote first: the chat exists now
+        tg.start_bot(78)  # pressed Start
+        await bot.send_message(78, "hello")
+    assert [c.error for c in tg.calls_of("sendMessage")] == [
+        "Forbidden: bot can't initiate conversation with a user",
+        "Bad Request: chat not found",
+        None,
+        None,
+    ]
+
+
+async def test_privacy_mode_lets_through_only_what_is_for_the_bot(tg: FakeTelegramServer) -> None:
+    group = -100777
+
+    async def reaches(text: str, **kw: Any) -> bool:
+        posted = await tg.post_message(group, USER, text, chat_type="supergroup", **kw)
+        return "update_id" in posted
+
+    assert tg.privacy_mode  # Telegram's default for every new bot
+    assert await reaches("/imagine a fox")
+    assert await reaches("/imagine@fake_bot a fox")
+    assert await reaches("/IMAGINE@Fake_Bot a fox")
+    assert not await reaches("/imagine@other_bot a fox")
+    assert await reaches("look, @fake_bot, a fox")
+    assert not await reaches("a fox, says @other_bot")
+    assert not await reaches("a fox in the snow")
+    assert not await reaches("a fox /imagine")  # a command, but not what the message starts with
+    async with raw_bot(tg) as bot:
+        mine = await bot.send_message(group, "I am the bot")
+    assert await reaches("more foxes", reply_to=mine.message_id)
+    theirs = await tg.post_message(group, OTHER, "/imagine x", chat_type="supergroup")
+    assert not await reaches("more", reply_to=theirs["message"]["message_id"])
+    album = await tg.post_album(
+        group, USER, [png(), png(color=(0, 9, 0))], "/imagine two", chat_type="supergroup"
+    )
+    assert ["update_id" in item for item in album] == [True, False]  # the uncaptioned one: no
+    tg.privacy_mode = False  # turned off in BotFather, or the bot made a group admin
+    assert await reaches("a fox in the snow")

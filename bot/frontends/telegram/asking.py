@@ -159,6 +159,14 @@ class Asking:
             return
         if prompt is None:
             return
+        if len(items) == 1 and not captioned.private:
+            # An album has 2-10 items, but privacy mode (the default) passes a bot only the
+            # group messages addressed to it: the uncaptioned pictures never came. Going on
+            # with one would drop the others silently.
+            await status.send(
+                self._bot, album.chat_id, texts.failed(views.ALBUM_CUT), captioned.message_id
+            )
+            return
         await self._intake.start(
             self._bot,
             chat_id=album.chat_id,

@@ -49,6 +49,11 @@ OTHERS_PANEL_BELOW = "That panel is someone else's. Yours is below."
 DRAW = "🎨 Draw it"
 BACK = "‹ Back"
 RESET_LABEL = "↺ Reset to defaults"
+ALBUM_CUT = (
+    "I got only the captioned picture of that album: in groups, Telegram shows me no picture "
+    "without a caption. Send the album to me in a private chat, or ask a group admin to make "
+    "me an admin here."
+)
 
 COMMANDS = (
     ("imagine", "Make an image: /imagine a fox in snow --ar 16:9"),
