@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,7 +116,7 @@ class Collector:
         self.failures += 1
         self._count()
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+    async def admin_alert(self, admin_id: str, text: str) -> None:
         return None
 
     def _count(self) -> None:

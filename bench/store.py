@@ -22,7 +22,7 @@ import statistics
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -77,7 +77,7 @@ class Answers:
     async def job_failed(self, job: Job, message: str) -> None:
         self.given += 1
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+    async def admin_alert(self, admin_id: str, text: str) -> None:
         return None
 
 

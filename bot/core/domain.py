@@ -225,3 +225,13 @@ class AdminEvent:
     kind: str
     account: str | None
     message: str
+
+
+@dataclass(frozen=True)
+class HeldAlert:
+    """An admin alert not given yet (the admin never wrote to the bot, or closed their DMs):
+    kept in the store and sent when the admin next writes to the bot."""
+
+    admin: UserKey
+    text: str
+    since: float  # seconds since the epoch

@@ -10,7 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from bot.core.domain import Job, JobResult, Owner, Request, ResultImage, UserKey, UserSettings
+from bot.core.domain import (
+    HeldAlert,
+    Job,
+    JobResult,
+    Owner,
+    Request,
+    ResultImage,
+    UserKey,
+    UserSettings,
+)
 
 
 class DeliveryError(Exception):
@@ -30,7 +39,9 @@ class Notifier(Protocol):
 
     async def job_failed(self, job: Job, message: str) -> None: ...
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None: ...
+    async def admin_alert(self, admin_id: str, text: str) -> None:
+        """Tell one admin (a ``DeliveryError`` if they can't be reached: it is kept for them)."""
+        ...
 
 
 class Store(Protocol):
@@ -103,6 +114,18 @@ class Store(Protocol):
         """Images the user asked for on ``day`` (``YYYY-MM-DD``, UTC)."""
         ...
 
+    async def hold_alert(self, admin: UserKey, text: str) -> None:
+        """Keep an alert ``admin`` could not be given, until they can."""
+        ...
+
+    async def take_alerts(self, admin: UserKey) -> list[str]:
+        """Remove and return the alerts kept for ``admin``, oldest first."""
+        ...
+
+    async def held_alerts(self) -> list[HeldAlert]:
+        """Every alert kept for an admin, oldest first."""
+        ...
+
 
 class Parking(Protocol):
     """Values a front end parks in the store to find again after a restart (album items, the
@@ -112,6 +135,10 @@ class Parking(Protocol):
 
     async def take_pending(self, kind: str, key: str) -> list[str]:
         """Remove and return the values parked under ``key``, oldest first."""
+        ...
+
+    async def peek_pending(self, kind: str, key: str) -> list[str]:
+        """The values parked under ``key``, oldest first, left in place."""
         ...
 
     async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:

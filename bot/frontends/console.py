@@ -88,7 +88,7 @@ class Console:
         self._say(f"{job_ref(job.id)} {texts.failed(message)}")
         self._settle(job.id)
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+    async def admin_alert(self, admin_id: str, text: str) -> None:
         self._say(text)
 
     # The read loop.

@@ -35,6 +35,8 @@ JOB_COLUMNS = (
     "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error"
 )
 IMAGE_COLUMNS = "idx, media_id, account, seed, model, mime, data"
+# The ``pending`` kind under which admin alerts not given yet wait (keyed ``platform:id``).
+ALERTS = "admin.alert"
 
 
 def encode_request(request: Request) -> str:

@@ -17,6 +17,7 @@ from typing import Any, LiteralString
 import psycopg
 
 from bot.core.domain import (
+    HeldAlert,
     Job,
     JobState,
     Owner,
@@ -26,6 +27,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.store.codec import (
+    ALERTS,
     IMAGE_COLUMNS,
     JOB_COLUMNS,
     decode_settings,
@@ -275,6 +277,12 @@ class PostgresStore(PostgresDatabase):
         )
         return [str(row["value"]) for row in sorted(rows, key=lambda row: int(row["id"]))]
 
+    async def peek_pending(self, kind: str, key: str) -> list[str]:
+        rows = await self._query(
+            "SELECT value FROM pending WHERE kind = %s AND key = %s ORDER BY id", (kind, key)
+        )
+        return [str(row["value"]) for row in rows]
+
     async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
         # One statement: two claimers can't both get a value.
         rows = await self._query(
@@ -290,6 +298,25 @@ class PostgresStore(PostgresDatabase):
             (kind, older_than),
         )
         return [str(row["key"]) for row in rows]
+
+    # Admin alerts not given yet, parked under the admin's ``platform:id``.
+
+    async def hold_alert(self, admin: UserKey, text: str) -> None:
+        await self.add_pending(ALERTS, str(admin), text)
+
+    async def take_alerts(self, admin: UserKey) -> list[str]:
+        return await self.take_pending(ALERTS, str(admin))
+
+    async def held_alerts(self) -> list[HeldAlert]:
+        rows = await self._query(
+            "SELECT key, value, extract(epoch FROM created_at) AS since FROM pending "
+            "WHERE kind = %s ORDER BY id",
+            (ALERTS,),
+        )
+        return [
+            HeldAlert(UserKey.parse(str(r["key"])), str(r["value"]), float(r["since"]))
+            for r in rows
+        ]
 
     async def probe_write(self) -> None:
         """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""

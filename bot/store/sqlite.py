@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 
 from bot.core.domain import (
+    HeldAlert,
     Job,
     JobState,
     Owner,
@@ -26,6 +27,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.store.codec import (
+    ALERTS,
     IMAGE_COLUMNS,
     JOB_COLUMNS,
     decode_settings,
@@ -263,6 +265,12 @@ class SqliteStore(SqliteDatabase):
             await db.execute("DELETE FROM pending WHERE kind = ? AND key = ?", (kind, key))
         return values
 
+    async def peek_pending(self, kind: str, key: str) -> list[str]:
+        async with self.reader.execute(
+            "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
+        ) as cur:
+            return [str(row[0]) async for row in cur]
+
     async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
         async with (
             self._transaction() as db,
@@ -280,6 +288,20 @@ class SqliteStore(SqliteDatabase):
             (kind, time.time() - older_than),
         ) as cur:
             return [str(row[0]) async for row in cur]
+
+    # Admin alerts not given yet, parked under the admin's ``platform:id``.
+
+    async def hold_alert(self, admin: UserKey, text: str) -> None:
+        await self.add_pending(ALERTS, str(admin), text)
+
+    async def take_alerts(self, admin: UserKey) -> list[str]:
+        return await self.take_pending(ALERTS, str(admin))
+
+    async def held_alerts(self) -> list[HeldAlert]:
+        async with self.reader.execute(
+            "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id", (ALERTS,)
+        ) as cur:
+            return [HeldAlert(UserKey.parse(k), str(v), float(at)) async for k, v, at in cur]
 
     async def probe_write(self) -> None:
         """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from bot.core.domain import Job, JobResult, Owner
@@ -41,7 +40,7 @@ class FileNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         self._write(f"{job.id} failed")
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
+    async def admin_alert(self, admin_id: str, text: str) -> None:
         return None
 
 

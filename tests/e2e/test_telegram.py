@@ -294,9 +294,8 @@ async def test_an_album_in_a_group_needs_privacy_mode_off(bot: BotUnderTest) -> 
     pictures = [png(color=(9, 9, 200)), png(color=(200, 9, 9))]
     # With privacy mode on, only the captioned picture reaches the bot: it says so, rather
     # than make something from half of what was sent.
-    album = await tg.post_album(
-        GROUP, USER, pictures, "/imagine mix --count 1", chat_type="supergroup"
-    )
+    ask = "/imagine mix --count 1"
+    album = await tg.post_album(GROUP, USER, pictures, ask, chat_type="supergroup")
     [refusal] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == GROUP)
     assert text_of(refusal) == texts.failed(views.ALBUM_CUT)
     assert refusal.params["reply_parameters"]["message_id"] == album[0]["message"]["message_id"]
@@ -304,7 +303,7 @@ async def test_an_album_in_a_group_needs_privacy_mode_off(bot: BotUnderTest) -> 
     assert await bot.store.get_job(1) is None
 
     tg.privacy_mode = False  # privacy off in BotFather, or the bot made an admin of the group
-    await tg.post_album(GROUP, USER, pictures, "/imagine mix --count 1", chat_type="supergroup")
+    await tg.post_album(GROUP, USER, pictures, ask, chat_type="supergroup")
     await bot.delivered(1)
     assert [u.body for u in uploads(bot.flow)] == [as_uploaded(p) for p in pictures]
 
@@ -622,14 +621,47 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
     assert told["reply_to_message"]["message_id"] == asked["message"]["message_id"]
 
 
+def to_admin(call: Call) -> bool:
+    return call.params.get("chat_id") == ADMIN
+
+
 async def test_operator_problems_alert_the_admins(bot: BotUnderTest) -> None:
+    bot.tg.start_bot(ADMIN)  # as README asks of every admin
     await bot.start()
     bot.flow.fail_next(402)
     await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
     await bot.delivered(1)
-    [alert] = await bot.tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == ADMIN)
+    [alert] = await bot.tg.wait_for("sendMessage", predicate=to_admin)
+    assert alert.error is None
     assert "no subscription or credits" in text_of(alert)
     assert bot.tg.sent_messages(USER)[-1]["text"] == texts.failed(texts.OPERATOR)
+
+
+async def test_an_admin_who_never_started_the_bot_gets_the_alert_once_they_do(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    bot.flow.fail_next(402)
+    await tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1)
+    [refused] = await tg.wait_for("sendMessage", predicate=to_admin)
+    assert refused.error == "Forbidden: bot can't initiate conversation with a user"
+    async with asyncio.timeout(5):
+        while not (kept := await bot.service.undelivered_alerts()):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert [str(alert.admin) for alert in kept] == [f"telegram:{ADMIN}"]
+
+    await tg.post_message(ADMIN, ADMIN, "/start")  # the admin opens a chat with the bot
+    [_, alert] = await tg.wait_for(
+        "sendMessage", count=2, predicate=lambda c: to_admin(c) and "Operator" in text_of(c)
+    )
+    assert alert.error is None
+    assert text_of(alert) == kept[0].text
+    assert "no subscription or credits" in text_of(alert)
+    async with asyncio.timeout(5):
+        while await bot.service.undelivered_alerts():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def test_images_too_large_for_a_photo_go_as_files(bot: BotUnderTest) -> None:

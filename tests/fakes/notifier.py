@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.core.domain import Job, JobResult
@@ -17,9 +16,10 @@ class RecordingNotifier:
     started: list[int] = field(default_factory=list)
     finished: list[JobResult] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
-    alerts: list[tuple[tuple[str, ...], str]] = field(default_factory=list)
+    alerts: list[tuple[str, str]] = field(default_factory=list)  # (admin id, text)
     fail_deliveries: int = 0
     permanent: bool = False
+    unreachable: set[str] = field(default_factory=set)  # admins whose alerts fail
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def job_started(self, job: Job) -> None:
@@ -35,8 +35,10 @@ class RecordingNotifier:
         self.failed.append((job.id, message))
         await self._notify()
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
-        self.alerts.append((tuple(admin_ids), text))
+    async def admin_alert(self, admin_id: str, text: str) -> None:
+        if admin_id in self.unreachable:
+            raise DeliveryError(f"admin {admin_id} can't be reached", permanent=True)
+        self.alerts.append((admin_id, text))
         await self._notify()
 
     def answers(self, job_id: int) -> int:

@@ -695,8 +695,8 @@ class FakeTelegramServer:
         replied = msg.get("reply_to_message")
         if replied is not None and replied["from"]["id"] == self.bot_user["id"]:
             return True
-        text = msg.get("text", msg.get("caption", ""))
-        entities = msg.get("entities", msg.get("caption_entities", []))
+        text: str = msg.get("text") or msg.get("caption") or ""
+        entities: list[Json] = msg.get("entities") or msg.get("caption_entities") or []
         name = f"@{self.bot_user['username']}".lower()
         units = text.encode("utf-16-le")  # entity offsets count UTF-16 code units
         for entity in entities:

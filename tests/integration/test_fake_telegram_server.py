@@ -302,7 +302,7 @@ async def test_a_bot_cannot_start_a_conversation(tg: FakeTelegramServer) -> None
     async with raw_bot(tg) as bot:
         with pytest.raises(Forbidden, match="bot can't initiate conversation with a user"):
             await bot.send_message(77, "hello, stranger")
-        with pytest.raises(BadRequest, match="[Cc]hat not found"):
+        with pytest.raises(BadRequest, match=r"[Cc]hat not found"):
             await bot.send_message(-100555, "a group no one wrote in")
         await tg.post_message(77, 77, "/start")
         await bot.send_message(77, "hello")  # they wrote first: the chat exists now

@@ -219,7 +219,7 @@ async def test_operator_errors_alert_admins_once_and_fail_over(store: AnyStore) 
             failed_on = flow.images_requests()[0].account
             assert told.result(first.job_id).images[0].ref.account != failed_on
             await told.wait_alerts(1)
-            assert told.alerts[0][0] == ("99",)
+            assert told.alerts[0][0] == "99"
             assert "no subscription or credits" in told.alerts[0][1]
             assert failed_on is not None
             assert failed_on in told.alerts[0][1]
@@ -576,8 +576,50 @@ async def test_an_alert_raised_before_its_platform_attaches_is_told_when_it_does
             told = RecordingNotifier()
             service.attach("console", told)
             await told.wait_alerts(1)
-            assert told.alerts[0][0] == ("99",)
+            assert told.alerts[0][0] == "99"
             assert "USEAPI_TOKEN" in told.alerts[0][1]
+
+
+async def test_an_alert_no_admin_could_take_is_kept_and_given_when_they_next_write(
+    flow: FakeFlowServer, store: AnyStore
+) -> None:
+    from bot.providers.flow import FlowClient
+    from tests.fakes.notifier import RecordingNotifier
+
+    admins = Access(admins=frozenset({"console:99", "console:98"}))
+    flow.fail_next(402)
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client, access=admins)
+        told = RecordingNotifier(unreachable={"99"})  # never wrote to the bot, say
+        service.attach("console", told)
+        async with service:
+            submitted = await service.submit(owner(), "a fox --count 1")
+            await told.wait_answered(submitted.job_id)
+            await told.wait_alerts(1)
+            assert [admin for admin, _ in told.alerts] == ["98"]  # the other admin is told
+            async with asyncio.timeout(5):
+                while not await service.undelivered_alerts():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            [kept] = await service.undelivered_alerts()
+            assert (kept.admin, kept.text) == (UserKey("console", "99"), told.alerts[0][1])
+
+            service.seen(UserKey("console", "1"))  # not an admin: nothing to give
+            service.seen(UserKey("console", "99"))  # still unreachable: kept again
+            await asyncio.sleep(0.1)
+            assert len(told.alerts) == 1
+            assert len(await service.undelivered_alerts()) == 1
+        told.unreachable.clear()  # they wrote to the bot at last; meanwhile, a restart
+
+    async with FlowClient("test-token", flow.base_url) as client:
+        again = build_service(store, client, access=admins)
+        told_again = RecordingNotifier()
+        async with again:
+            again.attach("console", told_again)
+            await told_again.wait_alerts(1)
+            assert told_again.alerts == [("99", kept.text)]
+            async with asyncio.timeout(5):
+                while await again.undelivered_alerts():  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
 
 
 async def test_a_write_cancelled_midway_leaves_the_store_usable(store: AnyStore) -> None:

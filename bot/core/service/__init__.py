@@ -23,6 +23,7 @@ from dataclasses import replace
 from bot.core import settings as user_settings
 from bot.core.domain import (
     Button,
+    HeldAlert,
     ImageRef,
     Job,
     Owner,
@@ -126,6 +127,7 @@ class Service:
         await self._runner.resume()
         await self._runner.sweep_stranded()
         await self._delivery.redeliver()
+        await self._delivery.load_held_alerts()
         self._started = True
         self._tasks.spawn(self._runner.dispatch())
         self._tasks.spawn(self._keep_fresh())
@@ -203,6 +205,9 @@ class Service:
         await self._admission.check_cancel(user, job_id)
         return await self._runner.cancel(job_id)
 
+    def seen(self, user: UserKey) -> None:
+        self._delivery.seen(user)
+
     # Reading.
 
     async def job(self, job_id: int) -> Job | None:
@@ -214,6 +219,9 @@ class Service:
 
     async def settings(self, user: UserKey) -> UserSettings:
         return await self.store.user_settings(user)
+
+    async def undelivered_alerts(self) -> list[HeldAlert]:
+        return await self._delivery.held_alerts()
 
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
         """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""

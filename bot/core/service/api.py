@@ -10,7 +10,16 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from bot.core.domain import Button, Job, Owner, QueueItem, Submitted, UserKey, UserSettings
+from bot.core.domain import (
+    Button,
+    HeldAlert,
+    Job,
+    Owner,
+    QueueItem,
+    Submitted,
+    UserKey,
+    UserSettings,
+)
 from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Defaults, Limits
@@ -96,6 +105,11 @@ class BotApi(Protocol):
         call can't be stopped); the sentence saying it is done."""
         ...
 
+    def seen(self, user: UserKey) -> None:
+        """``user`` wrote to the bot (where it can answer them): alerts kept for them, if they
+        are an admin nobody could reach before, go out now."""
+        ...
+
     async def job(self, job_id: int) -> Job | None:
         """The job as stored now (a late progress report must not overwrite its answer)."""
         ...
@@ -103,6 +117,10 @@ class BotApi(Protocol):
     async def queue(self, user: UserKey) -> list[QueueItem]: ...
 
     async def settings(self, user: UserKey) -> UserSettings: ...
+
+    async def undelivered_alerts(self) -> list[HeldAlert]:
+        """Admin alerts no admin could be given yet, oldest first (for /admin)."""
+        ...
 
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
         """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""

@@ -13,11 +13,20 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.core import texts
-from bot.core.domain import Action, AdminEvent, Button, Job, JobResult, JobState, ResultImage
+from bot.core.domain import (
+    Action,
+    AdminEvent,
+    Button,
+    HeldAlert,
+    Job,
+    JobResult,
+    JobState,
+    ResultImage,
+    UserKey,
+)
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access
 from bot.core.ports import DeliveryError, Notifier, Store
@@ -36,8 +45,6 @@ DELIVERY_SLOTS = 8
 # wait doubling, for this long; only then does the job fail. Its images were paid for.
 STORE_BACKOFF = 0.5
 STORE_GIVE_UP = 300.0
-# Alerts for a platform whose front end is not attached yet wait for it, the latest this many.
-HELD_ALERTS = 20
 
 
 def result_of(job: Job, images: Sequence[ResultImage], models: ModelTable) -> JobResult:
@@ -76,18 +83,18 @@ class Delivery:
         self._clock = clock
         self._tasks = tasks
         self._notifiers: dict[str, Notifier] = {}
-        self._held: dict[str, deque[str]] = {}  # alerts for platforms not attached yet
+        self._holding: set[UserKey] = set()  # admins with alerts kept for them in the store
         self._delivering: set[int] = set()
         self._failing_since: dict[int, float] = {}  # first failed delivery round, by job
         self._store_alerted = False
         self._slots = asyncio.Semaphore(DELIVERY_SLOTS)
 
     def attach(self, platform: str, notifier: Notifier) -> None:
-        """Tell ``platform``'s users through ``notifier`` from now on (again, after a detach)."""
+        """Tell ``platform``'s users through ``notifier`` from now on (again, after a detach);
+        the alerts kept for its admins go out now."""
         self._notifiers[platform] = notifier
-        admins = self._access.admins_by_platform().get(platform, [])
-        for text in self._held.pop(platform, ()):
-            self._send_alert(notifier, admins, text)
+        for admin in [a for a in self._holding if a.platform == platform]:
+            self._tasks.spawn(self._release(admin))
 
     def detach(self, platform: str) -> None:
         """``platform``'s front end stopped: its answers wait, stored, for the next attach."""
@@ -221,23 +228,57 @@ class Delivery:
     # Admins.
 
     def tell_admins(self, event: AdminEvent) -> None:
-        """Alert every admin on their platform; a platform not attached gets it when it is."""
+        """Alert every admin on their platform. An alert an admin can't be given now (their
+        platform is not attached, they never wrote to the bot, their DMs are closed) is kept in
+        the store, and sent at the platform's next attach or when they next write to the bot."""
         text = texts.admin_alert(event)
         for platform, admins in self._access.admins_by_platform().items():
-            notifier = self._notifiers.get(platform)
-            if notifier is not None:
-                self._send_alert(notifier, admins, text)
-            else:
-                self._held.setdefault(platform, deque(maxlen=HELD_ALERTS)).append(text)
+            for admin in admins:
+                self._tasks.spawn(self._alert(UserKey(platform, admin), [text]))
 
-    def _send_alert(self, notifier: Notifier, admins: list[str], text: str) -> None:
-        async def send() -> None:
+    async def load_held_alerts(self) -> None:
+        """Learn whom a previous run kept alerts for (they go out when their platform attaches)."""
+        self._holding |= {alert.admin for alert in await self._store.held_alerts()}
+        for admin in [a for a in self._holding if a.platform in self._notifiers]:
+            self._tasks.spawn(self._release(admin))
+
+    def seen(self, user: UserKey) -> None:
+        """``user`` wrote to the bot: if they are an admin with alerts kept, send them now."""
+        if user in self._holding and user.platform in self._notifiers:
+            self._tasks.spawn(self._release(user))
+
+    async def held_alerts(self) -> list[HeldAlert]:
+        return await self._store.held_alerts()
+
+    async def _release(self, admin: UserKey) -> None:
+        self._holding.discard(admin)
+        await self._alert(admin, await self._store.take_alerts(admin))
+
+    async def _alert(self, admin: UserKey, alerts: list[str]) -> None:
+        """Give ``admin`` these alerts in order; keep what doesn't go for later."""
+        notifier = self._notifiers.get(admin.platform)
+        for sent, text in enumerate(alerts):
             try:
-                await notifier.admin_alert(admins, text)
-            except Exception:
-                log.exception("could not alert admins")
+                if notifier is None:
+                    raise DeliveryError(f"the {admin.platform} front end is not attached")
+                await notifier.admin_alert(admin.user_id, text)
+            except Exception as exc:
+                log.warning(
+                    "admin %s can't be alerted now (%s): kept until they next write to the bot",
+                    admin,
+                    exc,
+                )
+                await self._keep(admin, alerts[sent:])
+                return
 
-        self._tasks.spawn(send())
+    async def _keep(self, admin: UserKey, alerts: list[str]) -> None:
+        try:
+            for text in alerts:
+                await self._store.hold_alert(admin, text)
+        except Exception as exc:  # the store is failing too: its own alert is under way
+            log.error("admin alert for %s lost, the store refused it: %s", admin, exc)
+            return
+        self._holding.add(admin)
 
     def _store_trouble(self, exc: Exception) -> None:
         """Tell the admins, once until a write succeeds again, that the store refuses writes."""

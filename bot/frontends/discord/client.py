@@ -13,6 +13,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.core.domain import DISCORD, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.discord import commands, interactions, onboarding
@@ -102,6 +103,11 @@ class BananaClient(discord.Client):
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
         await onboarding.introduce(self, guild)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        # Beside the tree's own handling: alerts kept for an admin go out when they next use
+        # the bot.
+        self.service.seen(UserKey(DISCORD, str(interaction.user.id)))
 
 
 async def _on_command_error(

@@ -45,13 +45,13 @@ class DiscordNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         await self._final(job, texts.failed(message))
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
-        for admin in admin_ids:
-            try:
-                user = await self._client.fetch_user(int(admin))
-                await user.send(views.clip(text))
-            except (discord.HTTPException, ValueError) as exc:
-                log.warning("could not alert Discord admin %s: %s", admin, exc)
+    async def admin_alert(self, admin_id: str, text: str) -> None:
+        # A DM needs a server shared with the bot and DMs open (else 50007).
+        try:
+            user = await self._client.fetch_user(int(admin_id))
+            await user.send(views.clip(text))
+        except (discord.HTTPException, ValueError) as exc:
+            raise DeliveryError(f"Discord refused a DM to admin {admin_id}: {exc}") from exc
 
     async def _final(
         self,

@@ -31,7 +31,7 @@ from telegram.ext import (
 )
 
 from bot.config import PUBLIC_TELEGRAM_API, ConfigError, Settings
-from bot.core.domain import TELEGRAM
+from bot.core.domain import TELEGRAM, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import media, outbound, views
@@ -114,6 +114,7 @@ class TelegramFrontEnd:
             | filters.POLL
             | filters.Dice.ALL
         )
+        self._app.add_handler(TypeHandler(Update, self._seen), group=-2)
         self._app.add_handler(TypeHandler(Update, outbound.note_sender), group=-1)
         self._app.add_handlers(
             [
@@ -135,6 +136,12 @@ class TelegramFrontEnd:
             ]
         )
         self._app.add_error_handler(_log_error)
+
+    async def _seen(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Someone wrote to the bot privately, so it can write to them: alerts kept for them."""
+        chat, user = update.effective_chat, update.effective_user
+        if chat is not None and chat.type == "private" and user is not None:
+            self._service.seen(UserKey(TELEGRAM, str(user.id)))
 
     async def run(self) -> None:
         """Serve until cancelled, then stop in reverse order and re-raise CancelledError."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
@@ -97,9 +97,7 @@ class TelegramNotifier:
                     status.answer_to(owner),
                 )
 
-    async def admin_alert(self, admin_ids: Sequence[str], text: str) -> None:
-        for admin in admin_ids:
-            try:
-                await self._bot.send_message(int(admin), text)
-            except TelegramError as exc:  # one unreachable admin must not silence the others
-                log.warning("could not alert Telegram admin %s: %s", admin, exc.message)
+    async def admin_alert(self, admin_id: str, text: str) -> None:
+        # A bot can't start a conversation: an admin who never wrote to it gets a 403 here.
+        with delivery_errors():
+            await self._bot.send_message(int(admin_id), text)
