@@ -8,11 +8,12 @@ leaves room for it.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -567,6 +568,65 @@ async def test_a_job_interrupted_by_a_restart_is_answered_in_the_channel(
     assert len(flow.images_requests()) == 2  # the interrupted attempt, then the resumed one
 
 
+def post_in(channel_id: int) -> Callable[[RestCall], bool]:
+    return lambda call: channel_post(call) and call.path == f"/channels/{channel_id}/messages"
+
+
+async def slow_job_outliving_its_token(
+    dc: FakeDiscordServer, flow: FakeFlowServer, prompt: str, *, channel_id: int | None = None
+) -> InjectedInteraction:
+    """Ask in ``channel_id`` for a job that is still running when the token dies."""
+    flow.latency = 0.3
+    inter = await dc.slash_command(
+        "imagine", {"prompt": prompt, "count": 1}, user_id=USER, channel_id=channel_id
+    )
+    await dc.wait_for(on_original(inter, content=texts.STARTED))
+    dc.expire_token(inter.token)
+    return inter
+
+
+async def test_where_the_bot_cannot_post_a_late_answer_comes_by_dm(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
+) -> None:
+    """A channel the bot may not write in, a group DM, a server that never invited the bot
+    (the last two reached by a user's own install of the app): no post there is even tried."""
+    dc.channel_permissions[dc.channel_id] = 0  # the server's channel, but no right in it
+    places = [dc.channel_id, dc.group_dm(USER, OTHER), dc.foreign_channel()]
+    dm = dc.dm_channel_id(USER)
+    for job_id, place in enumerate(places, start=1):
+        await slow_job_outliving_its_token(dc, flow, f"answer {job_id}", channel_id=place)
+        posts = await dc.wait_for(post_in(dm), count=job_id)
+        await wait_delivered(store, job_id)
+        sent = posts[-1]
+        assert (sent.status, len(sent.files)) == (200, 1)
+        assert sent.json["content"].startswith("nano-banana-2-lite · seed")  # no mention in a DM
+        assert buttons(dc.message(int(sent.response["id"])))[-1][-1] == f"d:{job_id}:0"
+    assert not [c for c in dc.calls if channel_post(c) and c.path != f"/channels/{dm}/messages"]
+
+
+async def test_an_answer_while_the_token_lives_needs_no_channel(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    group = dc.group_dm(USER, OTHER)
+    inter = await dc.slash_command("imagine", {"prompt": "here", "count": 1}, user_id=USER,
+                                   channel_id=group)  # fmt: skip
+    result = await result_of(dc, inter)
+    assert job_of(result) == 1
+    assert not [c for c in dc.calls if channel_post(c)]
+
+
+async def test_a_channel_closed_after_the_ask_sends_the_answer_by_dm(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
+) -> None:
+    await slow_job_outliving_its_token(dc, flow, "closing")
+    dc.channel_permissions[dc.channel_id] = 1 << 10  # may see the channel, no longer write in it
+    (refused,) = await dc.wait_for(post_in(dc.channel_id))
+    (sent,) = await dc.wait_for(post_in(dc.dm_channel_id(USER)))
+    await wait_delivered(store, 1)
+    assert (refused.status, refused.response["code"]) == (403, 50013)
+    assert sent.status == 200
+
+
 async def test_an_unpostable_answer_is_given_up_and_the_bot_keeps_serving(
     dc: FakeDiscordServer,
     flow: FakeFlowServer,
@@ -574,16 +634,14 @@ async def test_an_unpostable_answer_is_given_up_and_the_bot_keeps_serving(
     bot: Bot,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    flow.latency = 0.3
-    inter = await dc.slash_command("imagine", {"prompt": "nowhere to go", "count": 1}, user_id=USER)
-    await dc.wait_for(on_original(inter, content=texts.STARTED))
-    dc.expire_token(inter.token)
-    dc.fail_next("POST", CHANNEL_POST, 403)  # no permission to post in the channel
+    dc.dms_closed.add(USER)  # and the bot may not post in the group DM: nowhere to go
     with caplog.at_level(logging.WARNING):
+        await slow_job_outliving_its_token(dc, flow, "nowhere", channel_id=dc.group_dm(USER))
         (refused,) = await dc.wait_for(channel_post)
         await wait_delivered(store, 1)  # recorded as answered: never retried
-    assert refused.status == 403
-    assert f"job 1: cannot answer user {USER} in channel {dc.channel_id}" in caplog.text
+    assert (refused.status, refused.response["code"]) == (403, 50007)
+    assert refused.path == f"/channels/{dc.dm_channel_id(USER)}/messages"
+    assert "job 1: cannot answer user" in caplog.text
     assert "job 1 is undeliverable" in caplog.text
     assert [c for c in dc.calls if channel_post(c)] == [refused]
 
@@ -712,8 +770,32 @@ async def test_upstream_failures_and_admin_alerts(
     await dc.wait_for(on_original(inter, content=texts.failed(texts.OPERATOR)))
     admin_dm = dc.dm_channel_id(ADMIN)
     (alert,) = await dc.wait_for(lambda c: c.path == f"/channels/{admin_dm}/messages")
+    assert alert.status == 200
     assert alert.json["content"].startswith("⚠️ Operator action needed")
     await wait_delivered(store, 1)
+
+
+async def test_an_admin_with_dms_closed_gets_the_alert_at_their_next_command(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
+) -> None:
+    await dc.slash_command("help", {}, user_id=ADMIN)  # a known Discord user...
+    dc.dms_closed.add(ADMIN)  # ...who takes no DMs from the bot
+    flow.fail_next(402)
+    inter = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=USER)
+    await dc.wait_for(on_original(inter, content=texts.failed(texts.OPERATOR)))
+    to_admin = post_in(dc.dm_channel_id(ADMIN))
+    (refused,) = await dc.wait_for(to_admin)
+    assert (refused.status, refused.response["code"]) == (403, 50007)
+    async with asyncio.timeout(5):
+        while not await bot.service.undelivered_alerts():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    dc.dms_closed.clear()  # the admin opened their DMs, and uses the bot
+    await dc.slash_command("help", {}, user_id=ADMIN)
+    _, alert = await dc.wait_for(to_admin, count=2)
+    assert alert.status == 200
+    assert alert.json["content"].startswith("⚠️ Operator action needed")
+    assert await bot.service.undelivered_alerts() == []
 
 
 # Rendering.

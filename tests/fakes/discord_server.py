@@ -123,6 +123,12 @@ UNKNOWN_USER: JSON = {"message": "Unknown User", "code": 10013}
 EMPTY_MESSAGE: JSON = {"message": "Cannot send an empty message", "code": 50006}
 NOT_AUTHOR: JSON = {"message": "Cannot edit a message authored by another user", "code": 50005}
 TOO_LARGE: JSON = {"message": "Request entity too large", "code": 40005}
+MISSING_ACCESS: JSON = {"message": "Missing Access", "code": 50001}
+MISSING_PERMISSIONS: JSON = {"message": "Missing Permissions", "code": 50013}
+CANNOT_DM: JSON = {"message": "Cannot send messages to this user", "code": 50007}
+
+VIEW_CHANNEL, SEND_MESSAGES, ATTACH_FILES = 1 << 10, 1 << 11, 1 << 15
+GROUP_DM = 3  # channel type
 
 
 # --------------------------------------------------------------------------- records
@@ -352,6 +358,18 @@ class FakeDiscordServer:
       ``channel_messages(channel_id)``, ``message(message_id)``, ``commands(guild_id)``,
       ``sync_count``, ``gateway_connections``, ``dm_channel_id(user_id)``.
 
+    Where the bot may post (always on, as on Discord)
+      ``channel_permissions[channel_id]`` - the bot's permissions in a channel where they differ
+      from ``app_permissions`` (overwrites): without View Channel a post answers 403/50001,
+      without Send Messages (or Attach Files, for files) 403/50013.
+      ``dms_closed`` - users who don't take DMs from the bot (or share no server with it):
+      a DM answers 403/50007.
+      ``group_dm(*user_ids)`` - a group DM of those users, the bot not among them;
+      ``foreign_channel()`` - a text channel in a server the bot is not in. Commands reach
+      both only through a user install (the interaction says so: context 2, resp. a guild
+      without the bot, and ``authorizing_integration_owners`` of the user); the bot's own
+      posts there answer 403/50001. The interaction's webhook works everywhere.
+
     Faults and expiry
       ``fail_next(method, path_regex, status, body=None, *, count=1, retry_after=None)``,
       ``expire_token(token)`` (webhooks answer 401/50027), ``expire_interaction(id)``
@@ -426,6 +444,8 @@ class FakeDiscordServer:
             "flags": 0,
         }
         self._channels: dict[int, JSON] = {channel_id: text_channel}
+        self.channel_permissions: dict[int, int] = {}
+        self.dms_closed: set[int] = set()
         self._dm_by_user: dict[int, int] = {}
         self._messages: dict[int, JSON] = {}
         self._blobs: dict[int, _Blob] = {}
@@ -610,6 +630,51 @@ class FakeDiscordServer:
                 "recipients": [self._user(user_id)],
             }
         return self._dm_by_user[user_id]
+
+    def group_dm(self, *user_ids: int) -> int:
+        """A group DM of ``user_ids``, without the bot (user-installed commands reach it)."""
+        cid = self._ids.next()
+        self._channels[cid] = {
+            "id": str(cid),
+            "type": GROUP_DM,
+            "last_message_id": None,
+            "flags": 0,
+            "name": None,
+            "icon": None,
+            "owner_id": str(user_ids[0]),
+            "recipients": [self._user(u) for u in user_ids],
+        }
+        return cid
+
+    def foreign_channel(self) -> int:
+        """A text channel of a server the bot was never invited to."""
+        cid = self._ids.next()
+        self._channels[cid] = {
+            **self._channels[self.channel_id],
+            "id": str(cid),
+            "guild_id": str(self._ids.next()),
+            "name": "elsewhere",
+            "last_message_id": None,
+        }
+        return cid
+
+    def _post_refused(self, channel: JSON, with_files: bool) -> _Reply | None:
+        """Discord's answer when the bot may not post in ``channel``, else None."""
+        kind = channel["type"]
+        if kind == GROUP_DM:
+            member = any(int(u["id"]) == self.bot_user_id for u in channel["recipients"])
+            return None if member else _err(403, MISSING_ACCESS)
+        if kind == 1:
+            recipient = int(channel["recipients"][0]["id"])
+            return _err(403, CANNOT_DM) if recipient in self.dms_closed else None
+        if channel.get("guild_id") != str(self.guild_id):
+            return _err(403, MISSING_ACCESS)  # a server the bot is not in
+        allowed = self.channel_permissions.get(int(channel["id"]), self.app_permissions)
+        if not allowed & VIEW_CHANNEL:
+            return _err(403, MISSING_ACCESS)
+        if not allowed & SEND_MESSAGES or (with_files and not allowed & ATTACH_FILES):
+            return _err(403, MISSING_PERMISSIONS)
+        return None
 
     # ------------------------------------------------------------------ switches
 
@@ -1095,6 +1160,10 @@ class FakeDiscordServer:
         iid = self._ids.next()
         token = "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48).replace("-", "a").replace("_", "b")
         guild_id = int(channel["guild_id"]) if "guild_id" in channel else None
+        # Where the bot isn't (a group DM, a server that never invited it) only the user's own
+        # install of the app brings the command.
+        user_install = channel["type"] == GROUP_DM or guild_id not in (None, self.guild_id)
+        allowed = self.channel_permissions.get(channel_id, self.app_permissions)
         payload: JSON = {
             "id": str(iid),
             "application_id": str(self.application_id),
@@ -1103,7 +1172,7 @@ class FakeDiscordServer:
             "version": 1,
             "channel_id": str(channel_id),
             "channel": copy.deepcopy(channel),
-            "app_permissions": str(self.app_permissions),
+            "app_permissions": str(self.everyone_permissions if user_install else allowed),
             "locale": locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
@@ -1119,8 +1188,16 @@ class FakeDiscordServer:
                 guild={"id": str(guild_id), "locale": "en-US", "features": []},
                 guild_locale="en-US",
                 member=member,
-                authorizing_integration_owners={"0": str(guild_id)},
+                authorizing_integration_owners=(
+                    {"1": str(user_id)} if user_install else {"0": str(guild_id)}
+                ),
                 context=0,  # GUILD
+            )
+        elif user_install:
+            payload.update(
+                user=self._user(user_id),
+                authorizing_integration_owners={"1": str(user_id)},
+                context=2,  # PRIVATE_CHANNEL
             )
         else:
             payload.update(
@@ -1884,8 +1961,12 @@ class FakeDiscordServer:
         return _Reply(204) if self._channel(m) is not None else _err(404, UNKNOWN_CHANNEL)
 
     async def _post_message(self, req: _Request, m: re.Match[str]) -> _Reply:
-        if self._channel(m) is None:
+        channel = self._channel(m)
+        if channel is None:
             return _err(404, UNKNOWN_CHANNEL)
+        refused = self._post_refused(channel, bool(req.uploads))
+        if refused is not None:
+            return refused
         payload: JSON = req.json or {}
         problem = self._validate_message(payload, req.uploads, creating=True)
         if problem is not None:

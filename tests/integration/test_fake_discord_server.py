@@ -479,3 +479,49 @@ async def test_message_content_intent_is_enforced(dc: FakeDiscordServer) -> None
             assert stored["content"] == text
             # Without the privileged intent only mentions of the bot carry content.
             assert received.content == ("" if text == "plain words" else text)
+
+
+async def test_where_the_bot_may_post(dc: FakeDiscordServer) -> None:
+    group = dc.group_dm(USER_ID, 5555)
+    elsewhere = dc.foreign_channel()
+    async with running(dc, ImageBot()) as client:
+        # Commands reach a group DM and a server without the bot through a user install.
+        in_group = await dc.slash_command("imagine", {"prompt": "g"}, user_id=USER_ID,
+                                          channel_id=group)  # fmt: skip
+        assert (await outcome(client))[0] == "edited"  # the interaction's webhook works there
+        assert (
+            in_group.payload["context"],
+            in_group.payload["authorizing_integration_owners"],
+        ) == (
+            2,
+            {"1": str(USER_ID)},
+        )
+        abroad = await dc.slash_command("imagine", {"prompt": "f"}, user_id=USER_ID,
+                                        channel_id=elsewhere)  # fmt: skip
+        assert (await outcome(client))[0] == "edited"
+        assert abroad.payload["authorizing_integration_owners"] == {"1": str(USER_ID)}
+        assert abroad.payload["guild_id"] != str(dc.guild_id)
+
+        async def refusal(channel_id: int, **send: Any) -> tuple[int, int]:
+            channel = client.get_partial_messageable(channel_id)
+            with pytest.raises(discord.Forbidden) as caught:
+                await channel.send("hello", **send)
+            return caught.value.status, caught.value.code
+
+        assert await refusal(group) == (403, 50001)  # not a member of the group DM
+        assert await refusal(elsewhere) == (403, 50001)  # not in that server
+        dc.channel_permissions[dc.channel_id] = 1 << 10  # may look, may not write
+        assert await refusal(dc.channel_id) == (403, 50013)
+        dc.channel_permissions[dc.channel_id] = (1 << 10) | (1 << 11)  # may write, no files
+        await client.get_partial_messageable(dc.channel_id).send("text only")
+        file = discord.File(io.BytesIO(PNG), "x.png")
+        assert await refusal(dc.channel_id, file=file) == (403, 50013)
+        dc.channel_permissions[dc.channel_id] = 0
+        assert await refusal(dc.channel_id) == (403, 50001)  # can't even see it
+        dm = await (await client.fetch_user(USER_ID)).create_dm()
+        dc.dms_closed.add(USER_ID)
+        assert await refusal(dm.id) == (403, 50007)
+        # An interaction in a channel the bot can't write in says so in app_permissions.
+        inter = await dc.slash_command("imagine", {"prompt": "x"}, user_id=USER_ID)
+        assert int(inter.payload["app_permissions"]) == 0
+        await outcome(client)

@@ -1,5 +1,7 @@
 """Posting what the service reports: to the live interaction while its token works, else to the
-channel with a mention of the user. Discord failures become ``DeliveryError`` for the service.
+channel with a mention of the user, or, where the bot can't post in that channel (a group DM, a
+server that only the user's install of the app reaches, a channel it may not write in), to the
+user's DMs with the bot. Discord failures become ``DeliveryError`` for the service.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ log = logging.getLogger(__name__)
 
 # How often a message refused as too large (413) is recompressed smaller before giving up.
 MAX_SHRINKS = 3
+# ``Owner.route[LATE] == BY_DM``: the bot can't post in the job's channel (found when it was
+# asked), so an answer after the token goes to the user's DMs at once.
+LATE, BY_DM = "late", "dm"
+# Discord's codes for "the bot may not post here": Missing Access, Missing Permissions.
+_NOT_HERE = frozenset({50001, 50013})
 
 
 class _Target(Protocol):
@@ -96,6 +103,35 @@ class _ChannelTarget:
         return sent.jump_url
 
 
+class _DirectTarget:
+    """The user's DMs with the bot, where it can't post in the channel. They must share a
+    server with the bot and take DMs from its members, else Discord refuses (50007)."""
+
+    def __init__(self, client: discord.Client, owner: Owner) -> None:
+        self.client = client
+        self.user = discord.Object(int(owner.user_id))
+        self.file_limit = media.DEFAULT_FILE_LIMIT
+
+    async def post(
+        self,
+        content: str | None,
+        files: list[discord.File],
+        view: discord.ui.View | None,
+        *,
+        first: bool,
+    ) -> None:
+        channel = await self.client.create_dm(self.user)
+        extra: dict[str, Any] = {"view": view} if view is not None else {}
+        await channel.send(content=views.clip(content) if content else None, files=files, **extra)
+
+
+def _late_target(client: discord.Client, owner: Owner) -> _Target:
+    """Where an answer goes once the interaction's token can't carry it."""
+    if owner.route.get(LATE) == BY_DM:
+        return _DirectTarget(client, owner)
+    return _ChannelTarget(client, owner)
+
+
 async def post(
     client: discord.Client,
     job_id: int,
@@ -109,7 +145,7 @@ async def post(
     """Post ``content`` and ``images`` (split over messages if needed, ``view`` on the last,
     ``alt`` the images' alt texts); the link of the first message."""
     target: _Target = (
-        _InteractionTarget(interaction) if interaction else _ChannelTarget(client, owner)
+        _InteractionTarget(interaction) if interaction else _late_target(client, owner)
     )
     described: list[str | None] = [*alt, *[None] * (len(images) - len(alt))]
     pending = list(zip(images, described, strict=True))
@@ -140,9 +176,17 @@ async def post(
                     # Tokens last 15 minutes (or the user deleted our response): the channel
                     # is the only place left to answer.
                     log.info(
-                        "job %d: interaction answer refused (%s); using the channel", job_id, exc
+                        "job %d: interaction answer refused (%s); answering without it",
+                        job_id,
+                        exc,
                     )
-                    target = _ChannelTarget(client, owner)
+                    target = _late_target(client, owner)
+                    limit, first = target.file_limit, True
+                    continue
+                if isinstance(target, _ChannelTarget) and exc.code in _NOT_HERE:
+                    # The bot may not (or no longer) post in the channel: the DMs are left.
+                    log.info("job %d: can't post in the channel (%s); answering by DM", job_id, exc)
+                    target = _DirectTarget(client, owner)
                     limit, first = target.file_limit, True
                     continue
                 if exc.status == 413 and batch and shrinks < MAX_SHRINKS:

@@ -22,7 +22,7 @@ from bot.core.domain import DISCORD, Owner
 from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi, Fetch
-from bot.frontends.discord import views
+from bot.frontends.discord import delivery, views
 from bot.frontends.discord.status import LiveInteractions
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,30 @@ def client_of(interaction: discord.Interaction[Any]) -> HasService:
 
 
 def owner(interaction: discord.Interaction[Any]) -> Owner:
+    route = {"guild": str(interaction.guild_id or ""), "interaction": str(interaction.id)}
+    if not can_post_here(interaction):
+        route[delivery.LATE] = delivery.BY_DM
     return Owner(
         platform=DISCORD,
         user_id=str(interaction.user.id),
         chat_id=str(interaction.channel_id or 0),
-        route={"guild": str(interaction.guild_id or ""), "interaction": str(interaction.id)},
+        route=route,
     )
+
+
+def can_post_here(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the bot may post in the interaction's channel on its own, as an answer that
+    outlives the interaction's token must."""
+    if interaction.context.private_channel:
+        return False  # a group DM, or a DM between users: the bot is not in it (a user install)
+    if interaction.guild_id is None:
+        return True  # the user's DM with the bot
+    if not interaction.is_guild_integration():
+        return False  # a server that never invited the bot: the user's own install
+    allowed = interaction.app_permissions
+    in_thread = isinstance(interaction.channel, discord.Thread)
+    send = allowed.send_messages_in_threads if in_thread else allowed.send_messages
+    return allowed.view_channel and send and allowed.attach_files
 
 
 async def acknowledge(interaction: discord.Interaction[Any]) -> bool:
