@@ -26,6 +26,7 @@ from bot.core import texts
 from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
+from bot.core.service import delivery as core_delivery
 from bot.frontends.discord import media, status, views
 from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
@@ -573,12 +574,17 @@ def post_in(channel_id: int) -> Callable[[RestCall], bool]:
 
 
 async def slow_job_outliving_its_token(
-    dc: FakeDiscordServer, flow: FakeFlowServer, prompt: str, *, channel_id: int | None = None
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    prompt: str,
+    *,
+    channel_id: int | None = None,
+    count: int = 1,
 ) -> InjectedInteraction:
     """Ask in ``channel_id`` for a job that is still running when the token dies."""
     flow.latency = 0.3
     inter = await dc.slash_command(
-        "imagine", {"prompt": prompt, "count": 1}, user_id=USER, channel_id=channel_id
+        "imagine", {"prompt": prompt, "count": count}, user_id=USER, channel_id=channel_id
     )
     await dc.wait_for(on_original(inter, content=texts.STARTED))
     dc.expire_token(inter.token)
@@ -705,6 +711,30 @@ async def test_many_files_are_split_over_messages_with_buttons_on_the_last(
     # Lite cannot upscale: the edits two to a row, and 🎲.
     assert len(followup.json["components"]) == 3
     assert [a["description"] for a in followup.json["attachments"]] == ["Image 4 of 4: four"]
+
+
+async def test_a_fault_on_a_later_post_sends_only_the_rest(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: AnyStore,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(media, "MAX_FILES", 2)  # four images: two posts
+    monkeypatch.setattr(core_delivery, "DELIVERY_BACKOFF", 0.05)
+    await slow_job_outliving_its_token(dc, flow, "four", count=4)
+    dc.fail_next("POST", CHANNEL_POST, 503, after=1)  # the first post goes, the second fails
+    await wait_delivered(store, 1)
+    posts = [c for c in dc.calls if post_in(dc.channel_id)(c)]
+    assert [(c.status, sorted(c.files)) for c in posts] == [
+        (200, ["banana-1-1.jpg", "banana-1-2.jpg"]),
+        (503, ["banana-1-3.jpg", "banana-1-4.jpg"]),
+        (200, ["banana-1-3.jpg", "banana-1-4.jpg"]),  # only the rest, tried again
+    ]
+    assert posts[0].json["content"].startswith(f"<@{USER}> ")  # the caption and mention once
+    assert "content" not in posts[2].json or not posts[2].json["content"]
+    assert posts[2].json["components"]  # the buttons on the last post
+    assert await store.peek_pending("answer.sent", "1") == []
 
 
 # Refusals.

@@ -17,6 +17,7 @@ from bot.core import texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
+from bot.core.service import delivery
 from bot.frontends.telegram import outbound, views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
@@ -135,6 +136,45 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
             "email": "alice@example.com",
         }
     ]
+
+
+async def test_a_fault_on_the_keyboard_message_does_not_send_the_album_again(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "DELIVERY_BACKOFF", 0.05)
+    await bot.start()
+    tg = bot.tg
+    bot.flow.latency = 0.2
+    await tg.post_message(USER, USER, "/imagine two foxes --count 2")
+    await tg.wait_for("sendMessage")  # the status message: the next one is the keyboard's
+    tg.fail_next("sendMessage", error_code=502, description="Bad Gateway")
+    await bot.delivered(1)
+
+    [album] = tg.calls_of("sendMediaGroup")
+    keyboards = [c for c in tg.calls_of("sendMessage") if "reply_markup" in c.params]
+    assert [c.error for c in keyboards] == ["Bad Gateway", None]
+    first_photo = next(m for m in tg.sent_messages(USER) if "photo" in m)
+    assert keyboards[-1].params["reply_parameters"]["message_id"] == first_photo["message_id"]
+    assert tg.media_bytes(album) == await bot.generated(1)
+    assert await bot.store.peek_pending("answer.sent", "1") == []  # forgotten once whole
+
+
+async def test_an_album_sent_before_a_restart_is_not_sent_again(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "DELIVERY_BACKOFF", 60.0)  # no second try in this process
+    await bot.start()
+    tg = bot.tg
+    bot.flow.latency = 0.2
+    await tg.post_message(USER, USER, "/imagine two foxes --count 2")
+    await tg.wait_for("sendMessage")
+    tg.fail_next("sendMessage", error_code=502, description="Bad Gateway")
+    await tg.wait_for("sendMessage", count=2)  # the keyboard failed after the album...
+    await bot.restart()  # ...and the process ended before its next try
+    await bot.delivered(1)
+    assert len(tg.calls_of("sendMediaGroup")) == 1
+    keyboards = [c for c in tg.calls_of("sendMessage") if "reply_markup" in c.params]
+    assert [c.error for c in keyboards] == ["Bad Gateway", None]
 
 
 async def test_photo_with_caption_is_the_reference_at_its_best_size(bot: BotUnderTest) -> None:

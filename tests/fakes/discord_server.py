@@ -239,6 +239,7 @@ class _Fault:
     body: Any
     remaining: int
     retry_after: float | None
+    skip: int = 0  # matching requests let through before the fault applies
 
 
 @dataclass
@@ -371,7 +372,8 @@ class FakeDiscordServer:
       posts there answer 403/50001. The interaction's webhook works everywhere.
 
     Faults and expiry
-      ``fail_next(method, path_regex, status, body=None, *, count=1, retry_after=None)``,
+      ``fail_next(method, path_regex, status, body=None, *, count=1, retry_after=None,
+      after=0)``,
       ``expire_token(token)`` (webhooks answer 401/50027), ``expire_interaction(id)``
       (callbacks answer 404/10062), ``expire_attachment(attachment_id)`` (CDN 404).
       Always on: 401 without ``Authorization: Bot``, 400/40060 on a second callback,
@@ -687,8 +689,10 @@ class FakeDiscordServer:
         *,
         count: int = 1,
         retry_after: float | None = None,
+        after: int = 0,
     ) -> None:
-        """Answer the next ``count`` matching requests with ``status`` (``method`` "*" = any).
+        """Answer the next ``count`` matching requests with ``status`` (``method`` "*" = any),
+        once ``after`` of them have gone through as usual.
 
         ``path_regex`` is searched in the call's ``path`` (relative to /api/v10). The default
         body is Discord's for the status; a 429 carries the headers and body discord.py reads
@@ -705,7 +709,7 @@ class FakeDiscordServer:
             else:
                 body = dict(_ERROR_BODIES.get(status, {"message": f"{status}", "code": 0}))
         self._faults.append(
-            _Fault(method.upper(), re.compile(path_regex), status, body, count, retry_after)
+            _Fault(method.upper(), re.compile(path_regex), status, body, count, retry_after, after)
         )
 
     def expire_token(self, token: str) -> None:
@@ -1608,6 +1612,9 @@ class FakeDiscordServer:
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         for fault in self._faults:
             if fault.method in ("*", method) and fault.path.search(path):
+                if fault.skip:
+                    fault.skip -= 1
+                    return None
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._faults.remove(fault)

@@ -257,10 +257,14 @@ class Delivery:
     async def _alert(self, admin: UserKey, alerts: list[str]) -> None:
         """Give ``admin`` these alerts in order; keep what doesn't go for later."""
         notifier = self._notifiers.get(admin.platform)
+        if notifier is None:
+            log.info("admin %s: alert kept until the %s front end attaches", admin, admin.platform)
+            await self._keep(admin, alerts)
+            if admin.platform in self._notifiers:  # it attached while the store wrote
+                await self._release(admin)
+            return
         for sent, text in enumerate(alerts):
             try:
-                if notifier is None:
-                    raise DeliveryError(f"the {admin.platform} front end is not attached")
                 await notifier.admin_alert(admin.user_id, text)
             except Exception as exc:
                 log.warning(

@@ -17,6 +17,7 @@ import discord
 from bot.core.domain import Owner, ResultImage
 from bot.core.ports import DeliveryError
 from bot.frontends.discord import media, views
+from bot.frontends.parts import SentParts
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,12 @@ class _DirectTarget:
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> None:
+    ) -> str:
         channel = await self.client.create_dm(self.user)
         extra: dict[str, Any] = {"view": view} if view is not None else {}
-        await channel.send(content=views.clip(content) if content else None, files=files, **extra)
+        text = views.clip(content) if content else None
+        sent = await channel.send(content=text, files=files, **extra)
+        return sent.jump_url
 
 
 def _late_target(client: discord.Client, owner: Owner) -> _Target:
@@ -141,16 +144,22 @@ async def post(
     images: Sequence[ResultImage] = (),
     view: discord.ui.View | None = None,
     alt: Sequence[str] = (),
+    *,
+    parts: SentParts,
 ) -> str:
     """Post ``content`` and ``images`` (split over messages if needed, ``view`` on the last,
-    ``alt`` the images' alt texts); the link of the first message."""
+    ``alt`` the images' alt texts); the link of the first message this call posted. A retry
+    sends only the messages ``parts`` says did not go."""
     target: _Target = (
         _InteractionTarget(interaction) if interaction else _late_target(client, owner)
     )
+    if len(images) > 1:  # one image is one message: nothing to remember between messages
+        await parts.load()
+    went = {int(i) for value in parts.sent.values() for i in value.split(",")}
     described: list[str | None] = [*alt, *[None] * (len(images) - len(alt))]
-    pending = list(zip(images, described, strict=True))
+    pending = [(i, text) for i, text in zip(images, described, strict=True) if i.index not in went]
     limit = target.file_limit
-    first = True
+    first = not went
     shrinks = 0
     link = ""
     try:
@@ -181,13 +190,13 @@ async def post(
                         exc,
                     )
                     target = _late_target(client, owner)
-                    limit, first = target.file_limit, True
+                    limit, first = target.file_limit, not went
                     continue
                 if isinstance(target, _ChannelTarget) and exc.code in _NOT_HERE:
                     # The bot may not (or no longer) post in the channel: the DMs are left.
                     log.info("job %d: can't post in the channel (%s); answering by DM", job_id, exc)
                     target = _DirectTarget(client, owner)
-                    limit, first = target.file_limit, True
+                    limit, first = target.file_limit, not went
                     continue
                 if exc.status == 413 and batch and shrinks < MAX_SHRINKS:
                     # The real limit is lower than we were told: halve the largest file.
@@ -200,8 +209,13 @@ async def post(
                 raise
             link = link or posted
             if last:
+                await parts.done()
                 return link
-            pending, first = pending[len(batch) :], False
+            sent, pending = pending[: len(batch)], pending[len(batch) :]
+            indexes = [image.index for image, _ in sent]
+            await parts.went(f"post:{indexes[0]}", ",".join(map(str, indexes)))
+            went.update(indexes)
+            first = False
     except discord.HTTPException as exc:
         raise _failure(job_id, owner, exc) from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:

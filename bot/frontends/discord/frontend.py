@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 class DiscordFrontEnd:
     """``await DiscordFrontEnd(service, settings, parking).run()`` inside ``async with service``;
-    ``parking`` is where it notes the posts it points to again (the store)."""
+    ``parking`` is where it notes the posts it points to again and the messages of an answer
+    that went (the store)."""
 
     PLATFORM = DISCORD
 

@@ -4,6 +4,7 @@ else to its channel (``delivery``)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from bot.core.service.api import BotApi
 from bot.frontends.discord import delivery, views
 from bot.frontends.discord.buttons import UPSCALE_SENT, result_view
 from bot.frontends.discord.status import LiveInteractions, Stage
+from bot.frontends.parts import SentParts
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +64,15 @@ class DiscordNotifier:
         alt: Sequence[str] = (),
     ) -> str:
         live = self._live.get(job.id)
-        interaction = live.interaction if live is not None else None
+        parts = SentParts(self._parking, job.id)
+        post = functools.partial(delivery.post, self._client, job.id, job.owner, parts=parts)
         try:
             if live is None:
-                link = await delivery.post(
-                    self._client, job.id, job.owner, None, content, images, view, alt
-                )
+                link = await post(None, content, images, view, alt)
             else:
                 async with live.lock:
                     live.stage = Stage.FINAL
-                    link = await delivery.post(
-                        self._client, job.id, job.owner, interaction, content, images, view, alt
-                    )
+                    link = await post(live.interaction, content, images, view, alt)
         except DeliveryError as exc:
             if exc.permanent:
                 self._live.discard(job.id)

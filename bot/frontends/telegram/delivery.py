@@ -21,14 +21,18 @@ from bot.core import images
 from bot.core.domain import Job, JobResult, ResultImage
 from bot.core.ports import DeliveryError
 from bot.core.presenters import ResultView
+from bot.frontends.parts import SentParts
 from bot.frontends.telegram import media, status, views
 
 log = logging.getLogger(__name__)
 
 
-async def send(bot: Bot, result: JobResult, view: ResultView, *, max_document: int) -> str | None:
+async def send(
+    bot: Bot, result: JobResult, view: ResultView, parts: SentParts, *, max_document: int
+) -> str | None:
     """The answer of a finished job, replying to the message that asked for it; for an
-    upscale, the file id Telegram gave its file (to send it again without paying)."""
+    upscale, the file id Telegram gave its file (to send it again without paying). Of an
+    answer in two calls, a retry sends only what ``parts`` says did not go."""
     job = result.job
     chat_id = int(job.owner.chat_id)
     pictures = [(image, image.data) for image in result.images if image.data]
@@ -52,17 +56,23 @@ async def send(bot: Bot, result: JobResult, view: ResultView, *, max_document: i
     # An album can't carry buttons: the images, numbered as the buttons are, then one message
     # with caption and keyboard.
     titles = dict(zip((i.index for i in result.images), view.titles, strict=True))
-    group: list[InputMediaPhoto | InputMediaDocument] = []
-    if all(media.fits_as_photo(data) for _, data in pictures):
-        group = [InputMediaPhoto(data, caption=titles[image.index]) for image, data in pictures]
-    else:  # an album can't mix photos and files
-        for image, data in pictures:
-            fitted = await _fit(data, max_document)
-            name = images.file_name(job, image, fitted)
-            group.append(InputMediaDocument(fitted, filename=name, caption=titles[image.index]))
-    sent = await bot.send_media_group(chat_id, group, reply_parameters=answer)
-    first = status.reply_to(sent[0].message_id)
+
+    async def album() -> str:
+        group: list[InputMediaPhoto | InputMediaDocument] = []
+        if all(media.fits_as_photo(data) for _, data in pictures):
+            group = [InputMediaPhoto(data, caption=titles[i.index]) for i, data in pictures]
+        else:  # an album can't mix photos and files
+            for image, data in pictures:
+                fitted = await _fit(data, max_document)
+                name = images.file_name(job, image, fitted)
+                group.append(InputMediaDocument(fitted, filename=name, caption=titles[image.index]))
+        sent = await bot.send_media_group(chat_id, group, reply_parameters=answer)
+        return str(sent[0].message_id)
+
+    await parts.load()
+    first = status.reply_to(int(await parts.once("album", album)))
     await bot.send_message(chat_id, caption, reply_markup=markup, reply_parameters=first)
+    await parts.done()
     return None
 
 

@@ -21,6 +21,7 @@ from bot.core.domain import Job, JobResult
 from bot.core.ports import DeliveryError, Parking
 from bot.core.presenters import ResultView
 from bot.core.service.api import BotApi
+from bot.frontends.parts import SentParts
 from bot.frontends.telegram import delivery, outbound, status
 from bot.frontends.telegram.buttons import UPSCALE_SENT
 from bot.frontends.telegram.status import StatusLocks
@@ -77,7 +78,10 @@ class TelegramNotifier:
         with delivery_errors():
             async with self._locks.hold(key):
                 view = ResultView.of(result, self._service.models)
-                sent = await delivery.send(self._bot, result, view, max_document=self._max_document)
+                parts = SentParts(self._parking, result.job.id)
+                sent = await delivery.send(
+                    self._bot, result, view, parts, max_document=self._max_document
+                )
                 if key is not None:
                     await status.clear(self._bot, key)
         if sent is not None:  # an upscale's file: a second press of its button sends it again
