@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import time
 import traceback
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -213,6 +214,31 @@ async def test_a_parked_album_is_claimed_once_and_stays_parked_until_taken(
     assert await store.pending_keys("album.taken", older_than=0) == ["chat:1"]
     assert await store.move_pending("album.taken", "chat:1", "album") == [str(i) for i in range(10)]
     assert await store.take_pending("album", "chat:1") == [str(i) for i in range(10)]
+
+
+async def test_a_peek_at_parked_values_leaves_them(store: AnyStore) -> None:
+    await store.add_pending("answer.sent", "7", "album=12")
+    await store.add_pending("answer.sent", "7", "post:3=3,4")
+    assert await store.peek_pending("answer.sent", "7") == ["album=12", "post:3=3,4"]
+    assert await store.peek_pending("answer.sent", "8") == []
+    assert await store.take_pending("answer.sent", "7") == ["album=12", "post:3=3,4"]
+
+
+async def test_kept_admin_alerts_are_listed_and_taken_per_admin(store: AnyStore) -> None:
+    ann, bob = UserKey("telegram", "7"), UserKey("discord", "8")
+    before = time.time()
+    await store.hold_alert(ann, "first")
+    await store.hold_alert(bob, "for bob")
+    await store.hold_alert(ann, "second")
+    held = await store.held_alerts()
+    assert [(a.admin, a.text) for a in held] == [
+        (ann, "first"),
+        (bob, "for bob"),
+        (ann, "second"),
+    ]
+    assert all(before - 5 <= a.since <= time.time() + 5 for a in held)
+    assert await store.take_alerts(ann) == ["first", "second"]
+    assert [a.admin for a in await store.held_alerts()] == [bob]
 
 
 async def test_an_upscale_counts_one_image_of_the_day(store: AnyStore) -> None:
