@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 from telegram import Bot
 
-from bot.config import Secret, Settings
+from bot.config import PUBLIC_TELEGRAM_API, Secret, Settings
 from bot.core.domain import Job, ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
@@ -85,6 +85,12 @@ def text_of(call: Call) -> str:
     return str(call.params.get("text", ""))
 
 
+# Which Bot API the bot is configured for: the default, api.telegram.org (its requests are
+# routed to the fake, which keeps that API's limits), or a local Bot API server
+# (``TELEGRAM_API_URL`` set to the fake, which then behaves as one run with --local).
+PUBLIC, LOCAL = "public", "local"
+
+
 @dataclass
 class BotUnderTest:
     """Start with ``await bot.start(...)``; ``restart()`` keeps the store, loses the memory."""
@@ -93,11 +99,13 @@ class BotUnderTest:
     flow: FakeFlowServer
     db: Path
     album_wait: float = 0.3
+    api: str = PUBLIC
     service: Service = field(init=False)
     store: SqliteStore = field(init=False)
     front_end: TelegramFrontEnd = field(init=False)
     _client: FlowClient = field(init=False)
     _task: asyncio.Task[None] | None = field(default=None, init=False)
+    _routes: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, init=False)
     _options: dict[str, Any] = field(default_factory=dict, init=False)
     _starts: int = field(default=0, init=False)
 
@@ -115,10 +123,13 @@ class BotUnderTest:
         self.service = build_service(
             self.store, self._client, models=models, limits=limits, admin=f"telegram:{ADMIN}"
         )
+        self.tg.local_server = self.api == LOCAL
+        if self.api == PUBLIC:
+            self._routes.enter_context(self.tg.patch_public_api())
         config = Settings(
             useapi_token=Secret("test-token"),
             telegram_token=Secret(TOKEN),
-            telegram_api_url=self.tg.root,
+            telegram_api_url=self.tg.root if self.api == LOCAL else PUBLIC_TELEGRAM_API,
             admins=(("telegram", str(ADMIN)),),
             **settings,
         )
@@ -135,6 +146,7 @@ class BotUnderTest:
     async def stop(self) -> None:
         """Cancel the front end as the wiring's TaskGroup would; it must stop cleanly."""
         if self._task is None:
+            self._routes.close()
             return
         task, self._task = self._task, None
         task.cancel()
@@ -144,6 +156,7 @@ class BotUnderTest:
         await self.service.aclose()
         await self._client.aclose()
         await self.store.close()
+        self._routes.close()
 
     async def restart(self) -> None:
         options = self._options

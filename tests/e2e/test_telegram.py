@@ -4,6 +4,8 @@ service and Flow client against the fake Flow server, a real SQLite store, one e
 from __future__ import annotations
 
 import asyncio
+import io
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from PIL import Image
 
 from bot.config import Secret
 from bot.core import texts
@@ -23,7 +26,9 @@ from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     ADMIN,
     GROUP,
+    LOCAL,
     OTHER,
+    PUBLIC,
     TOKEN,
     USER,
     BotUnderTest,
@@ -42,13 +47,14 @@ from tests.fakes.telegram_server import Call, FakeTelegramServer
 Json = dict[str, Any]
 
 
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
+@pytest.fixture(params=[PUBLIC, LOCAL])
+async def bot(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[BotUnderTest]:
+    """Each test runs with the default Bot API (api.telegram.org) and with a local one."""
     async with (
         FakeTelegramServer(token=TOKEN) as tg,
         FakeFlowServer(accounts=["alice@example.com"]) as flow,
     ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
+        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3", api=request.param)
         try:
             yield under_test
         finally:
@@ -88,6 +94,9 @@ def edited_to(text: str) -> Callable[[Call], bool]:
 async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnderTest) -> None:
     await bot.start()
     tg = bot.tg
+    # The bot runs the code of the Bot API it was configured for (only the route is the test's).
+    expected = "https://api.telegram.org/bot" if bot.api == PUBLIC else f"{tg.root}/bot"
+    assert bot.front_end._app.bot.base_url == expected + TOKEN
     assert [c["command"] for c in tg.commands["default"]] == [
         "imagine",
         "settings",
@@ -636,6 +645,38 @@ async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTes
     )
     assert upstream_posts(bot.flow) == []
     assert await bot.store.unfinished_jobs() == []
+
+
+def bmp(megabytes: float) -> bytes:
+    """A real, uncompressed picture of about ``megabytes`` MB."""
+    side = int((megabytes * 2**20 / 3) ** 0.5)
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "BMP")
+    return out.getvalue()
+
+
+async def test_a_reference_of_20_to_25_mb_needs_a_local_bot_api_server(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    image = bmp(22)
+    assert 20 * 2**20 < len(image) <= bot.service.limits.max_image_bytes  # BOT_MAX_IMAGE_MB=25
+    asked = await tg.post_document(
+        USER, USER, image, "big.bmp", "image/bmp", caption="/imagine bigger --count 1"
+    )
+    if bot.api == LOCAL:  # a local Bot API server hands the bot files of any size
+        await bot.delivered(1)
+        assert [u.body for u in uploads(bot.flow)] == [as_uploaded(image)]
+        return
+    # api.telegram.org serves bots 20 MB at most: said at once, nothing fetched.
+    text = texts.failed(views.too_large_to_fetch(len(image), 20 * 2**20))
+    await until(lambda: any(m.get("text") == text for m in tg.sent_messages(USER)))
+    [answer] = [m for m in tg.sent_messages(USER) if m.get("text") == text]
+    assert answer["reply_to_message"]["message_id"] == asked["message"]["message_id"]
+    assert "Telegram lets bots fetch at most 20 MB" in text
+    assert tg.calls_of("download") == []
+    assert upstream_posts(bot.flow) == []
 
 
 async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(

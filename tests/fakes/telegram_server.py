@@ -7,6 +7,7 @@ where that only relays TDLib or Telegram, what api.telegram.org is seen answerin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import io
 import itertools
@@ -16,15 +17,17 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
+import httpx
 from aiohttp import web
 from PIL import Image
+from telegram.request import HTTPXRequest
 
 Json = dict[str, Any]
 
@@ -36,6 +39,10 @@ MAX_CALLBACK_DATA = 64  # InlineKeyboardButton.callback_data: "1-64 bytes"
 MAX_PHOTO_UPLOAD = 10 * 1024 * 1024  # "The photo must be at most 10 MB in size"
 MAX_UPLOAD = 50 * 1024 * 1024  # "50 MB for other files" (multipart/form-data)
 MAX_DOWNLOAD = 20 * 1024 * 1024  # getFile: "files of up to 20MB in size"
+# A Bot API server of one's own, run with --local: "Download files without a size limit",
+# "Upload files up to 2000 MB" (github.com/tdlib/telegram-bot-api).
+LOCAL_MAX_UPLOAD = 2000 * 1024 * 1024
+PUBLIC_HOST = "api.telegram.org"
 MAX_URL_PHOTO, MAX_URL_FILE = 5 * 1024 * 1024, 20 * 1024 * 1024  # files sent by HTTP URL
 THUMB_SIDES = (90, 320, 800)  # Telegram's s/m/x photo sizes; the original is kept as the largest
 
@@ -229,6 +236,24 @@ def _image_size(data: bytes) -> tuple[int, int] | None:
         return None
 
 
+class _Rerouted(httpx.AsyncBaseTransport):
+    """Requests for Telegram's public host go to ``root``; the bot's URLs stay as they were."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, root: httpx.URL) -> None:
+        self._inner, self._root = inner, root
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == PUBLIC_HOST:
+            request.url = request.url.copy_with(
+                scheme=self._root.scheme, host=self._root.host, port=self._root.port
+            )
+            request.headers["Host"] = request.url.netloc.decode()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class FakeTelegramServer:
     """Fake Bot API at ``root`` (``/bot<token>/<method>``, files at ``/file/bot<token>/<path>``).
 
@@ -257,6 +282,12 @@ class FakeTelegramServer:
     Faults: ``fail_next(method, *, error_code=429, description=None, retry_after=1, count=1)``;
     ``download_delay`` (seconds) holds every file download before it is served.
 
+    Which Bot API it is: api.telegram.org's limits by default (getFile serves at most 20 MB,
+    uploads at most 50 MB); ``local_server`` (also an attribute) stands for a telegram-bot-api
+    server of one's own run with ``--local`` (no download limit, uploads up to 2000 MB; files
+    still come over HTTP here, where the real one hands out paths on its disk). A bot built with
+    the default ``https://api.telegram.org`` reaches this fake inside ``patch_public_api()``.
+
     As strict as Telegram about whom the bot may reach and what it hears:
 
     - a bot can't start a conversation: sending to a private chat whose user never wrote to the
@@ -279,9 +310,11 @@ class FakeTelegramServer:
         bot_username: str = "fake_bot",
         host: str = "127.0.0.1",
         privacy_mode: bool = True,
+        local_server: bool = False,
     ) -> None:
         self.token = token
         self.privacy_mode = privacy_mode
+        self.local_server = local_server
         bot_id = token.split(":", 1)[0]
         self.bot_user: Json = {
             "id": int(bot_id) if bot_id.isdigit() else 1,
@@ -333,7 +366,7 @@ class FakeTelegramServer:
 
     async def __aenter__(self) -> Self:
         # Above the 50 MB upload limit so that we, not aiohttp, answer oversized uploads.
-        app = web.Application(client_max_size=MAX_UPLOAD + 4 * 1024 * 1024)
+        app = web.Application(client_max_size=LOCAL_MAX_UPLOAD + 4 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._handle_file)
         # Any other path (a token with a "/" in it, say) is the API's JSON 404, not aiohttp's.
@@ -355,6 +388,25 @@ class FakeTelegramServer:
             self._updates_changed.notify_all()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    @contextlib.contextmanager
+    def patch_public_api(self) -> Iterator[None]:
+        """Send python-telegram-bot's requests for https://api.telegram.org here instead: a bot
+        configured with the default ``TELEGRAM_API_URL`` runs its public-API code unchanged, and
+        only the network route differs (as ``FakeDiscordServer.patch_discord`` does)."""
+        root = httpx.URL(self.root)
+        build = HTTPXRequest._build_client
+
+        def build_client(request: HTTPXRequest) -> httpx.AsyncClient:
+            kwargs = dict(request._client_kwargs)
+            inner = kwargs.pop("transport", None) or httpx.AsyncHTTPTransport()
+            return httpx.AsyncClient(**kwargs, transport=_Rerouted(inner, root))
+
+        HTTPXRequest._build_client = build_client  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            HTTPXRequest._build_client = build  # type: ignore[method-assign]
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -836,7 +888,7 @@ class FakeTelegramServer:
                 else:
                     raw[key] = value.decode() if isinstance(value, bytes) else value
         # api.telegram.org refuses a multipart body over 50 MB before reading any parameter.
-        if sum(map(len, files.values())) > MAX_UPLOAD:
+        if sum(map(len, files.values())) > (LOCAL_MAX_UPLOAD if self.local_server else MAX_UPLOAD):
             raise _ApiError(413, "Request Entity Too Large")
         return _Req({k: _decode(k, v) for k, v in raw.items()}, files, names)
 
@@ -1222,7 +1274,7 @@ class FakeTelegramServer:
         stored = self._files.get(str(req.params.get("file_id", "")))
         if stored is None:
             raise _bad("invalid file_id")
-        if len(stored.data) > MAX_DOWNLOAD:
+        if len(stored.data) > MAX_DOWNLOAD and not self.local_server:
             raise _bad("file is too big")
         return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
                 "file_size": len(stored.data), "file_path": stored.file_path}  # fmt: skip

@@ -343,3 +343,21 @@ async def test_privacy_mode_lets_through_only_what_is_for_the_bot(tg: FakeTelegr
     assert ["update_id" in item for item in album] == [True, False]  # the uncaptioned one: no
     tg.privacy_mode = False  # turned off in BotFather, or the bot made a group admin
     assert await reaches("a fox in the snow")
+
+
+async def test_a_bot_on_the_public_api_reaches_the_fake_through_the_patch(
+    tg: FakeTelegramServer,
+) -> None:
+    big = b"\0" * (21 * 2**20)
+    posted = await tg.post_document(CHAT, USER, big, "big.bin", "application/octet-stream")
+    file_id = posted["message"]["document"]["file_id"]
+    with tg.patch_public_api():
+        async with Bot(TOKEN) as bot:  # the default base URL: https://api.telegram.org/bot
+            assert bot.base_url == f"https://api.telegram.org/bot{TOKEN}"
+            assert (await bot.get_me()).username == "fake_bot"
+            with pytest.raises(BadRequest, match="too big"):
+                await bot.get_file(file_id)  # api.telegram.org serves bots 20 MB at most
+            tg.local_server = True  # what a local Bot API server (--local) would do
+            data = await (await bot.get_file(file_id)).download_as_bytearray()
+    assert bytes(data) == big
+    assert [c.method for c in tg.calls[-4:]] == ["getMe", "getFile", "getFile", "download"]

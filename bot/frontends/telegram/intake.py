@@ -133,15 +133,15 @@ class Intake:
         return chat_id, sent.message_id
 
     def _check_sizes(self, sources: Sequence[Source]) -> None:
-        # Refused by Telegram's stated size: nothing is downloaded that would be refused anyway.
-        limit = self._limit()
-        for source in sources:
-            if source.file_size is not None and source.file_size > limit:
-                raise InvalidInput(texts.image_too_large(source.file_size, limit))
-
-    def _limit(self) -> int:
+        # Refused by Telegram's stated size: nothing is downloaded that would be refused anyway,
+        # by the bot (BOT_MAX_IMAGE_MB) or by the public Bot API, which serves bots 20 MB.
         limit = self._service.limits.max_image_bytes
-        return limit if self._max_download is None else min(limit, self._max_download)
+        for source in sources:
+            size = source.file_size
+            if size is not None and size > limit:
+                raise InvalidInput(texts.image_too_large(size, limit))
+            if size is not None and self._max_download is not None and size > self._max_download:
+                raise InvalidInput(views.too_large_to_fetch(size, self._max_download))
 
     async def _fetch_all(self, bot: Bot, sources: Sequence[Source]) -> list[bytes]:
         return [await self._fetch(bot, source) for source in sources]

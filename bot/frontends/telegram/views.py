@@ -78,6 +78,13 @@ _IMAGINE_GUESSES = frozenset(
 _PER_ROW = 8
 
 
+def too_large_to_fetch(size: int, limit: int) -> str:
+    return (
+        f"That image is {size / 2**20:.1f} MB; Telegram lets bots fetch at most "
+        f"{limit / 2**20:.0f} MB. Please send a smaller one."
+    )
+
+
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
     if not rows:
         return None
