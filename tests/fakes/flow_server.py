@@ -235,6 +235,7 @@ class FakeFlowServer:
 
     One-shot behaviour: ``fail_next``, ``fail_next_unsafe``, ``fail_next_captcha``,
     ``empty_next``, ``stall_next``, ``answer_next`` / ``fife_answer_next`` (a ``RawAnswer``);
+    ``hold()`` / ``release()`` keep every generation from answering (``held``);
     account state: ``set_capacity``, ``set_health``.
     Records: ``requests`` (every request, ``Recorded``), ``in_flight``/``peak`` (per-account
     concurrent /images), ``peak_total``, ``throttled``, ``generated``; ``reset_records()``.
@@ -280,6 +281,9 @@ class FakeFlowServer:
         self._failures: dict[str, deque[_Failure]] = {name: deque() for name in ENDPOINTS}
         self._empty = 0
         self._stalls: deque[float] = deque()
+        self._gate = asyncio.Event()
+        self._gate.set()
+        self.held: list[Recorded] = []
         self._raw: dict[str, deque[RawAnswer]] = {name: deque() for name in ENDPOINTS}
         self._raw_fife: deque[RawAnswer] = deque()
         self._media: dict[str, _Media] = {}
@@ -374,6 +378,15 @@ class FakeFlowServer:
     def stall_next(self, seconds: float) -> None:
         """The next /images waits ``seconds`` instead of ``latency``, e.g. for client timeouts."""
         self._stalls.append(seconds)
+
+    def hold(self) -> None:
+        """From now on, POST /images answers nothing until ``release()``: each request, once
+        admitted, waits (listed in ``held``), holding its capacity slot. A client that hangs up
+        meanwhile leaves it (status ``CLIENT_GONE``): nothing was generated for it."""
+        self._gate.clear()
+
+    def release(self) -> None:
+        self._gate.set()
 
     def answer_next(self, answer: RawAnswer, *, endpoint: str = "images") -> None:
         """The next valid call to ``endpoint`` gets ``answer`` as is (where ``fail_next`` acts)."""
@@ -610,6 +623,12 @@ class FakeFlowServer:
             self._inject("images", account)
             if stall is None:
                 await asyncio.sleep(self.latency)
+            if not self._gate.is_set():
+                self.held.append(request[RECORD])
+                try:
+                    await self._gate.wait()
+                finally:
+                    self.held.remove(request[RECORD])
             if aspect == "auto":
                 ref_media = self._media.get(refs[0][1])
                 ratio = orientation(ref_media.size if ref_media else self.image_size)
