@@ -241,3 +241,18 @@ async def test_upscale_rules(client: httpx.AsyncClient, flow: FakeFlowServer) ->
     assert decode(upscaled.json()["encodedImage"]).size == (256, 192)
     flow.fail_next(500, endpoint="upscale")
     assert (await client.post("/images/upscale", json=four_k)).status_code == 500
+
+
+async def test_held_generations_answer_only_when_released(
+    flow: FakeFlowServer, client: httpx.AsyncClient
+) -> None:
+    flow.hold()
+    asked = asyncio.create_task(client.post("/images", json={"prompt": "x", "email": ALICE}))
+    async with asyncio.timeout(5):
+        while not flow.held:  # noqa: ASYNC110 - the fake's own record, no event to wait on
+            await asyncio.sleep(0.01)
+    assert not asked.done()
+    assert flow.in_flight[ALICE] == 1  # it keeps its capacity slot while held
+    flow.release()
+    assert (await asked).status_code == 200
+    assert flow.held == []
