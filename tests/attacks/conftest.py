@@ -27,6 +27,7 @@ async def telegram(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
             yield under_test
         finally:
             await under_test.stop()
+        assert under_test.unasked_refusals() == []
 
 
 @pytest.fixture

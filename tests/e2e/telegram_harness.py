@@ -100,6 +100,9 @@ class BotUnderTest:
     db: Path
     album_wait: float = 0.3
     api: str = PUBLIC
+    # Telegram refusals a test provokes without ``fail_next`` (a deleted message, a user who
+    # never started the bot), by a piece of "method: description".
+    refusals: list[str] = field(default_factory=list)
     service: Service = field(init=False)
     store: SqliteStore = field(init=False)
     front_end: TelegramFrontEnd = field(init=False)
@@ -162,6 +165,17 @@ class BotUnderTest:
         options = self._options
         await self.stop()
         await self.start(**options)
+
+    def unasked_refusals(self) -> list[str]:
+        """What Telegram refused that the test neither injected nor declared in ``refusals``.
+        A delivery Telegram refuses is recorded as given (it is never retried), so a test that
+        only waits for "delivered" would not see it."""
+        refused = [
+            f"{c.method}: {c.error}"
+            for c in self.tg.calls
+            if c.error and not c.injected and c.method != "getUpdates"  # a poll cut at a stop
+        ]
+        return [r for r in refused if not any(e in r for e in self.refusals)]
 
     async def job(self, job_id: int) -> Job:
         found = await self.store.get_job(job_id)

@@ -59,6 +59,7 @@ async def bot(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[B
             yield under_test
         finally:
             await under_test.stop()
+        assert under_test.unasked_refusals() == []
 
 
 def keyboard_message(bot: BotUnderTest, chat_id: int = USER) -> Json:
@@ -692,6 +693,7 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
 
     bot.flow.fail_next_unsafe()
     bot.flow.stall_next(0.5)  # time for an admin to delete the status message
+    bot.refusals.append("editMessageText: Bad Request: message to edit not found")
     asked = await tg.post_message(USER, USER, "/imagine another fox --count 1")
     queued = await tg.wait_for("editMessageText", count=2, predicate=edited_to(texts.queued(1)))
     async with bot.raw_bot() as admin:
@@ -728,6 +730,7 @@ async def test_an_admin_who_never_started_the_bot_gets_the_alert_once_they_do(
     await bot.delivered(1)
     [refused] = await tg.wait_for("sendMessage", predicate=to_admin)
     assert refused.error == "Forbidden: bot can't initiate conversation with a user"
+    bot.refusals.append(f"sendMessage: {refused.error}")
     async with asyncio.timeout(5):
         while not (kept := await bot.service.undelivered_alerts()):  # noqa: ASYNC110
             await asyncio.sleep(0.01)

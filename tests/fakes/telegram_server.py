@@ -83,13 +83,15 @@ _TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # the bot's id, a colon, its s
 
 @dataclass
 class Call:
-    """One request the bot made; ``error`` is the description answered if it failed."""
+    """One request the bot made; ``error`` is the description answered if it failed, and
+    ``injected`` whether that failure was a test's ``fail_next``."""
 
     method: str
     params: dict[str, Any]
     files: dict[str, bytes]
     at: float
     error: str | None = None
+    injected: bool = False
 
 
 @dataclass
@@ -848,6 +850,7 @@ class FakeTelegramServer:
             call.params, call.files = req.params, req.files
             fault = self._take_fault(call.method)
             if fault is not None:
+                call.injected = True
                 raise fault
             body: Json = {"ok": True, "result": await entry[1](req)}
             status = 200
