@@ -7,7 +7,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,9 @@ class Bot:
     frontend: DiscordFrontEnd
     upstream: FlowClient
     task: asyncio.Task[None]
+    # Discord refusals a test provokes without ``fail_next`` (an expired token, a channel the
+    # bot may not write in), by a piece of "METHOD path -> status".
+    refusals: list[str] = field(default_factory=list)
 
     async def stop(self) -> None:
         self.task.cancel()

@@ -84,6 +84,10 @@ async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> A
     running = await start_bot(dc, flow, store)
     yield running
     await running.stop()
+    # Discord refused nothing the test did not inject or provoke on purpose (a refused
+    # answer is recorded as given, so waiting for "delivered" alone would not show it).
+    refused = [str(c) for c in dc.calls if c.status >= 400 and not c.injected]
+    assert [r for r in refused if not any(e in r for e in running.refusals)] == []
 
 
 async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
@@ -526,6 +530,7 @@ async def test_after_the_token_expires_the_answer_goes_to_the_channel(
     inter = await dc.slash_command("imagine", {"prompt": "a slow fox", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(inter, content=texts.STARTED))
     dc.expire_token(inter.token)  # the job outlived the 15 minutes
+    bot.refusals.append("/messages/@original -> 401")
     dc.fail_next("POST", CHANNEL_POST, 503)  # and Discord hiccups once: tried again later
 
     posts = await dc.wait_for(channel_post, count=2)
@@ -576,6 +581,7 @@ def post_in(channel_id: int) -> Callable[[RestCall], bool]:
 async def slow_job_outliving_its_token(
     dc: FakeDiscordServer,
     flow: FakeFlowServer,
+    bot: Bot,
     prompt: str,
     *,
     channel_id: int | None = None,
@@ -588,6 +594,7 @@ async def slow_job_outliving_its_token(
     )
     await dc.wait_for(on_original(inter, content=texts.STARTED))
     dc.expire_token(inter.token)
+    bot.refusals.append(f"/{inter.token}")  # the answer tried on the dead token: 401
     return inter
 
 
@@ -600,7 +607,7 @@ async def test_where_the_bot_cannot_post_a_late_answer_comes_by_dm(
     places = [dc.channel_id, dc.group_dm(USER, OTHER), dc.foreign_channel()]
     dm = dc.dm_channel_id(USER)
     for job_id, place in enumerate(places, start=1):
-        await slow_job_outliving_its_token(dc, flow, f"answer {job_id}", channel_id=place)
+        await slow_job_outliving_its_token(dc, flow, bot, f"answer {job_id}", channel_id=place)
         posts = await dc.wait_for(post_in(dm), count=job_id)
         await wait_delivered(store, job_id)
         sent = posts[-1]
@@ -624,7 +631,8 @@ async def test_an_answer_while_the_token_lives_needs_no_channel(
 async def test_a_channel_closed_after_the_ask_sends_the_answer_by_dm(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
-    await slow_job_outliving_its_token(dc, flow, "closing")
+    await slow_job_outliving_its_token(dc, flow, bot, "closing")
+    bot.refusals.append(f"POST /channels/{dc.channel_id}/messages -> 403")
     dc.channel_permissions[dc.channel_id] = 1 << 10  # may see the channel, no longer write in it
     (refused,) = await dc.wait_for(post_in(dc.channel_id))
     (sent,) = await dc.wait_for(post_in(dc.dm_channel_id(USER)))
@@ -642,7 +650,8 @@ async def test_an_unpostable_answer_is_given_up_and_the_bot_keeps_serving(
 ) -> None:
     dc.dms_closed.add(USER)  # and the bot may not post in the group DM: nowhere to go
     with caplog.at_level(logging.WARNING):
-        await slow_job_outliving_its_token(dc, flow, "nowhere", channel_id=dc.group_dm(USER))
+        await slow_job_outliving_its_token(dc, flow, bot, "nowhere", channel_id=dc.group_dm(USER))
+        bot.refusals.append(f"POST /channels/{dc.dm_channel_id(USER)}/messages -> 403")
         (refused,) = await dc.wait_for(channel_post)
         await wait_delivered(store, 1)  # recorded as answered: never retried
     assert (refused.status, refused.response["code"]) == (403, 50007)
@@ -687,6 +696,7 @@ async def test_files_too_large_are_recompressed(
     inter = await dc.slash_command("imagine", {"prompt": "big", "count": 2}, user_id=USER)
     await dc.wait_for(on_original(inter))  # queued
     dc.upload_limit = 1500  # lower than the interaction said: Discord answers 413
+    bot.refusals.append("/messages/@original -> 413")
     await result_of(dc, inter)
     with_files = [c for c in dc.interaction_responses(inter.id) if c.files]
     assert next(c.status for c in with_files) == 413
@@ -722,7 +732,7 @@ async def test_a_fault_on_a_later_post_sends_only_the_rest(
 ) -> None:
     monkeypatch.setattr(media, "MAX_FILES", 2)  # four images: two posts
     monkeypatch.setattr(core_delivery, "DELIVERY_BACKOFF", 0.05)
-    await slow_job_outliving_its_token(dc, flow, "four", count=4)
+    await slow_job_outliving_its_token(dc, flow, bot, "four", count=4)
     dc.fail_next("POST", CHANNEL_POST, 503, after=1)  # the first post goes, the second fails
     await wait_delivered(store, 1)
     posts = [c for c in dc.calls if post_in(dc.channel_id)(c)]
@@ -810,6 +820,7 @@ async def test_an_admin_with_dms_closed_gets_the_alert_at_their_next_command(
 ) -> None:
     await dc.slash_command("help", {}, user_id=ADMIN)  # a known Discord user...
     dc.dms_closed.add(ADMIN)  # ...who takes no DMs from the bot
+    bot.refusals.append(f"POST /channels/{dc.dm_channel_id(ADMIN)}/messages -> 403")
     flow.fail_next(402)
     inter = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(inter, content=texts.failed(texts.OPERATOR)))

@@ -32,7 +32,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Self
 from urllib.parse import quote
@@ -163,6 +163,7 @@ class RestCall:
     uploads: list[Upload] = field(default_factory=list)
     status: int = 0
     response: Any = None
+    injected: bool = False  # the answer was a test's ``fail_next``
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} -> {self.status}"
@@ -257,6 +258,7 @@ class _Reply:
     status: int
     body: Any = None  # None: no body at all (204)
     headers: dict[str, str] = field(default_factory=dict)
+    injected: bool = False  # a test's fail_next
 
 
 _Handler = Callable[[_Request, re.Match[str]], Awaitable[_Reply]]
@@ -1671,6 +1673,7 @@ class FakeDiscordServer:
                 uploads=req.uploads,
                 status=reply.status,
                 response=copy.deepcopy(reply.body),
+                injected=reply.injected,
             )
         )
         return self._respond(reply)
@@ -1678,7 +1681,7 @@ class FakeDiscordServer:
     async def _route(self, req: _Request, size: int) -> _Reply:
         fault = self._take_fault(req.method, req.path)
         if fault is not None:
-            return self._fault_reply(fault)
+            return replace(self._fault_reply(fault), injected=True)
         allowed = False
         for method, pattern, handler, needs_auth in self._routes:
             m = pattern.fullmatch(req.path)
