@@ -405,13 +405,18 @@ async def test_a_running_job_is_cancelled_and_its_images_thrown_away(
     assert await service.queue(UserKey("console", "1")) == []
 
 
-async def test_daily_quota(make_service: Any) -> None:
+async def test_daily_quota_counts_each_users_images(make_service: Any) -> None:
     service, told = await make_service(limits=Limits(daily_images_per_user=3))
     first = await service.submit(owner(), "a fox --count 2")
     with pytest.raises(InvalidInput, match="today's limit of 3 images"):
-        await service.submit(owner(), "a fox --count 2")
-    await told.wait_answered(first.job_id)
-    await service.submit(owner("99"), "admins are exempt --count 4")
+        await service.submit(owner(), "a fox --count 2")  # 2 + 2 > 3
+    last = await service.submit(owner(), "a fox --count 1")  # 2 + 1: up to the limit
+    with pytest.raises(InvalidInput, match="today's limit of 3 images"):
+        await service.submit(owner(), "a fox --count 1")
+    other = await service.submit(owner("2"), "my own three --count 3")  # a quota per user
+    admins = [await service.submit(owner("99"), f"exempt {n} --count 4") for n in range(2)]
+    done = [first, last, other, *admins]
+    await told.wait_answered(*(s.job_id for s in done))
 
 
 async def test_allowlist_lets_in_only_the_chats_and_users_it_names(make_service: Any) -> None:
