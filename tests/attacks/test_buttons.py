@@ -16,6 +16,7 @@ from bot.core import texts
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
+from bot.frontends.telegram import views as tg_views
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import answer_of, to_chat, until
 from tests.conftest import owner, wait_delivered
@@ -193,6 +194,11 @@ async def test_a_member_tapping_anothers_settings_panel_changes_and_redraws_noth
     assert answers.count(texts.SLOW_DOWN) >= len(taps) - 3 - 1
     own = [c for c in tg.calls_of("sendMessage") if c.params["chat_id"] == OTHER]
     assert 1 <= len(own) <= 4
+    # They never wrote to the bot privately, and a bot can't write first: Telegram refuses the
+    # private panel, so it comes in the group, addressed to them.
+    bot.refusals.append("sendMessage: Forbidden: bot can't initiate conversation with a user")
+    assert all(c.error is not None for c in own)
+    assert tg_views.OTHERS_PANEL_BELOW in answers
 
 
 # Discord, through discord.py.

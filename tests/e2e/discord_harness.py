@@ -57,6 +57,14 @@ class Bot:
         assert _discord_tasks() == []
 
 
+def unasked_refusals(dc: FakeDiscordServer, bot: Bot) -> list[str]:
+    """What Discord refused that the test neither injected nor declared in ``bot.refusals``.
+    A refused answer is recorded as given (it is never retried), so a test that only waits for
+    "delivered" would not see it."""
+    refused = [str(c) for c in dc.calls if c.status >= 400 and not c.injected]
+    return [r for r in refused if not any(e in r for e in bot.refusals)]
+
+
 def _discord_tasks() -> list[asyncio.Task[Any]]:
     """Unfinished tasks running code of discord.py or of our adapter."""
     leftovers = []

@@ -43,6 +43,7 @@ from tests.e2e.discord_harness import (
     process,
     produced,
     start_bot,
+    unasked_refusals,
 )
 from tests.fakes.discord_server import (
     FLAG_EPHEMERAL,
@@ -84,10 +85,7 @@ async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> A
     running = await start_bot(dc, flow, store)
     yield running
     await running.stop()
-    # Discord refused nothing the test did not inject or provoke on purpose (a refused
-    # answer is recorded as given, so waiting for "delivered" alone would not show it).
-    refused = [str(c) for c in dc.calls if c.status >= 400 and not c.injected]
-    assert [r for r in refused if not any(e in r for e in running.refusals)] == []
+    assert unasked_refusals(dc, running) == []
 
 
 async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:

@@ -59,6 +59,7 @@ async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
             yield under_test
         finally:
             await under_test.stop()
+        assert under_test.unasked_refusals() == []
 
 
 async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:

@@ -450,6 +450,7 @@ class FakeDiscordServer:
         self._channels: dict[int, JSON] = {channel_id: text_channel}
         self.channel_permissions: dict[int, int] = {}
         self.dms_closed: set[int] = set()
+        self._joined: set[int] = {guild_id}  # the servers the bot is in
         self._dm_by_user: dict[int, int] = {}
         self._messages: dict[int, JSON] = {}
         self._blobs: dict[int, _Blob] = {}
@@ -671,7 +672,7 @@ class FakeDiscordServer:
         if kind == 1:
             recipient = int(channel["recipients"][0]["id"])
             return _err(403, CANNOT_DM) if recipient in self.dms_closed else None
-        if channel.get("guild_id") != str(self.guild_id):
+        if int(channel["guild_id"]) not in self._joined:
             return _err(403, MISSING_ACCESS)  # a server the bot is not in
         allowed = self.channel_permissions.get(int(channel["id"]), self.app_permissions)
         if not allowed & VIEW_CHANNEL:
@@ -977,11 +978,13 @@ class FakeDiscordServer:
             "guild_id": str(guild_id),
             "last_message_id": None,
         }
+        self._joined.add(guild_id)
         payload = self._guild_payload(guild_id, channel_id if system_channel else None)
         del payload["unavailable"]  # a join, not a guild coming back (discord.py tells them so)
         if not can_post:
             for role in payload["roles"]:
                 role["permissions"] = str(int(role["permissions"]) & ~SEND_MESSAGES)
+            self.channel_permissions[channel_id] = self.app_permissions & ~SEND_MESSAGES
         await self.dispatch("GUILD_CREATE", payload)
 
     def _guild_payload(
@@ -1168,7 +1171,7 @@ class FakeDiscordServer:
         guild_id = int(channel["guild_id"]) if "guild_id" in channel else None
         # Where the bot isn't (a group DM, a server that never invited it) only the user's own
         # install of the app brings the command.
-        user_install = channel["type"] == GROUP_DM or guild_id not in (None, self.guild_id)
+        user_install = channel["type"] == GROUP_DM or guild_id not in (None, *self._joined)
         allowed = self.channel_permissions.get(channel_id, self.app_permissions)
         payload: JSON = {
             "id": str(iid),
