@@ -72,6 +72,45 @@ Reference = ImageRef | Upload
 
 
 @dataclass(frozen=True)
+class CharacterImage:
+    """One of a character's pictures, kept (checked, re-encoded) to re-create it elsewhere;
+    ``data`` is None where only its hash was read."""
+
+    sha256: str
+    mime: str
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Character:
+    """A user's named character: its pictures, and the Flow character made of them (``handle``)
+    on the account that holds it."""
+
+    id: int
+    owner: UserKey
+    name: str
+    account: str
+    handle: str
+    images: tuple[CharacterImage, ...]
+
+
+def name_key(name: str) -> str:
+    """How character names compare: "Carol", "CAROL" and "carol" are one name."""
+    return name.casefold()
+
+
+@dataclass(frozen=True)
+class CharacterRef:
+    """A character as a request uses it: enough to send it, and its id to find it again."""
+
+    id: int
+    name: str
+    handle: str
+    account: str
+    images: int  # pictures it holds: they count towards the model's reference budget
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
     model: str
@@ -79,11 +118,16 @@ class GenerationRequest:
     count: int
     seed: int
     references: tuple[Reference, ...] = ()
+    characters: tuple[CharacterRef, ...] = ()
 
     @property
     def pinned_account(self) -> str | None:
-        """A reference the upstream already holds ties the job to that reference's account."""
-        return next((r.account for r in self.references if isinstance(r, ImageRef)), None)
+        """A reference or character the upstream already holds ties the job to its account."""
+        held = (
+            *(r.account for r in self.references if isinstance(r, ImageRef)),
+            *(c.account for c in self.characters),
+        )
+        return next(iter(held), None)
 
     @property
     def uploads(self) -> tuple[Upload, ...]:

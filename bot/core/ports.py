@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from bot.core.domain import (
+    Character,
+    CharacterImage,
     HeldAlert,
     Job,
     JobResult,
@@ -124,6 +126,36 @@ class Store(Protocol):
 
     async def held_alerts(self) -> list[HeldAlert]:
         """Every alert kept for an admin, oldest first."""
+        ...
+
+    async def add_character(
+        self,
+        owner: UserKey,
+        name: str,
+        account: str,
+        handle: str,
+        images: Sequence[CharacterImage],
+    ) -> Character | None:
+        """Keep a new character with its pictures; None if ``owner`` has one of that name
+        (names compare by ``name_key``)."""
+        ...
+
+    async def characters(self, owner: UserKey) -> list[Character]:
+        """``owner``'s characters by name, their images without the bytes."""
+        ...
+
+    async def character(self, character_id: int) -> Character | None: ...
+
+    async def character_images(self, character_id: int) -> list[CharacterImage]:
+        """A character's pictures, with their bytes."""
+        ...
+
+    async def move_character(self, character_id: int, account: str, handle: str) -> None:
+        """The character was made again on ``account``, as ``handle``."""
+        ...
+
+    async def delete_character(self, owner: UserKey, character_id: int) -> bool:
+        """Delete ``owner``'s character and its pictures; False if ``owner`` has no such one."""
         ...
 
 

@@ -5,10 +5,14 @@ a request past retention as its tombstone, and a row of ``jobs`` or ``images`` a
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 from bot.core.domain import (
+    Character,
+    CharacterImage,
+    CharacterRef,
     GenerationRequest,
     ImageRef,
     Job,
@@ -19,6 +23,7 @@ from bot.core.domain import (
     ResultImage,
     Upload,
     UpscaleRequest,
+    UserKey,
     UserSettings,
 )
 
@@ -60,6 +65,7 @@ def encode_request(request: Request) -> str:
             "count": request.count,
             "seed": request.seed,
             "references": [_ref(r) for r in request.references],
+            "characters": [asdict(c) for c in request.characters],
         }
     )
 
@@ -88,6 +94,7 @@ def decode_request(text: str) -> Request:
         count=data["count"],
         seed=data["seed"],
         references=tuple(_unref(r) for r in data["references"]),
+        characters=tuple(CharacterRef(**c) for c in data.get("characters", ())),
     )
 
 
@@ -96,7 +103,7 @@ def tombstone(text: str) -> str:
     request = decode_request(text)
     if isinstance(request, UpscaleRequest):
         return encode_request(replace(request, image=ImageRef("", "")))
-    return encode_request(replace(request, prompt="", references=()))
+    return encode_request(replace(request, prompt="", references=(), characters=()))
 
 
 def _ref(ref: Reference) -> dict[str, str]:
@@ -152,3 +159,23 @@ def decode_settings(text: str) -> UserSettings:
     """Settings as saved; a setting this version no longer has is dropped."""
     known = UserSettings.__dataclass_fields__
     return UserSettings(**{k: v for k, v in json.loads(text).items() if k in known})
+
+
+# The columns ``characters_from_rows`` reads: a character joined with its images, one row each.
+CHARACTER_COLUMNS = "c.id, c.platform, c.user_id, c.name, c.account, c.handle, i.sha256, i.mime"
+
+
+def characters_from_rows(rows: Sequence[Row]) -> list[Character]:
+    """Characters from their rows (one per image, in order), images without their bytes."""
+    found: dict[int, Character] = {}
+    for row in rows:
+        image = CharacterImage(row["sha256"], row["mime"])
+        known = found.get(row["id"])
+        if known is None:
+            owner = UserKey(row["platform"], row["user_id"])
+            found[row["id"]] = Character(
+                row["id"], owner, row["name"], row["account"], row["handle"], (image,)
+            )
+        else:
+            found[row["id"]] = replace(known, images=(*known.images, image))
+    return list(found.values())

@@ -39,7 +39,8 @@ from bot.store.codec import (
     tombstone,
 )
 from bot.store.errors import StoreError
-from bot.store.postgres_server import Connection, PostgresDatabase, reason
+from bot.store.postgres_characters import PostgresCharacters
+from bot.store.postgres_server import Connection, reason
 
 _JOB_COLUMNS = (
     f"{JOB_COLUMNS}, extract(epoch FROM created_at)::float8 AS created_at, "
@@ -48,7 +49,7 @@ _JOB_COLUMNS = (
 )
 
 
-class PostgresStore(PostgresDatabase):
+class PostgresStore(PostgresCharacters):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with PostgresStore(url)
     as store``."""
 

@@ -39,7 +39,8 @@ from bot.store.codec import (
     tombstone,
 )
 from bot.store.errors import StoreError
-from bot.store.sqlite_file import SqliteDatabase, advice, one, rollback
+from bot.store.sqlite_characters import SqliteCharacters
+from bot.store.sqlite_file import advice, one, rollback
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ _JOB_COLUMNS = (
 )
 
 
-class SqliteStore(SqliteDatabase):
+class SqliteStore(SqliteCharacters):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
     as store``."""
 

@@ -1,0 +1,83 @@
+"""Characters in PostgreSQL: a user's named characters and their pictures (``PostgresStore`` has
+these queries through ``PostgresCharacters``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import LiteralString
+
+from bot.core.domain import Character, CharacterImage, UserKey, name_key
+from bot.store.codec import CHARACTER_COLUMNS, characters_from_rows
+from bot.store.postgres_server import PostgresDatabase
+
+
+class PostgresCharacters(PostgresDatabase):
+    async def add_character(
+        self,
+        owner: UserKey,
+        name: str,
+        account: str,
+        handle: str,
+        images: Sequence[CharacterImage],
+    ) -> Character | None:
+        async with self._transaction() as db:
+            # One statement decides a race for the name: the loser inserts nothing.
+            cur = await db.execute(
+                "INSERT INTO characters (platform, user_id, name, name_key, account, handle) "
+                "VALUES (%s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (platform, user_id, name_key) DO NOTHING RETURNING id",
+                (owner.platform, owner.user_id, name, name_key(name), account, handle),
+            )
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            character_id = int(row["id"])
+            async with db.cursor() as many:
+                await many.executemany(
+                    "INSERT INTO character_images (character_id, idx, sha256, mime, data) "
+                    "VALUES (%s, %s, %s, %s, %s)",
+                    [
+                        (character_id, idx, image.sha256, image.mime, image.data)
+                        for idx, image in enumerate(images, 1)
+                    ],
+                )
+        kept = tuple(CharacterImage(i.sha256, i.mime) for i in images)
+        return Character(character_id, owner, name, account, handle, kept)
+
+    async def characters(self, owner: UserKey) -> list[Character]:
+        return await self._characters(
+            "c.platform = %s AND c.user_id = %s", (owner.platform, owner.user_id)
+        )
+
+    async def character(self, character_id: int) -> Character | None:
+        found = await self._characters("c.id = %s", (character_id,))
+        return found[0] if found else None
+
+    async def _characters(self, where: LiteralString, params: Sequence[object]) -> list[Character]:
+        # ``where`` is always a literal of this module; values travel as parameters.
+        sql = (
+            f"SELECT {CHARACTER_COLUMNS} FROM characters c "  # noqa: S608
+            "JOIN character_images i ON i.character_id = c.id "
+            f"WHERE {where} ORDER BY c.name_key, c.id, i.idx"
+        )
+        return characters_from_rows(await self._query(sql, params))
+
+    async def character_images(self, character_id: int) -> list[CharacterImage]:
+        rows = await self._query(
+            "SELECT sha256, mime, data FROM character_images WHERE character_id = %s ORDER BY idx",
+            (character_id,),
+        )
+        return [CharacterImage(r["sha256"], r["mime"], bytes(r["data"])) for r in rows]
+
+    async def move_character(self, character_id: int, account: str, handle: str) -> None:
+        await self._query(
+            "UPDATE characters SET account = %s, handle = %s WHERE id = %s",
+            (account, handle, character_id),
+        )
+
+    async def delete_character(self, owner: UserKey, character_id: int) -> bool:
+        rows = await self._query(
+            "DELETE FROM characters WHERE id = %s AND platform = %s AND user_id = %s RETURNING id",
+            (character_id, owner.platform, owner.user_id),
+        )
+        return bool(rows)

@@ -1,0 +1,93 @@
+"""Characters in SQLite: a user's named characters and their pictures (``SqliteStore`` has these
+queries through ``SqliteCharacters``)."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from bot.core.domain import Character, CharacterImage, UserKey, name_key
+from bot.store.codec import CHARACTER_COLUMNS, characters_from_rows
+from bot.store.sqlite_file import SqliteDatabase
+
+
+class SqliteCharacters(SqliteDatabase):
+    async def add_character(
+        self,
+        owner: UserKey,
+        name: str,
+        account: str,
+        handle: str,
+        images: Sequence[CharacterImage],
+    ) -> Character | None:
+        try:
+            async with self._transaction() as db:
+                cursor = await db.execute(
+                    "INSERT INTO characters (platform, user_id, name, name_key, account, handle, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        owner.platform,
+                        owner.user_id,
+                        name,
+                        name_key(name),
+                        account,
+                        handle,
+                        time.time(),
+                    ),
+                )
+                character_id = cursor.lastrowid
+                assert character_id is not None
+                await db.executemany(
+                    "INSERT INTO character_images (character_id, idx, sha256, mime, data) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (character_id, idx, image.sha256, image.mime, image.data)
+                        for idx, image in enumerate(images, 1)
+                    ],
+                )
+        except sqlite3.IntegrityError:  # the name is taken (UNIQUE per user)
+            return None
+        kept = tuple(CharacterImage(i.sha256, i.mime) for i in images)
+        return Character(character_id, owner, name, account, handle, kept)
+
+    async def characters(self, owner: UserKey) -> list[Character]:
+        return await self._characters(
+            "c.platform = ? AND c.user_id = ?", (owner.platform, owner.user_id)
+        )
+
+    async def character(self, character_id: int) -> Character | None:
+        found = await self._characters("c.id = ?", (character_id,))
+        return found[0] if found else None
+
+    async def _characters(self, where: str, params: Sequence[object]) -> list[Character]:
+        # ``where`` is always a literal of this module; values travel as parameters.
+        sql = (
+            f"SELECT {CHARACTER_COLUMNS} FROM characters c "  # noqa: S608
+            "JOIN character_images i ON i.character_id = c.id "
+            f"WHERE {where} ORDER BY c.name_key, c.id, i.idx"
+        )
+        async with self.reader.execute(sql, params) as cur:
+            return characters_from_rows([row async for row in cur])
+
+    async def character_images(self, character_id: int) -> list[CharacterImage]:
+        async with self.reader.execute(
+            "SELECT sha256, mime, data FROM character_images WHERE character_id = ? ORDER BY idx",
+            (character_id,),
+        ) as cur:
+            return [CharacterImage(str(s), str(m), bytes(d)) async for s, m, d in cur]
+
+    async def move_character(self, character_id: int, account: str, handle: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE characters SET account = ?, handle = ? WHERE id = ?",
+                (account, handle, character_id),
+            )
+
+    async def delete_character(self, owner: UserKey, character_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM characters WHERE id = ? AND platform = ? AND user_id = ?",
+                (character_id, owner.platform, owner.user_id),
+            )
+            return cursor.rowcount == 1

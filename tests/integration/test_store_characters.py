@@ -1,0 +1,71 @@
+"""Characters in the store, on SQLite and on PostgreSQL: per user, names compared by case, their
+pictures kept, moved to another account, deleted only by their owner."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.domain import CharacterImage, UserKey
+from tests.conftest import AnyStore
+
+ANN = UserKey("telegram", "1")
+BOB = UserKey("discord", "2")
+PICTURES = (
+    CharacterImage("a" * 64, "image/png", b"one"),
+    CharacterImage("b" * 64, "image/jpeg", b"two"),
+)
+
+
+async def test_a_character_is_kept_with_its_pictures_and_its_account(store: AnyStore) -> None:
+    made = await store.add_character(ANN, "Carol", "jo@example.com", "user:1-character:c", PICTURES)
+    assert made is not None
+    [listed] = await store.characters(ANN)
+    assert (listed.id, listed.name, listed.account, listed.handle) == (
+        made.id,
+        "Carol",
+        "jo@example.com",
+        "user:1-character:c",
+    )
+    assert [(i.sha256, i.mime, i.data) for i in listed.images] == [
+        ("a" * 64, "image/png", None),
+        ("b" * 64, "image/jpeg", None),
+    ]
+    assert await store.character_images(made.id) == list(PICTURES)
+    assert await store.character(made.id) == listed
+    assert await store.characters(BOB) == []
+
+
+async def test_a_name_is_one_per_user_whatever_its_case(store: AnyStore) -> None:
+    assert await store.add_character(ANN, "Carol", "jo@example.com", "h1", PICTURES[:1])
+    assert await store.add_character(ANN, "CAROL", "jo@example.com", "h2", PICTURES[:1]) is None
+    assert await store.add_character(BOB, "carol", "jo@example.com", "h3", PICTURES[:1])
+    assert [c.handle for c in await store.characters(ANN)] == ["h1"]
+
+
+async def test_two_creations_of_one_name_at_once_keep_one(store: AnyStore) -> None:
+    made = await asyncio.gather(
+        *(store.add_character(ANN, "Tom", "a@x", f"h{i}", PICTURES) for i in range(6))
+    )
+    assert sum(m is not None for m in made) == 1
+    [kept] = await store.characters(ANN)
+    assert len(await store.character_images(kept.id)) == 2
+
+
+async def test_a_character_moves_to_another_account(store: AnyStore) -> None:
+    made = await store.add_character(ANN, "Carol", "old@example.com", "h-old", PICTURES)
+    assert made is not None
+    await store.move_character(made.id, "new@example.com", "h-new")
+    moved = await store.character(made.id)
+    assert moved is not None
+    assert (moved.account, moved.handle) == ("new@example.com", "h-new")
+
+
+async def test_only_its_owner_deletes_a_character_and_its_pictures_go(store: AnyStore) -> None:
+    made = await store.add_character(ANN, "Carol", "jo@example.com", "h", PICTURES)
+    assert made is not None
+    assert not await store.delete_character(BOB, made.id)
+    assert await store.character(made.id) is not None
+    assert await store.delete_character(ANN, made.id)
+    assert await store.character(made.id) is None
+    assert await store.character_images(made.id) == []
+    assert await store.characters(ANN) == []
