@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,6 +90,9 @@ class TimedUpstream:
 
     async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes:
         return await self.inner.upscale(media_id, resolution, email=email)
+
+    async def create_character(self, email: str, references: Sequence[str], name: str) -> str:
+        return await self.inner.create_character(email, references, name)
 
 
 @dataclass

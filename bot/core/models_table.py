@@ -17,6 +17,7 @@ file (``BOT_MODELS_FILE``) without a code change::
     auto_aspect = true
     upscale = ["2k", "4k"]
     moderation_fallback = "nano-banana-2"
+    characters = true                   # takes Flow characters (character_1…)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class ModelSpec:
     auto_aspect: bool = False
     upscale: tuple[str, ...] = ()
     moderation_fallback: str | None = None
+    characters: bool = True  # takes character_1…: Imagen (now the lite model's alias) doesn't
 
     @property
     def can_upscale(self) -> bool:
@@ -65,6 +67,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         # imagen-4 is the deprecated alias the upstream kept when Imagen left Flow (July 2026).
         aliases=("lite", "2-lite", "flash-lite", "imagen-4", "imagen"),
         moderation_fallback="nano-banana-2",
+        characters=False,
     ),
     ModelSpec(
         id="nano-banana-2",
@@ -122,6 +125,12 @@ class ModelTable:
 
     def resolve(self, name: str) -> ModelSpec | None:
         return self._index.get(name.strip().lower())
+
+    def for_characters(self) -> ModelSpec | None:
+        """The model a prompt with characters gets when its user chose none."""
+        if self.default.characters:
+            return self.default
+        return next((m for m in self.models if m.characters and m.max_references), None)
 
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
@@ -186,7 +195,7 @@ def _spec_fields(model_id: str, values: Mapping[str, Any]) -> dict[str, Any]:
         elif key == "max_references":
             if not isinstance(value, int) or not 0 <= value <= 10:
                 raise ModelTableError(f"[models.{model_id}] max_references must be 0–10")
-        elif key == "auto_aspect":
+        elif key in ("auto_aspect", "characters"):
             if not isinstance(value, bool):
                 raise ModelTableError(f"[models.{model_id}] {key} must be true or false")
         elif not isinstance(value, str):

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core import texts
+from bot.core import characters, texts
 from bot.core.domain import (
     Action,
     Button,
+    GenerationRequest,
     JobResult,
     JobState,
     QueueItem,
@@ -72,6 +73,9 @@ class ResultView:
 
 def _caption(result: JobResult, models: ModelTable) -> str:
     caption = texts.caption(result)
+    request = result.job.request
+    if isinstance(request, GenerationRequest) and (note := _characters_note(request)):
+        caption = f"{caption}\n{note}"
     if result.job.is_upscale or not result.images:
         return caption
     if any(b.action is Action.UPSCALE for row in result.buttons for b in row):
@@ -81,6 +85,12 @@ def _caption(result: JobResult, models: ModelTable) -> str:
         return caption
     how = texts.naming(result.job.owner.platform)
     return f"{caption}\n{texts.how_to_upscale(result.images[0].model, able, how)}"
+
+
+def _characters_note(request: GenerationRequest) -> str:
+    """Which characters drew it, and which ``@words`` named none (they stayed text)."""
+    used = [c.name for c in request.characters]
+    return texts.characters_note(used, characters.unknown(request.prompt, request.characters))
 
 
 def _alt(result: JobResult, image: ResultImage, count: int) -> str:

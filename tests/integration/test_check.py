@@ -12,6 +12,7 @@ import pytest
 from bot.check import DISCORD_PERMISSIONS, Line, run_checks
 from bot.config import Secret, Settings
 from bot.store import StoreUrl
+from bot.store.migrations import LATEST
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer
@@ -92,7 +93,7 @@ async def test_everything_configured_and_right_is_all_ticks(world: World) -> Non
         "nbpro",
         "wireflow",
     ]
-    assert checked["store"].text.endswith("opens and takes writes; schema 4")
+    assert checked["store"].text.endswith(f"opens and takes writes; schema {LATEST}")
     assert checked["useapi.net"].text == (
         "useapi.net: 2 Google accounts can serve (alice@example.com, bob@example.com)"
     )
@@ -218,4 +219,4 @@ async def test_a_file_that_is_not_a_store_says_what_to_do(world: World, tmp_path
 async def test_a_postgresql_store_is_checked_the_same_way(world: World, postgres_url: str) -> None:
     line = by_name(await run_checks(world.with_(database=StoreUrl.parse(postgres_url))))["store"]
     assert line.ok
-    assert line.text.endswith("opens and takes writes; schema 4")
+    assert line.text.endswith(f"opens and takes writes; schema {LATEST}")

@@ -23,6 +23,7 @@ from dataclasses import replace
 from bot.core import settings as user_settings
 from bot.core.domain import (
     Button,
+    Character,
     HeldAlert,
     ImageRef,
     Job,
@@ -39,6 +40,8 @@ from bot.core.ports import Notifier, Store
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admission import Admission, Reservation
+from bot.core.service.api import Fetch
+from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
 from bot.core.service.runner import Runner
 from bot.core.service.tasks import Tasks
@@ -101,6 +104,13 @@ class Service:
             tasks=self._tasks,
             wake=wake,
         )
+        self._characters = Characters(
+            store,
+            upstream,
+            self.scheduler,
+            self._accounts,
+            prepare=lambda user, fetch, count: self._admission.fetch(user, fetch, count),
+        )
         self._admission = Admission(
             store,
             self.scheduler,
@@ -112,6 +122,7 @@ class Service:
             rng=rng,
             accounts=self._accounts,
             runner=self._runner,
+            characters=self._characters,
         )
 
     async def __aenter__(self) -> Service:
@@ -207,6 +218,24 @@ class Service:
 
     def seen(self, user: UserKey) -> None:
         self._delivery.seen(user)
+
+    # Characters.
+
+    async def create_character(
+        self, owner: Owner, name: str, *, images: int, fetch: Fetch
+    ) -> Character:
+        self._admission.check_allowed(owner)
+        self._admission.throttle_press(owner.user)  # each one costs upstream calls
+        return await self._characters.create(owner.user, name, images, fetch)
+
+    async def characters(self, user: UserKey) -> list[Character]:
+        return await self._characters.mine(user)
+
+    async def character_thumbnail(self, character: Character) -> bytes:
+        return await self._characters.thumbnail(character)
+
+    async def delete_character(self, user: UserKey, name: str) -> str:
+        return await self._characters.delete(user, name)
 
     # Reading.
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot.core import texts
+from bot.core.characters import check_budget, check_prompt
 from bot.core.domain import (
     Action,
     Button,
@@ -43,6 +44,7 @@ from bot.core.ports import Store
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
+from bot.core.service.characters import Characters
 from bot.core.service.fairness import Once, Slots, Throttle
 from bot.core.service.runner import Runner
 
@@ -109,6 +111,7 @@ class Admission:
         rng: random.Random,
         accounts: Accounts,
         runner: Runner,
+        characters: Characters,
     ) -> None:
         self._store = store
         self._scheduler = scheduler
@@ -119,6 +122,7 @@ class Admission:
         self._rng = rng
         self._accounts = accounts
         self._runner = runner
+        self._characters = characters
         self._held: dict[UserKey, _Held] = {}
         self._presses = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
         self._once = Once(DOUBLE_TAP_SECONDS, clock)
@@ -138,15 +142,20 @@ class Admission:
     ) -> AsyncIterator[Reservation]:
         """Check a prompt by all but its images (``references`` of them, ``refs`` included),
         before anything is downloaded; raises ``InvalidInput`` with the sentence to show. What
-        the prompt leaves open comes from ``like`` (the result R was pressed on), then the
-        user's settings."""
-        self._check_allowed(owner)
+        the prompt leaves open comes from ``like`` (the result R was pressed on, whose
+        characters it keeps), then the user's settings."""
+        self.check_allowed(owner)
         prompt, inline = split_flags(text)
         asked = inline.overridden_by(options) if options else inline
         async with self._reservation(owner.user) as held:
             settings = await self._store.user_settings(owner.user)
             if like is not None:
                 settings = replace(settings, aspect_ratio=like.aspect_ratio, count=like.count)
+            kept = like.characters if like is not None else ()
+            characters = await self._characters.named_in(owner.user, prompt, kept)
+            if characters and not (asked.model or settings.model):
+                chosen = self._models.for_characters()
+                asked = replace(asked, model=chosen.id) if chosen else asked
             resolved = resolve(
                 prompt,
                 asked,
@@ -160,6 +169,9 @@ class Admission:
             )
             if len({r.account for r in refs}) > 1:
                 raise InvalidInput(texts.REFERENCE_NOT_USABLE)
+            check_prompt(resolved.prompt, references)
+            check_budget(resolved.model, [len(c.images) for c in characters], references)
+            pinned = refs[0].account if refs else None
             request = GenerationRequest(
                 prompt=resolved.prompt,
                 model=resolved.model.id,
@@ -167,6 +179,7 @@ class Admission:
                 count=resolved.count,
                 seed=resolved.seed,
                 references=tuple(refs),
+                characters=await self._characters.placed(owner.user, characters, pinned),
             )
             self._check_runnable(owner.user, request)
             await self._reserve_images(owner.user, held, resolved.count)
@@ -194,10 +207,10 @@ class Admission:
             ) as ticket:
                 yield ticket
             return
-        self._check_allowed(owner)
+        self.check_allowed(owner)
         request: Request
         if image is None:
-            request = replace(job.request, seed=new_seed(self._rng))
+            request = await self._again(owner.user, job.request)
             once: tuple[object, ...] = (owner.user, button.data)
         else:  # anyone's: an upscale is made once; the store knows it once it is queued
             request = await self._upscale(owner, job, image)
@@ -208,6 +221,15 @@ class Admission:
                 self._check_runnable(owner.user, request)
                 await self._reserve_images(owner.user, held, request.count)
                 yield Reservation(self, owner, request)
+
+    async def _again(self, user: UserKey, request: GenerationRequest) -> GenerationRequest:
+        """🎲: the same request with a new seed, its characters where they can serve now."""
+        again = replace(request, seed=new_seed(self._rng))
+        if not request.characters:
+            return again
+        found = await self._characters.named_in(user, "", request.characters)
+        pinned = next((r.account for r in request.references if isinstance(r, ImageRef)), None)
+        return replace(again, characters=await self._characters.placed(user, found, pinned))
 
     async def _upscale(self, owner: Owner, job: Job, image: ResultImage) -> UpscaleRequest:
         spec = self._models.resolve(image.model)
@@ -285,7 +307,7 @@ class Admission:
         if refusal := self._accounts.stranded(entry, waited=math.inf):
             raise InvalidInput(refusal)
 
-    def _check_allowed(self, owner: Owner) -> None:
+    def check_allowed(self, owner: Owner) -> None:
         access = self._access
         if not (access.allowed_users or access.allowed_chats) or access.is_admin(owner.user):
             return

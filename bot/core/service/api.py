@@ -12,6 +12,7 @@ from typing import Protocol
 
 from bot.core.domain import (
     Button,
+    Character,
     HeldAlert,
     Job,
     Owner,
@@ -108,6 +109,25 @@ class BotApi(Protocol):
     def seen(self, user: UserKey) -> None:
         """``user`` wrote to the bot (where it can answer them): alerts kept for them, if they
         are an admin nobody could reach before, go out now."""
+        ...
+
+    async def create_character(
+        self, owner: Owner, name: str, *, images: int, fetch: Fetch
+    ) -> Character:
+        """``/character create``: check the name and the count of pictures (1–2) before
+        ``fetch`` downloads them, check them as references are, make the character upstream."""
+        ...
+
+    async def characters(self, user: UserKey) -> list[Character]:
+        """``/character list``: the user's characters by name."""
+        ...
+
+    async def character_thumbnail(self, character: Character) -> bytes:
+        """A character's first picture (for the list)."""
+        ...
+
+    async def delete_character(self, user: UserKey, name: str) -> str:
+        """``/character delete``: the sentence saying it is done."""
         ...
 
     async def job(self, job_id: int) -> Job | None:

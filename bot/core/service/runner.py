@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core import texts
+from bot.core.characters import upstream_prompt
 from bot.core.domain import (
     GenerationRequest,
     ImageRef,
@@ -260,13 +261,14 @@ class Runner:
             references.append(media_id)
         generation = await self._upstream.generate(
             GenerateParams(
-                prompt=request.prompt,
+                prompt=upstream_prompt(request.prompt, request.characters, len(references)),
                 model=request.model,
                 aspect_ratio=request.aspect_ratio,
                 count=request.count,
                 seed=request.seed,
                 email=account,
                 references=references,
+                characters=[c.handle for c in request.characters],
             )
         )
         images = [
@@ -340,7 +342,10 @@ class Runner:
             if spec and spec.moderation_fallback
             else None
         )
-        if target is None or len(request.references) > target.max_references:
+        if target is None or (request.characters and not target.characters):
+            return None
+        pictures = sum(c.images for c in request.characters)
+        if len(request.references) + pictures > target.max_references:
             return None
         if not target.accepts_ratio(request.aspect_ratio, with_references=bool(request.references)):
             return None

@@ -1,0 +1,175 @@
+"""Characters: making one from a user's pictures on an upstream account, listing and deleting
+them, and finding the ones a prompt names, on the account its job will run on.
+
+A character lives on the account that made it (google-flow-api.md), so a job using it is pinned
+there. If that account can't serve (gone, taken out, or another account than the job's own
+references), the character is made again there from its kept pictures, once, and moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.core import texts
+from bot.core.characters import MAX_IMAGES, MAX_OWNED, check_name, mentions
+from bot.core.domain import Character, CharacterImage, CharacterRef, UserKey, name_key
+from bot.core.errors import InvalidInput
+from bot.core.images import PreparedImage
+from bot.core.ports import Store
+from bot.core.scheduler import Entry, Scheduler
+from bot.core.service.accounts import Accounts
+from bot.core.service.api import Fetch
+from bot.core.upstream import OperatorError, RejectedError, Upstream, UpstreamError
+
+log = logging.getLogger(__name__)
+
+# Fetches and checks a user's pictures as references are (``Admission.fetch``).
+Prepare = Callable[[UserKey, Fetch, int], Awaitable[list[PreparedImage]]]
+
+# What a failed making of a character tells its user: the first row that matches.
+_FAILURES: tuple[tuple[type[UpstreamError], str], ...] = (
+    (RejectedError, texts.CHARACTER_NOT_MADE),
+    (OperatorError, texts.OPERATOR),
+    (UpstreamError, texts.UNAVAILABLE),
+)
+
+
+class Characters:
+    def __init__(
+        self,
+        store: Store,
+        upstream: Upstream,
+        scheduler: Scheduler,
+        accounts: Accounts,
+        prepare: Prepare,
+    ) -> None:
+        self._store = store
+        self._upstream = upstream
+        self._scheduler = scheduler
+        self._accounts = accounts
+        self._prepare = prepare
+
+    async def create(self, user: UserKey, name: str, images: int, fetch: Fetch) -> Character:
+        """Check the name and count before anything is fetched, then fetch and check the
+        pictures, make the character upstream and keep it."""
+        name = check_name(name)
+        if not 1 <= images <= MAX_IMAGES:
+            raise InvalidInput(texts.character_count(images))
+        mine = await self._store.characters(user)
+        if any(name_key(c.name) == name_key(name) for c in mine):
+            raise InvalidInput(texts.character_taken(name))
+        if len(mine) >= MAX_OWNED:
+            raise InvalidInput(texts.too_many_owned(MAX_OWNED))
+        account = self._any_account(user)
+        prepared = await self._prepare(user, fetch, images)
+        pictures = tuple(CharacterImage(p.sha256, p.mime, p.data) for p in prepared)
+        handle = await self._make(account, name, pictures)
+        made = await self._store.add_character(user, name, account, handle, pictures)
+        if made is None:  # the same name, created meanwhile from another chat
+            raise InvalidInput(texts.character_taken(name))
+        log.info("character %d made for %s on %s", made.id, user, account)
+        return made
+
+    async def mine(self, user: UserKey) -> list[Character]:
+        return await self._store.characters(user)
+
+    async def thumbnail(self, character: Character) -> bytes:
+        """The character's first picture."""
+        images = await self._store.character_images(character.id)
+        return (images[0].data or b"") if images else b""
+
+    async def delete(self, user: UserKey, name: str) -> str:
+        found = await self._named(user, name)
+        if found is None or not await self._store.delete_character(user, found.id):
+            raise InvalidInput(texts.no_character(name))
+        return texts.character_deleted(found.name)
+
+    async def _named(self, user: UserKey, name: str) -> Character | None:
+        key = name_key(name.strip().removeprefix("@"))
+        return next(
+            (c for c in await self._store.characters(user) if name_key(c.name) == key), None
+        )
+
+    async def named_in(
+        self, user: UserKey, prompt: str, kept: Sequence[CharacterRef] = ()
+    ) -> list[Character]:
+        """The user's characters ``prompt`` names, after ``kept`` (those of the result R or 🎲
+        was pressed on, which must be the presser's own)."""
+        found: list[Character] = []
+        for ref in kept:
+            character = await self._store.character(ref.id)
+            if character is None:
+                raise InvalidInput(texts.CHARACTER_GONE)
+            if character.owner != user:  # private: only its owner draws with it
+                raise InvalidInput(texts.NOT_YOUR_CHARACTER)
+            found.append(character)
+        wanted = mentions(prompt)
+        if wanted:
+            mine = {name_key(c.name): c for c in await self._store.characters(user)}
+            taken = {c.id for c in found}
+            found += [mine[k] for k in wanted if k in mine and mine[k].id not in taken]
+        return found
+
+    async def placed(
+        self, user: UserKey, characters: Sequence[Character], pinned: str | None
+    ) -> tuple[CharacterRef, ...]:
+        """The characters as a request sends them, all on one account that can serve: the one
+        the job's references pin it to, else the first character's, else any."""
+        if not characters:
+            return ()
+        usable = [c.account for c in characters if self._usable(user, c.account)]
+        target = pinned or (usable[0] if usable else self._any_account(user))
+        refs = []
+        for character in characters:
+            if character.account != target:
+                character = await self._recreate(character, target)
+            refs.append(
+                CharacterRef(
+                    character.id,
+                    character.name,
+                    character.handle,
+                    character.account,
+                    len(character.images),
+                )
+            )
+        return tuple(refs)
+
+    async def _recreate(self, character: Character, account: str) -> Character:
+        """Make ``character`` again on ``account`` from its kept pictures (once: a failure is
+        the user's answer), and move it there."""
+        pictures = await self._store.character_images(character.id)
+        handle = await self._make(account, character.name, pictures)
+        await self._store.move_character(character.id, account, handle)
+        log.info(
+            "character %d made again on %s (was on %s)", character.id, account, character.account
+        )
+        return Character(
+            character.id, character.owner, character.name, account, handle, character.images
+        )
+
+    async def _make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
+        try:
+            ids = [
+                await self._upstream.upload_asset(account, p.data or b"", p.mime) for p in pictures
+            ]
+            return await self._upstream.create_character(account, ids, name)
+        except UpstreamError as exc:
+            log.warning("character not made on %s: %s", account, exc)
+            if isinstance(exc, OperatorError):
+                self._accounts.take_out(exc, account)
+            message = next(m for kind, m in _FAILURES if isinstance(exc, kind))
+            raise InvalidInput(message) from exc
+
+    def _usable(self, user: UserKey, account: str) -> bool:
+        entry = Entry(job_id=0, user=user, pinned=account)
+        return self._accounts.stranded(entry, waited=math.inf) is None
+
+    def _any_account(self, user: UserKey) -> str:
+        """A healthy account to make a character on, or the sentence saying why there is none."""
+        healthy = self._scheduler.healthy_accounts()
+        if not healthy:
+            entry = Entry(job_id=0, user=user, pinned=None)
+            raise InvalidInput(self._accounts.stranded(entry, waited=math.inf) or texts.UNAVAILABLE)
+        return min(healthy, key=lambda a: self._scheduler.accounts[a].in_flight)

@@ -1,0 +1,100 @@
+"""Characters, as an attacker tries them: another member's private character by name, a forged
+marker, a press on someone else's result to draw with their character, names built to confuse.
+Each gets a sentence or plain text, and never another user's character on the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from bot.core import texts
+from bot.core.domain import Action, Button, Owner
+from bot.core.errors import InvalidInput
+from tests.conftest import image_bytes
+from tests.fakes.flow_server import FakeFlowServer
+
+ANN = Owner("console", "1", chat_id="group")
+MALLORY = Owner("console", "666", chat_id="group")
+
+
+async def one_picture() -> Sequence[bytes]:
+    return [image_bytes()]
+
+
+def characters_sent(flow: FakeFlowServer) -> list[str]:
+    return [
+        v
+        for r in flow.images_requests()
+        if isinstance(r.json, dict)
+        for k, v in r.json.items()
+        if k.startswith("character_")
+    ]
+
+
+async def test_another_members_private_character_by_name_is_only_text(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    job = await service.submit(MALLORY, "@carol in a bank vault --count 1")
+    await told.wait_answered(job.job_id)
+    assert characters_sent(flow) == []
+    assert flow.images_requests()[-1].json["prompt"] == "@carol in a bank vault"  # type: ignore[index]
+
+
+async def test_a_forged_character_marker_is_refused_without_an_upstream_call(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, _ = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    flow.reset_records()
+    for forged in ("@character_1 smiles", "@CHARACTER_7 smiles", "x @character_99"):
+        with pytest.raises(InvalidInput):
+            await service.submit(MALLORY, forged)
+    assert flow.requests == []
+
+
+async def test_a_press_on_someone_elses_result_cannot_draw_their_character(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    first = await service.submit(ANN, "@carol at home --count 1")
+    await told.wait_answered(first.job_id)
+    flow.reset_records()
+    for button, prompt in [
+        (Button(Action.REROLL, first.job_id), None),
+        (Button(Action.REUSE, first.job_id, 1), "@carol signs a cheque"),
+    ]:
+        with pytest.raises(InvalidInput) as refused:
+            await service.press(MALLORY, button, prompt)
+        assert refused.value.message == texts.NOT_YOUR_CHARACTER
+    assert flow.requests == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["character_1", "Reference_2", "@", "", "a b", "carol\u202e", "1abc", "x" * 100, "<b>x</b>"],
+)
+async def test_a_name_built_to_confuse_is_refused(
+    make_service: Any, flow: FakeFlowServer, name: str
+) -> None:
+    service, _ = await make_service()
+    with pytest.raises(InvalidInput):
+        await service.create_character(ANN, name, images=1, fetch=one_picture)
+    assert flow.requests == [r for r in flow.requests if r.path.endswith("/accounts")]
+
+
+async def test_a_deleted_character_is_not_drawn_by_an_old_button(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    first = await service.submit(ANN, "@carol at home --count 1")
+    await told.wait_answered(first.job_id)
+    await service.delete_character(ANN.user, "carol")
+    with pytest.raises(InvalidInput) as refused:
+        await service.press(ANN, Button(Action.REROLL, first.job_id))
+    assert refused.value.message == texts.CHARACTER_GONE
