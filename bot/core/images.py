@@ -88,6 +88,17 @@ def file_name(job: Job, image: ResultImage, data: bytes) -> str:
     return f"job{job.id}_{kind}{image.index}.{extension(sniff_mime(data))}"
 
 
+def thumbnail(data: bytes, side: int = 320) -> bytes:
+    """A small JPEG of a checked picture, at most ``side`` pixels a side. CPU-bound: call it in
+    a worker thread."""
+    with Image.open(io.BytesIO(data), formats=list(FORMATS)) as img:
+        frame = img.convert("RGB")
+    frame.thumbnail((side, side))
+    out = io.BytesIO()
+    frame.save(out, "JPEG", quality=SHRINK_QUALITIES[0])
+    return out.getvalue()
+
+
 def shrink(data: bytes, limit: int) -> bytes:
     """``data`` if it fits in ``limit`` bytes, else a JPEG of it that does (or the smallest one
     tried: no limit is met below ``MIN_SIDE``). CPU-bound: call it in a worker thread."""

@@ -15,6 +15,7 @@ from bot.core import characters, texts
 from bot.core.domain import (
     Action,
     Button,
+    Character,
     GenerationRequest,
     JobResult,
     JobState,
@@ -34,6 +35,12 @@ ALT_CHARS = 1024
 def job_ref(job_id: int) -> str:
     """How a job is named to users, everywhere (one place to change when ids become public)."""
     return f"#{job_id}"
+
+
+def character_line(character: Character) -> str:
+    """A character in a list: its name, as written in prompts, and its pictures."""
+    count = len(character.images)
+    return f"@{character.name} · {count} picture{'s' if count > 1 else ''}"
 
 
 def label(button: Button, *, done: bool = False) -> str:

@@ -161,7 +161,7 @@ async def test_list_and_delete(make_service: Any) -> None:
     await service.create_character(ANN, "carol", images=2, fetch=pictures("red", "blue"))
     listed = await service.characters(ANN.user)
     assert [c.name for c in listed] == ["carol", "Tom"]
-    assert (await service.character_thumbnail(listed[0]))[:4] in (b"\x89PNG", b"\xff\xd8\xff\xe0")
+    assert (await service.character_thumbnail(listed[0]))[:3] == b"\xff\xd8\xff"
     assert await service.delete_character(ANN.user, "TOM") == texts.character_deleted("Tom")
     with pytest.raises(InvalidInput) as refused:
         await service.delete_character(ANN.user, "Tom")

@@ -8,6 +8,7 @@ references), the character is made again there from its kept pictures, once, and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
@@ -16,7 +17,7 @@ from bot.core import texts
 from bot.core.characters import MAX_IMAGES, MAX_OWNED, check_name, mentions
 from bot.core.domain import Character, CharacterImage, CharacterRef, UserKey, name_key
 from bot.core.errors import InvalidInput
-from bot.core.images import PreparedImage
+from bot.core.images import PreparedImage, thumbnail
 from bot.core.ports import Store
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
@@ -76,9 +77,9 @@ class Characters:
         return await self._store.characters(user)
 
     async def thumbnail(self, character: Character) -> bytes:
-        """The character's first picture."""
+        """A small JPEG of the character's first picture."""
         images = await self._store.character_images(character.id)
-        return (images[0].data or b"") if images else b""
+        return await asyncio.to_thread(thumbnail, images[0].data or b"")
 
     async def delete(self, user: UserKey, name: str) -> str:
         found = await self._named(user, name)

@@ -26,6 +26,7 @@ from bot.frontends.telegram.addressing import (
     sender_id,
 )
 from bot.frontends.telegram.albums import Album, Albums
+from bot.frontends.telegram.characters import CharacterCommands, character_arguments
 from bot.frontends.telegram.intake import Intake, Source, sources_of
 from bot.frontends.telegram.kept import KeptPhotos
 
@@ -42,9 +43,17 @@ def admit_prompt(service: BotApi, prompt: str, references: int) -> Admit:
 
 class Asking:
     def __init__(
-        self, service: BotApi, parking: Parking, intake: Intake, bot: Bot, *, album_wait: float
+        self,
+        service: BotApi,
+        parking: Parking,
+        intake: Intake,
+        bot: Bot,
+        characters: CharacterCommands,
+        *,
+        album_wait: float,
     ) -> None:
         self._service = service
+        self._characters = characters
         self._parking = parking
         self._intake = intake
         self._bot = bot  # albums are handled after their updates, outside any handler
@@ -78,6 +87,13 @@ class Asking:
             return
         if message.media_group_id:
             await self.albums.add(message)
+            return
+        arguments = character_arguments(message.caption or "", context.bot.username)
+        if arguments is not None:
+            await self._characters.run(
+                context.bot, message.chat_id, sender_id(message), message.message_id,
+                arguments, sources_of(message),
+            )  # fmt: skip
             return
         prompt = self._prompt(context.bot, message, message.caption or "")
         if prompt == "":
@@ -150,10 +166,21 @@ class Asking:
         # Telegram puts the album's caption on whichever item the user captioned.
         items = album.items
         captioned = next((item for item in items if item.caption), items[0])
+        sources = [Source(item.file_id, item.file_size) for item in items]
+        arguments = character_arguments(captioned.caption, self._bot.username)
+        if arguments is not None and len(items) == 1 and not captioned.private:
+            cut = texts.failed(views.ALBUM_CUT)  # as for a prompt, below
+            await status.send(self._bot, album.chat_id, cut, captioned.message_id)
+        elif arguments is not None:
+            await self._characters.run(
+                self._bot, album.chat_id, captioned.user_id, captioned.message_id,
+                arguments, sources,
+            )  # fmt: skip
+        if arguments is not None:
+            return
         prompt = addressed_prompt(
             captioned.caption, private=captioned.private, to_bot=False, username=self._bot.username
         )
-        sources = [Source(item.file_id, item.file_size) for item in items]
         if prompt == "" and captioned.private:
             await self._keep(album.chat_id, captioned.user_id, sources)
             return

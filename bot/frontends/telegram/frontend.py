@@ -37,6 +37,7 @@ from bot.core.service.api import BotApi
 from bot.frontends.telegram import media, outbound, views
 from bot.frontends.telegram.asking import Asking
 from bot.frontends.telegram.buttons import Buttons
+from bot.frontends.telegram.characters import CharacterCommands
 from bot.frontends.telegram.commands import Commands
 from bot.frontends.telegram.intake import Intake
 from bot.frontends.telegram.notifier import TelegramNotifier
@@ -87,16 +88,25 @@ class TelegramFrontEnd:
         self.notifier = TelegramNotifier(
             self._app.bot, service, locks, parking, max_document=max_document
         )
-        self._asking = Asking(service, parking, intake, self._app.bot, album_wait=album_wait)
+        characters = CharacterCommands(service, intake)
+        self._asking = Asking(
+            service, parking, intake, self._app.bot, characters, album_wait=album_wait
+        )
         self._add_handlers(
             Onboarding(service, intake),
             Commands(service),
             self._asking,
             Buttons(service, intake, parking),
+            characters,
         )
 
     def _add_handlers(
-        self, onboarding: Onboarding, commands: Commands, asking: Asking, buttons: Buttons
+        self,
+        onboarding: Onboarding,
+        commands: Commands,
+        asking: Asking,
+        buttons: Buttons,
+        characters: CharacterCommands,
     ) -> None:
         new = filters.UpdateType.MESSAGE  # channel posts are not requests
         edited = filters.UpdateType.EDITED_MESSAGE
@@ -123,6 +133,7 @@ class TelegramFrontEnd:
                 CommandHandler("settings", commands.settings, filters=new),
                 CommandHandler("queue", commands.queue, filters=new),
                 CommandHandler("imagine", asking.imagine, filters=new),
+                CommandHandler("character", characters.command, filters=new),
                 MessageHandler(new & filters.COMMAND, commands.unknown),
                 MessageHandler(new & unread, asking.other),
                 MessageHandler(new & images, asking.media),

@@ -80,7 +80,7 @@ class Intake:
         key: StatusKey | None = None
         try:
             async with admit(owner) as admission:
-                self._check_sizes(sources)
+                self.check_sizes(sources)
                 if admitted is not None:
                     await admitted()
                 key = await self._status(bot, chat_id, answer_to, status_id)
@@ -90,7 +90,7 @@ class Intake:
                 # Held until "queued" is shown, so "generating" can never be overwritten by it.
                 async with self._locks.hold(key):
                     submitted = await admission.submit(
-                        fetch=lambda: self._fetch_all(bot, sources), route=route
+                        fetch=lambda: self.fetch_all(bot, sources), route=route
                     )
                     if key is not None:
                         try:
@@ -132,7 +132,7 @@ class Intake:
             return None
         return chat_id, sent.message_id
 
-    def _check_sizes(self, sources: Sequence[Source]) -> None:
+    def check_sizes(self, sources: Sequence[Source]) -> None:
         # Refused by Telegram's stated size: nothing is downloaded that would be refused anyway,
         # by the bot (BOT_MAX_IMAGE_MB) or by the public Bot API, which serves bots 20 MB.
         limit = self._service.limits.max_image_bytes
@@ -143,7 +143,7 @@ class Intake:
             if size is not None and self._max_download is not None and size > self._max_download:
                 raise InvalidInput(views.too_large_to_fetch(size, self._max_download))
 
-    async def _fetch_all(self, bot: Bot, sources: Sequence[Source]) -> list[bytes]:
+    async def fetch_all(self, bot: Bot, sources: Sequence[Source]) -> list[bytes]:
         return [await self._fetch(bot, source) for source in sources]
 
     async def _fetch(self, bot: Bot, source: Source) -> bytes:

@@ -59,7 +59,14 @@ COMMANDS = (
     ("imagine", "Make an image: /imagine a fox in snow --ar 16:9"),
     ("settings", "Your default model, aspect ratio, count and upscale size"),
     ("queue", "Your waiting and running jobs, with cancel buttons"),
+    ("character", "Your characters: /character create <name> with 1-2 photos, list, delete"),
     ("help", "What the bot does, with examples"),
+)
+
+CHARACTER_USAGE = (
+    "Send 1 or 2 photos captioned /character create <name> (or reply to a photo with it); "
+    "then write @<name> in a prompt. /character list shows yours, /character delete <name> "
+    "deletes one."
 )
 
 DRAW_DATA = "draw"

@@ -1,0 +1,117 @@
+"""``/character create|list|delete`` on Telegram. A character's pictures are the photos (or
+image documents) the command comes with: a photo or album captioned ``/character create Carol``,
+or the command sent as a reply to a photo."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from telegram import Bot, InputMediaPhoto, ReplyParameters, Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from bot.core import texts
+from bot.core.domain import TELEGRAM, Owner, UserKey
+from bot.core.errors import InvalidInput
+from bot.core.presenters import character_line
+from bot.core.service.api import BotApi
+from bot.frontends.telegram import views
+from bot.frontends.telegram.addressing import COMMAND, command_argument, sender_id
+from bot.frontends.telegram.intake import Intake, Source, sources_of
+
+log = logging.getLogger(__name__)
+
+# Photos in one media group: Telegram's most.
+ALBUM_ITEMS = 10
+
+
+def character_arguments(text: str, username: str) -> str | None:
+    """What follows ``/character`` (or ``/character@this_bot``) in a caption, else None."""
+    command = COMMAND.match(text)
+    if command is None or command[1].lower() != "character":
+        return None
+    if command[2] is not None and command[2].lower() != username.lower():
+        return None  # another bot's
+    return command_argument(text)
+
+
+class CharacterCommands:
+    def __init__(self, service: BotApi, intake: Intake) -> None:
+        self._service = service
+        self._intake = intake
+
+    async def command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/character create <name> (a reply to a photo), list, delete <name>."""
+        message = update.message
+        if message is None or message.text is None:
+            return
+        sources = sources_of(message.reply_to_message)
+        await self.run(
+            context.bot, message.chat_id, sender_id(message), message.message_id,
+            command_argument(message.text), sources,
+        )  # fmt: skip
+
+    async def run(
+        self,
+        bot: Bot,
+        chat_id: int,
+        user_id: int,
+        answer_to: int,
+        arguments: str,
+        sources: Sequence[Source],
+    ) -> None:
+        """Do what ``arguments`` say, with ``sources`` as the pictures of a new character."""
+        action, _, name = arguments.strip().partition(" ")
+        owner = Owner(TELEGRAM, str(user_id), str(chat_id), str(answer_to))
+        try:
+            match action.lower():
+                case "create":
+                    text = await self._create(bot, owner, name, sources)
+                case "list":
+                    await self._list(bot, owner.user, chat_id, answer_to)
+                    return
+                case "delete":
+                    text = await self._service.delete_character(owner.user, name)
+                case _:
+                    text = views.CHARACTER_USAGE
+        except InvalidInput as refusal:
+            text = texts.failed(refusal.message)
+        await _reply(bot, chat_id, answer_to, text)
+
+    async def _create(self, bot: Bot, owner: Owner, name: str, sources: Sequence[Source]) -> str:
+        self._intake.check_sizes(sources)
+        made = await self._service.create_character(
+            owner, name, images=len(sources), fetch=lambda: self._intake.fetch_all(bot, sources)
+        )
+        return texts.character_created(made.name)
+
+    async def _list(self, bot: Bot, user: UserKey, chat_id: int, answer_to: int) -> None:
+        """Each character's name under a thumbnail of its first picture."""
+        characters = await self._service.characters(user)
+        if not characters:
+            await _reply(bot, chat_id, answer_to, texts.NO_CHARACTERS_YET)
+            return
+        items = [
+            (await self._service.character_thumbnail(c), character_line(c)) for c in characters
+        ]
+        reply = ReplyParameters(answer_to, allow_sending_without_reply=True)
+        for at in range(0, len(items), ALBUM_ITEMS):
+            chunk = items[at : at + ALBUM_ITEMS]
+            if len(chunk) == 1:
+                [(photo, caption)] = chunk
+                await bot.send_photo(chat_id, photo, caption=caption, reply_parameters=reply)
+            else:
+                album = [InputMediaPhoto(photo, caption=caption) for photo, caption in chunk]
+                await bot.send_media_group(chat_id, album, reply_parameters=reply)
+
+
+async def _reply(bot: Bot, chat_id: int, answer_to: int, text: str) -> None:
+    try:
+        await bot.send_message(
+            chat_id,
+            text,
+            reply_parameters=ReplyParameters(answer_to, allow_sending_without_reply=True),
+        )
+    except TelegramError as exc:
+        log.warning("chat %d: could not answer a character command: %s", chat_id, exc)

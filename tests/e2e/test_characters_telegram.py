@@ -1,0 +1,159 @@
+"""Characters on Telegram end to end: python-telegram-bot against the fake Bot API, the real
+service and Flow client against the fake Flow server, a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core import texts
+from bot.frontends.telegram import views
+from tests.e2e.telegram_harness import (
+    GROUP,
+    OTHER,
+    TOKEN,
+    USER,
+    BotUnderTest,
+    generations,
+    png,
+    upstream_posts,
+)
+from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.telegram_server import FakeTelegramServer
+
+RED, BLUE, GREEN = png(color=(200, 30, 30)), png(color=(30, 30, 200)), png(color=(30, 200, 30))
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
+    async with (
+        FakeTelegramServer(token=TOKEN) as tg,
+        FakeFlowServer(accounts=["alice@example.com"]) as flow,
+    ):
+        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
+        try:
+            yield under_test
+        finally:
+            await under_test.stop()
+        assert under_test.unasked_refusals() == []
+
+
+async def said(bot: BotUnderTest, chat: int, text: str, timeout: float = 5.0) -> None:
+    """Wait until the bot wrote ``text`` in ``chat``."""
+    async with asyncio.timeout(timeout):
+        while not any(m.get("text") == text for m in bot.tg.sent_messages(chat)):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+def characters_created(flow: FakeFlowServer) -> list[dict[str, Any]]:
+    return [
+        r.json for r in flow.requests if r.path.endswith("/characters") and isinstance(r.json, dict)
+    ]
+
+
+async def test_a_captioned_photo_makes_a_character_and_at_name_draws_it(bot: BotUnderTest) -> None:
+    await bot.start()
+    await bot.tg.post_photo(USER, USER, RED, caption="/character create Carol")
+    await said(bot, USER, texts.character_created("Carol"))
+    [created] = characters_created(bot.flow)
+    assert created["displayName"] == "Carol"
+    assert "imageReference_2" not in created
+
+    await bot.tg.post_message(USER, USER, "/imagine @carol on a bike --count 1")
+    await bot.delivered(1)
+    [sent] = generations(bot.flow)
+    assert sent["prompt"] == "@character_1 on a bike"
+    assert sent["character_1"].startswith("user:")
+    [photo] = bot.tg.calls_of("sendPhoto")
+    assert "Characters: Carol" in photo.params["caption"]
+
+
+async def test_an_album_makes_a_character_of_two_and_it_goes_beside_a_reference(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Tom")
+    await said(bot, USER, texts.character_created("Tom"))
+    [created] = characters_created(bot.flow)
+    assert {"imageReference_1", "imageReference_2"} <= created.keys()
+
+    await bot.tg.post_photo(USER, USER, GREEN, caption="/imagine @tom holds @1 --count 1")
+    await bot.delivered(1)
+    [sent] = generations(bot.flow)
+    assert sent["prompt"] == "@character_1 holds @reference_1"
+    assert {"character_1", "reference_1"} <= sent.keys()
+
+
+async def test_a_reply_to_a_photo_makes_a_character_and_list_shows_thumbnails(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    photo = await bot.tg.post_photo(USER, USER, RED)
+    await bot.tg.post_message(
+        USER, USER, "/character create Ann", reply_to=photo["message"]["message_id"]
+    )
+    await said(bot, USER, texts.character_created("Ann"))
+    await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Bob")
+    await said(bot, USER, texts.character_created("Bob"))
+
+    await bot.tg.post_message(USER, USER, "/character list")
+    [album] = await bot.tg.wait_for("sendMediaGroup")
+    assert [m["caption"] for m in album.params["media"]] == [
+        "@Ann · 1 picture",
+        "@Bob · 2 pictures",
+    ]
+    await bot.tg.post_message(USER, USER, "/character delete ann")
+    await said(bot, USER, texts.character_deleted("Ann"))
+    await bot.tg.post_message(USER, USER, "/character list")
+    [single] = await bot.tg.wait_for("sendPhoto")
+    assert single.params["caption"] == "@Bob · 2 pictures"
+
+
+async def test_refusals_are_one_sentence_and_cost_no_upstream_call(bot: BotUnderTest) -> None:
+    await bot.start()
+    await bot.tg.post_photo(USER, USER, RED, caption="/character create Carol")
+    await said(bot, USER, texts.character_created("Carol"))
+    before = len(upstream_posts(bot.flow))
+
+    await bot.tg.post_photo(USER, USER, RED, caption="/character create CAROL")
+    await said(bot, USER, texts.failed(texts.character_taken("CAROL")))
+    await bot.tg.post_message(USER, USER, "/character create Nobody")
+    await said(bot, USER, texts.failed(texts.character_count(0)))
+    await bot.tg.post_message(USER, USER, "/character")
+    await said(bot, USER, views.CHARACTER_USAGE)
+    await bot.tg.post_message(USER, USER, "/imagine @carol with everyone --model lite")
+    await said(bot, USER, texts.failed(texts.no_characters_on("Nano Banana 2 Lite")))
+    assert len(upstream_posts(bot.flow)) == before
+
+
+async def test_an_unknown_name_stays_text_and_another_members_character_is_not_theirs(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    await bot.tg.post_photo(
+        GROUP, USER, RED, caption="/character create Carol", chat_type="supergroup"
+    )
+    await said(bot, GROUP, texts.character_created("Carol"))
+    await bot.tg.post_message(
+        GROUP, OTHER, "/imagine @carol dances --count 1", chat_type="supergroup"
+    )
+    await bot.delivered(1)
+    [sent] = generations(bot.flow)
+    assert sent["prompt"] == "@carol dances"
+    assert not [k for k in sent if k.startswith("character_")]
+    [photo] = bot.tg.calls_of("sendPhoto")
+    assert "@carol: no character of that name, left as text." in photo.params["caption"]
+
+
+async def test_a_character_works_after_a_restart(bot: BotUnderTest) -> None:
+    await bot.start()
+    await bot.tg.post_photo(USER, USER, RED, caption="/character create Carol")
+    await said(bot, USER, texts.character_created("Carol"))
+    await bot.restart()
+    await bot.tg.post_message(USER, USER, "/imagine @Carol at sea --count 1")
+    await bot.delivered(1)
+    assert generations(bot.flow)[0]["prompt"] == "@character_1 at sea"
