@@ -144,6 +144,7 @@ async def test_commands_sync_once_then_only_when_changed(
         (1, "settings"),
         (1, "queue"),
         (1, "help"),
+        (1, "character"),
         (3, views.CONTEXT_MENU),
     }
     for command in dc.commands():

@@ -102,6 +102,7 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
         "imagine",
         "settings",
         "queue",
+        "character",
         "help",
     ]
     bot.flow.latency = 0.2  # long enough for "generating" to be shown

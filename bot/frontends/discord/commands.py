@@ -1,4 +1,5 @@
-"""The application commands: /imagine, /settings, /queue, /help and the message context menu.
+"""The application commands: /imagine, /settings, /queue, /help, /character and the message
+context menu.
 
 Built fresh for each client (the model table decides the choices), so that two clients in one
 process (a restart in tests) never share command objects. What a handler raises unexpectedly
@@ -16,11 +17,11 @@ from bot.core import texts
 from bot.core.models_table import MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
 from bot.core.options import Options
 from bot.core.presenters import HelpView
-from bot.frontends.discord import interactions, views
+from bot.frontends.discord import characters, interactions, views
 from bot.frontends.discord.buttons import queue_panel, settings_panel
 from bot.frontends.discord.forms import PromptModal
 
-AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
+AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu | app_commands.Group
 # Discord's cap on the choices of one option.
 MAX_CHOICES = 25
 
@@ -37,6 +38,7 @@ def build(models: ModelTable) -> list[AppCommand]:
             name="queue", description="Your waiting and running jobs", callback=queue
         ),
         app_commands.Command(name="help", description="How to use this bot", callback=help_),
+        characters.build(),
         app_commands.ContextMenu(name=views.CONTEXT_MENU, callback=imagine_with_image),
     ]
 

@@ -1,0 +1,88 @@
+"""``/character create|list|delete`` on Discord: a slash command group. ``create`` takes the
+character's pictures as ``image1`` and ``image2``; everything is answered privately (a user's
+characters are theirs)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.core import texts
+from bot.core.characters import NAME_CHARS
+from bot.core.errors import InvalidInput
+from bot.core.presenters import character_line
+from bot.frontends.discord import interactions
+
+# Files on one Discord message: its most.
+FILES_PER_MESSAGE = 10
+
+
+def build() -> app_commands.Group:
+    group = app_commands.Group(name="character", description="Named characters: @name in a prompt")
+
+    @group.command(name="create", description="Make a character from 1 or 2 pictures")
+    @app_commands.describe(
+        name="Its name, used as @name in prompts", image1="A picture", image2="Another picture"
+    )
+    async def create(
+        interaction: discord.Interaction[Any],
+        name: app_commands.Range[str, 1, NAME_CHARS],
+        image1: discord.Attachment,
+        image2: discord.Attachment | None = None,
+    ) -> None:
+        """/character create name image1 [image2]."""
+        service = interactions.client_of(interaction).service
+        attachments = [a for a in (image1, image2) if a is not None]
+        # Making it calls the upstream (uploads, then the character): well past Discord's 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            made = await service.create_character(
+                interactions.owner(interaction),
+                name,
+                images=len(attachments),
+                fetch=lambda: interactions.download(interaction, attachments),
+            )
+        except InvalidInput as refusal:
+            await interactions.tell(interaction, texts.failed(refusal.message))
+            return
+        await interactions.tell(interaction, texts.character_created(made.name))
+
+    @group.command(name="list", description="Your characters, with a picture each")
+    async def list_(interaction: discord.Interaction[Any]) -> None:
+        """/character list: names, and a thumbnail of each."""
+        service = interactions.client_of(interaction).service
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        characters = await service.characters(interactions.owner(interaction).user)
+        if not characters:
+            await interactions.tell(interaction, texts.NO_CHARACTERS_YET)
+            return
+        for at in range(0, len(characters), FILES_PER_MESSAGE):
+            chunk = characters[at : at + FILES_PER_MESSAGE]
+            files = [
+                discord.File(
+                    io.BytesIO(await service.character_thumbnail(c)),
+                    filename=f"character{c.id}.jpg",
+                    description=c.name,
+                )
+                for c in chunk
+            ]
+            content = "\n".join(character_line(c) for c in chunk)
+            await interaction.followup.send(content, files=files, ephemeral=True)
+
+    @group.command(name="delete", description="Delete one of your characters")
+    @app_commands.describe(name="The character's name")
+    async def delete(
+        interaction: discord.Interaction[Any], name: app_commands.Range[str, 1, NAME_CHARS]
+    ) -> None:
+        """/character delete name."""
+        service = interactions.client_of(interaction).service
+        try:
+            text = await service.delete_character(interactions.owner(interaction).user, name)
+        except InvalidInput as refusal:
+            text = texts.failed(refusal.message)
+        await interactions.tell(interaction, text)
+
+    return group

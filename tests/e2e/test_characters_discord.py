@@ -1,0 +1,156 @@
+"""Characters on Discord end to end: real discord.py, service, Flow client and store (SQLite
+and PostgreSQL), against the fake Discord and the fake Flow API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.core import texts
+from tests.conftest import AnyStore, image_bytes
+from tests.e2e.discord_harness import (
+    OTHER,
+    TOKEN,
+    USER,
+    Bot,
+    on_original,
+    process,
+    start_bot,
+    unasked_refusals,
+)
+from tests.fakes.discord_server import (
+    FLAG_EPHEMERAL,
+    FakeDiscordServer,
+    InjectedInteraction,
+    RestCall,
+)
+from tests.fakes.flow_server import FakeFlowServer
+
+RED, BLUE = image_bytes(color="red"), image_bytes(color="blue")
+
+
+@pytest.fixture
+async def dc() -> AsyncIterator[FakeDiscordServer]:
+    async with FakeDiscordServer(token=TOKEN) as fake:
+        with fake.patch_discord():
+            yield fake
+
+
+@pytest.fixture
+async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
+    running = await start_bot(dc, flow, store)
+    yield running
+    await running.stop()
+    assert unasked_refusals(dc, running) == []
+
+
+async def private_replies(
+    dc: FakeDiscordServer, inter: InjectedInteraction, count: int = 1
+) -> list[dict[str, Any]]:
+    """The private messages an interaction was answered with (first response or followups)."""
+
+    def private(call: RestCall) -> bool:
+        if call.status not in (200, 204) or call.method != "POST":
+            return False
+        if call.path.startswith(f"/interactions/{inter.id}/"):
+            return bool(call.json["type"] == 4)
+        return call.path.startswith(f"/webhooks/{dc.application_id}/{inter.token}")
+
+    replies = await dc.wait_for(private, count=count)
+    messages = [r.json["data"] if r.path.startswith("/interactions/") else r.json for r in replies]
+    assert all(m["flags"] & FLAG_EPHEMERAL for m in messages)
+    return messages
+
+
+async def create(
+    dc: FakeDiscordServer, name: str, *images: bytes, user_id: int = USER
+) -> dict[str, Any]:
+    attachments = {
+        f"image{i}": (f"p{i}.png", data, "image/png") for i, data in enumerate(images, 1)
+    }
+    inter = await dc.slash_command(
+        "character create", {"name": name}, user_id=user_id, attachments=attachments
+    )
+    [reply] = await private_replies(dc, inter)
+    return reply
+
+
+async def imagine(dc: FakeDiscordServer, prompt: str, user_id: int = USER) -> dict[str, Any]:
+    inter = await dc.slash_command("imagine", {"prompt": prompt, "count": 1}, user_id=user_id)
+    await dc.wait_for(on_original(inter, files=True))
+    message = dc.original_message(inter.id)
+    assert message is not None
+    return message
+
+
+def character_calls(flow: FakeFlowServer) -> list[dict[str, Any]]:
+    return [
+        r.json for r in flow.requests if r.path.endswith("/characters") and isinstance(r.json, dict)
+    ]
+
+
+async def test_create_from_one_and_two_images_then_draw_by_name(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    assert (await create(dc, "Carol", RED))["content"] == texts.character_created("Carol")
+    assert (await create(dc, "Tom", RED, BLUE))["content"] == texts.character_created("Tom")
+    assert ["imageReference_2" in c for c in character_calls(flow)] == [False, True]
+
+    message = await imagine(dc, "@carol and @TOM on a bench")
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert sent["prompt"] == "@character_1 and @character_2 on a bench"
+    assert {"character_1", "character_2"} <= sent.keys()
+    assert "Characters: Carol, Tom" in message["content"]
+
+
+async def test_list_shows_a_thumbnail_each_and_delete_removes_one(
+    dc: FakeDiscordServer, bot: Bot
+) -> None:
+    await create(dc, "Carol", RED)
+    await create(dc, "Tom", RED, BLUE)
+    inter = await dc.slash_command("character list", {}, user_id=USER)
+    [listed] = await private_replies(dc, inter)
+    assert listed["content"] == "@Carol · 1 picture\n@Tom · 2 pictures"
+    assert [a["description"] for a in listed["attachments"]] == ["Carol", "Tom"]
+
+    inter = await dc.slash_command("character delete", {"name": "carol"}, user_id=USER)
+    [deleted] = await private_replies(dc, inter)
+    assert deleted["content"] == texts.character_deleted("Carol")
+    inter = await dc.slash_command("character list", {}, user_id=OTHER)
+    [empty] = await private_replies(dc, inter)
+    assert empty["content"] == texts.NO_CHARACTERS_YET
+
+
+async def test_refusals_are_private_and_cost_no_upstream_call(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    await create(dc, "Carol", RED, BLUE)
+    before = len([r for r in flow.requests if r.method == "POST"])
+    taken = await create(dc, "CAROL", RED)
+    assert taken["content"] == texts.failed(texts.character_taken("CAROL"))
+    bad = await create(dc, "two words", RED)
+    assert bad["content"] == texts.failed(texts.bad_character_name("two words", 32))
+    inter = await dc.slash_command(
+        "imagine", {"prompt": "@carol with friends", "model": "nano-banana-2-lite"}, user_id=USER
+    )
+    [refused] = await private_replies(dc, inter)
+    assert refused["content"] == texts.failed(texts.no_characters_on("Nano Banana 2 Lite"))
+    assert len([r for r in flow.requests if r.method == "POST"]) == before
+
+
+async def test_an_unknown_name_is_said_and_a_character_survives_a_restart(
+    dc: FakeDiscordServer, flow: FakeFlowServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    async with process(dc, flow, path):
+        await create(dc, "Carol", RED)
+    async with process(dc, flow, path):
+        message = await imagine(dc, "@carol meets @zed")
+        sent = flow.images_requests()[-1].json
+        assert sent is not None
+        assert sent["prompt"] == "@character_1 meets @zed"
+        assert "@zed: no character of that name, left as text." in message["content"]
