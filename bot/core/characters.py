@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from bot.core import texts
-from bot.core.domain import CharacterRef, name_key
+from bot.core.domain import CharacterRef, GenerationRequest, name_key
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelSpec
 
@@ -100,3 +100,14 @@ def check_budget(model: ModelSpec, pictures: Sequence[int], references: int) -> 
         raise InvalidInput(
             texts.over_budget(sum(pictures), references, model.label, model.max_references)
         )
+
+
+def fits(model: ModelSpec, request: GenerationRequest) -> bool:
+    """Whether ``model`` takes the request as it is (its ratio, references and characters):
+    for trying another model on it."""
+    if request.characters and not model.characters:
+        return False
+    if not model.accepts_ratio(request.aspect_ratio, with_references=bool(request.references)):
+        return False
+    pictures = sum(c.images for c in request.characters)
+    return len(request.references) + pictures <= model.max_references

@@ -51,6 +51,13 @@ class Owner:
     def chat(self) -> str:
         return f"{self.platform}:{self.chat_id}"
 
+    @property
+    def place(self) -> str:
+        """Where shared characters live: the server the chat is in (``route["guild"]``, on a
+        platform with servers), else the chat itself."""
+        server = self.route.get("guild")
+        return f"{self.platform}:server:{server}" if server else self.chat
+
 
 @dataclass(frozen=True)
 class ImageRef:

@@ -146,6 +146,16 @@ class Store(Protocol):
 
     async def character(self, character_id: int) -> Character | None: ...
 
+    async def shared_characters(self, place: str) -> list[Character]:
+        """The characters shared in ``place`` (``Owner.place``), by name."""
+        ...
+
+    async def share_character(self, place: str, character_id: int, name: str) -> bool:
+        """Share a character in ``place`` under ``name``; False if a shared one has it there."""
+        ...
+
+    async def unshare_character(self, place: str, character_id: int) -> bool: ...
+
     async def character_images(self, character_id: int) -> list[CharacterImage]:
         """A character's pictures, with their bytes."""
         ...

@@ -225,6 +225,25 @@ def character_deleted(name: str) -> str:
     return f"Character {name} deleted."
 
 
+def character_shared(name: str) -> str:
+    return f"Character {name} is shared here: everyone here can write @{name} in a prompt."
+
+
+def character_unshared(name: str) -> str:
+    return f"Character {name} is no longer shared here."
+
+
+def shared_name_taken(name: str) -> str:
+    return f"A character named {name} is shared here already: rename yours to share it."
+
+
+def not_shared(name: str) -> str:
+    return f"No character named {quote(name, 40)} is shared here."
+
+
+NOT_YOURS_TO_UNSHARE = "Only the character's owner or an admin here can stop sharing it."
+
+
 def character_created(name: str) -> str:
     return f"Character {name} is ready: write @{name} in a prompt to use it."
 

@@ -199,7 +199,8 @@ MIGRATIONS: tuple[Step, ...] = (
     CREATE INDEX jobs_source ON jobs (source_job) WHERE source_job IS NOT NULL;
     """,
     ),
-    # 5: characters: a user's named pictures, the Flow character made of them and its account
+    # 5: characters: a user's named pictures, the Flow character made of them and its account;
+    # and those shared in a place (a group, a server) under their name
     Step(
         sqlite="""
     CREATE TABLE characters (
@@ -221,6 +222,13 @@ MIGRATIONS: tuple[Step, ...] = (
         data BLOB NOT NULL,
         PRIMARY KEY (character_id, idx)
     );
+    CREATE TABLE character_shares (
+        place TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        character_id INTEGER NOT NULL REFERENCES characters(id) ON DELETE CASCADE,
+        PRIMARY KEY (place, name_key)
+    );
+    CREATE INDEX character_shares_character ON character_shares(character_id);
     """,
         postgres="""
     CREATE TABLE characters (
@@ -242,6 +250,13 @@ MIGRATIONS: tuple[Step, ...] = (
         data bytea NOT NULL,
         PRIMARY KEY (character_id, idx)
     );
+    CREATE TABLE character_shares (
+        place text NOT NULL,
+        name_key text NOT NULL,
+        character_id bigint NOT NULL REFERENCES characters (id) ON DELETE CASCADE,
+        PRIMARY KEY (place, name_key)
+    );
+    CREATE INDEX character_shares_character ON character_shares (character_id);
     """,
     ),
 )

@@ -49,6 +49,27 @@ class PostgresCharacters(PostgresDatabase):
             "c.platform = %s AND c.user_id = %s", (owner.platform, owner.user_id)
         )
 
+    async def shared_characters(self, place: str) -> list[Character]:
+        return await self._characters(
+            "c.id IN (SELECT character_id FROM character_shares WHERE place = %s)", (place,)
+        )
+
+    async def share_character(self, place: str, character_id: int, name: str) -> bool:
+        rows = await self._query(
+            "INSERT INTO character_shares (place, name_key, character_id) VALUES (%s, %s, %s) "
+            "ON CONFLICT DO NOTHING RETURNING character_id",
+            (place, name_key(name), character_id),
+        )
+        return bool(rows)
+
+    async def unshare_character(self, place: str, character_id: int) -> bool:
+        rows = await self._query(
+            "DELETE FROM character_shares WHERE place = %s AND character_id = %s "
+            "RETURNING character_id",
+            (place, character_id),
+        )
+        return bool(rows)
+
     async def character(self, character_id: int) -> Character | None:
         found = await self._characters("c.id = %s", (character_id,))
         return found[0] if found else None

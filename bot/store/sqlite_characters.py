@@ -56,6 +56,28 @@ class SqliteCharacters(SqliteDatabase):
             "c.platform = ? AND c.user_id = ?", (owner.platform, owner.user_id)
         )
 
+    async def shared_characters(self, place: str) -> list[Character]:
+        return await self._characters(
+            "c.id IN (SELECT character_id FROM character_shares WHERE place = ?)", (place,)
+        )
+
+    async def share_character(self, place: str, character_id: int, name: str) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO character_shares (place, name_key, character_id) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (place, name_key(name), character_id),
+            )
+            return cursor.rowcount == 1
+
+    async def unshare_character(self, place: str, character_id: int) -> bool:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "DELETE FROM character_shares WHERE place = ? AND character_id = ?",
+                (place, character_id),
+            )
+            return cursor.rowcount == 1
+
     async def character(self, character_id: int) -> Character | None:
         found = await self._characters("c.id = ?", (character_id,))
         return found[0] if found else None

@@ -98,3 +98,31 @@ async def test_a_deleted_character_is_not_drawn_by_an_old_button(
     with pytest.raises(InvalidInput) as refused:
         await service.press(ANN, Button(Action.REROLL, first.job_id))
     assert refused.value.message == texts.CHARACTER_GONE
+
+
+async def test_a_character_shared_in_one_group_is_only_text_in_another(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    await service.share_character(ANN, "Carol")
+    elsewhere = Owner("console", "666", chat_id="another group")
+    job = await service.submit(elsewhere, "@carol in a bank vault --count 1")
+    await told.wait_answered(job.job_id)
+    assert characters_sent(flow) == []
+
+
+async def test_a_member_cannot_share_or_unshare_someone_elses_character(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, _ = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    with pytest.raises(InvalidInput):
+        await service.share_character(MALLORY, "carol")
+    await service.share_character(ANN, "Carol")
+    with pytest.raises(InvalidInput) as refused:
+        await service.unshare_character(MALLORY, "carol", chat_admin=False)
+    assert refused.value.message == texts.NOT_YOURS_TO_UNSHARE
+    with pytest.raises(InvalidInput):
+        await service.delete_character(MALLORY.user, "carol")
+    assert [c.name for c in await service.shared_characters(MALLORY)] == ["Carol"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bot.core import texts
-from bot.core.domain import Action, Button, UserKey
+from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.presenters import ResultView
 from bot.core.service import Service
@@ -235,3 +235,45 @@ async def _with_service(flow: FakeFlowServer, store: AnyStore, act: Any) -> Any:
         service.attach("console", RecordingNotifier())
         async with service:
             return await act(service)
+
+
+async def test_a_shared_character_is_drawn_by_another_member_there_only(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+    assert await service.share_character(ANN, "carol") == texts.character_shared("Carol")
+    member = owner("2")  # the same chat as ANN
+    assert [c.name for c in await service.shared_characters(member)] == ["Carol"]
+    job = await service.submit(member, "@Carol sings --count 1")
+    await told.wait_answered(job.job_id)
+    assert sent(flow)["character_1"] == made.handle
+    again = await service.press(member, Button(Action.REROLL, job.job_id))
+    await told.wait_answered(again.job_id)
+    assert sent(flow)["character_1"] == made.handle
+
+    elsewhere = Owner("console", "2", chat_id="another chat")
+    job = await service.submit(elsewhere, "@Carol sings --count 1")
+    await told.wait_answered(job.job_id)
+    assert "character_1" not in sent(flow)
+
+
+async def test_sharing_is_undone_by_its_owner_or_an_admin_there(make_service: Any) -> None:
+    service, _ = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+    await service.create_character(owner("2"), "carol", images=1, fetch=pictures("blue"))
+    await service.share_character(ANN, "Carol")
+    with pytest.raises(InvalidInput) as refused:
+        await service.share_character(owner("2"), "carol")
+    assert refused.value.message == texts.shared_name_taken("carol")
+    with pytest.raises(InvalidInput) as refused:
+        await service.unshare_character(owner("2"), "carol", chat_admin=False)
+    assert refused.value.message == texts.NOT_YOURS_TO_UNSHARE
+    done = await service.unshare_character(owner("2"), "carol", chat_admin=True)
+    assert done == texts.character_unshared("Carol")
+    assert await service.shared_characters(ANN) == []
+    await service.share_character(ANN, "Carol")
+    assert await service.unshare_character(ANN, "CAROL", chat_admin=False)
+    with pytest.raises(InvalidInput) as refused:
+        await service.unshare_character(ANN, "carol", chat_admin=False)
+    assert refused.value.message == texts.not_shared("carol")

@@ -69,3 +69,19 @@ async def test_only_its_owner_deletes_a_character_and_its_pictures_go(store: Any
     assert await store.character(made.id) is None
     assert await store.character_images(made.id) == []
     assert await store.characters(ANN) == []
+
+
+async def test_a_character_is_shared_in_a_place_once_per_name(store: AnyStore) -> None:
+    carol = await store.add_character(ANN, "Carol", "jo@example.com", "h1", PICTURES)
+    other = await store.add_character(BOB, "CAROL", "jo@example.com", "h2", PICTURES[:1])
+    assert carol is not None
+    assert other is not None
+    assert await store.share_character("telegram:-100", carol.id, carol.name)
+    assert not await store.share_character("telegram:-100", other.id, other.name)
+    assert await store.share_character("discord:server:9", other.id, other.name)
+    assert [c.id for c in await store.shared_characters("telegram:-100")] == [carol.id]
+    assert await store.unshare_character("telegram:-100", carol.id)
+    assert not await store.unshare_character("telegram:-100", carol.id)
+    assert await store.shared_characters("telegram:-100") == []
+    assert await store.delete_character(BOB, other.id)  # deleting it ends its sharing
+    assert await store.shared_characters("discord:server:9") == []

@@ -109,6 +109,7 @@ class Service:
             upstream,
             self.scheduler,
             self._accounts,
+            access,
             prepare=lambda user, fetch, count: self._admission.fetch(user, fetch, count),
         )
         self._admission = Admission(
@@ -236,6 +237,15 @@ class Service:
 
     async def delete_character(self, user: UserKey, name: str) -> str:
         return await self._characters.delete(user, name)
+
+    async def shared_characters(self, owner: Owner) -> list[Character]:
+        return await self._characters.shared_here(owner)
+
+    async def share_character(self, owner: Owner, name: str) -> str:
+        return await self._characters.share(owner, name)
+
+    async def unshare_character(self, owner: Owner, name: str, *, chat_admin: bool) -> str:
+        return await self._characters.unshare(owner, name, chat_admin=chat_admin)
 
     # Reading.
 

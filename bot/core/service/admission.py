@@ -152,7 +152,7 @@ class Admission:
             if like is not None:
                 settings = replace(settings, aspect_ratio=like.aspect_ratio, count=like.count)
             kept = like.characters if like is not None else ()
-            characters = await self._characters.named_in(owner.user, prompt, kept)
+            characters = await self._characters.named_in(owner, prompt, kept)
             if characters and not (asked.model or settings.model):
                 chosen = self._models.for_characters()
                 asked = replace(asked, model=chosen.id) if chosen else asked
@@ -210,7 +210,7 @@ class Admission:
         self.check_allowed(owner)
         request: Request
         if image is None:
-            request = await self._again(owner.user, job.request)
+            request = await self._again(owner, job.request)
             once: tuple[object, ...] = (owner.user, button.data)
         else:  # anyone's: an upscale is made once; the store knows it once it is queued
             request = await self._upscale(owner, job, image)
@@ -222,14 +222,15 @@ class Admission:
                 await self._reserve_images(owner.user, held, request.count)
                 yield Reservation(self, owner, request)
 
-    async def _again(self, user: UserKey, request: GenerationRequest) -> GenerationRequest:
+    async def _again(self, owner: Owner, request: GenerationRequest) -> GenerationRequest:
         """🎲: the same request with a new seed, its characters where they can serve now."""
         again = replace(request, seed=new_seed(self._rng))
         if not request.characters:
             return again
-        found = await self._characters.named_in(user, "", request.characters)
+        found = await self._characters.named_in(owner, "", request.characters)
         pinned = next((r.account for r in request.references if isinstance(r, ImageRef)), None)
-        return replace(again, characters=await self._characters.placed(user, found, pinned))
+        placed = await self._characters.placed(owner.user, found, pinned)
+        return replace(again, characters=placed)
 
     async def _upscale(self, owner: Owner, job: Job, image: ResultImage) -> UpscaleRequest:
         spec = self._models.resolve(image.model)

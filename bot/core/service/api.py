@@ -130,6 +130,19 @@ class BotApi(Protocol):
         """``/character delete``: the sentence saying it is done."""
         ...
 
+    async def shared_characters(self, owner: Owner) -> list[Character]:
+        """The characters shared where ``owner`` asks (its group, its server)."""
+        ...
+
+    async def share_character(self, owner: Owner, name: str) -> str:
+        """``/character share``: everyone where ``owner`` asks may use it by its name."""
+        ...
+
+    async def unshare_character(self, owner: Owner, name: str, *, chat_admin: bool) -> str:
+        """``/character unshare``: by the character's owner, or an admin of the place
+        (``chat_admin``, as the platform says) or of the bot."""
+        ...
+
     async def job(self, job_id: int) -> Job | None:
         """The job as stored now (a late progress report must not overwrite its answer)."""
         ...

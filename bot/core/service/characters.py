@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.core import texts
 from bot.core.characters import MAX_IMAGES, MAX_OWNED, check_name, mentions
-from bot.core.domain import Character, CharacterImage, CharacterRef, UserKey, name_key
+from bot.core.domain import Character, CharacterImage, CharacterRef, Owner, UserKey, name_key
 from bot.core.errors import InvalidInput
 from bot.core.images import PreparedImage, thumbnail
+from bot.core.policy import Access
 from bot.core.ports import Store
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
@@ -44,8 +45,10 @@ class Characters:
         upstream: Upstream,
         scheduler: Scheduler,
         accounts: Accounts,
+        access: Access,
         prepare: Prepare,
     ) -> None:
+        self._access = access
         self._store = store
         self._upstream = upstream
         self._scheduler = scheduler
@@ -94,24 +97,51 @@ class Characters:
         )
 
     async def named_in(
-        self, user: UserKey, prompt: str, kept: Sequence[CharacterRef] = ()
+        self, owner: Owner, prompt: str, kept: Sequence[CharacterRef] = ()
     ) -> list[Character]:
-        """The user's characters ``prompt`` names, after ``kept`` (those of the result R or 🎲
-        was pressed on, which must be the presser's own)."""
+        """The characters ``prompt`` names (the user's own first, then those shared where they
+        ask), after ``kept``: those of the result R or 🎲 was pressed on, which must still be
+        the presser's own or shared here."""
+        shared = {c.id: c for c in await self._store.shared_characters(owner.place)}
         found: list[Character] = []
         for ref in kept:
             character = await self._store.character(ref.id)
             if character is None:
                 raise InvalidInput(texts.CHARACTER_GONE)
-            if character.owner != user:  # private: only its owner draws with it
-                raise InvalidInput(texts.NOT_YOUR_CHARACTER)
+            if character.owner != owner.user and character.id not in shared:
+                raise InvalidInput(texts.NOT_YOUR_CHARACTER)  # private: its owner's alone
             found.append(character)
         wanted = mentions(prompt)
         if wanted:
-            mine = {name_key(c.name): c for c in await self._store.characters(user)}
+            usable = {name_key(c.name): c for c in shared.values()}
+            usable.update({name_key(c.name): c for c in await self._store.characters(owner.user)})
             taken = {c.id for c in found}
-            found += [mine[k] for k in wanted if k in mine and mine[k].id not in taken]
+            found += [usable[k] for k in wanted if k in usable and usable[k].id not in taken]
         return found
+
+    async def shared_here(self, owner: Owner) -> list[Character]:
+        return await self._store.shared_characters(owner.place)
+
+    async def share(self, owner: Owner, name: str) -> str:
+        """Share the user's character where they ask, under its name."""
+        found = await self._named(owner.user, name)
+        if found is None:
+            raise InvalidInput(texts.no_character(name))
+        if not await self._store.share_character(owner.place, found.id, found.name):
+            raise InvalidInput(texts.shared_name_taken(found.name))
+        return texts.character_shared(found.name)
+
+    async def unshare(self, owner: Owner, name: str, *, chat_admin: bool) -> str:
+        """Stop sharing a character here: its owner may, and the place's admins."""
+        key = name_key(name.strip().removeprefix("@"))
+        here = await self._store.shared_characters(owner.place)
+        found = next((c for c in here if name_key(c.name) == key), None)
+        if found is None:
+            raise InvalidInput(texts.not_shared(name))
+        if found.owner != owner.user and not (chat_admin or self._access.is_admin(owner.user)):
+            raise InvalidInput(texts.NOT_YOURS_TO_UNSHARE)
+        await self._store.unshare_character(owner.place, found.id)
+        return texts.character_unshared(found.name)
 
     async def placed(
         self, user: UserKey, characters: Sequence[Character], pinned: str | None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core import texts
-from bot.core.characters import upstream_prompt
+from bot.core.characters import fits, upstream_prompt
 from bot.core.domain import (
     GenerationRequest,
     ImageRef,
@@ -342,12 +342,7 @@ class Runner:
             if spec and spec.moderation_fallback
             else None
         )
-        if target is None or (request.characters and not target.characters):
-            return None
-        pictures = sum(c.images for c in request.characters)
-        if len(request.references) + pictures > target.max_references:
-            return None
-        if not target.accepts_ratio(request.aspect_ratio, with_references=bool(request.references)):
+        if target is None or not fits(target, request):
             return None
         return target.id
 
