@@ -37,10 +37,12 @@ def job_ref(job_id: int) -> str:
     return f"#{job_id}"
 
 
-def character_line(character: Character) -> str:
-    """A character in a list: its name, as written in prompts, and its pictures."""
+def character_line(character: Character, *, shared: bool = False) -> str:
+    """A character in a list: its name, as written in prompts, its pictures, and whether
+    someone else shared it here."""
     count = len(character.images)
-    return f"@{character.name} · {count} picture{'s' if count > 1 else ''}"
+    line = f"@{character.name} · {count} picture{'s' if count > 1 else ''}"
+    return f"{line} · shared here" if shared else line
 
 
 def label(button: Button, *, done: bool = False) -> str:

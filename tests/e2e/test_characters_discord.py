@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 from bot.core import texts
 from tests.conftest import AnyStore, image_bytes
 from tests.e2e.discord_harness import (
+    ADMIN,
     OTHER,
     TOKEN,
     USER,
@@ -154,3 +156,28 @@ async def test_an_unknown_name_is_said_and_a_character_survives_a_restart(
         assert sent is not None
         assert sent["prompt"] == "@character_1 meets @zed"
         assert "@zed: no character of that name, left as text." in message["content"]
+
+
+async def test_a_shared_character_is_used_by_another_member_and_a_server_admin_unshares_it(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    await create(dc, "Carol", RED)
+    inter = await dc.slash_command("character share", {"name": "carol"}, user_id=USER)
+    [shared] = await private_replies(dc, inter)
+    assert shared["content"] == texts.character_shared("Carol")
+
+    await imagine(dc, "@carol dances", user_id=OTHER)
+    sent = flow.images_requests()[-1].json
+    assert sent is not None
+    assert sent["prompt"] == "@character_1 dances"
+    inter = await dc.slash_command("character list", {}, user_id=OTHER)
+    [listed] = await private_replies(dc, inter)
+    assert listed["content"] == "@Carol · 1 picture · shared here"
+
+    inter = await dc.slash_command("character unshare", {"name": "carol"}, user_id=OTHER)
+    [refused] = await private_replies(dc, inter)
+    assert refused["content"] == texts.failed(texts.NOT_YOURS_TO_UNSHARE)
+    dc.member_permissions[ADMIN] = int(discord.Permissions(manage_guild=True).value)
+    inter = await dc.slash_command("character unshare", {"name": "Carol"}, user_id=ADMIN)
+    [undone] = await private_replies(dc, inter)
+    assert undone["content"] == texts.character_unshared("Carol")

@@ -13,6 +13,7 @@ import pytest
 from bot.core import texts
 from bot.frontends.telegram import views
 from tests.e2e.telegram_harness import (
+    ADMIN,
     GROUP,
     OTHER,
     TOKEN,
@@ -157,3 +158,30 @@ async def test_a_character_works_after_a_restart(bot: BotUnderTest) -> None:
     await bot.tg.post_message(USER, USER, "/imagine @Carol at sea --count 1")
     await bot.delivered(1)
     assert generations(bot.flow)[0]["prompt"] == "@character_1 at sea"
+
+
+async def test_a_shared_character_is_used_by_another_member_and_an_admin_unshares_it(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    group = {"chat_type": "supergroup"}
+    await bot.tg.post_photo(GROUP, USER, RED, caption="/character create Carol", **group)
+    await said(bot, GROUP, texts.character_created("Carol"))
+    await bot.tg.post_message(GROUP, USER, "/character share carol", **group)
+    await said(bot, GROUP, texts.character_shared("Carol"))
+
+    await bot.tg.post_message(GROUP, OTHER, "/imagine @carol dances --count 1", **group)
+    await bot.delivered(1)
+    assert generations(bot.flow)[0]["prompt"] == "@character_1 dances"
+    await bot.tg.post_message(GROUP, OTHER, "/character list", **group)
+    shown = (await bot.tg.wait_for("sendPhoto", count=2))[-1]
+    assert shown.params["caption"] == "@Carol · 1 picture · shared here"
+
+    await bot.tg.post_message(GROUP, OTHER, "/character unshare carol", **group)
+    await said(bot, GROUP, texts.failed(texts.NOT_YOURS_TO_UNSHARE))
+    bot.tg.chat_admins.add((GROUP, ADMIN))
+    await bot.tg.post_message(GROUP, ADMIN, "/character unshare Carol", **group)
+    await said(bot, GROUP, texts.character_unshared("Carol"))
+    await bot.tg.post_message(GROUP, OTHER, "/imagine @carol dances again --count 1", **group)
+    await bot.delivered(2)
+    assert generations(bot.flow)[1]["prompt"] == "@carol dances again"

@@ -367,6 +367,8 @@ class FakeDiscordServer:
       without Send Messages (or Attach Files, for files) 403/50013.
       ``dms_closed`` - users who don't take DMs from the bot (or share no server with it):
       a DM answers 403/50007.
+      ``member_permissions[user_id]`` - a member's permissions where they differ from
+      ``everyone_permissions`` (a server admin's), as their interactions carry them.
       ``group_dm(*user_ids)`` - a group DM of those users, the bot not among them;
       ``foreign_channel()`` - a text channel in a server the bot is not in. Commands reach
       both only through a user install (the interaction says so: context 2, resp. a guild
@@ -449,6 +451,8 @@ class FakeDiscordServer:
         }
         self._channels: dict[int, JSON] = {channel_id: text_channel}
         self.channel_permissions: dict[int, int] = {}
+        # A member's permissions in the server where they differ from @everyone's (admins).
+        self.member_permissions: dict[int, int] = {}
         self.dms_closed: set[int] = set()
         self._joined: set[int] = {guild_id}  # the servers the bot is in
         self._dm_by_user: dict[int, int] = {}
@@ -1191,7 +1195,9 @@ class FakeDiscordServer:
         }
         if guild_id is not None:
             member = self._member(user_id)
-            member["permissions"] = str(self.everyone_permissions)
+            member["permissions"] = str(
+                self.member_permissions.get(user_id, self.everyone_permissions)
+            )
             payload.update(
                 guild_id=str(guild_id),
                 guild={"id": str(guild_id), "locale": "en-US", "features": []},

@@ -268,7 +268,7 @@ class FakeTelegramServer:
     ``message(chat_id, message_id)``, ``file_bytes(file_id)``, ``media_bytes(call)`` (the bytes
     of a sendMediaGroup call in media order), ``answered_callbacks``, ``commands`` (keyed
     ``"default"``, ``"chat:<id>"``, ``"default/ru"``…), ``reactions``, ``webhook_url``,
-    ``bot_user``.
+    ``bot_user``; ``chat_admins`` (``(chat id, user id)`` pairs getChatMember calls admins).
 
     Injection (async, each returns the Update dict it queued, or just ``{"message": …}`` when
     privacy mode kept it from the bot): ``post_message``, ``post_photo``, ``post_album`` (a
@@ -329,6 +329,8 @@ class FakeTelegramServer:
         self.answered_callbacks: set[str] = set()
         self.commands: dict[str, list[Json]] = {}
         self.reactions: dict[tuple[int, int], list[Json]] = {}
+        # (chat id, user id) of each group's admins, as getChatMember reports them.
+        self.chat_admins: set[tuple[int, int]] = set()
         self.webhook_url = ""
         self.download_delay = 0.0
         self._host = host
@@ -357,7 +359,7 @@ class FakeTelegramServer:
             "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
             "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "deleteMessage",
             "sendPhoto", "sendDocument", "sendMediaGroup", "sendChatAction",
-            "answerCallbackQuery", "getFile", "setMessageReaction",
+            "answerCallbackQuery", "getFile", "setMessageReaction", "getChatMember",
         )  # fmt: skip
         # Method names are case-insensitive in the Bot API ("All methods ... are case-insensitive").
         self._methods: dict[str, tuple[str, Callable[[_Req], Awaitable[Any]]]] = {
@@ -1272,6 +1274,14 @@ class FakeTelegramServer:
         self._open_callbacks.discard(query_id)
         self.answered_callbacks.add(query_id)
         return True
+
+    async def _api_getChatMember(self, req: _Req) -> Json:
+        chat = self._target_chat(req.params)
+        user_id = int(req.params.get("user_id") or 0)
+        user = self._user(user_id)
+        if (chat["id"], user_id) in self.chat_admins:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        return {"status": "member", "user": user}
 
     async def _api_getFile(self, req: _Req) -> Json:
         stored = self._files.get(str(req.params.get("file_id", "")))

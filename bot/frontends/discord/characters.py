@@ -54,8 +54,11 @@ def build() -> app_commands.Group:
     async def list_(interaction: discord.Interaction[Any]) -> None:
         """/character list: names, and a thumbnail of each."""
         service = interactions.client_of(interaction).service
+        owner = interactions.owner(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        characters = await service.characters(interactions.owner(interaction).user)
+        mine = await service.characters(owner.user)
+        shared = [c for c in await service.shared_characters(owner) if c not in mine]
+        characters = mine + shared
         if not characters:
             await interactions.tell(interaction, texts.NO_CHARACTERS_YET)
             return
@@ -69,7 +72,7 @@ def build() -> app_commands.Group:
                 )
                 for c in chunk
             ]
-            content = "\n".join(character_line(c) for c in chunk)
+            content = "\n".join(character_line(c, shared=c in shared) for c in chunk)
             await interaction.followup.send(content, files=files, ephemeral=True)
 
     @group.command(name="delete", description="Delete one of your characters")
@@ -81,6 +84,35 @@ def build() -> app_commands.Group:
         service = interactions.client_of(interaction).service
         try:
             text = await service.delete_character(interactions.owner(interaction).user, name)
+        except InvalidInput as refusal:
+            text = texts.failed(refusal.message)
+        await interactions.tell(interaction, text)
+
+    @group.command(name="share", description="Let everyone in this server use one by its name")
+    @app_commands.describe(name="The character's name")
+    async def share(
+        interaction: discord.Interaction[Any], name: app_commands.Range[str, 1, NAME_CHARS]
+    ) -> None:
+        """/character share name: usable as @name by everyone in this server."""
+        service = interactions.client_of(interaction).service
+        try:
+            text = await service.share_character(interactions.owner(interaction), name)
+        except InvalidInput as refusal:
+            text = texts.failed(refusal.message)
+        await interactions.tell(interaction, text)
+
+    @group.command(name="unshare", description="Stop sharing a character in this server")
+    @app_commands.describe(name="The character's name")
+    async def unshare(
+        interaction: discord.Interaction[Any], name: app_commands.Range[str, 1, NAME_CHARS]
+    ) -> None:
+        """/character unshare name: by its owner, or a server admin (Manage Server)."""
+        service = interactions.client_of(interaction).service
+        admin = interaction.guild_id is not None and interaction.permissions.manage_guild
+        try:
+            text = await service.unshare_character(
+                interactions.owner(interaction), name, chat_admin=admin
+            )
         except InvalidInput as refusal:
             text = texts.failed(refusal.message)
         await interactions.tell(interaction, text)

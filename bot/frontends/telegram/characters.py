@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from telegram import Bot, InputMediaPhoto, ReplyParameters, Update
+from telegram import Bot, ChatMember, InputMediaPhoto, ReplyParameters, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import texts
-from bot.core.domain import TELEGRAM, Owner, UserKey
+from bot.core.domain import TELEGRAM, Owner
 from bot.core.errors import InvalidInput
 from bot.core.presenters import character_line
 from bot.core.service.api import BotApi
@@ -69,10 +69,15 @@ class CharacterCommands:
                 case "create":
                     text = await self._create(bot, owner, name, sources)
                 case "list":
-                    await self._list(bot, owner.user, chat_id, answer_to)
+                    await self._list(bot, owner, answer_to)
                     return
                 case "delete":
                     text = await self._service.delete_character(owner.user, name)
+                case "share":
+                    text = await self._service.share_character(owner, name)
+                case "unshare":
+                    admin = await _chat_admin(bot, chat_id, user_id)
+                    text = await self._service.unshare_character(owner, name, chat_admin=admin)
                 case _:
                     text = views.CHARACTER_USAGE
         except InvalidInput as refusal:
@@ -86,14 +91,18 @@ class CharacterCommands:
         )
         return texts.character_created(made.name)
 
-    async def _list(self, bot: Bot, user: UserKey, chat_id: int, answer_to: int) -> None:
-        """Each character's name under a thumbnail of its first picture."""
-        characters = await self._service.characters(user)
-        if not characters:
+    async def _list(self, bot: Bot, owner: Owner, answer_to: int) -> None:
+        """Each character's name under a thumbnail of its first picture: the user's own, then
+        those others shared here."""
+        chat_id = int(owner.chat_id)
+        mine = await self._service.characters(owner.user)
+        shared = [c for c in await self._service.shared_characters(owner) if c not in mine]
+        if not mine and not shared:
             await _reply(bot, chat_id, answer_to, texts.NO_CHARACTERS_YET)
             return
         items = [
-            (await self._service.character_thumbnail(c), character_line(c)) for c in characters
+            (await self._service.character_thumbnail(c), character_line(c, shared=c in shared))
+            for c in mine + shared
         ]
         reply = ReplyParameters(answer_to, allow_sending_without_reply=True)
         for at in range(0, len(items), ALBUM_ITEMS):
@@ -104,6 +113,18 @@ class CharacterCommands:
             else:
                 album = [InputMediaPhoto(photo, caption=caption) for photo, caption in chunk]
                 await bot.send_media_group(chat_id, album, reply_parameters=reply)
+
+
+async def _chat_admin(bot: Bot, chat_id: int, user_id: int) -> bool:
+    """Whether Telegram says the user is an admin of the group (private chats have none)."""
+    if chat_id > 0:
+        return False
+    try:
+        member = await bot.get_chat_member(chat_id, user_id)
+    except TelegramError as exc:  # not known as one: the owner can still undo their share
+        log.info("chat %d: could not ask who is an admin: %s", chat_id, exc)
+        return False
+    return member.status in (ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
 
 async def _reply(bot: Bot, chat_id: int, answer_to: int, text: str) -> None:

@@ -66,7 +66,8 @@ COMMANDS = (
 CHARACTER_USAGE = (
     "Send 1 or 2 photos captioned /character create <name> (or reply to a photo with it); "
     "then write @<name> in a prompt. /character list shows yours, /character delete <name> "
-    "deletes one."
+    "deletes one, /character share <name> lets everyone in this group use it (/character "
+    "unshare <name> stops that)."
 )
 
 DRAW_DATA = "draw"
