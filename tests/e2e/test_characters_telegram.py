@@ -164,7 +164,7 @@ async def test_a_shared_character_is_used_by_another_member_and_an_admin_unshare
     bot: BotUnderTest,
 ) -> None:
     await bot.start()
-    group = {"chat_type": "supergroup"}
+    group: dict[str, Any] = {"chat_type": "supergroup"}
     await bot.tg.post_photo(GROUP, USER, RED, caption="/character create Carol", **group)
     await said(bot, GROUP, texts.character_created("Carol"))
     await bot.tg.post_message(GROUP, USER, "/character share carol", **group)
