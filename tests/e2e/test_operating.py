@@ -20,6 +20,7 @@ from bot import __main__ as cli
 from bot import app
 from bot.config import ConfigError, Secret, Settings
 from bot.store import StoreUrl, open_store
+from bot.store.migrations import LATEST
 from tests.e2e.test_cli import SECRET, run_bot
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
@@ -141,9 +142,9 @@ async def test_backup_refuses_to_overwrite_without_force(tmp_path: Path) -> None
     assert target.read_text() == "last week's backup"
     code, out, err = await run_bot("backup", str(target), "--force", env=env, cwd=tmp_path)
     assert code == 0, err
-    assert "schema 4, checked" in out
+    assert f"schema {LATEST}, checked" in out
     with sqlite3.connect(target) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (4,)
+        assert db.execute("PRAGMA user_version").fetchone() == (LATEST,)
 
 
 async def test_backup_says_what_to_do_for_postgresql_and_a_missing_store(tmp_path: Path) -> None:
