@@ -182,9 +182,16 @@ class SettingsPanel:
     """A user's defaults, one row per setting of ``bot.core.settings``."""
 
     rows: tuple[SettingRow, ...]
+    characters: tuple[str, ...] = ()  # the user's characters' names, shown below the rows
 
     @classmethod
-    def of(cls, current: UserSettings, models: ModelTable, defaults: Defaults) -> SettingsPanel:
+    def of(
+        cls,
+        current: UserSettings,
+        models: ModelTable,
+        defaults: Defaults,
+        characters: Sequence[Character] = (),
+    ) -> SettingsPanel:
         rows = []
         for setting in SETTINGS:
             value = getattr(current, setting.name)
@@ -196,7 +203,7 @@ class SettingsPanel:
                     tuple(setting.choices(models)),
                 )
             )
-        return cls(tuple(rows))
+        return cls(tuple(rows), tuple(c.name for c in characters))
 
     def __getitem__(self, name: str) -> SettingRow:
         return next(row for row in self.rows if row.setting.name == name)
@@ -205,7 +212,10 @@ class SettingsPanel:
     def text(self) -> str:
         """The panel's text on every platform: a line per setting."""
         lines = ["Your defaults for new prompts (options you type still win):"]
-        return "\n".join(lines + [row.summary for row in self.rows])
+        lines += [row.summary for row in self.rows]
+        if self.characters:
+            lines.append(texts.your_characters(self.characters))
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

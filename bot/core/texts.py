@@ -225,6 +225,10 @@ def character_deleted(name: str) -> str:
     return f"Character {name} deleted."
 
 
+def your_characters(names: Sequence[str]) -> str:
+    return f"Your characters (write @name in a prompt): {', '.join(f'@{n}' for n in names)}"
+
+
 def character_shared(name: str) -> str:
     return f"Character {name} is shared here: everyone here can write @{name} in a prompt."
 

@@ -181,3 +181,10 @@ async def test_a_shared_character_is_used_by_another_member_and_a_server_admin_u
     inter = await dc.slash_command("character unshare", {"name": "Carol"}, user_id=ADMIN)
     [undone] = await private_replies(dc, inter)
     assert undone["content"] == texts.character_unshared("Carol")
+
+
+async def test_settings_show_your_characters(dc: FakeDiscordServer, bot: Bot) -> None:
+    await create(dc, "Carol", RED)
+    inter = await dc.slash_command("settings", {}, user_id=USER)
+    [panel] = await private_replies(dc, inter)
+    assert panel["content"].endswith(texts.your_characters(["Carol"]))

@@ -185,3 +185,15 @@ async def test_a_shared_character_is_used_by_another_member_and_an_admin_unshare
     await bot.tg.post_message(GROUP, OTHER, "/imagine @carol dances again --count 1", **group)
     await bot.delivered(2)
     assert generations(bot.flow)[1]["prompt"] == "@carol dances again"
+
+
+async def test_settings_show_your_characters(bot: BotUnderTest) -> None:
+    await bot.start()
+    await bot.tg.post_message(USER, USER, "/settings")
+    [bare] = await bot.tg.wait_for("sendMessage")
+    assert "characters" not in bare.params["text"]
+    await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Tom")
+    await said(bot, USER, texts.character_created("Tom"))
+    await bot.tg.post_message(USER, USER, "/settings")
+    panel = (await bot.tg.wait_for("sendMessage", count=3))[-1]
+    assert panel.params["text"].endswith(texts.your_characters(["Tom"]))

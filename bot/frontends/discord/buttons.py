@@ -265,7 +265,8 @@ async def settings_panel(
 ) -> tuple[str, discord.ui.View]:
     """The /settings message: what is set, and a menu per setting."""
     service = interactions.client_of(interaction).service
-    panel = SettingsPanel.of(await service.settings(user), service.models, service.defaults)
+    current, characters = await service.settings(user), await service.characters(user)
+    panel = SettingsPanel.of(current, service.models, service.defaults, characters)
     selects = [SettingSelect(row.setting.name, views.setting_options(row)) for row in panel.rows]
     return views.clip(panel.text), _view(selects)
 

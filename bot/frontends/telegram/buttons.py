@@ -115,14 +115,18 @@ class Buttons:
             await query.answer(refusal.message, show_alert=True)
             return
         await query.answer(views.SAVED if name in (*settings.NAMES, "reset") else None)
-        panel = SettingsPanel.of(saved, self._service.models, self._service.defaults)
+        characters = await self._service.characters(user)
+        panel = SettingsPanel.of(saved, self._service.models, self._service.defaults, characters)
         await _redraw(query, query.message, *views.settings_view(panel, opened))
 
     async def _own_panel(self, query: CallbackQuery, user: UserKey) -> None:
         """Someone pressed another member's panel: they get their own, privately if they have
         a private chat with the bot, else in the group addressed to them; nothing is saved."""
-        current = await self._service.settings(user)
-        panel = SettingsPanel.of(current, self._service.models, self._service.defaults)
+        current, characters = (
+            await self._service.settings(user),
+            await self._service.characters(user),
+        )
+        panel = SettingsPanel.of(current, self._service.models, self._service.defaults, characters)
         text, markup = views.settings_view(panel)
         bot = query.get_bot()
         try:

@@ -27,9 +27,13 @@ class Commands:
         message = update.message
         if message is None:
             return
-        current = await self._service.settings(UserKey(TELEGRAM, str(sender_id(message))))
+        user = UserKey(TELEGRAM, str(sender_id(message)))
+        current, characters = (
+            await self._service.settings(user),
+            await self._service.characters(user),
+        )
         text, markup = views.settings_view(
-            SettingsPanel.of(current, self._service.models, self._service.defaults)
+            SettingsPanel.of(current, self._service.models, self._service.defaults, characters)
         )
         text, entities = views.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
