@@ -256,3 +256,35 @@ async def test_held_generations_answer_only_when_released(
     flow.release()
     assert (await asked).status_code == 200
     assert flow.held == []
+
+
+async def test_characters_and_markers_are_checked_as_the_api_does(
+    flow: FakeFlowServer, client: httpx.AsyncClient
+) -> None:
+    """character_1…7 share the ten references' budget, live on their account, and every
+    @reference_n / @character_n marker needs its parameter (google-flow-api.md)."""
+    ref = await upload(client)
+    made = await client.post("/characters", json={"imageReference_1": ref, "displayName": "Tom"})
+    character = made.json()["character"]
+    base = {"email": ALICE, "count": 1, "model": "nano-banana-2"}
+
+    async def status(body: dict[str, Any]) -> tuple[int, str]:
+        answer = await client.post("/images", json=base | body)
+        return answer.status_code, answer.json().get(
+            "error", ""
+        ) if answer.status_code != 200 else ""
+
+    ok = {"prompt": "@character_1 meets @reference_1", "character_1": character, "reference_1": ref}
+    assert await status(ok) == (200, "")
+    assert await status({"prompt": "@character_2 waves", "character_1": character}) == (
+        400,
+        "Prompt marker @character_2 has no matching character_2 parameter",
+    )
+    assert (await status({"prompt": "x", "character_8": character}))[0] == 400
+    eleven = {f"reference_{i}": ref for i in range(1, 11)} | {"character_1": character}
+    assert await status({"prompt": "x", **eleven}) == (
+        400,
+        "A maximum of 10 references and characters is supported",
+    )
+    assert (await status({"prompt": "x", "character_1": "user:1-character:unknown"}))[0] == 400
+    assert (await status({"prompt": "x", "email": BOB, "character_1": character}))[0] == 403
