@@ -11,6 +11,7 @@ import discord
 import pytest
 
 from bot.core import texts
+from bot.frontends.discord import views
 from tests.conftest import AnyStore, image_bytes
 from tests.e2e.discord_harness import (
     ADMIN,
@@ -188,3 +189,27 @@ async def test_settings_show_your_characters(dc: FakeDiscordServer, bot: Bot) ->
     inter = await dc.slash_command("settings", {}, user_id=USER)
     [panel] = await private_replies(dc, inter)
     assert panel["content"].endswith(texts.your_characters(["Carol"]))
+
+
+async def test_the_message_menu_makes_a_character_of_a_messages_pictures(
+    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+) -> None:
+    posted = await dc.user_message(
+        dc.channel_id,
+        OTHER,
+        "us",
+        attachments=[("a.png", RED, "image/png"), ("b.png", BLUE, "image/png")],
+    )
+    menu = await dc.message_context_menu(views.MAKE_CHARACTER, int(posted["id"]), user_id=USER)
+    await dc.wait_for(f"/interactions/{menu.id}/")
+    modal = dc.opened_modal(menu.id)
+    field = modal["components"][0]["components"][0]["custom_id"]
+    submit = await dc.submit_modal(modal["custom_id"], {field: "Duo"}, user_id=USER)
+    [made] = await private_replies(dc, submit)
+    assert made["content"] == texts.character_created("Duo")
+    assert {"imageReference_1", "imageReference_2"} <= character_calls(flow)[-1].keys()
+
+    plain = await dc.user_message(dc.channel_id, OTHER, "no picture here")
+    refused = await dc.message_context_menu(views.MAKE_CHARACTER, int(plain["id"]), user_id=USER)
+    [reply] = await private_replies(dc, refused)
+    assert reply["content"] == views.NO_IMAGES

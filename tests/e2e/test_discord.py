@@ -146,6 +146,7 @@ async def test_commands_sync_once_then_only_when_changed(
         (1, "help"),
         (1, "character"),
         (3, views.CONTEXT_MENU),
+        (3, views.MAKE_CHARACTER),
     }
     for command in dc.commands():
         assert sorted(command["contexts"]) == [0, 1, 2]  # guilds, bot DMs, private channels

@@ -14,13 +14,58 @@ from bot.core import texts
 from bot.core.characters import NAME_CHARS
 from bot.core.errors import InvalidInput
 from bot.core.presenters import character_line
-from bot.frontends.discord import interactions
+from bot.frontends.discord import interactions, views
+from bot.frontends.discord.forms import PromptModal
 
 # Files on one Discord message: its most.
 FILES_PER_MESSAGE = 10
 
 
-def build() -> app_commands.Group:
+def build() -> list[app_commands.Group | app_commands.ContextMenu]:
+    return [_group(), app_commands.ContextMenu(name=views.MAKE_CHARACTER, callback=from_message)]
+
+
+async def from_message(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+    """Apps → "Make a character": a form for its name; the message's pictures are its own."""
+    attachments = [a for a in message.attachments if views.is_image(a)]
+    if not attachments:
+        await interactions.tell(interaction, views.NO_IMAGES)
+        return
+
+    async def named(modal_interaction: discord.Interaction[Any], name: str) -> None:
+        await _create(modal_interaction, name, attachments)
+
+    modal = PromptModal(
+        title=views.MAKE_CHARACTER,
+        on_prompt=named,
+        limit=NAME_CHARS,
+        label=views.NAME_LABEL,
+        placeholder=views.NAME_PLACEHOLDER,
+        short=True,
+    )
+    await interaction.response.send_modal(modal)
+
+
+async def _create(
+    interaction: discord.Interaction[Any], name: str, attachments: list[discord.Attachment]
+) -> None:
+    """Make the character, privately: the upstream calls take well past Discord's 3 s."""
+    service = interactions.client_of(interaction).service
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    try:
+        made = await service.create_character(
+            interactions.owner(interaction),
+            name,
+            images=len(attachments),
+            fetch=lambda: interactions.download(interaction, attachments),
+        )
+    except InvalidInput as refusal:
+        await interactions.tell(interaction, texts.failed(refusal.message))
+        return
+    await interactions.tell(interaction, texts.character_created(made.name))
+
+
+def _group() -> app_commands.Group:
     group = app_commands.Group(name="character", description="Named characters: @name in a prompt")
 
     @group.command(name="create", description="Make a character from 1 or 2 pictures")
@@ -34,21 +79,7 @@ def build() -> app_commands.Group:
         image2: discord.Attachment | None = None,
     ) -> None:
         """/character create name image1 [image2]."""
-        service = interactions.client_of(interaction).service
-        attachments = [a for a in (image1, image2) if a is not None]
-        # Making it calls the upstream (uploads, then the character): well past Discord's 3 s.
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            made = await service.create_character(
-                interactions.owner(interaction),
-                name,
-                images=len(attachments),
-                fetch=lambda: interactions.download(interaction, attachments),
-            )
-        except InvalidInput as refusal:
-            await interactions.tell(interaction, texts.failed(refusal.message))
-            return
-        await interactions.tell(interaction, texts.character_created(made.name))
+        await _create(interaction, name, [a for a in (image1, image2) if a is not None])
 
     @group.command(name="list", description="Your characters, with a picture each")
     async def list_(interaction: discord.Interaction[Any]) -> None:

@@ -38,7 +38,7 @@ def build(models: ModelTable) -> list[AppCommand]:
             name="queue", description="Your waiting and running jobs", callback=queue
         ),
         app_commands.Command(name="help", description="How to use this bot", callback=help_),
-        characters.build(),
+        *characters.build(),
         app_commands.ContextMenu(name=views.CONTEXT_MENU, callback=imagine_with_image),
     ]
 
@@ -93,7 +93,7 @@ async def imagine_with_image(
     """Apps → "Imagine with this image": a form for the prompt, the message's images as refs."""
     service = interactions.client_of(interaction).service
     # Interactions carry the target message in full: no message-content intent needed.
-    attachments = [a for a in message.attachments if _is_image(a)]
+    attachments = [a for a in message.attachments if views.is_image(a)]
     if not attachments:
         await interactions.tell(interaction, views.NO_IMAGES)
         return
@@ -127,8 +127,3 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
     """/help: what the bot does, the options, the buttons and the models."""
     models = interactions.client_of(interaction).service.models
     await interaction.response.send_message(views.help_text(HelpView.of(models)), ephemeral=True)
-
-
-def _is_image(attachment: discord.Attachment) -> bool:
-    # A first sort by what Discord says; the core judges the bytes themselves.
-    return (attachment.content_type or "").startswith("image/") or attachment.width is not None

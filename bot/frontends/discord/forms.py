@@ -1,4 +1,5 @@
-"""The prompt form behind R1–R4 and "Imagine with this image"."""
+"""The one-field form behind R1–R4 and "Imagine with this image" (a prompt), and behind "Make a
+character" (its name)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,26 @@ FORM_TIMEOUT = 30 * 60.0
 
 
 class PromptModal(discord.ui.Modal):
-    """A prompt form; ``limit`` caps what can be typed (the bot's prompt limit)."""
+    """A prompt form (or, ``short``, a name's); ``limit`` caps what can be typed (the bot's
+    prompt limit)."""
 
     def __init__(
-        self, *, title: str, on_prompt: OnPrompt, limit: int, default: str | None = None
+        self,
+        *,
+        title: str,
+        on_prompt: OnPrompt,
+        limit: int,
+        default: str | None = None,
+        label: str = views.PROMPT_LABEL,
+        placeholder: str = views.PROMPT_PLACEHOLDER,
+        short: bool = False,
     ) -> None:
         super().__init__(title=title[:TITLE_MAX], timeout=FORM_TIMEOUT)
         limit = max(1, min(limit, INPUT_MAX))
         self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-            label=views.PROMPT_LABEL,
-            style=discord.TextStyle.paragraph,
-            placeholder=views.PROMPT_PLACEHOLDER,
+            label=label,
+            style=discord.TextStyle.short if short else discord.TextStyle.paragraph,
+            placeholder=placeholder,
             default=default[:limit] if default else None,
             max_length=limit,
         )

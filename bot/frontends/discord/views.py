@@ -9,6 +9,9 @@ from bot.core import texts
 from bot.core.presenters import HelpView, QueueView, SettingRow
 
 CONTEXT_MENU = "Imagine with this image"
+MAKE_CHARACTER = "Make a character"
+NAME_LABEL = "The character's name"
+NAME_PLACEHOLDER = "One word, e.g. Carol: then write @Carol in a prompt"
 NO_IMAGES = (
     "That message has no image attached. Use “Imagine with this image” on a message with a "
     "picture, or attach one to /imagine."
@@ -77,3 +80,8 @@ def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
         kept -= 1
         text = "\n".join([*lines[:kept], f"…and {len(lines) - kept} more."])
     return text
+
+
+def is_image(attachment: discord.Attachment) -> bool:
+    """An attachment that says it is a picture (the core judges the bytes themselves)."""
+    return (attachment.content_type or "").startswith("image/") or attachment.width is not None
