@@ -26,7 +26,7 @@ from bot.store.url import StoreUrl
 
 # Rows per INSERT batch: images and user uploads may hold a few MB each.
 BATCH = 200
-# Copied first: the other tables refer to it.
+# Copied first: most other tables refer to it.
 FIRST = "jobs"
 
 
@@ -62,15 +62,26 @@ async def _copy(source: StoreUrl, target: StoreUrl, say: Callable[[str], None]) 
 
 
 async def _tables(sqlite: SqliteStore) -> dict[str, list[str]]:
-    """The store's tables (``jobs`` first) and their columns, as SQLite has them."""
+    """The store's tables (``jobs`` first, and each after those it refers to: PostgreSQL checks
+    a foreign key row by row) and their columns, as SQLite has them."""
     async with sqlite.reader.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
         "ORDER BY name <> ?, name",
         (FIRST,),
     ) as cur:
         names = [str(row[0]) async for row in cur]
-    tables = {}
+    refers: dict[str, set[str]] = {}
     for name in names:
+        sql = 'SELECT "table" FROM pragma_foreign_key_list(?)'
+        async with sqlite.reader.execute(sql, (name,)) as cur:
+            refers[name] = {str(row[0]) async for row in cur} - {name}
+    ordered: list[str] = []
+    while names:
+        ready = next(n for n in names if refers[n] <= set(ordered))
+        ordered.append(ready)
+        names.remove(ready)
+    tables = {}
+    for name in ordered:
         async with sqlite.reader.execute("SELECT name FROM pragma_table_info(?)", (name,)) as cur:
             tables[name] = [str(row[0]) async for row in cur]
     return tables

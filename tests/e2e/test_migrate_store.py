@@ -9,13 +9,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from bot.core.domain import ImageRef, Job, ResultImage, UserKey, UserSettings
+from bot.core.domain import CharacterImage, ImageRef, Job, ResultImage, UserKey, UserSettings
 from bot.store import open_store
 from tests.conftest import AnyStore, owner
 from tests.e2e.test_cli import run_bot
 from tests.integration.test_store import request
 
 DAY = "2026-11-23"
+PICTURES = (CharacterImage("cd" * 32, "image/png", b"face"),)
 
 
 async def fill(store: AnyStore) -> None:
@@ -49,6 +50,11 @@ async def fill(store: AnyStore) -> None:
     await store.cache_asset("ab" * 32, "alice@example.com", "user:1-image:ref")
     await store.add_pending("album", "chat:1", '{"file": 1}')
     await store.add_pending("album", "chat:1", '{"file": 2}')
+    carol = await store.add_character(
+        UserKey("telegram", "1"), "Carol", "alice@example.com", "user:1-character:c", PICTURES
+    )
+    assert carol is not None
+    await store.share_character("telegram:-100", carol.id, carol.name)
 
 
 async def test_everything_is_copied_and_new_ids_continue_past_the_old(
@@ -87,6 +93,9 @@ async def test_everything_is_copied_and_new_ids_continue_past_the_old(
         assert await new.pending_keys("album", older_than=-1) == ["chat:1"]
         assert await new.take_pending("album", "chat:1") == ['{"file": 1}', '{"file": 2}']
         assert (await new.add_job(owner(), request(), {}, day=DAY)).id == 8
+        [carol] = await new.shared_characters("telegram:-100")
+        assert carol == (await old.characters(UserKey("telegram", "1")))[0]
+        assert await new.character_images(carol.id) == list(PICTURES)
 
 
 def _comparable(job: Job | None) -> Job | None:
