@@ -277,3 +277,21 @@ async def test_sharing_is_undone_by_its_owner_or_an_admin_there(make_service: An
     with pytest.raises(InvalidInput) as refused:
         await service.unshare_character(ANN, "carol", chat_admin=False)
     assert refused.value.message == texts.not_shared("carol")
+
+
+async def test_jobs_with_a_character_run_on_its_account(store: AnyStore) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
+
+        async def use(service: Service) -> None:
+            told = RecordingNotifier()
+            service.attach("console", told)
+            made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+            flow.latency = 0.2  # several at once: unpinned ones would spread over both
+            jobs = [await service.submit(owner(str(u)), "a fox --count 1") for u in range(2, 6)]
+            jobs += [await service.submit(ANN, f"@carol {n} --count 1") for n in range(3)]
+            await told.wait_answered(*(j.job_id for j in jobs))
+            used = {r.json["prompt"]: r.account for r in flow.images_requests()}  # type: ignore[index]
+            assert {used[f"@character_1 {n}"] for n in range(3)} == {made.account}
+            assert len(set(used.values())) == 2
+
+        await _with_service(flow, store, use)
