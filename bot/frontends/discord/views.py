@@ -41,6 +41,8 @@ def help_text(view: HelpView) -> str:
             f"Options also work inside the prompt: {view.options}.",
             f"Under a result: {buttons}.",
             f"On any message with a picture: Apps → **{CONTEXT_MENU}**.",
+            "`/character create name image1 [image2]` makes a character (or Apps → "
+            f"**{MAKE_CHARACTER}**); write `@name` in a prompt to draw it, `@1`… for image1….",
             "`/settings` your defaults · `/queue` your jobs, with a cancel button for each.",
             f"Models: {view.models}.",
         ]

@@ -151,6 +151,8 @@ def help_text(view: HelpView, username: str) -> str:
         "• reply to any photo with /imagine … to use that photo\n"
         "• in a private chat, just write the prompt, or send a photo and then say what to "
         "make of it\n"
+        "• send 1-2 photos captioned /character create Carol, then write @Carol in a prompt "
+        "(@1, @2… point at the photos you send with it)\n"
         f"In groups I answer my commands, mentions (@{username}) and replies to my messages.\n\n"
         f"Options: {view.options}\n"
         f"Models: {view.models}\n"
