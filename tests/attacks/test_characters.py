@@ -12,7 +12,9 @@ import pytest
 from bot.core import texts
 from bot.core.domain import Action, Button, Owner
 from bot.core.errors import InvalidInput
+from bot.core.policy import Limits
 from tests.conftest import image_bytes
+from tests.e2e.telegram_harness import USER, BotUnderTest, png
 from tests.fakes.flow_server import FakeFlowServer
 
 ANN = Owner("console", "1", chat_id="group")
@@ -126,3 +128,16 @@ async def test_a_member_cannot_share_or_unshare_someone_elses_character(
     with pytest.raises(InvalidInput):
         await service.delete_character(MALLORY.user, "carol")
     assert [c.name for c in await service.shared_characters(MALLORY)] == ["Carol"]
+
+
+async def test_listing_characters_over_and_over_is_slowed_down(telegram: BotUnderTest) -> None:
+    await telegram.start()
+    tg = telegram.tg
+    await tg.post_photo(USER, USER, png(), caption="/character create Carol")
+    await tg.wait_for("sendMessage")
+    for _ in range(15):
+        await tg.post_message(USER, USER, "/character list")
+    slow = texts.failed(texts.SLOW_DOWN)
+    await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("text") == slow)
+    # The burst a member may press at once (creating counted), not one list per message.
+    assert len(tg.calls_of("sendPhoto")) <= Limits().press_burst

@@ -86,6 +86,11 @@ def _group() -> app_commands.Group:
         """/character list: names, and a thumbnail of each."""
         service = interactions.client_of(interaction).service
         owner = interactions.owner(interaction)
+        try:
+            service.throttle_press(owner.user)  # each list is a round of thumbnails
+        except InvalidInput as refusal:
+            await interactions.tell(interaction, texts.failed(refusal.message))
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         mine = await service.characters(owner.user)
         shared = [c for c in await service.shared_characters(owner) if c not in mine]

@@ -95,6 +95,7 @@ class CharacterCommands:
         """Each character's name under a thumbnail of its first picture: the user's own, then
         those others shared here."""
         chat_id = int(owner.chat_id)
+        self._service.throttle_press(owner.user)  # a list of pictures: one member can't flood
         mine = await self._service.characters(owner.user)
         shared = [c for c in await self._service.shared_characters(owner) if c not in mine]
         if not mine and not shared:
