@@ -20,7 +20,14 @@ from typing import TextIO
 from bot.core import images, settings, texts
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
-from bot.core.presenters import QueueView, ResultView, SettingsPanel, job_ref, label
+from bot.core.presenters import (
+    QueueView,
+    ResultView,
+    SettingsPanel,
+    character_line,
+    job_ref,
+    label,
+)
 from bot.core.service.api import BotApi
 
 log = logging.getLogger(__name__)
@@ -29,6 +36,8 @@ HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --
   U2         upscale image 2 of the last result      (U2 #12 for job 12)
   🎲, reroll  same prompt, new seed                    (reroll #12)
   R1 PROMPT  new prompt with image 1 as reference
+  character create NAME --ref PATH [--ref PATH]   then @NAME in a prompt
+  character list · character delete NAME
   queue      your jobs          cancel N    cancel job N
   settings   show defaults      set KEY VALUE   ({", ".join(settings.NAMES)})
   help       this text          quit        leave (Ctrl-D waits for running jobs)"""
@@ -134,6 +143,8 @@ class Console:
                 done = await self.service.cancel(self._owner.user, job_id)
                 self._settle(job_id)
                 self._say(f"{job_ref(job_id)} {done}")
+            case "character":
+                await self._character(rest)
             case "settings":
                 self._show_settings(await self.service.settings(self._owner.user))
             case "set":
@@ -175,6 +186,24 @@ class Console:
         self._open.add(submitted.job_id)
         self._idle.clear()
         self._say(f"{job_ref(submitted.job_id)} {texts.queued(submitted.position)}")
+
+    async def _character(self, rest: str) -> None:
+        action, _, name = _REF.sub("", rest).strip().partition(" ")
+        user, paths = self._owner.user, _REF.findall(rest)
+        limit = self.service.limits.max_image_bytes
+        match action.lower():
+            case "create":
+                made = await self.service.create_character(
+                    self._owner, name, images=len(paths), fetch=lambda: _read_all(paths, limit)
+                )
+                self._say(texts.character_created(made.name))
+            case "list":
+                mine = await self.service.characters(user)
+                self._say("\n".join(character_line(c) for c in mine) or texts.NO_CHARACTERS_YET)
+            case "delete":
+                self._say(await self.service.delete_character(user, name))
+            case _:
+                raise InvalidInput("Use: character create NAME --ref PATH, list, delete NAME")
 
     def _show_settings(self, current: UserSettings) -> None:
         panel = SettingsPanel.of(current, self.service.models, self.service.defaults)

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from bot.core import texts
 from tests.conftest import image_bytes
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
@@ -119,6 +120,37 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
     # Even at DEBUG, the token never reaches the logs.
     assert "test-token" not in err
     assert "test-token" not in out
+
+
+async def test_console_makes_lists_uses_and_deletes_a_character(tmp_path: Path) -> None:
+    face = tmp_path / "face.png"
+    face.write_bytes(image_bytes("PNG"))
+    script = "\n".join(
+        [
+            f"character create Carol --ref {face}",
+            "character list",
+            "@carol reads a map --count 1",
+            "character delete carol",
+            "character list",
+        ]
+    )
+    async with FakeFlowServer() as flow:
+        code, out, err = await run_bot(
+            "console",
+            env={"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url},
+            cwd=tmp_path,
+            stdin=script.encode(),
+        )
+        sent = flow.images_requests()[-1].json
+    assert code == 0, err
+    assert texts.character_created("Carol") in out
+    assert "@Carol · 1 picture" in out
+    assert "#1 ✅ nano-banana-2" in out
+    assert "Characters: Carol" in out
+    assert texts.character_deleted("Carol") in out
+    assert texts.NO_CHARACTERS_YET in out
+    assert sent is not None
+    assert sent["prompt"] == "@character_1 reads a map"
 
 
 async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) -> None:
