@@ -10,6 +10,7 @@ show what the user wrote; the markers are made from it each time it is sent.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
 from bot.core import texts
@@ -34,15 +35,23 @@ MAX_IMAGES = 2
 
 def check_name(name: str) -> str:
     """The name as it will be kept, or ``InvalidInput`` saying what a name may be."""
-    name = name.strip().removeprefix("@")
+    name = unicodedata.normalize("NFC", name.strip().removeprefix("@"))
     if not _NAME.fullmatch(name) or _MARKER_NAME.fullmatch(name):
         raise InvalidInput(texts.bad_character_name(name, NAME_CHARS))
+    if len(_scripts(name)) > 1:  # "Сarol" with a Cyrillic С, shared beside a real Carol
+        raise InvalidInput(texts.mixed_scripts(name))
     return name
+
+
+def _scripts(name: str) -> set[str]:
+    """The writing systems of a name's letters, by their Unicode names ("LATIN", "CYRILLIC")."""
+    return {unicodedata.name(c, "?").split()[0] for c in name if c.isalpha()}
 
 
 def mentions(prompt: str) -> list[str]:
     """The ``@words`` that may name characters, by ``name_key``, in order of first use."""
-    found = [name_key(m) for m in _MENTION.findall(prompt) if not _MARKER_NAME.fullmatch(m)]
+    words = _MENTION.findall(unicodedata.normalize("NFC", prompt))
+    found = [name_key(m) for m in words if not _MARKER_NAME.fullmatch(m)]
     return list(dict.fromkeys(found))
 
 
@@ -84,7 +93,8 @@ def upstream_prompt(prompt: str, characters: Sequence[CharacterRef], references:
         n = int(match[2])
         return f"@reference_{n}" if 1 <= n <= references else match[0]
 
-    return _NUMBERED.sub(reference, _MENTION.sub(character, prompt))
+    marked = _MENTION.sub(character, unicodedata.normalize("NFC", prompt))
+    return _NUMBERED.sub(reference, marked)
 
 
 def check_budget(model: ModelSpec, pictures: Sequence[int], references: int) -> None:

@@ -7,6 +7,7 @@ platform object, and a button holds only ``action:job:index``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -102,8 +103,9 @@ class Character:
 
 
 def name_key(name: str) -> str:
-    """How character names compare: "Carol", "CAROL" and "carol" are one name."""
-    return name.casefold()
+    """How character names compare: "Carol", "CAROL" and "carol" are one name (and so are
+    "é" typed as one character or as "e" and its accent)."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,13 @@ def bad_character_name(name: str, limit: int) -> str:
     )
 
 
+def mixed_scripts(name: str) -> str:
+    return (
+        f"{quote(name, 40)} mixes letters of different alphabets (it could pass for another "
+        "name): write it in one alphabet."
+    )
+
+
 def character_taken(name: str) -> str:
     return f"You already have a character named {name}: pick another name, or delete that one."
 

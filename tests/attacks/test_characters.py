@@ -141,3 +141,26 @@ async def test_listing_characters_over_and_over_is_slowed_down(telegram: BotUnde
     await tg.wait_for("sendMessage", predicate=lambda c: c.params.get("text") == slow)
     # The burst a member may press at once (creating counted), not one list per message.
     assert len(tg.calls_of("sendPhoto")) <= Limits().press_burst
+
+
+async def test_a_lookalike_name_in_two_alphabets_is_refused(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, _ = await make_service()
+    with pytest.raises(InvalidInput) as refused:
+        await service.create_character(MALLORY, "\u0421arol", images=1, fetch=one_picture)
+    assert refused.value.message == texts.mixed_scripts("\u0421arol")
+    made = await service.create_character(
+        MALLORY, "\u041a\u0430\u0440\u043b", images=1, fetch=one_picture
+    )
+    assert made.name == "Карл"  # one alphabet: a name like any other
+
+
+async def test_a_name_written_with_a_combining_accent_is_the_same_name(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    made = await service.create_character(ANN, "Ren\u00e9e", images=1, fetch=one_picture)
+    job = await service.submit(ANN, "@rene\u0301e smiles --count 1")
+    await told.wait_answered(job.job_id)
+    assert characters_sent(flow) == [made.handle]
