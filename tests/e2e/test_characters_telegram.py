@@ -197,3 +197,16 @@ async def test_settings_show_your_characters(bot: BotUnderTest) -> None:
     await bot.tg.post_message(USER, USER, "/settings")
     panel = (await bot.tg.wait_for("sendMessage", count=3))[-1]
     assert panel.params["text"].endswith(texts.your_characters(["Tom"]))
+
+
+async def test_photos_sent_first_then_the_command_make_a_character(bot: BotUnderTest) -> None:
+    await bot.start()
+    await bot.tg.post_photo(USER, USER, RED)
+    await bot.tg.post_photo(USER, USER, BLUE)
+    # Each kept photo is answered once it is kept: both are, before the command comes.
+    await bot.tg.wait_for(
+        "sendMessage", count=2, predicate=lambda c: c.params.get("text") == texts.PHOTO_KEPT
+    )
+    await bot.tg.post_message(USER, USER, "/character create Pair")
+    await said(bot, USER, texts.character_created("Pair"))
+    assert {"imageReference_1", "imageReference_2"} <= characters_created(bot.flow)[0].keys()

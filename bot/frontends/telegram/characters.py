@@ -1,6 +1,7 @@
-"""``/character create|list|delete`` on Telegram. A character's pictures are the photos (or
-image documents) the command comes with: a photo or album captioned ``/character create Carol``,
-or the command sent as a reply to a photo."""
+"""``/character create|list|delete|share|unshare`` on Telegram. A character's pictures are the
+photos (or image documents) the command comes with: a photo or album captioned ``/character
+create Carol``, the command sent as a reply to a photo, or else the photos the user just sent
+without a caption (kept for their next prompt)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bot.core.service.api import BotApi
 from bot.frontends.telegram import views
 from bot.frontends.telegram.addressing import COMMAND, command_argument, sender_id
 from bot.frontends.telegram.intake import Intake, Source, sources_of
+from bot.frontends.telegram.kept import KeptPhotos
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,10 @@ def character_arguments(text: str, username: str) -> str | None:
 
 
 class CharacterCommands:
-    def __init__(self, service: BotApi, intake: Intake) -> None:
+    def __init__(self, service: BotApi, intake: Intake, kept: KeptPhotos) -> None:
         self._service = service
         self._intake = intake
+        self._kept = kept
 
     async def command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/character create <name> (a reply to a photo), list, delete <name>."""
@@ -67,6 +70,8 @@ class CharacterCommands:
         try:
             match action.lower():
                 case "create":
+                    # Else the photos the user sent here without a caption, as a prompt would.
+                    sources = sources or await self._kept.take(chat_id, user_id)
                     text = await self._create(bot, owner, name, sources)
                 case "list":
                     await self._list(bot, owner, answer_to)

@@ -40,6 +40,7 @@ from bot.frontends.telegram.buttons import Buttons
 from bot.frontends.telegram.characters import CharacterCommands
 from bot.frontends.telegram.commands import Commands
 from bot.frontends.telegram.intake import Intake
+from bot.frontends.telegram.kept import KeptPhotos
 from bot.frontends.telegram.notifier import TelegramNotifier
 from bot.frontends.telegram.onboarding import Onboarding
 from bot.frontends.telegram.outbound import Outbound
@@ -88,7 +89,7 @@ class TelegramFrontEnd:
         self.notifier = TelegramNotifier(
             self._app.bot, service, locks, parking, max_document=max_document
         )
-        characters = CharacterCommands(service, intake)
+        characters = CharacterCommands(service, intake, KeptPhotos(parking))
         self._asking = Asking(
             service, parking, intake, self._app.bot, characters, album_wait=album_wait
         )
