@@ -102,6 +102,9 @@ class Characters:
         """The characters ``prompt`` names (the user's own first, then those shared where they
         ask), after ``kept``: those of the result R or 🎲 was pressed on, which must still be
         the presser's own or shared here."""
+        wanted = mentions(prompt)
+        if not wanted and not kept:
+            return []  # most prompts: no store read
         shared = {c.id: c for c in await self._store.shared_characters(owner.place)}
         found: list[Character] = []
         for ref in kept:
@@ -111,7 +114,6 @@ class Characters:
             if character.owner != owner.user and character.id not in shared:
                 raise InvalidInput(texts.NOT_YOUR_CHARACTER)  # private: its owner's alone
             found.append(character)
-        wanted = mentions(prompt)
         if wanted:
             usable = {name_key(c.name): c for c in shared.values()}
             usable.update({name_key(c.name): c for c in await self._store.characters(owner.user)})
