@@ -210,3 +210,17 @@ async def test_photos_sent_first_then_the_command_make_a_character(bot: BotUnder
     await bot.tg.post_message(USER, USER, "/character create Pair")
     await said(bot, USER, texts.character_created("Pair"))
     assert {"imageReference_1", "imageReference_2"} <= characters_created(bot.flow)[0].keys()
+
+
+async def test_characters_and_references_over_the_models_budget_are_refused_before_any_download(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Tom")
+    await said(bot, USER, texts.character_created("Tom"))
+    before = len(upstream_posts(bot.flow))
+    photos = [png(color=(c * 20, 90, 90)) for c in range(9)]
+    await bot.tg.post_album(USER, USER, photos, "/imagine @tom with all of them --model pro")
+    await said(bot, USER, texts.failed(texts.over_budget(2, 9, "Nano Banana Pro", 10)))
+    assert len(upstream_posts(bot.flow)) == before
+    assert len(bot.tg.calls_of("getFile")) == 2  # Tom's two: none of the nine was fetched
