@@ -34,8 +34,8 @@ from bench.fake_flow import capacity_schedule
 from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
+from bot.core.providers import Account, ImageProvider, ImageRequest, ProviderProfile, Rendering
 from bot.core.service import Service
-from bot.core.upstream import Account, GenerateParams, Generation, Upstream
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 
@@ -73,23 +73,27 @@ class Row:
 class TimedUpstream:
     """Passes calls through and notes when each generation's answer arrived."""
 
-    def __init__(self, inner: Upstream):
+    def __init__(self, inner: FlowClient):
         self.inner = inner
         self.answered: dict[str, float] = {}
+
+    @property
+    def profile(self) -> ProviderProfile:
+        return self.inner.profile
 
     async def list_accounts(self) -> list[Account]:
         return await self.inner.list_accounts()
 
-    async def upload_asset(self, email: str, data: bytes, mime: str) -> str:
-        return await self.inner.upload_asset(email, data, mime)
+    async def upload(self, data: bytes, mime: str, *, account: str | None) -> str:
+        return await self.inner.upload(data, mime, account=account)
 
-    async def generate(self, params: GenerateParams) -> Generation:
-        generation = await self.inner.generate(params)
-        self.answered[params.prompt] = time.perf_counter()
-        return generation
+    async def generate(self, request: ImageRequest) -> Rendering:
+        rendering = await self.inner.generate(request)
+        self.answered[request.prompt] = time.perf_counter()
+        return rendering
 
-    async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes:
-        return await self.inner.upscale(media_id, resolution, email=email)
+    async def upscale_image(self, handle: str, resolution: str, *, account: str | None) -> bytes:
+        return await self.inner.upscale_image(handle, resolution, account=account)
 
     async def create_character(self, email: str, references: Sequence[str], name: str) -> str:
         return await self.inner.create_character(email, references, name)
@@ -192,10 +196,10 @@ async def run_case(case: Case) -> Row:
     )
 
 
-def _service(case: Case, store: SqliteStore, upstream: Upstream) -> Service:
+def _service(case: Case, store: SqliteStore, upstream: ImageProvider) -> Service:
     return Service(
         store,
-        upstream,
+        [upstream],
         models=ModelTable.builtin(),
         limits=Limits(queued_per_user=case.jobs, running_per_user=case.jobs),
         tuning=Tuning(retry_min_seconds=case.latency / 3, retry_max_seconds=case.latency * 4),

@@ -110,7 +110,7 @@ async def run(url: str, store_name: str, workload: str, jobs: int) -> Row:
         counted = CountedStore(raw)
         service = Service(
             cast(Store, counted),
-            client,
+            [client],
             models=ModelTable.builtin(),
             limits=Limits(queued_per_user=jobs, running_per_user=jobs),
             tuning=Tuning(account_min_concurrency=20, account_max_concurrency=20),

@@ -1,4 +1,5 @@
-"""Wiring: open the store and the Flow client, start the service and front ends, stop cleanly."""
+"""Wiring: open the store and the roads to the models, start the service and front ends, stop
+cleanly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
-from bot import retention
+from bot import retention, roads
 from bot.config import Settings
 from bot.core.domain import UserKey
 from bot.core.policy import Access
@@ -22,7 +23,7 @@ from bot.frontends.console import Console
 from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
-from bot.providers.flow import FlowClient, FlowTimeouts
+from bot.providers.flow import FlowClient
 from bot.store import SqliteStore, open_store
 
 if TYPE_CHECKING:
@@ -33,34 +34,29 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parking]]:
-    """The store, the upstream client and the service on them, closed in reverse order; and
-    the store's parking, for the front ends."""
-    timeouts = FlowTimeouts(generate=settings.tuning.generation_timeout_seconds)
-    async with (
-        FlowClient(
-            settings.useapi_token.reveal(),
-            settings.useapi_base_url,
-            timeouts=timeouts,
-            media_hosts=settings.upstream_media_hosts,
-        ) as flow,
-        open_store(settings.database) as store,
-        _operating(settings, store, flow),
-    ):
-        service = Service(
-            store,
-            flow,
-            models=settings.models,
-            limits=settings.limits,
-            tuning=settings.tuning,
-            defaults=settings.defaults,
-            access=Access(
-                admins=frozenset(str(UserKey(*admin)) for admin in settings.admins),
-                allowed_users=settings.allowed_users,
-                allowed_chats=settings.allowed_chats,
-                accounts=settings.useapi_accounts,
-            ),
-        )
-        yield service, store
+    """The store, the roads' clients (in ``settings.providers`` order) and the service on them,
+    closed in reverse order; and the store's parking, for the front ends."""
+    async with AsyncExitStack() as stack:
+        clients = [roads.client(settings, road) for road in settings.providers]
+        for opened in clients:
+            await stack.enter_async_context(opened)
+        flow = next((c for c in clients if isinstance(c, FlowClient)), None)
+        async with open_store(settings.database) as store, _operating(settings, store, flow):
+            service = Service(
+                store,
+                clients,
+                models=settings.models,
+                limits=settings.limits,
+                tuning=settings.tuning,
+                defaults=settings.defaults,
+                access=Access(
+                    admins=frozenset(str(UserKey(*admin)) for admin in settings.admins),
+                    allowed_users=settings.allowed_users,
+                    allowed_chats=settings.allowed_chats,
+                    accounts=settings.useapi_accounts,
+                ),
+            )
+            yield service, store
 
 
 async def run_bot(settings: Settings) -> None:
@@ -109,7 +105,7 @@ async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
 
 @asynccontextmanager
 async def _operating(
-    settings: Settings, store: SqliteStore | PostgresStore, flow: FlowClient
+    settings: Settings, store: SqliteStore | PostgresStore, flow: FlowClient | None
 ) -> AsyncIterator[None]:
     """What runs beside the service for its operator: retention, ``/healthz`` and ``/metrics``."""
     async with AsyncExitStack() as stack:

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot import roads
 from bot.config import Settings
 from bot.core.upstream import AuthError, UpstreamError
 from bot.diagnosis import flow_accounts
@@ -39,20 +40,14 @@ class Line:
 
 async def run_checks(settings: Settings) -> list[Line]:
     """One line per configured thing, in a fixed order; the checks run side by side."""
-    checks: list[tuple[str, Callable[[Settings], Awaitable[Line]]]] = [
-        ("store", check_store),
-        ("flow", check_flow),
-    ]
+    checks: list[tuple[str, Callable[[Settings], Awaitable[Line]]]] = [("store", check_store)]
+    if "flow" in settings.providers:
+        checks.append(("flow", check_flow))
     if settings.telegram_token is not None:
         checks.append(("telegram", check_telegram))
     if settings.discord_token is not None:
         checks.append(("discord", check_discord))
-    if settings.gemini_api_key is not None:
-        checks.append(("gemini", check_gemini))
-    if settings.nbpro_api_key is not None:
-        checks.append(("nbpro", check_nbpro))
-    if settings.wireflow_api_key is not None:
-        checks.append(("wireflow", check_wireflow))
+    checks += [(road, _road_check(road)) for road in settings.providers if road != "flow"]
     redact = Redact(secrets_of(settings), settings.database.redact)
     lines = await asyncio.gather(*(_bounded(name, check, settings) for name, check in checks))
     return [Line(line.ok, redact.text(line.text)) for line in lines]
@@ -79,11 +74,8 @@ async def check_store(settings: Settings) -> Line:
 
 async def check_flow(settings: Settings) -> Line:
     """``GET /accounts`` with the token: refused, no account linked, accounts unhealthy."""
-    async with FlowClient(
-        settings.useapi_token.reveal(),
-        settings.useapi_base_url,
-        media_hosts=settings.upstream_media_hosts,
-    ) as flow:
+    async with roads.client(settings, "flow") as flow:
+        assert isinstance(flow, FlowClient)
         report = await flow_accounts(flow, settings.useapi_accounts)
     return Line(report.problem is None, f"useapi.net: {report.summary}")
 
@@ -150,33 +142,17 @@ async def check_discord(settings: Settings) -> Line:
     )
 
 
-async def check_gemini(settings: Settings) -> Line:
-    from bot.providers.gemini import GeminiClient
-
-    assert settings.gemini_api_key is not None
-    client = GeminiClient(settings.gemini_api_key.reveal(), settings.gemini_base_url)
-    return await _provider("gemini", "GEMINI_API_KEY", client)
+# The setting holding each road's key, named when the road refuses it.
+_KEYS = {"gemini": "GEMINI_API_KEY", "nbpro": "NBPRO_API_KEY", "wireflow": "WIREFLOW_API_KEY"}
 
 
-async def check_nbpro(settings: Settings) -> Line:
-    from bot.providers.nbpro import NbproClient
+def _road_check(road: str) -> Callable[[Settings], Awaitable[Line]]:
+    async def check(settings: Settings) -> Line:
+        client = roads.client(settings, road)
+        assert not isinstance(client, FlowClient)  # Flow's check is its accounts' report
+        return await _provider(road, _KEYS[road], client)
 
-    assert settings.nbpro_api_key is not None
-    client = NbproClient(settings.nbpro_api_key.reveal(), settings.nbpro_base_url)
-    return await _provider("nbpro", "NBPRO_API_KEY", client)
-
-
-async def check_wireflow(settings: Settings) -> Line:
-    from bot.providers.wireflow import WireflowClient
-
-    assert settings.wireflow_api_key is not None
-    assert settings.wireflow_workflow_id is not None
-    client = WireflowClient(
-        settings.wireflow_api_key.reveal(),
-        settings.wireflow_workflow_id,
-        settings.wireflow_base_url,
-    )
-    return await _provider("wireflow", "WIREFLOW_API_KEY", client)
+    return check
 
 
 class _Checkable(Protocol):

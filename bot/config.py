@@ -6,63 +6,50 @@ that no repr, log line or error message can show them.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
-from dotenv import dotenv_values
-
-from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
-from bot.core.models_table import MAX_COUNT, MIN_COUNT, UPSCALE_SIZES, ModelTable, ModelTableError
+from bot.core import models_file
+from bot.core.domain import UserKey
+from bot.core.models_table import (
+    MAX_COUNT,
+    MIN_COUNT,
+    PROVIDERS,
+    UPSCALE_SIZES,
+    ModelTable,
+    ModelTableError,
+)
 from bot.core.policy import Defaults, Limits, Tuning
+from bot.env import PLATFORMS, ConfigError, Env, Secret, environment, setting
 from bot.providers import gemini, nbpro, wireflow
 from bot.providers.flow import DEFAULT_BASE_URL
 from bot.providers.media import DEFAULT_MEDIA_HOSTS
 from bot.store.url import StoreUrl, StoreUrlError
 
-PLATFORMS = (DISCORD, TELEGRAM)
+__all__ = [
+    "DEFAULT_DATABASE",
+    "LOG_FORMATS",
+    "PLATFORMS",
+    "PUBLIC_TELEGRAM_API",
+    "ConfigError",
+    "Secret",
+    "Settings",
+    "setting",
+]
+
 LOG_FORMATS = ("text", "json")
 # The Bot API's own root; another one is a local Bot API server (without its upload limits).
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
 DEFAULT_DATABASE = StoreUrl.parse("sqlite:///data/bot.sqlite3")
 # A host name, or "*." and a domain: ASCII (IDNA) labels, no scheme, port or path.
 _HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
-T = TypeVar("T")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or wrong; the message names the variable and what to do."""
-
-
-class Secret:
-    """A token: compares and hashes like its value, prints as ``***``."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 @dataclass(frozen=True)
 class Settings:
-    useapi_token: Secret
+    useapi_token: Secret | None = None
     useapi_base_url: str = DEFAULT_BASE_URL
     useapi_accounts: tuple[str, ...] = ()
     upstream_media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
@@ -86,14 +73,30 @@ class Settings:
     log_format: str = "text"
     http_listen: tuple[str, int] | None = None
     retention_days: int = 30  # 0: keep forever
-    # The other providers: read (and checked by ``python -m bot check``), not yet served from.
+    # The other roads to the models (the first is useapi_token's Google Flow).
     gemini_api_key: Secret | None = None
     gemini_base_url: str = gemini.DEFAULT_BASE_URL
+    gemini_concurrency: int = gemini.DEFAULT_LIMITS.concurrency or 8
+    gemini_requests_per_minute: int = gemini.DEFAULT_LIMITS.requests_per_minute or 20
     nbpro_api_key: Secret | None = None
     nbpro_base_url: str = nbpro.DEFAULT_BASE_URL
+    nbpro_plan: str = "standard"
     wireflow_api_key: Secret | None = None
     wireflow_base_url: str = wireflow.DEFAULT_BASE_URL
     wireflow_workflow_id: str | None = None
+    wireflow_plan: str = "free"
+    provider_order: tuple[str, ...] = ()  # BOT_PROVIDERS; empty: every one configured
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The roads to use, in order: BOT_PROVIDERS, else every one whose key is set."""
+        keys = {
+            "flow": self.useapi_token,
+            "gemini": self.gemini_api_key,
+            "nbpro": self.nbpro_api_key,
+            "wireflow": self.wireflow_api_key,
+        }
+        return self.provider_order or tuple(p for p in PROVIDERS if keys[p] is not None)
 
     @classmethod
     def from_env(
@@ -103,89 +106,61 @@ class Settings:
         env_file: Path | None = Path(".env"),
     ) -> Settings:
         """Read and check every setting; the process environment wins over ``.env``."""
-        return _parse(_Env(_environment(environ, env_file)))
+        return _parse(Env(environment(environ, env_file)))
 
 
-def setting(name: str, env_file: Path | None = Path(".env")) -> str:
-    """One raw setting, read as ``Settings.from_env`` reads it (for commands that need no more)."""
-    return _Env(_environment(None, env_file)).text(name)
+# Each road by the setting that enables it.
+_ROAD_KEYS = {
+    "flow": "USEAPI_TOKEN",
+    "gemini": "GEMINI_API_KEY",
+    "nbpro": "NBPRO_API_KEY",
+    "wireflow": "WIREFLOW_API_KEY",
+}
 
 
-def _environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    values.update(os.environ if environ is None else environ)
-    return values
-
-
-class _Env:
-    def __init__(self, values: Mapping[str, str]):
-        self._values = values
-
-    def text(self, name: str, default: str = "") -> str:
-        return self._values.get(name, "").strip() or default
-
-    def secret(self, name: str) -> Secret | None:
-        value = self.text(name)
-        return Secret(value) if value else None
-
-    def number(self, name: str, default: T, kind: Callable[[str], T], low: float) -> T:
-        raw = self.text(name)
-        if not raw:
-            return default
-        try:
-            value = kind(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value < low:  # type: ignore[operator]
-            raise ConfigError(f"{name} must be at least {low}, got {raw!r}")
-        return value
-
-    def flag(self, name: str, default: bool) -> bool:
-        raw = self.text(name).lower()
-        if not raw:
-            return default
-        if raw in {"1", "true", "yes", "on"}:
-            return True
-        if raw in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{name} must be true or false, got {raw!r}")
-
-    def ids(self, name: str) -> list[tuple[str, str]]:
-        """A comma list of ``platform:id`` pairs."""
-        out = []
-        for item in filter(None, (p.strip() for p in self.text(name).split(","))):
-            key = UserKey.parse(item)
-            user = key.user_id.strip()
-            if key.platform not in (*PLATFORMS, CONSOLE) or not user.lstrip("-").isdigit():
-                raise ConfigError(
-                    f"{name}: {item!r} should look like discord:123456 or telegram:123456"
-                )
-            out.append((key.platform, user))
-        return out
-
-
-def _parse(env: _Env) -> Settings:
-    token = env.secret("USEAPI_TOKEN")
-    if token is None:
+def _roads(env: Env) -> tuple[str, ...]:
+    """BOT_PROVIDERS, each of its roads configured; else every road whose key is set."""
+    configured = [road for road in PROVIDERS if env.text(_ROAD_KEYS[road])]
+    if not configured:
         raise ConfigError(
-            "USEAPI_TOKEN is not set: put your useapi.net API token in the environment or .env"
+            "no image provider is configured: USEAPI_TOKEN is not set (the useapi.net Google "
+            "Flow API), nor GEMINI_API_KEY, NBPRO_API_KEY, or WIREFLOW_API_KEY with "
+            "WIREFLOW_WORKFLOW_ID: set at least one in the environment or .env"
         )
-    models_file = env.text("BOT_MODELS_FILE")
+    raw = env.text("BOT_PROVIDERS")
+    if not raw:
+        return tuple(configured)
+    order = tuple(dict.fromkeys(p.strip().lower() for p in raw.split(",") if p.strip()))
+    for road in order:
+        if road not in PROVIDERS:
+            raise ConfigError(f"BOT_PROVIDERS: {road!r} is not one of {', '.join(PROVIDERS)}")
+        if road not in configured:
+            raise ConfigError(f"BOT_PROVIDERS names {road}, but {_ROAD_KEYS[road]} is not set")
+    return order
+
+
+def _models(env: Env, roads: tuple[str, ...]) -> ModelTable:
+    """The model table (BOT_MODELS_FILE over the built-in one) as these roads serve it."""
+    path = env.text("BOT_MODELS_FILE")
     try:
-        models = ModelTable.load(Path(models_file) if models_file else None)
-        default_model = env.text("BOT_DEFAULT_MODEL")
-        if default_model:
-            spec = models.resolve(default_model)
-            if spec is None:
-                raise ConfigError(
-                    f"BOT_DEFAULT_MODEL {default_model!r} is not a known model; "
-                    f"use one of {', '.join(models.ids())}"
-                )
-            models = ModelTable(models.models, spec.id)
+        models = models_file.load(Path(path) if path else None).serving(roads)
     except ModelTableError as exc:
         raise ConfigError(f"BOT_MODELS_FILE: {exc}") from exc
+    default_model = env.text("BOT_DEFAULT_MODEL")
+    if default_model:
+        spec = models.resolve(default_model)
+        if spec is None:
+            raise ConfigError(
+                f"BOT_DEFAULT_MODEL {default_model!r} is not a known model of the configured "
+                f"providers; use one of {', '.join(models.ids())}"
+            )
+        models = ModelTable(models.models, spec.id)
+    return models
+
+
+def _parse(env: Env) -> Settings:
+    roads = _roads(env)
+    models = _models(env, roads)
 
     base_min = Tuning()
     tuning = Tuning(
@@ -254,7 +229,7 @@ def _parse(env: _Env) -> Settings:
         )
 
     return Settings(
-        useapi_token=token,
+        useapi_token=env.secret("USEAPI_TOKEN"),
         useapi_base_url=env.text("USEAPI_BASE_URL", Settings.useapi_base_url).rstrip("/"),
         useapi_accounts=tuple(
             a.strip() for a in env.text("USEAPI_ACCOUNTS").split(",") if a.strip()
@@ -291,6 +266,15 @@ def _parse(env: _Env) -> Settings:
         wireflow_api_key=wireflow_key,
         wireflow_base_url=env.text("WIREFLOW_BASE_URL", wireflow.DEFAULT_BASE_URL).rstrip("/"),
         wireflow_workflow_id=wireflow_workflow,
+        gemini_concurrency=env.number("GEMINI_CONCURRENCY", Settings.gemini_concurrency, int, 1),
+        gemini_requests_per_minute=env.number(
+            "GEMINI_REQUESTS_PER_MINUTE", Settings.gemini_requests_per_minute, int, 1
+        ),
+        nbpro_plan=_choice("NBPRO_PLAN", env.text("NBPRO_PLAN", "standard"), tuple(nbpro.PLANS)),
+        wireflow_plan=_choice(
+            "WIREFLOW_PLAN", env.text("WIREFLOW_PLAN", "free"), tuple(wireflow.PLANS)
+        ),
+        provider_order=roads,
     )
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core.upstream import Account, AuthError, PaymentError, Upstream, UpstreamError
+from bot.core.providers import Account, Pooled
+from bot.core.upstream import AuthError, PaymentError, UpstreamError
 
 SETUP_PAGE = "https://useapi.net/docs/start-here/setup-useapi"
 LINK_PAGE = "https://useapi.net/docs/start-here/setup-google-flow"
@@ -29,7 +30,7 @@ class AccountsReport:
         )
 
 
-async def flow_accounts(upstream: Upstream, wanted: Sequence[str] = ()) -> AccountsReport:
+async def flow_accounts(upstream: Pooled, wanted: Sequence[str] = ()) -> AccountsReport:
     """Ask ``GET /accounts``; ``wanted`` is USEAPI_ACCOUNTS (empty: every account listed)."""
     try:
         listed = await upstream.list_accounts()

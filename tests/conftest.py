@@ -64,7 +64,7 @@ def build_service(
     """A service as the tests want it: fast retries, a fixed seed, one admin."""
     return Service(
         store,
-        upstream,
+        [upstream],
         models=models or ModelTable.builtin(),
         limits=limits or Limits(),
         tuning=tuning,

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from bot.core import texts
-from bot.core.domain import CharacterRef, GenerationRequest, name_key
+from bot.core.domain import CharacterRef, name_key
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelSpec
 
@@ -102,22 +102,11 @@ def check_budget(model: ModelSpec, pictures: Sequence[int], references: int) -> 
     reference budget."""
     if not pictures:
         return
-    if not model.characters or not model.max_references:
+    # The budget of the roads that take characters (Flow's), not of the model's other roads.
+    budget = max((o.max_references for o in model.offers if o.characters), default=0)
+    if not budget:
         raise InvalidInput(texts.no_characters_on(model.label))
     if len(pictures) > MAX_CHARACTERS:
         raise InvalidInput(texts.too_many_characters(len(pictures), MAX_CHARACTERS))
-    if sum(pictures) + references > model.max_references:
-        raise InvalidInput(
-            texts.over_budget(sum(pictures), references, model.label, model.max_references)
-        )
-
-
-def fits(model: ModelSpec, request: GenerationRequest) -> bool:
-    """Whether ``model`` takes the request as it is (its ratio, references and characters):
-    for trying another model on it."""
-    if request.characters and not model.characters:
-        return False
-    if not model.accepts_ratio(request.aspect_ratio, with_references=bool(request.references)):
-        return False
-    pictures = sum(c.images for c in request.characters)
-    return len(request.references) + pictures <= model.max_references
+    if sum(pictures) + references > budget:
+        raise InvalidInput(texts.over_budget(sum(pictures), references, model.label, budget))

@@ -62,10 +62,13 @@ class Owner:
 
 @dataclass(frozen=True)
 class ImageRef:
-    """An image the upstream already holds: a ``mediaGenerationId`` and the account owning it."""
+    """An image a provider made: its handle there (Flow's ``mediaGenerationId``, a Wireflow
+    result URL; empty where the provider keeps nothing and only the bytes we kept serve), the
+    capacity unit that made it (a Flow account, else the provider's name) and the provider."""
 
     media_id: str
     account: str
+    provider: str = "flow"
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,9 @@ class CharacterRef:
 
 @dataclass(frozen=True)
 class GenerationRequest:
+    """A render. ``fixed_seed``: the seed was asked for (``--seed``, or U re-rendering an image
+    at a larger size), so only a road that takes seeds may serve it."""
+
     prompt: str
     model: str
     aspect_ratio: str
@@ -128,10 +134,12 @@ class GenerationRequest:
     seed: int
     references: tuple[Reference, ...] = ()
     characters: tuple[CharacterRef, ...] = ()
+    size: str = "1K"
+    fixed_seed: bool = False
 
     @property
     def pinned_account(self) -> str | None:
-        """A reference or character the upstream already holds ties the job to its account."""
+        """A reference or character a provider already holds ties the job to its account."""
         held = (
             *(r.account for r in self.references if isinstance(r, ImageRef)),
             *(c.account for c in self.characters),
@@ -176,6 +184,17 @@ class JobState(StrEnum):
         return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
+@dataclass(frozen=True)
+class Execution:
+    """A job's render on an asynchronous provider (Wireflow), stored before anyone waits for
+    it: the ``key`` it is (or will be) submitted under, and once submitted its ``ids``. After a
+    restart the job resumes waiting for ``ids`` instead of submitting again."""
+
+    provider: str
+    key: str
+    ids: tuple[str, ...] = ()
+
+
 @dataclass
 class Job:
     id: int
@@ -189,6 +208,7 @@ class Job:
     updated_at: float = 0.0
     delivered: bool = False
     pruned: bool = False  # past BOT_RETENTION_DAYS: prompt and images gone, the row kept
+    execution: Execution | None = None
 
     @property
     def is_upscale(self) -> bool:
@@ -197,7 +217,8 @@ class Job:
 
 @dataclass(frozen=True)
 class ResultImage:
-    """One generated (or upscaled) image; ``data`` is kept only until it is delivered."""
+    """One generated (or upscaled) image; ``data`` is kept until it is delivered, and after
+    that only where no handle stands for it (``ref.media_id`` empty): R needs the bytes."""
 
     index: int
     ref: ImageRef

@@ -4,6 +4,9 @@ Options arrive as inline flags in the prompt (``--ar 16:9 --model pro``) or as s
 from a slash command; explicit values win over the user's settings, which win over the bot's
 defaults. Only what the user said explicitly can be refused: a saved default that doesn't fit
 this request (``auto`` without a reference) quietly gives way to the bot's default.
+
+What fits is what some road can serve (``bot.core.routing``): the roads that serve the model and
+can take the references, narrowed by each option in turn; a refusal names what those roads do.
 """
 
 from __future__ import annotations
@@ -15,11 +18,21 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from bot.core import texts
+from bot.core import routing, texts
 from bot.core.domain import UserSettings
 from bot.core.errors import InvalidInput
-from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelSpec, ModelTable
+from bot.core.models_table import (
+    AUTO,
+    MAX_COUNT,
+    MAX_SEED,
+    MIN_COUNT,
+    SIZES,
+    ModelOffer,
+    ModelSpec,
+    ModelTable,
+)
 from bot.core.policy import Defaults, Limits
+from bot.core.routing import Refs
 
 # Phones turn "--" into an em or en dash; accept those too, and a single dash before a name
 # only an option has ("-ar 16:9"; "-n" could be prose).
@@ -34,6 +47,9 @@ _FLAG_FIELDS = {
     "count": "count",
     "n": "count",
     "seed": "seed",
+    "size": "size",
+    "res": "size",
+    "resolution": "size",
 }
 _SINGLE_DASH = frozenset(name for name in _FLAG_FIELDS if len(name) > 1)
 _RATIO_WORDS = {"landscape": "16:9", "portrait": "9:16", "square": "1:1", "wide": "16:9"}
@@ -49,6 +65,7 @@ class Options:
     aspect_ratio: str | None = None
     count: str | int | None = None
     seed: str | int | None = None
+    size: str | None = None
 
     def overridden_by(self, other: Options) -> Options:
         return replace(self, **{k: v for k, v in vars(other).items() if v is not None})
@@ -61,6 +78,8 @@ class Resolved:
     aspect_ratio: str
     count: int
     seed: int
+    size: str = "1K"
+    fixed_seed: bool = False
 
 
 def split_flags(text: str) -> tuple[str, Options]:
@@ -107,15 +126,17 @@ def resolve(
     options: Options,
     settings: UserSettings,
     *,
-    reference_count: int,
+    refs: Refs,
     table: ModelTable,
+    pictures: frozenset[str],
     defaults: Defaults,
     limits: Limits,
     rng: random.Random | None = None,
     naming: texts.Naming = texts.FLAGS_NAMING,
 ) -> Resolved:
     """Check what the user asked; raise ``InvalidInput`` with one sentence at the first fault
-    (naming options as the user's platform does)."""
+    (naming options as the user's platform does). ``pictures``: the roads that take pictures a
+    user sends."""
     prompt = prompt.strip()
     if not prompt:
         raise InvalidInput(texts.PROMPT_EMPTY)
@@ -123,38 +144,46 @@ def resolve(
         raise InvalidInput(texts.prompt_too_long(len(prompt), limits.max_prompt_chars))
 
     model = _model(options.model, settings.model, table)
-    if reference_count > model.max_references:
-        raise InvalidInput(
-            texts.too_many_references(reference_count, model.id, model.max_references)
-        )
+    offers = routing.by_kind(model, refs, pictures)
+    if not offers:
+        raise InvalidInput(_unusable(model, refs, table, pictures))
+    if not (fitting := routing.by_count(offers, refs)):
+        limit = max(o.max_references for o in offers)
+        raise InvalidInput(texts.too_many_references(refs.total, model.id, limit))
+    offers = fitting
 
-    with_refs = reference_count > 0
     if options.aspect_ratio is not None:
         ratio = normalise_ratio(options.aspect_ratio)
-        if ratio == AUTO and not with_refs:
+        if ratio == AUTO and not refs.total:
             raise InvalidInput(texts.auto_needs_reference(naming))
-        if ratio == AUTO and not model.auto_aspect:
-            raise InvalidInput(texts.auto_not_supported(model.id, table, naming))
-        if not model.accepts_ratio(ratio, with_references=with_refs):
-            closest = closest_ratio(ratio, model.aspect_ratios)
-            raise InvalidInput(texts.bad_ratio(options.aspect_ratio, model.aspect_ratios, closest))
+        if not routing.by_ratio(offers, ratio, refs):
+            if ratio == AUTO:
+                raise InvalidInput(texts.auto_not_supported(model.id, table, naming))
+            ratios = list(dict.fromkeys(r for o in offers for r in o.aspect_ratios))
+            closest = closest_ratio(ratio, ratios)
+            raise InvalidInput(texts.bad_ratio(options.aspect_ratio, ratios, closest))
     else:
         ratio = next(
             r
-            for r in (settings.aspect_ratio, defaults.aspect_ratio, model.aspect_ratios[0])
-            if r is not None and model.accepts_ratio(r, with_references=with_refs)
+            for r in (settings.aspect_ratio, defaults.aspect_ratio, offers[0].aspect_ratios[0])
+            if r is not None and routing.by_ratio(offers, r, refs)
         )
+    offers = routing.by_ratio(offers, ratio, refs)
 
-    if options.count is not None:
-        count = parse_count(options.count)
-    else:
-        count = settings.count or defaults.count
+    size = _size(options.size, offers, model)
+    offers = routing.by_size(offers, size)
+    count = parse_count(options.count) if options.count is not None else None
+    count = count or settings.count or defaults.count
+    if not routing.by_count_of_images(offers, count):
+        raise InvalidInput(texts.too_many_images(model.id, max(o.max_count for o in offers)))
 
     if options.seed is not None:
         seed = _integer(options.seed, 0, MAX_SEED, texts.bad_seed)
+        if not routing.by_seed(routing.by_count_of_images(offers, count), fixed=True):
+            raise InvalidInput(texts.seed_not_supported(model.id))
     else:
         seed = new_seed(rng)
-    return Resolved(prompt, model, ratio, count, seed)
+    return Resolved(prompt, model, ratio, count, seed, size, fixed_seed=options.seed is not None)
 
 
 def parse_count(raw: str | int) -> int:
@@ -194,6 +223,31 @@ def _model(explicit: str | None, saved: str | None, table: ModelTable) -> ModelS
             raise InvalidInput(texts.unknown_model(explicit, table))
         return spec
     return (table.resolve(saved) if saved else None) or table.default
+
+
+def _size(raw: str | None, offers: list[ModelOffer], model: ModelSpec) -> str:
+    """The size asked for (1K unless told), if a road serving the rest renders at it."""
+    if raw is None:
+        return SIZES[0] if routing.by_size(offers, SIZES[0]) else offers[0].sizes[0]
+    size = raw.strip().upper()
+    if size not in SIZES:
+        raise InvalidInput(texts.bad_size(raw))
+    if not routing.by_size(offers, size):
+        sizes = [s for s in SIZES if routing.by_size(offers, s)]
+        raise InvalidInput(texts.size_not_offered(model.id, sizes))
+    return size
+
+
+def _unusable(model: ModelSpec, refs: Refs, table: ModelTable, pictures: frozenset[str]) -> str:
+    """Why no road serving ``model`` can take these references."""
+    held_by = refs.held_by
+    if held_by is not None:
+        if refs.uploads and held_by not in pictures:
+            return texts.CANNOT_MIX_REFERENCES
+        there = [m.id for m in table.models if m.offer(held_by) is not None]
+        return texts.reference_needs_model(there) if there else texts.REFERENCE_NOT_USABLE
+    able = [m.id for m in table.models if any(o.provider in pictures for o in m.offers)]
+    return texts.pictures_need_model(model.id, able) if able else texts.PICTURES_NOT_TAKEN
 
 
 def _integer(raw: str | int, low: int, high: int, message: Callable[[object], str]) -> int:

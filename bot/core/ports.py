@@ -13,6 +13,7 @@ from typing import Protocol
 from bot.core.domain import (
     Character,
     CharacterImage,
+    Execution,
     HeldAlert,
     Job,
     JobResult,
@@ -77,6 +78,10 @@ class Store(Protocol):
 
     async def update_request(self, job_id: int, request: Request) -> None: ...
 
+    async def save_execution(self, job_id: int, execution: Execution | None) -> None:
+        """Keep what an asynchronous provider was sent (``Job.execution``), before waiting."""
+        ...
+
     async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
         """Store the results (with their bytes) and mark the job done, atomically; False if the
         job had ended meanwhile (cancelled while it ran)."""
@@ -93,7 +98,8 @@ class Store(Protocol):
         ...
 
     async def mark_delivered(self, job_id: int) -> None:
-        """Record the final answer as given, and drop image bytes no one needs any more."""
+        """Record the final answer as given, and drop image bytes no button needs: those of
+        images with a handle, and the pictures a job no longer sends."""
         ...
 
     async def results(self, job_id: int) -> list[ResultImage]: ...

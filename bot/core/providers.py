@@ -10,6 +10,8 @@ format; the core sees all of them through this contract and never imports httpx:
     Resumable.resume(Submission) -> Rendering                 store the Submission, then wait
     Uploader.upload(bytes, mime) -> handle                  where references must be uploaded (Flow)
     Upscaler.upscale_image(handle, resolution) -> bytes     a native upscale endpoint (Flow)
+    Pooled.list_accounts() -> [Account]                     several accounts, each its own capacity
+                                                              (Flow); others are one unit each
 
 - **References** travel as ``ProviderProfile.references`` says: a ``handle`` the provider already
   holds (Flow's mediaGenerationId, a Wireflow result URL) or the picture (``data`` + ``mime``:
@@ -19,30 +21,28 @@ format; the core sees all of them through this contract and never imports httpx:
   provider runs ``ceil(count / images_per_call)`` calls in parallel itself, and the scheduler
   charges that many against ``ProviderLimits``. Images the filter withheld come back as
   ``Rendering.withheld`` (never trimmed silently); when every image is withheld it raises.
-- **Limits** are fixed per plan (``ProviderLimits``); Flow's adaptive per-account capacity is the
-  scheduler's AIMD limit, so Flow's limits are all None.
+- **Limits** are fixed per plan (``ProviderLimits``: calls in flight, calls started per minute);
+  Flow's adaptive per-account capacity is the scheduler's AIMD limit, so Flow's limits are None.
 - **Asynchronous execution**: ``submit`` returns at once with the execution ids, idempotent on
   ``ImageRequest.job_key`` (the same key within the provider's window returns the same
   executions). The core stores the ``Submission`` before it waits, and after a restart calls
   ``resume`` instead of ``submit``. ``ExecutionLost`` means the provider forgot it: submit again.
 - **Upscale**: where no ``Upscaler`` exists, U re-renders at a larger ``size`` if the model has one.
+- **Models**: what each road can do with each model (``ModelOffer``) is the model table's
+  (``bot.core.models_table``); a provider's profile carries the table's offers for it, narrowed
+  by its plan where the plan allows less.
 
 Failures are the exceptions of ``bot.core.upstream``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from bot.core.models_table import AUTO
-
-SIZES = ("1K", "2K", "4K")
-# Google's ten ratios; most offers take exactly these.
-GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+from bot.core.models_table import AUTO, ModelOffer
 
 
 class ReferenceMode(StrEnum):
@@ -90,6 +90,7 @@ class ImageRequest:
     references: tuple[Reference, ...] = ()
     job_key: str = ""
     account: str | None = None
+    characters: tuple[str, ...] = ()  # Flow's character ids (POST /characters)
 
 
 @dataclass(frozen=True)
@@ -130,35 +131,32 @@ class Submission:
 
 @dataclass(frozen=True)
 class ProviderLimits:
-    """A plan's fixed limits; None is "not limited" (or, for Flow, adaptive)."""
+    """A plan's fixed limits; None is "not limited" (or, for Flow, adaptive).
+
+    The scheduler keeps ``concurrency`` calls in flight at most, and starts at most
+    ``starts_per_minute`` calls in any minute: the executions a provider counts apart
+    (``submits_per_minute``), else every request. Wireflow's polls spend its
+    ``requests_per_minute``; its client paces them and states a concurrency they fit in.
+    """
 
     concurrency: int | None = None  # upstream calls in flight at once
     requests_per_minute: int | None = None  # every call (Wireflow: polls too)
     submits_per_minute: int | None = None  # executions started (Wireflow: 10 on every plan)
     submits_per_day: int | None = None
+    references: int | None = None  # the most reference images the plan takes in one request
+
+    @property
+    def starts_per_minute(self) -> int | None:
+        return self.submits_per_minute or self.requests_per_minute
 
 
 @dataclass(frozen=True)
-class ModelOffer:
-    """One model as one provider serves it. ``model`` is the bot's model-table id."""
+class Account:
+    """One of a pooled provider's accounts, as it lists them."""
 
-    model: str
-    provider_model: str
-    max_references: int
-    aspect_ratios: tuple[str, ...]
-    sizes: tuple[str, ...] = ("1K",)
-    images_per_call: int = 1
-    max_count: int = 4
-    seed: bool = False
-    auto_aspect: bool = False  # "auto": the ratio of the first reference
-    upscale: tuple[str, ...] = ()  # native upscale resolutions (Flow)
-    prices: tuple[tuple[str, float], ...] = ()  # (size, USD per image); empty: plan credits
-
-    def price(self, size: str) -> float | None:
-        return dict(self.prices).get(size)
-
-    def calls_for(self, count: int) -> int:
-        return math.ceil(count / self.images_per_call)
+    email: str
+    healthy: bool
+    health: str = "OK"
 
 
 @dataclass(frozen=True)
@@ -190,8 +188,9 @@ def unfit(profile: ProviderProfile, offer: ModelOffer, request: ImageRequest) ->
         return f"{offer.model} renders at {', '.join(offer.sizes)}"
     if not 1 <= request.count <= offer.max_count:
         return f"{offer.model} makes 1 to {offer.max_count} images at a time"
-    if len(request.references) > offer.max_references:
-        return f"{offer.model} takes at most {offer.max_references} reference images"
+    most = min(offer.max_references, profile.limits.references or offer.max_references)
+    if len(request.references) > most:
+        return f"{offer.model} takes at most {most} reference images"
     return _unfit_references(profile, request.references)
 
 
@@ -215,10 +214,6 @@ class ImageProvider(Protocol):
 
     async def generate(self, request: ImageRequest) -> Rendering: ...
 
-    async def check(self) -> str:
-        """One line saying the key and configuration work; raises an ``UpstreamError`` if not."""
-        ...
-
 
 @runtime_checkable
 class Resumable(Protocol):
@@ -234,6 +229,24 @@ class Uploader(Protocol):
     """A provider that turns a user's picture into a handle it holds."""
 
     async def upload(self, data: bytes, mime: str, *, account: str | None) -> str: ...
+
+
+@runtime_checkable
+class Pooled(Protocol):
+    """A provider with several accounts behind one key, each its own capacity unit (Flow's
+    Google accounts): ``ImageRequest.account`` names the one to use."""
+
+    async def list_accounts(self) -> list[Account]: ...
+
+
+@runtime_checkable
+class CharacterMaker(Protocol):
+    """A provider whose accounts hold named characters made of uploaded pictures (Flow's
+    ``POST /characters``); a render names them in ``ImageRequest.characters``."""
+
+    async def upload(self, data: bytes, mime: str, *, account: str | None) -> str: ...
+
+    async def create_character(self, email: str, references: Sequence[str], name: str) -> str: ...
 
 
 @runtime_checkable

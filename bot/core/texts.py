@@ -10,9 +10,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from bot.core.domain import DISCORD, AdminEvent, JobResult, UpscaleRequest
-from bot.core.models_table import AUTO, MAX_COUNT, MAX_SEED, MIN_COUNT, ModelSpec, ModelTable
+from bot.core.models_table import (
+    AUTO,
+    MAX_COUNT,
+    MAX_SEED,
+    MIN_COUNT,
+    SIZES,
+    ModelSpec,
+    ModelTable,
+)
 
-FLAGS_HELP = "--ar 16:9, --model pro, --count 2, --seed 42"
+FLAGS_HELP = "--ar 16:9, --model pro, --count 2, --seed 42, --size 2K"
 # The flag each option is written with in a prompt (the long names work too).
 FLAGS = {"model": "--model", "aspect_ratio": "--ar", "count": "--count", "seed": "--seed"}
 
@@ -126,6 +134,22 @@ OPERATOR = (
     "The bot needs its operator's attention right now; they have been told. Please try later."
 )
 INTERNAL = "Something went wrong on our side. Please try again; the operator can see the details."
+NOT_SERVED = (
+    "The image services this bot uses no longer make what this job asked for. Please send it "
+    "again (see /help for the models)."
+)
+CHARACTERS_NEED_FLOW = (
+    "Characters live on Google Flow accounts (useapi.net), which this bot doesn't use: "
+    "describe the person in your prompt, or send their picture as a reference."
+)
+PICTURES_NOT_TAKEN = (
+    "The image service here can't use pictures you send: it only builds on images it made. "
+    "Press R under one of your results to use it as a reference."
+)
+CANNOT_MIX_REFERENCES = (
+    "That image can't be used together with pictures you send. Use it on its own, or send the "
+    "pictures without it."
+)
 NOT_SAVED = (
     "Your images were made, but the bot couldn't save them; the operator has been told. "
     "Please try again later."
@@ -310,6 +334,33 @@ def too_many_references(count: int, model: str, limit: int) -> str:
     return f"You sent {count} reference images; {model} takes at most {limit}. Please send fewer."
 
 
+def pictures_need_model(model: str, able: Sequence[str]) -> str:
+    return (
+        f"{model} can't use pictures you send here. Use {' or '.join(able)} (--model), or leave "
+        "the pictures out."
+    )
+
+
+def reference_needs_model(able: Sequence[str]) -> str:
+    return f"That image can only be used with {' or '.join(able)}: choose one with --model."
+
+
+def bad_size(raw: object) -> str:
+    return f"“{quote(raw)}” isn't an image size. Use one of: {', '.join(SIZES)}."
+
+
+def size_not_offered(model: str, sizes: Sequence[str]) -> str:
+    return f"{model} renders at {', '.join(sizes)} here. Choose one of those with --size."
+
+
+def seed_not_supported(model: str) -> str:
+    return f"{model} can't take a seed here. Leave out --seed, or choose another model."
+
+
+def too_many_images(model: str, limit: int) -> str:
+    return f"{model} makes at most {limit} images at a time here. Use --count {limit} or fewer."
+
+
 def unknown_option(flag: str, suggestion: str | None = None) -> str:
     if suggestion:
         return f"I don't know the option {quote(flag)}. Did you mean {suggestion}?"
@@ -375,7 +426,14 @@ def caption(result: JobResult) -> str:
     request = result.job.request
     if isinstance(request, UpscaleRequest):
         return f"Upscaled image {request.index} to {request.resolution} · {request.model}"
-    return f"{request.model} · seed {request.seed} · {request.aspect_ratio}"
+    # The seed only where the road took it (nano-banana-pro.net and Wireflow take none).
+    seeded = any(image.seed is not None for image in result.images) or not result.images
+    parts = [request.model, *([f"seed {request.seed}"] if seeded else []), request.aspect_ratio]
+    if request.size != "1K":
+        parts.append(request.size)
+    if 0 < len(result.images) < request.count:
+        parts.append(f"{request.count - len(result.images)} withheld by the image filter")
+    return " · ".join(parts)
 
 
 def failed(message: str) -> str:
@@ -387,10 +445,37 @@ def admin_alert(event: AdminEvent) -> str:
     return f"⚠️ Operator action needed{where}: {event.message}"
 
 
+# Each road by its name in an alert, and the setting holding its key.
+ROAD_NAMES = {
+    "flow": ("useapi.net (Google Flow)", "USEAPI_TOKEN"),
+    "gemini": ("the Gemini API", "GEMINI_API_KEY"),
+    "nbpro": ("nano-banana-pro.net", "NBPRO_API_KEY"),
+    "wireflow": ("Wireflow", "WIREFLOW_API_KEY"),
+}
+
+
+def admin_reason(kind: str, road: str) -> str:
+    """What an operator problem on ``road`` means, and what to do."""
+    if road == "flow":
+        return ADMIN_REASONS[kind]
+    name, key = ROAD_NAMES.get(road, (road, "its key"))
+    reasons = {
+        "auth": f"{name} refused the API key: check {key}. Jobs go to the next provider meanwhile.",
+        "payment": f"{name} reports no credits or billing (402): top up. Jobs go to the next "
+        "provider meanwhile.",
+        "quota": f"{name}'s daily quota is used up; it serves again after its reset. Jobs go to "
+        "the next provider meanwhile.",
+        "account_missing": f"{name} does not know what the bot asks for (404): check its "
+        "settings (WIREFLOW_WORKFLOW_ID). Jobs go to the next provider meanwhile.",
+    }
+    return reasons.get(kind, f"{name} needs the operator ({kind}).")
+
+
 ADMIN_REASONS = {
     "auth": "the useapi.net API token was refused (401). Check USEAPI_TOKEN.",
     "payment": "useapi.net reports no subscription or credits (402).",
     "account_missing": "the account is not configured at useapi.net (404).",
     "session": "the Google session could not be refreshed (596): renew the account's cookies.",
+    "quota": "useapi.net reports a daily quota used up; it serves again after its reset.",
     "store": "the store can't save results (disk full or not writable): free space for it.",
 }

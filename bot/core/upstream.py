@@ -1,16 +1,19 @@
-"""The upstream image service as the core sees it: a Protocol, its value types and its errors.
+"""How the roads to the image models fail: one documented tree of exceptions.
 
-``bot.providers.flow.FlowClient`` implements it over HTTP; tests use the real client against the
-fake server. The other providers (``bot.providers``) speak the contract in ``bot.core.providers``
-and raise the same errors. Every failure is one of these exceptions::
+Every provider (``bot.providers``: Flow, Gemini, nano-banana-pro.net, Wireflow) speaks the
+contract in ``bot.core.providers`` and raises only these; the core decides what each means for a
+job from the tree alone (``bot.core.service.runner._ENDINGS``)::
 
     UpstreamError                  base: .status (HTTP status or None), .account, .detail
     ├── RetryableError             try again later: .retry_after is the server's hint in seconds
     │   ├── Throttled              429 — over the parallel capacity or the per-minute rate
     │   ├── Unavailable            503, 5xx from the edge, network failure, a broken answer
+    │   │   └── ExecutionFailed    an asynchronous execution ended without a result (FAILED):
+    │   │                          submit it again, under a new idempotency key
     │   ├── UpstreamTimeout        no answer within the configured timeout
     │   ├── CaptchaFailed          403 whose error starts with "captcha": the vendor's solve failed
-    │   └── ExecutionLost          the provider forgot a submitted execution: submit it again
+    │   └── ExecutionLost          the provider forgot a submitted execution: submit it again,
+    │                              under a new idempotency key
     ├── ModerationError            500, or a 200 that carried no image: retry once, or another model
     ├── MediaRefused               an image we won't fetch or pass on: a link off the media hosts
     │                              or to an internal address, too large, or not a whole PNG, JPEG
@@ -20,7 +23,8 @@ and raise the same errors. Every failure is one of these exceptions::
     │   ├── ContentPolicyError     400 PUBLIC_ERROR_UNSAFE_GENERATION, a prompt the filter blocks
     │   ├── InvalidRequestError    any other 400 (options, reference count, a refused upload)
     │   └── ReferenceOwnershipError 403 — a reference belongs to another account
-    └── OperatorError              the operator must act; alert admins, take the account out
+    └── OperatorError              the operator must act; alert admins, take the account (or the
+                                   whole provider) out; unpinned jobs move to the next provider
         ├── AuthError              401 (or a refused API key) — every account is affected
         ├── PaymentError           402 — no subscription or credits
         │   └── InsufficientCredits 402 naming .required and .available credits
@@ -36,9 +40,6 @@ It is clipped before masking, so that no text the upstream sends can make maskin
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 DETAIL_CHARS = 500
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-]{1,2})[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+)")
@@ -75,6 +76,10 @@ class Throttled(RetryableError):
 
 
 class Unavailable(RetryableError):
+    pass
+
+
+class ExecutionFailed(Unavailable):
     pass
 
 
@@ -155,57 +160,3 @@ class QuotaExhausted(OperatorError):
 
 class ModelUnavailable(OperatorError):
     pass
-
-
-@dataclass(frozen=True)
-class Account:
-    email: str
-    healthy: bool
-    health: str = "OK"
-
-
-@dataclass(frozen=True)
-class GenerateParams:
-    """Everything ``POST /images`` takes; every option is sent explicitly."""
-
-    prompt: str
-    model: str
-    aspect_ratio: str
-    count: int
-    seed: int
-    email: str
-    references: Sequence[str] = ()
-    characters: Sequence[str] = ()
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    data: bytes
-    media_id: str
-    seed: int | None
-    mime: str = "image/jpeg"
-
-
-@dataclass(frozen=True)
-class Generation:
-    account: str
-    images: tuple[GeneratedImage, ...]
-    job_id: str | None = None
-
-
-class Upstream(Protocol):
-    """What the core needs from the image service."""
-
-    async def list_accounts(self) -> list[Account]: ...
-
-    async def upload_asset(self, email: str, data: bytes, mime: str) -> str:
-        """Upload a reference image; returns its ``mediaGenerationId``."""
-        ...
-
-    async def generate(self, params: GenerateParams) -> Generation: ...
-
-    async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes: ...
-
-    async def create_character(self, email: str, references: Sequence[str], name: str) -> str:
-        """Bundle uploaded pictures into a character on ``email``; returns its id."""
-        ...

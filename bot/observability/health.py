@@ -1,6 +1,7 @@
-"""``/healthz`` from the outside of the service: the store's write probe and the upstream's
-account list. The service will answer ``HealthSource`` itself (it knows its accounts' health
-as it goes); until then this asks the store and ``GET /accounts`` directly."""
+"""``/healthz`` from the outside of the service: the store's write probe and Flow's account list
+(the other roads have no accounts to list: configured, they are taken to serve). The service will
+answer ``HealthSource`` itself (it knows its units' health as it goes); until then this asks the
+store and ``GET /accounts`` directly."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from bot.core.monitoring import Health
-from bot.core.upstream import Upstream
+from bot.core.providers import Pooled
 from bot.diagnosis import AccountsReport, flow_accounts
 from bot.store import StoreError
 
@@ -27,7 +28,7 @@ class ProbedHealth:
     def __init__(
         self,
         store: Writable,
-        upstream: Upstream,
+        upstream: Pooled | None,
         accounts: Sequence[str] = (),
         *,
         ttl: float = ACCOUNTS_TTL,
@@ -55,6 +56,8 @@ class ProbedHealth:
         return Health(writable, bool(report.serving), tuple(reasons))
 
     async def _accounts_report(self) -> AccountsReport:
+        if self._upstream is None:
+            return AccountsReport(("another provider",), None)
         if self._report is None or self._clock() - self._read_at >= self._ttl:
             self._report = await flow_accounts(self._upstream, self._accounts)
             self._read_at = self._clock()

@@ -1,7 +1,10 @@
 """``FlowClient``: the useapi.net Google Flow API over ``httpx``.
 
-Implements ``bot.core.upstream.Upstream``. Every answer shape the API has used is parsed into one
-``Generation``; every error status becomes one exception of the tree in ``bot.core.upstream``.
+Implements the provider contract (``bot.core.providers``): an ``ImageProvider`` that is also an
+``Uploader`` (``POST /assets``), an ``Upscaler`` (``POST /images/upscale``) and ``Pooled`` (each
+Google account of ``GET /accounts`` is its own capacity). Every answer shape the API has used is
+parsed into one ``Rendering``; every error status becomes one exception of the tree in
+``bot.core.upstream``.
 The token travels only in the Authorization header of API calls, which follow no redirect: media
 links are fetched by a second client without it, from the media hosts only (``media``).
 Everything the upstream sends is bounded before it is parsed: each call has an end-to-end
@@ -24,17 +27,22 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.core.models_table import MAX_SEED
+from bot.core.models_table import MAX_SEED, ModelOffer, ModelTable
 from bot.core.policy import Tuning
-from bot.core.upstream import (
+from bot.core.providers import (
     Account,
+    ImageRequest,
+    ProviderLimits,
+    ProviderProfile,
+    ReferenceMode,
+    RenderedImage,
+    Rendering,
+)
+from bot.core.upstream import (
     AccountNotFound,
     AuthError,
     CaptchaFailed,
     ContentPolicyError,
-    GeneratedImage,
-    GenerateParams,
-    Generation,
     InvalidRequestError,
     MediaRefused,
     ModerationError,
@@ -63,6 +71,7 @@ from bot.providers.media import (
     verified_mime,
 )
 
+NAME = "flow"
 DEFAULT_BASE_URL = "https://api.useapi.net/v1/google-flow"
 UNSAFE_REASON = "PUBLIC_ERROR_UNSAFE_GENERATION"
 
@@ -98,6 +107,7 @@ class FlowClient(UpstreamClient):
         *,
         timeouts: FlowTimeouts | None = None,
         media_hosts: Iterable[str] = DEFAULT_MEDIA_HOSTS,
+        models: tuple[ModelOffer, ...] | None = None,
         max_image_bytes: int = 50 * 2**20,
         max_image_pixels: int = 50_000_000,
         max_connections: int = 200,
@@ -108,6 +118,10 @@ class FlowClient(UpstreamClient):
         self._base = base_url.rstrip("/")
         self._timeouts = timeouts or FlowTimeouts()
         self._hosts = MediaHosts(media_hosts, self._base)
+        if models is None:
+            models = ModelTable.builtin().offers(NAME)
+        # Capacity is per account and adaptive (the scheduler's), not a plan's.
+        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, ProviderLimits(), models)
         self._max_image_bytes = max_image_bytes
         self._max_image_pixels = max_image_pixels
         # API calls and media links go through two clients: the token goes with the first only.
@@ -118,6 +132,10 @@ class FlowClient(UpstreamClient):
 
     def __repr__(self) -> str:
         return f"FlowClient(base_url={self._base!r})"
+
+    @property
+    def profile(self) -> ProviderProfile:
+        return self._profile
 
     async def list_accounts(self) -> list[Account]:
         async with deadline(self._timeouts.other, "GET /accounts"):
@@ -133,7 +151,9 @@ class FlowClient(UpstreamClient):
             accounts.append(Account(email=email, healthy=health == "OK", health=health))
         return accounts
 
-    async def upload_asset(self, email: str, data: bytes, mime: str) -> str:
+    async def upload(self, data: bytes, mime: str, *, account: str | None) -> str:
+        """``POST /assets/{email}``: the picture's ``mediaGenerationId`` on ``account``."""
+        email = account or ""
         async with deadline(self._timeouts.upload, "POST /assets", account=email):
             body = await self._call(
                 "POST",
@@ -148,58 +168,70 @@ class FlowClient(UpstreamClient):
             raise Unavailable("POST /assets answered without a mediaGenerationId", account=email)
         return media_id
 
-    async def generate(self, params: GenerateParams) -> Generation:
+    async def generate(self, request: ImageRequest) -> Rendering:
+        """``POST /images``: up to four images in one call, on ``request.account``."""
+        email = request.account
         payload: dict[str, Any] = {
-            "prompt": params.prompt,
-            "model": params.model,
-            "aspectRatio": params.aspect_ratio,
-            "count": params.count,
-            "seed": params.seed,
-            "email": params.email,
+            "prompt": request.prompt,
+            "model": request.model,
+            "aspectRatio": request.aspect_ratio,
+            "count": request.count,
         }
-        payload.update({f"reference_{i}": ref for i, ref in enumerate(params.references, 1)})
-        payload.update({f"character_{i}": c for i, c in enumerate(params.characters, 1)})
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        if email is not None:
+            payload["email"] = email
+        payload.update(
+            {f"reference_{i}": ref.handle for i, ref in enumerate(request.references, 1)}
+        )
+        payload.update({f"character_{i}": c for i, c in enumerate(request.characters, 1)})
         inline = base64_length(min(self._max_image_bytes, INLINE_IMAGE_BYTES))
-        async with deadline(self._timeouts.generate, "POST /images", account=params.email):
+        async with deadline(self._timeouts.generate, "POST /images", account=email):
             body = await self._call(
                 "POST",
                 "/images",
                 json=payload,
                 bound=self._timeouts.generate,
-                account=params.email,
-                max_bytes=JSON_OVERHEAD + params.count * inline,
+                account=email,
+                max_bytes=JSON_OVERHEAD + request.count * inline,
             )
             if not isinstance(body, dict):
                 raise Unavailable(
-                    "POST /images answered something other than an object", account=params.email
+                    "POST /images answered something other than an object", account=email
                 )
             entries = _image_entries(body)
             if entries is None:
                 raise Unavailable(
-                    "POST /images answered without media or imagePanels", account=params.email
+                    "POST /images answered without media or imagePanels", account=email
                 )
-            if len(entries) > params.count:
+            if len(entries) > request.count:
                 # One entry per image, as asked: never fetch (or charge for) what wasn't.
                 raise Unavailable(
-                    f"POST /images answered {len(entries)} images for a count of {params.count}",
-                    account=params.email,
+                    f"POST /images answered {len(entries)} images for a count of {request.count}",
+                    account=email,
                 )
-            images = await self._images(entries, params.email)
+            images = await self._images(entries, email)
         if not images:
             # A 200 with nothing in it is how moderation of every candidate looks.
-            raise ModerationError("the answer carried no images", status=200, account=params.email)
-        return Generation(
-            account=params.email,
+            raise ModerationError("the answer carried no images", status=200, account=email)
+        job_id = _media_id(body.get("jobId"))
+        return Rendering(
+            provider=NAME,
             images=tuple(images),
-            job_id=_media_id(body.get("jobId")),
+            # Fewer images than asked: the others were moderated away.
+            withheld=request.count - len(images),
+            account=email,
+            trace=(job_id,) if job_id else (),
         )
 
-    async def upscale(self, media_id: str, resolution: str, *, email: str) -> bytes:
+    async def upscale_image(self, handle: str, resolution: str, *, account: str | None) -> bytes:
+        """``POST /images/upscale``: an image Flow made, at ``resolution`` (2k, 4k)."""
+        email = account or ""
         async with deadline(self._timeouts.generate, "POST /images/upscale", account=email):
             body = await self._call(
                 "POST",
                 "/images/upscale",
-                json={"mediaGenerationId": media_id, "resolution": resolution, "email": email},
+                json={"mediaGenerationId": handle, "resolution": resolution, "email": email},
                 bound=self._timeouts.generate,
                 account=email,
                 max_bytes=JSON_OVERHEAD + base64_length(self._max_image_bytes),
@@ -224,7 +256,9 @@ class FlowClient(UpstreamClient):
             raise Unavailable("POST /characters answered without a character id", account=email)
         return found
 
-    async def _images(self, entries: list[dict[str, Any]], email: str) -> list[GeneratedImage]:
+    async def _images(
+        self, entries: list[dict[str, Any]], email: str | None
+    ) -> list[RenderedImage]:
         """Every image at once; the first failure stops the rest (no download outlives its call)."""
         if not entries:
             return []
@@ -241,7 +275,7 @@ class FlowClient(UpstreamClient):
                 raise failure
         return [task.result() for task in tasks]
 
-    async def _image(self, entry: dict[str, Any], email: str) -> GeneratedImage:
+    async def _image(self, entry: dict[str, Any], email: str | None) -> RenderedImage:
         media_id = _media_id(entry.get("mediaGenerationId"))
         if media_id is None:
             raise Unavailable(
@@ -265,11 +299,11 @@ class FlowClient(UpstreamClient):
                 "an image came back with neither fifeUrl nor encodedImage", account=email
             )
         plausible = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
-        return GeneratedImage(
-            data=data, media_id=media_id, seed=seed if plausible else None, mime=mime
+        return RenderedImage(
+            data=data, mime=mime, seed=seed if plausible else None, handle=media_id
         )
 
-    def _inline(self, encoded: str, email: str) -> tuple[bytes, str]:
+    def _inline(self, encoded: str, email: str | None) -> tuple[bytes, str]:
         """A base64 picture, bounded before it is decoded; CPU-bound (run it in a thread)."""
         if len(encoded) > base64_length(self._max_image_bytes):
             raise MediaRefused(

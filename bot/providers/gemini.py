@@ -37,12 +37,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from bot.core.models_table import AUTO
+from bot.core.models_table import AUTO, ModelOffer, ModelTable
 from bot.core.providers import (
-    GEMINI_RATIOS,
-    SIZES,
     ImageRequest,
-    ModelOffer,
     ProviderLimits,
     ProviderProfile,
     Reference,
@@ -87,41 +84,6 @@ MAX_REFERENCE_BYTES = 7 * 1024 * 1024
 MAX_REQUEST_BYTES = 20 * 1024 * 1024
 SEED_RANGE = 2**31  # generationConfig.seed is an int32
 
-# Model ids as of August 2026: the -preview ids were shut down on 25 June 2026, and
-# gemini-2.5-flash-image is announced to shut down on 2 October 2026. Prices are Google's
-# standard (not batch) per-image output prices.
-MODELS = (
-    ModelOffer(
-        model="nano-banana-1",
-        provider_model="gemini-2.5-flash-image",
-        max_references=3,
-        aspect_ratios=GEMINI_RATIOS,
-        sizes=("1K",),
-        seed=True,
-        auto_aspect=True,
-        prices=(("1K", 0.039),),
-    ),
-    ModelOffer(
-        model="nano-banana-2",
-        provider_model="gemini-3.1-flash-image",
-        max_references=14,
-        aspect_ratios=(*GEMINI_RATIOS, "1:4", "4:1", "1:8", "8:1"),
-        sizes=SIZES,
-        seed=True,
-        auto_aspect=True,
-        prices=(("1K", 0.067), ("2K", 0.101), ("4K", 0.151)),
-    ),
-    ModelOffer(
-        model="nano-banana-pro",
-        provider_model="gemini-3-pro-image",
-        max_references=14,
-        aspect_ratios=GEMINI_RATIOS,
-        sizes=SIZES,
-        seed=True,
-        auto_aspect=True,
-        prices=(("1K", 0.134), ("2K", 0.134), ("4K", 0.24)),
-    ),
-)
 # Limits are per Google Cloud project and tier, shown only in AI Studio: set yours.
 DEFAULT_LIMITS = ProviderLimits(concurrency=8, requests_per_minute=20)
 
@@ -151,7 +113,7 @@ class GeminiClient(UpstreamClient):
         *,
         timeouts: Timeouts | None = None,
         limits: ProviderLimits = DEFAULT_LIMITS,
-        models: tuple[ModelOffer, ...] = MODELS,
+        models: tuple[ModelOffer, ...] | None = None,
         max_image_bytes: int = 50 * 2**20,
         max_image_pixels: int = 50_000_000,
     ) -> None:
@@ -162,6 +124,8 @@ class GeminiClient(UpstreamClient):
         self._max_image_pixels = max_image_pixels
         # One picture per answer, and at most two thinking drafts before it.
         self._max_answer_bytes = JSON_OVERHEAD + 3 * base64_length(max_image_bytes)
+        if models is None:
+            models = ModelTable.builtin().offers(NAME)
         self._profile = ProviderProfile(
             NAME, ReferenceMode.BYTES, limits, models, MAX_REFERENCE_BYTES
         )

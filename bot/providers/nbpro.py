@@ -24,9 +24,9 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.core.models_table import ModelOffer, ModelTable
 from bot.core.providers import (
     ImageRequest,
-    ModelOffer,
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
@@ -55,13 +55,12 @@ ENDPOINT = "/api/ai/nano-banana/generate"
 # own domain is assumed; an operator whose images come from elsewhere names those hosts.
 DEFAULT_MEDIA_HOSTS = ("nano-banana-pro.net", "*.nano-banana-pro.net")
 MAX_REFERENCE_BYTES = 2_500_000  # "Max image size 2.5MB" on every plan
-RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9")
 
 # API access needs a Standard or Pro plan (Free has none): references 8 / 14, generations at
 # once 5 / 10. Prices are plan credits, not published per image.
-PLANS: Mapping[str, tuple[int, ProviderLimits]] = {
-    "standard": (8, ProviderLimits(concurrency=5)),
-    "pro": (14, ProviderLimits(concurrency=10)),
+PLANS: Mapping[str, ProviderLimits] = {
+    "standard": ProviderLimits(concurrency=5, references=8),
+    "pro": ProviderLimits(concurrency=10, references=14),
 }
 
 _BY_STATUS: Mapping[int, type[UpstreamError]] = {
@@ -74,18 +73,6 @@ _BY_STATUS: Mapping[int, type[UpstreamError]] = {
 }
 
 
-def offers(max_references: int) -> tuple[ModelOffer, ...]:
-    return (
-        ModelOffer(
-            model="nano-banana-2",
-            provider_model="nano-banana-2",
-            max_references=max_references,
-            aspect_ratios=RATIOS,
-            sizes=("1K", "2K", "4K"),
-        ),
-    )
-
-
 class NbproClient(UpstreamClient):
     """nano-banana-pro.net as an ``ImageProvider``; ``async with NbproClient(key) as n: ...``."""
 
@@ -95,20 +82,23 @@ class NbproClient(UpstreamClient):
         base_url: str = DEFAULT_BASE_URL,
         *,
         plan: str = "standard",
+        models: tuple[ModelOffer, ...] | None = None,
         media_hosts: Iterable[str] = DEFAULT_MEDIA_HOSTS,
         timeouts: Timeouts | None = None,
         max_image_bytes: int = 50 * 2**20,
         max_image_pixels: int = 50_000_000,
     ) -> None:
-        max_references, limits = PLANS[plan]
+        limits = PLANS[plan]
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._url = base_url.rstrip("/") + ENDPOINT
         self._timeouts = timeouts or Timeouts()
         self._hosts = MediaHosts(media_hosts, base_url)
         self._max_image_bytes = max_image_bytes
         self._max_image_pixels = max_image_pixels
+        if models is None:
+            models = ModelTable.builtin().offers(NAME)
         self._profile = ProviderProfile(
-            NAME, ReferenceMode.BYTES, limits, offers(max_references), MAX_REFERENCE_BYTES
+            NAME, ReferenceMode.BYTES, limits, models, MAX_REFERENCE_BYTES
         )
         self._slots = asyncio.Semaphore(limits.concurrency or 1)
         self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)

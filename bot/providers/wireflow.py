@@ -19,7 +19,7 @@ paced below the plan's limits: executions per minute (10 on every plan) and requ
                                              MediaRefused)
     FAILED naming a safety/policy block      ModerationError
     FAILED otherwise, RUNNING past
-      ``stale_after`` with FAILED details    Unavailable
+      ``stale_after`` with FAILED details    ExecutionFailed: submit again under a new key
     400                                      InvalidRequestError
     401, 403                                 AuthError
     402                                      InsufficientCredits (.required, .available)
@@ -32,6 +32,7 @@ paced below the plan's limits: executions per minute (10 on every plan) and requ
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -42,11 +43,9 @@ from urllib.parse import quote
 
 import httpx
 
+from bot.core.models_table import ModelOffer, ModelTable
 from bot.core.providers import (
-    GEMINI_RATIOS,
-    SIZES,
     ImageRequest,
-    ModelOffer,
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
@@ -74,41 +73,14 @@ API = "/api/v1"
 DEFAULT_MEDIA_HOSTS = ("cdn.atomu.ai", "*.wireflow.ai")
 
 # Requests per minute (every call but executes, polls included), executions per minute (the
-# same 10 on every plan) and executions per day, from the rate-limits page.
+# same 10 on every plan) and executions per day, from the rate-limits page. The concurrency is
+# what the polls fit in (``Polling.per_minute``), set by the client.
 PLANS: Mapping[str, ProviderLimits] = {
     "free": ProviderLimits(requests_per_minute=10, submits_per_minute=10, submits_per_day=50),
     "starter": ProviderLimits(requests_per_minute=20, submits_per_minute=10, submits_per_day=200),
     "pro": ProviderLimits(requests_per_minute=60, submits_per_minute=10, submits_per_day=1000),
     "enterprise": ProviderLimits(requests_per_minute=200, submits_per_minute=10),
 }
-# Node types: generate:nano_banana_pro is in Wireflow's own examples; the other two follow its
-# naming and are unconfirmed. Prices are Wireflow's per-image figures (credits bill them).
-MODELS = (
-    ModelOffer(
-        model="nano-banana-1",
-        provider_model="generate:nano_banana",
-        max_references=3,
-        aspect_ratios=GEMINI_RATIOS,
-        prices=(("1K", 0.04),),
-    ),
-    ModelOffer(
-        model="nano-banana-2",
-        provider_model="generate:nano_banana_2",
-        max_references=14,
-        aspect_ratios=GEMINI_RATIOS,
-        sizes=SIZES,
-        prices=(("1K", 0.07), ("2K", 0.07), ("4K", 0.07)),
-    ),
-    ModelOffer(
-        model="nano-banana-pro",
-        provider_model="generate:nano_banana_pro",
-        max_references=14,
-        aspect_ratios=GEMINI_RATIOS,
-        sizes=SIZES,
-        prices=(("1K", 0.13), ("2K", 0.13), ("4K", 0.24)),
-    ),
-)
-
 log = logging.getLogger(__name__)
 
 
@@ -129,6 +101,12 @@ class Polling:
             yield wait
             wait = min(wait * self.factor, self.cap)
 
+    def per_minute(self) -> int:
+        """Polls one execution makes in its first minute, its busiest (9 with the defaults:
+        at 1, 2.5, 4.75 … 50.8 s; 6 a minute after that)."""
+        due = itertools.accumulate(self.waits())
+        return sum(1 for _ in itertools.takewhile(lambda at: at <= 60.0, due))
+
 
 class WireflowClient(UpstreamClient):
     """Wireflow as an ``ImageProvider`` and ``Resumable``; ``async with WireflowClient(...)``."""
@@ -144,19 +122,28 @@ class WireflowClient(UpstreamClient):
         timeouts: Timeouts | None = None,
         polling: Polling | None = None,
         window: float = 60.0,
+        models: tuple[ModelOffer, ...] | None = None,
         max_image_bytes: int = 50 * 2**20,
         max_image_pixels: int = 50_000_000,
     ) -> None:
-        limits = PLANS[plan]
+        self._polling = polling or Polling()
+        plan_limits = PLANS[plan]
+        # Polls spend the requests per minute: run only as many executions as their polls fit.
+        polls = self._polling.per_minute()
+        limits = replace(
+            plan_limits,
+            concurrency=max(1, (plan_limits.requests_per_minute or polls) // max(1, polls)),
+        )
         self._auth = {"Authorization": f"Bearer {api_key}"}
         self._workflow = workflow_id
         self._api = base_url.rstrip("/") + API
         self._timeouts = timeouts or Timeouts()
-        self._polling = polling or Polling()
         self._hosts = MediaHosts(media_hosts, base_url)
         self._max_image_bytes = max_image_bytes
         self._max_image_pixels = max_image_pixels
-        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, MODELS)
+        if models is None:
+            models = ModelTable.builtin().offers(NAME)
+        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, models)
         self._submits = RateGate(limits.submits_per_minute or 1_000_000, window)
         self._requests = RateGate(limits.requests_per_minute or 1_000_000, window)
         self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)

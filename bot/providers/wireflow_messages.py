@@ -12,6 +12,7 @@ from bot.core.providers import ImageRequest
 from bot.core.upstream import (
     AccountNotFound,
     AuthError,
+    ExecutionFailed,
     InsufficientCredits,
     InvalidRequestError,
     ModerationError,
@@ -85,7 +86,7 @@ def outcome(state: dict[str, Any], execution_id: str) -> str:
     error = str(state.get("error") or render.get("error") or f"execution {execution_id} {status}")
     if status == "FAILED" and any(word in error.lower() for word in BLOCK_WORDS):
         raise ModerationError(error, status=200)
-    raise Unavailable(error)
+    raise ExecutionFailed(error)
 
 
 def graph(request: ImageRequest) -> dict[str, Any]:

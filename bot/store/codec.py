@@ -13,6 +13,7 @@ from bot.core.domain import (
     Character,
     CharacterImage,
     CharacterRef,
+    Execution,
     GenerationRequest,
     ImageRef,
     Job,
@@ -37,9 +38,10 @@ class Row(Protocol):
 # The columns ``job_from_row`` reads but ``created_at``, ``updated_at`` (epoch seconds),
 # ``delivered`` and ``pruned`` (booleans), which each store selects its own way.
 JOB_COLUMNS = (
-    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error"
+    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error, "
+    "execution"
 )
-IMAGE_COLUMNS = "idx, media_id, account, seed, model, mime, data"
+IMAGE_COLUMNS = "idx, media_id, account, provider, seed, model, mime, data"
 # The ``pending`` kind under which admin alerts not given yet wait (keyed ``platform:id``).
 ALERTS = "admin.alert"
 
@@ -66,6 +68,8 @@ def encode_request(request: Request) -> str:
             "seed": request.seed,
             "references": [_ref(r) for r in request.references],
             "characters": [asdict(c) for c in request.characters],
+            "size": request.size,
+            "fixed_seed": request.fixed_seed,
         }
     )
 
@@ -95,6 +99,8 @@ def decode_request(text: str) -> Request:
         seed=data["seed"],
         references=tuple(_unref(r) for r in data["references"]),
         characters=tuple(CharacterRef(**c) for c in data.get("characters", ())),
+        size=data.get("size", "1K"),
+        fixed_seed=data.get("fixed_seed", False),
     )
 
 
@@ -106,16 +112,42 @@ def tombstone(text: str) -> str:
     return encode_request(replace(request, prompt="", references=(), characters=()))
 
 
+def kept_uploads(state: str, request: str, bare: bool) -> set[str]:
+    """The uploads a job's buttons still need once it is answered: a done job's, where it was
+    made without handles (``bare``: on a road that takes the pictures themselves, which 🎲
+    sends again)."""
+    if state != JobState.DONE.value or not bare:
+        return set()
+    decoded = decode_request(request)
+    uploads = decoded.uploads if isinstance(decoded, GenerationRequest) else ()
+    return {upload.sha256 for upload in uploads}
+
+
+def encode_execution(execution: Execution | None) -> str | None:
+    if execution is None:
+        return None
+    return json.dumps(
+        {"provider": execution.provider, "key": execution.key, "ids": list(execution.ids)}
+    )
+
+
+def decode_execution(text: str | None) -> Execution | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    return Execution(data["provider"], data["key"], tuple(data["ids"]))
+
+
 def _ref(ref: Reference) -> dict[str, str]:
     if isinstance(ref, Upload):
         return {"sha256": ref.sha256, "mime": ref.mime}
-    return {"media_id": ref.media_id, "account": ref.account}
+    return {"media_id": ref.media_id, "account": ref.account, "provider": ref.provider}
 
 
 def _unref(data: dict[str, Any]) -> Reference:
     if "sha256" in data:
         return Upload(data["sha256"], data["mime"])
-    return ImageRef(data["media_id"], data["account"])
+    return ImageRef(data["media_id"], data["account"], data.get("provider", "flow"))
 
 
 def job_from_row(row: Row) -> Job:
@@ -137,13 +169,14 @@ def job_from_row(row: Row) -> Job:
         updated_at=row["updated_at"],
         delivered=bool(row["delivered"]),
         pruned=bool(row["pruned"]),
+        execution=decode_execution(row["execution"]),
     )
 
 
 def image_from_row(row: Row) -> ResultImage:
     return ResultImage(
         index=row["idx"],
-        ref=ImageRef(row["media_id"], row["account"]),
+        ref=ImageRef(row["media_id"], row["account"], row["provider"]),
         seed=row["seed"],
         model=row["model"],
         mime=row["mime"],

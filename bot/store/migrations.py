@@ -259,6 +259,18 @@ MIGRATIONS: tuple[Step, ...] = (
     CREATE INDEX character_shares_character ON character_shares (character_id);
     """,
     ),
+    # 6: every road to the models: which provider made an image (its bytes are kept where no
+    # handle stands for them), and an asynchronous render's execution, stored before waiting
+    Step(
+        sqlite="""
+    ALTER TABLE images ADD COLUMN provider TEXT NOT NULL DEFAULT 'flow';
+    ALTER TABLE jobs ADD COLUMN execution TEXT;
+    """,
+        postgres="""
+    ALTER TABLE images ADD COLUMN provider text NOT NULL DEFAULT 'flow';
+    ALTER TABLE jobs ADD COLUMN execution text;
+    """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

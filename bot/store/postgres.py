@@ -17,6 +17,7 @@ from typing import Any, LiteralString
 import psycopg
 
 from bot.core.domain import (
+    Execution,
     HeldAlert,
     Job,
     JobState,
@@ -31,10 +32,12 @@ from bot.store.codec import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
     decode_settings,
+    encode_execution,
     encode_request,
     encode_settings,
     image_from_row,
     job_from_row,
+    kept_uploads,
     source_of,
     tombstone,
 )
@@ -149,6 +152,12 @@ class PostgresStore(PostgresCharacters):
             (encode_request(request), job_id),
         )
 
+    async def save_execution(self, job_id: int, execution: Execution | None) -> None:
+        await self._query(
+            "UPDATE jobs SET execution = %s, updated_at = now() WHERE id = %s",
+            (encode_execution(execution), job_id),
+        )
+
     async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
         async with self._transaction() as db:
             # The row stays locked until the images are in: a cancel waits for the answer.
@@ -161,17 +170,19 @@ class PostgresStore(PostgresCharacters):
                 return False
             async with db.cursor() as many:
                 await many.executemany(
-                    "INSERT INTO images (job_id, idx, media_id, account, seed, model, mime, data) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (job_id, idx) DO UPDATE "
+                    "INSERT INTO images (job_id, idx, media_id, account, provider, seed, model, "
+                    "mime, data) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (job_id, idx) DO UPDATE "
                     "SET media_id = excluded.media_id, account = excluded.account, "
-                    "seed = excluded.seed, model = excluded.model, mime = excluded.mime, "
-                    "data = excluded.data",
+                    "provider = excluded.provider, seed = excluded.seed, model = excluded.model, "
+                    "mime = excluded.mime, data = excluded.data",
                     [
                         (
                             job_id,
                             image.index,
                             image.ref.media_id,
                             image.ref.account,
+                            image.ref.provider,
                             image.seed,
                             image.model,
                             image.mime,
@@ -209,11 +220,22 @@ class PostgresStore(PostgresCharacters):
                 "UPDATE jobs SET delivered_at = now() WHERE id = %s AND delivered_at IS NULL",
                 (job_id,),
             )
-            # Delivered images live on at the platform; we keep only what buttons need.
+            # Delivered images live on at the platform; we keep only what buttons need: the
+            # bytes of images no handle stands for (R sends them), the pictures a done job
+            # still sends as such (🎲 sends them again).
             await db.execute(
-                "UPDATE images SET data = NULL WHERE job_id = %s AND data IS NOT NULL", (job_id,)
+                "UPDATE images SET data = NULL "
+                "WHERE job_id = %s AND data IS NOT NULL AND media_id <> ''",
+                (job_id,),
             )
-            await _drop_uploads(db, job_id)
+            cur = await db.execute(
+                "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id "
+                "AND media_id = '') AS bare FROM jobs WHERE id = %s",
+                (job_id,),
+            )
+            row = await cur.fetchone()
+            keep = kept_uploads(row["state"], row["request"], row["bare"]) if row else set()
+            await _drop_uploads(db, job_id, keep)
 
     async def results(self, job_id: int) -> list[ResultImage]:
         sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = %s ORDER BY idx"  # noqa: S608
@@ -370,14 +392,20 @@ class PostgresStore(PostgresCharacters):
         return pruned
 
 
-async def _drop_uploads(db: Connection, job_id: int) -> None:
-    """User images are kept only while a job that still has to upload them is open.
+async def _drop_uploads(
+    db: Connection, job_id: int, keep: frozenset[str] | set[str] = frozenset()
+) -> None:
+    """User images are kept only while a job that still has to send them is open, or while its
+    buttons need them (``keep``).
 
     Another transaction may be adding a job that uses the same image: ``add_job`` share-locks
     the blob rows it relies on, so the rows are locked here before the delete, and the delete
     (a new statement, so a fresh snapshot in READ COMMITTED) sees that job's upload row.
     """
-    cur = await db.execute("DELETE FROM job_uploads WHERE job_id = %s RETURNING sha256", (job_id,))
+    cur = await db.execute(
+        "DELETE FROM job_uploads WHERE job_id = %s AND NOT sha256 = ANY(%s) RETURNING sha256",
+        (job_id, sorted(keep)),
+    )
     shas = sorted(str(row["sha256"]) for row in await cur.fetchall())
     if not shas:
         return

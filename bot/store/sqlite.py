@@ -17,6 +17,7 @@ from typing import Any
 import aiosqlite
 
 from bot.core.domain import (
+    Execution,
     HeldAlert,
     Job,
     JobState,
@@ -31,10 +32,12 @@ from bot.store.codec import (
     IMAGE_COLUMNS,
     JOB_COLUMNS,
     decode_settings,
+    encode_execution,
     encode_request,
     encode_settings,
     image_from_row,
     job_from_row,
+    kept_uploads,
     source_of,
     tombstone,
 )
@@ -47,6 +50,13 @@ log = logging.getLogger(__name__)
 _JOB_COLUMNS = (
     f"{JOB_COLUMNS}, created_at, updated_at, delivered_at IS NOT NULL AS delivered, "
     "pruned_at IS NOT NULL AS pruned"
+)
+
+
+# What ``kept_uploads`` needs to know of a job being answered.
+_KEPT = (
+    "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id "
+    "AND media_id = '') FROM jobs WHERE id = ?"
 )
 
 
@@ -136,6 +146,9 @@ class SqliteStore(SqliteCharacters):
     async def update_request(self, job_id: int, request: Request) -> None:
         await self._set(job_id, "request = ?", params=(encode_request(request),))
 
+    async def save_execution(self, job_id: int, execution: Execution | None) -> None:
+        await self._set(job_id, "execution = ?", params=(encode_execution(execution),))
+
     async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
         async with self._transaction() as db:
             cursor = await db.execute(
@@ -146,14 +159,15 @@ class SqliteStore(SqliteCharacters):
             if cursor.rowcount != 1:  # it ended meanwhile (cancelled while it ran)
                 return False
             await db.executemany(
-                "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, seed, model, mime, "
-                "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, provider, seed, "
+                "model, mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         job_id,
                         image.index,
                         image.ref.media_id,
                         image.ref.account,
+                        image.ref.provider,
                         image.seed,
                         image.model,
                         image.mime,
@@ -191,9 +205,15 @@ class SqliteStore(SqliteCharacters):
                 "UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
                 (time.time(), job_id),
             )
-            # Delivered images live on at the platform; we keep only what buttons need.
-            await db.execute("UPDATE images SET data = NULL WHERE job_id = ?", (job_id,))
-            await _drop_uploads(db, job_id)
+            # Delivered images live on at the platform; we keep only what buttons need: the
+            # bytes of images no handle stands for (R sends them), the pictures a done job
+            # still sends as such (🎲 sends them again).
+            await db.execute(
+                "UPDATE images SET data = NULL WHERE job_id = ? AND media_id <> ''", (job_id,)
+            )
+            row = await one(db, _KEPT, (job_id,))
+            keep = kept_uploads(row[0], row[1], bool(row[2])) if row else set()
+            await _drop_uploads(db, job_id, keep)
 
     async def results(self, job_id: int) -> list[ResultImage]:
         sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx"  # noqa: S608
@@ -371,14 +391,19 @@ class SqliteStore(SqliteCharacters):
             )
 
 
-async def _drop_uploads(db: aiosqlite.Connection, job_id: int) -> None:
-    """User images are kept only while a job that still has to upload them is open.
+async def _drop_uploads(
+    db: aiosqlite.Connection, job_id: int, keep: frozenset[str] | set[str] = frozenset()
+) -> None:
+    """User images are kept only while a job that still has to send them is open, or while its
+    buttons need them (``keep``).
 
     Per job, so the cost doesn't grow with history while the write lock is held.
     """
     async with db.execute("SELECT sha256 FROM job_uploads WHERE job_id = ?", (job_id,)) as cur:
-        shas = [str(row[0]) async for row in cur]
-    await db.execute("DELETE FROM job_uploads WHERE job_id = ?", (job_id,))
+        shas = [sha async for row in cur if (sha := str(row[0])) not in keep]
+    await db.executemany(
+        "DELETE FROM job_uploads WHERE job_id = ? AND sha256 = ?", [(job_id, sha) for sha in shas]
+    )
     await db.executemany(
         "DELETE FROM blobs WHERE sha256 = ? "
         "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",

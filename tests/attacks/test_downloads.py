@@ -11,7 +11,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from bot.core import texts
+from bot.core import models_file, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import admission
@@ -24,7 +24,9 @@ def refused_with(sentence: str) -> Any:
 
 
 async def test_an_album_that_will_be_refused_is_never_downloaded(telegram: BotUnderTest) -> None:
-    models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 2}}})
+    models = models_file.merged(
+        ModelTable.builtin(), {"models": {"nano-banana-2-lite": {"max_references": 2}}}
+    )
     bot, tg = telegram, telegram.tg
     await bot.start(models=models, limits=Limits(queued_per_user=1, daily_images_per_user=3))
     photos = [png(color=(c, 0, 0)) for c in (1, 2, 3)]

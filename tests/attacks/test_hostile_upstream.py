@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 from bot.core import texts
+from bot.core.providers import ImageRequest, RenderedImage
 from bot.core.upstream import (
-    GenerateParams,
     InvalidRequestError,
     MediaRefused,
     RetryableError,
@@ -82,17 +82,23 @@ async def client(fake: FakeFlowServer) -> AsyncIterator[FlowClient]:
         yield flow_client
 
 
-def params(**overrides: Any) -> GenerateParams:
+def handle_of(image: RenderedImage) -> str:
+    """A Flow image's mediaGenerationId: every image Flow makes has one."""
+    assert image.handle is not None
+    return image.handle
+
+
+def params(**overrides: Any) -> ImageRequest:
     fields: dict[str, Any] = {
         "prompt": PROMPT,
         "model": "nano-banana-2",
         "aspect_ratio": "1:1",
         "count": 1,
         "seed": 7,
-        "email": JO,
+        "account": JO,
     }
     fields.update(overrides)
-    return GenerateParams(**fields)
+    return ImageRequest(**fields)
 
 
 def picture(fmt: str, size: tuple[int, int] = (40, 30)) -> bytes:
@@ -359,7 +365,7 @@ async def test_an_upscale_that_is_not_a_picture_is_refused(
     made = await client.generate(params())
     fake.fail_next(200, endpoint="upscale", body={"encodedImage": base64.b64encode(b"MZ").decode()})
     with pytest.raises(MediaRefused):
-        await client.upscale(made.images[0].media_id, "2k", email=JO)
+        await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)
 
 
 async def test_a_pixel_bomb_is_refused_without_decoding_it(
@@ -614,7 +620,7 @@ async def test_a_trickling_upscale_ends_at_its_deadline(fake: FakeFlowServer) ->
         fake.body_trickle = 0.3
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout):
-            await client.upscale(made.images[0].media_id, "2k", email=JO)
+            await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)
         assert 1.9 <= time.monotonic() - started < 3.0
 
 

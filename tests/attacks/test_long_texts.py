@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core import texts
+from bot.core import models_file, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.store.sqlite import SqliteStore
@@ -52,8 +52,9 @@ async def test_a_four_thousand_character_model_name_gets_an_answer_on_telegram(
 async def test_every_telegram_text_is_clipped_where_it_is_sent(telegram: BotUnderTest) -> None:
     """The one place the bot sends to Telegram clips texts, captions and alerts."""
     bot, tg = telegram, telegram.tg
-    models = ModelTable.builtin().merged(
-        {"models": {f"model-{'a' * 30}-{n}": {"aliases": [f"a{n}"]} for n in range(200)}}
+    models = models_file.merged(
+        ModelTable.builtin(),
+        {"models": {f"model-{'a' * 30}-{n}": {"aliases": [f"a{n}"]} for n in range(200)}},
     )
     await bot.start(models=models)
     await tg.post_message(USER, USER, "/help")  # lists every model: far over 4096 characters

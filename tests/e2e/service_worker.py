@@ -74,7 +74,7 @@ async def main(base_url: str, database_url: str, answers: Path, jobs: int, stall
     async with FlowClient("test-token", base_url) as client, open_store(database_url) as store:
         service = Service(
             store,
-            client,
+            [client],
             models=ModelTable.builtin(),
             tuning=Tuning(retry_min_seconds=0.01, retry_max_seconds=0.05),
         )

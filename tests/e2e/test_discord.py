@@ -22,7 +22,7 @@ import discord
 import pytest
 from PIL import Image
 
-from bot.core import texts
+from bot.core import models_file, texts
 from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
@@ -172,7 +172,9 @@ async def test_commands_sync_once_then_only_when_changed(
     await second.stop()
     assert dc.sync_count == 1
 
-    newer = ModelTable.builtin().merged({"models": {"nano-banana-3": {"aliases": ["3"]}}})
+    newer = models_file.merged(
+        ModelTable.builtin(), {"models": {"nano-banana-3": {"aliases": ["3"]}}}
+    )
     third = await start_bot(dc, flow, store, models=newer)  # a new model choice: sync
     await third.stop()
     assert dc.sync_count == 2
@@ -753,7 +755,9 @@ async def test_a_fault_on_a_later_post_sends_only_the_rest(
 async def test_bad_input_is_refused_privately_before_any_upstream_call(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
 ) -> None:
-    models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 1}}})
+    models = models_file.merged(
+        ModelTable.builtin(), {"models": {"nano-banana-2-lite": {"max_references": 1}}}
+    )
     limit = 200_000
     bot = await start_bot(dc, flow, store, models=models, limits=Limits(max_image_bytes=limit))
     flow.reset_records()
@@ -761,7 +765,7 @@ async def test_bad_input_is_refused_privately_before_any_upstream_call(
     oversize = png + b"\0" * limit
     cases: list[tuple[str, dict[str, tuple[str, bytes, str]], str]] = [
         ("--seed 3", {}, texts.PROMPT_EMPTY),
-        ("a fox --model dalle", {}, texts.unknown_model("dalle", models)),
+        ("a fox --model dalle", {}, texts.unknown_model("dalle", bot.service.models)),
         ("a fox --count 5", {}, texts.bad_count("5")),
         (
             "a fox --model lite",

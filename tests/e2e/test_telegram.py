@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from bot.config import Secret
-from bot.core import texts
+from bot.core import models_file, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
@@ -599,7 +599,9 @@ async def test_a_job_interrupted_by_a_restart_answers_on_its_old_status(bot: Bot
 
 
 async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTest) -> None:
-    models = ModelTable.builtin().merged({"models": {"nano-banana-2-lite": {"max_references": 2}}})
+    models = models_file.merged(
+        ModelTable.builtin(), {"models": {"nano-banana-2-lite": {"max_references": 2}}}
+    )
     await bot.start(models=models)
     tg = bot.tg
     bot.flow.reset_records()
@@ -628,7 +630,7 @@ async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTes
     )
     await refused(
         tg.post_message(USER, USER, "/imagine a fox --model dalle"),
-        texts.unknown_model("dalle", models),
+        texts.unknown_model("dalle", bot.service.models),
     )
     await refused(tg.post_message(USER, USER, "/imagine a fox --count 9"), texts.bad_count("9"))
     await refused(

@@ -10,21 +10,19 @@ import asyncio
 import socket
 import time
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from io import BytesIO
 from typing import Any
 
 import pytest
 from PIL import Image
 
+from bot.core.providers import ImageRequest, Reference, RenderedImage, Rendering
 from bot.core.upstream import (
     AccountNotFound,
     AuthError,
     CaptchaFailed,
     ContentPolicyError,
-    GeneratedImage,
-    GenerateParams,
-    Generation,
     InvalidRequestError,
     MediaRefused,
     ModerationError,
@@ -72,17 +70,32 @@ def picture(fmt: str, size: tuple[int, int] = (40, 30)) -> bytes:
     return out.getvalue()
 
 
-def params(email: str = JO, **overrides: Any) -> GenerateParams:
+def params(
+    email: str = JO,
+    references: Sequence[str] = (),
+    characters: Sequence[str] = (),
+    **overrides: Any,
+) -> ImageRequest:
     fields: dict[str, Any] = {
         "prompt": "a banana in a spacesuit",
         "model": NB2,
         "aspect_ratio": "1:1",
         "count": 1,
         "seed": 7,
-        "email": email,
+        "account": email,
     }
     fields.update(overrides)
-    return GenerateParams(**fields)
+    return ImageRequest(
+        **fields,
+        references=tuple(Reference(handle=ref) for ref in references),
+        characters=tuple(characters),
+    )
+
+
+def handle_of(image: RenderedImage) -> str:
+    """A Flow image's mediaGenerationId: every image Flow makes has one."""
+    assert image.handle is not None
+    return image.handle
 
 
 def decode_jpeg(data: bytes) -> Image.Image:
@@ -152,7 +165,7 @@ async def test_named_user_agent_and_bearer_token_are_sent(
 ) -> None:
     # The fake answers 403 to an empty or python-httpx User-Agent: success proves the name.
     await client.list_accounts()
-    await client.upload_asset(JO, picture("PNG"), "image/png")
+    await client.upload(picture("PNG"), "image/png", account=JO)
     await client.generate(params())
     api_calls = [r for r in fake.requests if r.path.startswith(PREFIX)]
     assert len(api_calls) == 3
@@ -239,7 +252,7 @@ async def test_upload_asset_each_format(
     fake: FakeFlowServer, client: FlowClient, fmt: str, mime: str
 ) -> None:
     data = picture(fmt)
-    media_id = await client.upload_asset(JO, data, mime)
+    media_id = await client.upload(data, mime, account=JO)
     # The id is nested one level in the answer; a str of the inner value must come out.
     assert isinstance(media_id, str)
     assert media_id.startswith("user:")
@@ -272,7 +285,7 @@ async def test_upload_asset_url_encodes_the_email(email: str) -> None:
         FakeFlowServer(token=TOKEN, accounts=[email]) as fake,
         FlowClient(TOKEN, fake.base_url) as client,
     ):
-        media_id = await client.upload_asset(email, picture("PNG"), "image/png")
+        media_id = await client.upload(picture("PNG"), "image/png", account=email)
         assert f"email:{email.encode().hex()}" in media_id
         assert fake.requests[-1].account == email
         assert fake.requests[-1].path == f"{PREFIX}/assets/{email}"
@@ -280,7 +293,7 @@ async def test_upload_asset_url_encodes_the_email(email: str) -> None:
 
 async def test_mislabelled_upload_is_invalid_request(client: FlowClient) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await client.upload_asset(JO, picture("PNG"), "image/jpeg")
+        await client.upload(picture("PNG"), "image/jpeg", account=JO)
     assert caught.value.status == 400
     assert caught.value.account == JO
     assert "image/jpeg" in caught.value.detail
@@ -290,7 +303,7 @@ async def test_mislabelled_upload_is_invalid_request(client: FlowClient) -> None
 async def test_upload_to_unknown_account_is_account_not_found(client: FlowClient) -> None:
     stranger = "carol+x@example.com"
     with pytest.raises(AccountNotFound) as caught:
-        await client.upload_asset(stranger, picture("PNG"), "image/png")
+        await client.upload(picture("PNG"), "image/png", account=stranger)
     assert caught.value.status == 404
     assert caught.value.account == stranger
     assert "ca***@example.com" in caught.value.detail
@@ -304,7 +317,7 @@ async def test_upload_refused_by_filters_is_invalid_request(
         400, endpoint="assets", body={"error": f"Image rejected for {JO}: prominent person"}
     )
     with pytest.raises(InvalidRequestError) as caught:
-        await client.upload_asset(JO, picture("JPEG"), "image/jpeg")
+        await client.upload(picture("JPEG"), "image/jpeg", account=JO)
     assert caught.value.status == 400
     assert caught.value.account == JO
     assert "prominent person" in caught.value.detail
@@ -325,40 +338,40 @@ async def test_generate_each_answer_shape(
     fake.shape = shape
     fake.image_size = (64, 48)
     generation = await client.generate(params(count=3, seed=1000))
-    assert isinstance(generation, Generation)
+    assert isinstance(generation, Rendering)
     assert generation.account == JO
     assert len(generation.images) == 3
     assert len({image.data for image in generation.images}) == 3
-    assert len({image.media_id for image in generation.images}) == 3
+    assert len({image.handle for image in generation.images}) == 3
     assert [image.seed for image in generation.images] == [1000, 1001, 1002]
     for image in generation.images:
-        assert isinstance(image, GeneratedImage)
+        assert isinstance(image, RenderedImage)
         assert image.mime == "image/jpeg"
-        assert isinstance(image.media_id, str)
-        assert image.media_id.startswith("user:")
+        assert isinstance(image.handle, str)
+        assert image.handle.startswith("user:")
         decoded = decode_jpeg(image.data)
         assert decoded.format == "JPEG"
         assert decoded.size == (64, 48)
     if shape == "panels":
-        assert generation.job_id is None
+        assert generation.trace == ()
         assert fake.fife_requests() == []
     else:
-        assert isinstance(generation.job_id, str)
-        assert generation.job_id.startswith("j")
+        (job_id,) = generation.trace
+        assert job_id.startswith("j")
         assert len(fake.fife_requests()) == (3 if shape == "media-url" else 0)
 
     # Each returned id works directly as a reference: proves the (flat or nested) id was parsed.
-    follow_up = await client.generate(params(references=[generation.images[2].media_id], seed=5))
+    follow_up = await client.generate(params(references=[handle_of(generation.images[2])], seed=5))
     record = fake.images_requests()[-1]
     assert record.status == 200
-    assert sent(record)["reference_1"] == generation.images[2].media_id
+    assert sent(record)["reference_1"] == generation.images[2].handle
     assert len(follow_up.images) == 1
     assert follow_up.images[0].seed == 5
 
 
 async def test_generate_sends_every_field(fake: FakeFlowServer, client: FlowClient) -> None:
     first = await client.generate(params(count=2))
-    uploaded = await client.upload_asset(JO, picture("PNG"), "image/png")
+    uploaded = await client.upload(picture("PNG"), "image/png", account=JO)
     character = await client.create_character(JO, [uploaded], "Captain Banana")
     generation = await client.generate(
         params(
@@ -367,7 +380,7 @@ async def test_generate_sends_every_field(fake: FakeFlowServer, client: FlowClie
             aspect_ratio="3:4",
             count=4,
             seed=123,
-            references=[first.images[0].media_id, first.images[1].media_id, uploaded],
+            references=[handle_of(first.images[0]), handle_of(first.images[1]), uploaded],
             characters=[character],
         )
     )
@@ -379,8 +392,8 @@ async def test_generate_sends_every_field(fake: FakeFlowServer, client: FlowClie
         "count": 4,
         "seed": 123,
         "email": JO,
-        "reference_1": first.images[0].media_id,
-        "reference_2": first.images[1].media_id,
+        "reference_1": first.images[0].handle,
+        "reference_2": first.images[1].handle,
         "reference_3": uploaded,
         "character_1": character,
     }
@@ -516,7 +529,7 @@ async def test_plain_400_is_invalid_request_with_detail(
 
 
 async def test_reference_of_another_account_is_ownership_error(client: FlowClient) -> None:
-    alices = await client.upload_asset(ALICE, picture("PNG"), "image/png")
+    alices = await client.upload(picture("PNG"), "image/png", account=ALICE)
     with pytest.raises(ReferenceOwnershipError) as caught:
         await client.generate(params(email=JO, references=[alices]))
     exc = caught.value
@@ -532,7 +545,7 @@ async def test_captcha_failure_is_retryable(
     made = await client.generate(params())
     calls: dict[str, Callable[[], Awaitable[object]]] = {
         "images": lambda: client.generate(params()),
-        "upscale": lambda: client.upscale(made.images[0].media_id, "2k", email=JO),
+        "upscale": lambda: client.upscale_image(handle_of(made.images[0]), "2k", account=JO),
     }
     fake.fail_next_captcha(endpoint=endpoint)
     with pytest.raises(CaptchaFailed) as caught:
@@ -614,10 +627,10 @@ async def test_errors_on_other_endpoints(fake: FakeFlowServer, client: FlowClien
 
     fake.fail_next(596, endpoint="assets")
     with pytest.raises(SessionExpired) as assets:
-        await client.upload_asset(JO, picture("PNG"), "image/png")
+        await client.upload(picture("PNG"), "image/png", account=JO)
     assert (assets.value.status, assets.value.account) == (596, JO)
 
-    uploaded = await client.upload_asset(JO, picture("PNG"), "image/png")
+    uploaded = await client.upload(picture("PNG"), "image/png", account=JO)
     fake.fail_next(503, endpoint="characters")
     with pytest.raises(Unavailable) as characters:
         await client.create_character(JO, [uploaded], "x")
@@ -654,7 +667,7 @@ async def test_generate_timeout_does_not_apply_to_other_calls(fake: FakeFlowServ
         fake.latency = 0.1
         generation = await client.generate(params())
         assert len(generation.images) == 1
-        assert await client.upload_asset(JO, picture("PNG"), "image/png")
+        assert await client.upload(picture("PNG"), "image/png", account=JO)
 
 
 # -- downloads -----------------------------------------------------------------------------
@@ -777,11 +790,11 @@ async def test_broken_answers_on_other_endpoints(
     fake: FakeFlowServer, client: FlowClient, endpoint: str, body: dict[str, Any]
 ) -> None:
     made = await client.generate(params())
-    uploaded = await client.upload_asset(JO, picture("PNG"), "image/png")
+    uploaded = await client.upload(picture("PNG"), "image/png", account=JO)
     calls: dict[str, Callable[[], Awaitable[object]]] = {
-        "upscale": lambda: client.upscale(made.images[0].media_id, "2k", email=JO),
+        "upscale": lambda: client.upscale_image(handle_of(made.images[0]), "2k", account=JO),
         "characters": lambda: client.create_character(JO, [uploaded], "c"),
-        "assets": lambda: client.upload_asset(JO, picture("PNG"), "image/png"),
+        "assets": lambda: client.upload(picture("PNG"), "image/png", account=JO),
     }
     fake.fail_next(200, endpoint=endpoint, body=body)
     with pytest.raises(Unavailable) as caught:
@@ -799,7 +812,7 @@ async def test_upscale_returns_a_larger_jpeg(
     fake.image_size = (64, 48)
     made = await client.generate(params(model=NB2))
     original = decode_jpeg(made.images[0].data)
-    data = await client.upscale(made.images[0].media_id, resolution, email=JO)
+    data = await client.upscale_image(handle_of(made.images[0]), resolution, account=JO)
     upscaled = decode_jpeg(data)
     assert upscaled.size == (64 * factor, 48 * factor)
     assert upscaled.width > original.width
@@ -807,7 +820,7 @@ async def test_upscale_returns_a_larger_jpeg(
     record = fake.requests[-1]
     assert record.path == f"{PREFIX}/images/upscale"
     assert record.json == {
-        "mediaGenerationId": made.images[0].media_id,
+        "mediaGenerationId": made.images[0].handle,
         "resolution": resolution,
         "email": JO,
     }
@@ -816,7 +829,7 @@ async def test_upscale_returns_a_larger_jpeg(
 async def test_upscale_of_a_lite_image_is_invalid_request(client: FlowClient) -> None:
     made = await client.generate(params(model=LITE))
     with pytest.raises(InvalidRequestError) as caught:
-        await client.upscale(made.images[0].media_id, "2k", email=JO)
+        await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)
     assert (caught.value.status, caught.value.account) == (400, JO)
     assert "only supported" in caught.value.detail
 
@@ -827,14 +840,14 @@ async def test_4k_upscale_on_a_free_account_is_invalid_request(
     fake.paid = {JO: False}
     made = await client.generate(params(model=PRO))
     with pytest.raises(InvalidRequestError) as caught:
-        await client.upscale(made.images[0].media_id, "4k", email=JO)
+        await client.upscale_image(handle_of(made.images[0]), "4k", account=JO)
     assert "paid" in caught.value.detail
-    assert len(await client.upscale(made.images[0].media_id, "2k", email=JO)) > 0
+    assert len(await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)) > 0
 
 
 async def test_create_character_id_is_usable(fake: FakeFlowServer, client: FlowClient) -> None:
-    first = await client.upload_asset(JO, picture("PNG"), "image/png")
-    second = await client.upload_asset(JO, picture("WEBP"), "image/webp")
+    first = await client.upload(picture("PNG"), "image/png", account=JO)
+    second = await client.upload(picture("WEBP"), "image/webp", account=JO)
     character = await client.create_character(JO, [first, second], "Captain Banana")
     assert isinstance(character, str)
     assert "-character:" in character
@@ -854,7 +867,7 @@ async def test_create_character_id_is_usable(fake: FakeFlowServer, client: FlowC
 
 
 async def test_character_of_another_account_is_ownership_error(client: FlowClient) -> None:
-    uploaded = await client.upload_asset(ALICE, picture("PNG"), "image/png")
+    uploaded = await client.upload(picture("PNG"), "image/png", account=ALICE)
     with pytest.raises(ReferenceOwnershipError) as caught:
         await client.create_character(JO, [uploaded], "borrowed")
     assert (caught.value.status, caught.value.account) == (403, JO)
@@ -869,7 +882,7 @@ async def test_concurrent_generates_over_capacity(fake: FakeFlowServer, client: 
     results = await asyncio.gather(
         *(client.generate(params(seed=i)) for i in range(10)), return_exceptions=True
     )
-    successes = [r for r in results if isinstance(r, Generation)]
+    successes = [r for r in results if isinstance(r, Rendering)]
     throttled = [r for r in results if isinstance(r, Throttled)]
     assert len(successes) + len(throttled) == 10, results
     assert throttled, "capacity 4 must turn some of 10 parallel calls away"

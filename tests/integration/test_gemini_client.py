@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.core.models_table import ModelTable
 from bot.core.providers import ImageRequest, Reference, ReferenceMode, Rendering
 from bot.core.upstream import (
     AuthError,
@@ -33,11 +34,13 @@ from bot.core.upstream import (
     UpstreamError,
     UpstreamTimeout,
 )
-from bot.providers.gemini import MODELS, GeminiClient
+from bot.providers.gemini import GeminiClient
 from bot.providers.http import USER_AGENT
 from bot.providers.plumbing import Timeouts
 from tests.fakes.flow_server import Recorded
 from tests.fakes.gemini_server import FakeGeminiServer
+
+MODELS = ModelTable.builtin().offers("gemini")
 
 KEY = "AIza-SECRET-0123456789abcdef"
 PRO, FLASH, OLD = "gemini-3-pro-image", "gemini-3.1-flash-image", "gemini-2.5-flash-image"
@@ -641,8 +644,8 @@ async def test_check_confirms_the_key_and_every_model(
 ) -> None:
     line = await client.check()
     assert line == (
-        "gemini: key accepted; gemini-2.5-flash-image, gemini-3.1-flash-image, "
-        "gemini-3-pro-image available"
+        "gemini: key accepted; gemini-3.1-flash-image, gemini-3-pro-image, "
+        "gemini-2.5-flash-image available"
     )
     assert [r.path for r in fake.requests] == [f"/v1beta/models/{m.provider_model}" for m in MODELS]
     assert client.profile.references is ReferenceMode.BYTES
@@ -651,7 +654,7 @@ async def test_check_confirms_the_key_and_every_model(
 async def test_check_names_a_retired_model(fake: FakeGeminiServer) -> None:
     stale = (
         *MODELS,
-        replace(MODELS[2], model="old-pro", provider_model="gemini-3-pro-image-preview"),
+        replace(MODELS[1], model="old-pro", provider_model="gemini-3-pro-image-preview"),
     )
     async with GeminiClient(KEY, fake.base_url, models=stale) as client:
         with pytest.raises(ModelUnavailable) as caught:

@@ -533,7 +533,7 @@ async def test_jobs_submitted_before_start_run_once(flow: FakeFlowServer, store:
     from tests.fakes.notifier import RecordingNotifier
 
     async with FlowClient("test-token", flow.base_url) as client:
-        service = Service(store, client, models=ModelTable.builtin(), tuning=FAST)
+        service = Service(store, [client], models=ModelTable.builtin(), tuning=FAST)
         told = RecordingNotifier()
         service.attach("console", told)
         submitted = await service.submit(owner(), "early --count 1")

@@ -100,7 +100,7 @@ async def test_a_sqlite_store_made_by_the_shipped_code_still_works(
         assert await store.take_pending("a", "k") == ["v"]
         # The queued job runs and is answered; new jobs continue the old ids.
         async with FlowClient("test-token", flow.base_url) as client:
-            service = Service(store, client, models=ModelTable.builtin(), tuning=FAST)
+            service = Service(store, [client], models=ModelTable.builtin(), tuning=FAST)
             told = RecordingNotifier()
             service.attach("console", told)
             async with service:

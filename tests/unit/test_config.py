@@ -133,6 +133,7 @@ def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
     env = tmp_path / ".env"
     env.write_text("USEAPI_TOKEN=from-file\nBOT_QUEUED_PER_USER=4\nBOT_RUNNING_PER_USER=3\n")
     settings = Settings.from_env({"BOT_QUEUED_PER_USER": "7"}, env_file=env)
+    assert settings.useapi_token is not None
     assert settings.useapi_token.reveal() == "from-file"
     assert settings.limits.queued_per_user == 7
     assert settings.limits.running_per_user == 3

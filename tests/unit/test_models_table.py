@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core import models_file
 from bot.core.models_table import ModelSpec, ModelTable, ModelTableError
 
 
@@ -36,7 +37,7 @@ def test_override_file_changes_and_extends(tmp_path: Path) -> None:
         '[models.nano-banana-3]\nlabel = "Nano Banana 3"\naliases = ["3"]\n'
         'upscale = ["2k"]\nauto_aspect = true\n'
     )
-    table = ModelTable.load(path)
+    table = models_file.load(path)
     assert table.default.id == "nano-banana-3"
     assert get(table, "3").upscale == ("2k",)
     assert get(table, "pro").max_references == 8
@@ -57,4 +58,4 @@ def test_bad_override_files_are_refused_clearly(tmp_path: Path, text: str, messa
     path = tmp_path / "models.toml"
     path.write_text(text)
     with pytest.raises(ModelTableError, match=message):
-        ModelTable.load(path)
+        models_file.load(path)

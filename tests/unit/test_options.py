@@ -12,8 +12,10 @@ from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, Resolved, resolve, split_flags
 from bot.core.policy import Defaults, Limits
+from bot.core.routing import Refs
 
-TABLE = ModelTable.builtin()
+# Flow alone, as before there were other roads (tests/unit/test_routing.py has the others).
+TABLE = ModelTable.builtin().serving(["flow"])
 
 
 def check(
@@ -29,8 +31,9 @@ def check(
         prompt,
         asked,
         settings or UserSettings(),
-        reference_count=refs,
+        refs=Refs(uploads=refs, total=refs),
         table=TABLE,
+        pictures=frozenset({"flow"}),
         defaults=Defaults(),
         limits=Limits(max_prompt_chars=100),
         rng=random.Random(1),
@@ -161,8 +164,9 @@ def test_refusals_name_the_options_as_the_platform_does() -> None:
             prompt,
             inline,
             UserSettings(),
-            reference_count=1,
+            refs=Refs(uploads=1, total=1),
             table=TABLE,
+            pictures=frozenset({"flow"}),
             defaults=Defaults(),
             limits=Limits(),
             naming=slash,

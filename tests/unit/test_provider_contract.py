@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from bot.core.models_table import ModelOffer
 from bot.core.providers import (
     ImageRequest,
-    ModelOffer,
     ProviderLimits,
     ProviderProfile,
     Reference,

@@ -37,15 +37,16 @@ from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Access, Defaults, Limits, Tuning
 from bot.core.ports import Notifier, Store
+from bot.core.providers import ImageProvider
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admission import Admission, Reservation
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
+from bot.core.service.roads import Roads
 from bot.core.service.runner import Runner
 from bot.core.service.tasks import Tasks
-from bot.core.upstream import Upstream
 
 __all__ = ["Service"]
 
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 class Service:
     """``async with Service(...)`` starts it; each front end ``attach``es when it is ready.
 
+    ``providers`` are the roads to the models in the order to use them (the first is primary;
+    the next take over when it can't serve). ``models`` is the table as those roads serve it.
     Front ends see it as ``BotApi``; ``store`` and ``scheduler`` are for the wiring, benches and
     tests (which hold an account full to keep jobs waiting), never for a front end.
     """
@@ -62,7 +65,7 @@ class Service:
     def __init__(
         self,
         store: Store,
-        upstream: Upstream,
+        providers: Sequence[ImageProvider],
         *,
         models: ModelTable,
         limits: Limits | None = None,
@@ -73,7 +76,8 @@ class Service:
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
-        self.models = models
+        roads = Roads(providers)
+        self.models = models = roads.table(models)
         self.limits = limits or Limits()
         self.defaults = defaults or Defaults()
         tuning = tuning or Tuning()
@@ -89,11 +93,11 @@ class Service:
         self._started = False
         self._delivery = Delivery(store, models, access, clock, self._tasks)
         self._accounts = Accounts(
-            upstream, self.scheduler, access, tuning, clock, self._delivery, wake
+            roads, self.scheduler, access, tuning, clock, self._delivery, wake
         )
         self._runner = Runner(
             store,
-            upstream,
+            roads,
             self.scheduler,
             models=models,
             tuning=tuning,
@@ -106,7 +110,7 @@ class Service:
         )
         self._characters = Characters(
             store,
-            upstream,
+            roads.character_maker,
             self.scheduler,
             self._accounts,
             access,
@@ -124,6 +128,7 @@ class Service:
             accounts=self._accounts,
             runner=self._runner,
             characters=self._characters,
+            roads=roads,
         )
 
     async def __aenter__(self) -> Service:

@@ -1,5 +1,6 @@
-"""The upstream's accounts: which there are and which can serve, the operator problems that took
-them out (each told to the admins once per incident), and whether a job can still be run at all.
+"""The roads' capacity units: which there are and which can serve (a Flow account each, one
+for every other road), the operator problems that took them out (each told to the admins once
+per incident, per road), and whether a job can still be run at all.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ from collections.abc import Callable
 from bot.core import texts
 from bot.core.domain import AdminEvent
 from bot.core.policy import Access, Tuning
+from bot.core.providers import Pooled
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.delivery import Delivery
+from bot.core.service.roads import Roads
 from bot.core.upstream import (
     AuthError,
     OperatorError,
     PaymentError,
+    QuotaExhausted,
     SessionExpired,
-    Upstream,
     UpstreamError,
 )
 
@@ -32,13 +35,18 @@ _INCIDENTS: dict[type[OperatorError], str] = {
     AuthError: "auth",
     PaymentError: "payment",
     SessionExpired: "session",
+    QuotaExhausted: "quota",
 }
+
+
+def incident_kind(exc: OperatorError) -> str:
+    return next((k for t, k in _INCIDENTS.items() if isinstance(exc, t)), "account_missing")
 
 
 class Accounts:
     def __init__(
         self,
-        upstream: Upstream,
+        roads: Roads,
         scheduler: Scheduler,
         access: Access,
         tuning: Tuning,
@@ -46,103 +54,134 @@ class Accounts:
         delivery: Delivery,
         wake: asyncio.Event,
     ) -> None:
-        self._upstream = upstream
+        self._roads = roads
         self._scheduler = scheduler
         self._access = access
         self._tuning = tuning
         self._clock = clock
         self._delivery = delivery
         self._wake = wake
-        self._incidents: set[tuple[str, str | None]] = set()
-        self._listed: set[str] = set()  # accounts the last GET /accounts named (and we use)
+        # (kind, road, account): account None when the problem is the whole road's.
+        self._incidents: set[tuple[str, str, str | None]] = set()
+        self._listed: set[str] = set()  # the units the roads last named (and we use)
         self._down_since: dict[str, float] = {}
 
     @property
     def refresh_interval(self) -> float:
-        """Seconds until the next refresh: ``accounts_refresh_seconds``, and while no account
+        """Seconds until the next refresh: ``accounts_refresh_seconds``, and while no unit
         can serve at most ``REFRESH_WHILE_DOWN``."""
         every = self._tuning.accounts_refresh_seconds
         return every if self._scheduler.healthy_accounts() else min(every, REFRESH_WHILE_DOWN)
 
     async def refresh(self) -> None:
-        """Re-read the accounts and their health (an account out for an operator problem gets
-        back in when the API says it is fine: the next job on it is the probe)."""
+        """Re-read every road's units and their health: a Flow account out for an operator
+        problem gets back in when the API says it is fine, any other road at each refresh (the
+        next job on it is the probe)."""
+        for provider in self._roads:
+            name = provider.profile.name
+            if isinstance(provider, Pooled):
+                await self._refresh_pool(name, provider)
+            else:
+                self._scheduler.set_road(name, provider.profile.limits)
+                self._scheduler.roads[name].healthy = True
+                self._listed.add(name)
+        now = self._clock()
+        for name, unit in self._scheduler.units_by_name.items():
+            if unit.healthy:
+                self._down_since.pop(name, None)
+            else:
+                self._down_since.setdefault(name, now)
+        self._wake.set()
+
+    async def _refresh_pool(self, road: str, pool: Pooled) -> None:
         try:
-            listed = await self._upstream.list_accounts()
+            listed = await pool.list_accounts()
         except OperatorError as exc:
-            for account in self._scheduler.accounts.values():
-                account.healthy = False
-            self.alert(exc, "")
+            for unit in self._scheduler.accounts.values():
+                if unit.provider == road:
+                    unit.healthy = False
+            self.alert(exc, road, None)
             return
         except UpstreamError as exc:
-            log.warning("could not list accounts (%s); keeping what we knew", exc)
+            log.warning("could not list %s's accounts (%s); keeping what we knew", road, exc)
             return
         wanted = self._access.accounts
         health = {a.email: a.healthy for a in listed if not wanted or a.email in wanted}
         for email in wanted:
             if email not in health:
                 log.warning("USEAPI_ACCOUNTS names %s, which the API does not list", email)
-        self._listed = set(health)
-        self._scheduler.set_accounts(health)
-        now = self._clock()
-        for email, account in self._scheduler.accounts.items():
-            if account.healthy:
-                self._down_since.pop(email, None)
-            else:
-                self._down_since.setdefault(email, now)
-        log.info("accounts: %d healthy of %d", len(self._scheduler.healthy_accounts()), len(health))
-        self._wake.set()
+        self._listed -= {n for n, u in self._scheduler.accounts.items() if u.provider == road}
+        self._listed |= set(health)
+        self._scheduler.set_accounts(health, road)
+        log.info(
+            "%s accounts: %d healthy of %d",
+            road,
+            len(self._scheduler.healthy_accounts(road)),
+            len(health),
+        )
 
     @property
     def known(self) -> bool:
-        """Whether the accounts are known yet (the upstream may not have answered)."""
+        """Whether the units are known yet (a road may not have answered)."""
         return bool(self._listed or self._incidents)
 
     def stranded(self, entry: Entry, *, waited: float | None = None) -> str | None:
-        """Why no account will run this job, or None if one will (or may yet).
+        """Why no unit will run this job, or None if one will (or may yet).
 
-        An account that is merely down is given ``job_deadline_seconds`` to come back (a new
-        job, ``waited=inf``, is told at once); operator problems and accounts no longer used
-        won't mend by waiting.
+        A unit that is merely down is given ``job_deadline_seconds`` to come back (a new job,
+        ``waited=inf``, is told at once); operator problems and units no longer used won't mend
+        by waiting.
         """
-        healthy = self._scheduler.healthy_accounts()
-        account = entry.pinned
-        if account is None:
-            if healthy or not self._scheduler.accounts:
-                return None
-            down = min(self._clock() - since for since in self._down_since.values())
-        elif account in healthy:
+        if entry.routes is not None and not entry.routes:
+            return texts.NOT_SERVED  # no road we use serves it (any more)
+        if self._scheduler.serves(entry):
             return None
-        elif self._listed and account not in self._listed:
-            return texts.REFERENCE_NOT_USABLE  # its references live on an account we don't use
-        else:
-            down = self._clock() - self._down_since.get(account, self._clock())
-        if any(key[1] is None or key[1] == account or account is None for key in self._incidents):
-            return texts.OPERATOR
+        units = self._scheduler.units(entry)
+        account = entry.pinned
+        if account is not None and self._listed and account not in self._listed:
+            return texts.REFERENCE_NOT_USABLE  # its references live on a unit we don't use
+        if not units:
+            return None  # its roads haven't named their units yet
+        roads = {unit.provider for unit in units}
+        for _, road, on in self._incidents:
+            if road in roads and (on is None or account is None or on == account):
+                return texts.OPERATOR
+        now = self._clock()
+        down = min(now - self._down_since.get(unit.name, now) for unit in units)
         if (down if waited is None else waited) > self._tuning.job_deadline_seconds:
             return texts.UNAVAILABLE
         return None
 
-    def take_out(self, exc: OperatorError, account: str) -> None:
-        """An operator problem on ``account`` (on every account, for a refused token)."""
-        emails = list(self._scheduler.accounts) if isinstance(exc, AuthError) else [account]
-        for email in emails:
-            self._scheduler.accounts[email].healthy = False
-            self._down_since.setdefault(email, self._clock())
-        self.alert(exc, account)
+    def take_out(self, exc: OperatorError, unit: str) -> None:
+        """An operator problem met on ``unit``: that unit out (every unit of its road, for a
+        refused key), and the admins told."""
+        road = self._road_of(unit)
+        whole = isinstance(exc, AuthError) or not self._roads.pooled(road)
+        for name, other in self._scheduler.units_by_name.items():
+            if name == unit or (whole and other.provider == road):
+                other.healthy = False
+                self._down_since.setdefault(name, self._clock())
+        self.alert(exc, road, None if whole else unit)
 
-    def alert(self, exc: OperatorError, account: str) -> None:
+    def alert(self, exc: OperatorError, road: str, account: str | None) -> None:
         """Tell the admins about an operator problem, once per incident."""
-        kind = _INCIDENTS.get(type(exc), "account_missing")
-        key = (kind, None if kind == "auth" else account)
+        kind = incident_kind(exc)
+        key = (kind, road, account)
         if key in self._incidents:
             return
         self._incidents.add(key)
-        event = AdminEvent(kind, key[1], texts.ADMIN_REASONS[kind])
-        log.error("operator problem: %s (%s)", event.message, exc.detail)
+        event = AdminEvent(kind, account, texts.admin_reason(kind, road))
+        log.error("operator problem on %s: %s (%s)", road, event.message, exc.detail)
         self._delivery.tell_admins(event)
 
-    def close_incidents(self, account: str) -> None:
-        """``account`` served a job: its incidents (and a refused token's) are over."""
-        if self._incidents:
-            self._incidents = {k for k in self._incidents if k[1] not in (None, account)}
+    def close_incidents(self, unit: str) -> None:
+        """``unit`` served a job: its incidents (and its road's) are over."""
+        road = self._road_of(unit)
+        self._incidents = {
+            key for key in self._incidents if key[1] != road or key[2] not in (None, unit)
+        }
+
+    def _road_of(self, unit: str) -> str:
+        found = self._scheduler.unit(unit)
+        assert found is not None, unit  # only a unit a job ran on is named here
+        return found.provider

@@ -41,11 +41,13 @@ from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, resolve, split_flags
 from bot.core.policy import Access, Defaults, Limits
 from bot.core.ports import Store
+from bot.core.routing import Refs
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.fairness import Once, Slots, Throttle
+from bot.core.service.roads import Roads
 from bot.core.service.runner import Runner
 
 log = logging.getLogger(__name__)
@@ -74,11 +76,19 @@ class Reservation:
     queue and day: the front end acknowledges the user, then ``submit`` fetches the references
     (bounded per user and overall) and stores the job. Valid inside ``async with`` only."""
 
-    def __init__(self, admission: Admission, owner: Owner, request: Request, uploads: int = 0):
+    def __init__(
+        self,
+        admission: Admission,
+        owner: Owner,
+        request: Request,
+        uploads: int = 0,
+        fetch: Fetch | None = None,
+    ):
         self._admission = admission
         self._owner = owner
         self._request = request
         self._uploads = uploads
+        self._fetch = fetch  # where the pictures come from when the front end has none
 
     async def submit(
         self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
@@ -86,6 +96,7 @@ class Reservation:
         """Store and queue the job; ``route`` adds the front end's ids (its status message)."""
         owner = replace(self._owner, route=route) if route is not None else self._owner
         request, blobs = self._request, {}
+        fetch = fetch or self._fetch
         if self._uploads:
             if fetch is None:
                 raise ValueError("this request needs its reference images fetched")
@@ -112,7 +123,9 @@ class Admission:
         accounts: Accounts,
         runner: Runner,
         characters: Characters,
+        roads: Roads,
     ) -> None:
+        self._roads = roads
         self._store = store
         self._scheduler = scheduler
         self._models = models
@@ -139,11 +152,13 @@ class Admission:
         references: int = 0,
         refs: Sequence[ImageRef] = (),
         like: GenerationRequest | None = None,
+        fetch: Fetch | None = None,
     ) -> AsyncIterator[Reservation]:
         """Check a prompt by all but its images (``references`` of them, ``refs`` included),
         before anything is downloaded; raises ``InvalidInput`` with the sentence to show. What
         the prompt leaves open comes from ``like`` (the result R was pressed on, whose
-        characters it keeps), then the user's settings."""
+        characters it keeps), then the user's settings. ``fetch`` gets the pictures if the front
+        end's ``submit`` brings none."""
         self.check_allowed(owner)
         prompt, inline = split_flags(text)
         asked = inline.overridden_by(options) if options else inline
@@ -160,8 +175,13 @@ class Admission:
                 prompt,
                 asked,
                 settings,
-                reference_count=references,
+                refs=Refs(
+                    uploads=references - len(refs),
+                    held_by=min((r.provider for r in refs), default=None),
+                    total=references,
+                ),
                 table=self._models,
+                pictures=self._roads.pictures,
                 defaults=self._defaults,
                 limits=self._limits,
                 rng=self._rng,
@@ -180,10 +200,12 @@ class Admission:
                 seed=resolved.seed,
                 references=tuple(refs),
                 characters=await self._characters.placed(owner.user, characters, pinned),
+                size=resolved.size,
+                fixed_seed=resolved.fixed_seed,
             )
             self._check_runnable(owner.user, request)
             await self._reserve_images(owner.user, held, resolved.count)
-            yield Reservation(self, owner, request, uploads=references - len(refs))
+            yield Reservation(self, owner, request, references - len(refs), fetch)
 
     @contextlib.asynccontextmanager
     async def admit_press(
@@ -202,9 +224,19 @@ class Admission:
             # A new prompt on that image keeps its model, shape and count unless it says others.
             _, inline = split_flags(prompt or "")
             keep = None if inline.model else Options(model=job.request.model)
-            async with self.admit(
-                owner, prompt or "", keep, references=1, refs=[image.ref], like=job.request
-            ) as ticket:
+            like = job.request
+            if image.ref.media_id:  # its road holds it: it goes there by its handle
+                reuse = self.admit(
+                    owner, prompt or "", keep, references=1, refs=[image.ref], like=like
+                )
+            elif image.data is not None:  # a picture we kept, as if the user sent it
+                kept = [image.data]
+                reuse = self.admit(
+                    owner, prompt or "", keep, references=1, like=like, fetch=lambda: _ready(kept)
+                )
+            else:
+                raise InvalidInput(texts.JOB_NOT_FOUND)
+            async with reuse as ticket:
                 yield ticket
             return
         self.check_allowed(owner)
@@ -213,9 +245,12 @@ class Admission:
             request = await self._again(owner, job.request)
             once: tuple[object, ...] = (owner.user, button.data)
         else:  # anyone's: an upscale is made once; the store knows it once it is queued
-            request = await self._upscale(owner, job, image)
-            await self._check_not_made(request)
-            once = (request.source_job, request.index, request.resolution)
+            request = await self._upscale(owner, job, job.request, image)
+            if isinstance(request, UpscaleRequest):
+                await self._check_not_made(request)
+                once = (request.source_job, request.index, request.resolution)
+            else:  # a larger render, one at a time too
+                once = (job.id, image.index, request.size)
         with self._once.hold(once, linger=image is None):
             async with self._reservation(owner.user) as held:
                 self._check_runnable(owner.user, request)
@@ -232,14 +267,24 @@ class Admission:
         placed = await self._characters.placed(owner.user, found, pinned)
         return replace(again, characters=placed)
 
-    async def _upscale(self, owner: Owner, job: Job, image: ResultImage) -> UpscaleRequest:
+    async def _upscale(
+        self, owner: Owner, job: Job, made: GenerationRequest, image: ResultImage
+    ) -> Request:
+        """What U asks for: the road's own upscale of the image where it has one, else the
+        image rendered again (its seed, where the road takes one) at a larger size."""
         spec = self._models.resolve(image.model)
-        if spec is None or not spec.can_upscale:
+        offer = spec.offer(image.ref.provider) if spec else None
+        if spec is None or offer is None or not offer.enlarges(made.size):
             raise InvalidInput(texts.cannot_upscale(image.model, self._models))
         settings = await self._store.user_settings(owner.user)
         wanted = settings.upscale_resolution or self._defaults.upscale_resolution
-        resolution = wanted if wanted in spec.upscale else spec.upscale[0]
-        return UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
+        if offer.upscale and image.ref.media_id:
+            resolution = wanted if wanted in offer.upscale else offer.upscale[0]
+            return UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
+        larger = offer.larger_sizes(made.size)
+        size = wanted.upper() if wanted.upper() in larger else larger[0]
+        seed = image.seed if image.seed is not None else made.seed
+        return replace(made, count=1, size=size, seed=seed, fixed_seed=offer.seed)
 
     async def _check_not_made(self, request: UpscaleRequest) -> None:
         """The same upscale (image and size) asked for before, unless it failed: made once."""
@@ -303,8 +348,9 @@ class Admission:
         return job, image
 
     def _check_runnable(self, user: UserKey, request: Request) -> None:
-        """Refuse now what no account will run, rather than after the user's downloads."""
-        entry = Entry(job_id=0, user=user, pinned=request.pinned_account)
+        """Refuse now what no unit will run, rather than after the user's downloads."""
+        routes = self._roads.routes(request, self._models)
+        entry = Entry(job_id=0, user=user, pinned=request.pinned_account, routes=routes)
         if refusal := self._accounts.stranded(entry, waited=math.inf):
             raise InvalidInput(refusal)
 
@@ -373,6 +419,10 @@ class Admission:
         self._runner.queue(entry)
         log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
         return Submitted(job.id, self._scheduler.position(job.id))
+
+
+async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
+    return images
 
 
 def _today() -> str:

@@ -20,12 +20,15 @@ from bot.core.errors import InvalidInput
 from bot.core.images import PreparedImage, thumbnail
 from bot.core.policy import Access
 from bot.core.ports import Store
+from bot.core.providers import CharacterMaker
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
-from bot.core.upstream import OperatorError, RejectedError, Upstream, UpstreamError
+from bot.core.upstream import OperatorError, RejectedError, UpstreamError
 
 log = logging.getLogger(__name__)
+# The road whose accounts hold characters.
+FLOW = "flow"
 
 # Fetches and checks a user's pictures as references are (``Admission.fetch``).
 Prepare = Callable[[UserKey, Fetch, int], Awaitable[list[PreparedImage]]]
@@ -42,7 +45,7 @@ class Characters:
     def __init__(
         self,
         store: Store,
-        upstream: Upstream,
+        maker: CharacterMaker | None,
         scheduler: Scheduler,
         accounts: Accounts,
         access: Access,
@@ -50,7 +53,7 @@ class Characters:
     ) -> None:
         self._access = access
         self._store = store
-        self._upstream = upstream
+        self._maker = maker  # Flow, where it is a road: characters are its alone
         self._scheduler = scheduler
         self._accounts = accounts
         self._prepare = prepare
@@ -183,11 +186,12 @@ class Characters:
         )
 
     async def _make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
+        assert self._maker is not None  # an account to make it on was found: Flow is a road
         try:
             ids = [
-                await self._upstream.upload_asset(account, p.data or b"", p.mime) for p in pictures
+                await self._maker.upload(p.data or b"", p.mime, account=account) for p in pictures
             ]
-            return await self._upstream.create_character(account, ids, name)
+            return await self._maker.create_character(account, ids, name)
         except UpstreamError as exc:
             log.warning("character not made on %s: %s", account, exc)
             if isinstance(exc, OperatorError):
@@ -201,7 +205,9 @@ class Characters:
 
     def _any_account(self, user: UserKey) -> str:
         """A healthy account to make a character on, or the sentence saying why there is none."""
-        healthy = self._scheduler.healthy_accounts()
+        if self._maker is None:
+            raise InvalidInput(texts.CHARACTERS_NEED_FLOW)
+        healthy = self._scheduler.healthy_accounts(FLOW)
         if not healthy:
             entry = Entry(job_id=0, user=user, pinned=None)
             raise InvalidInput(self._accounts.stranded(entry, waited=math.inf) or texts.UNAVAILABLE)

@@ -20,6 +20,7 @@ from bot.core.domain import (
     Action,
     AdminEvent,
     Button,
+    GenerationRequest,
     HeldAlert,
     Job,
     JobResult,
@@ -49,14 +50,17 @@ STORE_GIVE_UP = 300.0
 
 def result_of(job: Job, images: Sequence[ResultImage], models: ModelTable) -> JobResult:
     """A finished job with its images and the buttons that apply to them: a row per image with
-    its upscale (where the model upscales) and its edit, then 🎲; none on an upscale. Without
-    upscales the edits go two to a row. Labels say what each does (``presenters.label``), and
-    a row of two fits a phone's width on Telegram; five rows are Discord's most."""
-    if job.is_upscale or not images:
+    its upscale (where the road that made it upscales it, or renders the model larger) and its
+    edit, then 🎲; none on an upscale. Without upscales the edits go two to a row. Labels say
+    what each does (``presenters.label``), and a row of two fits a phone's width on Telegram;
+    five rows are Discord's most."""
+    request = job.request
+    if not isinstance(request, GenerationRequest) or not images:
         return JobResult(job, tuple(images))
     spec = models.resolve(images[0].model)
+    offer = spec.offer(images[0].ref.provider) if spec is not None else None
     rows: list[tuple[Button, ...]]
-    if spec is not None and spec.can_upscale:
+    if offer is not None and offer.enlarges(request.size):
         rows = [
             (Button(Action.UPSCALE, job.id, i.index), Button(Action.REUSE, job.id, i.index))
             for i in images

@@ -1,19 +1,23 @@
-"""Reference images on upstream accounts: a user's picture is uploaded once per account and
-content (its id is cached a while), a job goes where its references already are, and a result's
-own images are referenced by the ids the upstream gave them.
+"""Reference images on their way to a road: a road that holds them by handle gets a user's
+picture uploaded once per account and content (its id is cached a while), and a job goes where
+its references already are; a road that takes pictures gets the bytes, shrunk to what it takes;
+a result's own images are referenced by the handles their road gave them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.core import texts
-from bot.core.domain import GenerationRequest, ImageRef, Job, Reference, Request, Upload
+from bot.core.domain import GenerationRequest, ImageRef, Job, Request, Upload
+from bot.core.images import shrink, sniff_mime
 from bot.core.ports import Store
+from bot.core.providers import ImageProvider, Reference, ReferenceMode, Uploader
 from bot.core.scheduler import Scheduler
-from bot.core.upstream import RejectedError, Upstream
+from bot.core.upstream import RejectedError
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +36,12 @@ class ReferenceFailed(Exception):
 
 
 class References:
-    def __init__(self, store: Store, upstream: Upstream, scheduler: Scheduler) -> None:
+    def __init__(self, store: Store, scheduler: Scheduler) -> None:
         self._store = store
-        self._upstream = upstream
         self._scheduler = scheduler
 
     async def preferred(self, request: Request) -> frozenset[str]:
-        """The healthy accounts that hold every upload of ``request`` already."""
+        """The healthy units that hold every upload of ``request`` already."""
         preferred: set[str] = set()
         uploads = request.uploads if isinstance(request, GenerationRequest) else ()
         if uploads:
@@ -51,32 +54,67 @@ class References:
                     preferred.add(account)
         return frozenset(preferred)
 
-    async def media_id(self, ref: Reference, account: str) -> tuple[str, bool]:
-        """A reference's id on ``account``, uploading our copy once per account and content;
-        and whether it came from the cache."""
-        if isinstance(ref, ImageRef):
-            return ref.media_id, False
-        cached = await self._store.cached_asset(ref.sha256, account, max_age=ASSET_MAX_AGE)
+    async def sent(
+        self, request: GenerationRequest, provider: ImageProvider, unit: str, account: str | None
+    ) -> tuple[tuple[Reference, ...], list[str] | None, bool]:
+        """``request``'s references as ``provider`` takes them on ``unit``; the handles they
+        went as (None where they went as pictures); whether a cached upload was among them."""
+        profile = provider.profile
+        out: list[Reference] = []
+        handles: list[str] = []
+        used_cache = False
+        for ref in request.references:
+            if isinstance(ref, ImageRef):
+                out.append(Reference(handle=ref.media_id))
+                handles.append(ref.media_id)
+            elif profile.references is ReferenceMode.BYTES:
+                data = await self._picture(ref, profile.max_reference_bytes)
+                out.append(Reference(data=data, mime=sniff_mime(data)))
+            elif isinstance(provider, Uploader):
+                media_id, cached = await self._uploaded(provider, ref, unit, account)
+                used_cache = used_cache or cached
+                out.append(Reference(handle=media_id))
+                handles.append(media_id)
+            else:  # routing never sends a picture here; a table changed under a queued job
+                raise ReferenceFailed(texts.PICTURES_NOT_TAKEN)
+        as_pictures = profile.references is ReferenceMode.BYTES and bool(request.uploads)
+        return tuple(out), None if as_pictures else handles, used_cache
+
+    async def _picture(self, ref: Upload, limit: int | None) -> bytes:
+        data = await self._store.blob(ref.sha256)
+        if data is None:
+            raise ReferenceFailed(texts.REFERENCE_NOT_USABLE)
+        if limit is not None and len(data) > limit:
+            data = await asyncio.to_thread(shrink, data, limit)
+        return data
+
+    async def _uploaded(
+        self, uploader: Uploader, ref: Upload, unit: str, account: str | None
+    ) -> tuple[str, bool]:
+        """The picture's id on ``unit``, uploading our copy once per unit and content; and
+        whether it came from the cache."""
+        cached = await self._store.cached_asset(ref.sha256, unit, max_age=ASSET_MAX_AGE)
         if cached:
             return cached, True
         data = await self._store.blob(ref.sha256)
         if data is None:
             raise ReferenceFailed(texts.REFERENCE_NOT_USABLE)
         try:
-            media_id = await self._upstream.upload_asset(account, data, ref.mime)
+            media_id = await uploader.upload(data, ref.mime, account=account)
         except RejectedError as exc:
-            log.info("reference upload refused on %s: %s", account, exc.detail)
+            log.info("reference upload refused on %s: %s", unit, exc.detail)
             raise ReferenceFailed(texts.REFERENCE_REFUSED) from exc
-        await self._store.cache_asset(ref.sha256, account, media_id)
+        await self._store.cache_asset(ref.sha256, unit, media_id)
         return media_id, False
 
-    async def forget(self, account: str, uploads: Sequence[Upload]) -> None:
+    async def forget(self, unit: str, uploads: Sequence[Upload]) -> None:
         """The upstream refused ids we cached: upload those pictures afresh next time."""
-        await self._store.forget_assets(account, [u.sha256 for u in uploads])
+        await self._store.forget_assets(unit, [u.sha256 for u in uploads])
 
-    async def remember(self, job: Job, account: str, sent: Sequence[str]) -> None:
-        """Rewrite uploads as the ids they were sent as, so 🎲 on this result needs no upload."""
+    async def remember(self, job: Job, unit: str, road: str, sent: Sequence[str] | None) -> None:
+        """Rewrite uploads as the handles they were sent as, so 🎲 on this result needs no
+        upload (where they went as pictures they stay: 🎲 sends them again)."""
         request = job.request
-        if isinstance(request, GenerationRequest) and request.uploads:
-            refs = tuple(ImageRef(media_id, account) for media_id in sent)
+        if sent is not None and isinstance(request, GenerationRequest) and request.uploads:
+            refs = tuple(ImageRef(media_id, unit, road) for media_id in sent)
             await self._store.update_request(job.id, replace(request, references=refs))

@@ -1,6 +1,7 @@
-"""Running jobs: the dispatch loop hands each job its turn and account (``bot.core.scheduler``),
-one attempt runs it upstream, and how the attempt ended decides what follows (``_ENDINGS``):
-a retry later, another model, a fresh upload, an account taken out, or a final answer.
+"""Running jobs: the dispatch loop hands each job its turn, road and unit (``bot.core.scheduler``),
+one attempt runs it there, and how the attempt ended decides what follows (``_ENDINGS``): a retry
+later, another model, a fresh upload, a unit (or a whole road) taken out and the job moved to
+the next road, or a final answer.
 
 "Running" is stored beside the upstream call and the result before anyone is told, so after a
 crash ``resume`` re-queues interrupted generations.
@@ -17,19 +18,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core import texts
-from bot.core.characters import fits, upstream_prompt
 from bot.core.domain import (
     GenerationRequest,
-    ImageRef,
     Job,
     JobState,
     Request,
     ResultImage,
-    UpscaleRequest,
     UserKey,
 )
 from bot.core.errors import InvalidInput
-from bot.core.images import sniff_mime
 from bot.core.models_table import ModelTable
 from bot.core.policy import Tuning
 from bot.core.ports import Store
@@ -37,10 +34,11 @@ from bot.core.scheduler import Entry, Scheduler, Slot
 from bot.core.service.accounts import Accounts
 from bot.core.service.delivery import Delivery, result_of
 from bot.core.service.references import ReferenceFailed, References
+from bot.core.service.render import Renderer
+from bot.core.service.roads import Roads
 from bot.core.service.tasks import Tasks
 from bot.core.upstream import (
     ContentPolicyError,
-    GenerateParams,
     InvalidRequestError,
     MediaRefused,
     ModerationError,
@@ -48,7 +46,6 @@ from bot.core.upstream import (
     ReferenceOwnershipError,
     RetryableError,
     Throttled,
-    Upstream,
 )
 
 log = logging.getLogger(__name__)
@@ -71,7 +68,7 @@ class _Made:
     """What an attempt that came back with images made."""
 
     images: list[ResultImage]
-    references: list[str]  # the ids the references were sent as
+    references: list[str] | None  # the handles the references went as (None: as pictures)
     attempts: int  # 0: the job ended while the call ran
 
 
@@ -85,7 +82,7 @@ class Runner:
     def __init__(
         self,
         store: Store,
-        upstream: Upstream,
+        roads: Roads,
         scheduler: Scheduler,
         *,
         models: ModelTable,
@@ -97,9 +94,10 @@ class Runner:
         tasks: Tasks,
         wake: asyncio.Event,
     ) -> None:
-        self._references = References(store, upstream, scheduler)
+        self._references = References(store, scheduler)
+        self._renderer = Renderer(store, roads, models, self._references)
         self._store = store
-        self._upstream = upstream
+        self._roads = roads
         self._scheduler = scheduler
         self._models = models
         self._tuning = tuning
@@ -114,10 +112,13 @@ class Runner:
     # The queue.
 
     async def entry(self, job_id: int, user: UserKey, request: Request) -> Entry:
-        """The job as the scheduler sees it: the account its references pin it to, and those
-        that hold all its uploads already."""
+        """The job as the scheduler sees it: the roads that can serve it, in order, the unit
+        its references pin it to, and those that hold all its uploads already."""
         preferred = await self._references.preferred(request)
-        return Entry(job_id, user, pinned=request.pinned_account, preferred=preferred)
+        routes = self._roads.routes(request, self._models)
+        return Entry(
+            job_id, user, pinned=request.pinned_account, preferred=preferred, routes=routes
+        )
 
     def queue(self, entry: Entry) -> None:
         self._scheduler.add(entry)
@@ -210,10 +211,13 @@ class Runner:
         if not job.attempts:
             self._tasks.spawn(self._delivery.started(job, marking))
         try:
-            images, references = await self._execute(job, slot.account)
+            prepared = await self._renderer.prepare(job, slot)
+            if prepared.used_cache:
+                self._progress.setdefault(job.id, _Progress()).used_cache = True
+            images = await self._renderer.render(job, slot, prepared)
         finally:
             attempts = await marking
-        return _Made(images, references, attempts)
+        return _Made(images, prepared.handles, attempts)
 
     async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
         self._progress.pop(job.id, None)
@@ -229,7 +233,7 @@ class Runner:
         if not made.attempts or not finished[-1]:
             log.info("job %d was cancelled while it ran: its images are thrown away", job.id)
             return
-        await self._references.remember(job, slot.account, made.references)
+        await self._references.remember(job, slot.account, slot.provider, made.references)
         done = replace(job, state=JobState.DONE, account=slot.account, attempts=made.attempts)
         # Hand over what is in memory: re-reading the bytes just written would only add I/O.
         await self._delivery.deliver(job.id, result_of(done, made.images, self._models))
@@ -243,46 +247,6 @@ class Runner:
         log.error("job %d failed unexpectedly", job_id, exc_info=exc)
         self._progress.pop(job_id, None)
         await self._delivery.fail(job_id, texts.INTERNAL)
-
-    async def _execute(self, job: Job, account: str) -> tuple[list[ResultImage], list[str]]:
-        """Run the job on ``account``: its images, and the reference ids it was sent with."""
-        request = job.request
-        if isinstance(request, UpscaleRequest):
-            data = await self._upstream.upscale(
-                request.image.media_id, request.resolution, email=account
-            )
-            image = ResultImage(1, request.image, None, request.model, sniff_mime(data), data)
-            return [image], []
-        references = []
-        for ref in request.references:
-            media_id, cached = await self._references.media_id(ref, account)
-            if cached:
-                self._progress.setdefault(job.id, _Progress()).used_cache = True
-            references.append(media_id)
-        generation = await self._upstream.generate(
-            GenerateParams(
-                prompt=upstream_prompt(request.prompt, request.characters, len(references)),
-                model=request.model,
-                aspect_ratio=request.aspect_ratio,
-                count=request.count,
-                seed=request.seed,
-                email=account,
-                references=references,
-                characters=[c.handle for c in request.characters],
-            )
-        )
-        images = [
-            ResultImage(
-                index=i,
-                ref=ImageRef(image.media_id, account),
-                seed=image.seed if image.seed is not None else request.seed,
-                model=request.model,
-                mime=image.mime,
-                data=image.data,
-            )
-            for i, image in enumerate(generation.images, start=1)
-        ]
-        return images, references
 
     async def _requeue(self, slot: Slot, *, not_before: float = 0.0) -> None:
         await self._store.requeue(slot.entry.job_id)
@@ -342,8 +306,10 @@ class Runner:
             if spec and spec.moderation_fallback
             else None
         )
-        if target is None or not fits(target, request):
-            return None
+        if target is None or not self._roads.routes(
+            replace(request, model=target.id), self._models
+        ):
+            return None  # no road can serve the request with that model (and its characters)
         return target.id
 
     async def _after_refusal(
@@ -365,7 +331,8 @@ class Runner:
 
     async def _after_operator_error(self, job: Job, slot: Slot, exc: OperatorError) -> None:
         self._accounts.take_out(exc, slot.account)
-        if slot.entry.pinned is None and self._scheduler.healthy_accounts():
+        # Another unit, or the next road, takes the job (not one pinned to this unit).
+        if self._scheduler.serves(slot.entry):
             await self._requeue(slot)
         else:
             await self._fail(job, texts.OPERATOR)

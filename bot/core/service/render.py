@@ -1,0 +1,118 @@
+"""One job on one road: the request as that road takes it (its own model id, the references as
+handles or as pictures, the seed where it takes one), the call (or the asynchronous execution,
+``executions``), and what it made as the job's results, each recording its road and unit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.core.characters import upstream_prompt
+from bot.core.domain import ImageRef, Job, ResultImage, UpscaleRequest
+from bot.core.images import sniff_mime
+from bot.core.models_table import ModelTable
+from bot.core.ports import Store
+from bot.core.providers import ImageRequest, Rendering, Resumable, Upscaler
+from bot.core.scheduler import Slot
+from bot.core.service.executions import Executions
+from bot.core.service.references import References
+from bot.core.service.roads import Roads
+from bot.core.upstream import InvalidRequestError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job made ready for its road: the request as the road takes it (None: an upscale)."""
+
+    asked: ImageRequest | None
+    handles: list[str] | None  # what the references went as (None: as pictures)
+    used_cache: bool  # a cached upload was among them
+
+
+class Renderer:
+    def __init__(
+        self, store: Store, roads: Roads, models: ModelTable, references: References
+    ) -> None:
+        self._roads = roads
+        self._models = models
+        self._references = references
+        self._executions = Executions(store)
+
+    async def prepare(self, job: Job, slot: Slot) -> Prepared:
+        """``job``'s request as the slot's road takes it, its references sent or uploaded."""
+        request = job.request
+        road = slot.provider
+        if isinstance(request, UpscaleRequest):
+            return Prepared(None, [], used_cache=False)
+        spec = self._models.resolve(request.model)
+        offer = spec.offer(road) if spec else None
+        if offer is None:  # the table changed under a queued job
+            raise InvalidRequestError(f"{road} no longer serves {request.model}")
+        account = self._account(slot)
+        references, handles, cached = await self._references.sent(
+            request, self._roads[road], slot.account, account
+        )
+        asked = ImageRequest(
+            # A character's or reference's @word becomes the marker the road grounds it by.
+            prompt=upstream_prompt(request.prompt, request.characters, len(references)),
+            model=offer.provider_model,
+            aspect_ratio=request.aspect_ratio,
+            size=request.size,
+            count=request.count,
+            seed=request.seed if offer.seed else None,
+            references=references,
+            account=account,
+            characters=tuple(c.handle for c in request.characters),
+        )
+        return Prepared(asked, handles, cached)
+
+    async def render(self, job: Job, slot: Slot, prepared: Prepared) -> list[ResultImage]:
+        """Run the prepared job on the slot's road and unit: the images it made."""
+        request = job.request
+        road = slot.provider
+        provider = self._roads[road]
+        if prepared.asked is None:
+            assert isinstance(request, UpscaleRequest)
+            if not isinstance(provider, Upscaler):
+                raise InvalidRequestError(f"{road} has no upscale")
+            data = await provider.upscale_image(
+                request.image.media_id, request.resolution, account=self._account(slot)
+            )
+            return [ResultImage(1, request.image, None, request.model, sniff_mime(data), data)]
+        asked = prepared.asked
+        rendering = await self._call(job, road, asked)
+        images = [
+            ResultImage(
+                index=i,
+                ref=ImageRef(image.handle or "", slot.account, road),
+                seed=image.seed if image.seed is not None else asked.seed,
+                model=job.request.model,
+                mime=image.mime,
+                data=image.data,
+            )
+            for i, image in enumerate(rendering.images, start=1)
+        ]
+        spec = self._models.resolve(job.request.model)
+        offer = spec.offer(road) if spec else None
+        price = offer.price(asked.size) if offer else None
+        log.info(
+            "job %d rendered on %s: %d images%s%s",
+            job.id,
+            road,
+            len(images),
+            f", {rendering.withheld} withheld by the filter" if rendering.withheld else "",
+            f", ${price * len(images):.3f}" if price is not None else "",
+        )
+        return images
+
+    def _account(self, slot: Slot) -> str | None:
+        return slot.account if self._roads.pooled(slot.provider) else None
+
+    async def _call(self, job: Job, road: str, asked: ImageRequest) -> Rendering:
+        provider = self._roads[road]
+        if isinstance(provider, Resumable):
+            return await self._executions.render(job, road, provider, asked)
+        return await provider.generate(asked)

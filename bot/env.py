@@ -1,0 +1,104 @@
+"""Reading the environment (and ``.env``): raw values, checked as numbers, flags and ids, and
+the one error a wrong setting raises. ``bot.config`` builds the ``Settings`` from these.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from dotenv import dotenv_values
+
+from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
+
+PLATFORMS = (DISCORD, TELEGRAM)
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message names the variable and what to do."""
+
+
+class Secret:
+    """A token: compares and hashes like its value, prints as ``***``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def setting(name: str, env_file: Path | None = Path(".env")) -> str:
+    """One raw setting, read as ``Settings.from_env`` reads it (for commands that need no more)."""
+    return Env(environment(None, env_file)).text(name)
+
+
+def environment(environ: Mapping[str, str] | None, env_file: Path | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+    return values
+
+
+class Env:
+    def __init__(self, values: Mapping[str, str]):
+        self._values = values
+
+    def text(self, name: str, default: str = "") -> str:
+        return self._values.get(name, "").strip() or default
+
+    def secret(self, name: str) -> Secret | None:
+        value = self.text(name)
+        return Secret(value) if value else None
+
+    def number(self, name: str, default: T, kind: Callable[[str], T], low: float) -> T:
+        raw = self.text(name)
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < low:  # type: ignore[operator]
+            raise ConfigError(f"{name} must be at least {low}, got {raw!r}")
+        return value
+
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name).lower()
+        if not raw:
+            return default
+        if raw in {"1", "true", "yes", "on"}:
+            return True
+        if raw in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+    def ids(self, name: str) -> list[tuple[str, str]]:
+        """A comma list of ``platform:id`` pairs."""
+        out = []
+        for item in filter(None, (p.strip() for p in self.text(name).split(","))):
+            key = UserKey.parse(item)
+            user = key.user_id.strip()
+            if key.platform not in (*PLATFORMS, CONSOLE) or not user.lstrip("-").isdigit():
+                raise ConfigError(
+                    f"{name}: {item!r} should look like discord:123456 or telegram:123456"
+                )
+            out.append((key.platform, user))
+        return out
