@@ -61,8 +61,9 @@ class Accounts:
         self._clock = clock
         self._delivery = delivery
         self._wake = wake
-        # (kind, road, account): account None when the problem is the whole road's.
-        self._incidents: set[tuple[str, str, str | None]] = set()
+        # (kind, road, account) → when it was first met; account None when the problem is the
+        # whole road's.
+        self._incidents: dict[tuple[str, str, str | None], float] = {}
         self._listed: set[str] = set()  # the units the roads last named (and we use)
         self._down_since: dict[str, float] = {}
 
@@ -169,16 +170,21 @@ class Accounts:
         key = (kind, road, account)
         if key in self._incidents:
             return
-        self._incidents.add(key)
+        self._incidents[key] = self._clock()
         event = AdminEvent(kind, account, texts.admin_reason(kind, road))
         log.error("operator problem on %s: %s (%s)", road, event.message, exc.detail)
         self._delivery.tell_admins(event)
 
-    def close_incidents(self, unit: str) -> None:
-        """``unit`` served a job: its incidents (and its road's) are over."""
+    def close_incidents(self, unit: str, sent_at: float) -> None:
+        """``unit`` served a job sent at ``sent_at``: its incidents (and its road's) met before
+        then are over. A job already on its way when the problem was met proves nothing (it
+        passed before the credits ran out, say): closing on it would alert again on the next
+        job that was on its way too."""
         road = self._road_of(unit)
         self._incidents = {
-            key for key in self._incidents if key[1] != road or key[2] not in (None, unit)
+            key: since
+            for key, since in self._incidents.items()
+            if key[1] != road or key[2] not in (None, unit) or since >= sent_at
         }
 
     def _road_of(self, unit: str) -> str:

@@ -221,7 +221,7 @@ class Runner:
 
     async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
         self._progress.pop(job.id, None)
-        self._accounts.close_incidents(slot.account)
+        self._accounts.close_incidents(slot.account, slot.sent_at)
         finished: list[bool] = []
 
         async def finish() -> None:
