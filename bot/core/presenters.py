@@ -87,6 +87,11 @@ def _caption(result: JobResult, models: ModelTable) -> str:
         caption = f"{caption}\n{note}"
     if result.job.is_upscale or not result.images:
         return caption
+    spec = models.resolve(result.images[0].model)
+    if spec is not None and len(spec.offers) > 1:
+        # Where several roads serve the model, say which one made these: a job may have moved
+        # to the next road (the first out of credits, say), and seeds and prices differ by road.
+        caption += texts.via(result.images[0].ref.provider)
     if any(b.action is Action.UPSCALE for row in result.buttons for b in row):
         return caption
     able = next((m for m in models.models if m.can_upscale), None)

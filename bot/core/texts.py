@@ -454,6 +454,11 @@ ROAD_NAMES = {
 }
 
 
+def via(road: str) -> str:
+    """After a caption: the road that made the images."""
+    return f" · via {ROAD_NAMES.get(road, (road, ''))[0]}"
+
+
 def admin_reason(kind: str, road: str) -> str:
     """What an operator problem on ``road`` means, and what to do."""
     if road == "flow":
