@@ -1,0 +1,132 @@
+"""A bot with one road and no ``USEAPI_TOKEN``: ``app.run_bot`` as ``python -m bot`` runs it,
+serving both platforms, a user's picture as the reference (Discord's fake needs discord.py
+patched in-process, so the wiring runs in the test's loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import app
+from bot.config import Settings
+from tests.conftest import as_uploaded, image_bytes
+from tests.fakes.discord_server import FakeDiscordServer, RestCall
+from tests.fakes.gemini_server import FakeGeminiServer
+from tests.fakes.nbpro_server import FakeNbproServer
+from tests.fakes.telegram_server import Call, FakeTelegramServer
+from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
+
+TG_TOKEN = "123:ABC"
+TG_USER = 42
+DC_USER = 555
+
+
+def answered_with_files(call: RestCall) -> bool:
+    return call.method == "PATCH" and call.path.endswith("/messages/@original") and bool(call.files)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    road_env: dict[str, str], tmp_path: Path
+) -> AsyncIterator[tuple[FakeTelegramServer, FakeDiscordServer]]:
+    """The bot on both platforms with only ``road_env`` for a road, until the block ends."""
+    async with FakeTelegramServer(token=TG_TOKEN) as tg, FakeDiscordServer() as dc:
+        settings = Settings.from_env(
+            {
+                **road_env,
+                "TELEGRAM_TOKEN": TG_TOKEN,
+                "TELEGRAM_API_URL": tg.root,
+                "DISCORD_TOKEN": "discord-token",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+            },
+            env_file=None,
+        )
+        assert settings.useapi_token is None
+        with dc.patch_discord():
+            bot = asyncio.create_task(app.run_bot(settings))
+            try:
+                await dc.wait_ready(timeout=10)
+                await tg.wait_for("deleteWebhook")
+                yield tg, dc
+            finally:
+                bot.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await bot
+
+
+async def both_platforms_with_a_picture(
+    tg: FakeTelegramServer, dc: FakeDiscordServer, timeout: float = 15
+) -> tuple[bytes, bytes]:
+    """A photo with a caption on Telegram, ``/imagine`` with an attachment on Discord: both
+    answered with pictures. The two pictures, as the road should have been sent them."""
+    tg_picture = image_bytes("PNG", size=(40, 30), color="blue")
+    dc_picture = image_bytes("JPEG", size=(30, 40), color="green")
+    await tg.post_photo(TG_USER, TG_USER, tg_picture, caption="a fox in the snow --count 1")
+    await tg.wait_for("sendPhoto", timeout=timeout)
+    await dc.slash_command(
+        "imagine",
+        {"prompt": "a cat on a roof", "count": 1},
+        user_id=DC_USER,
+        attachments={"image1": ("cat.jpg", dc_picture, "image/jpeg")},
+    )
+    await dc.wait_for(answered_with_files, timeout=timeout)
+    return as_uploaded(tg_picture), as_uploaded(dc_picture)
+
+
+def refuses_pictures(call: Call) -> bool:
+    return "only builds on images it made" in str(call.params.get("text", ""))
+
+
+def inline_pictures(body: Any) -> list[bytes]:
+    parts = body["contents"][0]["parts"]
+    return [base64.b64decode(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
+
+
+async def test_only_a_gemini_key_serves_both_platforms_with_references(tmp_path: Path) -> None:
+    async with FakeGeminiServer() as gemini:
+        env = {"GEMINI_API_KEY": gemini.api_key, "GEMINI_BASE_URL": gemini.base_url}
+        async with running(env, tmp_path) as (tg, dc):
+            sent = await both_platforms_with_a_picture(tg, dc)
+    bodies: list[Any] = [r.json for r in gemini.generate_requests()]
+    assert [inline_pictures(b) for b in bodies] == [[sent[0]], [sent[1]]]
+    assert [b["contents"][0]["parts"][0]["text"] for b in bodies] == [
+        "a fox in the snow",
+        "a cat on a roof",
+    ]
+
+
+async def test_only_a_nano_banana_pro_net_key_serves_both_platforms_with_references(
+    tmp_path: Path,
+) -> None:
+    async with FakeNbproServer() as nbpro:
+        env = {"NBPRO_API_KEY": nbpro.api_key, "NBPRO_BASE_URL": nbpro.base_url}
+        async with running(env, tmp_path) as (tg, dc):
+            sent = await both_platforms_with_a_picture(tg, dc)
+    assert [[u.data for u in uploads] for uploads in nbpro.uploads] == [[sent[0]], [sent[1]]]
+
+
+async def test_only_a_wireflow_key_serves_both_platforms(tmp_path: Path) -> None:
+    async with FakeWireflowServer(plan="pro") as wireflow:
+        env = {
+            "WIREFLOW_API_KEY": wireflow.api_key,
+            "WIREFLOW_BASE_URL": wireflow.base_url,
+            "WIREFLOW_WORKFLOW_ID": DEFAULT_WORKFLOW,
+            "WIREFLOW_PLAN": "pro",
+        }
+        async with running(env, tmp_path) as (tg, dc):
+            await tg.post_message(TG_USER, TG_USER, "a lighthouse --count 1")
+            await tg.wait_for("sendPhoto", timeout=20)
+            await dc.slash_command("imagine", {"prompt": "a harbour", "count": 1}, user_id=DC_USER)
+            await dc.wait_for(answered_with_files, timeout=20)
+            # A user's picture is refused with a sentence, and nothing reaches Wireflow.
+            before = len(wireflow.execute_requests())
+            await tg.post_photo(TG_USER, TG_USER, image_bytes(), caption="a fox")
+            await tg.wait_for("sendMessage", predicate=refuses_pictures, timeout=10)
+            assert len(wireflow.execute_requests()) == before
+    assert wireflow.executed == 2
