@@ -122,6 +122,17 @@ async def test_only_what_is_configured_is_checked(world: World) -> None:
     assert list(by_name(await run_checks(settings))) == ["store", "useapi.net"]
 
 
+async def test_without_a_useapi_token_the_roads_configured_are_checked_in_their_order(
+    world: World,
+) -> None:
+    settings = world.with_(
+        useapi_token=None, telegram_token=None, discord_token=None, provider_order=()
+    )
+    assert list(by_name(await run_checks(settings))) == ["store", "gemini", "nbpro", "wireflow"]
+    ordered = dataclasses.replace(settings, provider_order=("wireflow", "gemini"))
+    assert list(by_name(await run_checks(ordered))) == ["store", "wireflow", "gemini"]
+
+
 async def test_a_refused_useapi_token_says_where_to_get_it(world: World) -> None:
     world.flow.token = "another"
     [line] = [line for line in await run_checks(world.settings) if not line.ok]
