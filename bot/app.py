@@ -112,7 +112,8 @@ async def _operating(
         if settings.retention_days:
             await stack.enter_async_context(retention.pruning(store, settings.retention_days))
         if settings.http_listen is not None:
-            health = ProbedHealth(store, flow, settings.useapi_accounts)
+            others = [road for road in settings.providers if road != "flow"]
+            health = ProbedHealth(store, flow, settings.useapi_accounts, others=others)
             await stack.enter_async_context(serve(settings.http_listen, health, Metrics()))
         yield
 

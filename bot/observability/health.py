@@ -1,7 +1,8 @@
 """``/healthz`` from the outside of the service: the store's write probe and Flow's account list
-(the other roads have no accounts to list: configured, they are taken to serve). The service will
-answer ``HealthSource`` itself (it knows its units' health as it goes); until then this asks the
-store and ``GET /accounts`` directly."""
+(the other roads have no accounts to list: configured, they are taken to serve, so with one of
+them the bot serves even while Flow can't, and Flow's problem is still among the reasons). The
+service will answer ``HealthSource`` itself (it knows its units' health as it goes); until then
+this asks the store and ``GET /accounts`` directly."""
 
 from __future__ import annotations
 
@@ -31,11 +32,13 @@ class ProbedHealth:
         upstream: Pooled | None,
         accounts: Sequence[str] = (),
         *,
+        others: Sequence[str] = (),
         ttl: float = ACCOUNTS_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._upstream = upstream
+        self._others = tuple(others)
         self._accounts = accounts
         self._ttl = ttl
         self._clock = clock
@@ -50,15 +53,16 @@ class ProbedHealth:
         except StoreError as exc:
             writable = False
             reasons.append(str(exc))
-        report = await self._accounts_report()
-        if report.problem:
-            reasons.append(report.problem)
-        return Health(writable, bool(report.serving), tuple(reasons))
+        serving = bool(self._others)
+        if self._upstream is not None:
+            report = await self._accounts_report(self._upstream)
+            if report.problem:
+                reasons.append(report.problem)
+            serving = serving or bool(report.serving)
+        return Health(writable, serving, tuple(reasons))
 
-    async def _accounts_report(self) -> AccountsReport:
-        if self._upstream is None:
-            return AccountsReport(("another provider",), None)
+    async def _accounts_report(self, upstream: Pooled) -> AccountsReport:
         if self._report is None or self._clock() - self._read_at >= self._ttl:
-            self._report = await flow_accounts(self._upstream, self._accounts)
+            self._report = await flow_accounts(upstream, self._accounts)
             self._read_at = self._clock()
         return self._report

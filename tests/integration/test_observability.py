@@ -190,6 +190,24 @@ async def test_probed_health_follows_the_store_and_the_accounts(tmp_path: Path) 
         assert (await probed.health()).healthy
 
 
+async def test_flow_down_with_another_road_configured_still_serves_and_says_why(
+    tmp_path: Path,
+) -> None:
+    async with (
+        FakeFlowServer(accounts=["alice@example.com"]) as flow,
+        FlowClient("test-token", flow.base_url) as client,
+        open_store(f"sqlite:///{tmp_path}/bot.sqlite3") as store,
+    ):
+        flow.set_health("alice@example.com", "Session expired (596)")
+        probed = ProbedHealth(store, client, others=("gemini",))
+        health = await probed.health()
+        # Jobs go to Gemini meanwhile: the bot serves, and the operator still reads what to fix.
+        assert (health.store_writable, health.upstream_serving) == (True, True)
+        assert health.reasons[0].startswith("unhealthy at useapi.net: alice@example.com")
+        without_flow = ProbedHealth(store, None, others=("gemini",))
+        assert await without_flow.health() == Health(True, True)
+
+
 async def test_probed_health_says_when_the_store_cannot_be_written(tmp_path: Path) -> None:
     async with (
         FakeFlowServer() as flow,
