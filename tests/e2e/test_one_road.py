@@ -16,6 +16,7 @@ import pytest
 from bot import app
 from bot.config import Settings
 from tests.conftest import as_uploaded, image_bytes
+from tests.e2e.test_cli import run_bot
 from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.nbpro_server import FakeNbproServer
@@ -86,6 +87,18 @@ def refuses_pictures(call: Call) -> bool:
 def inline_pictures(body: Any) -> list[bytes]:
     parts = body["contents"][0]["parts"]
     return [base64.b64decode(p["inlineData"]["data"]) for p in parts if "inlineData" in p]
+
+
+async def test_a_road_without_a_platform_asks_for_a_platform_not_for_useapi(
+    tmp_path: Path,
+) -> None:
+    code, out, err = await run_bot(env={"GEMINI_API_KEY": "AIza-secret"}, cwd=tmp_path)
+    assert code == 2
+    assert out == ""
+    assert err.strip().splitlines() == [
+        "error: no chat platform is configured: set DISCORD_TOKEN and/or TELEGRAM_TOKEN "
+        "(or try `python -m bot console`)"
+    ]
 
 
 async def test_only_a_gemini_key_serves_both_platforms_with_references(tmp_path: Path) -> None:

@@ -128,11 +128,13 @@ async def test_flow_out_of_credits_mid_queue_every_job_answered_once_on_gemini(
         admin, text = told.alerts[0]
         assert admin == "99"
         assert "no subscription or credits" in text
-        for job_id in jobs:
+        for job_id, road in zip(jobs, [made_by(told, j) for j in jobs], strict=True):
             job = await store.get_job(job_id)
             assert job is not None
             assert job.state is JobState.DONE
             assert job.delivered
+            # The store records the road that made each image (buttons are read from it).
+            assert {image.ref.provider for image in await store.results(job_id)} == road
         print(f"\nfailover: {on_gemini} of {len(jobs)} jobs moved to Gemini in {took:.2f} s")
 
 
