@@ -146,7 +146,7 @@ def resolve(
     model = _model(options.model, settings.model, table)
     offers = routing.by_kind(model, refs, pictures)
     if not offers:
-        raise InvalidInput(_unusable(model, refs, table, pictures))
+        raise InvalidInput(_unusable(model, refs, table, pictures, naming))
     if not (fitting := routing.by_count(offers, refs)):
         limit = max(o.max_references for o in offers)
         raise InvalidInput(texts.too_many_references(refs.total, model.id, limit))
@@ -180,7 +180,7 @@ def resolve(
     if options.seed is not None:
         seed = _integer(options.seed, 0, MAX_SEED, texts.bad_seed)
         if not routing.by_seed(routing.by_count_of_images(offers, count), fixed=True):
-            raise InvalidInput(texts.seed_not_supported(model.id))
+            raise InvalidInput(texts.seed_not_supported(model.id, naming))
     else:
         seed = new_seed(rng)
     return Resolved(prompt, model, ratio, count, seed, size, fixed_seed=options.seed is not None)
@@ -238,16 +238,22 @@ def _size(raw: str | None, offers: list[ModelOffer], model: ModelSpec) -> str:
     return size
 
 
-def _unusable(model: ModelSpec, refs: Refs, table: ModelTable, pictures: frozenset[str]) -> str:
+def _unusable(
+    model: ModelSpec,
+    refs: Refs,
+    table: ModelTable,
+    pictures: frozenset[str],
+    naming: texts.Naming,
+) -> str:
     """Why no road serving ``model`` can take these references."""
     held_by = refs.held_by
     if held_by is not None:
         if refs.uploads and held_by not in pictures:
             return texts.CANNOT_MIX_REFERENCES
         there = [m.id for m in table.models if m.offer(held_by) is not None]
-        return texts.reference_needs_model(there) if there else texts.REFERENCE_NOT_USABLE
+        return texts.reference_needs_model(there, naming) if there else texts.REFERENCE_NOT_USABLE
     able = [m.id for m in table.models if any(o.provider in pictures for o in m.offers)]
-    return texts.pictures_need_model(model.id, able) if able else texts.PICTURES_NOT_TAKEN
+    return texts.pictures_need_model(model.id, able, naming) if able else texts.PICTURES_NOT_TAKEN
 
 
 def _integer(raw: str | int, low: int, high: int, message: Callable[[object], str]) -> int:

@@ -334,15 +334,18 @@ def too_many_references(count: int, model: str, limit: int) -> str:
     return f"You sent {count} reference images; {model} takes at most {limit}. Please send fewer."
 
 
-def pictures_need_model(model: str, able: Sequence[str]) -> str:
+def pictures_need_model(model: str, able: Sequence[str], how: Naming = FLAGS_NAMING) -> str:
     return (
-        f"{model} can't use pictures you send here. Use {' or '.join(able)} (--model), or leave "
-        "the pictures out."
+        f"{model} can't use pictures you send here. Use {' or '.join(able)} "
+        f"({how.option('model')}), or leave the pictures out."
     )
 
 
-def reference_needs_model(able: Sequence[str]) -> str:
-    return f"That image can only be used with {' or '.join(able)}: choose one with --model."
+def reference_needs_model(able: Sequence[str], how: Naming = FLAGS_NAMING) -> str:
+    return (
+        f"That image can only be used with {' or '.join(able)}: choose one with "
+        f"{how.option('model')}."
+    )
 
 
 def bad_size(raw: object) -> str:
@@ -353,8 +356,10 @@ def size_not_offered(model: str, sizes: Sequence[str]) -> str:
     return f"{model} renders at {', '.join(sizes)} here. Choose one of those with --size."
 
 
-def seed_not_supported(model: str) -> str:
-    return f"{model} can't take a seed here. Leave out --seed, or choose another model."
+def seed_not_supported(model: str, how: Naming = FLAGS_NAMING) -> str:
+    return (
+        f"{model} can't take a seed here. Leave out {how.option('seed')}, or choose another model."
+    )
 
 
 def too_many_images(model: str, limit: int) -> str:

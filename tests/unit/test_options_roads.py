@@ -80,3 +80,22 @@ def test_a_ratio_only_gemini_renders() -> None:
     assert check("a fox --model 2 --ar 4:1", "flow", "gemini").aspect_ratio == "4:1"
     message = refused("a fox --model pro --ar 4:1", "flow", "gemini")
     assert message.startswith("“4:1” isn't an aspect ratio this model makes. The closest is 21:9.")
+
+
+def test_discord_users_hear_of_the_commands_options_not_flags() -> None:
+    prompt, inline = split_flags("a fox --seed 5")
+    with pytest.raises(InvalidInput) as caught:
+        resolve(
+            prompt,
+            inline,
+            UserSettings(),
+            refs=Refs(),
+            table=ModelTable.builtin().serving(["nbpro"]),
+            pictures=frozenset({"nbpro"}),
+            defaults=Defaults(),
+            limits=Limits(),
+            naming=texts.naming("discord"),
+        )
+    assert caught.value.message == (
+        "nano-banana-2 can't take a seed here. Leave out the seed option, or choose another model."
+    )
