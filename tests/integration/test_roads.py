@@ -180,6 +180,30 @@ async def test_a_wireflow_execution_is_waited_for_again_after_a_restart(store: A
         assert made_by(told, job_id) == {"wireflow"}
 
 
+async def test_a_stop_between_submitting_and_storing_replays_what_wireflow_already_runs(
+    store: AnyStore,
+) -> None:
+    async with FakeWireflowServer(plan="pro", latency=0.5) as wireflow:
+        wireflow.stall_next(0, endpoint="execute")
+        wireflow.stall_next(60, endpoint="execute")  # the second execution's answer never comes
+        async with serving(store, wireflow_client(wireflow)) as (service, told):
+            submitted = await service.submit(owner(), "a lighthouse --model pro --count 2")
+            async with asyncio.timeout(10):
+                while len(wireflow.execute_requests()) < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            job = await store.get_job(submitted.job_id)
+            assert job is not None
+            assert job.execution is None  # stopped before the ids could be stored
+        assert wireflow.executed == 1
+        async with serving(store, wireflow_client(wireflow)) as (service, told):
+            await told.wait_answered(submitted.job_id, timeout=20)
+            assert len(told.result(submitted.job_id).images) == 2
+        # The same key again: Wireflow answers the first execution it already runs (paid once),
+        # and starts only the one it never started.
+        assert wireflow.replays == 1
+        assert wireflow.executed == 2
+
+
 async def test_a_failed_wireflow_execution_is_submitted_again_under_a_new_key(
     store: AnyStore,
 ) -> None:
