@@ -300,3 +300,20 @@ async def test_wireflow_alone_refuses_a_users_picture_with_a_sentence_and_edits_
             await service.submit(owner(), "a fox", images=[image_bytes()])
         print(f"\nrefusal: {refused.value}")
         assert len(wireflow.requests) == before  # nothing sent
+
+
+async def test_a_bot_without_flow_says_characters_need_it_before_fetching_a_picture(
+    store: AnyStore,
+) -> None:
+    fetched: list[int] = []
+
+    async def fetch() -> list[bytes]:
+        fetched.append(1)
+        return [image_bytes()]
+
+    async with FakeGeminiServer() as gemini, serving(store, gemini_client(gemini)) as (service, _):
+        with pytest.raises(InvalidInput) as refused:
+            await service.create_character(owner(), "Carol", images=1, fetch=fetch)
+    assert refused.value.message == texts.CHARACTERS_NEED_FLOW
+    assert fetched == []
+    assert gemini.requests == []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.core import routing
-from bot.core.domain import GenerationRequest, ImageRef, Upload
+from bot.core.domain import CharacterRef, GenerationRequest, ImageRef, Upload
 from bot.core.models_table import ModelTable
 
 ALL = ("flow", "gemini", "nbpro", "wireflow")
@@ -81,3 +81,12 @@ def test_auto_ratio_needs_a_reference_and_a_road_that_reads_it() -> None:
     assert roads_for(ask(aspect_ratio="auto")) == []
     with_ref = ask(aspect_ratio="auto", references=(Upload("cd" * 32, "image/png"),))
     assert roads_for(with_ref) == ["flow", "gemini"]
+
+
+def test_a_character_goes_only_where_characters_are_and_counts_against_its_budget() -> None:
+    carol = CharacterRef(1, "carol", "char-1", "alice@example.com", images=2)
+    assert roads_for(ask(characters=(carol,))) == ["flow"]
+    assert roads_for(ask("nano-banana-2-lite", characters=(carol,))) == []  # Imagen took none
+    nine = tuple(Upload(f"{i:064x}", "image/png") for i in range(9))
+    assert roads_for(ask(references=nine[:8], characters=(carol,))) == ["flow"]
+    assert roads_for(ask(references=nine, characters=(carol,))) == []  # 9 + 2 > Flow's 10
