@@ -22,6 +22,8 @@
     upscale = ["2k", "4k"]
     moderation_fallback = "nano-banana-2"
 
+    characters = false                  # Flow's characters (character_1…) not taken
+
     [models.nano-banana-3.gemini]       # and the roads that serve it
     provider_model = "gemini-4-flash-image"
 """
@@ -143,9 +145,11 @@ def _value(where: str, key: str, value: Any, provider: str) -> Any:
         if allowed is not None and not set(items) <= set(allowed):
             raise ModelTableError(f"{where} {key} must be among {', '.join(allowed)}")
         return items
-    if key in ("seed", "auto_aspect"):
+    if key in ("seed", "auto_aspect", "characters"):
         if not isinstance(value, bool):
             raise ModelTableError(f"{where} {key} must be true or false")
+        if key == "characters" and value and provider != "flow":
+            raise ModelTableError(f"{where} characters: only Flow has characters")
         return value
     if key == "provider_model":
         if not isinstance(value, str) or not value:

@@ -249,6 +249,7 @@ NEW_OFFER: dict[str, dict[str, Any]] = {
         "aspect_ratios": FLOW_RATIOS,
         "images_per_call": 4,
         "seed": True,
+        "characters": True,
     },
     "gemini": {"max_references": 14, "aspect_ratios": GEMINI_RATIOS, "sizes": SIZES, "seed": True},
     "nbpro": {"max_references": 14, "aspect_ratios": NBPRO_RATIOS, "sizes": SIZES},

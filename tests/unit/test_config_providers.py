@@ -3,6 +3,8 @@ is what the configured roads serve."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config import ConfigError, Settings
@@ -83,3 +85,22 @@ def test_provider_keys_never_show() -> None:
     shown = repr(settings) + str(settings)
     for secret in ("AIza-gemini-secret", "sk-nbpro-secret", "sk-wireflow-secret"):
         assert secret not in shown
+
+
+def test_the_models_file_marks_a_model_without_characters_and_only_flow_with(
+    tmp_path: Path,
+) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text("[models.nano-banana-2]\ncharacters = false\n")
+    settings = load(**FLOW, BOT_MODELS_FILE=str(models))
+    spec = settings.models.resolve("nano-banana-2")
+    assert spec is not None
+    assert not spec.characters
+    added = tmp_path / "added.toml"
+    added.write_text('[models.nano-banana-3]\nlabel = "Nano Banana 3"\n')
+    three = load(**FLOW, BOT_MODELS_FILE=str(added)).models.resolve("nano-banana-3")
+    assert three is not None
+    assert three.characters  # a new Flow model takes them, as Flow's models do
+    models.write_text("[models.nano-banana-2.gemini]\ncharacters = true\n")
+    with pytest.raises(ConfigError, match="only Flow has characters"):
+        load(**FLOW, **GEMINI, BOT_MODELS_FILE=str(models))
