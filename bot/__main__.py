@@ -12,6 +12,7 @@ from typing import Any
 
 from bot import __version__
 from bot.config import DEFAULT_DATABASE, ConfigError, Settings, setting
+from bot.core.ports import LeaseLost
 from bot.store import StoreError, StoreUrl, StoreUrlError
 
 DESCRIPTION = """\
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(main: Coroutine[Any, Any, None]) -> int:
-    """Run until stopped (0); a setting or store that can't serve ends it with one line (2)."""
+    """Run until stopped (0); a setting or store that can't serve ends it with one line (2), a
+    lost lead too (1: start again, as a follower)."""
     from bot import app
 
     try:
@@ -97,13 +99,13 @@ def _run(main: Coroutine[Any, Any, None]) -> int:
         if fatal is None:
             raise
         print(f"error: {fatal}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(fatal, LeaseLost) else 2
     return 0
 
 
 def _fatal(exc: BaseException) -> BaseException | None:
     """The operator's problem behind ``exc``, also when a TaskGroup wrapped it in a group."""
-    if isinstance(exc, ConfigError | StoreError):
+    if isinstance(exc, ConfigError | StoreError | LeaseLost):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         return next(filter(None, map(_fatal, exc.exceptions)), None)

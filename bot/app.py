@@ -17,7 +17,7 @@ from bot import retention, roads
 from bot.config import Settings
 from bot.core.domain import UserKey
 from bot.core.policy import Access
-from bot.core.ports import Parking
+from bot.core.ports import Leadership, Parking
 from bot.core.service import Service
 from bot.frontends.console import Console
 from bot.observability.health import ProbedHealth
@@ -55,8 +55,18 @@ async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parki
                     allowed_chats=settings.allowed_chats,
                     accounts=settings.useapi_accounts,
                 ),
+                leadership=_leadership(store),
             )
             yield service, store
+
+
+def _leadership(store: SqliteStore | PostgresStore) -> Leadership | None:
+    """Processes sharing a PostgreSQL take turns leading; a SQLite file has one process."""
+    if isinstance(store, SqliteStore):
+        return None
+    from bot.store.postgres_lead import PostgresLeader
+
+    return PostgresLeader(store)
 
 
 async def run_bot(settings: Settings) -> None:
@@ -98,9 +108,12 @@ async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
     # The service starts first (resuming the queue); each front end attaches itself once it is
     # ready, and only then are its answers delivered.
     async with service, asyncio.TaskGroup() as group:
-        for front_end in front_ends:
-            group.create_task(front_end.run(), name=front_end.PLATFORM)
+        runs = [group.create_task(f.run(), name=f.PLATFORM) for f in front_ends]
+        # A process that lost the lead stops: the new leader runs again what it was running.
+        lead = group.create_task(service.deposed(), name="lead")
         log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends))
+        await asyncio.wait(runs)
+        lead.cancel()  # the front ends are done (the console's input ended)
 
 
 @asynccontextmanager

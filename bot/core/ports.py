@@ -1,13 +1,15 @@
-"""What the core needs from the outside: a store and, per platform, a way to tell users; and
-the one thing a front end keeps in the store itself, ``Parking``.
+"""What the core needs from the outside: a store and, per platform, a way to tell users; the
+one thing a front end keeps in the store itself, ``Parking``; and, where several processes share
+a store, which of them dispatches (``Leadership``).
 
-``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store`` and ``Parking``; each
-chat front end implements ``Notifier``.
+``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store`` and ``Parking``, and
+``bot.store.postgres_lead.PostgresLeader`` implements ``Leadership``; each chat front end
+implements ``Notifier``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from bot.core.domain import (
@@ -196,4 +198,29 @@ class Parking(Protocol):
 
     async def pending_keys(self, kind: str, older_than: float) -> list[str]:
         """Keys with a value parked more than ``older_than`` seconds ago."""
+        ...
+
+
+class LeaseLost(Exception):
+    """This process stopped leading: its lease ran out, another process may lead now."""
+
+    def __str__(self) -> str:
+        return f"this process lost the lead ({super().__str__()}); start it again"
+
+
+class Leadership(Protocol):
+    """Which one of the processes sharing a store dispatches: the leader, under a lease that it
+    renews and that ends with it. The others accept jobs and wait to take over."""
+
+    async def try_lead(self) -> bool:
+        """Lead now if no live process does; True if this process leads."""
+        ...
+
+    async def lead(self) -> None:
+        """Wait until this process leads."""
+        ...
+
+    async def hold(self, added: Callable[[int], None]) -> None:
+        """Renew the lease until cancelled, calling ``added`` with the id of each job another
+        process stores; raises ``LeaseLost`` when the lease is gone."""
         ...

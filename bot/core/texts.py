@@ -422,8 +422,11 @@ def bad_resolution(resolution: str, allowed: Iterable[str]) -> str:
 
 def queued(position: int) -> str:
     # Position 1 may still wait (the user's own jobs running, or the upstream full): say "next".
+    # 0: not in this process's queue (another process leads and queues it), so no place known.
+    if not position:
+        return "⏳ Queued."
     return (
-        "⏳ Queued — you're next." if position <= 1 else f"⏳ Queued — {position - 1} ahead of you."
+        "⏳ Queued — you're next." if position == 1 else f"⏳ Queued — {position - 1} ahead of you."
     )
 
 

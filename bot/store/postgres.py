@@ -43,7 +43,7 @@ from bot.store.codec import (
 )
 from bot.store.errors import StoreError
 from bot.store.postgres_characters import PostgresCharacters
-from bot.store.postgres_server import Connection, reason
+from bot.store.postgres_server import JOBS_CHANNEL, Connection, reason
 
 _JOB_COLUMNS = (
     f"{JOB_COLUMNS}, extract(epoch FROM created_at)::float8 AS created_at, "
@@ -102,6 +102,8 @@ class PostgresStore(PostgresCharacters):
                 "DO UPDATE SET jobs = usage.jobs + 1, images = usage.images + excluded.images",
                 (owner.platform, owner.user_id, day, request.count),
             )
+            # Sent at commit: the leading process (another, maybe) queues the job then.
+            await db.execute("SELECT pg_notify(%s, %s)", (JOBS_CHANNEL, f"{self.origin}:{job_id}"))
         return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
 
     async def get_job(self, job_id: int) -> Job | None:

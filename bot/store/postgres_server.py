@@ -7,6 +7,7 @@ line an operator reads when the server can't be reached — never with the passw
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -30,6 +31,8 @@ POOL_SIZE = 10
 CONNECT_TIMEOUT = 10
 # pg_advisory_xact_lock key: processes starting together migrate one after the other.
 MIGRATION_LOCK = 0x6E62_6D67
+# The channel ``add_job`` notifies with ``origin:job_id``: the leader listens on it.
+JOBS_CHANNEL = "nbb_jobs"
 
 Connection = AsyncConnection[DictRow]
 
@@ -42,6 +45,16 @@ class PostgresDatabase:
             raise ValueError("the PostgreSQL store needs a postgresql:// URL")
         self._url = url
         self._pool: AsyncConnectionPool[Connection] | None = None
+        # Names this process in the wake-ups it sends (``JOBS_CHANNEL``), so it can skip its own.
+        self.origin = secrets.token_hex(6)
+
+    @property
+    def url(self) -> StoreUrl:
+        return self._url
+
+    async def connect(self) -> Connection:
+        """A connection of its own, outside the pool (for a session that must last)."""
+        return await Connection.connect(_conninfo(self._url), autocommit=True, row_factory=dict_row)
 
     async def __aenter__(self) -> Self:
         await self.open()

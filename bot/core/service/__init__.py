@@ -8,6 +8,11 @@
 Every transition is written to the store before anyone is told, so after a crash ``start()``
 re-queues interrupted generations and re-delivers stored results: every accepted job gets one
 final answer.
+
+Several processes may share one store (PostgreSQL): every one accepts jobs, one at a time leads
+(``ports.Leadership``): it alone dispatches, runs and delivers, so fairness, the per-user running
+cap and each account's adaptive limit are one scheduler's, as in a single process. A process that
+takes the lead over resumes what the one before left, as after a restart.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from bot.core.domain import (
 from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Access, Defaults, Limits, Tuning
-from bot.core.ports import Notifier, Store
+from bot.core.ports import Leadership, Notifier, Store
 from bot.core.providers import ImageProvider
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
@@ -44,6 +49,7 @@ from bot.core.service.admission import Admission, Reservation
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
+from bot.core.service.leadership import Lead, SoleLeader
 from bot.core.service.roads import Roads
 from bot.core.service.runner import Runner
 from bot.core.service.tasks import Tasks
@@ -74,6 +80,7 @@ class Service:
         access: Access | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self.store = store
         roads = Roads(providers)
@@ -90,7 +97,6 @@ class Service:
         )
         wake = asyncio.Event()  # something may start now
         self._tasks = Tasks()
-        self._started = False
         self._delivery = Delivery(store, models, access, clock, self._tasks)
         self._accounts = Accounts(
             roads, self.scheduler, access, tuning, clock, self._delivery, wake
@@ -116,6 +122,9 @@ class Service:
             access,
             prepare=lambda user, fetch, count: self._admission.fetch(user, fetch, count),
         )
+        self._lead = Lead(
+            leadership or SoleLeader(), store, self._runner, self._delivery, self._tasks
+        )
         self._admission = Admission(
             store,
             self.scheduler,
@@ -139,37 +148,45 @@ class Service:
         await self.aclose()
 
     async def start(self) -> None:
-        """Learn the accounts, resume what a previous run left, and start dispatching."""
+        """Learn the accounts and start; lead now if no other process does (then resume what a
+        previous leader left, and dispatch), else wait for the lead in the background."""
         await self._accounts.refresh()
-        await self._runner.resume()
-        await self._runner.sweep_stranded()
-        await self._delivery.redeliver()
         await self._delivery.load_held_alerts()
-        self._started = True
-        self._tasks.spawn(self._runner.dispatch())
         self._tasks.spawn(self._keep_fresh())
+        await self._lead.start()
 
     async def aclose(self) -> None:
         """Stop at once; running jobs stay ``running`` in the store and resume on next start."""
         await self._tasks.cancel_all()
 
+    async def deposed(self) -> None:
+        """Wait until this process loses the lead, then raise ``LeaseLost``: the process must
+        stop (whatever it still runs, the new leader runs again)."""
+        await self._lead.deposed()
+
+    @property
+    def leading(self) -> bool:
+        return self._lead.leading
+
     def attach(self, platform: str, notifier: Notifier) -> None:
         """``platform``'s front end is ready: its answers (those waiting too) go out now."""
         self._delivery.attach(platform, notifier)
-        if self._started:
+        if self._lead.leading:
             self._tasks.spawn(self._delivery.redeliver(platform))
 
     def detach(self, platform: str) -> None:
         self._delivery.detach(platform)
 
     async def _keep_fresh(self) -> None:
-        """Every so often: the accounts re-read, jobs none will run failed, answers swept up."""
+        """Every so often: the accounts re-read; the leader fails jobs none will run and sweeps
+        up answers."""
         while True:
             await asyncio.sleep(self._accounts.refresh_interval)
             try:
                 await self._accounts.refresh()
-                await self._runner.sweep_stranded()
-                await self._delivery.redeliver()
+                if self._lead.leading:
+                    await self._runner.sweep_stranded()
+                    await self._delivery.redeliver()
             except Exception:  # one bad round must not end the refreshing for good
                 log.exception("account refresh failed")
 

@@ -4,7 +4,7 @@ later, another model, a fresh upload, a unit (or a whole road) taken out and the
 the next road, or a final answer.
 
 "Running" is stored beside the upstream call and the result before anyone is told, so after a
-crash ``resume`` re-queues interrupted generations.
+crash the next leader re-queues interrupted generations (``leadership.Lead``).
 """
 
 from __future__ import annotations
@@ -108,6 +108,7 @@ class Runner:
         self._tasks = tasks
         self._wake = wake
         self._progress: dict[int, _Progress] = {}
+        self.leading = False  # only the leader queues and runs (``leadership.Lead``)
 
     # The queue.
 
@@ -121,17 +122,12 @@ class Runner:
         )
 
     def queue(self, entry: Entry) -> None:
-        self._scheduler.add(entry)
-        self._wake.set()
+        if self.leading:
+            self._scheduler.add(entry)
+            self._wake.set()
 
-    async def resume(self) -> None:
-        """Queue again what a previous run left queued or running."""
-        known = {e.job_id for e in self._scheduler.entries()}  # submitted before start()
-        for job in await self._store.unfinished_jobs():
-            if job.state is JobState.RUNNING:
-                await self._store.requeue(job.id)
-            if job.id not in known:
-                self._scheduler.add(await self.entry(job.id, job.owner.user, job.request))
+    def queued(self) -> set[int]:
+        return {entry.job_id for entry in self._scheduler.entries()}
 
     async def cancel(self, job_id: int) -> str:
         """End a waiting or running job (a running call can't be stopped: what it makes is

@@ -1,0 +1,115 @@
+"""Leading: of the processes sharing a store, the one that dispatches (``ports.Leadership``).
+
+The leader alone queues, runs and delivers, so per-user fairness, the per-user running cap and
+each account's adaptive limit live in one scheduler, as they do in a single process; the others
+accept jobs into the store and wait to take over. Taking over is resuming, as after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.core.domain import JobState
+from bot.core.ports import Leadership, LeaseLost, Store
+from bot.core.service.delivery import Delivery
+from bot.core.service.runner import Runner
+from bot.core.service.tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+
+class SoleLeader:
+    """``Leadership`` for a store only this process uses (SQLite): it leads from the start, for
+    good, and no other process stores jobs."""
+
+    async def try_lead(self) -> bool:
+        return True
+
+    async def lead(self) -> None:
+        return None
+
+    async def hold(self, added: Callable[[int], None]) -> None:
+        await asyncio.Event().wait()  # the lease never ends
+
+
+class Lead:
+    """This process's part: lead now or once the leader is gone, adopt what other processes
+    store while leading, and say when the lead is lost."""
+
+    def __init__(
+        self,
+        leadership: Leadership,
+        store: Store,
+        runner: Runner,
+        delivery: Delivery,
+        tasks: Tasks,
+    ) -> None:
+        self._leadership = leadership
+        self._store = store
+        self._runner = runner
+        self._delivery = delivery
+        self._tasks = tasks
+        self.leading = False
+        self._resumed: set[int] = set()
+        self._lost: LeaseLost | None = None
+        self._deposed = asyncio.Event()
+
+    async def start(self) -> None:
+        """Lead now if no live process does; else wait for the lead in the background."""
+        if await self._leadership.try_lead():
+            await self._take_over()
+        else:
+            log.info("another process leads: accepting jobs, ready to take over")
+            self._tasks.spawn(self._await())
+
+    async def deposed(self) -> None:
+        await self._deposed.wait()
+        assert self._lost is not None
+        raise self._lost
+
+    async def _await(self) -> None:
+        await self._leadership.lead()
+        log.info("this process leads now: taking over the queue")
+        await self._take_over()
+
+    async def _take_over(self) -> None:
+        self._runner.leading = True
+        await self._resume()
+        await self._runner.sweep_stranded()
+        await self._delivery.redeliver()
+        self.leading = True
+        self._tasks.spawn(self._runner.dispatch())
+        self._tasks.spawn(self._hold())
+
+    async def _resume(self) -> None:
+        """Queue again what a previous run (or leader) left queued or running."""
+        unfinished = await self._store.unfinished_jobs()
+        known = self._runner.queued()  # accepted here since: queued already
+        for job in unfinished:
+            if job.state is JobState.RUNNING:
+                await self._store.requeue(job.id)
+            if job.id not in known:
+                self._runner.queue(await self._runner.entry(job.id, job.owner.user, job.request))
+        # Jobs stored after the leadership began listening are announced as well: once only.
+        self._resumed = {job.id for job in unfinished}
+
+    async def _hold(self) -> None:
+        try:
+            await self._leadership.hold(self._adopt)
+        except LeaseLost as exc:
+            log.critical("%s", exc)
+            self._runner.leading = self.leading = False
+            self._lost = exc
+            self._deposed.set()
+
+    def _adopt(self, job_id: int) -> None:
+        if job_id not in self._resumed:
+            self._tasks.spawn(self._queue_stored(job_id))
+
+    async def _queue_stored(self, job_id: int) -> None:
+        """Queue a job another process stored, unless it has left the queue meanwhile."""
+        job = await self._store.get_job(job_id)
+        if job is not None and job.state is JobState.QUEUED:
+            self._runner.queue(await self._runner.entry(job.id, job.owner.user, job.request))

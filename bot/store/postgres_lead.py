@@ -1,0 +1,101 @@
+"""Which of the processes sharing one PostgreSQL leads (``bot.core.ports.Leadership``).
+
+The lead is a session advisory lock held on a connection of its own, so it ends with the
+session: at once when the process dies (kill -9 closes its socket), and after ``lease`` seconds
+when it hangs, is cut off or paused, because that session runs with ``idle_session_timeout`` =
+``lease`` and only the leader's heartbeat, every third of it, keeps it alive. The server, the one
+judge every process trusts, ends the lease; no clock of ours decides. The others wait in
+``pg_advisory_lock`` and get the lock the moment it is free. The leader also gives up on its own
+as soon as a heartbeat has not come back within a third of the lease, before the server can have
+ended its session, so it stops before another can start.
+
+The same session LISTENs for ``add_job``'s wake-ups: each carries ``origin:job_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+import psycopg
+
+from bot.core.ports import LeaseLost
+from bot.store.postgres import PostgresStore
+from bot.store.postgres_server import JOBS_CHANNEL, Connection, reason
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_lock key of the lead.
+LEADER_LOCK = 0x6E62_6C64
+LEASE_SECONDS = 10.0
+
+
+class PostgresLeader:
+    """Implements ``Leadership`` on ``store``'s database."""
+
+    def __init__(self, store: PostgresStore, *, lease: float = LEASE_SECONDS) -> None:
+        self._store = store
+        self._lease = lease
+        self._session: Connection | None = None
+
+    async def try_lead(self) -> bool:
+        session = await self._store.connect()
+        try:
+            cur = await session.execute("SELECT pg_try_advisory_lock(%s) AS ok", (LEADER_LOCK,))
+            row = await cur.fetchone()
+            if row is not None and row["ok"]:
+                await self._begin(session)
+                return True
+        except BaseException:
+            await session.close()
+            raise
+        await session.close()
+        return False
+
+    async def lead(self) -> None:
+        while True:
+            try:
+                session = await self._store.connect()
+            except psycopg.Error as exc:
+                log.warning("waiting for the lead: %s", reason(exc, self._store.url))
+                await asyncio.sleep(self._lease / 3)
+                continue
+            try:
+                # Waits in the server until the leader's session ends.
+                await session.execute("SELECT pg_advisory_lock(%s)", (LEADER_LOCK,))
+                await self._begin(session)
+                return
+            except psycopg.Error as exc:
+                log.warning("waiting for the lead: %s", reason(exc, self._store.url))
+                await session.close()
+            except BaseException:
+                await session.close()
+                raise
+
+    async def _begin(self, session: Connection) -> None:
+        await session.execute(
+            "SELECT set_config('idle_session_timeout', %s, false)",
+            (f"{round(self._lease * 1000)}ms",),
+        )
+        await session.execute(f"LISTEN {JOBS_CHANNEL}")
+        self._session = session
+
+    async def hold(self, added: Callable[[int], None]) -> None:
+        session = self._session
+        assert session is not None, "hold() comes after try_lead() or lead()"
+        beat = self._lease / 3
+        try:
+            while True:
+                async for note in session.notifies(timeout=beat):
+                    origin, _, job_id = note.payload.partition(":")
+                    if origin != self._store.origin:  # this process queued its own already
+                        added(int(job_id))
+                async with asyncio.timeout(beat):
+                    await session.execute("SELECT 1")  # the heartbeat that renews the lease
+        except (psycopg.Error, TimeoutError) as exc:
+            why = reason(exc, self._store.url) if str(exc) else "the heartbeat took too long"
+            raise LeaseLost(why) from None
+        finally:
+            self._session = None
+            await session.close()

@@ -1,0 +1,146 @@
+"""Three processes on one PostgreSQL, and the leader killed -9 twice mid-queue.
+
+One process leads (``bot.store.postgres_lead``): it alone runs and delivers. Killed, its
+session ends with it and another process leads within moments, far inside the lease; it runs
+again what was running and delivers what was stored. Each account's limit holds across the
+processes (the fake counts what runs on it at once). An answer is given twice only where a kill
+fell between the platform taking it and the store recording it (see test_kill_restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from bot.core.domain import GenerationRequest
+from bot.store.postgres import PostgresStore
+from bot.store.url import StoreUrl
+from tests.fakes.flow_server import CLIENT_GONE, FakeFlowServer
+
+WORKERS = ("a", "b", "c")
+JOBS = 12  # per process
+USERS = 6
+ACCOUNTS = ("one@example.com", "two@example.com")
+LIMIT = 2  # per account, what the scheduler allows itself (its adaptive limit pinned)
+LEASE = 3.0
+KILLS_AT = (6, 18)  # answers given before each kill
+
+
+class Worker:
+    def __init__(self, name: str, process: asyncio.subprocess.Process) -> None:
+        self.name = name
+        self.process = process
+        self.said: list[tuple[str, float]] = []
+
+    async def listen(self) -> None:
+        assert self.process.stdout is not None
+        async for line in self.process.stdout:
+            self.said.append((line.decode().strip(), time.monotonic()))
+
+    def leads_since(self) -> float | None:
+        return next((at for what, at in self.said if what == "leads"), None)
+
+
+async def start(flow: FakeFlowServer, url: str, answers: Path, name: str) -> Worker:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.e2e.fleet_worker",
+        flow.base_url,
+        url,
+        str(answers),
+        name,
+        str(JOBS),
+        str(USERS),
+        str(LIMIT),
+        str(LEASE),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    return Worker(name, process)
+
+
+async def prompts_of_jobs(url: str) -> dict[int, str]:
+    async with PostgresStore(StoreUrl.parse(url)) as store:
+        jobs = [await store.get_job(job_id) for job_id in range(1, len(WORKERS) * JOBS + 1)]
+    return {
+        job.id: job.request.prompt
+        for job in jobs
+        if job is not None and isinstance(job.request, GenerationRequest)
+    }
+
+
+def given(answers: Path) -> list[tuple[int, str]]:
+    if not answers.exists():
+        return []
+    return [
+        (int(job), by)
+        for job, by in (line.split() for line in answers.read_text().split("\n") if line)
+    ]
+
+
+async def test_three_processes_answer_every_job_across_two_kills(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    answers = tmp_path / "answers.txt"
+    capacity = 4 * LIMIT  # room to spare: a 429 would hide an account over its limit
+    async with FakeFlowServer(accounts=ACCOUNTS, latency=0.3, capacity=capacity) as flow:
+        workers = [await start(flow, postgres_url, answers, name) for name in WORKERS]
+        listening = [asyncio.create_task(w.listen()) for w in workers]
+        killed: list[tuple[Worker, float]] = []
+        at_kills: list[tuple[set[str], set[int]]] = []  # prompts answered, jobs answered
+        async with asyncio.timeout(90):
+            for kill_at in KILLS_AT:
+                while len(given(answers)) < kill_at:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                leader = next(
+                    w for w in workers if w.leads_since() and w not in [k for k, _ in killed]
+                )
+                asked_before = {str(r.json["prompt"]) for r in flow.images_requests()}  # type: ignore[index]
+                answered_before = {job for job, _ in given(answers)}
+                leader.process.send_signal(signal.SIGKILL)
+                killed.append((leader, time.monotonic()))
+                await leader.process.wait()
+                at_kills.append((asked_before, answered_before))
+            codes = [await w.process.wait() for w in workers]
+            await asyncio.gather(*listening)
+        prompts = [(str(r.json["prompt"]), r.status) for r in flow.images_requests()]  # type: ignore[index]
+
+    survivor = next(w for w in workers if w not in [k for k, _ in killed])
+    assert codes[workers.index(survivor)] == 0
+    # Every job answered; twice only where its first answer came from a process killed later.
+    answered = given(answers)
+    jobs = len(WORKERS) * JOBS
+    times = Counter(job for job, _ in answered)
+    assert set(times) == set(range(1, jobs + 1))
+    first_by: dict[int, str] = {}
+    for job, by in answered:
+        first_by.setdefault(job, by)
+    dead = {k.name for k, _ in killed}
+    assert all(first_by[job] in dead for job, n in times.items() if n > 1)
+    # Each kill was followed by a new leader within the lease (kill -9: at once, in fact).
+    for dead_worker, at in killed:
+        successors = [w.leads_since() for w in workers if w is not dead_worker]
+        took_over = min(s for s in successors if s is not None and s > at)
+        assert took_over - at < LEASE
+    # No account ever ran more than its limit, though three processes share it.
+    assert flow.throttled == 0
+    assert all(flow.peak[account] <= LIMIT for account in ACCOUNTS), flow.peak
+    # Every prompt was generated; again only if it was running at a kill.
+    asked = Counter(prompt for prompt, _ in prompts)
+    assert set(asked) == {prompt for prompt, status in prompts if status == 200}
+    assert len(asked) == jobs
+    prompt_of = await prompts_of_jobs(postgres_url)
+    # The fake records a request when it ends: cut off by a kill (CLIENT_GONE), or answered
+    # before a kill to a process that never stored it.
+    cut = {prompt for prompt, status in prompts if status == CLIENT_GONE}
+    unstored = {
+        prompt
+        for asked_before, answered_before in at_kills
+        for prompt in asked_before - {prompt_of[job] for job in answered_before}
+    }
+    assert {prompt for prompt, n in asked.items() if n > 1} <= cut | unstored
