@@ -10,6 +10,7 @@ implements ``Notifier``.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.domain import (
@@ -35,6 +36,23 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+@dataclass(frozen=True)
+class Caps:
+    """What a user may have at most, checked where the job is stored (``Store.add_job``), so
+    that processes sharing the store can't pass a cap together."""
+
+    queued: int  # jobs waiting
+    images: int | None  # images asked for on the day; None: no quota
+
+
+class CapReached(Exception):
+    """``Store.add_job`` refused: the user's queue is full (``queued``), else their day is."""
+
+    def __init__(self, *, queued: bool) -> None:
+        super().__init__("the queue is full" if queued else "the day's images are used up")
+        self.queued = queued
+
+
 class Notifier(Protocol):
     """How the core reports back to one platform. Each call may raise ``DeliveryError``."""
 
@@ -53,9 +71,16 @@ class Store(Protocol):
     """Durable state. Every method is one transaction; states are written before announced."""
 
     async def add_job(
-        self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
+        self,
+        owner: Owner,
+        request: Request,
+        blobs: Mapping[str, bytes],
+        *,
+        day: str,
+        caps: Caps | None = None,
     ) -> Job:
-        """Store a queued job (and the bytes of its uploads); count it in the user's day."""
+        """Store a queued job (and the bytes of its uploads); count it in the user's day. With
+        ``caps``, first check them in the same transaction: ``CapReached`` if one is reached."""
         ...
 
     async def get_job(self, job_id: int) -> Job | None: ...
@@ -223,4 +248,9 @@ class Leadership(Protocol):
     async def hold(self, added: Callable[[int], None]) -> None:
         """Renew the lease until cancelled, calling ``added`` with the id of each job another
         process stores; raises ``LeaseLost`` when the lease is gone."""
+        ...
+
+    def holds(self) -> bool:
+        """Whether the lease is surely still this process's (renewed recently enough, by its
+        own clock: after a pause it may have run out before ``hold`` can tell)."""
         ...

@@ -27,6 +27,8 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
+from bot.core.ports import Caps
+from bot.store.caps import check_postgres as check_caps
 from bot.store.codec import (
     ALERTS,
     IMAGE_COLUMNS,
@@ -57,9 +59,16 @@ class PostgresStore(PostgresCharacters):
     as store``."""
 
     async def add_job(
-        self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
+        self,
+        owner: Owner,
+        request: Request,
+        blobs: Mapping[str, bytes],
+        *,
+        day: str,
+        caps: Caps | None = None,
     ) -> Job:
         async with self._transaction() as db:
+            await check_caps(db, owner.user, day, request.count, caps)
             cur = await db.execute(
                 "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
                 "source_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
@@ -102,7 +111,6 @@ class PostgresStore(PostgresCharacters):
                 "DO UPDATE SET jobs = usage.jobs + 1, images = usage.images + excluded.images",
                 (owner.platform, owner.user_id, day, request.count),
             )
-            # Sent at commit: the leading process (another, maybe) queues the job then.
             await db.execute("SELECT pg_notify(%s, %s)", (JOBS_CHANNEL, f"{self.origin}:{job_id}"))
         return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
 

@@ -9,6 +9,10 @@ judge every process trusts, ends the lease; no clock of ours decides. The others
 as soon as a heartbeat has not come back within a third of the lease, before the server can have
 ended its session, so it stops before another can start.
 
+``holds`` is the leader's own check, before it stores or tells a result: two thirds of the lease
+without a renewal (a pause, a starved loop) and it stops, though the server may not have ended
+its session yet: a process thawed after a long pause finishes nothing the next leader runs.
+
 The same session LISTENs for ``add_job``'s wake-ups: each carries ``origin:job_id``.
 """
 
@@ -16,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Callable
 
 import psycopg
@@ -38,6 +44,7 @@ class PostgresLeader:
         self._store = store
         self._lease = lease
         self._session: Connection | None = None
+        self._renewed = -math.inf  # when the last renewal that the server took was sent
 
     async def try_lead(self) -> bool:
         session = await self._store.connect()
@@ -74,6 +81,7 @@ class PostgresLeader:
                 raise
 
     async def _begin(self, session: Connection) -> None:
+        self._renewed = time.monotonic()
         await session.execute(
             "SELECT set_config('idle_session_timeout', %s, false)",
             (f"{round(self._lease * 1000)}ms",),
@@ -91,11 +99,17 @@ class PostgresLeader:
                     origin, _, job_id = note.payload.partition(":")
                     if origin != self._store.origin:  # this process queued its own already
                         added(int(job_id))
+                sent = time.monotonic()
                 async with asyncio.timeout(beat):
                     await session.execute("SELECT 1")  # the heartbeat that renews the lease
+                self._renewed = sent
         except (psycopg.Error, TimeoutError) as exc:
             why = reason(exc, self._store.url) if str(exc) else "the heartbeat took too long"
             raise LeaseLost(why) from None
         finally:
-            self._session = None
+            self._session, self._renewed = None, -math.inf
             await session.close()
+
+    def holds(self) -> bool:
+        # Renewals go every third of the lease; two thirds without one: it may be running out.
+        return time.monotonic() - self._renewed < self._lease * 2 / 3

@@ -31,7 +31,8 @@ POOL_SIZE = 10
 CONNECT_TIMEOUT = 10
 # pg_advisory_xact_lock key: processes starting together migrate one after the other.
 MIGRATION_LOCK = 0x6E62_6D67
-# The channel ``add_job`` notifies with ``origin:job_id``: the leader listens on it.
+# The channel ``add_job`` notifies with ``origin:job_id`` (sent at commit): the leader listens
+# on it, and queues the job.
 JOBS_CHANNEL = "nbb_jobs"
 
 Connection = AsyncConnection[DictRow]

@@ -27,6 +27,8 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
+from bot.core.ports import Caps
+from bot.store.caps import check_sqlite as check_caps
 from bot.store.codec import (
     ALERTS,
     IMAGE_COLUMNS,
@@ -65,10 +67,17 @@ class SqliteStore(SqliteCharacters):
     as store``."""
 
     async def add_job(
-        self, owner: Owner, request: Request, blobs: Mapping[str, bytes], *, day: str
+        self,
+        owner: Owner,
+        request: Request,
+        blobs: Mapping[str, bytes],
+        *,
+        day: str,
+        caps: Caps | None = None,
     ) -> Job:
         now = time.time()
         async with self._transaction() as db:
+            await check_caps(db, owner.user, day, request.count, caps)
             cursor = await db.execute(
                 "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
                 "source_job, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

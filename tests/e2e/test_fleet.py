@@ -45,7 +45,9 @@ class Worker:
         return next((at for what, at in self.said if what == "leads"), None)
 
 
-async def start(flow: FakeFlowServer, url: str, answers: Path, name: str) -> Worker:
+async def start(
+    flow: FakeFlowServer, url: str, answers: Path, name: str, jobs: int = JOBS
+) -> Worker:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -54,7 +56,7 @@ async def start(flow: FakeFlowServer, url: str, answers: Path, name: str) -> Wor
         url,
         str(answers),
         name,
-        str(JOBS),
+        str(jobs),
         str(USERS),
         str(LIMIT),
         str(LEASE),
@@ -72,6 +74,12 @@ async def prompts_of_jobs(url: str) -> dict[int, str]:
         for job in jobs
         if job is not None and isinstance(job.request, GenerationRequest)
     }
+
+
+def stopped(pid: int) -> bool:
+    """The process is stopped by a signal (``T`` in /proc), so it writes nothing now."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rpartition(")")[2].split()[0] == "T"
 
 
 def given(answers: Path) -> list[tuple[int, str]]:
@@ -144,3 +152,37 @@ async def test_three_processes_answer_every_job_across_two_kills(
         for prompt in asked_before - {prompt_of[job] for job in answered_before}
     }
     assert {prompt for prompt, n in asked.items() if n > 1} <= cut | unstored
+
+
+async def test_a_frozen_leader_is_replaced_within_its_lease(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """SIGSTOP: the process lives, its connections too, but it renews nothing. The server ends
+    its session after the lease; the other leads; the frozen one, thawed, stops (status 1)."""
+    answers = tmp_path / "answers.txt"
+    async with FakeFlowServer(accounts=ACCOUNTS, latency=0.3, capacity=4 * LIMIT) as flow:
+        workers = [await start(flow, postgres_url, answers, name, jobs=8) for name in "ab"]
+        listening = [asyncio.create_task(w.listen()) for w in workers]
+        async with asyncio.timeout(60):
+            while len(given(answers)) < 4:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            frozen = next(w for w in workers if w.leads_since())
+            other = next(w for w in workers if w is not frozen)
+            frozen.process.send_signal(signal.SIGSTOP)
+            stopped_at = time.monotonic()
+            while not stopped(frozen.process.pid):  # noqa: ASYNC110 — the kernel's word
+                await asyncio.sleep(0.001)
+            before_stop = len([by for _, by in given(answers) if by == frozen.name])
+            while not other.leads_since():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            took_over = time.monotonic() - stopped_at
+            frozen.process.send_signal(signal.SIGCONT)
+            assert await frozen.process.wait() == 1  # it lost the lead: it stops
+            assert await other.process.wait() == 0
+            await asyncio.gather(*listening)
+    assert took_over < LEASE + 0.5
+    times = Counter(job for job, _ in given(answers))
+    assert set(times) == set(range(1, 17))
+    # Thawed, it saw its lease gone before it gave any answer; twice only those the platform
+    # took just before the stop, before the store heard.
+    assert len([by for _, by in given(answers) if by == frozen.name]) == before_stop

@@ -28,6 +28,7 @@ from bot.core.domain import (
     UserKey,
 )
 from bot.core.models_table import ModelTable
+from bot.core.ports import CapReached, Caps
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store import SchemaTooNew, StoreError, StoreUrl, open_store
@@ -398,3 +399,27 @@ def test_libpq_quoting_a_url_it_cannot_parse_is_redacted() -> None:
 def _assert_hidden(secret: str, exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
     shown = [str(exc), repr(exc), *traceback.format_exception(exc), caplog.text]
     assert not [text for text in shown if secret in text]
+
+
+async def test_add_job_refuses_a_job_past_the_users_caps(store: AnyStore) -> None:
+    caps = Caps(queued=2, images=2)
+    day = "2026-01-01"
+    first = await store.add_job(owner(), request("one"), {}, day=day, caps=caps)
+    await store.add_job(owner(), request("two"), {}, day=day, caps=caps)
+    with pytest.raises(CapReached) as full:
+        await store.add_job(owner(), request("three"), {}, day=day, caps=caps)
+    assert full.value.queued
+    await store.mark_running(first.id, "alice@example.com")  # running: no longer waiting
+    with pytest.raises(CapReached) as spent:  # but its 2 images are asked for already
+        await store.add_job(owner(), request("three"), {}, day=day, caps=caps)
+    assert not spent.value.queued
+    # Another user, another day, no quota: their own counts.
+    await store.add_job(owner("2"), request("four"), {}, day=day, caps=caps)
+    await store.add_job(owner(), request("five"), {}, day="2026-01-02", caps=caps)
+    await store.add_job(owner(), request("six"), {}, day=day, caps=Caps(queued=3, images=None))
+    assert [j.request.prompt for j in await store.user_jobs(owner().user)] == [  # type: ignore[union-attr]
+        "one",
+        "two",
+        "five",
+        "six",
+    ]

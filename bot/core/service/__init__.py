@@ -138,6 +138,7 @@ class Service:
             runner=self._runner,
             characters=self._characters,
             roads=roads,
+            shared=leadership is not None,
         )
 
     async def __aenter__(self) -> Service:

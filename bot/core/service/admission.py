@@ -40,7 +40,7 @@ from bot.core.images import PreparedImage, prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, resolve, split_flags
 from bot.core.policy import Access, Defaults, Limits
-from bot.core.ports import Store
+from bot.core.ports import CapReached, Caps, Store
 from bot.core.routing import Refs
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
@@ -124,9 +124,11 @@ class Admission:
         runner: Runner,
         characters: Characters,
         roads: Roads,
+        shared: bool = False,
     ) -> None:
         self._roads = roads
         self._store = store
+        self._shared = shared  # other processes store jobs too (``leadership``)
         self._scheduler = scheduler
         self._models = models
         self._limits = limits
@@ -366,8 +368,12 @@ class Admission:
     async def _reservation(self, user: UserKey) -> AsyncIterator[_Held]:
         """Hold a place in the user's queue from the first check until the job is queued."""
         cap = self._limits.queued_per_user
+        if self._shared:  # the queue is the leader's, maybe another process's: ask the store
+            waiting = sum(j.state is JobState.QUEUED for j in await self._store.user_jobs(user))
+        else:
+            waiting = self._scheduler.waiting(user)
         total = self._held.setdefault(user, _Held())
-        if self._scheduler.waiting(user) + total.jobs >= cap:
+        if waiting + total.jobs >= cap:
             raise InvalidInput(texts.queue_full(cap))
         mine = _Held(jobs=1)
         total.jobs += 1
@@ -378,6 +384,11 @@ class Admission:
             total.images -= mine.images
             if not total.jobs:
                 del self._held[user]
+
+    def _caps(self, user: UserKey) -> Caps:
+        daily = self._limits.daily_images_per_user
+        exempt = not daily or self._access.is_admin(user)
+        return Caps(self._limits.queued_per_user, None if exempt else daily)
 
     async def _reserve_images(self, user: UserKey, held: _Held, images: int) -> None:
         """Count ``images`` against the user's day, or refuse."""
@@ -413,7 +424,17 @@ class Admission:
         entry = await self._runner.entry(0, owner.user, request)
         if refusal := self._accounts.stranded(entry, waited=math.inf):
             raise InvalidInput(refusal)  # it changed while the images were fetched
-        job = await self._store.add_job(owner, request, blobs, day=_today())
+        # Processes sharing the store check the caps again where the job is stored, together.
+        caps = self._caps(owner.user) if self._shared else None
+        try:
+            job = await self._store.add_job(owner, request, blobs, day=_today(), caps=caps)
+        except CapReached as exc:  # another process took the last place meanwhile
+            limits = self._limits
+            raise InvalidInput(
+                texts.queue_full(limits.queued_per_user)
+                if exc.queued
+                else texts.daily_quota(limits.daily_images_per_user)
+            ) from None
         # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
         entry.job_id = job.id
         self._runner.queue(entry)

@@ -92,6 +92,7 @@ class Delivery:
         self._failing_since: dict[int, float] = {}  # first failed delivery round, by job
         self._store_alerted = False
         self._slots = asyncio.Semaphore(DELIVERY_SLOTS)
+        self.leads: Callable[[], bool] = lambda: False  # only the leader delivers
 
     def attach(self, platform: str, notifier: Notifier) -> None:
         """Tell ``platform``'s users through ``notifier`` from now on (again, after a detach);
@@ -188,7 +189,7 @@ class Delivery:
     async def _deliver_once(self, job_id: int, result: JobResult | None) -> bool | None:
         """True: delivered (or never will be); False: nothing to do; None: try again later."""
         job = result.job if result else await self._store.get_job(job_id)
-        if job is None or job.delivered or not job.state.final:
+        if job is None or job.delivered or not job.state.final or not self.leads():
             return False
         notifier = self._notifiers.get(job.owner.platform)
         if notifier is None:

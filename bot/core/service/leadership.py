@@ -33,6 +33,9 @@ class SoleLeader:
     async def hold(self, added: Callable[[int], None]) -> None:
         await asyncio.Event().wait()  # the lease never ends
 
+    def holds(self) -> bool:
+        return True
+
 
 class Lead:
     """This process's part: lead now or once the leader is gone, adopt what other processes
@@ -75,11 +78,11 @@ class Lead:
         await self._take_over()
 
     async def _take_over(self) -> None:
-        self._runner.leading = True
+        self._runner.leads = self._delivery.leads = self.holds
+        self.leading = True
         await self._resume()
         await self._runner.sweep_stranded()
         await self._delivery.redeliver()
-        self.leading = True
         self._tasks.spawn(self._runner.dispatch())
         self._tasks.spawn(self._hold())
 
@@ -99,10 +102,22 @@ class Lead:
         try:
             await self._leadership.hold(self._adopt)
         except LeaseLost as exc:
-            log.critical("%s", exc)
-            self._runner.leading = self.leading = False
-            self._lost = exc
-            self._deposed.set()
+            self._step_down(exc)
+
+    def holds(self) -> bool:
+        """Whether this process leads still; checked before each result is stored or told, so
+        that a process paused past its lease stops before it does either (the next leader
+        does them)."""
+        if self.leading and not self._leadership.holds():
+            self._step_down(LeaseLost("the lease was not renewed in time"))
+        return self.leading
+
+    def _step_down(self, lost: LeaseLost) -> None:
+        if self._lost is None:
+            log.critical("%s", lost)
+            self._lost = lost
+        self.leading = False
+        self._deposed.set()
 
     def _adopt(self, job_id: int) -> None:
         if job_id not in self._resumed:

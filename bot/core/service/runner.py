@@ -108,7 +108,7 @@ class Runner:
         self._tasks = tasks
         self._wake = wake
         self._progress: dict[int, _Progress] = {}
-        self.leading = False  # only the leader queues and runs (``leadership.Lead``)
+        self.leads: Callable[[], bool] = lambda: False  # only the leader runs (``Lead``)
 
     # The queue.
 
@@ -122,7 +122,7 @@ class Runner:
         )
 
     def queue(self, entry: Entry) -> None:
-        if self.leading:
+        if self.leads():
             self._scheduler.add(entry)
             self._wake.set()
 
@@ -216,6 +216,8 @@ class Runner:
         return _Made(images, prepared.handles, attempts)
 
     async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
+        if not self.leads():
+            return  # the next leader runs it again: this process must not store it as well
         self._progress.pop(job.id, None)
         self._accounts.close_incidents(slot.account, slot.sent_at)
         finished: list[bool] = []
@@ -236,6 +238,8 @@ class Runner:
 
     async def _ended(self, job_id: int, job: Job | None, slot: Slot, exc: Exception) -> None:
         """Act on an attempt that raised ``exc``: the first row of ``_ENDINGS`` it matches."""
+        if not self.leads():
+            return  # the next leader runs it again, and decides
         after = next((after for kind, after in _ENDINGS if isinstance(exc, kind)), None)
         if job is not None and after is not None:
             await after(self, job, slot, exc)
