@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from bot import retention, roads
 from bot.config import Settings
-from bot.core.domain import UserKey
+from bot.core.domain import DISCORD, TELEGRAM, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Leadership, Parking
 from bot.core.service import Service
@@ -72,15 +72,19 @@ def _leadership(store: SqliteStore | PostgresStore) -> Leadership | None:
 async def run_bot(settings: Settings) -> None:
     """``python -m bot``: every platform whose token is set, on one service, until cancelled."""
     async with open_service(settings) as (service, parking):
+        # Every platform with a token gets its answers from here; those in BOT_PLATFORMS are
+        # heard here too (the leader, whichever process it is, delivers every answer).
         front_ends: list[FrontEnd] = []
+        hear = settings.receiving
         if settings.telegram_token is not None:
             from bot.frontends.telegram.frontend import TelegramFrontEnd
 
-            front_ends.append(TelegramFrontEnd(service, settings, parking))
+            telegram = TelegramFrontEnd(service, settings, parking, receive=TELEGRAM in hear)
+            front_ends.append(telegram)
         if settings.discord_token is not None:
             from bot.frontends.discord.frontend import DiscordFrontEnd
 
-            front_ends.append(DiscordFrontEnd(service, settings, parking))
+            front_ends.append(DiscordFrontEnd(service, settings, parking, receive=DISCORD in hear))
         await _serve(service, front_ends)
 
 
@@ -111,7 +115,7 @@ async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
         runs = [group.create_task(f.run(), name=f.PLATFORM) for f in front_ends]
         # A process that lost the lead stops: the new leader runs again what it was running.
         lead = group.create_task(service.deposed(), name="lead")
-        log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends))
+        log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends) or "nothing")
         await asyncio.wait(runs)
         lead.cancel()  # the front ends are done (the console's input ended)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core import models_file
-from bot.core.domain import UserKey
+from bot.core.domain import DISCORD, TELEGRAM, UserKey
 from bot.core.models_table import (
     MAX_COUNT,
     MIN_COUNT,
@@ -60,6 +60,9 @@ class Settings:
     telegram_webhook_secret: Secret | None = None
     telegram_webhook_listen: tuple[str, int] = ("0.0.0.0", 8443)  # noqa: S104 — a webhook must be reachable
     discord_dev_guild: int | None = None
+    discord_shards: tuple[int, ...] | None = None  # None: every shard, in this process
+    discord_shard_count: int | None = None
+    platforms: tuple[str, ...] | None = None  # BOT_PLATFORMS; None: each with a token
     database: StoreUrl = DEFAULT_DATABASE  # prints with its password as ***
     admins: tuple[tuple[str, str], ...] = ()
     allowed_users: frozenset[str] = frozenset()
@@ -97,6 +100,15 @@ class Settings:
             "wireflow": self.wireflow_api_key,
         }
         return self.provider_order or tuple(p for p in PROVIDERS if keys[p] is not None)
+
+    @property
+    def receiving(self) -> tuple[str, ...]:
+        """The platforms whose users this process hears (``BOT_PLATFORMS``); the others with a
+        token set only get answers delivered from here."""
+        if self.platforms is not None:
+            return self.platforms
+        tokens = {DISCORD: self.discord_token, TELEGRAM: self.telegram_token}
+        return tuple(platform for platform in PLATFORMS if tokens[platform] is not None)
 
     @classmethod
     def from_env(
@@ -228,6 +240,8 @@ def _parse(env: Env) -> Settings:
             "in the workflow's URL at wireflow.ai), or neither"
         )
 
+    shard_count = env.number("DISCORD_SHARD_COUNT", None, int, 1)
+    shards = _shards(env.text("DISCORD_SHARD_IDS"), shard_count)
     return Settings(
         useapi_token=env.secret("USEAPI_TOKEN"),
         useapi_base_url=env.text("USEAPI_BASE_URL", Settings.useapi_base_url).rstrip("/"),
@@ -244,6 +258,9 @@ def _parse(env: Env) -> Settings:
             "TELEGRAM_WEBHOOK_LISTEN", env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")
         ),
         discord_dev_guild=env.number("DISCORD_DEV_GUILD", None, int, 1),
+        discord_shards=shards,
+        discord_shard_count=shard_count,
+        platforms=_platforms(env),
         database=_database(env.text("DATABASE_URL")),
         admins=tuple(env.ids("BOT_ADMINS")),
         allowed_users=frozenset(str(UserKey(*pair)) for pair in env.ids("BOT_ALLOWED_USERS")),
@@ -276,6 +293,39 @@ def _parse(env: Env) -> Settings:
         ),
         provider_order=roads,
     )
+
+
+def _platforms(env: Env) -> tuple[str, ...] | None:
+    names = [n.strip().lower() for n in env.text("BOT_PLATFORMS").split(",") if n.strip()]
+    if not names:
+        return None
+    if names == ["none"]:
+        return ()
+    for name in names:
+        if name not in PLATFORMS:
+            raise ConfigError(
+                f"BOT_PLATFORMS: {name!r} is not a platform; use discord, telegram, both "
+                "(comma-separated) or none"
+            )
+        if env.secret(f"{name.upper()}_TOKEN") is None:
+            raise ConfigError(f"BOT_PLATFORMS names {name}, but {name.upper()}_TOKEN is not set")
+    return tuple(dict.fromkeys(names))
+
+
+def _shards(raw: str, count: int | None) -> tuple[int, ...] | None:
+    if not raw.strip():
+        return None
+    if count is None:
+        raise ConfigError(
+            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of all processes)"
+        )
+    try:
+        shards = tuple(dict.fromkeys(int(part) for part in raw.split(",") if part.strip()))
+    except ValueError:
+        raise ConfigError("DISCORD_SHARD_IDS must be shard numbers, comma-separated") from None
+    if not shards or not all(0 <= shard < count for shard in shards):
+        raise ConfigError(f"DISCORD_SHARD_IDS must be numbers from 0 to {count - 1}")
+    return shards
 
 
 def _database(url: str) -> StoreUrl:

@@ -6,7 +6,8 @@ import asyncio
 import io
 import os
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store import open_store
 from bot.store.postgres import PostgresStore
+from bot.store.postgres_lead import PostgresLeader
 from bot.store.sqlite import SqliteStore
+from bot.store.url import StoreUrl
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
 from tests.postgres_server import (
@@ -142,3 +145,35 @@ async def wait_delivered(store: AnyStore, job_id: int, timeout: float = 5.0) -> 
     async with asyncio.timeout(timeout):
         while not ((job := await store.get_job(job_id)) and job.delivered):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+# ``await sharing(limits=..., lease=...)``: a started service with a store, pool and leadership
+# of its own on the test's PostgreSQL database, as one of several processes would have.
+Sharing = Callable[..., Awaitable[tuple[Service, RecordingNotifier, PostgresStore]]]
+
+
+@pytest.fixture
+async def sharing(flow: FakeFlowServer, postgres_url: str) -> AsyncIterator[Sharing]:
+    async with AsyncExitStack() as stack:
+
+        async def build(
+            limits: Limits | None = None, lease: float = 3.0
+        ) -> tuple[Service, RecordingNotifier, PostgresStore]:
+            store = await stack.enter_async_context(PostgresStore(StoreUrl.parse(postgres_url)))
+            client = await stack.enter_async_context(FlowClient("test-token", flow.base_url))
+            service = Service(
+                store,
+                [client],
+                models=ModelTable.builtin(),
+                limits=limits or Limits(),
+                tuning=FAST,
+                access=Access(admins=frozenset({"console:99"})),
+                leadership=PostgresLeader(store, lease=lease),
+            )
+            told = RecordingNotifier()
+            service.attach("console", told)
+            await service.start()
+            stack.push_async_callback(service.aclose)
+            return service, told, store
+
+        yield build

@@ -5,62 +5,22 @@ caps hold across both, and the lead passes on when the leader goes or loses its 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
-from typing import Any
 
 import psycopg
 import pytest
 
 from bot.core.errors import InvalidInput
-from bot.core.models_table import ModelTable
-from bot.core.policy import Access, Limits
+from bot.core.policy import Limits
 from bot.core.ports import LeaseLost
-from bot.core.service import Service
-from bot.providers.flow import FlowClient
-from bot.store.postgres import PostgresStore
-from bot.store.postgres_lead import PostgresLeader
-from bot.store.url import StoreUrl
-from tests.conftest import FAST, owner
+from tests.conftest import Sharing, owner
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.notifier import RecordingNotifier
-
-Build = Callable[..., Any]
-
-
-@pytest.fixture
-async def process(flow: FakeFlowServer, postgres_url: str) -> AsyncIterator[Build]:
-    """``await process(limits=...)``: a started service with its own store and leadership."""
-    async with AsyncExitStack() as stack:
-
-        async def build(
-            limits: Limits | None = None, lease: float = 3.0
-        ) -> tuple[Service, RecordingNotifier, PostgresStore]:
-            store = await stack.enter_async_context(PostgresStore(StoreUrl.parse(postgres_url)))
-            client = await stack.enter_async_context(FlowClient("test-token", flow.base_url))
-            service = Service(
-                store,
-                [client],
-                models=ModelTable.builtin(),
-                limits=limits or Limits(),
-                tuning=FAST,
-                access=Access(admins=frozenset({"console:99"})),
-                leadership=PostgresLeader(store, lease=lease),
-            )
-            told = RecordingNotifier()
-            service.attach("console", told)
-            await service.start()
-            stack.push_async_callback(service.aclose)
-            return service, told, store
-
-        yield build
 
 
 async def test_a_job_accepted_by_a_follower_is_run_and_answered_by_the_leader(
-    process: Build, flow: FakeFlowServer
+    sharing: Sharing, flow: FakeFlowServer
 ) -> None:
-    leader, told_by_leader, _ = await process()
-    follower, told_by_follower, _ = await process()
+    leader, told_by_leader, _ = await sharing()
+    follower, told_by_follower, _ = await sharing()
     assert leader.leading
     assert not follower.leading
     submitted = await follower.submit(owner("7"), "a fox")
@@ -70,10 +30,10 @@ async def test_a_job_accepted_by_a_follower_is_run_and_answered_by_the_leader(
     assert len(flow.images_requests()) == 1
 
 
-async def test_the_caps_hold_across_processes(process: Build) -> None:
+async def test_the_caps_hold_across_processes(sharing: Sharing) -> None:
     limits = Limits(queued_per_user=2, daily_images_per_user=3)
-    first, _, _ = await process(limits=limits)
-    second, _, _ = await process(limits=limits)
+    first, _, _ = await sharing(limits=limits)
+    second, _, _ = await sharing(limits=limits)
     for service in (first, second):
         service.scheduler.accounts["alice@example.com"].limit = 0.0  # no room: all wait
     outcomes = await asyncio.gather(
@@ -90,10 +50,10 @@ async def test_the_caps_hold_across_processes(process: Build) -> None:
 
 
 async def test_the_follower_takes_over_when_the_leader_stops(
-    process: Build, flow: FakeFlowServer
+    sharing: Sharing, flow: FakeFlowServer
 ) -> None:
-    leader, _, _ = await process()
-    follower, told, _ = await process()
+    leader, _, _ = await sharing()
+    follower, told, _ = await sharing()
     flow.hold()  # the leader's generation never answers
     submitted = await follower.submit(owner("7"), "a fox")
     async with asyncio.timeout(5):
@@ -106,10 +66,10 @@ async def test_the_follower_takes_over_when_the_leader_stops(
 
 
 async def test_a_leader_whose_session_is_ended_steps_down(
-    process: Build, postgres_url: str
+    sharing: Sharing, postgres_url: str
 ) -> None:
-    leader, _, _ = await process(lease=1.5)
-    follower, told, _ = await process(lease=1.5)
+    leader, _, _ = await sharing(lease=1.5)
+    follower, told, _ = await sharing(lease=1.5)
     # What the server does to a leader that stopped renewing its lease (idle_session_timeout).
     async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
         await admin.execute(

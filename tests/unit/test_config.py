@@ -167,3 +167,38 @@ def test_env_example_lists_every_setting_read() -> None:
     listed = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", (root / ".env.example").read_text(), re.M))
     assert len(read) > 40
     assert read - listed == set()
+
+
+def test_bot_platforms_picks_what_this_process_hears() -> None:
+    tokens = {"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "1:t"}
+    assert load(**tokens).receiving == ("discord", "telegram")  # every platform with a token
+    assert load(TELEGRAM_TOKEN="1:t").receiving == ("telegram",)
+    assert load(**tokens, BOT_PLATFORMS="Telegram").receiving == ("telegram",)
+    assert load(**tokens, BOT_PLATFORMS="telegram, discord").receiving == ("telegram", "discord")
+    assert load(**tokens, BOT_PLATFORMS="none").receiving == ()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"BOT_PLATFORMS": "discord"}, "BOT_PLATFORMS names discord, but DISCORD_TOKEN is not set"),
+        ({"BOT_PLATFORMS": "console"}, "BOT_PLATFORMS: 'console' is not a platform"),
+        ({"BOT_PLATFORMS": "none,telegram", "TELEGRAM_TOKEN": "1:t"}, "'none' is not a platform"),
+        ({"DISCORD_SHARD_IDS": "0"}, "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"),
+        ({"DISCORD_SHARD_IDS": "2", "DISCORD_SHARD_COUNT": "2"}, "from 0 to 1"),
+        ({"DISCORD_SHARD_IDS": "a", "DISCORD_SHARD_COUNT": "2"}, "shard numbers"),
+        ({"DISCORD_SHARD_COUNT": "0"}, "DISCORD_SHARD_COUNT must be at least 1"),
+    ],
+)
+def test_bad_platform_and_shard_settings_say_what_to_set(
+    extra: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load(**extra)
+
+
+def test_discord_shards() -> None:
+    settings = load(DISCORD_SHARD_IDS="2, 0", DISCORD_SHARD_COUNT="4")
+    assert settings.discord_shards == (2, 0)
+    assert settings.discord_shard_count == 4
+    assert load().discord_shards is None

@@ -76,6 +76,21 @@ def test_compose_checks_health_on_the_port_it_listens_on_and_rotates_logs() -> N
     assert bot["volumes"] == ["bot-data:/app/data"]
 
 
+def test_the_postgres_compose_runs_a_front_and_workers_on_one_database() -> None:
+    services = yaml.safe_load((DEPLOY / "compose.postgres.yaml").read_text())["services"]
+    front, worker = services["front"], services["worker"]
+    for bot in (front, worker):
+        assert bot["environment"]["DATABASE_URL"].startswith("postgresql://bot:")
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert re.fullmatch(r"on-failure:\d+", bot["restart"])  # a lost lead exits 1
+    assert "BOT_PLATFORMS" not in front["environment"]  # hears every platform with a token
+    assert worker["environment"]["BOT_PLATFORMS"] == "none"
+    assert worker["deploy"]["replicas"] == 2
+    port = front["environment"]["BOT_HTTP_LISTEN"].rpartition(":")[2]
+    assert f"127.0.0.1:{port}/healthz" in " ".join(front["healthcheck"]["test"])
+    assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+
+
 def unit() -> configparser.ConfigParser:
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str  # type: ignore[assignment, method-assign]

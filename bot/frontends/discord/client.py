@@ -58,6 +58,7 @@ class BananaClient(discord.Client):
         on_ready: Callable[[], None],
         dev_guild: int | None,
         guild_ready_timeout: float,
+        **sharding: Any,
     ) -> None:
         # Slash commands, components and modals arrive as interactions, which need no intent;
         # `guilds` keeps the guild cache (upload limits). Nothing privileged is asked for.
@@ -69,6 +70,7 @@ class BananaClient(discord.Client):
             max_messages=None,
             chunk_guilds_at_startup=False,
             allowed_mentions=discord.AllowedMentions.none(),
+            **sharding,
         )
         self.service = service
         self.live = live
@@ -108,6 +110,11 @@ class BananaClient(discord.Client):
         # Beside the tree's own handling: alerts kept for an admin go out when they next use
         # the bot.
         self.service.seen(UserKey(DISCORD, str(interaction.user.id)))
+
+
+class ShardedBananaClient(BananaClient, discord.AutoShardedClient):
+    """The same client over several gateway connections: ``shard_ids`` of ``shard_count``
+    (``DISCORD_SHARD_IDS``, ``DISCORD_SHARD_COUNT``), the other shards in other processes."""
 
 
 async def _on_command_error(

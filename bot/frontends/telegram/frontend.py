@@ -2,7 +2,9 @@
 
 ``run()`` starts the Application the way PTB documents for sharing a loop (not
 ``run_polling()``, which owns it), so Discord can run beside it. Once it has started, the
-front end attaches its ``TelegramNotifier`` to the service: from then on answers go out.
+front end attaches its ``TelegramNotifier`` to the service: from then on answers go out. A
+process that doesn't hear Telegram users (``BOT_PLATFORMS``) starts no poller and no webhook:
+it only delivers, and the Bot API needs nothing more for that.
 """
 
 from __future__ import annotations
@@ -64,7 +66,9 @@ class TelegramFrontEnd:
         parking: Parking,
         *,
         album_wait: float = 1.0,
+        receive: bool = True,
     ) -> None:
+        self._receive_updates = receive
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self._settings = settings
@@ -161,12 +165,14 @@ class TelegramFrontEnd:
         updater = app.updater
         assert updater is not None  # ApplicationBuilder makes one unless told not to
         async with _refused_token_is_a_setting_error(), app:
-            await self._register_commands(app.bot)
+            if self._receive_updates:
+                await self._register_commands(app.bot)
             await app.start()
             try:
                 self._service.attach(self.PLATFORM, self.notifier)
-                await self._receive(updater)
-                await self._asking.albums.recover()
+                if self._receive_updates:
+                    await self._receive(updater)
+                    await self._asking.albums.recover()
                 await asyncio.Event().wait()
             finally:
                 self._service.detach(self.PLATFORM)

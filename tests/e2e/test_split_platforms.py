@@ -1,0 +1,119 @@
+"""Front ends split over processes: a process hears only the platforms in ``BOT_PLATFORMS``, yet
+delivers answers to every platform it has a token for (the Bot API and Discord's REST need no
+poller or gateway); Discord's shards spread over processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bot.config import Secret, Settings
+from bot.core import texts
+from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.telegram.frontend import TelegramFrontEnd
+from bot.providers.flow import FlowClient
+from bot.store.sqlite import SqliteStore
+from tests.conftest import Sharing, build_service, wait_delivered
+from tests.e2e.discord_harness import TOKEN as DISCORD_TOKEN
+from tests.e2e.discord_harness import USER as DISCORD_USER
+from tests.e2e.discord_harness import on_original, process
+from tests.e2e.telegram_harness import TOKEN as TELEGRAM_TOKEN
+from tests.e2e.telegram_harness import USER as TELEGRAM_USER
+from tests.fakes.discord_server import FakeDiscordServer
+from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.telegram_server import FakeTelegramServer
+
+
+@contextlib.asynccontextmanager
+async def running(*runs: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    """Front ends running beside the test, cancelled (and awaited) at its end."""
+    tasks = [asyncio.create_task(run) for run in runs]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_telegram_prompt_heard_by_one_process_is_answered_by_a_pure_worker(
+    sharing: Sharing,
+) -> None:
+    async with FakeTelegramServer(token=TELEGRAM_TOKEN) as tg:
+        tg.local_server = True
+        worker, _, _ = await sharing()  # started first: it leads, so it runs and delivers
+        front, _, store = await sharing()
+        assert worker.leading
+        assert not front.leading
+        settings = Settings(
+            useapi_token=Secret("test-token"),
+            telegram_token=Secret(TELEGRAM_TOKEN),
+            telegram_api_url=tg.root,
+        )
+        hears = TelegramFrontEnd(front, settings, store)
+        delivers = TelegramFrontEnd(worker, settings, store, receive=False)
+        async with running(hears.run(), delivers.run()):
+            await tg.wait_for("deleteWebhook")  # the hearing one polls
+            await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, "/imagine a red fox --count 1")
+            await wait_delivered(store, 1)
+            await tg.wait_for("sendPhoto")
+        # Only the hearing process registered its commands and polled.
+        assert len(tg.calls_of("setMyCommands")) == 1
+        assert len(tg.calls_of("deleteWebhook")) == 1
+
+
+async def test_a_discord_worker_delivers_in_the_channel_without_a_gateway(
+    flow: FakeFlowServer, tmp_path: Path
+) -> None:
+    async with FakeDiscordServer(token=DISCORD_TOKEN) as dc:
+        with dc.patch_discord():
+            flow.latency = 0.3
+            db = tmp_path / "bot.sqlite3"
+            async with process(dc, flow, db):
+                inter = await dc.slash_command(
+                    "imagine", {"prompt": "cut", "count": 1}, user_id=DISCORD_USER
+                )
+                await dc.wait_for(on_original(inter, content=texts.STARTED))
+            # The job was running when the hearing process ended; a worker that hears nobody
+            # resumes it and posts the answer by REST alone.
+            connections = len(dc.gateway_connections)
+            settings = Settings(
+                useapi_token=Secret("test-token"), discord_token=Secret(DISCORD_TOKEN)
+            )
+            async with SqliteStore(db) as store, FlowClient("test-token", flow.base_url) as up:
+                service = build_service(store, up, admin=f"discord:{DISCORD_USER}")
+                worker = DiscordFrontEnd(service, settings, store, receive=False)
+                async with service, running(worker.run()):
+                    await wait_delivered(store, 1)
+            posts = [c for c in dc.calls if c.method == "POST" and "/channels/" in c.path]
+            assert posts[-1].json["content"].startswith(f"<@{DISCORD_USER}> ")
+            assert posts[-1].files
+            assert len(dc.gateway_connections) == connections
+
+
+async def test_discord_shards_spread_over_processes(tmp_path: Path) -> None:
+    async with FakeDiscordServer(token=DISCORD_TOKEN) as dc:
+        with dc.patch_discord():
+            settings = Settings(
+                useapi_token=Secret("test-token"),
+                discord_token=Secret(DISCORD_TOKEN),
+                discord_shards=(1,),  # of 0 and 1: the other process connects shard 0
+                discord_shard_count=2,
+            )
+            async with FakeFlowServer() as flow, SqliteStore(tmp_path / "bot.sqlite3") as store:
+                up = FlowClient("test-token", flow.base_url)
+                service = build_service(store, up)
+                front_end = DiscordFrontEnd(service, settings, store, guild_ready_timeout=0.05)
+                async with service, running(front_end.run()):
+                    await dc.wait_ready()
+                await up.aclose()
+            identified = [
+                frame["d"]["shard"]
+                for conn in dc.gateway_connections
+                for frame in conn.received
+                if frame.get("op") == 2
+            ]
+            assert identified == [[1, 2]]
