@@ -151,6 +151,7 @@ class Service:
     async def start(self) -> None:
         """Learn the accounts and start; lead now if no other process does (then resume what a
         previous leader left, and dispatch), else wait for the lead in the background."""
+        await self._lead.claim()
         await self._accounts.refresh()
         await self._delivery.load_held_alerts()
         self._tasks.spawn(self._keep_fresh())

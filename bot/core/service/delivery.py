@@ -235,7 +235,10 @@ class Delivery:
     def tell_admins(self, event: AdminEvent) -> None:
         """Alert every admin on their platform. An alert an admin can't be given now (their
         platform is not attached, they never wrote to the bot, their DMs are closed) is kept in
-        the store, and sent at the platform's next attach or when they next write to the bot."""
+        the store, and sent at the platform's next attach or when they next write to the bot.
+        Only the leading process tells: the others, sharing its accounts, see the same."""
+        if not self.leads():
+            return
         text = texts.admin_alert(event)
         for platform, admins in self._access.admins_by_platform().items():
             for admin in admins:

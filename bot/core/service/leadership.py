@@ -59,9 +59,15 @@ class Lead:
         self._lost: LeaseLost | None = None
         self._deposed = asyncio.Event()
 
-    async def start(self) -> None:
-        """Lead now if no live process does; else wait for the lead in the background."""
+    async def claim(self) -> None:
+        """Lead from now if no live process does (before anything is told: only the leader
+        runs, delivers and alerts the admins)."""
         if await self._leadership.try_lead():
+            self._lead_here()
+
+    async def start(self) -> None:
+        """Take over the queue if leading, else wait for the lead in the background."""
+        if self.leading:
             await self._take_over()
         else:
             log.info("another process leads: accepting jobs, ready to take over")
@@ -75,11 +81,14 @@ class Lead:
     async def _await(self) -> None:
         await self._leadership.lead()
         log.info("this process leads now: taking over the queue")
+        self._lead_here()
         await self._take_over()
 
-    async def _take_over(self) -> None:
+    def _lead_here(self) -> None:
         self._runner.leads = self._delivery.leads = self.holds
         self.leading = True
+
+    async def _take_over(self) -> None:
         await self._resume()
         await self._runner.sweep_stranded()
         await self._delivery.redeliver()
