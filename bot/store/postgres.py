@@ -14,8 +14,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, LiteralString
 
-import psycopg
-
 from bot.core.domain import (
     Execution,
     HeldAlert,
@@ -43,9 +41,8 @@ from bot.store.codec import (
     source_of,
     tombstone,
 )
-from bot.store.errors import StoreError
 from bot.store.postgres_characters import PostgresCharacters
-from bot.store.postgres_server import JOBS_CHANNEL, Connection, reason
+from bot.store.postgres_server import JOBS_CHANNEL, Connection
 
 _JOB_COLUMNS = (
     f"{JOB_COLUMNS}, extract(epoch FROM created_at)::float8 AS created_at, "
@@ -350,16 +347,6 @@ class PostgresStore(PostgresCharacters):
             HeldAlert(UserKey.parse(str(r["key"])), str(r["value"]), float(r["since"]))
             for r in rows
         ]
-
-    async def probe_write(self) -> None:
-        """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""
-        try:
-            async with self.pool.connection() as db, db.transaction(force_rollback=True):
-                await db.execute("INSERT INTO pending (kind, key, value) VALUES ('probe', '', '')")
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"the store at {self._url} can't be written: {reason(exc, self._url)}"
-            ) from None
 
     async def prune(self, older_than: float, *, limit: int) -> int:
         """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,

@@ -105,6 +105,16 @@ class PostgresDatabase:
         row = await self._one("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
         return int(row["v"]) if row else 0
 
+    async def probe_write(self) -> None:
+        """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""
+        try:
+            async with self.pool.connection() as db, db.transaction(force_rollback=True):
+                await db.execute("INSERT INTO pending (kind, key, value) VALUES ('probe', '', '')")
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the store at {self._url} can't be written: {reason(exc, self._url)}"
+            ) from None
+
 
 async def open_pool(url: StoreUrl) -> AsyncConnectionPool[Connection]:
     """Migrate, then open a pool of connections; any failure is one ``StoreError`` line."""

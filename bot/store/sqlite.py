@@ -6,10 +6,8 @@ Writes that read first run under ``BEGIN IMMEDIATE`` so two processes can't inte
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -43,9 +41,8 @@ from bot.store.codec import (
     source_of,
     tombstone,
 )
-from bot.store.errors import StoreError
 from bot.store.sqlite_characters import SqliteCharacters
-from bot.store.sqlite_file import advice, one, rollback
+from bot.store.sqlite_file import one
 
 log = logging.getLogger(__name__)
 
@@ -332,22 +329,6 @@ class SqliteStore(SqliteCharacters):
             "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id", (ALERTS,)
         ) as cur:
             return [HeldAlert(UserKey.parse(k), str(v), float(at)) async for k, v, at in cur]
-
-    async def probe_write(self) -> None:
-        """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""
-        async with self._write_lock:
-            db = self.db
-            try:
-                await db.execute("BEGIN IMMEDIATE")
-                await db.execute(
-                    "INSERT INTO pending (kind, key, value, created_at) VALUES ('probe', '', '', 0)"
-                )
-            except sqlite3.Error as exc:
-                raise StoreError(
-                    f"the store at {self._path} can't be written: {advice(exc)}"
-                ) from exc
-            finally:
-                await asyncio.shield(rollback(db))
 
     async def prune(self, older_than: float, *, limit: int) -> int:
         """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,

@@ -111,6 +111,22 @@ class SqliteDatabase:
     async def schema_version(self) -> int:
         return await scalar(self.reader, "PRAGMA user_version")
 
+    async def probe_write(self) -> None:
+        """Write a row and roll it back: a ``StoreError`` saying what to do if it can't."""
+        async with self._write_lock:
+            db = self.db
+            try:
+                await db.execute("BEGIN IMMEDIATE")
+                await db.execute(
+                    "INSERT INTO pending (kind, key, value, created_at) VALUES ('probe', '', '', 0)"
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"the store at {self._path} can't be written: {advice(exc)}"
+                ) from exc
+            finally:
+                await asyncio.shield(rollback(db))
+
 
 async def rollback(db: aiosqlite.Connection) -> None:
     with contextlib.suppress(sqlite3.OperationalError):  # "no transaction is active"
