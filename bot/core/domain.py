@@ -7,6 +7,7 @@ platform object, and a button holds only ``action:job:index``.
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,14 +36,33 @@ class UserKey:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """One person: the platform users joined by ``/link`` (just one, until they link). ``key``
+    is the one their settings live under and their caps and quota count against."""
+
+    key: UserKey
+    users: tuple[UserKey, ...]
+
+    @classmethod
+    def alone(cls, user: UserKey) -> Identity:
+        return cls(user, (user,))
+
+    @property
+    def linked(self) -> bool:
+        return len(self.users) > 1
+
+
+@dataclass(frozen=True)
 class Owner:
-    """Who asked, and where the answer goes: plain ids, and the adapter's own routing ids."""
+    """Who asked, and where the answer goes: plain ids, and the adapter's own routing ids.
+    ``name`` is how a caption names them ("@bob"), as their platform shows it."""
 
     platform: str
     user_id: str
     chat_id: str
     reply_to: str | None = None
     route: Mapping[str, str] = field(default_factory=dict)
+    name: str = ""
 
     @property
     def user(self) -> UserKey:
@@ -195,6 +215,31 @@ class Execution:
     ids: tuple[str, ...] = ()
 
 
+# Public job ids, the only ids users see and new buttons carry: 7 characters of a lowercase
+# base32 alphabet without look-alikes (no i, l, o, u), the first a letter so that no public id
+# reads as a number (the internal ids that buttons posted before carry): 22 × 32⁶ ≈ 2.4e10 ids,
+# random, so that they can't be enumerated. The store makes them (``new_public_id``), unique.
+PUBLIC_ID_LETTERS = "abcdefghjkmnpqrstvwxyz"
+PUBLIC_ID_ALPHABET = "0123456789" + PUBLIC_ID_LETTERS
+PUBLIC_ID_LENGTH = 7
+PUBLIC_ID = r"[a-hjkmnp-tv-z][0-9a-hjkmnp-tv-z]{6}"
+# What people type for the characters left out (Crockford's reading).
+_LOOK_ALIKES = str.maketrans("ilo", "110")
+
+
+def new_public_id() -> str:
+    first = secrets.choice(PUBLIC_ID_LETTERS)
+    return first + "".join(secrets.choice(PUBLIC_ID_ALPHABET) for _ in range(PUBLIC_ID_LENGTH - 1))
+
+
+def parse_public_id(text: str) -> str | None:
+    """A public id as typed ("#ABC1234", "abc1234"), or None if it can't be one."""
+    if not isinstance(text, str) or len(text) > 16:
+        return None
+    typed = text.strip().removeprefix("#").lower().translate(_LOOK_ALIKES)
+    return typed if re.fullmatch(PUBLIC_ID, typed) else None
+
+
 @dataclass
 class Job:
     id: int
@@ -209,6 +254,8 @@ class Job:
     delivered: bool = False
     pruned: bool = False  # past BOT_RETENTION_DAYS: prompt and images gone, the row kept
     execution: Execution | None = None
+    public_id: str = ""
+    parent: Lineage | None = None
 
     @property
     def is_upscale(self) -> bool:
@@ -218,7 +265,9 @@ class Job:
 @dataclass(frozen=True)
 class ResultImage:
     """One generated (or upscaled) image; ``data`` is kept until it is delivered, and after
-    that only where no handle stands for it (``ref.media_id`` empty): R needs the bytes."""
+    that only where no handle stands for it (``ref.media_id`` empty): R needs the bytes. Brought
+    back by /show, it holds its bytes, or ``posted``: where the platform it is shown on holds
+    it already (``bot.core.ports.Posted``)."""
 
     index: int
     ref: ImageRef
@@ -226,6 +275,7 @@ class ResultImage:
     model: str
     mime: str
     data: bytes | None = None
+    posted: str | None = None
 
 
 class Action(StrEnum):
@@ -233,22 +283,37 @@ class Action(StrEnum):
     REROLL = "d"
     REUSE = "r"
     CANCEL = "c"
+    SHOW = "s"
 
 
-_BUTTON = re.compile(r"([udrc]):([1-9][0-9]{0,17}):([0-9])")
+@dataclass(frozen=True)
+class Lineage:
+    """The result a job was made from: that job, the button pressed on it and its image (0 for
+    🎲). Read back with the parent's public id and owner."""
+
+    job_id: int
+    action: Action
+    index: int = 0
+    public_id: str = ""
+    owner: UserKey | None = None
+
+
+# A button's job is a public id, or the internal id a button posted before public ids carries.
+_BUTTON = re.compile(rf"([udrcs]):([1-9][0-9]{{0,17}}|{PUBLIC_ID}):([0-9])")
 
 
 @dataclass(frozen=True)
 class Button:
-    """``action:job:index`` — all a button carries; the rest is read from the store."""
+    """``action:job:index`` — all a button carries; the rest is read from the store. ``job`` is
+    the job's public id (or an old button's internal id, still honoured)."""
 
     action: Action
-    job_id: int
+    job: str
     index: int = 0
 
     @property
     def data(self) -> str:
-        return f"{self.action.value}:{self.job_id}:{self.index}"
+        return f"{self.action.value}:{self.job}:{self.index}"
 
     @classmethod
     def parse(cls, data: str) -> Button | None:
@@ -256,7 +321,7 @@ class Button:
         match = _BUTTON.fullmatch(data) if isinstance(data, str) and len(data) <= 64 else None
         if match is None:
             return None
-        return cls(Action(match[1]), int(match[2]), int(match[3]))
+        return cls(Action(match[1]), match[2], int(match[3]))
 
 
 @dataclass(frozen=True)
@@ -266,6 +331,15 @@ class JobResult:
     job: Job
     images: tuple[ResultImage, ...]
     buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Brought:
+    """A job's answer brought back by /show (its images as references the platform it is shown
+    on holds, or as bytes); ``missing``: some of its images could not be brought."""
+
+    result: JobResult
+    missing: bool
 
 
 @dataclass(frozen=True)
@@ -282,6 +356,7 @@ class UserSettings:
 class Submitted:
     job_id: int
     position: int
+    public_id: str = ""
 
 
 @dataclass(frozen=True)

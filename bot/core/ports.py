@@ -18,14 +18,21 @@ from bot.core.domain import (
     CharacterImage,
     Execution,
     HeldAlert,
+    Identity,
     Job,
     JobResult,
+    Lineage,
     Owner,
     Request,
     ResultImage,
     UserKey,
     UserSettings,
 )
+
+# Where a platform now holds a result's images, by image index: a reference only that
+# platform's front end reads (a Telegram file id, a Discord attachment URL), to post the image
+# again without its bytes (``/show``), or to fetch them for another platform.
+Posted = Mapping[int, str]
 
 
 class DeliveryError(Exception):
@@ -58,12 +65,18 @@ class Notifier(Protocol):
 
     async def job_started(self, job: Job) -> None: ...
 
-    async def job_finished(self, result: JobResult) -> None: ...
+    async def job_finished(self, result: JobResult) -> Posted:
+        """Post the answer; where its images now are on this platform."""
+        ...
 
     async def job_failed(self, job: Job, message: str) -> None: ...
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         """Tell one admin (a ``DeliveryError`` if they can't be reached: it is kept for them)."""
+        ...
+
+    async def fetch_image(self, ref: str) -> bytes:
+        """The bytes of an image this platform holds (``Posted``), for another platform."""
         ...
 
 
@@ -78,12 +91,34 @@ class Store(Protocol):
         *,
         day: str,
         caps: Caps | None = None,
+        parent: Lineage | None = None,
     ) -> Job:
-        """Store a queued job (and the bytes of its uploads); count it in the user's day. With
-        ``caps``, first check them in the same transaction: ``CapReached`` if one is reached."""
+        """Store a queued job with a new public id (and the bytes of its uploads, and the result
+        it was made from); count it in the user's day. With ``caps``, first check them in the
+        same transaction: ``CapReached`` if one is reached."""
         ...
 
     async def get_job(self, job_id: int) -> Job | None: ...
+
+    async def job_by_public_id(self, public_id: str) -> Job | None: ...
+
+    async def history(self, users: Sequence[UserKey], *, offset: int, limit: int) -> list[Job]:
+        """The jobs of any of ``users``, in every state, newest first."""
+        ...
+
+    async def add_shown(self, job_id: int, chat: str) -> None:
+        """Remember that /show posted the job in ``chat`` (``platform:id``)."""
+        ...
+
+    async def shown_in(self, job_id: int, chat: str) -> bool: ...
+
+    async def save_posted(self, job_id: int, platform: str, refs: Posted) -> None:
+        """Where ``platform`` holds the job's images now (the images kept only)."""
+        ...
+
+    async def posted(self, job_id: int) -> dict[int, dict[str, str]]:
+        """Where each of the job's images is held, by index, then by platform."""
+        ...
 
     async def unfinished_jobs(self) -> list[Job]:
         """Queued and running jobs, oldest first (what a restart must resume)."""
@@ -199,6 +234,34 @@ class Store(Protocol):
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
         """Delete ``owner``'s character and its pictures; False if ``owner`` has no such one."""
+        ...
+
+    async def identity(self, user: UserKey) -> Identity:
+        """The person ``user`` is: the users /link joined to it (itself alone, unlinked)."""
+        ...
+
+    async def link(self, first: UserKey, second: UserKey) -> bool:
+        """Join two users as one person (under ``first``); False if either is linked."""
+        ...
+
+    async def unlink(self, user: UserKey) -> list[UserKey]:
+        """Part the users joined with ``user``; those parted."""
+        ...
+
+    async def add_link_code(self, user: UserKey, code_hash: str, *, ttl: float) -> None:
+        """A code for ``user`` (its hash), valid ``ttl`` seconds; their earlier ones go."""
+        ...
+
+    async def take_link_code(self, code_hash: str) -> UserKey | None:
+        """Use a code up: whose it was, if it was still valid."""
+        ...
+
+    async def link_tries(self, user: UserKey, *, within: float) -> int:
+        """Wrong codes ``user`` sent in the last ``within`` seconds."""
+        ...
+
+    async def add_link_try(self, user: UserKey, *, within: float) -> None:
+        """Count a wrong code (and forget those older than ``within`` seconds)."""
         ...
 
 

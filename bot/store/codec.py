@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 from bot.core.domain import (
+    Action,
     Character,
     CharacterImage,
     CharacterRef,
@@ -18,6 +19,7 @@ from bot.core.domain import (
     ImageRef,
     Job,
     JobState,
+    Lineage,
     Owner,
     Reference,
     Request,
@@ -36,10 +38,14 @@ class Row(Protocol):
 
 
 # The columns ``job_from_row`` reads but ``created_at``, ``updated_at`` (epoch seconds),
-# ``delivered`` and ``pruned`` (booleans), which each store selects its own way.
+# ``delivered`` and ``pruned`` (booleans), which each store selects its own way; the parent's
+# public id and owner come from its own row (selected ``FROM jobs``, unaliased).
 JOB_COLUMNS = (
-    "id, platform, user_id, chat_id, reply_to, route, request, state, account, attempts, error, "
-    "execution"
+    "id, public_id, platform, user_id, owner_name, chat_id, reply_to, route, request, state, "
+    "account, attempts, error, execution, source_job, source_action, source_index, "
+    "(SELECT p.public_id FROM jobs p WHERE p.id = jobs.source_job) AS parent_public_id, "
+    "(SELECT p.platform FROM jobs p WHERE p.id = jobs.source_job) AS parent_platform, "
+    "(SELECT p.user_id FROM jobs p WHERE p.id = jobs.source_job) AS parent_user"
 )
 IMAGE_COLUMNS = "idx, media_id, account, provider, seed, model, mime, data"
 # The ``pending`` kind under which admin alerts not given yet wait (keyed ``platform:id``).
@@ -74,9 +80,14 @@ def encode_request(request: Request) -> str:
     )
 
 
-def source_of(request: Request) -> int | None:
-    """The job whose image an upscale enlarges (its own column, to be found by it)."""
-    return request.source_job if isinstance(request, UpscaleRequest) else None
+def lineage_of(request: Request, parent: Lineage | None) -> tuple[int | None, str | None, int]:
+    """The columns ``source_job``, ``source_action``, ``source_index``: the result a job was
+    made from (an upscale's is its request's), to be found by it."""
+    if isinstance(request, UpscaleRequest):
+        return request.source_job, Action.UPSCALE.value, request.index
+    if parent is None:
+        return None, None, 0
+    return parent.job_id, parent.action.value, parent.index
 
 
 def decode_request(text: str) -> Request:
@@ -151,14 +162,27 @@ def _unref(data: dict[str, Any]) -> Reference:
 
 
 def job_from_row(row: Row) -> Job:
+    parent = None
+    if row["source_job"] is not None and row["source_action"]:
+        parent_user = row["parent_user"]
+        parent = Lineage(
+            job_id=row["source_job"],
+            action=Action(row["source_action"]),
+            index=row["source_index"] or 0,
+            public_id=row["parent_public_id"] or "",
+            owner=UserKey(row["parent_platform"], parent_user) if parent_user else None,
+        )
     return Job(
         id=row["id"],
+        public_id=row["public_id"] or "",
+        parent=parent,
         owner=Owner(
             platform=row["platform"],
             user_id=row["user_id"],
             chat_id=row["chat_id"],
             reply_to=row["reply_to"],
             route=json.loads(row["route"]),
+            name=row["owner_name"],
         ),
         request=decode_request(row["request"]),
         state=JobState(row["state"]),

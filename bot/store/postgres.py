@@ -12,46 +12,45 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, LiteralString
 
 from bot.core.domain import (
     Execution,
     HeldAlert,
     Job,
     JobState,
+    Lineage,
     Owner,
     Request,
     ResultImage,
     UserKey,
     UserSettings,
+    new_public_id,
 )
 from bot.core.ports import Caps
 from bot.store.caps import check_postgres as check_caps
 from bot.store.codec import (
     ALERTS,
     IMAGE_COLUMNS,
-    JOB_COLUMNS,
     decode_settings,
     encode_execution,
     encode_request,
     encode_settings,
     image_from_row,
-    job_from_row,
     kept_uploads,
-    source_of,
+    lineage_of,
     tombstone,
 )
+from bot.store.errors import StoreError
 from bot.store.postgres_characters import PostgresCharacters
+from bot.store.postgres_history import PostgresHistory
+from bot.store.postgres_people import PostgresPeople
 from bot.store.postgres_server import JOBS_CHANNEL, Connection
 
-_JOB_COLUMNS = (
-    f"{JOB_COLUMNS}, extract(epoch FROM created_at)::float8 AS created_at, "
-    "extract(epoch FROM updated_at)::float8 AS updated_at, delivered_at IS NOT NULL AS delivered, "
-    "pruned_at IS NOT NULL AS pruned"
-)
+# Draws of a public job id before giving up (each clashes with odds of jobs stored / 2.4e10).
+PUBLIC_ID_TRIES = 8
 
 
-class PostgresStore(PostgresCharacters):
+class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with PostgresStore(url)
     as store``."""
 
@@ -63,27 +62,35 @@ class PostgresStore(PostgresCharacters):
         *,
         day: str,
         caps: Caps | None = None,
+        parent: Lineage | None = None,
     ) -> Job:
         async with self._transaction() as db:
             await check_caps(db, owner.user, day, request.count, caps)
-            cur = await db.execute(
-                "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
-                "source_job) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
-                "RETURNING id, extract(epoch FROM created_at)::float8 AS created_at",
-                (
-                    owner.platform,
-                    owner.user_id,
-                    owner.chat_id,
-                    owner.reply_to,
-                    json.dumps(dict(owner.route)),
-                    encode_request(request),
-                    JobState.QUEUED.value,
-                    source_of(request),
-                ),
-            )
-            row = await cur.fetchone()
-            assert row is not None
-            job_id, now = int(row["id"]), float(row["created_at"])
+            for _ in range(PUBLIC_ID_TRIES):
+                cur = await db.execute(
+                    "INSERT INTO jobs (public_id, platform, user_id, owner_name, chat_id, "
+                    "reply_to, route, request, state, source_job, source_action, source_index) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (public_id) DO NOTHING RETURNING id",
+                    (
+                        new_public_id(),
+                        owner.platform,
+                        owner.user_id,
+                        owner.name,
+                        owner.chat_id,
+                        owner.reply_to,
+                        json.dumps(dict(owner.route)),
+                        encode_request(request),
+                        JobState.QUEUED.value,
+                        *lineage_of(request, parent),
+                    ),
+                )
+                row = await cur.fetchone()
+                if row is not None:  # else that public id is taken: draw another
+                    break
+            else:
+                raise StoreError("no free public job id after several draws")
+            job_id = int(row["id"])
             if blobs:
                 shas = sorted(blobs)
                 # Blobs already stored stay stored: a job being delivered can't drop them
@@ -109,11 +116,9 @@ class PostgresStore(PostgresCharacters):
                 (owner.platform, owner.user_id, day, request.count),
             )
             await db.execute("SELECT pg_notify(%s, %s)", (JOBS_CHANNEL, f"{self.origin}:{job_id}"))
-        return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
-
-    async def get_job(self, job_id: int) -> Job | None:
-        row = await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s", (job_id,))  # noqa: S608
-        return job_from_row(row) if row else None
+        added = await self.get_job(job_id)  # as any reader sees it: lineage and all
+        assert added is not None
+        return added
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")
@@ -130,12 +135,9 @@ class PostgresStore(PostgresCharacters):
         )
 
     async def upscales_of(self, source_job: int) -> list[Job]:
-        return await self._jobs("source_job = %s ORDER BY id", (source_job,))
-
-    async def _jobs(self, where: LiteralString, params: Sequence[Any] = ()) -> list[Job]:
-        # ``where`` is always a literal of this module; values travel as parameters.
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
-        return [job_from_row(row) for row in await self._query(sql, params)]
+        return await self._jobs(
+            "source_job = %s AND source_action = 'u' ORDER BY id", (source_job,)
+        )
 
     async def mark_running(self, job_id: int, account: str) -> int:
         row = await self._one(

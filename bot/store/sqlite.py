@@ -19,37 +19,38 @@ from bot.core.domain import (
     HeldAlert,
     Job,
     JobState,
+    Lineage,
     Owner,
     Request,
     ResultImage,
     UserKey,
     UserSettings,
+    new_public_id,
 )
 from bot.core.ports import Caps
 from bot.store.caps import check_sqlite as check_caps
 from bot.store.codec import (
     ALERTS,
     IMAGE_COLUMNS,
-    JOB_COLUMNS,
     decode_settings,
     encode_execution,
     encode_request,
     encode_settings,
     image_from_row,
-    job_from_row,
     kept_uploads,
-    source_of,
+    lineage_of,
     tombstone,
 )
+from bot.store.errors import StoreError
 from bot.store.sqlite_characters import SqliteCharacters
 from bot.store.sqlite_file import one
+from bot.store.sqlite_history import SqliteHistory
+from bot.store.sqlite_people import SqlitePeople
 
 log = logging.getLogger(__name__)
 
-_JOB_COLUMNS = (
-    f"{JOB_COLUMNS}, created_at, updated_at, delivered_at IS NOT NULL AS delivered, "
-    "pruned_at IS NOT NULL AS pruned"
-)
+# Draws of a public job id before giving up (each clashes with odds of jobs stored / 2.4e10).
+PUBLIC_ID_TRIES = 8
 
 
 # What ``kept_uploads`` needs to know of a job being answered.
@@ -59,7 +60,7 @@ _KEPT = (
 )
 
 
-class SqliteStore(SqliteCharacters):
+class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
     as store``."""
 
@@ -71,28 +72,39 @@ class SqliteStore(SqliteCharacters):
         *,
         day: str,
         caps: Caps | None = None,
+        parent: Lineage | None = None,
     ) -> Job:
         now = time.time()
         async with self._transaction() as db:
             await check_caps(db, owner.user, day, request.count, caps)
-            cursor = await db.execute(
-                "INSERT INTO jobs (platform, user_id, chat_id, reply_to, route, request, state, "
-                "source_job, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    owner.platform,
-                    owner.user_id,
-                    owner.chat_id,
-                    owner.reply_to,
-                    json.dumps(dict(owner.route)),
-                    encode_request(request),
-                    JobState.QUEUED.value,
-                    source_of(request),
-                    now,
-                    now,
-                ),
-            )
-            job_id = cursor.lastrowid
-            assert job_id is not None
+            for _ in range(PUBLIC_ID_TRIES):
+                public_id = new_public_id()
+                row = await one(
+                    db,
+                    "INSERT INTO jobs (public_id, platform, user_id, owner_name, chat_id, "
+                    "reply_to, route, request, state, source_job, source_action, source_index, "
+                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (public_id) DO NOTHING RETURNING id",
+                    (
+                        public_id,
+                        owner.platform,
+                        owner.user_id,
+                        owner.name,
+                        owner.chat_id,
+                        owner.reply_to,
+                        json.dumps(dict(owner.route)),
+                        encode_request(request),
+                        JobState.QUEUED.value,
+                        *lineage_of(request, parent),
+                        now,
+                        now,
+                    ),
+                )
+                if row is not None:  # else that public id is taken: draw another
+                    break
+            else:
+                raise StoreError("no free public job id after several draws")
+            job_id = int(row[0])
             for sha, data in blobs.items():
                 await db.execute(
                     "INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (sha, data)
@@ -106,11 +118,9 @@ class SqliteStore(SqliteCharacters):
                 "ON CONFLICT DO UPDATE SET jobs = jobs + 1, images = images + excluded.images",
                 (owner.platform, owner.user_id, day, request.count),
             )
-        return Job(id=job_id, owner=owner, request=request, created_at=now, updated_at=now)
-
-    async def get_job(self, job_id: int) -> Job | None:
-        row = await one(self.reader, f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
-        return job_from_row(row) if row else None
+        added = await self.get_job(job_id)  # as any reader sees it: lineage and all
+        assert added is not None
+        return added
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")
@@ -127,13 +137,7 @@ class SqliteStore(SqliteCharacters):
         )
 
     async def upscales_of(self, source_job: int) -> list[Job]:
-        return await self._jobs("source_job = ? ORDER BY id", (source_job,))
-
-    async def _jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
-        # ``where`` is always a literal of this module; values travel as parameters.
-        sql = f"SELECT {_JOB_COLUMNS} FROM jobs WHERE {where}"  # noqa: S608
-        async with self.reader.execute(sql, params) as cur:
-            return [job_from_row(row) async for row in cur]
+        return await self._jobs("source_job = ? AND source_action = 'u' ORDER BY id", (source_job,))
 
     async def mark_running(self, job_id: int, account: str) -> int:
         async with self._transaction() as db:

@@ -1,0 +1,91 @@
+"""``SqlitePeople``: users joined across platforms by ``/link`` on SQLite — who is whom, the
+short-lived codes that join them (kept as hashes only), and the tries at guessing one."""
+
+from __future__ import annotations
+
+import time
+
+from bot.core.domain import Identity, UserKey
+from bot.store.sqlite_file import SqliteDatabase, scalar
+
+
+class SqlitePeople(SqliteDatabase):
+    async def identity(self, user: UserKey) -> Identity:
+        async with self.reader.execute(
+            "SELECT platform, user_id, identity FROM identities WHERE identity = "
+            "(SELECT identity FROM identities WHERE platform = ? AND user_id = ?) "
+            "ORDER BY platform, user_id",
+            (user.platform, user.user_id),
+        ) as cur:
+            rows = [(UserKey(row[0], row[1]), str(row[2])) async for row in cur]
+        if not rows:
+            return Identity.alone(user)
+        return Identity(UserKey.parse(rows[0][1]), tuple(key for key, _ in rows))
+
+    async def link(self, first: UserKey, second: UserKey) -> bool:
+        async with self._transaction() as db:
+            linked = await scalar(
+                db,
+                "SELECT count(*) FROM identities WHERE (platform = ? AND user_id = ?) "
+                "OR (platform = ? AND user_id = ?)",
+                (first.platform, first.user_id, second.platform, second.user_id),
+            )
+            if linked:
+                return False
+            await db.executemany(
+                "INSERT INTO identities (platform, user_id, identity) VALUES (?, ?, ?)",
+                [(user.platform, user.user_id, str(first)) for user in (first, second)],
+            )
+            return True
+
+    async def unlink(self, user: UserKey) -> list[UserKey]:
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "DELETE FROM identities WHERE identity = "
+                "(SELECT identity FROM identities WHERE platform = ? AND user_id = ?) "
+                "RETURNING platform, user_id",
+                (user.platform, user.user_id),
+            ) as cur,
+        ):
+            return sorted([UserKey(row[0], row[1]) async for row in cur], key=str)
+
+    async def add_link_code(self, user: UserKey, code_hash: str, *, ttl: float) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            # A new code replaces the user's earlier ones; expired codes of anyone go too.
+            await db.execute(
+                "DELETE FROM link_codes WHERE (platform = ? AND user_id = ?) OR expires_at <= ?",
+                (user.platform, user.user_id, now),
+            )
+            await db.execute(
+                "INSERT INTO link_codes (code_hash, platform, user_id, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (code_hash, user.platform, user.user_id, now + ttl),
+            )
+
+    async def take_link_code(self, code_hash: str) -> UserKey | None:
+        async with self._transaction() as db:
+            async with db.execute(
+                "DELETE FROM link_codes WHERE code_hash = ? RETURNING platform, user_id, "
+                "expires_at",
+                (code_hash,),
+            ) as cur:
+                row = await cur.fetchone()
+            return UserKey(row[0], row[1]) if row and row[2] > time.time() else None
+
+    async def link_tries(self, user: UserKey, *, within: float) -> int:
+        return await scalar(
+            self.reader,
+            "SELECT count(*) FROM link_tries WHERE platform = ? AND user_id = ? AND created_at > ?",
+            (user.platform, user.user_id, time.time() - within),
+        )
+
+    async def add_link_try(self, user: UserKey, *, within: float) -> None:
+        now = time.time()
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM link_tries WHERE created_at <= ?", (now - within,))
+            await db.execute(
+                "INSERT INTO link_tries (platform, user_id, created_at) VALUES (?, ?, ?)",
+                (user.platform, user.user_id, now),
+            )
