@@ -83,9 +83,10 @@ def extension(mime: str) -> str:
 
 
 def file_name(job: Job, image: ResultImage, data: bytes) -> str:
-    """A result's file name, by what its bytes are: ``job12_image2.png``, ``job3_upscaled1.jpg``."""
+    """A result's file name, by its job's public id and what its bytes are:
+    ``k3x9q2m_image2.png``, ``p7rw2ze_upscaled1.jpg``."""
     kind = "upscaled" if job.is_upscale else "image"
-    return f"job{job.id}_{kind}{image.index}.{extension(sniff_mime(data))}"
+    return f"{job.public_id}_{kind}{image.index}.{extension(sniff_mime(data))}"
 
 
 def thumbnail(data: bytes, side: int = 320) -> bytes:

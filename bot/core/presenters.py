@@ -17,8 +17,10 @@ from bot.core.domain import (
     Button,
     Character,
     GenerationRequest,
+    Job,
     JobResult,
     JobState,
+    Lineage,
     QueueItem,
     ResultImage,
     UpscaleRequest,
@@ -32,9 +34,9 @@ from bot.core.settings import SETTINGS, Choice, Setting
 ALT_CHARS = 1024
 
 
-def job_ref(job_id: int) -> str:
-    """How a job is named to users, everywhere (one place to change when ids become public)."""
-    return f"#{job_id}"
+def job_ref(public_id: str) -> str:
+    """How a job is named to users, everywhere: its public id."""
+    return f"#{public_id}"
 
 
 def character_line(character: Character, *, shared: bool = False) -> str:
@@ -56,7 +58,16 @@ def label(button: Button, *, done: bool = False) -> str:
         case Action.REROLL:
             return "🎲 Draw again"
         case Action.CANCEL:
-            return f"✖ Cancel {job_ref(button.job_id)}"
+            return f"✖ Cancel {job_ref(button.job)}"
+        case Action.SHOW:
+            return f"🔎 Show {job_ref(button.job)}"
+
+
+def made_by(lineage: Lineage) -> str:
+    """The button a job was made with, as a caption and /history say it ("🎲", "✏️ Edit 2")."""
+    if lineage.action is Action.REROLL:
+        return "🎲"
+    return label(Button(lineage.action, lineage.public_id, lineage.index))
 
 
 @dataclass(frozen=True)
@@ -70,35 +81,77 @@ class ResultView:
     rows: tuple[tuple[Button, ...], ...]
 
     @classmethod
-    def of(cls, result: JobResult, models: ModelTable) -> ResultView:
+    def of(cls, result: JobResult, models: ModelTable, *, limit: int) -> ResultView:
+        """``limit``: the platform's most for a caption, counted in UTF-16 units as Telegram
+        counts (never fewer than characters)."""
         count = len(result.images)
         return cls(
-            caption=_caption(result, models),
+            caption=caption(result.job, limit, *_notes(result, models)),
             titles=tuple(f"Image {i.index} of {count}" for i in result.images),
-            alt=tuple(_alt(result, image, count) for image in result.images),
+            alt=tuple(alt_text(result, image) for image in result.images),
             rows=result.buttons,
         )
 
 
-def _caption(result: JobResult, models: ModelTable) -> str:
-    caption = texts.caption(result)
+def caption(job: Job, limit: int, *notes: str) -> str:
+    """What a job says about itself, under a result and wherever it is shown again: its id,
+    model, seed and ratio (or what it upscaled); the start of its prompt, as much as ``limit``
+    leaves room for; the result it was made from, and by whom if that was someone else's;
+    then ``notes``. It mentions nobody: the prompt's @s are defused (``texts.unmentioned``)."""
+    request, ref = job.request, job_ref(job.public_id)
+    if isinstance(request, UpscaleRequest):
+        head = (
+            f"{ref} · Upscaled image {request.index} of {_parent_ref(job)} to "
+            f"{request.resolution} · {request.model}"
+        )
+        prompt = ""
+    else:
+        head = f"{ref} · {request.model} · seed {request.seed} · {request.aspect_ratio}"
+        prompt = texts.unmentioned(request.prompt)
+    tail = [line for line in (_lineage_line(job), *notes) if line]
+    room = limit - _units("\n".join([head, *tail])) - _units("\n“”")
+    if prompt and room > 1:
+        return "\n".join([head, f"“{_clip(prompt, room)}”", *tail])
+    return "\n".join([head, *tail])
+
+
+def _lineage_line(job: Job) -> str:
+    """ "from #k3x9q2m · 🎲 by @bob": the result a job was made from (an upscale names it in
+    its first line), and who pressed, if that result was someone else's."""
+    parent = job.parent
+    if parent is None:
+        return ""
+    by = parent.owner is not None and parent.owner != job.owner.user and job.owner.name
+    who = f" by {job.owner.name}" if by else ""
+    if job.is_upscale:
+        return f"{made_by(parent)}{who}" if who else ""
+    return f"from {job_ref(parent.public_id)} · {made_by(parent)}{who}"
+
+
+def _parent_ref(job: Job) -> str:
+    return (
+        job_ref(job.parent.public_id) if job.parent and job.parent.public_id else "an earlier job"
+    )
+
+
+def _notes(result: JobResult, models: ModelTable) -> list[str]:
+    """What a result's caption adds: the characters it drew, how to get upscale buttons."""
     request = result.job.request
-    if isinstance(request, GenerationRequest) and (note := _characters_note(request)):
-        caption = f"{caption}\n{note}"
+    drawn = _characters_note(request) if isinstance(request, GenerationRequest) else ""
+    return [note for note in (drawn, _upscale_hint(result, models)) if note]
+
+
+def _upscale_hint(result: JobResult, models: ModelTable) -> str:
+    """Under a result its model can't upscale: how to get upscale buttons."""
     if result.job.is_upscale or not result.images:
-        return caption
-    spec = models.resolve(result.images[0].model)
-    if spec is not None and len(spec.offers) > 1:
-        # Where several roads serve the model, say which one made these: a job may have moved
-        # to the next road (the first out of credits, say), and seeds and prices differ by road.
-        caption += texts.via(result.images[0].ref.provider)
+        return ""
     if any(b.action is Action.UPSCALE for row in result.buttons for b in row):
-        return caption
+        return ""
     able = next((m for m in models.models if m.can_upscale), None)
     if able is None:
-        return caption
+        return ""
     how = texts.naming(result.job.owner.platform)
-    return f"{caption}\n{texts.how_to_upscale(result.images[0].model, able, how)}"
+    return texts.how_to_upscale(result.images[0].model, able, how)
 
 
 def _characters_note(request: GenerationRequest) -> str:
@@ -107,16 +160,38 @@ def _characters_note(request: GenerationRequest) -> str:
     return texts.characters_note(used, characters.unknown(request.prompt, request.characters))
 
 
-def _alt(result: JobResult, image: ResultImage, count: int) -> str:
-    request = result.job.request
+def alt_text(result: JobResult, image: ResultImage) -> str:
+    """What a screen reader says for a result's image (Discord's attachment description)."""
+    request, count = result.job.request, len(result.images)
     if isinstance(request, UpscaleRequest):
-        return f"Image {request.index} of job {job_ref(request.source_job)}, upscaled"
+        return f"Image {request.index} of job {_parent_ref(result.job)}, upscaled"
     return texts.quote(f"Image {image.index} of {count}: {request.prompt}", ALT_CHARS)
+
+
+def _units(text: str) -> int:
+    """A length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _clip(text: str, units: int) -> str:
+    """``text`` within ``units`` UTF-16 units, "…" ending what was cut."""
+    if _units(text) <= units:
+        return text
+    cut = text.encode("utf-16-le")[: 2 * (units - 1)].decode("utf-16-le", errors="ignore")
+    return cut + "…"
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """What /link says, and whether the account is linked now (then it offers to unlink)."""
+
+    text: str
+    linked: bool
 
 
 @dataclass(frozen=True)
 class QueueRow:
-    job_id: int
+    public_id: str
     what: str  # the prompt, quoted (and cut); or which image is upscaled
     running: bool
     upscale: bool
@@ -124,7 +199,7 @@ class QueueRow:
 
     @property
     def ref(self) -> str:
-        return job_ref(self.job_id)
+        return job_ref(self.public_id)
 
     @property
     def status(self) -> str:
@@ -147,17 +222,17 @@ class QueueView:
 
     @property
     def cancels(self) -> list[Button]:
-        return [Button(Action.CANCEL, row.job_id) for row in self.rows]
+        return [Button(Action.CANCEL, row.public_id) for row in self.rows]
 
 
 def _queue_row(item: QueueItem) -> QueueRow:
     job, request = item.job, item.job.request
     if isinstance(request, UpscaleRequest):
-        what = f"upscale of image {request.index} from {job_ref(request.source_job)}"
+        what = f"upscale of image {request.index} from {_parent_ref(job)}"
     else:
         what = f"“{texts.quote(request.prompt)}”"
     running = job.state is JobState.RUNNING
-    return QueueRow(job.id, what, running, job.is_upscale, item.position)
+    return QueueRow(job.public_id, what, running, job.is_upscale, item.position)
 
 
 @dataclass(frozen=True)

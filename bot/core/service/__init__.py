@@ -23,10 +23,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from bot.core import settings as user_settings
+from bot.core import texts
 from bot.core.domain import (
+    DISCORD,
+    TELEGRAM,
+    Brought,
     Button,
     Character,
     HeldAlert,
@@ -38,10 +42,13 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
+from bot.core.errors import InvalidInput
+from bot.core.history_views import HistoryView
 from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Access, Defaults, Limits, Tuning
-from bot.core.ports import Leadership, Notifier, Store
+from bot.core.ports import Leadership, Notifier, Posted, Store
+from bot.core.presenters import LinkView
 from bot.core.providers import ImageProvider
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
@@ -49,6 +56,8 @@ from bot.core.service.admission import Admission, Reservation
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
+from bot.core.service.history import History
+from bot.core.service.identities import Identities
 from bot.core.service.leadership import Lead, SoleLeader
 from bot.core.service.roads import Roads
 from bot.core.service.runner import Runner
@@ -98,6 +107,8 @@ class Service:
         wake = asyncio.Event()  # something may start now
         self._tasks = Tasks()
         self._delivery = Delivery(store, models, access, clock, self._tasks)
+        self._identities = Identities(store)
+        self._history = History(store, models, access, self._identities, self._delivery)
         self._accounts = Accounts(
             roads, self.scheduler, access, tuning, clock, self._delivery, wake
         )
@@ -139,6 +150,8 @@ class Service:
             characters=self._characters,
             roads=roads,
             shared=leadership is not None,
+            identities=self._identities,
+            history=self._history,
         )
 
     async def __aenter__(self) -> Service:
@@ -234,11 +247,14 @@ class Service:
         self._admission.throttle_press(user)
 
     async def press_cancel(self, owner: Owner, button: Button) -> str:
-        await self._admission.check_cancel_press(owner, button)
-        return await self.cancel(owner.user, button.job_id)
+        job = await self._admission.check_cancel_press(owner, button)
+        return await self._runner.cancel(job.id)
 
     async def cancel(self, user: UserKey, job_id: int) -> str:
-        await self._admission.check_cancel(user, job_id)
+        job = await self.store.get_job(job_id)
+        if job is None:
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        await self._admission.check_cancel(user, job)
         return await self._runner.cancel(job_id)
 
     def seen(self, user: UserKey) -> None:
@@ -276,22 +292,83 @@ class Service:
     async def job(self, job_id: int) -> Job | None:
         return await self.store.get_job(job_id)
 
+    async def find_job(self, ref: str) -> Job | None:
+        return await self._history.find(ref)
+
     async def queue(self, user: UserKey) -> list[QueueItem]:
-        jobs = await self.store.user_jobs(user)
-        return [QueueItem(job, self.scheduler.position(job.id)) for job in jobs]
+        jobs = []
+        for key in (await self._identities.of(user)).users:
+            jobs += await self.store.user_jobs(key)
+        return [QueueItem(job, self.scheduler.position(job.id)) for job in sorted(jobs, key=_id)]
 
     async def settings(self, user: UserKey) -> UserSettings:
-        return await self.store.user_settings(user)
+        return await self.store.user_settings((await self._identities.of(user)).key)
 
     async def undelivered_alerts(self) -> list[HeldAlert]:
         return await self._delivery.held_alerts()
 
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
-        """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""
-        current = await self.store.user_settings(user)
+        """Validate and save some of a person's defaults; ``None`` resets one to the bot's."""
+        person = (await self._identities.of(user)).key
+        current = await self.store.user_settings(person)
         updated = replace(current, **user_settings.cleaned(changes, self.models))
-        await self.store.save_user_settings(user, updated)
+        await self.store.save_user_settings(person, updated)
         return updated
+
+    # Past jobs.
+
+    async def show(self, owner: Owner, typed: str) -> Job:
+        self._admission.throttle_press(owner.user)  # each costs a post: no faster than presses
+        return await self._history.show(owner, typed)
+
+    async def press_show(self, owner: Owner, button: Button) -> Job:
+        self._admission.throttle_press(owner.user)
+        return await self._history.show(owner, button.job)
+
+    async def bring(self, owner: Owner, job: Job) -> Brought:
+        return await self._history.bring(owner, job)
+
+    async def save_posted(self, job_id: int, platform: str, refs: Posted) -> None:
+        await self._history.save_posted(job_id, platform, refs)
+
+    async def history(self, user: UserKey, page: int = 0) -> HistoryView:
+        return await self._history.page(user, page)
+
+    # One person on several platforms.
+
+    async def link(self, user: UserKey, code: str | None = None) -> LinkView:
+        if code is None:
+            person = await self._identities.of(user)
+            if person.linked:
+                others = [_named(u) for u in person.users if u != user]
+                return LinkView(texts.linked(others), linked=True)
+            elsewhere = " or ".join(texts.platform_name(p) for p in _LINKABLE if p != user.platform)
+            code = await self._identities.new_code(user)
+            return LinkView(texts.link_code(code, elsewhere), linked=False)
+        issuer = await self._identities.redeem(user, code)
+        # The issuer's defaults are the person's; what they left unset, the other's fill.
+        theirs = await self.store.user_settings(issuer)
+        mine = await self.store.user_settings(user)
+        filled = {k: v for k, v in asdict(mine).items() if getattr(theirs, k) is None}
+        await self.store.save_user_settings(issuer, replace(theirs, **filled))
+        return LinkView(texts.linked([_named(issuer)]), linked=True)
+
+    async def unlink(self, user: UserKey) -> str:
+        if not await self._identities.unlink(user):
+            raise InvalidInput(texts.NOT_LINKED)
+        return texts.UNLINKED
+
+
+# Platforms whose users /link joins (the console is the operator's, on one machine).
+_LINKABLE = (TELEGRAM, DISCORD)
+
+
+def _named(user: UserKey) -> str:
+    return f"your {texts.platform_name(user.platform)} account"
+
+
+def _id(job: Job) -> int:
+    return job.id
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:

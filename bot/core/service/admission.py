@@ -24,9 +24,11 @@ from bot.core.domain import (
     Action,
     Button,
     GenerationRequest,
+    Identity,
     ImageRef,
     Job,
     JobState,
+    Lineage,
     Owner,
     Request,
     ResultImage,
@@ -47,6 +49,8 @@ from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.fairness import Once, Slots, Throttle
+from bot.core.service.history import History
+from bot.core.service.identities import Identities
 from bot.core.service.roads import Roads
 from bot.core.service.runner import Runner
 
@@ -80,15 +84,20 @@ class Reservation:
         self,
         admission: Admission,
         owner: Owner,
+        person: UserKey,
         request: Request,
+        *,
         uploads: int = 0,
         fetch: Fetch | None = None,
+        parent: Lineage | None = None,
     ):
         self._admission = admission
         self._owner = owner
+        self._person = person
         self._request = request
         self._uploads = uploads
         self._fetch = fetch  # where the pictures come from when the front end has none
+        self._parent = parent
 
     async def submit(
         self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
@@ -105,7 +114,7 @@ class Reservation:
             assert isinstance(request, GenerationRequest)
             request = replace(request, references=(*request.references, *uploads))
             blobs = {p.sha256: p.data for p in prepared}
-        return await self._admission.enqueue(owner, request, blobs)
+        return await self._admission.enqueue(owner, self._person, request, blobs, self._parent)
 
 
 class Admission:
@@ -125,10 +134,14 @@ class Admission:
         characters: Characters,
         roads: Roads,
         shared: bool = False,
+        identities: Identities,
+        history: History,
     ) -> None:
         self._roads = roads
         self._store = store
         self._shared = shared  # other processes store jobs too (``leadership``)
+        self._identities = identities
+        self._history = history
         self._scheduler = scheduler
         self._models = models
         self._limits = limits
@@ -155,17 +168,19 @@ class Admission:
         refs: Sequence[ImageRef] = (),
         like: GenerationRequest | None = None,
         fetch: Fetch | None = None,
+        parent: Lineage | None = None,
     ) -> AsyncIterator[Reservation]:
         """Check a prompt by all but its images (``references`` of them, ``refs`` included),
         before anything is downloaded; raises ``InvalidInput`` with the sentence to show. What
-        the prompt leaves open comes from ``like`` (the result R was pressed on, whose
-        characters it keeps), then the user's settings. ``fetch`` gets the pictures if the front
-        end's ``submit`` brings none."""
+        the prompt leaves open comes from ``like`` (the result Edit was pressed on: ``parent``,
+        whose characters it keeps), then the person's settings. ``fetch`` gets the pictures if
+        the front end's ``submit`` brings none."""
         self.check_allowed(owner)
         prompt, inline = split_flags(text)
         asked = inline.overridden_by(options) if options else inline
-        async with self._reservation(owner.user) as held:
-            settings = await self._store.user_settings(owner.user)
+        person = await self._identities.of(owner.user)
+        async with self._reservation(person.key) as held:
+            settings = await self._store.user_settings(person.key)
             if like is not None:
                 settings = replace(settings, aspect_ratio=like.aspect_ratio, count=like.count)
             kept = like.characters if like is not None else ()
@@ -205,9 +220,12 @@ class Admission:
                 size=resolved.size,
                 fixed_seed=resolved.fixed_seed,
             )
-            self._check_runnable(owner.user, request)
-            await self._reserve_images(owner.user, held, resolved.count)
-            yield Reservation(self, owner, request, references - len(refs), fetch)
+            self._check_runnable(person.key, request)
+            await self._reserve_images(owner.user, person, held, resolved.count)
+            uploads = references - len(refs)
+            yield Reservation(
+                self, owner, person.key, request, uploads=uploads, fetch=fetch, parent=parent
+            )
 
     @contextlib.asynccontextmanager
     async def admit_press(
@@ -227,14 +245,27 @@ class Admission:
             _, inline = split_flags(prompt or "")
             keep = None if inline.model else Options(model=job.request.model)
             like = job.request
+            parent = Lineage(job.id, Action.REUSE, image.index)
             if image.ref.media_id:  # its road holds it: it goes there by its handle
                 reuse = self.admit(
-                    owner, prompt or "", keep, references=1, refs=[image.ref], like=like
+                    owner,
+                    prompt or "",
+                    keep,
+                    references=1,
+                    refs=[image.ref],
+                    like=like,
+                    parent=parent,
                 )
             elif image.data is not None:  # a picture we kept, as if the user sent it
                 kept = [image.data]
                 reuse = self.admit(
-                    owner, prompt or "", keep, references=1, like=like, fetch=lambda: _ready(kept)
+                    owner,
+                    prompt or "",
+                    keep,
+                    references=1,
+                    like=like,
+                    fetch=lambda: _ready(kept),
+                    parent=parent,
                 )
             else:
                 raise InvalidInput(texts.JOB_NOT_FOUND)
@@ -242,22 +273,25 @@ class Admission:
                 yield ticket
             return
         self.check_allowed(owner)
+        person = await self._identities.of(owner.user)
         request: Request
         if image is None:
             request = await self._again(owner, job.request)
-            once: tuple[object, ...] = (owner.user, button.data)
+            parent = Lineage(job.id, Action.REROLL)
+            once: tuple[object, ...] = (owner.user, job.id)
         else:  # anyone's: an upscale is made once; the store knows it once it is queued
-            request = await self._upscale(owner, job, job.request, image)
+            request = await self._upscale(person, job, job.request, image)
             if isinstance(request, UpscaleRequest):
                 await self._check_not_made(request)
                 once = (request.source_job, request.index, request.resolution)
             else:  # a larger render, one at a time too
                 once = (job.id, image.index, request.size)
+            parent = Lineage(job.id, Action.UPSCALE, image.index)
         with self._once.hold(once, linger=image is None):
-            async with self._reservation(owner.user) as held:
-                self._check_runnable(owner.user, request)
-                await self._reserve_images(owner.user, held, request.count)
-                yield Reservation(self, owner, request)
+            async with self._reservation(person.key) as held:
+                self._check_runnable(person.key, request)
+                await self._reserve_images(owner.user, person, held, request.count)
+                yield Reservation(self, owner, person.key, request, parent=parent)
 
     async def _again(self, owner: Owner, request: GenerationRequest) -> GenerationRequest:
         """🎲: the same request with a new seed, its characters where they can serve now."""
@@ -270,7 +304,7 @@ class Admission:
         return replace(again, characters=placed)
 
     async def _upscale(
-        self, owner: Owner, job: Job, made: GenerationRequest, image: ResultImage
+        self, person: Identity, job: Job, made: GenerationRequest, image: ResultImage
     ) -> Request:
         """What U asks for: the road's own upscale of the image where it has one, else the
         image rendered again (its seed, where the road takes one) at a larger size."""
@@ -278,7 +312,7 @@ class Admission:
         offer = spec.offer(image.ref.provider) if spec else None
         if spec is None or offer is None or not offer.enlarges(made.size):
             raise InvalidInput(texts.cannot_upscale(image.model, self._models))
-        settings = await self._store.user_settings(owner.user)
+        settings = await self._store.user_settings(person.key)
         wanted = settings.upscale_resolution or self._defaults.upscale_resolution
         if offer.upscale and image.ref.media_id:
             resolution = wanted if wanted in offer.upscale else offer.upscale[0]
@@ -313,33 +347,29 @@ class Admission:
         if not self._presses.allow(user):
             raise InvalidInput(texts.SLOW_DOWN)
 
-    async def check_cancel(self, user: UserKey, job_id: int) -> None:
-        """Cancelling is the job owner's, or an admin's."""
-        job = await self._store.get_job(job_id)
-        if job is None:
-            raise InvalidInput(texts.JOB_NOT_FOUND)
-        if job.owner.user != user and not self._access.is_admin(user):
+    async def check_cancel(self, user: UserKey, job: Job) -> None:
+        """Cancelling is the job owner's (from any account they linked), or an admin's."""
+        if not (await self._history.owns(user, job) or self._access.is_admin(user)):
             raise InvalidInput(texts.NOT_YOUR_JOB)
 
-    async def check_cancel_press(self, owner: Owner, button: Button) -> None:
+    async def check_cancel_press(self, owner: Owner, button: Button) -> Job:
         """A cancel button counts like any press; in the job's chat the others are told it is
         not theirs (``check_cancel``), elsewhere the job is as unknown as any other."""
         self.throttle_press(owner.user)
-        job = await self._store.get_job(button.job_id)
-        if job is None or not (job.owner.user == owner.user or self._may_press(owner, job)):
+        job = await self._history.find(button.job)
+        if job is None or not (
+            await self._history.owns(owner.user, job) or await self._history.may_press(owner, job)
+        ):
             raise InvalidInput(texts.JOB_NOT_FOUND)
-
-    def _may_press(self, owner: Owner, job: Job) -> bool:
-        """A result's buttons work in the chat it was answered in, for anyone there, and for
-        admins anywhere: ids are sequential, so a press from elsewhere is a forged one."""
-        return owner.chat == job.owner.chat or self._access.is_admin(owner.user)
+        await self.check_cancel(owner.user, job)
+        return job
 
     async def _pressed(self, owner: Owner, button: Button) -> tuple[Job, ResultImage | None]:
         """The finished job a result button acts on, and its image (none for 🎲)."""
-        job = await self._store.get_job(button.job_id)
+        job = await self._history.find(button.job)
         if job is None or job.state is not JobState.DONE or job.is_upscale:
             raise InvalidInput(texts.JOB_NOT_FOUND)
-        if not self._may_press(owner, job):
+        if not await self._history.may_press(owner, job):
             raise InvalidInput(texts.JOB_NOT_FOUND)  # exactly as if there were no such job
         if button.action is Action.REROLL:
             return job, None
@@ -390,13 +420,17 @@ class Admission:
         exempt = not daily or self._access.is_admin(user)
         return Caps(self._limits.queued_per_user, None if exempt else daily)
 
-    async def _reserve_images(self, user: UserKey, held: _Held, images: int) -> None:
-        """Count ``images`` against the user's day, or refuse."""
+    async def _reserve_images(
+        self, user: UserKey, person: Identity, held: _Held, images: int
+    ) -> None:
+        """Count ``images`` against the person's day (every account they linked), or refuse;
+        an admin (``user``, as configured) asks without a daily limit."""
         daily = self._limits.daily_images_per_user
         if not daily or self._access.is_admin(user):
             return
-        used = await self._store.images_on(user, _today())
-        total = self._held[user]
+        day = _today()
+        used = sum([await self._store.images_on(key, day) for key in person.users])
+        total = self._held[person.key]
         # No await between this check and the reservation: concurrent submissions see it.
         if used + total.images + images > daily:
             raise InvalidInput(texts.daily_quota(daily))
@@ -420,14 +454,25 @@ class Admission:
                 max_pixels=self._limits.max_image_pixels,
             )
 
-    async def enqueue(self, owner: Owner, request: Request, blobs: dict[str, bytes]) -> Submitted:
-        entry = await self._runner.entry(0, owner.user, request)
+    async def enqueue(
+        self,
+        owner: Owner,
+        person: UserKey,
+        request: Request,
+        blobs: dict[str, bytes],
+        parent: Lineage | None,
+    ) -> Submitted:
+        """Store and queue the job; the scheduler's caps count ``person`` (every linked
+        account of the owner)."""
+        entry = await self._runner.entry(0, person, request)
         if refusal := self._accounts.stranded(entry, waited=math.inf):
             raise InvalidInput(refusal)  # it changed while the images were fetched
         # Processes sharing the store check the caps again where the job is stored, together.
         caps = self._caps(owner.user) if self._shared else None
         try:
-            job = await self._store.add_job(owner, request, blobs, day=_today(), caps=caps)
+            job = await self._store.add_job(
+                owner, request, blobs, day=_today(), caps=caps, parent=parent
+            )
         except CapReached as exc:  # another process took the last place meanwhile
             limits = self._limits
             raise InvalidInput(
@@ -439,7 +484,7 @@ class Admission:
         entry.job_id = job.id
         self._runner.queue(entry)
         log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
-        return Submitted(job.id, self._scheduler.position(job.id))
+        return Submitted(job.id, self._scheduler.position(job.id), job.public_id)
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:

@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from bot.core.domain import (
+    Brought,
     Button,
     Character,
     HeldAlert,
@@ -21,10 +22,12 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
+from bot.core.history_views import HistoryView
 from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Defaults, Limits
-from bot.core.ports import Notifier
+from bot.core.ports import Notifier, Posted
+from bot.core.presenters import LinkView
 
 # Fetches a request's reference images (a front end's download), called when it is their turn.
 Fetch = Callable[[], Awaitable[Sequence[bytes]]]
@@ -147,7 +150,14 @@ class BotApi(Protocol):
         """The job as stored now (a late progress report must not overwrite its answer)."""
         ...
 
-    async def queue(self, user: UserKey) -> list[QueueItem]: ...
+    async def find_job(self, ref: str) -> Job | None:
+        """The job a button names (its public id, or an old button's number), unchecked: for
+        the front end's own bookkeeping after the service allowed the press."""
+        ...
+
+    async def queue(self, user: UserKey) -> list[QueueItem]:
+        """The person's waiting and running jobs (from every account they linked)."""
+        ...
 
     async def settings(self, user: UserKey) -> UserSettings: ...
 
@@ -156,5 +166,36 @@ class BotApi(Protocol):
         ...
 
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
-        """Validate and save some of a user's defaults; ``None`` resets one to the bot's."""
+        """Validate and save some of a person's defaults; ``None`` resets one to the bot's."""
+        ...
+
+    async def show(self, owner: Owner, typed: str) -> Job:
+        """/show: the job ``typed`` names, if ``owner`` may see it where they are (theirs, or
+        one whose buttons count there, or any for an admin); else the unknown-id refusal."""
+        ...
+
+    async def press_show(self, owner: Owner, button: Button) -> Job:
+        """A 🔎 Show button (under /history, or a shown job's parent), as /show."""
+        ...
+
+    async def bring(self, owner: Owner, job: Job) -> Brought:
+        """A job ``show`` allowed, brought back for ``owner``'s chat (where its buttons count
+        from now on): its images as references this platform holds, or their bytes."""
+        ...
+
+    async def save_posted(self, job_id: int, platform: str, refs: Posted) -> None:
+        """Where ``platform`` holds a shown job's images now (to show them again cheaply)."""
+        ...
+
+    async def history(self, user: UserKey, page: int = 0) -> HistoryView:
+        """A page of the person's jobs, newest first."""
+        ...
+
+    async def link(self, user: UserKey, code: str | None = None) -> LinkView:
+        """/link: a code to send from the other platform (or, linked already, the link);
+        with ``code``, join the two accounts."""
+        ...
+
+    async def unlink(self, user: UserKey) -> str:
+        """/link off: part the person's accounts again."""
         ...

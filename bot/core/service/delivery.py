@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.core import texts
 from bot.core.domain import (
@@ -30,7 +30,7 @@ from bot.core.domain import (
 )
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access
-from bot.core.ports import DeliveryError, Notifier, Store
+from bot.core.ports import DeliveryError, Notifier, Posted, Store
 from bot.core.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,16 @@ def result_of(job: Job, images: Sequence[ResultImage], models: ModelTable) -> Jo
     spec = models.resolve(images[0].model)
     offer = spec.offer(images[0].ref.provider) if spec is not None else None
     rows: list[tuple[Button, ...]]
+    ref = job.public_id
     if offer is not None and offer.enlarges(request.size):
         rows = [
-            (Button(Action.UPSCALE, job.id, i.index), Button(Action.REUSE, job.id, i.index))
+            (Button(Action.UPSCALE, ref, i.index), Button(Action.REUSE, ref, i.index))
             for i in images
         ]
     else:
-        edits = [Button(Action.REUSE, job.id, i.index) for i in images]
+        edits = [Button(Action.REUSE, ref, i.index) for i in images]
         rows = [tuple(edits[at : at + 2]) for at in range(0, len(edits), 2)]
-    rows.append((Button(Action.REROLL, job.id),))
+    rows.append((Button(Action.REROLL, ref),))
     return JobResult(job, tuple(images), tuple(rows))
 
 
@@ -199,7 +200,8 @@ class Delivery:
             if job.state is JobState.DONE:
                 if result is None:
                     result = result_of(job, await self._store.results(job_id), self._models)
-                await notifier.job_finished(result)
+                posted = await notifier.job_finished(result)
+                await self._remember_posted(job, posted)
             elif job.state is JobState.FAILED:
                 await notifier.job_failed(job, job.error or texts.INTERNAL)
         except DeliveryError as exc:
@@ -212,6 +214,28 @@ class Delivery:
             log.exception("job %d delivery failed, retrying", job_id)
             return None
         return True
+
+    async def _remember_posted(self, job: Job, posted: Posted) -> None:
+        """Note where the answer's images are now, for /show; the answer is given either way."""
+        if not posted:
+            return
+        try:
+            await self._store.save_posted(job.id, job.owner.platform, posted)
+        except Exception as exc:
+            log.warning("job %d: where its images were posted is not kept: %s", job.id, exc)
+
+    async def fetch_image(self, where: Mapping[str, str]) -> bytes | None:
+        """An image's bytes, from a platform that holds it (``where``: references by platform)
+        and whose front end is attached here; None if none can give it now."""
+        for platform, ref in where.items():
+            notifier = self._notifiers.get(platform)
+            if notifier is None:
+                continue
+            try:
+                return await notifier.fetch_image(ref)
+            except Exception as exc:
+                log.info("an image held on %s could not be fetched: %s", platform, exc)
+        return None
 
     async def redeliver(self, platform: str | None = None) -> None:
         """Deliver what a previous run or a failing platform left undelivered (on ``platform``

@@ -33,6 +33,7 @@ from bot.core.ports import Store
 from bot.core.scheduler import Entry, Scheduler, Slot
 from bot.core.service.accounts import Accounts
 from bot.core.service.delivery import Delivery, result_of
+from bot.core.service.identities import Identities
 from bot.core.service.references import ReferenceFailed, References
 from bot.core.service.render import Renderer
 from bot.core.service.roads import Roads
@@ -96,6 +97,7 @@ class Runner:
     ) -> None:
         self._references = References(store, scheduler)
         self._renderer = Renderer(store, roads, models, self._references)
+        self._identities = Identities(store)
         self._store = store
         self._roads = roads
         self._scheduler = scheduler
@@ -110,15 +112,15 @@ class Runner:
         self._progress: dict[int, _Progress] = {}
         self.leads: Callable[[], bool] = lambda: False  # only the leader runs (``Lead``)
 
-    # The queue.
-
     async def entry(self, job_id: int, user: UserKey, request: Request) -> Entry:
-        """The job as the scheduler sees it: the roads that can serve it, in order, the unit
-        its references pin it to, and those that hold all its uploads already."""
+        """The job as the scheduler sees it: its person (caps count every account they linked),
+        the roads that can serve it, in order, the unit its references pin it to, and those that
+        hold all its uploads already."""
+        person = (await self._identities.of(user)).key
         preferred = await self._references.preferred(request)
         routes = self._roads.routes(request, self._models)
         return Entry(
-            job_id, user, pinned=request.pinned_account, preferred=preferred, routes=routes
+            job_id, person, pinned=request.pinned_account, preferred=preferred, routes=routes
         )
 
     def queue(self, entry: Entry) -> None:

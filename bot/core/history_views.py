@@ -1,0 +1,134 @@
+"""What /show and /history show, as plain data every front end renders its own way: a job
+brought back (its caption, what became of it, the buttons that apply, a way to its parent) and
+a page of a user's jobs (each with its id, prompt, state and lineage, and a way to show it)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.core import texts
+from bot.core.domain import Action, Button, Job, JobResult, JobState, UpscaleRequest
+from bot.core.presenters import alt_text, caption, job_ref, made_by
+
+# Jobs on a page of /history: a Discord message's five rows hold their show buttons and the
+# page turns; a phone shows them without scrolling.
+HISTORY_PAGE = 5
+# The prompt a /history row quotes, and the failure reason it gives, at most.
+ROW_PROMPT = 48
+ROW_REASON = 90
+
+
+@dataclass(frozen=True)
+class ShowView:
+    """A job brought back by /show: ``text`` (its caption, and what became of it when it has no
+    images to show), its images' alt texts, the result's buttons, and a button to its parent."""
+
+    text: str
+    alt: tuple[str, ...]
+    rows: tuple[tuple[Button, ...], ...]
+
+    @classmethod
+    def of(cls, result: JobResult, *, missing: bool, limit: int) -> ShowView:
+        """``missing``: some of its images could not be brought here."""
+        job = result.job
+        notes = [_fate(job)] if not result.images else []
+        if missing:
+            notes.append(texts.IMAGES_UNAVAILABLE)
+        rows = list(result.buttons) if result.images else []
+        parent = job.parent
+        if parent is not None and parent.public_id:
+            rows.append((Button(Action.SHOW, parent.public_id),))
+        alt = tuple(alt_text(result, image) for image in result.images)
+        return cls(caption(job, limit, *notes), alt, tuple(rows))
+
+
+def _fate(job: Job) -> str:
+    """What became of a job with no images to show."""
+    if job.pruned:
+        return texts.PRUNED
+    match job.state:
+        case JobState.QUEUED:
+            return texts.WAITING
+        case JobState.RUNNING:
+            return texts.UPSCALING if job.is_upscale else texts.STARTED
+        case JobState.FAILED:
+            return texts.failed(job.error or texts.INTERNAL)
+        case JobState.CANCELLED:
+            return texts.CANCELLED_STATUS
+    return texts.IMAGES_UNAVAILABLE
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    public_id: str
+    what: str  # the prompt, quoted and cut; or which image it upscaled
+    status: str  # done, waiting, failed with its reason…
+    lineage: str  # "from #k3x9q2m · 🎲", or ""
+    day: str  # "23 Nov"
+
+    @property
+    def ref(self) -> str:
+        return job_ref(self.public_id)
+
+    @property
+    def text(self) -> str:
+        """One line of /history, in the words every platform uses."""
+        parts = [f"{self.ref} {self.day} {self.what}", self.status]
+        return " — ".join(parts) + (f" · {self.lineage}" if self.lineage else "")
+
+    @property
+    def show(self) -> Button:
+        return Button(Action.SHOW, self.public_id)
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """A page of a user's jobs, newest first (``page`` 0 is the newest)."""
+
+    rows: tuple[HistoryRow, ...]
+    page: int
+    more: bool  # an older page follows
+
+    @classmethod
+    def of(cls, jobs: Sequence[Job], *, page: int, more: bool) -> HistoryView:
+        return cls(tuple(_row(job) for job in jobs), page, more)
+
+    @property
+    def text(self) -> str:
+        if not self.rows:
+            return texts.HISTORY_EMPTY if self.page == 0 else texts.HISTORY_END
+        title = f"Your jobs, newest first (page {self.page + 1}):"
+        return "\n".join([title, *(row.text for row in self.rows)])
+
+
+def _row(job: Job) -> HistoryRow:
+    request = job.request
+    if isinstance(request, UpscaleRequest):
+        source = job_ref(job.parent.public_id) if job.parent else "an earlier job"
+        what = f"upscale of image {request.index} of {source}"
+    elif job.pruned or not request.prompt:
+        what = "(prompt deleted)"
+    else:
+        what = f"“{texts.quote(texts.unmentioned(request.prompt), ROW_PROMPT)}”"
+    parent = job.parent
+    lineage = ""
+    if parent is not None and parent.public_id and not job.is_upscale:
+        lineage = f"from {job_ref(parent.public_id)} · {made_by(parent)}"
+    day = time.strftime("%d %b", time.gmtime(job.created_at))
+    return HistoryRow(job.public_id, what, _status(job), lineage, day)
+
+
+def _status(job: Job) -> str:
+    match job.state:
+        case JobState.DONE:
+            return "🗑 images deleted" if job.pruned else "✅ done"
+        case JobState.QUEUED:
+            return "⏳ waiting"
+        case JobState.RUNNING:
+            return "🎨 running"
+        case JobState.FAILED:
+            return f"❌ {texts.quote(job.error or texts.INTERNAL, ROW_REASON)}"
+        case JobState.CANCELLED:
+            return "✖ cancelled"

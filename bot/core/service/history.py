@@ -1,0 +1,103 @@
+"""Past jobs: found by the id users see, listed in /history, and brought back by /show with
+working buttons, in any chat their owner (on either platform) or an admin asks — and the rule
+for where a result's buttons count, which /show widens to every chat a job was shown in.
+
+Result images are not kept once delivered (four of them take megabytes): each platform says
+where it posted them (``Posted``: a Telegram file id, a Discord attachment URL), and /show posts
+them again from there — by reference on the same platform, fetched through the other platform's
+front end otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from bot.core import texts
+from bot.core.domain import Brought, Job, JobResult, JobState, Owner, UserKey, parse_public_id
+from bot.core.errors import InvalidInput
+from bot.core.history_views import HISTORY_PAGE, HistoryView
+from bot.core.models_table import ModelTable
+from bot.core.policy import Access
+from bot.core.ports import Posted, Store
+from bot.core.service.delivery import Delivery, result_of
+from bot.core.service.identities import Identities
+
+log = logging.getLogger(__name__)
+
+
+class History:
+    def __init__(
+        self,
+        store: Store,
+        models: ModelTable,
+        access: Access,
+        identities: Identities,
+        delivery: Delivery,
+    ) -> None:
+        self._store = store
+        self._models = models
+        self._access = access
+        self._identities = identities
+        self._delivery = delivery
+
+    async def find(self, ref: str) -> Job | None:
+        """The job a button or a user names: its public id, or the number an old button
+        carries (a press is authorised all the same: knowing it grants nothing)."""
+        if ref.isdigit():
+            return await self._store.get_job(int(ref))
+        public_id = parse_public_id(ref)
+        return await self._store.job_by_public_id(public_id) if public_id else None
+
+    async def may_press(self, owner: Owner, job: Job) -> bool:
+        """A result's buttons work in the chat it was answered in and in every chat /show
+        posted it in, for anyone there, and for admins anywhere: a press from elsewhere is a
+        forged one."""
+        if owner.chat == job.owner.chat or self._access.is_admin(owner.user):
+            return True
+        return await self._store.shown_in(job.id, owner.chat)
+
+    async def owns(self, user: UserKey, job: Job) -> bool:
+        """The job is ``user``'s, from any of the accounts they linked."""
+        return job.owner.user in (await self._identities.of(user)).users
+
+    async def show(self, owner: Owner, typed: str) -> Job:
+        """The job ``typed`` names, if ``owner`` may see it here: theirs, or one whose buttons
+        count here. Anyone else gets exactly the answer an unknown id gets."""
+        public_id = parse_public_id(typed)
+        job = await self._store.job_by_public_id(public_id) if public_id else None
+        if job is None or not (
+            await self.owns(owner.user, job) or await self.may_press(owner, job)
+        ):
+            raise InvalidInput(texts.no_such_job(typed))
+        return job
+
+    async def bring(self, owner: Owner, job: Job) -> Brought:
+        """The job's answer for ``owner``'s chat, which from now on counts its buttons. Images
+        that can't be brought (a platform away, a file gone) are left out, and said so."""
+        await self._store.add_shown(job.id, owner.chat)
+        if job.state is not JobState.DONE or job.pruned:
+            return Brought(JobResult(job, ()), missing=False)
+        images = await self._store.results(job.id)
+        posted = await self._store.posted(job.id)
+        brought = []
+        for image in images:
+            where = posted.get(image.index, {})
+            if owner.platform in where:
+                brought.append(replace(image, data=None, posted=where[owner.platform]))
+            elif image.data is not None:  # not delivered yet: the bytes are still here
+                brought.append(image)
+            elif (data := await self._delivery.fetch_image(where)) is not None:
+                brought.append(replace(image, data=data))
+        result = result_of(job, brought, self._models)
+        return Brought(result, missing=len(brought) < len(images))
+
+    async def save_posted(self, job_id: int, platform: str, refs: Posted) -> None:
+        await self._store.save_posted(job_id, platform, refs)
+
+    async def page(self, user: UserKey, page: int) -> HistoryView:
+        """A page of the person's jobs, from every account they linked, newest first."""
+        users = (await self._identities.of(user)).users
+        page = max(0, page)
+        jobs = await self._store.history(users, offset=page * HISTORY_PAGE, limit=HISTORY_PAGE + 1)
+        return HistoryView.of(jobs[:HISTORY_PAGE], page=page, more=len(jobs) > HISTORY_PAGE)
