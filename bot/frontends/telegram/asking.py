@@ -270,6 +270,7 @@ class Asking:
             bot,
             chat_id=message.chat_id,
             user_id=user.id,
+            name=views.name_of(user),
             answer_to=message.message_id,
             admit=lambda owner: self._service.admit_press(owner, button, prompt=prompt),
         )

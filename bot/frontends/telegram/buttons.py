@@ -29,14 +29,15 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import settings, texts
-from bot.core.domain import TELEGRAM, Action, Button, JobResult, Owner, UserKey
+from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.ports import Parking
-from bot.core.presenters import QueueView, SettingsPanel
+from bot.core.presenters import QueueView, SettingsPanel, caption
 from bot.core.service.api import BotApi
-from bot.frontends.telegram import status, views
+from bot.frontends.telegram import outbound, status, views
 from bot.frontends.telegram.asking import REUSE
 from bot.frontends.telegram.intake import Intake
+from bot.frontends.telegram.showing import Showing
 
 log = logging.getLogger(__name__)
 # Where an upscale's file was sent, by job: a second press of its button sends that file again.
@@ -44,13 +45,15 @@ UPSCALE_SENT = "upscale.sent"
 
 
 class Buttons:
-    def __init__(self, service: BotApi, intake: Intake, parking: Parking) -> None:
+    def __init__(self, service: BotApi, intake: Intake, parking: Parking, showing: Showing) -> None:
         self._service = service
         self._intake = intake
         self._parking = parking
+        self._showing = showing
 
     async def result(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Upscale, draw again, edit and cancel: ``action:job:index``, resolved from the store."""
+        """Upscale, draw again, edit, cancel and show: ``action:job:index``, resolved from the
+        store."""
         query = update.callback_query
         if query is None:
             return
@@ -61,6 +64,8 @@ class Buttons:
         message = query.message
         if button.action is Action.CANCEL:
             await self._cancel(query, message, button)
+        elif button.action is Action.SHOW:
+            await self._show(query, message, button)
         elif button.action is Action.REUSE:
             await self._ask_prompt(context.bot, query, message, button)
         else:
@@ -81,6 +86,7 @@ class Buttons:
                 context.bot,
                 chat_id=message.chat.id,
                 user_id=query.from_user.id,
+                name=views.name_of(query.from_user),
                 answer_to=message.message_id,
                 admit=lambda owner: self._service.admit_press(owner, button),
                 refuse=refused,
@@ -119,6 +125,54 @@ class Buttons:
         panel = SettingsPanel.of(saved, self._service.models, self._service.defaults, characters)
         await _redraw(query, query.message, *views.settings_view(panel, opened))
 
+    async def history(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/history's ‹ ›: another page of the presser's jobs, on their own panel only."""
+        query = update.callback_query
+        if query is None or query.message is None:
+            return
+        page = views.parse_history(query.data or "")
+        if page is None or views.owner_of(query.message) != query.from_user.id:
+            await query.answer(views.INVALID_BUTTON)
+            return
+        user = UserKey(TELEGRAM, str(query.from_user.id))
+        try:
+            self._service.throttle_press(user)
+        except InvalidInput as refusal:
+            await query.answer(refusal.message, show_alert=True)
+            return
+        await query.answer()
+        view = await self._service.history(user, page)
+        await _redraw(query, query.message, *views.history_view(view))
+
+    async def unlink(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Unlink, under /link: part the presser's accounts (on their own panel only)."""
+        query = update.callback_query
+        if query is None or query.message is None:
+            return
+        if views.owner_of(query.message) != query.from_user.id:
+            await query.answer(views.INVALID_BUTTON)
+            return
+        try:
+            said = await self._service.unlink(UserKey(TELEGRAM, str(query.from_user.id)))
+        except InvalidInput as refusal:
+            await query.answer(refusal.message, show_alert=True)
+            return
+        await query.answer()
+        await _redraw(query, query.message, said, None)
+
+    async def _show(
+        self, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
+    ) -> None:
+        """🔎 Show (under /history, or a shown job's parent): that job here, as /show."""
+        owner = Owner(TELEGRAM, str(query.from_user.id), str(message.chat.id))
+        try:
+            job = await self._service.press_show(owner, button)
+        except InvalidInput as refusal:
+            await query.answer(refusal.message, show_alert=True)
+            return
+        await answer(query)
+        await self._showing.post(query.get_bot(), owner, job, message.message_id)
+
     async def _own_panel(self, query: CallbackQuery, user: UserKey) -> None:
         """Someone pressed another member's panel: they get their own, privately if they have
         a private chat with the bot, else in the group addressed to them; nothing is saved."""
@@ -152,7 +206,7 @@ class Buttons:
             await query.answer(refusal.message, show_alert=True)
             return
         await query.answer(done)
-        job = await self._service.job(button.job_id)
+        job = await self._service.find_job(button.job)
         key = status.key_of(job.owner) if job is not None else None
         if key is not None:
             with contextlib.suppress(TelegramError):  # the user may have deleted it
@@ -213,7 +267,7 @@ class Buttons:
         await bot.send_document(
             message.chat.id,
             parked[-1],
-            caption=texts.caption(JobResult(job, ())),
+            caption=caption(job, outbound.MAX_CAPTION),
             reply_parameters=status.reply_to(message.message_id),
         )
 

@@ -1,20 +1,26 @@
-"""/help, /settings, /queue, and the answer to a command the bot doesn't have."""
+"""/help, /settings, /queue, /show, /history, /link, and the answer to a command the bot
+doesn't have."""
 
 from __future__ import annotations
 
 from telegram import Message, Update, User
+from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
-from bot.core.domain import TELEGRAM, UserKey
+from bot.core import texts
+from bot.core.domain import TELEGRAM, Owner, UserKey
+from bot.core.errors import InvalidInput
 from bot.core.presenters import HelpView, QueueView, SettingsPanel
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import views
-from bot.frontends.telegram.addressing import COMMAND, sender_id
+from bot.frontends.telegram.addressing import COMMAND, command_argument, sender_id
+from bot.frontends.telegram.showing import Showing
 
 
 class Commands:
-    def __init__(self, service: BotApi) -> None:
+    def __init__(self, service: BotApi, showing: Showing) -> None:
         self._service = service
+        self._showing = showing
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/help: what the bot does, examples, the options and the models."""
@@ -47,6 +53,64 @@ class Commands:
         text, markup = views.queue_view(QueueView.of(items))
         text, entities = views.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
+
+    async def show(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/show <job id>: that job's images again, here, with buttons that work here."""
+        message = update.message
+        if message is None or message.text is None:
+            return
+        typed = command_argument(message.text)
+        if not typed:
+            await message.reply_text(texts.SHOW_HOW)
+            return
+        owner = Owner(TELEGRAM, str(sender_id(message)), str(message.chat_id))
+        try:
+            job = await self._service.show(owner, typed)
+        except InvalidInput as refusal:
+            await message.reply_text(refusal.message)
+            return
+        await self._showing.post(context.bot, owner, job, message.message_id)
+
+    async def history(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/history: your jobs, newest first, a page at a time, each with a 🔎 button. Only in
+        a private chat: asked in a group, it is sent there."""
+        message = update.message
+        if message is None:
+            return
+        user_id = sender_id(message)
+        view = await self._service.history(UserKey(TELEGRAM, str(user_id)))
+        text, markup = views.history_view(view)
+        if message.chat.type == "private":
+            await message.reply_text(text, reply_markup=markup)
+            return
+        try:
+            await context.bot.send_message(user_id, text, reply_markup=markup)
+        except (Forbidden, BadRequest):  # they never started a private chat with the bot
+            await message.reply_text(texts.history_private(context.bot.username))
+            return
+        await message.reply_text(texts.HISTORY_SENT)
+
+    async def link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/link: a code to join this account with your Discord one (or the link you have);
+        /link <code>: join them; /link off: part them. In a private chat only: a code shown in
+        a group could be taken by anyone there."""
+        message = update.message
+        if message is None or message.text is None:
+            return
+        if message.chat.type != "private":
+            await message.reply_text(texts.LINK_PRIVATE)
+            return
+        user = UserKey(TELEGRAM, str(sender_id(message)))
+        typed = command_argument(message.text)
+        try:
+            if typed.lower() == views.UNLINK_WORD:
+                await message.reply_text(await self._service.unlink(user))
+                return
+            shown = await self._service.link(user, typed or None)
+        except InvalidInput as refusal:
+            await message.reply_text(refusal.message)
+            return
+        await message.reply_text(shown.text, reply_markup=views.unlink() if shown.linked else None)
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A command the bot doesn't have: the list of those it has (in a group, only for a

@@ -46,6 +46,7 @@ from bot.frontends.telegram.kept import KeptPhotos
 from bot.frontends.telegram.notifier import TelegramNotifier
 from bot.frontends.telegram.onboarding import Onboarding
 from bot.frontends.telegram.outbound import Outbound
+from bot.frontends.telegram.showing import Showing
 from bot.frontends.telegram.status import StatusLocks
 
 log = logging.getLogger(__name__)
@@ -97,11 +98,12 @@ class TelegramFrontEnd:
         self._asking = Asking(
             service, parking, intake, self._app.bot, characters, album_wait=album_wait
         )
+        showing = Showing(service, max_document=max_document)
         self._add_handlers(
             Onboarding(service, intake),
-            Commands(service),
+            Commands(service, showing),
             self._asking,
-            Buttons(service, intake, parking),
+            Buttons(service, intake, parking, showing),
             characters,
         )
 
@@ -137,6 +139,9 @@ class TelegramFrontEnd:
                 CommandHandler("help", commands.help, filters=new),
                 CommandHandler("settings", commands.settings, filters=new),
                 CommandHandler("queue", commands.queue, filters=new),
+                CommandHandler("show", commands.show, filters=new),
+                CommandHandler("history", commands.history, filters=new),
+                CommandHandler("link", commands.link, filters=new),
                 CommandHandler("imagine", asking.imagine, filters=new),
                 CommandHandler("character", characters.command, filters=new),
                 MessageHandler(new & filters.COMMAND, commands.unknown),
@@ -146,6 +151,8 @@ class TelegramFrontEnd:
                 MessageHandler(edited & (filters.TEXT | images), asking.edited),
                 ChatMemberHandler(onboarding.joined, ChatMemberHandler.MY_CHAT_MEMBER),
                 CallbackQueryHandler(buttons.settings, pattern=r"^set:"),
+                CallbackQueryHandler(buttons.history, pattern=r"^hist:"),
+                CallbackQueryHandler(buttons.unlink, pattern=rf"^{views.UNLINK_DATA}$"),
                 CallbackQueryHandler(onboarding.example, pattern=r"^ex:"),
                 CallbackQueryHandler(asking.draw, pattern=rf"^{views.DRAW_DATA}$"),
                 CallbackQueryHandler(buttons.result),

@@ -63,6 +63,7 @@ class Intake:
         user_id: int,
         answer_to: int,
         admit: Admit,
+        name: str = "",
         sources: Sequence[Source] = (),
         refuse: Refuse | None = None,
         admitted: Callable[[], Awaitable[object]] | None = None,
@@ -72,11 +73,13 @@ class Intake:
         """Check the request, show a status message, fetch the references, queue the job;
         the queued job, or None if it was refused (and told so).
 
-        ``refuse`` says a refusal that comes before the status message (by default a reply);
+        ``name`` is how a caption names the user (a press on someone else's result says whose
+        the new one is). ``refuse`` says a refusal that comes before the status message (by
+        default a reply);
         ``admitted`` runs once the checks passed. ``status_id`` is a status message an
         interrupted attempt sent, to be used again; ``on_status`` learns the one in use.
         """
-        owner = Owner(TELEGRAM, str(user_id), str(chat_id), str(answer_to))
+        owner = Owner(TELEGRAM, str(user_id), str(chat_id), str(answer_to), name=name)
         key: StatusKey | None = None
         try:
             async with admit(owner) as admission:

@@ -18,7 +18,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.core import texts
 from bot.core.domain import Job, JobResult
-from bot.core.ports import DeliveryError, Parking
+from bot.core.ports import DeliveryError, Parking, Posted
 from bot.core.presenters import ResultView
 from bot.core.service.api import BotApi
 from bot.frontends.parts import SentParts
@@ -71,21 +71,24 @@ class TelegramNotifier:
                 text = texts.UPSCALING if job.is_upscale else texts.STARTED
                 await status.edit(self._bot, key, text)
 
-    async def job_finished(self, result: JobResult) -> None:
+    async def job_finished(self, result: JobResult) -> Posted:
         owner = result.job.owner
         outbound.answering.set(int(owner.user_id))
         key = status.key_of(owner)
         with delivery_errors():
             async with self._locks.hold(key):
-                view = ResultView.of(result, self._service.models)
+                view = ResultView.of(result, self._service.models, limit=outbound.MAX_CAPTION)
                 parts = SentParts(self._parking, result.job.id)
-                sent = await delivery.send(
+                posted = await delivery.send(
                     self._bot, result, view, parts, max_document=self._max_document
                 )
                 if key is not None:
                     await status.clear(self._bot, key)
-        if sent is not None:  # an upscale's file: a second press of its button sends it again
-            await self._parking.add_pending(UPSCALE_SENT, str(result.job.id), sent)
+        if result.job.is_upscale:  # its file: a second press of its button sends it again
+            for ref in posted.values():
+                file_id = ref.partition(":")[2]
+                await self._parking.add_pending(UPSCALE_SENT, str(result.job.id), file_id)
+        return posted
 
     async def job_failed(self, job: Job, message: str) -> None:
         owner = job.owner
@@ -100,6 +103,10 @@ class TelegramNotifier:
                     int(owner.chat_id),
                     status.answer_to(owner),
                 )
+
+    async def fetch_image(self, ref: str) -> bytes:
+        with delivery_errors():
+            return await delivery.fetch(self._bot, ref)
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         # A bot can't start a conversation: an admin who never wrote to it gets a 403 here.

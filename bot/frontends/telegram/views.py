@@ -2,8 +2,9 @@
 
 Shared sentences live in ``bot.core.texts`` and button labels in ``bot.core.presenters``; these
 are the Telegram-only ones (commands, the settings and queue keyboards). Settings buttons carry
-``set:…``, examples ``ex:<n>``, the chatter question ``draw``, result buttons
-``action:job:index``: the prefixes never overlap, so no parser accepts another's data.
+``set:…``, examples ``ex:<n>``, the chatter question ``draw``, /history's pages ``hist:<n>``,
+unlinking ``link:off``, result buttons ``action:job:index``: the prefixes never overlap, so no
+parser accepts another's data.
 
 A panel (/settings, /queue) in a group names its owner with a text mention, which Telegram keeps
 with the message: a press reads the owner from there, not from anything the client sends.
@@ -26,6 +27,7 @@ from telegram import (
 
 from bot.core import settings, texts
 from bot.core.domain import Action, Button
+from bot.core.history_views import HistoryView
 from bot.core.presenters import HelpView, QueueView, SettingRow, SettingsPanel, label
 from bot.core.settings import SETTINGS
 
@@ -60,8 +62,17 @@ COMMANDS = (
     ("settings", "Your default model, aspect ratio, count and upscale size"),
     ("queue", "Your waiting and running jobs, with cancel buttons"),
     ("character", "Your characters: /character create <name> with 1-2 photos, list, delete"),
+    ("history", "Your jobs, newest first, each with a button to show it again"),
+    ("show", "A job's images again, with its buttons: /show k3x9q2m"),
+    ("link", "Join this account with your Discord one: history, settings and quota shared"),
     ("help", "What the bot does, with examples"),
 )
+# /link off parts linked accounts; its button carries ``link:off``.
+UNLINK_WORD = "off"
+UNLINK_DATA = "link:off"
+UNLINK = "Unlink"
+# /history's page turns carry ``hist:<page>``.
+_HISTORY = re.compile(r"hist:([0-9]{1,4})")
 
 CHARACTER_USAGE = (
     "Send 1 or 2 photos captioned /character create <name> (or reply to a photo with it); "
@@ -158,7 +169,8 @@ def help_text(view: HelpView, username: str) -> str:
         f"Models: {view.models}\n"
         f"Aspect ratios: {view.ratios}\n\n"
         f"Under each result: {buttons}.\n"
-        "/settings your defaults · /queue your jobs"
+        "/settings your defaults · /queue your jobs · /history all your jobs · /show ID one "
+        "again · /link join your Discord account"
     )
 
 
@@ -246,6 +258,39 @@ def _choices(row: SettingRow) -> list[list[InlineKeyboardButton]]:
         if parse_setting(f"set:{key}:{c.value}")  # an operator's odd model id: none
     ]
     return [buttons[i : i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
+
+
+def history_view(view: HistoryView) -> tuple[str, InlineKeyboardMarkup | None]:
+    """/history: a line per job, a 🔎 button each, and ‹ › to turn the page."""
+    rows = [
+        [InlineKeyboardButton(label(row.show), callback_data=row.show.data)] for row in view.rows
+    ]
+    turns = []
+    if view.page > 0:
+        turns.append(InlineKeyboardButton("‹ Newer", callback_data=f"hist:{view.page - 1}"))
+    if view.more:
+        turns.append(InlineKeyboardButton("Older ›", callback_data=f"hist:{view.page + 1}"))
+    if turns:
+        rows.append(turns)
+    return view.text, InlineKeyboardMarkup(rows) if rows else None
+
+
+def parse_history(data: str) -> int | None:
+    """``hist:2`` → 2 (the page); else None."""
+    match = _HISTORY.fullmatch(data) if len(data) <= 64 else None
+    return int(match[1]) if match else None
+
+
+def unlink() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[InlineKeyboardButton(UNLINK, callback_data=UNLINK_DATA)]])
+
+
+def name_of(user: User | None) -> str:
+    """How a caption names a user: their @username, else their first name (plain text, never
+    a mention entity)."""
+    if user is None:
+        return ""
+    return f"@{user.username}" if user.username else user.first_name
 
 
 def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
