@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import discord
 import discord.asset
@@ -1574,6 +1574,7 @@ class FakeDiscordServer:
             ("GET", chan_msg, self._get_message, True),
             ("PATCH", chan_msg, self._edit_message, True),
             ("DELETE", chan_msg, self._delete_message, True),
+            ("POST", "/attachments/refresh-urls", self._refresh_urls, True),
         ]
         return [(m, re.compile(p), h, auth) for m, p, h, auth in routes]
 
@@ -1975,6 +1976,26 @@ class FakeDiscordServer:
     async def _get_channel(self, req: _Request, m: re.Match[str]) -> _Reply:
         channel = self._channel(m)
         return _ok(channel) if channel is not None else _err(404, UNKNOWN_CHANNEL)
+
+    async def _refresh_urls(self, req: _Request, m: re.Match[str]) -> _Reply:
+        """``POST /attachments/refresh-urls``: a freshly signed URL for each attachment URL the
+        CDN knows (an expired signature is what it is for); unknown ones are left out."""
+        refreshed = []
+        for url in (req.json or {}).get("attachment_urls", []):
+            parts = urlsplit(str(url)).path.split("/")
+            blob = (
+                self._blobs.get(int(parts[-2])) if len(parts) >= 3 and parts[-2].isdigit() else None
+            )
+            if blob is None:
+                continue
+            blob.expired = False
+            issued = int(time.time())
+            fresh = (
+                f"{self.root}/attachments/{blob.channel_id}/{parts[-2]}/{quote(blob.filename)}"
+                f"?ex={issued + 86400:x}&is={issued:x}&hm={secrets.token_hex(32)}"
+            )
+            refreshed.append({"original": url, "refreshed": fresh})
+        return _ok({"refreshed_urls": refreshed})
 
     async def _typing(self, req: _Request, m: re.Match[str]) -> _Reply:
         return _Reply(204) if self._channel(m) is not None else _err(404, UNKNOWN_CHANNEL)

@@ -17,17 +17,20 @@ from typing import Any, Self
 import discord
 
 from bot.core import settings, texts
-from bot.core.domain import Action, Button, GenerationRequest, UserKey
+from bot.core.domain import PUBLIC_ID, Action, Button, GenerationRequest, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.history_views import ShowView
 from bot.core.presenters import QueueView, SettingsPanel, job_ref, label
-from bot.frontends.discord import interactions, views
+from bot.frontends.discord import interactions, showing, views
 from bot.frontends.discord.forms import PromptModal
 
 log = logging.getLogger(__name__)
-# Exactly the core's Button.data format (bot.core.domain._BUTTON).
-BUTTON_TEMPLATE = r"(?P<action>[udrc]):(?P<job>[1-9][0-9]{0,17}):(?P<index>[0-9])"
+# The core's Button.data format (bot.core.domain._BUTTON); the core parses it again.
+BUTTON_TEMPLATE = rf"(?P<action>[udrcs]):(?P<job>[1-9][0-9]{{0,17}}|{PUBLIC_ID}):(?P<index>[0-9])"
 SETTING_TEMPLATE = rf"set:(?P<key>{'|'.join(settings.NAMES)})"
 EXAMPLE_TEMPLATE = r"ex:(?P<n>[1-9])"
+HISTORY_TEMPLATE = r"hist:(?P<page>[0-9]{1,4})"
+UNLINK_ID = "link:off"
 # Discord's cap: 5 rows of 5 buttons on a message.
 MAX_BUTTONS = 25
 # Where an upscale was posted, by job: a second press of its button points there.
@@ -38,6 +41,7 @@ _STYLES = {
     Action.REROLL: discord.ButtonStyle.secondary,
     Action.REUSE: discord.ButtonStyle.secondary,
     Action.CANCEL: discord.ButtonStyle.danger,
+    Action.SHOW: discord.ButtonStyle.secondary,
 }
 
 
@@ -59,7 +63,7 @@ class ResultButton(
     _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
 ):
     """Upscale, edit and draw again under a result (an upscale asked for shows done, green);
-    the cancel buttons of /queue."""
+    the cancel buttons of /queue; 🔎 Show under /history and a shown job (its parent)."""
 
     def __init__(self, button: Button, *, row: int | None = None, done: bool = False) -> None:
         style = discord.ButtonStyle.success if done else _STYLES[button.action]
@@ -85,6 +89,11 @@ class ResultButton(
             await _ask_reuse_prompt(interaction, button)
         elif button.action is Action.CANCEL:
             await _cancel(interaction, button)
+        elif button.action is Action.SHOW:
+            service = interactions.client_of(interaction).service
+            await showing.show(
+                interaction, lambda owner: service.press_show(owner, button), shown_view
+            )
         else:
             service = interactions.client_of(interaction).service
 
@@ -176,10 +185,12 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
     except InvalidInput as refusal:
         await interactions.tell(interaction, texts.failed(refusal.message))
         return
-    await client.live.cancelled(button.job_id)
+    job = await client.service.find_job(button.job)
+    if job is not None:
+        await client.live.cancelled(job.id)
     content, view = await queue_panel(interaction, owner.user)
     await interaction.response.edit_message(
-        content=views.clip(f"{job_ref(button.job_id)}: {done}\n\n{content}"), view=view
+        content=views.clip(f"{job_ref(button.job)}: {done}\n\n{content}"), view=view
     )
 
 
@@ -243,8 +254,104 @@ class ExampleButton(
         await interactions.start_job(interaction, lambda owner: service.admit(owner, prompt))
 
 
+class HistoryPage(
+    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HISTORY_TEMPLATE
+):
+    """‹ › under /history: another page of the presser's own jobs."""
+
+    def __init__(self, page: int, label: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label, custom_id=f"hist:{page}", style=discord.ButtonStyle.secondary
+            )
+        )
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        return cls(int(match["page"]), getattr(item, "label", None) or "")
+
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        service = interactions.client_of(interaction).service
+        user = interactions.owner(interaction).user
+        try:
+            service.throttle_press(user)
+        except InvalidInput as refusal:
+            await interactions.tell(interaction, texts.failed(refusal.message))
+            return
+        content, view = await history_panel(interaction, user, self.page)
+        await _own_panel(interaction, content, view)
+
+
+class UnlinkButton(
+    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=UNLINK_ID
+):
+    """Unlink, under /link: part the presser's accounts."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=views.UNLINK, custom_id=UNLINK_ID, style=discord.ButtonStyle.danger
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        return cls()
+
+    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+        service = interactions.client_of(interaction).service
+        try:
+            said = await service.unlink(interactions.owner(interaction).user)
+        except InvalidInput as refusal:
+            await interactions.tell(interaction, texts.failed(refusal.message))
+            return
+        await _own_panel(interaction, said, None)
+
+
+async def _own_panel(
+    interaction: discord.Interaction[Any], content: str, view: discord.ui.View | None
+) -> None:
+    """Redraw the presser's own (ephemeral) panel; on any other message, whose custom id may
+    be forged, answer privately instead of touching it."""
+    message = interaction.message
+    if message is not None and message.flags.ephemeral:
+        await interaction.response.edit_message(content=content, view=view)
+    elif view is None:
+        await interaction.response.send_message(content, ephemeral=True)
+    else:
+        await interaction.response.send_message(content, view=view, ephemeral=True)
+
+
 def result_view(rows: Iterable[Iterable[Button]]) -> discord.ui.View:
     return _view(ResultButton(b, row=r) for r, row in enumerate(rows) for b in row)
+
+
+def shown_view(shown: ShowView) -> discord.ui.View | None:
+    return result_view(shown.rows) if shown.rows else None
+
+
+async def history_panel(
+    interaction: discord.Interaction[Any], user: UserKey, page: int = 0
+) -> tuple[str, discord.ui.View]:
+    """The /history message: a page of the user's jobs, a 🔎 button each, and ‹ ›."""
+    view = await interactions.client_of(interaction).service.history(user, page)
+    items: list[discord.ui.Item[Any]] = [ResultButton(row.show, row=0) for row in view.rows]
+    if view.page > 0:
+        items.append(HistoryPage(view.page - 1, "‹ Newer"))
+    if view.more:
+        items.append(HistoryPage(view.page + 1, "Older ›"))
+    for item in items[len(view.rows) :]:
+        item.row = 1
+    return views.clip(views.history_text(view)), _view(items)
+
+
+def link_view() -> discord.ui.View:
+    return _view([UnlinkButton()])
 
 
 def examples_view() -> discord.ui.View:

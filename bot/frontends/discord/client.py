@@ -17,7 +17,13 @@ from bot.core.domain import DISCORD, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.discord import commands, interactions, onboarding
-from bot.frontends.discord.buttons import ExampleButton, ResultButton, SettingSelect
+from bot.frontends.discord.buttons import (
+    ExampleButton,
+    HistoryPage,
+    ResultButton,
+    SettingSelect,
+    UnlinkButton,
+)
 from bot.frontends.discord.status import LiveInteractions
 
 log = logging.getLogger(__name__)
@@ -93,7 +99,9 @@ class BananaClient(discord.Client):
     async def setup_hook(self) -> None:
         # Runs after login, before the gateway connects: a button pressed while we were away
         # arrives only after this, so the item classes are always registered in time.
-        self.add_dynamic_items(ResultButton, SettingSelect, ExampleButton)
+        self.add_dynamic_items(
+            ResultButton, SettingSelect, ExampleButton, HistoryPage, UnlinkButton
+        )
         try:
             await sync_if_changed(self, self._dev_guild)
         except discord.HTTPException:

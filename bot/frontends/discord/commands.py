@@ -1,5 +1,5 @@
-"""The application commands: /imagine, /settings, /queue, /help, /character and the message
-context menu.
+"""The application commands: /imagine, /settings, /queue, /history, /show, /link, /help,
+/character and the message context menu.
 
 Built fresh for each client (the model table decides the choices), so that two clients in one
 process (a restart in tests) never share command objects. What a handler raises unexpectedly
@@ -14,11 +14,18 @@ import discord
 from discord import app_commands
 
 from bot.core import texts
+from bot.core.errors import InvalidInput
 from bot.core.models_table import MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
 from bot.core.options import Options
 from bot.core.presenters import HelpView
-from bot.frontends.discord import characters, interactions, views
-from bot.frontends.discord.buttons import queue_panel, settings_panel
+from bot.frontends.discord import characters, interactions, showing, views
+from bot.frontends.discord.buttons import (
+    history_panel,
+    link_view,
+    queue_panel,
+    settings_panel,
+    shown_view,
+)
 from bot.frontends.discord.forms import PromptModal
 
 AppCommand = app_commands.Command[Any, ..., Any] | app_commands.ContextMenu | app_commands.Group
@@ -36,6 +43,15 @@ def build(models: ModelTable) -> list[AppCommand]:
         ),
         app_commands.Command(
             name="queue", description="Your waiting and running jobs", callback=queue
+        ),
+        app_commands.Command(
+            name="history", description="Your jobs, newest first", callback=history
+        ),
+        app_commands.Command(
+            name="show", description="A job's images again, with its buttons", callback=show
+        ),
+        app_commands.Command(
+            name="link", description="Join this account with your Telegram one", callback=link
         ),
         app_commands.Command(name="help", description="How to use this bot", callback=help_),
         *characters.build(),
@@ -121,6 +137,39 @@ async def queue(interaction: discord.Interaction[Any]) -> None:
     """/queue: the user's waiting and running jobs, with a cancel button for each."""
     content, view = await queue_panel(interaction, interactions.owner(interaction).user)
     await interaction.response.send_message(content, view=view, ephemeral=True)
+
+
+@app_commands.describe(job="The job's id, at the top of each result and in /history")
+async def show(interaction: discord.Interaction[Any], job: str) -> None:
+    """/show job: that job's images again, here, with buttons that work here."""
+    service = interactions.client_of(interaction).service
+    await showing.show(interaction, lambda owner: service.show(owner, job), shown_view)
+
+
+async def history(interaction: discord.Interaction[Any]) -> None:
+    """/history: your jobs, newest first (privately), a 🔎 button each, and ‹ ›."""
+    content, view = await history_panel(interaction, interactions.owner(interaction).user)
+    await interaction.response.send_message(content, view=view, ephemeral=True)
+
+
+@app_commands.describe(code="The code /link gave you on Telegram; or off, to unlink")
+async def link(interaction: discord.Interaction[Any], code: str | None = None) -> None:
+    """/link [code]: a code to join this account with your Telegram one (or the link you
+    have); with the code from Telegram, join them; off parts them. Answered privately."""
+    service = interactions.client_of(interaction).service
+    user = interactions.owner(interaction).user
+    try:
+        if code is not None and code.strip().lower() == views.UNLINK_WORD:
+            await interactions.tell(interaction, await service.unlink(user))
+            return
+        shown = await service.link(user, code)
+    except InvalidInput as refusal:
+        await interactions.tell(interaction, texts.failed(refusal.message))
+        return
+    if shown.linked:
+        await interaction.response.send_message(shown.text, view=link_view(), ephemeral=True)
+    else:
+        await interactions.tell(interaction, shown.text)
 
 
 async def help_(interaction: discord.Interaction[Any]) -> None:

@@ -7,14 +7,16 @@ user's DMs with the bot. Discord failures become ``DeliveryError`` for the servi
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import aiohttp
 import discord
 
-from bot.core.domain import Owner, ResultImage
+from bot.core.domain import Job, Owner, ResultImage
 from bot.core.ports import DeliveryError
 from bot.frontends.discord import media, views
 from bot.frontends.parts import SentParts
@@ -40,8 +42,8 @@ class _Target(Protocol):
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> str:
-        """Post one message; its link."""
+    ) -> discord.Message:
+        """Post one message."""
         ...
 
 
@@ -59,17 +61,15 @@ class _InteractionTarget:
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> str:
+    ) -> discord.Message:
         if first:
-            edited = await self.interaction.edit_original_response(
+            return await self.interaction.edit_original_response(
                 content=views.clip(content or ""), attachments=files, view=view
             )
-            return edited.jump_url
         extra: dict[str, Any] = {"content": views.clip(content)} if content is not None else {}
         if view is not None:
             extra["view"] = view
-        sent = await self.interaction.followup.send(files=files, wait=True, **extra)
-        return sent.jump_url
+        return await self.interaction.followup.send(files=files, wait=True, **extra)
 
 
 class _ChannelTarget:
@@ -89,10 +89,10 @@ class _ChannelTarget:
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> str:
+    ) -> discord.Message:
         text = views.clip(f"<@{self.user.id}> {content}") if first and content else content
         extra: dict[str, Any] = {"view": view} if view is not None else {}
-        sent = await self.channel.send(
+        return await self.channel.send(
             content=text,
             files=files,
             # Ping the user the answer is for, and nobody a prompt might name.
@@ -101,7 +101,15 @@ class _ChannelTarget:
             ),
             **extra,
         )
-        return sent.jump_url
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Where an answer went: the link of the first message this call posted, and each image's
+    attachment URL (by image index; signed, and refreshed when it is used again: ``fetch``)."""
+
+    link: str
+    urls: dict[int, str]
 
 
 class _DirectTarget:
@@ -120,12 +128,11 @@ class _DirectTarget:
         view: discord.ui.View | None,
         *,
         first: bool,
-    ) -> str:
+    ) -> discord.Message:
         channel = await self.client.create_dm(self.user)
         extra: dict[str, Any] = {"view": view} if view is not None else {}
         text = views.clip(content) if content else None
-        sent = await channel.send(content=text, files=files, **extra)
-        return sent.jump_url
+        return await channel.send(content=text, files=files, **extra)
 
 
 def _late_target(client: discord.Client, owner: Owner) -> _Target:
@@ -137,7 +144,7 @@ def _late_target(client: discord.Client, owner: Owner) -> _Target:
 
 async def post(
     client: discord.Client,
-    job_id: int,
+    job: Job,
     owner: Owner,
     interaction: discord.Interaction[Any] | None,
     content: str,
@@ -145,17 +152,21 @@ async def post(
     view: discord.ui.View | None = None,
     alt: Sequence[str] = (),
     *,
-    parts: SentParts,
-) -> str:
-    """Post ``content`` and ``images`` (split over messages if needed, ``view`` on the last,
-    ``alt`` the images' alt texts); the link of the first message this call posted. A retry
-    sends only the messages ``parts`` says did not go."""
+    parts: SentParts | None = None,
+) -> Sent:
+    """Post ``content`` and ``images`` for ``owner`` (split over messages if needed, ``view`` on
+    the last, ``alt`` the images' alt texts); where it went. A retry sends only the messages
+    ``parts`` says did not go (each parked with its images' attachment URLs); without
+    ``parts`` (a job shown again), nothing is parked."""
+    job_id = job.id
     target: _Target = (
         _InteractionTarget(interaction) if interaction else _late_target(client, owner)
     )
-    if len(images) > 1:  # one image is one message: nothing to remember between messages
+    if parts is not None and len(images) > 1:  # one image is one message: nothing to remember
         await parts.load()
-    went = {int(i) for value in parts.sent.values() for i in value.split(",")}
+    parked = parts.sent.values() if parts is not None else ()
+    urls = {int(i): url for value in parked for i, url in json.loads(value).items()}
+    went = set(urls)
     described: list[str | None] = [*alt, *[None] * (len(images) - len(alt))]
     pending = [(i, text) for i, text in zip(images, described, strict=True) if i.index not in went]
     limit = target.file_limit
@@ -167,7 +178,7 @@ async def post(
             messages = await asyncio.to_thread(
                 media.fit,
                 [image for image, _ in pending],
-                stem=f"banana-{job_id}",
+                stem=f"banana-{job.public_id}",
                 file_limit=limit,
                 alt=[text for _, text in pending],
             )
@@ -207,17 +218,40 @@ async def post(
                     )
                     continue
                 raise
-            link = link or posted
-            if last:
-                await parts.done()
-                return link
+            link = link or posted.jump_url
             sent, pending = pending[: len(batch)], pending[len(batch) :]
             indexes = [image.index for image, _ in sent]
-            await parts.went(f"post:{indexes[0]}", ",".join(map(str, indexes)))
+            urls.update(zip(indexes, (a.url for a in posted.attachments), strict=False))
+            if last:
+                if parts is not None:
+                    await parts.done()
+                known = {i: url for i, url in urls.items() if url}
+                return Sent(link, known if len(known) == len(images) else {})
+            if parts is not None:  # parked with its URLs (none for one Discord didn't list)
+                posted_urls = json.dumps({i: urls.get(i, "") for i in indexes})
+                await parts.went(f"post:{indexes[0]}", posted_urls)
             went.update(indexes)
             first = False
     except discord.HTTPException as exc:
         raise _failure(job_id, owner, exc) from exc
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        raise DeliveryError(f"Discord unreachable: {exc!r}") from exc
+
+
+async def fetch(client: discord.Client, url: str) -> bytes:
+    """The bytes of an attachment we posted: its URL's signature expires, so it is refreshed
+    first (``POST /attachments/refresh-urls``, which discord.py doesn't wrap)."""
+    try:
+        answer = await client.http.request(
+            discord.http.Route("POST", "/attachments/refresh-urls"),
+            json={"attachment_urls": [url]},
+        )
+        refreshed = [u["refreshed"] for u in answer.get("refreshed_urls", [])]
+        if not refreshed:
+            raise DeliveryError("Discord refreshed no URL for an attachment", permanent=True)
+        return await client.http.get_from_cdn(refreshed[0])
+    except discord.HTTPException as exc:
+        raise DeliveryError(f"Discord has no attachment there any more: {exc.status}") from exc
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         raise DeliveryError(f"Discord unreachable: {exc!r}") from exc
 

@@ -53,6 +53,8 @@ def owner(interaction: discord.Interaction[Any]) -> Owner:
         user_id=str(interaction.user.id),
         chat_id=str(interaction.channel_id or 0),
         route=route,
+        # Plain text in a caption: "@name" is no mention on Discord, so it pings nobody.
+        name=f"@{interaction.user.name}",
     )
 
 

@@ -12,7 +12,7 @@ import discord
 
 from bot.core import texts
 from bot.core.domain import Job, JobResult, ResultImage
-from bot.core.ports import DeliveryError, Parking
+from bot.core.ports import DeliveryError, Parking, Posted
 from bot.core.presenters import ResultView
 from bot.core.service.api import BotApi
 from bot.frontends.discord import delivery, views
@@ -37,15 +37,19 @@ class DiscordNotifier:
     async def job_started(self, job: Job) -> None:
         await self._live.started(job)
 
-    async def job_finished(self, result: JobResult) -> None:
-        shown = ResultView.of(result, self._service.models)
+    async def job_finished(self, result: JobResult) -> Posted:
+        shown = ResultView.of(result, self._service.models, limit=views.MAX_CONTENT)
         view = result_view(result.buttons) if result.buttons else None
-        link = await self._final(result.job, shown.caption, result.images, view, shown.alt)
+        sent = await self._final(result.job, shown.caption, result.images, view, shown.alt)
         if result.job.is_upscale:  # a second press of its button points here, never pays again
-            await self._parking.add_pending(UPSCALE_SENT, str(result.job.id), link)
+            await self._parking.add_pending(UPSCALE_SENT, str(result.job.id), sent.link)
+        return sent.urls
 
     async def job_failed(self, job: Job, message: str) -> None:
         await self._final(job, texts.failed(message))
+
+    async def fetch_image(self, ref: str) -> bytes:
+        return await delivery.fetch(self._client, ref)
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         # A DM needs a server shared with the bot and DMs open (else 50007).
@@ -62,20 +66,20 @@ class DiscordNotifier:
         images: Sequence[ResultImage] = (),
         view: discord.ui.View | None = None,
         alt: Sequence[str] = (),
-    ) -> str:
+    ) -> delivery.Sent:
         live = self._live.get(job.id)
         parts = SentParts(self._parking, job.id)
-        post = functools.partial(delivery.post, self._client, job.id, job.owner, parts=parts)
+        post = functools.partial(delivery.post, self._client, job, job.owner, parts=parts)
         try:
             if live is None:
-                link = await post(None, content, images, view, alt)
+                sent = await post(None, content, images, view, alt)
             else:
                 async with live.lock:
                     live.stage = Stage.FINAL
-                    link = await post(live.interaction, content, images, view, alt)
+                    sent = await post(live.interaction, content, images, view, alt)
         except DeliveryError as exc:
             if exc.permanent:
                 self._live.discard(job.id)
             raise
         self._live.discard(job.id)
-        return link
+        return sent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.core import texts
+from bot.core.history_views import HistoryView
 from bot.core.presenters import HelpView, QueueView, SettingRow
 
 CONTEXT_MENU = "Imagine with this image"
@@ -21,6 +22,8 @@ UPSCALED_ABOVE = "That image is upscaled already: you'll find it above."
 PROMPT_LABEL = "Prompt"
 PROMPT_PLACEHOLDER = "Describe the new image; options like --ar 16:9 work here too"
 RESET = "default"
+UNLINK = "Unlink"
+UNLINK_WORD = "off"
 # Discord's caps: message content of 2000 characters, 25 options in a select menu.
 MAX_CONTENT = 2000
 MAX_OPTIONS = 25
@@ -44,6 +47,8 @@ def help_text(view: HelpView) -> str:
             "`/character create name image1 [image2]` makes a character (or Apps → "
             f"**{MAKE_CHARACTER}**); write `@name` in a prompt to draw it, `@1`… for image1….",
             "`/settings` your defaults · `/queue` your jobs, with a cancel button for each.",
+            "`/history` all your jobs · `/show` one again, with its buttons · `/link` join "
+            "your Telegram account.",
             f"Models: {view.models}.",
         ]
     )
@@ -67,6 +72,10 @@ def setting_options(row: SettingRow) -> list[discord.SelectOption]:
         discord.SelectOption(label=c.label, value=c.value, default=row.value == c.value)
         for c in row.choices[: MAX_OPTIONS - 1]
     ]
+
+
+def history_text(view: HistoryView) -> str:
+    return discord.utils.escape_markdown(view.text)
 
 
 def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
