@@ -34,6 +34,7 @@ from bench.fake_flow import capacity_schedule
 from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
+from bot.core.ports import DeliveryError, Posted
 from bot.core.providers import Account, ImageProvider, ImageRequest, ProviderProfile, Rendering
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
@@ -113,16 +114,20 @@ class Collector:
     async def job_started(self, job: Job) -> None:
         return None
 
-    async def job_finished(self, result: JobResult) -> None:
+    async def job_finished(self, result: JobResult) -> Posted:
         now = time.perf_counter()
         prompt = getattr(result.job.request, "prompt", "")
         self.overheads.append(now - self.upstream.answered[prompt])
         self.per_user[result.job.owner.user_id].append(now - self.started_at)
         self._count()
+        return {}
 
     async def job_failed(self, job: Job, message: str) -> None:
         self.failures += 1
         self._count()
+
+    async def fetch_image(self, ref: str) -> bytes:
+        raise DeliveryError("this notifier keeps no images", permanent=True)
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         return None

@@ -29,7 +29,7 @@ from typing import Any, cast
 from bot.core.domain import GenerationRequest, ImageRef, Job, JobResult, Owner, ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
-from bot.core.ports import Store
+from bot.core.ports import DeliveryError, Posted, Store
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store import open_store
@@ -71,11 +71,15 @@ class Answers:
     async def job_started(self, job: Job) -> None:
         return None
 
-    async def job_finished(self, result: JobResult) -> None:
+    async def job_finished(self, result: JobResult) -> Posted:
         self.given += 1
+        return {}
 
     async def job_failed(self, job: Job, message: str) -> None:
         self.given += 1
+
+    async def fetch_image(self, ref: str) -> bytes:
+        raise DeliveryError("this notifier keeps no images", permanent=True)
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         return None

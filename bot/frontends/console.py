@@ -20,6 +20,8 @@ from typing import TextIO
 from bot.core import images, settings, texts
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.history_views import ShowView
+from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
     QueueView,
     ResultView,
@@ -33,17 +35,20 @@ from bot.core.service.api import BotApi
 log = logging.getLogger(__name__)
 HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --count 2
   options:   {texts.FLAGS_HELP}; --ref PATH attaches a reference image (repeatable)
-  U2         upscale image 2 of the last result      (U2 #12 for job 12)
-  🎲, reroll  same prompt, new seed                    (reroll #12)
+  U2         upscale image 2 of the last result      (U2 #k3x9q2m for that job)
+  🎲, reroll  same prompt, new seed                    (reroll #k3x9q2m)
   R1 PROMPT  new prompt with image 1 as reference
   character create NAME --ref PATH [--ref PATH]   then @NAME in a prompt
   character list · character delete NAME
-  queue      your jobs          cancel N    cancel job N
+  queue      your jobs          cancel ID   cancel that job
+  history N  page N of your jobs (1 the newest)      show ID   that job again
   settings   show defaults      set KEY VALUE   ({", ".join(settings.NAMES)})
   help       this text          quit        leave (Ctrl-D waits for running jobs)"""
 
 _ACTIONS = "type U1, R1 PROMPT or reroll"
-_BUTTON = re.compile(r"^(?:(U|R)([1-4])|(🎲|reroll))(?:\s+#(\d+))?(?:\s+(.*))?$", re.IGNORECASE)
+_BUTTON = re.compile(r"^(?:(U|R)([1-4])|(🎲|reroll))(?:\s+#(\w+))?(?:\s+(.*))?$", re.IGNORECASE)
+# A terminal has no caption limit; this keeps a result's lines readable.
+CAPTION = 1000
 _REF = re.compile(r"(?<!\S)--ref\s+(\S+)")
 
 
@@ -66,7 +71,7 @@ class Console:
         self._in = stdin
         self._out = stdout
         self._owner = Owner(CONSOLE, "local", "terminal")
-        self._last_job: int | None = None
+        self._last_job: str | None = None  # its public id
         self._open: set[int] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -74,28 +79,28 @@ class Console:
     # Notifier: how the service reports back.
 
     async def job_started(self, job: Job) -> None:
-        self._say(f"{job_ref(job.id)} {texts.UPSCALING if job.is_upscale else texts.STARTED}")
+        ref = job_ref(job.public_id)
+        self._say(f"{ref} {texts.UPSCALING if job.is_upscale else texts.STARTED}")
 
-    async def job_finished(self, result: JobResult) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+    async def job_finished(self, result: JobResult) -> Posted:
+        """Save the images; their paths are where this front end holds them (``show``)."""
         job = result.job
-        ref = job_ref(job.id)
-        shown = ResultView.of(result, self.service.models)
-        for image, title in zip(result.images, shown.titles, strict=True):
-            data = image.data or b""
-            path = self.out_dir / images.file_name(job, image, data)
-            path.write_bytes(data)
-            self._say(f"{ref} {title}: saved {path}")
-        self._say(f"{ref} ✅ {shown.caption}")
-        if result.buttons:
-            self._last_job = job.id
-            labels = " · ".join(label(b) for row in result.buttons for b in row)
-            self._say(f"{ref} actions ({_ACTIONS}): {labels}")
+        shown = ResultView.of(result, self.service.models, limit=CAPTION)
+        posted = self._save(result, shown.titles)
+        self._say(f"✅ {shown.caption}")  # the caption begins with the job's id
+        self._offer(result)
         self._settle(job.id)
+        return posted
 
     async def job_failed(self, job: Job, message: str) -> None:
-        self._say(f"{job_ref(job.id)} {texts.failed(message)}")
+        self._say(f"{job_ref(job.public_id)} {texts.failed(message)}")
         self._settle(job.id)
+
+    async def fetch_image(self, ref: str) -> bytes:
+        try:
+            return await asyncio.to_thread(Path(ref).read_bytes)
+        except OSError as exc:
+            raise DeliveryError(f"the saved image is gone: {exc}", permanent=True) from exc
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         self._say(text)
@@ -139,10 +144,16 @@ class Console:
                 lines = [f"{row.ref} {row.what} — {row.status}" for row in view.rows]
                 self._say("\n".join(lines) or texts.NOTHING_QUEUED)
             case "cancel":
-                job_id = int(rest.strip().lstrip("#")) if rest.strip().lstrip("#").isdigit() else 0
-                done = await self.service.cancel(self._owner.user, job_id)
-                self._settle(job_id)
-                self._say(f"{job_ref(job_id)} {done}")
+                job = await self.service.find_job(rest.strip().lstrip("#") or "-")
+                done = await self.service.cancel(self._owner.user, job.id if job else 0)
+                if job is not None:
+                    self._settle(job.id)
+                    self._say(f"{job_ref(job.public_id)} {done}")
+            case "history":
+                page = int(rest) - 1 if rest.strip().isdigit() and int(rest) > 0 else 0
+                self._say((await self.service.history(self._owner.user, page)).text)
+            case "show":
+                await self._show(rest.strip())
             case "character":
                 await self._character(rest)
             case "settings":
@@ -173,19 +184,54 @@ class Console:
             if not job:
                 # "The last result" must mean the one the user saw, not one still on its way.
                 await self._idle.wait()
-            job_id = int(job) if job else self._last_job
-            if job_id is None:
+            public_id = job.lower() if job else self._last_job
+            if public_id is None:
                 raise InvalidInput("There is no result yet to use that on.")
             action = {"u": Action.UPSCALE, "r": Action.REUSE}.get((letter or "").lower())
-            button = Button(action or Action.REROLL, job_id, int(index or 0))
+            button = Button(action or Action.REROLL, public_id, int(index or 0))
             try:
                 submitted = await self.service.press(self._owner, button, prompt)
             except AlreadyMade as made:  # its file is in the folder already
-                self._say(f"{job_ref(made.job_id)} {made.message} (saved in {self.out_dir})")
+                self._say(f"{made.message} (saved in {self.out_dir})")
                 return
         self._open.add(submitted.job_id)
         self._idle.clear()
-        self._say(f"{job_ref(submitted.job_id)} {texts.queued(submitted.position)}")
+        self._say(f"{job_ref(submitted.public_id)} {texts.queued(submitted.position)}")
+
+    async def _show(self, typed: str) -> None:
+        """``show ID``: the job's caption again, and its images saved (again) in the folder."""
+        if not typed:
+            raise InvalidInput(texts.SHOW_HOW)
+        job = await self.service.show(self._owner, typed)
+        brought = await self.service.bring(self._owner, job)
+        view = ShowView.of(brought.result, missing=brought.missing, limit=CAPTION)
+        for image in brought.result.images:
+            if image.posted is not None:  # saved here when it was made
+                self._say(f"{job_ref(job.public_id)} image {image.index}: {image.posted}")
+        fetched = [i for i in brought.result.images if i.posted is None]
+        saved = self._save(JobResult(job, tuple(fetched)), [f"image {i.index}" for i in fetched])
+        await self.service.save_posted(job.id, CONSOLE, saved)
+        self._say(view.text)
+        self._offer(brought.result)
+
+    def _save(self, result: JobResult, titles: Sequence[str]) -> Posted:
+        """Write the result's images into the folder; where each is, by index."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        job, ref, saved = result.job, job_ref(result.job.public_id), {}
+        for image, title in zip(result.images, titles, strict=True):
+            data = image.data or b""
+            path = self.out_dir / images.file_name(job, image, data)
+            path.write_bytes(data)
+            saved[image.index] = str(path)
+            self._say(f"{ref} {title}: saved {path}")
+        return saved
+
+    def _offer(self, result: JobResult) -> None:
+        """The result's buttons, as words; it becomes "the last result"."""
+        if result.buttons:
+            self._last_job = result.job.public_id
+            labels = " · ".join(label(b) for row in result.buttons for b in row)
+            self._say(f"{job_ref(result.job.public_id)} actions ({_ACTIONS}): {labels}")
 
     async def _character(self, rest: str) -> None:
         action, _, name = _REF.sub("", rest).strip().partition(" ")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
 
 from bot.core import texts
+from bot.core.domain import PUBLIC_ID
 from tests.conftest import image_bytes
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
@@ -87,6 +89,7 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
             "R1 the same cat at night",
             "--count 9 broken",
             "queue",
+            "history",
         ]
     )
     async with FakeFlowServer() as flow:
@@ -102,20 +105,25 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
             stdin=script.encode(),
         )
     assert code == 0, err
-    assert "#1 ✅ nano-banana-pro" in out
+    first, upscale, edit = re.findall(rf"^✅ #({PUBLIC_ID}) · ", out, re.MULTILINE)
+    assert f"✅ #{first} · nano-banana-pro" in out
     assert "⬆️ Upscale 1 · ✏️ Edit 1 · ⬆️ Upscale 2 · ✏️ Edit 2 · 🎲 Draw again" in out
-    assert "#2 ✅ Upscaled image 2 to 2k" in out
-    # An edit keeps the source's model, shape and count.
-    assert "#3 ✅ nano-banana-pro" in out
+    assert f"✅ #{upscale} · Upscaled image 2 of #{first} to 2k" in out
+    # An edit keeps the source's model, shape and count; it says what it was made from.
+    assert f"✅ #{edit} · nano-banana-pro" in out
+    assert f"from #{first} · ✏️ Edit 1" in out
+    assert "Your jobs, newest first (page 1):" in out
     assert "❌ The count must be a whole number from 1 to 4" in out
     saved = sorted(p.name for p in (tmp_path / "images").iterdir())
-    assert saved == [
-        "job1_image1.jpg",
-        "job1_image2.jpg",
-        "job2_upscaled1.jpg",
-        "job3_image1.jpg",
-        "job3_image2.jpg",
-    ]
+    assert saved == sorted(
+        [
+            f"{first}_image1.jpg",
+            f"{first}_image2.jpg",
+            f"{edit}_image1.jpg",
+            f"{edit}_image2.jpg",
+            f"{upscale}_upscaled1.jpg",
+        ]
+    )
     assert (tmp_path / "state" / "bot.sqlite3").exists()
     # Even at DEBUG, the token never reaches the logs.
     assert "test-token" not in err
@@ -184,7 +192,7 @@ async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
             assert "nano-banana-pro" in str(keyboard.params["text"])
             shown = next(m for m in tg.sent_messages(7) if m.get("reply_markup"))
             upscale_2 = shown["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
-            assert upscale_2 == "u:1:2"
+            assert re.fullmatch(rf"u:{PUBLIC_ID}:2", upscale_2)
             await tg.press_button(7, 7, shown["message_id"], upscale_2)
             await tg.wait_for("sendDocument", timeout=15)
         finally:

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from bot.core.domain import Job, JobResult
-from bot.core.ports import DeliveryError
+from bot.core.ports import DeliveryError, Posted
 
 
 @dataclass
@@ -17,6 +17,8 @@ class RecordingNotifier:
     finished: list[JobResult] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (admin id, text)
+    # The images it "posted", by the reference it gave the service (as a platform holds them).
+    held: dict[str, bytes] = field(default_factory=dict)
     fail_deliveries: int = 0
     permanent: bool = False
     unreachable: set[str] = field(default_factory=set)  # admins whose alerts fail
@@ -25,15 +27,26 @@ class RecordingNotifier:
     async def job_started(self, job: Job) -> None:
         self.started.append(job.id)
 
-    async def job_finished(self, result: JobResult) -> None:
+    async def job_finished(self, result: JobResult) -> Posted:
         await self._maybe_fail()
         self.finished.append(result)
+        posted = {}
+        for image in result.images:
+            ref = f"held:{result.job.id}:{image.index}"
+            self.held[ref] = image.data or b""
+            posted[image.index] = ref
         await self._notify()
+        return posted
 
     async def job_failed(self, job: Job, message: str) -> None:
         await self._maybe_fail()
         self.failed.append((job.id, message))
         await self._notify()
+
+    async def fetch_image(self, ref: str) -> bytes:
+        if ref not in self.held:
+            raise DeliveryError(f"nothing held at {ref}", permanent=True)
+        return self.held[ref]
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         if admin_id in self.unreachable:
