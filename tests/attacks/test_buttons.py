@@ -1,8 +1,9 @@
 """Attacks on result buttons: pressing other chats' results, prying at prompts, flooding presses.
 
-Buttons carry only ``action:job:index`` and job ids are sequential, so anyone can forge a press
-for any job. A press counts only in the chat the job was answered in (or from an admin); anything
-else looks exactly like an unknown button. Refused presses are told privately, and a user who
+Buttons carry only ``action:job:index``: anyone can forge a press for any job whose id they
+know (a public id seen once, or the sequential number an old button carries). A press counts
+only in the chat the job was answered in or shown in by /show (or from an admin); anything else
+looks exactly like an unknown button. Refused presses are told privately, and a user who
 keeps pressing is slowed down, so that one member can't fill a group with refusals.
 """
 
@@ -48,37 +49,37 @@ async def test_a_press_from_another_chat_is_an_unknown_button(
 
     actions = ((Action.UPSCALE, 1), (Action.REROLL, 0), (Action.REUSE, 1))
     for n, (action, index) in enumerate(actions):
-        button = Button(action, first.job_id, index)
+        button = Button(action, first.public_id, index)
         with pytest.raises(InvalidInput) as forged:
             await service.press(stranger(n), button, "steal it" if index else None)
         with pytest.raises(InvalidInput) as unknown:
-            await service.press(stranger(n), Button(action, 999, index), "x" if index else None)
+            await service.press(stranger(n), Button(action, "999", index), "x" if index else None)
         assert forged.value.message == unknown.value.message == texts.JOB_NOT_FOUND
         # Before a form is opened (Discord's prefilled prompt, Telegram's ForceReply).
         with pytest.raises(InvalidInput, match="no longer available"):
             await service.pressed_job(stranger(n), button)
     with pytest.raises(InvalidInput, match="no longer available"):
-        await service.press(stranger(9), Button(Action.CANCEL, first.job_id))
+        await service.press(stranger(9), Button(Action.CANCEL, first.public_id))
     assert await service.store.get_job(first.job_id + 1) is None
     assert len(flow.images_requests()) == 1
     assert upscales(flow) == []
 
     # Anyone in the job's chat may press (the new job is theirs), and an admin anywhere.
-    mine = await service.press(owner("2"), Button(Action.REROLL, first.job_id))
+    mine = await service.press(owner("2"), Button(Action.REROLL, first.public_id))
     admin = Owner("console", "99", chat_id="admin-dm")
-    theirs = await service.press(admin, Button(Action.UPSCALE, first.job_id, 2))
+    theirs = await service.press(admin, Button(Action.UPSCALE, first.public_id, 2))
     await told.wait_answered(mine.job_id, theirs.job_id)
-    assert (await service.pressed_job(admin, Button(Action.REUSE, first.job_id, 1))).id == 1
+    assert (await service.pressed_job(admin, Button(Action.REUSE, first.public_id, 1))).id == 1
 
 
 async def test_upscales_past_the_daily_quota_are_refused(make_service: Any) -> None:
     service, told = await make_service(limits=Limits(daily_images_per_user=3))
     first = await service.submit(owner(), "a fox --model 2 --count 2")
     await told.wait_answered(first.job_id)
-    upscale = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
+    upscale = await service.press(owner(), Button(Action.UPSCALE, first.public_id, 1))
     await told.wait_answered(upscale.job_id)
     with pytest.raises(InvalidInput, match="today's limit of 3 images"):
-        await service.press(owner(), Button(Action.UPSCALE, first.job_id, 2))
+        await service.press(owner(), Button(Action.UPSCALE, first.public_id, 2))
 
 
 async def test_a_user_hammering_buttons_is_asked_to_wait(make_service: Any) -> None:
@@ -88,13 +89,13 @@ async def test_a_user_hammering_buttons_is_asked_to_wait(make_service: Any) -> N
     refusals = []
     for _ in range(30):
         try:
-            await service.pressed_job(owner("2"), Button(Action.REUSE, first.job_id, 1))
+            await service.pressed_job(owner("2"), Button(Action.REUSE, first.public_id, 1))
         except InvalidInput as refusal:
             refusals.append(refusal.message)
     assert refusals
     assert set(refusals) == {texts.SLOW_DOWN}
     # Another user of the same chat is not held back by the first one's presses.
-    assert (await service.pressed_job(owner("3"), Button(Action.REUSE, first.job_id, 1))).id == 1
+    assert (await service.pressed_job(owner("3"), Button(Action.REUSE, first.public_id, 1))).id == 1
 
 
 # Telegram, through python-telegram-bot.
@@ -269,7 +270,11 @@ async def test_a_refused_press_on_discord_is_private_from_the_start(
         )
         await until(lambda: bot.service.scheduler.position(2) > 0)
 
-        press = await dc.press_button(int(result["id"]), "d:1:0", user_id=discord_harness.USER)
+        press = await dc.press_button(
+            int(result["id"]),
+            f"d:{discord_harness.public_id_of(result)}:0",
+            user_id=discord_harness.USER,
+        )
         reply = await _first_response(dc, press)
         assert reply["type"] == 4  # no public "thinking…" first
         assert reply["data"]["flags"] & FLAG_EPHEMERAL

@@ -88,7 +88,9 @@ async def test_a_queue_longer_than_a_discord_message_is_still_listed(
         (reply,) = await dc.wait_for(f"/interactions/{listing.id}/")
         assert reply.status in (200, 204)
         content: Any = reply.json["data"]["content"]
-        assert content.startswith("**#1**")
+        first = await bot.store.get_job(1)
+        assert first is not None
+        assert content.startswith(f"**#{first.public_id}**")
         assert len(content) <= 2000
         assert texts.failed(texts.INTERNAL) not in content
     finally:

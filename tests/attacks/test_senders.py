@@ -44,4 +44,5 @@ async def test_anonymous_admins_and_channels_are_each_their_own_user(
     [listing] = await tg.wait_for(
         "sendMessage", predicate=lambda c: to_chat(GROUP)(c) and "Your jobs" in text_of(c)
     )
-    assert text_of(listing).splitlines()[1:] == ["#1 “one” — ⏳ Queued — you're next."]
+    one = (await bot.job(1)).public_id
+    assert text_of(listing).splitlines()[1:] == [f"#{one} “one” — ⏳ Queued — you're next."]

@@ -54,7 +54,7 @@ class Bot:
         await self.service.aclose()
         await self.upstream.aclose()
         await asyncio.sleep(0)  # let finished tasks settle before looking
-        assert _discord_tasks() == []
+        assert _discord_tasks() == [], _discord_tasks()
 
 
 def unasked_refusals(dc: FakeDiscordServer, bot: Bot) -> list[str]:
@@ -145,11 +145,23 @@ def buttons(message: dict[str, Any]) -> list[list[str]]:
     return [[c["custom_id"] for c in row["components"]] for row in message["components"]]
 
 
-def job_of(message: dict[str, Any]) -> int:
-    """The job a result message answers, read from its buttons."""
+def public_id_of(message: dict[str, Any]) -> str:
+    """The public id of the job a result message answers, read from its buttons."""
     parsed = Button.parse(buttons(message)[-1][-1])
     assert parsed is not None
-    return parsed.job_id
+    return parsed.job
+
+
+def public_id_of_files(call: RestCall) -> str:
+    """The public id of the job whose images a post uploaded (``banana-<id>-<n>.<ext>``)."""
+    return next(iter(call.files)).split("-")[1]
+
+
+async def job_of(store: AnyStore, message: dict[str, Any]) -> int:
+    """The job a result message answers, read from its buttons."""
+    job = await store.job_by_public_id(public_id_of(message))
+    assert job is not None
+    return job.id
 
 
 def produced(image: ResultImage, size: tuple[int, int]) -> bytes:

@@ -28,6 +28,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import delivery as core_delivery
 from bot.frontends.discord import media, status, views
+from bot.store.sqlite import SqliteStore
 from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
     ADMIN,
@@ -42,6 +43,8 @@ from tests.e2e.discord_harness import (
     png_bomb,
     process,
     produced,
+    public_id_of,
+    public_id_of_files,
     start_bot,
     unasked_refusals,
 )
@@ -142,6 +145,9 @@ async def test_commands_sync_once_then_only_when_changed(
     assert names == {
         (1, "imagine"),
         (1, "settings"),
+        (1, "history"),
+        (1, "show"),
+        (1, "link"),
         (1, "queue"),
         (1, "help"),
         (1, "character"),
@@ -198,7 +204,7 @@ async def test_imagine_edits_its_response_as_the_job_moves(
     options = {"model": "nano-banana-2", "aspect_ratio": "16:9", "count": 2, "seed": 9}
     inter = await dc.slash_command("imagine", {"prompt": "a red fox", **options}, user_id=USER)
     message = await result_of(dc, inter)
-    job_id = job_of(message)
+    job_id = await job_of(store, message)
     await wait_delivered(store, job_id)
     await bot.stop()
 
@@ -206,22 +212,24 @@ async def test_imagine_edits_its_response_as_the_job_moves(
     assert edits(dc, inter) == [
         texts.queued(1),
         texts.STARTED,
-        "nano-banana-2 · seed 9 · 16:9",
+        f"#{public_id_of(message)} · nano-banana-2 · seed 9 · 16:9\n“a red fox”",
     ]
     answer = next(c for c in dc.interaction_responses(inter.id) if c.files)
     images = await store.results(job_id)
     assert answer.files == {
-        f"banana-{job_id}-{i.index}.jpg": produced(i, flow.image_size) for i in images
+        f"banana-{public_id_of(message)}-{i.index}.jpg": produced(i, flow.image_size)
+        for i in images
     }
     # Alt text for screen readers, numbered as the buttons are.
     assert [a["description"] for a in message["attachments"]] == [
         "Image 1 of 2: a red fox",
         "Image 2 of 2: a red fox",
     ]
+    made = public_id_of(message)
     assert buttons(message) == [
-        [f"u:{job_id}:1", f"r:{job_id}:1"],
-        [f"u:{job_id}:2", f"r:{job_id}:2"],
-        [f"d:{job_id}:0"],
+        [f"u:{made}:1", f"r:{made}:1"],
+        [f"u:{made}:2", f"r:{made}:2"],
+        [f"d:{made}:0"],
     ]
     assert [[b["label"] for b in row["components"]] for row in message["components"]] == [
         ["⬆️ Upscale 1", "✏️ Edit 1"],
@@ -297,7 +305,7 @@ async def test_imagine_in_a_dm(dc: FakeDiscordServer, flow: FakeFlowServer, bot:
     )
     message = await result_of(dc, inter)
     assert message["channel_id"] == str(dc.dm_channel_id(USER))
-    job = await bot.service.job(job_of(message))
+    job = await bot.service.job(await job_of(bot.store, message))
     assert job is not None
     assert job.owner.route["guild"] == ""
 
@@ -309,22 +317,25 @@ async def test_upscale_button_sends_the_upscale_as_a_file(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     result = await imagine(dc, "a lighthouse", count=2, model="nano-banana-2")
-    job_id = job_of(result)
-    press = await dc.press_button(int(result["id"]), f"u:{job_id}:2", user_id=OTHER)
+    job_id, public_id = await job_of(store, result), public_id_of(result)
+    press = await dc.press_button(int(result["id"]), f"u:{public_id}:2", user_id=OTHER)
     upscaled = await result_of(dc, press)
 
     assert dc.interaction_responses(press.id)[0].json["type"] == 5  # a new "thinking…" message
     assert upscaled["id"] != result["id"]
     assert upscaled["components"] == []
-    assert upscaled["content"] == "Upscaled image 2 to 2k · nano-banana-2"
+    new_id = public_id_of_files(next(c for c in dc.interaction_responses(press.id) if c.files))
+    assert upscaled["content"] == (
+        f"#{new_id} · Upscaled image 2 of #{public_id} to 2k · nano-banana-2\n"
+        f"⬆️ Upscale 2 by @user{OTHER}"  # another member's result: whose this one is
+    )
     source = next(i for i in await store.results(job_id) if i.index == 2)
     w, h = flow.image_size
     answer = next(c for c in dc.interaction_responses(press.id) if c.files)
-    new_job = int(next(iter(answer.files)).split("-")[1])
     assert answer.files == {
-        f"banana-{new_job}-1.jpg": jpeg((w * 2, h * 2), 2, f"{source.ref.media_id} 2k")
+        f"banana-{new_id}-1.jpg": jpeg((w * 2, h * 2), 2, f"{source.ref.media_id} 2k")
     }
-    job = await store.get_job(new_job)
+    job = await store.job_by_public_id(new_id)
     assert job is not None
     assert job.owner.user_id == str(OTHER)  # anyone may press; the new job is theirs
 
@@ -333,12 +344,12 @@ async def test_reroll_button_makes_a_new_job_for_the_presser(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     result = await imagine(dc, "a castle", count=1, seed=1)
-    job_id = job_of(result)
-    press = await dc.press_button(int(result["id"]), f"d:{job_id}:0", user_id=OTHER)
+    job_id = await job_of(store, result)
+    press = await dc.press_button(int(result["id"]), f"d:{public_id_of(result)}:0", user_id=OTHER)
     rerolled = await result_of(dc, press)
 
     assert rerolled["channel_id"] == str(dc.channel_id)
-    new_job = job_of(rerolled)
+    new_job = await job_of(store, rerolled)
     assert new_job != job_id
     job = await store.get_job(new_job)
     assert job is not None
@@ -354,8 +365,8 @@ async def test_reuse_button_asks_for_a_prompt_and_uses_that_image(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     result = await imagine(dc, "a red fox", count=2)
-    job_id = job_of(result)
-    press = await dc.press_button(int(result["id"]), f"r:{job_id}:2", user_id=OTHER)
+    job_id = await job_of(store, result)
+    press = await dc.press_button(int(result["id"]), f"r:{public_id_of(result)}:2", user_id=OTHER)
     await dc.wait_for(f"/interactions/{press.id}/")
     modal = dc.opened_modal(press.id)
     assert modal["title"] == "What should I make of image 2?"
@@ -373,7 +384,7 @@ async def test_reuse_button_asks_for_a_prompt_and_uses_that_image(
     assert sent is not None
     assert sent["prompt"] == "the fox in a snowstorm"
     assert sent["reference_1"] == source.ref.media_id
-    assert job_of(answer) != job_id
+    assert await job_of(store, answer) != job_id
 
 
 async def test_context_menu_imagines_with_the_message_images(
@@ -465,29 +476,31 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(
         panel = dc.original_message(listing.id)
         assert panel is not None
         assert panel["flags"] & FLAG_EPHEMERAL
-        assert f"#{first.id}" in panel["content"]
+        assert f"#{first.public_id}" in panel["content"]
         assert texts.STARTED in panel["content"]
-        assert f"#{second.id}" in panel["content"]
-        assert buttons(panel) == [[f"c:{first.id}:0", f"c:{second.id}:0"]]
+        assert f"#{second.public_id}" in panel["content"]
+        assert buttons(panel) == [[f"c:{first.public_id}:0", f"c:{second.public_id}:0"]]
 
-        stranger = await dc.press_button(int(panel["id"]), f"c:{second.id}:0", user_id=OTHER)
+        stranger = await dc.press_button(int(panel["id"]), f"c:{second.public_id}:0", user_id=OTHER)
         (refusal,) = await dc.wait_for(f"/interactions/{stranger.id}/")
         assert refusal.json["data"]["content"] == texts.failed(texts.NOT_YOUR_JOB)
 
-        cancel = await dc.press_button(int(panel["id"]), f"c:{second.id}:0", user_id=USER)
+        cancel = await dc.press_button(int(panel["id"]), f"c:{second.public_id}:0", user_id=USER)
         (update,) = await dc.wait_for(f"/interactions/{cancel.id}/")
         assert update.json["type"] == 7
-        assert update.json["data"]["content"].startswith(f"#{second.id}: {texts.CANCELLED}")
-        assert buttons(update.json["data"]) == [[f"c:{first.id}:0"]]
+        assert update.json["data"]["content"].startswith(f"#{second.public_id}: {texts.CANCELLED}")
+        assert buttons(update.json["data"]) == [[f"c:{first.public_id}:0"]]
         job = await store.get_job(second.id)
         assert job is not None
         assert job.state is JobState.CANCELLED
         assert edits(dc, waiting)[-1] == texts.CANCELLED_STATUS
 
         # A running job too: the upstream call runs on, what it makes is thrown away.
-        stop = await dc.press_button(int(panel["id"]), f"c:{first.id}:0", user_id=USER)
+        stop = await dc.press_button(int(panel["id"]), f"c:{first.public_id}:0", user_id=USER)
         (update,) = await dc.wait_for(f"/interactions/{stop.id}/")
-        assert update.json["data"]["content"].startswith(f"#{first.id}: {texts.CANCELLED_RUNNING}")
+        assert update.json["data"]["content"].startswith(
+            f"#{first.public_id}: {texts.CANCELLED_RUNNING}"
+        )
         assert buttons(update.json["data"]) == []
         assert edits(dc, running)[-1] == texts.CANCELLED_STATUS
         job = await store.get_job(first.id)
@@ -516,10 +529,12 @@ async def test_buttons_work_after_a_restart(
         result = await imagine(dc, "before the restart", count=1)
 
     async with process(dc, flow, tmp_path / "bot.sqlite3"):  # nothing in memory any more
-        job_id = job_of(result)
-        press = await dc.press_button(int(result["id"]), f"d:{job_id}:0", user_id=OTHER)
+        press = await dc.press_button(
+            int(result["id"]), f"d:{public_id_of(result)}:0", user_id=OTHER
+        )
         again = await result_of(dc, press)
-    assert job_of(again) == job_id + 1
+    async with SqliteStore(tmp_path / "bot.sqlite3") as store:
+        assert await job_of(store, again) == await job_of(store, result) + 1
     sent = flow.images_requests()[-1].json
     assert sent is not None
     assert sent["prompt"] == "before the restart"
@@ -542,9 +557,11 @@ async def test_after_the_token_expires_the_answer_goes_to_the_channel(
     assert sent["content"].startswith(f"<@{USER}> ")
     assert sent["allowed_mentions"]["users"] == [USER]
     assert sent["allowed_mentions"].get("parse", []) == []
-    job_id = int(next(iter(posts[-1].files)).split("-")[1])
-    assert [c["custom_id"] for c in sent["components"][-1]["components"]][-1] == f"d:{job_id}:0"
-    await wait_delivered(store, job_id)
+    public_id = public_id_of_files(posts[-1])
+    assert [c["custom_id"] for c in sent["components"][-1]["components"]][-1] == f"d:{public_id}:0"
+    job = await store.job_by_public_id(public_id)
+    assert job is not None
+    await wait_delivered(store, job.id)
 
 
 async def test_a_token_past_its_lifetime_is_not_even_tried(
@@ -554,7 +571,8 @@ async def test_a_token_past_its_lifetime_is_not_even_tried(
     await dc.wait_for(on_original(inter, content=texts.queued(1)))
     monkeypatch.setattr(status, "TOKEN_LIFETIME", timedelta(0))  # as if 15 minutes had passed
     (post,) = await dc.wait_for(channel_post)
-    assert post.json["content"].startswith(f"<@{USER}> nano-banana-2-lite · seed")
+    public_id = (await store.get_job(1) or pytest.fail("no job")).public_id
+    assert post.json["content"].startswith(f"<@{USER}> #{public_id} · nano-banana-2-lite · seed")
     await wait_delivered(store, 1)
     assert edits(dc, inter) == [texts.queued(1)]  # no "generating", no answer with that token
     assert [c.status for c in dc.interaction_responses(inter.id)] == [200, 200]
@@ -614,19 +632,21 @@ async def test_where_the_bot_cannot_post_a_late_answer_comes_by_dm(
         await wait_delivered(store, job_id)
         sent = posts[-1]
         assert (sent.status, len(sent.files)) == (200, 1)
-        assert sent.json["content"].startswith("nano-banana-2-lite · seed")  # no mention in a DM
-        assert buttons(dc.message(int(sent.response["id"])))[-1][-1] == f"d:{job_id}:0"
+        public_id = (await store.get_job(job_id) or pytest.fail("no job")).public_id
+        # No mention in a DM.
+        assert sent.json["content"].startswith(f"#{public_id} · nano-banana-2-lite · seed")
+        assert buttons(dc.message(int(sent.response["id"])))[-1][-1] == f"d:{public_id}:0"
     assert not [c for c in dc.calls if channel_post(c) and c.path != f"/channels/{dm}/messages"]
 
 
 async def test_an_answer_while_the_token_lives_needs_no_channel(
-    dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     group = dc.group_dm(USER, OTHER)
     inter = await dc.slash_command("imagine", {"prompt": "here", "count": 1}, user_id=USER,
                                    channel_id=group)  # fmt: skip
     result = await result_of(dc, inter)
-    assert job_of(result) == 1
+    assert await job_of(store, result) == 1
     assert not [c for c in dc.calls if channel_post(c)]
 
 
@@ -663,7 +683,7 @@ async def test_an_unpostable_answer_is_given_up_and_the_bot_keeps_serving(
     assert [c for c in dc.calls if channel_post(c)] == [refused]
 
     flow.latency = 0
-    assert job_of(await imagine(dc, "still serving", count=1)) == 2
+    assert await job_of(store, await imagine(dc, "still serving", count=1)) == 2
 
 
 # Discord's own failures.
@@ -687,7 +707,7 @@ async def test_an_unknown_interaction_queues_nothing(
     late = await dc.slash_command("imagine", {"prompt": "too late"}, user_id=USER)
     await dc.wait_for(f"/interactions/{late.id}/")
     result = await imagine(dc, "in time", count=1)
-    assert job_of(result) == 1  # the late one was never queued
+    assert await job_of(store, result) == 1  # the late one was never queued
     assert [c.status for c in dc.interaction_responses(late.id)] == [404]
 
 
@@ -717,7 +737,9 @@ async def test_many_files_are_split_over_messages_with_buttons_on_the_last(
     )
     assert len(first["attachments"]) == 3
     assert first["components"] == []
-    assert first["content"].startswith("nano-banana-2-lite · seed")
+    assert first["content"].startswith(
+        f"#{public_id_of(followup.json)} · nano-banana-2-lite · seed"
+    )
     assert len(followup.files) == 1
     assert not followup.json.get("flags", 0) & FLAG_EPHEMERAL
     # Lite cannot upscale: the edits two to a row, and 🎲.
@@ -738,11 +760,17 @@ async def test_a_fault_on_a_later_post_sends_only_the_rest(
     dc.fail_next("POST", CHANNEL_POST, 503, after=1)  # the first post goes, the second fails
     await wait_delivered(store, 1)
     posts = [c for c in dc.calls if post_in(dc.channel_id)(c)]
+    made = (await store.get_job(1) or pytest.fail("no job")).public_id
     assert [(c.status, sorted(c.files)) for c in posts] == [
-        (200, ["banana-1-1.jpg", "banana-1-2.jpg"]),
-        (503, ["banana-1-3.jpg", "banana-1-4.jpg"]),
-        (200, ["banana-1-3.jpg", "banana-1-4.jpg"]),  # only the rest, tried again
+        (200, [f"banana-{made}-1.jpg", f"banana-{made}-2.jpg"]),
+        (503, [f"banana-{made}-3.jpg", f"banana-{made}-4.jpg"]),
+        (200, [f"banana-{made}-3.jpg", f"banana-{made}-4.jpg"]),  # only the rest, tried again
     ]
+    # Where every image went is known, the first post's too (parked with it), for /show.
+    urls = [a["url"] for c in (posts[0], posts[2]) for a in c.response["attachments"]]
+    assert {i: w["discord"] for i, w in (await store.posted(1)).items()} == dict(
+        enumerate(urls, start=1)
+    )
     assert posts[0].json["content"].startswith(f"<@{USER}> ")  # the caption and mention once
     assert "content" not in posts[2].json or not posts[2].json["content"]
     assert posts[2].json["components"]  # the buttons on the last post

@@ -23,6 +23,7 @@ from tests.e2e.discord_harness import (
     buttons,
     job_of,
     on_original,
+    public_id_of,
     start_bot,
     unasked_refusals,
 )
@@ -95,7 +96,7 @@ async def test_the_bot_introduces_itself_in_the_system_channel_of_a_new_server(
     # A tap runs the example as the presser's own prompt.
     tap = await dc.press_button(int(intro["id"]), "ex:1", user_id=OTHER)
     answer = await result_of(dc, tap)
-    job = await store.get_job(job_of(answer))
+    job = await store.get_job(await job_of(store, answer))
     assert job is not None
     assert job.owner.user_id == str(OTHER)
     assert job.request.prompt == texts.EXAMPLES[0][1]  # type: ignore[union-attr]
@@ -120,8 +121,8 @@ async def test_a_pressed_upscale_turns_green_and_a_second_press_points_to_it(
         "imagine", {"prompt": "a red fox", "model": "nano-banana-2", "count": 2}, user_id=USER
     )
     result = await result_of(dc, inter)
-    job_id = job_of(result)
-    press = await dc.press_button(int(result["id"]), f"u:{job_id}:1", user_id=USER)
+    job_id, public_id = await job_of(store, result), public_id_of(result)
+    press = await dc.press_button(int(result["id"]), f"u:{public_id}:1", user_id=USER)
     upscale = await result_of(dc, press)
     await dc.wait_for(f"PATCH /channels/{dc.channel_id}/messages/{result['id']}")
     marked = dc.message(int(result["id"]))
@@ -131,11 +132,11 @@ async def test_a_pressed_upscale_turns_green_and_a_second_press_points_to_it(
         ("✏️ Edit 1", 2),
     ]
     assert marked["components"][1]["components"][0]["label"] == "⬆️ Upscale 2"
-    assert upscale["attachments"][0]["description"] == f"Image 1 of job #{job_id}, upscaled"
+    assert upscale["attachments"][0]["description"] == f"Image 1 of job #{public_id}, upscaled"
     upscaled = [r for r in flow.requests if r.path.endswith("/upscale")]
 
     # Another member's press is pointed to the file, privately: no new job, nothing paid.
-    again = await dc.press_button(int(result["id"]), f"u:{job_id}:1", user_id=OTHER)
+    again = await dc.press_button(int(result["id"]), f"u:{public_id}:1", user_id=OTHER)
     reply = await private_reply(dc, again)
     link = f"https://discord.com/channels/{dc.guild_id}/{dc.channel_id}/{upscale['id']}"
     assert reply["content"] == f"{texts.UPSCALE_AGAIN} {link}"
@@ -150,9 +151,11 @@ async def test_a_double_tapped_reroll_starts_one_job(
     result = await result_of(
         dc, await dc.slash_command("imagine", {"prompt": "a fox"}, user_id=USER)
     )
-    job_id = job_of(result)
+    job_id, public_id = await job_of(store, result), public_id_of(result)
     flow.latency = 0.3
-    taps = [await dc.press_button(int(result["id"]), f"d:{job_id}:0", user_id=USER) for _ in "12"]
+    taps = [
+        await dc.press_button(int(result["id"]), f"d:{public_id}:0", user_id=USER) for _ in "12"
+    ]
     # discord.py handles them side by side: whichever comes second is the double tap.
     first = [(await dc.wait_for(f"/interactions/{tap.id}/"))[0].json for tap in taps]
     assert sorted(response["type"] for response in first) == [4, 5]
@@ -211,7 +214,7 @@ async def test_a_cancelled_running_job_posts_nothing(
     panel = dc.original_message(listing.id)
     assert panel is not None
     (job,) = await store.user_jobs(UserKey("discord", str(USER)))
-    stop = await dc.press_button(int(panel["id"]), f"c:{job.id}:0", user_id=USER)
+    stop = await dc.press_button(int(panel["id"]), f"c:{job.public_id}:0", user_id=USER)
     await dc.wait_for(f"/interactions/{stop.id}/")
     await dc.wait_for(on_original(running, content=texts.CANCELLED_STATUS))
     async with asyncio.timeout(5):

@@ -190,9 +190,10 @@ async def test_a_pressed_upscale_shows_done_and_a_second_press_sends_it_again_fo
     result = await result_keyboard(bot, GROUP)
 
     bot.flow.latency = 0.3  # the double tap lands while the first upscale is being made
-    first = await tg.press_button(GROUP, USER, result["message_id"], "u:1:1")
+    upscale = f"u:{(await bot.job(1)).public_id}:1"
+    first = await tg.press_button(GROUP, USER, result["message_id"], upscale)
     await tg.wait_for("editMessageReplyMarkup")
-    double = await tg.press_button(GROUP, USER, result["message_id"], "u:1:1")
+    double = await tg.press_button(GROUP, USER, result["message_id"], upscale)
     assert await answered(tg, double) == {"text": texts.ON_ITS_WAY, "alert": True}
     await bot.delivered(2)
     assert (await answered(tg, first))["text"] is None
@@ -208,7 +209,7 @@ async def test_a_pressed_upscale_shows_done_and_a_second_press_sends_it_again_fo
     upscaled = len([r for r in bot.flow.requests if r.path.endswith("/upscale")])
 
     # Anyone pressing it again gets the same file again: no job, no upstream call, no cost.
-    again = await tg.press_button(GROUP, OTHER, result["message_id"], "u:1:1")
+    again = await tg.press_button(GROUP, OTHER, result["message_id"], upscale)
     assert await answered(tg, again) == {"text": texts.UPSCALE_AGAIN, "alert": False}
     [_, resent] = await tg.wait_for("sendDocument", count=2)
     assert resent.params["document"] == sent["document"]["file_id"]
@@ -518,7 +519,8 @@ async def test_a_group_queue_panel_is_only_ever_redrawn_with_its_owners_jobs(
     [redrawn] = await tg.wait_for(
         "editMessageText", predicate=lambda c: c.params["message_id"] == panel["message_id"]
     )
-    assert text_of(redrawn).splitlines()[1:] == [f"#2 “two” — {texts.queued(1)}"]
+    two = (await bot.job(2)).public_id
+    assert text_of(redrawn).splitlines()[1:] == [f"#{two} “two” — {texts.queued(1)}"]
     assert text_of(redrawn).startswith("User42: ")
 
 
@@ -560,8 +562,9 @@ async def test_a_running_job_is_cancelled_from_queue(bot: BotUnderTest) -> None:
     await tg.post_message(USER, USER, "/queue")
     await tg.wait_for("sendMessage", predicate=lambda c: "Your jobs" in text_of(c))
     listing = tg.sent_messages(USER)[-1]
-    assert callback_data(listing["reply_markup"]) == [["c:1:0"]]
-    stop = await tg.press_button(USER, USER, listing["message_id"], "c:1:0")
+    cancel = f"c:{(await bot.job(1)).public_id}:0"
+    assert callback_data(listing["reply_markup"]) == [[cancel]]
+    stop = await tg.press_button(USER, USER, listing["message_id"], cancel)
     assert (await answered(tg, stop))["text"] == texts.CANCELLED_RUNNING
     [shown] = await tg.wait_for(
         "editMessageText", predicate=lambda c: text_of(c) == texts.CANCELLED_STATUS

@@ -103,6 +103,9 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
         "settings",
         "queue",
         "character",
+        "history",
+        "show",
+        "link",
         "help",
     ]
     bot.flow.latency = 0.2  # long enough for "generating" to be shown
@@ -126,16 +129,17 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
     # The album's images are numbered as the buttons are.
     assert [item["caption"] for item in album.params["media"]] == ["Image 1 of 2", "Image 2 of 2"]
     keyboard = keyboard_message(bot)
-    assert keyboard["text"] == "nano-banana-pro · seed 5 · 16:9"
+    made = (await bot.job(1)).public_id
+    assert keyboard["text"] == f"#{made} · nano-banana-pro · seed 5 · 16:9\n“a red fox”"
     assert labels(keyboard["reply_markup"]) == [
         ["⬆️ Upscale 1", "✏️ Edit 1"],
         ["⬆️ Upscale 2", "✏️ Edit 2"],
         ["🎲 Draw again"],
     ]
     assert callback_data(keyboard["reply_markup"]) == [
-        ["u:1:1", "r:1:1"],
-        ["u:1:2", "r:1:2"],
-        ["d:1:0"],
+        [f"u:{made}:1", f"r:{made}:1"],
+        [f"u:{made}:2", f"r:{made}:2"],
+        [f"d:{made}:0"],
     ]
     assert generations(bot.flow) == [
         {
@@ -203,7 +207,7 @@ async def test_photo_with_caption_is_the_reference_at_its_best_size(bot: BotUnde
     seed = job.request.seed
     # Lite can't upscale: no upscale buttons, and the caption says how to get them.
     assert photo.params["caption"] == (
-        f"nano-banana-2-lite · seed {seed} · 1:1\n"
+        f"#{job.public_id} · nano-banana-2-lite · seed {seed} · 1:1\n“make it blue”\n"
         "nano-banana-2-lite can't upscale; for ⬆️ Upscale buttons, use --model 2."
     )
     assert labels(photo.params["reply_markup"]) == [["✏️ Edit 1"], ["🎲 Draw again"]]
@@ -403,21 +407,25 @@ async def test_upscale_reroll_and_reuse_buttons(bot: BotUnderTest) -> None:
     keyboard = keyboard_message(bot)
     first, second = await bot.results(1)
 
-    upscale = await tg.press_button(USER, USER, keyboard["message_id"], "u:1:1")
-    await bot.delivered(2)
+    made = (await bot.job(1)).public_id
+    upscale = await tg.press_button(USER, USER, keyboard["message_id"], f"u:{made}:1")
+    upscaled = (await bot.delivered(2)).public_id
     [document] = tg.calls_of("sendDocument")
     assert document.files["document"] == jpeg((128, 96), 2, f"{first.ref.media_id} 2k")
-    assert document.params["caption"] == "Upscaled image 1 to 2k · nano-banana-2"
+    assert document.params["caption"] == (
+        f"#{upscaled} · Upscaled image 1 of #{made} to 2k · nano-banana-2"
+    )
     assert document.params["reply_parameters"]["message_id"] == keyboard["message_id"]
     assert "reply_markup" not in document.params
 
+    # A button posted before jobs had public ids carries the job's number: it still works.
     reroll = await tg.press_button(USER, USER, keyboard["message_id"], "d:1:0")
     await bot.delivered(3)
     again = generations(flow)[-1]
     assert (again["prompt"], again["model"], again["count"]) == ("a fox", "nano-banana-2", 2)
     assert again["seed"] != 11
 
-    reuse = await tg.press_button(USER, USER, keyboard["message_id"], "r:1:2")
+    reuse = await tg.press_button(USER, USER, keyboard["message_id"], f"r:{made}:2")
     [ask] = await tg.wait_for(
         "sendMessage", predicate=lambda c: "force_reply" in c.params.get("reply_markup", {})
     )
@@ -535,25 +543,26 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(bot: BotUnderTest) -> 
     await tg.wait_for("sendMessage", predicate=lambda c: text_of(c).startswith("Your jobs"))
     listing = keyboard_message(bot)
     # The same words for the same states as the status messages (and Discord's /queue).
+    one, two = (await bot.job(1)).public_id, (await bot.job(2)).public_id
     assert listing["text"].splitlines()[1:] == [
-        f"#1 “first” — {texts.STARTED}",
-        f"#2 “second” — {texts.queued(1)}",
+        f"#{one} “first” — {texts.STARTED}",
+        f"#{two} “second” — {texts.queued(1)}",
     ]
-    assert labels(listing["reply_markup"]) == [["✖ Cancel #1"], ["✖ Cancel #2"]]
-    assert callback_data(listing["reply_markup"]) == [["c:1:0"], ["c:2:0"]]
+    assert labels(listing["reply_markup"]) == [[f"✖ Cancel #{one}"], [f"✖ Cancel #{two}"]]
+    assert callback_data(listing["reply_markup"]) == [[f"c:{one}:0"], [f"c:{two}:0"]]
 
-    stranger = await tg.press_button(USER, OTHER, listing["message_id"], "c:2:0")
+    stranger = await tg.press_button(USER, OTHER, listing["message_id"], f"c:{two}:0")
     await tg.wait_for("answerCallbackQuery")
     assert answer_text(bot, stranger) == texts.NOT_YOUR_JOB
-    owner = await tg.press_button(USER, USER, listing["message_id"], "c:2:0")
+    owner = await tg.press_button(USER, USER, listing["message_id"], f"c:{two}:0")
     await tg.wait_for("editMessageText", predicate=lambda c: text_of(c).startswith("Your jobs"))
     answered(bot, stranger, owner)
     assert answer_text(bot, owner) == texts.CANCELLED
     assert (await bot.job(2)).state is JobState.CANCELLED
     updated = tg.message(USER, listing["message_id"])
     assert updated is not None
-    assert updated["text"].splitlines()[1:] == [f"#1 “first” — {texts.STARTED}"]
-    assert labels(updated["reply_markup"]) == [["✖ Cancel #1"]]
+    assert updated["text"].splitlines()[1:] == [f"#{one} “first” — {texts.STARTED}"]
+    assert labels(updated["reply_markup"]) == [[f"✖ Cancel #{one}"]]
     assert any(m["text"] == texts.CANCELLED_STATUS for m in tg.sent_messages(USER) if "text" in m)
 
 

@@ -79,7 +79,7 @@ async def test_no_upscale_buttons_where_the_model_cannot(make_service: Any) -> N
     result = told.result(submitted.job_id)
     assert [[label(b) for b in row] for row in result.buttons] == [["✏️ Edit 1"], ["🎲 Draw again"]]
     # The result says how to get upscale buttons, in the words of the user's platform.
-    caption = ResultView.of(result, service.models).caption
+    caption = ResultView.of(result, service.models, limit=1024).caption
     assert caption.endswith(
         "nano-banana-2-lite can't upscale; for ⬆️ Upscale buttons, use --model 2."
     )
@@ -268,7 +268,7 @@ async def test_jobs_with_generated_references_run_on_the_owning_account(store: A
             await told.wait_answered(first.job_id)
             made_on = told.result(first.job_id).images[1].ref.account
             reused = await service.press(
-                owner("2"), Button(Action.REUSE, first.job_id, 2), "at night"
+                owner("2"), Button(Action.REUSE, first.public_id, 2), "at night"
             )
             await told.wait_answered(reused.job_id)
             request = flow.images_requests()[-1]
@@ -277,7 +277,7 @@ async def test_jobs_with_generated_references_run_on_the_owning_account(store: A
             assert body(request)["reference_1"] == told.result(first.job_id).images[1].ref.media_id
             assert not [r for r in flow.requests if "/assets/" in r.path]  # no re-upload
             other = await service.press(
-                owner("2"), Button(Action.REUSE, first.job_id, 1), "x --model pro"
+                owner("2"), Button(Action.REUSE, first.public_id, 1), "x --model pro"
             )
             await told.wait_answered(other.job_id)
             assert body(flow.images_requests()[-1])["model"] == "nano-banana-pro"
@@ -291,14 +291,14 @@ async def test_reroll_and_upscale_buttons(make_service: Any, flow: FakeFlowServe
     first = await service.submit(owner(), "a fox --count 2 --model pro --seed 1")
     await told.wait_answered(first.job_id)
 
-    reroll = await service.press(owner("2"), Button(Action.REROLL, first.job_id))
+    reroll = await service.press(owner("2"), Button(Action.REROLL, first.public_id))
     await told.wait_answered(reroll.job_id)
     rerolled = told.result(reroll.job_id)
     assert rerolled.job.owner.user_id == "2"  # the presser's job
     assert body(flow.images_requests()[-1])["seed"] != 1
     assert body(flow.images_requests()[-1])["prompt"] == "a fox"
 
-    up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 2))
+    up = await service.press(owner(), Button(Action.UPSCALE, first.public_id, 2))
     await told.wait_answered(up.job_id)
     upscaled = told.result(up.job_id)
     assert upscaled.buttons == ()
@@ -315,7 +315,7 @@ async def test_upscale_refused_where_the_model_cannot(make_service: Any) -> None
     first = await service.submit(owner(), "a fox --count 1 --model lite")
     await told.wait_answered(first.job_id)
     with pytest.raises(InvalidInput, match="can't be upscaled"):
-        await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
+        await service.press(owner(), Button(Action.UPSCALE, first.public_id, 1))
 
 
 async def test_an_upscale_is_made_once_per_image_and_size(
@@ -324,7 +324,7 @@ async def test_an_upscale_is_made_once_per_image_and_size(
     service, told = await make_service()
     first = await service.submit(owner(), "a fox --count 2 --model 2")
     await told.wait_answered(first.job_id)
-    upscale = Button(Action.UPSCALE, first.job_id, 1)
+    upscale = Button(Action.UPSCALE, first.public_id, 1)
     # One that failed is no upscale: it is made when asked again.
     flow.fail_next(400, endpoint="upscale")
     failed = await service.press(owner(), upscale)
@@ -340,7 +340,7 @@ async def test_an_upscale_is_made_once_per_image_and_size(
     # Another size, or another image, is another upscale.
     await service.update_settings(UserKey("console", "2"), upscale_resolution="4k")
     bigger = await service.press(owner("2"), upscale)
-    other = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 2))
+    other = await service.press(owner(), Button(Action.UPSCALE, first.public_id, 2))
     await told.wait_answered(bigger.job_id, other.job_id)
     assert len([r for r in flow.requests if r.path.endswith("/upscale")]) == 4
 
@@ -348,11 +348,11 @@ async def test_an_upscale_is_made_once_per_image_and_size(
 async def test_buttons_for_unknown_jobs_or_images(make_service: Any) -> None:
     service, told = await make_service()
     with pytest.raises(InvalidInput, match="no longer available"):
-        await service.press(owner(), Button(Action.REROLL, 999))
+        await service.press(owner(), Button(Action.REROLL, "999"))
     first = await service.submit(owner(), "a fox --count 1")
     await told.wait_answered(first.job_id)
     with pytest.raises(InvalidInput, match="no longer available"):
-        await service.press(owner(), Button(Action.REUSE, first.job_id, 4), "x")
+        await service.press(owner(), Button(Action.REUSE, first.public_id, 4), "x")
 
 
 async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> None:
@@ -676,10 +676,10 @@ async def test_a_job_pinned_to_an_account_gone_bad_is_answered(store: AnyStore) 
             made_on = told.result(first.job_id).images[0].ref.account
             flow.latency = 1.0
             busy = [  # three reuses fill the account the image lives on (limit 3)
-                await service.press(owner(str(u)), Button(Action.REUSE, first.job_id, 1), "x")
+                await service.press(owner(str(u)), Button(Action.REUSE, first.public_id, 1), "x")
                 for u in (2, 3, 4)
             ]
-            up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
+            up = await service.press(owner(), Button(Action.UPSCALE, first.public_id, 1))
             assert service.scheduler.position(up.job_id) == 1  # waiting for room on its account
             flow.set_health(made_on, "needs new cookies")
             await told.wait_answered(up.job_id, *(b.job_id for b in busy))
