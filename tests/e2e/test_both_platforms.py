@@ -7,12 +7,14 @@ rather than in a subprocess; everything else is what an operator starts.
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
 
 from bot import app
 from bot.config import Settings
+from bot.core import texts
 from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
@@ -77,3 +79,74 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(tmp_path: Path) -> Non
     # Round-robin: the first slot to free up goes to the Discord user, not to Telegram's 4th.
     assert order[3] == "dc 1", order
     assert sorted(order) == ["dc 1", *(f"tg {i}" for i in range(1, 7))]
+
+
+async def test_a_telegram_job_is_shown_on_discord_after_link(tmp_path: Path) -> None:
+    async with (
+        FakeFlowServer() as flow,
+        FakeTelegramServer(token=TG_TOKEN) as tg,
+        FakeDiscordServer() as dc,
+    ):
+        settings = Settings.from_env(
+            {
+                "USEAPI_TOKEN": "test-token",
+                "USEAPI_BASE_URL": flow.base_url,
+                "TELEGRAM_TOKEN": TG_TOKEN,
+                "TELEGRAM_API_URL": tg.root,
+                "DISCORD_TOKEN": "discord-token",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+            },
+            env_file=None,
+        )
+        with dc.patch_discord():
+            bot = asyncio.create_task(app.run_bot(settings))
+            try:
+                await dc.wait_ready(timeout=10)
+                await tg.wait_for("deleteWebhook")
+
+                await tg.post_message(TG_USER, TG_USER, "/imagine a fox --count 2 --model 2")
+                [keyboard] = await tg.wait_for("sendMessage", predicate=with_keyboard, timeout=10)
+                made = keyboard.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
+                public_id = made.split(":")[1]
+                photos = [
+                    tg.file_bytes(item["photo"][-1]["file_id"])
+                    for item in tg.sent_messages(TG_USER)
+                    if "photo" in item
+                ]
+
+                # Before the link, the Discord account can't see it.
+                before = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
+                (refused,) = await dc.wait_for(f"/interactions/{before.id}/")
+                assert refused.json["data"]["content"] == texts.failed(texts.no_such_job(public_id))
+
+                await tg.post_message(TG_USER, TG_USER, "/link")
+                [offer] = await tg.wait_for("sendMessage", predicate=has_code)
+                code = re.search(r"code: (\S+)", str(offer.params["text"]))
+                assert code is not None
+                link = await dc.slash_command("link", {"code": code[1]}, user_id=DC_USER)
+                (linked,) = await dc.wait_for(f"/interactions/{link.id}/")
+                assert "linked with your Telegram account" in linked.json["data"]["content"]
+
+                show = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
+                await dc.wait_for(lambda c: answered_with_files(c) and show.token in c.path)
+                shown = dc.original_message(show.id)
+                assert shown is not None
+                assert shown["content"].startswith(f"#{public_id} · nano-banana-2 · ")
+                # Fetched from Telegram through its front end, byte for byte.
+                assert [dc.attachment_bytes(int(a["id"])) for a in shown["attachments"]] == photos
+                history = await dc.slash_command("history", {}, user_id=DC_USER)
+                (listing,) = await dc.wait_for(f"/interactions/{history.id}/")
+                assert f"#{public_id}" in listing.json["data"]["content"]
+            finally:
+                bot.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await bot
+    assert len(flow.images_requests()) == 1
+
+
+def with_keyboard(call: Call) -> bool:
+    return "reply_markup" in call.params and call.params["chat_id"] == TG_USER
+
+
+def has_code(call: Call) -> bool:
+    return "link code" in str(call.params.get("text", ""))
