@@ -366,7 +366,8 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
             jobs = [(int(row["id"]), str(row["request"])) for row in await cur.fetchall()]
             async with db.cursor() as many:
                 await many.executemany(
-                    "UPDATE jobs SET request = %s, pruned_at = now() WHERE id = %s",
+                    "UPDATE jobs SET request = %s, owner_name = '', pruned_at = now() "
+                    "WHERE id = %s",
                     [(tombstone(request), job_id) for job_id, request in jobs],
                 )
             ids = [job_id for job_id, _ in jobs]

@@ -348,7 +348,7 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
             ) as cur:
                 jobs = [(int(row[0]), str(row[1])) async for row in cur]
             await db.executemany(
-                "UPDATE jobs SET request = ?, pruned_at = ? WHERE id = ?",
+                "UPDATE jobs SET request = ?, owner_name = '', pruned_at = ? WHERE id = ?",
                 [(tombstone(request), time.time(), job_id) for job_id, request in jobs],
             )
             await db.executemany(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from dataclasses import replace
 
 import psycopg
 import pytest
@@ -125,7 +126,8 @@ async def test_the_chats_a_job_was_shown_in(store: AnyStore) -> None:
 
 
 async def test_where_images_were_posted_is_kept_while_the_images_are(store: AnyStore) -> None:
-    job = await store.add_job(owner(), request(), {}, day=DAY)
+    job = await store.add_job(replace(owner(), name="@ana"), request(), {}, day=DAY)
+    assert job.owner.name == "@ana"
     assert await store.mark_running(job.id, "alice@example.com") == 1
     assert await store.finish_job(job.id, [image(1), image(2)])
     await store.save_posted(job.id, "telegram", {1: "p:one", 2: "p:two", 3: "p:none"})
@@ -141,6 +143,7 @@ async def test_where_images_were_posted_is_kept_while_the_images_are(store: AnyS
     pruned = await store.get_job(job.id)
     assert pruned is not None
     assert pruned.pruned
+    assert pruned.owner.name == ""  # how a caption named them goes with the prompt
 
 
 async def test_two_users_are_linked_once_and_unlinked_together(store: AnyStore) -> None:
