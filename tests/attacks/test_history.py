@@ -142,3 +142,10 @@ async def test_show_of_a_job_from_another_chat_is_refused_on_discord(
         assert not reply.json["data"].get("attachments")
     finally:
         await bot.stop()
+
+
+async def test_odd_numbers_for_a_job_are_an_unknown_job(make_service: Any) -> None:
+    service, _ = await make_service()
+    for typed in ("9" * 30, "²", "0", "-1", "1.5"):
+        assert await service.find_job(typed) is None
+        assert await refusal(service.show(stranger(), typed)) == texts.no_such_job(typed)

@@ -11,6 +11,7 @@ front end otherwise.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 
 from bot.core import texts
@@ -44,7 +45,7 @@ class History:
     async def find(self, ref: str) -> Job | None:
         """The job a button or a user names: its public id, or the number an old button
         carries (a press is authorised all the same: knowing it grants nothing)."""
-        if ref.isdigit():
+        if re.fullmatch(r"[1-9][0-9]{0,17}", ref):  # what an old button carries, at most
             return await self._store.get_job(int(ref))
         public_id = parse_public_id(ref)
         return await self._store.job_by_public_id(public_id) if public_id else None
