@@ -8,9 +8,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core import texts
+from bot.core import history_texts, texts
+from bot.core.captions import alt_text, caption, made_by
 from bot.core.domain import Action, Button, Job, JobResult, JobState, UpscaleRequest
-from bot.core.presenters import alt_text, caption, job_ref, made_by
+from bot.core.presenters import job_ref
 
 # Jobs on a page of /history: a Discord message's five rows hold their show buttons and the
 # page turns; a phone shows them without scrolling.
@@ -35,7 +36,7 @@ class ShowView:
         job = result.job
         notes = [_fate(job)] if not result.images else []
         if missing:
-            notes.append(texts.IMAGES_UNAVAILABLE)
+            notes.append(history_texts.IMAGES_UNAVAILABLE)
         rows = list(result.buttons) if result.images else []
         parent = job.parent
         if parent is not None and parent.public_id:
@@ -47,17 +48,17 @@ class ShowView:
 def _fate(job: Job) -> str:
     """What became of a job with no images to show."""
     if job.pruned:
-        return texts.PRUNED
+        return history_texts.PRUNED
     match job.state:
         case JobState.QUEUED:
-            return texts.WAITING
+            return history_texts.WAITING
         case JobState.RUNNING:
             return texts.UPSCALING if job.is_upscale else texts.STARTED
         case JobState.FAILED:
             return texts.failed(job.error or texts.INTERNAL)
         case JobState.CANCELLED:
             return texts.CANCELLED_STATUS
-    return texts.IMAGES_UNAVAILABLE
+    return history_texts.IMAGES_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class HistoryView:
     @property
     def text(self) -> str:
         if not self.rows:
-            return texts.HISTORY_EMPTY if self.page == 0 else texts.HISTORY_END
+            return history_texts.HISTORY_EMPTY if self.page == 0 else history_texts.HISTORY_END
         title = f"Your jobs, newest first (page {self.page + 1}):"
         return "\n".join([title, *(row.text for row in self.rows)])
 

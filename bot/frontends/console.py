@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import images, settings, texts
+from bot.core import history_texts, images, settings, texts
+from bot.core.captions import ResultView
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
     QueueView,
-    ResultView,
     SettingsPanel,
     character_line,
     job_ref,
@@ -201,7 +201,7 @@ class Console:
     async def _show(self, typed: str) -> None:
         """``show ID``: the job's caption again, and its images saved (again) in the folder."""
         if not typed:
-            raise InvalidInput(texts.SHOW_HOW)
+            raise InvalidInput(history_texts.SHOW_HOW)
         job = await self.service.show(self._owner, typed)
         brought = await self.service.bring(self._owner, job)
         view = ShowView.of(brought.result, missing=brought.missing, limit=CAPTION)

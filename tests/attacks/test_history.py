@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import history_texts, texts
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.service.identities import MAX_TRIES
@@ -41,10 +41,10 @@ async def test_guessing_another_chats_public_id_gets_the_unknown_id_answer(
     made = await service.submit(Owner("console", "1", chat_id="chat"), "a private fox --count 1")
     await told.wait_answered(made.job_id)
     real, invented = made.public_id, "zzzzzzz" if made.public_id != "zzzzzzz" else "yyyyyyy"
-    assert await refusal(service.show(stranger(1), real)) == texts.no_such_job(real)
-    assert await refusal(service.show(stranger(2), invented)) == texts.no_such_job(invented)
+    assert await refusal(service.show(stranger(1), real)) == history_texts.no_such_job(real)
+    assert await refusal(service.show(stranger(2), invented)) == history_texts.no_such_job(invented)
     # The job's number (what buttons carried before) is no public id: no enumeration by it.
-    assert await refusal(service.show(stranger(3), str(made.job_id))) == texts.no_such_job(
+    assert await refusal(service.show(stranger(3), str(made.job_id))) == history_texts.no_such_job(
         str(made.job_id)
     )
     # Refused, it was not shown there: its buttons still don't work there.
@@ -60,11 +60,11 @@ async def test_a_forged_show_button_from_another_chat_gets_nothing(make_service:
     made = await service.submit(Owner("console", "1", chat_id="chat"), "a private fox --count 1")
     await told.wait_answered(made.job_id)
     forged = Button(Action.SHOW, made.public_id)
-    assert await refusal(service.press_show(stranger(), forged)) == texts.no_such_job(
+    assert await refusal(service.press_show(stranger(), forged)) == history_texts.no_such_job(
         made.public_id
     )
     forged_old = Button(Action.SHOW, str(made.job_id))  # an internal number in a forged button
-    assert await refusal(service.press_show(stranger(5), forged_old)) == texts.no_such_job(
+    assert await refusal(service.press_show(stranger(5), forged_old)) == history_texts.no_such_job(
         str(made.job_id)
     )
 
@@ -76,8 +76,8 @@ async def test_guessing_link_codes_is_stopped_after_a_few_tries(make_service: An
     assert code is not None
     attacker = UserKey("discord", "666")
     for n in range(MAX_TRIES):
-        assert await refusal(service.link(attacker, f"{n:08d}")) == texts.LINK_BAD_CODE
-    assert await refusal(service.link(attacker, code[1])) == texts.LINK_TOO_MANY
+        assert await refusal(service.link(attacker, f"{n:08d}")) == history_texts.LINK_BAD_CODE
+    assert await refusal(service.link(attacker, code[1])) == history_texts.LINK_TOO_MANY
     assert not (await service.store.identity(victim)).linked
     # The victim's code still works for the victim's own other account.
     assert (await service.link(UserKey("discord", "555"), code[1])).linked
@@ -114,7 +114,7 @@ async def test_show_of_a_job_from_another_chat_is_refused_on_telegram(
     made = (await bot.delivered(1)).public_id
     await tg.post_message(GROUP, OTHER, f"/show {made}", chat_type="supergroup")
     [answer] = await tg.wait_for("sendMessage", predicate=to_chat(GROUP))
-    assert text_of(answer) == texts.no_such_job(made)
+    assert text_of(answer) == history_texts.no_such_job(made)
     assert [c for c in tg.calls if to_chat(GROUP)(c) and c.method != "sendMessage"] == []
     assert not await bot.store.shown_in(1, f"telegram:{GROUP}")
 
@@ -138,7 +138,7 @@ async def test_show_of_a_job_from_another_chat_is_refused_on_discord(
         (reply,) = await dc.wait_for(f"/interactions/{show.id}/")
         assert reply.json["type"] == 4  # answered at once, privately: nothing was deferred
         assert reply.json["data"]["flags"] & FLAG_EPHEMERAL
-        assert reply.json["data"]["content"] == texts.failed(texts.no_such_job(made))
+        assert reply.json["data"]["content"] == texts.failed(history_texts.no_such_job(made))
         assert not reply.json["data"].get("attachments")
     finally:
         await bot.stop()
@@ -148,4 +148,4 @@ async def test_odd_numbers_for_a_job_are_an_unknown_job(make_service: Any) -> No
     service, _ = await make_service()
     for typed in ("9" * 30, "²", "0", "-1", "1.5"):
         assert await service.find_job(typed) is None
-        assert await refusal(service.show(stranger(), typed)) == texts.no_such_job(typed)
+        assert await refusal(service.show(stranger(), typed)) == history_texts.no_such_job(typed)

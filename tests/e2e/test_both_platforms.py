@@ -14,7 +14,7 @@ import pytest
 
 from bot import app
 from bot.config import Settings
-from bot.core import texts
+from bot.core import history_texts, texts
 from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
@@ -117,7 +117,9 @@ async def test_a_telegram_job_is_shown_on_discord_after_link(tmp_path: Path) -> 
                 # Before the link, the Discord account can't see it.
                 before = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
                 (refused,) = await dc.wait_for(f"/interactions/{before.id}/")
-                assert refused.json["data"]["content"] == texts.failed(texts.no_such_job(public_id))
+                assert refused.json["data"]["content"] == texts.failed(
+                    history_texts.no_such_job(public_id)
+                )
 
                 await tg.post_message(TG_USER, TG_USER, "/link")
                 [offer] = await tg.wait_for("sendMessage", predicate=has_code)

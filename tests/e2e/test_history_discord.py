@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import history_texts, texts
 from bot.core.domain import PUBLIC_ID
 from tests.conftest import AnyStore, wait_delivered
 from tests.e2e.discord_harness import (
@@ -194,5 +194,5 @@ async def test_show_of_a_failed_job_says_why_and_an_unknown_id_is_one_sentence(
 
     unknown = await dc.slash_command("show", {"job": "nothing"}, user_id=USER)
     assert (await private_reply(dc, unknown))["content"] == texts.failed(
-        texts.no_such_job("nothing")
+        history_texts.no_such_job("nothing")
     )

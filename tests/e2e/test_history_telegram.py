@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import history_texts, texts
 from bot.core.domain import PUBLIC_ID
 from tests.e2e.telegram_harness import (
     GROUP,
@@ -136,7 +136,7 @@ async def test_history_is_sent_privately_paged_and_shows_a_job_again(bot: BotUnd
     # Asked in a group, the history goes to the private chat.
     await tg.post_message(GROUP, USER, "/history", chat_type="supergroup")
     [sent] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == GROUP)
-    assert text_of(sent) == texts.HISTORY_SENT
+    assert text_of(sent) == history_texts.HISTORY_SENT
     privately = [c for c in tg.calls_of("sendMessage") if text_of(c).startswith("Your jobs")]
     assert [c.params["chat_id"] for c in privately] == [USER, USER]
     # Someone else's press on the panel is refused, and redraws nothing.
@@ -182,7 +182,7 @@ async def test_link_gives_a_code_in_private_only(bot: BotUnderTest) -> None:
     tg = bot.tg
     await tg.post_message(GROUP, USER, "/link", chat_type="supergroup")
     [refused] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == GROUP)
-    assert text_of(refused) == texts.LINK_PRIVATE
+    assert text_of(refused) == history_texts.LINK_PRIVATE
     await tg.post_message(USER, USER, "/link")
     [offer] = await tg.wait_for("sendMessage", predicate=lambda c: c.params["chat_id"] == USER)
     assert re.search(r"Your link code: [0-9a-z]{4}-[0-9a-z]{4}\n", text_of(offer))
@@ -191,4 +191,4 @@ async def test_link_gives_a_code_in_private_only(bot: BotUnderTest) -> None:
     replies = await tg.wait_for(
         "sendMessage", count=2, predicate=lambda c: c.params["chat_id"] == USER
     )
-    assert text_of(replies[-1]) == texts.NOT_LINKED
+    assert text_of(replies[-1]) == history_texts.NOT_LINKED

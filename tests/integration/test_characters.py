@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from bot.core import texts
+from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
-from bot.core.presenters import ResultView
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from tests.conftest import AnyStore, build_service, image_bytes, owner
@@ -56,7 +56,7 @@ async def test_a_character_made_from_two_pictures_is_drawn_by_name(
     assert body["character_1"] == made.handle
     assert body["model"] == "nano-banana-2"  # the default (lite) takes no characters
     assert body["email"] == made.account
-    view = ResultView.of(told.result(job.job_id), service.models)
+    view = ResultView.of(told.result(job.job_id), service.models, limit=1024)
     assert "Characters: Carol" in view.caption
 
 
@@ -86,7 +86,7 @@ async def test_an_unknown_name_stays_text_and_the_caption_says_so(
     body = sent(flow)
     assert body["prompt"] == "@nobody waves, mail jo@example.com"
     assert not [k for k in body if k.startswith("character_")]
-    caption = ResultView.of(told.result(job.job_id), service.models).caption
+    caption = ResultView.of(told.result(job.job_id), service.models, limit=1024).caption
     assert "@nobody: no character of that name, left as text." in caption
 
 

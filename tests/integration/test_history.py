@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import history_texts, texts
+from bot.core.captions import ResultView, caption
 from bot.core.domain import PUBLIC_ID, Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HISTORY_PAGE, ShowView
-from bot.core.presenters import ResultView, caption
 from bot.core.service.identities import MAX_TRIES
 from tests.conftest import wait_delivered
 from tests.fakes.notifier import RecordingNotifier
@@ -121,7 +121,7 @@ async def test_show_of_a_job_without_images_says_what_became_of_it(
     assert await service.store.prune(-1, limit=10)  # past BOT_RETENTION_DAYS
     pruned = await service.bring(member("1"), await service.show(member("1"), done.public_id))
     view = ShowView.of(pruned.result, missing=pruned.missing, limit=1024)
-    assert view.text.splitlines()[-1] == texts.PRUNED
+    assert view.text.splitlines()[-1] == history_texts.PRUNED
     assert pruned.result.images == ()
     assert view.rows == ()
 
@@ -153,8 +153,8 @@ async def test_history_pages_newest_first_with_states_and_reasons(
     second = await service.history(UserKey("console", "1"), 1)
     assert [row.public_id for row in second.rows] == [m.public_id for m in reversed(made[:2])]
     assert not second.more
-    assert (await service.history(UserKey("console", "1"), 5)).text == texts.HISTORY_END
-    assert (await service.history(UserKey("console", "3"))).text == texts.HISTORY_EMPTY
+    assert (await service.history(UserKey("console", "1"), 5)).text == history_texts.HISTORY_END
+    assert (await service.history(UserKey("console", "3"))).text == history_texts.HISTORY_EMPTY
 
 
 async def test_lineage_across_three_generations(make_service: Any) -> None:
@@ -225,12 +225,12 @@ async def test_linked_accounts_share_history_settings_quota_and_show(
     assert not told_dc.finished
 
     assert (await service.link(dc)).linked  # /link again shows the link
-    assert await service.unlink(dc) == texts.UNLINKED
+    assert await service.unlink(dc) == history_texts.UNLINKED
     # Unlinked, it is theirs no more: shown only where it was shown already.
     assert (await service.show(here, made.public_id)).id == made.job_id
     with pytest.raises(InvalidInput) as unknown:
         await service.show(member("555", "dc-other", "discord"), made.public_id)
-    assert unknown.value.message == texts.no_such_job(made.public_id)
+    assert unknown.value.message == history_texts.no_such_job(made.public_id)
     with pytest.raises(InvalidInput, match="isn't linked"):
         await service.unlink(dc)
 
@@ -243,8 +243,8 @@ async def test_a_code_is_tried_a_few_times_only(make_service: Any) -> None:
     for n in range(MAX_TRIES):
         with pytest.raises(InvalidInput) as wrong:
             await service.link(guesser, f"aaaa-aaa{n}")
-        assert wrong.value.message == texts.LINK_BAD_CODE
+        assert wrong.value.message == history_texts.LINK_BAD_CODE
     with pytest.raises(InvalidInput) as refused:
         await service.link(guesser, code[1])  # even the right one, now
-    assert refused.value.message == texts.LINK_TOO_MANY
+    assert refused.value.message == history_texts.LINK_TOO_MANY
     assert not (await service.store.identity(guesser)).linked

@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 
 from bot.core import texts
+from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, ImageRef, JobState, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.policy import Access, Limits, Tuning
-from bot.core.presenters import ResultView, label
+from bot.core.presenters import label
 from bot.store import open_store
 from bot.store.migrations import LATEST
 from tests.conftest import (
@@ -330,6 +331,7 @@ async def test_an_upscale_is_made_once_per_image_and_size(
     failed = await service.press(owner(), upscale)
     await told.wait_answered(failed.job_id)
     assert told.failure(failed.job_id)
+    flow.upscale_latency = 0.5  # long enough to press again while it is being made
     made = await service.press(owner(), upscale)
     with pytest.raises(InvalidInput, match="already on its way"):
         await service.press(owner("2"), upscale)  # anyone's press, while it is being made

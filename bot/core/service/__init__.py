@@ -23,13 +23,11 @@ import logging
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 
+from bot.core import history_texts, texts
 from bot.core import settings as user_settings
-from bot.core import texts
 from bot.core.domain import (
-    DISCORD,
-    TELEGRAM,
     Brought,
     Button,
     Character,
@@ -247,14 +245,15 @@ class Service:
         self._admission.throttle_press(user)
 
     async def press_cancel(self, owner: Owner, button: Button) -> str:
-        job = await self._admission.check_cancel_press(owner, button)
+        self._admission.throttle_press(owner.user)  # a cancel button counts like any press
+        job = await self._history.cancel_press(owner, button)
         return await self._runner.cancel(job.id)
 
     async def cancel(self, user: UserKey, job_id: int) -> str:
         job = await self.store.get_job(job_id)
         if job is None:
             raise InvalidInput(texts.JOB_NOT_FOUND)
-        await self._admission.check_cancel(user, job)
+        await self._history.check_cancel(user, job)
         return await self._runner.cancel(job_id)
 
     def seen(self, user: UserKey) -> None:
@@ -337,34 +336,12 @@ class Service:
     # One person on several platforms.
 
     async def link(self, user: UserKey, code: str | None = None) -> LinkView:
-        if code is None:
-            person = await self._identities.of(user)
-            if person.linked:
-                others = [_named(u) for u in person.users if u != user]
-                return LinkView(texts.linked(others), linked=True)
-            elsewhere = " or ".join(texts.platform_name(p) for p in _LINKABLE if p != user.platform)
-            code = await self._identities.new_code(user)
-            return LinkView(texts.link_code(code, elsewhere), linked=False)
-        issuer = await self._identities.redeem(user, code)
-        # The issuer's defaults are the person's; what they left unset, the other's fill.
-        theirs = await self.store.user_settings(issuer)
-        mine = await self.store.user_settings(user)
-        filled = {k: v for k, v in asdict(mine).items() if getattr(theirs, k) is None}
-        await self.store.save_user_settings(issuer, replace(theirs, **filled))
-        return LinkView(texts.linked([_named(issuer)]), linked=True)
+        return await self._identities.link(user, code)
 
     async def unlink(self, user: UserKey) -> str:
         if not await self._identities.unlink(user):
-            raise InvalidInput(texts.NOT_LINKED)
-        return texts.UNLINKED
-
-
-# Platforms whose users /link joins (the console is the operator's, on one machine).
-_LINKABLE = (TELEGRAM, DISCORD)
-
-
-def _named(user: UserKey) -> str:
-    return f"your {texts.platform_name(user.platform)} account"
+            raise InvalidInput(history_texts.NOT_LINKED)
+        return history_texts.UNLINKED
 
 
 def _id(job: Job) -> int:

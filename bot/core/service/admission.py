@@ -347,23 +347,6 @@ class Admission:
         if not self._presses.allow(user):
             raise InvalidInput(texts.SLOW_DOWN)
 
-    async def check_cancel(self, user: UserKey, job: Job) -> None:
-        """Cancelling is the job owner's (from any account they linked), or an admin's."""
-        if not (await self._history.owns(user, job) or self._access.is_admin(user)):
-            raise InvalidInput(texts.NOT_YOUR_JOB)
-
-    async def check_cancel_press(self, owner: Owner, button: Button) -> Job:
-        """A cancel button counts like any press; in the job's chat the others are told it is
-        not theirs (``check_cancel``), elsewhere the job is as unknown as any other."""
-        self.throttle_press(owner.user)
-        job = await self._history.find(button.job)
-        if job is None or not (
-            await self._history.owns(owner.user, job) or await self._history.may_press(owner, job)
-        ):
-            raise InvalidInput(texts.JOB_NOT_FOUND)
-        await self.check_cancel(owner.user, job)
-        return job
-
     async def _pressed(self, owner: Owner, button: Button) -> tuple[Job, ResultImage | None]:
         """The finished job a result button acts on, and its image (none for 🎲)."""
         job = await self._history.find(button.job)

@@ -14,8 +14,17 @@ import logging
 import re
 from dataclasses import replace
 
-from bot.core import texts
-from bot.core.domain import Brought, Job, JobResult, JobState, Owner, UserKey, parse_public_id
+from bot.core import history_texts, texts
+from bot.core.domain import (
+    Brought,
+    Button,
+    Job,
+    JobResult,
+    JobState,
+    Owner,
+    UserKey,
+    parse_public_id,
+)
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HISTORY_PAGE, HistoryView
 from bot.core.models_table import ModelTable
@@ -62,6 +71,22 @@ class History:
         """The job is ``user``'s, from any of the accounts they linked."""
         return job.owner.user in (await self._identities.of(user)).users
 
+    async def check_cancel(self, user: UserKey, job: Job) -> None:
+        """Cancelling is the job owner's (from any account they linked), or an admin's."""
+        if not (await self.owns(user, job) or self._access.is_admin(user)):
+            raise InvalidInput(texts.NOT_YOUR_JOB)
+
+    async def cancel_press(self, owner: Owner, button: Button) -> Job:
+        """The job a cancel button names: in a chat where its buttons count the others are told
+        it is not theirs (``check_cancel``), elsewhere it is as unknown as any other."""
+        job = await self.find(button.job)
+        if job is None or not (
+            await self.owns(owner.user, job) or await self.may_press(owner, job)
+        ):
+            raise InvalidInput(texts.JOB_NOT_FOUND)
+        await self.check_cancel(owner.user, job)
+        return job
+
     async def show(self, owner: Owner, typed: str) -> Job:
         """The job ``typed`` names, if ``owner`` may see it here: theirs, or one whose buttons
         count here. Anyone else gets exactly the answer an unknown id gets."""
@@ -70,7 +95,7 @@ class History:
         if job is None or not (
             await self.owns(owner.user, job) or await self.may_press(owner, job)
         ):
-            raise InvalidInput(texts.no_such_job(typed))
+            raise InvalidInput(history_texts.no_such_job(typed))
         return job
 
     async def bring(self, owner: Owner, job: Job) -> Brought:

@@ -12,20 +12,24 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import asdict, replace
 
-from bot.core import texts
-from bot.core.domain import PUBLIC_ID_ALPHABET, Identity, UserKey
+from bot.core import history_texts
+from bot.core.domain import DISCORD, PUBLIC_ID_ALPHABET, TELEGRAM, Identity, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.ports import Store
+from bot.core.presenters import LinkView
 
 CODE_LENGTH = 8
-CODE_TTL = texts.LINK_MINUTES * 60.0
+CODE_TTL = history_texts.LINK_MINUTES * 60.0
 # Wrong codes an account may send in TRY_WINDOW seconds; beyond, even a right one is refused.
 MAX_TRIES = 5
 TRY_WINDOW = 15 * 60.0
 # Typed as shown ("k3x9-q2mz"), in any case, with Crockford's look-alikes read as meant.
 _TYPED = str.maketrans("ilo", "110", " -")
 _CODE = re.compile(rf"[{PUBLIC_ID_ALPHABET}]{{{CODE_LENGTH}}}")
+# Platforms whose users /link joins (the console is the operator's, on one machine).
+_LINKABLE = (TELEGRAM, DISCORD)
 
 
 class Identities:
@@ -34,6 +38,27 @@ class Identities:
 
     async def of(self, user: UserKey) -> Identity:
         return await self._store.identity(user)
+
+    async def link(self, user: UserKey, code: str | None) -> LinkView:
+        """/link: the link ``user`` has, or a code to send from the other platform; with
+        ``code``, join the two accounts (the code's issuer's settings are the person's, what
+        they left unset the other's fill)."""
+        if code is None:
+            person = await self.of(user)
+            if person.linked:
+                others = [_named(u) for u in person.users if u != user]
+                return LinkView(history_texts.linked(others), linked=True)
+            elsewhere = " or ".join(
+                history_texts.platform_name(p) for p in _LINKABLE if p != user.platform
+            )
+            code = await self.new_code(user)
+            return LinkView(history_texts.link_code(code, elsewhere), linked=False)
+        issuer = await self.redeem(user, code)
+        theirs = await self._store.user_settings(issuer)
+        mine = await self._store.user_settings(user)
+        filled = {k: v for k, v in asdict(mine).items() if getattr(theirs, k) is None}
+        await self._store.save_user_settings(issuer, replace(theirs, **filled))
+        return LinkView(history_texts.linked([_named(issuer)]), linked=True)
 
     async def new_code(self, user: UserKey) -> str:
         """A code for ``user`` to send from their other account, as shown ("k3x9-q2mz")."""
@@ -46,20 +71,24 @@ class Identities:
         """Join ``user`` to the account whose code ``typed`` is; that account. Too many wrong
         tries are refused before the code is even looked at."""
         if await self._store.link_tries(user, within=TRY_WINDOW) >= MAX_TRIES:
-            raise InvalidInput(texts.LINK_TOO_MANY)
+            raise InvalidInput(history_texts.LINK_TOO_MANY)
         code = typed.strip().lower().translate(_TYPED)
         issuer = await self._store.take_link_code(_hashed(code)) if _CODE.fullmatch(code) else None
         if issuer is None:
             await self._store.add_link_try(user, within=TRY_WINDOW)
-            raise InvalidInput(texts.LINK_BAD_CODE)
+            raise InvalidInput(history_texts.LINK_BAD_CODE)
         if issuer.platform == user.platform:
-            raise InvalidInput(texts.LINK_SAME_PLATFORM)
+            raise InvalidInput(history_texts.LINK_SAME_PLATFORM)
         if not await self._store.link(issuer, user):
-            raise InvalidInput(texts.LINK_TAKEN)
+            raise InvalidInput(history_texts.LINK_TAKEN)
         return issuer
 
     async def unlink(self, user: UserKey) -> list[UserKey]:
         return await self._store.unlink(user)
+
+
+def _named(user: UserKey) -> str:
+    return f"your {history_texts.platform_name(user.platform)} account"
 
 
 def _hashed(code: str) -> str:

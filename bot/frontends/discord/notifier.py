@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import discord
 
 from bot.core import texts
+from bot.core.captions import ResultView
 from bot.core.domain import Job, JobResult, ResultImage
 from bot.core.ports import DeliveryError, Parking, Posted
-from bot.core.presenters import ResultView
 from bot.core.service.api import BotApi
 from bot.frontends.discord import delivery, views
 from bot.frontends.discord.buttons import UPSCALE_SENT, result_view

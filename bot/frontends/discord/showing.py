@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from bot.core import texts
+from bot.core import history_texts, texts
 from bot.core.domain import DISCORD, Job, Owner, ResultImage
 from bot.core.errors import InvalidInput
 from bot.core.history_views import ShowView
@@ -61,7 +61,7 @@ async def show(
         )
     except DeliveryError as exc:
         log.warning("job %d could not be shown again: %s", job.id, exc)
-        await interactions.tell(interaction, texts.failed(texts.IMAGES_UNAVAILABLE))
+        await interactions.tell(interaction, texts.failed(history_texts.IMAGES_UNAVAILABLE))
         return
     if sent.urls:
         await client.service.save_posted(job.id, DISCORD, sent.urls)

@@ -29,10 +29,11 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import settings, texts
+from bot.core.captions import caption
 from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.ports import Parking
-from bot.core.presenters import QueueView, SettingsPanel, caption
+from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import outbound, status, views
 from bot.frontends.telegram.asking import REUSE

@@ -7,7 +7,7 @@ from telegram import Message, Update, User
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
-from bot.core import texts
+from bot.core import history_texts
 from bot.core.domain import TELEGRAM, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.presenters import HelpView, QueueView, SettingsPanel
@@ -61,7 +61,7 @@ class Commands:
             return
         typed = command_argument(message.text)
         if not typed:
-            await message.reply_text(texts.SHOW_HOW)
+            await message.reply_text(history_texts.SHOW_HOW)
             return
         owner = Owner(TELEGRAM, str(sender_id(message)), str(message.chat_id))
         try:
@@ -86,9 +86,9 @@ class Commands:
         try:
             await context.bot.send_message(user_id, text, reply_markup=markup)
         except (Forbidden, BadRequest):  # they never started a private chat with the bot
-            await message.reply_text(texts.history_private(context.bot.username))
+            await message.reply_text(history_texts.history_private(context.bot.username))
             return
-        await message.reply_text(texts.HISTORY_SENT)
+        await message.reply_text(history_texts.HISTORY_SENT)
 
     async def link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/link: a code to join this account with your Discord one (or the link you have);
@@ -98,7 +98,7 @@ class Commands:
         if message is None or message.text is None:
             return
         if message.chat.type != "private":
-            await message.reply_text(texts.LINK_PRIVATE)
+            await message.reply_text(history_texts.LINK_PRIVATE)
             return
         user = UserKey(TELEGRAM, str(sender_id(message)))
         typed = command_argument(message.text)

@@ -20,10 +20,10 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot.core import images
+from bot.core.captions import ResultView
 from bot.core.domain import Job, JobResult, ResultImage
 from bot.core.history_views import ShowView
 from bot.core.ports import DeliveryError, Posted
-from bot.core.presenters import ResultView
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import media, status, views
 

@@ -17,9 +17,9 @@ from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot.core import texts
+from bot.core.captions import ResultView
 from bot.core.domain import Job, JobResult
 from bot.core.ports import DeliveryError, Parking, Posted
-from bot.core.presenters import ResultView
 from bot.core.service.api import BotApi
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import delivery, outbound, status

@@ -9,7 +9,7 @@ import logging
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot.core import texts
+from bot.core import history_texts
 from bot.core.domain import TELEGRAM, Job, Owner
 from bot.core.history_views import ShowView
 from bot.core.service.api import BotApi
@@ -34,7 +34,9 @@ class Showing:
             )
         except TelegramError as exc:  # a file Telegram lost, say: the job's text still helps
             log.warning("job %d could not be shown again: %s", job.id, exc)
-            await status.send(bot, chat_id, f"{view.text}\n{texts.IMAGES_UNAVAILABLE}", answer_to)
+            await status.send(
+                bot, chat_id, f"{view.text}\n{history_texts.IMAGES_UNAVAILABLE}", answer_to
+            )
             return
         if posted:
             await self._service.save_posted(job.id, TELEGRAM, posted)

@@ -1,0 +1,136 @@
+"""What a result says about itself, under its images and wherever it is shown again: its
+caption (id, model, seed, ratio, as much of the prompt as the platform's limit leaves room for,
+the result it was made from and who pressed), its images' numbers and alt texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.core import characters, texts
+from bot.core.domain import (
+    Action,
+    Button,
+    GenerationRequest,
+    Job,
+    JobResult,
+    Lineage,
+    ResultImage,
+    UpscaleRequest,
+)
+from bot.core.models_table import ModelTable
+from bot.core.presenters import job_ref, label, parent_ref
+
+# Discord's cap on an attachment's description (its alt text).
+ALT_CHARS = 1024
+
+
+def made_by(lineage: Lineage) -> str:
+    """The button a job was made with, as a caption and /history say it ("🎲", "✏️ Edit 2")."""
+    if lineage.action is Action.REROLL:
+        return "🎲"
+    return label(Button(lineage.action, lineage.public_id, lineage.index))
+
+
+@dataclass(frozen=True)
+class ResultView:
+    """A finished job as every front end shows it: the caption, each image's number (on
+    Telegram's album items) and alt text (Discord's attachment descriptions), the buttons."""
+
+    caption: str
+    titles: tuple[str, ...]
+    alt: tuple[str, ...]
+    rows: tuple[tuple[Button, ...], ...]
+
+    @classmethod
+    def of(cls, result: JobResult, models: ModelTable, *, limit: int) -> ResultView:
+        """``limit``: the platform's most for a caption, counted in UTF-16 units as Telegram
+        counts (never fewer than characters)."""
+        count = len(result.images)
+        return cls(
+            caption=caption(result.job, limit, *_notes(result, models)),
+            titles=tuple(f"Image {i.index} of {count}" for i in result.images),
+            alt=tuple(alt_text(result, image) for image in result.images),
+            rows=result.buttons,
+        )
+
+
+def caption(job: Job, limit: int, *notes: str) -> str:
+    """What a job says about itself, under a result and wherever it is shown again: its id,
+    model, seed and ratio (or what it upscaled); the start of its prompt, as much as ``limit``
+    leaves room for; the result it was made from, and by whom if that was someone else's;
+    then ``notes``. It mentions nobody: the prompt's @s are defused (``texts.unmentioned``)."""
+    request, ref = job.request, job_ref(job.public_id)
+    if isinstance(request, UpscaleRequest):
+        head = (
+            f"{ref} · Upscaled image {request.index} of {parent_ref(job)} to "
+            f"{request.resolution} · {request.model}"
+        )
+        prompt = ""
+    else:
+        head = f"{ref} · {request.model} · seed {request.seed} · {request.aspect_ratio}"
+        prompt = texts.unmentioned(request.prompt)
+    tail = [line for line in (_lineage_line(job), *notes) if line]
+    room = limit - _units("\n".join([head, *tail])) - _units("\n“”")
+    if prompt and room > 1:
+        return "\n".join([head, f"“{_clip(prompt, room)}”", *tail])
+    return "\n".join([head, *tail])
+
+
+def _lineage_line(job: Job) -> str:
+    """ "from #k3x9q2m · 🎲 by @bob": the result a job was made from (an upscale names it in
+    its first line), and who pressed, if that result was someone else's."""
+    parent = job.parent
+    if parent is None:
+        return ""
+    by = parent.owner is not None and parent.owner != job.owner.user and job.owner.name
+    who = f" by {job.owner.name}" if by else ""
+    if job.is_upscale:
+        return f"{made_by(parent)}{who}" if who else ""
+    return f"from {job_ref(parent.public_id)} · {made_by(parent)}{who}"
+
+
+def _notes(result: JobResult, models: ModelTable) -> list[str]:
+    """What a result's caption adds: the characters it drew, how to get upscale buttons."""
+    request = result.job.request
+    drawn = _characters_note(request) if isinstance(request, GenerationRequest) else ""
+    return [note for note in (drawn, _upscale_hint(result, models)) if note]
+
+
+def _characters_note(request: GenerationRequest) -> str:
+    """Which characters drew it, and which ``@words`` named none (they stayed text)."""
+    used = [c.name for c in request.characters]
+    return texts.characters_note(used, characters.unknown(request.prompt, request.characters))
+
+
+def _upscale_hint(result: JobResult, models: ModelTable) -> str:
+    """Under a result its model can't upscale: how to get upscale buttons."""
+    if result.job.is_upscale or not result.images:
+        return ""
+    if any(b.action is Action.UPSCALE for row in result.buttons for b in row):
+        return ""
+    able = next((m for m in models.models if m.can_upscale), None)
+    if able is None:
+        return ""
+    how = texts.naming(result.job.owner.platform)
+    return texts.how_to_upscale(result.images[0].model, able, how)
+
+
+def alt_text(result: JobResult, image: ResultImage) -> str:
+    """What a screen reader says for a result's image (Discord's attachment description)."""
+    request, count = result.job.request, len(result.images)
+    if isinstance(request, UpscaleRequest):
+        return f"Image {request.index} of job {parent_ref(result.job)}, upscaled"
+    return texts.quote(f"Image {image.index} of {count}: {request.prompt}", ALT_CHARS)
+
+
+def _units(text: str) -> int:
+    """A length as Telegram counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _clip(text: str, units: int) -> str:
+    """``text`` within ``units`` UTF-16 units, "…" ending what was cut."""
+    if _units(text) <= units:
+        return text
+    cut = text.encode("utf-16-le")[: 2 * (units - 1)].decode("utf-16-le", errors="ignore")
+    return cut + "…"
