@@ -67,8 +67,8 @@ async def test_a_press_on_someone_elses_result_cannot_draw_their_character(
     await told.wait_answered(first.job_id)
     flow.reset_records()
     for button, prompt in [
-        (Button(Action.REROLL, first.job_id), None),
-        (Button(Action.REUSE, first.job_id, 1), "@carol signs a cheque"),
+        (Button(Action.REROLL, first.public_id), None),
+        (Button(Action.REUSE, first.public_id, 1), "@carol signs a cheque"),
     ]:
         with pytest.raises(InvalidInput) as refused:
             await service.press(MALLORY, button, prompt)
@@ -98,7 +98,7 @@ async def test_a_deleted_character_is_not_drawn_by_an_old_button(
     await told.wait_answered(first.job_id)
     await service.delete_character(ANN.user, "carol")
     with pytest.raises(InvalidInput) as refused:
-        await service.press(ANN, Button(Action.REROLL, first.job_id))
+        await service.press(ANN, Button(Action.REROLL, first.public_id))
     assert refused.value.message == texts.CHARACTER_GONE
 
 

@@ -153,7 +153,7 @@ async def test_console_makes_lists_uses_and_deletes_a_character(tmp_path: Path) 
     assert code == 0, err
     assert texts.character_created("Carol") in out
     assert "@Carol · 1 picture" in out
-    assert "#1 ✅ nano-banana-2" in out
+    assert re.search(rf"^✅ #{PUBLIC_ID} · nano-banana-2", out, re.MULTILINE)
     assert "Characters: Carol" in out
     assert texts.character_deleted("Carol") in out
     assert texts.NO_CHARACTERS_YET in out

@@ -176,11 +176,11 @@ async def test_reroll_and_edit_keep_the_characters(make_service: Any, flow: Fake
     made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
     first = await service.submit(ANN, "@carol in the rain --count 1")
     await told.wait_answered(first.job_id)
-    again = await service.press(ANN, Button(Action.REROLL, first.job_id))
+    again = await service.press(ANN, Button(Action.REROLL, first.public_id))
     await told.wait_answered(again.job_id)
     assert sent(flow)["character_1"] == made.handle
     assert sent(flow)["prompt"] == "@character_1 in the rain"
-    edit = await service.press(ANN, Button(Action.REUSE, first.job_id, 1), "now smiling")
+    edit = await service.press(ANN, Button(Action.REUSE, first.public_id, 1), "now smiling")
     await told.wait_answered(edit.job_id)
     assert sent(flow)["character_1"] == made.handle
     assert "reference_1" in sent(flow)
@@ -248,7 +248,7 @@ async def test_a_shared_character_is_drawn_by_another_member_there_only(
     job = await service.submit(member, "@Carol sings --count 1")
     await told.wait_answered(job.job_id)
     assert sent(flow)["character_1"] == made.handle
-    again = await service.press(member, Button(Action.REROLL, job.job_id))
+    again = await service.press(member, Button(Action.REROLL, job.public_id))
     await told.wait_answered(again.job_id)
     assert sent(flow)["character_1"] == made.handle
 

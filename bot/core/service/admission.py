@@ -403,11 +403,9 @@ class Admission:
         exempt = not daily or self._access.is_admin(user)
         return Caps(self._limits.queued_per_user, None if exempt else daily)
 
-    async def _reserve_images(
-        self, user: UserKey, person: Identity, held: _Held, images: int
-    ) -> None:
-        """Count ``images`` against the person's day (every account they linked), or refuse;
-        an admin (``user``, as configured) asks without a daily limit."""
+    async def _reserve_images(self, user: UserKey, person: Identity, held: _Held, n: int) -> None:
+        """Count ``n`` images against the person's day (all their accounts), or refuse (admins: no
+        daily limit)."""
         daily = self._limits.daily_images_per_user
         if not daily or self._access.is_admin(user):
             return
@@ -415,10 +413,10 @@ class Admission:
         used = sum([await self._store.images_on(key, day) for key in person.users])
         total = self._held[person.key]
         # No await between this check and the reservation: concurrent submissions see it.
-        if used + total.images + images > daily:
+        if used + total.images + n > daily:
             raise InvalidInput(texts.daily_quota(daily))
-        total.images += images
-        held.images += images
+        total.images += n
+        held.images += n
 
     async def fetch(self, user: UserKey, fetch: Fetch, expected: int) -> list[PreparedImage]:
         """Fetch and check a request's images in the user's download turn."""
@@ -445,8 +443,7 @@ class Admission:
         blobs: dict[str, bytes],
         parent: Lineage | None,
     ) -> Submitted:
-        """Store and queue the job; the scheduler's caps count ``person`` (every linked
-        account of the owner)."""
+        """Store and queue the job; caps count ``person`` (the owner's linked accounts)."""
         entry = await self._runner.entry(0, person, request)
         if refusal := self._accounts.stranded(entry, waited=math.inf):
             raise InvalidInput(refusal)  # it changed while the images were fetched
