@@ -29,6 +29,7 @@ from pathlib import Path
 from bot.core.domain import JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access, Limits, Tuning
+from bot.core.ports import Posted
 from bot.core.providers import ImageProvider, ProviderLimits
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
@@ -54,10 +55,10 @@ class Timed(RecordingNotifier):
     answered_at: dict[int, tuple[float, str]] = field(default_factory=dict)
     alerted_at: list[float] = field(default_factory=list)
 
-    async def job_finished(self, result: JobResult) -> None:
+    async def job_finished(self, result: JobResult) -> Posted:
         road = result.images[0].ref.provider if result.images else "-"
         self.answered_at[result.job.id] = (time.monotonic(), road)
-        await super().job_finished(result)
+        return await super().job_finished(result)
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         self.alerted_at.append(time.monotonic())

@@ -4,6 +4,7 @@ the result it was made from and who pressed), its images' numbers and alt texts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import characters, texts
@@ -46,19 +47,29 @@ class ResultView:
         """``limit``: the platform's most for a caption, counted in UTF-16 units as Telegram
         counts (never fewer than characters)."""
         count = len(result.images)
+        text = caption(
+            result.job,
+            limit,
+            *_notes(result, models),
+            images=result.images,
+            via=_via(result, models),
+        )
         return cls(
-            caption=caption(result.job, limit, *_notes(result, models)),
+            caption=text,
             titles=tuple(f"Image {i.index} of {count}" for i in result.images),
             alt=tuple(alt_text(result, image) for image in result.images),
             rows=result.buttons,
         )
 
 
-def caption(job: Job, limit: int, *notes: str) -> str:
+def caption(
+    job: Job, limit: int, *notes: str, images: Sequence[ResultImage] = (), via: str = ""
+) -> str:
     """What a job says about itself, under a result and wherever it is shown again: its id,
-    model, seed and ratio (or what it upscaled); the start of its prompt, as much as ``limit``
-    leaves room for; the result it was made from, and by whom if that was someone else's;
-    then ``notes``. It mentions nobody: the prompt's @s are defused (``texts.unmentioned``)."""
+    model, seed (where the road took one: ``images``), ratio, size and what the image filter
+    withheld, and ``via`` (the road); or what it upscaled; the start of its prompt, as much as
+    ``limit`` leaves room for; the result it was made from, and by whom if that was someone
+    else's; then ``notes``. It mentions nobody: the prompt's @s are defused."""
     request, ref = job.request, job_ref(job.public_id)
     if isinstance(request, UpscaleRequest):
         head = (
@@ -67,13 +78,34 @@ def caption(job: Job, limit: int, *notes: str) -> str:
         )
         prompt = ""
     else:
-        head = f"{ref} · {request.model} · seed {request.seed} · {request.aspect_ratio}"
+        head = " · ".join([ref, *_made(request, images)]) + via
         prompt = texts.unmentioned(request.prompt)
     tail = [line for line in (_lineage_line(job), *notes) if line]
     room = limit - _units("\n".join([head, *tail])) - _units("\n“”")
     if prompt and room > 1:
         return "\n".join([head, f"“{_clip(prompt, room)}”", *tail])
     return "\n".join([head, *tail])
+
+
+def _made(request: GenerationRequest, images: Sequence[ResultImage]) -> list[str]:
+    """The model, seed, ratio and size a result was made with, and what the filter withheld."""
+    # The seed only where the road took it (nano-banana-pro.net and Wireflow take none).
+    seeded = any(image.seed is not None for image in images) or not images
+    parts = [request.model, *([f"seed {request.seed}"] if seeded else []), request.aspect_ratio]
+    if request.size != "1K":
+        parts.append(request.size)
+    if 0 < len(images) < request.count:
+        parts.append(f"{request.count - len(images)} withheld by the image filter")
+    return parts
+
+
+def _via(result: JobResult, models: ModelTable) -> str:
+    """Where several roads serve the model, which one made these: a job may have moved to the
+    next road (the first out of credits, say), and seeds and prices differ by road."""
+    if result.job.is_upscale or not result.images:
+        return ""
+    spec = models.resolve(result.images[0].model)
+    return texts.via(result.images[0].ref.provider) if spec and len(spec.offers) > 1 else ""
 
 
 def _lineage_line(job: Job) -> str:

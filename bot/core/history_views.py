@@ -42,7 +42,7 @@ class ShowView:
         if parent is not None and parent.public_id:
             rows.append((Button(Action.SHOW, parent.public_id),))
         alt = tuple(alt_text(result, image) for image in result.images)
-        return cls(caption(job, limit, *notes), alt, tuple(rows))
+        return cls(caption(job, limit, *notes, images=result.images), alt, tuple(rows))
 
 
 def _fate(job: Job) -> str:

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 
 from bot.core import texts
+from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, JobState
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access
-from bot.core.presenters import ResultView
 from bot.core.providers import ImageProvider
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
@@ -120,9 +120,10 @@ async def test_flow_out_of_credits_mid_queue_every_job_answered_once_on_gemini(
         assert gemini.generated == 2 * on_gemini
         # Each user is told which road made their images.
         for job_id, road in zip(jobs, roads, strict=True):
-            caption = ResultView.of(told.result(job_id), service.models).caption
-            assert caption.endswith(texts.via(road.pop()))
-        assert "via the Gemini API" in ResultView.of(told.result(jobs[-1]), service.models).caption
+            caption = ResultView.of(told.result(job_id), service.models, limit=1024).caption
+            assert caption.splitlines()[0].endswith(texts.via(road.pop()))
+        last = ResultView.of(told.result(jobs[-1]), service.models, limit=1024).caption
+        assert "via the Gemini API" in last
         # The admin was told once, naming the road and what to do.
         assert len(told.alerts) == 1
         admin, text = told.alerts[0]
@@ -151,7 +152,7 @@ async def test_an_image_flow_made_stays_on_flow_when_flow_cannot_serve(store: An
         await told.wait_answered(first.job_id)
         flow.fail_next(402, count=10)
         # R on Flow's image: its reference lives on Flow's account, no other road has it.
-        edit = await service.press(owner(), Button(Action.REUSE, first.job_id, 1), "in snow")
+        edit = await service.press(owner(), Button(Action.REUSE, first.public_id, 1), "in snow")
         await told.wait_answered(edit.job_id)
         assert told.failure(edit.job_id) == texts.OPERATOR
         assert gemini.generated == 0
@@ -246,18 +247,18 @@ async def test_gemini_alone_serves_references_and_every_button(store: AnyStore) 
         await wait_delivered(store, first.job_id)
 
         # R: Gemini keeps nothing, so the image itself goes back as the reference.
-        edit = await service.press(owner(), Button(Action.REUSE, first.job_id, 2), "at night")
+        edit = await service.press(owner(), Button(Action.REUSE, first.public_id, 2), "at night")
         await told.wait_answered(edit.job_id)
         [sent] = gemini_pictures(gemini.generate_requests()[-1])
         made = told.result(first.job_id).images[1].data
         assert made is not None
         assert pixels(sent) == pixels(made)
         # 🎲 sends the user's picture again (kept for the buttons).
-        again = await service.press(owner(), Button(Action.REROLL, first.job_id, 0))
+        again = await service.press(owner(), Button(Action.REROLL, first.public_id, 0))
         await told.wait_answered(again.job_id)
         assert gemini_pictures(gemini.generate_requests()[-1]) == [as_uploaded(picture)]
         # U: no upscale endpoint on Gemini; it renders the same prompt and seed at 2K.
-        up = await service.press(owner(), Button(Action.UPSCALE, first.job_id, 1))
+        up = await service.press(owner(), Button(Action.UPSCALE, first.public_id, 1))
         await told.wait_answered(up.job_id)
         upscaled = gemini.generate_requests()[-1].json
         assert upscaled is not None
@@ -289,7 +290,7 @@ async def test_wireflow_alone_refuses_a_users_picture_with_a_sentence_and_edits_
         first = await service.submit(owner(), "a fox --model pro --count 1")
         await told.wait_answered(first.job_id, timeout=20)
         made = told.result(first.job_id).images[0]
-        edit = await service.press(owner(), Button(Action.REUSE, first.job_id, 1), "at dusk")
+        edit = await service.press(owner(), Button(Action.REUSE, first.public_id, 1), "at dusk")
         await told.wait_answered(edit.job_id, timeout=20)
         assert made_by(told, edit.job_id) == {"wireflow"}
         graph = wireflow.execute_requests()[-1].json
