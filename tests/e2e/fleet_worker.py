@@ -17,7 +17,7 @@ from pathlib import Path
 from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Tuning
-from bot.core.ports import LeaseLost
+from bot.core.ports import DeliveryError, LeaseLost, Posted
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store.postgres import PostgresStore
@@ -33,11 +33,15 @@ class FileNotifier:
     async def job_started(self, job: Job) -> None:
         return None
 
-    async def job_finished(self, result: JobResult) -> None:
+    async def job_finished(self, result: JobResult) -> Posted:
         self._answer(result.job.id)
+        return {}
 
     async def job_failed(self, job: Job, message: str) -> None:
         self._answer(job.id)
+
+    async def fetch_image(self, ref: str) -> bytes:
+        raise DeliveryError("this notifier keeps no images", permanent=True)
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         return None
