@@ -152,6 +152,8 @@ class Recorded:
     or the form fields of a multipart body, else None. ``account`` is the Google account the
     request was resolved to (None when it never got that far). ``status`` is 0 while the request
     is in progress and ``CLIENT_GONE`` (499) when the client disconnected before the answer.
+    ``answered_at`` is when the answer was handed to the connection (``time.monotonic()``; 0 until
+    then), so a benchmark can time what happens after the upstream answered.
     """
 
     method: str
@@ -163,6 +165,7 @@ class Recorded:
     status: int = 0
     sent: int = 0  # body bytes written for a trickled or raw answer, when the client hung up
     peer: str = ""  # the client's address and port: which connection the request came on
+    answered_at: float = 0.0
 
 
 @dataclass
@@ -446,6 +449,7 @@ class FakeFlowServer:
             record.status = CLIENT_GONE
             raise
         record.status = response.status
+        record.answered_at = time.monotonic()
         return response
 
     async def _guarded(

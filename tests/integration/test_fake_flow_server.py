@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import AsyncIterator
 from io import BytesIO
 from typing import Any
@@ -191,6 +192,22 @@ async def test_capacity_throttles_concurrent_requests(
     assert reason == "PUBLIC_ERROR_USER_REQUESTS_THROTTLED"
     assert (flow.peak, flow.peak_total, flow.throttled) == ({ALICE: 2}, 2, 2)
     assert flow.in_flight == {ALICE: 0}
+
+
+async def test_each_answer_notes_when_it_left(
+    flow: FakeFlowServer, client: httpx.AsyncClient
+) -> None:
+    flow.latency = 0.2
+    flow.set_capacity(ALICE, 1)
+    body = {"prompt": "x", "count": 1, "email": ALICE}
+    sent = time.monotonic()
+    responses = await asyncio.gather(*(client.post("/images", json=body) for _ in range(2)))
+    received = time.monotonic()
+    assert sorted(r.status_code for r in responses) == [200, 429]
+    served, refused = sorted(flow.images_requests(), key=lambda r: r.status)
+    # The refusal leaves at once, the image after the latency; each before the client has it.
+    assert sent <= refused.answered_at < served.answered_at <= received
+    assert served.answered_at - sent >= 0.2
 
 
 async def test_injected_failures_and_disconnect(
