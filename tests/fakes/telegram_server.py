@@ -12,6 +12,7 @@ import html
 import io
 import itertools
 import json
+import math
 import mimetypes
 import random
 import re
@@ -79,6 +80,15 @@ _COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?!
 _MENTION_RE = re.compile(r"(?<![\w@])@[A-Za-z][A-Za-z0-9_]{4,31}\b")
 _COMMAND_NAME_RE = re.compile(r"[a-z0-9_]{1,32}")
 _TOKEN_SHAPE = re.compile(r"\d+:[A-Za-z0-9_-]+")  # the bot's id, a colon, its secret
+# What flood control counts: messages sent and edited. Edits are "subject to per chat limits"
+# (the Bot API's maintainer, tdlib/telegram-bot-api#648); answerCallbackQuery is not limited.
+# Deletions, chat actions, getFile and getUpdates are left unlimited here: nothing documents them.
+_FLOODED = frozenset(
+    (
+        "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "editMessageText",
+        "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
+    )
+)  # fmt: skip
 
 
 @dataclass
@@ -127,6 +137,71 @@ class _Fault:
     description: str
     retry_after: float | None
     remaining: int = field(default=1)
+
+
+class _Bucket:
+    """A token bucket: ``burst`` requests at once, then ``rate`` a second."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = burst, now
+
+    def wait(self, now: float) -> float:
+        """Seconds until one request is admitted (0: now)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+
+    def take(self) -> None:
+        self.tokens -= 1
+
+
+@dataclass
+class FloodControl:
+    """Telegram's flood limits as its bot FAQ states them (core.telegram.org/bots/faq, "My bot
+    is hitting limits"): about 30 messages a second overall, one a second in a chat with short
+    bursts allowed, 20 a minute in a group. The exact figures are not published; these are the
+    FAQ's, and ``chat_burst`` is our guess at "short bursts".
+
+    A message over a limit is refused with 429 and ``parameters.retry_after`` (whole seconds, at
+    least 1, as the real API sends) and is not counted. An album counts as one message.
+    ``clock`` is for tests.
+    """
+
+    overall_per_second: float = 30.0
+    chat_per_second: float = 1.0
+    chat_burst: int = 3
+    group_per_minute: float = 20.0
+    clock: Callable[[], float] = time.monotonic
+    _chats: dict[int, _Bucket] = field(default_factory=dict, init=False, repr=False)
+    _groups: dict[int, _Bucket] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        rate = self.overall_per_second
+        self._overall = _Bucket(rate, rate, self.clock())
+
+    def admit(self, chat_id: int) -> float | None:
+        """None if a message to ``chat_id`` may go now (and count it), else its retry_after."""
+        now = self.clock()
+        chat = _bucket_of(self._chats, chat_id, self.chat_per_second, self.chat_burst, now)
+        buckets = [self._overall, chat]
+        if chat_id < 0:
+            per_minute = self.group_per_minute
+            buckets.append(_bucket_of(self._groups, chat_id, per_minute / 60, per_minute, now))
+        wait = max(bucket.wait(now) for bucket in buckets)
+        if wait > 0:
+            return float(max(1, math.ceil(wait - 1e-9)))  # not 3 for 2.0000001
+        for bucket in buckets:
+            bucket.take()
+        return None
+
+
+def _bucket_of(
+    buckets: dict[int, _Bucket], key: int, rate: float, burst: float, now: float
+) -> _Bucket:
+    if key not in buckets:
+        buckets[key] = _Bucket(rate, burst, now)
+    return buckets[key]
 
 
 def _num(value: float) -> float | int:
@@ -303,6 +378,10 @@ class FakeTelegramServer:
       bot, e.g. the uncaptioned photos of an album. (The Bot API's own page adds that a bare
       command reaches the bot only if it was the last bot to post there: with one bot in the
       chat, as here, it always is.)
+
+    Flood control: ``flood`` (constructor keyword, also an attribute): a ``FloodControl`` makes
+    the server refuse messages over Telegram's flood limits with 429 as the real API does; None
+    (the default) accepts any rate.
     """
 
     def __init__(
@@ -313,10 +392,12 @@ class FakeTelegramServer:
         host: str = "127.0.0.1",
         privacy_mode: bool = True,
         local_server: bool = False,
+        flood: FloodControl | None = None,
     ) -> None:
         self.token = token
         self.privacy_mode = privacy_mode
         self.local_server = local_server
+        self.flood = flood
         bot_id = token.split(":", 1)[0]
         self.bot_user: Json = {
             "id": int(bot_id) if bot_id.isdigit() else 1,
@@ -497,6 +578,15 @@ class FakeTelegramServer:
         if fault.remaining <= 0:
             queue.popleft()
         return _ApiError(fault.code, fault.description, fault.retry_after)
+
+    def _flood_wait(self, method: str, params: Json) -> _ApiError | None:
+        chat_id = params.get("chat_id")
+        if self.flood is None or method not in _FLOODED or not isinstance(chat_id, int):
+            return None
+        retry_after = self.flood.admit(chat_id)
+        if retry_after is None:
+            return None
+        return _ApiError(429, f"Too Many Requests: retry after {_num(retry_after)}", retry_after)
 
     # -- injection ---------------------------------------------------------------------------
 
@@ -850,7 +940,7 @@ class FakeTelegramServer:
                 raise _ApiError(404, "Not Found")
             req = await self._read(request)
             call.params, call.files = req.params, req.files
-            fault = self._take_fault(call.method)
+            fault = self._take_fault(call.method) or self._flood_wait(call.method, req.params)
             if fault is not None:
                 call.injected = True
                 raise fault

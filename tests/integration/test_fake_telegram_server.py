@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
-from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken
+from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -24,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fakes.telegram_server import FakeTelegramServer
+from tests.fakes.telegram_server import FakeTelegramServer, FloodControl
 
 TOKEN = "123:ABC"
 USER = CHAT = 42  # a private chat's id is the user's id
@@ -206,6 +206,78 @@ async def test_rate_limiter_retries_an_injected_429(tg: FakeTelegramServer) -> N
     assert second.error is None
     assert elapsed >= 1.0  # AIORateLimiter waited retry_after (+0.1 s)
     assert msg.text == "hello"
+
+
+class Clock:
+    """A clock the test moves by hand, so flood control is checked without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_flood_control_refuses_a_burst_in_one_chat_and_spares_other_chats() -> None:
+    clock = Clock()
+    flood = FloodControl(chat_burst=3, clock=clock)
+    async with FakeTelegramServer(token=TOKEN, flood=flood) as tg, raw_bot(tg) as bot:
+        sent = [await bot.send_message(CHAT, f"m{i}") for i in range(3)]
+        with pytest.raises(RetryAfter):
+            await bot.send_message(CHAT, "one too many")
+        with pytest.raises(RetryAfter):  # edits count as messages in the chat
+            await bot.edit_message_text("edited", chat_id=CHAT, message_id=sent[0].message_id)
+        assert await bot.delete_message(CHAT, sent[1].message_id)  # deletions are not counted
+        await bot.send_message(CHAT + 1, "another chat has its own budget")
+        clock.now += 1.0  # one message a second
+        await bot.send_message(CHAT, "after a second")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(CHAT, "and not two")
+
+    refused = [c for c in tg.calls if c.error is not None]
+    assert [c.method for c in refused] == ["sendMessage", "editMessageText", "sendMessage"]
+    assert {c.error for c in refused} == {"Too Many Requests: retry after 1"}
+    assert [m["text"] for m in tg.sent_messages(CHAT)] == ["m0", "m2", "after a second"]
+
+
+async def test_flood_control_caps_the_bot_overall_and_each_group() -> None:
+    clock = Clock()
+    # A per-chat budget out of the way, so that only the overall and group limits act.
+    flood = FloodControl(chat_per_second=100, chat_burst=100, clock=clock)
+    async with FakeTelegramServer(token=TOKEN, flood=flood) as tg, raw_bot(tg) as bot:
+        for chat in range(1, 31):  # 30 messages a second to different users
+            await bot.send_message(chat, "hello")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(31, "the 31st in that second")
+        clock.now += 1.0
+        for _ in range(20):  # 20 messages a minute to a group
+            await bot.send_message(GROUP, "news")
+        with pytest.raises(RetryAfter):
+            await bot.send_message(GROUP, "the 21st")
+        clock.now += 3.0  # the group earns one message every three seconds
+        await bot.send_message(GROUP, "later")
+
+    refused = [c for c in tg.calls if c.error is not None]
+    assert [c.params["chat_id"] for c in refused] == [31, GROUP]
+    assert refused[1].error == "Too Many Requests: retry after 3"
+
+
+async def test_the_rate_limiter_waits_out_flood_control() -> None:
+    # The bot's own set-up: AIORateLimiter retries the 429 after retry_after, on the real clock.
+    async with (
+        FakeTelegramServer(token=TOKEN, flood=FloodControl(chat_burst=1)) as tg,
+        build(tg, rate_limited=True) as app,
+    ):
+        started = time.monotonic()
+        await app.bot.send_message(CHAT, "first")
+        await app.bot.send_message(CHAT, "second")
+        elapsed = time.monotonic() - started
+    assert [c.error for c in tg.calls_of("sendMessage")] == [
+        None,
+        "Too Many Requests: retry after 1",
+        None,
+    ]
+    assert elapsed >= 1.0
 
 
 async def test_limits_the_real_api_enforces(tg: FakeTelegramServer) -> None:
