@@ -20,7 +20,7 @@ import discord.http
 import pytest
 from discord import app_commands
 
-from tests.fakes.discord_server import FakeDiscordServer
+from tests.fakes.discord_server import FakeDiscordServer, RateLimits
 
 APP_ID = 1111
 BOT_ID = 2222
@@ -404,6 +404,88 @@ async def test_429_is_retried_by_discord_py(dc: FakeDiscordServer) -> None:
     assert msg.content == "hello"
     stored = dc.channel_messages(dc.channel_id)[-1]
     assert dc.attachment_bytes(int(stored["attachments"][0]["id"])) == PNG
+
+
+class Clock:
+    """A clock the test moves by hand, so rate limits are checked without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_rate_limits_per_channel_route_with_discords_headers(dc: FakeDiscordServer) -> None:
+    clock = Clock()
+    dc.rate_limits = RateLimits(clock=clock)
+    url = f"{dc.api_base}/channels/{dc.channel_id}/messages"
+    dm_url = f"{dc.api_base}/channels/{dc.dm_channel_id(USER_ID)}/messages"
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bot {TOKEN}"}) as session:
+        remaining = []
+        for i in range(5):  # 5 messages per 5 s in a channel
+            async with session.post(url, json={"content": f"m{i}"}) as resp:
+                assert resp.status == 200
+                assert resp.headers["X-RateLimit-Limit"] == "5"
+                remaining.append(resp.headers["X-RateLimit-Remaining"])
+        assert remaining == ["4", "3", "2", "1", "0"]
+        async with session.post(url, json={"content": "sixth"}) as resp:
+            assert resp.status == 429
+            assert await resp.json() == {
+                "message": "You are being rate limited.",
+                "retry_after": 5.0,
+                "global": False,
+            }
+            assert resp.headers["Via"]  # discord.py retries only a 429 that came through Discord
+            assert resp.headers["X-RateLimit-Scope"] == "user"
+        async with session.post(dm_url, json={"content": "elsewhere"}) as resp:
+            assert resp.status == 200  # another channel has its own bucket
+        clock.now += 5.0
+        async with session.post(url, json={"content": "later"}) as resp:
+            assert resp.status == 200
+
+
+async def test_interaction_webhooks_have_their_own_limit_outside_the_global_one(
+    dc: FakeDiscordServer,
+) -> None:
+    async with running(dc, ImageBot()):
+        first = await dc.slash_command("slow", {}, user_id=USER_ID)
+        second = await dc.slash_command("slow", {}, user_id=USER_ID)
+        await dc.wait_for("/callback", count=2)  # both deferred
+        clock = Clock()
+        dc.rate_limits = RateLimits(global_per_second=1, clock=clock)
+        auth = {"Authorization": f"Bot {TOKEN}"}
+
+        async def edit(token: str, session: aiohttp.ClientSession) -> int:
+            url = f"{dc.api_base}/webhooks/{APP_ID}/{token}/messages/@original"
+            async with session.patch(url, json={"content": "progress"}) as resp:
+                return resp.status
+
+        async with aiohttp.ClientSession() as session:
+            async with session.get(dc.api_base + "/users/@me", headers=auth) as resp:
+                assert resp.status == 200
+            async with session.get(dc.api_base + "/users/@me", headers=auth) as resp:
+                assert resp.status == 429
+                assert (await resp.json())["global"] is True
+                assert resp.headers["X-RateLimit-Global"] == "true"
+            # The bot is over its global limit, yet its interaction responses still go:
+            assert [await edit(first.token, session) for _ in range(6)] == [200] * 5 + [429]
+            assert await edit(second.token, session) == 200  # each token has its own bucket
+            clock.now += 2.0  # 5 per 2 s
+            assert await edit(first.token, session) == 200
+
+
+async def test_discord_py_waits_for_a_bucket_it_emptied(dc: FakeDiscordServer) -> None:
+    dc.rate_limits = RateLimits(channel_messages=(2, 0.5))
+    async with running(dc, ImageBot()) as client:
+        channel = client.get_channel(dc.channel_id)
+        assert isinstance(channel, discord.TextChannel)
+        for i in range(3):
+            await channel.send(f"m{i}")
+    posts = [c for c in dc.calls if c.path == f"/channels/{dc.channel_id}/messages"]
+    # The headers told discord.py the bucket was empty: it waited instead of meeting a 429.
+    assert [c.status for c in posts] == [200, 200, 200]
+    assert posts[2].at - posts[0].at >= 0.4
 
 
 async def test_faults_map_to_discord_exceptions(dc: FakeDiscordServer) -> None:
