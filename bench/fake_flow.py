@@ -1,8 +1,10 @@
 """The fake Flow server in its own process, so it doesn't steal the measured service's core.
 
 ``python -m bench.fake_flow --accounts N --latency L --capacity C [--period P --seed S]``
-prints its base URL, serves until standard input closes, then prints its counters as JSON.
-With ``--period`` the capacity follows ``capacity_schedule(seed)``, one value per period.
+prints its base URL and serves until standard input closes, then prints its counters as JSON.
+With ``--period`` the capacity follows ``capacity_schedule(seed)``, one value per period, from
+when the line ``start`` arrives on standard input: the benchmark sends it as the service starts,
+so that the ideal it integrates from that moment is the capacity the service really had.
 """
 
 from __future__ import annotations
@@ -22,6 +24,13 @@ def capacity_schedule(seed: int, steps: int = 10_000) -> list[int]:
     return [rng.randint(3, 20) for _ in range(steps)]
 
 
+async def follow(flow: FakeFlowServer, emails: list[str], period: float, seed: int) -> None:
+    for capacity in capacity_schedule(seed):
+        for email in emails:
+            flow.set_capacity(email, capacity)
+        await asyncio.sleep(period)
+
+
 async def serve(args: argparse.Namespace) -> None:
     emails = [f"acct{i}@example.com" for i in range(args.accounts)]
     async with FakeFlowServer(
@@ -29,15 +38,12 @@ async def serve(args: argparse.Namespace) -> None:
     ) as flow:
         print(flow.base_url, flush=True)
         loop = asyncio.get_running_loop()
-        stop = loop.run_in_executor(None, sys.stdin.read)
-        if args.period:
-            schedule = iter(capacity_schedule(args.seed))
-            while not stop.done():
-                capacity = next(schedule)
-                for email in emails:
-                    flow.set_capacity(email, capacity)
-                await asyncio.wait([stop], timeout=args.period)
-        await stop
+        schedule: asyncio.Task[None] | None = None
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            if line.strip() == "start" and args.period and schedule is None:
+                schedule = asyncio.create_task(follow(flow, emails, args.period, args.seed))
+        if schedule is not None:
+            schedule.cancel()
         print(json.dumps({"peak": flow.peak_total, "throttled": flow.throttled}), flush=True)
 
 
