@@ -18,7 +18,7 @@ an announcement. Per case it prints the median, min and max over the runs of:
 - commands that were never answered (their job never reached the upstream), if any: a run with
   one is incomplete and has no makespan.
 
-Retries and per-user caps are the shipped defaults; a case that must change a setting prints it.
+Every setting is the shipped default: no case needs another (10 jobs per user is the queue cap).
 Targets (issue 11): ratio ≥ 0.95 at fixed capacity (≥ 0.90 with 1,000 jobs or varying capacity),
 2 accounts ≥ 1.9× one, overhead p99 ≤ 50 ms at 40 jobs and ≤ 100 ms at the 60-job burst, ≤ 2
 calls per one-image job, peak RSS under 150 MB.
@@ -72,7 +72,6 @@ class Case:
     accounts: int = 1
     phases: tuple[tuple[float, int], ...] = ()  # (seconds after the first command, capacity)
     unavailable: int = 0  # 503s the upstream answers before it serves
-    env: tuple[tuple[str, str], ...] = ()  # settings changed from the shipped defaults
 
     def ideal(self) -> float | None:
         """The makespan of C(t) × accounts slots, each job taking ``latency`` (None: no such
@@ -364,7 +363,6 @@ async def bot_process(
         USEAPI_BASE_URL=flow.base_url,
         DATABASE_URL=f"sqlite:///{tmp / 'bot.sqlite3'}",
         **chat.env(),
-        **dict(case.env),
     )
     with log.open("wb") as out:
         bot = await asyncio.create_subprocess_exec(
@@ -554,8 +552,6 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
     mb = 2**20
     loads = ", ".join(f"{a:.1f}→{b:.1f}" for r in runs for a, b in [r.load])
     print(f"\n{kind} · {case.name}: {case.describe()} · {len(runs)} runs")
-    if case.env:
-        print("  changed from the defaults: " + ", ".join(f"{k}={v}" for k, v in case.env))
     print(f"  load average (1 min) before→after each run: {loads}")
     print(f"  {'':<34}{'median':>10}{'min':>10}{'max':>10}")
     if ideal is not None:
