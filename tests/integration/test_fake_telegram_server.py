@@ -222,6 +222,8 @@ async def test_flood_control_refuses_a_burst_in_one_chat_and_spares_other_chats(
     clock = Clock()
     flood = FloodControl(chat_burst=3, clock=clock)
     async with FakeTelegramServer(token=TOKEN, flood=flood) as tg, raw_bot(tg) as bot:
+        tg.start_bot(CHAT)
+        tg.start_bot(CHAT + 1)
         sent = [await bot.send_message(CHAT, f"m{i}") for i in range(3)]
         with pytest.raises(RetryAfter):
             await bot.send_message(CHAT, "one too many")
@@ -245,6 +247,9 @@ async def test_flood_control_caps_the_bot_overall_and_each_group() -> None:
     # A per-chat budget out of the way, so that only the overall and group limits act.
     flood = FloodControl(chat_per_second=100, chat_burst=100, clock=clock)
     async with FakeTelegramServer(token=TOKEN, flood=flood) as tg, raw_bot(tg) as bot:
+        for chat in range(1, 32):
+            tg.start_bot(chat)
+        await tg.post_message(GROUP, USER, "hello, bot")  # the group exists for the bot
         for chat in range(1, 31):  # 30 messages a second to different users
             await bot.send_message(chat, "hello")
         with pytest.raises(RetryAfter):
@@ -268,6 +273,7 @@ async def test_the_rate_limiter_waits_out_flood_control() -> None:
         FakeTelegramServer(token=TOKEN, flood=FloodControl(chat_burst=1)) as tg,
         build(tg, rate_limited=True) as app,
     ):
+        tg.start_bot(CHAT)
         started = time.monotonic()
         await app.bot.send_message(CHAT, "first")
         await app.bot.send_message(CHAT, "second")
