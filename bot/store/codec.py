@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
+from bot.core.community import ServerSettings
 from bot.core.domain import (
     Action,
     Character,
@@ -41,8 +42,8 @@ class Row(Protocol):
 # ``delivered`` and ``pruned`` (booleans), which each store selects its own way; the parent's
 # public id and owner come from its own row (selected ``FROM jobs``, unaliased).
 JOB_COLUMNS = (
-    "id, public_id, platform, user_id, owner_name, chat_id, reply_to, route, request, state, "
-    "account, attempts, error, execution, source_job, source_action, source_index, "
+    "id, public_id, platform, user_id, owner_name, chat_id, reply_to, route, server, request, "
+    "state, account, attempts, error, execution, source_job, source_action, source_index, "
     "(SELECT p.public_id FROM jobs p WHERE p.id = jobs.source_job) AS parent_public_id, "
     "(SELECT p.platform FROM jobs p WHERE p.id = jobs.source_job) AS parent_platform, "
     "(SELECT p.user_id FROM jobs p WHERE p.id = jobs.source_job) AS parent_user"
@@ -50,6 +51,9 @@ JOB_COLUMNS = (
 IMAGE_COLUMNS = "idx, media_id, account, provider, seed, model, mime, data"
 # The ``pending`` kind under which admin alerts not given yet wait (keyed ``platform:id``).
 ALERTS = "admin.alert"
+# The quota row of "everyone without one of their own" (no platform is called this).
+DEFAULT = UserKey("*", "*")
+PAUSED = "paused"  # the queue's switch, a row of ``switches``
 
 
 def encode_request(request: Request) -> str:
@@ -183,6 +187,7 @@ def job_from_row(row: Row) -> Job:
             reply_to=row["reply_to"],
             route=json.loads(row["route"]),
             name=row["owner_name"],
+            server=row["server"],
         ),
         request=decode_request(row["request"]),
         state=JobState(row["state"]),
@@ -236,3 +241,16 @@ def characters_from_rows(rows: Sequence[Row]) -> list[Character]:
         else:
             found[row["id"]] = replace(known, images=(*known.images, image))
     return list(found.values())
+
+
+def encode_server(settings: ServerSettings) -> str:
+    return json.dumps(asdict(settings))
+
+
+def decode_server(text: str) -> ServerSettings:
+    """Server settings as saved; a setting this version no longer has is dropped."""
+    known = ServerSettings.__dataclass_fields__
+    data = {k: v for k, v in json.loads(text).items() if k in known}
+    if "channels" in data:
+        data["channels"] = tuple(data["channels"])
+    return ServerSettings(**data)

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 
 from bot.core.domain import (
     Execution,
-    HeldAlert,
     Job,
     JobState,
     Lineage,
@@ -26,10 +25,10 @@ from bot.core.domain import (
     UserSettings,
     new_public_id,
 )
+from bot.core.monitoring import Outcome
 from bot.core.ports import Caps
 from bot.store.caps import check_postgres as check_caps
 from bot.store.codec import (
-    ALERTS,
     IMAGE_COLUMNS,
     decode_settings,
     encode_execution,
@@ -42,7 +41,9 @@ from bot.store.codec import (
 )
 from bot.store.errors import StoreError
 from bot.store.postgres_characters import PostgresCharacters
+from bot.store.postgres_controls import PostgresControls
 from bot.store.postgres_history import PostgresHistory
+from bot.store.postgres_parking import PostgresParking
 from bot.store.postgres_people import PostgresPeople
 from bot.store.postgres_server import JOBS_CHANNEL, Connection
 
@@ -50,7 +51,9 @@ from bot.store.postgres_server import JOBS_CHANNEL, Connection
 PUBLIC_ID_TRIES = 8
 
 
-class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
+class PostgresStore(
+    PostgresCharacters, PostgresHistory, PostgresPeople, PostgresControls, PostgresParking
+):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with PostgresStore(url)
     as store``."""
 
@@ -69,8 +72,9 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
             for _ in range(PUBLIC_ID_TRIES):
                 cur = await db.execute(
                     "INSERT INTO jobs (public_id, platform, user_id, owner_name, chat_id, "
-                    "reply_to, route, request, state, source_job, source_action, source_index) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "reply_to, route, server, request, state, source_job, source_action, "
+                    "source_index, day, charged) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                     "ON CONFLICT (public_id) DO NOTHING RETURNING id",
                     (
                         new_public_id(),
@@ -80,9 +84,12 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
                         owner.chat_id,
                         owner.reply_to,
                         json.dumps(dict(owner.route)),
+                        owner.server,
                         encode_request(request),
                         JobState.QUEUED.value,
                         *lineage_of(request, parent),
+                        day,
+                        request.count,
                     ),
                 )
                 row = await cur.fetchone()
@@ -171,8 +178,8 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
         async with self._transaction() as db:
             # The row stays locked until the images are in: a cancel waits for the answer.
             cur = await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, updated_at = now() "
-                "WHERE id = %s AND state IN ('queued', 'running')",
+                "UPDATE jobs SET state = 'done', error = NULL, outcome = 'done', "
+                "updated_at = now() WHERE id = %s AND state IN ('queued', 'running')",
                 (job_id,),
             )
             if cur.rowcount != 1:  # it ended meanwhile (cancelled while it ran)
@@ -202,24 +209,34 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
                 )
             return True
 
-    async def fail_job(self, job_id: int, message: str) -> None:
-        # Only an open job can fail: a cancelled or finished one keeps its one final answer.
-        # PostgreSQL text can't hold NUL, which an upstream's error text might carry.
-        await self._query(
-            "UPDATE jobs SET state = 'failed', error = %s, updated_at = now() "
-            "WHERE id = %s AND state IN ('queued', 'running')",
-            (message.replace("\x00", "\N{REPLACEMENT CHARACTER}"), job_id),
-        )
-
-    async def cancel_job(self, job_id: int) -> bool:
+    async def fail_job(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> bool:
         async with self._transaction() as db:
+            # Only an open job can fail: a cancelled or finished one keeps its one final answer.
+            # PostgreSQL text can't hold NUL, which an upstream's error text might carry.
             cur = await db.execute(
-                "UPDATE jobs SET state = 'cancelled', updated_at = now(), delivered_at = now() "
+                "UPDATE jobs SET state = 'failed', error = %s, outcome = %s, updated_at = now() "
                 "WHERE id = %s AND state IN ('queued', 'running')",
-                (job_id,),
+                (message.replace("\x00", "\N{REPLACEMENT CHARACTER}"), outcome.value, job_id),
+            )
+            failed = cur.rowcount == 1
+            if failed:
+                await _give_back(db, job_id)
+            return failed
+
+    async def cancel_job(self, job_id: int, reason: str | None = None) -> bool:
+        async with self._transaction() as db:
+            cur = await db.execute("SELECT state FROM jobs WHERE id = %s FOR UPDATE", (job_id,))
+            was = await cur.fetchone()
+            cur = await db.execute(
+                "UPDATE jobs SET state = 'cancelled', outcome = 'cancelled', error = %s, "
+                "updated_at = now(), delivered_at = CASE WHEN %s THEN NULL ELSE now() END "
+                "WHERE id = %s AND state IN ('queued', 'running')",
+                (reason, reason is not None, job_id),
             )
             changed = cur.rowcount == 1
             if changed:
+                if was is not None and was["state"] == JobState.QUEUED.value:
+                    await _give_back(db, job_id)  # a running one is made (and paid) all the same
                 await _drop_uploads(db, job_id)
             return changed
 
@@ -297,59 +314,6 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
         )
         return int(row["images"]) if row else 0
 
-    async def add_pending(self, kind: str, key: str, value: str) -> None:
-        await self._query(
-            "INSERT INTO pending (kind, key, value) VALUES (%s, %s, %s)", (kind, key, value)
-        )
-
-    async def take_pending(self, kind: str, key: str) -> list[str]:
-        # One statement: two takers can't both get a value.
-        rows = await self._query(
-            "DELETE FROM pending WHERE kind = %s AND key = %s RETURNING id, value", (kind, key)
-        )
-        return [str(row["value"]) for row in sorted(rows, key=lambda row: int(row["id"]))]
-
-    async def peek_pending(self, kind: str, key: str) -> list[str]:
-        rows = await self._query(
-            "SELECT value FROM pending WHERE kind = %s AND key = %s ORDER BY id", (kind, key)
-        )
-        return [str(row["value"]) for row in rows]
-
-    async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
-        # One statement: two claimers can't both get a value.
-        rows = await self._query(
-            "UPDATE pending SET kind = %s WHERE kind = %s AND key = %s RETURNING id, value",
-            (to_kind, kind, key),
-        )
-        return [str(row["value"]) for row in sorted(rows, key=lambda row: int(row["id"]))]
-
-    async def pending_keys(self, kind: str, older_than: float) -> list[str]:
-        rows = await self._query(
-            "SELECT DISTINCT key FROM pending "
-            "WHERE kind = %s AND created_at < now() - make_interval(secs => %s)",
-            (kind, older_than),
-        )
-        return [str(row["key"]) for row in rows]
-
-    # Admin alerts not given yet, parked under the admin's ``platform:id``.
-
-    async def hold_alert(self, admin: UserKey, text: str) -> None:
-        await self.add_pending(ALERTS, str(admin), text)
-
-    async def take_alerts(self, admin: UserKey) -> list[str]:
-        return await self.take_pending(ALERTS, str(admin))
-
-    async def held_alerts(self) -> list[HeldAlert]:
-        rows = await self._query(
-            "SELECT key, value, extract(epoch FROM created_at) AS since FROM pending "
-            "WHERE kind = %s ORDER BY id",
-            (ALERTS,),
-        )
-        return [
-            HeldAlert(UserKey.parse(str(r["key"])), str(r["value"]), float(r["since"]))
-            for r in rows
-        ]
-
     async def prune(self, older_than: float, *, limit: int) -> int:
         """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,
         uploads; the row stays, marked), and as many old cached assets and parked values.
@@ -390,6 +354,18 @@ class PostgresStore(PostgresCharacters, PostgresHistory, PostgresPeople):
                 deleted = await db.execute(delete, (older_than, limit))
                 pruned += deleted.rowcount
         return pruned
+
+
+async def _give_back(db: Connection, job_id: int) -> None:
+    """A job that made nothing (failed or cancelled) no longer counts in its owner's day. The
+    job's row is locked by the caller's update, so it is given back once."""
+    await db.execute(
+        "UPDATE usage SET images = greatest(usage.images - jobs.charged, 0) FROM jobs "
+        "WHERE jobs.id = %s AND usage.platform = jobs.platform "
+        "AND usage.user_id = jobs.user_id AND usage.day = jobs.day",
+        (job_id,),
+    )
+    await db.execute("UPDATE jobs SET charged = 0 WHERE id = %s", (job_id,))
 
 
 async def _drop_uploads(

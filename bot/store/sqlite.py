@@ -16,7 +16,6 @@ import aiosqlite
 
 from bot.core.domain import (
     Execution,
-    HeldAlert,
     Job,
     JobState,
     Lineage,
@@ -27,10 +26,10 @@ from bot.core.domain import (
     UserSettings,
     new_public_id,
 )
+from bot.core.monitoring import Outcome
 from bot.core.ports import Caps
 from bot.store.caps import check_sqlite as check_caps
 from bot.store.codec import (
-    ALERTS,
     IMAGE_COLUMNS,
     decode_settings,
     encode_execution,
@@ -43,8 +42,10 @@ from bot.store.codec import (
 )
 from bot.store.errors import StoreError
 from bot.store.sqlite_characters import SqliteCharacters
+from bot.store.sqlite_controls import SqliteControls
 from bot.store.sqlite_file import one
 from bot.store.sqlite_history import SqliteHistory
+from bot.store.sqlite_parking import SqliteParking
 from bot.store.sqlite_people import SqlitePeople
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ _KEPT = (
 )
 
 
-class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
+class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls, SqliteParking):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
     as store``."""
 
@@ -82,8 +83,9 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
                 row = await one(
                     db,
                     "INSERT INTO jobs (public_id, platform, user_id, owner_name, chat_id, "
-                    "reply_to, route, request, state, source_job, source_action, source_index, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "reply_to, route, server, request, state, source_job, source_action, "
+                    "source_index, day, charged, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (public_id) DO NOTHING RETURNING id",
                     (
                         public_id,
@@ -93,9 +95,12 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
                         owner.chat_id,
                         owner.reply_to,
                         json.dumps(dict(owner.route)),
+                        owner.server,
                         encode_request(request),
                         JobState.QUEUED.value,
                         *lineage_of(request, parent),
+                        day,
+                        request.count,
                         now,
                         now,
                     ),
@@ -162,7 +167,7 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
     async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
         async with self._transaction() as db:
             cursor = await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, updated_at = ? "
+                "UPDATE jobs SET state = 'done', error = NULL, outcome = 'done', updated_at = ? "
                 "WHERE id = ? AND state IN ('queued', 'running')",
                 (time.time(), job_id),
             )
@@ -188,24 +193,32 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
             )
             return True
 
-    async def fail_job(self, job_id: int, message: str) -> None:
-        # Only an open job can fail: a cancelled or finished one keeps its one final answer.
-        await self._set(
-            job_id,
-            "state = 'failed', error = ?",
-            "state IN ('queued', 'running')",
-            params=(message,),
-        )
-
-    async def cancel_job(self, job_id: int) -> bool:
+    async def fail_job(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> bool:
         async with self._transaction() as db:
+            # Only an open job can fail: a cancelled or finished one keeps its one final answer.
             cursor = await db.execute(
-                "UPDATE jobs SET state = 'cancelled', updated_at = ?, delivered_at = ? "
+                "UPDATE jobs SET state = 'failed', error = ?, outcome = ?, updated_at = ? "
                 "WHERE id = ? AND state IN ('queued', 'running')",
-                (time.time(), time.time(), job_id),
+                (message, outcome.value, time.time(), job_id),
+            )
+            failed = cursor.rowcount == 1
+            if failed:
+                await _give_back(db, job_id)
+            return failed
+
+    async def cancel_job(self, job_id: int, reason: str | None = None) -> bool:
+        now = time.time()
+        async with self._transaction() as db:
+            was = await one(db, "SELECT state FROM jobs WHERE id = ?", (job_id,))
+            cursor = await db.execute(
+                "UPDATE jobs SET state = 'cancelled', outcome = 'cancelled', error = ?, "
+                "updated_at = ?, delivered_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+                (reason, now, None if reason else now, job_id),
             )
             changed = cursor.rowcount == 1
             if changed:
+                if was is not None and was[0] == JobState.QUEUED.value:
+                    await _give_back(db, job_id)  # a running one is made (and paid) all the same
                 await _drop_uploads(db, job_id)
             return changed
 
@@ -280,60 +293,6 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
         )
         return int(row[0]) if row else 0
 
-    async def add_pending(self, kind: str, key: str, value: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT INTO pending (kind, key, value, created_at) VALUES (?, ?, ?, ?)",
-                (kind, key, value, time.time()),
-            )
-
-    async def take_pending(self, kind: str, key: str) -> list[str]:
-        async with self._transaction() as db:
-            async with db.execute(
-                "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
-            ) as cur:
-                values = [str(row[0]) async for row in cur]
-            await db.execute("DELETE FROM pending WHERE kind = ? AND key = ?", (kind, key))
-        return values
-
-    async def peek_pending(self, kind: str, key: str) -> list[str]:
-        async with self.reader.execute(
-            "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
-        ) as cur:
-            return [str(row[0]) async for row in cur]
-
-    async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
-        async with (
-            self._transaction() as db,
-            db.execute(
-                "UPDATE pending SET kind = ? WHERE kind = ? AND key = ? RETURNING id, value",
-                (to_kind, kind, key),
-            ) as cur,
-        ):
-            rows = [(int(row[0]), str(row[1])) async for row in cur]
-        return [value for _, value in sorted(rows)]
-
-    async def pending_keys(self, kind: str, older_than: float) -> list[str]:
-        async with self.reader.execute(
-            "SELECT DISTINCT key FROM pending WHERE kind = ? AND created_at < ?",
-            (kind, time.time() - older_than),
-        ) as cur:
-            return [str(row[0]) async for row in cur]
-
-    # Admin alerts not given yet, parked under the admin's ``platform:id``.
-
-    async def hold_alert(self, admin: UserKey, text: str) -> None:
-        await self.add_pending(ALERTS, str(admin), text)
-
-    async def take_alerts(self, admin: UserKey) -> list[str]:
-        return await self.take_pending(ALERTS, str(admin))
-
-    async def held_alerts(self) -> list[HeldAlert]:
-        async with self.reader.execute(
-            "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id", (ALERTS,)
-        ) as cur:
-            return [HeldAlert(UserKey.parse(k), str(v), float(at)) async for k, v, at in cur]
-
     async def prune(self, older_than: float, *, limit: int) -> int:
         """Prune up to ``limit`` delivered jobs older than ``older_than`` seconds (prompt, images,
         uploads; the row stays, marked), and as many old cached assets and parked values.
@@ -383,6 +342,16 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople):
                 f"UPDATE jobs SET {assignments}, updated_at = ? WHERE id = ? AND {only_if}",  # noqa: S608
                 (*params, time.time(), job_id),
             )
+
+
+async def _give_back(db: aiosqlite.Connection, job_id: int) -> None:
+    """A job that made nothing (failed or cancelled) no longer counts in its owner's day."""
+    await db.execute(
+        "UPDATE usage SET images = max(images - (SELECT charged FROM jobs WHERE id = ?), 0) "
+        "WHERE (platform, user_id, day) = (SELECT platform, user_id, day FROM jobs WHERE id = ?)",
+        (job_id, job_id),
+    )
+    await db.execute("UPDATE jobs SET charged = 0 WHERE id = ?", (job_id,))
 
 
 async def _drop_uploads(

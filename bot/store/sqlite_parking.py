@@ -1,0 +1,67 @@
+"""The pending table on SQLite (``bot.core.ports.Parking``): values a front end parks to find
+again after a restart, and the admin alerts not given yet (``Store.hold_alert``), parked under
+the admin's ``platform:id``. ``SqliteStore`` adds the jobs on top."""
+
+from __future__ import annotations
+
+import time
+
+from bot.core.domain import HeldAlert, UserKey
+from bot.store.codec import ALERTS
+from bot.store.sqlite_file import SqliteDatabase
+
+
+class SqliteParking(SqliteDatabase):
+    async def add_pending(self, kind: str, key: str, value: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO pending (kind, key, value, created_at) VALUES (?, ?, ?, ?)",
+                (kind, key, value, time.time()),
+            )
+
+    async def take_pending(self, kind: str, key: str) -> list[str]:
+        async with self._transaction() as db:
+            async with db.execute(
+                "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
+            ) as cur:
+                values = [str(row[0]) async for row in cur]
+            await db.execute("DELETE FROM pending WHERE kind = ? AND key = ?", (kind, key))
+        return values
+
+    async def peek_pending(self, kind: str, key: str) -> list[str]:
+        async with self.reader.execute(
+            "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
+        ) as cur:
+            return [str(row[0]) async for row in cur]
+
+    async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
+        async with (
+            self._transaction() as db,
+            db.execute(
+                "UPDATE pending SET kind = ? WHERE kind = ? AND key = ? RETURNING id, value",
+                (to_kind, kind, key),
+            ) as cur,
+        ):
+            rows = [(int(row[0]), str(row[1])) async for row in cur]
+        return [value for _, value in sorted(rows)]
+
+    async def pending_keys(self, kind: str, older_than: float) -> list[str]:
+        async with self.reader.execute(
+            "SELECT DISTINCT key FROM pending WHERE kind = ? AND created_at < ?",
+            (kind, time.time() - older_than),
+        ) as cur:
+            return [str(row[0]) async for row in cur]
+
+    # Admin alerts not given yet, parked under the admin's ``platform:id``.
+
+    async def hold_alert(self, admin: UserKey, text: str) -> None:
+        await self.add_pending(ALERTS, str(admin), text)
+
+    async def take_alerts(self, admin: UserKey) -> list[str]:
+        return await self.take_pending(ALERTS, str(admin))
+
+    async def held_alerts(self) -> list[HeldAlert]:
+        async with self.reader.execute(
+            "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id", (ALERTS,)
+        ) as cur:
+            return [HeldAlert(UserKey.parse(k), str(v), float(at)) async for k, v, at in cur]
