@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core import characters, texts
+from bot.core import character_texts, characters, texts
 from bot.core.domain import (
     Action,
     Button,
@@ -131,7 +131,9 @@ def _notes(result: JobResult, models: ModelTable) -> list[str]:
 def _characters_note(request: GenerationRequest) -> str:
     """Which characters drew it, and which ``@words`` named none (they stayed text)."""
     used = [c.name for c in request.characters]
-    return texts.characters_note(used, characters.unknown(request.prompt, request.characters))
+    return character_texts.characters_note(
+        used, characters.unknown(request.prompt, request.characters)
+    )
 
 
 def _upscale_hint(result: JobResult, models: ModelTable) -> str:

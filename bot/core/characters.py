@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from bot.core import texts
+from bot.core import character_texts
 from bot.core.domain import CharacterRef, name_key
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelSpec
@@ -37,9 +37,9 @@ def check_name(name: str) -> str:
     """The name as it will be kept, or ``InvalidInput`` saying what a name may be."""
     name = unicodedata.normalize("NFC", name.strip().removeprefix("@"))
     if not _NAME.fullmatch(name) or _MARKER_NAME.fullmatch(name):
-        raise InvalidInput(texts.bad_character_name(name, NAME_CHARS))
+        raise InvalidInput(character_texts.bad_character_name(name, NAME_CHARS))
     if len(_scripts(name)) > 1:  # "Сarol" with a Cyrillic С, shared beside a real Carol
-        raise InvalidInput(texts.mixed_scripts(name))
+        raise InvalidInput(character_texts.mixed_scripts(name))
     return name
 
 
@@ -68,10 +68,10 @@ def check_prompt(prompt: str, references: int) -> None:
     """Refuse markers that point at nothing: the upstream refuses a marker without its image
     (a plain ``@5`` past the references is only text, and stays so)."""
     if forged := forged_markers(prompt):
-        raise InvalidInput(texts.forged_marker(forged[0]))
+        raise InvalidInput(character_texts.forged_marker(forged[0]))
     for marker, number in _NUMBERED.findall(prompt):
         if marker and not 1 <= int(number) <= references:
-            raise InvalidInput(texts.no_such_reference(int(number), references))
+            raise InvalidInput(character_texts.no_such_reference(int(number), references))
 
 
 def unknown(prompt: str, characters: Sequence[CharacterRef]) -> list[str]:
@@ -105,8 +105,10 @@ def check_budget(model: ModelSpec, pictures: Sequence[int], references: int) -> 
     # The budget of the roads that take characters (Flow's), not of the model's other roads.
     budget = max((o.max_references for o in model.offers if o.characters), default=0)
     if not budget:
-        raise InvalidInput(texts.no_characters_on(model.label))
+        raise InvalidInput(character_texts.no_characters_on(model.label))
     if len(pictures) > MAX_CHARACTERS:
-        raise InvalidInput(texts.too_many_characters(len(pictures), MAX_CHARACTERS))
+        raise InvalidInput(character_texts.too_many_characters(len(pictures), MAX_CHARACTERS))
     if sum(pictures) + references > budget:
-        raise InvalidInput(texts.over_budget(sum(pictures), references, model.label, budget))
+        raise InvalidInput(
+            character_texts.over_budget(sum(pictures), references, model.label, budget)
+        )

@@ -62,6 +62,8 @@ class Owner:
     chat_id: str
     reply_to: str | None = None
     route: Mapping[str, str] = field(default_factory=dict)
+    server: str | None = None  # the Discord server or Telegram group asked in; None: privately
+    parent: str | None = None  # the channel a Discord thread is in: the thread follows it
     name: str = ""
 
     @property
@@ -78,6 +80,11 @@ class Owner:
         platform with servers), else the chat itself."""
         server = self.route.get("guild")
         return f"{self.platform}:server:{server}" if server else self.chat
+
+    @property
+    def channel(self) -> str:
+        """The channel whose settings apply here: a thread's parent, else the chat itself."""
+        return self.parent or self.chat_id
 
 
 @dataclass(frozen=True)
@@ -356,6 +363,7 @@ class UserSettings:
 class Submitted:
     job_id: int
     position: int
+    paused: bool = False  # the operator paused the queue: it waits until they resume it
     public_id: str = ""
 
 
@@ -365,15 +373,17 @@ class QueueItem:
 
     job: Job
     position: int
+    paused: bool = False  # the operator paused the queue
 
 
 @dataclass(frozen=True)
 class AdminEvent:
-    """An operator problem, raised once per incident."""
+    """An operator problem, told once when it starts and once when it is over."""
 
     kind: str
     account: str | None
     message: str
+    resolved: bool = False
 
 
 @dataclass(frozen=True)

@@ -304,6 +304,12 @@ class ModelTable:
     def ids(self) -> list[str]:
         return [m.id for m in self.models]
 
+    def fallback(self, model: str) -> ModelSpec | None:
+        """The model to try when ``model`` was moderated twice, if the table names one (the
+        caller checks that it takes the request)."""
+        spec = self.resolve(model)
+        return self.resolve(spec.moderation_fallback) if spec and spec.moderation_fallback else None
+
     def all_ratios(self) -> list[str]:
         seen: dict[str, None] = {}
         for spec in self.models:

@@ -32,6 +32,7 @@ class UpstreamCall(StrEnum):
     UPSCALE = "upscale"
     UPLOAD = "upload"
     ACCOUNTS = "accounts"
+    CHARACTER = "character"
 
 
 class Recorder(Protocol):
@@ -46,6 +47,28 @@ class Recorder(Protocol):
         ...
 
     def delivery_failed(self, platform: str, *, permanent: bool) -> None: ...
+
+    def alert_undelivered(self, platform: str) -> None:
+        """An admin alert the platform did not take (an admin it could not reach; it is kept)."""
+        ...
+
+
+class Unrecorded:
+    """A ``Recorder`` that records nothing: the service without ``BOT_HTTP_LISTEN``."""
+
+    def job_ended(self, outcome: Outcome) -> None:
+        pass
+
+    def upstream_answered(
+        self, call: UpstreamCall, account: str | None, seconds: float, status: int | None
+    ) -> None:
+        pass
+
+    def delivery_failed(self, platform: str, *, permanent: bool) -> None:
+        pass
+
+    def alert_undelivered(self, platform: str) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -82,7 +105,7 @@ class Snapshot:
     queued: int = 0
     running: int = 0
     accounts: tuple[AccountState, ...] = ()
-    platforms: Mapping[str, bool] = field(default_factory=dict)  # platform → connected
+    platforms: Mapping[str, bool] = field(default_factory=dict)  # platform → attached
 
 
 class SnapshotSource(Protocol):

@@ -35,6 +35,8 @@ class Tuning:
     generation_timeout_seconds: float = 300.0
     moderation_fallback: bool = True
     accounts_refresh_seconds: float = 300.0
+    # While no road can serve, a job already queued waits this long before it is told so.
+    outage_grace_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

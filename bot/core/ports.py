@@ -1,6 +1,7 @@
-"""What the core needs from the outside: a store and, per platform, a way to tell users; the
-one thing a front end keeps in the store itself, ``Parking``; and, where several processes share
-a store, which of them dispatches (``Leadership``).
+"""What the core needs from the outside: a store (with the operator's ``Controls`` in it) and,
+per platform, a way to tell users; the one thing a front end keeps in the store itself,
+``Parking``; and, where several processes share a store, which of them dispatches
+(``Leadership``).
 
 ``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store`` and ``Parking``, and
 ``bot.store.postgres_lead.PostgresLeader`` implements ``Leadership``; each chat front end
@@ -13,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.core.community import AuditEntry, ServerSettings
 from bot.core.domain import (
     Character,
     CharacterImage,
@@ -28,6 +30,7 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
+from bot.core.monitoring import Outcome
 
 # Where a platform now holds a result's images, by image index: a reference only that
 # platform's front end reads (a Telegram file id, a Discord attachment URL), to post the image
@@ -80,7 +83,71 @@ class Notifier(Protocol):
         ...
 
 
-class Store(Protocol):
+@dataclass(frozen=True)
+class DayStats:
+    """A UTC day's jobs: how many are in each state and ended each way, and who asked most."""
+
+    states: Mapping[str, int]
+    outcomes: Mapping[str, int]
+    top_users: Sequence[tuple[UserKey, int]]  # images asked for (net of those given back)
+
+
+class Controls(Protocol):
+    """What the operator's admins and each server's admins set, read where it applies (every
+    process sharing the store sees a change at once). Every method is one transaction."""
+
+    async def is_banned(self, user: UserKey) -> bool: ...
+
+    async def set_banned(self, user: UserKey, banned: bool) -> bool:
+        """Ban or unban; False if the user already was (or wasn't)."""
+        ...
+
+    async def quota(self, user: UserKey | None) -> int | None:
+        """A user's own daily image limit (``None`` user: the default), if an admin set one."""
+        ...
+
+    async def set_quota(self, user: UserKey | None, images: int | None) -> None:
+        """Set a user's daily images (``None`` user: the default); ``None`` images: unset."""
+        ...
+
+    async def blocked_words(self) -> list[str]: ...
+
+    async def set_blocked(self, phrase: str, blocked: bool) -> bool:
+        """Block or unblock a phrase; False if it already was (or wasn't)."""
+        ...
+
+    async def seed_blocked(self, phrases: Sequence[str]) -> None:
+        """Block the phrases no admin has blocked or unblocked yet (``BOT_BLOCKED_WORDS``)."""
+        ...
+
+    async def paused(self) -> bool: ...
+
+    async def set_paused(self, paused: bool) -> bool:
+        """Pause or resume the queue; False if it already was (or wasn't)."""
+        ...
+
+    async def server_settings(self, platform: str, server: str) -> ServerSettings: ...
+
+    async def save_server_settings(
+        self, platform: str, server: str, settings: ServerSettings
+    ) -> None: ...
+
+    async def images_in(self, user: UserKey, server: str, day: str) -> int:
+        """Images the user asked for in ``server`` on ``day`` (net of those given back)."""
+        ...
+
+    async def day_stats(self, day: str, *, top: int) -> DayStats: ...
+
+    async def audit(self, actor: UserKey, action: str, target: str) -> None:
+        """Record that ``actor`` did ``action`` to ``target``, now."""
+        ...
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        """The latest entries, newest first."""
+        ...
+
+
+class Store(Controls, Protocol):
     """Durable state. Every method is one transaction; states are written before announced."""
 
     async def add_job(
@@ -94,7 +161,8 @@ class Store(Protocol):
         parent: Lineage | None = None,
     ) -> Job:
         """Store a queued job with a new public id (and the bytes of its uploads, and the result
-        it was made from); count it in the user's day. With ``caps``, first check them in the
+        it was made from); charge its images to the user's ``day`` (given back if it fails or is
+        cancelled). With ``caps``, first check them in the
         same transaction: ``CapReached`` if one is reached."""
         ...
 
@@ -149,10 +217,16 @@ class Store(Protocol):
         job had ended meanwhile (cancelled while it ran)."""
         ...
 
-    async def fail_job(self, job_id: int, message: str) -> None: ...
+    async def fail_job(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> bool:
+        """End an open job with ``message`` for its owner, and give its images back; False if
+        it had ended already."""
+        ...
 
-    async def cancel_job(self, job_id: int) -> bool:
-        """Cancel a queued or running job (no answer is due then); False if it had ended."""
+    async def cancel_job(self, job_id: int, reason: str | None = None) -> bool:
+        """Cancel a queued or running job (a queued one gives its images back: a running one is
+        made all the same); False if it had ended. Without a ``reason`` its owner cancelled it
+        and has seen so (no answer is due); with one (an admin's), that is the job's answer,
+        still to deliver."""
         ...
 
     async def upscales_of(self, source_job: int) -> list[Job]:
@@ -181,7 +255,11 @@ class Store(Protocol):
     async def save_user_settings(self, user: UserKey, settings: UserSettings) -> None: ...
 
     async def images_on(self, user: UserKey, day: str) -> int:
-        """Images the user asked for on ``day`` (``YYYY-MM-DD``, UTC)."""
+        """Images the user asked for on ``day`` (``YYYY-MM-DD``, UTC), net of those given back."""
+        ...
+
+    async def probe_write(self) -> None:
+        """Write and roll back; raises with a sentence saying what to do if the store can't."""
         ...
 
     async def hold_alert(self, admin: UserKey, text: str) -> None:

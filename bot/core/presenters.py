@@ -1,5 +1,6 @@
-"""What /queue, /settings and /help show, as plain data every front end renders its own way;
-and the words on every button, and how a job is named (a result's words: ``captions``).
+"""What /queue, /settings, /help, /info and the server panel show, as plain data every front end
+renders its own way; and the words on every button, and how a job is named (a result's words:
+``captions``; /admin stats: ``stats``).
 
 The rules live here once (what a button says, which choice applies now, how a job is described,
 how a result's images are numbered); a front end maps these views to its widgets and adds only
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core import texts
+from bot.core import character_texts, rules_texts, settings, texts
+from bot.core.community import ServerSettings
 from bot.core.domain import (
     Action,
     Button,
@@ -78,6 +80,7 @@ class QueueRow:
     running: bool
     upscale: bool
     position: int  # 1 for "next"; 0 when not waiting in this process's queue
+    paused: bool = False  # the operator has paused the queue
 
     @property
     def ref(self) -> str:
@@ -88,7 +91,7 @@ class QueueRow:
         """Where the job is, in the shared words: generating, or its place in the queue."""
         if self.running:
             return texts.UPSCALING if self.upscale else texts.STARTED
-        return texts.queued(self.position)
+        return texts.queued(self.position, paused=self.paused)
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ def _queue_row(item: QueueItem) -> QueueRow:
     else:
         what = f"“{texts.quote(request.prompt)}”"
     running = job.state is JobState.RUNNING
-    return QueueRow(job.public_id, what, running, job.is_upscale, item.position)
+    return QueueRow(job.public_id, what, running, job.is_upscale, item.position, item.paused)
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ class SettingsPanel:
         lines = ["Your defaults for new prompts (options you type still win):"]
         lines += [row.summary for row in self.rows]
         if self.characters:
-            lines.append(texts.your_characters(self.characters))
+            lines.append(character_texts.your_characters(self.characters))
         return "\n".join(lines)
 
 
@@ -201,3 +204,62 @@ class HelpView:
                 (Action.REROLL, "🎲 Draw again", "the same prompt with a new seed"),
             ),
         )
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """A user's images today against a daily limit (0: none)."""
+
+    used: int
+    limit: int
+
+    @property
+    def left(self) -> int | None:
+        return max(0, self.limit - self.used) if self.limit else None
+
+
+@dataclass(frozen=True)
+class InfoView:
+    """/info: a user's images today (and in this server), their jobs, their defaults."""
+
+    today: Allowance
+    here: Allowance | None  # this server's own limit per member, when it has one
+    queue: QueueView
+    settings: SettingsPanel
+
+    @property
+    def usage(self) -> str:
+        here = (self.here.used, self.here.limit) if self.here else None
+        return rules_texts.usage(self.today.used, self.today.limit, here)
+
+
+# The per-member daily limits a server panel offers (0: no limit of the server's own).
+SERVER_LIMITS = (0, 5, 10, 20, 50, 100)
+
+
+@dataclass(frozen=True)
+class ServerPanel:
+    """What a server's (or group's) admins set for the bot there, with the choices they have."""
+
+    settings: ServerSettings
+    models: tuple[Choice, ...]
+    default_model: str  # the bot's own, when the server sets none
+    limits: tuple[int, ...]
+
+    @classmethod
+    def of(cls, current: ServerSettings, models: ModelTable) -> ServerPanel:
+        model = settings.named("model")
+        assert model is not None
+        limits = sorted({*SERVER_LIMITS, current.daily_images})
+        return cls(current, tuple(model.choices(models)), models.default.id, tuple(limits))
+
+    @property
+    def model(self) -> str:
+        """The model that applies to members who chose none."""
+        offered = {c.value for c in self.models}
+        chosen = self.settings.model
+        return chosen if chosen is not None and chosen in offered else self.default_model
+
+    @property
+    def summary(self) -> str:
+        return rules_texts.server_summary(self.settings, self.model)

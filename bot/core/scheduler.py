@@ -18,7 +18,8 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
   trips, not a 429 storm; after that it probes fast again. Any other road is one unit with a
   plan's fixed limits (``RoadLimit``): calls in flight, and calls started in any minute;
 - a job pinned to a unit (its references live there) waits for that unit; others go where
-  their uploads are already cached, else to the unit with the most room.
+  their uploads are already cached, else to the unit with the most room;
+- while ``paused`` (the operator's switch), nothing is handed out; jobs keep their places.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ class Scheduler:
     _running: dict[UserKey, int] = field(default_factory=dict)
     _served: dict[UserKey, int] = field(default_factory=dict)  # user → tick of their last start
     _tick: int = 0
+    paused: bool = False
 
     def set_accounts(self, healthy: dict[str, bool], provider: str = "flow") -> None:
         """Add ``provider``'s new accounts, update health; accounts no longer listed stop
@@ -282,6 +284,8 @@ class Scheduler:
 
     def take(self, now: float) -> Slot | None:
         """The next job to start and its account, or None if nothing can start now."""
+        if self.paused:
+            return None
         for user in self._turn_order():
             if self._running.get(user, 0) >= self.running_per_user:
                 continue

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from bot.core.domain import DISCORD, AdminEvent
+from bot.core.domain import DISCORD
 from bot.core.models_table import (
     AUTO,
     MAX_COUNT,
@@ -96,7 +96,6 @@ IMAGE_TOO_INTRICATE = (
     "That image is built in a way that would take too long to read. Please save it again as an "
     "ordinary PNG or JPEG and send that."
 )
-NOT_ALLOWED = "This bot isn't enabled here. Ask the server's admin to allow this chat."
 JOB_NOT_FOUND = "That result is no longer available. Please start a new prompt."
 NOT_YOUR_JOB = "Only the person who asked for that job (or an admin) can cancel it."
 SLOW_DOWN = "You're pressing buttons too fast. Please wait a few seconds and try again."
@@ -222,112 +221,6 @@ def auto_not_supported(model: str, table: ModelTable, how: Naming = FLAGS_NAMING
     return f"{model} can't use {how.choice('aspect_ratio', AUTO)}. Pick a ratio, or use {others}."
 
 
-def bad_character_name(name: str, limit: int) -> str:
-    return (
-        f"{quote(name, 40) or 'That'} can't be a character's name: use a word of up to {limit} "
-        "letters, digits, _ or -, starting with a letter, e.g. /character create Carol."
-    )
-
-
-def mixed_scripts(name: str) -> str:
-    return (
-        f"{quote(name, 40)} mixes letters of different alphabets (it could pass for another "
-        "name): write it in one alphabet."
-    )
-
-
-def character_taken(name: str) -> str:
-    return f"You already have a character named {name}: pick another name, or delete that one."
-
-
-def character_count(count: int) -> str:
-    return f"Send 1 or 2 pictures of the character with /character create (you sent {count})."
-
-
-def too_many_owned(limit: int) -> str:
-    return f"You have {limit} characters, the most one can keep: delete one first."
-
-
-def no_character(name: str) -> str:
-    return f"You have no character named {quote(name, 40)}: /character list shows yours."
-
-
-def character_deleted(name: str) -> str:
-    return f"Character {name} deleted."
-
-
-def your_characters(names: Sequence[str]) -> str:
-    return f"Your characters (write @name in a prompt): {', '.join(f'@{n}' for n in names)}"
-
-
-def character_shared(name: str) -> str:
-    return f"Character {name} is shared here: everyone here can write @{name} in a prompt."
-
-
-def character_unshared(name: str) -> str:
-    return f"Character {name} is no longer shared here."
-
-
-def shared_name_taken(name: str) -> str:
-    return f"A character named {name} is shared here already: rename yours to share it."
-
-
-def not_shared(name: str) -> str:
-    return f"No character named {quote(name, 40)} is shared here."
-
-
-NOT_YOURS_TO_UNSHARE = "Only the character's owner or an admin here can stop sharing it."
-
-
-def character_created(name: str) -> str:
-    return f"Character {name} is ready: write @{name} in a prompt to use it."
-
-
-CHARACTER_GONE = (
-    "A character this prompt used was deleted since: write the prompt again with your characters."
-)
-NOT_YOUR_CHARACTER = (
-    "That picture was drawn with someone else's character: only they can draw with it again."
-)
-CHARACTER_NOT_MADE = (
-    "The image service couldn't make the character from those pictures. Try other pictures."
-)
-NO_CHARACTERS_YET = "You have no characters yet: send a picture with /character create <name>."
-
-
-def forged_marker(marker: str) -> str:
-    return f"{marker} is the bot's own marker: use a character by its name, like @carol."
-
-
-def no_such_reference(number: int, references: int) -> str:
-    if not references:
-        return f"@{number} points at a reference image, but you sent none."
-    return f"@{number} points at a reference image you didn't send: you sent {references}."
-
-
-def no_characters_on(model: str) -> str:
-    return f"{model} can't use characters: pick another model (--model 2 or --model pro)."
-
-
-def too_many_characters(count: int, limit: int) -> str:
-    return f"You used {count} characters; one prompt takes at most {limit}. Please use fewer."
-
-
-def over_budget(pictures: int, references: int, model: str, limit: int) -> str:
-    return (
-        f"Your characters' {pictures} pictures and {references} reference images are more than "
-        f"{model} takes ({limit}). Use fewer characters or references."
-    )
-
-
-def characters_note(used: Sequence[str], unknown: Sequence[str]) -> str:
-    """What a result's caption says about the characters of its prompt."""
-    lines = [f"Characters: {', '.join(used)}"] if used else []
-    if unknown:
-        lines.append(f"{', '.join(unknown)}: no character of that name, left as text.")
-    return "\n".join(lines)
-
-
 def too_many_references(count: int, model: str, limit: int) -> str:
     if limit == 0:
         return f"{model} doesn't take reference images. Remove them or pick another model."
@@ -420,7 +313,9 @@ def bad_resolution(resolution: str, allowed: Iterable[str]) -> str:
     return f"Upscaling to {quote(resolution)} isn't available. Choose one of: {', '.join(allowed)}."
 
 
-def queued(position: int) -> str:
+def queued(position: int, *, paused: bool = False) -> str:
+    if paused:
+        return "⏸ Queued — the operator has paused the queue; your job starts once they resume it."
     # Position 1 may still wait (the user's own jobs running, or the upstream full): say "next".
     # 0: not in this process's queue (another process leads and queues it), so no place known.
     if not position:
@@ -440,12 +335,7 @@ def failed(message: str) -> str:
     return f"❌ {message}"
 
 
-def admin_alert(event: AdminEvent) -> str:
-    where = f" (account {event.account})" if event.account else ""
-    return f"⚠️ Operator action needed{where}: {event.message}"
-
-
-# Each road by its name in an alert, and the setting holding its key.
+# Each road by its name, and the setting holding its key.
 ROAD_NAMES = {
     "flow": ("useapi.net (Google Flow)", "USEAPI_TOKEN"),
     "gemini": ("the Gemini API", "GEMINI_API_KEY"),
@@ -457,30 +347,3 @@ ROAD_NAMES = {
 def via(road: str) -> str:
     """After a caption: the road that made the images."""
     return f" · via {ROAD_NAMES.get(road, (road, ''))[0]}"
-
-
-def admin_reason(kind: str, road: str) -> str:
-    """What an operator problem on ``road`` means, and what to do."""
-    if road == "flow":
-        return ADMIN_REASONS[kind]
-    name, key = ROAD_NAMES.get(road, (road, "its key"))
-    reasons = {
-        "auth": f"{name} refused the API key: check {key}. Jobs go to the next provider meanwhile.",
-        "payment": f"{name} reports no credits or billing (402): top up. Jobs go to the next "
-        "provider meanwhile.",
-        "quota": f"{name}'s daily quota is used up; it serves again after its reset. Jobs go to "
-        "the next provider meanwhile.",
-        "account_missing": f"{name} does not know what the bot asks for (404): check its "
-        "settings (WIREFLOW_WORKFLOW_ID). Jobs go to the next provider meanwhile.",
-    }
-    return reasons.get(kind, f"{name} needs the operator ({kind}).")
-
-
-ADMIN_REASONS = {
-    "auth": "the useapi.net API token was refused (401). Check USEAPI_TOKEN.",
-    "payment": "useapi.net reports no subscription or credits (402).",
-    "account_missing": "the account is not configured at useapi.net (404).",
-    "session": "the Google session could not be refreshed (596): renew the account's cookies.",
-    "quota": "useapi.net reports a daily quota used up; it serves again after its reset.",
-    "store": "the store can't save results (disk full or not writable): free space for it.",
-}

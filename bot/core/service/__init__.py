@@ -1,9 +1,13 @@
 """The service: everything front ends ask of the core (``api.BotApi``), built from its parts.
 
-- ``admission``: who may ask, caps, quota, options, references → a stored, queued job;
+- ``admission``: who may ask, caps, quota, options, references → a stored, queued job
+  (``rules``: allowlists, bans, a server's switch and channels, blocked words);
 - ``runner``: the dispatch loop, one attempt per turn, and what each way of ending calls for;
-- ``accounts``: the upstream's accounts, their health, operator incidents;
-- ``delivery``: final answers (stored, told, swept up), progress, admin alerts.
+- ``accounts``: the roads' units, their health, operator incidents and outages;
+- ``delivery``: final answers (stored, told, swept up), progress, admin alerts;
+- ``admin``: the operator's /admin commands; ``servers``: a server's admins' settings;
+  ``pause``: the queue's pause switch; ``metered``: each call to a road timed for monitoring;
+  ``operating``: what the service answers admins, server admins and monitoring.
 
 Every transition is written to the store before anyone is told, so after a crash ``start()``
 re-queues interrupted generations and re-delivers stored results: every accepted job gets one
@@ -31,7 +35,6 @@ from bot.core.domain import (
     Brought,
     Button,
     Character,
-    HeldAlert,
     ImageRef,
     Job,
     Owner,
@@ -43,22 +46,30 @@ from bot.core.domain import (
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HistoryView
 from bot.core.models_table import ModelTable
+from bot.core.monitoring import Recorder, Unrecorded
 from bot.core.options import Options
 from bot.core.policy import Access, Defaults, Limits, Tuning
 from bot.core.ports import Leadership, Notifier, Posted, Store
-from bot.core.presenters import LinkView
+from bot.core.presenters import InfoView, LinkView, QueueView, SettingsPanel
 from bot.core.providers import ImageProvider
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
-from bot.core.service.admission import Admission, Reservation
+from bot.core.service.admin import Admin
+from bot.core.service.admission import Admission
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
+from bot.core.service.downloads import Reservation
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
 from bot.core.service.leadership import Lead, SoleLeader
+from bot.core.service.metered import metered
+from bot.core.service.operating import Operating
+from bot.core.service.pause import Pause
 from bot.core.service.roads import Roads
+from bot.core.service.rules import Rules
 from bot.core.service.runner import Runner
+from bot.core.service.servers import Servers
 from bot.core.service.tasks import Tasks
 
 __all__ = ["Service"]
@@ -66,7 +77,7 @@ __all__ = ["Service"]
 log = logging.getLogger(__name__)
 
 
-class Service:
+class Service(Operating):
     """``async with Service(...)`` starts it; each front end ``attach``es when it is ready.
 
     ``providers`` are the roads to the models in the order to use them (the first is primary;
@@ -85,12 +96,15 @@ class Service:
         tuning: Tuning | None = None,
         defaults: Defaults | None = None,
         access: Access | None = None,
+        blocked_words: Sequence[str] = (),
+        recorder: Recorder | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         leadership: Leadership | None = None,
     ) -> None:
         self.store = store
-        roads = Roads(providers)
+        recorder = recorder or Unrecorded()
+        roads = Roads([metered(p, recorder, time.monotonic) for p in providers])
         self.models = models = roads.table(models)
         self.limits = limits or Limits()
         self.defaults = defaults or Defaults()
@@ -103,8 +117,10 @@ class Service:
             ceiling=tuning.account_max_concurrency,
         )
         wake = asyncio.Event()  # something may start now
+        self._blocked_words = tuple(blocked_words)
         self._tasks = Tasks()
-        self._delivery = Delivery(store, models, access, clock, self._tasks)
+        self._pause = Pause(store, self.scheduler, wake)
+        self._delivery = Delivery(store, models, access, clock, self._tasks, recorder)
         self._identities = Identities(store)
         self._history = History(store, models, access, self._identities, self._delivery)
         self._accounts = Accounts(
@@ -122,6 +138,7 @@ class Service:
             delivery=self._delivery,
             tasks=self._tasks,
             wake=wake,
+            recorder=recorder,
         )
         self._characters = Characters(
             store,
@@ -129,11 +146,12 @@ class Service:
             self.scheduler,
             self._accounts,
             access,
-            prepare=lambda user, fetch, count: self._admission.fetch(user, fetch, count),
+            prepare=lambda user, fetch, count: self._admission.downloads.fetch(user, fetch, count),
         )
         self._lead = Lead(
             leadership or SoleLeader(), store, self._runner, self._delivery, self._tasks
         )
+        self._rules = Rules(store, access, self.limits)
         self._admission = Admission(
             store,
             self.scheduler,
@@ -147,10 +165,22 @@ class Service:
             runner=self._runner,
             characters=self._characters,
             roads=roads,
+            rules=self._rules,
             shared=leadership is not None,
             identities=self._identities,
             history=self._history,
         )
+        self._admin = Admin(
+            store,
+            self.scheduler,
+            access=access,
+            limits=self.limits,
+            accounts=self._accounts,
+            rules=self._rules,
+            runner=self._runner,
+            pause=self._pause,
+        )
+        self._servers = Servers(store, models)
 
     async def __aenter__(self) -> Service:
         await self.start()
@@ -162,10 +192,13 @@ class Service:
     async def start(self) -> None:
         """Learn the accounts and start; lead now if no other process does (then resume what a
         previous leader left, and dispatch), else wait for the lead in the background."""
+        await self.store.seed_blocked(self._blocked_words)
+        await self._pause.read()
         await self._lead.claim()
         await self._accounts.refresh()
         await self._delivery.load_held_alerts()
         self._tasks.spawn(self._keep_fresh())
+        self._tasks.spawn(self._pause.watch())
         await self._lead.start()
 
     async def aclose(self) -> None:
@@ -190,11 +223,15 @@ class Service:
     def detach(self, platform: str) -> None:
         self._delivery.detach(platform)
 
+    def expect(self, platform: str) -> None:
+        """A front end will run for ``platform``: until it attaches, monitoring shows it down."""
+        self._delivery.expect(platform)
+
     async def _keep_fresh(self) -> None:
-        """Every so often: the accounts re-read; the leader fails jobs none will run and sweeps
-        up answers."""
+        """Every so often (often, while no road can serve): the roads' units re-read; the
+        leader fails jobs none will run and sweeps up answers."""
         while True:
-            await asyncio.sleep(self._accounts.refresh_interval)
+            await self._accounts.until_next_round()
             try:
                 await self._accounts.refresh()
                 if self._lead.leading:
@@ -264,7 +301,7 @@ class Service:
     async def create_character(
         self, owner: Owner, name: str, *, images: int, fetch: Fetch
     ) -> Character:
-        self._admission.check_allowed(owner)
+        await self._admission.check_allowed(owner)
         self._admission.throttle_press(owner.user)  # each one costs upstream calls
         return await self._characters.create(owner.user, name, images, fetch)
 
@@ -298,13 +335,12 @@ class Service:
         jobs = []
         for key in (await self._identities.of(user)).users:
             jobs += await self.store.user_jobs(key)
-        return [QueueItem(job, self.scheduler.position(job.id)) for job in sorted(jobs, key=_id)]
+        paused = self.scheduler.paused
+        ordered = sorted(jobs, key=lambda job: job.id)
+        return [QueueItem(job, self.scheduler.position(job.id), paused) for job in ordered]
 
     async def settings(self, user: UserKey) -> UserSettings:
         return await self.store.user_settings((await self._identities.of(user)).key)
-
-    async def undelivered_alerts(self) -> list[HeldAlert]:
-        return await self._delivery.held_alerts()
 
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
         """Validate and save some of a person's defaults; ``None`` resets one to the bot's."""
@@ -313,6 +349,17 @@ class Service:
         updated = replace(current, **user_settings.cleaned(changes, self.models))
         await self.store.save_user_settings(person, updated)
         return updated
+
+    async def info(self, owner: Owner) -> InfoView:
+        user = owner.user
+        return InfoView(
+            await self._rules.allowance(user),
+            await self._rules.allowance_here(owner),
+            QueueView.of(await self.queue(user)),
+            SettingsPanel.of(
+                await self.settings(user), self.models, self.defaults, await self.characters(user)
+            ),
+        )
 
     # Past jobs.
 
@@ -342,10 +389,6 @@ class Service:
         if not await self._identities.unlink(user):
             raise InvalidInput(history_texts.NOT_LINKED)
         return history_texts.UNLINKED
-
-
-def _id(job: Job) -> int:
-    return job.id
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:

@@ -1,23 +1,36 @@
-"""The roads' capacity units: which there are and which can serve (a Flow account each, one
-for every other road), the operator problems that took them out (each told to the admins once
-per incident, per road), and whether a job can still be run at all.
+"""The roads' capacity units: which there are and which can serve (a Flow account each, one for
+every other road), the operator problems that took them (or a whole road) out, and whether a
+job can still be run at all.
+
+Each problem is an incident, keyed by its kind, road and account (None: the whole road's), told
+to the admins once when it begins and once when it is over. A road that can't serve while
+another does is an incident for the admins only: jobs go to the roads that serve. While no road
+can serve anyone (an outage: every key refused, no account linked, Flow never answering and no
+other road, every unit out), new requests are refused at once with the operator sentence and
+queued jobs get it after a short grace; the refresh loop keeps looking meanwhile, and the bot
+serves again by itself when a road does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from bot.core import texts
+from bot.core import admin_texts, texts
 from bot.core.domain import AdminEvent
+from bot.core.monitoring import AccountState, Outcome
 from bot.core.policy import Access, Tuning
 from bot.core.providers import Pooled
-from bot.core.scheduler import Entry, Scheduler
+from bot.core.scheduler import AccountLimit, Entry, Scheduler
 from bot.core.service.delivery import Delivery
 from bot.core.service.roads import Roads
 from bot.core.upstream import (
+    AccountNotFound,
     AuthError,
+    ModelUnavailable,
     OperatorError,
     PaymentError,
     QuotaExhausted,
@@ -27,20 +40,44 @@ from bot.core.upstream import (
 
 log = logging.getLogger(__name__)
 
-# While no account can serve, the accounts are re-read at least this often (seconds).
+# While no unit can serve, the units are re-read at least this often (seconds).
 REFRESH_WHILE_DOWN = 30.0
 
-# An operator problem, by its kind of incident (anything else: the account is missing).
-_INCIDENTS: dict[type[OperatorError], str] = {
-    AuthError: "auth",
-    PaymentError: "payment",
-    SessionExpired: "session",
-    QuotaExhausted: "quota",
-}
+WHOLE = None  # the account of an incident that takes out a whole road
+
+# An operator problem, by its kind of incident: the first row whose type it is decides (the tree
+# is in ``bot.core.upstream``; a subclass not listed is its base's kind, e.g. InsufficientCredits
+# is a payment problem).
+_INCIDENTS: tuple[tuple[type[OperatorError], str], ...] = (
+    (AuthError, "auth"),
+    (PaymentError, "payment"),
+    (AccountNotFound, "account_missing"),
+    (SessionExpired, "session"),
+    (QuotaExhausted, "quota"),
+    (ModelUnavailable, "model"),
+)
+# Kinds that take out every unit of a road, whichever one they were met on.
+_WHOLE_ROAD = frozenset({"auth"})
+# Kinds that may mend by waiting: a job on such a unit gets ``job_deadline_seconds``.
+_PASSING = frozenset({"unhealthy", "unreachable"})
+
+Key = tuple[str, str, str | None]  # (kind, road, account)
 
 
 def incident_kind(exc: OperatorError) -> str:
-    return next((k for t, k in _INCIDENTS.items() if isinstance(exc, t)), "account_missing")
+    return next((kind for error, kind in _INCIDENTS if isinstance(exc, error)), "account_missing")
+
+
+@dataclass(frozen=True)
+class Stranded:
+    """Why no unit will run a job: the sentence for its owner, and how the job counts."""
+
+    message: str
+    outcome: Outcome
+
+
+_OPERATOR = Stranded(texts.OPERATOR, Outcome.OPERATOR)
+_UNAVAILABLE = Stranded(texts.UNAVAILABLE, Outcome.FAILED)
 
 
 class Accounts:
@@ -61,59 +98,173 @@ class Accounts:
         self._clock = clock
         self._delivery = delivery
         self._wake = wake
-        # (kind, road, account) → when it was first met; account None when the problem is the
-        # whole road's.
-        self._incidents: dict[tuple[str, str, str | None], float] = {}
-        self._listed: set[str] = set()  # the units the roads last named (and we use)
+        self._incidents: dict[Key, float] = {}  # → when it was first met
+        self._news: list[AdminEvent] = []  # incidents begun or over, not told yet
+        self._listed: dict[str, set[str]] = {}  # pooled road → the accounts it last named
         self._down_since: dict[str, float] = {}
+        self._outage_since: float | None = None
+        self._outage_began = asyncio.Event()
+        self._refreshed = False
+
+    # What can serve.
+
+    @property
+    def known(self) -> bool:
+        """Whether the roads were asked for their units, and the asking is over."""
+        return self._refreshed
+
+    @property
+    def serving(self) -> bool:
+        """Whether some unit, on any road, can take a job now."""
+        return bool(self._scheduler.healthy_accounts())
+
+    def states(self) -> tuple[AccountState, ...]:
+        """Every unit: a Flow account's adaptive limit, another road's fixed one (0: none)."""
+        return tuple(
+            AccountState(
+                name,
+                int(unit.limit) if isinstance(unit, AccountLimit) else unit.concurrency or 0,
+                unit.in_flight,
+                unit.healthy,
+            )
+            for name, unit in self._scheduler.units_by_name.items()
+        )
+
+    def problems(self) -> list[tuple[str | None, str]]:
+        """The open incidents, each road's whole-road ones first: (account or None, sentence)."""
+        ordered = sorted(self._incidents, key=lambda k: (k[1], k[2] is not WHOLE, k[2] or "", k))
+        return [(on, admin_texts.admin_reason(kind, road)) for kind, road, on in ordered]
+
+    def stranded(self, entry: Entry, *, waited: float | None = None) -> Stranded | None:
+        """Why no unit will run this job, or None if one will (or may yet).
+
+        While no road can serve anyone, a new request (``waited=inf``) is told at once and a
+        queued one once the outage has lasted ``outage_grace_seconds``, so that a blip passes
+        unseen. While some road serves, a job only roads that can't serve would run is told
+        at once when an operator problem took them out; a unit merely down (or reported
+        unhealthy) is given ``job_deadline_seconds`` to come back.
+        """
+        if not self.known:
+            return None  # the start hasn't asked yet: wait for it
+        if entry.routes is not None and not entry.routes:
+            return Stranded(texts.NOT_SERVED, Outcome.REFUSED)  # no road we use serves it
+        now = self._clock()
+        if not self.serving:
+            since = now if self._outage_since is None else self._outage_since
+            lasted = now - since if waited is None else waited
+            if lasted < self._tuning.outage_grace_seconds:
+                return None
+            passing = all(kind in _PASSING for kind, _, _ in self._incidents)
+            return _UNAVAILABLE if self._incidents and passing else _OPERATOR
+        if self._scheduler.serves(entry):
+            return None
+        account = entry.pinned
+        units = self._scheduler.units(entry)
+        if account is not None and self._pinned_gone(account):
+            # Its references live on a unit we don't use (any more).
+            return Stranded(texts.REFERENCE_NOT_USABLE, Outcome.REFUSED)
+        roads = {unit.provider for unit in units} or set(entry.providers or ())
+        for kind, road, on in self._incidents:
+            if kind in _PASSING or road not in roads:
+                continue
+            if on is WHOLE or account is None or on == account:
+                return _OPERATOR
+        if units:
+            down = min(now - self._down_since.get(unit.name, now) for unit in units)
+        else:  # its roads named no unit yet: down since a problem met there, if any
+            met = [since for (_, road, _), since in self._incidents.items() if road in roads]
+            if not met:
+                return None  # they haven't answered yet
+            down = now - min(met)
+        if (down if waited is None else waited) > self._tuning.job_deadline_seconds:
+            return _UNAVAILABLE
+        return None
+
+    def _pinned_gone(self, account: str) -> bool:
+        unit = self._scheduler.unit(account)
+        if unit is None:
+            return bool(self._listed)
+        listed = self._listed.get(unit.provider)
+        return listed is not None and account not in listed
+
+    # Keeping up with the roads.
 
     @property
     def refresh_interval(self) -> float:
-        """Seconds until the next refresh: ``accounts_refresh_seconds``, and while no unit
-        can serve at most ``REFRESH_WHILE_DOWN``."""
+        """Seconds until the next refresh: ``accounts_refresh_seconds``, and while no unit can
+        serve at most ``REFRESH_WHILE_DOWN`` and twice per grace, so that queued jobs are
+        answered about when the grace ends, and a recovery is seen soon."""
         every = self._tuning.accounts_refresh_seconds
-        return every if self._scheduler.healthy_accounts() else min(every, REFRESH_WHILE_DOWN)
+        if self.serving:
+            return every
+        return min(every, REFRESH_WHILE_DOWN, self._tuning.outage_grace_seconds / 2)
+
+    async def until_next_round(self) -> None:
+        """Wait for the next refresh: the refresh interval, cut short when an outage begins."""
+        self._outage_began.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.refresh_interval):
+                await self._outage_began.wait()
+                await asyncio.sleep(self.refresh_interval)
 
     async def refresh(self) -> None:
         """Re-read every road's units and their health: a Flow account out for an operator
         problem gets back in when the API says it is fine, any other road at each refresh (the
         next job on it is the probe)."""
-        for provider in self._roads:
-            name = provider.profile.name
-            if isinstance(provider, Pooled):
-                await self._refresh_pool(name, provider)
-            else:
-                self._scheduler.set_road(name, provider.profile.limits)
-                self._scheduler.roads[name].healthy = True
-                self._listed.add(name)
-        now = self._clock()
-        for name, unit in self._scheduler.units_by_name.items():
-            if unit.healthy:
-                self._down_since.pop(name, None)
-            else:
-                self._down_since.setdefault(name, now)
-        self._wake.set()
+        try:
+            for provider in self._roads:
+                name = provider.profile.name
+                if isinstance(provider, Pooled):
+                    await self._read(name, provider)
+                else:
+                    self._scheduler.set_road(name, provider.profile.limits)
+                    self._scheduler.roads[name].healthy = True
+            now = self._clock()
+            for name, unit in self._scheduler.units_by_name.items():
+                if unit.healthy:
+                    self._down_since.pop(name, None)
+                else:
+                    self._down_since.setdefault(name, now)
+            self._settle()
+            self._wake.set()
+        finally:
+            self._refreshed = True
 
-    async def _refresh_pool(self, road: str, pool: Pooled) -> None:
+    async def _read(self, road: str, pool: Pooled) -> None:
         try:
             listed = await pool.list_accounts()
-        except OperatorError as exc:
+        except OperatorError as exc:  # on the listing itself: none of its accounts can be used
             for unit in self._scheduler.accounts.values():
                 if unit.provider == road:
                     unit.healthy = False
-            self.alert(exc, road, None)
+            self._open(incident_kind(exc), road, WHOLE, exc.detail)
             return
         except UpstreamError as exc:
-            log.warning("could not list %s's accounts (%s); keeping what we knew", road, exc)
+            if road not in self._listed:  # never answered: there is nothing to run jobs on
+                self._open("unreachable", road, WHOLE, str(exc))
+            else:
+                log.warning("could not list %s's accounts (%s); keeping what we knew", road, exc)
             return
         wanted = self._access.accounts
         health = {a.email: a.healthy for a in listed if not wanted or a.email in wanted}
         for email in wanted:
             if email not in health:
                 log.warning("USEAPI_ACCOUNTS names %s, which the API does not list", email)
-        self._listed -= {n for n, u in self._scheduler.accounts.items() if u.provider == road}
-        self._listed |= set(health)
+        self._listed[road] = set(health)
         self._scheduler.set_accounts(health, road)
+        # It answered: the key works, the road is there; it may list nothing to use.
+        if not health:
+            self._open("no_accounts", road, WHOLE, "GET /accounts lists no account we use")
+        for key in [k for k in self._incidents if k[1] == road and k[2] is WHOLE]:
+            if key[0] != "no_accounts" or health:
+                self._close(key)
+        for email, unit in self._scheduler.accounts.items():
+            if unit.provider != road:
+                continue
+            if health.get(email) is False:
+                self._open("unhealthy", road, email, "GET /accounts says so")
+            else:
+                self._close(("unhealthy", road, email))  # healthy again, or no longer ours
         log.info(
             "%s accounts: %d healthy of %d",
             road,
@@ -121,59 +272,18 @@ class Accounts:
             len(health),
         )
 
-    @property
-    def known(self) -> bool:
-        """Whether the units are known yet (a road may not have answered)."""
-        return bool(self._listed or self._incidents)
-
-    def stranded(self, entry: Entry, *, waited: float | None = None) -> str | None:
-        """Why no unit will run this job, or None if one will (or may yet).
-
-        A unit that is merely down is given ``job_deadline_seconds`` to come back (a new job,
-        ``waited=inf``, is told at once); operator problems and units no longer used won't mend
-        by waiting.
-        """
-        if entry.routes is not None and not entry.routes:
-            return texts.NOT_SERVED  # no road we use serves it (any more)
-        if self._scheduler.serves(entry):
-            return None
-        units = self._scheduler.units(entry)
-        account = entry.pinned
-        if account is not None and self._listed and account not in self._listed:
-            return texts.REFERENCE_NOT_USABLE  # its references live on a unit we don't use
-        if not units:
-            return None  # its roads haven't named their units yet
-        roads = {unit.provider for unit in units}
-        for _, road, on in self._incidents:
-            if road in roads and (on is None or account is None or on == account):
-                return texts.OPERATOR
-        now = self._clock()
-        down = min(now - self._down_since.get(unit.name, now) for unit in units)
-        if (down if waited is None else waited) > self._tuning.job_deadline_seconds:
-            return texts.UNAVAILABLE
-        return None
-
     def take_out(self, exc: OperatorError, unit: str) -> None:
         """An operator problem met on ``unit``: that unit out (every unit of its road, for a
-        refused key), and the admins told."""
+        refused key, or where the road is one unit), and the admins told."""
         road = self._road_of(unit)
-        whole = isinstance(exc, AuthError) or not self._roads.pooled(road)
+        kind = incident_kind(exc)
+        whole = kind in _WHOLE_ROAD or not self._roads.pooled(road)
         for name, other in self._scheduler.units_by_name.items():
             if name == unit or (whole and other.provider == road):
                 other.healthy = False
                 self._down_since.setdefault(name, self._clock())
-        self.alert(exc, road, None if whole else unit)
-
-    def alert(self, exc: OperatorError, road: str, account: str | None) -> None:
-        """Tell the admins about an operator problem, once per incident."""
-        kind = incident_kind(exc)
-        key = (kind, road, account)
-        if key in self._incidents:
-            return
-        self._incidents[key] = self._clock()
-        event = AdminEvent(kind, account, texts.admin_reason(kind, road))
-        log.error("operator problem on %s: %s (%s)", road, event.message, exc.detail)
-        self._delivery.tell_admins(event)
+        self._open(kind, road, WHOLE if whole else unit, exc.detail)
+        self._settle()
 
     def close_incidents(self, unit: str, sent_at: float) -> None:
         """``unit`` served a job sent at ``sent_at``: its incidents (and its road's) met before
@@ -181,13 +291,51 @@ class Accounts:
         passed before the credits ran out, say): closing on it would alert again on the next
         job that was on its way too."""
         road = self._road_of(unit)
-        self._incidents = {
-            key: since
-            for key, since in self._incidents.items()
-            if key[1] != road or key[2] not in (None, unit) or since >= sent_at
-        }
+        for key, since in list(self._incidents.items()):
+            if key[1] == road and key[2] in (WHOLE, unit) and since < sent_at:
+                self._close(key)
+        self._settle()
 
     def _road_of(self, unit: str) -> str:
         found = self._scheduler.unit(unit)
         assert found is not None, unit  # only a unit a job ran on is named here
         return found.provider
+
+    # Incidents.
+
+    def _open(self, kind: str, road: str, account: str | None, detail: str) -> None:
+        key = (kind, road, account)
+        if key in self._incidents:
+            return
+        self._incidents[key] = self._clock()
+        event = AdminEvent(kind, account, admin_texts.admin_reason(kind, road))
+        log.error("operator problem on %s%s: %s (%s)", road, _on(account), event.message, detail)
+        self._news.append(event)
+
+    def _close(self, key: Key) -> None:
+        if self._incidents.pop(key, None) is None:
+            return
+        kind, road, account = key
+        reason = admin_texts.admin_reason(kind, road)
+        log.warning("operator problem over on %s%s: %s", road, _on(account), reason)
+        self._news.append(AdminEvent(kind, account, reason, resolved=True))
+
+    def _settle(self) -> None:
+        """Note when an outage begins or ends, and tell the admins what began and ended."""
+        serving = self.serving
+        if serving:
+            if self._outage_since is not None:
+                log.warning("a road serves again")
+                self._wake.set()
+            self._outage_since = None
+        elif self._outage_since is None:
+            log.error("no road can serve: new requests are refused until one can")
+            self._outage_since = self._clock()
+            self._outage_began.set()
+        news, self._news = self._news, []
+        for event in news:
+            self._delivery.tell_admins(event, serving=serving)
+
+
+def _on(account: str | None) -> str:
+    return f" ({account})" if account else ""

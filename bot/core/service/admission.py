@@ -1,5 +1,9 @@
-"""Admission: who may ask (and press, and cancel), the caps and quotas, the options, and the
-reference images — from a prompt or a press to a stored, queued job.
+"""Admission: who may ask (and press, and cancel) where, the caps and quotas, the words and
+options, and the reference images — from a prompt or a press to a stored, queued job.
+
+What the operator's admins and a server's admins set (bans, blocked words, quotas, the
+server's switch, channels, default model, limit and buttons) is read from the store for each
+request, so that a change holds at once, in every process.
 
 Every check that needs no image runs first, holding the request's place in the user's queue and
 day (a ``Reservation``), so that a refused request costs no download and concurrent requests
@@ -9,14 +13,12 @@ the user's turn, and checked by their content.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 
 from bot.core import texts
 from bot.core.characters import check_budget, check_prompt
@@ -33,88 +35,33 @@ from bot.core.domain import (
     Request,
     ResultImage,
     Submitted,
-    Upload,
     UpscaleRequest,
     UserKey,
 )
 from bot.core.errors import AlreadyMade, InvalidInput
-from bot.core.images import PreparedImage, prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, resolve, split_flags
 from bot.core.policy import Access, Defaults, Limits
-from bot.core.ports import CapReached, Caps, Store
+from bot.core.ports import CapReached, Store
 from bot.core.routing import Refs
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
-from bot.core.service.fairness import Once, Slots, Throttle
+from bot.core.service.downloads import Downloads, Reservation
+from bot.core.service.fairness import Once, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
+from bot.core.service.quotas import Quotas
 from bot.core.service.roads import Roads
+from bot.core.service.rules import Rules, today
 from bot.core.service.runner import Runner
 
 log = logging.getLogger(__name__)
 
-# References being downloaded (and held in memory) at once: one request per user, this many in
-# all. A request waits its turn holding its place in the queue, not a download.
-DOWNLOAD_SLOTS = 3
-# Reference images decoded at once (a 50-megapixel image takes hundreds of MB).
-PREPARE_SLOTS = 2
 # The same user's second press of the same 🎲 within this many seconds is a double tap (a second
 # upscale press is refused by the store, which knows the first once it is queued).
 DOUBLE_TAP_SECONDS = 5.0
-
-
-@dataclass
-class _Held:
-    """What a user's submissions still being checked hold, so that concurrent ones can't slip
-    past the queue cap or the daily quota between a check and the stored job."""
-
-    jobs: int = 0
-    images: int = 0
-
-
-class Reservation:
-    """A request that passed every check that needs no image, holding its place in the user's
-    queue and day: the front end acknowledges the user, then ``submit`` fetches the references
-    (bounded per user and overall) and stores the job. Valid inside ``async with`` only."""
-
-    def __init__(
-        self,
-        admission: Admission,
-        owner: Owner,
-        person: UserKey,
-        request: Request,
-        *,
-        uploads: int = 0,
-        fetch: Fetch | None = None,
-        parent: Lineage | None = None,
-    ):
-        self._admission = admission
-        self._owner = owner
-        self._person = person
-        self._request = request
-        self._uploads = uploads
-        self._fetch = fetch  # where the pictures come from when the front end has none
-        self._parent = parent
-
-    async def submit(
-        self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
-    ) -> Submitted:
-        """Store and queue the job; ``route`` adds the front end's ids (its status message)."""
-        owner = replace(self._owner, route=route) if route is not None else self._owner
-        request, blobs = self._request, {}
-        fetch = fetch or self._fetch
-        if self._uploads:
-            if fetch is None:
-                raise ValueError("this request needs its reference images fetched")
-            prepared = await self._admission.fetch(owner.user, fetch, self._uploads)
-            uploads = tuple(Upload(p.sha256, p.mime) for p in prepared)
-            assert isinstance(request, GenerationRequest)
-            request = replace(request, references=(*request.references, *uploads))
-            blobs = {p.sha256: p.data for p in prepared}
-        return await self._admission.enqueue(owner, self._person, request, blobs, self._parent)
 
 
 class Admission:
@@ -133,6 +80,7 @@ class Admission:
         runner: Runner,
         characters: Characters,
         roads: Roads,
+        rules: Rules,
         shared: bool = False,
         identities: Identities,
         history: History,
@@ -151,11 +99,11 @@ class Admission:
         self._accounts = accounts
         self._runner = runner
         self._characters = characters
-        self._held: dict[UserKey, _Held] = {}
+        self._rules = rules
+        self._quotas = Quotas(store, scheduler, limits, access, rules, shared=shared)
         self._presses = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
         self._once = Once(DOUBLE_TAP_SECONDS, clock)
-        self._downloads = Slots(per_key=1, overall=DOWNLOAD_SLOTS)
-        self._prepare_slots = asyncio.Semaphore(PREPARE_SLOTS)
+        self.downloads = Downloads(limits)
 
     @contextlib.asynccontextmanager
     async def admit(
@@ -175,11 +123,12 @@ class Admission:
         the prompt leaves open comes from ``like`` (the result Edit was pressed on: ``parent``,
         whose characters it keeps), then the person's settings. ``fetch`` gets the pictures if
         the front end's ``submit`` brings none."""
-        self.check_allowed(owner)
+        server = await self._rules.check(owner)
         prompt, inline = split_flags(text)
+        await self._rules.check_words(prompt)
         asked = inline.overridden_by(options) if options else inline
         person = await self._identities.of(owner.user)
-        async with self._reservation(person.key) as held:
+        async with self._quotas.reservation(person.key) as held:
             settings = await self._store.user_settings(person.key)
             if like is not None:
                 settings = replace(settings, aspect_ratio=like.aspect_ratio, count=like.count)
@@ -188,6 +137,8 @@ class Admission:
             if characters and not (asked.model or settings.model):
                 chosen = self._models.for_characters()
                 asked = replace(asked, model=chosen.id) if chosen else asked
+            if settings.model is None and server.model and self._models.resolve(server.model):
+                settings = replace(settings, model=server.model)  # the server's default
             resolved = resolve(
                 prompt,
                 asked,
@@ -221,10 +172,17 @@ class Admission:
                 fixed_seed=resolved.fixed_seed,
             )
             self._check_runnable(person.key, request)
-            await self._reserve_images(owner.user, person, held, resolved.count)
+            await self._quotas.reserve_images(owner, person, held, resolved.count, server)
             uploads = references - len(refs)
             yield Reservation(
-                self, owner, person.key, request, uploads=uploads, fetch=fetch, parent=parent
+                self.downloads,
+                self.enqueue,
+                owner,
+                person.key,
+                request,
+                uploads=uploads,
+                fetch=fetch,
+                parent=parent,
             )
 
     @contextlib.asynccontextmanager
@@ -272,10 +230,11 @@ class Admission:
             async with reuse as ticket:
                 yield ticket
             return
-        self.check_allowed(owner)
+        server = await self._rules.check(owner)
         person = await self._identities.of(owner.user)
         request: Request
         if image is None:
+            await self._rules.check_words(job.request.prompt)
             request = await self._again(owner, job.request)
             parent = Lineage(job.id, Action.REROLL)
             once: tuple[object, ...] = (owner.user, job.id)
@@ -288,10 +247,12 @@ class Admission:
                 once = (job.id, image.index, request.size)
             parent = Lineage(job.id, Action.UPSCALE, image.index)
         with self._once.hold(once, linger=image is None):
-            async with self._reservation(person.key) as held:
+            async with self._quotas.reservation(person.key) as held:
                 self._check_runnable(person.key, request)
-                await self._reserve_images(owner.user, person, held, request.count)
-                yield Reservation(self, owner, person.key, request, parent=parent)
+                await self._quotas.reserve_images(owner, person, held, request.count, server)
+                yield Reservation(
+                    self.downloads, self.enqueue, owner, person.key, request, parent=parent
+                )
 
     async def _again(self, owner: Owner, request: GenerationRequest) -> GenerationRequest:
         """🎲: the same request with a new seed, its characters where they can serve now."""
@@ -354,6 +315,7 @@ class Admission:
             raise InvalidInput(texts.JOB_NOT_FOUND)
         if not await self._history.may_press(owner, job):
             raise InvalidInput(texts.JOB_NOT_FOUND)  # exactly as if there were no such job
+        await self._rules.check_press(owner, job)
         if button.action is Action.REROLL:
             return job, None
         images = await self._store.results(job.id)
@@ -366,74 +328,13 @@ class Admission:
         """Refuse now what no unit will run, rather than after the user's downloads."""
         routes = self._roads.routes(request, self._models)
         entry = Entry(job_id=0, user=user, pinned=request.pinned_account, routes=routes)
-        if refusal := self._accounts.stranded(entry, waited=math.inf):
-            raise InvalidInput(refusal)
+        if stranded := self._accounts.stranded(entry, waited=math.inf):
+            raise InvalidInput(stranded.message)
 
-    def check_allowed(self, owner: Owner) -> None:
-        access = self._access
-        if not (access.allowed_users or access.allowed_chats) or access.is_admin(owner.user):
-            return
-        if str(owner.user) in access.allowed_users or owner.chat in access.allowed_chats:
-            return
-        raise InvalidInput(texts.NOT_ALLOWED)
-
-    @contextlib.asynccontextmanager
-    async def _reservation(self, user: UserKey) -> AsyncIterator[_Held]:
-        """Hold a place in the user's queue from the first check until the job is queued."""
-        cap = self._limits.queued_per_user
-        if self._shared:  # the queue is the leader's, maybe another process's: ask the store
-            waiting = sum(j.state is JobState.QUEUED for j in await self._store.user_jobs(user))
-        else:
-            waiting = self._scheduler.waiting(user)
-        total = self._held.setdefault(user, _Held())
-        if waiting + total.jobs >= cap:
-            raise InvalidInput(texts.queue_full(cap))
-        mine = _Held(jobs=1)
-        total.jobs += 1
-        try:
-            yield mine
-        finally:
-            total.jobs -= mine.jobs
-            total.images -= mine.images
-            if not total.jobs:
-                del self._held[user]
-
-    def _caps(self, user: UserKey) -> Caps:
-        daily = self._limits.daily_images_per_user
-        exempt = not daily or self._access.is_admin(user)
-        return Caps(self._limits.queued_per_user, None if exempt else daily)
-
-    async def _reserve_images(self, user: UserKey, person: Identity, held: _Held, n: int) -> None:
-        """Count ``n`` images against the person's day (all their accounts), or refuse (admins: no
-        daily limit)."""
-        daily = self._limits.daily_images_per_user
-        if not daily or self._access.is_admin(user):
-            return
-        day = _today()
-        used = sum([await self._store.images_on(key, day) for key in person.users])
-        total = self._held[person.key]
-        # No await between this check and the reservation: concurrent submissions see it.
-        if used + total.images + n > daily:
-            raise InvalidInput(texts.daily_quota(daily))
-        total.images += n
-        held.images += n
-
-    async def fetch(self, user: UserKey, fetch: Fetch, expected: int) -> list[PreparedImage]:
-        """Fetch and check a request's images in the user's download turn."""
-        async with self._downloads.hold(user):
-            images = await fetch()
-            if len(images) != expected:
-                raise ValueError(f"fetched {len(images)} images, announced {expected}")
-            return [await self._prepare(data) for data in images]
-
-    async def _prepare(self, data: bytes) -> PreparedImage:
-        async with self._prepare_slots:
-            return await asyncio.to_thread(
-                prepare_reference,
-                data,
-                max_bytes=self._limits.max_image_bytes,
-                max_pixels=self._limits.max_image_pixels,
-            )
+    async def check_allowed(self, owner: Owner) -> None:
+        """Refuse whom the operator (or this server's admins) did not open the bot to, or
+        banned."""
+        await self._rules.check(owner)
 
     async def enqueue(
         self,
@@ -445,31 +346,27 @@ class Admission:
     ) -> Submitted:
         """Store and queue the job; caps count ``person`` (the owner's linked accounts)."""
         entry = await self._runner.entry(0, person, request)
-        if refusal := self._accounts.stranded(entry, waited=math.inf):
-            raise InvalidInput(refusal)  # it changed while the images were fetched
+        if stranded := self._accounts.stranded(entry, waited=math.inf):
+            raise InvalidInput(stranded.message)  # it changed while the images were fetched
         # Processes sharing the store check the caps again where the job is stored, together.
-        caps = self._caps(owner.user) if self._shared else None
+        caps = await self._quotas.caps(owner.user) if self._shared else None
         try:
             job = await self._store.add_job(
-                owner, request, blobs, day=_today(), caps=caps, parent=parent
+                owner, request, blobs, day=today(), caps=caps, parent=parent
             )
         except CapReached as exc:  # another process took the last place meanwhile
-            limits = self._limits
+            assert caps is not None
             raise InvalidInput(
-                texts.queue_full(limits.queued_per_user)
-                if exc.queued
-                else texts.daily_quota(limits.daily_images_per_user)
+                texts.queue_full(caps.queued) if exc.queued else texts.daily_quota(caps.images or 0)
             ) from None
         # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
         entry.job_id = job.id
         self._runner.queue(entry)
         log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
-        return Submitted(job.id, self._scheduler.position(job.id), job.public_id)
+        return Submitted(
+            job.id, self._scheduler.position(job.id), self._scheduler.paused, job.public_id
+        )
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
     return images
-
-
-def _today() -> str:
-    return datetime.now(UTC).date().isoformat()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.core.domain import (
     Brought,
@@ -27,7 +27,8 @@ from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Defaults, Limits
 from bot.core.ports import Notifier, Posted
-from bot.core.presenters import LinkView
+from bot.core.presenters import InfoView, LinkView, ServerPanel
+from bot.core.stats import StatsView
 
 # Fetches a request's reference images (a front end's download), called when it is their turn.
 Fetch = Callable[[], Awaitable[Sequence[bytes]]]
@@ -198,4 +199,23 @@ class BotApi(Protocol):
 
     async def unlink(self, user: UserKey) -> str:
         """/link off: part the person's accounts again."""
+        ...
+
+    async def info(self, owner: Owner) -> InfoView:
+        """/info: the user's images today and left (here too), their jobs, their defaults."""
+        ...
+
+    async def admin(self, actor: UserKey, line: str) -> str | StatsView:
+        """An /admin command as one line (``ban telegram:5``): its answer, or ``InvalidInput``
+        (the same refusal for anyone who isn't an admin, whatever the line)."""
+        ...
+
+    async def server_panel(self, owner: Owner) -> ServerPanel:
+        """The bot's settings in the server (or group) ``owner`` is in."""
+        ...
+
+    async def update_server(self, owner: Owner, **changes: Any) -> ServerPanel:
+        """Change some of them: ``enabled``, ``channels`` (ids; empty: all), ``model`` (None:
+        the bot's), ``daily_images`` (0: none), ``shared_buttons``. The caller has made sure
+        ``owner`` administers that server (Discord: Manage Server; a Telegram group admin)."""
         ...

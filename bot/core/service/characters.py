@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 
-from bot.core import texts
+from bot.core import character_texts, texts
 from bot.core.characters import MAX_IMAGES, MAX_OWNED, check_name, mentions
 from bot.core.domain import Character, CharacterImage, CharacterRef, Owner, UserKey, name_key
 from bot.core.errors import InvalidInput
@@ -35,7 +35,7 @@ Prepare = Callable[[UserKey, Fetch, int], Awaitable[list[PreparedImage]]]
 
 # What a failed making of a character tells its user: the first row that matches.
 _FAILURES: tuple[tuple[type[UpstreamError], str], ...] = (
-    (RejectedError, texts.CHARACTER_NOT_MADE),
+    (RejectedError, character_texts.CHARACTER_NOT_MADE),
     (OperatorError, texts.OPERATOR),
     (UpstreamError, texts.UNAVAILABLE),
 )
@@ -63,19 +63,19 @@ class Characters:
         pictures, make the character upstream and keep it."""
         name = check_name(name)
         if not 1 <= images <= MAX_IMAGES:
-            raise InvalidInput(texts.character_count(images))
+            raise InvalidInput(character_texts.character_count(images))
         mine = await self._store.characters(user)
         if any(name_key(c.name) == name_key(name) for c in mine):
-            raise InvalidInput(texts.character_taken(name))
+            raise InvalidInput(character_texts.character_taken(name))
         if len(mine) >= MAX_OWNED:
-            raise InvalidInput(texts.too_many_owned(MAX_OWNED))
+            raise InvalidInput(character_texts.too_many_owned(MAX_OWNED))
         account = self._any_account(user)
         prepared = await self._prepare(user, fetch, images)
         pictures = tuple(CharacterImage(p.sha256, p.mime, p.data) for p in prepared)
         handle = await self._make(account, name, pictures)
         made = await self._store.add_character(user, name, account, handle, pictures)
         if made is None:  # the same name, created meanwhile from another chat
-            raise InvalidInput(texts.character_taken(name))
+            raise InvalidInput(character_texts.character_taken(name))
         log.info("character %d made for %s on %s", made.id, user, account)
         return made
 
@@ -90,8 +90,8 @@ class Characters:
     async def delete(self, user: UserKey, name: str) -> str:
         found = await self._named(user, name)
         if found is None or not await self._store.delete_character(user, found.id):
-            raise InvalidInput(texts.no_character(name))
-        return texts.character_deleted(found.name)
+            raise InvalidInput(character_texts.no_character(name))
+        return character_texts.character_deleted(found.name)
 
     async def _named(self, user: UserKey, name: str) -> Character | None:
         key = name_key(name.strip().removeprefix("@"))
@@ -113,9 +113,9 @@ class Characters:
         for ref in kept:
             character = await self._store.character(ref.id)
             if character is None:
-                raise InvalidInput(texts.CHARACTER_GONE)
+                raise InvalidInput(character_texts.CHARACTER_GONE)
             if character.owner != owner.user and character.id not in shared:
-                raise InvalidInput(texts.NOT_YOUR_CHARACTER)  # private: its owner's alone
+                raise InvalidInput(character_texts.NOT_YOUR_CHARACTER)  # private: its owner's alone
             found.append(character)
         if wanted:
             usable = {name_key(c.name): c for c in shared.values()}
@@ -131,10 +131,10 @@ class Characters:
         """Share the user's character where they ask, under its name."""
         found = await self._named(owner.user, name)
         if found is None:
-            raise InvalidInput(texts.no_character(name))
+            raise InvalidInput(character_texts.no_character(name))
         if not await self._store.share_character(owner.place, found.id, found.name):
-            raise InvalidInput(texts.shared_name_taken(found.name))
-        return texts.character_shared(found.name)
+            raise InvalidInput(character_texts.shared_name_taken(found.name))
+        return character_texts.character_shared(found.name)
 
     async def unshare(self, owner: Owner, name: str, *, chat_admin: bool) -> str:
         """Stop sharing a character here: its owner may, and the place's admins."""
@@ -142,11 +142,11 @@ class Characters:
         here = await self._store.shared_characters(owner.place)
         found = next((c for c in here if name_key(c.name) == key), None)
         if found is None:
-            raise InvalidInput(texts.not_shared(name))
+            raise InvalidInput(character_texts.not_shared(name))
         if found.owner != owner.user and not (chat_admin or self._access.is_admin(owner.user)):
-            raise InvalidInput(texts.NOT_YOURS_TO_UNSHARE)
+            raise InvalidInput(character_texts.NOT_YOURS_TO_UNSHARE)
         await self._store.unshare_character(owner.place, found.id)
-        return texts.character_unshared(found.name)
+        return character_texts.character_unshared(found.name)
 
     async def placed(
         self, user: UserKey, characters: Sequence[Character], pinned: str | None
@@ -210,5 +210,6 @@ class Characters:
         healthy = self._scheduler.healthy_accounts(FLOW)
         if not healthy:
             entry = Entry(job_id=0, user=user, pinned=None)
-            raise InvalidInput(self._accounts.stranded(entry, waited=math.inf) or texts.UNAVAILABLE)
+            stranded = self._accounts.stranded(entry, waited=math.inf)
+            raise InvalidInput(stranded.message if stranded else texts.UNAVAILABLE)
         return min(healthy, key=lambda a: self._scheduler.accounts[a].in_flight)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from bot.core import texts
+from bot.core import admin_texts, texts
+from bot.core.context import current_job
 from bot.core.domain import (
     Action,
     AdminEvent,
@@ -29,6 +29,7 @@ from bot.core.domain import (
     UserKey,
 )
 from bot.core.models_table import ModelTable
+from bot.core.monitoring import Outcome, Recorder
 from bot.core.policy import Access
 from bot.core.ports import DeliveryError, Notifier, Posted, Store
 from bot.core.service.tasks import Tasks
@@ -81,30 +82,44 @@ class Delivery:
         access: Access,
         clock: Callable[[], float],
         tasks: Tasks,
+        recorder: Recorder,
     ) -> None:
         self._store = store
         self._models = models
         self._access = access
         self._clock = clock
         self._tasks = tasks
+        self._recorder = recorder
         self._notifiers: dict[str, Notifier] = {}
         self._holding: set[UserKey] = set()  # admins with alerts kept for them in the store
+        self._platforms: dict[str, bool] = {}  # each platform a front end runs for: attached?
         self._delivering: set[int] = set()
         self._failing_since: dict[int, float] = {}  # first failed delivery round, by job
         self._store_alerted = False
         self._slots = asyncio.Semaphore(DELIVERY_SLOTS)
         self.leads: Callable[[], bool] = lambda: False  # only the leader delivers
 
+    def expect(self, platform: str) -> None:
+        """A front end will run for ``platform``: until it attaches, it counts as not there."""
+        self._platforms.setdefault(platform, False)
+
     def attach(self, platform: str, notifier: Notifier) -> None:
         """Tell ``platform``'s users through ``notifier`` from now on (again, after a detach);
         the alerts kept for its admins go out now."""
         self._notifiers[platform] = notifier
+        self._platforms[platform] = True
         for admin in [a for a in self._holding if a.platform == platform]:
             self._tasks.spawn(self._release(admin))
 
     def detach(self, platform: str) -> None:
         """``platform``'s front end stopped: its answers wait, stored, for the next attach."""
         self._notifiers.pop(platform, None)
+        if platform in self._platforms:
+            self._platforms[platform] = False
+
+    def platforms(self) -> dict[str, bool]:
+        """Each platform a front end runs (or ran) for, and whether it is attached now."""
+        return dict(self._platforms)
 
     # Recording outcomes.
 
@@ -132,10 +147,18 @@ class Delivery:
                 self._store_alerted = False
                 return True
 
-    async def record_failure(self, job_id: int, message: str) -> None:
+    async def record_failure(
+        self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED
+    ) -> None:
         """End the job with ``message`` for its owner, as stored; its delivery comes after."""
-        fail = functools.partial(self._store.fail_job, job_id, message)
+        failed: list[bool] = []
+
+        async def fail() -> None:
+            failed.append(await self._store.fail_job(job_id, message, outcome))
+
         if await self.stored(job_id, fail, within=15 * STORE_BACKOFF):
+            if failed[-1]:
+                self._recorder.job_ended(outcome)
             return
         # Not even the failure can be written: say it all the same. The store still has the job
         # running, so a restart runs it again: twice is better than never.
@@ -145,9 +168,9 @@ class Delivery:
             with contextlib.suppress(Exception):
                 await notifier.job_failed(job, message)
 
-    async def fail(self, job_id: int, message: str) -> None:
+    async def fail(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> None:
         """End the job with ``message`` and tell its owner."""
-        await self.record_failure(job_id, message)
+        await self.record_failure(job_id, message, outcome)
         await self.deliver(job_id)
 
     # Telling.
@@ -171,6 +194,7 @@ class Delivery:
         if job_id in self._delivering:
             return
         self._delivering.add(job_id)
+        working_on = current_job.set(job_id)
         try:
             for attempt in range(DELIVERY_ATTEMPTS):
                 if attempt:
@@ -186,6 +210,7 @@ class Delivery:
             log.warning("job %d: delivery keeps failing; the next sweep tries again", job_id)
         finally:
             self._delivering.discard(job_id)
+            current_job.reset(working_on)
 
     async def _deliver_once(self, job_id: int, result: JobResult | None) -> bool | None:
         """True: delivered (or never will be); False: nothing to do; None: try again later."""
@@ -204,13 +229,17 @@ class Delivery:
                 await self._remember_posted(job, posted)
             elif job.state is JobState.FAILED:
                 await notifier.job_failed(job, job.error or texts.INTERNAL)
+            elif job.error:  # cancelled by an admin: its owner hasn't seen it end
+                await notifier.job_failed(job, job.error)
         except DeliveryError as exc:
+            self._recorder.delivery_failed(job.owner.platform, permanent=exc.permanent)
             if exc.permanent:
                 log.warning("job %d is undeliverable: %s", job_id, exc)
                 return True
             log.info("job %d delivery failed (%s), retrying", job_id, exc)
             return None
         except Exception:
+            self._recorder.delivery_failed(job.owner.platform, permanent=False)
             log.exception("job %d delivery failed, retrying", job_id)
             return None
         return True
@@ -256,14 +285,15 @@ class Delivery:
 
     # Admins.
 
-    def tell_admins(self, event: AdminEvent) -> None:
+    def tell_admins(self, event: AdminEvent, *, serving: bool = True) -> None:
         """Alert every admin on their platform. An alert an admin can't be given now (their
         platform is not attached, they never wrote to the bot, their DMs are closed) is kept in
         the store, and sent at the platform's next attach or when they next write to the bot.
-        Only the leading process tells: the others, sharing its accounts, see the same."""
+        ``serving``: whether some road can still serve (else the alert says none can). Only the
+        leading process tells: the others, sharing its accounts, see the same."""
         if not self.leads():
             return
-        text = texts.admin_alert(event)
+        text = admin_texts.admin_alert(event, serving=serving)
         for platform, admins in self._access.admins_by_platform().items():
             for admin in admins:
                 self._tasks.spawn(self._alert(UserKey(platform, admin), [text]))
@@ -305,6 +335,7 @@ class Delivery:
                     exc,
                 )
                 await self._keep(admin, alerts[sent:])
+                self._recorder.alert_undelivered(admin.platform)  # kept, and counted
                 return
 
     async def _keep(self, admin: UserKey, alerts: list[str]) -> None:
@@ -321,4 +352,4 @@ class Delivery:
         if not self._store_alerted:
             self._store_alerted = True
             log.error("the store refuses writes: %s", exc)
-            self.tell_admins(AdminEvent("store", None, texts.ADMIN_REASONS["store"]))
+            self.tell_admins(AdminEvent("store", None, admin_texts.ADMIN_REASONS["store"]))

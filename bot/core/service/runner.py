@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core import texts
+from bot.core.context import current_job
 from bot.core.domain import (
     GenerationRequest,
     Job,
@@ -28,6 +29,7 @@ from bot.core.domain import (
 )
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
+from bot.core.monitoring import Outcome, Recorder
 from bot.core.policy import Tuning
 from bot.core.ports import Store
 from bot.core.scheduler import Entry, Scheduler, Slot
@@ -94,6 +96,7 @@ class Runner:
         delivery: Delivery,
         tasks: Tasks,
         wake: asyncio.Event,
+        recorder: Recorder,
     ) -> None:
         self._references = References(store, scheduler)
         self._renderer = Renderer(store, roads, models, self._references)
@@ -109,6 +112,7 @@ class Runner:
         self._delivery = delivery
         self._tasks = tasks
         self._wake = wake
+        self._recorder = recorder
         self._progress: dict[int, _Progress] = {}
         self.leads: Callable[[], bool] = lambda: False  # only the leader runs (``Lead``)
 
@@ -131,17 +135,20 @@ class Runner:
     def queued(self) -> set[int]:
         return {entry.job_id for entry in self._scheduler.entries()}
 
-    async def cancel(self, job_id: int) -> str:
-        """End a waiting or running job (a running call can't be stopped: what it makes is
-        thrown away, see ``_succeeded``); the sentence saying so. Any process may cancel: the
-        store decides, and the process running the job reads it there."""
+    async def cancel(self, job_id: int, reason: str | None = None) -> str:
+        """End a waiting or running job (a running call can't be stopped: what it makes is thrown
+        away, see ``_succeeded``); the sentence saying so. Any process may cancel: the store
+        decides, and the process running the job reads it there. ``reason``: an admin's answer."""
         entry = self._scheduler.remove(job_id)
         job = await self._store.get_job(job_id)
-        if job is None or not await self._store.cancel_job(job_id):
+        if job is None or not await self._store.cancel_job(job_id, reason):
             if entry is not None:
                 self._scheduler.add(entry, front=True)
             raise InvalidInput(texts.ALREADY_FINISHED)
         self._progress.pop(job_id, None)
+        self._recorder.job_ended(Outcome.CANCELLED)
+        if reason is not None:
+            self._tasks.spawn(self._delivery.deliver(job_id))
         return texts.CANCELLED_RUNNING if job.state is JobState.RUNNING else texts.CANCELLED
 
     async def sweep_stranded(self) -> None:
@@ -149,12 +156,12 @@ class Runner:
         if not self._accounts.known:
             return  # the accounts aren't known yet (the upstream didn't answer): wait
         for entry in self._scheduler.entries():
-            message = self._accounts.stranded(entry)
+            stranded = self._accounts.stranded(entry)
             # The entry may have been cancelled or started while an earlier one was failed.
-            if message is None or self._scheduler.remove(entry.job_id) is None:
+            if stranded is None or self._scheduler.remove(entry.job_id) is None:
                 continue
             self._progress.pop(entry.job_id, None)
-            await self._delivery.record_failure(entry.job_id, message)
+            await self._delivery.record_failure(entry.job_id, stranded.message, stranded.outcome)
             self._tasks.spawn(self._delivery.deliver(entry.job_id))
 
     # Running.
@@ -173,6 +180,7 @@ class Runner:
 
     async def _run(self, slot: Slot) -> None:
         """One attempt of a job on its slot's account, then what its ending calls for."""
+        current_job.set(slot.entry.job_id)  # this task's log lines are about this job
         job: Job | None = None
         try:
             with self._holding(slot) as held:
@@ -233,6 +241,7 @@ class Runner:
         if not made.attempts or not finished[-1]:
             log.info("job %d was cancelled while it ran: its images are thrown away", job.id)
             return
+        self._recorder.job_ended(Outcome.DONE)
         await self._references.remember(job, slot.account, slot.provider, made.references)
         done = replace(job, state=JobState.DONE, account=slot.account, attempts=made.attempts)
         # Hand over what is in memory: re-reading the bytes just written would only add I/O.
@@ -256,9 +265,9 @@ class Runner:
         self._scheduler.add(slot.entry, front=True)
         self._wake.set()
 
-    async def _fail(self, job: Job, message: str) -> None:
+    async def _fail(self, job: Job, message: str, outcome: Outcome = Outcome.FAILED) -> None:
         self._progress.pop(job.id, None)
-        await self._delivery.fail(job.id, message)
+        await self._delivery.fail(job.id, message, outcome)
 
     # How attempts end (the rows of _ENDINGS).
 
@@ -289,30 +298,24 @@ class Runner:
             # Moderation decisions vary between attempts: the same request often passes.
             await self._requeue(slot)
             return
-        fallback = self._fallback_model(request) if not progress.switched_model else None
-        if fallback is not None:
-            assert isinstance(request, GenerationRequest)
+        switched = self._on_fallback(request) if not progress.switched_model else None
+        if switched is not None:
             progress.switched_model = True
-            log.info("job %d moderated twice on %s, trying %s", job.id, request.model, fallback)
-            await self._store.update_request(job.id, replace(request, model=fallback))
+            log.info("job %d moderated twice, trying %s", job.id, switched.model)
+            await self._store.update_request(job.id, switched)
             await self._requeue(slot)
             return
-        await self._fail(job, texts.moderated(texts.naming(job.owner.platform)))
+        await self._fail(job, texts.moderated(texts.naming(job.owner.platform)), Outcome.MODERATED)
 
-    def _fallback_model(self, request: Request) -> str | None:
+    def _on_fallback(self, request: Request) -> GenerationRequest | None:
         if not self._tuning.moderation_fallback or not isinstance(request, GenerationRequest):
             return None
-        spec = self._models.resolve(request.model)
-        target = (
-            self._models.resolve(spec.moderation_fallback)
-            if spec and spec.moderation_fallback
-            else None
-        )
-        if target is None or not self._roads.routes(
-            replace(request, model=target.id), self._models
-        ):
-            return None  # no road can serve the request with that model (and its characters)
-        return target.id
+        target = self._models.fallback(request.model)
+        if target is None:
+            return None
+        switched = replace(request, model=target.id)
+        # No road can serve the request with that model (and its characters): keep it.
+        return switched if self._roads.routes(switched, self._models) else None
 
     async def _after_refusal(
         self, job: Job, slot: Slot, exc: ReferenceOwnershipError | InvalidRequestError
@@ -327,9 +330,9 @@ class Runner:
             await self._requeue(slot)
             return
         if isinstance(exc, ReferenceOwnershipError):
-            await self._fail(job, texts.REFERENCE_NOT_USABLE)
+            await self._fail(job, texts.REFERENCE_NOT_USABLE, Outcome.REFUSED)
         else:
-            await self._fail(job, texts.rejected(exc.detail))
+            await self._fail(job, texts.rejected(exc.detail), Outcome.REFUSED)
 
     async def _after_operator_error(self, job: Job, slot: Slot, exc: OperatorError) -> None:
         self._accounts.take_out(exc, slot.account)
@@ -337,7 +340,7 @@ class Runner:
         if self._scheduler.serves(slot.entry):
             await self._requeue(slot)
         else:
-            await self._fail(job, texts.OPERATOR)
+            await self._fail(job, texts.OPERATOR, Outcome.OPERATOR)
         await self.sweep_stranded()
 
     async def _after_media_refused(self, job: Job, slot: Slot, exc: MediaRefused) -> None:
@@ -345,10 +348,10 @@ class Runner:
         await self._fail(job, texts.MEDIA_REFUSED)
 
     async def _after_content_policy(self, job: Job, slot: Slot, exc: ContentPolicyError) -> None:
-        await self._fail(job, texts.CONTENT_POLICY)
+        await self._fail(job, texts.CONTENT_POLICY, Outcome.REFUSED)
 
     async def _after_reference_failed(self, job: Job, slot: Slot, exc: ReferenceFailed) -> None:
-        await self._fail(job, exc.message)
+        await self._fail(job, exc.message, Outcome.REFUSED)
 
 
 _After = Callable[[Runner, Job, Slot, Any], Awaitable[None]]
