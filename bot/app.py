@@ -11,6 +11,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from bot import retention, roads
@@ -20,10 +21,8 @@ from bot.core.policy import Access
 from bot.core.ports import Leadership, Parking
 from bot.core.service import Service
 from bot.frontends.console import Console
-from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
-from bot.providers.flow import FlowClient
 from bot.store import SqliteStore, open_store
 
 if TYPE_CHECKING:
@@ -36,12 +35,12 @@ log = logging.getLogger(__name__)
 async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parking]]:
     """The store, the roads' clients (in ``settings.providers`` order) and the service on them,
     closed in reverse order; and the store's parking, for the front ends."""
+    metrics = Metrics() if settings.http_listen is not None else None
     async with AsyncExitStack() as stack:
         clients = [roads.client(settings, road) for road in settings.providers]
         for opened in clients:
             await stack.enter_async_context(opened)
-        flow = next((c for c in clients if isinstance(c, FlowClient)), None)
-        async with open_store(settings.database) as store, _operating(settings, store, flow):
+        async with open_store(settings.database) as store:
             service = Service(
                 store,
                 clients,
@@ -55,9 +54,12 @@ async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parki
                     allowed_chats=settings.allowed_chats,
                     accounts=settings.useapi_accounts,
                 ),
+                blocked_words=settings.blocked_words,
+                recorder=metrics,
                 leadership=_leadership(store),
             )
-            yield service, store
+            async with _operating(settings, store, service, metrics):
+                yield service, store
 
 
 def _leadership(store: SqliteStore | PostgresStore) -> Leadership | None:
@@ -89,7 +91,9 @@ async def run_bot(settings: Settings) -> None:
 
 
 async def run_console(settings: Settings) -> None:
-    """``python -m bot console``: the terminal front end on the real service."""
+    """``python -m bot console``: the terminal front end on the real service, whose user is
+    its operator (told of operator problems, and allowed /admin)."""
+    settings = replace(settings, admins=(*settings.admins, Console.OPERATOR))
     async with open_service(settings) as (service, _):
         lines = _StdinLines(sys.stdin)
         try:
@@ -111,6 +115,8 @@ class FrontEnd(Protocol):
 async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
     # The service starts first (resuming the queue); each front end attaches itself once it is
     # ready, and only then are its answers delivered.
+    for front_end in front_ends:
+        service.expect(front_end.PLATFORM)
     async with service, asyncio.TaskGroup() as group:
         runs = [group.create_task(f.run(), name=f.PLATFORM) for f in front_ends]
         # A process that lost the lead stops: the new leader runs again what it was running.
@@ -122,16 +128,19 @@ async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
 
 @asynccontextmanager
 async def _operating(
-    settings: Settings, store: SqliteStore | PostgresStore, flow: FlowClient | None
+    settings: Settings,
+    store: SqliteStore | PostgresStore,
+    service: Service,
+    metrics: Metrics | None,
 ) -> AsyncIterator[None]:
-    """What runs beside the service for its operator: retention, ``/healthz`` and ``/metrics``."""
+    """What runs beside the service for its operator: retention, ``/healthz`` and ``/metrics``
+    (the service answers both, and records into ``metrics``)."""
     async with AsyncExitStack() as stack:
         if settings.retention_days:
             await stack.enter_async_context(retention.pruning(store, settings.retention_days))
-        if settings.http_listen is not None:
-            others = [road for road in settings.providers if road != "flow"]
-            health = ProbedHealth(store, flow, settings.useapi_accounts, others=others)
-            await stack.enter_async_context(serve(settings.http_listen, health, Metrics()))
+        if settings.http_listen is not None and metrics is not None:
+            metrics.watch(service)
+            await stack.enter_async_context(serve(settings.http_listen, service, metrics))
         yield
 
 

@@ -22,7 +22,7 @@ from bot.core.models_table import (
     ModelTableError,
 )
 from bot.core.policy import Defaults, Limits, Tuning
-from bot.env import PLATFORMS, ConfigError, Env, Secret, environment, setting
+from bot.env import PLATFORMS, ConfigError, Env, Secret, blocked_words, environment, setting
 from bot.providers import gemini, nbpro, wireflow
 from bot.providers.flow import DEFAULT_BASE_URL
 from bot.providers.media import DEFAULT_MEDIA_HOSTS
@@ -76,6 +76,7 @@ class Settings:
     log_format: str = "text"
     http_listen: tuple[str, int] | None = None
     retention_days: int = 30  # 0: keep forever
+    blocked_words: tuple[str, ...] = ()  # seeds the admins' list (lower case, single spaces)
     # The other roads to the models (the first is useapi_token's Google Flow).
     gemini_api_key: Secret | None = None
     gemini_base_url: str = gemini.DEFAULT_BASE_URL
@@ -276,6 +277,7 @@ def _parse(env: Env) -> Settings:
         if (http := env.text("BOT_HTTP_LISTEN"))
         else None,
         retention_days=env.number("BOT_RETENTION_DAYS", Settings.retention_days, int, 0),
+        blocked_words=blocked_words(env.text("BOT_BLOCKED_WORDS")),
         gemini_api_key=env.secret("GEMINI_API_KEY"),
         gemini_base_url=env.text("GEMINI_BASE_URL", gemini.DEFAULT_BASE_URL).rstrip("/"),
         nbpro_api_key=env.secret("NBPRO_API_KEY"),

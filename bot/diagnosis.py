@@ -8,11 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.core.admin_texts import ADMIN_REASONS, LINK_PAGE
 from bot.core.providers import Account, Pooled
 from bot.core.upstream import AuthError, PaymentError, UpstreamError
-
-SETUP_PAGE = "https://useapi.net/docs/start-here/setup-useapi"
-LINK_PAGE = "https://useapi.net/docs/start-here/setup-google-flow"
 
 
 @dataclass(frozen=True)
@@ -35,11 +33,7 @@ async def flow_accounts(upstream: Pooled, wanted: Sequence[str] = ()) -> Account
     try:
         listed = await upstream.list_accounts()
     except AuthError:
-        return AccountsReport(
-            (),
-            f"USEAPI_TOKEN was refused by useapi.net: copy your API token again ({SETUP_PAGE}) "
-            "into USEAPI_TOKEN",
-        )
+        return AccountsReport((), ADMIN_REASONS["auth"])
     except PaymentError:
         return AccountsReport(
             (), "useapi.net wants payment (402): renew the useapi.net subscription"
@@ -55,9 +49,7 @@ async def flow_accounts(upstream: Pooled, wanted: Sequence[str] = ()) -> Account
 
 def accounts_report(listed: Sequence[Account], wanted: Sequence[str]) -> AccountsReport:
     if not listed:
-        return AccountsReport(
-            (), f"no Google account is linked at useapi.net: link one at {LINK_PAGE}"
-        )
+        return AccountsReport((), ADMIN_REASONS["no_accounts"])
     by_name = {account.email: account for account in listed}
     problems = [
         f"USEAPI_ACCOUNTS names {name}, which useapi.net does not list: link it at "

@@ -1,5 +1,5 @@
-"""Reading the environment (and ``.env``): raw values, checked as numbers, flags and ids, and
-the one error a wrong setting raises. ``bot.config`` builds the ``Settings`` from these.
+"""Reading the environment (and ``.env``): raw values, checked as numbers, flags, ids and word
+lists, and the one error a wrong setting raises. ``bot.config`` builds the ``Settings`` from these.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import TypeVar
 from dotenv import dotenv_values
 
 from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
+from bot.core.service.rules import MAX_PHRASE, phrase_of
 
 PLATFORMS = (DISCORD, TELEGRAM)
 T = TypeVar("T")
@@ -102,3 +103,30 @@ class Env:
                 )
             out.append((key.platform, user))
         return out
+
+
+def blocked_words(raw: str) -> tuple[str, ...]:
+    """A comma list, or ``@path`` to a file with one word or phrase a line (``#`` comments)."""
+    if raw.startswith("@"):
+        path = Path(raw[1:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(
+                f"BOT_BLOCKED_WORDS: {path} can't be read ({why}): give a readable file after @, "
+                "or a comma list of words"
+            ) from None
+        items = [line for line in lines if not line.lstrip().startswith("#")]
+    else:
+        items = raw.split(",")
+    phrases = []
+    for item in filter(str.strip, items):
+        phrase = phrase_of(item)
+        if phrase is None:
+            raise ConfigError(
+                f"BOT_BLOCKED_WORDS: {item.strip()[:40]!r} is not a word or phrase of at most "
+                f"{MAX_PHRASE} characters"
+            )
+        phrases.append(phrase)
+    return tuple(dict.fromkeys(phrases))

@@ -63,6 +63,12 @@ class Metrics:
             ["platform", "permanent"],
             registry=self.registry,
         )
+        self._alerts_undelivered = Counter(
+            f"{PREFIX}_alerts_undelivered",
+            "Admin alerts a platform did not take (kept for when the admin writes), by platform.",
+            ["platform"],
+            registry=self.registry,
+        )
         # Every label value known in advance shows as 0 rather than missing.
         for outcome in Outcome:
             self._jobs.labels(outcome.value)
@@ -92,6 +98,9 @@ class Metrics:
     def delivery_failed(self, platform: str, *, permanent: bool) -> None:
         self._delivery_failures.labels(platform, "true" if permanent else "false").inc()
 
+    def alert_undelivered(self, platform: str) -> None:
+        self._alerts_undelivered.labels(platform).inc()
+
 
 class _SnapshotCollector:
     """The gauges, built from one snapshot per scrape."""
@@ -120,7 +129,7 @@ class _SnapshotCollector:
             serving.add_metric([account.name], 1 if account.serving else 0)
         connected = GaugeMetricFamily(
             f"{PREFIX}_platform_connected",
-            "1 while the bot is connected to the platform.",
+            "1 while the platform's front end is attached (connected and ready).",
             labels=["platform"],
         )
         for platform, up in sorted(snapshot.platforms.items()):

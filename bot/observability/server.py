@@ -1,9 +1,9 @@
 """``GET /healthz`` and ``GET /metrics`` on ``BOT_HTTP_LISTEN``, with aiohttp's web server.
 
-``/healthz`` answers 200 when the store is writable and some upstream account can serve, else
-503; both as JSON with the reasons. A health source that fails or takes longer than
-``HEALTH_TIMEOUT`` is itself a reason. ``/metrics`` is the Prometheus text exposition.
-Nothing else is served: no secret and no user's data is reachable here.
+``/healthz`` answers 200 when the store is writable and some road (a Flow account or another
+provider) can serve, else 503; both as JSON with the reasons. A health source that fails or
+takes longer than ``HEALTH_TIMEOUT`` is itself a reason. ``/metrics`` is the Prometheus text
+exposition. Nothing else is served: no secret and no user's data is reachable here.
 """
 
 from __future__ import annotations

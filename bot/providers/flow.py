@@ -15,8 +15,6 @@ Nothing here logs headers.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import logging
 import re
 import time
@@ -39,28 +37,17 @@ from bot.core.providers import (
     Rendering,
 )
 from bot.core.upstream import (
-    AccountNotFound,
-    AuthError,
-    CaptchaFailed,
-    ContentPolicyError,
-    InvalidRequestError,
     MediaRefused,
     ModerationError,
-    PaymentError,
-    ReferenceOwnershipError,
-    RetryableError,
-    SessionExpired,
-    Throttled,
     Unavailable,
-    UpstreamError,
 )
+from bot.providers.flow_messages import b64, error_for, image_entries, media_id_of
 from bot.providers.http import (
     JSON_OVERHEAD,
     UpstreamClient,
     deadline,
     exchange,
     new_http,
-    retry_after,
 )
 from bot.providers.media import (
     DEFAULT_MEDIA_HOSTS,
@@ -73,14 +60,10 @@ from bot.providers.media import (
 
 NAME = "flow"
 DEFAULT_BASE_URL = "https://api.useapi.net/v1/google-flow"
-UNSAFE_REASON = "PUBLIC_ERROR_UNSAFE_GENERATION"
 
 # The API's own bound on an image (uploads, 20 MB). POST /images answers carry 1K–2K pictures
 # (4K comes only from upscale), so inline ones get this much each: 4 of them ≈ 111 MiB of JSON.
 INLINE_IMAGE_BYTES = 20 * 2**20
-# Generation and asset ids: printable ASCII, no spaces or control characters (they end up in
-# logs and the store), and no longer than an e-mail in hex could make them.
-_MEDIA_ID = re.compile(r"[!-~]{1,2048}")
 _ACCOUNT = re.compile(r"[!-~]{1,320}")  # an e-mail address: at most 320 characters
 
 log = logging.getLogger(__name__)
@@ -163,7 +146,7 @@ class FlowClient(UpstreamClient):
                 bound=self._timeouts.upload,
                 account=email,
             )
-        media_id = _media_id(body.get("mediaGenerationId") if isinstance(body, dict) else None)
+        media_id = media_id_of(body.get("mediaGenerationId") if isinstance(body, dict) else None)
         if media_id is None:
             raise Unavailable("POST /assets answered without a mediaGenerationId", account=email)
         return media_id
@@ -199,7 +182,7 @@ class FlowClient(UpstreamClient):
                 raise Unavailable(
                     "POST /images answered something other than an object", account=email
                 )
-            entries = _image_entries(body)
+            entries = image_entries(body)
             if entries is None:
                 raise Unavailable(
                     "POST /images answered without media or imagePanels", account=email
@@ -214,7 +197,7 @@ class FlowClient(UpstreamClient):
         if not images:
             # A 200 with nothing in it is how moderation of every candidate looks.
             raise ModerationError("the answer carried no images", status=200, account=email)
-        job_id = _media_id(body.get("jobId"))
+        job_id = media_id_of(body.get("jobId"))
         return Rendering(
             provider=NAME,
             images=tuple(images),
@@ -251,7 +234,7 @@ class FlowClient(UpstreamClient):
             body = await self._call(
                 "POST", "/characters", json=payload, bound=self._timeouts.other, account=email
             )
-        found = _media_id(body.get("character")) if isinstance(body, dict) else None
+        found = media_id_of(body.get("character")) if isinstance(body, dict) else None
         if found is None:
             raise Unavailable("POST /characters answered without a character id", account=email)
         return found
@@ -276,7 +259,7 @@ class FlowClient(UpstreamClient):
         return [task.result() for task in tasks]
 
     async def _image(self, entry: dict[str, Any], email: str | None) -> RenderedImage:
-        media_id = _media_id(entry.get("mediaGenerationId"))
+        media_id = media_id_of(entry.get("mediaGenerationId"))
         if media_id is None:
             raise Unavailable(
                 "an image came back without a usable mediaGenerationId", account=email
@@ -309,7 +292,7 @@ class FlowClient(UpstreamClient):
             raise MediaRefused(
                 f"an inline image is larger than {self._max_image_bytes} bytes", account=email
             )
-        data = _b64(encoded, email)
+        data = b64(encoded, email)
         return data, verified_mime(data, max_pixels=self._max_image_pixels, account=email)
 
     async def _call(
@@ -340,87 +323,6 @@ class FlowClient(UpstreamClient):
         if answer.status != 200:
             raise error_for(answer.status, answer.body, answer.headers, account)
         return answer.body
-
-
-# The exception each error status means (see the tree in ``bot.core.upstream``); 400 and 403
-# are told apart by their text, and any other 5xx is Unavailable, any other status a refusal.
-_BY_STATUS: dict[int, type[UpstreamError]] = {
-    400: InvalidRequestError,
-    401: AuthError,
-    402: PaymentError,
-    403: ReferenceOwnershipError,
-    404: AccountNotFound,
-    429: Throttled,
-    500: ModerationError,
-    596: SessionExpired,
-}
-
-
-def error_for(
-    status: int, body: Any, headers: httpx.Headers | dict[str, str], account: str | None
-) -> UpstreamError:
-    """The exception for an error answer."""
-    text, reasons = _error_text(body)
-    kind = _BY_STATUS.get(status) or (Unavailable if status >= 500 else InvalidRequestError)
-    if status == 400 and (UNSAFE_REASON in reasons or UNSAFE_REASON in text):
-        kind = ContentPolicyError
-    elif status == 403 and text.lower().startswith("captcha"):
-        kind = CaptchaFailed
-    if issubclass(kind, RetryableError) and kind is not CaptchaFailed:
-        return kind(text, status=status, account=account, retry_after=retry_after(headers))
-    return kind(text, status=status, account=account)
-
-
-def _error_text(body: Any) -> tuple[str, set[str]]:
-    """Both error forms: ``{"error": "text"}`` (useapi) and ``{"error": {...}}`` (Google)."""
-    error = body.get("error") if isinstance(body, dict) else body
-    if isinstance(error, str):
-        return error, set()
-    if isinstance(error, dict):
-        reasons = {
-            str(d.get("reason"))
-            for d in error.get("details") or []
-            if isinstance(d, dict) and d.get("reason")
-        }
-        message = str(error.get("message") or error.get("status") or "")
-        return (f"{message} ({', '.join(sorted(reasons))})" if reasons else message), reasons
-    return ("" if body is None else str(body)[:200]), set()
-
-
-def _image_entries(body: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """Image records from either answer shape, normalised to one flat dict each."""
-    if isinstance(body.get("media"), list):
-        out = []
-        for item in body["media"]:
-            image = item.get("image") if isinstance(item, dict) else None
-            generated = image.get("generatedImage") if isinstance(image, dict) else None
-            if not isinstance(generated, dict):
-                return None  # a shape we don't know: say so rather than drop images silently
-            out.append(generated)
-        return out
-    if isinstance(body.get("imagePanels"), list):
-        return [
-            image
-            for panel in body["imagePanels"]
-            if isinstance(panel, dict)
-            for image in panel.get("generatedImages") or []
-            if isinstance(image, dict)
-        ]
-    return None
-
-
-def _media_id(value: Any) -> str | None:
-    """Ids come flat (new answers) or nested one level (uploads and old answers)."""
-    if isinstance(value, dict):
-        value = value.get("mediaGenerationId")
-    return value if isinstance(value, str) and _MEDIA_ID.fullmatch(value) else None
-
-
-def _b64(encoded: str, account: str | None) -> bytes:
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise Unavailable("an image came back with broken base64", account=account) from exc
 
 
 def _route(path: str) -> str:
