@@ -17,13 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import history_texts, images, settings, texts
+from bot.core import character_texts, history_texts, images, settings, texts
 from bot.core.captions import ResultView
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
+    InfoView,
     QueueView,
     SettingsPanel,
     character_line,
@@ -31,6 +32,7 @@ from bot.core.presenters import (
     label,
 )
 from bot.core.service.api import BotApi
+from bot.core.stats import StatsView
 
 log = logging.getLogger(__name__)
 HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --count 2
@@ -43,6 +45,8 @@ HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --
   queue      your jobs          cancel ID   cancel that job
   history N  page N of your jobs (1 the newest)      show ID   that job again
   settings   show defaults      set KEY VALUE   ({", ".join(settings.NAMES)})
+  info       your images today, your jobs, your defaults
+  admin …    the operator's commands: admin stats, admin pause, admin ban telegram:123 …
   help       this text          quit        leave (Ctrl-D waits for running jobs)"""
 
 _ACTIONS = "type U1, R1 PROMPT or reroll"
@@ -57,6 +61,7 @@ class Console:
     its own ``Notifier``)."""
 
     PLATFORM = CONSOLE
+    OPERATOR = (CONSOLE, "local")  # who types here: the bot's operator
 
     def __init__(
         self,
@@ -70,7 +75,7 @@ class Console:
         self.out_dir = out_dir
         self._in = stdin
         self._out = stdout
-        self._owner = Owner(CONSOLE, "local", "terminal")
+        self._owner = Owner(*self.OPERATOR, "terminal")
         self._last_job: str | None = None  # its public id
         self._open: set[int] = set()
         self._idle = asyncio.Event()
@@ -158,6 +163,11 @@ class Console:
                 await self._character(rest)
             case "settings":
                 self._show_settings(await self.service.settings(self._owner.user))
+            case "info":
+                self._show_info(await self.service.info(self._owner))
+            case "admin":
+                answer = await self.service.admin(self._owner.user, rest)
+                self._say(_stats_text(answer) if isinstance(answer, StatsView) else answer)
             case "set":
                 key, _, value = rest.strip().partition(" ")
                 if key not in settings.NAMES:
@@ -196,7 +206,8 @@ class Console:
                 return
         self._open.add(submitted.job_id)
         self._idle.clear()
-        self._say(f"{job_ref(submitted.public_id)} {texts.queued(submitted.position)}")
+        queued = texts.queued(submitted.position, paused=submitted.paused)
+        self._say(f"{job_ref(submitted.public_id)} {queued}")
 
     async def _show(self, typed: str) -> None:
         """``show ID``: the job's caption again, and its images saved (again) in the folder."""
@@ -242,20 +253,32 @@ class Console:
                 made = await self.service.create_character(
                     self._owner, name, images=len(paths), fetch=lambda: _read_all(paths, limit)
                 )
-                self._say(texts.character_created(made.name))
+                self._say(character_texts.character_created(made.name))
             case "list":
                 mine = await self.service.characters(user)
-                self._say("\n".join(character_line(c) for c in mine) or texts.NO_CHARACTERS_YET)
+                self._say(
+                    "\n".join(character_line(c) for c in mine) or character_texts.NO_CHARACTERS_YET
+                )
             case "delete":
                 self._say(await self.service.delete_character(user, name))
             case _:
                 raise InvalidInput("Use: character create NAME --ref PATH, list, delete NAME")
 
     def _show_settings(self, current: UserSettings) -> None:
-        panel = SettingsPanel.of(current, self.service.models, self.service.defaults)
+        self._show_settings_panel(
+            SettingsPanel.of(current, self.service.models, self.service.defaults)
+        )
+
+    def _show_settings_panel(self, panel: SettingsPanel) -> None:
         for row in panel.rows:
             shown = row.value if row.value is not None else f"{row.default} (bot default)"
             self._say(f"{row.setting.name}: {shown}")
+
+    def _show_info(self, view: InfoView) -> None:
+        self._say(view.usage)
+        for row in view.queue.rows:
+            self._say(f"{row.ref} {row.what} — {row.status}")
+        self._show_settings_panel(view.settings)
 
     def _settle(self, job_id: int) -> None:
         self._open.discard(job_id)
@@ -264,6 +287,13 @@ class Console:
 
     def _say(self, text: str) -> None:
         print(text, file=self._out, flush=True)
+
+
+def _stats_text(view: StatsView) -> str:
+    return "\n".join(
+        f"{heading}:\n" + "\n".join(f"  {line}" for line in lines)
+        for heading, lines in view.sections()
+    )
 
 
 async def _read_all(paths: Sequence[str], limit: int) -> list[bytes]:

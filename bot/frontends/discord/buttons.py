@@ -20,7 +20,7 @@ from bot.core import settings, texts
 from bot.core.domain import PUBLIC_ID, Action, Button, GenerationRequest, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
-from bot.core.presenters import QueueView, SettingsPanel, job_ref, label
+from bot.core.presenters import QueueView, job_ref, label
 from bot.frontends.discord import interactions, showing, views
 from bot.frontends.discord.forms import PromptModal
 
@@ -221,7 +221,7 @@ class SettingSelect(
         except InvalidInput as refusal:
             await interactions.tell(interaction, texts.failed(refusal.message))
             return
-        content, view = await settings_panel(interaction, user)
+        content, view = await settings_panel(interaction)
         await interaction.response.edit_message(content=content, view=view)
 
 
@@ -367,15 +367,13 @@ async def queue_panel(
     return views.clip(views.queue_text(view)), buttons
 
 
-async def settings_panel(
-    interaction: discord.Interaction[Any], user: UserKey
-) -> tuple[str, discord.ui.View]:
-    """The /settings message: what is set, and a menu per setting."""
+async def settings_panel(interaction: discord.Interaction[Any]) -> tuple[str, discord.ui.View]:
+    """The /settings message: today's images, what is set, and a menu per setting."""
     service = interactions.client_of(interaction).service
-    current, characters = await service.settings(user), await service.characters(user)
-    panel = SettingsPanel.of(current, service.models, service.defaults, characters)
+    info = await service.info(interactions.owner(interaction))
+    panel = info.settings
     selects = [SettingSelect(row.setting.name, views.setting_options(row)) for row in panel.rows]
-    return views.clip(panel.text), _view(selects)
+    return views.clip(f"{panel.text}\n\n{info.usage}"), _view(selects)
 
 
 def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:

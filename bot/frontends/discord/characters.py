@@ -10,7 +10,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.core import texts
+from bot.core import character_texts, texts
 from bot.core.characters import NAME_CHARS
 from bot.core.errors import InvalidInput
 from bot.core.presenters import character_line
@@ -62,7 +62,7 @@ async def _create(
     except InvalidInput as refusal:
         await interactions.tell(interaction, texts.failed(refusal.message))
         return
-    await interactions.tell(interaction, texts.character_created(made.name))
+    await interactions.tell(interaction, character_texts.character_created(made.name))
 
 
 def _group() -> app_commands.Group:
@@ -96,7 +96,7 @@ def _group() -> app_commands.Group:
         shared = [c for c in await service.shared_characters(owner) if c not in mine]
         characters = mine + shared
         if not characters:
-            await interactions.tell(interaction, texts.NO_CHARACTERS_YET)
+            await interactions.tell(interaction, character_texts.NO_CHARACTERS_YET)
             return
         for at in range(0, len(characters), FILES_PER_MESSAGE):
             chunk = characters[at : at + FILES_PER_MESSAGE]

@@ -24,6 +24,7 @@ from bot.frontends.discord.buttons import (
     SettingSelect,
     UnlinkButton,
 )
+from bot.frontends.discord.server import ServerChannels, ServerSelect, ServerToggle
 from bot.frontends.discord.status import LiveInteractions
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,14 @@ class BananaClient(discord.Client):
         # Runs after login, before the gateway connects: a button pressed while we were away
         # arrives only after this, so the item classes are always registered in time.
         self.add_dynamic_items(
-            ResultButton, SettingSelect, ExampleButton, HistoryPage, UnlinkButton
+            ResultButton,
+            SettingSelect,
+            ExampleButton,
+            ServerToggle,
+            ServerSelect,
+            ServerChannels,
+            HistoryPage,
+            UnlinkButton,
         )
         try:
             await sync_if_changed(self, self._dev_guild)

@@ -1,5 +1,5 @@
-"""The application commands: /imagine, /settings, /queue, /history, /show, /link, /help,
-/character and the message context menu.
+"""The application commands: /imagine, /settings, /queue, /info, /history, /show, /link, /help,
+/character, the message context menu, /server (``server``) and the operator's /admin group.
 
 Built fresh for each client (the model table decides the choices), so that two clients in one
 process (a restart in tests) never share command objects. What a handler raises unexpectedly
@@ -18,7 +18,8 @@ from bot.core.errors import InvalidInput
 from bot.core.models_table import MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
 from bot.core.options import Options
 from bot.core.presenters import HelpView
-from bot.frontends.discord import characters, interactions, showing, views
+from bot.core.stats import StatsView
+from bot.frontends.discord import characters, interactions, server, showing, views
 from bot.frontends.discord.buttons import (
     history_panel,
     link_view,
@@ -45,6 +46,11 @@ def build(models: ModelTable) -> list[AppCommand]:
             name="queue", description="Your waiting and running jobs", callback=queue
         ),
         app_commands.Command(
+            name="info",
+            description="Your images today and left, your jobs, your defaults",
+            callback=info,
+        ),
+        app_commands.Command(
             name="history", description="Your jobs, newest first", callback=history
         ),
         app_commands.Command(
@@ -56,6 +62,12 @@ def build(models: ModelTable) -> list[AppCommand]:
         app_commands.Command(name="help", description="How to use this bot", callback=help_),
         *characters.build(),
         app_commands.ContextMenu(name=views.CONTEXT_MENU, callback=imagine_with_image),
+        app_commands.Command(
+            name="server",
+            description="The bot's settings in this server (for its admins)",
+            callback=server.show,
+        ),
+        _admin(),
     ]
 
 
@@ -129,8 +141,15 @@ async def imagine_with_image(
 
 async def settings(interaction: discord.Interaction[Any]) -> None:
     """/settings: the user's defaults, a menu each."""
-    content, view = await settings_panel(interaction, interactions.owner(interaction).user)
+    content, view = await settings_panel(interaction)
     await interaction.response.send_message(content, view=view, ephemeral=True)
+
+
+async def info(interaction: discord.Interaction[Any]) -> None:
+    """/info: the user's images today and left, their jobs, their defaults."""
+    service = interactions.client_of(interaction).service
+    view = await service.info(interactions.owner(interaction))
+    await interaction.response.send_message(views.clip(views.info_text(view)), ephemeral=True)
 
 
 async def queue(interaction: discord.Interaction[Any]) -> None:
@@ -176,3 +195,68 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
     """/help: what the bot does, the options, the buttons and the models."""
     models = interactions.client_of(interaction).service.models
     await interaction.response.send_message(views.help_text(HelpView.of(models)), ephemeral=True)
+
+
+USER = "platform:id, e.g. telegram:123456789 (an id alone is a Discord user)"
+
+
+def _admin() -> app_commands.Group:
+    """/admin: one group, a subcommand each; every one is a line for the core's grammar, which
+    refuses anyone but BOT_ADMINS with the same sentence."""
+    group = app_commands.Group(name="admin", description="Run the bot (its operators only)")
+
+    @group.command(name="stats", description="Today's jobs, the queue, the accounts, top users")
+    async def stats(interaction: discord.Interaction[Any]) -> None:
+        await _admin_line(interaction, "stats")
+
+    @group.command(name="ban", description="Refuse everything a user asks; cancel their jobs")
+    @app_commands.describe(user=USER)
+    async def ban(interaction: discord.Interaction[Any], user: str) -> None:
+        await _admin_line(interaction, f"ban {user}")
+
+    @group.command(name="unban", description="Let a banned user use the bot again")
+    @app_commands.describe(user=USER)
+    async def unban(interaction: discord.Interaction[Any], user: str) -> None:
+        await _admin_line(interaction, f"unban {user}")
+
+    @group.command(name="quota", description="A user's daily images, or everyone's default")
+    @app_commands.describe(
+        user=f"{USER}, or default", images="Images a day, 0 for no limit, or default"
+    )
+    async def quota(interaction: discord.Interaction[Any], user: str, images: str = "") -> None:
+        await _admin_line(interaction, f"quota {user} {images}")
+
+    @group.command(name="block", description="Refuse prompts with this word or phrase")
+    async def block(interaction: discord.Interaction[Any], words: str) -> None:
+        await _admin_line(interaction, f"block {words}")
+
+    @group.command(name="unblock", description="Allow a blocked word or phrase again")
+    async def unblock(interaction: discord.Interaction[Any], words: str) -> None:
+        await _admin_line(interaction, f"unblock {words}")
+
+    @group.command(name="pause", description="Keep accepting jobs, but start none")
+    async def pause(interaction: discord.Interaction[Any]) -> None:
+        await _admin_line(interaction, "pause")
+
+    @group.command(name="resume", description="Start jobs again")
+    async def resume(interaction: discord.Interaction[Any]) -> None:
+        await _admin_line(interaction, "resume")
+
+    @group.command(name="cancel", description="Cancel a user's waiting jobs")
+    @app_commands.describe(user=USER)
+    async def cancel(interaction: discord.Interaction[Any], user: str) -> None:
+        await _admin_line(interaction, f"cancel {user}")
+
+    return group
+
+
+async def _admin_line(interaction: discord.Interaction[Any], line: str) -> None:
+    """Run an /admin command; its answer (or refusal) is for the one who asked alone."""
+    service = interactions.client_of(interaction).service
+    try:
+        answer = await service.admin(interactions.owner(interaction).user, line)
+    except InvalidInput as refusal:
+        await interactions.tell(interaction, texts.failed(refusal.message))
+        return
+    text = views.stats_text(answer) if isinstance(answer, StatsView) else answer
+    await interactions.tell(interaction, text)

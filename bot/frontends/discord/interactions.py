@@ -48,11 +48,16 @@ def owner(interaction: discord.Interaction[Any]) -> Owner:
     route = {"guild": str(interaction.guild_id or ""), "interaction": str(interaction.id)}
     if not can_post_here(interaction):
         route[delivery.LATE] = delivery.BY_DM
+    channel = interaction.channel
+    # A thread follows its channel's settings (channel_id is the thread's own).
+    parent = channel.parent_id if isinstance(channel, discord.Thread) else None
     return Owner(
         platform=DISCORD,
         user_id=str(interaction.user.id),
         chat_id=str(interaction.channel_id or 0),
         route=route,
+        server=str(interaction.guild_id) if interaction.guild_id else None,
+        parent=str(parent) if parent else None,
         # Plain text in a caption: "@name" is no mention on Discord, so it pings nobody.
         name=f"@{interaction.user.name}",
     )

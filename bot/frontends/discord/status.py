@@ -78,7 +78,7 @@ class LiveInteractions:
                 live.stage = Stage.QUEUED
                 try:
                     await interaction.edit_original_response(
-                        content=texts.queued(submitted.position)
+                        content=texts.queued(submitted.position, paused=submitted.paused)
                     )
                 except discord.HTTPException as exc:
                     # The job is queued all the same; its answer finds its own way.

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import discord
 
-from bot.core import texts
+from bot.core import rules_texts, texts
 from bot.core.history_views import HistoryView
-from bot.core.presenters import HelpView, QueueView, SettingRow
+from bot.core.presenters import (
+    HelpView,
+    InfoView,
+    QueueView,
+    ServerPanel,
+    SettingRow,
+)
+from bot.core.stats import StatsView
 
 CONTEXT_MENU = "Imagine with this image"
 MAKE_CHARACTER = "Make a character"
@@ -19,6 +26,12 @@ NO_IMAGES = (
 )
 DOWNLOAD_FAILED = "I couldn't download that image from Discord. Please attach it again."
 UPSCALED_ABOVE = "That image is upscaled already: you'll find it above."
+SERVER_ADMINS_ONLY = (
+    "Only this server's admins (the Manage Server permission) can change the bot's settings here."
+)
+INTEGRATIONS = (
+    "To choose who may use which command where, see Server Settings → Integrations → this bot."
+)
 PROMPT_LABEL = "Prompt"
 PROMPT_PLACEHOLDER = "Describe the new image; options like --ar 16:9 work here too"
 RESET = "default"
@@ -46,7 +59,8 @@ def help_text(view: HelpView) -> str:
             f"On any message with a picture: Apps → **{CONTEXT_MENU}**.",
             "`/character create name image1 [image2]` makes a character (or Apps → "
             f"**{MAKE_CHARACTER}**); write `@name` in a prompt to draw it, `@1`… for image1….",
-            "`/settings` your defaults · `/queue` your jobs, with a cancel button for each.",
+            "`/settings` your defaults · `/queue` your jobs, with a cancel button for each · "
+            "`/info` your images today and what is left.",
             "`/history` all your jobs · `/show` one again, with its buttons · `/link` join "
             "your Telegram account.",
             f"Models: {view.models}.",
@@ -96,3 +110,53 @@ def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
 def is_image(attachment: discord.Attachment) -> bool:
     """An attachment that says it is a picture (the core judges the bytes themselves)."""
     return (attachment.content_type or "").startswith("image/") or attachment.width is not None
+
+
+def info_text(view: InfoView) -> str:
+    defaults = " · ".join(f"{row.setting.label}: {row.current}" for row in view.settings.rows)
+    return "\n\n".join(
+        [view.usage, queue_text(view.queue, MAX_CONTENT // 2), f"Your defaults: {defaults}."]
+    )
+
+
+def stats_text(view: StatsView) -> str:
+    return "\n".join(
+        f"**{heading}**\n" + "\n".join(f"- {line}" for line in lines)
+        for heading, lines in view.sections()
+    )
+
+
+def server_text(panel: ServerPanel) -> str:
+    channels = panel.settings.channels
+    where = ", ".join(f"<#{c}>" for c in channels) if channels else "every channel"
+    return "\n".join(
+        [
+            "The bot in this server (for its admins):",
+            rules_texts.server_summary(panel.settings, panel.model),
+            f"It answers in: {where} (threads follow their channel).",
+            INTEGRATIONS,
+        ]
+    )
+
+
+def server_model_options(panel: ServerPanel) -> list[discord.SelectOption]:
+    chosen = panel.settings.model
+    default = discord.SelectOption(
+        label=f"{panel.default_model} (bot default)", value=RESET, default=chosen is None
+    )
+    return [default] + [
+        discord.SelectOption(label=c.label, value=c.value, default=chosen == c.value)
+        for c in panel.models[: MAX_OPTIONS - 1]
+    ]
+
+
+def server_limit_options(panel: ServerPanel) -> list[discord.SelectOption]:
+    current = panel.settings.daily_images
+    return [
+        discord.SelectOption(
+            label=f"{n} images a day per member" if n else "no daily limit of the server's own",
+            value=str(n),
+            default=n == current,
+        )
+        for n in panel.limits[:MAX_OPTIONS]
+    ]

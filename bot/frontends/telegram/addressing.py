@@ -11,6 +11,8 @@ import re
 
 from telegram import Message
 
+from bot.core.domain import TELEGRAM, Owner
+
 # "/imagine", "/imagine@this_bot"; Telegram commands are at most 32 characters.
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,32}))?(?=\s|$)")
 
@@ -46,3 +48,15 @@ def sender_id(message: Message) -> int:
     if message.sender_chat is not None:
         return message.sender_chat.id
     return message.from_user.id if message.from_user is not None else message.chat_id
+
+
+def owner_in(chat_id: int, user_id: int, answer_to: int | None = None) -> Owner:
+    """Who asks where. A group is its own server (its admins set the bot up there, /group):
+    Telegram gives groups and channels negative ids, and private chats their user's id."""
+    return Owner(
+        TELEGRAM,
+        str(user_id),
+        str(chat_id),
+        str(answer_to) if answer_to is not None else None,
+        server=str(chat_id) if chat_id < 0 else None,
+    )

@@ -36,6 +36,7 @@ from bot.core.ports import Parking
 from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import outbound, status, views
+from bot.frontends.telegram.addressing import owner_in
 from bot.frontends.telegram.asking import REUSE
 from bot.frontends.telegram.intake import Intake
 from bot.frontends.telegram.showing import Showing
@@ -118,13 +119,15 @@ class Buttons:
                 saved = await self._service.update_settings(user, **{name: value})
             else:
                 saved = await self._service.settings(user)
+            chat_id = query.message.chat.id if query.message else query.from_user.id
+            usage = (await self._service.info(owner_in(chat_id, query.from_user.id))).usage
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return
         await query.answer(views.SAVED if name in (*settings.NAMES, "reset") else None)
         characters = await self._service.characters(user)
         panel = SettingsPanel.of(saved, self._service.models, self._service.defaults, characters)
-        await _redraw(query, query.message, *views.settings_view(panel, opened))
+        await _redraw(query, query.message, *views.settings_view(panel, opened, usage))
 
     async def history(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/history's ‹ ›: another page of the presser's jobs, on their own panel only."""
@@ -200,7 +203,7 @@ class Buttons:
         self, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button
     ) -> None:
         user = query.from_user
-        owner = Owner(TELEGRAM, str(user.id), str(message.chat.id))
+        owner = owner_in(message.chat.id, user.id)
         try:
             done = await self._service.press_cancel(owner, button)
         except InvalidInput as refusal:
@@ -225,9 +228,7 @@ class Buttons:
         the pending request lives in the store, and only their reply answers it."""
         user = query.from_user
         try:  # before anything is posted: only a press that may act on the result gets a form
-            await self._service.pressed_job(
-                Owner(TELEGRAM, str(user.id), str(message.chat.id)), button
-            )
+            await self._service.pressed_job(owner_in(message.chat.id, user.id), button)
         except InvalidInput as refusal:
             await query.answer(refusal.message, show_alert=True)
             return

@@ -12,7 +12,7 @@ from telegram import Bot, ChatMember, InputMediaPhoto, ReplyParameters, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from bot.core import texts
+from bot.core import character_texts, texts
 from bot.core.domain import TELEGRAM, Owner
 from bot.core.errors import InvalidInput
 from bot.core.presenters import character_line
@@ -94,7 +94,7 @@ class CharacterCommands:
         made = await self._service.create_character(
             owner, name, images=len(sources), fetch=lambda: self._intake.fetch_all(bot, sources)
         )
-        return texts.character_created(made.name)
+        return character_texts.character_created(made.name)
 
     async def _list(self, bot: Bot, owner: Owner, answer_to: int) -> None:
         """Each character's name under a thumbnail of its first picture: the user's own, then
@@ -104,7 +104,7 @@ class CharacterCommands:
         mine = await self._service.characters(owner.user)
         shared = [c for c in await self._service.shared_characters(owner) if c not in mine]
         if not mine and not shared:
-            await _reply(bot, chat_id, answer_to, texts.NO_CHARACTERS_YET)
+            await _reply(bot, chat_id, answer_to, character_texts.NO_CHARACTERS_YET)
             return
         items = [
             (await self._service.character_thumbnail(c), character_line(c, shared=c in shared))

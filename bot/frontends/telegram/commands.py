@@ -1,5 +1,5 @@
-"""/help, /settings, /queue, /show, /history, /link, and the answer to a command the bot
-doesn't have."""
+"""/help, /settings, /queue, /info, /show, /history, /link, the operator's /admin, and the answer
+to a command the bot doesn't have."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from telegram import Message, Update, User
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
-from bot.core import history_texts
+from bot.core import history_texts, texts
 from bot.core.domain import TELEGRAM, Owner, UserKey
 from bot.core.errors import InvalidInput
-from bot.core.presenters import HelpView, QueueView, SettingsPanel
+from bot.core.presenters import HelpView, QueueView
 from bot.core.service.api import BotApi
+from bot.core.stats import StatsView
 from bot.frontends.telegram import views
-from bot.frontends.telegram.addressing import COMMAND, command_argument, sender_id
+from bot.frontends.telegram.addressing import COMMAND, command_argument, owner_in, sender_id
 from bot.frontends.telegram.showing import Showing
 
 
@@ -33,14 +34,8 @@ class Commands:
         message = update.message
         if message is None:
             return
-        user = UserKey(TELEGRAM, str(sender_id(message)))
-        current, characters = (
-            await self._service.settings(user),
-            await self._service.characters(user),
-        )
-        text, markup = views.settings_view(
-            SettingsPanel.of(current, self._service.models, self._service.defaults, characters)
-        )
+        info = await self._service.info(owner_in(message.chat_id, sender_id(message)))
+        text, markup = views.settings_view(info.settings, usage=info.usage)
         text, entities = views.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
 
@@ -122,6 +117,28 @@ class Commands:
         ours = command[2] is not None and command[2].lower() == context.bot.username.lower()
         if message.chat.type == "private" or ours:
             await message.reply_text(views.unknown_command(command[1]))
+
+    async def info(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/info: the user's images today and left, their jobs, their defaults."""
+        message = update.message
+        if message is None:
+            return
+        view = await self._service.info(owner_in(message.chat_id, sender_id(message)))
+        await message.reply_text(views.info_text(view))
+
+    async def admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/admin <command> …: the operator's commands (for BOT_ADMINS; others are refused)."""
+        message = update.message
+        if message is None or message.text is None:
+            return
+        actor = UserKey(TELEGRAM, str(sender_id(message)))
+        try:
+            answer = await self._service.admin(actor, command_argument(message.text))
+        except InvalidInput as refusal:
+            await message.reply_text(texts.failed(refusal.message))
+            return
+        text = views.stats_text(answer) if isinstance(answer, StatsView) else answer
+        await message.reply_text(text)
 
 
 def _owner(message: Message) -> User | None:

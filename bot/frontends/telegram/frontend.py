@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import Bot, BotCommand, Update
+from telegram import Bot, BotCommand, BotCommandScopeAllChatAdministrators, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -46,6 +46,7 @@ from bot.frontends.telegram.kept import KeptPhotos
 from bot.frontends.telegram.notifier import TelegramNotifier
 from bot.frontends.telegram.onboarding import Onboarding
 from bot.frontends.telegram.outbound import Outbound
+from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
 from bot.frontends.telegram.status import StatusLocks
 
@@ -105,6 +106,7 @@ class TelegramFrontEnd:
             self._asking,
             Buttons(service, intake, parking, showing),
             characters,
+            Server(service, GroupAdmins()),
         )
 
     def _add_handlers(
@@ -114,6 +116,7 @@ class TelegramFrontEnd:
         asking: Asking,
         buttons: Buttons,
         characters: CharacterCommands,
+        server: Server,
     ) -> None:
         new = filters.UpdateType.MESSAGE  # channel posts are not requests
         edited = filters.UpdateType.EDITED_MESSAGE
@@ -139,6 +142,9 @@ class TelegramFrontEnd:
                 CommandHandler("help", commands.help, filters=new),
                 CommandHandler("settings", commands.settings, filters=new),
                 CommandHandler("queue", commands.queue, filters=new),
+                CommandHandler("info", commands.info, filters=new),
+                CommandHandler("admin", commands.admin, filters=new),
+                CommandHandler("group", server.show, filters=new),
                 CommandHandler("show", commands.show, filters=new),
                 CommandHandler("history", commands.history, filters=new),
                 CommandHandler("link", commands.link, filters=new),
@@ -155,6 +161,7 @@ class TelegramFrontEnd:
                 CallbackQueryHandler(buttons.unlink, pattern=rf"^{views.UNLINK_DATA}$"),
                 CallbackQueryHandler(onboarding.example, pattern=r"^ex:"),
                 CallbackQueryHandler(asking.draw, pattern=rf"^{views.DRAW_DATA}$"),
+                CallbackQueryHandler(server.press, pattern=r"^srv:"),
                 CallbackQueryHandler(buttons.result),
             ]
         )
@@ -213,6 +220,10 @@ class TelegramFrontEnd:
         """The command list Telegram shows in its menu; cosmetic, so a failure is only logged."""
         try:
             await bot.set_my_commands([BotCommand(name, text) for name, text in views.COMMANDS])
+            await bot.set_my_commands(
+                [BotCommand(name, text) for name, text in views.ADMIN_COMMANDS],
+                scope=BotCommandScopeAllChatAdministrators(),
+            )
         except TelegramError as exc:
             log.warning("could not register the command list: %s", exc.message)
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
 from bot.core import texts
-from bot.core.domain import TELEGRAM, Owner, Submitted
+from bot.core.domain import Submitted
 from bot.core.errors import InvalidInput
 from bot.core.service.api import Admit, BotApi
 from bot.frontends.telegram import status, views
+from bot.frontends.telegram.addressing import owner_in
 from bot.frontends.telegram.status import StatusKey, StatusLocks
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Intake:
         ``admitted`` runs once the checks passed. ``status_id`` is a status message an
         interrupted attempt sent, to be used again; ``on_status`` learns the one in use.
         """
-        owner = Owner(TELEGRAM, str(user_id), str(chat_id), str(answer_to), name=name)
+        owner = replace(owner_in(chat_id, user_id, answer_to), name=name)
         key: StatusKey | None = None
         try:
             async with admit(owner) as admission:
@@ -97,7 +98,8 @@ class Intake:
                     )
                     if key is not None:
                         try:
-                            await status.edit(bot, key, texts.queued(submitted.position))
+                            queued = texts.queued(submitted.position, paused=submitted.paused)
+                            await status.edit(bot, key, queued)
                         except TelegramError as exc:  # queued all the same; progress is a courtesy
                             log.info(
                                 "job %d: could not show its position: %s", submitted.job_id, exc

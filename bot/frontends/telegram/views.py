@@ -25,11 +25,20 @@ from telegram import (
     User,
 )
 
-from bot.core import settings, texts
+from bot.core import rules_texts, settings, texts
 from bot.core.domain import Action, Button
 from bot.core.history_views import HistoryView
-from bot.core.presenters import HelpView, QueueView, SettingRow, SettingsPanel, label
+from bot.core.presenters import (
+    HelpView,
+    InfoView,
+    QueueView,
+    ServerPanel,
+    SettingRow,
+    SettingsPanel,
+    label,
+)
 from bot.core.settings import SETTINGS
+from bot.core.stats import StatsView
 
 RECEIVED = "⏳ …"
 DONE = "✅ Done."
@@ -56,12 +65,14 @@ ALBUM_CUT = (
     "without a caption. Send the album to me in a private chat, or ask a group admin to make "
     "me an admin here."
 )
+GROUP_ADMINS_ONLY = "Only this group's admins can change the bot's settings here."
 
 COMMANDS = (
     ("imagine", "Make an image: /imagine a fox in snow --ar 16:9"),
     ("settings", "Your default model, aspect ratio, count and upscale size"),
     ("queue", "Your waiting and running jobs, with cancel buttons"),
     ("character", "Your characters: /character create <name> with 1-2 photos, list, delete"),
+    ("info", "Your images today and left, your jobs, your defaults"),
     ("history", "Your jobs, newest first, each with a button to show it again"),
     ("show", "A job's images again, with its buttons: /show k3x9q2m"),
     ("link", "Join this account with your Discord one: history, settings and quota shared"),
@@ -73,6 +84,8 @@ UNLINK_DATA = "link:off"
 UNLINK = "Unlink"
 # /history's page turns carry ``hist:<page>``.
 _HISTORY = re.compile(r"hist:([0-9]{1,4})")
+# What a group's admins see in their menu besides (Telegram shows it to chat admins only).
+ADMIN_COMMANDS = (*COMMANDS, ("group", "The bot's settings in this group (admins)"))
 
 CHARACTER_USAGE = (
     "Send 1 or 2 photos captioned /character create <name> (or reply to a photo with it); "
@@ -169,8 +182,8 @@ def help_text(view: HelpView, username: str) -> str:
         f"Models: {view.models}\n"
         f"Aspect ratios: {view.ratios}\n\n"
         f"Under each result: {buttons}.\n"
-        "/settings your defaults · /queue your jobs · /history all your jobs · /show ID one "
-        "again · /link join your Discord account"
+        "/settings your defaults · /queue your jobs · /info your images today · /history all "
+        "your jobs · /show ID one again · /link join your Discord account"
     )
 
 
@@ -229,19 +242,20 @@ def parse_setting(data: str) -> tuple[str, str | None] | None:
 
 
 def settings_view(
-    panel: SettingsPanel, opened: str | None = None
+    panel: SettingsPanel, opened: str | None = None, usage: str | None = None
 ) -> tuple[str, InlineKeyboardMarkup]:
     """/settings: a labelled row per setting ("Model: nano-banana-pro"); a tap on one shows its
-    choices (``opened``), with the one that applies now ticked."""
+    choices (``opened``), with the one that applies now ticked. ``usage``: the user's day."""
+    shown = f"{panel.text}\n\n{usage}" if usage else panel.text
     if opened is None:
         rows = [
             [InlineKeyboardButton(row.summary, callback_data=f"set:open:{row.setting.key}")]
             for row in panel.rows
         ]
         rows.append([InlineKeyboardButton(RESET_LABEL, callback_data=RESET)])
-        return panel.text, InlineKeyboardMarkup(rows)
+        return shown, InlineKeyboardMarkup(rows)
     row = panel[opened]
-    text = f"{panel.text}\n\nChoose the {row.setting.label}:"
+    text = f"{shown}\n\nChoose the {row.setting.label}:"
     return text, InlineKeyboardMarkup(
         [*_choices(row), [InlineKeyboardButton(BACK, callback_data=BACK_DATA)]]
     )
@@ -257,7 +271,7 @@ def _choices(row: SettingRow) -> list[list[InlineKeyboardButton]]:
         for c in row.choices
         if parse_setting(f"set:{key}:{c.value}")  # an operator's odd model id: none
     ]
-    return [buttons[i : i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
+    return _in_rows(buttons)
 
 
 def history_view(view: HistoryView) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -304,3 +318,71 @@ def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
 def _utf16(text: str) -> int:
     """A length as Telegram counts entity offsets: UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def info_text(view: InfoView) -> str:
+    jobs, _ = queue_view(view.queue)
+    defaults = " · ".join(f"{row.setting.label}: {row.current}" for row in view.settings.rows)
+    return f"{view.usage}\n\n{jobs}\n\nYour defaults: {defaults}."
+
+
+def stats_text(view: StatsView) -> str:
+    return "\n\n".join(
+        f"{heading}:\n" + "\n".join(f"• {line}" for line in lines)
+        for heading, lines in view.sections()
+    )
+
+
+# Group settings buttons carry ``srv:<key>:<value>``; no prefix another keyboard uses.
+_SERVER = re.compile(r"srv:(on|share|m|lim):([A-Za-z0-9._-]{1,40})")
+_SERVER_KEYS = {"on": "enabled", "share": "shared_buttons", "m": "model", "lim": "daily_images"}
+
+
+def parse_server(data: str) -> tuple[str, str] | None:
+    """``srv:lim:20`` → ``("daily_images", "20")``; anything else None."""
+    match = _SERVER.fullmatch(data) if len(data) <= 64 else None
+    return (_SERVER_KEYS[match[1]], match[2]) if match else None
+
+
+def group_view(panel: ServerPanel) -> tuple[str, InlineKeyboardMarkup]:
+    """The /group panel: on or off, the members' default model, their daily images here, and
+    whether others may press a member's buttons; the current choice marked."""
+    current = panel.settings
+
+    def button(label: str, key: str, value: str, chosen: bool) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            f"✓ {label}" if chosen else label, callback_data=f"srv:{key}:{value}"
+        )
+
+    models = [button("bot default", "m", "default", current.model is None)] + [
+        button(c.short, "m", c.value, current.model == c.value)
+        for c in panel.models
+        if parse_server(f"srv:m:{c.value}")
+    ]
+    limits = [
+        button(str(n) if n else "no limit", "lim", str(n), current.daily_images == n)
+        for n in panel.limits
+    ]
+    rows = [
+        [
+            button("Bot on", "on", "1", current.enabled),
+            button("off", "on", "0", not current.enabled),
+        ],
+        *_in_rows(models),
+        *_in_rows(limits),
+        [
+            button("Others may press: yes", "share", "1", current.shared_buttons),
+            button("no", "share", "0", not current.shared_buttons),
+        ],
+    ]
+    text = (
+        "The bot in this group (for its admins):\n"
+        f"{rules_texts.server_summary(current, panel.model)}\n"
+        "Rows: on or off, the members' default model, images a day per member, and whether "
+        "others may press the buttons under a member's images."
+    )
+    return text, InlineKeyboardMarkup(rows)
+
+
+def _in_rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
+    return [buttons[i : i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
