@@ -6,7 +6,7 @@ import asyncio
 import io
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from PIL import Image
 from bot.core.domain import Owner
 from bot.core.images import prepare_reference
 from bot.core.models_table import ModelTable
+from bot.core.monitoring import Recorder
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
@@ -63,6 +64,8 @@ def build_service(
     limits: Limits | None = None,
     tuning: Tuning = FAST,
     access: Access | None = None,
+    recorder: Recorder | None = None,
+    blocked_words: Sequence[str] = (),
 ) -> Service:
     """A service as the tests want it: fast retries, a fixed seed, one admin."""
     return Service(
@@ -72,6 +75,8 @@ def build_service(
         limits=limits or Limits(),
         tuning=tuning,
         access=access or Access(admins=frozenset({admin})),
+        blocked_words=blocked_words,
+        recorder=recorder,
         rng=random.Random(7),
     )
 

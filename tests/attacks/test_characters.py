@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import character_texts, texts
 from bot.core.domain import Action, Button, Owner
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
@@ -72,7 +72,7 @@ async def test_a_press_on_someone_elses_result_cannot_draw_their_character(
     ]:
         with pytest.raises(InvalidInput) as refused:
             await service.press(MALLORY, button, prompt)
-        assert refused.value.message == texts.NOT_YOUR_CHARACTER
+        assert refused.value.message == character_texts.NOT_YOUR_CHARACTER
     assert flow.requests == []
 
 
@@ -99,7 +99,7 @@ async def test_a_deleted_character_is_not_drawn_by_an_old_button(
     await service.delete_character(ANN.user, "carol")
     with pytest.raises(InvalidInput) as refused:
         await service.press(ANN, Button(Action.REROLL, first.public_id))
-    assert refused.value.message == texts.CHARACTER_GONE
+    assert refused.value.message == character_texts.CHARACTER_GONE
 
 
 async def test_a_character_shared_in_one_group_is_only_text_in_another(
@@ -124,7 +124,7 @@ async def test_a_member_cannot_share_or_unshare_someone_elses_character(
     await service.share_character(ANN, "Carol")
     with pytest.raises(InvalidInput) as refused:
         await service.unshare_character(MALLORY, "carol", chat_admin=False)
-    assert refused.value.message == texts.NOT_YOURS_TO_UNSHARE
+    assert refused.value.message == character_texts.NOT_YOURS_TO_UNSHARE
     with pytest.raises(InvalidInput):
         await service.delete_character(MALLORY.user, "carol")
     assert [c.name for c in await service.shared_characters(MALLORY)] == ["Carol"]
@@ -149,7 +149,7 @@ async def test_a_lookalike_name_in_two_alphabets_is_refused(
     service, _ = await make_service()
     with pytest.raises(InvalidInput) as refused:
         await service.create_character(MALLORY, "\u0421arol", images=1, fetch=one_picture)
-    assert refused.value.message == texts.mixed_scripts("\u0421arol")
+    assert refused.value.message == character_texts.mixed_scripts("\u0421arol")
     made = await service.create_character(
         MALLORY, "\u041a\u0430\u0440\u043b", images=1, fetch=one_picture
     )

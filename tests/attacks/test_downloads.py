@@ -14,7 +14,7 @@ from typing import Any
 from bot.core import models_file, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from bot.core.service import admission
+from bot.core.service import downloads
 from tests.conftest import image_bytes, owner
 from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of
 
@@ -88,4 +88,4 @@ async def test_downloads_are_bounded_per_user_and_overall(make_service: Any) -> 
     await asyncio.gather(*(submit("greedy") for _ in range(6)))
     assert most["greedy"] == 1
     await asyncio.gather(*(submit(str(n)) for n in range(12)))
-    assert most["all"] == admission.DOWNLOAD_SLOTS
+    assert most["all"] == downloads.DOWNLOAD_SLOTS

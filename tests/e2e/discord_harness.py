@@ -14,13 +14,18 @@ from typing import Any
 from bot.config import Secret, Settings
 from bot.core.domain import Button, ResultImage
 from bot.core.models_table import ModelTable
-from bot.core.policy import Limits
+from bot.core.policy import Limits, Tuning
 from bot.core.service import Service
 from bot.frontends.discord.frontend import DiscordFrontEnd
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
-from tests.conftest import AnyStore, build_service
-from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction, RestCall
+from tests.conftest import FAST, AnyStore, build_service
+from tests.fakes.discord_server import (
+    FLAG_EPHEMERAL,
+    FakeDiscordServer,
+    InjectedInteraction,
+    RestCall,
+)
 from tests.fakes.flow_server import FakeFlowServer, jpeg
 
 TOKEN = "discord-test-token"
@@ -83,10 +88,13 @@ async def start_bot(
     *,
     models: ModelTable | None = None,
     limits: Limits | None = None,
+    tuning: Tuning = FAST,
     dev_guild: int | None = None,
 ) -> Bot:
     upstream = FlowClient("test-token", flow.base_url)
-    service = build_service(store, upstream, models=models, limits=limits, admin=f"discord:{ADMIN}")
+    service = build_service(
+        store, upstream, models=models, limits=limits, tuning=tuning, admin=f"discord:{ADMIN}"
+    )
     settings = Settings(
         useapi_token=Secret("test-token"),
         useapi_base_url=flow.base_url,
@@ -117,6 +125,28 @@ async def process(
             yield bot
         finally:
             await bot.stop()
+
+
+async def ephemeral_reply(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
+    """The private message a refused interaction got: its first response when the core refused
+    it before anything was fetched, else a followup after its "thinking…" (a refusal of the
+    attachments' bytes). Returns the message's JSON."""
+
+    def private(call: RestCall) -> bool:
+        if call.status != 200 and call.status != 204:
+            return False
+        if call.path.startswith(f"/interactions/{inter.id}/"):
+            return bool(call.json["type"] == 4)
+        return call.method == "POST" and call.path.startswith(
+            f"/webhooks/{dc.application_id}/{inter.token}"
+        )
+
+    (reply,) = await dc.wait_for(private)
+    message: dict[str, Any] = (
+        reply.json["data"] if reply.path.startswith("/interactions/") else reply.json
+    )
+    assert message["flags"] & FLAG_EPHEMERAL
+    return message
 
 
 def on_original(

@@ -18,12 +18,12 @@ from telegram import Bot
 from bot.config import PUBLIC_TELEGRAM_API, Secret, Settings
 from bot.core.domain import Job, ResultImage
 from bot.core.models_table import ModelTable
-from bot.core.policy import Limits
+from bot.core.policy import Limits, Tuning
 from bot.core.service import Service
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
-from tests.conftest import build_service, wait_delivered
+from tests.conftest import FAST, build_service, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer, Recorded, jpeg
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
@@ -117,14 +117,20 @@ class BotUnderTest:
         *,
         models: ModelTable | None = None,
         limits: Limits | None = None,
+        tuning: Tuning = FAST,
         **settings: Any,
     ) -> None:
-        self._options = {"models": models, "limits": limits, **settings}
+        self._options = {"models": models, "limits": limits, "tuning": tuning, **settings}
         self.store = SqliteStore(self.db)
         await self.store.open()
         self._client = FlowClient("test-token", self.flow.base_url)
         self.service = build_service(
-            self.store, self._client, models=models, limits=limits, admin=f"telegram:{ADMIN}"
+            self.store,
+            self._client,
+            models=models,
+            limits=limits,
+            tuning=tuning,
+            admin=f"telegram:{ADMIN}",
         )
         self.tg.local_server = self.api == LOCAL
         if self.api == PUBLIC:

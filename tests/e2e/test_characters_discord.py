@@ -10,7 +10,7 @@ from typing import Any
 import discord
 import pytest
 
-from bot.core import texts
+from bot.core import character_texts, rules_texts, texts
 from bot.frontends.discord import views
 from tests.conftest import AnyStore, image_bytes
 from tests.e2e.discord_harness import (
@@ -98,8 +98,10 @@ def character_calls(flow: FakeFlowServer) -> list[dict[str, Any]]:
 async def test_create_from_one_and_two_images_then_draw_by_name(
     dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
 ) -> None:
-    assert (await create(dc, "Carol", RED))["content"] == texts.character_created("Carol")
-    assert (await create(dc, "Tom", RED, BLUE))["content"] == texts.character_created("Tom")
+    assert (await create(dc, "Carol", RED))["content"] == character_texts.character_created("Carol")
+    assert (await create(dc, "Tom", RED, BLUE))["content"] == character_texts.character_created(
+        "Tom"
+    )
     assert ["imageReference_2" in c for c in character_calls(flow)] == [False, True]
 
     message = await imagine(dc, "@carol and @TOM on a bench")
@@ -122,10 +124,10 @@ async def test_list_shows_a_thumbnail_each_and_delete_removes_one(
 
     inter = await dc.slash_command("character delete", {"name": "carol"}, user_id=USER)
     [deleted] = await private_replies(dc, inter)
-    assert deleted["content"] == texts.character_deleted("Carol")
+    assert deleted["content"] == character_texts.character_deleted("Carol")
     inter = await dc.slash_command("character list", {}, user_id=OTHER)
     [empty] = await private_replies(dc, inter)
-    assert empty["content"] == texts.NO_CHARACTERS_YET
+    assert empty["content"] == character_texts.NO_CHARACTERS_YET
 
 
 async def test_refusals_are_private_and_cost_no_upstream_call(
@@ -134,14 +136,16 @@ async def test_refusals_are_private_and_cost_no_upstream_call(
     await create(dc, "Carol", RED, BLUE)
     before = len([r for r in flow.requests if r.method == "POST"])
     taken = await create(dc, "CAROL", RED)
-    assert taken["content"] == texts.failed(texts.character_taken("CAROL"))
+    assert taken["content"] == texts.failed(character_texts.character_taken("CAROL"))
     bad = await create(dc, "two words", RED)
-    assert bad["content"] == texts.failed(texts.bad_character_name("two words", 32))
+    assert bad["content"] == texts.failed(character_texts.bad_character_name("two words", 32))
     inter = await dc.slash_command(
         "imagine", {"prompt": "@carol with friends", "model": "nano-banana-2-lite"}, user_id=USER
     )
     [refused] = await private_replies(dc, inter)
-    assert refused["content"] == texts.failed(texts.no_characters_on("Nano Banana 2 Lite"))
+    assert refused["content"] == texts.failed(
+        character_texts.no_characters_on("Nano Banana 2 Lite")
+    )
     assert len([r for r in flow.requests if r.method == "POST"]) == before
 
 
@@ -165,7 +169,7 @@ async def test_a_shared_character_is_used_by_another_member_and_a_server_admin_u
     await create(dc, "Carol", RED)
     inter = await dc.slash_command("character share", {"name": "carol"}, user_id=USER)
     [shared] = await private_replies(dc, inter)
-    assert shared["content"] == texts.character_shared("Carol")
+    assert shared["content"] == character_texts.character_shared("Carol")
 
     await imagine(dc, "@carol dances", user_id=OTHER)
     sent = flow.images_requests()[-1].json
@@ -177,18 +181,20 @@ async def test_a_shared_character_is_used_by_another_member_and_a_server_admin_u
 
     inter = await dc.slash_command("character unshare", {"name": "carol"}, user_id=OTHER)
     [refused] = await private_replies(dc, inter)
-    assert refused["content"] == texts.failed(texts.NOT_YOURS_TO_UNSHARE)
+    assert refused["content"] == texts.failed(character_texts.NOT_YOURS_TO_UNSHARE)
     dc.member_permissions[ADMIN] = int(discord.Permissions(manage_guild=True).value)
     inter = await dc.slash_command("character unshare", {"name": "Carol"}, user_id=ADMIN)
     [undone] = await private_replies(dc, inter)
-    assert undone["content"] == texts.character_unshared("Carol")
+    assert undone["content"] == character_texts.character_unshared("Carol")
 
 
 async def test_settings_show_your_characters(dc: FakeDiscordServer, bot: Bot) -> None:
     await create(dc, "Carol", RED)
     inter = await dc.slash_command("settings", {}, user_id=USER)
     [panel] = await private_replies(dc, inter)
-    assert panel["content"].endswith(texts.your_characters(["Carol"]))
+    # The panel ends with them, above the day (/info's sentence).
+    characters = character_texts.your_characters(["Carol"])
+    assert panel["content"].endswith(f"{characters}\n\n{rules_texts.usage(0, 0)}")
 
 
 async def test_the_message_menu_makes_a_character_of_a_messages_pictures(
@@ -206,7 +212,7 @@ async def test_the_message_menu_makes_a_character_of_a_messages_pictures(
     field = modal["components"][0]["components"][0]["custom_id"]
     submit = await dc.submit_modal(modal["custom_id"], {field: "Duo"}, user_id=USER)
     [made] = await private_replies(dc, submit)
-    assert made["content"] == texts.character_created("Duo")
+    assert made["content"] == character_texts.character_created("Duo")
     assert {"imageReference_1", "imageReference_2"} <= character_calls(flow)[-1].keys()
 
     plain = await dc.user_message(dc.channel_id, OTHER, "no picture here")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import character_texts, rules_texts, texts
 from bot.frontends.telegram import views
 from tests.e2e.telegram_harness import (
     ADMIN,
@@ -59,7 +59,7 @@ def characters_created(flow: FakeFlowServer) -> list[dict[str, Any]]:
 async def test_a_captioned_photo_makes_a_character_and_at_name_draws_it(bot: BotUnderTest) -> None:
     await bot.start()
     await bot.tg.post_photo(USER, USER, RED, caption="/character create Carol")
-    await said(bot, USER, texts.character_created("Carol"))
+    await said(bot, USER, character_texts.character_created("Carol"))
     [created] = characters_created(bot.flow)
     assert created["displayName"] == "Carol"
     assert "imageReference_2" not in created
@@ -78,7 +78,7 @@ async def test_an_album_makes_a_character_of_two_and_it_goes_beside_a_reference(
 ) -> None:
     await bot.start()
     await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Tom")
-    await said(bot, USER, texts.character_created("Tom"))
+    await said(bot, USER, character_texts.character_created("Tom"))
     [created] = characters_created(bot.flow)
     assert {"imageReference_1", "imageReference_2"} <= created.keys()
 
@@ -97,9 +97,9 @@ async def test_a_reply_to_a_photo_makes_a_character_and_list_shows_thumbnails(
     await bot.tg.post_message(
         USER, USER, "/character create Ann", reply_to=photo["message"]["message_id"]
     )
-    await said(bot, USER, texts.character_created("Ann"))
+    await said(bot, USER, character_texts.character_created("Ann"))
     await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Bob")
-    await said(bot, USER, texts.character_created("Bob"))
+    await said(bot, USER, character_texts.character_created("Bob"))
 
     await bot.tg.post_message(USER, USER, "/character list")
     [album] = await bot.tg.wait_for("sendMediaGroup")
@@ -108,7 +108,7 @@ async def test_a_reply_to_a_photo_makes_a_character_and_list_shows_thumbnails(
         "@Bob · 2 pictures",
     ]
     await bot.tg.post_message(USER, USER, "/character delete ann")
-    await said(bot, USER, texts.character_deleted("Ann"))
+    await said(bot, USER, character_texts.character_deleted("Ann"))
     await bot.tg.post_message(USER, USER, "/character list")
     [single] = await bot.tg.wait_for("sendPhoto")
     assert single.params["caption"] == "@Bob · 2 pictures"
@@ -117,17 +117,17 @@ async def test_a_reply_to_a_photo_makes_a_character_and_list_shows_thumbnails(
 async def test_refusals_are_one_sentence_and_cost_no_upstream_call(bot: BotUnderTest) -> None:
     await bot.start()
     await bot.tg.post_photo(USER, USER, RED, caption="/character create Carol")
-    await said(bot, USER, texts.character_created("Carol"))
+    await said(bot, USER, character_texts.character_created("Carol"))
     before = len(upstream_posts(bot.flow))
 
     await bot.tg.post_photo(USER, USER, RED, caption="/character create CAROL")
-    await said(bot, USER, texts.failed(texts.character_taken("CAROL")))
+    await said(bot, USER, texts.failed(character_texts.character_taken("CAROL")))
     await bot.tg.post_message(USER, USER, "/character create Nobody")
-    await said(bot, USER, texts.failed(texts.character_count(0)))
+    await said(bot, USER, texts.failed(character_texts.character_count(0)))
     await bot.tg.post_message(USER, USER, "/character")
     await said(bot, USER, views.CHARACTER_USAGE)
     await bot.tg.post_message(USER, USER, "/imagine @carol with everyone --model lite")
-    await said(bot, USER, texts.failed(texts.no_characters_on("Nano Banana 2 Lite")))
+    await said(bot, USER, texts.failed(character_texts.no_characters_on("Nano Banana 2 Lite")))
     assert len(upstream_posts(bot.flow)) == before
 
 
@@ -138,7 +138,7 @@ async def test_an_unknown_name_stays_text_and_another_members_character_is_not_t
     await bot.tg.post_photo(
         GROUP, USER, RED, caption="/character create Carol", chat_type="supergroup"
     )
-    await said(bot, GROUP, texts.character_created("Carol"))
+    await said(bot, GROUP, character_texts.character_created("Carol"))
     await bot.tg.post_message(
         GROUP, OTHER, "/imagine @carol dances --count 1", chat_type="supergroup"
     )
@@ -153,7 +153,7 @@ async def test_an_unknown_name_stays_text_and_another_members_character_is_not_t
 async def test_a_character_works_after_a_restart(bot: BotUnderTest) -> None:
     await bot.start()
     await bot.tg.post_photo(USER, USER, RED, caption="/character create Carol")
-    await said(bot, USER, texts.character_created("Carol"))
+    await said(bot, USER, character_texts.character_created("Carol"))
     await bot.restart()
     await bot.tg.post_message(USER, USER, "/imagine @Carol at sea --count 1")
     await bot.delivered(1)
@@ -166,9 +166,9 @@ async def test_a_shared_character_is_used_by_another_member_and_an_admin_unshare
     await bot.start()
     group: dict[str, Any] = {"chat_type": "supergroup"}
     await bot.tg.post_photo(GROUP, USER, RED, caption="/character create Carol", **group)
-    await said(bot, GROUP, texts.character_created("Carol"))
+    await said(bot, GROUP, character_texts.character_created("Carol"))
     await bot.tg.post_message(GROUP, USER, "/character share carol", **group)
-    await said(bot, GROUP, texts.character_shared("Carol"))
+    await said(bot, GROUP, character_texts.character_shared("Carol"))
 
     await bot.tg.post_message(GROUP, OTHER, "/imagine @carol dances --count 1", **group)
     await bot.delivered(1)
@@ -178,10 +178,10 @@ async def test_a_shared_character_is_used_by_another_member_and_an_admin_unshare
     assert shown.params["caption"] == "@Carol · 1 picture · shared here"
 
     await bot.tg.post_message(GROUP, OTHER, "/character unshare carol", **group)
-    await said(bot, GROUP, texts.failed(texts.NOT_YOURS_TO_UNSHARE))
-    bot.tg.chat_admins.add((GROUP, ADMIN))
+    await said(bot, GROUP, texts.failed(character_texts.NOT_YOURS_TO_UNSHARE))
+    bot.tg.chat_admins[GROUP] = [ADMIN]
     await bot.tg.post_message(GROUP, ADMIN, "/character unshare Carol", **group)
-    await said(bot, GROUP, texts.character_unshared("Carol"))
+    await said(bot, GROUP, character_texts.character_unshared("Carol"))
     await bot.tg.post_message(GROUP, OTHER, "/imagine @carol dances again --count 1", **group)
     await bot.delivered(2)
     assert generations(bot.flow)[1]["prompt"] == "@carol dances again"
@@ -193,10 +193,12 @@ async def test_settings_show_your_characters(bot: BotUnderTest) -> None:
     [bare] = await bot.tg.wait_for("sendMessage")
     assert "characters" not in bare.params["text"]
     await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Tom")
-    await said(bot, USER, texts.character_created("Tom"))
+    await said(bot, USER, character_texts.character_created("Tom"))
     await bot.tg.post_message(USER, USER, "/settings")
     panel = (await bot.tg.wait_for("sendMessage", count=3))[-1]
-    assert panel.params["text"].endswith(texts.your_characters(["Tom"]))
+    # The panel ends with them, above the day (/info's sentence).
+    characters = character_texts.your_characters(["Tom"])
+    assert panel.params["text"].endswith(f"{characters}\n\n{rules_texts.usage(0, 0)}")
 
 
 async def test_photos_sent_first_then_the_command_make_a_character(bot: BotUnderTest) -> None:
@@ -208,7 +210,7 @@ async def test_photos_sent_first_then_the_command_make_a_character(bot: BotUnder
         "sendMessage", count=2, predicate=lambda c: c.params.get("text") == texts.PHOTO_KEPT
     )
     await bot.tg.post_message(USER, USER, "/character create Pair")
-    await said(bot, USER, texts.character_created("Pair"))
+    await said(bot, USER, character_texts.character_created("Pair"))
     assert {"imageReference_1", "imageReference_2"} <= characters_created(bot.flow)[0].keys()
 
 
@@ -217,10 +219,10 @@ async def test_characters_and_references_over_the_models_budget_are_refused_befo
 ) -> None:
     await bot.start()
     await bot.tg.post_album(USER, USER, [RED, BLUE], "/character create Tom")
-    await said(bot, USER, texts.character_created("Tom"))
+    await said(bot, USER, character_texts.character_created("Tom"))
     before = len(upstream_posts(bot.flow))
     photos = [png(color=(c * 20, 90, 90)) for c in range(9)]
     await bot.tg.post_album(USER, USER, photos, "/imagine @tom with all of them --model pro")
-    await said(bot, USER, texts.failed(texts.over_budget(2, 9, "Nano Banana Pro", 10)))
+    await said(bot, USER, texts.failed(character_texts.over_budget(2, 9, "Nano Banana Pro", 10)))
     assert len(upstream_posts(bot.flow)) == before
     assert len(bot.tg.calls_of("getFile")) == 2  # Tom's two: none of the nine was fetched

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bot.core import texts
+from bot.core import character_texts
 from bot.core.domain import PUBLIC_ID
 from tests.conftest import image_bytes
 from tests.fakes.flow_server import FakeFlowServer
@@ -151,12 +151,12 @@ async def test_console_makes_lists_uses_and_deletes_a_character(tmp_path: Path) 
         )
         sent = flow.images_requests()[-1].json
     assert code == 0, err
-    assert texts.character_created("Carol") in out
+    assert character_texts.character_created("Carol") in out
     assert "@Carol · 1 picture" in out
     assert re.search(rf"^✅ #{PUBLIC_ID} · nano-banana-2", out, re.MULTILINE)
     assert "Characters: Carol" in out
-    assert texts.character_deleted("Carol") in out
-    assert texts.NO_CHARACTERS_YET in out
+    assert character_texts.character_deleted("Carol") in out
+    assert character_texts.NO_CHARACTERS_YET in out
     assert sent is not None
     assert sent["prompt"] == "@character_1 reads a map"
 

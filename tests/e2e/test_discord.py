@@ -38,6 +38,7 @@ from tests.e2e.discord_harness import (
     Bot,
     buttons,
     edits,
+    ephemeral_reply,
     job_of,
     on_original,
     png_bomb,
@@ -106,28 +107,6 @@ async def imagine(
     return await result_of(dc, inter)
 
 
-async def ephemeral_reply(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
-    """The private message a refused interaction got: its first response when the core refused
-    it before anything was fetched, else a followup after its "thinking…" (a refusal of the
-    attachments' bytes). Returns the message's JSON."""
-
-    def private(call: RestCall) -> bool:
-        if call.status != 200 and call.status != 204:
-            return False
-        if call.path.startswith(f"/interactions/{inter.id}/"):
-            return bool(call.json["type"] == 4)
-        return call.method == "POST" and call.path.startswith(
-            f"/webhooks/{dc.application_id}/{inter.token}"
-        )
-
-    (reply,) = await dc.wait_for(private)
-    message: dict[str, Any] = (
-        reply.json["data"] if reply.path.startswith("/interactions/") else reply.json
-    )
-    assert message["flags"] & FLAG_EPHEMERAL
-    return message
-
-
 def asked_upstream(flow: FakeFlowServer) -> list[str]:
     return [r.path for r in flow.requests if "/images" in r.path or "/assets" in r.path]
 
@@ -149,10 +128,13 @@ async def test_commands_sync_once_then_only_when_changed(
         (1, "show"),
         (1, "link"),
         (1, "queue"),
+        (1, "info"),
         (1, "help"),
         (1, "character"),
         (3, views.CONTEXT_MENU),
         (3, views.MAKE_CHARACTER),
+        (1, "server"),
+        (1, "admin"),
     }
     for command in dc.commands():
         assert sorted(command["contexts"]) == [0, 1, 2]  # guilds, bot DMs, private channels

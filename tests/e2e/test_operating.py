@@ -4,6 +4,7 @@ stopping, and tokens a platform refuses."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -12,13 +13,17 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot import __main__ as cli
 from bot import app
 from bot.config import ConfigError, Secret, Settings
+from bot.core import admin_texts, texts
+from bot.core.policy import Tuning
 from bot.store import StoreUrl, open_store
 from bot.store.migrations import LATEST
 from tests.e2e.test_cli import SECRET, run_bot
@@ -192,6 +197,9 @@ async def test_the_console_stops_on_sigterm_while_it_waits_for_input(tmp_path: P
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
                 health = await _get_when_up(http, "/healthz")
+                while health.json()["reasons"] == [admin_texts.STARTING]:  # before GET /accounts
+                    await asyncio.sleep(0.05)
+                    health = await http.get("/healthz")
                 assert health.status_code == 200
                 assert health.json()["status"] == "ok"
                 metrics = await http.get("/metrics")
@@ -229,3 +237,125 @@ async def test_a_refused_discord_token_ends_the_bot_with_one_line(tmp_path: Path
     assert str(fatal).startswith("DISCORD_TOKEN was refused by Discord: reset it")
     assert fatal.__cause__ is None
     assert "wrong.discord.token" not in str(fatal)
+
+
+async def test_the_console_says_at_once_that_the_token_is_refused(tmp_path: Path) -> None:
+    refused = admin_texts.ADMIN_REASONS["auth"]
+    alert = f"⚠️ Operator action needed: {refused}. {admin_texts.NOTHING_SERVES}"
+    async with FakeFlowServer(token="the-right-one") as flow:
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "console",
+            cwd=tmp_path,
+            env={
+                "PATH": os.environ["PATH"],
+                "PYTHONPATH": str(Path.cwd()),
+                "USEAPI_TOKEN": SECRET,
+                "USEAPI_BASE_URL": flow.base_url,
+            },
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(b"a fox in the snow --count 1\n")
+        # The person at the console is the operator: told what is wrong and what to do, and
+        # refused at once. Stdin stays open until both are said, as for a person typing (an
+        # alert still held when the console ends is kept for its next start, not lost).
+        lines: list[str] = []
+        async with asyncio.timeout(20):  # it used to wait for ever, "queued"
+            while not {alert, texts.failed(texts.OPERATOR)} <= set(lines):
+                lines.append((await process.stdout.readline()).decode().rstrip("\n"))
+        assert time.monotonic() - started < 20
+        process.stdin.close()
+        out, err = await asyncio.wait_for(process.communicate(), 15)
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert SECRET not in "\n".join(lines) + out.decode() + err.decode()
+
+
+QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=0.6)
+
+
+@pytest.mark.parametrize("platform", ["telegram", "discord"])
+async def test_healthz_turns_503_and_back_and_metrics_count_a_job(
+    tmp_path: Path, platform: str
+) -> None:
+    port = free_port()
+    async with (
+        FakeFlowServer(token=SECRET) as flow,
+        FakeTelegramServer(token=TELEGRAM) as tg,
+        FakeDiscordServer(token="discord-token") as dc,
+    ):
+        flow.token = "rotated-at-useapi"  # the bot's USEAPI_TOKEN is refused from the start
+        tokens: dict[str, Any] = (
+            {"telegram_token": Secret(TELEGRAM), "telegram_api_url": tg.root}
+            if platform == "telegram"
+            else {"discord_token": Secret("discord-token")}
+        )
+        settings = Settings(
+            useapi_token=Secret(SECRET),
+            useapi_base_url=flow.base_url,
+            database=StoreUrl.parse(f"sqlite:///{tmp_path}/bot.sqlite3"),
+            http_listen=("127.0.0.1", port),
+            tuning=QUICK,
+            **tokens,
+        )
+        with dc.patch_discord():
+            running = asyncio.create_task(app.run_bot(settings))
+            try:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                    down = await _get_when_up(http, "/healthz")
+                    while down.json()["reasons"] == [admin_texts.STARTING]:  # before GET /accounts
+                        await asyncio.sleep(0.05)
+                        down = await http.get("/healthz")
+                    assert down.status_code == 503
+                    assert down.json() == {
+                        "status": "unhealthy",
+                        "store_writable": True,
+                        "upstream_serving": False,
+                        "reasons": [admin_texts.ADMIN_REASONS["auth"]],
+                    }
+                    flow.token = SECRET  # the operator put the new token in useapi.net's place
+                    async with asyncio.timeout(10):
+                        while (await http.get("/healthz")).status_code != 200:  # noqa: ASYNC110
+                            await asyncio.sleep(0.1)
+                    await _a_job_on(platform, tg, dc)
+                    metrics = {
+                        (s.name, tuple(sorted(s.labels.items()))): s.value
+                        for family in text_string_to_metric_families(
+                            (await http.get("/metrics")).text
+                        )
+                        for s in family.samples
+                    }
+            finally:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
+    assert metrics[("nanobanana_jobs_total", (("outcome", "done"),))] == 1
+    assert metrics[("nanobanana_upstream_seconds_count", (("call", "generate"),))] == 1
+    assert metrics[("nanobanana_upstream_seconds_count", (("call", "accounts"),))] >= 2
+    assert metrics[("nanobanana_queue_depth", ())] == 0
+    assert metrics[("nanobanana_account_serving", (("account", "alice@example.com"),))] == 1
+    assert metrics[("nanobanana_platform_connected", (("platform", platform),))] == 1
+
+
+async def _a_job_on(platform: str, tg: FakeTelegramServer, dc: FakeDiscordServer) -> None:
+    """Ask for an image on ``platform`` and wait for it to be posted."""
+    if platform == "telegram":
+        await tg.post_message(42, 42, "/imagine a fox --count 1")
+        await tg.wait_for("sendPhoto", timeout=10)
+        return
+    await dc.wait_ready()
+    asked = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=4444)
+    await dc.wait_for(
+        lambda c: (
+            c.method == "PATCH"
+            and c.path.endswith(f"/{asked.token}/messages/@original")
+            and bool(c.files)
+        ),
+        timeout=10,
+    )

@@ -60,8 +60,10 @@ async def test_a_telegram_prompt_heard_by_one_process_is_answered_by_a_pure_work
             await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, "/imagine a red fox --count 1")
             await wait_delivered(store, 1)
             await tg.wait_for("sendPhoto")
-        # Only the hearing process registered its commands and polled.
-        assert len(tg.calls_of("setMyCommands")) == 1
+        # Only the hearing process registered its commands (once for everyone, once more with
+        # /group for the groups' administrators) and polled.
+        scopes = [c.params.get("scope", {}).get("type") for c in tg.calls_of("setMyCommands")]
+        assert scopes == [None, "all_chat_administrators"]
         assert len(tg.calls_of("deleteWebhook")) == 1
 
 

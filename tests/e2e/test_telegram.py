@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from bot.config import Secret
-from bot.core import models_file, texts
+from bot.core import models_file, rules_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
@@ -103,10 +103,25 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
         "settings",
         "queue",
         "character",
+        "info",
         "history",
         "show",
         "link",
         "help",
+    ]
+    # A group's admins see /group besides (and nobody sees /admin: it is for BOT_ADMINS).
+    admins = [c["command"] for c in tg.commands["all_chat_administrators"]]
+    assert admins == [
+        "imagine",
+        "settings",
+        "queue",
+        "character",
+        "info",
+        "history",
+        "show",
+        "link",
+        "help",
+        "group",
     ]
     bot.flow.latency = 0.2  # long enough for "generating" to be shown
     asked = await tg.post_message(
@@ -479,6 +494,8 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
         "Aspect ratio: 1:1 (bot default)",
         "Images per prompt: 4 (bot default)",
         "Upscale to: 2k (bot default)",
+        "",
+        rules_texts.usage(0, 0),  # and the day, under what applies
     ]
     assert callback_data(panel["reply_markup"])[0] == ["set:open:m"]
     assert callback_data(panel["reply_markup"])[-1] == [views.RESET]

@@ -70,6 +70,7 @@ PRIVILEGED_INTENTS = INTENT_GUILD_MEMBERS | INTENT_GUILD_PRESENCES | INTENT_MESS
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
 FLAG_COMPONENTS_V2 = 1 << 15
+THREAD = 11  # channel type of a public thread
 
 # Permissions: a typical @everyone, and a bot role that can post images and embeds.
 SEND_MESSAGES = 1 << 11
@@ -448,7 +449,8 @@ class FakeDiscordServer:
 
     Start it with ``async with FakeDiscordServer(...) as dc`` and wrap client code in
     ``with dc.patch_discord():``. One guild (``guild_id``) with one text channel
-    (``channel_id``) is served; DM channels are made on demand.
+    (``channel_id``) is served; DM channels are made on demand, and ``add_channel()`` /
+    ``add_thread(parent_id)`` add a text channel / a public thread to the guild.
 
     Setup and wiring
       ``root``, ``api_base``, ``gateway_url`` - addresses of the running fake.
@@ -1120,7 +1122,7 @@ class FakeDiscordServer:
         channels = [
             {k: v for k, v in c.items() if k != "guild_id"}
             for c in self._channels.values()
-            if c.get("guild_id") == str(guild_id)
+            if c.get("guild_id") == str(guild_id) and c["type"] != THREAD
         ]
         return {
             "id": str(guild_id),
@@ -1356,6 +1358,42 @@ class FakeDiscordServer:
         self._by_token[token] = state
         await self.dispatch("INTERACTION_CREATE", payload)
         return InjectedInteraction(iid, token, payload)
+
+    def add_channel(self, name: str = "other") -> int:
+        """Another text channel in the guild; its id."""
+        channel_id = self._ids.next()
+        self._channels[channel_id] = {
+            **self._channels[self.channel_id],
+            "id": str(channel_id),
+            "name": name,
+            "position": len(self._channels),
+        }
+        return channel_id
+
+    def add_thread(self, parent_id: int | None = None, name: str = "thread") -> int:
+        """A public thread in a channel of the guild (``channel_id`` by default); its id."""
+        parent = parent_id or self.channel_id
+        thread_id = self._ids.next()
+        self._channels[thread_id] = {
+            "id": str(thread_id),
+            "type": THREAD,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(parent),
+            "owner_id": str(self.bot_user_id),
+            "name": name,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "message_count": 0,
+            "member_count": 1,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": _now_iso(),
+                "locked": False,
+            },
+        }
+        return thread_id
 
     def _channel_for(self, user_id: int, guild: bool, channel_id: int | None) -> int:
         if channel_id is not None:

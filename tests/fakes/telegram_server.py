@@ -343,7 +343,10 @@ class FakeTelegramServer:
     ``message(chat_id, message_id)``, ``file_bytes(file_id)``, ``media_bytes(call)`` (the bytes
     of a sendMediaGroup call in media order), ``answered_callbacks``, ``commands`` (keyed
     ``"default"``, ``"chat:<id>"``, ``"default/ru"``…), ``reactions``, ``webhook_url``,
-    ``bot_user``; ``chat_admins`` (``(chat id, user id)`` pairs getChatMember calls admins).
+    ``bot_user``.
+
+    Members: ``chat_admins`` maps a group's id to its administrators' user ids (the first one
+    is its creator); ``getChatMember`` answers from it, every other user being a member.
 
     Injection (async, each returns the Update dict it queued, or just ``{"message": …}`` when
     privacy mode kept it from the bot): ``post_message``, ``post_photo``, ``post_album`` (a
@@ -410,10 +413,9 @@ class FakeTelegramServer:
         self.answered_callbacks: set[str] = set()
         self.commands: dict[str, list[Json]] = {}
         self.reactions: dict[tuple[int, int], list[Json]] = {}
-        # (chat id, user id) of each group's admins, as getChatMember reports them.
-        self.chat_admins: set[tuple[int, int]] = set()
         self.webhook_url = ""
         self.download_delay = 0.0
+        self.chat_admins: dict[int, list[int]] = {}
         self._host = host
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -1250,6 +1252,30 @@ class FakeTelegramServer:
         self.commands[self._commands_key(req.params)] = commands
         return True
 
+    async def _api_getChatMember(self, req: _Req) -> Json:
+        chat_id, user_id = req.params.get("chat_id"), req.params.get("user_id")
+        if not isinstance(user_id, int):
+            raise _bad("user_id is required")
+        if not isinstance(chat_id, int) or chat_id not in self._chats:
+            raise _bad("chat not found")
+        user = self._user(user_id)
+        admins = self.chat_admins.get(chat_id, [])
+        if user_id not in admins:
+            return {"status": "member", "user": user}
+        if user_id == admins[0]:
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        rights = (
+            "can_be_edited", "can_manage_chat", "can_delete_messages", "can_manage_video_chats",
+            "can_restrict_members", "can_promote_members", "can_change_info", "can_invite_users",
+            "can_post_stories", "can_edit_stories", "can_delete_stories",
+        )  # fmt: skip
+        return {
+            "status": "administrator",
+            "user": user,
+            "is_anonymous": False,
+            **dict.fromkeys(rights, True),
+        }
+
     async def _api_getMyCommands(self, req: _Req) -> list[Json]:
         return self.commands.get(self._commands_key(req.params), [])
 
@@ -1364,14 +1390,6 @@ class FakeTelegramServer:
         self._open_callbacks.discard(query_id)
         self.answered_callbacks.add(query_id)
         return True
-
-    async def _api_getChatMember(self, req: _Req) -> Json:
-        chat = self._target_chat(req.params)
-        user_id = int(req.params.get("user_id") or 0)
-        user = self._user(user_id)
-        if (chat["id"], user_id) in self.chat_admins:
-            return {"status": "creator", "user": user, "is_anonymous": False}
-        return {"status": "member", "user": user}
 
     async def _api_getFile(self, req: _Req) -> Json:
         stored = self._files.get(str(req.params.get("file_id", "")))

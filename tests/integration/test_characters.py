@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import character_texts
 from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
@@ -93,10 +93,13 @@ async def test_an_unknown_name_stays_text_and_the_caption_says_so(
 @pytest.mark.parametrize(
     ("prompt", "refusal"),
     [
-        ("@carol @tom with @1 @2 --model pro", texts.over_budget(4, 8, "Nano Banana Pro", 10)),
-        ("@carol --model lite", texts.no_characters_on("Nano Banana 2 Lite")),
-        ("@character_1 dances", texts.forged_marker("@character_1")),
-        ("@reference_3 dances --model pro", texts.no_such_reference(3, 2)),
+        (
+            "@carol @tom with @1 @2 --model pro",
+            character_texts.over_budget(4, 8, "Nano Banana Pro", 10),
+        ),
+        ("@carol --model lite", character_texts.no_characters_on("Nano Banana 2 Lite")),
+        ("@character_1 dances", character_texts.forged_marker("@character_1")),
+        ("@reference_3 dances --model pro", character_texts.no_such_reference(3, 2)),
     ],
 )
 async def test_a_prompt_over_the_budget_is_refused_without_an_upstream_call(
@@ -126,11 +129,11 @@ async def test_names_are_checked_and_one_per_user_before_anything_is_fetched(
     await service.create_character(ANN, "Carol", images=1, fetch=fetch)
     flow.reset_records()
     for name, images, refusal in [
-        ("CAROL", 1, texts.character_taken("CAROL")),
-        ("no spaces", 1, texts.bad_character_name("no spaces", 32)),
-        ("reference_1", 1, texts.bad_character_name("reference_1", 32)),
-        ("x" * 33, 1, texts.bad_character_name("x" * 33, 32)),
-        ("Tom", 3, texts.character_count(3)),
+        ("CAROL", 1, character_texts.character_taken("CAROL")),
+        ("no spaces", 1, character_texts.bad_character_name("no spaces", 32)),
+        ("reference_1", 1, character_texts.bad_character_name("reference_1", 32)),
+        ("x" * 33, 1, character_texts.bad_character_name("x" * 33, 32)),
+        ("Tom", 3, character_texts.character_count(3)),
     ]:
         with pytest.raises(InvalidInput) as refused:
             await service.create_character(ANN, name, images=images, fetch=fetch)
@@ -162,10 +165,12 @@ async def test_list_and_delete(make_service: Any) -> None:
     listed = await service.characters(ANN.user)
     assert [c.name for c in listed] == ["carol", "Tom"]
     assert (await service.character_thumbnail(listed[0]))[:3] == b"\xff\xd8\xff"
-    assert await service.delete_character(ANN.user, "TOM") == texts.character_deleted("Tom")
+    assert await service.delete_character(ANN.user, "TOM") == character_texts.character_deleted(
+        "Tom"
+    )
     with pytest.raises(InvalidInput) as refused:
         await service.delete_character(ANN.user, "Tom")
-    assert refused.value.message == texts.no_character("Tom")
+    assert refused.value.message == character_texts.no_character("Tom")
     with pytest.raises(InvalidInput):
         await service.delete_character(UserKey("console", "2"), "carol")
     assert [c.name for c in await service.characters(ANN.user)] == ["carol"]
@@ -223,7 +228,7 @@ async def test_a_character_that_cannot_be_made_again_is_told(store: AnyStore) ->
         async def use(service: Service) -> None:
             with pytest.raises(InvalidInput) as refused:
                 await service.submit(ANN, "@carol waves --count 1")
-            assert refused.value.message == texts.CHARACTER_NOT_MADE
+            assert refused.value.message == character_texts.CHARACTER_NOT_MADE
 
         await _with_service(flow, store, use)
         assert flow.images_requests() == []
@@ -242,7 +247,7 @@ async def test_a_shared_character_is_drawn_by_another_member_there_only(
 ) -> None:
     service, told = await make_service()
     made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
-    assert await service.share_character(ANN, "carol") == texts.character_shared("Carol")
+    assert await service.share_character(ANN, "carol") == character_texts.character_shared("Carol")
     member = owner("2")  # the same chat as ANN
     assert [c.name for c in await service.shared_characters(member)] == ["Carol"]
     job = await service.submit(member, "@Carol sings --count 1")
@@ -265,18 +270,18 @@ async def test_sharing_is_undone_by_its_owner_or_an_admin_there(make_service: An
     await service.share_character(ANN, "Carol")
     with pytest.raises(InvalidInput) as refused:
         await service.share_character(owner("2"), "carol")
-    assert refused.value.message == texts.shared_name_taken("carol")
+    assert refused.value.message == character_texts.shared_name_taken("carol")
     with pytest.raises(InvalidInput) as refused:
         await service.unshare_character(owner("2"), "carol", chat_admin=False)
-    assert refused.value.message == texts.NOT_YOURS_TO_UNSHARE
+    assert refused.value.message == character_texts.NOT_YOURS_TO_UNSHARE
     done = await service.unshare_character(owner("2"), "carol", chat_admin=True)
-    assert done == texts.character_unshared("Carol")
+    assert done == character_texts.character_unshared("Carol")
     assert await service.shared_characters(ANN) == []
     await service.share_character(ANN, "Carol")
     assert await service.unshare_character(ANN, "CAROL", chat_admin=False)
     with pytest.raises(InvalidInput) as refused:
         await service.unshare_character(ANN, "carol", chat_admin=False)
-    assert refused.value.message == texts.not_shared("carol")
+    assert refused.value.message == character_texts.not_shared("carol")
 
 
 async def test_jobs_with_a_character_run_on_its_account(store: AnyStore) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,11 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.config import ConfigError
 from bot.core.monitoring import AccountState, Health, Outcome, Snapshot, UpstreamCall
 from bot.observability import server
-from bot.observability.health import ProbedHealth
 from bot.observability.metrics import Metrics
-from bot.providers.flow import FlowClient
-from bot.store import open_store
-from tests.fakes.flow_server import FakeFlowServer
 
 LOCAL = ("127.0.0.1", 0)
 
@@ -157,76 +151,3 @@ async def test_a_port_in_use_is_a_setting_to_fix() -> None:
             async with server.serve(("127.0.0.1", port), FakeCore(), Metrics()):
                 pass
     assert str(refused.value).startswith(f"BOT_HTTP_LISTEN 127.0.0.1:{port} can't be listened on")
-
-
-# Until the service answers /healthz itself: the store's probe and GET /accounts.
-
-
-async def test_probed_health_follows_the_store_and_the_accounts(tmp_path: Path) -> None:
-    now = [0.0]
-    async with (
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-        FlowClient("test-token", flow.base_url) as client,
-        open_store(f"sqlite:///{tmp_path}/bot.sqlite3") as store,
-    ):
-        probed = ProbedHealth(store, client, ttl=30, clock=lambda: now[0])
-        assert await probed.health() == Health(True, True)
-        flow.set_health("alice@example.com", "Session expired (596)")
-        assert (await probed.health()).healthy  # read again only after the ttl
-        now[0] = 30
-        sick = await probed.health()
-        assert (sick.store_writable, sick.upstream_serving) == (True, False)
-        assert sick.reasons == (
-            "unhealthy at useapi.net: alice@example.com (Session expired (596)): renew the "
-            "account's Google session at https://useapi.net/docs/start-here/setup-google-flow",
-        )
-        flow.token = "another-token"
-        now[0] = 60
-        refused = await probed.health()
-        assert refused.reasons[0].startswith("USEAPI_TOKEN was refused by useapi.net")
-        flow.token = "test-token"
-        flow.set_health("alice@example.com", "OK")
-        now[0] = 90
-        assert (await probed.health()).healthy
-
-
-async def test_flow_down_with_another_road_configured_still_serves_and_says_why(
-    tmp_path: Path,
-) -> None:
-    async with (
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-        FlowClient("test-token", flow.base_url) as client,
-        open_store(f"sqlite:///{tmp_path}/bot.sqlite3") as store,
-    ):
-        flow.set_health("alice@example.com", "Session expired (596)")
-        probed = ProbedHealth(store, client, others=("gemini",))
-        health = await probed.health()
-        # Jobs go to Gemini meanwhile: the bot serves, and the operator still reads what to fix.
-        assert (health.store_writable, health.upstream_serving) == (True, True)
-        assert health.reasons[0].startswith("unhealthy at useapi.net: alice@example.com")
-        without_flow = ProbedHealth(store, None, others=("gemini",))
-        assert await without_flow.health() == Health(True, True)
-
-
-async def test_probed_health_says_when_the_store_cannot_be_written(tmp_path: Path) -> None:
-    async with (
-        FakeFlowServer() as flow,
-        FlowClient("test-token", flow.base_url) as client,
-        open_store(f"sqlite:///{tmp_path}/bot.sqlite3") as store,
-    ):
-        probed = ProbedHealth(store, client)
-        # Another process holds the write lock for longer than the store waits.
-        blocker = await asyncio.to_thread(_lock, tmp_path / "bot.sqlite3")
-        try:
-            health = await probed.health()
-        finally:
-            blocker.close()
-    assert (health.store_writable, health.upstream_serving) == (False, True)
-    assert "can't be written" in health.reasons[0]
-    assert "another process holds it locked" in health.reasons[0]
-
-
-def _lock(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    db.execute("BEGIN IMMEDIATE")
-    return db

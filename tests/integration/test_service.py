@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.core import texts
+from bot.core import rules_texts, texts
 from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, ImageRef, JobState, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
@@ -428,8 +428,9 @@ async def test_allowlist_lets_in_only_the_chats_and_users_it_names(make_service:
         allowed_users=frozenset({"console:5"}),
     )
     service, told = await make_service(access=access)
-    with pytest.raises(InvalidInput, match="isn't enabled here"):
+    with pytest.raises(InvalidInput) as refused:
         await service.submit(owner(), "a fox")
+    assert refused.value.message == rules_texts.NOT_ALLOWED
     in_chat = await service.submit(Owner("console", "1", chat_id="ok"), "a fox --count 1")
     by_user = await service.submit(owner("5"), "a fox --count 1")
     await told.wait_answered(in_chat.job_id, by_user.job_id)
@@ -759,6 +760,10 @@ async def test_an_odd_answer_to_the_account_list_does_not_stop_the_start(
     # latest, however little the start learnt.
     service, told = await make_service(tuning=replace(FAST, accounts_refresh_seconds=0.2))
     assert len([r for r in flow.requests if r.path.endswith("/accounts")]) == 1
+    # Until then no account is known to serve, and a request would be refused at once.
+    async with asyncio.timeout(5):
+        while not (await service.health()).healthy:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
     submitted = await service.submit(owner(), "a fox --count 1")
     await told.wait_answered(submitted.job_id, timeout=5)
     assert told.result(submitted.job_id).images

@@ -4,6 +4,7 @@ read the files as the engine and systemd would)."""
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shutil
 import subprocess
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.core.monitoring import AccountState, Snapshot, UpstreamCall
+from bot.observability.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -120,3 +125,29 @@ def test_systemd_analyze_finds_nothing_wrong_but_the_missing_install(tmp_path: P
     )
     assert verify.returncode == 0, verify.stderr
     assert verify.stderr == ""
+
+
+def test_the_grafana_dashboard_shows_every_metric_family() -> None:
+    dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert all(panel["datasource"]["uid"] == "${datasource}" for panel in dashboard["panels"])
+
+    class Source:
+        def snapshot(self) -> Snapshot:
+            account = AccountState("a@example.com", limit=3, in_flight=0, serving=True)
+            return Snapshot(accounts=(account,), platforms={"telegram": True})
+
+    metrics = Metrics()
+    metrics.watch(Source())
+    metrics.delivery_failed("telegram", permanent=False)
+    metrics.alert_undelivered("telegram")
+    metrics.upstream_answered(UpstreamCall.GENERATE, "a@example.com", 1.0, 429)
+    families = {
+        re.sub(r"_(bucket|count|sum)$", "", sample.name)
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+        if sample.name.startswith("nanobanana_") and not sample.name.endswith("_created")
+    }
+    assert len(families) == 11
+    for name in families:
+        assert any(name in expr for expr in exprs), f"no panel shows {name}"
