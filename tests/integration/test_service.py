@@ -800,6 +800,47 @@ async def test_concurrent_submissions_cannot_pass_the_caps(make_service: Any) ->
     assert sum(not isinstance(o, Exception) for o in other) == 1  # 2 + 2 > 3 images
 
 
+async def test_a_quota_read_before_the_users_other_job_was_stored_lets_only_one_through(
+    make_service: Any, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, _ = await make_service(limits=Limits(queued_per_user=5, daily_images_per_user=2))
+    service.scheduler.accounts["alice@example.com"].limit = 0.0  # no room: both would wait
+    # The second submission reads the day's images before the first is stored, and checks
+    # them after the first has been stored and has let go of its reservation.
+    read, add = store.images_on, store.add_job
+    second_read, first_stored = asyncio.Event(), asyncio.Event()
+    reads = 0
+
+    async def images_on(user: UserKey, day: str) -> int:
+        nonlocal reads
+        reads += 1
+        first = reads == 1
+        used = await read(user, day)
+        if first:
+            await second_read.wait()
+        else:
+            second_read.set()
+            await first_stored.wait()
+        return used
+
+    async def add_job(*args: Any, **kwargs: Any) -> Any:
+        job = await add(*args, **kwargs)
+        first_stored.set()
+        return job
+
+    monkeypatch.setattr(store, "images_on", images_on)
+    monkeypatch.setattr(store, "add_job", add_job)
+    outcomes = await asyncio.gather(
+        service.submit(owner(), "a fox --count 2"),
+        service.submit(owner(), "a cat --count 2"),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(o, Exception) for o in outcomes) == 1
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert isinstance(refused[0], InvalidInput)
+    assert str(refused[0]) == texts.daily_quota(2)
+
+
 async def test_settings_refuse_odd_digits(make_service: Any) -> None:
     service, _ = await make_service()
     with pytest.raises(InvalidInput, match="from 1 to 4"):

@@ -87,7 +87,6 @@ class Admission:
     ) -> None:
         self._roads = roads
         self._store = store
-        self._shared = shared  # other processes store jobs too (``leadership``)
         self._identities = identities
         self._history = history
         self._scheduler = scheduler
@@ -348,14 +347,14 @@ class Admission:
         entry = await self._runner.entry(0, person, request)
         if stranded := self._accounts.stranded(entry, waited=math.inf):
             raise InvalidInput(stranded.message)  # it changed while the images were fetched
-        # Processes sharing the store check the caps again where the job is stored, together.
-        caps = await self._quotas.caps(owner.user) if self._shared else None
+        # The caps are checked again where the job is stored, together: a count read before
+        # another submission of the same user was stored (here or in another process) is stale.
+        caps = await self._quotas.caps(owner.user)
         try:
             job = await self._store.add_job(
                 owner, request, blobs, day=today(), caps=caps, parent=parent
             )
-        except CapReached as exc:  # another process took the last place meanwhile
-            assert caps is not None
+        except CapReached as exc:  # another submission took the last place meanwhile
             raise InvalidInput(
                 texts.queue_full(caps.queued) if exc.queued else texts.daily_quota(caps.images or 0)
             ) from None
