@@ -677,7 +677,7 @@ async def test_a_job_pinned_to_an_account_gone_bad_is_answered(store: AnyStore) 
             first = await service.submit(owner(), "a fox --count 1 --model 2")
             await told.wait_answered(first.job_id)
             made_on = told.result(first.job_id).images[0].ref.account
-            flow.latency = 1.0
+            flow.hold()  # the reuses run until the account is known to be bad
             busy = [  # three reuses fill the account the image lives on (limit 3)
                 await service.press(owner(str(u)), Button(Action.REUSE, first.public_id, 1), "x")
                 for u in (2, 3, 4)
@@ -685,6 +685,10 @@ async def test_a_job_pinned_to_an_account_gone_bad_is_answered(store: AnyStore) 
             up = await service.press(owner(), Button(Action.UPSCALE, first.public_id, 1))
             assert service.scheduler.position(up.job_id) == 1  # waiting for room on its account
             flow.set_health(made_on, "needs new cookies")
+            async with asyncio.timeout(5):
+                while made_on in service.scheduler.healthy_accounts():  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            flow.release()
             await told.wait_answered(up.job_id, *(b.job_id for b in busy))
             assert told.failure(up.job_id) == texts.UNAVAILABLE
             assert made_on not in service.scheduler.healthy_accounts()
