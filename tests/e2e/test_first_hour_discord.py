@@ -14,7 +14,7 @@ import pytest
 from bot.core import texts
 from bot.core.domain import JobState, UserKey
 from bot.frontends.discord import views
-from tests.conftest import AnyStore
+from tests.conftest import AnyStore, wait_delivered
 from tests.e2e.discord_harness import (
     OTHER,
     TOKEN,
@@ -134,6 +134,8 @@ async def test_a_pressed_upscale_turns_green_and_a_second_press_points_to_it(
     assert marked["components"][1]["components"][0]["label"] == "⬆️ Upscale 2"
     assert upscale["attachments"][0]["description"] == f"Image 1 of job #{public_id}, upscaled"
     upscaled = [r for r in flow.requests if r.path.endswith("/upscale")]
+    # Where the upscale was posted is kept just after the post (before 'delivered' is written).
+    await wait_delivered(store, job_id + 1)  # the upscale: the job after its source
 
     # Another member's press is pointed to the file, privately: no new job, nothing paid.
     again = await dc.press_button(int(result["id"]), f"u:{public_id}:1", user_id=OTHER)

@@ -116,9 +116,9 @@ async def _point_to(
     """An upscale made before: the presser is shown where it was posted, privately; it is
     never paid for twice."""
     parking = interactions.client_of(interaction).parking
-    where = await parking.take_pending(UPSCALE_SENT, str(made.job_id))
-    if where:
-        await parking.add_pending(UPSCALE_SENT, str(made.job_id), where[-1])
+    # Read in place: taking and parking again would lose it to a stop in between, and hide it
+    # from a press at the same time.
+    where = await parking.peek_pending(UPSCALE_SENT, str(made.job_id))
     await interactions.tell(
         interaction, f"{made.message} {where[-1]}" if where else views.UPSCALED_ABOVE
     )

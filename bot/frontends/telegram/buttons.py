@@ -258,12 +258,13 @@ class Buttons:
         made: AlreadyMade,
     ) -> None:
         """A second press of an upscale: the file sent before, again (Telegram keeps it)."""
-        parked = await self._parking.take_pending(UPSCALE_SENT, str(made.job_id))
+        # Read in place: taking and parking again would lose it to a stop in between, and hide
+        # it from a press at the same time.
+        parked = await self._parking.peek_pending(UPSCALE_SENT, str(made.job_id))
         job = await self._service.job(made.job_id)
         if not parked or job is None:
             await answer(query, views.UPSCALED_ABOVE)
             return
-        await self._parking.add_pending(UPSCALE_SENT, str(made.job_id), parked[-1])
         await answer(query, made.message, alert=False)
         await _mark_done(query, message, button)
         await bot.send_document(
