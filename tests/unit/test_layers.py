@@ -1,6 +1,6 @@
-"""The house rules the import graph can show: no circle anywhere in ``bot`` (imports made only
-for type checking count too), a core that talks to nothing outside the process, and front ends
-that reach the service through ``BotApi`` alone."""
+"""The house rules the code itself can show: no circle anywhere in ``bot`` (imports made only
+for type checking count too), a core that talks to nothing outside the process, front ends that
+reach the service through ``BotApi`` alone, and no module so long that it holds several jobs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ BOT = Path(__file__).resolve().parents[2] / "bot"
 # a database or the environment is an adapter's.
 CORE_MAY_IMPORT = {"PIL"}
 FRONT_ENDS_MAY_USE_OF_THE_SERVICE = {"bot.core.service.api"}
+# Past this, a module has more than one reason to change: split it by those reasons.
+MAX_LINES = 400
 
 
 def modules() -> dict[str, Path]:
@@ -81,6 +83,13 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_module_in_bot_is_part_of_an_import_circle() -> None:
     assert circles(graph()) == []
+
+
+def test_no_module_in_bot_is_over_the_line_limit() -> None:
+    lengths = {
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()
+    }
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
 
 
 def test_the_core_imports_no_platform_network_or_database_library() -> None:
