@@ -16,13 +16,15 @@ from bot.core.ports import LeaseLost
 from bot.store import StoreError, StoreUrl, StoreUrlError
 
 DESCRIPTION = """\
-Nano Banana image bot for Discord and Telegram, on the useapi.net Google Flow API.
+Nano Banana image bot for Discord and Telegram, on the useapi.net Google Flow API, the Gemini
+API, nano-banana-pro.net or Wireflow (BOT_PROVIDERS orders them).
 
 commands:
-  run            (default) start every platform whose token is set: DISCORD_TOKEN, TELEGRAM_TOKEN
+  run            (default) start every platform whose token is set (DISCORD_TOKEN, TELEGRAM_TOKEN),
+                 or those BOT_PLATFORMS names (none: a pure worker)
   check          check every configured token and provider and the store, one line each (✓ or
                  ✗ and what to do); exit 0 only if all pass, 1 if one fails. Run it first.
-  console        a terminal front end on the same core, to try USEAPI_TOKEN before any platform
+  console        a terminal front end on the same core, to try the roads' keys before any platform
   backup PATH    copy the SQLite store (DATABASE_URL) to PATH, safely while the bot runs, and
                  check the copy; --force replaces an existing PATH. (PostgreSQL: use pg_dump.)
   migrate-store  copy a SQLite store into an empty PostgreSQL database, once, with the bot
