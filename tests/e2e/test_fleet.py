@@ -22,12 +22,12 @@ from bot.store.url import StoreUrl
 from tests.fakes.flow_server import CLIENT_GONE, FakeFlowServer
 
 WORKERS = ("a", "b", "c")
-JOBS = 12  # per process
-USERS = 6
+JOBS = 20  # per process: 60 jobs
+USERS = 12
 ACCOUNTS = ("one@example.com", "two@example.com")
 LIMIT = 2  # per account, what the scheduler allows itself (its adaptive limit pinned)
 LEASE = 3.0
-KILLS_AT = (6, 18)  # answers given before each kill
+KILLS_AT = (10, 30)  # answers given before each kill
 
 
 class Worker:

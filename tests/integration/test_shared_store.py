@@ -86,3 +86,28 @@ async def test_a_leader_whose_session_is_ended_steps_down(
             await asyncio.sleep(0.01)
     submitted = await follower.submit(owner("7"), "a fox")
     await told.wait_answered(submitted.job_id, timeout=3.0)
+
+
+async def test_a_flood_accepted_by_a_follower_does_not_hold_back_another_users_job(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    leader, told, _ = await sharing()
+    follower, _, _ = await sharing()
+    account = leader.scheduler.accounts["alice@example.com"]
+    account.floor = account.ceiling = 1  # one generation at a time: the order is the queue's
+    account.limit = 1.0
+    flow.hold()
+    first = await follower.submit(owner("1"), "flood 0")
+    async with asyncio.timeout(5):
+        while not flow.held:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    flood = [await follower.submit(owner("1"), f"flood {i}") for i in range(1, 4)]
+    cat = await follower.submit(owner("2"), "a cat")  # asked last, by someone not yet served
+    async with asyncio.timeout(5):
+        while leader.scheduler.position(cat.job_id) is None:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    flow.release()
+    await told.wait_answered(first.job_id, cat.job_id, *(f.job_id for f in flood))
+    order = [str(r.json["prompt"]) for r in flow.images_requests()]  # type: ignore[index]
+    # The user served longest ago goes next, whichever process took the job.
+    assert order == ["flood 0", "a cat", "flood 1", "flood 2", "flood 3"]
