@@ -28,6 +28,7 @@ from tests.e2e.discord_harness import (
     ephemeral_reply,
     on_original,
     start_bot,
+    unasked_refusals,
 )
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
@@ -51,6 +52,7 @@ async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> A
     running = await start_bot(dc, flow, store)
     yield running
     await running.stop()
+    assert unasked_refusals(dc, running) == []
 
 
 def dms_to_admin(dc: FakeDiscordServer) -> list[str]:

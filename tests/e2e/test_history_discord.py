@@ -26,6 +26,7 @@ from tests.e2e.discord_harness import (
     process,
     public_id_of,
     start_bot,
+    unasked_refusals,
 )
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
@@ -54,6 +55,7 @@ async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> A
     running = await start_bot(dc, flow, store)
     yield running
     await running.stop()
+    assert unasked_refusals(dc, running) == []
 
 
 async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
