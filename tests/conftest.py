@@ -26,6 +26,7 @@ from bot.store.postgres import PostgresStore
 from bot.store.postgres_lead import PostgresLeader
 from bot.store.sqlite import SqliteStore
 from bot.store.url import StoreUrl
+from tests.catalogue import compile_all
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
 from tests.postgres_server import (
@@ -34,6 +35,12 @@ from tests.postgres_server import (
     Unavailable,
     postgres_server,
 )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The bot reads compiled catalogues (.mo), which are built, not committed."""
+    compile_all()
+
 
 AnyStore = SqliteStore | PostgresStore
 

@@ -36,8 +36,20 @@ def index(kind: str, contains: str = "") -> int:
 
 
 def test_the_base_image_is_pinned_to_a_patch_release() -> None:
-    [base] = [args for kind, args in instructions() if kind == "FROM"]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base)
+    bases = [args for kind, args in instructions() if kind == "FROM"]
+    assert [base.partition(" AS ")[0] for base in bases] == [bases[-1]] * len(bases)
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", bases[-1])
+
+
+def test_the_image_gets_the_compiled_catalogues_not_babel() -> None:
+    # .mo files are built, not committed: a stage compiles them, the bot's image copies them in
+    # before the package is installed (package-data takes them along).
+    compiled = index("RUN", "pybabel --quiet compile -d /locales")
+    bot_stage = max(i for i, (kind, _) in enumerate(instructions()) if kind == "FROM")
+    assert compiled < bot_stage
+    copied = index("COPY", "--from=catalogue /locales ./bot/locales")
+    assert index("COPY", "bot ./bot") < copied < index("RUN", "--no-deps .")
+    assert not any("Babel" in args for kind, args in instructions()[bot_stage:] if kind == "RUN")
 
 
 def test_dependencies_install_in_their_own_layer_before_the_code() -> None:

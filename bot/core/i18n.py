@@ -1,0 +1,201 @@
+"""Sentences in the reader's language (gettext, standard library only).
+
+A sentence is marked where it is written: ``_("⏳ Queued — {ahead} ahead of you.", ahead=2)``,
+or ``_n(singular, plural, n, **params)`` where a count decides the words. Either makes a
+:class:`Text`: the message (its English words are gettext's msgid) and its parameters, rendered
+in a language only when someone reads it, by ``language.render(text)``. A Text also *is* its
+English rendering (a ``str``), so code that only passes sentences along needs no change; what
+reaches a reader should go through the reader's :class:`Language` (a ``str`` that is not a Text,
+such as a model name or a prompt, renders as itself).
+
+The store keeps :func:`to_data` (message and parameters), never the words, so a failure stored
+today is told tomorrow in the language of whoever reads it. Catalogues are compiled ``.mo`` files
+under ``bot/locales/<code>/LC_MESSAGES/messages.mo``; Babel (tooling, not a runtime dependency)
+extracts the messages and compiles them: see ``.ci/catalogue`` and ``bot/locales/TRANSLATING.md``.
+"""
+
+from __future__ import annotations
+
+import gettext
+import logging
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+# The languages the bot ships, the default first. One place: the catalogue check, the tooling
+# and the language picker read this. A language joins when its catalogue is complete.
+LANGUAGES = ("en", "es")
+DEFAULT = LANGUAGES[0]
+LOCALES = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+# Platform tags that name a shipped language other than by its own code (Discord sends
+# ``zh-CN``, Telegram may send ``zh-hans``); Traditional Chinese is not Simplified.
+_ALIASES = {"zh_cn": "zh_Hans", "zh_sg": "zh_Hans", "zh_hans": "zh_Hans", "pt": "pt_BR"}
+
+
+class Text(str):
+    """A sentence not yet rendered: its message, parameters, and (as a ``str``) its English."""
+
+    msgid: str
+    plural: str | None
+    n: int | None
+    params: Mapping[str, object]
+
+    def __new__(
+        cls,
+        msgid: str,
+        plural: str | None = None,
+        n: int | None = None,
+        params: Mapping[str, object] | None = None,
+    ) -> Text:
+        values = dict(params or {})
+        self = super().__new__(cls, _render(gettext.NullTranslations(), msgid, plural, n, values))
+        self.msgid, self.plural, self.n, self.params = msgid, plural, n, values
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Text, (self.msgid, self.plural, self.n, dict(self.params)))
+
+
+class Joined(Text):
+    """Sentences (or verbatim strings) joined by ``sep``: a layout, not a message, so it is not
+    in the catalogue; each part renders in the reader's language."""
+
+    sep: str
+    parts: tuple[str, ...]
+
+    def __new__(cls, sep: str, parts: Iterable[str]) -> Joined:
+        items = tuple(parts)
+        self = str.__new__(cls, sep.join(items))
+        self.msgid, self.plural, self.n, self.params = "", None, None, {}
+        self.sep, self.parts = sep, items
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Joined, (self.sep, self.parts))
+
+
+def _(msgid: str, /, **params: object) -> Text:
+    """Mark a sentence (Babel extracts the first argument) and keep its named parameters."""
+    return Text(msgid, params=params)
+
+
+def _n(singular: str, plural: str, n: int, /, **params: object) -> Text:
+    """Mark a sentence whose words depend on the count ``n`` (each language's plural rule)."""
+    return Text(singular, plural, n, params)
+
+
+def join(sep: str, parts: Iterable[str]) -> Text:
+    return Joined(sep, parts)
+
+
+class _Params(dict[str, object]):
+    # A placeholder the catalogue has and the code doesn't give shows as itself, not a crash
+    # at delivery (the catalogue check fails in CI on it first).
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _render(
+    catalogue: gettext.NullTranslations,
+    msgid: str,
+    plural: str | None,
+    n: int | None,
+    params: Mapping[str, object],
+) -> str:
+    if plural is None:
+        words = catalogue.gettext(msgid)
+    else:
+        words = catalogue.ngettext(msgid, plural, n or 0)
+    if not params:
+        return words
+    values = _Params({k: _in(catalogue, v) for k, v in params.items()})
+    return words.format_map(values)
+
+
+def _in(catalogue: gettext.NullTranslations, value: object) -> object:
+    if isinstance(value, Joined):
+        return value.sep.join(str(_in(catalogue, part)) for part in value.parts)
+    if isinstance(value, Text):
+        return _render(catalogue, value.msgid, value.plural, value.n, value.params)
+    return value
+
+
+class Language:
+    """A reader's language: renders a :class:`Text` in it (anything else as it is)."""
+
+    def __init__(self, code: str, catalogue: gettext.NullTranslations) -> None:
+        self.code = code
+        self._catalogue = catalogue
+
+    def render(self, text: str) -> str:
+        return str(_in(self._catalogue, text))
+
+    def __repr__(self) -> str:
+        return f"Language({self.code!r})"
+
+
+@cache
+def language(code: str) -> Language:
+    """The shipped language ``code`` (see :func:`pick` for a platform's tag); English for any
+    other, and for one whose compiled catalogue is missing (said once in the log)."""
+    if code == DEFAULT or code not in LANGUAGES:
+        return Language(DEFAULT, gettext.NullTranslations())
+    path = LOCALES / code / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    try:
+        with path.open("rb") as file:
+            return Language(code, gettext.GNUTranslations(file))
+    except OSError as exc:
+        log.warning("no compiled catalogue for %s (%s): run .ci/catalogue compile", code, exc)
+        return Language(DEFAULT, gettext.NullTranslations())
+
+
+ENGLISH = language(DEFAULT)
+
+
+def pick(tag: str | None) -> str | None:
+    """The shipped language a platform's tag names (Discord's ``pt-BR``, Telegram's ``es``,
+    ``es-419``), or None when none is shipped for it: the caller falls back to its default."""
+    if not tag:
+        return None
+    key = tag.replace("-", "_").lower()
+    by_key = {code.lower(): code for code in LANGUAGES}
+    for candidate in (key, _ALIASES.get(key), key.split("_")[0], _ALIASES.get(key.split("_")[0])):
+        if candidate and candidate.lower() in by_key:
+            return by_key[candidate.lower()]
+    return None
+
+
+def to_data(text: str) -> dict[str, object]:
+    """``text`` as the store keeps it (JSON-able): message and parameters, never the words."""
+    if isinstance(text, Joined):
+        return {"sep": text.sep, "parts": [_param(part) for part in text.parts]}
+    if isinstance(text, Text):
+        data: dict[str, object] = {"msgid": text.msgid}
+        if text.plural is not None:
+            data["plural"], data["n"] = text.plural, text.n
+        if text.params:
+            data["params"] = {k: _param(v) for k, v in text.params.items()}
+        return data
+    # A sentence made before it was marked: its words are all there is (rendered as themselves).
+    return {"msgid": text}
+
+
+def _param(value: object) -> object:
+    return to_data(value) if isinstance(value, Text) else value
+
+
+def from_data(data: Mapping[str, Any]) -> Text:
+    """The Text :func:`to_data` kept."""
+    if "parts" in data:
+        return Joined(data["sep"], [_value(part) for part in data["parts"]])
+    params = {k: _value(v) for k, v in data.get("params", {}).items()}
+    return Text(data["msgid"], data.get("plural"), data.get("n"), params)
+
+
+def _value(value: object) -> Any:
+    return from_data(value) if isinstance(value, Mapping) else value
