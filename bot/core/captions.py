@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.core import character_texts, characters, texts
+from bot.core import character_texts, characters, option_texts, texts
 from bot.core.domain import (
     Action,
     Button,
@@ -18,6 +18,7 @@ from bot.core.domain import (
     ResultImage,
     UpscaleRequest,
 )
+from bot.core.i18n import ENGLISH, Language, Text, _
 from bot.core.models_table import ModelTable
 from bot.core.presenters import job_ref, label, parent_ref
 
@@ -43,9 +44,11 @@ class ResultView:
     rows: tuple[tuple[Button, ...], ...]
 
     @classmethod
-    def of(cls, result: JobResult, models: ModelTable, *, limit: int) -> ResultView:
+    def of(
+        cls, result: JobResult, models: ModelTable, *, limit: int, language: Language = ENGLISH
+    ) -> ResultView:
         """``limit``: the platform's most for a caption, counted in UTF-16 units as Telegram
-        counts (never fewer than characters)."""
+        counts (never fewer than characters), in the reader's ``language``."""
         count = len(result.images)
         text = caption(
             result.job,
@@ -53,17 +56,26 @@ class ResultView:
             *_notes(result, models),
             images=result.images,
             via=_via(result, models),
+            language=language,
         )
         return cls(
             caption=text,
-            titles=tuple(f"Image {i.index} of {count}" for i in result.images),
-            alt=tuple(alt_text(result, image) for image in result.images),
+            titles=tuple(
+                language.render(_("Image {index} of {count}", index=i.index, count=count))
+                for i in result.images
+            ),
+            alt=tuple(language.render(alt_text(result, image)) for image in result.images),
             rows=result.buttons,
         )
 
 
 def caption(
-    job: Job, limit: int, *notes: str, images: Sequence[ResultImage] = (), via: str = ""
+    job: Job,
+    limit: int,
+    *notes: str,
+    images: Sequence[ResultImage] = (),
+    via: str = "",
+    language: Language = ENGLISH,
 ) -> str:
     """What a job says about itself, under a result and wherever it is shown again: its id,
     model, seed (where the road took one: ``images``), ratio, size and what the image filter
@@ -72,15 +84,22 @@ def caption(
     else's; then ``notes``. It mentions nobody: the prompt's @s are defused."""
     request, ref = job.request, job_ref(job.public_id)
     if isinstance(request, UpscaleRequest):
-        head = (
-            f"{ref} · Upscaled image {request.index} of {parent_ref(job)} to "
-            f"{request.resolution} · {request.model}"
+        head = language.render(
+            _(
+                "{ref} · Upscaled image {index} of {parent} to {resolution} · {model}",
+                ref=ref,
+                index=request.index,
+                parent=parent_ref(job),
+                resolution=request.resolution,
+                model=request.model,
+            )
         )
         prompt = ""
     else:
-        head = " · ".join([ref, *_made(request, images)]) + via
+        head = " · ".join([ref, *map(language.render, _made(request, images))])
+        head += language.render(via)
         prompt = texts.unmentioned(request.prompt)
-    tail = [line for line in (_lineage_line(job), *notes) if line]
+    tail = [language.render(line) for line in (_lineage_line(job), *notes) if line]
     room = limit - _units("\n".join([head, *tail])) - _units("\n“”")
     if prompt and room > 1:
         return "\n".join([head, f"“{_clip(prompt, room)}”", *tail])
@@ -91,11 +110,13 @@ def _made(request: GenerationRequest, images: Sequence[ResultImage]) -> list[str
     """The model, seed, ratio and size a result was made with, and what the filter withheld."""
     # The seed only where the road took it (nano-banana-pro.net and Wireflow take none).
     seeded = any(image.seed is not None for image in images) or not images
-    parts = [request.model, *([f"seed {request.seed}"] if seeded else []), request.aspect_ratio]
+    seed = [_("seed {seed}", seed=request.seed)] if seeded else []
+    parts: list[str] = [request.model, *seed, request.aspect_ratio]
     if request.size != "1K":
         parts.append(request.size)
     if 0 < len(images) < request.count:
-        parts.append(f"{request.count - len(images)} withheld by the image filter")
+        withheld = request.count - len(images)
+        parts.append(_("{count} withheld by the image filter", count=withheld))
     return parts
 
 
@@ -115,10 +136,16 @@ def _lineage_line(job: Job) -> str:
     if parent is None:
         return ""
     by = parent.owner is not None and parent.owner != job.owner.user and job.owner.name
-    who = f" by {job.owner.name}" if by else ""
     if job.is_upscale:
-        return f"{made_by(parent)}{who}" if who else ""
-    return f"from {job_ref(parent.public_id)} · {made_by(parent)}{who}"
+        return _("{button} by {name}", button=made_by(parent), name=job.owner.name) if by else ""
+    if by:
+        return _(
+            "from {ref} · {button} by {name}",
+            ref=job_ref(parent.public_id),
+            button=made_by(parent),
+            name=job.owner.name,
+        )
+    return _("from {ref} · {button}", ref=job_ref(parent.public_id), button=made_by(parent))
 
 
 def _notes(result: JobResult, models: ModelTable) -> list[str]:
@@ -146,15 +173,23 @@ def _upscale_hint(result: JobResult, models: ModelTable) -> str:
     if able is None:
         return ""
     how = texts.naming(result.job.owner.platform)
-    return texts.how_to_upscale(result.images[0].model, able, how)
+    return option_texts.how_to_upscale(result.images[0].model, able, how)
 
 
-def alt_text(result: JobResult, image: ResultImage) -> str:
+def alt_text(result: JobResult, image: ResultImage) -> Text:
     """What a screen reader says for a result's image (Discord's attachment description)."""
     request, count = result.job.request, len(result.images)
     if isinstance(request, UpscaleRequest):
-        return f"Image {request.index} of job {parent_ref(result.job)}, upscaled"
-    return texts.quote(f"Image {image.index} of {count}: {request.prompt}", ALT_CHARS)
+        return _(
+            "Image {index} of job {ref}, upscaled", index=request.index, ref=parent_ref(result.job)
+        )
+    # The prompt is cut so that the whole sentence, in any language, stays within Discord's cap.
+    return _(
+        "Image {index} of {count}: {prompt}",
+        index=image.index,
+        count=count,
+        prompt=texts.quote(request.prompt, ALT_CHARS - 40),
+    )
 
 
 def _units(text: str) -> int:

@@ -6,110 +6,163 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.core.i18n import Text, _, _n, join
 from bot.core.texts import quote
 
 
-def bad_character_name(name: str, limit: int) -> str:
-    return (
-        f"{quote(name, 40) or 'That'} can't be a character's name: use a word of up to {limit} "
-        "letters, digits, _ or -, starting with a letter, e.g. /character create Carol."
+def bad_character_name(name: str, limit: int) -> Text:
+    return _(
+        "{name} can't be a character's name: use a word of up to {limit} letters, digits, _ or "
+        "-, starting with a letter, e.g. /character create Carol.",
+        name=quote(name, 40) or _("That"),
+        limit=limit,
     )
 
 
-def mixed_scripts(name: str) -> str:
-    return (
-        f"{quote(name, 40)} mixes letters of different alphabets (it could pass for another "
-        "name): write it in one alphabet."
+def mixed_scripts(name: str) -> Text:
+    return _(
+        "{name} mixes letters of different alphabets (it could pass for another name): write it "
+        "in one alphabet.",
+        name=quote(name, 40),
     )
 
 
-def character_taken(name: str) -> str:
-    return f"You already have a character named {name}: pick another name, or delete that one."
+def character_taken(name: str) -> Text:
+    return _(
+        "You already have a character named {name}: pick another name, or delete that one.",
+        name=name,
+    )
 
 
-def character_count(count: int) -> str:
-    return f"Send 1 or 2 pictures of the character with /character create (you sent {count})."
+def character_count(count: int) -> Text:
+    return _(
+        "Send 1 or 2 pictures of the character with /character create (you sent {count}).",
+        count=count,
+    )
 
 
-def too_many_owned(limit: int) -> str:
-    return f"You have {limit} characters, the most one can keep: delete one first."
+def too_many_owned(limit: int) -> Text:
+    return _n(
+        "You have {limit} character, the most one can keep: delete one first.",
+        "You have {limit} characters, the most one can keep: delete one first.",
+        limit,
+        limit=limit,
+    )
 
 
-def no_character(name: str) -> str:
-    return f"You have no character named {quote(name, 40)}: /character list shows yours."
+def no_character(name: str) -> Text:
+    return _(
+        "You have no character named {name}: /character list shows yours.", name=quote(name, 40)
+    )
 
 
-def character_deleted(name: str) -> str:
-    return f"Character {name} deleted."
+def character_deleted(name: str) -> Text:
+    return _("Character {name} deleted.", name=name)
 
 
-def your_characters(names: Sequence[str]) -> str:
-    return f"Your characters (write @name in a prompt): {', '.join(f'@{n}' for n in names)}"
+def your_characters(names: Sequence[str]) -> Text:
+    return _(
+        "Your characters (write @name in a prompt): {names}",
+        names=", ".join(f"@{n}" for n in names),
+    )
 
 
-def character_shared(name: str) -> str:
-    return f"Character {name} is shared here: everyone here can write @{name} in a prompt."
+def character_shared(name: str) -> Text:
+    return _(
+        "Character {name} is shared here: everyone here can write @{name} in a prompt.", name=name
+    )
 
 
-def character_unshared(name: str) -> str:
-    return f"Character {name} is no longer shared here."
+def character_unshared(name: str) -> Text:
+    return _("Character {name} is no longer shared here.", name=name)
 
 
-def shared_name_taken(name: str) -> str:
-    return f"A character named {name} is shared here already: rename yours to share it."
+def shared_name_taken(name: str) -> Text:
+    return _(
+        "A character named {name} is shared here already: rename yours to share it.", name=name
+    )
 
 
-def not_shared(name: str) -> str:
-    return f"No character named {quote(name, 40)} is shared here."
+def not_shared(name: str) -> Text:
+    return _("No character named {name} is shared here.", name=quote(name, 40))
 
 
-NOT_YOURS_TO_UNSHARE = "Only the character's owner or an admin here can stop sharing it."
+NOT_YOURS_TO_UNSHARE = _("Only the character's owner or an admin here can stop sharing it.")
 
 
-def character_created(name: str) -> str:
-    return f"Character {name} is ready: write @{name} in a prompt to use it."
+def character_created(name: str) -> Text:
+    return _("Character {name} is ready: write @{name} in a prompt to use it.", name=name)
 
 
-CHARACTER_GONE = (
+CHARACTER_GONE = _(
     "A character this prompt used was deleted since: write the prompt again with your characters."
 )
-NOT_YOUR_CHARACTER = (
+NOT_YOUR_CHARACTER = _(
     "That picture was drawn with someone else's character: only they can draw with it again."
 )
-CHARACTER_NOT_MADE = (
+CHARACTER_NOT_MADE = _(
     "The image service couldn't make the character from those pictures. Try other pictures."
 )
-NO_CHARACTERS_YET = "You have no characters yet: send a picture with /character create <name>."
+NO_CHARACTERS_YET = _("You have no characters yet: send a picture with /character create <name>.")
 
 
-def forged_marker(marker: str) -> str:
-    return f"{marker} is the bot's own marker: use a character by its name, like @carol."
-
-
-def no_such_reference(number: int, references: int) -> str:
-    if not references:
-        return f"@{number} points at a reference image, but you sent none."
-    return f"@{number} points at a reference image you didn't send: you sent {references}."
-
-
-def no_characters_on(model: str) -> str:
-    return f"{model} can't use characters: pick another model (--model 2 or --model pro)."
-
-
-def too_many_characters(count: int, limit: int) -> str:
-    return f"You used {count} characters; one prompt takes at most {limit}. Please use fewer."
-
-
-def over_budget(pictures: int, references: int, model: str, limit: int) -> str:
-    return (
-        f"Your characters' {pictures} pictures and {references} reference images are more than "
-        f"{model} takes ({limit}). Use fewer characters or references."
+def forged_marker(marker: str) -> Text:
+    return _(
+        "{marker} is the bot's own marker: use a character by its name, like @carol.",
+        marker=marker,
     )
 
 
-def characters_note(used: Sequence[str], unknown: Sequence[str]) -> str:
+def no_such_reference(number: int, references: int) -> Text:
+    if not references:
+        return _("@{number} points at a reference image, but you sent none.", number=number)
+    return _n(
+        "@{number} points at a reference image you didn't send: you sent {count}.",
+        "@{number} points at a reference image you didn't send: you sent {count}.",
+        references,
+        number=number,
+        count=references,
+    )
+
+
+def no_characters_on(model: str) -> Text:
+    return _(
+        "{model} can't use characters: pick another model (--model 2 or --model pro).",
+        model=model,
+    )
+
+
+def too_many_characters(count: int, limit: int) -> Text:
+    return _n(
+        "You used {count} characters; one prompt takes at most {limit}. Please use fewer.",
+        "You used {count} characters; one prompt takes at most {limit}. Please use fewer.",
+        count,
+        count=count,
+        limit=limit,
+    )
+
+
+def over_budget(pictures: int, references: int, model: str, limit: int) -> Text:
+    return _(
+        "Your characters' {pictures} pictures and {references} reference images are more than "
+        "{model} takes ({limit}). Use fewer characters or references.",
+        pictures=pictures,
+        references=references,
+        model=model,
+        limit=limit,
+    )
+
+
+def characters_note(used: Sequence[str], unknown: Sequence[str]) -> Text:
     """What a result's caption says about the characters of its prompt."""
-    lines = [f"Characters: {', '.join(used)}"] if used else []
+    lines: list[str] = []
+    if used:
+        lines.append(_("Characters: {names}", names=", ".join(used)))
     if unknown:
-        lines.append(f"{', '.join(unknown)}: no character of that name, left as text.")
-    return "\n".join(lines)
+        lines.append(
+            _(
+                "{names}: no character of that name, left as text.",
+                names=", ".join(unknown),
+            )
+        )
+    return join("\n", lines)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from bot.core import history_texts, texts
 from bot.core.captions import alt_text, caption, made_by
 from bot.core.domain import Action, Button, Job, JobResult, JobState, UpscaleRequest
+from bot.core.i18n import ENGLISH, Language, Text, _, join
 from bot.core.presenters import job_ref
 
 # Jobs on a page of /history: a Discord message's five rows hold their show buttons and the
@@ -31,8 +32,11 @@ class ShowView:
     rows: tuple[tuple[Button, ...], ...]
 
     @classmethod
-    def of(cls, result: JobResult, *, missing: bool, limit: int) -> ShowView:
-        """``missing``: some of its images could not be brought here."""
+    def of(
+        cls, result: JobResult, *, missing: bool, limit: int, language: Language = ENGLISH
+    ) -> ShowView:
+        """``missing``: some of its images could not be brought here; in the reader's
+        ``language`` (the caption is cut to ``limit`` in its words)."""
         job = result.job
         notes = [_fate(job)] if not result.images else []
         if missing:
@@ -41,8 +45,9 @@ class ShowView:
         parent = job.parent
         if parent is not None and parent.public_id:
             rows.append((Button(Action.SHOW, parent.public_id),))
-        alt = tuple(alt_text(result, image) for image in result.images)
-        return cls(caption(job, limit, *notes, images=result.images), alt, tuple(rows))
+        alt = tuple(language.render(alt_text(result, image)) for image in result.images)
+        text = caption(job, limit, *notes, images=result.images, language=language)
+        return cls(text, alt, tuple(rows))
 
 
 def _fate(job: Job) -> str:
@@ -74,10 +79,10 @@ class HistoryRow:
         return job_ref(self.public_id)
 
     @property
-    def text(self) -> str:
+    def text(self) -> Text:
         """One line of /history, in the words every platform uses."""
-        parts = [f"{self.ref} {self.day} {self.what}", self.status]
-        return " — ".join(parts) + (f" · {self.lineage}" if self.lineage else "")
+        line = join(" — ", [join(" ", [self.ref, self.day, self.what]), self.status])
+        return join(" · ", [line, self.lineage]) if self.lineage else line
 
     @property
     def show(self) -> Button:
@@ -93,43 +98,49 @@ class HistoryView:
     more: bool  # an older page follows
 
     @classmethod
-    def of(cls, jobs: Sequence[Job], *, page: int, more: bool) -> HistoryView:
-        return cls(tuple(_row(job) for job in jobs), page, more)
+    def of(
+        cls, jobs: Sequence[Job], *, page: int, more: bool, language: Language = ENGLISH
+    ) -> HistoryView:
+        """In the reader's ``language``: a failure's reason is cut in its words."""
+        return cls(tuple(_row(job, language) for job in jobs), page, more)
 
     @property
     def text(self) -> str:
         if not self.rows:
             return history_texts.HISTORY_EMPTY if self.page == 0 else history_texts.HISTORY_END
-        title = f"Your jobs, newest first (page {self.page + 1}):"
-        return "\n".join([title, *(row.text for row in self.rows)])
+        title = _("Your jobs, newest first (page {page}):", page=self.page + 1)
+        return join("\n", [title, *(row.text for row in self.rows)])
 
 
-def _row(job: Job) -> HistoryRow:
+def _row(job: Job, language: Language) -> HistoryRow:
     request = job.request
+    what: str
     if isinstance(request, UpscaleRequest):
-        source = job_ref(job.parent.public_id) if job.parent else "an earlier job"
-        what = f"upscale of image {request.index} of {source}"
+        source = job_ref(job.parent.public_id) if job.parent else _("an earlier job")
+        what = _("upscale of image {index} of {ref}", index=request.index, ref=source)
     elif job.pruned or not request.prompt:
-        what = "(prompt deleted)"
+        what = _("(prompt deleted)")
     else:
         what = f"“{texts.quote(texts.unmentioned(request.prompt), ROW_PROMPT)}”"
     parent = job.parent
     lineage = ""
     if parent is not None and parent.public_id and not job.is_upscale:
-        lineage = f"from {job_ref(parent.public_id)} · {made_by(parent)}"
+        lineage = _("from {ref} · {button}", ref=job_ref(parent.public_id), button=made_by(parent))
+    # Phase B: the month's name in the reader's language (English "23 Nov" for now).
     day = time.strftime("%d %b", time.gmtime(job.created_at))
-    return HistoryRow(job.public_id, what, _status(job), lineage, day)
+    return HistoryRow(job.public_id, what, _status(job, language), lineage, day)
 
 
-def _status(job: Job) -> str:
+def _status(job: Job, language: Language) -> str:
     match job.state:
         case JobState.DONE:
-            return "🗑 images deleted" if job.pruned else "✅ done"
+            return _("🗑 images deleted") if job.pruned else _("✅ done")
         case JobState.QUEUED:
-            return "⏳ waiting"
+            return _("⏳ waiting")
         case JobState.RUNNING:
-            return "🎨 running"
+            return _("🎨 running")
         case JobState.FAILED:
-            return f"❌ {texts.quote(job.error or texts.INTERNAL, ROW_REASON)}"
+            reason = language.render(job.error or texts.INTERNAL)
+            return _("❌ {reason}", reason=texts.quote(reason, ROW_REASON))
         case JobState.CANCELLED:
-            return "✖ cancelled"
+            return _("✖ cancelled")

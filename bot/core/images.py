@@ -28,7 +28,7 @@ from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.domain import Job, ResultImage
 from bot.core.errors import InvalidInput
 
@@ -119,7 +119,7 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_pixels: int) -> Prepar
     if not data:
         raise InvalidInput(texts.IMAGE_EMPTY)
     if len(data) > max_bytes:
-        raise InvalidInput(texts.image_too_large(len(data), max_bytes))
+        raise InvalidInput(option_texts.image_too_large(len(data), max_bytes))
     parts, scans = _parts(data)
     if parts > MAX_PARTS or scans > MAX_JPEG_SCANS:
         raise InvalidInput(texts.IMAGE_TOO_INTRICATE)
@@ -127,14 +127,14 @@ def prepare_reference(data: bytes, *, max_bytes: int, max_pixels: int) -> Prepar
         with Image.open(io.BytesIO(data), formats=FORMATS) as img:
             width, height = img.size
             if max(width, height) > MAX_SIDE:
-                raise InvalidInput(texts.image_too_long(width, height, MAX_SIDE))
+                raise InvalidInput(option_texts.image_too_long(width, height, MAX_SIDE))
             if width * height > max_pixels:
-                raise InvalidInput(texts.image_too_many_pixels(width, height, max_pixels))
+                raise InvalidInput(option_texts.image_too_many_pixels(width, height, max_pixels))
             return _reencode(img)
     except InvalidInput:
         raise
     except Image.DecompressionBombError as exc:
-        raise InvalidInput(texts.image_too_many_pixels(0, 0, max_pixels)) from exc
+        raise InvalidInput(option_texts.image_too_many_pixels(0, 0, max_pixels)) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         # Pillow raises OSError for truncated files and SyntaxError for some corrupt headers.
         raise InvalidInput(texts.IMAGE_UNREADABLE) from exc

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from bot.core import routing, texts
+from bot.core import option_texts, routing, texts
 from bot.core.domain import UserSettings
 from bot.core.errors import InvalidInput
 from bot.core.models_table import (
@@ -97,17 +97,17 @@ def split_flags(text: str) -> tuple[str, Options]:
         shown = f"--{match[2]}"
         field = _FLAG_FIELDS.get(name)
         if field is None:
-            raise InvalidInput(texts.unknown_option(shown, _closest_flag(name)))
+            raise InvalidInput(option_texts.unknown_option(shown, _closest_flag(name)))
         value = match[3]
         end = match.end()
         if value is None:
             following = re.match(r"\s+(?!--|—|–)(\S+)", text[end:])
             if following is None:
-                raise InvalidInput(texts.option_needs_value(shown))
+                raise InvalidInput(option_texts.option_needs_value(shown))
             value = following[1]
             end += following.end()
         if not value:
-            raise InvalidInput(texts.option_needs_value(shown))
+            raise InvalidInput(option_texts.option_needs_value(shown))
         values[field] = value
         pos = end
     kept.append(text[pos:])
@@ -141,7 +141,7 @@ def resolve(
     if not prompt:
         raise InvalidInput(texts.PROMPT_EMPTY)
     if len(prompt) > limits.max_prompt_chars:
-        raise InvalidInput(texts.prompt_too_long(len(prompt), limits.max_prompt_chars))
+        raise InvalidInput(option_texts.prompt_too_long(len(prompt), limits.max_prompt_chars))
 
     model = _model(options.model, settings.model, table)
     offers = routing.by_kind(model, refs, pictures)
@@ -149,19 +149,19 @@ def resolve(
         raise InvalidInput(_unusable(model, refs, table, pictures, naming))
     if not (fitting := routing.by_count(offers, refs)):
         limit = max(o.max_references for o in offers)
-        raise InvalidInput(texts.too_many_references(refs.total, model.id, limit))
+        raise InvalidInput(option_texts.too_many_references(refs.total, model.id, limit))
     offers = fitting
 
     if options.aspect_ratio is not None:
         ratio = normalise_ratio(options.aspect_ratio)
         if ratio == AUTO and not refs.total:
-            raise InvalidInput(texts.auto_needs_reference(naming))
+            raise InvalidInput(option_texts.auto_needs_reference(naming))
         if not routing.by_ratio(offers, ratio, refs):
             if ratio == AUTO:
-                raise InvalidInput(texts.auto_not_supported(model.id, table, naming))
+                raise InvalidInput(option_texts.auto_not_supported(model.id, table, naming))
             ratios = list(dict.fromkeys(r for o in offers for r in o.aspect_ratios))
             closest = closest_ratio(ratio, ratios)
-            raise InvalidInput(texts.bad_ratio(options.aspect_ratio, ratios, closest))
+            raise InvalidInput(option_texts.bad_ratio(options.aspect_ratio, ratios, closest))
     else:
         ratio = next(
             r
@@ -175,12 +175,12 @@ def resolve(
     count = parse_count(options.count) if options.count is not None else None
     count = count or settings.count or defaults.count
     if not routing.by_count_of_images(offers, count):
-        raise InvalidInput(texts.too_many_images(model.id, max(o.max_count for o in offers)))
+        raise InvalidInput(option_texts.too_many_images(model.id, max(o.max_count for o in offers)))
 
     if options.seed is not None:
-        seed = _integer(options.seed, 0, MAX_SEED, texts.bad_seed)
+        seed = _integer(options.seed, 0, MAX_SEED, option_texts.bad_seed)
         if not routing.by_seed(routing.by_count_of_images(offers, count), fixed=True):
-            raise InvalidInput(texts.seed_not_supported(model.id, naming))
+            raise InvalidInput(option_texts.seed_not_supported(model.id, naming))
     else:
         seed = new_seed(rng)
     return Resolved(prompt, model, ratio, count, seed, size, fixed_seed=options.seed is not None)
@@ -188,7 +188,7 @@ def resolve(
 
 def parse_count(raw: str | int) -> int:
     """Images per prompt, as typed or chosen; ``InvalidInput`` outside the range."""
-    return _integer(raw, MIN_COUNT, MAX_COUNT, texts.bad_count)
+    return _integer(raw, MIN_COUNT, MAX_COUNT, option_texts.bad_count)
 
 
 def new_seed(rng: random.Random | None = None) -> int:
@@ -220,7 +220,7 @@ def _model(explicit: str | None, saved: str | None, table: ModelTable) -> ModelS
     if explicit is not None:
         spec = table.resolve(explicit)
         if spec is None:
-            raise InvalidInput(texts.unknown_model(explicit, table))
+            raise InvalidInput(option_texts.unknown_model(explicit, table))
         return spec
     return (table.resolve(saved) if saved else None) or table.default
 
@@ -231,10 +231,10 @@ def _size(raw: str | None, offers: list[ModelOffer], model: ModelSpec) -> str:
         return SIZES[0] if routing.by_size(offers, SIZES[0]) else offers[0].sizes[0]
     size = raw.strip().upper()
     if size not in SIZES:
-        raise InvalidInput(texts.bad_size(raw))
+        raise InvalidInput(option_texts.bad_size(raw))
     if not routing.by_size(offers, size):
         sizes = [s for s in SIZES if routing.by_size(offers, s)]
-        raise InvalidInput(texts.size_not_offered(model.id, sizes))
+        raise InvalidInput(option_texts.size_not_offered(model.id, sizes))
     return size
 
 
@@ -251,9 +251,17 @@ def _unusable(
         if refs.uploads and held_by not in pictures:
             return texts.CANNOT_MIX_REFERENCES
         there = [m.id for m in table.models if m.offer(held_by) is not None]
-        return texts.reference_needs_model(there, naming) if there else texts.REFERENCE_NOT_USABLE
+        return (
+            option_texts.reference_needs_model(there, naming)
+            if there
+            else texts.REFERENCE_NOT_USABLE
+        )
     able = [m.id for m in table.models if any(o.provider in pictures for o in m.offers)]
-    return texts.pictures_need_model(model.id, able, naming) if able else texts.PICTURES_NOT_TAKEN
+    return (
+        option_texts.pictures_need_model(model.id, able, naming)
+        if able
+        else texts.PICTURES_NOT_TAKEN
+    )
 
 
 def _integer(raw: str | int, low: int, high: int, message: Callable[[object], str]) -> int:

@@ -24,6 +24,7 @@ from bot.core.domain import (
     UpscaleRequest,
     UserSettings,
 )
+from bot.core.i18n import Text, _, _n, join
 from bot.core.models_table import MAX_COUNT, ModelTable
 from bot.core.policy import Defaults
 from bot.core.settings import SETTINGS, Choice, Setting
@@ -38,31 +39,46 @@ def character_line(character: Character, *, shared: bool = False) -> str:
     """A character in a list: its name, as written in prompts, its pictures, and whether
     someone else shared it here."""
     count = len(character.images)
-    line = f"@{character.name} · {count} picture{'s' if count > 1 else ''}"
-    return f"{line} · shared here" if shared else line
+    if shared:
+        return _n(
+            "@{name} · {count} picture · shared here",
+            "@{name} · {count} pictures · shared here",
+            count,
+            name=character.name,
+            count=count,
+        )
+    return _n(
+        "@{name} · {count} picture",
+        "@{name} · {count} pictures",
+        count,
+        name=character.name,
+        count=count,
+    )
 
 
 def parent_ref(job: Job) -> str:
     """How a job names the one it was made from (``Job.parent``)."""
-    return (
-        job_ref(job.parent.public_id) if job.parent and job.parent.public_id else "an earlier job"
-    )
+    if job.parent and job.parent.public_id:
+        return job_ref(job.parent.public_id)
+    return _("an earlier job")
 
 
-def label(button: Button, *, done: bool = False) -> str:
+def label(button: Button, *, done: bool = False) -> Text:
     """What a button says: what it does, in words a screen reader reads out (``done``: an
     upscale already asked for; pressing it again sends it again)."""
     match button.action:
         case Action.UPSCALE:
-            return f"{'✅' if done else '⬆️'} Upscale {button.index}"
+            if done:
+                return _("✅ Upscale {index}", index=button.index)
+            return _("⬆️ Upscale {index}", index=button.index)
         case Action.REUSE:
-            return f"✏️ Edit {button.index}"
+            return _("✏️ Edit {index}", index=button.index)
         case Action.REROLL:
-            return "🎲 Draw again"
+            return _("🎲 Draw again")
         case Action.CANCEL:
-            return f"✖ Cancel {job_ref(button.job)}"
+            return _("✖ Cancel {ref}", ref=job_ref(button.job))
         case Action.SHOW:
-            return f"🔎 Show {job_ref(button.job)}"
+            return _("🔎 Show {ref}", ref=job_ref(button.job))
 
 
 @dataclass(frozen=True)
@@ -113,7 +129,9 @@ class QueueView:
 def _queue_row(item: QueueItem) -> QueueRow:
     job, request = item.job, item.job.request
     if isinstance(request, UpscaleRequest):
-        what = f"upscale of image {request.index} from {parent_ref(job)}"
+        what: str = _(
+            "upscale of image {index} from {ref}", index=request.index, ref=parent_ref(job)
+        )
     else:
         what = f"“{texts.quote(request.prompt)}”"
     running = job.state is JobState.RUNNING
@@ -137,9 +155,9 @@ class SettingRow:
     def summary(self) -> str:
         """The row's label and what applies now: "Model: nano-banana-pro"."""
         mine = self.value is not None and self.current == self.value
-        return f"{self.setting.label.capitalize()}: {self.current}" + (
-            "" if mine else " (bot default)"
-        )
+        if mine:
+            return _("{setting}: {value}", setting=self.setting.title, value=self.current)
+        return _("{setting}: {value} (bot default)", setting=self.setting.title, value=self.current)
 
 
 @dataclass(frozen=True)
@@ -176,11 +194,11 @@ class SettingsPanel:
     @property
     def text(self) -> str:
         """The panel's text on every platform: a line per setting."""
-        lines = ["Your defaults for new prompts (options you type still win):"]
+        lines: list[str] = [_("Your defaults for new prompts (options you type still win):")]
         lines += [row.summary for row in self.rows]
         if self.characters:
             lines.append(character_texts.your_characters(self.characters))
-        return "\n".join(lines)
+        return join("\n", lines)
 
 
 @dataclass(frozen=True)
@@ -199,9 +217,17 @@ class HelpView:
             models=texts.model_names(models),
             ratios=", ".join(models.all_ratios()),
             buttons=(
-                (Action.UPSCALE, f"⬆️ Upscale 1–{MAX_COUNT}", "upscale that image"),
-                (Action.REUSE, f"✏️ Edit 1–{MAX_COUNT}", "a new prompt with that image in it"),
-                (Action.REROLL, "🎲 Draw again", "the same prompt with a new seed"),
+                (
+                    Action.UPSCALE,
+                    _("⬆️ Upscale 1–{last}", last=MAX_COUNT),
+                    _("upscale that image"),
+                ),
+                (
+                    Action.REUSE,
+                    _("✏️ Edit 1–{last}", last=MAX_COUNT),
+                    _("a new prompt with that image in it"),
+                ),
+                (Action.REROLL, _("🎲 Draw again"), _("the same prompt with a new seed")),
             ),
         )
 

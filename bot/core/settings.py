@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core import texts
+from bot.core import option_texts
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _, _n
 from bot.core.models_table import MAX_COUNT, MIN_COUNT, UPSCALE_SIZES, ModelTable
 from bot.core.options import normalise_ratio, parse_count
 from bot.core.policy import Defaults
@@ -31,7 +32,8 @@ class Choice:
 class Setting:
     name: str  # the ``UserSettings`` field, and the console's ``set NAME``
     key: str  # in Telegram's callback data, which holds at most 64 bytes
-    label: str
+    label: str  # in a sentence: "Choose the {label}"
+    title: str  # at the start of a line: "{title}: pro"
     choices: Callable[[ModelTable], list[Choice]]
     default: Callable[[ModelTable, Defaults], str]  # the bot's own default
     clean: Callable[[str | int, ModelTable], str | int]  # or ``InvalidInput``
@@ -44,7 +46,7 @@ def _models(table: ModelTable) -> list[Choice]:
 def _model(value: str | int, table: ModelTable) -> str:
     spec = table.resolve(str(value))
     if spec is None:
-        raise InvalidInput(texts.unknown_model(str(value), table))
+        raise InvalidInput(option_texts.unknown_model(str(value), table))
     return spec.id
 
 
@@ -55,34 +57,37 @@ def _ratios(table: ModelTable) -> list[Choice]:
 def _ratio(value: str | int, table: ModelTable) -> str:
     ratio = normalise_ratio(str(value))
     if ratio not in table.all_ratios():
-        raise InvalidInput(texts.bad_ratio(str(value), table.all_ratios()))
+        raise InvalidInput(option_texts.bad_ratio(str(value), table.all_ratios()))
     return ratio
 
 
 def _counts(table: ModelTable) -> list[Choice]:
     return [
-        Choice(str(n), f"{n} image{'s' if n > 1 else ''}", str(n))
+        Choice(str(n), _n("{count} image", "{count} images", n, count=n), str(n))
         for n in range(MIN_COUNT, MAX_COUNT + 1)
     ]
 
 
 def _upscales(table: ModelTable) -> list[Choice]:
-    return [Choice(size, f"upscale to {size}", size) for size in UPSCALE_SIZES]
+    return [Choice(size, _("upscale to {size}", size=size), size) for size in UPSCALE_SIZES]
 
 
 def _upscale(value: str | int, table: ModelTable) -> str:
     size = str(value).lower()
     if size not in UPSCALE_SIZES:
-        raise InvalidInput(texts.bad_resolution(str(value), UPSCALE_SIZES))
+        raise InvalidInput(option_texts.bad_resolution(str(value), UPSCALE_SIZES))
     return size
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("model", "m", "model", _models, lambda table, _: table.default.id, _model),
+    Setting(
+        "model", "m", _("model"), _("Model"), _models, lambda table, _: table.default.id, _model
+    ),
     Setting(
         "aspect_ratio",
         "ar",
-        "aspect ratio",
+        _("aspect ratio"),
+        _("Aspect ratio"),
         _ratios,
         lambda _, defaults: defaults.aspect_ratio,
         _ratio,
@@ -90,7 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "count",
         "n",
-        "images per prompt",
+        _("images per prompt"),
+        _("Images per prompt"),
         _counts,
         lambda _, defaults: str(defaults.count),
         lambda value, _: parse_count(value),
@@ -98,7 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "upscale_resolution",
         "up",
-        "upscale to",
+        _("upscale to"),
+        _("Upscale to"),
         _upscales,
         lambda _, defaults: defaults.upscale_resolution,
         _upscale,

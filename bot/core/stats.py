@@ -15,6 +15,7 @@ from bot.core.domain import (
     JobState,
     UserKey,
 )
+from bot.core.i18n import _, join
 from bot.core.monitoring import AccountState, Outcome
 
 
@@ -87,22 +88,46 @@ class StatsView:
         )
 
     def sections(self) -> list[tuple[str, list[str]]]:
+        # The states and outcomes are the store's own words, shown as they are.
         jobs = ", ".join(f"{n} {state}" for state, n in self.states)
-        ended = ", ".join(f"{n} {outcome}" for outcome, n in self.outcomes) or "none yet"
-        queue = f"{self.queued} waiting, {self.running} running" + (
-            " — paused by an admin (/admin resume)" if self.paused else ""
-        )
+        ended = ", ".join(f"{n} {outcome}" for outcome, n in self.outcomes) or _("none yet")
+        queue = _("{waiting} waiting, {running} running", waiting=self.queued, running=self.running)
+        if self.paused:
+            queue = _("{queue} — paused by an admin (/admin resume)", queue=queue)
         accounts = [
-            f"{a.name}: {a.in_flight} of {a.limit} in flight, "
-            + ("serving" if a.serving else "not serving")
-            + "".join(f"; {problem}" for problem in a.problems)
+            join(
+                "; ",
+                [
+                    _(
+                        "{account}: {busy} of {limit} in flight, serving",
+                        account=a.name,
+                        busy=a.in_flight,
+                        limit=a.limit,
+                    )
+                    if a.serving
+                    else _(
+                        "{account}: {busy} of {limit} in flight, not serving",
+                        account=a.name,
+                        busy=a.in_flight,
+                        limit=a.limit,
+                    ),
+                    *a.problems,
+                ],
+            )
             for a in self.accounts
         ]
+        none = _("none")
         return [
-            (f"Jobs today ({self.day}, UTC)", [jobs, f"ended: {ended}"]),
-            ("Queue", [queue]),
-            ("Upstream", [*self.upstream, *accounts] or ["no account known yet"]),
-            ("Most images today", [f"{user}: {n}" for user, n in self.top_users] or ["nobody"]),
-            ("Last admin actions", [admin_texts.audit_line(e) for e in self.recent] or ["none"]),
-            ("Alerts not given yet", [admin_texts.unsent(*row) for row in self.unsent] or ["none"]),
+            (_("Jobs today ({day}, UTC)", day=self.day), [jobs, _("ended: {ended}", ended=ended)]),
+            (_("Queue"), [queue]),
+            (_("Upstream"), [*self.upstream, *accounts] or [_("no account known yet")]),
+            (
+                _("Most images today"),
+                [f"{user}: {n}" for user, n in self.top_users] or [_("nobody")],
+            ),
+            (_("Last admin actions"), [admin_texts.audit_line(e) for e in self.recent] or [none]),
+            (
+                _("Alerts not given yet"),
+                [admin_texts.unsent(*row) for row in self.unsent] or [none],
+            ),
         ]

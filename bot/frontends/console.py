@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import character_texts, history_texts, images, settings, texts
+from bot.core import character_texts, history_texts, images, option_texts, settings, texts
 from bot.core.captions import ResultView
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
+from bot.core.i18n import _
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
     InfoView,
@@ -140,7 +141,7 @@ class Console:
                     self._say(texts.failed(texts.INTERNAL))
 
     async def _handle(self, command: str) -> None:
-        word, _, rest = command.partition(" ")
+        word, _sep, rest = command.partition(" ")
         match word.lower():
             case "help":
                 self._say(HELP)
@@ -169,9 +170,9 @@ class Console:
                 answer = await self.service.admin(self._owner.user, rest)
                 self._say(_stats_text(answer) if isinstance(answer, StatsView) else answer)
             case "set":
-                key, _, value = rest.strip().partition(" ")
+                key, _sep, value = rest.strip().partition(" ")
                 if key not in settings.NAMES:
-                    raise InvalidInput(f"Use: set {'|'.join(settings.NAMES)} VALUE")
+                    raise InvalidInput(_("Use: set {names} VALUE", names="|".join(settings.NAMES)))
                 changed = await self.service.update_settings(
                     self._owner.user, **{key: value.strip() or None}
                 )
@@ -196,7 +197,7 @@ class Console:
                 await self._idle.wait()
             public_id = job.lower() if job else self._last_job
             if public_id is None:
-                raise InvalidInput("There is no result yet to use that on.")
+                raise InvalidInput(_("There is no result yet to use that on."))
             action = {"u": Action.UPSCALE, "r": Action.REUSE}.get((letter or "").lower())
             button = Button(action or Action.REROLL, public_id, int(index or 0))
             try:
@@ -245,7 +246,7 @@ class Console:
             self._say(f"{job_ref(result.job.public_id)} actions ({_ACTIONS}): {labels}")
 
     async def _character(self, rest: str) -> None:
-        action, _, name = _REF.sub("", rest).strip().partition(" ")
+        action, _sep, name = _REF.sub("", rest).strip().partition(" ")
         user, paths = self._owner.user, _REF.findall(rest)
         limit = self.service.limits.max_image_bytes
         match action.lower():
@@ -262,7 +263,7 @@ class Console:
             case "delete":
                 self._say(await self.service.delete_character(user, name))
             case _:
-                raise InvalidInput("Use: character create NAME --ref PATH, list, delete NAME")
+                raise InvalidInput(_("Use: character create NAME --ref PATH, list, delete NAME"))
 
     def _show_settings(self, current: UserSettings) -> None:
         self._show_settings_panel(
@@ -307,12 +308,14 @@ def _read(path: str, limit: int) -> bytes:
         with open(os.open(Path(path).expanduser(), os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
             info = os.fstat(file.fileno())
             if not stat.S_ISREG(info.st_mode):  # /dev/zero, a FIFO, a socket, a folder
-                raise InvalidInput(f"{path} isn't a regular file: give the path of an image file.")
+                raise InvalidInput(
+                    _("{path} isn't a regular file: give the path of an image file.", path=path)
+                )
             if info.st_size > limit:
-                raise InvalidInput(texts.image_too_large(info.st_size, limit))
+                raise InvalidInput(option_texts.image_too_large(info.st_size, limit))
             data = file.read(limit + 1)  # the file may have grown since
     except OSError:
-        raise InvalidInput(f"I can't read a file at {path}.") from None
+        raise InvalidInput(_("I can't read a file at {path}.", path=path)) from None
     if len(data) > limit:
-        raise InvalidInput(texts.image_too_large(len(data), limit))
+        raise InvalidInput(option_texts.image_too_large(len(data), limit))
     return data

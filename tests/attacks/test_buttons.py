@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
@@ -154,7 +154,7 @@ async def test_thirty_rerolls_on_a_full_queue_do_not_silence_a_group(
     await tg.wait_for("answerCallbackQuery", count=30)
     answers = [answer_of(tg, q) for q in presses]
     assert all(a["show_alert"] for a in answers)
-    assert {a["text"] for a in answers} == {texts.queue_full(1), texts.SLOW_DOWN}
+    assert {a["text"] for a in answers} == {option_texts.queue_full(1), texts.SLOW_DOWN}
 
     # Nothing was said in the group, and another member is answered at once: the group's
     # message budget (20 a minute, kept by the rate limiter) is untouched.
@@ -278,6 +278,6 @@ async def test_a_refused_press_on_discord_is_private_from_the_start(
         reply = await _first_response(dc, press)
         assert reply["type"] == 4  # no public "thinking…" first
         assert reply["data"]["flags"] & FLAG_EPHEMERAL
-        assert reply["data"]["content"] == texts.failed(texts.queue_full(1))
+        assert reply["data"]["content"] == texts.failed(option_texts.queue_full(1))
     finally:
         await bot.stop()

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 from typing import Any
 
-from bot.core import models_file, texts
+from bot.core import models_file, option_texts, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import downloads
@@ -32,18 +32,18 @@ async def test_an_album_that_will_be_refused_is_never_downloaded(telegram: BotUn
     photos = [png(color=(c, 0, 0)) for c in (1, 2, 3)]
 
     # More references than the model takes; more images than today's quota leaves.
-    too_many = texts.too_many_references(3, "nano-banana-2-lite", 2)
+    too_many = option_texts.too_many_references(3, "nano-banana-2-lite", 2)
     await tg.post_album(USER, USER, photos, "/imagine x --model lite --count 1")
     await tg.wait_for("sendMessage", predicate=refused_with(too_many))
     await tg.post_album(USER, USER, photos, "/imagine x --model 2 --count 4", as_documents=True)
-    await tg.wait_for("sendMessage", predicate=refused_with(texts.daily_quota(3)))
+    await tg.wait_for("sendMessage", predicate=refused_with(option_texts.daily_quota(3)))
 
     # A full queue.
     bot.service.scheduler.accounts["alice@example.com"].limit = 0.0
     await tg.post_message(USER, USER, "/imagine waiting --count 1")
     await tg.wait_for("editMessageText", predicate=lambda c: "Queued" in text_of(c))
     await tg.post_album(USER, USER, photos, "/imagine x --model 2 --count 1")
-    await tg.wait_for("sendMessage", predicate=refused_with(texts.queue_full(1)))
+    await tg.wait_for("sendMessage", predicate=refused_with(option_texts.queue_full(1)))
 
     assert tg.calls_of("getFile") == []
     assert tg.calls_of("download") == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core import models_file, texts
+from bot.core import models_file, option_texts, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.store.sqlite import SqliteStore
@@ -24,14 +24,14 @@ def test_refusals_quote_only_a_short_piece_of_what_was_typed() -> None:
     models = ModelTable.builtin()
     huge = "x" * 4000
     for sentence in (
-        texts.unknown_model(huge, models),
-        texts.bad_count(huge),
-        texts.bad_seed(huge),
-        texts.bad_ratio(huge, models.all_ratios()),
-        texts.unknown_option("--" + huge),
-        texts.option_needs_value("--" + huge),
+        option_texts.unknown_model(huge, models),
+        option_texts.bad_count(huge),
+        option_texts.bad_seed(huge),
+        option_texts.bad_ratio(huge, models.all_ratios()),
+        option_texts.unknown_option("--" + huge),
+        option_texts.option_needs_value("--" + huge),
         texts.rejected(huge),
-        texts.bad_resolution(huge, ("2k", "4k")),
+        option_texts.bad_resolution(huge, ("2k", "4k")),
     ):
         assert len(sentence) < 400, sentence[:80]
         assert "x" * 57 + "…" in sentence

@@ -22,7 +22,7 @@ import discord
 import pytest
 from PIL import Image
 
-from bot.core import models_file, texts
+from bot.core import models_file, option_texts, texts
 from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
@@ -775,12 +775,12 @@ async def test_bad_input_is_refused_privately_before_any_upstream_call(
     oversize = png + b"\0" * limit
     cases: list[tuple[str, dict[str, tuple[str, bytes, str]], str]] = [
         ("--seed 3", {}, texts.PROMPT_EMPTY),
-        ("a fox --model dalle", {}, texts.unknown_model("dalle", bot.service.models)),
-        ("a fox --count 5", {}, texts.bad_count("5")),
+        ("a fox --model dalle", {}, option_texts.unknown_model("dalle", bot.service.models)),
+        ("a fox --count 5", {}, option_texts.bad_count("5")),
         (
             "a fox --model lite",
             {"image1": ("a.png", png, "image/png"), "image2": ("b.png", png, "image/png")},
-            texts.too_many_references(2, "nano-banana-2-lite", 1),
+            option_texts.too_many_references(2, "nano-banana-2-lite", 1),
         ),
         (
             "a fox",
@@ -790,12 +790,12 @@ async def test_bad_input_is_refused_privately_before_any_upstream_call(
         (
             "a fox",
             {"image1": ("huge.png", oversize, "image/png")},
-            texts.image_too_large(len(oversize), limit),
+            option_texts.image_too_large(len(oversize), limit),
         ),
         (
             "a fox",
             {"image1": ("bomb.png", png_bomb(10_000, 6_000), "image/png")},
-            texts.image_too_many_pixels(10_000, 6_000, 50_000_000),
+            option_texts.image_too_many_pixels(10_000, 6_000, 50_000_000),
         ),
     ]
     try:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from bot.core import admin_texts as said
-from bot.core import rules_texts, texts
+from bot.core import option_texts, rules_texts, texts
 from bot.core.domain import UserKey
 from bot.core.policy import Tuning
 from bot.frontends.discord import views
@@ -152,7 +152,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
 
     assert await admin(dc, "quota", user=str(USER), images="1") == said.quota_set(user, 1, 0)
     refused = await dc.slash_command("imagine", {"prompt": "x", "count": 2}, user_id=USER)
-    assert await told(dc, refused) == texts.failed(texts.daily_quota(1))
+    assert await told(dc, refused) == texts.failed(option_texts.daily_quota(1))
     assert await admin(dc, "quota", user="default", images="9") == said.quota_set(None, 9, 0)
     assert await admin(dc, "quota", user=str(USER)) == said.quota_shown(user, 0, 1, "their own")
 

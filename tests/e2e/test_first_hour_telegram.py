@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import kept, views
@@ -142,7 +142,7 @@ async def test_start_greets_by_name_and_a_tapped_example_is_the_pressers_prompt(
 
     # A tap is paid like any prompt: past the day's limit it is refused, privately.
     again = await tg.press_button(USER, USER, shown["message_id"], "ex:1")
-    assert await answered(tg, again) == {"text": texts.daily_quota(6), "alert": True}
+    assert await answered(tg, again) == {"text": option_texts.daily_quota(6), "alert": True}
     forged = await tg.press_button(USER, USER, shown["message_id"], "ex:9")
     assert (await answered(tg, forged))["text"] == views.INVALID_BUTTON
     assert await jobs(bot) == [1]

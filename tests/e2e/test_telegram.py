@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from bot.config import Secret
-from bot.core import models_file, rules_texts, texts
+from bot.core import models_file, option_texts, rules_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
@@ -521,7 +521,7 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
     answered(bot, *queries)
     await tg.wait_for("editMessageText", count=4)  # the choices, then each saved choice
     assert answer_text(bot, queries[1]) == views.SAVED
-    assert answer_text(bot, queries[4]) == texts.unknown_model("dalle", bot.service.models)
+    assert answer_text(bot, queries[4]) == option_texts.unknown_model("dalle", bot.service.models)
     assert answer_text(bot, queries[5]) == views.INVALID_BUTTON
     rendered = bot.tg.message(USER, panel["message_id"])
     assert rendered is not None
@@ -646,24 +646,26 @@ async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTes
     huge = b"\x89PNG\r\n\x1a\n" + b"\0" * (30 * 2**20)
     await refused(
         tg.post_document(USER, USER, huge, "big.png", "image/png", caption="/imagine x"),
-        texts.image_too_large(len(huge), limits.max_image_bytes),
+        option_texts.image_too_large(len(huge), limits.max_image_bytes),
     )
     assert tg.calls_of("download") == []  # refused by its stated size, never fetched
     await refused(tg.post_message(USER, USER, "/imagine"), texts.PROMPT_EMPTY)
     await refused(
         tg.post_message(USER, USER, "/imagine " + "x" * 2001),
-        texts.prompt_too_long(2001, limits.max_prompt_chars),
+        option_texts.prompt_too_long(2001, limits.max_prompt_chars),
     )
     await refused(
         tg.post_message(USER, USER, "/imagine a fox --model dalle"),
-        texts.unknown_model("dalle", bot.service.models),
+        option_texts.unknown_model("dalle", bot.service.models),
     )
-    await refused(tg.post_message(USER, USER, "/imagine a fox --count 9"), texts.bad_count("9"))
+    await refused(
+        tg.post_message(USER, USER, "/imagine a fox --count 9"), option_texts.bad_count("9")
+    )
     await refused(
         tg.post_album(
             USER, USER, [png(color=(c, 0, 0)) for c in (1, 2, 3)], "/imagine x --model lite"
         ),
-        texts.too_many_references(3, "nano-banana-2-lite", 2),
+        option_texts.too_many_references(3, "nano-banana-2-lite", 2),
     )
     await refused(
         tg.post_document(USER, USER, b"%PDF-1.4 a brief", "photo.png", "image/png", "/imagine x"),
@@ -671,7 +673,7 @@ async def test_bad_input_gets_one_sentence_and_no_upstream_call(bot: BotUnderTes
     )
     await refused(
         tg.post_document(USER, USER, png_header(8000, 8000), "bomb.png", "image/png", "/imagine x"),
-        texts.image_too_many_pixels(8000, 8000, limits.max_image_pixels),
+        option_texts.image_too_many_pixels(8000, 8000, limits.max_image_pixels),
     )
     assert upstream_posts(bot.flow) == []
     assert await bot.store.unfinished_jobs() == []

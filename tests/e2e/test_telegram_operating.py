@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import admin_texts, rules_texts, texts
+from bot.core import admin_texts, option_texts, rules_texts, texts
 from bot.core.domain import UserKey
 from bot.core.policy import Tuning
 from bot.frontends.telegram import views
@@ -165,7 +165,9 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
 
     quota = await admin_says(bot, f"quota {USER} 1")
     assert quota == admin_texts.quota_set(UserKey("telegram", str(USER)), 1, 0)
-    await ask(bot, USER, USER, "/imagine a fox --count 2", texts.failed(texts.daily_quota(1)))
+    await ask(
+        bot, USER, USER, "/imagine a fox --count 2", texts.failed(option_texts.daily_quota(1))
+    )
     assert await admin_says(bot, "quota default 5") == admin_texts.quota_set(None, 5, 0)
 
     # Still paused: it waits.

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.core import admin_texts, rules_texts, texts
+from bot.core import admin_texts, option_texts, rules_texts, texts
 from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
@@ -79,9 +79,9 @@ async def test_quotas_for_one_user_and_for_everyone(make_service: Any) -> None:
         UserKey("console", "2"), 2, 10
     )
     first = await service.submit(owner("2"), "a fox --count 2")
-    assert await refusal(service, owner("2"), "a fox --count 1") == texts.daily_quota(2)
+    assert await refusal(service, owner("2"), "a fox --count 1") == option_texts.daily_quota(2)
     await service.admin(ADMIN, "quota default 1")
-    assert await refusal(service, owner("3"), "a fox --count 2") == texts.daily_quota(1)
+    assert await refusal(service, owner("3"), "a fox --count 2") == option_texts.daily_quota(1)
     assert await service.admin(ADMIN, "quota console:2 default") == admin_texts.quota_set(
         UserKey("console", "2"), None, 1
     )

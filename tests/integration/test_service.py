@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.core import rules_texts, texts
+from bot.core import option_texts, rules_texts, texts
 from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, ImageRef, JobState, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
@@ -842,7 +842,7 @@ async def test_a_quota_read_before_the_users_other_job_was_stored_lets_only_one_
     assert sum(not isinstance(o, Exception) for o in outcomes) == 1
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert isinstance(refused[0], InvalidInput)
-    assert str(refused[0]) == texts.daily_quota(2)
+    assert str(refused[0]) == option_texts.daily_quota(2)
 
 
 async def test_settings_refuse_odd_digits(make_service: Any) -> None:

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.domain import UserSettings
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
@@ -40,7 +40,7 @@ def refused(text: str, *roads: str, uploads: int = 0) -> str:
 
 
 def test_a_size_only_another_road_renders() -> None:
-    assert refused("a fox --model 2 --size 4K", "flow") == texts.size_not_offered(
+    assert refused("a fox --model 2 --size 4K", "flow") == option_texts.size_not_offered(
         "nano-banana-2", ["1K"]
     )
     resolved = check("a fox --model 2 --size 4K", "flow", "gemini")
@@ -48,7 +48,7 @@ def test_a_size_only_another_road_renders() -> None:
 
 
 def test_a_seed_on_roads_that_take_none() -> None:
-    assert refused("a fox --seed 5", "nbpro", "wireflow") == texts.seed_not_supported(
+    assert refused("a fox --seed 5", "nbpro", "wireflow") == option_texts.seed_not_supported(
         "nano-banana-2"
     )
     assert check("a fox --seed 5", "nbpro", "gemini").seed == 5
@@ -60,20 +60,20 @@ def test_a_users_picture_where_only_wireflow_is_configured() -> None:
 
 def test_a_users_picture_on_a_model_only_wireflow_serves_names_the_models_that_can() -> None:
     message = refused("a fox --model 1", "flow", "wireflow", uploads=1)
-    assert message == texts.pictures_need_model(
+    assert message == option_texts.pictures_need_model(
         "nano-banana-1", ["nano-banana-2-lite", "nano-banana-2", "nano-banana-pro"]
     )
 
 
 def test_more_references_than_the_roads_take() -> None:
-    assert refused("a fox --model 1", "gemini", uploads=4) == texts.too_many_references(
+    assert refused("a fox --model 1", "gemini", uploads=4) == option_texts.too_many_references(
         4, "nano-banana-1", 3
     )
 
 
 def test_a_model_the_roads_do_not_serve_is_unknown_here() -> None:
     message = refused("a fox --model lite", "gemini")
-    assert message == texts.unknown_model("lite", ModelTable.builtin().serving(["gemini"]))
+    assert message == option_texts.unknown_model("lite", ModelTable.builtin().serving(["gemini"]))
 
 
 def test_a_ratio_only_gemini_renders() -> None:

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from bot.core import admin_texts, rules_texts
 from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _
 from bot.core.policy import Access, Limits
 from bot.core.ports import Store
 from bot.core.scheduler import Scheduler
@@ -161,7 +162,7 @@ class Admin:
     async def _show_quota(self, user: UserKey) -> str:
         allowance = await self._rules.allowance(user)
         own = await self._store.quota(user)
-        whose = "their own" if own is not None else "the default"
+        whose = _("their own") if own is not None else _("the default")
         return admin_texts.quota_shown(user, allowance.used, allowance.limit, whose)
 
 

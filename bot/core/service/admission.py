@@ -20,7 +20,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.characters import check_budget, check_prompt
 from bot.core.domain import (
     Action,
@@ -271,7 +271,7 @@ class Admission:
         spec = self._models.resolve(image.model)
         offer = spec.offer(image.ref.provider) if spec else None
         if spec is None or offer is None or not offer.enlarges(made.size):
-            raise InvalidInput(texts.cannot_upscale(image.model, self._models))
+            raise InvalidInput(option_texts.cannot_upscale(image.model, self._models))
         settings = await self._store.user_settings(person.key)
         wanted = settings.upscale_resolution or self._defaults.upscale_resolution
         if offer.upscale and image.ref.media_id:
@@ -356,7 +356,9 @@ class Admission:
             )
         except CapReached as exc:  # another submission took the last place meanwhile
             raise InvalidInput(
-                texts.queue_full(caps.queued) if exc.queued else texts.daily_quota(caps.images or 0)
+                option_texts.queue_full(caps.queued)
+                if exc.queued
+                else option_texts.daily_quota(caps.images or 0)
             ) from None
         # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
         entry.job_id = job.id

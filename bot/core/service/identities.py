@@ -17,6 +17,7 @@ from dataclasses import asdict, replace
 from bot.core import history_texts
 from bot.core.domain import DISCORD, PUBLIC_ID_ALPHABET, TELEGRAM, Identity, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _
 from bot.core.ports import Store
 from bot.core.presenters import LinkView
 
@@ -88,7 +89,7 @@ class Identities:
 
 
 def _named(user: UserKey) -> str:
-    return f"your {history_texts.platform_name(user.platform)} account"
+    return _("your {platform} account", platform=history_texts.platform_name(user.platform))
 
 
 def _hashed(code: str) -> str:

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from bot.core import rules_texts, texts
+from bot.core import option_texts, rules_texts
 from bot.core.community import ServerSettings
 from bot.core.domain import Identity, JobState, Owner, UserKey
 from bot.core.errors import InvalidInput
@@ -58,7 +58,7 @@ class Quotas:
             waiting = self._scheduler.waiting(user)
         total = self._held.setdefault(user, Held())
         if waiting + total.jobs >= cap:
-            raise InvalidInput(texts.queue_full(cap))
+            raise InvalidInput(option_texts.queue_full(cap))
         mine = Held(jobs=1)
         total.jobs += 1
         try:
@@ -88,7 +88,7 @@ class Quotas:
         total = self._held[person.key]
         # No await between these checks and the reservation: concurrent submissions see it.
         if daily and used + total.images + n > daily:
-            raise InvalidInput(texts.daily_quota(daily))
+            raise InvalidInput(option_texts.daily_quota(daily))
         if here and used_here + total.images + n > here:
             raise InvalidInput(rules_texts.server_quota(here))
         total.images += n

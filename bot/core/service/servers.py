@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from bot.core import rules_texts, texts
+from bot.core import option_texts, rules_texts
 from bot.core.domain import Owner
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
@@ -59,7 +59,7 @@ class Servers:
             elif name == "model":
                 spec = None if value is None else self._models.resolve(str(value))
                 if value is not None and spec is None:
-                    raise InvalidInput(texts.unknown_model(str(value), self._models))
+                    raise InvalidInput(option_texts.unknown_model(str(value), self._models))
                 clean[name] = spec.id if spec else None
             elif name == "daily_images":
                 if not 0 <= int(value) <= MAX_DAILY_IMAGES:

@@ -20,6 +20,7 @@ from bot.core import settings, texts
 from bot.core.domain import PUBLIC_ID, Action, Button, GenerationRequest, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
+from bot.core.i18n import join
 from bot.core.presenters import QueueView, job_ref, label
 from bot.frontends.discord import interactions, showing, views
 from bot.frontends.discord.forms import PromptModal
@@ -120,7 +121,7 @@ async def _point_to(
     # from a press at the same time.
     where = await parking.peek_pending(UPSCALE_SENT, str(made.job_id))
     await interactions.tell(
-        interaction, f"{made.message} {where[-1]}" if where else views.UPSCALED_ABOVE
+        interaction, join(" ", [made.message, where[-1]]) if where else views.UPSCALED_ABOVE
     )
     await _mark_done(interaction, button)
 
@@ -373,7 +374,7 @@ async def settings_panel(interaction: discord.Interaction[Any]) -> tuple[str, di
     info = await service.info(interactions.owner(interaction))
     panel = info.settings
     selects = [SettingSelect(row.setting.name, views.setting_options(row)) for row in panel.rows]
-    return views.clip(f"{panel.text}\n\n{info.usage}"), _view(selects)
+    return views.clip(join("\n\n", [panel.text, info.usage])), _view(selects)
 
 
 def _view(items: Iterable[discord.ui.Item[Any]]) -> discord.ui.View:

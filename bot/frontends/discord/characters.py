@@ -13,6 +13,7 @@ from discord import app_commands
 from bot.core import character_texts, texts
 from bot.core.characters import NAME_CHARS
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _
 from bot.core.presenters import character_line
 from bot.frontends.discord import interactions, views
 from bot.frontends.discord.forms import PromptModal
@@ -66,11 +67,15 @@ async def _create(
 
 
 def _group() -> app_commands.Group:
-    group = app_commands.Group(name="character", description="Named characters: @name in a prompt")
+    group = app_commands.Group(
+        name="character", description=_("Named characters: @name in a prompt")
+    )
 
-    @group.command(name="create", description="Make a character from 1 or 2 pictures")
+    @group.command(name="create", description=_("Make a character from 1 or 2 pictures"))
     @app_commands.describe(
-        name="Its name, used as @name in prompts", image1="A picture", image2="Another picture"
+        name=_("Its name, used as @name in prompts"),
+        image1=_("A picture"),
+        image2=_("Another picture"),
     )
     async def create(
         interaction: discord.Interaction[Any],
@@ -81,7 +86,7 @@ def _group() -> app_commands.Group:
         """/character create name image1 [image2]."""
         await _create(interaction, name, [a for a in (image1, image2) if a is not None])
 
-    @group.command(name="list", description="Your characters, with a picture each")
+    @group.command(name="list", description=_("Your characters, with a picture each"))
     async def list_(interaction: discord.Interaction[Any]) -> None:
         """/character list: names, and a thumbnail of each."""
         service = interactions.client_of(interaction).service
@@ -111,8 +116,8 @@ def _group() -> app_commands.Group:
             content = "\n".join(character_line(c, shared=c in shared) for c in chunk)
             await interaction.followup.send(content, files=files, ephemeral=True)
 
-    @group.command(name="delete", description="Delete one of your characters")
-    @app_commands.describe(name="The character's name")
+    @group.command(name="delete", description=_("Delete one of your characters"))
+    @app_commands.describe(name=_("The character's name"))
     async def delete(
         interaction: discord.Interaction[Any], name: app_commands.Range[str, 1, NAME_CHARS]
     ) -> None:
@@ -124,8 +129,8 @@ def _group() -> app_commands.Group:
             text = texts.failed(refusal.message)
         await interactions.tell(interaction, text)
 
-    @group.command(name="share", description="Let everyone in this server use one by its name")
-    @app_commands.describe(name="The character's name")
+    @group.command(name="share", description=_("Let everyone in this server use one by its name"))
+    @app_commands.describe(name=_("The character's name"))
     async def share(
         interaction: discord.Interaction[Any], name: app_commands.Range[str, 1, NAME_CHARS]
     ) -> None:
@@ -137,8 +142,8 @@ def _group() -> app_commands.Group:
             text = texts.failed(refusal.message)
         await interactions.tell(interaction, text)
 
-    @group.command(name="unshare", description="Stop sharing a character in this server")
-    @app_commands.describe(name="The character's name")
+    @group.command(name="unshare", description=_("Stop sharing a character in this server"))
+    @app_commands.describe(name=_("The character's name"))
     async def unshare(
         interaction: discord.Interaction[Any], name: app_commands.Range[str, 1, NAME_CHARS]
     ) -> None:

@@ -15,6 +15,7 @@ from discord import app_commands
 
 from bot.core import texts
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _
 from bot.core.models_table import MAX_COUNT, MAX_SEED, MIN_COUNT, ModelTable
 from bot.core.options import Options
 from bot.core.presenters import HelpView
@@ -39,32 +40,32 @@ def build(models: ModelTable) -> list[AppCommand]:
         _imagine(models),
         app_commands.Command(
             name="settings",
-            description="Your default model, size, count and upscale",
+            description=_("Your default model, size, count and upscale"),
             callback=settings,
         ),
         app_commands.Command(
-            name="queue", description="Your waiting and running jobs", callback=queue
+            name="queue", description=_("Your waiting and running jobs"), callback=queue
         ),
         app_commands.Command(
             name="info",
-            description="Your images today and left, your jobs, your defaults",
+            description=_("Your images today and left, your jobs, your defaults"),
             callback=info,
         ),
         app_commands.Command(
-            name="history", description="Your jobs, newest first", callback=history
+            name="history", description=_("Your jobs, newest first"), callback=history
         ),
         app_commands.Command(
-            name="show", description="A job's images again, with its buttons", callback=show
+            name="show", description=_("A job's images again, with its buttons"), callback=show
         ),
         app_commands.Command(
-            name="link", description="Join this account with your Telegram one", callback=link
+            name="link", description=_("Join this account with your Telegram one"), callback=link
         ),
-        app_commands.Command(name="help", description="How to use this bot", callback=help_),
+        app_commands.Command(name="help", description=_("How to use this bot"), callback=help_),
         *characters.build(),
         app_commands.ContextMenu(name=views.CONTEXT_MENU, callback=imagine_with_image),
         app_commands.Command(
             name="server",
-            description="The bot's settings in this server (for its admins)",
+            description=_("The bot's settings in this server (for its admins)"),
             callback=server.show,
         ),
         _admin(),
@@ -72,17 +73,17 @@ def build(models: ModelTable) -> list[AppCommand]:
 
 
 def _imagine(models: ModelTable) -> app_commands.Command[Any, ..., None]:
-    @app_commands.command(name="imagine", description="Make images from a description")
+    @app_commands.command(name="imagine", description=_("Make images from a description"))
     @app_commands.describe(
-        prompt=f"What to draw; options work here too: {texts.FLAGS_HELP}",
-        model="Which model (default: your /settings)",
-        aspect_ratio="Shape of the image",
-        count=f"How many images, {MIN_COUNT}–{MAX_COUNT}",
-        seed="Same seed + same prompt = a similar image",
-        image1="A reference image",
-        image2="Another reference image",
-        image3="Another reference image",
-        image4="Another reference image",
+        prompt=_("What to draw; options work here too: {options}", options=texts.FLAGS_HELP),
+        model=_("Which model (default: your /settings)"),
+        aspect_ratio=_("Shape of the image"),
+        count=_("How many images, {low}–{high}", low=MIN_COUNT, high=MAX_COUNT),
+        seed=_("Same seed + same prompt = a similar image"),
+        image1=_("A reference image"),
+        image2=_("Another reference image"),
+        image3=_("Another reference image"),
+        image4=_("Another reference image"),
     )
     @app_commands.choices(
         model=[app_commands.Choice(name=m.label, value=m.id) for m in models.models][:MAX_CHOICES],
@@ -158,7 +159,7 @@ async def queue(interaction: discord.Interaction[Any]) -> None:
     await interaction.response.send_message(content, view=view, ephemeral=True)
 
 
-@app_commands.describe(job="The job's id, at the top of each result and in /history")
+@app_commands.describe(job=_("The job's id, at the top of each result and in /history"))
 async def show(interaction: discord.Interaction[Any], job: str) -> None:
     """/show job: that job's images again, here, with buttons that work here."""
     service = interactions.client_of(interaction).service
@@ -171,7 +172,7 @@ async def history(interaction: discord.Interaction[Any]) -> None:
     await interaction.response.send_message(content, view=view, ephemeral=True)
 
 
-@app_commands.describe(code="The code /link gave you on Telegram; or off, to unlink")
+@app_commands.describe(code=_("The code /link gave you on Telegram; or off, to unlink"))
 async def link(interaction: discord.Interaction[Any], code: str | None = None) -> None:
     """/link [code]: a code to join this account with your Telegram one (or the link you
     have); with the code from Telegram, join them; off parts them. Answered privately."""
@@ -197,52 +198,53 @@ async def help_(interaction: discord.Interaction[Any]) -> None:
     await interaction.response.send_message(views.help_text(HelpView.of(models)), ephemeral=True)
 
 
-USER = "platform:id, e.g. telegram:123456789 (an id alone is a Discord user)"
+USER = _("platform:id, e.g. telegram:123456789 (an id alone is a Discord user)")
 
 
 def _admin() -> app_commands.Group:
     """/admin: one group, a subcommand each; every one is a line for the core's grammar, which
     refuses anyone but BOT_ADMINS with the same sentence."""
-    group = app_commands.Group(name="admin", description="Run the bot (its operators only)")
+    group = app_commands.Group(name="admin", description=_("Run the bot (its operators only)"))
 
-    @group.command(name="stats", description="Today's jobs, the queue, the accounts, top users")
+    @group.command(name="stats", description=_("Today's jobs, the queue, the accounts, top users"))
     async def stats(interaction: discord.Interaction[Any]) -> None:
         await _admin_line(interaction, "stats")
 
-    @group.command(name="ban", description="Refuse everything a user asks; cancel their jobs")
+    @group.command(name="ban", description=_("Refuse everything a user asks; cancel their jobs"))
     @app_commands.describe(user=USER)
     async def ban(interaction: discord.Interaction[Any], user: str) -> None:
         await _admin_line(interaction, f"ban {user}")
 
-    @group.command(name="unban", description="Let a banned user use the bot again")
+    @group.command(name="unban", description=_("Let a banned user use the bot again"))
     @app_commands.describe(user=USER)
     async def unban(interaction: discord.Interaction[Any], user: str) -> None:
         await _admin_line(interaction, f"unban {user}")
 
-    @group.command(name="quota", description="A user's daily images, or everyone's default")
+    @group.command(name="quota", description=_("A user's daily images, or everyone's default"))
     @app_commands.describe(
-        user=f"{USER}, or default", images="Images a day, 0 for no limit, or default"
+        user=_("{user}, or default", user=USER),
+        images=_("Images a day, 0 for no limit, or default"),
     )
     async def quota(interaction: discord.Interaction[Any], user: str, images: str = "") -> None:
         await _admin_line(interaction, f"quota {user} {images}")
 
-    @group.command(name="block", description="Refuse prompts with this word or phrase")
+    @group.command(name="block", description=_("Refuse prompts with this word or phrase"))
     async def block(interaction: discord.Interaction[Any], words: str) -> None:
         await _admin_line(interaction, f"block {words}")
 
-    @group.command(name="unblock", description="Allow a blocked word or phrase again")
+    @group.command(name="unblock", description=_("Allow a blocked word or phrase again"))
     async def unblock(interaction: discord.Interaction[Any], words: str) -> None:
         await _admin_line(interaction, f"unblock {words}")
 
-    @group.command(name="pause", description="Keep accepting jobs, but start none")
+    @group.command(name="pause", description=_("Keep accepting jobs, but start none"))
     async def pause(interaction: discord.Interaction[Any]) -> None:
         await _admin_line(interaction, "pause")
 
-    @group.command(name="resume", description="Start jobs again")
+    @group.command(name="resume", description=_("Start jobs again"))
     async def resume(interaction: discord.Interaction[Any]) -> None:
         await _admin_line(interaction, "resume")
 
-    @group.command(name="cancel", description="Cancel a user's waiting jobs")
+    @group.command(name="cancel", description=_("Cancel a user's waiting jobs"))
     @app_commands.describe(user=USER)
     async def cancel(interaction: discord.Interaction[Any], user: str) -> None:
         await _admin_line(interaction, f"cancel {user}")

@@ -17,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.domain import DISCORD, Owner
 from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
@@ -144,7 +144,7 @@ async def download(
     for attachment in attachments:
         # Refused by the size Discord reports, before a byte is downloaded.
         if attachment.size > limit:
-            raise InvalidInput(texts.image_too_large(attachment.size, limit))
+            raise InvalidInput(option_texts.image_too_large(attachment.size, limit))
     try:
         return list(await asyncio.gather(*(a.read() for a in attachments)))
     except discord.HTTPException as exc:

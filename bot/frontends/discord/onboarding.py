@@ -12,6 +12,7 @@ import logging
 
 import discord
 
+from bot.core.i18n import _
 from bot.frontends.discord import views
 from bot.frontends.discord.buttons import examples_view
 
@@ -23,7 +24,7 @@ async def introduce(client: discord.Client, guild: discord.Guild) -> None:
     if channel is None or not channel.permissions_for(guild.me).send_messages:
         log.info("joined guild %s: no system channel to introduce the bot in", guild.id)
         return
-    name = client.user.display_name if client.user else "the image bot"
+    name = client.user.display_name if client.user else _("the image bot")
     try:
         await channel.send(views.introduction(name), view=examples_view())
     except discord.HTTPException as exc:  # a courtesy: the commands work without it

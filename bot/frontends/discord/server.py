@@ -14,6 +14,7 @@ import discord
 
 from bot.core import rules_texts, texts
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _
 from bot.core.presenters import ServerPanel
 from bot.frontends.discord import interactions, views
 
@@ -144,7 +145,7 @@ class ServerChannels(
             discord.ui.ChannelSelect(
                 custom_id=CHANNELS_ID,
                 channel_types=CHANNEL_TYPES,
-                placeholder="Answer in every channel (or pick some)",
+                placeholder=_("Answer in every channel (or pick some)"),
                 min_values=0,
                 max_values=MAX_CHANNELS,
                 default_values=[
@@ -172,8 +173,15 @@ class ServerChannels(
 def panel_message(panel: ServerPanel) -> tuple[str, discord.ui.View]:
     settings = panel.settings
     view = discord.ui.View(timeout=None)
-    on = "Bot: on (press to switch off)" if settings.enabled else "Bot: off (press to switch on)"
-    shared = "Others may press a member's buttons: " + ("yes" if settings.shared_buttons else "no")
+    on = (
+        _("Bot: on (press to switch off)")
+        if settings.enabled
+        else _("Bot: off (press to switch on)")
+    )
+    if settings.shared_buttons:
+        shared = _("Others may press a member's buttons: yes")
+    else:
+        shared = _("Others may press a member's buttons: no")
     for item in (
         ServerToggle("on", on, settings.enabled),
         ServerToggle("share", shared, settings.shared_buttons),

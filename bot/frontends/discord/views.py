@@ -7,6 +7,7 @@ import discord
 
 from bot.core import rules_texts, texts
 from bot.core.history_views import HistoryView
+from bot.core.i18n import Text, _, _n, join
 from bot.core.presenters import (
     HelpView,
     InfoView,
@@ -16,26 +17,26 @@ from bot.core.presenters import (
 )
 from bot.core.stats import StatsView
 
-CONTEXT_MENU = "Imagine with this image"
-MAKE_CHARACTER = "Make a character"
-NAME_LABEL = "The character's name"
-NAME_PLACEHOLDER = "One word, e.g. Carol: then write @Carol in a prompt"
-NO_IMAGES = (
+CONTEXT_MENU = _("Imagine with this image")
+MAKE_CHARACTER = _("Make a character")
+NAME_LABEL = _("The character's name")
+NAME_PLACEHOLDER = _("One word, e.g. Carol: then write @Carol in a prompt")
+NO_IMAGES = _(
     "That message has no image attached. Use “Imagine with this image” on a message with a "
     "picture, or attach one to /imagine."
 )
-DOWNLOAD_FAILED = "I couldn't download that image from Discord. Please attach it again."
-UPSCALED_ABOVE = "That image is upscaled already: you'll find it above."
-SERVER_ADMINS_ONLY = (
+DOWNLOAD_FAILED = _("I couldn't download that image from Discord. Please attach it again.")
+UPSCALED_ABOVE = _("That image is upscaled already: you'll find it above.")
+SERVER_ADMINS_ONLY = _(
     "Only this server's admins (the Manage Server permission) can change the bot's settings here."
 )
-INTEGRATIONS = (
+INTEGRATIONS = _(
     "To choose who may use which command where, see Server Settings → Integrations → this bot."
 )
-PROMPT_LABEL = "Prompt"
-PROMPT_PLACEHOLDER = "Describe the new image; options like --ar 16:9 work here too"
+PROMPT_LABEL = _("Prompt")
+PROMPT_PLACEHOLDER = _("Describe the new image; options like --ar 16:9 work here too")
 RESET = "default"
-UNLINK = "Unlink"
+UNLINK = _("Unlink")
 UNLINK_WORD = "off"
 # Discord's caps: message content of 2000 characters, 25 options in a select menu.
 MAX_CONTENT = 2000
@@ -47,40 +48,43 @@ def clip(text: str) -> str:
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
-def help_text(view: HelpView) -> str:
-    buttons = ", ".join(f"**{label}** {does}" for _, label, does in view.buttons)
-    return "\n".join(
-        [
-            "**Nano Banana images**: describe a picture and get up to four.",
-            "`/imagine prompt` — options: model, aspect_ratio, count, seed, and image1–image4 "
-            "to use your pictures as references.",
-            f"Options also work inside the prompt: {view.options}.",
-            f"Under a result: {buttons}.",
-            f"On any message with a picture: Apps → **{CONTEXT_MENU}**.",
-            "`/character create name image1 [image2]` makes a character (or Apps → "
-            f"**{MAKE_CHARACTER}**); write `@name` in a prompt to draw it, `@1`… for image1….",
-            "`/settings` your defaults · `/queue` your jobs, with a cancel button for each · "
-            "`/info` your images today and what is left.",
-            "`/history` all your jobs · `/show` one again, with its buttons · `/link` join "
-            "your Telegram account.",
-            f"Models: {view.models}.",
-        ]
+def help_text(view: HelpView) -> Text:
+    buttons = join(", ", (join(" ", [f"**{label}**", does]) for _a, label, does in view.buttons))
+    return _(
+        "**Nano Banana images**: describe a picture and get up to four.\n"
+        "`/imagine prompt` — options: model, aspect_ratio, count, seed, and image1–image4 "
+        "to use your pictures as references.\n"
+        "Options also work inside the prompt: {options}.\n"
+        "Under a result: {buttons}.\n"
+        "On any message with a picture: Apps → **{context_menu}**.\n"
+        "`/character create name image1 [image2]` makes a character (or Apps → "
+        "**{make_character}**); write `@name` in a prompt to draw it, `@1`… for image1….\n"
+        "`/settings` your defaults · `/queue` your jobs, with a cancel button for each · "
+        "`/info` your images today and what is left.\n"
+        "`/history` all your jobs · `/show` one again, with its buttons · `/link` join "
+        "your Telegram account.\n"
+        "Models: {models}.",
+        options=view.options,
+        buttons=buttons,
+        context_menu=CONTEXT_MENU,
+        make_character=MAKE_CHARACTER,
+        models=view.models,
     )
 
 
-def reuse_title(index: int) -> str:
-    return f"What should I make of image {index}?"
+def reuse_title(index: int) -> Text:
+    return _("What should I make of image {index}?", index=index)
 
 
-def introduction(name: str) -> str:
-    return texts.introduction(name, "Type /imagine and describe a picture.", "/help")
+def introduction(name: str) -> Text:
+    return texts.introduction(name, _("Type /imagine and describe a picture."), "/help")
 
 
 def setting_options(row: SettingRow) -> list[discord.SelectOption]:
     """A settings menu: the bot's default first (choosing it resets), then the choices."""
     default = next((c.label for c in row.choices if c.value == row.default), row.default)
     reset = discord.SelectOption(
-        label=f"{default} (bot default)", value=RESET, default=row.value is None
+        label=_("{value} (bot default)", value=default), value=RESET, default=row.value is None
     )
     return [reset] + [
         discord.SelectOption(label=c.label, value=c.value, default=row.value == c.value)
@@ -96,14 +100,18 @@ def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
     """The user's jobs, as many as fit in ``limit`` characters, then how many more there are."""
     if not view.rows:
         return texts.NOTHING_QUEUED
+    # Phase B: measured in English; render each line in the reader's language before cutting.
     lines = [
-        f"**{row.ref}** {discord.utils.escape_markdown(row.what)} — {row.status}"
+        join(" — ", [f"**{row.ref}** {discord.utils.escape_markdown(row.what)}", row.status])
         for row in view.rows
     ]
-    text, kept = "\n".join(lines), len(lines)
+    text, kept = join("\n", lines), len(lines)
     while len(text) > limit and kept > 1:
         kept -= 1
-        text = "\n".join([*lines[:kept], f"…and {len(lines) - kept} more."])
+        more = len(lines) - kept
+        text = join(
+            "\n", [*lines[:kept], _n("…and {count} more.", "…and {count} more.", more, count=more)]
+        )
     return text
 
 
@@ -113,36 +121,41 @@ def is_image(attachment: discord.Attachment) -> bool:
 
 
 def info_text(view: InfoView) -> str:
-    defaults = " · ".join(f"{row.setting.label}: {row.current}" for row in view.settings.rows)
-    return "\n\n".join(
-        [view.usage, queue_text(view.queue, MAX_CONTENT // 2), f"Your defaults: {defaults}."]
-    )
+    defaults = join(" · ", (join(": ", [r.setting.label, r.current]) for r in view.settings.rows))
+    queue = queue_text(view.queue, MAX_CONTENT // 2)
+    return join("\n\n", [view.usage, queue, _("Your defaults: {defaults}.", defaults=defaults)])
 
 
 def stats_text(view: StatsView) -> str:
-    return "\n".join(
-        f"**{heading}**\n" + "\n".join(f"- {line}" for line in lines)
-        for heading, lines in view.sections()
+    return join(
+        "\n",
+        (
+            join("\n", [join("", ["**", heading, "**"]), *(join("", ["- ", li]) for li in lines)])
+            for heading, lines in view.sections()
+        ),
     )
 
 
 def server_text(panel: ServerPanel) -> str:
     channels = panel.settings.channels
-    where = ", ".join(f"<#{c}>" for c in channels) if channels else "every channel"
-    return "\n".join(
+    where = ", ".join(f"<#{c}>" for c in channels) if channels else _("every channel")
+    return join(
+        "\n",
         [
-            "The bot in this server (for its admins):",
+            _("The bot in this server (for its admins):"),
             rules_texts.server_summary(panel.settings, panel.model),
-            f"It answers in: {where} (threads follow their channel).",
+            _("It answers in: {channels} (threads follow their channel).", channels=where),
             INTEGRATIONS,
-        ]
+        ],
     )
 
 
 def server_model_options(panel: ServerPanel) -> list[discord.SelectOption]:
     chosen = panel.settings.model
     default = discord.SelectOption(
-        label=f"{panel.default_model} (bot default)", value=RESET, default=chosen is None
+        label=_("{value} (bot default)", value=panel.default_model),
+        value=RESET,
+        default=chosen is None,
     )
     return [default] + [
         discord.SelectOption(label=c.label, value=c.value, default=chosen == c.value)
@@ -154,7 +167,11 @@ def server_limit_options(panel: ServerPanel) -> list[discord.SelectOption]:
     current = panel.settings.daily_images
     return [
         discord.SelectOption(
-            label=f"{n} images a day per member" if n else "no daily limit of the server's own",
+            label=_n(
+                "{count} image a day per member", "{count} images a day per member", n, count=n
+            )
+            if n
+            else _("no daily limit of the server's own"),
             value=str(n),
             default=n == current,
         )

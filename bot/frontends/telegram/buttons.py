@@ -32,6 +32,7 @@ from bot.core import settings, texts
 from bot.core.captions import caption
 from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.i18n import _
 from bot.core.ports import Parking
 from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service.api import BotApi
@@ -241,7 +242,8 @@ class Buttons:
             entities=entities,
             # A selective ForceReply opens the reply field only for the users mentioned.
             reply_markup=ForceReply(
-                selective=not private, input_field_placeholder=f"Prompt for image {button.index}"
+                selective=not private,
+                input_field_placeholder=_("Prompt for image {index}", index=button.index),
             ),
             reply_parameters=status.reply_to(message.message_id),
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from telegram import Bot, Message
 from telegram.error import TelegramError
 
-from bot.core import texts
+from bot.core import option_texts, texts
 from bot.core.domain import Submitted
 from bot.core.errors import InvalidInput
 from bot.core.service.api import Admit, BotApi
@@ -144,7 +144,7 @@ class Intake:
         for source in sources:
             size = source.file_size
             if size is not None and size > limit:
-                raise InvalidInput(texts.image_too_large(size, limit))
+                raise InvalidInput(option_texts.image_too_large(size, limit))
             if size is not None and self._max_download is not None and size > self._max_download:
                 raise InvalidInput(views.too_large_to_fetch(size, self._max_download))
 

@@ -11,6 +11,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import texts
+from bot.core.i18n import _
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import views
 from bot.frontends.telegram.asking import admit_prompt
@@ -33,7 +34,7 @@ class Onboarding:
         if message is None:
             return
         name = message.from_user.first_name if message.from_user else ""
-        await message.reply_text(texts.greeting(name or "there"), reply_markup=views.examples())
+        await message.reply_text(texts.greeting(name or _("there")), reply_markup=views.examples())
 
     async def joined(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was added to a group: say once who it is and how to ask it."""
@@ -43,7 +44,9 @@ class Onboarding:
         if change.old_chat_member.status not in _OUT or change.new_chat_member.status not in _IN:
             return
         username = context.bot.username
-        how = f"Ask with /imagine a fox in the snow, or mention me (@{username})."
+        how = _(
+            "Ask with /imagine a fox in the snow, or mention me (@{username}).", username=username
+        )
         text = texts.introduction(f"@{username}", how, "/help")
         try:
             await context.bot.send_message(change.chat.id, text, reply_markup=views.examples())

@@ -8,15 +8,18 @@ press on the panel checks the presser again; others are told who can change what
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
-from telegram import Bot, ChatMember, Update
+from telegram import Bot, ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import rules_texts, texts
 from bot.core.errors import InvalidInput
+from bot.core.i18n import _
+from bot.core.presenters import ServerPanel
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import views
 from bot.frontends.telegram.addressing import owner_in, sender_id
@@ -71,7 +74,7 @@ class Server:
             await message.reply_text(texts.failed(views.GROUP_ADMINS_ONLY))
             return
         panel = await self._service.server_panel(owner_in(chat.id, sender))
-        text, markup = views.group_view(panel)
+        text, markup = group_view(panel)
         await message.reply_text(text, reply_markup=markup)
 
     async def press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -80,7 +83,7 @@ class Server:
         query = update.callback_query
         if query is None:
             return
-        chosen = views.parse_server(query.data or "")
+        chosen = parse_server(query.data or "")
         if chosen is None or query.message is None or query.message.chat.type not in _GROUPS:
             await query.answer(views.INVALID_BUTTON)
             return
@@ -101,9 +104,60 @@ class Server:
             await query.answer(views.INVALID_BUTTON, show_alert=True)
             return
         await query.answer(views.SAVED)
-        text, markup = views.group_view(panel)
+        text, markup = group_view(panel)
         try:
             await query.edit_message_text(text, reply_markup=markup)
         except BadRequest as exc:  # pressing what is chosen already changes nothing
             if "message is not modified" not in exc.message.lower():
                 log.info("could not re-render the group panel: %s", exc.message)
+
+
+# Group settings buttons carry ``srv:<key>:<value>``; no prefix another keyboard uses.
+_SERVER = re.compile(r"srv:(on|share|m|lim):([A-Za-z0-9._-]{1,40})")
+_SERVER_KEYS = {"on": "enabled", "share": "shared_buttons", "m": "model", "lim": "daily_images"}
+
+
+def parse_server(data: str) -> tuple[str, str] | None:
+    """``srv:lim:20`` → ``("daily_images", "20")``; anything else None."""
+    match = _SERVER.fullmatch(data) if len(data) <= 64 else None
+    return (_SERVER_KEYS[match[1]], match[2]) if match else None
+
+
+def group_view(panel: ServerPanel) -> tuple[str, InlineKeyboardMarkup]:
+    """The /group panel: on or off, the members' default model, their daily images here, and
+    whether others may press a member's buttons; the current choice marked."""
+    current = panel.settings
+
+    def button(label: str, key: str, value: str, chosen: bool) -> InlineKeyboardButton:
+        return InlineKeyboardButton(
+            f"✓ {label}" if chosen else label, callback_data=f"srv:{key}:{value}"
+        )
+
+    models = [button(_("bot default"), "m", "default", current.model is None)] + [
+        button(c.short, "m", c.value, current.model == c.value)
+        for c in panel.models
+        if parse_server(f"srv:m:{c.value}")
+    ]
+    limits = [
+        button(str(n) if n else _("no limit"), "lim", str(n), current.daily_images == n)
+        for n in panel.limits
+    ]
+    rows = [
+        [
+            button(_("Bot on"), "on", "1", current.enabled),
+            button(_("off"), "on", "0", not current.enabled),
+        ],
+        *views.in_rows(models),
+        *views.in_rows(limits),
+        [
+            button(_("Others may press: yes"), "share", "1", current.shared_buttons),
+            button(_("no"), "share", "0", not current.shared_buttons),
+        ],
+    ]
+    text = _(
+        "The bot in this group (for its admins):\n{summary}\n"
+        "Rows: on or off, the members' default model, images a day per member, and whether "
+        "others may press the buttons under a member's images.",
+        summary=rules_texts.server_summary(current, panel.model),
+    )
+    return text, InlineKeyboardMarkup(rows)

@@ -12,6 +12,7 @@ from telegram.error import TelegramError
 from bot.core import history_texts
 from bot.core.domain import TELEGRAM, Job, Owner
 from bot.core.history_views import ShowView
+from bot.core.i18n import join
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import delivery, outbound, status
 
@@ -35,7 +36,7 @@ class Showing:
         except TelegramError as exc:  # a file Telegram lost, say: the job's text still helps
             log.warning("job %d could not be shown again: %s", job.id, exc)
             await status.send(
-                bot, chat_id, f"{view.text}\n{history_texts.IMAGES_UNAVAILABLE}", answer_to
+                bot, chat_id, join("\n", [view.text, history_texts.IMAGES_UNAVAILABLE]), answer_to
             )
             return
         if posted:

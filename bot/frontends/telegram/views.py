@@ -25,14 +25,14 @@ from telegram import (
     User,
 )
 
-from bot.core import rules_texts, settings, texts
+from bot.core import settings, texts
 from bot.core.domain import Action, Button
 from bot.core.history_views import HistoryView
+from bot.core.i18n import Text, _, join
 from bot.core.presenters import (
     HelpView,
     InfoView,
     QueueView,
-    ServerPanel,
     SettingRow,
     SettingsPanel,
     label,
@@ -41,53 +41,53 @@ from bot.core.settings import SETTINGS
 from bot.core.stats import StatsView
 
 RECEIVED = "⏳ …"
-DONE = "✅ Done."
-INVALID_BUTTON = "That button is no longer valid."
-SAVED = "Saved."
-DOWNLOAD_FAILED = "I couldn't fetch that image from Telegram. Please send it again."
-TEXT_AND_PHOTOS = (
+DONE = _("✅ Done.")
+INVALID_BUTTON = _("That button is no longer valid.")
+SAVED = _("Saved.")
+DOWNLOAD_FAILED = _("I couldn't fetch that image from Telegram. Please send it again.")
+TEXT_AND_PHOTOS = _(
     "I read text and photos: describe the picture you want, or send a photo with a caption "
     "saying what to make of it."
 )
-EDIT_TOO_LATE = (
+EDIT_TOO_LATE = _(
     "I had already started on the first version, so I kept it. Send the new text as a new "
     "message to draw it."
 )
-UPSCALED_ABOVE = "That image is upscaled already: you'll find it above."
-NOT_YOUR_MESSAGE = "Only the person who wrote that message can answer this."
-OTHERS_PANEL_SENT = "That panel is someone else's. I've sent you yours in our private chat."
-OTHERS_PANEL_BELOW = "That panel is someone else's. Yours is below."
-DRAW = "🎨 Draw it"
-BACK = "‹ Back"
-RESET_LABEL = "↺ Reset to defaults"
-ALBUM_CUT = (
+UPSCALED_ABOVE = _("That image is upscaled already: you'll find it above.")
+NOT_YOUR_MESSAGE = _("Only the person who wrote that message can answer this.")
+OTHERS_PANEL_SENT = _("That panel is someone else's. I've sent you yours in our private chat.")
+OTHERS_PANEL_BELOW = _("That panel is someone else's. Yours is below.")
+DRAW = _("🎨 Draw it")
+BACK = _("‹ Back")
+RESET_LABEL = _("↺ Reset to defaults")
+ALBUM_CUT = _(
     "I got only the captioned picture of that album: in groups, Telegram shows me no picture "
     "without a caption. Send the album to me in a private chat, or ask a group admin to make "
     "me an admin here."
 )
-GROUP_ADMINS_ONLY = "Only this group's admins can change the bot's settings here."
+GROUP_ADMINS_ONLY = _("Only this group's admins can change the bot's settings here.")
 
 COMMANDS = (
-    ("imagine", "Make an image: /imagine a fox in snow --ar 16:9"),
-    ("settings", "Your default model, aspect ratio, count and upscale size"),
-    ("queue", "Your waiting and running jobs, with cancel buttons"),
-    ("character", "Your characters: /character create <name> with 1-2 photos, list, delete"),
-    ("info", "Your images today and left, your jobs, your defaults"),
-    ("history", "Your jobs, newest first, each with a button to show it again"),
-    ("show", "A job's images again, with its buttons: /show k3x9q2m"),
-    ("link", "Join this account with your Discord one: history, settings and quota shared"),
-    ("help", "What the bot does, with examples"),
+    ("imagine", _("Make an image: /imagine a fox in snow --ar 16:9")),
+    ("settings", _("Your default model, aspect ratio, count and upscale size")),
+    ("queue", _("Your waiting and running jobs, with cancel buttons")),
+    ("character", _("Your characters: /character create <name> with 1-2 photos, list, delete")),
+    ("info", _("Your images today and left, your jobs, your defaults")),
+    ("history", _("Your jobs, newest first, each with a button to show it again")),
+    ("show", _("A job's images again, with its buttons: /show k3x9q2m")),
+    ("link", _("Join this account with your Discord one: history, settings and quota shared")),
+    ("help", _("What the bot does, with examples")),
 )
 # /link off parts linked accounts; its button carries ``link:off``.
 UNLINK_WORD = "off"
 UNLINK_DATA = "link:off"
-UNLINK = "Unlink"
+UNLINK = _("Unlink")
 # /history's page turns carry ``hist:<page>``.
 _HISTORY = re.compile(r"hist:([0-9]{1,4})")
 # What a group's admins see in their menu besides (Telegram shows it to chat admins only).
-ADMIN_COMMANDS = (*COMMANDS, ("group", "The bot's settings in this group (admins)"))
+ADMIN_COMMANDS = (*COMMANDS, ("group", _("The bot's settings in this group (admins)")))
 
-CHARACTER_USAGE = (
+CHARACTER_USAGE = _(
     "Send 1 or 2 photos captioned /character create <name> (or reply to a photo with it); "
     "then write @<name> in a prompt. /character list shows yours, /character delete <name> "
     "deletes one, /character share <name> lets everyone in this group use it (/character "
@@ -110,10 +110,12 @@ _IMAGINE_GUESSES = frozenset(
 _PER_ROW = 8
 
 
-def too_large_to_fetch(size: int, limit: int) -> str:
-    return (
-        f"That image is {size / 2**20:.1f} MB; Telegram lets bots fetch at most "
-        f"{limit / 2**20:.0f} MB. Please send a smaller one."
+def too_large_to_fetch(size: int, limit: int) -> Text:
+    return _(
+        "That image is {size:.1f} MB; Telegram lets bots fetch at most {limit:.0f} MB. Please "
+        "send a smaller one.",
+        size=size / 2**20,
+        limit=limit / 2**20,
     )
 
 
@@ -145,7 +147,7 @@ def examples() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [InlineKeyboardButton(shown, callback_data=f"ex:{n}")]
-            for n, (shown, _) in enumerate(texts.EXAMPLES, start=1)
+            for n, (shown, _prompt) in enumerate(texts.EXAMPLES, start=1)
         ]
     )
 
@@ -161,12 +163,17 @@ def draw() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(DRAW, callback_data=DRAW_DATA)]])
 
 
-def help_text(view: HelpView, username: str) -> str:
-    buttons = ", ".join(
-        f"{shown} {does}" + (" (sent as a file)" if action is Action.UPSCALE else "")
-        for action, shown, does in view.buttons
+def help_text(view: HelpView, username: str) -> Text:
+    buttons = join(
+        ", ",
+        (
+            _("{button} {does} (sent as a file)", button=shown, does=does)
+            if action is Action.UPSCALE
+            else _("{button} {does}", button=shown, does=does)
+            for action, shown, does in view.buttons
+        ),
     )
-    return (
+    return _(
         "I draw images with Google's Nano Banana models.\n\n"
         "Ask me:\n"
         "• /imagine a lighthouse in a storm --ar 16:9\n"
@@ -177,29 +184,49 @@ def help_text(view: HelpView, username: str) -> str:
         "make of it\n"
         "• send 1-2 photos captioned /character create Carol, then write @Carol in a prompt "
         "(@1, @2… point at the photos you send with it)\n"
-        f"In groups I answer my commands, mentions (@{username}) and replies to my messages.\n\n"
-        f"Options: {view.options}\n"
-        f"Models: {view.models}\n"
-        f"Aspect ratios: {view.ratios}\n\n"
-        f"Under each result: {buttons}.\n"
+        "In groups I answer my commands, mentions (@{username}) and replies to my messages.\n\n"
+        "Options: {options}\n"
+        "Models: {models}\n"
+        "Aspect ratios: {ratios}\n\n"
+        "Under each result: {buttons}.\n"
         "/settings your defaults · /queue your jobs · /info your images today · /history all "
-        "your jobs · /show ID one again · /link join your Discord account"
+        "your jobs · /show ID one again · /link join your Discord account",
+        username=username,
+        options=view.options,
+        models=view.models,
+        ratios=view.ratios,
+        buttons=buttons,
     )
 
 
 def unknown_command(command: str) -> str:
-    names = [name for name, _ in COMMANDS] + ["start"]
+    names = [name for name, _does in COMMANDS] + ["start"]
     close = difflib.get_close_matches(command.lower(), names, n=1, cutoff=0.7)
     if not close and command.lower() in _IMAGINE_GUESSES:
         close = ["imagine"]
-    guess = f" Did you mean /{close[0]}?" if close else ""
-    listed = "\n".join(f"/{name} — {does}" for name, does in COMMANDS)
-    return f"I don't know /{texts.quote(command, 32)}.{guess} My commands:\n{listed}"
+    listed = join("\n", (join(" — ", [f"/{name}", does]) for name, does in COMMANDS))
+    typed = texts.quote(command, 32)
+    if close:
+        return _(
+            "I don't know /{command}. Did you mean /{guess}? My commands:\n{commands}",
+            command=typed,
+            guess=close[0],
+            commands=listed,
+        )
+    return _("I don't know /{command}. My commands:\n{commands}", command=typed, commands=listed)
 
 
-def reuse_request(index: int, mention: str) -> str:
-    ask = f"what should I make of image {index}? Reply to this message with the prompt."
-    return f"{mention}, {ask}" if mention else ask[0].upper() + ask[1:]
+def reuse_request(index: int, mention: str) -> Text:
+    if mention:
+        return _(
+            "{mention}, what should I make of image {index}? Reply to this message with the "
+            "prompt.",
+            mention=mention,
+            index=index,
+        )
+    return _(
+        "What should I make of image {index}? Reply to this message with the prompt.", index=index
+    )
 
 
 def addressed(user: User | None, text: str) -> tuple[str, list[MessageEntity]]:
@@ -207,7 +234,7 @@ def addressed(user: User | None, text: str) -> tuple[str, list[MessageEntity]]:
     so; None: a private chat, where the chat is the owner)."""
     if user is None:
         return text, []
-    name = user.first_name or "you"
+    name = user.first_name or _("you")
     mention = MessageEntity(MessageEntity.TEXT_MENTION, 0, _utf16(name), user=user)
     return f"{name}: {text}", [mention]
 
@@ -246,7 +273,7 @@ def settings_view(
 ) -> tuple[str, InlineKeyboardMarkup]:
     """/settings: a labelled row per setting ("Model: nano-banana-pro"); a tap on one shows its
     choices (``opened``), with the one that applies now ticked. ``usage``: the user's day."""
-    shown = f"{panel.text}\n\n{usage}" if usage else panel.text
+    shown = join("\n\n", [panel.text, usage]) if usage else panel.text
     if opened is None:
         rows = [
             [InlineKeyboardButton(row.summary, callback_data=f"set:open:{row.setting.key}")]
@@ -255,7 +282,7 @@ def settings_view(
         rows.append([InlineKeyboardButton(RESET_LABEL, callback_data=RESET)])
         return shown, InlineKeyboardMarkup(rows)
     row = panel[opened]
-    text = f"{shown}\n\nChoose the {row.setting.label}:"
+    text = join("\n\n", [shown, _("Choose the {setting}:", setting=row.setting.label)])
     return text, InlineKeyboardMarkup(
         [*_choices(row), [InlineKeyboardButton(BACK, callback_data=BACK_DATA)]]
     )
@@ -271,7 +298,7 @@ def _choices(row: SettingRow) -> list[list[InlineKeyboardButton]]:
         for c in row.choices
         if parse_setting(f"set:{key}:{c.value}")  # an operator's odd model id: none
     ]
-    return _in_rows(buttons)
+    return in_rows(buttons)
 
 
 def history_view(view: HistoryView) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -281,9 +308,9 @@ def history_view(view: HistoryView) -> tuple[str, InlineKeyboardMarkup | None]:
     ]
     turns = []
     if view.page > 0:
-        turns.append(InlineKeyboardButton("‹ Newer", callback_data=f"hist:{view.page - 1}"))
+        turns.append(InlineKeyboardButton(_("‹ Newer"), callback_data=f"hist:{view.page - 1}"))
     if view.more:
-        turns.append(InlineKeyboardButton("Older ›", callback_data=f"hist:{view.page + 1}"))
+        turns.append(InlineKeyboardButton(_("Older ›"), callback_data=f"hist:{view.page + 1}"))
     if turns:
         rows.append(turns)
     return view.text, InlineKeyboardMarkup(rows) if rows else None
@@ -311,8 +338,9 @@ def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text of /queue and a cancel button per job, in the words every platform uses."""
     if not view.rows:
         return texts.NOTHING_QUEUED, None
-    lines = [f"{row.ref} {row.what} — {row.status}" for row in view.rows]
-    return "Your jobs:\n" + "\n".join(lines), keyboard([[b] for b in view.cancels])
+    lines = [join(" — ", [join(" ", [row.ref, row.what]), row.status]) for row in view.rows]
+    text = join("\n", [_("Your jobs:"), *lines])
+    return text, keyboard([[b] for b in view.cancels])
 
 
 def _utf16(text: str) -> int:
@@ -321,68 +349,20 @@ def _utf16(text: str) -> int:
 
 
 def info_text(view: InfoView) -> str:
-    jobs, _ = queue_view(view.queue)
-    defaults = " · ".join(f"{row.setting.label}: {row.current}" for row in view.settings.rows)
-    return f"{view.usage}\n\n{jobs}\n\nYour defaults: {defaults}."
+    jobs, _keys = queue_view(view.queue)
+    defaults = join(" · ", (join(": ", [r.setting.label, r.current]) for r in view.settings.rows))
+    return join("\n\n", [view.usage, jobs, _("Your defaults: {defaults}.", defaults=defaults)])
 
 
 def stats_text(view: StatsView) -> str:
-    return "\n\n".join(
-        f"{heading}:\n" + "\n".join(f"• {line}" for line in lines)
-        for heading, lines in view.sections()
+    return join(
+        "\n\n",
+        (
+            join("\n", [join("", [heading, ":"]), *(join("", ["• ", line]) for line in lines)])
+            for heading, lines in view.sections()
+        ),
     )
 
 
-# Group settings buttons carry ``srv:<key>:<value>``; no prefix another keyboard uses.
-_SERVER = re.compile(r"srv:(on|share|m|lim):([A-Za-z0-9._-]{1,40})")
-_SERVER_KEYS = {"on": "enabled", "share": "shared_buttons", "m": "model", "lim": "daily_images"}
-
-
-def parse_server(data: str) -> tuple[str, str] | None:
-    """``srv:lim:20`` → ``("daily_images", "20")``; anything else None."""
-    match = _SERVER.fullmatch(data) if len(data) <= 64 else None
-    return (_SERVER_KEYS[match[1]], match[2]) if match else None
-
-
-def group_view(panel: ServerPanel) -> tuple[str, InlineKeyboardMarkup]:
-    """The /group panel: on or off, the members' default model, their daily images here, and
-    whether others may press a member's buttons; the current choice marked."""
-    current = panel.settings
-
-    def button(label: str, key: str, value: str, chosen: bool) -> InlineKeyboardButton:
-        return InlineKeyboardButton(
-            f"✓ {label}" if chosen else label, callback_data=f"srv:{key}:{value}"
-        )
-
-    models = [button("bot default", "m", "default", current.model is None)] + [
-        button(c.short, "m", c.value, current.model == c.value)
-        for c in panel.models
-        if parse_server(f"srv:m:{c.value}")
-    ]
-    limits = [
-        button(str(n) if n else "no limit", "lim", str(n), current.daily_images == n)
-        for n in panel.limits
-    ]
-    rows = [
-        [
-            button("Bot on", "on", "1", current.enabled),
-            button("off", "on", "0", not current.enabled),
-        ],
-        *_in_rows(models),
-        *_in_rows(limits),
-        [
-            button("Others may press: yes", "share", "1", current.shared_buttons),
-            button("no", "share", "0", not current.shared_buttons),
-        ],
-    ]
-    text = (
-        "The bot in this group (for its admins):\n"
-        f"{rules_texts.server_summary(current, panel.model)}\n"
-        "Rows: on or off, the members' default model, images a day per member, and whether "
-        "others may press the buttons under a member's images."
-    )
-    return text, InlineKeyboardMarkup(rows)
-
-
-def _in_rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
+def in_rows(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
     return [buttons[i : i + _PER_ROW] for i in range(0, len(buttons), _PER_ROW)]
