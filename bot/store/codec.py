@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Any, Protocol
 
+from bot.core import i18n
 from bot.core.community import ServerSettings
 from bot.core.domain import (
     Action,
@@ -30,6 +31,7 @@ from bot.core.domain import (
     UserKey,
     UserSettings,
 )
+from bot.core.i18n import Text
 
 
 class Row(Protocol):
@@ -54,6 +56,17 @@ ALERTS = "admin.alert"
 # The quota row of "everyone without one of their own" (no platform is called this).
 DEFAULT = UserKey("*", "*")
 PAUSED = "paused"  # the queue's switch, a row of ``switches``
+
+
+def encode_text(text: str) -> str:
+    """A sentence as the store keeps it: its message and parameters (JSON), never its words in
+    one language, so whoever reads it later gets it in theirs. JSON escapes NUL too, which
+    PostgreSQL text can't hold (an upstream's detail might carry one)."""
+    return json.dumps(i18n.to_data(text), ensure_ascii=False)
+
+
+def decode_text(text: str) -> Text:
+    return i18n.from_data(json.loads(text))
 
 
 def encode_request(request: Request) -> str:
@@ -193,7 +206,7 @@ def job_from_row(row: Row) -> Job:
         state=JobState(row["state"]),
         account=row["account"],
         attempts=row["attempts"],
-        error=row["error"],
+        error=None if row["error"] is None else decode_text(row["error"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         delivered=bool(row["delivered"]),

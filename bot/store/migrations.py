@@ -332,6 +332,22 @@ MIGRATIONS: tuple[Step, ...] = (
     );
     """,
     ),
+    # 9: sentences kept as their message and parameters (``bot.core.i18n.to_data``, JSON), not
+    # as English words: a failed or cancelled job's reason and an admin's alerts not given yet.
+    # A row from before keeps its words as the message: one that was a fixed sentence is the
+    # message itself, so it is told in the reader's language; one made with parameters is
+    # told in English as it was. 'admin.alert' is ``bot.store.codec.ALERTS``.
+    Step(
+        sqlite="""
+    UPDATE jobs SET error = json_object('msgid', error) WHERE error IS NOT NULL;
+    UPDATE pending SET value = json_object('msgid', value) WHERE kind = 'admin.alert';
+    """,
+        postgres="""
+    UPDATE jobs SET error = json_build_object('msgid', error)::text WHERE error IS NOT NULL;
+    UPDATE pending SET value = json_build_object('msgid', value)::text
+        WHERE kind = 'admin.alert';
+    """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -34,6 +34,7 @@ from bot.store.codec import (
     encode_execution,
     encode_request,
     encode_settings,
+    encode_text,
     image_from_row,
     kept_uploads,
     lineage_of,
@@ -212,11 +213,10 @@ class PostgresStore(
     async def fail_job(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> bool:
         async with self._transaction() as db:
             # Only an open job can fail: a cancelled or finished one keeps its one final answer.
-            # PostgreSQL text can't hold NUL, which an upstream's error text might carry.
             cur = await db.execute(
                 "UPDATE jobs SET state = 'failed', error = %s, outcome = %s, updated_at = now() "
                 "WHERE id = %s AND state IN ('queued', 'running')",
-                (message.replace("\x00", "\N{REPLACEMENT CHARACTER}"), outcome.value, job_id),
+                (encode_text(message), outcome.value, job_id),
             )
             failed = cur.rowcount == 1
             if failed:
@@ -231,7 +231,7 @@ class PostgresStore(
                 "UPDATE jobs SET state = 'cancelled', outcome = 'cancelled', error = %s, "
                 "updated_at = now(), delivered_at = CASE WHEN %s THEN NULL ELSE now() END "
                 "WHERE id = %s AND state IN ('queued', 'running')",
-                (reason, reason is not None, job_id),
+                (None if reason is None else encode_text(reason), reason is not None, job_id),
             )
             changed = cur.rowcount == 1
             if changed:

@@ -5,7 +5,7 @@ under the admin's ``platform:id``. ``PostgresStore`` adds the jobs on top."""
 from __future__ import annotations
 
 from bot.core.domain import HeldAlert, UserKey
-from bot.store.codec import ALERTS
+from bot.store.codec import ALERTS, decode_text, encode_text
 from bot.store.postgres_server import PostgresDatabase
 
 
@@ -47,10 +47,10 @@ class PostgresParking(PostgresDatabase):
     # Admin alerts not given yet, parked under the admin's ``platform:id``.
 
     async def hold_alert(self, admin: UserKey, text: str) -> None:
-        await self.add_pending(ALERTS, str(admin), text)
+        await self.add_pending(ALERTS, str(admin), encode_text(text))
 
     async def take_alerts(self, admin: UserKey) -> list[str]:
-        return await self.take_pending(ALERTS, str(admin))
+        return [decode_text(value) for value in await self.take_pending(ALERTS, str(admin))]
 
     async def held_alerts(self) -> list[HeldAlert]:
         rows = await self._query(
@@ -59,6 +59,6 @@ class PostgresParking(PostgresDatabase):
             (ALERTS,),
         )
         return [
-            HeldAlert(UserKey.parse(str(r["key"])), str(r["value"]), float(r["since"]))
+            HeldAlert(UserKey.parse(str(r["key"])), decode_text(str(r["value"])), float(r["since"]))
             for r in rows
         ]

@@ -35,6 +35,7 @@ from bot.store.codec import (
     encode_execution,
     encode_request,
     encode_settings,
+    encode_text,
     image_from_row,
     kept_uploads,
     lineage_of,
@@ -199,7 +200,7 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls,
             cursor = await db.execute(
                 "UPDATE jobs SET state = 'failed', error = ?, outcome = ?, updated_at = ? "
                 "WHERE id = ? AND state IN ('queued', 'running')",
-                (message, outcome.value, time.time(), job_id),
+                (encode_text(message), outcome.value, time.time(), job_id),
             )
             failed = cursor.rowcount == 1
             if failed:
@@ -213,7 +214,12 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls,
             cursor = await db.execute(
                 "UPDATE jobs SET state = 'cancelled', outcome = 'cancelled', error = ?, "
                 "updated_at = ?, delivered_at = ? WHERE id = ? AND state IN ('queued', 'running')",
-                (reason, now, None if reason else now, job_id),
+                (
+                    None if reason is None else encode_text(reason),
+                    now,
+                    None if reason else now,
+                    job_id,
+                ),
             )
             changed = cursor.rowcount == 1
             if changed:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from bot.core.domain import HeldAlert, UserKey
-from bot.store.codec import ALERTS
+from bot.store.codec import ALERTS, decode_text, encode_text
 from bot.store.sqlite_file import SqliteDatabase
 
 
@@ -55,13 +55,16 @@ class SqliteParking(SqliteDatabase):
     # Admin alerts not given yet, parked under the admin's ``platform:id``.
 
     async def hold_alert(self, admin: UserKey, text: str) -> None:
-        await self.add_pending(ALERTS, str(admin), text)
+        await self.add_pending(ALERTS, str(admin), encode_text(text))
 
     async def take_alerts(self, admin: UserKey) -> list[str]:
-        return await self.take_pending(ALERTS, str(admin))
+        return [decode_text(value) for value in await self.take_pending(ALERTS, str(admin))]
 
     async def held_alerts(self) -> list[HeldAlert]:
         async with self.reader.execute(
             "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id", (ALERTS,)
         ) as cur:
-            return [HeldAlert(UserKey.parse(k), str(v), float(at)) async for k, v, at in cur]
+            return [
+                HeldAlert(UserKey.parse(k), decode_text(str(v)), float(at))
+                async for k, v, at in cur
+            ]
