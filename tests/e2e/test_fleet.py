@@ -91,6 +91,11 @@ def given(answers: Path) -> list[tuple[int, str]]:
     ]
 
 
+def live_leader(workers: list[Worker], killed: list[tuple[Worker, float]]) -> Worker | None:
+    dead = [k for k, _ in killed]
+    return next((w for w in workers if w.leads_since() and w not in dead), None)
+
+
 async def test_three_processes_answer_every_job_across_two_kills(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -105,9 +110,10 @@ async def test_three_processes_answer_every_job_across_two_kills(
             for kill_at in KILLS_AT:
                 while len(given(answers)) < kill_at:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
-                leader = next(
-                    w for w in workers if w.leads_since() and w not in [k for k, _ in killed]
-                )
+                # The answers go on while a new leader is elected (followers work too), so the
+                # next kill may come before one leads: wait for it (its delay is checked below).
+                while not (leader := live_leader(workers, killed)):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
                 asked_before = {str(r.json["prompt"]) for r in flow.images_requests()}  # type: ignore[index]
                 answered_before = {job for job, _ in given(answers)}
                 leader.process.send_signal(signal.SIGKILL)
