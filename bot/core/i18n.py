@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 # The languages the bot ships, the default first. One place: the catalogue check, the tooling
 # and the language picker read this. A language joins when its catalogue is complete.
-LANGUAGES = ("en", "es", "pt_BR", "fr", "ja", "zh_Hans", "de")
+LANGUAGES = ("en", "es", "pt_BR", "fr", "ja", "zh_Hans", "de", "ru")
 DEFAULT = LANGUAGES[0]
 LOCALES = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
