@@ -13,6 +13,11 @@ minute for everything else (polls included) and executions per day follow the pl
 Chosen here where the docs are silent (and said so): only 201 answers are stored for replay, a
 replay counts against no limit, a daily limit answers 429 naming "daily", node types other than
 ``generate:nano_banana_pro`` follow its naming, reference images are ``image1``… params.
+
+Reference images are URLs, fetched the way the real service must fetch them: an image this server
+made is read from its own CDN; any other http(s) URL is fetched over the network when the
+execution runs (``fetch_delay`` seconds after it starts), without the caller's key, and must
+answer 200 with a picture Pillow opens, else the execution ends FAILED "could not load imageN".
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ from io import BytesIO
 from types import TracebackType
 from typing import Any
 
+import aiohttp
 from aiohttp import web
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from tests.fakes.flow_server import CLIENT_GONE, Recorded
 
@@ -43,6 +49,7 @@ DEFAULT_WORKFLOW = "cm1wireflowtest"
 TEN = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
 EDGE = {"1K": 64, "2K": 128, "4K": 256}
 IDEMPOTENCY_TTL = 24 * 3600.0
+MAX_FETCH_BYTES = 30 * 2**20
 ENDPOINTS = frozenset({"execute", "poll", "details", "workflow"})
 
 
@@ -78,6 +85,17 @@ class Execution:
     error: str | None = None  # FAILED with this error once ready
     silent: bool = False  # poll keeps saying RUNNING; the details show the failure
     url: str | None = None
+    loading: bool = False  # its reference URLs are still being fetched
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One reference URL this server fetched: what it answered (``status`` 0: no answer)."""
+
+    url: str
+    status: int
+    content_type: str
+    data: bytes
 
 
 @dataclass
@@ -123,13 +141,15 @@ class FakeWireflowServer:
     - ``latency``: seconds an execution stays RUNNING.
     - ``media_root``: where image URLs point (default: this server's ``/cdn``).
     - ``expired``: the key answers 401 "API key has expired".
+    - ``fetch_delay``: seconds after an execution starts before it fetches its reference URLs;
+      ``fetching``: an ``asyncio.Event``, set; clear it to hold every fetch until it is set.
 
     One-shot: ``fail_next`` (an HTTP status on an endpoint), ``fail_next_execution`` (the next
     execution ends FAILED), ``silent_next`` (the next execution fails silently: poll says
     RUNNING for ever, the details say FAILED), ``stall_next`` (an HTTP answer held back).
     ``forget`` drops an execution (poll 404); ``advance_clock`` ages stored idempotency keys.
     Records: ``requests``, ``executions``, ``poll_times`` (by execution id), ``executed``,
-    ``replays``, ``throttled``, ``downloads``.
+    ``replays``, ``throttled``, ``downloads``, ``fetched`` (reference URLs it fetched).
     """
 
     def __init__(
@@ -147,6 +167,10 @@ class FakeWireflowServer:
         self.credits = credits
         self.latency = latency
         self.expired = False
+        self.fetch_delay = 0.0
+        self.fetching = asyncio.Event()
+        self.fetching.set()
+        self.fetched: list[Fetched] = []
         self.media_root = ""
         self.requests: list[Recorded] = []
         self.downloads: list[Recorded] = []
@@ -164,6 +188,8 @@ class FakeWireflowServer:
         self._idempotent: dict[str, _Stored] = {}
         self._clock_offset = 0.0
         self._media: dict[str, bytes] = {}
+        self._loads: set[asyncio.Task[None]] = set()
+        self._fetcher: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -189,8 +215,15 @@ class FakeWireflowServer:
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
         self.media_root = self.media_root or self.base_url
+        self._fetcher = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
 
     async def close(self) -> None:
+        for load in self._loads:
+            load.cancel()
+        await asyncio.gather(*self._loads, return_exceptions=True)
+        if self._fetcher is not None:
+            await self._fetcher.close()
+            self._fetcher = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -356,7 +389,7 @@ class FakeWireflowServer:
                 },
                 retry_after=3600,
             )
-        node_type, size, ratio = self._validate(request[RECORD].json)
+        node_type, size, ratio, fetch = self._validate(request[RECORD].json)
         cost = NODES[node_type].credits[size]
         if self.credits is not None and self.credits < cost:
             raise ApiError(
@@ -386,8 +419,13 @@ class FakeWireflowServer:
             ready_at=started + self.latency,
             error=error,
             silent=silent,
+            loading=bool(fetch),
         )
         self.executions[execution.id] = execution
+        if fetch:
+            load = asyncio.create_task(self._load(execution, fetch))
+            self._loads.add(load)
+            load.add_done_callback(self._loads.discard)
         body = {
             "workflowId": workflow,
             "batchId": str(uuid.uuid4()),
@@ -403,8 +441,9 @@ class FakeWireflowServer:
         response.headers["Location"] = f"{API}/workflows/executions/{run_id}"
         return response
 
-    def _validate(self, payload: Any) -> tuple[str, str, str]:
-        """The generation node's type, size and ratio, or 400 the way the docs word it."""
+    def _validate(self, payload: Any) -> tuple[str, str, str, dict[str, str]]:
+        """The generation node's type, size and ratio, and the image inputs to fetch (by param
+        name), or 400 the way the docs word it."""
         if not isinstance(payload, dict) or "nodes" not in payload or "edges" not in payload:
             raise ApiError(400, "Missing required fields: nodes, edges")
         unknown = set(payload) - {
@@ -444,9 +483,16 @@ class FakeWireflowServer:
         images = [k for k in params if k.startswith("image")]
         if len(images) > spec.max_images:
             raise ApiError(400, f"Node {render['id']}: at most {spec.max_images} images")
+        fetch = {}
         for name in images:
-            if not self._holds(params[name]):
+            url = params[name]
+            if self._holds(url):
+                continue
+            if not isinstance(url, str) or not url.startswith(("https://", "http://")):
                 raise ApiError(400, f"Node {render['id']}: could not load {name}")
+            if url.startswith(f"{self.media_root}/cdn/"):
+                raise ApiError(400, f"Node {render['id']}: could not load {name}")
+            fetch[name] = url
         fed = False
         for edge in edges:
             if (
@@ -467,14 +513,41 @@ class FakeWireflowServer:
                 fed = True
         if not fed and not str(params.get("prompt", "")).strip():
             raise ApiError(400, f"Node {render['id']} is missing a prompt")
-        return kind, size, ratio
+        return kind, size, ratio, fetch
+
+    async def _load(self, execution: Execution, fetch: dict[str, str]) -> None:
+        """Fetch an execution's reference URLs when it runs; one that fails fails it."""
+        await asyncio.sleep(self.fetch_delay)
+        await self.fetching.wait()
+        for name, url in fetch.items():
+            got = await self._fetch(url)
+            self.fetched.append(got)
+            if got.status != 200 or not _is_picture(got.data):
+                execution.error = execution.error or (
+                    f"Node render: could not load {name} (HTTP {got.status})"
+                )
+        execution.ready_at = max(execution.ready_at, time.monotonic())
+        execution.loading = False
+
+    async def _fetch(self, url: str) -> Fetched:
+        assert self._fetcher is not None
+        try:
+            async with self._fetcher.get(url, allow_redirects=False) as answer:
+                data = await answer.content.read(MAX_FETCH_BYTES)
+                return Fetched(url, answer.status, answer.headers.get("Content-Type", ""), data)
+        except (aiohttp.ClientError, TimeoutError):
+            return Fetched(url, 0, "", b"")
 
     def _holds(self, url: Any) -> bool:
         prefix = f"{self.media_root}/cdn/"
         return isinstance(url, str) and url.startswith(prefix) and url[len(prefix) :] in self._media
 
     def _state(self, execution: Execution, *, poll: bool) -> str:
-        if time.monotonic() < execution.ready_at or (poll and execution.silent):
+        if (
+            execution.loading
+            or time.monotonic() < execution.ready_at
+            or (poll and execution.silent)
+        ):
             return "RUNNING"
         return "FAILED" if execution.error else "COMPLETED"
 
@@ -544,6 +617,15 @@ class FakeWireflowServer:
 def _data(node: Any) -> JSON:
     data = node.get("data") if isinstance(node, dict) else None
     return data if isinstance(data, dict) else {}
+
+
+def _is_picture(data: bytes) -> bool:
+    try:
+        with Image.open(BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        return False
+    return True
 
 
 def _iso(monotonic: float) -> str:

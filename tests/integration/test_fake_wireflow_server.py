@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from tests.fakes.wireflow_server import DEFAULT_KEY, DEFAULT_WORKFLOW, FakeWireflowServer
@@ -120,7 +121,8 @@ async def test_execute_poll_details_and_download(
         (graph(resolution="8K"), "unsupported resolution '8K'"),
         (graph("generate:nano_banana", resolution="2K"), "unsupported resolution '2K'"),
         (graph(aspect_ratio="1:8"), "unsupported aspect_ratio"),
-        (graph(image1="https://example.com/cat.png"), "could not load image1"),
+        (graph(image1="file:///etc/passwd"), "could not load image1"),
+        (graph(image2="/cdn/not-made-here.png"), "could not load image2"),
         ({**graph(), "edges": []}, "missing a prompt"),
         ({**graph(), "edges": [{"source": "p", "target": "nowhere"}]}, "existing nodes"),
     ],
@@ -132,6 +134,64 @@ async def test_execute_validation(
     assert answer.status_code == 400
     assert message in answer.json()["error"]
     assert wireflow.executed == 0
+
+
+async def finished(http: httpx.AsyncClient, run: str) -> dict[str, Any]:
+    async with asyncio.timeout(5):
+        while True:
+            state: dict[str, Any] = (
+                await http.get(f"/api/v1/workflows/executions/{run}/poll")
+            ).json()
+            if state["status"] != "RUNNING":
+                return state
+            await asyncio.sleep(0.05)
+
+
+async def test_reference_urls_are_fetched_when_the_execution_runs(
+    http: httpx.AsyncClient, wireflow: FakeWireflowServer
+) -> None:
+    """Like the real service: a URL it didn't make is fetched (no key sent) when the node
+    runs, and one that doesn't answer with a picture fails the execution."""
+    picture = BytesIO()
+    Image.new("RGB", (8, 8), "red").save(picture, "PNG")
+    asked: list[web.Request] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        asked.append(request)
+        if request.match_info["name"] == "cat.png":
+            return web.Response(body=picture.getvalue(), content_type="image/png")
+        if request.match_info["name"] == "text.png":
+            return web.Response(text="not a picture")
+        raise web.HTTPNotFound()
+
+    app = web.Application()
+    app.router.add_get("/pics/{name}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    root = f"http://127.0.0.1:{runner.addresses[0][1]}/pics"
+    try:
+        wireflow.set_plan("enterprise")  # room for the polls
+        wireflow.fetch_delay = 0.2
+        good = await http.post(EXECUTE, json=graph(image1=f"{root}/cat.png"))
+        assert good.status_code == 201
+        run = good.json()["executionRuns"][0]["id"]
+        assert wireflow.fetched == []  # not yet: when the node runs
+        assert (await finished(http, run))["status"] == "COMPLETED"
+        assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
+            (f"{root}/cat.png", 200, picture.getvalue())
+        ]
+        assert "authorization" not in {k.lower() for k in asked[0].headers}
+        wireflow.fetch_delay = 0
+        for name, status in (("gone.png", 404), ("text.png", 200)):
+            bad = await http.post(EXECUTE, json=graph(image1=f"{root}/{name}"))
+            state = await finished(http, bad.json()["executionRuns"][0]["id"])
+            assert (state["status"], state["error"]) == (
+                "FAILED",
+                f"Node render: could not load image1 (HTTP {status})",
+            )
+    finally:
+        await runner.cleanup()
 
 
 async def test_unknown_workflow_and_execution(http: httpx.AsyncClient) -> None:
