@@ -3,14 +3,15 @@
 ``/healthz`` answers 200 when the store is writable and some road (a Flow account or another
 provider) can serve, else 503; both as JSON with the reasons. A health source that fails or
 takes longer than ``HEALTH_TIMEOUT`` is itself a reason. ``/metrics`` is the Prometheus text
-exposition. Nothing else is served: no secret and no user's data is reachable here.
+exposition. No secret is reachable here, and no user's data but through ``routes`` the wiring
+adds: with ``BOT_PUBLIC_URL``, users' pictures behind signed links (``bot.reference_links``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from aiohttp import web
@@ -26,12 +27,16 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def serve(
-    listen: tuple[str, int], health: HealthSource, metrics: Metrics
+    listen: tuple[str, int],
+    health: HealthSource,
+    metrics: Metrics,
+    routes: Iterable[web.RouteDef] = (),
 ) -> AsyncIterator[int]:
     """Serve until the block ends; yields the port (``listen``'s, or the one picked for 0)."""
     app = web.Application()
     app.router.add_get("/healthz", _Endpoints(health, metrics).healthz)
     app.router.add_get("/metrics", _Endpoints(health, metrics).metrics)
+    app.router.add_routes(routes)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     host, port = listen
