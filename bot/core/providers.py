@@ -15,8 +15,11 @@ format; the core sees all of them through this contract and never imports httpx:
 
 - **References** travel as ``ProviderProfile.references`` says: a ``handle`` the provider already
   holds (Flow's mediaGenerationId, a Wireflow result URL) or the picture (``data`` + ``mime``:
-  Gemini's inlineData, nano-banana-pro.net's multipart). A provider with neither an ``Uploader``
-  nor the BYTES mode cannot take a user's own picture; a job with one goes elsewhere.
+  Gemini's inlineData, nano-banana-pro.net's multipart). A provider that fetches pictures from
+  URLs (``ProviderProfile.links``: Wireflow) takes a user's picture as a ``link``: a signed,
+  short-lived address of our stored copy (``Links``), where the bot has a public address. A
+  provider with none of an ``Uploader``, the BYTES mode or links cannot take a user's own
+  picture; a job with one goes elsewhere.
 - **Count**: ``ModelOffer.images_per_call`` is how many images one upstream call returns. The
   provider runs ``ceil(count / images_per_call)`` calls in parallel itself, and the scheduler
   charges that many against ``ProviderLimits``. Images the filter withheld come back as
@@ -54,20 +57,24 @@ class ReferenceMode(StrEnum):
 
 @dataclass(frozen=True)
 class Reference:
-    """One reference image: a ``handle`` the provider holds, or the picture (``data``, ``mime``)."""
+    """One reference image: a ``handle`` the provider holds, a ``link`` it fetches the picture
+    from (``Links``), or the picture (``data``, ``mime``)."""
 
     handle: str | None = None
     data: bytes | None = None
     mime: str | None = None
+    link: str | None = None
 
     def __post_init__(self) -> None:
         has_bytes = self.data is not None and self.mime is not None
-        if (self.handle is None) == (not has_bytes):
-            raise ValueError("a Reference is either a handle or data with its mime type")
+        if [self.handle is not None, self.link is not None, has_bytes].count(True) != 1:
+            raise ValueError("a Reference is a handle, a link, or data with its mime type")
 
     def __repr__(self) -> str:
         if self.handle is not None:
             return f"Reference(handle={self.handle!r})"
+        if self.link is not None:
+            return "Reference(link)"  # a signed address: whoever reads it may fetch the picture
         return f"Reference({self.mime}, {len(self.data or b'')} bytes)"
 
 
@@ -168,6 +175,7 @@ class ProviderProfile:
     limits: ProviderLimits
     models: tuple[ModelOffer, ...]
     max_reference_bytes: int | None = None
+    links: bool = False  # also fetches a picture from a URL (a ``Reference.link``)
 
     def offer(self, model: str) -> ModelOffer | None:
         """The offer for the bot's model id, or None if this provider does not serve it."""
@@ -196,6 +204,10 @@ def unfit(profile: ProviderProfile, offer: ModelOffer, request: ImageRequest) ->
 
 def _unfit_references(profile: ProviderProfile, references: Sequence[Reference]) -> str | None:
     for ref in references:
+        if ref.link is not None:
+            if not profile.links:
+                return f"{profile.name} fetches no pictures from links"
+            continue
         if profile.references is ReferenceMode.HANDLE and ref.handle is None:
             return f"{profile.name} takes only references it made itself"
         if profile.references is ReferenceMode.BYTES and ref.data is None:
@@ -204,6 +216,15 @@ def _unfit_references(profile: ProviderProfile, references: Sequence[Reference])
         if ref.data is not None and limit is not None and len(ref.data) > limit:
             return f"{profile.name} takes reference pictures up to {limit // 1024} KiB"
     return None
+
+
+class Links(Protocol):
+    """Addresses of pictures the store holds, for a road that fetches them itself
+    (``ProviderProfile.links``): each signed and valid a short while, so that only the road it
+    was given to can fetch that picture, while its job may still need it. The wiring makes one
+    where the bot has a public address (``bot.reference_links``)."""
+
+    def link(self, sha256: str) -> str: ...
 
 
 class ImageProvider(Protocol):

@@ -152,9 +152,12 @@ CHARACTERS_NEED_FLOW = _(
     "Characters live on Google Flow accounts (useapi.net), which this bot doesn't use: "
     "describe the person in your prompt, or send their picture as a reference."
 )
+# Only a road that fetches pictures from links (Wireflow) can't take them, where the bot has
+# no public address to link them from: the operator's fix is named, and the user's way round.
 PICTURES_NOT_TAKEN = _(
-    "The image service here can't use pictures you send: it only builds on images it made. "
-    "Press R under one of your results to use it as a reference."
+    "The image service here fetches pictures only from a web address, and this bot has none "
+    "yet: its operator can give it one (BOT_PUBLIC_URL, see the README). Until then, press R "
+    "under one of your results to use it as a reference."
 )
 CANNOT_MIX_REFERENCES = _(
     "That image can't be used together with pictures you send. Use it on its own, or send the "

@@ -5,6 +5,8 @@ Nano Banana generation node) sent to ``POST /api/v1/workflows/{id}/execute``, wh
 at once with the execution's id; ``GET /api/v1/workflows/executions/{id}/poll`` is asked, 1 s
 after, then every 1.5 × longer up to 10 s, until COMPLETED (the node's output holds the image
 URL) or FAILED. One execution makes one image: ``count`` images are ``count`` executions.
+Reference images are URLs Wireflow fetches: images it made, and users' pictures as the core's
+signed links to our stored copies (there is no upload endpoint).
 
 ``submit`` and ``resume`` are the two halves the core persists between (``Resumable``). Every
 execute carries an ``Idempotency-Key`` derived from ``ImageRequest.job_key``, so submitting again
@@ -143,7 +145,8 @@ class WireflowClient(UpstreamClient):
         self._max_image_pixels = max_image_pixels
         if models is None:
             models = ModelTable.builtin().offers(NAME)
-        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, models)
+        # Its image inputs are URLs: its own results', or a link to a user's picture we serve.
+        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, limits, models, links=True)
         self._submits = RateGate(limits.submits_per_minute or 1_000_000, window)
         self._requests = RateGate(limits.requests_per_minute or 1_000_000, window)
         self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)
@@ -209,8 +212,9 @@ class WireflowClient(UpstreamClient):
         return f"{NAME}: key accepted; workflow {self._workflow} found"
 
     async def _refuse_unfit(self, request: ImageRequest) -> None:
-        """Bad input is refused here, with no upstream call; a reference must be an image
-        Wireflow made (a link on its media hosts), never an address of someone else's."""
+        """Bad input is refused here, with no upstream call; a handle must be an image Wireflow
+        made (a link on its media hosts), never an address of someone else's; a link (the
+        core's, to our copy of a user's picture) must be a web address."""
         offer = self._profile.offer_for_wire(request.model)
         if offer is None:
             raise InvalidRequestError(f"{NAME} has no node for {request.model}")
@@ -218,6 +222,10 @@ class WireflowClient(UpstreamClient):
         if reason is not None:
             raise InvalidRequestError(reason)
         for ref in request.references:
+            if ref.link is not None:
+                if not ref.link.startswith(("https://", "http://")):
+                    raise InvalidRequestError(f"{NAME} fetches pictures only from web addresses")
+                continue
             try:
                 await self._hosts.hop(httpx.URL(ref.handle or ""), account=None)
             except (MediaRefused, httpx.InvalidURL) as exc:

@@ -92,7 +92,8 @@ def outcome(state: dict[str, Any], execution_id: str) -> str:
 def graph(request: ImageRequest) -> dict[str, Any]:
     """The two-node workflow: a text input wired into the generation node."""
     params: dict[str, Any] = {"resolution": request.size, "aspect_ratio": request.aspect_ratio}
-    params.update({f"image{i}": r.handle for i, r in enumerate(request.references, 1)})
+    # Each image input is a URL Wireflow fetches: an image it made, or our link to a picture.
+    params.update({f"image{i}": r.handle or r.link for i, r in enumerate(request.references, 1)})
     return {
         "nodes": [
             {

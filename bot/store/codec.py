@@ -140,11 +140,12 @@ def tombstone(text: str) -> str:
     return encode_request(replace(request, prompt="", references=(), characters=()))
 
 
-def kept_uploads(state: str, request: str, bare: bool) -> set[str]:
-    """The uploads a job's buttons still need once it is answered: a done job's, where it was
-    made without handles (``bare``: on a road that takes the pictures themselves, which 🎲
-    sends again)."""
-    if state != JobState.DONE.value or not bare:
+def kept_uploads(state: str, request: str, made: bool) -> set[str]:
+    """The uploads a job's buttons still need once it is answered: those a done job that
+    ``made`` images (it has buttons) still names in its request. Where they went as handles
+    (uploaded to Flow) the request names the handles instead (``References.remember``); where
+    they went as themselves (Gemini) or as links to our copy (Wireflow), 🎲 sends them again."""
+    if state != JobState.DONE.value or not made:
         return set()
     decoded = decode_request(request)
     uploads = decoded.uploads if isinstance(decoded, GenerationRequest) else ()

@@ -247,20 +247,20 @@ class PostgresStore(
                 (job_id,),
             )
             # Delivered images live on at the platform; we keep only what buttons need: the
-            # bytes of images no handle stands for (R sends them), the pictures a done job
-            # still sends as such (🎲 sends them again).
+            # bytes of images no handle stands for (R sends them), the pictures a done job's
+            # request still names (🎲 sends them again, as pictures or as links).
             await db.execute(
                 "UPDATE images SET data = NULL "
                 "WHERE job_id = %s AND data IS NOT NULL AND media_id <> ''",
                 (job_id,),
             )
             cur = await db.execute(
-                "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id "
-                "AND media_id = '') AS bare FROM jobs WHERE id = %s",
+                "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id) "
+                "AS made FROM jobs WHERE id = %s",
                 (job_id,),
             )
             row = await cur.fetchone()
-            keep = kept_uploads(row["state"], row["request"], row["bare"]) if row else set()
+            keep = kept_uploads(row["state"], row["request"], row["made"]) if row else set()
             await _drop_uploads(db, job_id, keep)
 
     async def results(self, job_id: int) -> list[ResultImage]:

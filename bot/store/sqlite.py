@@ -57,8 +57,8 @@ PUBLIC_ID_TRIES = 8
 
 # What ``kept_uploads`` needs to know of a job being answered.
 _KEPT = (
-    "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id "
-    "AND media_id = '') FROM jobs WHERE id = ?"
+    "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id) "
+    "FROM jobs WHERE id = ?"
 )
 
 
@@ -235,8 +235,8 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls,
                 (time.time(), job_id),
             )
             # Delivered images live on at the platform; we keep only what buttons need: the
-            # bytes of images no handle stands for (R sends them), the pictures a done job
-            # still sends as such (🎲 sends them again).
+            # bytes of images no handle stands for (R sends them), the pictures a done job's
+            # request still names (🎲 sends them again, as pictures or as links).
             await db.execute(
                 "UPDATE images SET data = NULL WHERE job_id = ? AND media_id <> ''", (job_id,)
             )

@@ -16,6 +16,7 @@ from io import BytesIO
 from typing import Any
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
 from bot.core.providers import (
@@ -45,6 +46,7 @@ from bot.core.upstream import (
 )
 from bot.providers.plumbing import Timeouts
 from bot.providers.wireflow import Polling, WireflowClient
+from bot.reference_links import ReferenceLinks, routes
 from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
 
 KEY = "sk-SECRET-wireflow-0123456789"
@@ -176,10 +178,55 @@ async def test_a_result_can_be_the_reference_of_the_next_render(
     assert client.profile.references is ReferenceMode.HANDLE
 
 
+class Pictures:
+    """A store's pictures by sha256, as ``bot.reference_links`` reads them."""
+
+    def __init__(self, **held: bytes) -> None:
+        self.held = held
+
+    async def blob(self, sha256: str) -> bytes | None:
+        return self.held.get(sha256)
+
+
+async def test_a_users_picture_goes_as_a_link_wireflow_fetches(
+    fake: FakeWireflowServer, client: WireflowClient
+) -> None:
+    """Beside an image it made, our link to a user's picture: Wireflow fetches the picture
+    from the bot's own HTTP server while the execution runs."""
+    made = await client.generate(request())
+    handle = made.images[0].handle
+    assert handle is not None
+    picture = BytesIO()
+    Image.new("RGB", (12, 9), "teal").save(picture, "JPEG")
+    sha = "ab" * 32
+    key = b"k" * 32
+    app = web.Application()
+    # Links are checked by their key alone; the address they're made with is the server's own.
+    app.router.add_routes(routes(ReferenceLinks("", key), Pictures(**{sha: picture.getvalue()})))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        link = ReferenceLinks(f"http://127.0.0.1:{runner.addresses[0][1]}", key).link(sha)
+        refs = (Reference(handle=handle), Reference(link=link))
+        again = await client.generate(request(job_key="job-44", references=refs))
+    finally:
+        await runner.cleanup()
+    assert len(again.images) == 1
+    sent = fake.execute_requests()[-1].json
+    assert isinstance(sent, dict)
+    params = sent["nodes"][1]["data"]["params"]
+    assert (params["image1"], params["image2"]) == (handle, link)
+    assert [(f.url, f.status, f.content_type, f.data) for f in fake.fetched] == [
+        (link, 200, "image/jpeg", picture.getvalue())
+    ]
+
+
 @pytest.mark.parametrize(
     ("overrides", "sentence"),
     [
         ({"references": (Reference(data=b"png", mime="image/png"),)}, "only references it made"),
+        ({"references": (Reference(link="file:///etc/passwd"),)}, "only from web addresses"),
         ({"references": (Reference(handle="https://evil.example/x.png"),)}, "only references"),
         ({"model": NB1, "size": "2K"}, "renders at 1K"),
         ({"aspect_ratio": "1:8"}, "takes the aspect ratios"),

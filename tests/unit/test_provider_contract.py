@@ -39,12 +39,24 @@ def request(**overrides: object) -> ImageRequest:
     return ImageRequest(**fields)  # type: ignore[arg-type]
 
 
-def test_a_reference_is_a_handle_or_bytes_never_both_or_neither() -> None:
+def test_a_reference_is_a_handle_a_link_or_bytes_never_two_or_none() -> None:
     assert Reference(handle="media:1").handle == "media:1"
     assert Reference(data=b"x", mime="image/png").mime == "image/png"
-    for bad in ({}, {"handle": "h", "data": b"x", "mime": "image/png"}, {"data": b"x"}):
-        with pytest.raises(ValueError, match="either a handle or data"):
+    assert Reference(link="https://bot.example/references/a").link
+    for bad in (
+        {},
+        {"handle": "h", "data": b"x", "mime": "image/png"},
+        {"data": b"x"},
+        {"handle": "h", "link": "https://bot.example/r"},
+        {"link": "https://bot.example/r", "data": b"x", "mime": "image/png"},
+    ):
+        with pytest.raises(ValueError, match="a handle, a link, or data"):
             Reference(**bad)
+
+
+def test_a_links_repr_does_not_show_it() -> None:
+    """A signed link fetches a user's picture: a log line or traceback must not hold one."""
+    assert repr(Reference(link="https://bot.example/references/a/1/sig")) == "Reference(link)"
 
 
 def test_reprs_do_not_dump_picture_bytes() -> None:
@@ -114,6 +126,18 @@ def test_auto_ratio_needs_the_offer_and_a_reference() -> None:
         "the ratio auto comes from a reference picture: add one, or choose a ratio"
     )
     assert unfit(road, OFFER, with_ref) == "nano-banana-2 takes the aspect ratios 1:1, 16:9"
+
+
+def test_a_link_goes_only_to_a_road_that_fetches_links() -> None:
+    linked = request(references=(Reference(link="https://bot.example/references/a"),))
+    assert unfit(profile(ReferenceMode.HANDLE), OFFER, linked) == (
+        "road fetches no pictures from links"
+    )
+    assert unfit(profile(ReferenceMode.BYTES), OFFER, linked) == (
+        "road fetches no pictures from links"
+    )
+    fetching = ProviderProfile("road", ReferenceMode.HANDLE, ProviderLimits(), (OFFER,), links=True)
+    assert unfit(fetching, OFFER, linked) is None
 
 
 def test_a_fitting_request_is_fit() -> None:

@@ -51,7 +51,7 @@ from bot.core.options import Options
 from bot.core.policy import Access, Defaults, Limits, Tuning
 from bot.core.ports import Leadership, Notifier, Posted, Store
 from bot.core.presenters import InfoView, LinkView, QueueView, SettingsPanel
-from bot.core.providers import ImageProvider
+from bot.core.providers import ImageProvider, Links
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admin import Admin
@@ -81,9 +81,11 @@ class Service(Operating):
     """``async with Service(...)`` starts it; each front end ``attach``es when it is ready.
 
     ``providers`` are the roads to the models in the order to use them (the first is primary;
-    the next take over when it can't serve). ``models`` is the table as those roads serve it.
-    Front ends see it as ``BotApi``; ``store`` and ``scheduler`` are for the wiring, benches and
-    tests (which hold an account full to keep jobs waiting), never for a front end.
+    the next take over when it can't serve); ``links``, where the bot serves pictures at a
+    public address, let a road that fetches them take users' pictures. ``models`` is the table
+    as those roads serve it. Front ends see it as ``BotApi``; ``store`` and ``scheduler`` are for
+    the wiring, benches and tests (which hold an account full to keep jobs waiting), never for a
+    front end.
     """
 
     def __init__(
@@ -101,10 +103,11 @@ class Service(Operating):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         leadership: Leadership | None = None,
+        links: Links | None = None,
     ) -> None:
         self.store = store
         recorder = recorder or Unrecorded()
-        roads = Roads([metered(p, recorder, time.monotonic) for p in providers])
+        roads = Roads([metered(p, recorder, time.monotonic) for p in providers], links=links)
         self.models = models = roads.table(models)
         self.limits = limits or Limits()
         self.defaults = defaults or Defaults()

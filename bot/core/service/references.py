@@ -1,7 +1,9 @@
 """Reference images on their way to a road: a road that holds them by handle gets a user's
 picture uploaded once per account and content (its id is cached a while), and a job goes where
 its references already are; a road that takes pictures gets the bytes, shrunk to what it takes;
-a result's own images are referenced by the handles their road gave them.
+a road that fetches them gets a fresh link to our stored copy at each attempt (never cached or
+kept: it is valid a short while); a result's own images are referenced by the handles their
+road gave them.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from bot.core import texts
 from bot.core.domain import GenerationRequest, ImageRef, Job, Request, Upload
 from bot.core.images import shrink, sniff_mime
 from bot.core.ports import Store
-from bot.core.providers import ImageProvider, Reference, ReferenceMode, Uploader
+from bot.core.providers import ImageProvider, Links, Reference, ReferenceMode, Uploader
 from bot.core.scheduler import Scheduler
 from bot.core.upstream import RejectedError
 
@@ -36,9 +38,10 @@ class ReferenceFailed(Exception):
 
 
 class References:
-    def __init__(self, store: Store, scheduler: Scheduler) -> None:
+    def __init__(self, store: Store, scheduler: Scheduler, links: Links | None = None) -> None:
         self._store = store
         self._scheduler = scheduler
+        self._links = links
 
     async def preferred(self, request: Request) -> frozenset[str]:
         """The healthy units that hold every upload of ``request`` already."""
@@ -58,11 +61,13 @@ class References:
         self, request: GenerationRequest, provider: ImageProvider, unit: str, account: str | None
     ) -> tuple[tuple[Reference, ...], list[str] | None, bool]:
         """``request``'s references as ``provider`` takes them on ``unit``; the handles they
-        went as (None where they went as pictures); whether a cached upload was among them."""
+        went as (None where a user's picture went as itself or as a link: it is sent again);
+        whether a cached upload was among them."""
         profile = provider.profile
         out: list[Reference] = []
         handles: list[str] = []
         used_cache = False
+        kept = False  # a user's picture went as itself or as a link, not as a handle
         for ref in request.references:
             if isinstance(ref, ImageRef):
                 out.append(Reference(handle=ref.media_id))
@@ -70,6 +75,13 @@ class References:
             elif profile.references is ReferenceMode.BYTES:
                 data = await self._picture(ref, profile.max_reference_bytes)
                 out.append(Reference(data=data, mime=sniff_mime(data)))
+                kept = True
+            elif profile.links and self._links is not None:
+                # A link to a picture no longer held would fail only at the road, unexplained.
+                if await self._store.blob(ref.sha256) is None:
+                    raise ReferenceFailed(texts.REFERENCE_NOT_USABLE)
+                out.append(Reference(link=self._links.link(ref.sha256)))
+                kept = True
             elif isinstance(provider, Uploader):
                 media_id, cached = await self._uploaded(provider, ref, unit, account)
                 used_cache = used_cache or cached
@@ -77,8 +89,7 @@ class References:
                 handles.append(media_id)
             else:  # routing never sends a picture here; a table changed under a queued job
                 raise ReferenceFailed(texts.PICTURES_NOT_TAKEN)
-        as_pictures = profile.references is ReferenceMode.BYTES and bool(request.uploads)
-        return tuple(out), None if as_pictures else handles, used_cache
+        return tuple(out), None if kept else handles, used_cache
 
     async def _picture(self, ref: Upload, limit: int | None) -> bytes:
         data = await self._store.blob(ref.sha256)

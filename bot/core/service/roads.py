@@ -1,5 +1,6 @@
 """The configured providers, in the operator's order (``BOT_PROVIDERS``): each by its name,
-what it takes as references, the model table as they serve it, and the roads a job may take.
+what it takes as references (and the ``Links`` to give a road that fetches pictures), the model
+table as they serve it, and the roads a job may take.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from bot.core.models_table import ModelOffer, ModelTable
 from bot.core.providers import (
     CharacterMaker,
     ImageProvider,
+    Links,
     Pooled,
     ReferenceMode,
     Uploader,
@@ -21,16 +23,20 @@ from bot.core.scheduler import Route
 
 
 class Roads:
-    def __init__(self, providers: Sequence[ImageProvider]) -> None:
+    def __init__(self, providers: Sequence[ImageProvider], *, links: Links | None = None) -> None:
         if not providers:
             raise ValueError("the service needs at least one provider")
         self._by_name = {p.profile.name: p for p in providers}
         self.order = tuple(self._by_name)
-        # Roads that take a picture a user sent: as bytes, or through an upload of their own.
+        self.links = links
+        # Roads that take a picture a user sent: as bytes, through an upload of their own, or
+        # fetched from a link to our copy (where the bot has ``links`` to give).
         self.pictures = frozenset(
             name
             for name, p in self._by_name.items()
-            if p.profile.references is ReferenceMode.BYTES or isinstance(p, Uploader)
+            if p.profile.references is ReferenceMode.BYTES
+            or isinstance(p, Uploader)
+            or (links is not None and p.profile.links)
         )
 
     @property

@@ -98,7 +98,7 @@ class Runner:
         wake: asyncio.Event,
         recorder: Recorder,
     ) -> None:
-        self._references = References(store, scheduler)
+        self._references = References(store, scheduler, roads.links)
         self._renderer = Renderer(store, roads, models, self._references)
         self._identities = Identities(store)
         self._store = store

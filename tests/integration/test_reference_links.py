@@ -1,0 +1,104 @@
+"""Users' pictures for Wireflow over signed links (``bot.reference_links``), with the real
+service, the real ``WireflowClient`` against the fake (which fetches what it is given), the
+bot's real HTTP server and a real store (each test on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import random
+from collections.abc import AsyncIterator
+
+import httpx
+
+from bot.core.domain import Action, Button, GenerationRequest, Owner, Upload
+from bot.core.models_table import ModelTable
+from bot.core.monitoring import Health
+from bot.core.service import Service
+from bot.observability import server
+from bot.observability.metrics import Metrics
+from bot.reference_links import ReferenceLinks, routes
+from bot.store import open_store
+from tests.conftest import FAST, AnyStore, as_uploaded, image_bytes, owner, wait_delivered
+from tests.fakes.notifier import RecordingNotifier
+from tests.fakes.wireflow_server import FakeWireflowServer
+from tests.integration.test_roads import wireflow_client
+
+LOCAL = ("127.0.0.1", 0)
+
+
+class Healthy:
+    async def health(self) -> Health:
+        return Health(store_writable=True, upstream_serving=True)
+
+
+@contextlib.asynccontextmanager
+async def answering(store: AnyStore, api_key: str) -> AsyncIterator[str]:
+    """One process's HTTP server answering links from ``store``: its address."""
+    async with server.serve(
+        LOCAL, Healthy(), Metrics(), routes(ReferenceLinks.keyed_by(api_key, ""), store)
+    ) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+async def test_wireflow_takes_a_users_picture_by_link_and_again_for_a_new_seed(
+    store: AnyStore,
+) -> None:
+    picture = image_bytes(size=(64, 48), color="navy")
+    async with FakeWireflowServer(plan="pro") as wireflow, answering(store, "sk-w") as address:
+        links = ReferenceLinks.keyed_by("sk-w", address)
+        client = wireflow_client(wireflow)
+        async with client:
+            service = Service(
+                store,
+                [client],
+                models=ModelTable.builtin(),
+                tuning=FAST,
+                rng=random.Random(3),
+                links=links,
+            )
+            told = RecordingNotifier()
+            service.attach("console", told)
+            async with service:
+                first = await service.submit(owner(), "a fox --count 1", images=[picture])
+                await told.wait_answered(first.job_id, timeout=20)
+                await wait_delivered(store, first.job_id)
+                again = await service.press(owner(), Button(Action.REROLL, first.public_id, 0))
+                await told.wait_answered(again.job_id, timeout=20)
+    assert not told.failed
+    sent = [r.json["nodes"][1]["data"]["params"]["image1"] for r in wireflow.execute_requests()]  # type: ignore[index]
+    assert all(link.startswith(f"{address}/references/") for link in sent)
+    assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
+        (sent[0], 200, as_uploaded(picture)),
+        (sent[1], 200, as_uploaded(picture)),
+    ]
+    # The job keeps the user's picture (🎲 links it again), never the link, which expires.
+    job = await store.get_job(first.job_id)
+    assert job is not None
+    assert isinstance(job.request, GenerationRequest)
+    [kept] = job.request.references
+    assert isinstance(kept, Upload)
+
+
+async def test_a_link_one_process_made_is_answered_by_another_until_the_picture_is_dropped(
+    store: AnyStore, store_url: str
+) -> None:
+    """Two processes share the store and the configuration: whichever answers the public
+    address serves a link the other made; once no job holds the picture, it is a 404."""
+    photo = image_bytes(color="olive")
+    sha = hashlib.sha256(photo).hexdigest()
+    request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5, (Upload(sha, "image/png"),))
+    job = await store.add_job(Owner("telegram", "7", "7"), request, {sha: photo}, day="2026-11-26")
+    async with (
+        open_store(store_url) as other_process,
+        answering(other_process, "sk-same-key") as there,
+        httpx.AsyncClient(base_url=there) as http,
+    ):
+        # The public address (a proxy in front of both) is the same for both processes.
+        made_here = ReferenceLinks.keyed_by("sk-same-key", "").link(sha)
+        answer = await http.get(made_here)
+        assert (answer.status_code, answer.content) == (200, photo)
+        forged = await http.get(ReferenceLinks.keyed_by("sk-another-key", "").link(sha))
+        assert forged.status_code == 404
+        await store.cancel_job(job.id)
+        assert (await http.get(made_here)).status_code == 404
