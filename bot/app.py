@@ -23,6 +23,7 @@ from bot.core.service import Service
 from bot.frontends.console import Console
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
+from bot.reference_links import ReferenceLinks, routes
 from bot.store import SqliteStore, open_store
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parki
     """The store, the roads' clients (in ``settings.providers`` order) and the service on them,
     closed in reverse order; and the store's parking, for the front ends."""
     metrics = Metrics() if settings.http_listen is not None else None
+    links = _links(settings)
     async with AsyncExitStack() as stack:
         clients = [roads.client(settings, road) for road in settings.providers]
         for opened in clients:
@@ -57,9 +59,34 @@ async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parki
                 blocked_words=settings.blocked_words,
                 recorder=metrics,
                 leadership=_leadership(store),
+                links=links,
             )
-            async with _operating(settings, store, service, metrics):
+            async with _operating(settings, store, service, metrics, links):
                 yield service, store
+
+
+def _links(settings: Settings) -> ReferenceLinks | None:
+    """Links to users' pictures for Wireflow (which fetches its references from URLs), where
+    the bot has a public address; without one, Wireflow takes only images it made."""
+    if "wireflow" not in settings.providers:
+        if settings.public_url is not None:
+            log.info("BOT_PUBLIC_URL is unused: only Wireflow fetches pictures from links")
+        return None
+    if settings.public_url is None:
+        log.info(
+            "Wireflow takes pictures users send only from a web address: set BOT_PUBLIC_URL "
+            "(see the README) to serve them; until then they are refused with a sentence"
+        )
+        return None
+    if settings.http_listen is None:
+        # A worker (BOT_PLATFORMS=none) may lead and make links: the process with the HTTP
+        # server answers them from the store they share.
+        log.info(
+            "BOT_PUBLIC_URL's links are answered by another process: this one has no "
+            "BOT_HTTP_LISTEN"
+        )
+    assert settings.wireflow_api_key is not None
+    return ReferenceLinks.keyed_by(settings.wireflow_api_key.reveal(), settings.public_url)
 
 
 def _leadership(store: SqliteStore | PostgresStore) -> Leadership | None:
@@ -132,15 +159,18 @@ async def _operating(
     store: SqliteStore | PostgresStore,
     service: Service,
     metrics: Metrics | None,
+    links: ReferenceLinks | None,
 ) -> AsyncIterator[None]:
     """What runs beside the service for its operator: retention, ``/healthz`` and ``/metrics``
-    (the service answers both, and records into ``metrics``)."""
+    (the service answers both, and records into ``metrics``); and the pictures ``links`` name,
+    read from the store, so that any process sharing it answers a link another one made."""
     async with AsyncExitStack() as stack:
         if settings.retention_days:
             await stack.enter_async_context(retention.pruning(store, settings.retention_days))
         if settings.http_listen is not None and metrics is not None:
             metrics.watch(service)
-            await stack.enter_async_context(serve(settings.http_listen, service, metrics))
+            pictures = routes(links, store) if links is not None else []
+            await stack.enter_async_context(serve(settings.http_listen, service, metrics, pictures))
         yield
 
 

@@ -19,6 +19,7 @@ from bot.core.upstream import AuthError, UpstreamError
 from bot.diagnosis import flow_accounts
 from bot.logs import Redact, secrets_of
 from bot.providers.flow import FlowClient
+from bot.reference_links import LINK_SECONDS, PREFIX
 from bot.store import StoreError, open_store
 
 # Seconds each check may take: a service that hasn't answered by then is as good as down.
@@ -150,9 +151,28 @@ def _road_check(road: str) -> Callable[[Settings], Awaitable[Line]]:
     async def check(settings: Settings) -> Line:
         client = roads.client(settings, road)
         assert not isinstance(client, FlowClient)  # Flow's check is its accounts' report
-        return await _provider(road, _KEYS[road], client)
+        line = await _provider(road, _KEYS[road], client)
+        if road == "wireflow" and line.ok:
+            return Line(True, f"{line.text}; {_pictures_by_link(settings)}")
+        return line
 
     return check
+
+
+def _pictures_by_link(settings: Settings) -> str:
+    """How Wireflow gets the pictures users send (``BOT_PUBLIC_URL`` was checked on reading)."""
+    if settings.public_url is None:
+        return "pictures users send are refused until BOT_PUBLIC_URL is set"
+    hours = LINK_SECONDS / 3600
+    where = (
+        "answered on BOT_HTTP_LISTEN"
+        if settings.http_listen is not None
+        else "answered by another process (this one has no BOT_HTTP_LISTEN)"
+    )
+    return (
+        f"pictures users send go as links under {settings.public_url}{PREFIX}/ (valid "
+        f"{hours:g} h), {where}"
+    )
 
 
 class _Checkable(Protocol):

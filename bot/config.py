@@ -22,7 +22,16 @@ from bot.core.models_table import (
     ModelTableError,
 )
 from bot.core.policy import Defaults, Limits, Tuning
-from bot.env import PLATFORMS, ConfigError, Env, Secret, blocked_words, environment, setting
+from bot.env import (
+    PLATFORMS,
+    ConfigError,
+    Env,
+    Secret,
+    blocked_words,
+    environment,
+    public_url,
+    setting,
+)
 from bot.providers import gemini, nbpro, wireflow
 from bot.providers.flow import DEFAULT_BASE_URL
 from bot.providers.media import DEFAULT_MEDIA_HOSTS
@@ -75,6 +84,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     http_listen: tuple[str, int] | None = None
+    public_url: str | None = None  # BOT_PUBLIC_URL, without a trailing slash
     retention_days: int = 30  # 0: keep forever
     blocked_words: tuple[str, ...] = ()  # seeds the admins' list (lower case, single spaces)
     # The other roads to the models (the first is useapi_token's Google Flow).
@@ -276,6 +286,7 @@ def _parse(env: Env) -> Settings:
         http_listen=_listen("BOT_HTTP_LISTEN", http)
         if (http := env.text("BOT_HTTP_LISTEN"))
         else None,
+        public_url=public_url(env.text("BOT_PUBLIC_URL")),
         retention_days=env.number("BOT_RETENTION_DAYS", Settings.retention_days, int, 0),
         blocked_words=blocked_words(env.text("BOT_BLOCKED_WORDS")),
         gemini_api_key=env.secret("GEMINI_API_KEY"),

@@ -1,13 +1,16 @@
-"""Reading the environment (and ``.env``): raw values, checked as numbers, flags, ids and word
-lists, and the one error a wrong setting raises. ``bot.config`` builds the ``Settings`` from these.
+"""Reading the environment (and ``.env``): raw values, checked as numbers, flags, ids, word
+lists and the bot's public address, and the one error a wrong setting raises. ``bot.config``
+builds the ``Settings`` from these.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -130,3 +133,34 @@ def blocked_words(raw: str) -> tuple[str, ...]:
             )
         phrases.append(phrase)
     return tuple(dict.fromkeys(phrases))
+
+
+def public_url(raw: str) -> str | None:
+    """``BOT_PUBLIC_URL``: https, or http on this machine only (a link in the clear on the
+    internet could be read on its way); no user, query or fragment."""
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 — a port that is not a number raises here
+    except ValueError:
+        host = ""
+    if not host or parts.username is not None or parts.query or parts.fragment:
+        shown = "" if "@" in raw else f", got {raw[:80]!r}"  # a password is never echoed
+        raise ConfigError(
+            "BOT_PUBLIC_URL must be the bot's public web address, like https://bot.example.org "
+            f"(no user, query or fragment){shown}"
+        )
+    if parts.scheme != "https" and not (parts.scheme == "http" and _this_machine(host)):
+        raise ConfigError("BOT_PUBLIC_URL must be an https:// address (http:// only for localhost)")
+    return raw.rstrip("/")
+
+
+def _this_machine(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

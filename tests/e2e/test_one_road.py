@@ -1,22 +1,27 @@
 """A bot with one road and no ``USEAPI_TOKEN``: ``app.run_bot`` as ``python -m bot`` runs it,
 serving both platforms, a user's picture as the reference (Discord's fake needs discord.py
-patched in-process, so the wiring runs in the test's loop)."""
+patched in-process, so the wiring runs in the test's loop). Wireflow fetches a user's picture
+from the bot's own HTTP server, at ``BOT_PUBLIC_URL``, as the real service would."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import contextlib
+import json
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot import app
 from bot.config import Settings
 from tests.conftest import as_uploaded, image_bytes
 from tests.e2e.test_cli import run_bot
+from tests.e2e.test_operating import free_port
 from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.nbpro_server import FakeNbproServer
@@ -81,7 +86,7 @@ async def both_platforms_with_a_picture(
 
 
 def refuses_pictures(call: Call) -> bool:
-    return "only builds on images it made" in str(call.params.get("text", ""))
+    return "its operator can give it one (BOT_PUBLIC_URL" in str(call.params.get("text", ""))
 
 
 def inline_pictures(body: Any) -> list[bytes]:
@@ -124,14 +129,34 @@ async def test_only_a_nano_banana_pro_net_key_serves_both_platforms_with_referen
     assert [[u.data for u in uploads] for uploads in nbpro.uploads] == [[sent[0]], [sent[1]]]
 
 
+def wireflow_env(wireflow: FakeWireflowServer, port: int | None = None) -> dict[str, str]:
+    """Only Wireflow's settings; with ``port``, the bot's HTTP server there is its public
+    address (Wireflow fetches users' pictures from it)."""
+    env = {
+        "WIREFLOW_API_KEY": wireflow.api_key,
+        "WIREFLOW_BASE_URL": wireflow.base_url,
+        "WIREFLOW_WORKFLOW_ID": DEFAULT_WORKFLOW,
+        "WIREFLOW_PLAN": "pro",
+    }
+    if port is not None:
+        env["BOT_HTTP_LISTEN"] = f"127.0.0.1:{port}"
+        env["BOT_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def image_inputs(wireflow: FakeWireflowServer) -> list[str]:
+    """Every image input of every execution asked for, in order."""
+    return [
+        value
+        for r in wireflow.execute_requests()
+        for key, value in r.json["nodes"][1]["data"]["params"].items()  # type: ignore[index]
+        if key.startswith("image")
+    ]
+
+
 async def test_only_a_wireflow_key_serves_both_platforms(tmp_path: Path) -> None:
     async with FakeWireflowServer(plan="pro") as wireflow:
-        env = {
-            "WIREFLOW_API_KEY": wireflow.api_key,
-            "WIREFLOW_BASE_URL": wireflow.base_url,
-            "WIREFLOW_WORKFLOW_ID": DEFAULT_WORKFLOW,
-            "WIREFLOW_PLAN": "pro",
-        }
+        env = wireflow_env(wireflow)
         async with running(env, tmp_path) as (tg, dc):
             await tg.post_message(TG_USER, TG_USER, "a lighthouse --count 1")
             await tg.wait_for("sendPhoto", timeout=20)
@@ -143,3 +168,83 @@ async def test_only_a_wireflow_key_serves_both_platforms(tmp_path: Path) -> None
             await tg.wait_for("sendMessage", predicate=refuses_pictures, timeout=10)
             assert len(wireflow.execute_requests()) == before
     assert wireflow.executed == 2
+
+
+async def test_only_a_wireflow_key_and_a_public_address_serve_users_pictures(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Wireflow fetches each picture from the bot's HTTP server, over a signed link: the bytes
+    it gets are the checked, re-encoded ones; no Telegram file URL (it holds the bot's token)
+    and no link reaches the logs."""
+    port = free_port()
+    caplog.set_level(logging.DEBUG)
+    async with (
+        FakeWireflowServer(plan="pro") as wireflow,
+        running(wireflow_env(wireflow, port), tmp_path) as (tg, dc),
+    ):
+        sent = await both_platforms_with_a_picture(tg, dc, timeout=30)
+    links = image_inputs(wireflow)
+    assert [link.startswith(f"http://127.0.0.1:{port}/references/") for link in links] == [
+        True,
+        True,
+    ]
+    assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
+        (links[0], 200, sent[0]),
+        (links[1], 200, sent[1]),
+    ]
+    bodies = json.dumps([r.json for r in wireflow.execute_requests()])
+    assert TG_TOKEN not in bodies
+    assert tg.root not in bodies
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert not [link for link in links if link in logged]
+    assert "/references/" not in logged
+
+
+async def test_a_picture_is_still_served_to_an_execution_resumed_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The bot stops while Wireflow has yet to fetch the picture; the bot that starts next
+    resumes polling that execution (no second one) and serves the link the first one made:
+    the key is derived, not drawn per process, and the picture is read from the store."""
+    port = free_port()
+    picture = image_bytes("PNG", size=(40, 30), color="purple")
+    async with FakeWireflowServer(plan="pro") as wireflow, FakeTelegramServer(token=TG_TOKEN) as tg:
+        wireflow.fetching.clear()
+        settings = Settings.from_env(
+            {
+                **wireflow_env(wireflow, port),
+                "TELEGRAM_TOKEN": TG_TOKEN,
+                "TELEGRAM_API_URL": tg.root,
+                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
+            },
+            env_file=None,
+        )
+        first = asyncio.create_task(app.run_bot(settings))
+        await tg.wait_for("deleteWebhook", timeout=10)
+        await tg.post_photo(TG_USER, TG_USER, picture, caption="a fox in the snow --count 1")
+        async with asyncio.timeout(15):
+            while not wireflow.execute_requests():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        second = asyncio.create_task(app.run_bot(settings))
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                async with asyncio.timeout(10):
+                    while True:
+                        with contextlib.suppress(httpx.TransportError):
+                            if (await http.get("/healthz")).status_code in (200, 503):
+                                break
+                        await asyncio.sleep(0.05)
+            wireflow.fetching.set()  # Wireflow fetches now, from the bot that runs now
+            await tg.wait_for("sendPhoto", timeout=30)
+        finally:
+            second.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await second
+    assert wireflow.executed == 1
+    [link] = image_inputs(wireflow)
+    assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
+        (link, 200, as_uploaded(picture))
+    ]

@@ -67,6 +67,17 @@ async def test_check_exits_0_when_all_pass_and_1_naming_what_failed(tmp_path: Pa
     assert SECRET not in out + err
 
 
+async def test_check_refuses_a_public_address_wireflow_could_not_be_given(tmp_path: Path) -> None:
+    env = {"USEAPI_TOKEN": SECRET}
+    for url, says in (
+        ("http://bot.example.org", "BOT_PUBLIC_URL must be an https:// address"),
+        ("https://bot.example.org?k=1", "BOT_PUBLIC_URL must be the bot's public web address"),
+    ):
+        code, out, err = await run_bot("check", env={**env, "BOT_PUBLIC_URL": url}, cwd=tmp_path)
+        assert (code, out) == (2, "")
+        assert says in err
+
+
 WRITER = textwrap.dedent(
     """
     import asyncio, sys

@@ -104,10 +104,29 @@ async def test_everything_configured_and_right_is_all_ticks(world: World) -> Non
         f"invite: https://discord.com/oauth2/authorize?client_id=1111&scope=bot+applications"
         f".commands&permissions={DISCORD_PERMISSIONS}"
     ) in checked["discord"].text
-    assert checked["wireflow"].text == f"wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found"
+    assert checked["wireflow"].text == (
+        f"wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found; pictures users send are "
+        "refused until BOT_PUBLIC_URL is set"
+    )
     # Nothing but the login: no gateway session, nothing sent anywhere.
     assert world.discord.gateway_connections == []
     assert world.telegram.calls_of("sendMessage") == []
+
+
+async def test_wireflow_says_where_the_pictures_users_send_are_served(world: World) -> None:
+    settings = world.with_(
+        public_url="https://bot.example.org/nano", http_listen=("127.0.0.1", 8080)
+    )
+    assert str(by_name(await run_checks(settings))["wireflow"]) == (
+        f"✓ wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found; pictures users send go "
+        "as links under https://bot.example.org/nano/references/ (valid 1 h), answered on "
+        "BOT_HTTP_LISTEN"
+    )
+    # A worker without the HTTP server makes links the process with one answers.
+    worker = dataclasses.replace(settings, http_listen=None)
+    assert by_name(await run_checks(worker))["wireflow"].text.endswith(
+        "answered by another process (this one has no BOT_HTTP_LISTEN)"
+    )
 
 
 async def test_only_what_is_configured_is_checked(world: World) -> None:

@@ -150,6 +150,44 @@ def test_operating_settings() -> None:
     assert load(BOT_HTTP_LISTEN="[::1]:9100").http_listen == ("::1", 9100)
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://bot.example.org", "https://bot.example.org"),
+        ("https://bot.example.org/nano/", "https://bot.example.org/nano"),
+        ("https://bot.example.org:8443", "https://bot.example.org:8443"),
+        ("http://localhost:8080", "http://localhost:8080"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("http://bot.localhost", "http://bot.localhost"),
+    ],
+)
+def test_the_public_address_is_https_or_on_this_machine(url: str, expected: str) -> None:
+    assert load(BOT_PUBLIC_URL=url).public_url == expected
+    assert load().public_url is None
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://bot.example.org", "an https:// address \\(http:// only for localhost\\)"),
+        ("http://10.0.0.5:8080", "must be an https:// address"),
+        ("ftp://bot.example.org", "must be an https:// address"),
+        ("bot.example.org", "must be the bot's public web address"),
+        ("https://", "must be the bot's public web address"),
+        ("https://bot.example.org/?x=1", "no user, query or fragment"),
+        ("https://bot.example.org/#top", "no user, query or fragment"),
+        ("https://me:pw@bot.example.org", "no user, query or fragment"),
+        ("https://bot.example.org:port", "must be the bot's public web address"),
+    ],
+)
+def test_a_wrong_public_address_says_what_to_set(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        load(BOT_PUBLIC_URL=url)
+    assert str(caught.value).startswith("BOT_PUBLIC_URL must")
+    assert "pw@" not in str(caught.value)
+
+
 def test_provider_keys_are_secrets() -> None:
     settings = load(GEMINI_API_KEY="AIza-key", WIREFLOW_API_KEY="sk-w", WIREFLOW_WORKFLOW_ID="cm1")
     assert "AIza-key" not in repr(settings)
