@@ -74,9 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    from bot import app, logs
+    from bot import app, catalogues, logs
 
     logs.configure(settings)
+    catalogues.install(settings.default_language)
     if args.command == "check":
         return check(settings)
     if args.command != "console" and not (settings.discord_token or settings.telegram_token):

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot import roads
+from bot import catalogues, roads
 from bot.config import Settings
+from bot.core import i18n
 from bot.core.upstream import AuthError, UpstreamError
 from bot.diagnosis import flow_accounts
 from bot.logs import Redact, secrets_of
@@ -41,7 +42,10 @@ class Line:
 
 async def run_checks(settings: Settings) -> list[Line]:
     """One line per configured thing, in a fixed order; the checks run side by side."""
-    checks: list[tuple[str, Callable[[Settings], Awaitable[Line]]]] = [("store", check_store)]
+    checks: list[tuple[str, Callable[[Settings], Awaitable[Line]]]] = [
+        ("store", check_store),
+        ("languages", check_languages),
+    ]
     if "flow" in settings.providers:
         checks.append(("flow", check_flow))
     if settings.telegram_token is not None:
@@ -71,6 +75,19 @@ async def check_store(settings: Settings) -> Line:
     except StoreError as exc:
         return Line(False, f"store: {exc}")
     return Line(True, f"store: {settings.database} opens and takes writes; schema {version}")
+
+
+async def check_languages(settings: Settings) -> Line:
+    """Reads every shipped language's catalogue, as the bot does at start."""
+    for code in i18n.LANGUAGES[1:]:
+        try:
+            await asyncio.to_thread(catalogues.read, code)
+        except (OSError, ValueError) as exc:
+            return Line(False, f"languages: {code}'s catalogue can't be read ({exc}): reinstall")
+    return Line(
+        True,
+        f"languages: {', '.join(i18n.LANGUAGES)}; BOT_DEFAULT_LANGUAGE {settings.default_language}",
+    )
 
 
 async def check_flow(settings: Settings) -> Line:

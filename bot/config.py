@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core import models_file
+from bot.core import i18n, models_file
 from bot.core.domain import DISCORD, TELEGRAM, UserKey
 from bot.core.models_table import (
     MAX_COUNT,
@@ -83,6 +83,7 @@ class Settings:
     console_dir: Path = Path("images")
     log_level: str = "INFO"
     log_format: str = "text"
+    default_language: str = i18n.DEFAULT  # for a reader whose language isn't shipped or known
     http_listen: tuple[str, int] | None = None
     public_url: str | None = None  # BOT_PUBLIC_URL, without a trailing slash
     retention_days: int = 30  # 0: keep forever
@@ -283,6 +284,7 @@ def _parse(env: Env) -> Settings:
         console_dir=Path(env.text("BOT_CONSOLE_DIR", "images")),
         log_level=_log_level(env.text("BOT_LOG_LEVEL", "INFO")),
         log_format=_choice("BOT_LOG_FORMAT", env.text("BOT_LOG_FORMAT", "text"), LOG_FORMATS),
+        default_language=_language(env.text("BOT_DEFAULT_LANGUAGE", i18n.DEFAULT)),
         http_listen=_listen("BOT_HTTP_LISTEN", http)
         if (http := env.text("BOT_HTTP_LISTEN"))
         else None,
@@ -382,6 +384,14 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value.lower() not in choices:
         raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
     return value.lower()
+
+
+def _language(value: str) -> str:
+    code = i18n.pick(value)
+    if code is None:
+        shipped = ", ".join(i18n.LANGUAGES)
+        raise ConfigError(f"BOT_DEFAULT_LANGUAGE must be one of {shipped}, got {value!r}")
+    return code
 
 
 def _listen(name: str, value: str) -> tuple[str, int]:

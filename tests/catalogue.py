@@ -1,19 +1,15 @@
-"""The message catalogue as the tests see it: each shipped language's ``.po`` compiled to the
-``.mo`` the bot reads (built, not committed: see ``.ci/catalogue``), and the template's messages
+"""The message catalogue as the tests see it: each language's ``.po``, and the template's messages
 as Babel extracts them from the code now."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
-from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.core.i18n import DOMAIN, LOCALES
+from bot.catalogues import DOMAIN, LOCALES
 
 ROOT = LOCALES.parent.parent
 TEMPLATE = LOCALES / f"{DOMAIN}.pot"
@@ -21,23 +17,9 @@ TEMPLATE = LOCALES / f"{DOMAIN}.pot"
 KEYWORDS = {"_": None, "_n": (1, 2)}
 
 
-def po_path(code: str) -> Path:
-    return LOCALES / code / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
 def read(path: Path, locale: str | None = None) -> Catalog:
     with path.open("rb") as file:
         return read_po(file, locale=locale)
-
-
-def compile_all() -> None:
-    """Every ``.po`` to its ``.mo``, each written whole (xdist workers compile at once)."""
-    for po in LOCALES.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
-        catalog = read(po, po.parent.parent.name)
-        handle, tmp = tempfile.mkstemp(dir=po.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            write_mo(file, catalog)
-        os.replace(tmp, po.with_suffix(".mo"))
 
 
 def extracted() -> set[str | tuple[str, str]]:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot import catalogues
 from bot.core.domain import Owner
 from bot.core.images import prepare_reference
 from bot.core.models_table import ModelTable
@@ -26,7 +27,6 @@ from bot.store.postgres import PostgresStore
 from bot.store.postgres_lead import PostgresLeader
 from bot.store.sqlite import SqliteStore
 from bot.store.url import StoreUrl
-from tests.catalogue import compile_all
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
 from tests.postgres_server import (
@@ -38,8 +38,8 @@ from tests.postgres_server import (
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The bot reads compiled catalogues (.mo), which are built, not committed."""
-    compile_all()
+    """The catalogues, as ``python -m bot`` installs them at startup."""
+    catalogues.install()
 
 
 AnyStore = SqliteStore | PostgresStore

@@ -9,18 +9,22 @@ reaches a reader should go through the reader's :class:`Language` (a ``str`` tha
 such as a model name or a prompt, renders as itself).
 
 The store keeps :func:`to_data` (message and parameters), never the words, so a failure stored
-today is told tomorrow in the language of whoever reads it. Catalogues are compiled ``.mo`` files
-under ``bot/locales/<code>/LC_MESSAGES/messages.mo``; Babel (tooling, not a runtime dependency)
-extracts the messages and compiles them: see ``.ci/catalogue`` and ``bot/locales/TRANSLATING.md``.
+today is told tomorrow in the language of whoever reads it. The catalogues are the ``.po`` files
+under ``bot/locales``, read at startup by ``bot.catalogues`` (Babel) and handed over by
+:func:`install`; see ``bot/locales/TRANSLATING.md``.
+
+Who reads is known where they wrote or where their answer is delivered; there the front end says
+so with :func:`reading` (as Django's ``translation.override``), and whatever it sends meanwhile is
+rendered by :func:`reader`, the language of the reader at hand.
 """
 
 from __future__ import annotations
 
 import gettext
 import logging
-from collections.abc import Iterable, Mapping
-from functools import cache
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -29,8 +33,6 @@ log = logging.getLogger(__name__)
 # and the language picker read this. A language joins when its catalogue is complete.
 LANGUAGES = ("en", "es", "pt_BR", "fr", "ja", "zh_Hans", "de", "ru")
 DEFAULT = LANGUAGES[0]
-LOCALES = Path(__file__).resolve().parent.parent / "locales"
-DOMAIN = "messages"
 
 # Platform tags that name a shipped language other than by its own code (Discord sends
 # ``zh-CN``, Telegram may send ``zh-hans``); Traditional Chinese is not Simplified.
@@ -139,22 +141,63 @@ class Language:
         return f"Language({self.code!r})"
 
 
-@cache
+_catalogues: dict[str, gettext.NullTranslations] = {}
+_languages: dict[str, Language] = {}
+
+
+def install(catalogues: Mapping[str, gettext.NullTranslations]) -> None:
+    """The translations of the shipped languages, by code (``bot.catalogues`` reads them)."""
+    _catalogues.clear()
+    _catalogues.update(catalogues)
+    _languages.clear()
+
+
 def language(code: str) -> Language:
     """The shipped language ``code`` (see :func:`pick` for a platform's tag); English for any
-    other, and for one whose compiled catalogue is missing (said once in the log)."""
-    if code == DEFAULT or code not in LANGUAGES:
-        return Language(DEFAULT, gettext.NullTranslations())
-    path = LOCALES / code / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    other, and for one whose catalogue was not installed (said once in the log)."""
+    found = _languages.get(code)
+    if found is not None:
+        return found
+    if code != DEFAULT and code in LANGUAGES:
+        catalogue = _catalogues.get(code)
+        if catalogue is None:
+            log.warning("no catalogue installed for %s: told in English", code)
+            found = ENGLISH
+        else:
+            found = Language(code, catalogue)
+    else:
+        found = ENGLISH
+    _languages[code] = found
+    return found
+
+
+ENGLISH = Language(DEFAULT, gettext.NullTranslations())
+_reader: ContextVar[Language | None] = ContextVar("reader", default=None)
+_fallback = [ENGLISH]
+
+
+def set_default(code: str) -> None:
+    """The operator's language (``BOT_DEFAULT_LANGUAGE``): for a reader nobody knows."""
+    _fallback[0] = language(code)
+
+
+def default() -> Language:
+    return _fallback[0]
+
+
+def reader() -> Language:
+    """The language of whoever is being answered now (the operator's default if unknown)."""
+    return _reader.get() or _fallback[0]
+
+
+@contextmanager
+def reading(lang: Language) -> Iterator[Language]:
+    """Answer in ``lang`` inside the block (the task's context: a handler, a delivery)."""
+    token = _reader.set(lang)
     try:
-        with path.open("rb") as file:
-            return Language(code, gettext.GNUTranslations(file))
-    except OSError as exc:
-        log.warning("no compiled catalogue for %s (%s): run .ci/catalogue compile", code, exc)
-        return Language(DEFAULT, gettext.NullTranslations())
-
-
-ENGLISH = language(DEFAULT)
+        yield lang
+    finally:
+        _reader.reset(token)
 
 
 def pick(tag: str | None) -> str | None:

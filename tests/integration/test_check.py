@@ -11,6 +11,7 @@ import pytest
 
 from bot.check import DISCORD_PERMISSIONS, Line, run_checks
 from bot.config import Secret, Settings
+from bot.core.i18n import LANGUAGES
 from bot.store import StoreUrl
 from bot.store.migrations import LATEST
 from tests.fakes.discord_server import FakeDiscordServer
@@ -82,10 +83,11 @@ def by_name(lines: list[Line]) -> dict[str, Line]:
 
 async def test_everything_configured_and_right_is_all_ticks(world: World) -> None:
     lines = await run_checks(world.settings)
-    assert [str(line)[0] for line in lines] == ["✓"] * 7
+    assert [str(line)[0] for line in lines] == ["✓"] * 8
     checked = by_name(lines)
     assert list(checked) == [
         "store",
+        "languages",
         "useapi.net",
         "telegram",
         "discord",
@@ -94,6 +96,9 @@ async def test_everything_configured_and_right_is_all_ticks(world: World) -> Non
         "wireflow",
     ]
     assert checked["store"].text.endswith(f"opens and takes writes; schema {LATEST}")
+    assert checked["languages"].text == (
+        f"languages: {', '.join(LANGUAGES)}; BOT_DEFAULT_LANGUAGE en"
+    )
     assert checked["useapi.net"].text == (
         "useapi.net: 2 Google accounts can serve (alice@example.com, bob@example.com)"
     )
@@ -138,7 +143,7 @@ async def test_only_what_is_configured_is_checked(world: World) -> None:
         wireflow_api_key=None,
         wireflow_workflow_id=None,
     )
-    assert list(by_name(await run_checks(settings))) == ["store", "useapi.net"]
+    assert list(by_name(await run_checks(settings))) == ["store", "languages", "useapi.net"]
 
 
 async def test_without_a_useapi_token_the_roads_configured_are_checked_in_their_order(
@@ -147,9 +152,9 @@ async def test_without_a_useapi_token_the_roads_configured_are_checked_in_their_
     settings = world.with_(
         useapi_token=None, telegram_token=None, discord_token=None, provider_order=()
     )
-    assert list(by_name(await run_checks(settings))) == ["store", "gemini", "nbpro", "wireflow"]
+    assert list(by_name(await run_checks(settings))) == ["store", "languages", "gemini", "nbpro", "wireflow"]
     ordered = dataclasses.replace(settings, provider_order=("wireflow", "gemini"))
-    assert list(by_name(await run_checks(ordered))) == ["store", "wireflow", "gemini"]
+    assert list(by_name(await run_checks(ordered))) == ["store", "languages", "wireflow", "gemini"]
 
 
 async def test_a_refused_useapi_token_says_where_to_get_it(world: World) -> None:

@@ -8,8 +8,9 @@ import string
 
 import pytest
 
-from bot.core.i18n import DEFAULT, LANGUAGES, LOCALES
-from tests.catalogue import TEMPLATE, extracted, po_path, read
+from bot.catalogues import LOCALES, po_path
+from bot.core.i18n import DEFAULT, LANGUAGES
+from tests.catalogue import TEMPLATE, extracted, read
 
 TRANSLATED = [code for code in LANGUAGES if code != DEFAULT]
 

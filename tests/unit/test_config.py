@@ -68,6 +68,7 @@ def test_missing_token_names_the_variable() -> None:
         ("BOT_HTTP_LISTEN", "0.0.0.0:99999", "BOT_HTTP_LISTEN must look like host:port"),
         ("BOT_LOG_FORMAT", "yaml", "BOT_LOG_FORMAT must be text or json"),
         ("BOT_RETENTION_DAYS", "-1", "BOT_RETENTION_DAYS must be at least 0"),
+        ("BOT_DEFAULT_LANGUAGE", "tlh", "BOT_DEFAULT_LANGUAGE must be one of en, "),
         ("WIREFLOW_API_KEY", "sk-1", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
         ("WIREFLOW_WORKFLOW_ID", "cm1", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
     ],
@@ -186,6 +187,12 @@ def test_a_wrong_public_address_says_what_to_set(url: str, message: str) -> None
         load(BOT_PUBLIC_URL=url)
     assert str(caught.value).startswith("BOT_PUBLIC_URL must")
     assert "pw@" not in str(caught.value)
+
+
+def test_the_default_language_takes_a_code_or_a_platforms_tag() -> None:
+    assert load().default_language == "en"
+    assert load(BOT_DEFAULT_LANGUAGE="es").default_language == "es"
+    assert load(BOT_DEFAULT_LANGUAGE="es-419").default_language == "es"
 
 
 def test_provider_keys_are_secrets() -> None:
