@@ -357,6 +357,7 @@ class UserSettings:
     aspect_ratio: str | None = None
     count: int | None = None
     upscale_resolution: str | None = None
+    language: str | None = None  # an i18n.LANGUAGES code, or settings.AUTO
 
 
 @dataclass(frozen=True)

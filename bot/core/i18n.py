@@ -34,6 +34,17 @@ log = logging.getLogger(__name__)
 LANGUAGES = ("en", "es", "pt_BR", "fr", "ja", "zh_Hans", "de", "ru")
 DEFAULT = LANGUAGES[0]
 
+# Each language by its own name, for the choice in /settings (one entry ahead of LANGUAGES).
+NAMES = {
+    "en": "English",
+    "es": "Español",
+    "pt_BR": "Português (Brasil)",
+    "ru": "Русский",
+    "de": "Deutsch",
+    "fr": "Français",
+    "ja": "日本語",
+    "zh_Hans": "简体中文",
+}
 # Platform tags that name a shipped language other than by its own code (Discord sends
 # ``zh-CN``, Telegram may send ``zh-hans``); Traditional Chinese is not Simplified.
 _ALIASES = {"zh_cn": "zh_Hans", "zh_sg": "zh_Hans", "zh_hans": "zh_Hans", "pt": "pt_BR"}

@@ -256,3 +256,11 @@ def bad_resolution(resolution: str, allowed: Iterable[str]) -> Text:
         resolution=quote(resolution),
         resolutions=", ".join(allowed),
     )
+
+
+def bad_language(value: str, allowed: Iterable[str]) -> Text:
+    return _(
+        "I don't speak {language} yet. Choose one of: {languages}.",
+        language=quote(value),
+        languages=", ".join(allowed),
+    )

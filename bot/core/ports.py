@@ -64,23 +64,21 @@ class CapReached(Exception):
 
 
 class Notifier(Protocol):
-    """How the core reports back to one platform. Each call may raise ``DeliveryError``."""
+    """How the core reports back to one platform, each call inside ``i18n.reading`` the
+    reader's language. Each call may raise ``DeliveryError``."""
 
     async def job_started(self, job: Job) -> None: ...
 
     async def job_finished(self, result: JobResult) -> Posted:
         """Post the answer; where its images now are on this platform."""
-        ...
 
     async def job_failed(self, job: Job, message: str) -> None: ...
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         """Tell one admin (a ``DeliveryError`` if they can't be reached: it is kept for them)."""
-        ...
 
     async def fetch_image(self, ref: str) -> bytes:
         """The bytes of an image this platform holds (``Posted``), for another platform."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -313,6 +311,11 @@ class Store(Controls, Protocol):
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
         """Delete ``owner``'s character and its pictures; False if ``owner`` has no such one."""
         ...
+
+    async def language(self, user: UserKey) -> str | None:
+        """The language ``user`` reads (a code of ``i18n.LANGUAGES``), if known."""
+
+    async def save_language(self, user: UserKey, code: str) -> None: ...
 
     async def identity(self, user: UserKey) -> Identity:
         """The person ``user`` is: the users /link joined to it (itself alone, unlinked)."""

@@ -155,9 +155,12 @@ class SettingRow:
     def summary(self) -> str:
         """The row's label and what applies now: "Model: nano-banana-pro"."""
         mine = self.value is not None and self.current == self.value
+        shown = self.current
+        if self.setting.by_label:
+            shown = next((c.label for c in self.choices if c.value == shown), shown)
         if mine:
-            return _("{setting}: {value}", setting=self.setting.title, value=self.current)
-        return _("{setting}: {value} (bot default)", setting=self.setting.title, value=self.current)
+            return _("{setting}: {value}", setting=self.setting.title, value=shown)
+        return _("{setting}: {value} (bot default)", setting=self.setting.title, value=shown)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core import option_texts
+from bot.core import i18n, option_texts
 from bot.core.errors import InvalidInput
 from bot.core.i18n import _, _n
 from bot.core.models_table import MAX_COUNT, MIN_COUNT, UPSCALE_SIZES, ModelTable
@@ -37,6 +37,7 @@ class Setting:
     choices: Callable[[ModelTable], list[Choice]]
     default: Callable[[ModelTable, Defaults], str]  # the bot's own default
     clean: Callable[[str | int, ModelTable], str | int]  # or ``InvalidInput``
+    by_label: bool = False  # a row shows its choice's label, not its value
 
 
 def _models(table: ModelTable) -> list[Choice]:
@@ -79,6 +80,22 @@ def _upscale(value: str | int, table: ModelTable) -> str:
     return size
 
 
+# The language setting's default: the one the user's app says (else BOT_DEFAULT_LANGUAGE).
+AUTO = "auto"
+
+
+def _languages(table: ModelTable) -> list[Choice]:
+    automatic = Choice(AUTO, _("the app's language"), AUTO)
+    return [automatic] + [Choice(code, i18n.NAMES[code], code) for code in i18n.LANGUAGES]
+
+
+def _language(value: str | int, table: ModelTable) -> str:
+    code = AUTO if str(value).lower() == AUTO else i18n.pick(str(value))
+    if code is None:
+        raise InvalidInput(option_texts.bad_language(str(value), (AUTO, *i18n.LANGUAGES)))
+    return code
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "model", "m", _("model"), _("Model"), _models, lambda table, _: table.default.id, _model
@@ -109,6 +126,16 @@ SETTINGS: tuple[Setting, ...] = (
         _upscales,
         lambda _, defaults: defaults.upscale_resolution,
         _upscale,
+    ),
+    Setting(
+        "language",
+        "lang",
+        _("language"),
+        _("Language"),
+        _languages,
+        lambda _, __: AUTO,
+        _language,
+        by_label=True,
     ),
 )
 NAMES = tuple(s.name for s in SETTINGS)

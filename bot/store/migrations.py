@@ -348,6 +348,26 @@ MIGRATIONS: tuple[Step, ...] = (
         WHERE kind = 'admin.alert';
     """,
     ),
+    # 10: the language each user reads (their /settings choice, else the one their app said
+    # when they last wrote), for answers delivered later or by another process.
+    Step(
+        sqlite="""
+    CREATE TABLE languages (
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        PRIMARY KEY (platform, user_id)
+    );
+    """,
+        postgres="""
+    CREATE TABLE languages (
+        platform text NOT NULL,
+        user_id text NOT NULL,
+        code text NOT NULL,
+        PRIMARY KEY (platform, user_id)
+    );
+    """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

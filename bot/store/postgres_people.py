@@ -1,6 +1,6 @@
 """``PostgresPeople``: users joined across platforms by ``/link`` on PostgreSQL — who is whom,
-the short-lived codes that join them (kept as hashes only), and the tries at guessing one.
-Times are the server's, as everywhere in this store."""
+the short-lived codes that join them (kept as hashes only), and the tries at guessing one; and
+the language each one reads. Times are the server's, as everywhere in this store."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ class PostgresPeople(PostgresDatabase):
             return Identity.alone(user)
         users = tuple(UserKey(row["platform"], row["user_id"]) for row in rows)
         return Identity(UserKey.parse(rows[0]["identity"]), users)
+
+    async def language(self, user: UserKey) -> str | None:
+        row = await self._one(
+            "SELECT code FROM languages WHERE platform = %s AND user_id = %s",
+            (user.platform, user.user_id),
+        )
+        return str(row["code"]) if row else None
+
+    async def save_language(self, user: UserKey, code: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO languages (platform, user_id, code) VALUES (%s, %s, %s) "
+                "ON CONFLICT (platform, user_id) DO UPDATE SET code = excluded.code",
+                (user.platform, user.user_id, code),
+            )
 
     async def link(self, first: UserKey, second: UserKey) -> bool:
         try:

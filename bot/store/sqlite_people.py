@@ -1,5 +1,6 @@
 """``SqlitePeople``: users joined across platforms by ``/link`` on SQLite — who is whom, the
-short-lived codes that join them (kept as hashes only), and the tries at guessing one."""
+short-lived codes that join them (kept as hashes only), and the tries at guessing one; and the
+language each one reads."""
 
 from __future__ import annotations
 
@@ -21,6 +22,22 @@ class SqlitePeople(SqliteDatabase):
         if not rows:
             return Identity.alone(user)
         return Identity(UserKey.parse(rows[0][1]), tuple(key for key, _ in rows))
+
+    async def language(self, user: UserKey) -> str | None:
+        async with self.reader.execute(
+            "SELECT code FROM languages WHERE platform = ? AND user_id = ?",
+            (user.platform, user.user_id),
+        ) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def save_language(self, user: UserKey, code: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO languages (platform, user_id, code) VALUES (?, ?, ?) "
+                "ON CONFLICT (platform, user_id) DO UPDATE SET code = excluded.code",
+                (user.platform, user.user_id, code),
+            )
 
     async def link(self, first: UserKey, second: UserKey) -> bool:
         async with self._transaction() as db:

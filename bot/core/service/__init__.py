@@ -7,16 +7,15 @@
 - ``delivery``: final answers (stored, told, swept up), progress, admin alerts;
 - ``admin``: the operator's /admin commands; ``servers``: a server's admins' settings;
   ``pause``: the queue's pause switch; ``metered``: each call to a road timed for monitoring;
-  ``operating``: what the service answers admins, server admins and monitoring.
+  ``operating``: what the service answers admins and monitoring; ``languages``: who reads what.
 
 Every transition is written to the store before anyone is told, so after a crash ``start()``
 re-queues interrupted generations and re-delivers stored results: every accepted job gets one
 final answer.
 
 Several processes may share one store (PostgreSQL): every one accepts jobs, one at a time leads
-(``ports.Leadership``): it alone dispatches, runs and delivers, so fairness, the per-user running
-cap and each account's adaptive limit are one scheduler's, as in a single process. A process that
-takes the lead over resumes what the one before left, as after a restart.
+(``ports.Leadership``): it alone dispatches, runs and delivers, so fairness, the per-user cap and
+each account's limit are one scheduler's. A new leader resumes what the last left, as a restart.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from bot.core import history_texts, texts
+from bot.core import history_texts, i18n, texts
 from bot.core import settings as user_settings
 from bot.core.domain import (
     Brought,
@@ -123,8 +122,8 @@ class Service(Operating):
         self._blocked_words = tuple(blocked_words)
         self._tasks = Tasks()
         self._pause = Pause(store, self.scheduler, wake)
-        self._delivery = Delivery(store, models, access, clock, self._tasks, recorder)
         self._identities = Identities(store)
+        self._delivery = Delivery(store, models, access, clock, self._tasks, recorder)
         self._history = History(store, models, access, self._identities, self._delivery)
         self._accounts = Accounts(
             roads, self.scheduler, access, tuning, clock, self._delivery, wake
@@ -298,6 +297,9 @@ class Service(Operating):
 
     def seen(self, user: UserKey) -> None:
         self._delivery.seen(user)
+
+    async def reader(self, user: UserKey, tag: str | None = None) -> i18n.Language:
+        return await self._delivery.readers.heard(user, tag)
 
     # Characters.
 

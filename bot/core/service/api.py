@@ -23,6 +23,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.core.history_views import HistoryView
+from bot.core.i18n import Language
 from bot.core.models_table import ModelTable
 from bot.core.options import Options
 from bot.core.policy import Defaults, Limits
@@ -113,6 +114,11 @@ class BotApi(Protocol):
     def seen(self, user: UserKey) -> None:
         """``user`` wrote to the bot (where it can answer them): alerts kept for them, if they
         are an admin nobody could reach before, go out now."""
+        ...
+
+    async def reader(self, user: UserKey, tag: str | None = None) -> Language:
+        """The language to answer ``user`` in now; ``tag``: the one their app says (Discord's
+        interaction locale, Telegram's ``language_code``), kept for what is told them later."""
         ...
 
     async def create_character(

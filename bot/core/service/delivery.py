@@ -28,10 +28,13 @@ from bot.core.domain import (
     ResultImage,
     UserKey,
 )
+from bot.core.i18n import reading
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Outcome, Recorder
 from bot.core.policy import Access
 from bot.core.ports import DeliveryError, Notifier, Posted, Store
+from bot.core.service.identities import Identities
+from bot.core.service.languages import Readers
 from bot.core.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -85,6 +88,7 @@ class Delivery:
         recorder: Recorder,
     ) -> None:
         self._store = store
+        self.readers = Readers(store, Identities(store))  # whose answer is told in what
         self._models = models
         self._access = access
         self._clock = clock
@@ -165,7 +169,7 @@ class Delivery:
         job = await self._store.get_job(job_id)
         notifier = self._notifiers.get(job.owner.platform) if job else None
         if job is not None and notifier is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception), reading(await self.readers.of(job.user)):
                 await notifier.job_failed(job, message)
 
     async def fail(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> None:
@@ -181,7 +185,8 @@ class Delivery:
             attempts = await asyncio.shield(marked)
             notifier = self._notifiers.get(job.owner.platform)
             if notifier is not None and attempts:
-                await notifier.job_started(job)
+                with reading(await self.readers.of(job.user)):
+                    await notifier.job_started(job)
         except Exception as exc:  # progress is a courtesy; the final answer is what counts
             log.info("job %d: progress update failed: %s", job.id, exc)
 
@@ -222,15 +227,8 @@ class Delivery:
             log.info("job %d waits for the %s front end to deliver", job_id, job.owner.platform)
             return False
         try:
-            if job.state is JobState.DONE:
-                if result is None:
-                    result = result_of(job, await self._store.results(job_id), self._models)
-                posted = await notifier.job_finished(result)
-                await self._remember_posted(job, posted)
-            elif job.state is JobState.FAILED:
-                await notifier.job_failed(job, job.error or texts.INTERNAL)
-            elif job.error:  # cancelled by an admin: its owner hasn't seen it end
-                await notifier.job_failed(job, job.error)
+            with reading(await self.readers.of(job.user)):
+                await self._tell(notifier, job, result)
         except DeliveryError as exc:
             self._recorder.delivery_failed(job.owner.platform, permanent=exc.permanent)
             if exc.permanent:
@@ -243,6 +241,18 @@ class Delivery:
             log.exception("job %d delivery failed, retrying", job_id)
             return None
         return True
+
+    async def _tell(self, notifier: Notifier, job: Job, result: JobResult | None) -> None:
+        """The job's final answer, in its owner's language."""
+        if job.state is JobState.DONE:
+            if result is None:
+                result = result_of(job, await self._store.results(job.id), self._models)
+            posted = await notifier.job_finished(result)
+            await self._remember_posted(job, posted)
+        elif job.state is JobState.FAILED:
+            await notifier.job_failed(job, job.error or texts.INTERNAL)
+        elif job.error:  # cancelled by an admin: its owner hasn't seen it end
+            await notifier.job_failed(job, job.error)
 
     async def _remember_posted(self, job: Job, posted: Posted) -> None:
         """Note where the answer's images are now, for /show; the answer is given either way."""
@@ -325,9 +335,11 @@ class Delivery:
             if admin.platform in self._notifiers:  # it attached while the store wrote
                 await self._release(admin)
             return
+        language = await self.readers.of(admin)
         for sent, text in enumerate(alerts):
             try:
-                await notifier.admin_alert(admin.user_id, text)
+                with reading(language):
+                    await notifier.admin_alert(admin.user_id, text)
             except Exception as exc:
                 log.warning(
                     "admin %s can't be alerted now (%s): kept until they next write to the bot",
