@@ -82,7 +82,7 @@ async def check_languages(settings: Settings) -> Line:
     for code in i18n.LANGUAGES[1:]:
         try:
             await asyncio.to_thread(catalogues.read, code)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # unreadable, or a locale Babel doesn't know
             return Line(False, f"languages: {code}'s catalogue can't be read ({exc}): reinstall")
     return Line(
         True,

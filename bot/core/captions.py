@@ -18,7 +18,7 @@ from bot.core.domain import (
     ResultImage,
     UpscaleRequest,
 )
-from bot.core.i18n import ENGLISH, Language, Text, _
+from bot.core.i18n import Language, Text, _, reader
 from bot.core.models_table import ModelTable
 from bot.core.presenters import job_ref, label, parent_ref
 
@@ -45,10 +45,12 @@ class ResultView:
 
     @classmethod
     def of(
-        cls, result: JobResult, models: ModelTable, *, limit: int, language: Language = ENGLISH
+        cls, result: JobResult, models: ModelTable, *, limit: int, language: Language | None = None
     ) -> ResultView:
         """``limit``: the platform's most for a caption, counted in UTF-16 units as Telegram
-        counts (never fewer than characters), in the reader's ``language``."""
+        counts (never fewer than characters), in the reader's ``language`` (``i18n.reader()``
+        unless told)."""
+        language = language or reader()
         count = len(result.images)
         text = caption(
             result.job,
@@ -60,13 +62,15 @@ class ResultView:
         )
         return cls(
             caption=text,
-            titles=tuple(
-                language.render(_("Image {index} of {count}", index=i.index, count=count))
-                for i in result.images
-            ),
+            titles=tuple(language.render(image_of(i.index, count)) for i in result.images),
             alt=tuple(language.render(alt_text(result, image)) for image in result.images),
             rows=result.buttons,
         )
+
+
+def image_of(index: int, count: int) -> Text:
+    """One image's title in an album."""
+    return _("Image {index} of {count}", index=index, count=count)
 
 
 def caption(
@@ -75,7 +79,7 @@ def caption(
     *notes: str,
     images: Sequence[ResultImage] = (),
     via: str = "",
-    language: Language = ENGLISH,
+    language: Language | None = None,
 ) -> str:
     """What a job says about itself, under a result and wherever it is shown again: its id,
     model, seed (where the road took one: ``images``), ratio, size and what the image filter
@@ -83,6 +87,7 @@ def caption(
     ``limit`` leaves room for; the result it was made from, and by whom if that was someone
     else's; then ``notes``. It mentions nobody: the prompt's @s are defused."""
     request, ref = job.request, job_ref(job.public_id)
+    language = language or reader()
     if isinstance(request, UpscaleRequest):
         head = language.render(
             _(

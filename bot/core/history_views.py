@@ -4,14 +4,13 @@ a page of a user's jobs (each with its id, prompt, state and lineage, and a way 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import history_texts, texts
 from bot.core.captions import alt_text, caption, made_by
 from bot.core.domain import Action, Button, Job, JobResult, JobState, UpscaleRequest
-from bot.core.i18n import ENGLISH, Language, Text, _, join
+from bot.core.i18n import Language, Text, _, join, reader
 from bot.core.presenters import job_ref
 
 # Jobs on a page of /history: a Discord message's five rows hold their show buttons and the
@@ -33,11 +32,11 @@ class ShowView:
 
     @classmethod
     def of(
-        cls, result: JobResult, *, missing: bool, limit: int, language: Language = ENGLISH
+        cls, result: JobResult, *, missing: bool, limit: int, language: Language | None = None
     ) -> ShowView:
         """``missing``: some of its images could not be brought here; in the reader's
         ``language`` (the caption is cut to ``limit`` in its words)."""
-        job = result.job
+        job, language = result.job, language or reader()
         notes = [_fate(job)] if not result.images else []
         if missing:
             notes.append(history_texts.IMAGES_UNAVAILABLE)
@@ -99,9 +98,10 @@ class HistoryView:
 
     @classmethod
     def of(
-        cls, jobs: Sequence[Job], *, page: int, more: bool, language: Language = ENGLISH
+        cls, jobs: Sequence[Job], *, page: int, more: bool, language: Language | None = None
     ) -> HistoryView:
         """In the reader's ``language``: a failure's reason is cut in its words."""
+        language = language or reader()
         return cls(tuple(_row(job, language) for job in jobs), page, more)
 
     @property
@@ -126,9 +126,9 @@ def _row(job: Job, language: Language) -> HistoryRow:
     lineage = ""
     if parent is not None and parent.public_id and not job.is_upscale:
         lineage = _("from {ref} · {button}", ref=job_ref(parent.public_id), button=made_by(parent))
-    # Phase B: the month's name in the reader's language (English "23 Nov" for now).
-    day = time.strftime("%d %b", time.gmtime(job.created_at))
-    return HistoryRow(job.public_id, what, _status(job, language), lineage, day)
+    return HistoryRow(
+        job.public_id, what, _status(job, language), lineage, language.day(job.created_at)
+    )
 
 
 def _status(job: Job, language: Language) -> str:

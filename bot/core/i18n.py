@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import gettext
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,8 @@ class Text(str):
 
 class Joined(Text):
     """Sentences (or verbatim strings) joined by ``sep``: a layout, not a message, so it is not
-    in the catalogue; each part renders in the reader's language."""
+    in the catalogue; each part renders in the reader's language. ``sep`` ", " is a list's
+    separator: the reader's language's own (Japanese "、")."""
 
     sep: str
     parts: tuple[str, ...]
@@ -119,6 +122,7 @@ def _render(
     plural: str | None,
     n: int | None,
     params: Mapping[str, object],
+    comma: str = ", ",
 ) -> str:
     if plural is None:
         words = catalogue.gettext(msgid)
@@ -126,37 +130,58 @@ def _render(
         words = catalogue.ngettext(msgid, plural, n or 0)
     if not params:
         return words
-    values = _Params({k: _in(catalogue, v) for k, v in params.items()})
+    values = _Params({k: _in(catalogue, v, comma) for k, v in params.items()})
     return words.format_map(values)
 
 
-def _in(catalogue: gettext.NullTranslations, value: object) -> object:
+def _in(catalogue: gettext.NullTranslations, value: object, comma: str = ", ") -> object:
     if isinstance(value, Joined):
-        return value.sep.join(str(_in(catalogue, part)) for part in value.parts)
+        sep = comma if value.sep == ", " else value.sep
+        return sep.join(str(_in(catalogue, part, comma)) for part in value.parts)
     if isinstance(value, Text):
-        return _render(catalogue, value.msgid, value.plural, value.n, value.params)
+        return _render(catalogue, value.msgid, value.plural, value.n, value.params, comma)
     return value
+
+
+def _english_day(seconds: float) -> str:
+    return time.strftime("%d %b", time.gmtime(seconds))
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """What a language needs besides its sentences: a UTC day as its readers write it short
+    (``23 nov``, ``23 нояб.``, ``11月23日``), and how it separates the items of a list."""
+
+    translations: gettext.NullTranslations
+    day: Callable[[float], str] = _english_day
+    comma: str = ", "
 
 
 class Language:
     """A reader's language: renders a :class:`Text` in it (anything else as it is)."""
 
-    def __init__(self, code: str, catalogue: gettext.NullTranslations) -> None:
+    def __init__(self, code: str, catalogue: Catalogue) -> None:
         self.code = code
-        self._catalogue = catalogue
+        self._catalogue = catalogue.translations
+        self._day = catalogue.day
+        self.comma = catalogue.comma
 
     def render(self, text: str) -> str:
-        return str(_in(self._catalogue, text))
+        return str(_in(self._catalogue, text, self.comma))
+
+    def day(self, seconds: float) -> str:
+        """The UTC day of the epoch time ``seconds``, short: "23 Nov"."""
+        return self._day(seconds)
 
     def __repr__(self) -> str:
         return f"Language({self.code!r})"
 
 
-_catalogues: dict[str, gettext.NullTranslations] = {}
+_catalogues: dict[str, Catalogue] = {}
 _languages: dict[str, Language] = {}
 
 
-def install(catalogues: Mapping[str, gettext.NullTranslations]) -> None:
+def install(catalogues: Mapping[str, Catalogue]) -> None:
     """The translations of the shipped languages, by code (``bot.catalogues`` reads them)."""
     _catalogues.clear()
     _catalogues.update(catalogues)
@@ -182,7 +207,7 @@ def language(code: str) -> Language:
     return found
 
 
-ENGLISH = Language(DEFAULT, gettext.NullTranslations())
+ENGLISH = Language(DEFAULT, Catalogue(gettext.NullTranslations()))
 _reader: ContextVar[Language | None] = ContextVar("reader", default=None)
 _fallback = [ENGLISH]
 
@@ -199,6 +224,11 @@ def default() -> Language:
 def reader() -> Language:
     """The language of whoever is being answered now (the operator's default if unknown)."""
     return _reader.get() or _fallback[0]
+
+
+def answer_in(lang: Language) -> None:
+    """Answer in ``lang`` for the rest of this task (a front end's handler of one update)."""
+    _reader.set(lang)
 
 
 @contextmanager

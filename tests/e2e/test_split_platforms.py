@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.config import Secret, Settings
 from bot.core import texts
+from bot.core.i18n import LANGUAGES
 from bot.frontends.discord.frontend import DiscordFrontEnd
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.providers.flow import FlowClient
@@ -61,9 +62,10 @@ async def test_a_telegram_prompt_heard_by_one_process_is_answered_by_a_pure_work
             await wait_delivered(store, 1)
             await tg.wait_for("sendPhoto")
         # Only the hearing process registered its commands (once for everyone, once more with
-        # /group for the groups' administrators) and polled.
+        # /group for the groups' administrators; for the default language and each shipped one)
+        # and polled.
         scopes = [c.params.get("scope", {}).get("type") for c in tg.calls_of("setMyCommands")]
-        assert scopes == [None, "all_chat_administrators"]
+        assert scopes == [None, "all_chat_administrators"] * (1 + len(LANGUAGES))
         assert len(tg.calls_of("deleteWebhook")) == 1
 
 

@@ -1244,6 +1244,9 @@ class FakeTelegramServer:
         commands = req.params.get("commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise _bad("Expected an Array of BotCommand")
+        code = req.params.get("language_code")
+        if code and not re.fullmatch(r"[a-z]{2}", str(code)):  # "A two-letter ISO 639-1 code"
+            raise _bad("language_code must be a two-letter ISO 639-1 code")
         for command in commands:  # BotCommand.command: "1-32 characters ... a-z, 0-9 and _"
             if not _COMMAND_NAME_RE.fullmatch(str(command.get("command", ""))):
                 raise _bad("BOT_COMMAND_INVALID")

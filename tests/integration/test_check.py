@@ -152,7 +152,13 @@ async def test_without_a_useapi_token_the_roads_configured_are_checked_in_their_
     settings = world.with_(
         useapi_token=None, telegram_token=None, discord_token=None, provider_order=()
     )
-    assert list(by_name(await run_checks(settings))) == ["store", "languages", "gemini", "nbpro", "wireflow"]
+    assert list(by_name(await run_checks(settings))) == [
+        "store",
+        "languages",
+        "gemini",
+        "nbpro",
+        "wireflow",
+    ]
     ordered = dataclasses.replace(settings, provider_order=("wireflow", "gemini"))
     assert list(by_name(await run_checks(ordered))) == ["store", "languages", "wireflow", "gemini"]
 

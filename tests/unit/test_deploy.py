@@ -183,9 +183,8 @@ def test_the_built_package_speaks_every_shipped_language(tmp_path: Path) -> None
             "-c",
             "from bot import catalogues; catalogues.install()\n"
             "from bot.core import i18n, texts\n"
-            "assert i18n.__file__.startswith(%r)\n"
-            "for code in i18n.LANGUAGES: print(code, i18n.language(code).render(texts.BUSY))"
-            % str(tmp_path),
+            f"assert i18n.__file__.startswith({str(tmp_path)!r})\n"
+            "for code in i18n.LANGUAGES: print(code, i18n.language(code).render(texts.BUSY))",
         ],
         cwd=tmp_path,
         env={"PYTHONPATH": str(tmp_path / "lib"), "PATH": os.environ.get("PATH", "")},

@@ -169,7 +169,7 @@ class Delivery:
         job = await self._store.get_job(job_id)
         notifier = self._notifiers.get(job.owner.platform) if job else None
         if job is not None and notifier is not None:
-            with contextlib.suppress(Exception), reading(await self.readers.of(job.user)):
+            with contextlib.suppress(Exception), reading(await self.readers.of(job.owner.user)):
                 await notifier.job_failed(job, message)
 
     async def fail(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> None:
@@ -185,7 +185,7 @@ class Delivery:
             attempts = await asyncio.shield(marked)
             notifier = self._notifiers.get(job.owner.platform)
             if notifier is not None and attempts:
-                with reading(await self.readers.of(job.user)):
+                with reading(await self.readers.of(job.owner.user)):
                     await notifier.job_started(job)
         except Exception as exc:  # progress is a courtesy; the final answer is what counts
             log.info("job %d: progress update failed: %s", job.id, exc)
@@ -227,7 +227,7 @@ class Delivery:
             log.info("job %d waits for the %s front end to deliver", job_id, job.owner.platform)
             return False
         try:
-            with reading(await self.readers.of(job.user)):
+            with reading(await self.readers.of(job.owner.user)):
                 await self._tell(notifier, job, result)
         except DeliveryError as exc:
             self._recorder.delivery_failed(job.owner.platform, permanent=exc.permanent)

@@ -21,9 +21,7 @@ from telegram import (
     InlineKeyboardMarkup,
     MaybeInaccessibleMessage,
     Message,
-    MessageEntity,
     Update,
-    User,
 )
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
@@ -235,10 +233,13 @@ class Buttons:
             return
         await query.answer()
         private = message.chat.type == "private"
-        mention, entities = _mention(user) if not private else ("", [])
+        name = "" if private else f"@{user.username}" if user.username else user.first_name
+        question, entities = views.mentioned(user, views.reuse_request(button.index, name), name)
+        if user.username:  # an @username mentions by itself
+            entities = []
         asked = await bot.send_message(
             message.chat.id,
-            views.reuse_request(button.index, mention),
+            question,
             entities=entities,
             # A selective ForceReply opens the reply field only for the users mentioned.
             reply_markup=ForceReply(
@@ -275,13 +276,6 @@ class Buttons:
             caption=caption(job, outbound.MAX_CAPTION),
             reply_parameters=status.reply_to(message.message_id),
         )
-
-
-def _mention(user: User) -> tuple[str, list[MessageEntity]]:
-    if user.username:
-        return f"@{user.username}", []
-    text, entities = views.addressed(user, "")
-    return text.removesuffix(": "), entities
 
 
 async def answer(query: CallbackQuery, text: str | None = None, *, alert: bool = True) -> None:

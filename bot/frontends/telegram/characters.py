@@ -15,6 +15,7 @@ from telegram.ext import ContextTypes
 from bot.core import character_texts, texts
 from bot.core.domain import TELEGRAM, Owner
 from bot.core.errors import InvalidInput
+from bot.core.i18n import reader
 from bot.core.presenters import character_line
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import views
@@ -117,7 +118,8 @@ class CharacterCommands:
                 [(photo, caption)] = chunk
                 await bot.send_photo(chat_id, photo, caption=caption, reply_parameters=reply)
             else:
-                album = [InputMediaPhoto(photo, caption=caption) for photo, caption in chunk]
+                # An album's captions are rendered here: ``outbound`` sees the request's own.
+                album = [InputMediaPhoto(photo, caption=reader().render(c)) for photo, c in chunk]
                 await bot.send_media_group(chat_id, album, reply_parameters=reply)
 
 

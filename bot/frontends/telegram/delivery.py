@@ -20,9 +20,10 @@ from telegram import (
 from telegram.error import BadRequest
 
 from bot.core import images
-from bot.core.captions import ResultView
+from bot.core.captions import ResultView, image_of
 from bot.core.domain import Job, JobResult, ResultImage
 from bot.core.history_views import ShowView
+from bot.core.i18n import reader
 from bot.core.ports import DeliveryError, Posted
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import media, status, views
@@ -68,16 +69,20 @@ async def send(
     # with caption and keyboard.
     titles = dict(zip((i.index for i in result.images), view.titles, strict=True))
 
+    def title(index: int) -> str:
+        # An album's captions are rendered here: ``outbound`` sees only the request's own text.
+        return reader().render(titles[index])
+
     async def album() -> str:
         """The album; what the next part needs (its first message) and where the images are."""
         group: list[InputMediaPhoto | InputMediaDocument] = []
         if all(media.fits_as_photo(data) for _, data in pictures):
-            group = [InputMediaPhoto(data, caption=titles[i.index]) for i, data in pictures]
+            group = [InputMediaPhoto(data, caption=title(i.index)) for i, data in pictures]
         else:  # an album can't mix photos and files
             for image, data in pictures:
                 fitted = await _fit(data, max_document)
                 name = images.file_name(job, image, fitted)
-                group.append(InputMediaDocument(fitted, filename=name, caption=titles[image.index]))
+                group.append(InputMediaDocument(fitted, filename=name, caption=title(image.index)))
         sent = await bot.send_media_group(chat_id, group, reply_parameters=answer)
         posted = {i.index: file_ref(m) for (i, _), m in zip(pictures, sent, strict=True)}
         return json.dumps({"first": sent[0].message_id, "posted": posted})
@@ -102,7 +107,7 @@ async def repost(
     if len(items) > 1 and len({kind for kind, _, _ in items}) == 1:
         count = len(items)
         group = [
-            _input(kind, value, name, f"Image {number} of {count}")
+            _input(kind, value, name, reader().render(image_of(number, count)))
             for number, (kind, value, name) in enumerate(items, start=1)
         ]
         sent = list(await bot.send_media_group(chat_id, group, reply_parameters=answer))

@@ -33,6 +33,7 @@ from telegram.ext import (
 )
 
 from bot.config import PUBLIC_TELEGRAM_API, ConfigError, Settings
+from bot.core import i18n
 from bot.core.domain import TELEGRAM, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
@@ -134,6 +135,7 @@ class TelegramFrontEnd:
             | filters.POLL
             | filters.Dice.ALL
         )
+        self._app.add_handler(TypeHandler(Update, self._reader), group=-3)
         self._app.add_handler(TypeHandler(Update, self._seen), group=-2)
         self._app.add_handler(TypeHandler(Update, outbound.note_sender), group=-1)
         self._app.add_handlers(
@@ -166,6 +168,13 @@ class TelegramFrontEnd:
             ]
         )
         self._app.add_error_handler(_log_error)
+
+    async def _reader(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Run first for every update: what the bot says for it is in its sender's language."""
+        user = update.effective_user
+        if user is not None:
+            key = UserKey(TELEGRAM, str(user.id))
+            i18n.answer_in(await self._service.reader(key, user.language_code))
 
     async def _seen(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Someone wrote to the bot privately, so it can write to them: alerts kept for them."""
@@ -217,13 +226,19 @@ class TelegramFrontEnd:
         )
 
     async def _register_commands(self, bot: Bot) -> None:
-        """The command list Telegram shows in its menu; cosmetic, so a failure is only logged."""
+        """The command list Telegram shows in its menu, in each shipped language (a user whose
+        app is in another gets the default's); cosmetic, so a failure is only logged."""
+        admins = BotCommandScopeAllChatAdministrators()
         try:
-            await bot.set_my_commands([BotCommand(name, text) for name, text in views.COMMANDS])
-            await bot.set_my_commands(
-                [BotCommand(name, text) for name, text in views.ADMIN_COMMANDS],
-                scope=BotCommandScopeAllChatAdministrators(),
-            )
+            for code in (None, *i18n.LANGUAGES):
+                language = i18n.default() if code is None else i18n.language(code)
+                tag = None if code is None else views.language_code(code)
+                for commands, scope in ((views.COMMANDS, None), (views.ADMIN_COMMANDS, admins)):
+                    await bot.set_my_commands(
+                        [BotCommand(name, language.render(text)) for name, text in commands],
+                        scope=scope,
+                        language_code=tag,
+                    )
         except TelegramError as exc:
             log.warning("could not register the command list: %s", exc.message)
 

@@ -1,7 +1,10 @@
 """Every request the bot sends to Telegram passes here (python-telegram-bot's rate limiter is
-the one hook all of them go through): its texts are cut to Telegram's lengths, so that no answer
-is lost to "message is too long" whatever it quotes, and it is held to Telegram's flood limits,
-with a group's rate shared fairly among the people the bot is answering there.
+the one hook all of them go through): its texts and button labels are rendered in the reader's
+language (``i18n.reader()``: the sender of the update, or the owner of the job being answered),
+then cut to Telegram's lengths, so that no answer is lost to "message is too long" whatever it
+quotes; and it is held to Telegram's flood limits, with a group's rate shared fairly among the
+people the bot is answering there. (An album's captions and a text with entities are rendered
+where they are made: entity offsets count the words as sent.)
 
 Telegram lets a bot send about 20 messages a minute to a group, and a job costs about five
 (status, its edits, the answer). First come, first served, one member's ten jobs would hold
@@ -18,8 +21,10 @@ from collections.abc import Callable, Coroutine, Hashable
 from contextvars import ContextVar
 from typing import Any
 
-from telegram import Update
+from telegram import TelegramObject, Update
 from telegram.ext import AIORateLimiter, ContextTypes
+
+from bot.core.i18n import Language, reader
 
 # Bot API: message text 1-4096 characters, captions 0-1024, callback query answers 0-200.
 MAX_TEXT = 4096
@@ -133,10 +138,14 @@ class Outbound(AIORateLimiter):
     ) -> bool | Json | list[Json]:
         # ``data`` is the request's own parameters (ExtBot passes it in ``args`` as well).
         text_limit = MAX_ALERT if endpoint == "answerCallbackQuery" else MAX_TEXT
+        language = reader()
         for field, limit in (("text", text_limit), ("caption", MAX_CAPTION)):
             value = data.get(field)
             if isinstance(value, str):
-                data[field] = clip(value, limit)
+                data[field] = clip(language.render(value), limit)
+        markup = data.get("reply_markup")
+        if isinstance(markup, TelegramObject):  # button labels, a reply's placeholder
+            data["reply_markup"] = _rendered(markup.to_dict(), language)
         group = _group(data.get("chat_id"))
         if group is not None:
             await self._bucket(group).acquire(answering.get())
@@ -150,6 +159,16 @@ class Outbound(AIORateLimiter):
         if group not in self._groups:
             self._groups[group] = FairBucket(GROUP_RATE, GROUP_PERIOD)
         return self._groups[group]
+
+
+def _rendered(value: Any, language: Language) -> Any:
+    if isinstance(value, str):
+        return language.render(value)
+    if isinstance(value, dict):
+        return {key: _rendered(item, language) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rendered(item, language) for item in value]
+    return value
 
 
 def _group(chat_id: object) -> int | str | None:

@@ -28,7 +28,7 @@ from telegram import (
 from bot.core import settings, texts
 from bot.core.domain import Action, Button
 from bot.core.history_views import HistoryView
-from bot.core.i18n import Text, _, join
+from bot.core.i18n import Text, _, join, reader
 from bot.core.presenters import (
     HelpView,
     InfoView,
@@ -117,6 +117,11 @@ def too_large_to_fetch(size: int, limit: int) -> Text:
         size=size / 2**20,
         limit=limit / 2**20,
     )
+
+
+def language_code(code: str) -> str:
+    """A shipped language as ``setMyCommands`` names it: two letters (``pt_BR`` → ``pt``)."""
+    return code[:2].lower()
 
 
 def keyboard(rows: Sequence[Sequence[Button]]) -> InlineKeyboardMarkup | None:
@@ -234,9 +239,21 @@ def addressed(user: User | None, text: str) -> tuple[str, list[MessageEntity]]:
     so; None: a private chat, where the chat is the owner)."""
     if user is None:
         return text, []
-    name = user.first_name or _("you")
-    mention = MessageEntity(MessageEntity.TEXT_MENTION, 0, _utf16(name), user=user)
-    return f"{name}: {text}", [mention]
+    # Rendered here: the mention's offset and length count the words as sent.
+    name = user.first_name or reader().render(_("you"))
+    return f"{name}: {reader().render(text)}", mentioning(user, name, 0)
+
+
+def mentioning(user: User, name: str, at: int) -> list[MessageEntity]:
+    """A text mention of ``user`` as ``name``, at the UTF-16 offset ``at``."""
+    return [MessageEntity(MessageEntity.TEXT_MENTION, at, _utf16(name), user=user)]
+
+
+def mentioned(user: User, text: str, name: str) -> tuple[str, list[MessageEntity]]:
+    """``text`` rendered, with ``name`` in it a mention of ``user`` (wherever its words put it)."""
+    shown = reader().render(text)
+    at = shown.find(name) if name else -1
+    return shown, mentioning(user, name, _utf16(shown[:at])) if at >= 0 else []
 
 
 def owner_of(message: MaybeInaccessibleMessage) -> int | None:
@@ -292,7 +309,7 @@ def _choices(row: SettingRow) -> list[list[InlineKeyboardButton]]:
     key = row.setting.key
     buttons = [
         InlineKeyboardButton(
-            f"✓ {c.short}" if c.value == row.current else c.short,
+            join(" ", ["✓", c.short]) if c.value == row.current else c.short,
             callback_data=f"set:{key}:{c.value}",
         )
         for c in row.choices
