@@ -76,3 +76,8 @@ def linked(others: Sequence[str]) -> Text:
         "Send /link off to unlink them.",
         accounts=join(", ", others),
     )
+
+
+# The turns of /history's pages.
+NEWER = _("‹ Newer")
+OLDER = _("Older ›")

@@ -85,7 +85,7 @@ AUTO = "auto"
 
 
 def _languages(table: ModelTable) -> list[Choice]:
-    automatic = Choice(AUTO, _("the app's language"), AUTO)
+    automatic = Choice(AUTO, _("your app's language"), AUTO)
     return [automatic] + [Choice(code, i18n.NAMES[code], code) for code in i18n.LANGUAGES]
 
 

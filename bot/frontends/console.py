@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from bot.core import character_texts, history_texts, images, option_texts, settings, texts
+from bot.core import character_texts, history_texts, i18n, images, option_texts, settings, texts
 from bot.core.captions import ResultView
 from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
-from bot.core.i18n import _
+from bot.core.i18n import Text, _, join
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
     InfoView,
@@ -86,7 +86,7 @@ class Console:
 
     async def job_started(self, job: Job) -> None:
         ref = job_ref(job.public_id)
-        self._say(f"{ref} {texts.UPSCALING if job.is_upscale else texts.STARTED}")
+        self._say(join(" ", [ref, texts.UPSCALING if job.is_upscale else texts.STARTED]))
 
     async def job_finished(self, result: JobResult) -> Posted:
         """Save the images; their paths are where this front end holds them (``show``)."""
@@ -99,7 +99,7 @@ class Console:
         return posted
 
     async def job_failed(self, job: Job, message: str) -> None:
-        self._say(f"{job_ref(job.public_id)} {texts.failed(message)}")
+        self._say(join(" ", [job_ref(job.public_id), texts.failed(message)]))
         self._settle(job.id)
 
     async def fetch_image(self, ref: str) -> bytes:
@@ -133,6 +133,9 @@ class Console:
                 return
             if command:
                 try:
+                    # The terminal's language (LANG=es_ES.UTF-8), unless chosen in settings.
+                    tag = os.environ.get("LANG", "").partition(".")[0]
+                    i18n.answer_in(await self.service.reader(self._owner.user, tag))
                     await self._handle(command)
                 except InvalidInput as refusal:
                     self._say(texts.failed(refusal.message))
@@ -147,14 +150,16 @@ class Console:
                 self._say(HELP)
             case "queue":
                 view = QueueView.of(await self.service.queue(self._owner.user))
-                lines = [f"{row.ref} {row.what} — {row.status}" for row in view.rows]
-                self._say("\n".join(lines) or texts.NOTHING_QUEUED)
+                lines = [
+                    join(" — ", [join(" ", [row.ref, row.what]), row.status]) for row in view.rows
+                ]
+                self._say(join("\n", lines) if lines else texts.NOTHING_QUEUED)
             case "cancel":
                 job = await self.service.find_job(rest.strip().lstrip("#") or "-")
                 done = await self.service.cancel(self._owner.user, job.id if job else 0)
                 if job is not None:
                     self._settle(job.id)
-                    self._say(f"{job_ref(job.public_id)} {done}")
+                    self._say(join(" ", [job_ref(job.public_id), done]))
             case "history":
                 page = int(rest) - 1 if rest.strip().isdigit() and int(rest) > 0 else 0
                 self._say((await self.service.history(self._owner.user, page)).text)
@@ -176,6 +181,7 @@ class Console:
                 changed = await self.service.update_settings(
                     self._owner.user, **{key: value.strip() or None}
                 )
+                i18n.answer_in(await self.service.reader(self._owner.user))  # a new language
                 self._show_settings(changed)
             case _:
                 await self._generate_or_press(command)
@@ -203,12 +209,12 @@ class Console:
             try:
                 submitted = await self.service.press(self._owner, button, prompt)
             except AlreadyMade as made:  # its file is in the folder already
-                self._say(f"{made.message} (saved in {self.out_dir})")
+                self._say(join(" ", [made.message, f"(saved in {self.out_dir})"]))
                 return
         self._open.add(submitted.job_id)
         self._idle.clear()
         queued = texts.queued(submitted.position, paused=submitted.paused)
-        self._say(f"{job_ref(submitted.public_id)} {queued}")
+        self._say(join(" ", [job_ref(submitted.public_id), queued]))
 
     async def _show(self, typed: str) -> None:
         """``show ID``: the job's caption again, and its images saved (again) in the folder."""
@@ -242,8 +248,8 @@ class Console:
         """The result's buttons, as words; it becomes "the last result"."""
         if result.buttons:
             self._last_job = result.job.public_id
-            labels = " · ".join(label(b) for row in result.buttons for b in row)
-            self._say(f"{job_ref(result.job.public_id)} actions ({_ACTIONS}): {labels}")
+            labels = join(" · ", [label(b) for row in result.buttons for b in row])
+            self._say(join(": ", [f"{job_ref(result.job.public_id)} actions ({_ACTIONS})", labels]))
 
     async def _character(self, rest: str) -> None:
         action, _sep, name = _REF.sub("", rest).strip().partition(" ")
@@ -257,9 +263,8 @@ class Console:
                 self._say(character_texts.character_created(made.name))
             case "list":
                 mine = await self.service.characters(user)
-                self._say(
-                    "\n".join(character_line(c) for c in mine) or character_texts.NO_CHARACTERS_YET
-                )
+                lines = [character_line(c) for c in mine]
+                self._say(join("\n", lines) if lines else character_texts.NO_CHARACTERS_YET)
             case "delete":
                 self._say(await self.service.delete_character(user, name))
             case _:
@@ -278,7 +283,7 @@ class Console:
     def _show_info(self, view: InfoView) -> None:
         self._say(view.usage)
         for row in view.queue.rows:
-            self._say(f"{row.ref} {row.what} — {row.status}")
+            self._say(join(" — ", [join(" ", [row.ref, row.what]), row.status]))
         self._show_settings_panel(view.settings)
 
     def _settle(self, job_id: int) -> None:
@@ -287,13 +292,16 @@ class Console:
             self._idle.set()
 
     def _say(self, text: str) -> None:
-        print(text, file=self._out, flush=True)
+        print(i18n.reader().render(text), file=self._out, flush=True)
 
 
-def _stats_text(view: StatsView) -> str:
-    return "\n".join(
-        f"{heading}:\n" + "\n".join(f"  {line}" for line in lines)
-        for heading, lines in view.sections()
+def _stats_text(view: StatsView) -> Text:
+    return join(
+        "\n",
+        (
+            join("\n", [join("", [heading, ":"]), *(join("", ["  ", line]) for line in lines)])
+            for heading, lines in view.sections()
+        ),
     )
 
 

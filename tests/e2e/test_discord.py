@@ -414,6 +414,7 @@ async def test_settings_are_saved_from_the_menus_and_used(
         ["set:aspect_ratio"],
         ["set:count"],
         ["set:upscale_resolution"],
+        ["set:language"],
     ]
     for custom_id, value in [("set:model", "nano-banana-pro"), ("set:count", "1")]:
         chosen = await dc.select(int(panel["id"]), custom_id, [value], user_id=USER)

@@ -487,6 +487,7 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
         ["Aspect ratio: 1:1 (bot default)"],
         ["Images per prompt: 4 (bot default)"],
         ["Upscale to: 2k (bot default)"],
+        ["Language: your app's language (bot default)"],
         [views.RESET_LABEL],
     ]
     assert panel["text"].splitlines()[1:] == [
@@ -494,6 +495,7 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
         "Aspect ratio: 1:1 (bot default)",
         "Images per prompt: 4 (bot default)",
         "Upscale to: 2k (bot default)",
+        "Language: your app's language (bot default)",
         "",
         rules_texts.usage(0, 0),  # and the day, under what applies
     ]

@@ -1938,7 +1938,11 @@ class FakeDiscordServer:
     async def _get_commands(self, req: _Request, m: re.Match[str]) -> _Reply:
         if int(m["app"]) != self.application_id:
             return _err(403, {"message": "Missing Access", "code": 50001})
-        return _ok(self._commands.get(self._scope(m), []))
+        commands = self._commands.get(self._scope(m), [])
+        if req.query.get("with_localizations") != "true":
+            # Without it Discord sends no translations (only the reader's own, "*_localized").
+            commands = [_unlocalized(command) for command in commands]
+        return _ok(commands)
 
     async def _put_commands(self, req: _Request, m: re.Match[str]) -> _Reply:
         if int(m["app"]) != self.application_id:
@@ -2378,3 +2382,16 @@ class FakeDiscordServer:
         state.followup_ids.append(int(msg["id"]))
         # Without ?wait=true Discord answers 204 and no message body.
         return _ok(msg) if _truthy(req.query.get("wait")) else _Reply(204)
+
+
+def _unlocalized(value: Any) -> Any:
+    """A command as Discord lists it without ``with_localizations``: no translations in it."""
+    if isinstance(value, dict):
+        return {
+            key: _unlocalized(item)
+            for key, item in value.items()
+            if key not in ("name_localizations", "description_localizations")
+        }
+    if isinstance(value, list):
+        return [_unlocalized(item) for item in value]
+    return value

@@ -39,6 +39,7 @@ from bot.core.domain import (
     UserKey,
 )
 from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.i18n import reader
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, resolve, split_flags
 from bot.core.policy import Access, Defaults, Limits
@@ -123,6 +124,7 @@ class Admission:
         whose characters it keeps), then the person's settings. ``fetch`` gets the pictures if
         the front end's ``submit`` brings none."""
         server = await self._rules.check(owner)
+        text = reader().render(text)  # an example tapped is a prompt in its reader's words
         prompt, inline = split_flags(text)
         await self._rules.check_words(prompt)
         asked = inline.overridden_by(options) if options else inline

@@ -16,7 +16,7 @@ from typing import Any, Self
 
 import discord
 
-from bot.core import settings, texts
+from bot.core import history_texts, settings, texts
 from bot.core.domain import PUBLIC_ID, Action, Button, GenerationRequest, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
@@ -52,6 +52,7 @@ class _Handled:
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
+            await interactions.read_in(interaction)
             await self.handle(interaction)
         except Exception as error:
             await interactions.on_error(interaction, error)
@@ -66,11 +67,14 @@ class ResultButton(
     """Upscale, edit and draw again under a result (an upscale asked for shows done, green);
     the cancel buttons of /queue; 🔎 Show under /history and a shown job (its parent)."""
 
-    def __init__(self, button: Button, *, row: int | None = None, done: bool = False) -> None:
+    def __init__(
+        self, button: Button, *, row: int | None = None, done: bool = False, shown: str = ""
+    ) -> None:
+        """``shown``: the label it has already (marked done, it stays in its words)."""
         style = discord.ButtonStyle.success if done else _STYLES[button.action]
+        words = shown or views.label(label(button, done=done))
         super().__init__(
-            discord.ui.Button(label=label(button, done=done), custom_id=button.data, style=style),
-            row=row,
+            discord.ui.Button(label=words, custom_id=button.data, style=style), row=row
         )
         self.button = button
 
@@ -142,9 +146,9 @@ async def _mark_done(interaction: discord.Interaction[Any], button: Button) -> N
             marked = item.style is discord.ButtonStyle.success
             if parsed == button and marked:
                 return  # shown as done already
-            rows[-1].append(
-                ResultButton(parsed, row=len(rows) - 1, done=marked or parsed == button)
-            )
+            done = marked or parsed == button
+            shown = "" if parsed == button else getattr(item, "label", None) or ""
+            rows[-1].append(ResultButton(parsed, row=len(rows) - 1, done=done, shown=shown))
     try:
         await message.edit(view=_view(item for row in rows for item in row))
     except discord.HTTPException as exc:
@@ -191,7 +195,8 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
         await client.live.cancelled(job.id)
     content, view = await queue_panel(interaction, owner.user)
     await interaction.response.edit_message(
-        content=views.clip(f"{job_ref(button.job)}: {done}\n\n{content}"), view=view
+        content=views.clip(join("", [job_ref(button.job), ": ", done, "\n\n", content])),
+        view=view,
     )
 
 
@@ -222,6 +227,7 @@ class SettingSelect(
         except InvalidInput as refusal:
             await interactions.tell(interaction, texts.failed(refusal.message))
             return
+        await interactions.read_in(interaction)  # a new language applies to the panel at once
         content, view = await settings_panel(interaction)
         await interaction.response.edit_message(content=content, view=view)
 
@@ -235,7 +241,9 @@ class ExampleButton(
         shown, _ = texts.EXAMPLES[number - 1]
         super().__init__(
             discord.ui.Button(
-                label=shown, custom_id=f"ex:{number}", style=discord.ButtonStyle.secondary
+                label=views.label(shown),
+                custom_id=f"ex:{number}",
+                style=discord.ButtonStyle.secondary,
             )
         )
         self.number = number
@@ -263,7 +271,9 @@ class HistoryPage(
     def __init__(self, page: int, label: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label=label, custom_id=f"hist:{page}", style=discord.ButtonStyle.secondary
+                label=views.label(label),
+                custom_id=f"hist:{page}",
+                style=discord.ButtonStyle.secondary,
             )
         )
         self.page = page
@@ -294,7 +304,9 @@ class UnlinkButton(
     def __init__(self) -> None:
         super().__init__(
             discord.ui.Button(
-                label=views.UNLINK, custom_id=UNLINK_ID, style=discord.ButtonStyle.danger
+                label=views.label(views.UNLINK),
+                custom_id=UNLINK_ID,
+                style=discord.ButtonStyle.danger,
             )
         )
 
@@ -320,6 +332,7 @@ async def _own_panel(
     """Redraw the presser's own (ephemeral) panel; on any other message, whose custom id may
     be forged, answer privately instead of touching it."""
     message = interaction.message
+    content = views.clip(content)
     if message is not None and message.flags.ephemeral:
         await interaction.response.edit_message(content=content, view=view)
     elif view is None:
@@ -343,9 +356,9 @@ async def history_panel(
     view = await interactions.client_of(interaction).service.history(user, page)
     items: list[discord.ui.Item[Any]] = [ResultButton(row.show, row=0) for row in view.rows]
     if view.page > 0:
-        items.append(HistoryPage(view.page - 1, "‹ Newer"))
+        items.append(HistoryPage(view.page - 1, history_texts.NEWER))
     if view.more:
-        items.append(HistoryPage(view.page + 1, "Older ›"))
+        items.append(HistoryPage(view.page + 1, history_texts.OLDER))
     for item in items[len(view.rows) :]:
         item.row = 1
     return views.clip(views.history_text(view)), _view(items)

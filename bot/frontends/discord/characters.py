@@ -13,7 +13,7 @@ from discord import app_commands
 from bot.core import character_texts, texts
 from bot.core.characters import NAME_CHARS
 from bot.core.errors import InvalidInput
-from bot.core.i18n import _
+from bot.core.i18n import _, join
 from bot.core.presenters import character_line
 from bot.frontends.discord import interactions, views
 from bot.frontends.discord.forms import PromptModal
@@ -113,8 +113,8 @@ def _group() -> app_commands.Group:
                 )
                 for c in chunk
             ]
-            content = "\n".join(character_line(c, shared=c in shared) for c in chunk)
-            await interaction.followup.send(content, files=files, ephemeral=True)
+            content = join("\n", [character_line(c, shared=c in shared) for c in chunk])
+            await interaction.followup.send(views.clip(content), files=files, ephemeral=True)
 
     @group.command(name="delete", description=_("Delete one of your characters"))
     @app_commands.describe(name=_("The character's name"))

@@ -12,6 +12,7 @@ from typing import Any
 
 import discord
 from discord import app_commands
+from discord.http import Route
 
 from bot.core.domain import DISCORD, UserKey
 from bot.core.ports import Parking
@@ -26,6 +27,7 @@ from bot.frontends.discord.buttons import (
 )
 from bot.frontends.discord.server import ServerChannels, ServerSelect, ServerToggle
 from bot.frontends.discord.status import LiveInteractions
+from bot.frontends.discord.translator import CommandTranslator
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class BananaClient(discord.Client):
         self.live = live
         self.parking = parking  # where upscales were posted, to point to them again
         self._on_ready = on_ready
-        self.tree: app_commands.CommandTree[BananaClient] = app_commands.CommandTree(
+        self.tree: app_commands.CommandTree[BananaClient] = _Tree(
             self,
             # Every command works in servers, in DMs with the bot and, installed by a user,
             # in their other DMs and group chats.
@@ -100,6 +102,7 @@ class BananaClient(discord.Client):
     async def setup_hook(self) -> None:
         # Runs after login, before the gateway connects: a button pressed while we were away
         # arrives only after this, so the item classes are always registered in time.
+        await self.tree.set_translator(CommandTranslator())
         self.add_dynamic_items(
             ResultButton,
             SettingSelect,
@@ -128,6 +131,13 @@ class BananaClient(discord.Client):
         self.service.seen(UserKey(DISCORD, str(interaction.user.id)))
 
 
+class _Tree(app_commands.CommandTree["BananaClient"]):
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Run before every command, in its task: answer in the user's language."""
+        await interactions.read_in(interaction)
+        return True
+
+
 class ShardedBananaClient(BananaClient, discord.AutoShardedClient):
     """The same client over several gateway connections: ``shard_ids`` of ``shard_count``
     (``DISCORD_SHARD_IDS``, ``DISCORD_SHARD_COUNT``), the other shards in other processes."""
@@ -148,14 +158,21 @@ async def sync_if_changed(client: BananaClient, guild: discord.Object | None) ->
     """
     tree, application_id = client.tree, client.application_id
     assert application_id is not None  # known once logged in, before setup_hook
+    path = "/applications/{application_id}/commands"
     if guild is not None:
         tree.copy_global_to(guild=guild)
-        remote = await client.http.get_guild_commands(application_id, guild.id)
-    else:
-        remote = await client.http.get_global_commands(application_id)
+        path = "/applications/{application_id}/guilds/{guild_id}/commands"
     # Raw JSON, not tree.fetch_commands(): discord.py 2.7.1 reads "contexts" back shifted by
-    # one bit (AppCommandContext._from_value), so its AppCommand never equals our own.
-    local = [command.to_dict(tree) for command in tree.get_commands(guild=guild)]
+    # one bit (AppCommandContext._from_value), so its AppCommand never equals our own. With
+    # the translations: Discord sends them only when asked (with_localizations).
+    route = Route("GET", path, application_id=application_id, guild_id=getattr(guild, "id", 0))
+    remote = await client.http.request(route, params={"with_localizations": "true"})
+    translator = tree.translator
+    assert translator is not None  # set in setup_hook
+    local = [
+        await command.get_translated_payload(tree, translator)
+        for command in tree.get_commands(guild=guild)
+    ]
     where = f"guild {guild.id}" if guild is not None else "global"
     if _canonical_set(local) == _canonical_set(remote):
         log.info("slash commands unchanged (%s); not syncing", where)

@@ -187,7 +187,9 @@ async def link(interaction: discord.Interaction[Any], code: str | None = None) -
         await interactions.tell(interaction, texts.failed(refusal.message))
         return
     if shown.linked:
-        await interaction.response.send_message(shown.text, view=link_view(), ephemeral=True)
+        await interaction.response.send_message(
+            views.clip(shown.text), view=link_view(), ephemeral=True
+        )
     else:
         await interactions.tell(interaction, shown.text)
 
@@ -195,7 +197,9 @@ async def link(interaction: discord.Interaction[Any], code: str | None = None) -
 async def help_(interaction: discord.Interaction[Any]) -> None:
     """/help: what the bot does, the options, the buttons and the models."""
     models = interactions.client_of(interaction).service.models
-    await interaction.response.send_message(views.help_text(HelpView.of(models)), ephemeral=True)
+    await interaction.response.send_message(
+        views.clip(views.help_text(HelpView.of(models))), ephemeral=True
+    )
 
 
 USER = _("platform:id, e.g. telegram:123456789 (an id alone is a Discord user)")

@@ -17,6 +17,7 @@ import aiohttp
 import discord
 
 from bot.core.domain import Job, Owner, ResultImage
+from bot.core.i18n import join
 from bot.core.ports import DeliveryError
 from bot.frontends.discord import media, views
 from bot.frontends.parts import SentParts
@@ -90,7 +91,9 @@ class _ChannelTarget:
         *,
         first: bool,
     ) -> discord.Message:
-        text = views.clip(f"<@{self.user.id}> {content}") if first and content else content
+        if first and content:
+            content = join(" ", [f"<@{self.user.id}>", content])
+        text = views.clip(content) if content else content
         extra: dict[str, Any] = {"view": view} if view is not None else {}
         return await self.channel.send(
             content=text,

@@ -35,17 +35,21 @@ class PromptModal(discord.ui.Modal):
         placeholder: str = views.PROMPT_PLACEHOLDER,
         short: bool = False,
     ) -> None:
-        super().__init__(title=title[:TITLE_MAX], timeout=FORM_TIMEOUT)
+        super().__init__(title=views.label(title, TITLE_MAX), timeout=FORM_TIMEOUT)
         limit = max(1, min(limit, INPUT_MAX))
         self.prompt: discord.ui.TextInput[PromptModal] = discord.ui.TextInput(
-            label=label,
+            label=views.label(label, TITLE_MAX),
             style=discord.TextStyle.short if short else discord.TextStyle.paragraph,
-            placeholder=placeholder,
+            placeholder=views.label(placeholder, 100),
             default=default[:limit] if default else None,
             max_length=limit,
         )
         self.add_item(self.prompt)
         self._on_prompt = on_prompt
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        await interactions.read_in(interaction)  # the submit runs in a task of its own
+        return True
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await self._on_prompt(interaction, self.prompt.value)

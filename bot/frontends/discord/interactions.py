@@ -17,8 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
-from bot.core import option_texts, texts
-from bot.core.domain import DISCORD, Owner
+from bot.core import i18n, option_texts, texts
+from bot.core.domain import DISCORD, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi, Fetch
@@ -35,6 +35,13 @@ class HasService(Protocol):
     service: BotApi
     live: LiveInteractions
     parking: Parking
+
+
+async def read_in(interaction: discord.Interaction[Any]) -> None:
+    """Answer this interaction in its user's language (their choice in /settings, else the
+    locale their Discord app sends with every interaction), from here to its end."""
+    user = UserKey(DISCORD, str(interaction.user.id))
+    i18n.answer_in(await client_of(interaction).service.reader(user, interaction.locale.value))
 
 
 def client_of(interaction: discord.Interaction[Any]) -> HasService:

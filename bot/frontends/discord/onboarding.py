@@ -12,6 +12,7 @@ import logging
 
 import discord
 
+from bot.core import i18n
 from bot.core.i18n import _
 from bot.frontends.discord import views
 from bot.frontends.discord.buttons import examples_view
@@ -25,7 +26,10 @@ async def introduce(client: discord.Client, guild: discord.Guild) -> None:
         log.info("joined guild %s: no system channel to introduce the bot in", guild.id)
         return
     name = client.user.display_name if client.user else _("the image bot")
+    # Nobody wrote yet: the server's own language (Server Settings → Community), if shipped.
+    code = i18n.pick(guild.preferred_locale.value)
     try:
-        await channel.send(views.introduction(name), view=examples_view())
+        with i18n.reading(i18n.language(code) if code else i18n.default()):
+            await channel.send(views.clip(views.introduction(name)), view=examples_view())
     except discord.HTTPException as exc:  # a courtesy: the commands work without it
         log.info("could not introduce the bot in guild %s: %s", guild.id, exc)

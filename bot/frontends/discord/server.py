@@ -73,6 +73,7 @@ class _Handled:
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
+            await interactions.read_in(interaction)
             await self.handle(interaction)
         except Exception as error:
             await interactions.on_error(interaction, error)
@@ -88,7 +89,8 @@ class ServerToggle(
 
     def __init__(self, key: str, label: str = "", on: bool = True) -> None:
         style = discord.ButtonStyle.success if on else discord.ButtonStyle.secondary
-        super().__init__(discord.ui.Button(label=label or key, custom_id=f"srv:{key}", style=style))
+        shown = views.label(label) if label else key
+        super().__init__(discord.ui.Button(label=shown, custom_id=f"srv:{key}", style=style))
         self.key = key
 
     @classmethod
@@ -145,7 +147,7 @@ class ServerChannels(
             discord.ui.ChannelSelect(
                 custom_id=CHANNELS_ID,
                 channel_types=CHANNEL_TYPES,
-                placeholder=_("Answer in every channel (or pick some)"),
+                placeholder=views.label(_("Answer in every channel (or pick some)"), 150),
                 min_values=0,
                 max_values=MAX_CHANNELS,
                 default_values=[

@@ -20,6 +20,7 @@ import discord
 
 from bot.core import texts
 from bot.core.domain import Job, Submitted
+from bot.frontends.discord import views
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,9 @@ class LiveInteractions:
                 live.stage = Stage.QUEUED
                 try:
                     await interaction.edit_original_response(
-                        content=texts.queued(submitted.position, paused=submitted.paused)
+                        content=views.clip(
+                            texts.queued(submitted.position, paused=submitted.paused)
+                        )
                     )
                 except discord.HTTPException as exc:
                     # The job is queued all the same; its answer finds its own way.
@@ -93,7 +96,7 @@ class LiveInteractions:
             if live.stage < Stage.STARTED:
                 live.stage = Stage.STARTED
                 await live.interaction.edit_original_response(
-                    content=texts.UPSCALING if job.is_upscale else texts.STARTED
+                    content=views.clip(texts.UPSCALING if job.is_upscale else texts.STARTED)
                 )
 
     async def cancelled(self, job_id: int) -> None:
@@ -105,4 +108,6 @@ class LiveInteractions:
         async with live.lock:
             live.stage = Stage.FINAL
             with contextlib.suppress(discord.HTTPException):
-                await live.interaction.edit_original_response(content=texts.CANCELLED_STATUS)
+                await live.interaction.edit_original_response(
+                    content=views.clip(texts.CANCELLED_STATUS)
+                )

@@ -1,5 +1,6 @@
 """The core's views as Discord messages and menus, and the sentences only Discord users read
-(the shared ones are in ``bot.core.texts``). Every text is clipped where it leaves."""
+(the shared ones are in ``bot.core.texts``). Every text is rendered in the reader's language
+(``i18n.reader()``) and clipped where it leaves (``clip``, ``label``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import discord
 
 from bot.core import rules_texts, texts
 from bot.core.history_views import HistoryView
-from bot.core.i18n import Text, _, _n, join
+from bot.core.i18n import Text, _, _n, join, reader
 from bot.core.presenters import (
     HelpView,
     InfoView,
@@ -41,15 +42,26 @@ UNLINK_WORD = "off"
 # Discord's caps: message content of 2000 characters, 25 options in a select menu.
 MAX_CONTENT = 2000
 MAX_OPTIONS = 25
+MAX_LABEL = 80  # a button's label, a menu option's (100), a text input's (45) cut alike
 
 
 def clip(text: str) -> str:
-    """``text`` cut to what one message may say (refusals can echo what the user typed)."""
+    """``text`` in the reader's language, cut to what one message may say (refusals can echo
+    what the user typed)."""
+    text = reader().render(text)
     return text if len(text) <= MAX_CONTENT else text[: MAX_CONTENT - 1] + "…"
 
 
+def label(text: str, limit: int = MAX_LABEL) -> str:
+    """A component's label (a button's, a menu option's, a form's) in the reader's language."""
+    text = reader().render(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def help_text(view: HelpView) -> Text:
-    buttons = join(", ", (join(" ", [f"**{label}**", does]) for _a, label, does in view.buttons))
+    buttons = join(
+        ", ", (join(" ", [join("", ["**", shown, "**"]), does]) for _a, shown, does in view.buttons)
+    )
     return _(
         "**Nano Banana images**: describe a picture and get up to four.\n"
         "`/imagine prompt` — options: model, aspect_ratio, count, seed, and image1–image4 "
@@ -84,16 +96,19 @@ def setting_options(row: SettingRow) -> list[discord.SelectOption]:
     """A settings menu: the bot's default first (choosing it resets), then the choices."""
     default = next((c.label for c in row.choices if c.value == row.default), row.default)
     reset = discord.SelectOption(
-        label=_("{value} (bot default)", value=default), value=RESET, default=row.value is None
+        label=label(_("{value} (bot default)", value=default)),
+        value=RESET,
+        default=row.value is None,
     )
     return [reset] + [
-        discord.SelectOption(label=c.label, value=c.value, default=row.value == c.value)
+        discord.SelectOption(label=label(c.label), value=c.value, default=row.value == c.value)
         for c in row.choices[: MAX_OPTIONS - 1]
     ]
 
 
 def history_text(view: HistoryView) -> str:
-    return discord.utils.escape_markdown(view.text)
+    # Rendered before it is escaped: escaping makes a plain string of it.
+    return discord.utils.escape_markdown(reader().render(view.text))
 
 
 def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
@@ -102,7 +117,13 @@ def queue_text(view: QueueView, limit: int = MAX_CONTENT) -> str:
         return texts.NOTHING_QUEUED
     # Phase B: measured in English; render each line in the reader's language before cutting.
     lines = [
-        join(" — ", [f"**{row.ref}** {discord.utils.escape_markdown(row.what)}", row.status])
+        join(
+            " — ",
+            [
+                f"**{row.ref}** {discord.utils.escape_markdown(reader().render(row.what))}",
+                row.status,
+            ],
+        )
         for row in view.rows
     ]
     text, kept = join("\n", lines), len(lines)
@@ -153,12 +174,12 @@ def server_text(panel: ServerPanel) -> str:
 def server_model_options(panel: ServerPanel) -> list[discord.SelectOption]:
     chosen = panel.settings.model
     default = discord.SelectOption(
-        label=_("{value} (bot default)", value=panel.default_model),
+        label=label(_("{value} (bot default)", value=panel.default_model)),
         value=RESET,
         default=chosen is None,
     )
     return [default] + [
-        discord.SelectOption(label=c.label, value=c.value, default=chosen == c.value)
+        discord.SelectOption(label=label(c.label), value=c.value, default=chosen == c.value)
         for c in panel.models[: MAX_OPTIONS - 1]
     ]
 
@@ -167,11 +188,11 @@ def server_limit_options(panel: ServerPanel) -> list[discord.SelectOption]:
     current = panel.settings.daily_images
     return [
         discord.SelectOption(
-            label=_n(
-                "{count} image a day per member", "{count} images a day per member", n, count=n
-            )
-            if n
-            else _("no daily limit of the server's own"),
+            label=label(
+                _n("{count} image a day per member", "{count} images a day per member", n, count=n)
+                if n
+                else _("no daily limit of the server's own")
+            ),
             value=str(n),
             default=n == current,
         )

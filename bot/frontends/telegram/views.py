@@ -25,7 +25,7 @@ from telegram import (
     User,
 )
 
-from bot.core import settings, texts
+from bot.core import history_texts, settings, texts
 from bot.core.domain import Action, Button
 from bot.core.history_views import HistoryView
 from bot.core.i18n import Text, _, join, reader
@@ -325,9 +325,13 @@ def history_view(view: HistoryView) -> tuple[str, InlineKeyboardMarkup | None]:
     ]
     turns = []
     if view.page > 0:
-        turns.append(InlineKeyboardButton(_("‹ Newer"), callback_data=f"hist:{view.page - 1}"))
+        turns.append(
+            InlineKeyboardButton(history_texts.NEWER, callback_data=f"hist:{view.page - 1}")
+        )
     if view.more:
-        turns.append(InlineKeyboardButton(_("Older ›"), callback_data=f"hist:{view.page + 1}"))
+        turns.append(
+            InlineKeyboardButton(history_texts.OLDER, callback_data=f"hist:{view.page + 1}")
+        )
     if turns:
         rows.append(turns)
     return view.text, InlineKeyboardMarkup(rows) if rows else None
