@@ -63,7 +63,7 @@ def character_deleted(name: str) -> Text:
 def your_characters(names: Sequence[str]) -> Text:
     return _(
         "Your characters (write @name in a prompt): {names}",
-        names=", ".join(f"@{n}" for n in names),
+        names=join(", ", [f"@{n}" for n in names]),
     )
 
 
@@ -157,12 +157,12 @@ def characters_note(used: Sequence[str], unknown: Sequence[str]) -> Text:
     """What a result's caption says about the characters of its prompt."""
     lines: list[str] = []
     if used:
-        lines.append(_("Characters: {names}", names=", ".join(used)))
+        lines.append(_("Characters: {names}", names=join(", ", used)))
     if unknown:
         lines.append(
             _(
                 "{names}: no character of that name, left as text.",
-                names=", ".join(unknown),
+                names=join(", ", unknown),
             )
         )
     return join("\n", lines)

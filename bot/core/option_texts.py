@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from bot.core.i18n import Text, _, _n
+from bot.core.i18n import Text, _, _n, join
 from bot.core.models_table import (
     AUTO,
     MAX_COUNT,
@@ -60,12 +60,12 @@ def bad_ratio(raw: str, allowed: Sequence[str], closest: str | None = None) -> T
             "Use one of: {ratios}.",
             value=quote(raw),
             closest=closest,
-            ratios=", ".join(allowed),
+            ratios=join(", ", allowed),
         )
     return _(
         "“{value}” isn't an aspect ratio this model makes. Use one of: {ratios}.",
         value=quote(raw),
-        ratios=", ".join(allowed),
+        ratios=join(", ", allowed),
     )
 
 
@@ -82,7 +82,7 @@ def _either(models: Sequence[str]) -> str:
         return _("another model")
     if len(models) == 1:
         return models[0]
-    return _("{first} or {second}", first=", ".join(models[:-1]), second=models[-1])
+    return _("{first} or {second}", first=join(", ", models[:-1]), second=models[-1])
 
 
 def auto_not_supported(model: str, table: ModelTable, how: Naming = FLAGS_NAMING) -> Text:
@@ -133,7 +133,7 @@ def bad_size(raw: object) -> Text:
     return _(
         "“{value}” isn't an image size. Use one of: {sizes}.",
         value=quote(raw),
-        sizes=", ".join(SIZES),
+        sizes=join(", ", SIZES),
     )
 
 
@@ -141,7 +141,7 @@ def size_not_offered(model: str, sizes: Sequence[str]) -> Text:
     return _(
         "{model} renders at {sizes} here. Choose one of those with --size.",
         model=model,
-        sizes=", ".join(sizes),
+        sizes=join(", ", sizes),
     )
 
 
@@ -254,7 +254,7 @@ def bad_resolution(resolution: str, allowed: Iterable[str]) -> Text:
     return _(
         "Upscaling to {resolution} isn't available. Choose one of: {resolutions}.",
         resolution=quote(resolution),
-        resolutions=", ".join(allowed),
+        resolutions=join(", ", allowed),
     )
 
 
@@ -262,5 +262,5 @@ def bad_language(value: str, allowed: Iterable[str]) -> Text:
     return _(
         "I don't speak {language} yet. Choose one of: {languages}.",
         language=quote(value),
-        languages=", ".join(allowed),
+        languages=join(", ", allowed),
     )

@@ -70,7 +70,6 @@ class ResultButton(
     def __init__(
         self, button: Button, *, row: int | None = None, done: bool = False, shown: str = ""
     ) -> None:
-        """``shown``: the label it has already (marked done, it stays in its words)."""
         style = discord.ButtonStyle.success if done else _STYLES[button.action]
         words = shown or views.label(label(button, done=done))
         super().__init__(
@@ -132,7 +131,8 @@ async def _point_to(
 
 async def _mark_done(interaction: discord.Interaction[Any], button: Button) -> None:
     """Show a pressed upscale as done on the result (a courtesy: where the bot can't edit the
-    message, e.g. installed by a user only, it stays as it was)."""
+    message, e.g. installed by a user only, it stays as it was). Its labels keep their words:
+    the result may be someone else's, in their language."""
     message = interaction.message
     if message is None:
         return
@@ -323,7 +323,7 @@ class UnlinkButton(
         except InvalidInput as refusal:
             await interactions.tell(interaction, texts.failed(refusal.message))
             return
-        await _own_panel(interaction, said, None)
+        await _own_panel(interaction, views.clip(said), None)
 
 
 async def _own_panel(
@@ -332,7 +332,6 @@ async def _own_panel(
     """Redraw the presser's own (ephemeral) panel; on any other message, whose custom id may
     be forged, answer privately instead of touching it."""
     message = interaction.message
-    content = views.clip(content)
     if message is not None and message.flags.ephemeral:
         await interaction.response.edit_message(content=content, view=view)
     elif view is None:
