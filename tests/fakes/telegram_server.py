@@ -770,6 +770,15 @@ class FakeTelegramServer:
         await self.post_update({"callback_query": query})
         return query_id
 
+    def set_language(self, user_id: int, code: str | None) -> None:
+        """The language ``user_id``'s app is in (``language_code`` in what they send; None:
+        their app doesn't say, as Telegram allows)."""
+        user = self._user(user_id)
+        if code is None:
+            user.pop("language_code", None)
+        else:
+            user["language_code"] = code
+
     def _user(self, user_id: int, username: str | None = None) -> Json:
         user = self._users.setdefault(
             user_id,

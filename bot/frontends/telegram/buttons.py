@@ -26,7 +26,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.core import settings, texts
+from bot.core import i18n, settings, texts
 from bot.core.captions import caption
 from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
@@ -118,6 +118,7 @@ class Buttons:
                 saved = await self._service.update_settings(user, **{name: value})
             else:
                 saved = await self._service.settings(user)
+            i18n.answer_in(await self._service.reader(user))  # a new language shows at once
             chat_id = query.message.chat.id if query.message else query.from_user.id
             usage = (await self._service.info(owner_in(chat_id, query.from_user.id))).usage
         except InvalidInput as refusal:
