@@ -32,7 +32,7 @@ def _english(code: str) -> frozenset[str]:
         if not message.id:
             continue
         ids = (message.id,) if isinstance(message.id, str) else tuple(message.id)
-        strings = (message.string,) if isinstance(message.string, str) else message.string
+        strings = (message.string,) if isinstance(message.string, str) else message.string or ()
         translated = "\n".join(str(s) for s in strings)
         for msgid in ids:
             for part in _PLACEHOLDER.split(msgid):
