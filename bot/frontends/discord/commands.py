@@ -75,10 +75,14 @@ def build(models: ModelTable) -> list[AppCommand]:
 def _imagine(models: ModelTable) -> app_commands.Command[Any, ..., None]:
     @app_commands.command(name="imagine", description=_("Make images from a description"))
     @app_commands.describe(
-        prompt=_("What to draw; options work here too: {options}", options=texts.FLAGS_HELP),
+        prompt=app_commands.locale_str(
+            _("What to draw; options work here too: {options}", options=texts.FLAGS_HELP)
+        ),
         model=_("Which model (default: your /settings)"),
         aspect_ratio=_("Shape of the image"),
-        count=_("How many images, {low}–{high}", low=MIN_COUNT, high=MAX_COUNT),
+        count=app_commands.locale_str(
+            _("How many images, {low}–{high}", low=MIN_COUNT, high=MAX_COUNT)
+        ),
         seed=_("Same seed + same prompt = a similar image"),
         image1=_("A reference image"),
         image2=_("Another reference image"),
@@ -226,7 +230,7 @@ def _admin() -> app_commands.Group:
 
     @group.command(name="quota", description=_("A user's daily images, or everyone's default"))
     @app_commands.describe(
-        user=_("{user}, or default", user=USER),
+        user=app_commands.locale_str(_("{user}, or default", user=USER)),
         images=_("Images a day, 0 for no limit, or default"),
     )
     async def quota(interaction: discord.Interaction[Any], user: str, images: str = "") -> None:

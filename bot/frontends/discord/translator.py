@@ -40,7 +40,11 @@ class CommandTranslator(app_commands.Translator):
         if typed or context.location in _TYPED or code in (None, i18n.DEFAULT):
             return None
         assert code is not None
-        words = i18n.language(code).render(string.message)
+        # A sentence with parameters comes as itself (``locale_str``); discord.py makes a plain
+        # string of the others, their English words: the message they were marked with.
+        message = string.message
+        text = message if isinstance(message, i18n.Text) else i18n.Text(message)
+        words = i18n.language(code).render(text)
         if words == str(string.message):
             return None
         limit = _LIMITS.get(context.location, 100)
