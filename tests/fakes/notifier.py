@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from bot.core.domain import Job, JobResult
+from bot.core.i18n import reader
 from bot.core.ports import DeliveryError, Posted
 
 
@@ -17,6 +18,9 @@ class RecordingNotifier:
     finished: list[JobResult] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (admin id, text)
+    # The language each report was made in (``i18n.reader()``), by report: what a platform's
+    # notifier would render it in.
+    languages: list[tuple[str, str]] = field(default_factory=list)  # (report, language code)
     # The images it "posted", by the reference it gave the service (as a platform holds them).
     held: dict[str, bytes] = field(default_factory=dict)
     fail_deliveries: int = 0
@@ -25,10 +29,12 @@ class RecordingNotifier:
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     async def job_started(self, job: Job) -> None:
+        self.languages.append(("started", reader().code))
         self.started.append(job.id)
 
     async def job_finished(self, result: JobResult) -> Posted:
         await self._maybe_fail()
+        self.languages.append(("finished", reader().code))
         self.finished.append(result)
         posted = {}
         for image in result.images:
@@ -40,6 +46,7 @@ class RecordingNotifier:
 
     async def job_failed(self, job: Job, message: str) -> None:
         await self._maybe_fail()
+        self.languages.append(("failed", reader().code))
         self.failed.append((job.id, message))
         await self._notify()
 
@@ -51,6 +58,7 @@ class RecordingNotifier:
     async def admin_alert(self, admin_id: str, text: str) -> None:
         if admin_id in self.unreachable:
             raise DeliveryError(f"admin {admin_id} can't be reached", permanent=True)
+        self.languages.append((f"alert {admin_id}", reader().code))
         self.alerts.append((admin_id, text))
         await self._notify()
 
