@@ -4,12 +4,25 @@ someone reads it; then it is rendered in their language, English when theirs isn
 from __future__ import annotations
 
 import copy
+import gettext
 
 import pytest
 
 from bot.core import option_texts, texts
 from bot.core.domain import DISCORD
-from bot.core.i18n import ENGLISH, Text, _, _n, from_data, join, language, pick, to_data
+from bot.core.i18n import (
+    ENGLISH,
+    Catalogue,
+    Language,
+    Text,
+    _,
+    _n,
+    from_data,
+    join,
+    language,
+    pick,
+    to_data,
+)
 from bot.core.presenters import QueueRow
 
 SPANISH = language("es")
@@ -119,3 +132,13 @@ def test_a_sentence_stored_before_sentences_were_marked_is_still_translated() ->
     assert SPANISH.render(old) == SPANISH.render(texts.BUSY)
     custom = from_data({"msgid": "The image service rejected these options: {x}."})
     assert SPANISH.render(custom) == "The image service rejected these options: {x}."
+
+
+def test_a_day_and_a_list_are_written_as_the_readers_language_writes_them() -> None:
+    day = 1763856000.0  # 2025-11-23, UTC
+    assert ENGLISH.day(day) == "23 Nov"
+    assert SPANISH.day(day) == "23 nov"
+    japanese_like = Language("xx", Catalogue(gettext.NullTranslations(), comma="、"))
+    listed = join(", ", [_("a sentence nobody translated yet"), "pro"])
+    assert japanese_like.render(listed) == "a sentence nobody translated yet、pro"
+    assert SPANISH.render(join(" · ", ["a", "b"])) == "a · b"  # a layout, not a list
