@@ -1,8 +1,8 @@
 """The reader's language on Discord (issue 16): a user is answered in the locale their app sends
 with every interaction unless they chose a language in /settings; the commands' descriptions
 and the context menus are translated when the tree syncs, and synced again only when a
-translation changes. ``tests.languages.DISCORD`` is the language these tests speak (Spanish
-until the Brazilian Portuguese catalogue ships)."""
+translation changes. ``tests.languages.DISCORD`` is the language these tests speak (Brazilian
+Portuguese)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The reader's language on Telegram (issue 16): a user is answered in the language their app
 sends (``language_code``) unless they chose one in /settings, and an answer given later, by a
 process that never heard them, is in it too. ``tests.languages.TELEGRAM`` is the language these
-tests speak (Spanish until the Russian catalogue ships)."""
+tests speak (Russian)."""
 
 from __future__ import annotations
 
