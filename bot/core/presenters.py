@@ -155,12 +155,16 @@ class SettingRow:
     def summary(self) -> str:
         """The row's label and what applies now: "Model: nano-banana-pro"."""
         mine = self.value is not None and self.current == self.value
-        shown = self.current
-        if self.setting.by_label:
-            shown = next((c.label for c in self.choices if c.value == shown), shown)
         if mine:
-            return _("{setting}: {value}", setting=self.setting.title, value=shown)
-        return _("{setting}: {value} (bot default)", setting=self.setting.title, value=shown)
+            return _("{setting}: {value}", setting=self.setting.title, value=self.shown)
+        return _("{setting}: {value} (bot default)", setting=self.setting.title, value=self.shown)
+
+    @property
+    def shown(self) -> str:
+        """What applies now, as a line shows it (a language by its name)."""
+        if not self.setting.by_label:
+            return self.current
+        return next((c.label for c in self.choices if c.value == self.current), self.current)
 
 
 @dataclass(frozen=True)

@@ -49,10 +49,12 @@ async def test_check_exits_0_when_all_pass_and_1_naming_what_failed(tmp_path: Pa
             "USEAPI_BASE_URL": flow.base_url,
             "TELEGRAM_TOKEN": TELEGRAM,
             "TELEGRAM_API_URL": tg.root,
+            "BOT_DEFAULT_LANGUAGE": "pt-BR",
         }
         code, out, err = await run_bot("check", env=env, cwd=tmp_path)
         assert (code, err) == (0, ""), err
-        assert [line[0] for line in out.splitlines()] == ["✓", "✓", "✓"]
+        assert [line[0] for line in out.splitlines()] == ["✓", "✓", "✓", "✓"]
+        assert "; BOT_DEFAULT_LANGUAGE pt_BR" in out.splitlines()[1]
         flow.accounts = []
         code, out, _ = await run_bot("check", env=env, cwd=tmp_path)
         assert code == 1

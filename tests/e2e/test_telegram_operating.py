@@ -246,7 +246,7 @@ async def test_info_and_settings_show_the_day(bot: BotUnderTest) -> None:
         USER,
         rules_texts.usage(2, 0) + "\n\n" + texts.NOTHING_QUEUED + "\n\n"
         "Your defaults: model: nano-banana-2-lite · aspect ratio: 1:1 · "
-        "images per prompt: 4 · upscale to: 2k.",
+        "images per prompt: 4 · upscale to: 2k · language: your app's language.",
     )
     assert info.params["chat_id"] == USER
     await bot.tg.post_message(USER, USER, "/settings")

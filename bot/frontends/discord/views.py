@@ -142,7 +142,7 @@ def is_image(attachment: discord.Attachment) -> bool:
 
 
 def info_text(view: InfoView) -> str:
-    defaults = join(" · ", (join(": ", [r.setting.label, r.current]) for r in view.settings.rows))
+    defaults = join(" · ", (join(": ", [r.setting.label, r.shown]) for r in view.settings.rows))
     queue = queue_text(view.queue, MAX_CONTENT // 2)
     return join("\n\n", [view.usage, queue, _("Your defaults: {defaults}.", defaults=defaults)])
 

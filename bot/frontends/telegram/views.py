@@ -371,7 +371,7 @@ def _utf16(text: str) -> int:
 
 def info_text(view: InfoView) -> str:
     jobs, _keys = queue_view(view.queue)
-    defaults = join(" · ", (join(": ", [r.setting.label, r.current]) for r in view.settings.rows))
+    defaults = join(" · ", (join(": ", [r.setting.label, r.shown]) for r in view.settings.rows))
     return join("\n\n", [view.usage, jobs, _("Your defaults: {defaults}.", defaults=defaults)])
 
 
