@@ -387,8 +387,7 @@ def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
 
 
 def _language(value: str) -> str:
-    code = i18n.pick(value)
-    if code is None:
+    if (code := i18n.pick(value)) is None:
         shipped = ", ".join(i18n.LANGUAGES)
         raise ConfigError(f"BOT_DEFAULT_LANGUAGE must be one of {shipped}, got {value!r}")
     return code
