@@ -175,8 +175,10 @@ class Runner:
                 self._tasks.spawn(self._run(slot))
             ready_at = self._scheduler.next_ready_at(now)
             timeout = None if ready_at is None else max(0.0, ready_at - now)
+            # Not asyncio.wait_for: on Python 3.11 it may swallow a cancellation (gh-86296).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _run(self, slot: Slot) -> None:
         """One attempt of a job on its slot's account, then what its ending calls for."""

@@ -1,0 +1,69 @@
+"""Closing the service stops every background task, also one that swallowed its cancellation
+(a process that lost the lead must stop, not hang)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+
+import pytest
+
+from bot.core.service import tasks as tasks_module
+from bot.core.service.tasks import Tasks
+
+
+@pytest.fixture(autouse=True)
+def _cancel_again_soon(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tasks_module, "CANCEL_AGAIN_AFTER", 0.01)
+
+
+async def test_a_task_that_swallows_its_cancellation_is_cancelled_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stopped = asyncio.Event()
+
+    async def waits() -> None:
+        try:
+            with contextlib.suppress(asyncio.CancelledError):  # as a library may, by mistake
+                await asyncio.Event().wait()
+            await asyncio.Event().wait()  # goes on, as if it had never been cancelled
+        finally:
+            stopped.set()
+
+    tasks = Tasks()
+    tasks.spawn(waits())
+    await asyncio.sleep(0)
+    async with asyncio.timeout(1):
+        await tasks.cancel_all()
+    assert stopped.is_set()
+    assert "still runs after its cancellation: cancelling it again" in caplog.text
+
+
+async def test_a_task_whose_wait_for_swallowed_its_cancellation_is_cancelled_again() -> None:
+    """The real thing on Python 3.11 (gh-86296): the cancellation comes after what wait_for
+    waits for has ended but before wait_for resumed, and wait_for returns its result."""
+    woken = asyncio.Event()
+    stopped = asyncio.Event()
+    waits = 0
+
+    async def waits_for_wake_ups() -> None:  # as psycopg_pool waits for a free connection
+        nonlocal waits
+        try:
+            while True:
+                waits += 1
+                await asyncio.wait_for(woken.wait(), 10)
+                woken.clear()
+        finally:
+            stopped.set()
+
+    tasks = Tasks()
+    tasks.spawn(waits_for_wake_ups())
+    await asyncio.sleep(0)
+    woken.set()
+    await asyncio.sleep(0)  # the wait has ended; wait_for has not resumed yet
+    async with asyncio.timeout(1):
+        await tasks.cancel_all()
+    assert stopped.is_set()
+    # On 3.11 the first cancellation was swallowed: the task waited once more.
+    assert waits == (2 if sys.version_info < (3, 12) else 1)
