@@ -75,12 +75,13 @@ async def main(argv: list[str]) -> int:
         )
         service.attach("console", FileNotifier(Path(answers), name))
         async with service:
+            # Said from the start: a leader answers while it is still submitting.
+            announce = asyncio.ensure_future(_announce(service))
             for i in range(jobs):
                 await service.submit(Owner("console", f"u{i % users}", "chat"), f"{name} {i}")
             print("submitted", flush=True)
             done = asyncio.ensure_future(_answered(store))
             deposed = asyncio.ensure_future(service.deposed())
-            announce = asyncio.ensure_future(_announce(service))
             try:
                 await asyncio.wait([done, deposed], return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -14,7 +14,10 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
+
+import pytest
 
 from bot.core.domain import GenerationRequest
 from bot.store.postgres import PostgresStore
@@ -44,9 +47,23 @@ class Worker:
     def leads_since(self) -> float | None:
         return next((at for what, at in self.said if what == "leads"), None)
 
+    def submitted(self) -> bool:
+        return any(what == "submitted" for what, _ in self.said)
+
+
+@pytest.fixture
+async def fleet() -> AsyncIterator[list[Worker]]:
+    """The workers a test starts: those a failed test leaves running (or stopped) are killed."""
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        if worker.process.returncode is None:
+            worker.process.kill()
+            await worker.process.wait()
+
 
 async def start(
-    flow: FakeFlowServer, url: str, answers: Path, name: str, jobs: int = JOBS
+    fleet: list[Worker], flow: FakeFlowServer, url: str, answers: Path, name: str, jobs: int = JOBS
 ) -> Worker:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -63,7 +80,8 @@ async def start(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    return Worker(name, process)
+    fleet.append(Worker(name, process))
+    return fleet[-1]
 
 
 async def prompts_of_jobs(url: str) -> dict[int, str]:
@@ -92,17 +110,19 @@ def given(answers: Path) -> list[tuple[int, str]]:
 
 
 def live_leader(workers: list[Worker], killed: list[tuple[Worker, float]]) -> Worker | None:
+    """The leader, once it has stored all its jobs: it leads (and answers) while it submits
+    them, and a process stopped before that leaves the rest unasked."""
     dead = [k for k, _ in killed]
-    return next((w for w in workers if w.leads_since() and w not in dead), None)
+    return next((w for w in workers if w.leads_since() and w.submitted() and w not in dead), None)
 
 
 async def test_three_processes_answer_every_job_across_two_kills(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, fleet: list[Worker]
 ) -> None:
     answers = tmp_path / "answers.txt"
     capacity = 4 * LIMIT  # room to spare: a 429 would hide an account over its limit
     async with FakeFlowServer(accounts=ACCOUNTS, latency=0.3, capacity=capacity) as flow:
-        workers = [await start(flow, postgres_url, answers, name) for name in WORKERS]
+        workers = [await start(fleet, flow, postgres_url, answers, name) for name in WORKERS]
         listening = [asyncio.create_task(w.listen()) for w in workers]
         killed: list[tuple[Worker, float]] = []
         at_kills: list[tuple[set[str], set[int]]] = []  # prompts answered, jobs answered
@@ -161,18 +181,19 @@ async def test_three_processes_answer_every_job_across_two_kills(
 
 
 async def test_a_frozen_leader_is_replaced_within_its_lease(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, fleet: list[Worker]
 ) -> None:
     """SIGSTOP: the process lives, its connections too, but it renews nothing. The server ends
     its session after the lease; the other leads; the frozen one, thawed, stops (status 1)."""
     answers = tmp_path / "answers.txt"
     async with FakeFlowServer(accounts=ACCOUNTS, latency=0.3, capacity=4 * LIMIT) as flow:
-        workers = [await start(flow, postgres_url, answers, name, jobs=8) for name in "ab"]
+        workers = [await start(fleet, flow, postgres_url, answers, n, jobs=8) for n in "ab"]
         listening = [asyncio.create_task(w.listen()) for w in workers]
         async with asyncio.timeout(60):
             while len(given(answers)) < 4:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-            frozen = next(w for w in workers if w.leads_since())
+            while not (frozen := live_leader(workers, [])):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
             other = next(w for w in workers if w is not frozen)
             frozen.process.send_signal(signal.SIGSTOP)
             stopped_at = time.monotonic()
