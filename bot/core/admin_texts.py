@@ -89,7 +89,7 @@ NOT_PAUSED = _("The queue wasn't paused.")
 
 
 def not_bannable(user: object) -> Text:
-    return _("{user} is an admin (BOT_ADMINS): take them out of BOT_ADMINS first.", user=user)
+    return _("{user} is an operator (BOT_ADMINS): take them out of BOT_ADMINS first.", user=user)
 
 
 def banned(user: object, cancelled: int, *, changed: bool) -> Text:
@@ -126,15 +126,24 @@ def quota_set(who: object, images: int | None, default: int) -> Text:
     return _("{user} has no daily limit.", user=who)
 
 
-def quota_shown(user: object, used: int, limit: int, whose: str) -> Text:
+def quota_shown(user: object, used: int, limit: int, *, own: bool) -> Text:
+    """A user's day against their quota: ``own`` when an operator set theirs, else the default."""
+    if own:
+        return _n(
+            "{user} asked for {count} image today; their own quota: {quota}.",
+            "{user} asked for {count} images today; their own quota: {quota}.",
+            used,
+            user=user,
+            count=used,
+            quota=_images(limit),
+        )
     return _n(
-        "{user} asked for {count} image today; {quota} ({whose}).",
-        "{user} asked for {count} images today; {quota} ({whose}).",
+        "{user} asked for {count} image today; the default quota: {quota}.",
+        "{user} asked for {count} images today; the default quota: {quota}.",
         used,
         user=user,
         count=used,
         quota=_images(limit),
-        whose=whose,
     )
 
 

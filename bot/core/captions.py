@@ -18,7 +18,7 @@ from bot.core.domain import (
     ResultImage,
     UpscaleRequest,
 )
-from bot.core.i18n import Language, Text, _, reader
+from bot.core.i18n import Language, Text, _, _n, reader
 from bot.core.models_table import ModelTable
 from bot.core.presenters import job_ref, label, parent_ref
 
@@ -121,7 +121,14 @@ def _made(request: GenerationRequest, images: Sequence[ResultImage]) -> list[str
         parts.append(request.size)
     if 0 < len(images) < request.count:
         withheld = request.count - len(images)
-        parts.append(_("{count} withheld by the image filter", count=withheld))
+        parts.append(
+            _n(
+                "{count} image withheld by the image filter",
+                "{count} images withheld by the image filter",
+                withheld,
+                count=withheld,
+            )
+        )
     return parts
 
 

@@ -11,10 +11,18 @@ from bot.core.texts import quote
 
 
 def bad_character_name(name: str, limit: int) -> Text:
+    # Any alphabet's letters and digits are accepted (one alphabet a name: ``mixed_scripts``).
+    if not name:
+        return _(
+            "A character needs a name: one word of up to {limit} characters (letters of any "
+            "one alphabet, digits, _ or -), starting with a letter, e.g. /character create Carol.",
+            limit=limit,
+        )
     return _(
-        "{name} can't be a character's name: use a word of up to {limit} letters, digits, _ or "
-        "-, starting with a letter, e.g. /character create Carol.",
-        name=quote(name, 40) or _("That"),
+        "{name} can't be a character's name: use one word of up to {limit} characters (letters "
+        "of any one alphabet, digits, _ or -), starting with a letter, e.g. /character create "
+        "Carol.",
+        name=quote(name, 40),
         limit=limit,
     )
 
@@ -134,7 +142,7 @@ def no_characters_on(model: str) -> Text:
 
 def too_many_characters(count: int, limit: int) -> Text:
     return _n(
-        "You used {count} characters; one prompt takes at most {limit}. Please use fewer.",
+        "You used {count} character; one prompt takes at most {limit}. Please use fewer.",
         "You used {count} characters; one prompt takes at most {limit}. Please use fewer.",
         count,
         count=count,

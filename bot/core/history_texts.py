@@ -53,7 +53,9 @@ LINK_SAME_PLATFORM = _(
 LINK_TAKEN = _("One of these accounts is linked already. Send /link off on it to unlink it first.")
 NOT_LINKED = _("This account isn't linked to another one. Send /link to get a code.")
 UNLINKED = _("Unlinked: each account has its own history, settings and daily images again.")
-_PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord", "console": _("the console")}
+# Product names, with no article: sentences put them after "your" and "on". The console has
+# no /link (it is the operator's, on one machine), so it is never named here.
+_PLATFORM_NAMES = {"telegram": "Telegram", "discord": "Discord"}
 
 
 def platform_name(platform: str) -> str:

@@ -11,7 +11,7 @@ from bot.core import history_texts, texts
 from bot.core.captions import alt_text, caption, made_by
 from bot.core.domain import Action, Button, Job, JobResult, JobState, UpscaleRequest
 from bot.core.i18n import Language, Text, _, join, reader
-from bot.core.presenters import job_ref
+from bot.core.presenters import job_ref, upscale_of
 
 # Jobs on a page of /history: a Discord message's five rows hold their show buttons and the
 # page turns; a phone shows them without scrolling.
@@ -116,8 +116,7 @@ def _row(job: Job, language: Language) -> HistoryRow:
     request = job.request
     what: str
     if isinstance(request, UpscaleRequest):
-        source = job_ref(job.parent.public_id) if job.parent else _("an earlier job")
-        what = _("upscale of image {index} of {ref}", index=request.index, ref=source)
+        what = upscale_of(job, request.index)
     elif job.pruned or not request.prompt:
         what = _("(prompt deleted)")
     else:

@@ -102,7 +102,7 @@ def too_many_references(count: int, model: str, limit: int) -> Text:
             model=model,
         )
     return _n(
-        "You sent {count} reference images; {model} takes at most {limit}. Please send fewer.",
+        "You sent {count} reference image; {model} takes at most {limit}. Please send fewer.",
         "You sent {count} reference images; {model} takes at most {limit}. Please send fewer.",
         count,
         count=count,

@@ -63,6 +63,11 @@ def parent_ref(job: Job) -> str:
     return _("an earlier job")
 
 
+def upscale_of(job: Job, index: int) -> Text:
+    """What an upscale job is, in /queue and /history: which image of which result."""
+    return _("upscale of image {index} from {ref}", index=index, ref=parent_ref(job))
+
+
 def label(button: Button, *, done: bool = False) -> Text:
     """What a button says: what it does, in words a screen reader reads out (``done``: an
     upscale already asked for; pressing it again sends it again)."""
@@ -129,9 +134,7 @@ class QueueView:
 def _queue_row(item: QueueItem) -> QueueRow:
     job, request = item.job, item.job.request
     if isinstance(request, UpscaleRequest):
-        what: str = _(
-            "upscale of image {index} from {ref}", index=request.index, ref=parent_ref(job)
-        )
+        what: str = upscale_of(job, request.index)
     else:
         what = f"“{texts.quote(request.prompt)}”"
     running = job.state is JobState.RUNNING
@@ -152,11 +155,16 @@ class SettingRow:
         return self.value if self.value in offered else self.default
 
     @property
+    def plain(self) -> str:
+        """The row's title and what applies now, nothing more: "Model: nano-banana-pro"."""
+        return _("{setting}: {value}", setting=self.setting.title, value=self.shown)
+
+    @property
     def summary(self) -> str:
-        """The row's label and what applies now: "Model: nano-banana-pro"."""
+        """The row's label and what applies now, saying when that is the bot's default."""
         mine = self.value is not None and self.current == self.value
         if mine:
-            return _("{setting}: {value}", setting=self.setting.title, value=self.shown)
+            return self.plain
         return _("{setting}: {value} (bot default)", setting=self.setting.title, value=self.shown)
 
     @property
@@ -215,7 +223,8 @@ class HelpView:
     options: str
     models: str
     ratios: str
-    buttons: tuple[tuple[Action, str, str], ...]  # the action, its buttons, what they do
+    # The action, its buttons, what they do: said alike, "{button}: {does}" ("makes…", "starts…").
+    buttons: tuple[tuple[Action, str, str], ...]
 
     @classmethod
     def of(cls, models: ModelTable) -> HelpView:
@@ -227,14 +236,18 @@ class HelpView:
                 (
                     Action.UPSCALE,
                     _("⬆️ Upscale 1–{last}", last=MAX_COUNT),
-                    _("upscale that image"),
+                    _("makes a bigger copy of that image"),
                 ),
                 (
                     Action.REUSE,
                     _("✏️ Edit 1–{last}", last=MAX_COUNT),
-                    _("a new prompt with that image in it"),
+                    _("starts a new prompt with that image in it"),
                 ),
-                (Action.REROLL, _("🎲 Draw again"), _("the same prompt with a new seed")),
+                (
+                    Action.REROLL,
+                    _("🎲 Draw again"),
+                    _("draws the same prompt again with a new seed"),
+                ),
             ),
         )
 

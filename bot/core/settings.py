@@ -1,4 +1,4 @@
-"""The user settings, as one spec: each setting's name, label, choices and check.
+"""The user settings, as one spec: each setting's name, title, choices and check.
 
 Everything that shows or changes a user's defaults reads this: ``Service.update_settings``
 checks and normalises with it, the /settings panels (Discord's menus, Telegram's keyboard, with
@@ -32,8 +32,8 @@ class Choice:
 class Setting:
     name: str  # the ``UserSettings`` field, and the console's ``set NAME``
     key: str  # in Telegram's callback data, which holds at most 64 bytes
-    label: str  # in a sentence: "Choose the {label}"
-    title: str  # at the start of a line: "{title}: pro"
+    title: str  # at the start of a line: "{setting}: {value}" ("Model: pro")
+    choose: str  # the whole sentence that offers its choices ("Choose a model:")
     choices: Callable[[ModelTable], list[Choice]]
     default: Callable[[ModelTable, Defaults], str]  # the bot's own default
     clean: Callable[[str | int, ModelTable], str | int]  # or ``InvalidInput``
@@ -98,13 +98,19 @@ def _language(value: str | int, table: ModelTable) -> str:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
-        "model", "m", _("model"), _("Model"), _models, lambda table, _: table.default.id, _model
+        "model",
+        "m",
+        _("Model"),
+        _("Choose a model:"),
+        _models,
+        lambda table, _: table.default.id,
+        _model,
     ),
     Setting(
         "aspect_ratio",
         "ar",
-        _("aspect ratio"),
         _("Aspect ratio"),
+        _("Choose an aspect ratio:"),
         _ratios,
         lambda _, defaults: defaults.aspect_ratio,
         _ratio,
@@ -112,8 +118,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "count",
         "n",
-        _("images per prompt"),
         _("Images per prompt"),
+        _("Choose how many images each prompt makes:"),
         _counts,
         lambda _, defaults: str(defaults.count),
         lambda value, _: parse_count(value),
@@ -121,8 +127,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "upscale_resolution",
         "up",
-        _("upscale to"),
         _("Upscale to"),
+        _("Choose the size an upscale makes:"),
         _upscales,
         lambda _, defaults: defaults.upscale_resolution,
         _upscale,
@@ -130,8 +136,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "language",
         "lang",
-        _("language"),
         _("Language"),
+        _("Choose a language:"),
         _languages,
         lambda _, __: AUTO,
         _language,

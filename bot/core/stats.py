@@ -93,7 +93,7 @@ class StatsView:
         ended = ", ".join(f"{n} {outcome}" for outcome, n in self.outcomes) or _("none yet")
         queue = _("{waiting} waiting, {running} running", waiting=self.queued, running=self.running)
         if self.paused:
-            queue = _("{queue} — paused by an admin (/admin resume)", queue=queue)
+            queue = _("{queue} — paused by an operator (/admin resume)", queue=queue)
         accounts = [
             join(
                 "; ",
@@ -125,7 +125,10 @@ class StatsView:
                 _("Most images today"),
                 [f"{user}: {n}" for user, n in self.top_users] or [_("nobody")],
             ),
-            (_("Last admin actions"), [admin_texts.audit_line(e) for e in self.recent] or [none]),
+            (
+                _("Last operator actions"),
+                [admin_texts.audit_line(e) for e in self.recent] or [none],
+            ),
             (
                 _("Alerts not given yet"),
                 [admin_texts.unsent(*row) for row in self.unsent] or [none],

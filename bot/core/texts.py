@@ -60,6 +60,12 @@ EXAMPLES = (
 
 
 def greeting(name: str) -> Text:
+    """The first words to a newcomer, by name when the platform gives one."""
+    if not name:
+        return _(
+            "Hi there! Describe a picture and I'll draw it.\n"
+            "Write your own, or tap an example (it makes images for you):"
+        )
     return _(
         "Hi {name}! Describe a picture and I'll draw it.\n"
         "Write your own, or tap an example (it makes images for you):",
@@ -93,8 +99,9 @@ PHOTO_KEPT = _(
     "Got your picture. What should I make of it? Describe it, e.g. “turn it into a "
     "watercolour”, and I'll use the picture."
 )
+# The example ends the sentence with no full stop: it is copied as it stands, flag and all.
 PROMPT_EMPTY = _(
-    "Please describe the image you want, for example: a red fox in fresh snow --ar 16:9."
+    "Please describe the image you want. For example: a red fox in fresh snow --ar 16:9"
 )
 IMAGE_EMPTY = _("That image is empty. Please send it again.")
 IMAGE_UNREADABLE = _(
@@ -106,7 +113,7 @@ IMAGE_TOO_INTRICATE = _(
     "ordinary PNG or JPEG and send that."
 )
 JOB_NOT_FOUND = _("That result is no longer available. Please start a new prompt.")
-NOT_YOUR_JOB = _("Only the person who asked for that job (or an admin) can cancel it.")
+NOT_YOUR_JOB = _("Only the person who asked for that job (or the bot's operator) can cancel it.")
 SLOW_DOWN = _("You're pressing buttons too fast. Please wait a few seconds and try again.")
 CANCELLED = _("Cancelled.")
 CANCELLED_STATUS = _("✖ Cancelled.")  # where the job's progress was shown
@@ -156,8 +163,8 @@ CHARACTERS_NEED_FLOW = _(
 # no public address to link them from: the operator's fix is named, and the user's way round.
 PICTURES_NOT_TAKEN = _(
     "The image service here fetches pictures only from a web address, and this bot has none "
-    "yet: its operator can give it one (BOT_PUBLIC_URL, see the README). Until then, press R "
-    "under one of your results to use it as a reference."
+    "yet: its operator can give it one (BOT_PUBLIC_URL, see the README). Until then, press "
+    "✏️ Edit under one of your results to use it as a reference."
 )
 CANNOT_MIX_REFERENCES = _(
     "That image can't be used together with pictures you send. Use it on its own, or send the "
@@ -190,8 +197,9 @@ def quote(value: object, limit: int = QUOTE_CHARS) -> str:
 
 
 def rejected(detail: str) -> Text:
-    # Upstream ids (user:…-email:…-image:…) mean nothing to a user.
-    plain = quote(re.sub(r"user:\S+", "an image", detail), DETAIL_CHARS).rstrip(".")
+    # Upstream ids (user:…-email:…-image:…) mean nothing to a user: an ellipsis stands for each,
+    # in any language (``detail`` is the upstream's own words, quoted; the bot adds none to them).
+    plain = quote(re.sub(r"user:\S+", "…", detail), DETAIL_CHARS).rstrip(".")
     return _(
         "The image service rejected these options: {detail}. Please adjust them.", detail=plain
     )
@@ -230,10 +238,12 @@ def failed(message: str) -> Text:
     return _("❌ {reason}", reason=message)
 
 
-# Each road by its name, and the setting holding its key.
+# Each road by its name, and the setting holding its key. Names are product names with no
+# article ("Gemini API", not "the Gemini API"): sentences put them after prepositions, where
+# an article would have to change with the language's case.
 ROAD_NAMES = {
     "flow": ("useapi.net (Google Flow)", "USEAPI_TOKEN"),
-    "gemini": (_("the Gemini API"), "GEMINI_API_KEY"),
+    "gemini": ("Gemini API", "GEMINI_API_KEY"),
     "nbpro": ("nano-banana-pro.net", "NBPRO_API_KEY"),
     "wireflow": ("Wireflow", "WIREFLOW_API_KEY"),
 }

@@ -136,7 +136,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
     waiting = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(waiting, content=texts.queued(1, paused=True)))
     stats = await admin(dc, "stats")
-    assert "**Queue**\n- 1 waiting, 0 running — paused by an admin (/admin resume)" in stats
+    assert "**Queue**\n- 1 waiting, 0 running — paused by an operator (/admin resume)" in stats
     assert "- alice@example.com: 0 of 3 in flight, serving" in stats
     user = UserKey("discord", str(USER))
     assert await admin(dc, "ban", user=f"<@{USER}>") == said.banned(user, 1, changed=True)
@@ -154,7 +154,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
     refused = await dc.slash_command("imagine", {"prompt": "x", "count": 2}, user_id=USER)
     assert await told(dc, refused) == texts.failed(option_texts.daily_quota(1))
     assert await admin(dc, "quota", user="default", images="9") == said.quota_set(None, 9, 0)
-    assert await admin(dc, "quota", user=str(USER)) == said.quota_shown(user, 0, 1, "their own")
+    assert await admin(dc, "quota", user=str(USER)) == said.quota_shown(user, 0, 1, own=True)
 
     queued = await dc.slash_command("imagine", {"prompt": "a cat", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(queued, content=texts.queued(1, paused=True)))
@@ -231,7 +231,7 @@ async def test_info_shows_the_day(dc: FakeDiscordServer, bot: Bot) -> None:
     info = await told(dc, inter)
     assert info.startswith(rules_texts.usage(3, 0))
     assert texts.NOTHING_QUEUED in info
-    assert "Your defaults: model: nano-banana-2-lite" in info
+    assert "Your defaults: Model: nano-banana-2-lite" in info
     opened = await dc.slash_command("settings", {}, user_id=USER)
     (reply,) = await dc.wait_for(f"/interactions/{opened.id}/")
     assert reply.json["data"]["content"].endswith(rules_texts.usage(3, 0))

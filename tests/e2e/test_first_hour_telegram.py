@@ -150,7 +150,7 @@ async def test_start_greets_by_name_and_a_tapped_example_is_the_pressers_prompt(
     # The reference sheet stays in /help.
     await tg.post_message(USER, USER, "/help")
     [sheet] = await tg.wait_for("sendMessage", predicate=lambda c: "Options:" in text_of(c))
-    assert "⬆️ Upscale 1–4 upscale that image" in text_of(sheet)
+    assert "• ⬆️ Upscale 1–4: makes a bigger copy of that image (sent as a file)" in text_of(sheet)
 
 
 async def test_the_bot_introduces_itself_once_when_added_to_a_group(bot: BotUnderTest) -> None:

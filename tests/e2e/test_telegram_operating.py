@@ -146,7 +146,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
     assert await admin_says(bot, "pause") == admin_texts.PAUSED
     await ask(bot, USER, USER, "/imagine a fox --count 1", texts.queued(1, paused=True))
     stats = await admin_says(bot, "stats")
-    assert "Queue:\n• 1 waiting, 0 running — paused by an admin (/admin resume)" in stats
+    assert "Queue:\n• 1 waiting, 0 running — paused by an operator (/admin resume)" in stats
     assert "• alice@example.com: 0 of 3 in flight, serving" in stats
     assert "telegram:7: pause" in stats  # who did what, and when
 
@@ -245,8 +245,8 @@ async def test_info_and_settings_show_the_day(bot: BotUnderTest) -> None:
         bot,
         USER,
         rules_texts.usage(2, 0) + "\n\n" + texts.NOTHING_QUEUED + "\n\n"
-        "Your defaults: model: nano-banana-2-lite · aspect ratio: 1:1 · "
-        "images per prompt: 4 · upscale to: 2k · language: your app's language.",
+        "Your defaults: Model: nano-banana-2-lite · Aspect ratio: 1:1 · "
+        "Images per prompt: 4 · Upscale to: 2k · Language: your app's language.",
     )
     assert info.params["chat_id"] == USER
     await bot.tg.post_message(USER, USER, "/settings")

@@ -87,7 +87,7 @@ async def test_quotas_for_one_user_and_for_everyone(make_service: Any) -> None:
     )
     await told.wait_answered(first.job_id)
     assert await service.admin(ADMIN, "quota console:2") == admin_texts.quota_shown(
-        UserKey("console", "2"), 2, 1, "the default"
+        UserKey("console", "2"), 2, 1, own=False
     )
     await service.admin(ADMIN, "quota default 0")  # no limit at all
     await service.submit(owner("3"), "a fox --count 4")

@@ -19,7 +19,6 @@ from collections.abc import Awaitable, Callable
 from bot.core import admin_texts, rules_texts
 from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.errors import InvalidInput
-from bot.core.i18n import _
 from bot.core.policy import Access, Limits
 from bot.core.ports import Store
 from bot.core.scheduler import Scheduler
@@ -162,8 +161,7 @@ class Admin:
     async def _show_quota(self, user: UserKey) -> str:
         allowance = await self._rules.allowance(user)
         own = await self._store.quota(user)
-        whose = _("their own") if own is not None else _("the default")
-        return admin_texts.quota_shown(user, allowance.used, allowance.limit, whose)
+        return admin_texts.quota_shown(user, allowance.used, allowance.limit, own=own is not None)
 
 
 _COMMANDS: dict[str, Callable[[Admin, UserKey, str], Awaitable[Answer]]] = {

@@ -252,7 +252,9 @@ def _admin() -> app_commands.Group:
     async def resume(interaction: discord.Interaction[Any]) -> None:
         await _admin_line(interaction, "resume")
 
-    @group.command(name="cancel", description=_("Cancel a user's waiting jobs"))
+    @group.command(
+        name="cancel", description=_("Cancel a user's unfinished jobs, running ones too")
+    )
     @app_commands.describe(user=USER)
     async def cancel(interaction: discord.Interaction[Any], user: str) -> None:
         await _admin_line(interaction, f"cancel {user}")

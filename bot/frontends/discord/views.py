@@ -59,15 +59,16 @@ def label(text: str, limit: int = MAX_LABEL) -> str:
 
 
 def help_text(view: HelpView) -> Text:
+    bold = [(join("", ["**", shown, "**"]), does) for _a, shown, does in view.buttons]
     buttons = join(
-        ", ", (join(" ", [join("", ["**", shown, "**"]), does]) for _a, shown, does in view.buttons)
+        "\n", (join("", ["- ", _("{button}: {does}", button=b, does=d)]) for b, d in bold)
     )
     return _(
         "**Nano Banana images**: describe a picture and get up to four.\n"
         "`/imagine prompt` — options: model, aspect_ratio, count, seed, and image1–image4 "
         "to use your pictures as references.\n"
         "Options also work inside the prompt: {options}.\n"
-        "Under a result: {buttons}.\n"
+        "Under a result:\n{buttons}\n"
         "On any message with a picture: Apps → **{context_menu}**.\n"
         "`/character create name image1 [image2]` makes a character (or Apps → "
         "**{make_character}**); write `@name` in a prompt to draw it, `@1`… for image1….\n"
@@ -142,7 +143,7 @@ def is_image(attachment: discord.Attachment) -> bool:
 
 
 def info_text(view: InfoView) -> str:
-    defaults = join(" · ", (join(": ", [r.setting.label, r.shown]) for r in view.settings.rows))
+    defaults = join(" · ", (r.plain for r in view.settings.rows))
     queue = queue_text(view.queue, MAX_CONTENT // 2)
     return join("\n\n", [view.usage, queue, _("Your defaults: {defaults}.", defaults=defaults)])
 

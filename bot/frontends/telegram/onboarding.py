@@ -34,7 +34,7 @@ class Onboarding:
         if message is None:
             return
         name = message.from_user.first_name if message.from_user else ""
-        await message.reply_text(texts.greeting(name or _("there")), reply_markup=views.examples())
+        await message.reply_text(texts.greeting(name), reply_markup=views.examples())
 
     async def joined(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """The bot was added to a group: say once who it is and how to ask it."""

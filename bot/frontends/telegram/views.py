@@ -170,11 +170,17 @@ def draw() -> InlineKeyboardMarkup:
 
 def help_text(view: HelpView, username: str) -> Text:
     buttons = join(
-        ", ",
+        "\n",
         (
-            _("{button} {does} (sent as a file)", button=shown, does=does)
-            if action is Action.UPSCALE
-            else _("{button} {does}", button=shown, does=does)
+            join(
+                "",
+                [
+                    "• ",
+                    _("{button}: {does} (sent as a file)", button=shown, does=does)
+                    if action is Action.UPSCALE
+                    else _("{button}: {does}", button=shown, does=does),
+                ],
+            )
             for action, shown, does in view.buttons
         ),
     )
@@ -193,7 +199,7 @@ def help_text(view: HelpView, username: str) -> Text:
         "Options: {options}\n"
         "Models: {models}\n"
         "Aspect ratios: {ratios}\n\n"
-        "Under each result: {buttons}.\n"
+        "Under each result:\n{buttons}\n"
         "/settings your defaults · /queue your jobs · /info your images today · /history all "
         "your jobs · /show ID one again · /link join your Discord account",
         username=username,
@@ -299,7 +305,7 @@ def settings_view(
         rows.append([InlineKeyboardButton(RESET_LABEL, callback_data=RESET)])
         return shown, InlineKeyboardMarkup(rows)
     row = panel[opened]
-    text = join("\n\n", [shown, _("Choose the {setting}:", setting=row.setting.label)])
+    text = join("\n\n", [shown, row.setting.choose])
     return text, InlineKeyboardMarkup(
         [*_choices(row), [InlineKeyboardButton(BACK, callback_data=BACK_DATA)]]
     )
@@ -371,7 +377,7 @@ def _utf16(text: str) -> int:
 
 def info_text(view: InfoView) -> str:
     jobs, _keys = queue_view(view.queue)
-    defaults = join(" · ", (join(": ", [r.setting.label, r.shown]) for r in view.settings.rows))
+    defaults = join(" · ", (r.plain for r in view.settings.rows))
     return join("\n\n", [view.usage, jobs, _("Your defaults: {defaults}.", defaults=defaults)])
 
 
@@ -379,7 +385,10 @@ def stats_text(view: StatsView) -> str:
     return join(
         "\n\n",
         (
-            join("\n", [join("", [heading, ":"]), *(join("", ["• ", line]) for line in lines)])
+            join(
+                "\n",
+                [_("{heading}:", heading=heading), *(join("", ["• ", line]) for line in lines)],
+            )
             for heading, lines in view.sections()
         ),
     )
