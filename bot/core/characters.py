@@ -17,6 +17,7 @@ from bot.core import character_texts
 from bot.core.domain import CharacterRef, name_key
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelSpec
+from bot.core.routing import takes_characters
 
 NAME_CHARS = 32
 # A name is a word: a letter, then letters, digits, "_" or "-".
@@ -97,13 +98,38 @@ def upstream_prompt(prompt: str, characters: Sequence[CharacterRef], references:
     return _NUMBERED.sub(reference, marked)
 
 
-def check_budget(model: ModelSpec, pictures: Sequence[int], references: int) -> None:
+def worded_prompt(prompt: str, characters: Sequence[CharacterRef], references: int) -> str:
+    """The prompt for a road without markers, whose images come in order after it (the
+    ``references`` sent, then each character's pictures): ``@name`` as "Carol (shown in
+    images 3 and 4)" and ``@n`` as "image n", the way Google's guides name the images of a
+    prompt ("the woman from the second image")."""
+    shown: dict[str, str] = {}
+    first = references + 1
+    for c in characters:
+        numbers = [str(n) for n in range(first, first + c.images)]
+        which = f"image {numbers[0]}" if len(numbers) == 1 else f"images {' and '.join(numbers)}"
+        shown[name_key(c.name)] = f"{c.name} (shown in {which})"
+        first += c.images
+
+    def character(match: re.Match[str]) -> str:
+        return shown.get(name_key(match[1]), match[0])
+
+    def reference(match: re.Match[str]) -> str:
+        n = int(match[2])
+        return f"image {n}" if 1 <= n <= references else match[0]
+
+    marked = _MENTION.sub(character, unicodedata.normalize("NFC", prompt))
+    return _NUMBERED.sub(reference, marked)
+
+
+def check_budget(
+    model: ModelSpec, pictures: Sequence[int], references: int, inline: frozenset[str]
+) -> None:
     """Characters (``pictures``: how many each holds) and references share the model's
-    reference budget."""
+    reference budget, on the roads that take characters (``routing.takes_characters``)."""
     if not pictures:
         return
-    # The budget of the roads that take characters (Flow's), not of the model's other roads.
-    budget = max((o.max_references for o in model.offers if o.characters), default=0)
+    budget = max((o.max_references for o in model.offers if takes_characters(o, inline)), default=0)
     if not budget:
         raise InvalidInput(character_texts.no_characters_on(model.label))
     if len(pictures) > MAX_CHARACTERS:

@@ -166,12 +166,13 @@ class GenerationRequest:
 
     @property
     def pinned_account(self) -> str | None:
-        """A reference or character a provider already holds ties the job to its account."""
-        held = (
-            *(r.account for r in self.references if isinstance(r, ImageRef)),
-            *(c.account for c in self.characters),
-        )
-        return next(iter(held), None)
+        """An image a provider made ties the job to the account that holds it."""
+        return next((r.account for r in self.references if isinstance(r, ImageRef)), None)
+
+    @property
+    def home_account(self) -> str | None:
+        """Where its characters live (on Flow): the job waits for it while it serves."""
+        return self.characters[0].account if self.characters else None
 
     @property
     def uploads(self) -> tuple[Upload, ...]:

@@ -282,35 +282,34 @@ class Store(Controls, Protocol):
     ) -> Character | None:
         """Keep a new character with its pictures; None if ``owner`` has one of that name
         (names compare by ``name_key``)."""
-        ...
 
     async def characters(self, owner: UserKey) -> list[Character]:
         """``owner``'s characters by name, their images without the bytes."""
-        ...
 
     async def character(self, character_id: int) -> Character | None: ...
 
     async def shared_characters(self, place: str) -> list[Character]:
         """The characters shared in ``place`` (``Owner.place``), by name."""
-        ...
 
     async def share_character(self, place: str, character_id: int, name: str) -> bool:
         """Share a character in ``place`` under ``name``; False if a shared one has it there."""
-        ...
 
     async def unshare_character(self, place: str, character_id: int) -> bool: ...
 
     async def character_images(self, character_id: int) -> list[CharacterImage]:
         """A character's pictures, with their bytes."""
-        ...
 
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
         """The character was made again on ``account``, as ``handle``."""
-        ...
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
-        """Delete ``owner``'s character and its pictures; False if ``owner`` has no such one."""
-        ...
+        """Delete ``owner``'s character and its pictures (False: no such one), and keep its
+        handle (same transaction) until ``character_deleted``: its upstream copy is gone."""
+
+    async def character_deletions(self) -> list[tuple[str, str]]:
+        """The (handle, account) of deleted characters whose upstream copy is still there."""
+
+    async def character_deleted(self, handle: str) -> None: ...
 
     async def language(self, user: UserKey) -> str | None:
         """The language ``user`` reads (a code of ``i18n.LANGUAGES``), if known."""

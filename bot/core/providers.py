@@ -176,6 +176,9 @@ class ProviderProfile:
     models: tuple[ModelOffer, ...]
     max_reference_bytes: int | None = None
     links: bool = False  # also fetches a picture from a URL (a ``Reference.link``)
+    # The prompt grounds each reference by a marker (Flow's ``@reference_n``, ``@character_n``);
+    # elsewhere the prompt says in words which image is which (``bot.core.characters``).
+    markers: bool = False
 
     def offer(self, model: str) -> ModelOffer | None:
         """The offer for the bot's model id, or None if this provider does not serve it."""
@@ -268,6 +271,11 @@ class CharacterMaker(Protocol):
     async def upload(self, data: bytes, mime: str, *, account: str | None) -> str: ...
 
     async def create_character(self, email: str, references: Sequence[str], name: str) -> str: ...
+
+    async def delete_character(self, handle: str) -> None:
+        """Remove a character from the account that holds it (its handle names the account);
+        one the upstream doesn't know is gone already."""
+        ...
 
 
 @runtime_checkable

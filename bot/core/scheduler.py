@@ -17,8 +17,10 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
   it grows only by about one per round trip, so a steady capacity sees a probe every few round
   trips, not a 429 storm; after that it probes fast again. Any other road is one unit with a
   plan's fixed limits (``RoadLimit``): calls in flight, and calls started in any minute;
-- a job pinned to a unit (its references live there) waits for that unit; others go where
-  their uploads are already cached, else to the unit with the most room;
+- a job pinned to a unit (its references live there) waits for that unit; one whose
+  characters live on a unit (its ``home``) waits for it while it is healthy, and else goes
+  where any other job would (its characters are made again there, or sent as pictures);
+  others go where their uploads are already cached, else to the unit with the most room;
 - while ``paused`` (the operator's switch), nothing is handed out; jobs keep their places.
 """
 
@@ -175,6 +177,7 @@ class Entry:
     user: UserKey
     pinned: str | None = None
     preferred: frozenset[str] = frozenset()
+    home: str | None = None  # where its characters live: waited for while it serves
     not_before: float = 0.0
     # The roads to try, in order; None: any unit, one call (a single road); (): none serves it.
     routes: tuple[Route, ...] | None = None
@@ -360,6 +363,9 @@ class Scheduler:
                 if unit is None or unit not in units or not unit.fits(route.calls, now):
                     return None
                 return unit, route.calls
+            home = self.unit(entry.home) if entry.home is not None else None
+            if home is not None and home in units:
+                return (home, route.calls) if home.fits(route.calls, now) else None
             free = [u for u in units if u.fits(route.calls, now)]
             if not free:
                 return None  # the road serves, it is only full: wait for it

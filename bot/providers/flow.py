@@ -37,6 +37,7 @@ from bot.core.providers import (
     Rendering,
 )
 from bot.core.upstream import (
+    AccountNotFound,
     MediaRefused,
     ModerationError,
     Unavailable,
@@ -104,7 +105,9 @@ class FlowClient(UpstreamClient):
         if models is None:
             models = ModelTable.builtin().offers(NAME)
         # Capacity is per account and adaptive (the scheduler's), not a plan's.
-        self._profile = ProviderProfile(NAME, ReferenceMode.HANDLE, ProviderLimits(), models)
+        self._profile = ProviderProfile(
+            NAME, ReferenceMode.HANDLE, ProviderLimits(), models, markers=True
+        )
         self._max_image_bytes = max_image_bytes
         self._max_image_pixels = max_image_pixels
         # API calls and media links go through two clients: the token goes with the first only.
@@ -239,6 +242,17 @@ class FlowClient(UpstreamClient):
             raise Unavailable("POST /characters answered without a character id", account=email)
         return found
 
+    async def delete_character(self, handle: str) -> None:
+        """``DELETE /characters/{ref}``; its 404 ("Character not found") means gone already."""
+        path = f"/characters/{quote(handle, safe='')}"
+        async with deadline(self._timeouts.other, "DELETE /characters"):
+            try:
+                await self._call("DELETE", path, bound=self._timeouts.other)
+            except AccountNotFound as exc:
+                if exc.status != 404:
+                    raise
+                log.info("character already gone upstream: %s", exc.detail)
+
     async def _images(
         self, entries: list[dict[str, Any]], email: str | None
     ) -> list[RenderedImage]:
@@ -329,4 +343,6 @@ def _route(path: str) -> str:
     """A path fit for logs: account e-mails in it are masked."""
     if path.startswith("/assets/"):
         return "/assets/…"
+    if path.startswith("/characters/"):  # a character's id holds its account's e-mail in hex
+        return "/characters/…"
     return path

@@ -53,6 +53,9 @@ JOB_COLUMNS = (
 IMAGE_COLUMNS = "idx, media_id, account, provider, seed, model, mime, data"
 # The ``pending`` kind under which admin alerts not given yet wait (keyed ``platform:id``).
 ALERTS = "admin.alert"
+# The ``pending`` kind under which a deleted character's Flow copy waits to be deleted there
+# (keyed by its handle, valued by its account).
+CHARACTER_DELETES = "character.delete"
 # The quota row of "everyone without one of their own" (no platform is called this).
 DEFAULT = UserKey("*", "*")
 PAUSED = "paused"  # the queue's switch, a row of ``switches``

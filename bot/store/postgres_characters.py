@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import LiteralString
 
 from bot.core.domain import Character, CharacterImage, UserKey, name_key
-from bot.store.codec import CHARACTER_COLUMNS, characters_from_rows
+from bot.store.codec import CHARACTER_COLUMNS, CHARACTER_DELETES, characters_from_rows
 from bot.store.postgres_server import PostgresDatabase
 
 
@@ -97,8 +97,24 @@ class PostgresCharacters(PostgresDatabase):
         )
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
+        # One statement: the character goes, and its Flow copy waits to be deleted there.
         rows = await self._query(
-            "DELETE FROM characters WHERE id = %s AND platform = %s AND user_id = %s RETURNING id",
-            (character_id, owner.platform, owner.user_id),
+            "WITH gone AS (DELETE FROM characters WHERE id = %s AND platform = %s "
+            "AND user_id = %s RETURNING account, handle), "
+            "parked AS (INSERT INTO pending (kind, key, value) "
+            "SELECT %s, handle, account FROM gone WHERE handle <> '') "
+            "SELECT 1 AS deleted FROM gone",
+            (character_id, owner.platform, owner.user_id, CHARACTER_DELETES),
         )
         return bool(rows)
+
+    async def character_deletions(self) -> list[tuple[str, str]]:
+        rows = await self._query(
+            "SELECT key, value FROM pending WHERE kind = %s ORDER BY id", (CHARACTER_DELETES,)
+        )
+        return [(str(row["key"]), str(row["value"])) for row in rows]
+
+    async def character_deleted(self, handle: str) -> None:
+        await self._query(
+            "DELETE FROM pending WHERE kind = %s AND key = %s", (CHARACTER_DELETES, handle)
+        )

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from bot.core.domain import Character, CharacterImage, UserKey, name_key
-from bot.store.codec import CHARACTER_COLUMNS, characters_from_rows
+from bot.store.codec import CHARACTER_COLUMNS, CHARACTER_DELETES, characters_from_rows
 from bot.store.sqlite_file import SqliteDatabase
 
 
@@ -108,8 +108,28 @@ class SqliteCharacters(SqliteDatabase):
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
         async with self._transaction() as db:
-            cursor = await db.execute(
-                "DELETE FROM characters WHERE id = ? AND platform = ? AND user_id = ?",
+            async with db.execute(
+                "DELETE FROM characters WHERE id = ? AND platform = ? AND user_id = ? "
+                "RETURNING account, handle",
                 (character_id, owner.platform, owner.user_id),
+            ) as cur:
+                gone = [(str(a), str(h)) async for a, h in cur]
+            for account, handle in gone:
+                if handle:
+                    await db.execute(
+                        "INSERT INTO pending (kind, key, value, created_at) VALUES (?, ?, ?, ?)",
+                        (CHARACTER_DELETES, handle, account, time.time()),
+                    )
+        return bool(gone)
+
+    async def character_deletions(self) -> list[tuple[str, str]]:
+        async with self.reader.execute(
+            "SELECT key, value FROM pending WHERE kind = ? ORDER BY id", (CHARACTER_DELETES,)
+        ) as cur:
+            return [(str(handle), str(account)) async for handle, account in cur]
+
+    async def character_deleted(self, handle: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "DELETE FROM pending WHERE kind = ? AND key = ?", (CHARACTER_DELETES, handle)
             )
-            return cursor.rowcount == 1

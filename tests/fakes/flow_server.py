@@ -31,7 +31,9 @@ Shape = Literal["media-url", "media-inline", "panels"]
 JSON = dict[str, Any]
 
 PREFIX = "/v1/google-flow"
-ENDPOINTS = frozenset({"images", "assets", "upscale", "accounts", "characters"})
+ENDPOINTS = frozenset(
+    {"images", "assets", "upscale", "accounts", "characters", "character-delete"}
+)
 MAX_UPLOAD = 20 * 1024 * 1024
 MAX_REFERENCES = 10
 DEFAULT_CAPACITY = 20
@@ -73,6 +75,8 @@ NO_CHARACTERS = frozenset({"nano-banana-2-lite"})
 REF_KEY = re.compile(r"(reference|character)_(\d+)")
 MAX_INDEX = {"reference": 10, "character": 7}
 MARKER = re.compile(r"@((?:reference|character)_\d+)")
+# A character's reference id: its user, its account's e-mail in hex, its entity, its pictures.
+CHARACTER_REF = re.compile(r"user:(\d+)-email:([0-9a-f]+)-character:([0-9a-f-]+)-imgs:[12]\S*")
 
 
 def google_error(code: int, message: str, status: str, reason: str | None = None) -> JSON:
@@ -291,6 +295,7 @@ class FakeFlowServer:
         self._raw_fife: deque[RawAnswer] = deque()
         self._media: dict[str, _Media] = {}
         self._characters: dict[str, str] = {}  # character id → owning account
+        self.deleted_characters: list[str] = []  # by DELETE /characters/{ref}, in order
         self._fife: dict[str, tuple[str, bytes]] = {}  # file name → (signature, JPEG)
         self._jobs: dict[str, JSON] = {}
         self._job_seq = 0
@@ -309,6 +314,7 @@ class FakeFlowServer:
         app.router.add_post(f"{PREFIX}/images", self._images)
         app.router.add_post(f"{PREFIX}/images/upscale", self._upscale)
         app.router.add_post(f"{PREFIX}/characters", self._new_character)
+        app.router.add_delete(f"{PREFIX}/characters/{{ref}}", self._delete_character)
         app.router.add_get(f"{PREFIX}/jobs/{{job_id}}", self._job)
         app.router.add_get("/fife/{name}", self._download)
         # handler_cancellation: a client that hangs up must free its capacity slot at once,
@@ -568,6 +574,21 @@ class FakeFlowServer:
         return web.json_response(
             {"character": character_id, "entityId": entity, "displayName": name}
         )
+
+    async def _delete_character(self, request: web.Request) -> web.Response:
+        """``DELETE /characters/{ref}``, answered as the vendor documents (June 2026)."""
+        ref = request.match_info["ref"]
+        found = CHARACTER_REF.fullmatch(ref)
+        if found is None:
+            raise ApiError(400, "Parameter character has incorrect format")
+        user, account_hex, entity = found.groups()
+        if user != "1":
+            raise ApiError(403, f"Unauthorized access to user:{user} detected in character reference")
+        self._inject("character-delete", bytes.fromhex(account_hex).decode(errors="replace"))
+        if self._characters.pop(ref, None) is None:
+            raise ApiError(404, f"Character not found: {entity}")
+        self.deleted_characters.append(ref)
+        return web.json_response({"deleted": True, "entityId": entity, "character": ref})
 
     def _known_media(self, ref: str) -> _Media:
         item = self._media.get(ref)

@@ -521,6 +521,25 @@ class FakeGeminiServer:
         }
 
 
+def _parts(record: Recorded) -> list[JSON]:
+    payload = record.json if isinstance(record.json, dict) else {}
+    return [part for content in payload.get("contents", []) for part in content.get("parts", [])]
+
+
+def prompt_of(record: Recorded) -> str:
+    """The text a generateContent request sent."""
+    return "".join(str(part["text"]) for part in _parts(record) if "text" in part)
+
+
+def inline_pictures(record: Recorded) -> list[bytes]:
+    """The pictures a generateContent request sent inline, in order, as bytes."""
+    return [
+        base64.b64decode(part["inlineData"]["data"])
+        for part in _parts(record)
+        if "inlineData" in part
+    ]
+
+
 def _usage(image_tokens: int) -> JSON:
     return {
         "promptTokenCount": 12,

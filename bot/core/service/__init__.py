@@ -231,7 +231,7 @@ class Service(Operating):
 
     async def _keep_fresh(self) -> None:
         """Every so often (often, while no road can serve): the roads' units re-read; the
-        leader fails jobs none will run and sweeps up answers."""
+        leader fails jobs none will run, sweeps up answers and deleted characters' Flow copies."""
         while True:
             await self._accounts.until_next_round()
             try:
@@ -239,6 +239,7 @@ class Service(Operating):
                 if self._lead.leading:
                     await self._runner.sweep_stranded()
                     await self._delivery.redeliver()
+                    await self._characters.purge()
             except Exception:  # one bad round must not end the refreshing for good
                 log.exception("account refresh failed")
 
@@ -317,7 +318,9 @@ class Service(Operating):
         return await self._characters.thumbnail(character)
 
     async def delete_character(self, user: UserKey, name: str) -> str:
-        return await self._characters.delete(user, name)
+        done = await self._characters.delete(user, name)
+        self._tasks.spawn(self._characters.purge())  # its Flow copy: now, else at a refresh
+        return done
 
     async def shared_characters(self, owner: Owner) -> list[Character]:
         return await self._characters.shared_here(owner)

@@ -159,7 +159,8 @@ class Admission:
             if len({r.account for r in refs}) > 1:
                 raise InvalidInput(texts.REFERENCE_NOT_USABLE)
             check_prompt(resolved.prompt, references)
-            check_budget(resolved.model, [len(c.images) for c in characters], references)
+            pictures = [len(c.images) for c in characters]
+            check_budget(resolved.model, pictures, references, self._roads.inline)
             pinned = refs[0].account if refs else None
             request = GenerationRequest(
                 prompt=resolved.prompt,

@@ -9,9 +9,10 @@ references), the character is made again there from its kept pictures, once, and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from bot.core import character_texts, texts
 from bot.core.characters import MAX_IMAGES, MAX_OWNED, check_name, mentions
@@ -24,6 +25,7 @@ from bot.core.providers import CharacterMaker
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
+from bot.core.service.character_making import Making
 from bot.core.upstream import OperatorError, RejectedError, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Characters:
         self._access = access
         self._store = store
         self._maker = maker  # Flow, where it is a road: characters are its alone
+        self._making = Making(store, maker)
         self._scheduler = scheduler
         self._accounts = accounts
         self._prepare = prepare
@@ -88,10 +91,14 @@ class Characters:
         return await asyncio.to_thread(thumbnail, images[0].data or b"")
 
     async def delete(self, user: UserKey, name: str) -> str:
+        """Delete it here at once; its upstream copy goes with ``purge``."""
         found = await self._named(user, name)
         if found is None or not await self._store.delete_character(user, found.id):
             raise InvalidInput(character_texts.no_character(name))
         return character_texts.character_deleted(found.name)
+
+    async def purge(self) -> None:
+        await self._making.purge()
 
     async def _named(self, user: UserKey, name: str) -> Character | None:
         key = name_key(name.strip().removeprefix("@"))
@@ -152,14 +159,16 @@ class Characters:
         self, user: UserKey, characters: Sequence[Character], pinned: str | None
     ) -> tuple[CharacterRef, ...]:
         """The characters as a request sends them, all on one account that can serve: the one
-        the job's references pin it to, else the first character's, else any."""
+        the job's references pin it to, else the first character's, else any. While no Flow
+        account can, they stay where they are: another road takes their pictures, or the
+        account they run on makes them again (``Renderer``)."""
         if not characters:
             return ()
         usable = [c.account for c in characters if self._usable(user, c.account)]
-        target = pinned or (usable[0] if usable else self._any_account(user))
+        target = pinned or (usable[0] if usable else self._free_account())
         refs = []
         for character in characters:
-            if character.account != target:
+            if target is not None and character.account != target:
                 character = await self._recreate(character, target)
             refs.append(
                 CharacterRef(
@@ -173,25 +182,19 @@ class Characters:
         return tuple(refs)
 
     async def _recreate(self, character: Character, account: str) -> Character:
-        """Make ``character`` again on ``account`` from its kept pictures (once: a failure is
-        the user's answer), and move it there."""
-        pictures = await self._store.character_images(character.id)
-        handle = await self._make(account, character.name, pictures)
-        await self._store.move_character(character.id, account, handle)
-        log.info(
-            "character %d made again on %s (was on %s)", character.id, account, character.account
-        )
-        return Character(
-            character.id, character.owner, character.name, account, handle, character.images
-        )
+        """Make ``character`` again on ``account`` (once: a failure is the user's answer)."""
+        with self._told(account):
+            return await self._making.remake(character, account)
 
     async def _make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
-        assert self._maker is not None  # an account to make it on was found: Flow is a road
+        with self._told(account):
+            return await self._making.make(account, name, pictures)
+
+    @contextlib.contextmanager
+    def _told(self, account: str) -> Iterator[None]:
+        """An upstream failure as the sentence its user is told (``_FAILURES``)."""
         try:
-            ids = [
-                await self._maker.upload(p.data or b"", p.mime, account=account) for p in pictures
-            ]
-            return await self._maker.create_character(account, ids, name)
+            yield
         except UpstreamError as exc:
             log.warning("character not made on %s: %s", account, exc)
             if isinstance(exc, OperatorError):
@@ -207,9 +210,14 @@ class Characters:
         """A healthy account to make a character on, or the sentence saying why there is none."""
         if self._maker is None:
             raise InvalidInput(texts.CHARACTERS_NEED_FLOW)
-        healthy = self._scheduler.healthy_accounts(FLOW)
-        if not healthy:
+        account = self._free_account()
+        if account is None:
             entry = Entry(job_id=0, user=user, pinned=None)
             stranded = self._accounts.stranded(entry, waited=math.inf)
             raise InvalidInput(stranded.message if stranded else texts.UNAVAILABLE)
-        return min(healthy, key=lambda a: self._scheduler.accounts[a].in_flight)
+        return account
+
+    def _free_account(self) -> str | None:
+        """The healthy Flow account with the least in flight, if Flow is a road and has one."""
+        healthy = self._scheduler.healthy_accounts(FLOW) if self._maker is not None else []
+        return min(healthy, key=lambda a: self._scheduler.accounts[a].in_flight, default=None)

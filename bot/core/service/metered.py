@@ -49,6 +49,7 @@ _CALLS: dict[str, tuple[UpstreamCall, _Unit]] = {
     "upload": (UpstreamCall.UPLOAD, _keyword),
     "list_accounts": (UpstreamCall.ACCOUNTS, _nobody),
     "create_character": (UpstreamCall.CHARACTER, _first),
+    "delete_character": (UpstreamCall.CHARACTER, _named),  # its handle names the account
 }
 
 

@@ -13,11 +13,18 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from bot.core import texts
-from bot.core.domain import GenerationRequest, ImageRef, Job, Request, Upload
+from bot.core import character_texts, texts
+from bot.core.domain import CharacterRef, GenerationRequest, ImageRef, Job, Request, Upload
 from bot.core.images import shrink, sniff_mime
 from bot.core.ports import Store
-from bot.core.providers import ImageProvider, Links, Reference, ReferenceMode, Uploader
+from bot.core.providers import (
+    ImageProvider,
+    Links,
+    ProviderProfile,
+    Reference,
+    ReferenceMode,
+    Uploader,
+)
 from bot.core.scheduler import Scheduler
 from bot.core.upstream import RejectedError
 
@@ -90,6 +97,24 @@ class References:
             else:  # routing never sends a picture here; a table changed under a queued job
                 raise ReferenceFailed(texts.PICTURES_NOT_TAKEN)
         return tuple(out), None if kept else handles, used_cache
+
+    async def characters(
+        self, characters: Sequence[CharacterRef], profile: ProviderProfile
+    ) -> tuple[Reference, ...]:
+        """The characters' kept pictures, in order, for a road that takes no characters (it
+        takes them as pictures: ``routing.by_characters``); one deleted since ends the job."""
+        out: list[Reference] = []
+        for character in characters:
+            pictures = await self._store.character_images(character.id)
+            if not pictures:
+                raise ReferenceFailed(character_texts.CHARACTER_GONE)
+            for picture in pictures:
+                data = picture.data or b""
+                limit = profile.max_reference_bytes
+                if limit is not None and len(data) > limit:
+                    data = await asyncio.to_thread(shrink, data, limit)
+                out.append(Reference(data=data, mime=sniff_mime(data)))
+        return tuple(out)
 
     async def _picture(self, ref: Upload, limit: int | None) -> bytes:
         data = await self._store.blob(ref.sha256)

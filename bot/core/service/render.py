@@ -1,20 +1,23 @@
 """One job on one road: the request as that road takes it (its own model id, the references as
-handles or as pictures, the seed where it takes one), the call (or the asynchronous execution,
-``executions``), and what it made as the job's results, each recording its road and unit.
+handles or as pictures, its characters by their ids on the account it runs on or as their
+pictures, the prompt's @words as that road grounds images, the seed where it takes one), the
+call (or the asynchronous execution, ``executions``), and what it made as the job's results,
+each recording its road and unit.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.core.characters import upstream_prompt
+from bot.core.characters import upstream_prompt, worded_prompt
 from bot.core.domain import ImageRef, Job, ResultImage, UpscaleRequest
 from bot.core.images import sniff_mime
 from bot.core.models_table import ModelTable
 from bot.core.ports import Store
-from bot.core.providers import ImageRequest, Rendering, Resumable, Upscaler
+from bot.core.providers import ImageRequest, Reference, Rendering, Resumable, Upscaler
 from bot.core.scheduler import Slot
+from bot.core.service.character_making import Making
 from bot.core.service.executions import Executions
 from bot.core.service.references import References
 from bot.core.service.roads import Roads
@@ -40,6 +43,8 @@ class Renderer:
         self._models = models
         self._references = references
         self._executions = Executions(store)
+        self._making = Making(store, roads.character_maker)
+        self._store = store
 
     async def prepare(self, job: Job, slot: Slot) -> Prepared:
         """``job``'s request as the slot's road takes it, its references sent or uploaded."""
@@ -52,20 +57,34 @@ class Renderer:
         if offer is None:  # the table changed under a queued job
             raise InvalidRequestError(f"{road} no longer serves {request.model}")
         account = self._account(slot)
+        provider = self._roads[road]
         references, handles, cached = await self._references.sent(
-            request, self._roads[road], slot.account, account
+            request, provider, slot.account, account
         )
+        characters = list(request.characters)
+        if characters and offer.characters:  # by their ids, on the account it runs on
+            characters = await self._making.on(characters, slot.account)
+            if characters != list(request.characters):
+                moved = replace(request, characters=tuple(characters))
+                await self._store.update_request(job.id, moved)
+                slot.entry.home = slot.account
+            sent = tuple(c.handle for c in characters)
+            pictures: tuple[Reference, ...] = ()
+        else:  # as their pictures, after the references
+            sent = ()
+            pictures = await self._references.characters(characters, provider.profile)
+        # A character's or reference's @word becomes what the road grounds its images by.
+        marked = upstream_prompt if provider.profile.markers else worded_prompt
         asked = ImageRequest(
-            # A character's or reference's @word becomes the marker the road grounds it by.
-            prompt=upstream_prompt(request.prompt, request.characters, len(references)),
+            prompt=marked(request.prompt, characters, len(references)),
             model=offer.provider_model,
             aspect_ratio=request.aspect_ratio,
             size=request.size,
             count=request.count,
             seed=request.seed if offer.seed else None,
-            references=references,
+            references=references + pictures,
             account=account,
-            characters=tuple(c.handle for c in request.characters),
+            characters=sent,
         )
         return Prepared(asked, handles, cached)
 

@@ -38,6 +38,10 @@ class Roads:
             or isinstance(p, Uploader)
             or (links is not None and p.profile.links)
         )
+        # Roads that take pictures with the request: a character goes there as its pictures.
+        self.inline = frozenset(
+            name for name, p in self._by_name.items() if p.profile.references is ReferenceMode.BYTES
+        )
 
     @property
     def character_maker(self) -> CharacterMaker | None:
@@ -78,5 +82,5 @@ class Roads:
         spec = models.resolve(request.model)
         if spec is None:
             return ()
-        offers = routing.serving(spec, request, self.pictures)
+        offers = routing.serving(spec, request, self.pictures, self.inline)
         return tuple(Route(o.provider, o.calls_for(request.count)) for o in offers)

@@ -118,13 +118,19 @@ class Runner:
 
     async def entry(self, job_id: int, user: UserKey, request: Request) -> Entry:
         """The job as the scheduler sees it: its person (caps count every account they linked),
-        the roads that can serve it, in order, the unit its references pin it to, and those that
-        hold all its uploads already."""
+        the roads that can serve it, in order, the unit its references pin it to (its characters'
+        home), and those that hold all its uploads already."""
         person = (await self._identities.of(user)).key
         preferred = await self._references.preferred(request)
         routes = self._roads.routes(request, self._models)
+        home = request.home_account if isinstance(request, GenerationRequest) else None
         return Entry(
-            job_id, person, pinned=request.pinned_account, preferred=preferred, routes=routes
+            job_id,
+            person,
+            pinned=request.pinned_account,
+            preferred=preferred,
+            routes=routes,
+            home=home,
         )
 
     def queue(self, entry: Entry) -> None:

@@ -1,0 +1,80 @@
+"""Characters on the road that holds them (Flow, a ``CharacterMaker``): made on an account from
+their kept pictures, made again on another account when a job using one runs there, and deleted
+there after their owner deleted them.
+
+A deleted character leaves the user's list at once; its handle stays in the store (written in
+the same transaction) until the upstream has deleted its copy too, so that a failed or
+interrupted delete is tried again (``purge``, at each refresh) instead of leaving the pictures
+on the account for good.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from bot.core import character_texts
+from bot.core.domain import Character, CharacterImage, CharacterRef
+from bot.core.ports import Store
+from bot.core.providers import CharacterMaker
+from bot.core.service.references import ReferenceFailed
+from bot.core.upstream import RejectedError, UpstreamError
+
+log = logging.getLogger(__name__)
+
+
+class Making:
+    def __init__(self, store: Store, maker: CharacterMaker | None) -> None:
+        self._store = store
+        self._maker = maker
+
+    async def make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
+        """Upload the pictures to ``account`` and make a character of them: its handle."""
+        assert self._maker is not None  # an account to make it on was found: Flow is a road
+        ids = [await self._maker.upload(p.data or b"", p.mime, account=account) for p in pictures]
+        return await self._maker.create_character(account, ids, name)
+
+    async def remake(self, character: Character, account: str) -> Character:
+        """Make ``character`` again on ``account`` from its kept pictures, and move it there."""
+        pictures = await self._store.character_images(character.id)
+        handle = await self.make(account, character.name, pictures)
+        await self._store.move_character(character.id, account, handle)
+        log.info(
+            "character %d made again on %s (was on %s)", character.id, account, character.account
+        )
+        return Character(
+            character.id, character.owner, character.name, account, handle, character.images
+        )
+
+    async def on(self, characters: Sequence[CharacterRef], account: str) -> list[CharacterRef]:
+        """``characters`` as they stand now, each made again on ``account`` if it lives on
+        another (gone, or taken out since the job was queued); one deleted since ends the job."""
+        placed = []
+        for ref in characters:
+            character = await self._store.character(ref.id)
+            if character is None:
+                raise ReferenceFailed(character_texts.CHARACTER_GONE)
+            if character.account != account:
+                try:
+                    character = await self.remake(character, account)
+                except RejectedError as exc:
+                    log.info("character %d not made again on %s: %s", ref.id, account, exc)
+                    raise ReferenceFailed(character_texts.CHARACTER_NOT_MADE) from exc
+            placed.append(replace(ref, handle=character.handle, account=character.account))
+        return placed
+
+    async def purge(self) -> None:
+        """Delete upstream what deleted characters left there. A refusal (400, 403: the
+        upstream will never take that id) is given up; anything else waits for the next round."""
+        if self._maker is None:
+            return
+        for handle, account in await self._store.character_deletions():
+            try:
+                await self._maker.delete_character(handle)
+            except UpstreamError as exc:
+                if not isinstance(exc, RejectedError):
+                    log.info("character on %s not deleted there yet: %s", account, exc)
+                    continue
+                log.warning("character on %s can't be deleted there: %s", account, exc)
+            await self._store.character_deleted(handle)

@@ -1,0 +1,183 @@
+"""Characters on every road, through the service, the real clients, the fake servers and a real
+store (each test on SQLite and on PostgreSQL): a character goes to a road without characters as
+its pictures, counted against that road's budget, named in words; a job queued with a character
+survives its account going away; a deleted character goes from Flow as well."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+from collections.abc import Sequence
+from typing import Any
+
+from bot.core import character_texts
+from bot.core.captions import ResultView
+from bot.core.domain import GenerationRequest, JobState, UserKey
+from bot.core.models_table import ModelTable
+from bot.core.policy import Access
+from bot.core.service import Service
+from bot.providers.flow import FlowClient
+from bot.providers.gemini import GeminiClient
+from tests.conftest import FAST, AnyStore, image_bytes, owner, wait_delivered
+from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
+from tests.fakes.notifier import RecordingNotifier
+
+ANN = owner("1")
+ADMIN = UserKey("console", "99")
+
+
+def pictures(*colors: str) -> Any:
+    async def fetch() -> Sequence[bytes]:
+        return [image_bytes(color=c, size=(40, 30)) for c in colors]
+
+    return fetch
+
+
+def on_both(
+    store: AnyStore, flow: FakeFlowServer, gemini: FakeGeminiServer, **tuning: Any
+) -> Service:
+    return Service(
+        store,
+        [FlowClient("test-token", flow.base_url), GeminiClient(gemini.api_key, gemini.base_url)],
+        models=ModelTable.builtin(),
+        tuning=dataclasses.replace(FAST, **tuning),
+        access=Access(admins=frozenset({str(ADMIN)})),
+        rng=random.Random(7),
+    )
+
+
+async def test_flow_out_of_credits_moves_a_character_job_to_gemini_with_its_pictures(
+    store: AnyStore,
+) -> None:
+    async with (
+        FakeFlowServer(accounts=["alice@example.com"]) as flow,
+        FakeGeminiServer() as gemini,
+    ):
+        service = on_both(store, flow, gemini)
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            carol = await service.create_character(
+                ANN, "Carol", images=2, fetch=pictures("red", "blue")
+            )
+            flow.fail_next(402, count=100)  # the subscription ran out
+            job = await service.submit(
+                ANN, "@carol rides @1 past @nobody --model 2 --count 1", images=[image_bytes()]
+            )
+            await told.wait_answered(job.job_id, timeout=20)
+            await wait_delivered(store, job.job_id)
+            kept = await store.character_images(carol.id)
+        assert told.failed == []
+        result = told.result(job.job_id)
+        assert {image.ref.provider for image in result.images} == {"gemini"}
+        [asked] = gemini.generate_requests()
+        # The reference first, then Carol's two pictures, each named in words.
+        assert prompt_of(asked) == (
+            "Carol (shown in images 2 and 3) rides image 1 past @nobody"
+        )
+        sent = inline_pictures(asked)
+        assert len(sent) == 3
+        assert sent[1:] == [p.data for p in kept]
+        caption = ResultView.of(result, service.models, limit=1024).caption
+        assert "Characters: Carol" in caption
+        assert "via the Gemini API" in caption
+        # Nothing of the job reached Flow's /images after the 402 but the refused call.
+        assert all(r.status == 402 for r in flow.images_requests())
+
+
+async def test_a_character_job_on_gemini_counts_the_pictures_against_its_budget(
+    store: AnyStore,
+) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeGeminiServer() as gemini:
+        service = on_both(store, flow, gemini)
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            await service.create_character(ANN, "Carol", images=2, fetch=pictures("red", "blue"))
+            # Nano Banana 2 takes 10 pictures on Flow, 14 on Gemini: 2 + 9 fits Gemini only.
+            job = await service.submit(
+                ANN, "@carol and friends --model 2 --count 1", images=[image_bytes()] * 9
+            )
+            await told.wait_answered(job.job_id, timeout=20)
+        assert {i.ref.provider for i in told.result(job.job_id).images} == {"gemini"}
+        assert flow.images_requests() == []
+        assert len(inline_pictures(gemini.generate_requests()[-1])) == 11
+
+
+async def test_a_queued_character_job_whose_account_went_away_makes_it_again_where_it_runs(
+    store: AnyStore,
+) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
+        service = Service(
+            store,
+            [FlowClient("test-token", flow.base_url)],
+            models=ModelTable.builtin(),
+            tuning=dataclasses.replace(FAST, accounts_refresh_seconds=0.1),
+            access=Access(admins=frozenset({str(ADMIN)})),
+            rng=random.Random(7),
+        )
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+            await service.admin(ADMIN, "pause")
+            job = await service.submit(ANN, "@carol waves --count 1")
+            flow.accounts.remove(made.account)  # the operator dropped that account
+            await asyncio.sleep(0.5)  # a few refreshes: the account is gone from the list
+            queued = await store.get_job(job.job_id)
+            assert queued is not None
+            assert queued.state is JobState.QUEUED  # not failed as an unusable reference
+            await service.admin(ADMIN, "resume")
+            await told.wait_answered(job.job_id, timeout=20)
+        assert told.failed == []
+        [other] = flow.accounts
+        [remade] = [r for r in flow.requests if r.method == "POST" and r.path.endswith("/characters")][1:]
+        assert remade.account == other
+        body = flow.images_requests()[-1].json
+        assert isinstance(body, dict)
+        assert (body["email"], body["prompt"]) == (other, "@character_1 waves")
+        [moved] = await store.characters(ANN.user)
+        assert (moved.account, moved.handle) == (other, body["character_1"])
+        stored = await store.get_job(job.job_id)
+        assert stored is not None and isinstance(stored.request, GenerationRequest)
+        assert stored.request.characters[0].account == other  # 🎲 on it goes there
+
+
+async def test_a_deleted_character_goes_from_flow_too_and_a_failed_delete_is_tried_again(
+    store: AnyStore,
+) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com"]) as flow:
+        service = Service(
+            store,
+            [FlowClient("test-token", flow.base_url)],
+            models=ModelTable.builtin(),
+            tuning=dataclasses.replace(FAST, accounts_refresh_seconds=0.2),
+            access=Access(admins=frozenset({str(ADMIN)})),
+            rng=random.Random(7),
+        )
+        service.attach("console", RecordingNotifier())
+        async with service:
+            carol = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+            tom = await service.create_character(ANN, "Tom", images=1, fetch=pictures("blue"))
+            assert await service.delete_character(ANN.user, "carol") == (
+                character_texts.character_deleted("Carol")
+            )
+            await _until(lambda: flow.deleted_characters == [carol.handle])
+            assert await store.character_deletions() == []
+
+            flow.fail_next(503, endpoint="character-delete")  # the upstream is down a moment
+            await service.delete_character(ANN.user, "Tom")
+            # The user's list is right at once, whatever the upstream said.
+            assert await service.characters(ANN.user) == []
+            await _until(lambda: flow.deleted_characters == [carol.handle, tom.handle])
+            assert await store.character_deletions() == []
+        deletes = [r for r in flow.requests if r.method == "DELETE"]
+        assert [r.status for r in deletes] == [200, 503, 200]
+
+
+async def _until(condition: Any, timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
