@@ -1,6 +1,7 @@
-"""Characters, as an attacker tries them: another member's private character by name, a forged
-marker, a press on someone else's result to draw with their character, names built to confuse.
-Each gets a sentence or plain text, and never another user's character on the wire."""
+"""Characters, as an attacker tries them: another member's private character by name (on Flow,
+and on a road that takes its pictures), a forged marker, a press on someone else's result to draw
+with their character, a job left waiting to draw a character its owner deleted, names built to
+confuse. Each gets a sentence or plain text, and never another user's character on the wire."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ from bot.core import character_texts, texts
 from bot.core.domain import Action, Button, Owner
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
-from tests.conftest import image_bytes
+from bot.core.domain import UserKey
+from tests.conftest import AnyStore, image_bytes, wait_delivered
 from tests.e2e.telegram_harness import USER, BotUnderTest, png
 from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
+from tests.fakes.notifier import RecordingNotifier
+from tests.integration.test_characters_roads import on_both
 
 ANN = Owner("console", "1", chat_id="group")
 MALLORY = Owner("console", "666", chat_id="group")
@@ -44,6 +49,66 @@ async def test_another_members_private_character_by_name_is_only_text(
     await told.wait_answered(job.job_id)
     assert characters_sent(flow) == []
     assert flow.images_requests()[-1].json["prompt"] == "@carol in a bank vault"  # type: ignore[index]
+
+
+async def test_another_members_private_character_on_gemini_sends_none_of_their_pictures(
+    store: AnyStore,
+) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeGeminiServer() as gemini:
+        service = on_both(store, flow, gemini)
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            await service.create_character(ANN, "Carol", images=2, fetch=two_pictures)
+            flow.fail_next(402, count=100)  # Gemini serves: characters go as pictures there
+            job = await service.submit(MALLORY, "@carol in a bank vault --model 2 --count 1")
+            await told.wait_answered(job.job_id, timeout=20)
+            await wait_delivered(store, job.job_id)
+        [asked] = gemini.generate_requests()
+        assert inline_pictures(asked) == []
+        assert prompt_of(asked) == "@carol in a bank vault"
+        assert characters_sent(flow) == []
+
+
+async def test_a_character_deleted_while_a_members_job_waits_is_not_drawn(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    await service.share_character(ANN, "Carol")
+    await service.admin(UserKey("console", "99"), "pause")
+    job = await service.submit(MALLORY, "@carol at the gate --count 1")
+    await service.delete_character(ANN.user, "carol")  # its owner changed their mind
+    await service.admin(UserKey("console", "99"), "resume")
+    await told.wait_answered(job.job_id)
+    assert told.failure(job.job_id) == character_texts.CHARACTER_GONE
+    assert flow.images_requests() == []
+
+
+async def test_a_character_deleted_while_a_job_waits_for_gemini_sends_no_picture(
+    store: AnyStore,
+) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeGeminiServer() as gemini:
+        service = on_both(store, flow, gemini)
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+            await service.share_character(ANN, "Carol")
+            flow.fail_next(402, count=100)
+            fox = await service.submit(ANN, "a fox --model 2 --count 1")
+            await told.wait_answered(fox.job_id, timeout=20)  # Flow is out: Gemini serves
+            await service.admin(UserKey("console", "99"), "pause")
+            job = await service.submit(MALLORY, "@carol at the door --model 2 --count 1")
+            await service.delete_character(ANN.user, "carol")
+            await service.admin(UserKey("console", "99"), "resume")
+            await told.wait_answered(job.job_id, timeout=20)
+        assert told.failure(job.job_id) == character_texts.CHARACTER_GONE
+        assert [prompt_of(r) for r in gemini.generate_requests()] == ["a fox"]
+
+
+async def two_pictures() -> Sequence[bytes]:
+    return [image_bytes(color="red"), image_bytes(color="blue")]
 
 
 async def test_a_forged_character_marker_is_refused_without_an_upstream_call(

@@ -90,3 +90,21 @@ def test_a_character_goes_only_where_characters_are_and_counts_against_its_budge
     nine = tuple(Upload(f"{i:064x}", "image/png") for i in range(9))
     assert roads_for(ask(references=nine[:8], characters=(carol,))) == ["flow"]
     assert roads_for(ask(references=nine, characters=(carol,))) == []  # 9 + 2 > Flow's 10
+
+
+def test_a_character_goes_as_its_pictures_where_pictures_go_inline_within_that_budget() -> None:
+    carol = CharacterRef(1, "carol", "char-1", "alice@example.com", images=2)
+    inline = frozenset({"gemini", "nbpro"})
+
+    def roads(request: GenerationRequest) -> list[str]:
+        spec = table().resolve(request.model)
+        assert spec is not None
+        return [o.provider for o in routing.serving(spec, request, PICTURES, inline)]
+
+    # Wireflow takes only its own results by URL: no road for a character's kept pictures.
+    assert roads(ask(characters=(carol,))) == ["flow", "gemini", "nbpro"]
+    nine = tuple(Upload(f"{i:064x}", "image/png") for i in range(9))
+    assert roads(ask(references=nine, characters=(carol,))) == ["gemini", "nbpro"]  # 11 > 10
+    # An image Flow made ties the request to Flow, characters or not.
+    made = ImageRef("media-1", "alice@example.com", "flow")
+    assert roads(ask(references=(made,), characters=(carol,))) == ["flow"]

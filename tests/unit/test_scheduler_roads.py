@@ -113,6 +113,20 @@ def test_a_job_pinned_to_an_account_never_moves_to_another_road() -> None:
     assert not sched.serves(pinned)
 
 
+def test_a_job_waits_for_its_characters_home_while_it_serves_and_else_goes_elsewhere() -> None:
+    sched = scheduler(running_per_user=9, gemini=ProviderLimits(concurrency=4))
+    sched.set_accounts({"alice@example.com": True, "bob@example.com": True})
+    sched.accounts["alice@example.com"].limit = 1.0
+    for i in range(2):
+        sched.add(Entry(i, user("a"), home="alice@example.com", routes=FLOW_THEN_GEMINI))
+    assert [s.account for s in drain(sched)] == ["alice@example.com"]  # 1 waits for alice
+    sched.accounts["alice@example.com"].healthy = False  # gone: bob makes the character again
+    assert [s.account for s in drain(sched)] == ["bob@example.com"]
+    sched.add(Entry(2, user("a"), home="alice@example.com", routes=FLOW_THEN_GEMINI))
+    sched.accounts["bob@example.com"].healthy = False  # no Flow account: Gemini takes pictures
+    assert [s.account for s in drain(sched)] == ["gemini"]
+
+
 def test_a_job_no_road_serves_is_never_started() -> None:
     sched = scheduler(gemini=ProviderLimits(concurrency=4))
     nowhere = Entry(1, user("a"), routes=())
