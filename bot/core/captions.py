@@ -162,13 +162,15 @@ def _lineage_line(job: Job) -> str:
 
 def _notes(result: JobResult, models: ModelTable) -> list[str]:
     """What a result's caption adds: the characters it drew, how to get upscale buttons."""
-    request = result.job.request
-    drawn = _characters_note(request) if isinstance(request, GenerationRequest) else ""
-    return [note for note in (drawn, _upscale_hint(result, models)) if note]
+    return [note for note in (drawn(result.job), _upscale_hint(result, models)) if note]
 
 
-def _characters_note(request: GenerationRequest) -> str:
-    """Which characters drew it, and which ``@words`` named none (they stayed text)."""
+def drawn(job: Job) -> str:
+    """Which characters drew it, and which ``@words`` named none (they stayed text): under its
+    result, and wherever /show brings it back."""
+    request = job.request
+    if not isinstance(request, GenerationRequest) or job.pruned:
+        return ""
     used = [c.name for c in request.characters]
     return character_texts.characters_note(
         used, characters.unknown(request.prompt, request.characters)

@@ -8,8 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import history_texts, texts
-from bot.core.captions import alt_text, caption, made_by
-from bot.core.domain import Action, Button, Job, JobResult, JobState, UpscaleRequest
+from bot.core.captions import alt_text, caption, drawn, made_by
+from bot.core.domain import (
+    Action,
+    Button,
+    GenerationRequest,
+    Job,
+    JobResult,
+    JobState,
+    UpscaleRequest,
+)
 from bot.core.i18n import Language, Text, _, join, reader
 from bot.core.presenters import job_ref, upscale_of
 
@@ -37,7 +45,9 @@ class ShowView:
         """``missing``: some of its images could not be brought here; in the reader's
         ``language`` (the caption is cut to ``limit`` in its words)."""
         job, language = result.job, language or reader()
-        notes = [_fate(job)] if not result.images else []
+        notes = [drawn(job)] if drawn(job) else []
+        if not result.images:
+            notes.append(_fate(job))
         if missing:
             notes.append(history_texts.IMAGES_UNAVAILABLE)
         rows = list(result.buttons) if result.images else []
@@ -72,6 +82,7 @@ class HistoryRow:
     status: str  # done, waiting, failed with its reason…
     lineage: str  # "from #k3x9q2m · 🎲", or ""
     day: str  # "23 Nov"
+    characters: tuple[str, ...] = ()  # the names of the characters it drew
 
     @property
     def ref(self) -> str:
@@ -81,7 +92,8 @@ class HistoryRow:
     def text(self) -> Text:
         """One line of /history, in the words every platform uses."""
         line = join(" — ", [join(" ", [self.ref, self.day, self.what]), self.status])
-        return join(" · ", [line, self.lineage]) if self.lineage else line
+        drew = _("characters: {names}", names=", ".join(self.characters)) if self.characters else ""
+        return join(" · ", [line, *(x for x in (self.lineage, drew) if x)])
 
     @property
     def show(self) -> Button:
@@ -125,9 +137,10 @@ def _row(job: Job, language: Language) -> HistoryRow:
     lineage = ""
     if parent is not None and parent.public_id and not job.is_upscale:
         lineage = _("from {ref} · {button}", ref=job_ref(parent.public_id), button=made_by(parent))
-    return HistoryRow(
-        job.public_id, what, _status(job, language), lineage, language.day(job.created_at)
-    )
+    used = request.characters if isinstance(request, GenerationRequest) and not job.pruned else ()
+    drew = tuple(c.name for c in used)
+    day = language.day(job.created_at)
+    return HistoryRow(job.public_id, what, _status(job, language), lineage, day, drew)
 
 
 def _status(job: Job, language: Language) -> str:

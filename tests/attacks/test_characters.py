@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from bot.core import character_texts, texts
-from bot.core.domain import Action, Button, Owner
+from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
-from bot.core.domain import UserKey
 from tests.conftest import AnyStore, image_bytes, wait_delivered
 from tests.e2e.telegram_harness import USER, BotUnderTest, png
 from tests.fakes.flow_server import FakeFlowServer

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from bot.core import history_texts, texts
+from bot.core.character_texts import character_created
 from bot.core.domain import PUBLIC_ID
-from tests.conftest import AnyStore, wait_delivered
+from tests.conftest import AnyStore, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
     OTHER,
     TOKEN,
@@ -28,6 +29,7 @@ from tests.e2e.discord_harness import (
     start_bot,
     unasked_refusals,
 )
+from tests.e2e.test_characters_discord import create
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
 
@@ -198,3 +200,21 @@ async def test_show_of_a_failed_job_says_why_and_an_unknown_id_is_one_sentence(
     assert (await private_reply(dc, unknown))["content"] == texts.failed(
         history_texts.no_such_job("nothing")
     )
+
+
+async def test_history_and_show_name_the_characters_a_job_drew(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
+) -> None:
+    created = await create(dc, "Carol", image_bytes(color="red"))
+    assert created["content"] == character_created("Carol")
+    made = public_id_of(await imagine(dc, "@carol at sea", count=1))
+
+    listing = await dc.slash_command("history", {}, user_id=USER)
+    await private_reply(dc, listing)
+    panel = dc.original_message(listing.id)
+    assert panel is not None
+    assert panel["content"].splitlines()[1].endswith("— ✅ done · characters: Carol")
+    show = await dc.slash_command("show", {"job": made}, user_id=USER)
+    shown = await result_of(dc, show)
+    assert "Characters: Carol" in shown["content"].splitlines()
+    await kept(store, made, shown)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core import history_texts, texts
+from bot.core.character_texts import character_created
 from bot.core.domain import PUBLIC_ID
 from tests.e2e.telegram_harness import (
     GROUP,
@@ -20,6 +21,7 @@ from tests.e2e.telegram_harness import (
     BotUnderTest,
     callback_data,
     labels,
+    png,
     text_of,
 )
 from tests.fakes.flow_server import FakeFlowServer
@@ -192,3 +194,23 @@ async def test_link_gives_a_code_in_private_only(bot: BotUnderTest) -> None:
         "sendMessage", count=2, predicate=lambda c: c.params["chat_id"] == USER
     )
     assert text_of(replies[-1]) == history_texts.NOT_LINKED
+
+
+async def test_history_and_show_name_the_characters_a_job_drew(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    await tg.post_photo(USER, USER, png(), caption="/character create Carol")
+    await tg.wait_for(
+        "sendMessage", predicate=lambda c: text_of(c) == character_created("Carol"), timeout=10
+    )
+    await tg.post_message(USER, USER, "/imagine @carol at sea --count 1")
+    made = (await bot.delivered(1)).public_id
+
+    await tg.post_message(USER, USER, "/history")
+    [listing] = await tg.wait_for(
+        "sendMessage", predicate=lambda c: text_of(c).startswith("Your jobs")
+    )
+    assert text_of(listing).splitlines()[1].endswith("— ✅ done · characters: Carol")
+    await tg.post_message(USER, USER, f"/show {made}")
+    [_, shown] = await tg.wait_for("sendPhoto", count=2)
+    assert "Characters: Carol" in shown.params["caption"].splitlines()

@@ -31,9 +31,7 @@ Shape = Literal["media-url", "media-inline", "panels"]
 JSON = dict[str, Any]
 
 PREFIX = "/v1/google-flow"
-ENDPOINTS = frozenset(
-    {"images", "assets", "upscale", "accounts", "characters", "character-delete"}
-)
+ENDPOINTS = frozenset({"images", "assets", "upscale", "accounts", "characters", "character-delete"})
 MAX_UPLOAD = 20 * 1024 * 1024
 MAX_REFERENCES = 10
 DEFAULT_CAPACITY = 20
@@ -583,7 +581,9 @@ class FakeFlowServer:
             raise ApiError(400, "Parameter character has incorrect format")
         user, account_hex, entity = found.groups()
         if user != "1":
-            raise ApiError(403, f"Unauthorized access to user:{user} detected in character reference")
+            raise ApiError(
+                403, f"Unauthorized access to user:{user} detected in character reference"
+            )
         self._inject("character-delete", bytes.fromhex(account_hex).decode(errors="replace"))
         if self._characters.pop(ref, None) is None:
             raise ApiError(404, f"Character not found: {entity}")

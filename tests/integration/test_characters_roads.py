@@ -74,9 +74,7 @@ async def test_flow_out_of_credits_moves_a_character_job_to_gemini_with_its_pict
         assert {image.ref.provider for image in result.images} == {"gemini"}
         [asked] = gemini.generate_requests()
         # The reference first, then Carol's two pictures, each named in words.
-        assert prompt_of(asked) == (
-            "Carol (shown in images 2 and 3) rides image 1 past @nobody"
-        )
+        assert prompt_of(asked) == ("Carol (shown in images 2 and 3) rides image 1 past @nobody")
         sent = inline_pictures(asked)
         assert len(sent) == 3
         assert sent[1:] == [p.data for p in kept]
@@ -133,7 +131,9 @@ async def test_a_queued_character_job_whose_account_went_away_makes_it_again_whe
             await told.wait_answered(job.job_id, timeout=20)
         assert told.failed == []
         [other] = flow.accounts
-        [remade] = [r for r in flow.requests if r.method == "POST" and r.path.endswith("/characters")][1:]
+        [remade] = [
+            r for r in flow.requests if r.method == "POST" and r.path.endswith("/characters")
+        ][1:]
         assert remade.account == other
         body = flow.images_requests()[-1].json
         assert isinstance(body, dict)
@@ -141,7 +141,8 @@ async def test_a_queued_character_job_whose_account_went_away_makes_it_again_whe
         [moved] = await store.characters(ANN.user)
         assert (moved.account, moved.handle) == (other, body["character_1"])
         stored = await store.get_job(job.job_id)
-        assert stored is not None and isinstance(stored.request, GenerationRequest)
+        assert stored is not None
+        assert isinstance(stored.request, GenerationRequest)
         assert stored.request.characters[0].account == other  # 🎲 on it goes there
 
 
@@ -178,6 +179,7 @@ async def test_a_deleted_character_goes_from_flow_too_and_a_failed_delete_is_tri
 
 
 async def _until(condition: Any, timeout: float = 10.0) -> None:
+    """Wait for what the bot does in the background (no event to wait on from outside)."""
     async with asyncio.timeout(timeout):
-        while not condition():
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(0.02)

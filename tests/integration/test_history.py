@@ -15,7 +15,7 @@ from bot.core.domain import PUBLIC_ID, Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HISTORY_PAGE, ShowView
 from bot.core.service.identities import MAX_TRIES
-from tests.conftest import wait_delivered
+from tests.conftest import image_bytes, wait_delivered
 from tests.fakes.notifier import RecordingNotifier
 
 CHAT = "chat"
@@ -248,3 +248,30 @@ async def test_a_code_is_tried_a_few_times_only(make_service: Any) -> None:
         await service.link(guesser, code[1])  # even the right one, now
     assert refused.value.message == history_texts.LINK_TOO_MANY
     assert not (await service.store.identity(guesser)).linked
+
+
+async def test_history_and_show_say_which_characters_a_job_drew(make_service: Any) -> None:
+    service, told = await make_service()
+    ann = member("1")
+
+    async def fetch() -> list[bytes]:
+        return [image_bytes()]
+
+    await service.create_character(ann, "Carol", images=1, fetch=fetch)
+    await service.create_character(ann, "Tom", images=1, fetch=fetch)
+    made = await service.submit(ann, "@tom and @carol meet @nobody --count 1")
+    plain = await service.submit(ann, "a fox --count 1")
+    await told.wait_answered(made.job_id, plain.job_id)
+
+    rows = {row.public_id: row for row in (await service.history(ann.user)).rows}
+    assert rows[made.public_id].characters == ("Tom", "Carol")
+    assert rows[made.public_id].text.endswith(" · characters: Tom, Carol")
+    assert "characters" not in rows[plain.public_id].text
+    brought = await service.bring(ann, await service.show(ann, made.public_id))
+    shown = ShowView.of(brought.result, missing=False, limit=1024).text
+    assert "Characters: Tom, Carol" in shown.splitlines()
+    assert "@nobody: no character of that name, left as text." in shown
+    # Deleting a character later leaves what the job drew as it was.
+    await service.delete_character(ann.user, "tom")
+    rows = {row.public_id: row for row in (await service.history(ann.user)).rows}
+    assert rows[made.public_id].characters == ("Tom", "Carol")

@@ -13,8 +13,7 @@ TOM = CharacterRef(2, "Tom", "char-2", "alice@example.com", images=1)
 def test_flow_gets_its_markers() -> None:
     prompt = "@carol hands @Tom @1 and @reference_2, not @5, mail jo@example.com"
     assert upstream_prompt(prompt, [CAROL, TOM], references=2) == (
-        "@character_1 hands @character_2 @reference_1 and @reference_2, not @5, "
-        "mail jo@example.com"
+        "@character_1 hands @character_2 @reference_1 and @reference_2, not @5, mail jo@example.com"
     )
 
 
