@@ -91,9 +91,13 @@ class PostgresCharacters(PostgresDatabase):
         return [CharacterImage(r["sha256"], r["mime"], bytes(r["data"])) for r in rows]
 
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
+        # One statement: the character moves, and its old copy waits to be deleted there.
         await self._query(
-            "UPDATE characters SET account = %s, handle = %s WHERE id = %s",
-            (account, handle, character_id),
+            "WITH was AS (SELECT account, handle FROM characters WHERE id = %s FOR UPDATE), "
+            "moved AS (UPDATE characters SET account = %s, handle = %s WHERE id = %s) "
+            "INSERT INTO pending (kind, key, value) "
+            "SELECT %s, handle, account FROM was WHERE handle <> '' AND handle <> %s",
+            (character_id, account, handle, character_id, CHARACTER_DELETES, handle),
         )
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:

@@ -101,10 +101,19 @@ class SqliteCharacters(SqliteDatabase):
 
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
         async with self._transaction() as db:
+            async with db.execute(
+                "SELECT account, handle FROM characters WHERE id = ?", (character_id,)
+            ) as cur:
+                was = await cur.fetchone()
             await db.execute(
                 "UPDATE characters SET account = ?, handle = ? WHERE id = ?",
                 (account, handle, character_id),
             )
+            if was is not None and was[1] and was[1] != handle:
+                await db.execute(
+                    "INSERT INTO pending (kind, key, value, created_at) VALUES (?, ?, ?, ?)",
+                    (CHARACTER_DELETES, str(was[1]), str(was[0]), time.time()),
+                )
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
         async with self._transaction() as db:

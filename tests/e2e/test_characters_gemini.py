@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ async def said(tg: FakeTelegramServer, text: str, timeout: float = 10.0) -> None
             await asyncio.sleep(0.01)
 
 
-def told_privately(text: str) -> object:
+def told_privately(text: str) -> Callable[[RestCall], bool]:
     def match(call: RestCall) -> bool:
         data = call.json.get("data", call.json) if isinstance(call.json, dict) else {}
         return call.method == "POST" and isinstance(data, dict) and data.get("content") == text

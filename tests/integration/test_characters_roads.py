@@ -19,9 +19,11 @@ from bot.core.policy import Access
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
+from bot.providers.nbpro import NbproClient
 from tests.conftest import FAST, AnyStore, image_bytes, owner, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
+from tests.fakes.nbpro_server import FakeNbproServer
 from tests.fakes.notifier import RecordingNotifier
 
 ANN = owner("1")
@@ -104,6 +106,33 @@ async def test_a_character_job_on_gemini_counts_the_pictures_against_its_budget(
         assert len(inline_pictures(gemini.generate_requests()[-1])) == 11
 
 
+async def test_nano_banana_pro_net_takes_a_character_as_its_pictures_too(store: AnyStore) -> None:
+    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeNbproServer() as nbpro:
+        client = NbproClient(nbpro.api_key, nbpro.base_url, media_hosts=("127.0.0.1",))
+        service = Service(
+            store,
+            [FlowClient("test-token", flow.base_url), client],
+            models=ModelTable.builtin(),
+            tuning=FAST,
+            access=Access(admins=frozenset({str(ADMIN)})),
+            rng=random.Random(7),
+        )
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            carol = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+            flow.fail_next(402, count=100)
+            job = await service.submit(ANN, "@carol on a boat --model 2 --count 1")
+            await told.wait_answered(job.job_id, timeout=20)
+            kept = await store.character_images(carol.id)
+        assert told.failed == []
+        assert {i.ref.provider for i in told.result(job.job_id).images} == {"nbpro"}
+        assert [[u.data for u in uploads] for uploads in nbpro.uploads] == [[kept[0].data]]
+        asked = nbpro.requests[-1].json
+        assert isinstance(asked, dict)
+        assert asked["prompt"] == "Carol (shown in image 1) on a boat"
+
+
 async def test_a_queued_character_job_whose_account_went_away_makes_it_again_where_it_runs(
     store: AnyStore,
 ) -> None:
@@ -129,6 +158,8 @@ async def test_a_queued_character_job_whose_account_went_away_makes_it_again_whe
             assert queued.state is JobState.QUEUED  # not failed as an unusable reference
             await service.admin(ADMIN, "resume")
             await told.wait_answered(job.job_id, timeout=20)
+            # Its copy on the account that went away is deleted there, at a refresh.
+            await _until(lambda: flow.deleted_characters == [made.handle])
         assert told.failed == []
         [other] = flow.accounts
         [remade] = [

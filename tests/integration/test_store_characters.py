@@ -85,3 +85,23 @@ async def test_a_character_is_shared_in_a_place_once_per_name(store: AnyStore) -
     assert await store.shared_characters("telegram:-100") == []
     assert await store.delete_character(BOB, other.id)  # deleting it ends its sharing
     assert await store.shared_characters("discord:server:9") == []
+
+
+async def test_a_deleted_or_moved_characters_upstream_copy_waits_until_it_is_gone(
+    store: AnyStore,
+) -> None:
+    carol = await store.add_character(ANN, "Carol", "jo@example.com", "h-carol", PICTURES[:1])
+    tom = await store.add_character(ANN, "Tom", "jo@example.com", "h-tom", PICTURES[:1])
+    assert carol is not None
+    assert tom is not None
+    assert await store.character_deletions() == []
+    await store.move_character(tom.id, "al@example.com", "h-tom-2")
+    assert not await store.delete_character(BOB, carol.id)  # not Bob's: nothing parked
+    assert await store.delete_character(ANN, carol.id)
+    assert await store.character_deletions() == [
+        ("h-tom", "jo@example.com"),
+        ("h-carol", "jo@example.com"),
+    ]
+    await store.character_deleted("h-tom")
+    assert await store.character_deletions() == [("h-carol", "jo@example.com")]
+    assert [c.handle for c in await store.characters(ANN)] == ["h-tom-2"]

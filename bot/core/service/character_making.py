@@ -5,7 +5,7 @@ there after their owner deleted them.
 A deleted character leaves the user's list at once; its handle stays in the store (written in
 the same transaction) until the upstream has deleted its copy too, so that a failed or
 interrupted delete is tried again (``purge``, at each refresh) instead of leaving the pictures
-on the account for good.
+on the account for good. A character made again elsewhere leaves its old copy the same way.
 """
 
 from __future__ import annotations
