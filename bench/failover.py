@@ -1,4 +1,4 @@
-"""Failing over between roads: ``python -m bench.failover [--jobs N] [--latency L]``.
+"""Failing over between roads: ``python -m bench.failover [--jobs N] [--latency L] [--characters]``.
 
 The real service, the real clients of two roads and a SQLite store against the fake servers,
 each road rendering in L seconds. N jobs of two images from six users are queued; once the first
@@ -8,7 +8,8 @@ gives the jobs answered on each road, the jobs that failed, the images made but 
 (doubles or losses), the admin alerts, the failover gap (from the switch to the first answer
 from the next road, less the L that render takes: what failing over costs a waiting user) and
 the drain time of the whole queue. Targets: no job failed, nothing made twice, one alert, a gap
-of a few tens of milliseconds.
+of a few tens of milliseconds. With ``--characters`` each user first makes a character on Flow
+and every prompt draws it (``@hero``): the next road gets its picture inline.
 
 It measures at the notifier (the answer handed to the front end), not at a fake platform: the
 platforms' own rate limits are the same whichever road made the images.
@@ -36,6 +37,7 @@ from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
 from bot.providers.nbpro import NbproClient
 from bot.store.sqlite import SqliteStore
+from tests.conftest import image_bytes
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.nbpro_server import FakeNbproServer
@@ -130,7 +132,11 @@ async def gemini_then_nbpro(latency: float) -> AsyncIterator[Roads]:
 
 
 async def run_case(
-    name: str, roads_cm: contextlib.AbstractAsyncContextManager[Roads], jobs: int, latency: float
+    name: str,
+    roads_cm: contextlib.AbstractAsyncContextManager[Roads],
+    jobs: int,
+    latency: float,
+    characters: bool = False,
 ) -> Row:
     with tempfile.TemporaryDirectory() as tmp:
         async with (
@@ -153,10 +159,13 @@ async def run_case(
             service.attach("console", told)
             async with service:
                 ids = []
+                owners = [Owner("console", str(u + 1), chat_id="chat") for u in range(USERS)]
+                for owner in owners if characters else ():
+                    await service.create_character(owner, "Hero", images=1, fetch=_hero)
+                hero = "@hero " if characters else ""
                 for i in range(jobs):
-                    owner = Owner("console", str(i % USERS + 1), chat_id="chat")
                     submitted = await service.submit(
-                        owner, f"a lighthouse {i} --model 2 --count {COUNT}"
+                        owners[i % USERS], f"{hero}a lighthouse {i} --model 2 --count {COUNT}"
                     )
                     ids.append(submitted.job_id)
                 started = time.monotonic()
@@ -187,8 +196,16 @@ async def run_case(
         )
 
 
-def print_table(rows: list[Row], latency: float) -> None:
-    print(f"\nfailover between roads: {COUNT} images a job, {USERS} users, render {latency:.2f} s")
+async def _hero() -> list[bytes]:
+    return [image_bytes(size=(64, 64), color="orange")]
+
+
+def print_table(rows: list[Row], latency: float, characters: bool) -> None:
+    drawn = ", each drawing the user's character" if characters else ""
+    print(
+        f"\nfailover between roads: {COUNT} images a job{drawn}, {USERS} users, "
+        f"render {latency:.2f} s"
+    )
     header = (
         "case",
         "jobs",
@@ -217,20 +234,22 @@ def print_table(rows: list[Row], latency: float) -> None:
         print("| " + " | ".join(map(str, cells)) + " |")
 
 
-async def main(jobs: int, latency: float) -> None:
+async def main(jobs: int, latency: float, characters: bool) -> None:
     cases: list[tuple[str, contextlib.AbstractAsyncContextManager[Roads]]] = [
         ("flow 402 → gemini", flow_then(402, "gemini", latency)),
         ("flow 596 → gemini", flow_then(596, "gemini", latency)),
         ("flow 401 → nbpro", flow_then(401, "nbpro", latency)),
-        ("gemini key revoked → nbpro", gemini_then_nbpro(latency)),
     ]
-    rows = [await run_case(name, cm, jobs, latency) for name, cm in cases]
-    print_table(rows, latency)
+    if not characters:  # characters are made on Flow
+        cases.append(("gemini key revoked → nbpro", gemini_then_nbpro(latency)))
+    rows = [await run_case(name, cm, jobs, latency, characters) for name, cm in cases]
+    print_table(rows, latency, characters)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=36)
     parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--characters", action="store_true", help="every prompt draws @hero")
     args = parser.parse_args()
-    asyncio.run(main(args.jobs, args.latency))
+    asyncio.run(main(args.jobs, args.latency, args.characters))
