@@ -300,7 +300,7 @@ class Store(Controls, Protocol):
         """A character's pictures, with their bytes."""
 
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
-        """Made again on ``account`` as ``handle``: its old copy waits to go as a deleted one's."""
+        """Made again on ``account`` as ``handle``; its old handle joins ``character_deletions``."""
 
     async def delete_character(self, owner: UserKey, character_id: int) -> bool:
         """Delete ``owner``'s character and its pictures (False: no such one), and keep its
