@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from io import BytesIO
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -305,3 +306,36 @@ async def test_characters_and_markers_are_checked_as_the_api_does(
     )
     assert (await status({"prompt": "x", "character_1": "user:1-character:unknown"}))[0] == 400
     assert (await status({"prompt": "x", "email": BOB, "character_1": character}))[0] == 403
+
+
+async def test_a_character_is_deleted_with_the_documented_answers(
+    flow: FakeFlowServer, client: httpx.AsyncClient
+) -> None:
+    """``DELETE /characters/{ref}``: 200 with the id echoed, then 404; a malformed id 400; one
+    of another useapi user 403 (the vendor's page, June 2026)."""
+    ref = await upload(client)
+    made = await client.post("/characters", json={"imageReference_1": ref, "displayName": "Tom"})
+    character, entity = made.json()["character"], made.json()["entityId"]
+    path = f"/characters/{quote(character, safe='')}"
+
+    gone = await client.delete(path)
+    assert (gone.status_code, gone.json()) == (
+        200,
+        {"deleted": True, "entityId": entity, "character": character},
+    )
+    again = await client.delete(path)
+    assert (again.status_code, again.json()) == (404, {"error": f"Character not found: {entity}"})
+    used = await client.post(
+        "/images", json={"prompt": "x", "email": ALICE, "count": 1, "character_1": character}
+    )
+    assert used.status_code == 400  # a deleted character can't be drawn
+    bad = await client.delete("/characters/not-a-character")
+    assert (bad.status_code, bad.json()) == (
+        400,
+        {"error": "Parameter character has incorrect format"},
+    )
+    theirs = character.replace("user:1-", "user:2-")
+    other = await client.delete(f"/characters/{quote(theirs, safe='')}")
+    assert other.status_code == 403
+    assert other.json()["error"].startswith("Unauthorized access to user:2")
+    assert flow.deleted_characters == [character]

@@ -7,6 +7,7 @@ serialisation, headers, URL encoding, timeouts and connection handling are exerc
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 import traceback
@@ -891,3 +892,23 @@ async def test_concurrent_generates_over_capacity(fake: FakeFlowServer, client: 
     assert fake.throttled == len(throttled)
     assert all(t.status == 429 and t.account == JO for t in throttled)
     assert fake.in_flight[JO] == 0
+
+
+async def test_a_character_deleted_twice_is_gone_and_a_refused_delete_raises(
+    fake: FakeFlowServer, client: FlowClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot")  # httpx logs only warnings (bot.logs)
+    media_id = await client.upload(picture("PNG"), "image/png", account=JO)
+    handle = await client.create_character(JO, [media_id], "Tom")
+    await client.delete_character(handle)
+    await client.delete_character(handle)  # 404 "Character not found": gone already
+    assert fake.deleted_characters == [handle]
+    assert [r.status for r in fake.requests if r.method == "DELETE"] == [200, 404]
+    with pytest.raises(InvalidRequestError):
+        await client.delete_character("not-a-character")
+    fake.fail_next(503, endpoint="character-delete")
+    with pytest.raises(Unavailable):
+        await client.delete_character(handle)
+    # The handle names the account in hex: the logs keep no handle.
+    assert "DELETE /characters/…" in caplog.text
+    assert JO.encode().hex() not in caplog.text
