@@ -101,7 +101,7 @@ def test_a_character_goes_as_its_pictures_where_pictures_go_inline_within_that_b
         assert spec is not None
         return [o.provider for o in routing.serving(spec, request, PICTURES, inline)]
 
-    # Wireflow takes only its own results by URL: no road for a character's kept pictures.
+    # Wireflow fetches pictures by link, and no link serves a character's kept pictures.
     assert roads(ask(characters=(carol,))) == ["flow", "gemini", "nbpro"]
     nine = tuple(Upload(f"{i:064x}", "image/png") for i in range(9))
     assert roads(ask(references=nine, characters=(carol,))) == ["gemini", "nbpro"]  # 11 > 10
