@@ -149,6 +149,7 @@ class Service(Operating):
             self._accounts,
             access,
             prepare=lambda user, fetch, count: self._admission.downloads.fetch(user, fetch, count),
+            tasks=self._tasks,
         )
         self._lead = Lead(
             leadership or SoleLeader(), store, self._runner, self._delivery, self._tasks
@@ -318,9 +319,7 @@ class Service(Operating):
         return await self._characters.thumbnail(character)
 
     async def delete_character(self, user: UserKey, name: str) -> str:
-        done = await self._characters.delete(user, name)
-        self._tasks.spawn(self._characters.purge())  # its Flow copy: now, else at a refresh
-        return done
+        return await self._characters.delete(user, name)
 
     async def shared_characters(self, owner: Owner) -> list[Character]:
         return await self._characters.shared_here(owner)

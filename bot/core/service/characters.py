@@ -26,6 +26,7 @@ from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
 from bot.core.service.character_making import Making
+from bot.core.service.tasks import Tasks
 from bot.core.upstream import OperatorError, RejectedError, UpstreamError
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,13 @@ class Characters:
         accounts: Accounts,
         access: Access,
         prepare: Prepare,
+        tasks: Tasks,
     ) -> None:
         self._access = access
         self._store = store
         self._maker = maker  # Flow, where it is a road: characters are its alone
         self._making = Making(store, maker)
+        self._tasks = tasks
         self._scheduler = scheduler
         self._accounts = accounts
         self._prepare = prepare
@@ -91,10 +94,12 @@ class Characters:
         return await asyncio.to_thread(thumbnail, images[0].data or b"")
 
     async def delete(self, user: UserKey, name: str) -> str:
-        """Delete it here at once; its upstream copy goes with ``purge``."""
+        """Delete it here at once; its upstream copy goes with ``purge``: now, in the
+        background, else at a refresh."""
         found = await self._named(user, name)
         if found is None or not await self._store.delete_character(user, found.id):
             raise InvalidInput(character_texts.no_character(name))
+        self._tasks.spawn(self.purge())
         return character_texts.character_deleted(found.name)
 
     async def purge(self) -> None:
