@@ -33,7 +33,6 @@ from bot.core import settings as user_settings
 from bot.core.domain import (
     Brought,
     Button,
-    Character,
     ImageRef,
     Job,
     Owner,
@@ -55,7 +54,7 @@ from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admin import Admin
 from bot.core.service.admission import Admission
-from bot.core.service.api import Fetch
+from bot.core.service.character_use import CharacterUse
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
 from bot.core.service.downloads import Reservation
@@ -76,7 +75,7 @@ __all__ = ["Service"]
 log = logging.getLogger(__name__)
 
 
-class Service(Operating):
+class Service(Operating, CharacterUse):
     """``async with Service(...)`` starts it; each front end ``attach``es when it is ready.
 
     ``providers`` are the roads to the models in the order to use them (the first is primary;
@@ -302,33 +301,6 @@ class Service(Operating):
 
     async def reader(self, user: UserKey, tag: str | None = None) -> i18n.Language:
         return await self._delivery.readers.heard(user, tag)
-
-    # Characters.
-
-    async def create_character(
-        self, owner: Owner, name: str, *, images: int, fetch: Fetch
-    ) -> Character:
-        await self._admission.check_allowed(owner)
-        self._admission.throttle_press(owner.user)  # each one costs upstream calls
-        return await self._characters.create(owner.user, name, images, fetch)
-
-    async def characters(self, user: UserKey) -> list[Character]:
-        return await self._characters.mine(user)
-
-    async def character_thumbnail(self, character: Character) -> bytes:
-        return await self._characters.thumbnail(character)
-
-    async def delete_character(self, user: UserKey, name: str) -> str:
-        return await self._characters.delete(user, name)
-
-    async def shared_characters(self, owner: Owner) -> list[Character]:
-        return await self._characters.shared_here(owner)
-
-    async def share_character(self, owner: Owner, name: str) -> str:
-        return await self._characters.share(owner, name)
-
-    async def unshare_character(self, owner: Owner, name: str, *, chat_admin: bool) -> str:
-        return await self._characters.unshare(owner, name, chat_admin=chat_admin)
 
     # Reading.
 
