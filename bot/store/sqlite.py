@@ -37,6 +37,7 @@ from bot.store.codec import (
     encode_settings,
     encode_text,
     image_from_row,
+    job_from_row,
     kept_uploads,
     lineage_of,
     tombstone,
@@ -44,8 +45,8 @@ from bot.store.codec import (
 from bot.store.errors import StoreError
 from bot.store.sqlite_characters import SqliteCharacters
 from bot.store.sqlite_controls import SqliteControls
-from bot.store.sqlite_file import one
-from bot.store.sqlite_history import SqliteHistory
+from bot.store.sqlite_file import one, rows
+from bot.store.sqlite_history import JOB_SELECT, SqliteHistory
 from bot.store.sqlite_parking import SqliteParking
 from bot.store.sqlite_people import SqlitePeople
 
@@ -124,9 +125,11 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls,
                 "ON CONFLICT DO UPDATE SET jobs = jobs + 1, images = images + excluded.images",
                 (owner.platform, owner.user_id, day, request.count),
             )
-        added = await self.get_job(job_id)  # as any reader sees it: lineage and all
+            # Read back as any reader will see it (lineage and all), on this connection: what it
+            # just wrote is there whatever the reader is in the middle of.
+            added = await one(db, f"{JOB_SELECT} WHERE id = ?", (job_id,))
         assert added is not None
-        return added
+        return job_from_row(added)
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")
@@ -246,8 +249,7 @@ class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls,
 
     async def results(self, job_id: int) -> list[ResultImage]:
         sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx"  # noqa: S608
-        async with self.reader.execute(sql, (job_id,)) as cur:
-            return [image_from_row(row) async for row in cur]
+        return [image_from_row(row) for row in await rows(self.reader, sql, (job_id,))]
 
     async def blob(self, sha256: str) -> bytes | None:
         row = await one(self.reader, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bot.core.domain import Character, CharacterImage, UserKey, name_key
 from bot.store.codec import CHARACTER_COLUMNS, CHARACTER_DELETES, characters_from_rows
-from bot.store.sqlite_file import SqliteDatabase
+from bot.store.sqlite_file import SqliteDatabase, rows
 
 
 class SqliteCharacters(SqliteDatabase):
@@ -89,15 +89,15 @@ class SqliteCharacters(SqliteDatabase):
             "JOIN character_images i ON i.character_id = c.id "
             f"WHERE {where} ORDER BY c.name_key, c.id, i.idx"
         )
-        async with self.reader.execute(sql, params) as cur:
-            return characters_from_rows([row async for row in cur])
+        return characters_from_rows(await rows(self.reader, sql, params))
 
     async def character_images(self, character_id: int) -> list[CharacterImage]:
-        async with self.reader.execute(
+        found = await rows(
+            self.reader,
             "SELECT sha256, mime, data FROM character_images WHERE character_id = ? ORDER BY idx",
             (character_id,),
-        ) as cur:
-            return [CharacterImage(str(s), str(m), bytes(d)) async for s, m, d in cur]
+        )
+        return [CharacterImage(str(s), str(m), bytes(d)) for s, m, d in found]
 
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
         async with self._transaction() as db:
@@ -132,10 +132,12 @@ class SqliteCharacters(SqliteDatabase):
         return bool(gone)
 
     async def character_deletions(self) -> list[tuple[str, str]]:
-        async with self.reader.execute(
-            "SELECT key, value FROM pending WHERE kind = ? ORDER BY id", (CHARACTER_DELETES,)
-        ) as cur:
-            return [(str(handle), str(account)) async for handle, account in cur]
+        found = await rows(
+            self.reader,
+            "SELECT key, value FROM pending WHERE kind = ? ORDER BY id",
+            (CHARACTER_DELETES,),
+        )
+        return [(str(handle), str(account)) for handle, account in found]
 
     async def character_deleted(self, handle: str) -> None:
         async with self._transaction() as db:

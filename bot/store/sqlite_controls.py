@@ -13,7 +13,7 @@ from bot.core.domain import (
 )
 from bot.core.ports import DayStats
 from bot.store.codec import DEFAULT, PAUSED, decode_server, encode_server
-from bot.store.sqlite_file import SqliteDatabase, one
+from bot.store.sqlite_file import SqliteDatabase, one, rows
 
 
 class SqliteControls(SqliteDatabase):
@@ -63,10 +63,8 @@ class SqliteControls(SqliteDatabase):
                 )
 
     async def blocked_words(self) -> list[str]:
-        async with self.reader.execute(
-            "SELECT phrase FROM blocked_words WHERE blocked = 1 ORDER BY phrase"
-        ) as cur:
-            return [str(row[0]) async for row in cur]
+        sql = "SELECT phrase FROM blocked_words WHERE blocked = 1 ORDER BY phrase"
+        return [str(row[0]) for row in await rows(self.reader, sql)]
 
     async def set_blocked(self, phrase: str, blocked: bool) -> bool:
         async with self._transaction() as db:
@@ -129,20 +127,21 @@ class SqliteControls(SqliteDatabase):
     async def day_stats(self, day: str, *, top: int) -> DayStats:
         states: dict[str, int] = {}
         outcomes: dict[str, int] = {}
-        async with self.reader.execute(
+        for state, outcome, count in await rows(
+            self.reader,
             "SELECT state, outcome, count(*) FROM jobs WHERE day = ? GROUP BY state, outcome",
             (day,),
-        ) as cur:
-            async for state, outcome, count in cur:
-                states[state] = states.get(state, 0) + count
-                if outcome is not None:
-                    outcomes[outcome] = outcomes.get(outcome, 0) + count
-        async with self.reader.execute(
+        ):
+            states[state] = states.get(state, 0) + count
+            if outcome is not None:
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+        top_users = await rows(
+            self.reader,
             "SELECT platform, user_id, images FROM usage WHERE day = ? AND images > 0 "
             "ORDER BY images DESC, platform, user_id LIMIT ?",
             (day, top),
-        ) as cur:
-            users = [(UserKey(str(p), str(u)), int(n)) async for p, u, n in cur]
+        )
+        users = [(UserKey(str(p), str(u)), int(n)) for p, u, n in top_users]
         return DayStats(states, outcomes, users)
 
     async def audit(self, actor: UserKey, action: str, target: str) -> None:
@@ -153,11 +152,12 @@ class SqliteControls(SqliteDatabase):
             )
 
     async def audit_log(self, limit: int) -> list[AuditEntry]:
-        async with self.reader.execute(
+        found = await rows(
+            self.reader,
             "SELECT at, platform, user_id, action, target FROM audit ORDER BY id DESC LIMIT ?",
             (limit,),
-        ) as cur:
-            return [
-                AuditEntry(float(at), f"{platform}:{user}", str(action), str(target))
-                async for at, platform, user, action, target in cur
-            ]
+        )
+        return [
+            AuditEntry(float(at), f"{platform}:{user}", str(action), str(target))
+            for at, platform, user, action, target in found
+        ]

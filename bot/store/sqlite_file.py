@@ -181,8 +181,15 @@ def advice(exc: sqlite3.Error | OSError) -> str:
 async def one(
     db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()
 ) -> aiosqlite.Row | None:
-    async with db.execute(sql, params) as cur:
-        return await cur.fetchone()
+    found = await rows(db, sql, params)
+    return found[0] if found else None
+
+
+async def rows(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    """Every row, read in one go. On the reader, a statement stepped across awaits keeps its
+    snapshot open for every other read on that connection meanwhile: they would miss what the
+    writer committed since (a job just stored, read back as missing)."""
+    return list(await db.execute_fetchall(sql, params))
 
 
 async def scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.core.domain import Job, UserKey
 from bot.store.codec import JOB_COLUMNS, job_from_row
-from bot.store.sqlite_file import SqliteDatabase, one
+from bot.store.sqlite_file import SqliteDatabase, one, rows
 
 # The codec's literal columns (S608).
 JOB_SELECT = (
@@ -39,8 +39,10 @@ class SqliteHistory(SqliteDatabase):
 
     async def _jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
         # ``where`` is always a literal of this package; values travel as parameters.
-        async with self.reader.execute(f"{JOB_SELECT} WHERE {where}", params) as cur:
-            return [job_from_row(row) async for row in cur]
+        return [
+            job_from_row(row)
+            for row in await rows(self.reader, f"{JOB_SELECT} WHERE {where}", params)
+        ]
 
     async def add_shown(self, job_id: int, chat: str) -> None:
         async with self._transaction() as db:
@@ -65,10 +67,9 @@ class SqliteHistory(SqliteDatabase):
             )
 
     async def posted(self, job_id: int) -> dict[int, dict[str, str]]:
-        async with self.reader.execute(
-            "SELECT idx, platform, ref FROM posted_images WHERE job_id = ?", (job_id,)
-        ) as cur:
-            found: dict[int, dict[str, str]] = {}
-            async for row in cur:
-                found.setdefault(int(row[0]), {})[str(row[1])] = str(row[2])
+        found: dict[int, dict[str, str]] = {}
+        for row in await rows(
+            self.reader, "SELECT idx, platform, ref FROM posted_images WHERE job_id = ?", (job_id,)
+        ):
+            found.setdefault(int(row[0]), {})[str(row[1])] = str(row[2])
         return found

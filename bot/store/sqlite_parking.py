@@ -8,7 +8,7 @@ import time
 
 from bot.core.domain import HeldAlert, UserKey
 from bot.store.codec import ALERTS, decode_text, encode_text
-from bot.store.sqlite_file import SqliteDatabase
+from bot.store.sqlite_file import SqliteDatabase, rows
 
 
 class SqliteParking(SqliteDatabase):
@@ -29,10 +29,8 @@ class SqliteParking(SqliteDatabase):
         return values
 
     async def peek_pending(self, kind: str, key: str) -> list[str]:
-        async with self.reader.execute(
-            "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id", (kind, key)
-        ) as cur:
-            return [str(row[0]) async for row in cur]
+        sql = "SELECT value FROM pending WHERE kind = ? AND key = ? ORDER BY id"
+        return [str(row[0]) for row in await rows(self.reader, sql, (kind, key))]
 
     async def move_pending(self, kind: str, key: str, to_kind: str) -> list[str]:
         async with (
@@ -46,11 +44,12 @@ class SqliteParking(SqliteDatabase):
         return [value for _, value in sorted(rows)]
 
     async def pending_keys(self, kind: str, older_than: float) -> list[str]:
-        async with self.reader.execute(
+        found = await rows(
+            self.reader,
             "SELECT DISTINCT key FROM pending WHERE kind = ? AND created_at < ?",
             (kind, time.time() - older_than),
-        ) as cur:
-            return [str(row[0]) async for row in cur]
+        )
+        return [str(row[0]) for row in found]
 
     # Admin alerts not given yet, parked under the admin's ``platform:id``.
 
@@ -61,10 +60,9 @@ class SqliteParking(SqliteDatabase):
         return [decode_text(value) for value in await self.take_pending(ALERTS, str(admin))]
 
     async def held_alerts(self) -> list[HeldAlert]:
-        async with self.reader.execute(
-            "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id", (ALERTS,)
-        ) as cur:
-            return [
-                HeldAlert(UserKey.parse(k), decode_text(str(v)), float(at))
-                async for k, v, at in cur
-            ]
+        found = await rows(
+            self.reader,
+            "SELECT key, value, created_at FROM pending WHERE kind = ? ORDER BY id",
+            (ALERTS,),
+        )
+        return [HeldAlert(UserKey.parse(k), decode_text(str(v)), float(at)) for k, v, at in found]

@@ -7,28 +7,28 @@ from __future__ import annotations
 import time
 
 from bot.core.domain import Identity, UserKey
-from bot.store.sqlite_file import SqliteDatabase, scalar
+from bot.store.sqlite_file import SqliteDatabase, one, rows, scalar
 
 
 class SqlitePeople(SqliteDatabase):
     async def identity(self, user: UserKey) -> Identity:
-        async with self.reader.execute(
+        found = await rows(
+            self.reader,
             "SELECT platform, user_id, identity FROM identities WHERE identity = "
             "(SELECT identity FROM identities WHERE platform = ? AND user_id = ?) "
             "ORDER BY platform, user_id",
             (user.platform, user.user_id),
-        ) as cur:
-            rows = [(UserKey(row[0], row[1]), str(row[2])) async for row in cur]
-        if not rows:
+        )
+        if not found:
             return Identity.alone(user)
-        return Identity(UserKey.parse(rows[0][1]), tuple(key for key, _ in rows))
+        return Identity(UserKey.parse(str(found[0][2])), tuple(UserKey(r[0], r[1]) for r in found))
 
     async def language(self, user: UserKey) -> str | None:
-        async with self.reader.execute(
+        row = await one(
+            self.reader,
             "SELECT code FROM languages WHERE platform = ? AND user_id = ?",
             (user.platform, user.user_id),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         return str(row[0]) if row else None
 
     async def save_language(self, user: UserKey, code: str) -> None:

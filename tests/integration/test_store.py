@@ -423,3 +423,25 @@ async def test_add_job_refuses_a_job_past_the_users_caps(store: AnyStore) -> Non
         "five",
         "six",
     ]
+
+
+async def test_a_job_is_read_back_whatever_else_is_being_read(store: AnyStore) -> None:
+    """Each ``add_job`` returns the job it stored while lists of jobs are read at the same
+    time: a read that spans several steps (here, every queued job) must not leave the stored
+    job invisible to the read that follows the write (SQLite's reader sat in an old snapshot
+    while a long read went on, and a burst of 60 commands lost one to an AssertionError)."""
+    for i in range(40):
+        await store.add_job(owner(str(i)), request(), {}, day="2026-11-26")
+
+    async def reading() -> None:
+        for _ in range(30):
+            await store.unfinished_jobs()
+
+    readers = asyncio.gather(*(reading() for _ in range(3)))
+    try:
+        added = [
+            await store.add_job(owner(str(i)), request(), {}, day="2026-11-26") for i in range(40)
+        ]
+    finally:
+        await readers
+    assert all(job.state is JobState.QUEUED for job in added)
