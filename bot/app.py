@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from bot import retention, roads
 from bot.config import Settings
+from bot.core.cancellation import cancel_until_done
 from bot.core.domain import DISCORD, TELEGRAM, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Leadership, Parking
@@ -145,12 +146,27 @@ async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
     for front_end in front_ends:
         service.expect(front_end.PLATFORM)
     async with service, asyncio.TaskGroup() as group:
-        runs = [group.create_task(f.run(), name=f.PLATFORM) for f in front_ends]
+        runs = [group.create_task(_run(f), name=f.PLATFORM) for f in front_ends]
         # A process that lost the lead stops: the new leader runs again what it was running.
         lead = group.create_task(service.deposed(), name="lead")
         log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends) or "nothing")
         await asyncio.wait(runs)
         lead.cancel()  # the front ends are done (the console's input ended)
+
+
+async def _run(front_end: FrontEnd) -> None:
+    """``front_end.run()`` in a task of its own, which a cancellation of this one cancels until
+    it ends; then its outcome (a failure while stopping stays the front end's failure).
+
+    A TaskGroup cancels its tasks once and waits for them for ever, and discord.py and
+    python-telegram-bot may swallow that one cancellation (see ``cancel_until_done``): a
+    process that lost the lead would serve on, a process told to stop would hang."""
+    task = asyncio.create_task(front_end.run(), name=front_end.PLATFORM)
+    try:
+        await asyncio.wait([task])
+    except asyncio.CancelledError:
+        await cancel_until_done([task])
+    return task.result()
 
 
 @asynccontextmanager

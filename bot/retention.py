@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from bot.core.cancellation import cancel_until_done
+
 DAY = 86_400.0
 BATCH = 500  # jobs (or cached assets, or parked values) per transaction
 
@@ -39,8 +41,8 @@ async def pruning(store: Prunable, days: int, *, every: float = DAY) -> AsyncIte
     try:
         yield
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # psycopg_pool waits for a connection with wait_for, which may swallow a cancellation.
+        await cancel_until_done([task])
 
 
 async def _prune_forever(store: Prunable, days: int, every: float) -> None:

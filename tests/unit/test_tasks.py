@@ -9,13 +9,13 @@ import sys
 
 import pytest
 
-from bot.core.service import tasks as tasks_module
+from bot.core import cancellation
 from bot.core.service.tasks import Tasks
 
 
 @pytest.fixture(autouse=True)
 def _cancel_again_soon(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(tasks_module, "CANCEL_AGAIN_AFTER", 0.01)
+    monkeypatch.setattr(cancellation, "CANCEL_AGAIN_AFTER", 0.01)
 
 
 async def test_a_task_that_swallows_its_cancellation_is_cancelled_again(

@@ -19,6 +19,7 @@ from typing import Any
 
 from telegram import Message
 
+from bot.core.cancellation import cancel_until_done
 from bot.core.ports import Parking
 from bot.frontends.telegram.addressing import sender_id
 
@@ -100,10 +101,9 @@ class Albums:
                 self._timers[key] = self._spawn(self._expire(key, self._wait))
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Handling an album waits on the store and on Telegram, either of which may swallow
+        # one cancellation; the front end stops only once these are done.
+        await cancel_until_done(self._tasks)
 
     async def _expire(self, key: str, delay: float) -> None:
         await asyncio.sleep(delay)
