@@ -120,5 +120,5 @@ async def test_the_same_character_prompt_goes_to_gemini_as_pictures_when_flow_ca
         [as_uploaded(BLUE)],
     ]
     captions = [str(c.params.get("caption", "")) for c in tg.calls_of("sendPhoto")]
-    assert "via the Gemini API" in captions[-1]
+    assert "via Gemini API" in captions[-1]
     assert "Characters: Carol" in captions[-1]

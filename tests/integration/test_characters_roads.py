@@ -82,7 +82,7 @@ async def test_flow_out_of_credits_moves_a_character_job_to_gemini_with_its_pict
         assert sent[1:] == [p.data for p in kept]
         caption = ResultView.of(result, service.models, limit=1024).caption
         assert "Characters: Carol" in caption
-        assert "via the Gemini API" in caption
+        assert "via Gemini API" in caption
         # Nothing of the job reached Flow's /images after the 402 but the refused call.
         assert all(r.status == 402 for r in flow.images_requests())
 
