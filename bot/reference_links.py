@@ -1,5 +1,6 @@
-"""Users' pictures for a road that fetches its references itself (Wireflow: its image inputs are
-URLs, and it has no upload endpoint), at signed, short-lived addresses under ``BOT_PUBLIC_URL``::
+"""Users' pictures and characters' pictures for a road that fetches its references itself
+(Wireflow: its image inputs are URLs, and it has no upload endpoint), at signed, short-lived
+addresses under ``BOT_PUBLIC_URL``::
 
     {BOT_PUBLIC_URL}/references/{sha256}/{expires}/{signature}
 
@@ -9,7 +10,9 @@ every process sharing the configuration, and the same process after a restart, c
 any of them made, so an execution resumed after a restart can still fetch its picture from
 whichever process answers the public address; and nothing secret is stored to make that so.
 The picture is read from the store (shared by every process), as admission checked and
-re-encoded it — never a file, never anything the path names but that id.
+re-encoded it — a user's upload, or a character's picture — never a file, never anything the path
+names but that id. Only a link the bot signed names an id: looking among characters' pictures
+too opens nothing to a guess, and a character deleted since is gone like any other picture.
 
 ``GET`` (and ``HEAD``) answers 200 with the picture and its type by content. Anything else —
 forged, expired, another picture's id, a picture no longer held, a path of another shape — is
@@ -44,10 +47,12 @@ ROUTE = f"{PREFIX}/{{sha256:{_HEX64}}}/{{expires:[0-9]{{1,12}}}}/{{signature:{_H
 log = logging.getLogger(__name__)
 
 
-class Blobs(Protocol):
+class PictureStore(Protocol):
     """Where the pictures are: the store."""
 
-    async def blob(self, sha256: str) -> bytes | None: ...
+    async def picture(self, sha256: str) -> bytes | None:
+        """A picture held by its content: a user's upload, or a character's picture."""
+        ...
 
 
 class ReferenceLinks:
@@ -90,13 +95,13 @@ class ReferenceLinks:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
-def routes(links: ReferenceLinks, store: Blobs) -> list[web.RouteDef]:
+def routes(links: ReferenceLinks, store: PictureStore) -> list[web.RouteDef]:
     """The one route that serves pictures (GET, and HEAD with it)."""
     return [web.get(ROUTE, _Pictures(links, store).serve)]
 
 
 class _Pictures:
-    def __init__(self, links: ReferenceLinks, store: Blobs) -> None:
+    def __init__(self, links: ReferenceLinks, store: PictureStore) -> None:
         self._links = links
         self._store = store
 
@@ -109,7 +114,7 @@ class _Pictures:
             log.info("a reference link was refused: forged, expired or for another picture")
             raise web.HTTPNotFound()
         try:
-            data = await self._store.blob(sha256)
+            data = await self._store.picture(sha256)
         except Exception:
             log.exception("a reference picture could not be read from the store")
             raise web.HTTPServiceUnavailable() from None

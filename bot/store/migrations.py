@@ -368,6 +368,11 @@ MIGRATIONS: tuple[Step, ...] = (
     );
     """,
     ),
+    # 11: a character's picture found by its content, as a link to it names it
+    Step(
+        sqlite="CREATE INDEX character_images_sha256 ON character_images(sha256);",
+        postgres="CREATE INDEX character_images_sha256 ON character_images (sha256);",
+    ),
 )
 
 LATEST = len(MIGRATIONS)

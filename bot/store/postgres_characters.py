@@ -90,6 +90,14 @@ class PostgresCharacters(PostgresDatabase):
         )
         return [CharacterImage(r["sha256"], r["mime"], bytes(r["data"])) for r in rows]
 
+    async def picture(self, sha256: str) -> bytes | None:
+        row = await self._one(
+            "SELECT data FROM blobs WHERE sha256 = %s "
+            "UNION ALL SELECT data FROM character_images WHERE sha256 = %s LIMIT 1",
+            (sha256, sha256),
+        )
+        return bytes(row["data"]) if row else None
+
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
         # One statement: the character moves, and its old copy waits to be deleted there.
         await self._query(

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from bot.core.domain import Character, CharacterImage, UserKey, name_key
 from bot.store.codec import CHARACTER_COLUMNS, CHARACTER_DELETES, characters_from_rows
-from bot.store.sqlite_file import SqliteDatabase, rows
+from bot.store.sqlite_file import SqliteDatabase, one, rows
 
 
 class SqliteCharacters(SqliteDatabase):
@@ -98,6 +98,15 @@ class SqliteCharacters(SqliteDatabase):
             (character_id,),
         )
         return [CharacterImage(str(s), str(m), bytes(d)) for s, m, d in found]
+
+    async def picture(self, sha256: str) -> bytes | None:
+        row = await one(
+            self.reader,
+            "SELECT data FROM blobs WHERE sha256 = ? "
+            "UNION ALL SELECT data FROM character_images WHERE sha256 = ? LIMIT 1",
+            (sha256, sha256),
+        )
+        return bytes(row[0]) if row else None
 
     async def move_character(self, character_id: int, account: str, handle: str) -> None:
         async with self._transaction() as db:

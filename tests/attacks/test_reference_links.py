@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.core.domain import GenerationRequest, Owner, Upload
+from bot.core.domain import CharacterImage, GenerationRequest, Owner, Upload, UserKey
 from bot.core.monitoring import Health
 from bot.observability import server
 from bot.observability.metrics import Metrics
@@ -27,6 +27,7 @@ from bot.store import open_store
 from tests.conftest import AnyStore, image_bytes
 
 KEY = hashlib.sha256(b"test reference links").digest()
+CAROLS_OWNER = UserKey("discord", "8")
 NOW = 1_800_000_000.0
 
 
@@ -50,9 +51,9 @@ class CountingStore:
     store: AnyStore
     reads: list[str] = field(default_factory=list)
 
-    async def blob(self, sha256: str) -> bytes | None:
+    async def picture(self, sha256: str) -> bytes | None:
         self.reads.append(sha256)
-        return await self.store.blob(sha256)
+        return await self.store.picture(sha256)
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Served:
     http: httpx.AsyncClient
     cat: tuple[str, bytes]  # a user's picture held for a job: sha256, bytes
     dog: tuple[str, bytes]
+    carol: tuple[str, bytes]  # another user's character's picture
+    carol_id: int
 
     def link(self, picture: tuple[str, bytes]) -> str:
         return self.links.link(picture[0])
@@ -104,6 +107,16 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             owner = Owner("telegram", "7", "7")
             await store.add_job(owner, job(sha), {sha: data}, day="2026-11-26")
             pictures.append((sha, data))
+        face = image_bytes("PNG", color="pink")
+        carol = (hashlib.sha256(face).hexdigest(), face)
+        made = await store.add_character(
+            CAROLS_OWNER,
+            "Carol",
+            "jo@example.com",
+            "char-1",
+            [CharacterImage(carol[0], "image/png", face)],
+        )
+        assert made is not None
         clock = Clock()
         counting = CountingStore(store)
         # The server checks links by the key alone; they are made with its address below.
@@ -114,7 +127,9 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base) as http:
                 links = ReferenceLinks(base, KEY, clock=clock)
-                yield Served(links, clock, counting, port, http, pictures[0], pictures[1])
+                yield Served(
+                    links, clock, counting, port, http, pictures[0], pictures[1], carol, made.id
+                )
 
 
 def swap(link: str, part: int, value: str) -> str:
@@ -180,6 +195,31 @@ async def test_a_signature_for_one_picture_fetches_no_other(served: Served) -> N
     assert same_refusal(answer, await bare_404(served))
     assert served.dog[1] not in answer.content
     assert served.store.reads == []
+
+
+async def test_a_signed_link_for_a_users_picture_fetches_no_characters_picture(
+    served: Served,
+) -> None:
+    """Characters' pictures are served too, by their id: a link for a user's reference, its
+    signature kept and a character's id put in, is refused like any forgery, unread."""
+    link = served.link(served.cat)
+    answer = await served.http.get(swap(link, 0, served.carol[0]))
+    assert same_refusal(answer, await bare_404(served))
+    assert served.carol[1] not in answer.content
+    assert served.store.reads == []
+
+
+async def test_a_link_to_a_characters_picture_gets_the_same_404_once_it_is_deleted(
+    served: Served,
+) -> None:
+    """The link the bot made for a job drawing Carol serves her picture; once her owner
+    deletes her, the same link gets the bare 404 of a path that never existed."""
+    link = served.link(served.carol)
+    answer = await served.http.get(link)
+    assert (answer.status_code, answer.content) == (200, served.carol[1])
+    assert await served.store.store.delete_character(CAROLS_OWNER, served.carol_id)
+    assert same_refusal(await served.http.get(link), await bare_404(served))
+    assert served.store.reads == [served.carol[0]] * 2
 
 
 async def test_a_genuine_link_to_a_picture_no_longer_held_gets_the_same_404(

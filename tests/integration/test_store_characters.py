@@ -65,10 +65,12 @@ async def test_only_its_owner_deletes_a_character_and_its_pictures_go(store: Any
     assert made is not None
     assert not await store.delete_character(BOB, made.id)
     assert await store.character(made.id) is not None
+    assert await store.picture("b" * 64) == b"two"  # by its content, as a link names it
     assert await store.delete_character(ANN, made.id)
     assert await store.character(made.id) is None
     assert await store.character_images(made.id) == []
     assert await store.characters(ANN) == []
+    assert await store.picture("b" * 64) is None
 
 
 async def test_a_character_is_shared_in_a_place_once_per_name(store: AnyStore) -> None:

@@ -184,7 +184,7 @@ class Pictures:
     def __init__(self, **held: bytes) -> None:
         self.held = held
 
-    async def blob(self, sha256: str) -> bytes | None:
+    async def picture(self, sha256: str) -> bytes | None:
         return self.held.get(sha256)
 
 
