@@ -123,13 +123,14 @@ def worded_prompt(prompt: str, characters: Sequence[CharacterRef], references: i
 
 
 def check_budget(
-    model: ModelSpec, pictures: Sequence[int], references: int, inline: frozenset[str]
+    model: ModelSpec, pictures: Sequence[int], references: int, as_pictures: frozenset[str]
 ) -> None:
     """Characters (``pictures``: how many each holds) and references share the model's
     reference budget, on the roads that take characters (``routing.takes_characters``)."""
     if not pictures:
         return
-    budget = max((o.max_references for o in model.offers if takes_characters(o, inline)), default=0)
+    takers = (o for o in model.offers if takes_characters(o, as_pictures))
+    budget = max((o.max_references for o in takers), default=0)
     if not budget:
         raise InvalidInput(character_texts.no_characters_on(model.label))
     if len(pictures) > MAX_CHARACTERS:

@@ -68,32 +68,33 @@ def by_seed(offers: Iterable[ModelOffer], fixed: bool) -> list[ModelOffer]:
     return [o for o in offers if o.seed or not fixed]
 
 
-def takes_characters(offer: ModelOffer, inline: frozenset[str]) -> bool:
+def takes_characters(offer: ModelOffer, as_pictures: frozenset[str]) -> bool:
     """Whether ``offer`` takes characters: by their ids (Flow's ``character_n``), or as their
-    pictures on a road that takes pictures inline (``inline``: Gemini, nano-banana-pro.net)."""
-    return offer.characters or offer.provider in inline
+    pictures on a road that takes them so (``as_pictures``: Gemini and nano-banana-pro.net
+    inline; Wireflow by link, where the bot has links to give)."""
+    return offer.characters or offer.provider in as_pictures
 
 
 def by_characters(
-    offers: Iterable[ModelOffer], request: GenerationRequest, inline: frozenset[str]
+    offers: Iterable[ModelOffer], request: GenerationRequest, as_pictures: frozenset[str]
 ) -> list[ModelOffer]:
     """Roads that take the request's characters, their pictures counted with the references
     against the model's budget there (a character is the same pictures on every road)."""
     if not request.characters:
         return list(offers)
     pictures = len(request.references) + sum(c.images for c in request.characters)
-    return [o for o in offers if takes_characters(o, inline) and pictures <= o.max_references]
+    return [o for o in offers if takes_characters(o, as_pictures) and pictures <= o.max_references]
 
 
 def serving(
     spec: ModelSpec,
     request: GenerationRequest,
     pictures: frozenset[str],
-    inline: frozenset[str] = frozenset(),
+    as_pictures: frozenset[str] = frozenset(),
 ) -> list[ModelOffer]:
     """Every offer that can serve all of ``request``, in the order the roads are used."""
     refs = Refs.of(request.references)
     offers = by_count(by_kind(spec, refs, pictures), refs)
     offers = by_size(by_ratio(offers, request.aspect_ratio, refs), request.size)
     offers = by_seed(by_count_of_images(offers, request.count), request.fixed_seed)
-    return by_characters(offers, request, inline)
+    return by_characters(offers, request, as_pictures)

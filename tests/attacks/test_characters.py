@@ -1,25 +1,33 @@
 """Characters, as an attacker tries them: another member's private character by name (on Flow,
 and on a road that takes its pictures), a forged marker, a press on someone else's result to draw
 with their character, a job left waiting to draw a character its owner deleted, names built to
-confuse. Each gets a sentence or plain text, and never another user's character on the wire."""
+confuse. Each gets a sentence or plain text, and never another user's character on the wire (nor
+a link to it)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from bot.core import character_texts, texts
-from bot.core.domain import Action, Button, Owner, UserKey
+from bot.core.domain import Action, Button, CharacterImage, Owner, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from tests.conftest import AnyStore, image_bytes, wait_delivered
+from bot.core.service import Service
+from bot.reference_links import ReferenceLinks
+from tests.conftest import FAST, AnyStore, image_bytes, wait_delivered
 from tests.e2e.telegram_harness import USER, BotUnderTest, png
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
 from tests.fakes.notifier import RecordingNotifier
+from tests.fakes.wireflow_server import FakeWireflowServer
 from tests.integration.test_characters_roads import on_both
+from tests.integration.test_reference_links import answering
+from tests.integration.test_roads import wireflow_client
 
 ANN = Owner("console", "1", chat_id="group")
 MALLORY = Owner("console", "666", chat_id="group")
@@ -67,6 +75,36 @@ async def test_another_members_private_character_on_gemini_sends_none_of_their_p
         assert inline_pictures(asked) == []
         assert prompt_of(asked) == "@carol in a bank vault"
         assert characters_sent(flow) == []
+
+
+async def test_another_members_private_character_on_wireflow_is_never_linked(
+    store: AnyStore,
+) -> None:
+    """Where Wireflow fetches characters' pictures by link, a name that is only another
+    member's private character gets no link: nothing of hers is fetched, and the word stays."""
+    face = image_bytes(color="pink")
+    kept = [CharacterImage(hashlib.sha256(face).hexdigest(), "image/png", face)]
+    assert await store.add_character(ANN.user, "Carol", "jo@example.com", "char-1", kept)
+    async with FakeWireflowServer(plan="pro") as wireflow, answering(store, "sk-w") as address:
+        client = wireflow_client(wireflow)
+        async with client:
+            service = Service(
+                store,
+                [client],
+                models=ModelTable.builtin(),
+                tuning=FAST,
+                links=ReferenceLinks.keyed_by("sk-w", address),
+            )
+            told = RecordingNotifier()
+            service.attach("console", told)
+            async with service:
+                job = await service.submit(MALLORY, "@carol in a bank vault --count 1")
+                await told.wait_answered(job.job_id, timeout=20)
+    [asked] = wireflow.execute_requests()
+    nodes = asked.json["nodes"]  # type: ignore[index]
+    assert nodes[0]["data"]["params"]["prompt"] == "@carol in a bank vault"
+    assert [k for k in nodes[1]["data"]["params"] if k.startswith("image")] == []
+    assert wireflow.fetched == []
 
 
 async def test_a_character_deleted_while_a_members_job_waits_is_not_drawn(

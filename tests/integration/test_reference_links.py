@@ -10,8 +10,11 @@ import random
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
-from bot.core.domain import Action, Button, GenerationRequest, Owner, Upload
+from bot.core import character_texts
+from bot.core.domain import Action, Button, CharacterImage, GenerationRequest, Owner, Upload
+from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Health
 from bot.core.service import Service
@@ -102,3 +105,54 @@ async def test_a_link_one_process_made_is_answered_by_another_until_the_picture_
         assert forged.status_code == 404
         await store.cancel_job(job.id)
         assert (await http.get(made_here)).status_code == 404
+
+
+async def test_a_character_goes_to_wireflow_as_links_to_its_kept_pictures(
+    store: AnyStore,
+) -> None:
+    """A character made on Flow earlier, drawn where only Wireflow serves: its pictures follow
+    the user's references as links Wireflow fetches, the prompt naming each image by order."""
+    red, blue = image_bytes(color="red"), image_bytes("JPEG", color="blue")
+    kept = [CharacterImage(hashlib.sha256(p).hexdigest(), "image/png", p) for p in (red, blue)]
+    await store.add_character(owner().user, "Carol", "jo@example.com", "char-1", kept)
+    photo = image_bytes(size=(64, 48), color="navy")
+    async with FakeWireflowServer(plan="pro") as wireflow, answering(store, "sk-w") as address:
+        client = wireflow_client(wireflow)
+        async with client:
+            service = Service(
+                store,
+                [client],
+                models=ModelTable.builtin(),
+                tuning=FAST,
+                links=ReferenceLinks.keyed_by("sk-w", address),
+            )
+            told = RecordingNotifier()
+            service.attach("console", told)
+            async with service:
+                job = await service.submit(owner(), "@carol rides @1 --count 1", images=[photo])
+                await told.wait_answered(job.job_id, timeout=20)
+    assert not told.failed
+    [asked] = wireflow.execute_requests()
+    nodes = asked.json["nodes"]  # type: ignore[index]
+    assert nodes[0]["data"]["params"]["prompt"] == "Carol (shown in images 2 and 3) rides image 1"
+    links = [nodes[1]["data"]["params"][f"image{i}"] for i in (1, 2, 3)]
+    assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
+        (links[0], 200, as_uploaded(photo)),
+        (links[1], 200, red),
+        (links[2], 200, blue),
+    ]
+
+
+async def test_without_a_public_address_wireflow_takes_no_character(store: AnyStore) -> None:
+    picture = image_bytes(color="red")
+    carol = [CharacterImage(hashlib.sha256(picture).hexdigest(), "image/png", picture)]
+    await store.add_character(owner().user, "Carol", "jo@example.com", "char-1", carol)
+    async with FakeWireflowServer(plan="pro") as wireflow:
+        client = wireflow_client(wireflow)
+        async with client:
+            service = Service(store, [client], models=ModelTable.builtin(), tuning=FAST)
+            async with service:
+                with pytest.raises(InvalidInput) as refused:
+                    await service.submit(owner(), "@carol rides a bike --count 1")
+    assert refused.value.message == character_texts.no_characters_on("Nano Banana 2")
+    assert wireflow.execute_requests() == []

@@ -92,19 +92,29 @@ def test_a_character_goes_only_where_characters_are_and_counts_against_its_budge
     assert roads_for(ask(references=nine, characters=(carol,))) == []  # 9 + 2 > Flow's 10
 
 
-def test_a_character_goes_as_its_pictures_where_pictures_go_inline_within_that_budget() -> None:
+def test_a_character_goes_as_its_pictures_where_pictures_go_within_that_budget() -> None:
     carol = CharacterRef(1, "carol", "char-1", "alice@example.com", images=2)
     inline = frozenset({"gemini", "nbpro"})
 
-    def roads(request: GenerationRequest) -> list[str]:
+    def roads(request: GenerationRequest, as_pictures: frozenset[str] = inline) -> list[str]:
         spec = table().resolve(request.model)
         assert spec is not None
-        return [o.provider for o in routing.serving(spec, request, PICTURES, inline)]
+        return [o.provider for o in routing.serving(spec, request, PICTURES, as_pictures)]
 
-    # Wireflow fetches pictures by link, and no link serves a character's kept pictures.
+    # Without links to give, Wireflow (which fetches pictures by link) takes no character.
     assert roads(ask(characters=(carol,))) == ["flow", "gemini", "nbpro"]
     nine = tuple(Upload(f"{i:064x}", "image/png") for i in range(9))
     assert roads(ask(references=nine, characters=(carol,))) == ["gemini", "nbpro"]  # 11 > 10
+    # With them, it takes a character as links to its pictures, within its budget (14).
+    linked = inline | {"wireflow"}
+    with_links = PICTURES | {"wireflow"}
+    assert roads(ask(characters=(carol,)), linked) == ["flow", "gemini", "nbpro", "wireflow"]
+    spec = table().resolve("nano-banana-2")
+    assert spec is not None
+    for count, served in ((12, ["gemini", "nbpro", "wireflow"]), (13, [])):  # 14 a request
+        refs = tuple(Upload(f"{i:064x}", "image/png") for i in range(count))
+        request = ask(references=refs, characters=(carol,))
+        assert [o.provider for o in routing.serving(spec, request, with_links, linked)] == served
     # An image Flow made ties the request to Flow, characters or not.
     made = ImageRef("media-1", "alice@example.com", "flow")
     assert roads(ask(references=(made,), characters=(carol,))) == ["flow"]

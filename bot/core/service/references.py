@@ -2,8 +2,8 @@
 picture uploaded once per account and content (its id is cached a while), and a job goes where
 its references already are; a road that takes pictures gets the bytes, shrunk to what it takes;
 a road that fetches them gets a fresh link to our stored copy at each attempt (never cached or
-kept: it is valid a short while); a result's own images are referenced by the handles their
-road gave them.
+kept: it is valid a short while), a character's pictures as well; a result's own images are
+referenced by the handles their road gave them.
 """
 
 from __future__ import annotations
@@ -102,18 +102,24 @@ class References:
         self, characters: Sequence[CharacterRef], profile: ProviderProfile
     ) -> tuple[Reference, ...]:
         """The characters' kept pictures, in order, for a road that takes no characters (it
-        takes them as pictures: ``routing.by_characters``); one deleted since ends the job."""
+        takes them as pictures, or as links to them: ``routing.by_characters``); one deleted
+        since ends the job."""
         out: list[Reference] = []
         for character in characters:
             pictures = await self._store.character_images(character.id)
             if not pictures:
                 raise ReferenceFailed(character_texts.CHARACTER_GONE)
             for picture in pictures:
-                data = picture.data or b""
-                limit = profile.max_reference_bytes
-                if limit is not None and len(data) > limit:
-                    data = await asyncio.to_thread(shrink, data, limit)
-                out.append(Reference(data=data, mime=sniff_mime(data)))
+                if profile.references is ReferenceMode.BYTES:
+                    data = picture.data or b""
+                    limit = profile.max_reference_bytes
+                    if limit is not None and len(data) > limit:
+                        data = await asyncio.to_thread(shrink, data, limit)
+                    out.append(Reference(data=data, mime=sniff_mime(data)))
+                elif profile.links and self._links is not None:
+                    out.append(Reference(link=self._links.link(picture.sha256)))
+                else:  # routing sends characters to neither; a table changed under a queued job
+                    raise ReferenceFailed(texts.PICTURES_NOT_TAKEN)
         return tuple(out)
 
     async def _picture(self, ref: Upload, limit: int | None) -> bytes:

@@ -38,9 +38,12 @@ class Roads:
             or isinstance(p, Uploader)
             or (links is not None and p.profile.links)
         )
-        # Roads that take pictures with the request: a character goes there as its pictures.
-        self.inline = frozenset(
-            name for name, p in self._by_name.items() if p.profile.references is ReferenceMode.BYTES
+        # Roads a character goes to as its pictures: with the request, or fetched from a link.
+        self.as_pictures = frozenset(
+            name
+            for name, p in self._by_name.items()
+            if p.profile.references is ReferenceMode.BYTES
+            or (links is not None and p.profile.links)
         )
 
     @property
@@ -82,5 +85,5 @@ class Roads:
         spec = models.resolve(request.model)
         if spec is None:
             return ()
-        offers = routing.serving(spec, request, self.pictures, self.inline)
+        offers = routing.serving(spec, request, self.pictures, self.as_pictures)
         return tuple(Route(o.provider, o.calls_for(request.count)) for o in offers)
