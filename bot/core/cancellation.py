@@ -22,10 +22,20 @@ async def cancel_until_done(tasks: Collection[asyncio.Task[Any]]) -> None:
     Once is not always enough: on Python 3.11, ``asyncio.wait_for`` returns normally when the
     cancellation comes just as what it waits for is done (CPython gh-86296, fixed in 3.12
     only), and psycopg_pool, discord.py and python-telegram-bot wait with it. Such a task goes
-    on to its next wait, and without a second cancellation the process would never stop."""
+    on to its next wait, and without a second cancellation the process would never stop.
+
+    A cancellation of the caller meanwhile (a signal while the service closes) is raised once
+    ``tasks`` are done: given at once, it would leave them to asyncio.run's one cancellation."""
+    interrupted: asyncio.CancelledError | None = None
     while going_on := [task for task in tasks if not task.done()]:
         for task in going_on:
             task.cancel()
-        _, still = await asyncio.wait(going_on, timeout=CANCEL_AGAIN_AFTER)
+        try:
+            _, still = await asyncio.wait(going_on, timeout=CANCEL_AGAIN_AFTER)
+        except asyncio.CancelledError as exc:
+            interrupted = exc
+            continue
         for task in still:
             log.warning("%s still runs after its cancellation: cancelling it again", task)
+    if interrupted is not None:
+        raise interrupted

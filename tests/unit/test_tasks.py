@@ -67,3 +67,34 @@ async def test_a_task_whose_wait_for_swallowed_its_cancellation_is_cancelled_aga
     assert stopped.is_set()
     # On 3.11 the first cancellation was swallowed: the task waited once more.
     assert waits == (2 if sys.version_info < (3, 12) else 1)
+
+
+async def test_a_stop_cancelled_itself_still_stops_every_task_then_is_cancelled() -> None:
+    """A signal while the service closes (the supervisor's SIGTERM after a lost lead) cancels
+    the stop itself: it still stops what it was stopping, or asyncio.run's one last
+    cancellation is all that task gets, and a task that swallows it hangs the process."""
+    stopped = asyncio.Event()
+    released = asyncio.Event()  # lets a task left running end, so that a failure doesn't hang
+
+    async def swallows_twice() -> None:
+        try:
+            for _ in range(2):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await released.wait()
+            await released.wait()
+        finally:
+            stopped.set()
+
+    tasks = Tasks()
+    tasks.spawn(swallows_twice())
+    await asyncio.sleep(0)
+    closing = asyncio.create_task(tasks.cancel_all())
+    await asyncio.sleep(0)  # the first cancellation is given (and swallowed)
+    closing.cancel()
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(1):
+                await closing
+        assert stopped.is_set()
+    finally:
+        released.set()
