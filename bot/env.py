@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -147,7 +148,8 @@ def public_url(raw: str) -> str | None:
     except ValueError:
         host = ""
     if not host or parts.username is not None or parts.query or parts.fragment:
-        shown = "" if "@" in raw else f", got {raw[:80]!r}"  # a password is never echoed
+        # A password, or a token in a query or fragment, is never echoed.
+        shown = "" if "@" in raw else f", got {re.split('[?#]', raw)[0][:80]!r}"
         raise ConfigError(
             "BOT_PUBLIC_URL must be the bot's public web address, like https://bot.example.org "
             f"(no user, query or fragment){shown}"

@@ -177,6 +177,7 @@ def test_the_public_address_is_https_or_on_this_machine(url: str, expected: str)
         ("bot.example.org", "must be the bot's public web address"),
         ("https://", "must be the bot's public web address"),
         ("https://bot.example.org/?x=1", "no user, query or fragment"),
+        ("https://bot.example.org/?token=s3cret", "got 'https://bot.example.org/'"),
         ("https://bot.example.org/#top", "no user, query or fragment"),
         ("https://me:pw@bot.example.org", "no user, query or fragment"),
         ("https://bot.example.org:port", "must be the bot's public web address"),
@@ -187,6 +188,7 @@ def test_a_wrong_public_address_says_what_to_set(url: str, message: str) -> None
         load(BOT_PUBLIC_URL=url)
     assert str(caught.value).startswith("BOT_PUBLIC_URL must")
     assert "pw@" not in str(caught.value)
+    assert "s3cret" not in str(caught.value)  # a query may carry a token: never echoed
 
 
 def test_the_default_language_takes_a_code_or_a_platforms_tag() -> None:
