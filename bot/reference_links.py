@@ -111,7 +111,8 @@ class _Pictures:
         if not self._links.valid(
             sha256, int(request.match_info["expires"]), request.match_info["signature"]
         ):
-            log.info("a reference link was refused: forged, expired or for another picture")
+            # Anyone who reaches the public address can ask: at INFO, a flood of logs.
+            log.debug("a reference link was refused: forged, expired or for another picture")
             raise web.HTTPNotFound()
         try:
             data = await self._store.picture(sha256)

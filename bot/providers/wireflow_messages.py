@@ -5,6 +5,7 @@ when it ends, and the exception an error answer means (the table is in ``wireflo
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,9 @@ MAX_KEY = 255
 RUNNING = frozenset({"RUNNING", "PENDING", "QUEUED"})
 # A failed execution whose error names one of these was blocked by a filter.
 BLOCK_WORDS = ("safety", "moderat", "blocked", "prohibited", "policy", "nsfw")
+# A failed fetch may be told with the address it failed on: one of our signed links, still valid
+# for an hour, which must reach neither the logs nor the job's stored reason.
+_LINK = re.compile(r"[^\s'\"<>()]*/references/[0-9a-f]{64}/[0-9]+/[0-9a-f]{64}")
 
 _BY_STATUS: Mapping[int, type[UpstreamError]] = {
     400: InvalidRequestError,
@@ -84,6 +88,7 @@ def outcome(state: dict[str, Any], execution_id: str) -> str:
             )
         return url
     error = str(state.get("error") or render.get("error") or f"execution {execution_id} {status}")
+    error = _LINK.sub("‹link›", error)
     if status == "FAILED" and any(word in error.lower() for word in BLOCK_WORDS):
         raise ModerationError(error, status=200)
     raise ExecutionFailed(error)

@@ -69,7 +69,13 @@ def encode_text(text: str) -> str:
 
 
 def decode_text(text: str) -> Text:
-    return i18n.from_data(json.loads(text))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        # Words, as a process older than schema step 9 still writes them while the processes
+        # sharing a store are upgraded one by one: they are their own message.
+        return i18n.Text(text)
+    return i18n.from_data(data)
 
 
 def encode_request(request: Request) -> str:

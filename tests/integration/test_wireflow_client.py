@@ -456,6 +456,16 @@ async def test_another_failure_is_unavailable(
     assert caught.value.detail == "Upstream provider error"
 
 
+async def test_a_failure_that_quotes_our_link_keeps_it_out_of_the_error(
+    fake: FakeWireflowServer, client: WireflowClient
+) -> None:
+    link = f"https://bot.example/references/{'a' * 64}/1900000000/{'b' * 64}"
+    fake.fail_next_execution(f"could not load image1 from {link}: 404")
+    with pytest.raises(Unavailable) as caught:
+        await client.generate(request())
+    assert caught.value.detail == "could not load image1 from ‹link›: 404"
+
+
 # -- errors --------------------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from bot.core.i18n import (
     to_data,
 )
 from bot.core.presenters import QueueRow
+from bot.store.codec import decode_text, encode_text
 
 SPANISH = language("es")
 
@@ -132,6 +133,13 @@ def test_a_sentence_stored_before_sentences_were_marked_is_still_translated() ->
     assert SPANISH.render(old) == SPANISH.render(texts.BUSY)
     custom = from_data({"msgid": "The image service rejected these options: {x}."})
     assert SPANISH.render(custom) == "The image service rejected these options: {x}."
+
+
+def test_words_an_older_process_still_stores_are_read_as_their_own_message() -> None:
+    # Processes sharing a store are upgraded one at a time: one from before step 9 writes words.
+    assert SPANISH.render(decode_text(str(texts.BUSY))) == SPANISH.render(texts.BUSY)
+    assert decode_text("Something {odd} happened") == "Something {odd} happened"
+    assert decode_text(encode_text(texts.BUSY)) == texts.BUSY
 
 
 def test_a_day_and_a_list_are_written_as_the_readers_language_writes_them() -> None:
