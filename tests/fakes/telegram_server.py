@@ -341,9 +341,9 @@ class FakeTelegramServer:
     ``calls_of(method)``, ``await wait_for(method, count=1, timeout=5.0, predicate=None)``,
     ``sent_messages(chat_id=None)`` (current state of the bot's undeleted messages),
     ``message(chat_id, message_id)``, ``file_bytes(file_id)``, ``media_bytes(call)`` (the bytes
-    of a sendMediaGroup call in media order), ``answered_callbacks``, ``commands`` (keyed
-    ``"default"``, ``"chat:<id>"``, ``"default/ru"``…), ``reactions``, ``webhook_url``,
-    ``bot_user``.
+    of a sendMediaGroup call in media order, or of an editMessageMedia call),
+    ``answered_callbacks``, ``commands`` (keyed ``"default"``, ``"chat:<id>"``,
+    ``"default/ru"``…), ``reactions``, ``webhook_url``, ``bot_user``.
 
     Members: ``chat_admins`` maps a group's id to its administrators' user ids (the first one
     is its creator); ``getChatMember`` answers from it, every other user being a member.
@@ -360,7 +360,8 @@ class FakeTelegramServer:
     user 1087968824) and for channels (``from`` 136817688).
 
     Faults: ``fail_next(method, *, error_code=429, description=None, retry_after=1, count=1)``;
-    ``download_delay`` (seconds) holds every file download before it is served.
+    ``download_delay`` (seconds) holds every file download before it is served; ``delays``
+    (method → seconds) holds every call of that method before it is answered (a slow upload).
 
     Which Bot API it is: api.telegram.org's limits by default (getFile serves at most 20 MB,
     uploads at most 50 MB); ``local_server`` (also an attribute) stands for a telegram-bot-api
@@ -416,6 +417,7 @@ class FakeTelegramServer:
         self.webhook_url = ""
         self.download_delay = 0.0
         self.chat_admins: dict[int, list[int]] = {}
+        self.delays: dict[str, float] = {}
         self._host = host
         self._runner: web.AppRunner | None = None
         self._closing = False
@@ -440,8 +442,8 @@ class FakeTelegramServer:
         names = (
             "getMe", "getUpdates", "deleteWebhook", "setWebhook", "getWebhookInfo",
             "setMyCommands", "getMyCommands", "deleteMyCommands", "sendMessage",
-            "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "deleteMessage",
-            "sendPhoto", "sendDocument", "sendMediaGroup", "sendChatAction",
+            "editMessageText", "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
+            "deleteMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendChatAction",
             "answerCallbackQuery", "getFile", "setMessageReaction", "getChatMember",
         )  # fmt: skip
         # Method names are case-insensitive in the Bot API ("All methods ... are case-insensitive").
@@ -540,9 +542,10 @@ class FakeTelegramServer:
         return self._files[file_id].data
 
     def media_bytes(self, call: Call) -> list[bytes]:
-        return [
-            call.files[item["media"].removeprefix("attach://")] for item in call.params["media"]
-        ]
+        """The uploaded bytes of a sendMediaGroup (in media order) or editMessageMedia call."""
+        media = call.params["media"]
+        items = media if isinstance(media, list) else [media]
+        return [call.files[item["media"].removeprefix("attach://")] for item in items]
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -951,6 +954,7 @@ class FakeTelegramServer:
                 raise _ApiError(404, "Not Found")
             req = await self._read(request)
             call.params, call.files = req.params, req.files
+            await asyncio.sleep(self.delays.get(call.method, 0.0))
             fault = self._take_fault(call.method) or self._flood_wait(call.method, req.params)
             if fault is not None:
                 call.injected = True
@@ -1369,6 +1373,34 @@ class FakeTelegramServer:
             raise _bad("there is no caption in the message to edit")
         caption = self._caption(p)
         changes = {
+            "caption": caption.get("caption"),
+            "caption_entities": caption.get("caption_entities"),
+        }
+        return self._edit(msg, changes, self._markup(p))
+
+    async def _api_editMessageMedia(self, req: _Req) -> Json:
+        # "Use this method to edit animation, audio, document, photo, or video messages, or to
+        # add media to text messages": the text goes, the new media's caption is the caption.
+        p = req.params
+        msg = self._editable(p)
+        item = p.get("media")
+        if not isinstance(item, dict):
+            raise _bad("can't parse media JSON object")
+        if msg.get("media_group_id") and item.get("type") not in ("photo", "document"):
+            raise _bad("can't edit the media of an album to this type")
+        content: Json
+        if item.get("type") == "photo":
+            content = {"photo": await self._photo(req, item.get("media"), None), "document": None}
+        elif item.get("type") == "document":
+            doc = await self._document(req, item.get("media"), None)
+            content = {"document": doc, "photo": None}
+        else:
+            raise _bad(f'can\'t parse InputMedia: type "{item.get("type")}" is not faked')
+        caption = self._caption(item)
+        changes = {
+            **content,
+            "text": None,
+            "entities": None,
             "caption": caption.get("caption"),
             "caption_entities": caption.get("caption_entities"),
         }

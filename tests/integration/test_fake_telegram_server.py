@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaDocument,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest, EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
@@ -168,6 +176,37 @@ async def test_send_media_group_with_two_photos(tg: FakeTelegramServer) -> None:
     assert len({m.media_group_id for m in msgs}) == 1
     assert [m.caption for m in msgs] == ["1/2", None]
     assert [m.message_id for m in msgs] == [1, 2]
+
+
+async def test_a_text_message_edited_into_a_photo_and_then_a_file(tg: FakeTelegramServer) -> None:
+    image, again = png(color=(0, 200, 0)), png(color=(0, 0, 200))
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("U1", callback_data="u:1:1")]])
+    async with build(tg) as app:
+        status = await app.bot.send_message(CHAT, "⏳ Queued — you're next.")
+        photo = await app.bot.edit_message_media(
+            InputMediaPhoto(image, caption="a fox"),
+            chat_id=CHAT,
+            message_id=status.message_id,
+            reply_markup=keyboard,
+        )
+        assert isinstance(photo, Message)
+        with pytest.raises(BadRequest, match="no text in the message"):
+            await app.bot.edit_message_text("late", chat_id=CHAT, message_id=status.message_id)
+        document = await app.bot.edit_message_media(
+            InputMediaDocument(again, filename="fox.png"), chat_id=CHAT, message_id=photo.message_id
+        )
+        assert isinstance(document, Message)
+
+    # Media added to a text message, as the Bot API allows: the text goes, the caption comes.
+    assert photo.message_id == status.message_id
+    assert photo.text is None
+    assert photo.caption == "a fox"
+    assert photo.reply_markup == keyboard
+    assert tg.file_bytes(photo.photo[-1].file_id) == image
+    assert document.photo == ()
+    assert document.caption is None  # a new medium without a caption has none
+    assert document.document is not None
+    assert tg.file_bytes(document.document.file_id) == again
 
 
 async def test_button_press_reaches_callback_handler(tg: FakeTelegramServer) -> None:
