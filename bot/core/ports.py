@@ -344,6 +344,14 @@ class Store(Controls, Protocol):
         """Count a wrong code (and forget those older than ``within`` seconds)."""
         ...
 
+    async def account_limits(self) -> dict[str, float]:
+        """The concurrency each upstream account was last found to take, by e-mail."""
+        ...
+
+    async def save_account_limits(self, limits: Mapping[str, float]) -> None:
+        """Remember these accounts' concurrency (others keep what they had)."""
+        ...
+
 
 class Parking(Protocol):
     """Values a front end parks in the store to find again after a restart (album items, the

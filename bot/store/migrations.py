@@ -373,6 +373,20 @@ MIGRATIONS: tuple[Step, ...] = (
         sqlite="CREATE INDEX character_images_sha256 ON character_images(sha256);",
         postgres="CREATE INDEX character_images_sha256 ON character_images (sha256);",
     ),
+    # 12: the concurrency each upstream account was found to take, so a restart starts there
+    Step(
+        sqlite=(
+            "CREATE TABLE account_limits"
+            " (account TEXT PRIMARY KEY, concurrency REAL NOT NULL, updated_at REAL NOT NULL);"
+        ),
+        postgres="""
+    CREATE TABLE account_limits (
+        account text PRIMARY KEY,
+        concurrency double precision NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+    ),
 )
 
 LATEST = len(MIGRATIONS)

@@ -44,6 +44,7 @@ from bot.store.errors import StoreError
 from bot.store.postgres_characters import PostgresCharacters
 from bot.store.postgres_controls import PostgresControls
 from bot.store.postgres_history import PostgresHistory
+from bot.store.postgres_limits import PostgresLimits
 from bot.store.postgres_parking import PostgresParking
 from bot.store.postgres_people import PostgresPeople
 from bot.store.postgres_server import JOBS_CHANNEL, Connection
@@ -53,7 +54,12 @@ PUBLIC_ID_TRIES = 8
 
 
 class PostgresStore(
-    PostgresCharacters, PostgresHistory, PostgresPeople, PostgresControls, PostgresParking
+    PostgresCharacters,
+    PostgresHistory,
+    PostgresPeople,
+    PostgresControls,
+    PostgresParking,
+    PostgresLimits,
 ):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with PostgresStore(url)
     as store``."""

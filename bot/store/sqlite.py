@@ -47,6 +47,7 @@ from bot.store.sqlite_characters import SqliteCharacters
 from bot.store.sqlite_controls import SqliteControls
 from bot.store.sqlite_file import one, rows
 from bot.store.sqlite_history import JOB_SELECT, SqliteHistory
+from bot.store.sqlite_limits import SqliteLimits
 from bot.store.sqlite_parking import SqliteParking
 from bot.store.sqlite_people import SqlitePeople
 
@@ -63,7 +64,9 @@ _KEPT = (
 )
 
 
-class SqliteStore(SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls, SqliteParking):
+class SqliteStore(
+    SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls, SqliteParking, SqliteLimits
+):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
     as store``."""
 

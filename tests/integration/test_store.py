@@ -347,6 +347,13 @@ async def test_upscales_stored_before_their_column_existed_are_found(store_url: 
         )
 
 
+async def test_learned_account_limits_are_kept_and_replaced_per_account(store: AnyStore) -> None:
+    assert await store.account_limits() == {}
+    await store.save_account_limits({"a@example.com": 7.5, "b@example.com": 3.0})
+    await store.save_account_limits({"a@example.com": 9.25})
+    assert await store.account_limits() == {"a@example.com": 9.25, "b@example.com": 3.0}
+
+
 # PostgreSQL: the password stays out of every message, traceback and log line.
 
 
