@@ -35,6 +35,7 @@ from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.ports import DeliveryError, Posted
+from bot.core.presenters import JobStatus
 from bot.core.providers import Account, ImageProvider, ImageRequest, ProviderProfile, Rendering
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
@@ -107,7 +108,7 @@ class Collector:
     failures: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def job_started(self, job: Job) -> None:
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
         return None
 
     async def job_finished(self, result: JobResult) -> Posted:

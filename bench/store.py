@@ -30,6 +30,7 @@ from bot.core.domain import GenerationRequest, ImageRef, Job, JobResult, Owner, 
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.ports import DeliveryError, Posted, Store
+from bot.core.presenters import JobStatus
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store import open_store
@@ -68,7 +69,7 @@ class Answers:
     def __init__(self) -> None:
         self.given = 0
 
-    async def job_started(self, job: Job) -> None:
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
         return None
 
     async def job_finished(self, result: JobResult) -> Posted:

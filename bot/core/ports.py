@@ -1,7 +1,7 @@
-"""What the core needs from the outside: a store (with the operator's ``Controls`` in it) and,
-per platform, a way to tell users; the one thing a front end keeps in the store itself,
-``Parking``; and, where several processes share a store, which of them dispatches
-(``Leadership``).
+"""What the core needs from the outside: a store (with the operator's ``Controls`` and what it
+remembers of each upstream account, ``AccountMemory``, in it) and, per platform, a way to tell
+users; the one thing a front end keeps in the store itself, ``Parking``; and, where several
+processes share a store, which of them dispatches (``Leadership``).
 
 ``bot.store``'s ``SqliteStore`` and ``PostgresStore`` implement ``Store`` and ``Parking``, and
 ``bot.store.postgres_lead.PostgresLeader`` implements ``Leadership``; each chat front end
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.core.account_memory import AccountMemory
 from bot.core.community import AuditEntry, ServerSettings
 from bot.core.domain import (
     Character,
@@ -31,6 +32,7 @@ from bot.core.domain import (
     UserSettings,
 )
 from bot.core.monitoring import Outcome
+from bot.core.presenters import JobStatus
 
 # Where a platform now holds a result's images, by image index: a reference only that
 # platform's front end reads (a Telegram file id, a Discord attachment URL), to post the image
@@ -67,7 +69,10 @@ class Notifier(Protocol):
     """How the core reports back to one platform, each call inside ``i18n.reading`` the
     reader's language. Each call may raise ``DeliveryError``."""
 
-    async def job_started(self, job: Job) -> None: ...
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
+        """Show ``status`` on the job's status message. A report may be cancelled when the
+        job's answer comes: the front end must not let one already sent land after it."""
+        ...
 
     async def job_finished(self, result: JobResult) -> Posted:
         """Post the answer; where its images now are on this platform."""
@@ -145,7 +150,7 @@ class Controls(Protocol):
         ...
 
 
-class Store(Controls, Protocol):
+class Store(Controls, AccountMemory, Protocol):
     """Durable state. Every method is one transaction; states are written before announced."""
 
     async def add_job(
@@ -239,14 +244,6 @@ class Store(Controls, Protocol):
     async def results(self, job_id: int) -> list[ResultImage]: ...
 
     async def blob(self, sha256: str) -> bytes | None: ...
-
-    async def cached_asset(self, sha256: str, account: str, *, max_age: float) -> str | None:
-        """The id an upload of this content got on ``account``, if younger than ``max_age`` s."""
-        ...
-
-    async def cache_asset(self, sha256: str, account: str, media_id: str) -> None: ...
-
-    async def forget_assets(self, account: str, sha256s: Sequence[str]) -> None: ...
 
     async def user_settings(self, user: UserKey) -> UserSettings: ...
 
@@ -342,14 +339,6 @@ class Store(Controls, Protocol):
 
     async def add_link_try(self, user: UserKey, *, within: float) -> None:
         """Count a wrong code (and forget those older than ``within`` seconds)."""
-        ...
-
-    async def account_limits(self) -> dict[str, float]:
-        """The concurrency each upstream account was last found to take, by e-mail."""
-        ...
-
-    async def save_account_limits(self, limits: Mapping[str, float]) -> None:
-        """Remember these accounts' concurrency (others keep what they had)."""
         ...
 
 

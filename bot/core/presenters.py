@@ -1,6 +1,6 @@
-"""What /queue, /settings, /help, /info and the server panel show, as plain data every front end
-renders its own way; and the words on every button, and how a job is named (a result's words:
-``captions``; /admin stats: ``stats``).
+"""What a job's status message, /queue, /settings, /help, /info and the server panel show, as
+plain data every front end renders its own way; and the words on every button, and how a job is
+named (a result's words: ``captions``; /admin stats: ``stats``).
 
 The rules live here once (what a button says, which choice applies now, how a job is described,
 how a result's images are numbered); a front end maps these views to its widgets and adds only
@@ -92,6 +92,28 @@ class LinkView:
 
     text: str
     linked: bool
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What a job's status message says while the job waits (its place in the queue) or runs
+    (for how long, and how long such a job takes lately); ``text`` is the sentence."""
+
+    upscale: bool
+    position: int = 0  # waiting: 1 for "next"
+    elapsed: float | None = None  # running: seconds so far (None: waiting)
+    typical: float | None = None  # running: the recent median for its model, once known
+    paused: bool = False  # waiting: the operator has paused the queue
+
+    @property
+    def running(self) -> bool:
+        return self.elapsed is not None
+
+    @property
+    def text(self) -> str:
+        if self.elapsed is None:
+            return texts.queued(self.position, paused=self.paused)
+        return texts.running(self.upscale, self.elapsed, self.typical)
 
 
 @dataclass(frozen=True)

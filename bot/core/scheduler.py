@@ -22,143 +22,22 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
   where any other job would (its characters are made again there, or sent as pictures);
   others go where their uploads are already cached, else to the unit with the most room;
 - while ``paused`` (the operator's switch), nothing is handed out; jobs keep their places.
+- a job a Flow account refused as over capacity (429/503) goes back to the head of its user's
+  queue with its turn, and takes the next slot that frees: at once on an account that did not
+  refuse it, on one that did once another request there has ended, or on any after a pause (for
+  when nothing frees: the upstream is refusing all). A probe over capacity so costs one round
+  trip, not a retry timer, and the upstream's capacity stays in use meanwhile. A fixed-limit
+  road's 429 says the plan allows less than configured: that is waited out.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass, field
 
 from bot.core.domain import UserKey
 from bot.core.providers import ProviderLimits
-
-BACKOFF = 0.9
-# The roads count a minute from when a request reaches them, a little after we count it here.
-MINUTE = 61.0
-
-
-@dataclass
-class AccountLimit:
-    """One account's adaptive concurrency limit and what runs on it now."""
-
-    email: str
-    floor: int
-    ceiling: int
-    limit: float = 0.0
-    in_flight: int = 0
-    healthy: bool = True
-    round_trip: float = 0.0
-    last_throttle: float = -math.inf
-    last_full: float = -math.inf
-    provider: str = "flow"
-
-    def __post_init__(self) -> None:
-        self.limit = self.limit or float(self.floor)
-
-    @property
-    def name(self) -> str:
-        return self.email
-
-    @property
-    def room(self) -> int:
-        return int(self.limit) - self.in_flight if self.healthy else 0
-
-    def fits(self, calls: int, now: float) -> bool:
-        return self.room >= self._held(calls)
-
-    def start(self, calls: int, now: float) -> int:
-        """Hold slots for ``calls`` calls; how many were held."""
-        held = self._held(calls)
-        self.in_flight += held
-        if self.in_flight >= int(self.limit):
-            self.last_full = now
-        return held
-
-    def _held(self, calls: int) -> int:
-        # A job larger than the whole limit holds all of it (never none).
-        return max(1, min(calls, int(self.limit)))
-
-    def on_success(self, sent_at: float, now: float) -> None:
-        """A request sent at ``sent_at`` succeeded."""
-        took = now - sent_at
-        self.round_trip = took if not self.round_trip else 0.8 * self.round_trip + 0.2 * took
-        # Grow only if the limit was reached while this request ran: an idle account proves
-        # nothing. (Asking "is it full now?" would miss all but the first of a round's answers.)
-        if self.last_full >= sent_at:
-            calm = now - self.last_throttle > 2 * self.round_trip
-            step = 1.0 if calm else 1.0 / self.limit
-            self.limit = min(float(self.ceiling), self.limit + step)
-
-    def on_throttle(self, now: float) -> None:
-        """A request was refused as over capacity; call before it leaves ``in_flight``."""
-        self.last_throttle = now
-        held = self.in_flight - 1
-        self.limit = max(float(self.floor), min(self.limit * BACKOFF, float(held)))
-
-
-@dataclass
-class RoadLimit:
-    """A road with a plan's fixed limits as one unit: at most ``concurrency`` calls in flight,
-    and at most ``per_minute`` started in any ``MINUTE`` (a token bucket whose every token
-    comes back one minute after it was spent, so no minute sees more than the plan allows, as
-    the road counts; a bucket refilled at a steady rate would let twice that through at the
-    edge of a minute). A job larger than the plan holds all of it and the road paces the rest."""
-
-    provider: str
-    concurrency: int | None = None
-    per_minute: int | None = None
-    in_flight: int = 0
-    healthy: bool = True
-    spent: deque[float] = field(default_factory=deque)
-
-    @classmethod
-    def of(cls, provider: str, limits: ProviderLimits) -> RoadLimit:
-        return cls(provider, limits.concurrency, limits.starts_per_minute)
-
-    @property
-    def name(self) -> str:
-        return self.provider
-
-    @property
-    def room(self) -> int:
-        if not self.healthy:
-            return 0
-        return (self.concurrency or 1_000_000) - self.in_flight
-
-    def tokens(self, now: float) -> int:
-        while self.spent and now - self.spent[0] >= MINUTE:
-            self.spent.popleft()
-        return (self.per_minute or 1_000_000) - len(self.spent)
-
-    def fits(self, calls: int, now: float) -> bool:
-        tokens = max(1, min(calls, self.per_minute or calls))
-        return self.room >= self._held(calls) and self.tokens(now) >= tokens
-
-    def start(self, calls: int, now: float) -> int:
-        held = self._held(calls)
-        self.in_flight += held
-        self.spent.extend([now] * calls)
-        return held
-
-    def _held(self, calls: int) -> int:
-        return max(1, min(calls, self.concurrency or calls))
-
-    def next_room_at(self, now: float) -> float | None:
-        """When a spent token comes back, if the bucket is what holds jobs back."""
-        if self.per_minute is None or self.tokens(now) > 0 or not self.spent:
-            return None
-        return self.spent[0] + MINUTE
-
-    def on_success(self, sent_at: float, now: float) -> None:
-        """Fixed limits don't move."""
-
-    def on_throttle(self, now: float) -> None:
-        """A 429 here means the plan allows less than configured: the job waits out the
-        road's Retry-After; the limits stay (the operator's to correct)."""
-
-
-Unit = AccountLimit | RoadLimit
+from bot.core.units import AccountLimit, RoadLimit, Unit
 
 
 @dataclass(frozen=True)
@@ -186,6 +65,19 @@ class Entry:
     def providers(self) -> tuple[str, ...] | None:
         return None if self.routes is None else tuple(r.provider for r in self.routes)
 
+    # The accounts that refused this job as over capacity, each with its ``freed`` count then.
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def may_run_on(self, unit: Unit, now: float) -> bool:
+        """Not before ``not_before``, unless the job was refused for capacity and a slot
+        freed since on a Flow account that refused it, or the account never did."""
+        if now >= self.not_before:
+            return True
+        if not self.refused or not isinstance(unit, AccountLimit):
+            return False  # a plain wait (a retry timer), or a fixed road's 429 waited out
+        refused_at = self.refused.get(unit.email)
+        return refused_at is None or unit.freed > refused_at
+
 
 @dataclass
 class Slot:
@@ -197,6 +89,7 @@ class Slot:
     sent_at: float
     provider: str = "flow"
     held: int = 1
+    turn_before: int = 0  # the user's turn before this start (a refused job gets it back)
 
 
 @dataclass
@@ -271,19 +164,40 @@ class Scheduler:
         return len(self._queues.get(user, ()))
 
     def position(self, job_id: int) -> int:
-        """1 for "next", counting the jobs that taking turns will start before this one."""
-        turns = self._turn_order()
-        for user, queue in self._queues.items():
+        """1 for "next", counting the jobs that taking turns will start before this one; 0 if
+        the job isn't waiting."""
+        return self.positions().get(job_id, 0)
+
+    def positions(self) -> dict[int, int]:
+        """Every waiting job's position, in one pass: round *r* starts the *r*-th job of each
+        waiting user, in their turn order."""
+        order = [self._queues[user] for user in self._turn_order()]
+        rounds = [0] * max(map(len, order), default=0)  # users with a job in each round
+        for queue in order:
+            for depth in range(len(queue)):
+                rounds[depth] += 1
+        before = [0]  # jobs in the rounds before each round
+        for count in rounds:
+            before.append(before[-1] + count)
+        earlier = [0] * len(rounds)  # users earlier in turn with a job in each round
+        found = {}
+        for queue in order:
             for depth, entry in enumerate(queue):
-                if entry.job_id == job_id:
-                    turn = turns.index(user)
-                    ahead = depth
-                    for other in turns:
-                        if other != user:
-                            earlier = turns.index(other) < turn
-                            ahead += min(len(self._queues[other]), depth + (1 if earlier else 0))
-                    return ahead + 1
-        return 0
+                found[entry.job_id] = before[depth] + earlier[depth] + 1
+                earlier[depth] += 1
+        return found
+
+    def position_if_added(self, user: UserKey, ahead: int = 0) -> int:
+        """The position a job ``user`` adds now would get, behind ``ahead`` more of theirs that
+        are on their way."""
+        placeholders = [Entry(-1 - i, user) for i in range(ahead + 1)]
+        for entry in placeholders:
+            self.add(entry)
+        try:
+            return self.positions()[placeholders[-1].job_id]
+        finally:
+            for entry in placeholders:
+                self.remove(entry.job_id)
 
     def take(self, now: float) -> Slot | None:
         """The next job to start and its account, or None if nothing can start now."""
@@ -294,8 +208,6 @@ class Scheduler:
                 continue
             queue = self._queues[user]
             for entry in queue:
-                if entry.not_before > now:
-                    continue
                 placed = self._unit_for(entry, now)
                 if placed is None:
                     continue
@@ -305,8 +217,9 @@ class Scheduler:
                 held = unit.start(calls, now)
                 self._running[user] = self._running.get(user, 0) + 1
                 self._tick += 1
+                turn_before = self._served.get(user, 0)
                 self._served[user] = self._tick
-                return Slot(entry, unit.name, now, unit.provider, held)
+                return Slot(entry, unit.name, now, unit.provider, held, turn_before)
         return None
 
     def release(self, slot: Slot, *, now: float, throttled: bool = False, ok: bool = False) -> None:
@@ -316,6 +229,8 @@ class Scheduler:
             account.on_success(slot.sent_at, now)
         elif throttled:
             account.on_throttle(now)
+        if not throttled and isinstance(account, AccountLimit):
+            account.freed += 1
         account.in_flight -= slot.held
         user = slot.entry.user
         self._running[user] -= 1
@@ -323,6 +238,19 @@ class Scheduler:
             del self._running[user]
             if user not in self._queues:
                 self._served.pop(user, None)  # gone quiet: no need to remember them
+
+    def retry(self, slot: Slot, *, pause_until: float) -> None:
+        """Queue a job refused as over capacity again (after ``release(throttled=True)``): at
+        the head of its user's queue, with the turn it had, for the next slot that frees on an
+        account that refused it, any slot on another, or any after ``pause_until``."""
+        entry = slot.entry
+        account = self.accounts.get(slot.account)
+        if account is not None:  # a fixed road's refusal is waited out, not raced for
+            entry.refused[slot.account] = account.freed
+        entry.not_before = pause_until
+        user = entry.user
+        self._served[user] = min(self._served.get(user, slot.turn_before), slot.turn_before)
+        self.add(entry, front=True)
 
     def next_ready_at(self, now: float) -> float | None:
         """When the earliest job waiting on a backoff, or on a road's minute, may become
@@ -362,11 +290,15 @@ class Scheduler:
                 unit = self.unit(entry.pinned)
                 if unit is None or unit not in units or not unit.fits(route.calls, now):
                     return None
+                if not entry.may_run_on(unit, now):
+                    return None
                 return unit, route.calls
             home = self.unit(entry.home) if entry.home is not None else None
             if home is not None and home in units:
-                return (home, route.calls) if home.fits(route.calls, now) else None
-            free = [u for u in units if u.fits(route.calls, now)]
+                if home.fits(route.calls, now) and entry.may_run_on(home, now):
+                    return home, route.calls
+                return None
+            free = [u for u in units if u.fits(route.calls, now) and entry.may_run_on(u, now)]
             if not free:
                 return None  # the road serves, it is only full: wait for it
             return max(free, key=lambda u: (u.name in entry.preferred, u.room)), route.calls

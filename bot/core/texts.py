@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from bot.core.domain import DISCORD
-from bot.core.i18n import Text, _, _n
+from bot.core.i18n import Text, _, _n, join
 from bot.core.models_table import (
     ModelSpec,
     ModelTable,
@@ -187,6 +187,8 @@ def moderated(how: Naming) -> Text:
 # What of the user's (or the upstream's) own words a sentence quotes at most.
 QUOTE_CHARS = 60
 DETAIL_CHARS = 300
+# A running job's time is shown from this many seconds on ("Generating… 1 s" says nothing).
+SHOWN_ELAPSED = 5.0
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
@@ -232,6 +234,24 @@ def unmentioned(text: str) -> str:
     """``text`` (a prompt a caption quotes) with no @ that a platform reads as a mention: a
     word joiner after each, which no one sees."""
     return text.replace("@", "@\N{WORD JOINER}")
+
+
+def running(upscale: bool, elapsed: float, typical: float | None) -> Text:
+    """A running job's status: for how long it has run (once that says something), and how
+    long such a job takes lately (once that is known)."""
+    parts: list[str] = [UPSCALING if upscale else STARTED]
+    if elapsed >= SHOWN_ELAPSED:
+        parts.append(duration(elapsed))
+    if typical is not None:
+        parts.append(_("(usually about {duration})", duration=duration(typical)))
+    return join(" ", parts)
+
+
+def duration(seconds: float) -> Text:
+    whole = max(1, round(seconds))
+    if whole < 100:
+        return _("{seconds} s", seconds=whole)
+    return _("{minutes} min {seconds:02d} s", minutes=whole // 60, seconds=whole % 60)
 
 
 def failed(message: str) -> Text:

@@ -26,6 +26,7 @@ from bot.core.i18n import Text, _, join
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
     InfoView,
+    JobStatus,
     QueueView,
     SettingsPanel,
     character_line,
@@ -84,9 +85,8 @@ class Console:
 
     # Notifier: how the service reports back.
 
-    async def job_started(self, job: Job) -> None:
-        ref = job_ref(job.public_id)
-        self._say(join(" ", [ref, texts.UPSCALING if job.is_upscale else texts.STARTED]))
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
+        self._say(join(" ", [job_ref(job.public_id), status.text]))
 
     async def job_finished(self, result: JobResult) -> Posted:
         """Save the images; their paths are where this front end holds them (``show``)."""

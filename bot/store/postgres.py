@@ -41,10 +41,10 @@ from bot.store.codec import (
     tombstone,
 )
 from bot.store.errors import StoreError
+from bot.store.postgres_accounts import PostgresAccounts
 from bot.store.postgres_characters import PostgresCharacters
 from bot.store.postgres_controls import PostgresControls
 from bot.store.postgres_history import PostgresHistory
-from bot.store.postgres_limits import PostgresLimits
 from bot.store.postgres_parking import PostgresParking
 from bot.store.postgres_people import PostgresPeople
 from bot.store.postgres_server import JOBS_CHANNEL, Connection
@@ -59,7 +59,7 @@ class PostgresStore(
     PostgresPeople,
     PostgresControls,
     PostgresParking,
-    PostgresLimits,
+    PostgresAccounts,
 ):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with PostgresStore(url)
     as store``."""
@@ -276,28 +276,6 @@ class PostgresStore(
     async def blob(self, sha256: str) -> bytes | None:
         row = await self._one("SELECT data FROM blobs WHERE sha256 = %s", (sha256,))
         return bytes(row["data"]) if row else None
-
-    async def cached_asset(self, sha256: str, account: str, *, max_age: float) -> str | None:
-        row = await self._one(
-            "SELECT media_id FROM assets WHERE sha256 = %s AND account = %s "
-            "AND created_at > now() - make_interval(secs => %s)",
-            (sha256, account, max_age),
-        )
-        return str(row["media_id"]) if row else None
-
-    async def cache_asset(self, sha256: str, account: str, media_id: str) -> None:
-        await self._query(
-            "INSERT INTO assets (sha256, account, media_id) VALUES (%s, %s, %s) "
-            "ON CONFLICT (sha256, account) DO UPDATE "
-            "SET media_id = excluded.media_id, created_at = excluded.created_at",
-            (sha256, account, media_id),
-        )
-
-    async def forget_assets(self, account: str, sha256s: Sequence[str]) -> None:
-        await self._query(
-            "DELETE FROM assets WHERE account = %s AND sha256 = ANY(%s)",
-            (account, list(sha256s)),
-        )
 
     async def user_settings(self, user: UserKey) -> UserSettings:
         row = await self._one(

@@ -43,11 +43,11 @@ from bot.store.codec import (
     tombstone,
 )
 from bot.store.errors import StoreError
+from bot.store.sqlite_accounts import SqliteAccounts
 from bot.store.sqlite_characters import SqliteCharacters
 from bot.store.sqlite_controls import SqliteControls
 from bot.store.sqlite_file import one, rows
 from bot.store.sqlite_history import JOB_SELECT, SqliteHistory
-from bot.store.sqlite_limits import SqliteLimits
 from bot.store.sqlite_parking import SqliteParking
 from bot.store.sqlite_people import SqlitePeople
 
@@ -65,7 +65,7 @@ _KEPT = (
 
 
 class SqliteStore(
-    SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls, SqliteParking, SqliteLimits
+    SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls, SqliteParking, SqliteAccounts
 ):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
     as store``."""
@@ -257,29 +257,6 @@ class SqliteStore(
     async def blob(self, sha256: str) -> bytes | None:
         row = await one(self.reader, "SELECT data FROM blobs WHERE sha256 = ?", (sha256,))
         return bytes(row[0]) if row else None
-
-    async def cached_asset(self, sha256: str, account: str, *, max_age: float) -> str | None:
-        row = await one(
-            self.reader,
-            "SELECT media_id FROM assets WHERE sha256 = ? AND account = ? AND created_at > ?",
-            (sha256, account, time.time() - max_age),
-        )
-        return str(row[0]) if row else None
-
-    async def cache_asset(self, sha256: str, account: str, media_id: str) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "INSERT OR REPLACE INTO assets (sha256, account, media_id, created_at) "
-                "VALUES (?, ?, ?, ?)",
-                (sha256, account, media_id, time.time()),
-            )
-
-    async def forget_assets(self, account: str, sha256s: Sequence[str]) -> None:
-        async with self._transaction() as db:
-            await db.executemany(
-                "DELETE FROM assets WHERE account = ? AND sha256 = ?",
-                [(account, sha) for sha in sha256s],
-            )
 
     async def user_settings(self, user: UserKey) -> UserSettings:
         row = await one(

@@ -41,7 +41,7 @@ async def test_an_album_that_will_be_refused_is_never_downloaded(telegram: BotUn
     # A full queue.
     bot.service.scheduler.accounts["alice@example.com"].limit = 0.0
     await tg.post_message(USER, USER, "/imagine waiting --count 1")
-    await tg.wait_for("editMessageText", predicate=lambda c: "Queued" in text_of(c))
+    await tg.wait_for("sendMessage", predicate=lambda c: "Queued" in text_of(c))
     await tg.post_album(USER, USER, photos, "/imagine x --model 2 --count 1")
     await tg.wait_for("sendMessage", predicate=refused_with(option_texts.queue_full(1)))
 

@@ -80,10 +80,11 @@ async def test_a_queue_longer_than_a_discord_message_is_still_listed(
         bot.service.scheduler.accounts["alice@example.com"].limit = 0.0  # everything waits
         for n in range(30):
             prompt = "*_`|~" * 12 + str(n)  # markdown to escape: each line doubles
-            inter = await dc.slash_command(
+            await dc.slash_command(
                 "imagine", {"prompt": prompt, "count": 1}, user_id=discord_harness.USER
             )
-            await dc.wait_for(discord_harness.on_original(inter))
+            job_id = n + 1
+            await until(lambda: bot.service.scheduler.position(job_id) > 0)  # noqa: B023 - awaited here
         listing = await dc.slash_command("queue", {}, user_id=discord_harness.USER)
         (reply,) = await dc.wait_for(f"/interactions/{listing.id}/")
         assert reply.status in (200, 204)

@@ -15,7 +15,6 @@ import pytest
 from bot.core import texts
 from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage
 from bot.core.service import delivery
-from bot.frontends.telegram import views
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, build_service, owner, wait_delivered
@@ -41,9 +40,13 @@ async def test_a_restart_in_the_middle_of_an_album_loses_nothing(telegram: BotUn
     await bot.delivered(1)
 
     assert [u.body for u in uploads(bot.flow)] == [as_uploaded(p) for p in photos]
-    # One status message for the album, picked up again after the restart, gone once answered.
-    assert [text_of(c) for c in tg.calls_of("sendMessage")].count(views.RECEIVED) == 1
-    assert views.RECEIVED not in [m.get("text") for m in tg.sent_messages(USER)]
+    # One status message for the album, taken up again after the restart, and then the answer.
+    assert len(tg.calls_of("sendMessage")) == 1
+    [answer] = tg.calls_of("editMessageMedia")
+    answered = tg.message(USER, answer.params["message_id"])
+    assert answered is not None
+    assert "photo" in answered
+    assert "text" not in answered
     assert await bot.store.pending_keys("album", older_than=0) == []
 
 
@@ -58,8 +61,8 @@ async def test_a_status_message_failing_once_does_not_drop_the_request(
     failed, status = tg.calls_of("sendMessage")
     assert failed.error is not None
     assert status.error is None
-    assert text_of(status) == views.RECEIVED
-    assert len(tg.calls_of("sendPhoto")) == 1
+    assert text_of(status) == texts.queued(1)
+    assert len(tg.calls_of("editMessageMedia")) == 1
 
 
 async def test_a_status_message_that_never_goes_through_still_gets_the_answer(

@@ -132,14 +132,15 @@ async def process(
 
 async def ephemeral_reply(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
     """The private message a refused interaction got: its first response when the core refused
-    it before anything was fetched, else a followup after its "thinking…" (a refusal of the
+    it before anything was fetched, else a followup after its public status (a refusal of the
     attachments' bytes). Returns the message's JSON."""
 
     def private(call: RestCall) -> bool:
         if call.status != 200 and call.status != 204:
             return False
         if call.path.startswith(f"/interactions/{inter.id}/"):
-            return bool(call.json["type"] == 4)
+            data = call.json.get("data") or {}
+            return bool(call.json["type"] == 4 and data.get("flags", 0) & FLAG_EPHEMERAL)
         return call.method == "POST" and call.path.startswith(
             f"/webhooks/{dc.application_id}/{inter.token}"
         )

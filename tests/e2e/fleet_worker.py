@@ -18,6 +18,7 @@ from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Tuning
 from bot.core.ports import DeliveryError, LeaseLost, Posted
+from bot.core.presenters import JobStatus
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store.postgres import PostgresStore
@@ -30,7 +31,7 @@ class FileNotifier:
         self._file = path.open("a", encoding="utf-8")
         self._name = name
 
-    async def job_started(self, job: Job) -> None:
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
         return None
 
     async def job_finished(self, result: JobResult) -> Posted:

@@ -23,6 +23,7 @@ from bot.core.domain import Job, JobResult, Owner
 from bot.core.models_table import ModelTable
 from bot.core.policy import Tuning
 from bot.core.ports import DeliveryError, Posted, Store
+from bot.core.presenters import JobStatus
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.store import open_store
@@ -37,7 +38,7 @@ class FileNotifier:
         self._written: set[int] = set()  # answers written whose calls returned
         self._stalled = False
 
-    async def job_started(self, job: Job) -> None:
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
         return None
 
     async def job_finished(self, result: JobResult) -> Posted:

@@ -15,6 +15,7 @@ import pytest
 from bot import app
 from bot.config import Settings
 from bot.core import history_texts, texts
+from bot.frontends.telegram import outbound
 from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
@@ -32,7 +33,11 @@ def answered_with_files(call: RestCall) -> bool:
     return call.method == "PATCH" and call.path.endswith("/messages/@original") and bool(call.files)
 
 
-async def test_a_discord_job_overtakes_a_telegram_backlog(tmp_path: Path) -> None:
+async def test_a_discord_job_overtakes_a_telegram_backlog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Six status messages at once in one chat: Telegram's pace of one a second isn't under test.
+    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
     async with (
         FakeFlowServer(latency=2.0) as flow,  # long enough that nothing finishes meanwhile
         FakeTelegramServer(token=TG_TOKEN) as tg,
@@ -61,7 +66,7 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(tmp_path: Path) -> Non
 
                 for i in range(1, 7):
                     await tg.post_message(TG_USER, TG_USER, f"/imagine tg {i} --count 1")
-                await tg.wait_for("editMessageText", count=6, predicate=queued)
+                await tg.wait_for("sendMessage", count=6, predicate=queued)
                 async with asyncio.timeout(5):  # three running, three waiting
                     while len(flow.images_requests()) < 3:  # noqa: ASYNC110 — no event to wait on
                         await asyncio.sleep(0.01)
@@ -69,7 +74,7 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(tmp_path: Path) -> Non
 
                 await dc.slash_command("imagine", {"prompt": "dc 1 --count 1"}, user_id=DC_USER)
                 await dc.wait_for(answered_with_files, timeout=10)
-                await tg.wait_for("sendPhoto", count=6, timeout=10)
+                await tg.wait_for("editMessageMedia", count=6, timeout=10)
             finally:
                 bot.cancel()
                 with pytest.raises(asyncio.CancelledError):
@@ -105,7 +110,10 @@ async def test_a_telegram_job_is_shown_on_discord_after_link(tmp_path: Path) -> 
                 await tg.wait_for("deleteWebhook")
 
                 await tg.post_message(TG_USER, TG_USER, "/imagine a fox --count 2 --model 2")
-                [keyboard] = await tg.wait_for("sendMessage", predicate=with_keyboard, timeout=10)
+                # The status message becomes the album's keyboard message.
+                [keyboard] = await tg.wait_for(
+                    "editMessageText", predicate=with_keyboard, timeout=10
+                )
                 made = keyboard.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
                 public_id = made.split(":")[1]
                 photos = [

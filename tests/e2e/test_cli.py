@@ -184,8 +184,9 @@ async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
         try:
             await tg.wait_for("deleteWebhook", timeout=15)
             await tg.post_message(7, 7, "a lighthouse in a storm --count 2 --model pro")
+            # The album, then its keyboard on what was the status message.
             [keyboard] = await tg.wait_for(
-                "sendMessage", predicate=lambda c: "reply_markup" in c.params, timeout=15
+                "editMessageText", predicate=lambda c: "reply_markup" in c.params, timeout=15
             )
             album = tg.calls_of("sendMediaGroup")
             assert len(album) == 1
@@ -194,7 +195,8 @@ async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
             upscale_2 = shown["reply_markup"]["inline_keyboard"][1][0]["callback_data"]
             assert re.fullmatch(rf"u:{PUBLIC_ID}:2", upscale_2)
             await tg.press_button(7, 7, shown["message_id"], upscale_2)
-            await tg.wait_for("sendDocument", timeout=15)
+            [upscale] = await tg.wait_for("editMessageMedia", timeout=15)
+            assert upscale.params["media"]["type"] == "document"
         finally:
             process.send_signal(signal.SIGTERM)
             out, err = await asyncio.wait_for(process.communicate(), 30)

@@ -27,8 +27,10 @@ from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import delivery as core_delivery
+from bot.core.service import progress
 from bot.frontends.discord import media, status, views
 from bot.store.sqlite import SqliteStore
+from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
 from tests.e2e.discord_harness import (
     ADMIN,
@@ -178,10 +180,10 @@ async def test_commands_sync_once_then_only_when_changed(
 # /imagine.
 
 
-async def test_imagine_edits_its_response_as_the_job_moves(
+async def test_imagine_answers_with_its_place_then_becomes_the_result(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
 ) -> None:
-    flow.latency = 0.3  # "generating" is shown while the upstream works
+    flow.latency = 0.3  # a job answered this soon shows no "generating" on the way
     bot = await start_bot(dc, flow, store)
     options = {"model": "nano-banana-2", "aspect_ratio": "16:9", "count": 2, "seed": 9}
     inter = await dc.slash_command("imagine", {"prompt": "a red fox", **options}, user_id=USER)
@@ -190,11 +192,11 @@ async def test_imagine_edits_its_response_as_the_job_moves(
     await wait_delivered(store, job_id)
     await bot.stop()
 
-    assert dc.interaction_responses(inter.id)[0].json["type"] == 5  # deferred within 3 s
-    assert edits(dc, inter) == [
-        texts.queued(1),
-        texts.STARTED,
-        f"#{public_id_of(message)} · nano-banana-2 · seed 9 · 16:9\n“a red fox”",
+    first = dc.interaction_responses(inter.id)[0].json
+    assert first["type"] == 4  # answered within 3 s, publicly, with its place in the queue
+    assert first["data"]["content"] == texts.queued(1)
+    assert edits(dc, inter) == [  # two calls in all
+        f"#{public_id_of(message)} · nano-banana-2 · seed 9 · 16:9\n“a red fox”"
     ]
     answer = next(c for c in dc.interaction_responses(inter.id) if c.files)
     images = await store.results(job_id)
@@ -238,6 +240,33 @@ async def test_imagine_edits_its_response_as_the_job_moves(
     assert dict(job.owner.route) == {"guild": str(dc.guild_id), "interaction": str(inter.id)}
 
 
+async def test_a_running_jobs_response_counts_its_time_calmly_then_becomes_the_answer(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: AnyStore,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Live progress at a tenth of its pace: shown once a state lasted 0.2 s, every second after.
+    monkeypatch.setattr(progress, "SETTLE", 0.2)
+    monkeypatch.setattr(progress, "PACE", 1.0)
+    monkeypatch.setattr(texts, "SHOWN_ELAPSED", 0.5)
+    flow.latency = 2.5
+    inter = await dc.slash_command("imagine", {"prompt": "a slow fox", "count": 1}, user_id=USER)
+    message = await result_of(dc, inter)
+    await wait_delivered(store, await job_of(store, message))
+    patches = [c for c in dc.interaction_responses(inter.id) if on_original(inter)(c)]
+    *shown, answer = patches
+    # One edit a second (2.5 s of running: the time it had run, at each).
+    assert [c.json["content"] for c in shown] == [
+        texts.STARTED,
+        f"{texts.STARTED} 1 s",
+        f"{texts.STARTED} 2 s",
+    ]
+    assert answer.files  # the answer came last, and nothing after it
+    assert " · nano-banana-2-lite · seed " in answer.json["content"]
+
+
 async def test_imagine_with_attachments_uses_them_as_references(
     dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
 ) -> None:
@@ -254,9 +283,9 @@ async def test_imagine_with_attachments_uses_them_as_references(
     await result_of(dc, inter)
     downloads = [c for c in dc.calls if c.path.startswith("/attachments/")]
     assert [c.status for c in downloads] == [200, 200]
-    defer = dc.interaction_responses(inter.id)[0]
-    assert defer.json["type"] == 5
-    assert dc.calls.index(defer) < dc.calls.index(downloads[0])  # acknowledged first
+    status = dc.interaction_responses(inter.id)[0]
+    assert status.json["type"] == 4
+    assert dc.calls.index(status) < dc.calls.index(downloads[0])  # acknowledged first
     uploads = [r for r in flow.requests if "/assets/" in r.path]
     assert sorted(r.body for r in uploads) == sorted(map(as_uploaded, [first, second]))
     sent = flow.images_requests()[-1].json
@@ -303,7 +332,7 @@ async def test_upscale_button_sends_the_upscale_as_a_file(
     press = await dc.press_button(int(result["id"]), f"u:{public_id}:2", user_id=OTHER)
     upscaled = await result_of(dc, press)
 
-    assert dc.interaction_responses(press.id)[0].json["type"] == 5  # a new "thinking…" message
+    assert dc.interaction_responses(press.id)[0].json["type"] == 4  # a new status message
     assert upscaled["id"] != result["id"]
     assert upscaled["components"] == []
     new_id = public_id_of_files(next(c for c in dc.interaction_responses(press.id) if c.files))
@@ -360,7 +389,7 @@ async def test_reuse_button_asks_for_a_prompt_and_uses_that_image(
         modal["custom_id"], {text_input["custom_id"]: "the fox in a snowstorm"}, user_id=OTHER
     )
     answer = await result_of(dc, submit)
-    assert dc.interaction_responses(submit.id)[0].json["type"] == 5
+    assert dc.interaction_responses(submit.id)[0].json["type"] == 4
     source = next(i for i in await store.results(job_id) if i.index == 2)
     sent = flow.images_requests()[-1].json
     assert sent is not None
@@ -451,7 +480,7 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(
         waiting = await dc.slash_command(
             "imagine", {"prompt": "next one", "count": 1}, user_id=USER
         )
-        await dc.wait_for(on_original(waiting))
+        await until(lambda: bot.service.scheduler.position(2) > 0)
         (first, second) = await store.user_jobs(UserKey("discord", str(USER)))
 
         listing = await dc.slash_command("queue", {}, user_id=USER)
@@ -526,7 +555,7 @@ async def test_buttons_work_after_a_restart(
 async def test_after_the_token_expires_the_answer_goes_to_the_channel(
     dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
-    flow.latency = 0.3
+    flow.latency = 3.0  # "generating" is shown once it has lasted 2 s
     inter = await dc.slash_command("imagine", {"prompt": "a slow fox", "count": 1}, user_id=USER)
     await dc.wait_for(on_original(inter, content=texts.STARTED))
     dc.expire_token(inter.token)  # the job outlived the 15 minutes
@@ -548,23 +577,28 @@ async def test_after_the_token_expires_the_answer_goes_to_the_channel(
 
 
 async def test_a_token_past_its_lifetime_is_not_even_tried(
-    dc: FakeDiscordServer, store: AnyStore, bot: Bot, monkeypatch: pytest.MonkeyPatch
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: AnyStore,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    flow.latency = 1.0
     inter = await dc.slash_command("imagine", {"prompt": "an old fox", "count": 1}, user_id=USER)
-    await dc.wait_for(on_original(inter, content=texts.queued(1)))
+    await dc.wait_for(f"/interactions/{inter.id}/")
     monkeypatch.setattr(status, "TOKEN_LIFETIME", timedelta(0))  # as if 15 minutes had passed
     (post,) = await dc.wait_for(channel_post)
     public_id = (await store.get_job(1) or pytest.fail("no job")).public_id
     assert post.json["content"].startswith(f"<@{USER}> #{public_id} · nano-banana-2-lite · seed")
     await wait_delivered(store, 1)
-    assert edits(dc, inter) == [texts.queued(1)]  # no "generating", no answer with that token
-    assert [c.status for c in dc.interaction_responses(inter.id)] == [200, 200]
+    assert edits(dc, inter) == []  # no progress, no answer with that token
+    assert [c.status for c in dc.interaction_responses(inter.id)] == [200]
 
 
 async def test_a_job_interrupted_by_a_restart_is_answered_in_the_channel(
     dc: FakeDiscordServer, flow: FakeFlowServer, tmp_path: Path
 ) -> None:
-    flow.latency = 0.3
+    flow.stall_next(30)  # the first attempt runs until the process ends
     async with process(dc, flow, tmp_path / "bot.sqlite3"):
         inter = await dc.slash_command("imagine", {"prompt": "cut", "count": 1}, user_id=USER)
         await dc.wait_for(on_original(inter, content=texts.STARTED))
@@ -591,7 +625,7 @@ async def slow_job_outliving_its_token(
     count: int = 1,
 ) -> InjectedInteraction:
     """Ask in ``channel_id`` for a job that is still running when the token dies."""
-    flow.latency = 0.3
+    flow.latency = 3.0  # "generating" is shown once it has lasted 2 s
     inter = await dc.slash_command(
         "imagine", {"prompt": prompt, "count": count}, user_id=USER, channel_id=channel_id
     )
@@ -677,9 +711,8 @@ async def test_a_429_is_retried_by_discord_py(dc: FakeDiscordServer, bot: Bot) -
     inter = await dc.slash_command("imagine", {"prompt": "rate limited", "count": 1}, user_id=USER)
     await result_of(dc, inter)
     patches = [c for c in dc.interaction_responses(inter.id) if c.method == "PATCH"]
-    assert patches[0].status == 429
-    assert patches[1].status == 200
-    assert patches[1].json["content"] == texts.queued(1)
+    assert [c.status for c in patches] == [429, 200]
+    assert patches[1].files  # the answer, once discord.py had waited as told
 
 
 async def test_an_unknown_interaction_queues_nothing(
@@ -697,9 +730,9 @@ async def test_an_unknown_interaction_queues_nothing(
 async def test_files_too_large_are_recompressed(
     dc: FakeDiscordServer, flow: FakeFlowServer, bot: Bot
 ) -> None:
-    flow.image_size = (512, 384)
+    flow.image_size, flow.latency = (512, 384), 0.5
     inter = await dc.slash_command("imagine", {"prompt": "big", "count": 2}, user_id=USER)
-    await dc.wait_for(on_original(inter))  # queued
+    await dc.wait_for(f"/interactions/{inter.id}/")  # queued
     dc.upload_limit = 1500  # lower than the interaction said: Discord answers 413
     bot.refusals.append("/messages/@original -> 413")
     await result_of(dc, inter)

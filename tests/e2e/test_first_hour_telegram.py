@@ -14,7 +14,7 @@ import pytest
 from bot.core import option_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.policy import Limits
-from bot.frontends.telegram import kept, views
+from bot.frontends.telegram import asking, kept, views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     GROUP,
@@ -91,6 +91,15 @@ async def said(tg: FakeTelegramServer, chat_id: int, since: int) -> Call:
 
 def message_id(update: Json) -> int:
     return int(update["message"]["message_id"])
+
+
+def status_of(tg: FakeTelegramServer, chat_id: int, asked: Json) -> int:
+    """The id of the status message the bot answered ``asked`` with."""
+    return next(
+        int(m["message_id"])
+        for m in tg.sent_messages(chat_id)
+        if m.get("reply_to_message", {}).get("message_id") == message_id(asked)
+    )
 
 
 async def jobs(bot: BotUnderTest) -> list[int]:
@@ -204,17 +213,17 @@ async def test_a_pressed_upscale_shows_done_and_a_second_press_sends_it_again_fo
         ["⬆️ Upscale 2", "✏️ Edit 2"],
         ["🎲 Draw again"],
     ]
-    [made] = tg.calls_of("sendDocument")
+    [made] = tg.calls_of("editMessageMedia")  # the upscale's status message became its file
     sent = next(m for m in tg.sent_messages(GROUP) if "document" in m)
     upscaled = len([r for r in bot.flow.requests if r.path.endswith("/upscale")])
 
     # Anyone pressing it again gets the same file again: no job, no upstream call, no cost.
     again = await tg.press_button(GROUP, OTHER, result["message_id"], upscale)
     assert await answered(tg, again) == {"text": texts.UPSCALE_AGAIN, "alert": False}
-    [_, resent] = await tg.wait_for("sendDocument", count=2)
+    [resent] = await tg.wait_for("sendDocument")
     assert resent.params["document"] == sent["document"]["file_id"]
     assert resent.files == {}
-    assert resent.params["caption"] == made.params["caption"]
+    assert resent.params["caption"] == made.params["media"]["caption"]
     assert resent.params["reply_parameters"]["message_id"] == result["message_id"]
     assert await jobs(bot) == [1, 2]
     assert len([r for r in bot.flow.requests if r.path.endswith("/upscale")]) == upscaled
@@ -291,20 +300,29 @@ async def test_stickers_voice_and_video_are_told_what_the_bot_reads(bot: BotUnde
 async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTest) -> None:
     await bot.start(limits=Limits(running_per_user=1))
     tg = bot.tg
-    bot.flow.latency = 0.5  # the first job runs while the second waits behind it
+    # The status message the edited prompt takes up again is edited to its new job's place, the
+    # old job's place here: Telegram says "not modified", which the bot takes as done.
+    bot.refusals.append("message is not modified")
+    # The first job runs while the second waits behind it (the chat's pace of one message a
+    # second, its status and the second's, well within).
+    bot.flow.latency = 2.0
     await tg.post_message(USER, USER, "a lighthouse --count 1")
-    await tg.wait_for("editMessageText", predicate=lambda c: text_of(c) == texts.STARTED)
+    await until(lambda: bot.service.scheduler.in_flight)
     asked = await tg.post_message(USER, USER, "a tiny robot on the mon --count 1")
     await until(lambda: bot.service.scheduler.position(2) > 0)
-    *_, status = await tg.wait_for(
-        "editMessageText", predicate=lambda c: text_of(c) == texts.queued(1), count=2
-    )
+    # Each status message says its place at once: the first's, then the second's.
+    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == texts.queued(1), count=2)
+    # The status comes before the job is stored: the edit waits until the message's job is noted.
+    noted = f"{USER}:{message_id(asked)}"
+    async with asyncio.timeout(5):
+        while noted not in await bot.store.pending_keys(asking.ASKED, older_than=-60.0):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
     await tg.edit_message(USER, message_id(asked), "a tiny robot on the moon --count 1")
     await until(lambda: bot.service.scheduler.position(3) > 0)
     assert (await bot.job(2)).state is JobState.CANCELLED
     third = await bot.job(3)
     # The same status message carries on; the answer replies to the edited message.
-    assert third.owner.route["status"] == str(status.params["message_id"])
+    assert third.owner.route["status"] == str(status_of(tg, USER, asked))
     assert third.owner.reply_to == str(message_id(asked))
     await bot.delivered(3)
     prompts = [g["prompt"] for g in generations(bot.flow)]
@@ -557,8 +575,8 @@ async def test_a_running_job_is_cancelled_from_queue(bot: BotUnderTest) -> None:
     await bot.start()
     tg = bot.tg
     bot.flow.latency = 1.0
-    await tg.post_message(USER, USER, "/imagine a slow fox --count 1")
-    [status] = await tg.wait_for("editMessageText", predicate=lambda c: text_of(c) == texts.STARTED)
+    asked = await tg.post_message(USER, USER, "/imagine a slow fox --count 1")
+    await until(lambda: bot.service.scheduler.in_flight)  # running: too briefly to be told
     await tg.post_message(USER, USER, "/queue")
     await tg.wait_for("sendMessage", predicate=lambda c: "Your jobs" in text_of(c))
     listing = tg.sent_messages(USER)[-1]
@@ -569,10 +587,10 @@ async def test_a_running_job_is_cancelled_from_queue(bot: BotUnderTest) -> None:
     [shown] = await tg.wait_for(
         "editMessageText", predicate=lambda c: text_of(c) == texts.CANCELLED_STATUS
     )
-    assert shown.params["message_id"] == status.params["message_id"]
+    assert shown.params["message_id"] == status_of(tg, USER, asked)
     # The upstream call ends; what it made is thrown away, and nothing is posted.
     await until(lambda: not bot.service.scheduler.in_flight)
     await asyncio.sleep(0.2)
-    assert tg.calls_of("sendPhoto") == []
+    assert tg.calls_of("sendPhoto") == tg.calls_of("editMessageMedia") == []
     assert (await bot.job(1)).state is JobState.CANCELLED
     assert await bot.results(1) == []

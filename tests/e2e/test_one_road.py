@@ -74,7 +74,7 @@ async def both_platforms_with_a_picture(
     tg_picture = image_bytes("PNG", size=(40, 30), color="blue")
     dc_picture = image_bytes("JPEG", size=(30, 40), color="green")
     await tg.post_photo(TG_USER, TG_USER, tg_picture, caption="a fox in the snow --count 1")
-    await tg.wait_for("sendPhoto", timeout=timeout)
+    await tg.wait_for("editMessageMedia", timeout=timeout)  # the status becomes the picture
     await dc.slash_command(
         "imagine",
         {"prompt": "a cat on a roof", "count": 1},
@@ -159,7 +159,7 @@ async def test_only_a_wireflow_key_serves_both_platforms(tmp_path: Path) -> None
         env = wireflow_env(wireflow)
         async with running(env, tmp_path) as (tg, dc):
             await tg.post_message(TG_USER, TG_USER, "a lighthouse --count 1")
-            await tg.wait_for("sendPhoto", timeout=20)
+            await tg.wait_for("editMessageMedia", timeout=20)
             await dc.slash_command("imagine", {"prompt": "a harbour", "count": 1}, user_id=DC_USER)
             await dc.wait_for(answered_with_files, timeout=20)
             # A user's picture is refused with a sentence, and nothing reaches Wireflow.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,7 +21,7 @@ from bot.core import models_file, option_texts, rules_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
-from bot.core.service import delivery
+from bot.core.service import delivery, progress
 from bot.frontends.telegram import outbound, views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
@@ -123,21 +124,24 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
         "help",
         "group",
     ]
-    bot.flow.latency = 0.2  # long enough for "generating" to be shown
     asked = await tg.post_message(
         USER, USER, "/imagine a red fox --ar 16:9 --model pro --count 2 --seed 5"
     )
     await bot.delivered(1)
 
+    # The status message says where the job is; answered at once, it is never edited to
+    # "generating", and becomes the album's keyboard message: three calls in all.
     status_call = tg.calls_of("sendMessage")[0]
-    assert text_of(status_call) == views.RECEIVED
+    assert text_of(status_call) == texts.queued(1)
     assert status_call.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
-    edits = tg.calls_of("editMessageText")
-    assert [text_of(c) for c in edits] == [texts.queued(1), texts.STARTED]
-    status_id = edits[0].params["message_id"]
-    assert [c.params["message_id"] for c in tg.calls_of("deleteMessage")] == [status_id]
-    assert tg.message(USER, status_id) is None
-
+    [keyboard_edit] = tg.calls_of("editMessageText")
+    status_id = keyboard_edit.params["message_id"]
+    assert tg.calls_of("deleteMessage") == []
+    assert [c.method for c in tg.calls if c.params.get("chat_id") == USER] == [
+        "sendMessage",
+        "sendMediaGroup",
+        "editMessageText",
+    ]
     [album] = tg.calls_of("sendMediaGroup")
     assert tg.media_bytes(album) == await bot.generated(1)
     assert album.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
@@ -145,6 +149,7 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
     assert [item["caption"] for item in album.params["media"]] == ["Image 1 of 2", "Image 2 of 2"]
     keyboard = keyboard_message(bot)
     made = (await bot.job(1)).public_id
+    assert keyboard["message_id"] == status_id
     assert keyboard["text"] == f"#{made} · nano-banana-pro · seed 5 · 16:9\n“a red fox”"
     assert labels(keyboard["reply_markup"]) == [
         ["⬆️ Upscale 1", "✏️ Edit 1"],
@@ -176,15 +181,15 @@ async def test_a_fault_on_the_keyboard_message_does_not_send_the_album_again(
     tg = bot.tg
     bot.flow.latency = 0.2
     await tg.post_message(USER, USER, "/imagine two foxes --count 2")
-    await tg.wait_for("sendMessage")  # the status message: the next one is the keyboard's
-    tg.fail_next("sendMessage", error_code=502, description="Bad Gateway")
+    await tg.wait_for("sendMessage")  # the status message: it becomes the keyboard's
+    tg.fail_next("editMessageText", error_code=502, description="Bad Gateway")
     await bot.delivered(1)
 
     [album] = tg.calls_of("sendMediaGroup")
-    keyboards = [c for c in tg.calls_of("sendMessage") if "reply_markup" in c.params]
+    keyboards = [c for c in tg.calls_of("editMessageText") if "reply_markup" in c.params]
     assert [c.error for c in keyboards] == ["Bad Gateway", None]
-    first_photo = next(m for m in tg.sent_messages(USER) if "photo" in m)
-    assert keyboards[-1].params["reply_parameters"]["message_id"] == first_photo["message_id"]
+    keyboard = next(m for m in tg.sent_messages(USER) if "reply_markup" in m)
+    assert keyboards[-1].params["message_id"] == keyboard["message_id"]
     assert tg.media_bytes(album) == await bot.generated(1)
     assert await bot.store.peek_pending("answer.sent", "1") == []  # forgotten once whole
 
@@ -197,13 +202,13 @@ async def test_an_album_sent_before_a_restart_is_not_sent_again(
     tg = bot.tg
     bot.flow.latency = 0.2
     await tg.post_message(USER, USER, "/imagine two foxes --count 2")
-    await tg.wait_for("sendMessage")
-    tg.fail_next("sendMessage", error_code=502, description="Bad Gateway")
-    await tg.wait_for("sendMessage", count=2)  # the keyboard failed after the album...
+    await tg.wait_for("sendMessage")  # the status message: it becomes the keyboard's
+    tg.fail_next("editMessageText", error_code=502, description="Bad Gateway")
+    await tg.wait_for("editMessageText")  # the keyboard failed after the album...
     await bot.restart()  # ...and the process ended before its next try
     await bot.delivered(1)
     assert len(tg.calls_of("sendMediaGroup")) == 1
-    keyboards = [c for c in tg.calls_of("sendMessage") if "reply_markup" in c.params]
+    keyboards = [c for c in tg.calls_of("editMessageText") if "reply_markup" in c.params]
     assert [c.error for c in keyboards] == ["Bad Gateway", None]
 
 
@@ -216,12 +221,12 @@ async def test_photo_with_caption_is_the_reference_at_its_best_size(bot: BotUnde
     [upload] = uploads(bot.flow)
     assert upload.body == as_uploaded(image)  # the original, not one of Telegram's smaller sizes
     assert "reference_1" in generations(bot.flow)[0]
-    [photo] = bot.tg.calls_of("sendPhoto")
-    assert photo.files["photo"] == (await bot.generated(1))[0]
+    [photo] = bot.tg.calls_of("editMessageMedia")  # the status message becomes the answer
+    assert bot.tg.media_bytes(photo) == await bot.generated(1)
     assert isinstance(job.request, GenerationRequest)
     seed = job.request.seed
     # Lite can't upscale: no upscale buttons, and the caption says how to get them.
-    assert photo.params["caption"] == (
+    assert photo.params["media"]["caption"] == (
         f"#{job.public_id} · nano-banana-2-lite · seed {seed} · 1:1\n“make it blue”\n"
         "nano-banana-2-lite can't upscale; for ⬆️ Upscale buttons, use --model 2."
     )
@@ -425,12 +430,16 @@ async def test_upscale_reroll_and_reuse_buttons(bot: BotUnderTest) -> None:
     made = (await bot.job(1)).public_id
     upscale = await tg.press_button(USER, USER, keyboard["message_id"], f"u:{made}:1")
     upscaled = (await bot.delivered(2)).public_id
-    [document] = tg.calls_of("sendDocument")
-    assert document.files["document"] == jpeg((128, 96), 2, f"{first.ref.media_id} 2k")
-    assert document.params["caption"] == (
+    # The upscale's status message (a reply to the result) becomes the file, uncompressed.
+    [document] = tg.calls_of("editMessageMedia")
+    assert document.params["media"]["type"] == "document"
+    assert tg.media_bytes(document) == [jpeg((128, 96), 2, f"{first.ref.media_id} 2k")]
+    assert document.params["media"]["caption"] == (
         f"#{upscaled} · Upscaled image 1 of #{made} to 2k · nano-banana-2"
     )
-    assert document.params["reply_parameters"]["message_id"] == keyboard["message_id"]
+    upscaled_message = tg.message(USER, document.params["message_id"])
+    assert upscaled_message is not None
+    assert upscaled_message["reply_to_message"]["message_id"] == keyboard["message_id"]
     assert "reply_markup" not in document.params
 
     # A button posted before jobs had public ids carries the job's number: it still works.
@@ -521,10 +530,12 @@ async def test_settings_are_saved_shown_and_used(bot: BotUnderTest) -> None:
     for data in ("set:m:nano-banana-pro", "set:n:1", "set:ar:16:9", "set:m:dalle", "set:zz:1"):
         queries.append(await press(data))
     answered(bot, *queries)
-    await tg.wait_for("editMessageText", count=4)  # the choices, then each saved choice
     assert answer_text(bot, queries[1]) == views.SAVED
     assert answer_text(bot, queries[4]) == option_texts.unknown_model("dalle", bot.service.models)
     assert answer_text(bot, queries[5]) == views.INVALID_BUTTON
+    # The choices, then each saved choice re-renders the panel (at the chat's pace: one message
+    # a second).
+    await tg.wait_for("editMessageText", count=4)
     rendered = bot.tg.message(USER, panel["message_id"])
     assert rendered is not None
     assert labels(rendered["reply_markup"])[:3] == [
@@ -599,8 +610,8 @@ async def test_a_restart_between_result_and_buttons(bot: BotUnderTest) -> None:
     upscale = await tg.press_button(USER, USER, keyboard["message_id"], "u:1:2")
     await bot.delivered(2)
     second = (await bot.results(1))[1]
-    [document] = tg.calls_of("sendDocument")
-    assert document.files["document"] == jpeg((128, 96), 2, f"{second.ref.media_id} 2k")
+    [document] = tg.calls_of("editMessageMedia")
+    assert tg.media_bytes(document) == [jpeg((128, 96), 2, f"{second.ref.media_id} 2k")]
 
     await tg.post_message(USER, USER, "in winter --count 1", reply_to=asked["message_id"])
     await bot.delivered(3)
@@ -617,10 +628,105 @@ async def test_a_job_interrupted_by_a_restart_answers_on_its_old_status(bot: Bot
     [started] = await tg.wait_for("editMessageText", predicate=edited_to(texts.STARTED))
     await bot.restart()  # mid-generation: the job resumes in the new process
     await bot.delivered(1)
-    assert [c.params["message_id"] for c in tg.calls_of("deleteMessage")] == [
-        started.params["message_id"]
+    [answer] = tg.calls_of("editMessageMedia")
+    assert answer.params["message_id"] == started.params["message_id"]
+    assert tg.calls_of("sendPhoto") == []
+
+
+# -- the status message, live ----------------------------------------------------------------
+
+
+@pytest.fixture
+def calm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Live progress at a tenth of its pace (a state shown once it lasted 0.2 s, refreshed every
+    second), its elapsed time from 0.5 s on; a chat's own pace isn't under test here."""
+    monkeypatch.setattr(progress, "SETTLE", 0.2)
+    monkeypatch.setattr(progress, "PACE", 1.0)
+    monkeypatch.setattr(texts, "SHOWN_ELAPSED", 0.5)
+    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
+
+
+def to_the_chat(tg: FakeTelegramServer) -> list[str]:
+    return [c.method for c in tg.calls if c.params.get("chat_id") == USER]
+
+
+async def test_a_one_image_job_costs_two_calls_its_status_becoming_the_picture(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    asked = await tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1)
+    # Answered within a second: no "generating" on the way, no chat action, nothing deleted.
+    assert to_the_chat(tg) == ["sendMessage", "editMessageMedia"]
+    [status] = tg.calls_of("sendMessage")
+    assert text_of(status) == texts.queued(1)
+    [answer] = tg.calls_of("editMessageMedia")
+    message = tg.message(USER, answer.params["message_id"])
+    assert message is not None
+    assert message["reply_to_message"]["message_id"] == asked["message"]["message_id"]
+    assert "text" not in message
+    assert " · nano-banana-2-lite · seed " in message["caption"]
+    assert labels(message["reply_markup"]) == [["✏️ Edit 1"], ["🎲 Draw again"]]
+
+
+async def test_a_running_jobs_status_counts_its_time_calmly_and_never_after_the_answer(
+    bot: BotUnderTest, calm: None
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    bot.flow.latency = 3.5
+    await tg.post_message(USER, USER, "/imagine a slow fox --count 1")
+    await bot.delivered(1, timeout=15)
+    [status] = tg.calls_of("sendMessage")
+    edits = tg.calls_of("editMessageText")
+    [answer] = tg.calls_of("editMessageMedia")
+    assert {c.params["message_id"] for c in edits} == {answer.params["message_id"]}
+    assert [text_of(c) for c in edits] == [
+        texts.STARTED,  # shown once it had lasted a moment
+        f"{texts.STARTED} 1 s",
+        f"{texts.STARTED} 2 s",
+        f"{texts.STARTED} 3 s",
     ]
-    assert len(tg.calls_of("sendPhoto")) == 1
+    assert edits[0].at - status.at >= 0.2
+    assert all(later.at - earlier.at >= 0.9 for earlier, later in itertools.pairwise(edits))
+    assert tg.calls.index(answer) > max(map(tg.calls.index, edits))  # the answer came last
+
+
+async def test_a_waiting_jobs_place_counts_down(bot: BotUnderTest, calm: None) -> None:
+    await bot.start(limits=Limits(running_per_user=1))
+    tg = bot.tg
+    bot.flow.latency = 1.5
+    asked = [await tg.post_message(USER, USER, f"/imagine fox {n} --count 1") for n in range(3)]
+    await bot.delivered(3, timeout=15)
+    last = asked[-1]["message"]["message_id"]
+    [status] = [
+        c for c in tg.calls_of("sendMessage") if c.params["reply_parameters"]["message_id"] == last
+    ]
+    answer = tg.calls_of("editMessageMedia")[-1]  # one job at a time: the third is answered last
+    edits = tg.calls_of("editMessageText")
+    shown = [text_of(status)] + [
+        text_of(c) for c in edits if c.params["message_id"] == answer.params["message_id"]
+    ]
+    # Its place, counted down as the two before it ran (the user's others on their way were
+    # counted ahead at first), then its own run.
+    waiting = list(itertools.takewhile(lambda text: not text.startswith(texts.STARTED), shown))
+    places = [texts.queued(n) for n in (3, 2, 1)]
+    assert waiting in (places, places[1:], [places[0], places[2]])
+    assert shown[len(waiting)].startswith(texts.STARTED)
+
+
+async def test_a_slow_upload_shows_the_chat_action(bot: BotUnderTest) -> None:
+    await bot.start()
+    tg = bot.tg
+    tg.delays["editMessageMedia"] = 1.5  # a large picture on a slow line
+    await tg.post_message(USER, USER, "/imagine a fox --count 1")
+    await bot.delivered(1)
+    [action] = tg.calls_of("sendChatAction")
+    [answer] = tg.calls_of("editMessageMedia")
+    assert action.params["action"] == "upload_photo"
+    assert answer.at < action.at  # shown while the upload was under way
+    assert tg.calls.index(action) < tg.calls.index(answer)
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -728,9 +834,14 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
     bot.flow.stall_next(0.5)  # time for an admin to delete the status message
     bot.refusals.append("editMessageText: Bad Request: message to edit not found")
     asked = await tg.post_message(USER, USER, "/imagine another fox --count 1")
-    queued = await tg.wait_for("editMessageText", count=2, predicate=edited_to(texts.queued(1)))
+    asked_id = asked["message"]["message_id"]
+    await tg.wait_for(
+        "sendMessage",
+        predicate=lambda c: c.params.get("reply_parameters", {}).get("message_id") == asked_id,
+    )
+    [queued] = [m for m in tg.sent_messages(USER) if m.get("text") == texts.queued(1)]
     async with bot.raw_bot() as admin:
-        await admin.delete_message(USER, queued[-1].params["message_id"])
+        await admin.delete_message(USER, queued["message_id"])
     await bot.delivered(2)
     told = tg.sent_messages(USER)[-1]
     assert told["text"] == texts.failed(texts.CONTENT_POLICY)
@@ -786,8 +897,9 @@ async def test_images_too_large_for_a_photo_go_as_files(bot: BotUnderTest) -> No
     bot.flow.image_size = (9000, 1500)  # width + height over Telegram's 10000 for photos
     await bot.tg.post_message(USER, USER, "/imagine a panorama --model 2 --count 1")
     await bot.delivered(1)
-    [document] = bot.tg.calls_of("sendDocument")
-    assert document.files["document"] == (await bot.generated(1))[0]
+    [document] = bot.tg.calls_of("editMessageMedia")
+    assert document.params["media"]["type"] == "document"
+    assert bot.tg.media_bytes(document) == await bot.generated(1)
     assert labels(document.params["reply_markup"]) == [
         ["⬆️ Upscale 1", "✏️ Edit 1"],
         ["🎲 Draw again"],
@@ -804,26 +916,26 @@ async def test_images_too_large_for_a_photo_go_as_files(bot: BotUnderTest) -> No
 
 async def test_a_retry_after_storm_still_delivers(bot: BotUnderTest) -> None:
     await bot.start()
-    bot.tg.fail_next("sendPhoto", error_code=429, retry_after=1, count=3)
+    bot.tg.fail_next("editMessageMedia", error_code=429, retry_after=1, count=3)
     await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
     await bot.delivered(1, timeout=15)
-    calls = bot.tg.calls_of("sendPhoto")
+    calls = bot.tg.calls_of("editMessageMedia")
     assert [c.error is None for c in calls] == [False, False, False, True]
-    assert calls[-1].files["photo"] == (await bot.generated(1))[0]
+    assert bot.tg.media_bytes(calls[-1]) == await bot.generated(1)
 
 
 async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(bot: BotUnderTest) -> None:
     await bot.start()
     bot.tg.fail_next(
-        "sendPhoto", error_code=403, description="Forbidden: bot was blocked by the user"
+        "editMessageMedia", error_code=403, description="Forbidden: bot was blocked by the user"
     )
     await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
     await bot.delivered(1)
-    assert len(bot.tg.calls_of("sendPhoto")) == 1  # permanent: not retried
+    assert len(bot.tg.calls_of("editMessageMedia")) == 1  # permanent: not retried
 
     await bot.tg.post_message(USER, USER, "/imagine another fox --count 1")
     await bot.delivered(2)
-    assert [c.error is None for c in bot.tg.calls_of("sendPhoto")] == [False, True]
+    assert [c.error is None for c in bot.tg.calls_of("editMessageMedia")] == [False, True]
 
 
 # -- wiring --------------------------------------------------------------------------------

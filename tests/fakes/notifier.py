@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from bot.core.domain import Job, JobResult
 from bot.core.i18n import reader
 from bot.core.ports import DeliveryError, Posted
+from bot.core.presenters import JobStatus
 
 
 @dataclass
 class RecordingNotifier:
     """Records every report; ``fail_deliveries`` makes the next N final answers raise."""
 
-    started: list[int] = field(default_factory=list)
+    progress: list[tuple[int, JobStatus]] = field(default_factory=list)
     finished: list[JobResult] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (admin id, text)
@@ -28,9 +29,10 @@ class RecordingNotifier:
     unreachable: set[str] = field(default_factory=set)  # admins whose alerts fail
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def job_started(self, job: Job) -> None:
-        self.languages.append(("started", reader().code))
-        self.started.append(job.id)
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
+        self.languages.append(("progress", reader().code))
+        self.progress.append((job.id, status))
+        await self._notify()
 
     async def job_finished(self, result: JobResult) -> Posted:
         await self._maybe_fail()

@@ -53,7 +53,7 @@ async def test_a_prompt_becomes_images_with_buttons(
         ["⬆️ Upscale 2", "✏️ Edit 2"],
         ["🎲 Draw again"],
     ]
-    assert told.started == [submitted.job_id]
+    assert told.progress == []  # answered at once: no "generating" on the way
     sent = body(flow.images_requests()[-1])
     assert sent == {
         "prompt": "a red fox",
@@ -136,6 +136,68 @@ async def test_throttling_is_retried_and_lowers_the_limit(
     assert len(flow.images_requests()) == 3
     # Nothing else was in flight: the throttle measured no room beyond the floor.
     assert account.limit == 3
+
+
+async def test_a_job_refused_for_capacity_takes_the_next_free_slot_not_a_timer(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    # The upstream holds 2 at a time, one less than the account's starting limit, and asks a
+    # refused client to wait 30 s: a job that waited a timer would never be answered in time.
+    flow.latency, flow.capacity, flow.retry_after = 0.3, 2, 30.0
+    service, told = await make_service(tuning=Tuning(retry_min_seconds=30))
+    jobs = [await service.submit(owner(str(user)), "a fox --count 1") for user in range(3)]
+    await told.wait_answered(*(job.job_id for job in jobs), timeout=5)
+    assert all(told.result(job.job_id).images for job in jobs)
+    assert flow.throttled == 1
+    # The refused job went upstream again when the first slot freed, and only then.
+    requests = flow.images_requests()
+    assert len(requests) == 4
+    assert sum(1 for r in requests if r.status == 200) == 3
+
+
+async def test_the_limit_an_account_was_found_to_take_survives_a_restart(
+    make_service: Any, flow: FakeFlowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.service import accounts
+
+    monkeypatch.setattr(accounts, "LIMITS_EVERY", 0.05)
+    flow.latency = 0.2
+    service, told = await make_service()
+    start = service.scheduler.accounts["alice@example.com"].limit
+    jobs = [await service.submit(owner(str(user)), "a fox --count 1") for user in range(8)]
+    jobs += [await service.submit(owner(str(user)), "a cat --count 1") for user in range(8)]
+    await told.wait_answered(*(job.job_id for job in jobs))
+    learned = service.scheduler.accounts["alice@example.com"].limit
+    assert learned > start  # full rounds of successes raised it
+
+    # Written while the bot runs (a crash loses at most LIMITS_EVERY of learning)...
+    async def saved() -> int:
+        return int((await service.store.account_limits()).get("alice@example.com", 0))
+
+    async with asyncio.timeout(5):
+        while await saved() != int(learned):  # noqa: ASYNC110 - the store has nothing to await
+            await asyncio.sleep(0.01)
+    # ...and a restart starts from it instead of the floor.
+    restarted, _ = await make_service()
+    assert int(restarted.scheduler.accounts["alice@example.com"].limit) == int(learned)
+
+
+async def test_generating_is_not_shown_for_a_job_its_model_says_ends_within_a_second(
+    make_service: Any, flow: FakeFlowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.service import progress
+
+    monkeypatch.setattr(progress, "SETTLE", 0.1)  # "generating" once a run lasted 0.1 s
+    flow.latency = 0.5
+    service, told = await make_service()
+    jobs = []
+    for n in range(4):
+        jobs.append((await service.submit(owner(), f"fox {n} --count 1")).job_id)
+        await told.wait_answered(jobs[-1])
+    # Nothing known of the model yet: each of the first three showed "generating"; then its
+    # recent median says a run ends within a second of that: the fourth doesn't flicker.
+    assert [job for job, _ in told.progress] == jobs[:3]
+    assert all(status.running and status.text == texts.STARTED for _, status in told.progress)
 
 
 async def test_retries_give_up_at_the_deadline_with_a_clear_message(
@@ -382,14 +444,19 @@ async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> 
         assert job.state is JobState.CANCELLED
 
 
+async def _is_running(service: Any, job_id: int) -> bool:
+    job = await service.store.get_job(job_id)
+    return job is not None and job.state is JobState.RUNNING
+
+
 async def test_a_running_job_is_cancelled_and_its_images_thrown_away(
     make_service: Any, flow: FakeFlowServer
 ) -> None:
     flow.latency = 0.5
     service, told = await make_service()
     running = await service.submit(owner(), "one --count 2")
-    async with asyncio.timeout(5):
-        while not told.started:  # noqa: ASYNC110 - the upstream call is under way
+    async with asyncio.timeout(5):  # until the upstream call is under way
+        while not await _is_running(service, running.job_id):  # noqa: ASYNC110 - a store read
             await asyncio.sleep(0.01)
     done = await service.cancel(UserKey("console", "1"), running.job_id)
     assert done == texts.CANCELLED_RUNNING

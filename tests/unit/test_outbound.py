@@ -1,31 +1,170 @@
-"""The fair share of a group's rate, and clipping as Telegram counts characters."""
+"""The order requests go to Telegram in (answers first, one message's edits in turn, a group's
+rate in turns, a flood wait resting only its chat), and clipping as Telegram counts characters.
+
+The real limiter, driven with plain coroutines for requests and budgets made small and fast.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import timedelta
+from typing import Any
 
-from bot.frontends.telegram.outbound import FairBucket, clip
+import pytest
+from telegram.error import RetryAfter
+
+from bot.frontends.telegram import outbound
+from bot.frontends.telegram.outbound import Outbound, Urgency, clip
+
+CHAT, OTHER_CHAT, GROUP = 42, 43, -100123
 
 
-async def test_waiters_take_turns_by_key_and_a_cancelled_one_takes_no_place() -> None:
-    bucket = FairBucket(rate=2, period=0.2)  # one place every 0.1 s once the burst is used
-    order: list[str] = []
+@pytest.fixture(autouse=True)
+def small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two messages at once in a chat, then one every 50 ms."""
+    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
+    monkeypatch.setattr(outbound, "CHAT_BURST", 2)
 
-    async def send(key: str, label: str) -> None:
-        await bucket.acquire(key)
-        order.append(label)
 
-    greedy = [asyncio.create_task(send("a", f"a{n}")) for n in range(5)]
-    await asyncio.sleep(0.01)  # a0 and a1 went at once; a2-a4 wait
-    gone = asyncio.create_task(send("b", "b-gone"))
-    other = asyncio.create_task(send("b", "b"))
-    await asyncio.sleep(0)
-    gone.cancel()
+class Telegram:
+    """Records the order requests reach it; ``hold`` keeps a request open until released."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.held: dict[str, asyncio.Event] = {}
+
+    def hold(self, label: str) -> asyncio.Event:
+        self.held[label] = asyncio.Event()
+        return self.held[label]
+
+    async def send(
+        self,
+        limiter: Outbound,
+        label: str,
+        *,
+        endpoint: str = "sendMessage",
+        chat: int = CHAT,
+        urgency: Urgency = Urgency.ANSWER,
+        requester: int | None = None,
+        **data: Any,
+    ) -> None:
+        async def call() -> bool:
+            self.order.append(label)
+            if label in self.held:
+                await self.held[label].wait()
+                self.order.append(f"{label} done")
+            return True
+
+        outbound.answering.set(requester)
+        with outbound.at(urgency):
+            await limiter.process_request(call, (), {}, endpoint, {"chat_id": chat, **data}, None)
+
+
+async def settle(tasks: list[asyncio.Task[None]]) -> None:
+    async with asyncio.timeout(5):
+        await asyncio.gather(*tasks)
+
+
+async def test_answers_go_before_status_messages_and_those_before_progress() -> None:
+    limiter, tg = Outbound(max_retries=0), Telegram()
+    await tg.send(limiter, "status a")
+    await tg.send(limiter, "status b")  # the chat's budget is used up for now
+    waiting = [
+        asyncio.create_task(
+            tg.send(
+                limiter,
+                "progress",
+                endpoint="editMessageText",
+                message_id=1,
+                urgency=Urgency.PROGRESS,
+            )
+        ),
+        asyncio.create_task(tg.send(limiter, "status c", urgency=Urgency.STATUS)),
+        asyncio.create_task(tg.send(limiter, "answer", endpoint="editMessageMedia", message_id=2)),
+    ]
+    await settle(waiting)
+    assert tg.order == ["status a", "status b", "answer", "status c", "progress"]
+
+
+@pytest.mark.parametrize("urgency", [Urgency.STATUS, Urgency.PROGRESS])
+async def test_status_and_progress_leave_a_chats_last_place_for_an_answer(
+    urgency: Urgency,
+) -> None:
+    limiter, tg = Outbound(max_retries=0), Telegram()
+    await tg.send(limiter, "first")  # one of the chat's two places used
+    later = asyncio.create_task(
+        tg.send(limiter, "later", endpoint="editMessageText", message_id=1, urgency=urgency)
+    )
+    await asyncio.sleep(0.01)
+    assert tg.order == ["first"]  # it would take the last place: it waits for the refill
+    await tg.send(limiter, "answer", endpoint="editMessageMedia", message_id=2)
+    assert tg.order == ["first", "answer"]  # the place was there for the answer at once
+    await settle([later])
+
+
+async def test_one_messages_edits_go_in_turn_even_when_the_earlier_is_given_up() -> None:
+    limiter, tg = Outbound(max_retries=0), Telegram()
+    release = tg.hold("progress")
+    progress = asyncio.create_task(
+        tg.send(
+            limiter, "progress", endpoint="editMessageText", message_id=7, urgency=Urgency.PROGRESS
+        )
+    )
+    await asyncio.sleep(0.01)
+    progress.cancel()  # the answer came: the report is dropped while Telegram has it
     with contextlib.suppress(asyncio.CancelledError):
-        await gone
-    await asyncio.gather(*greedy, other)
-    assert order == ["a0", "a1", "a2", "b", "a3", "a4"]
+        await progress
+    answer = asyncio.create_task(
+        tg.send(limiter, "answer", endpoint="editMessageMedia", message_id=7)
+    )
+    elsewhere = asyncio.create_task(tg.send(limiter, "another message", message_id=8))
+    await asyncio.sleep(0.05)
+    assert tg.order == ["progress", "another message"]  # the answer waits for that edit only
+    release.set()
+    await settle([answer, elsewhere])
+    assert tg.order == ["progress", "another message", "progress done", "answer"]
+
+
+async def test_in_a_group_members_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(outbound, "GROUP_RATE", 2)
+    monkeypatch.setattr(outbound, "GROUP_PERIOD", 0.1)  # two at once, then one every 50 ms
+    limiter, tg = Outbound(max_retries=0), Telegram()
+    greedy = [
+        asyncio.create_task(tg.send(limiter, f"a{n}", chat=GROUP, requester=1)) for n in range(5)
+    ]
+    await asyncio.sleep(0.01)  # a0 and a1 went at once; a2-a4 wait
+    other = asyncio.create_task(
+        tg.send(limiter, "b status", chat=GROUP, requester=2, urgency=Urgency.STATUS)
+    )
+    await settle([*greedy, other])
+    # The other member's next job goes before the rest of the first member's answers.
+    assert tg.order == ["a0", "a1", "b status", "a2", "a3", "a4"]
+
+
+async def test_a_flood_wait_rests_its_chat_only_and_the_request_goes_again() -> None:
+    limiter, tg = Outbound(max_retries=1), Telegram()
+    refused = asyncio.Event()
+
+    async def flooded() -> bool:
+        if not refused.is_set():
+            refused.set()
+            raise RetryAfter(timedelta(milliseconds=300))
+        tg.order.append("answer")
+        return True
+
+    answer = asyncio.create_task(
+        limiter.process_request(flooded, (), {}, "sendPhoto", {"chat_id": CHAT}, None)
+    )
+    await refused.wait()
+    await tg.send(limiter, "other chat", chat=OTHER_CHAT)  # not held up
+    later = asyncio.create_task(tg.send(limiter, "same chat"))
+    await asyncio.sleep(0.05)
+    assert tg.order == ["other chat"]
+    async with asyncio.timeout(5):
+        await answer
+    await settle([later])
+    assert tg.order == ["other chat", "answer", "same chat"]
 
 
 def test_clip_counts_utf16_units_and_never_splits_a_character() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.core.domain import UserKey
-from bot.core.scheduler import AccountLimit, Entry, Scheduler, Slot
+from bot.core.scheduler import Entry, Scheduler, Slot
+from bot.core.units import AccountLimit
 
 
 def users(*names: str) -> list[UserKey]:
@@ -179,3 +180,74 @@ def test_release_feeds_the_account_limit() -> None:
     sched.release(slots[1], now=1.0, throttled=True)
     assert sched.accounts["x"].limit == 3
     assert sched.in_flight == 1
+
+
+def test_a_job_refused_for_capacity_takes_the_next_slot_that_frees_not_a_timer() -> None:
+    a, b, c = users("a", "b", "c")
+    sched = scheduler({"x": 4}, running_per_user=2)
+    sched.accounts["x"].limit = 5.0  # probing one over the upstream's capacity of 4
+    for i, user in enumerate((a, a, b, b, c)):
+        sched.add(Entry(i, user))
+    sched.add(Entry(9, c))  # another user's job, waiting when the probe is refused
+    running = drain(sched)
+    assert len(running) == 5
+    probe = running[-1]
+    sched.release(probe, now=0.1, throttled=True)
+    assert sched.accounts["x"].limit == 4  # cut to what the upstream held
+    sched.retry(probe, pause_until=60.0)
+    assert drain(sched, now=0.2) == []  # no slot has freed: the account is full
+    sched.release(running[0], now=1.0, ok=True)
+    # The next slot that frees goes to the refused job, long before its pause is over (and
+    # before the job that waited behind it).
+    assert [s.entry.job_id for s in drain(sched, now=1.0)] == [probe.entry.job_id]
+
+
+def test_a_job_refused_on_one_account_goes_at_once_to_another_with_room() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 3, "y": 3})
+    sched.add(Entry(1, a, preferred=frozenset({"x"})))
+    [slot] = drain(sched)
+    assert slot.account == "x"
+    sched.release(slot, now=0.1, throttled=True)
+    sched.retry(slot, pause_until=60.0)
+    [again] = drain(sched, now=0.1)
+    assert again.account == "y"
+
+
+def test_a_refused_job_waits_out_its_pause_when_no_slot_frees() -> None:
+    (a,) = users("a")
+    sched = scheduler({"x": 3})
+    sched.add(Entry(1, a))
+    [slot] = drain(sched)
+    sched.release(slot, now=0.1, throttled=True)  # a 503 with nothing else running there
+    sched.retry(slot, pause_until=1.0)
+    assert sched.accounts["x"].room == 3  # room, but nothing has freed since the refusal
+    assert drain(sched, now=0.5) == []
+    assert sched.next_ready_at(0.5) == 1.0
+    assert [s.entry.job_id for s in drain(sched, now=1.0)] == [1]
+
+
+def test_a_slot_given_back_by_another_refusal_is_not_a_free_slot() -> None:
+    a, b = users("a", "b")
+    sched = scheduler({"x": 3})
+    sched.add(Entry(1, a))
+    sched.add(Entry(2, b))
+    first, second = drain(sched)
+    sched.release(first, now=0.1, throttled=True)
+    sched.retry(first, pause_until=5.0)
+    sched.release(second, now=0.2, throttled=True)  # the upstream refuses everything
+    sched.retry(second, pause_until=5.0)
+    assert drain(sched, now=0.3) == []  # neither hammers it again before its pause
+    assert sorted(s.entry.job_id for s in drain(sched, now=5.0)) == [1, 2]
+
+
+def test_the_position_a_new_job_would_get_counts_the_turns_and_the_users_own_jobs() -> None:
+    a, b, c = users("a", "b", "c")
+    sched = scheduler({"x": 3})
+    for i in range(3):
+        sched.add(Entry(i, a))
+    sched.add(Entry(10, b))
+    assert sched.position_if_added(b) == 4  # a0, b10, a1, then b's next
+    assert sched.position_if_added(b, ahead=1) == 6  # behind another of b's, after a2
+    assert sched.position_if_added(c) == 3  # a newcomer's first turn comes after b's
+    assert sched.positions() == {0: 1, 10: 2, 1: 3, 2: 4}  # nothing was left behind

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from bot.core.domain import UserKey
 from bot.core.providers import ProviderLimits
-from bot.core.scheduler import MINUTE, Entry, Route, Scheduler, Slot
+from bot.core.scheduler import Entry, Route, Scheduler, Slot
+from bot.core.units import MINUTE
 
 FLOW_THEN_GEMINI = (Route("flow"), Route("gemini"))
 

@@ -3,8 +3,10 @@
 - ``admission``: who may ask, caps, quota, options, references → a stored, queued job
   (``rules``: allowlists, bans, a server's switch and channels, blocked words);
 - ``runner``: the dispatch loop, one attempt per turn, and what each way of ending calls for;
-- ``accounts``: the roads' units, their health, operator incidents and outages;
-- ``delivery``: final answers (stored, told, swept up), progress, admin alerts;
+- ``accounts``: the roads' units, their health, operator incidents and outages (``learned``:
+  the concurrency each account was found to take, kept across restarts);
+- ``delivery``: final answers (stored, told, swept up), admin alerts;
+- ``progress``: what each waiting or running job's status message says, calmly;
 - ``admin``: the operator's /admin commands; ``servers``: a server's admins' settings;
   ``pause``: the queue's pause switch; ``metered``: each call to a road timed for monitoring;
   ``operating``: what the service answers admins and monitoring; ``languages``: who reads what.
@@ -60,10 +62,13 @@ from bot.core.service.delivery import Delivery
 from bot.core.service.downloads import Reservation
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
+from bot.core.service.languages import Readers
 from bot.core.service.leadership import Lead, SoleLeader
+from bot.core.service.learned import LearnedLimits
 from bot.core.service.metered import metered
 from bot.core.service.operating import Operating
 from bot.core.service.pause import Pause
+from bot.core.service.progress import Progress
 from bot.core.service.roads import Roads
 from bot.core.service.rules import Rules
 from bot.core.service.runner import Runner
@@ -121,11 +126,17 @@ class Service(Operating, CharacterUse):
         self._blocked_words = tuple(blocked_words)
         self._tasks = Tasks()
         self._pause = Pause(store, self.scheduler, wake)
+        notifiers: dict[str, Notifier] = {}  # by platform: the front ends attached
         self._identities = Identities(store)
-        self._delivery = Delivery(store, models, access, clock, self._tasks, recorder)
+        readers = Readers(store, self._identities)  # whose answer is told in what
+        self._progress = Progress(self.scheduler, clock, self._tasks, notifiers, readers)
+        self._delivery = Delivery(
+            store, models, access, clock, self._tasks, recorder, notifiers, self._progress, readers
+        )
         self._history = History(store, models, access, self._identities, self._delivery)
+        self._learned = LearnedLimits(store, self.scheduler, self._tasks)
         self._accounts = Accounts(
-            roads, self.scheduler, access, tuning, clock, self._delivery, wake
+            roads, self.scheduler, access, tuning, clock, self._delivery, self._learned, wake
         )
         self._runner = Runner(
             store,
@@ -137,6 +148,7 @@ class Service(Operating, CharacterUse):
             rng=rng,
             accounts=self._accounts,
             delivery=self._delivery,
+            progress=self._progress,
             tasks=self._tasks,
             wake=wake,
             recorder=recorder,
@@ -192,13 +204,16 @@ class Service(Operating, CharacterUse):
         await self.aclose()
 
     async def start(self) -> None:
-        """Learn the accounts and start; lead now if no other process does (then resume what a
-        previous leader left, and dispatch), else wait for the lead in the background."""
+        """Learn the accounts (from the limits a previous run found for them) and start; lead
+        now if no other process does (then resume what a previous leader left, and dispatch),
+        else wait for the lead in the background."""
         await self.store.seed_blocked(self._blocked_words)
         await self._pause.read()
         await self._lead.claim()
+        await self._learned.recall()
         await self._accounts.refresh()
         await self._delivery.load_held_alerts()
+        self._tasks.spawn(self._progress.run())
         self._tasks.spawn(self._keep_fresh())
         self._tasks.spawn(self._pause.watch())
         await self._lead.start()
@@ -206,6 +221,8 @@ class Service(Operating, CharacterUse):
     async def aclose(self) -> None:
         """Stop at once; running jobs stay ``running`` in the store and resume on next start."""
         await self._tasks.cancel_all()
+        if self._lead.leading:  # a follower's limits are stale: only the leader's were learned
+            await self._learned.save()
 
     async def deposed(self) -> None:
         """Wait until this process loses the lead, then raise ``LeaseLost``: the process must

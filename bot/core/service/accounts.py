@@ -24,9 +24,11 @@ from bot.core.domain import AdminEvent
 from bot.core.monitoring import AccountState, Outcome
 from bot.core.policy import Access, Tuning
 from bot.core.providers import Pooled
-from bot.core.scheduler import AccountLimit, Entry, Scheduler
+from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.delivery import Delivery
+from bot.core.service.learned import LearnedLimits
 from bot.core.service.roads import Roads
+from bot.core.units import AccountLimit
 from bot.core.upstream import (
     AccountNotFound,
     AuthError,
@@ -89,6 +91,7 @@ class Accounts:
         tuning: Tuning,
         clock: Callable[[], float],
         delivery: Delivery,
+        learned: LearnedLimits,
         wake: asyncio.Event,
     ) -> None:
         self._roads = roads
@@ -97,6 +100,7 @@ class Accounts:
         self._tuning = tuning
         self._clock = clock
         self._delivery = delivery
+        self.learned = learned  # read as units are named
         self._wake = wake
         self._incidents: dict[Key, float] = {}  # → when it was first met
         self._news: list[AdminEvent] = []  # incidents begun or over, not told yet
@@ -265,6 +269,7 @@ class Accounts:
                 self._open("unhealthy", road, email, "GET /accounts says so")
             else:
                 self._close(("unhealthy", road, email))  # healthy again, or no longer ours
+        self.learned.resume()
         log.info(
             "%s accounts: %d healthy of %d",
             road,

@@ -44,6 +44,7 @@ from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, resolve, split_flags
 from bot.core.policy import Access, Defaults, Limits
 from bot.core.ports import CapReached, Store
+from bot.core.presenters import JobStatus
 from bot.core.routing import Refs
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
@@ -179,6 +180,7 @@ class Admission:
             yield Reservation(
                 self.downloads,
                 self.enqueue,
+                self.status_of,
                 owner,
                 person.key,
                 request,
@@ -253,7 +255,13 @@ class Admission:
                 self._check_runnable(person.key, request)
                 await self._quotas.reserve_images(owner, person, held, request.count, server)
                 yield Reservation(
-                    self.downloads, self.enqueue, owner, person.key, request, parent=parent
+                    self.downloads,
+                    self.enqueue,
+                    self.status_of,
+                    owner,
+                    person.key,
+                    request,
+                    parent=parent,
                 )
 
     async def _again(self, owner: Owner, request: GenerationRequest) -> GenerationRequest:
@@ -338,6 +346,18 @@ class Admission:
         banned."""
         await self._rules.check(owner)
 
+    def status_of(self, user: UserKey, request: Request) -> JobStatus:
+        """A request's place in the queue if it were queued now, behind the user's other
+        requests on their way (which of them is stored first is anyone's guess: counted
+        ahead, the place shown can only count down). 0 where another process's queue will
+        hold it."""
+        upscale = isinstance(request, UpscaleRequest)
+        if not self._runner.leads():
+            return JobStatus(upscale, position=0)
+        ahead = self._quotas.held_jobs(user) - 1
+        position = self._scheduler.position_if_added(user, ahead)
+        return JobStatus(upscale, position=position, paused=self._scheduler.paused)
+
     async def enqueue(
         self,
         owner: Owner,
@@ -345,6 +365,7 @@ class Admission:
         request: Request,
         blobs: dict[str, bytes],
         parent: Lineage | None,
+        shown: JobStatus | None,
     ) -> Submitted:
         """Store and queue the job; caps count ``person`` (the owner's linked accounts)."""
         entry = await self._runner.entry(0, person, request)
@@ -365,11 +386,9 @@ class Admission:
             ) from None
         # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
         entry.job_id = job.id
-        self._runner.queue(entry)
+        position = self._runner.queue(entry, job, shown)
         log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
-        return Submitted(
-            job.id, self._scheduler.position(job.id), self._scheduler.paused, job.public_id
-        )
+        return Submitted(job.id, position, self._scheduler.paused, job.public_id)
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:

@@ -1,6 +1,7 @@
 """Final answers: each job's outcome written to the store (again, while a full disk refuses it),
 then told on the job's platform (again, while the platform fails), and swept up later when even
-that did not work. Progress reports and admin alerts go out through the same notifiers.
+that did not work; the job's progress reports (``progress``) stop first. Admin alerts go out
+through the same notifiers.
 
 Generation and delivery are separate states, so a restart re-delivers what was stored: every
 accepted job gets one final answer. A platform gets its answers once its front end is attached;
@@ -33,8 +34,8 @@ from bot.core.models_table import ModelTable
 from bot.core.monitoring import Outcome, Recorder
 from bot.core.policy import Access
 from bot.core.ports import DeliveryError, Notifier, Posted, Store
-from bot.core.service.identities import Identities
 from bot.core.service.languages import Readers
+from bot.core.service.progress import Progress
 from bot.core.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -86,15 +87,19 @@ class Delivery:
         clock: Callable[[], float],
         tasks: Tasks,
         recorder: Recorder,
+        notifiers: dict[str, Notifier],
+        progress: Progress,
+        readers: Readers,
     ) -> None:
         self._store = store
-        self.readers = Readers(store, Identities(store))  # whose answer is told in what
+        self.readers = readers  # whose answer is told in what
         self._models = models
         self._access = access
         self._clock = clock
         self._tasks = tasks
         self._recorder = recorder
-        self._notifiers: dict[str, Notifier] = {}
+        self._notifiers = notifiers  # shared with ``progress``
+        self._progress = progress
         self._holding: set[UserKey] = set()  # admins with alerts kept for them in the store
         self._platforms: dict[str, bool] = {}  # each platform a front end runs for: attached?
         self._delivering: set[int] = set()
@@ -169,6 +174,7 @@ class Delivery:
         job = await self._store.get_job(job_id)
         notifier = self._notifiers.get(job.owner.platform) if job else None
         if job is not None and notifier is not None:
+            self._progress.done(job_id)
             with contextlib.suppress(Exception), reading(await self.readers.of(job.owner.user)):
                 await notifier.job_failed(job, message)
 
@@ -178,17 +184,6 @@ class Delivery:
         await self.deliver(job_id)
 
     # Telling.
-
-    async def started(self, job: Job, marked: asyncio.Future[int]) -> None:
-        """Say the job is generating, once "running" is stored (``marked``: its attempts)."""
-        try:
-            attempts = await asyncio.shield(marked)
-            notifier = self._notifiers.get(job.owner.platform)
-            if notifier is not None and attempts:
-                with reading(await self.readers.of(job.owner.user)):
-                    await notifier.job_started(job)
-        except Exception as exc:  # progress is a courtesy; the final answer is what counts
-            log.info("job %d: progress update failed: %s", job.id, exc)
 
     async def deliver(self, job_id: int, result: JobResult | None = None) -> None:
         """Give the job's final answer, retrying platform faults; then record it as given.
@@ -222,6 +217,7 @@ class Delivery:
         job = result.job if result else await self._store.get_job(job_id)
         if job is None or job.delivered or not job.state.final or not self.leads():
             return False
+        self._progress.done(job_id)  # it has ended: its status waits for the answer alone
         notifier = self._notifiers.get(job.owner.platform)
         if notifier is None:
             log.info("job %d waits for the %s front end to deliver", job_id, job.owner.platform)

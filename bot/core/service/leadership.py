@@ -103,7 +103,9 @@ class Lead:
             if job.state is JobState.RUNNING:
                 await self._store.requeue(job.id)
             if job.id not in known:
-                self._runner.queue(await self._runner.entry(job.id, job.owner.user, job.request))
+                self._runner.adopt(
+                    await self._runner.entry(job.id, job.owner.user, job.request), job
+                )
         # Jobs stored after the leadership began listening are announced as well: once only.
         self._resumed = {job.id for job in unfinished}
 
@@ -136,4 +138,4 @@ class Lead:
         """Queue a job another process stored, unless it has left the queue meanwhile."""
         job = await self._store.get_job(job_id)
         if job is not None and job.state is JobState.QUEUED:
-            self._runner.queue(await self._runner.entry(job.id, job.owner.user, job.request))
+            self._runner.adopt(await self._runner.entry(job.id, job.owner.user, job.request), job)

@@ -1,7 +1,7 @@
 """Running jobs: the dispatch loop hands each job its turn, road and unit (``bot.core.scheduler``),
-one attempt runs it there, and how the attempt ended decides what follows (``_ENDINGS``): a retry
-later, another model, a fresh upload, a unit (or a whole road) taken out and the job moved to
-the next road, or a final answer.
+one attempt runs it there, and how the attempt ended decides what follows (``_ENDINGS``): the
+next free slot, a retry later, another model, a fresh upload, a unit (or a whole road) taken out
+and the job moved to the next road, or a final answer.
 
 "Running" is stored beside the upstream call and the result before anyone is told, so after a
 crash the next leader re-queues interrupted generations (``leadership.Lead``).
@@ -32,12 +32,15 @@ from bot.core.models_table import ModelTable
 from bot.core.monitoring import Outcome, Recorder
 from bot.core.policy import Tuning
 from bot.core.ports import Store
+from bot.core.presenters import JobStatus
 from bot.core.scheduler import Entry, Scheduler, Slot
 from bot.core.service.accounts import Accounts
 from bot.core.service.delivery import Delivery, result_of
 from bot.core.service.identities import Identities
+from bot.core.service.progress import Progress
 from bot.core.service.references import ReferenceFailed, References
 from bot.core.service.render import Renderer
+from bot.core.service.retries import Tries, moderation_fallback, over_capacity
 from bot.core.service.roads import Roads
 from bot.core.service.tasks import Tasks
 from bot.core.upstream import (
@@ -52,18 +55,6 @@ from bot.core.upstream import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Progress:
-    """What one job's retries have tried so far (in memory: a restart starts afresh)."""
-
-    retries: int = 0
-    first_retry_at: float = 0.0
-    moderated: int = 0
-    switched_model: bool = False
-    used_cache: bool = False
-    reuploaded: bool = False
 
 
 @dataclass
@@ -94,6 +85,7 @@ class Runner:
         rng: random.Random,
         accounts: Accounts,
         delivery: Delivery,
+        progress: Progress,
         tasks: Tasks,
         wake: asyncio.Event,
         recorder: Recorder,
@@ -110,10 +102,11 @@ class Runner:
         self._rng = rng
         self._accounts = accounts
         self._delivery = delivery
+        self._progress = progress
         self._tasks = tasks
         self._wake = wake
         self._recorder = recorder
-        self._progress: dict[int, _Progress] = {}
+        self._tries: dict[int, Tries] = {}
         self.leads: Callable[[], bool] = lambda: False  # only the leader runs (``Lead``)
 
     async def entry(self, job_id: int, user: UserKey, request: Request) -> Entry:
@@ -133,10 +126,26 @@ class Runner:
             home=home,
         )
 
-    def queue(self, entry: Entry) -> None:
+    def queue(self, entry: Entry, job: Job, shown: JobStatus | None) -> int:
+        """Queue the stored ``job`` if this process leads (else the leader adopts it), whose
+        status message says ``shown`` (None: it says nothing yet, the front end shows the
+        position returned; 0: another process's queue holds it)."""
+        if not self.leads():
+            return 0
+        self._scheduler.add(entry)
+        self._wake.set()
+        position = self._scheduler.position(job.id)
+        paused = self._scheduler.paused
+        self._progress.waiting(job, shown or JobStatus(job.is_upscale, position, paused=paused))
+        return position
+
+    def adopt(self, entry: Entry, job: Job) -> None:
+        """Queue a job a previous run or another process stored, whose status message says
+        who knows what."""
         if self.leads():
             self._scheduler.add(entry)
             self._wake.set()
+            self._progress.waiting(job, None)
 
     def queued(self) -> set[int]:
         return {entry.job_id for entry in self._scheduler.entries()}
@@ -151,7 +160,8 @@ class Runner:
             if entry is not None:
                 self._scheduler.add(entry, front=True)
             raise InvalidInput(texts.ALREADY_FINISHED)
-        self._progress.pop(job_id, None)
+        self._tries.pop(job_id, None)
+        self._progress.done(job_id)
         self._recorder.job_ended(Outcome.CANCELLED)
         if reason is not None:
             self._tasks.spawn(self._delivery.deliver(job_id))
@@ -166,7 +176,7 @@ class Runner:
             # The entry may have been cancelled or started while an earlier one was failed.
             if stranded is None or self._scheduler.remove(entry.job_id) is None:
                 continue
-            self._progress.pop(entry.job_id, None)
+            self._tries.pop(entry.job_id, None)
             await self._delivery.record_failure(entry.job_id, stranded.message, stranded.outcome)
             self._tasks.spawn(self._delivery.deliver(entry.job_id))
 
@@ -211,10 +221,11 @@ class Runner:
         try:
             yield held
         except RetryableError as exc:
-            held.throttled = isinstance(exc, Throttled) or exc.status == 503
+            held.throttled = over_capacity(exc)
             raise
         finally:
             self._scheduler.release(slot, now=self._clock(), ok=held.ok, throttled=held.throttled)
+            self._accounts.learned.changed()
             self._wake.set()
 
     async def _attempt(self, job: Job, slot: Slot) -> _Made:
@@ -222,12 +233,11 @@ class Runner:
         # wait behind other jobs' writes; it is stored before anything else about the job is
         # written or announced.
         marking = asyncio.ensure_future(self._store.mark_running(job.id, slot.account))
-        if not job.attempts:
-            self._tasks.spawn(self._delivery.started(job, marking))
+        self._tasks.spawn(self._progress.started(job.id, slot.sent_at, marking))
         try:
             prepared = await self._renderer.prepare(job, slot)
             if prepared.used_cache:
-                self._progress.setdefault(job.id, _Progress()).used_cache = True
+                self._tries.setdefault(job.id, Tries()).used_cache = True
             images = await self._renderer.render(job, slot, prepared)
         finally:
             attempts = await marking
@@ -236,7 +246,8 @@ class Runner:
     async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
         if not self.leads():
             return  # the next leader runs it again: this process must not store it as well
-        self._progress.pop(job.id, None)
+        self._progress.durations.note(job, self._clock() - slot.sent_at)
+        self._tries.pop(job.id, None)
         self._accounts.close_incidents(slot.account, slot.sent_at)
         finished: list[bool] = []
 
@@ -264,75 +275,73 @@ class Runner:
             await after(self, job, slot, exc)
             return
         log.error("job %d failed unexpectedly", job_id, exc_info=exc)
-        self._progress.pop(job_id, None)
+        self._tries.pop(job_id, None)
         await self._delivery.fail(job_id, texts.INTERNAL)
 
-    async def _requeue(self, slot: Slot, *, not_before: float = 0.0) -> None:
+    async def _requeue(self, slot: Slot) -> None:
         await self._store.requeue(slot.entry.job_id)
-        slot.entry.not_before = not_before
         self._scheduler.add(slot.entry, front=True)
+        self._progress.requeued(slot.entry.job_id)
         self._wake.set()
 
     async def _fail(self, job: Job, message: str, outcome: Outcome = Outcome.FAILED) -> None:
-        self._progress.pop(job.id, None)
+        self._tries.pop(job.id, None)
         await self._delivery.fail(job.id, message, outcome)
 
     # How attempts end (the rows of _ENDINGS).
 
-    async def _retry_later(self, job: Job, slot: Slot, exc: RetryableError) -> None:
-        progress = self._progress.setdefault(job.id, _Progress())
+    async def _retry(self, job: Job, slot: Slot, exc: RetryableError) -> None:
+        """Over capacity: the next slot that frees (or a short pause); any other passing fault
+        (a timeout, the network): a retry after a backoff (``retries``)."""
         now = self._clock()
-        if not progress.retries:
-            progress.first_retry_at = now
-        progress.retries += 1
-        low = self._tuning.retry_min_seconds
-        high = min(self._tuning.retry_max_seconds, low * 2**progress.retries)
-        delay = max(exc.retry_after or 0.0, self._rng.uniform(low, max(low, high)))
-        # Past the deadline, or waiting as long as the server asks would take us past it.
-        if now + delay - progress.first_retry_at > self._tuning.job_deadline_seconds:
-            log.warning("job %d gave up after %d retries: %s", job.id, progress.retries, exc)
+        wait = self._tries.setdefault(job.id, Tries()).next_wait(exc, now, self._tuning, self._rng)
+        if wait is None:
+            log.warning("job %d gave up retrying: %s", job.id, exc)
             await self._fail(job, texts.BUSY if isinstance(exc, Throttled) else texts.UNAVAILABLE)
             return
+        capacity = over_capacity(exc)
         log.info(
-            "job %d: %s on %s, retry in %.1fs", job.id, type(exc).__name__, slot.account, delay
-        )
-        await self._requeue(slot, not_before=now + delay)
+            "job %d: %s on %s, retry %s%.1fs", job.id, type(exc).__name__, slot.account,
+            "in the next free slot or after " if capacity else "in ", wait,
+        )  # fmt: skip
+        await self._store.requeue(job.id)
+        if capacity:
+            self._scheduler.retry(slot, pause_until=now + wait)
+        else:
+            slot.entry.not_before = now + wait
+            self._scheduler.add(slot.entry, front=True)
+        self._progress.requeued(job.id)
+        self._wake.set()
 
     async def _after_moderation(self, job: Job, slot: Slot, exc: ModerationError) -> None:
-        progress = self._progress.setdefault(job.id, _Progress())
-        progress.moderated += 1
+        tries = self._tries.setdefault(job.id, Tries())
+        tries.moderated += 1
         request = job.request
-        if progress.moderated == 1:
+        if tries.moderated == 1:
             # Moderation decisions vary between attempts: the same request often passes.
             await self._requeue(slot)
             return
-        switched = self._on_fallback(request) if not progress.switched_model else None
+        switched = (
+            None
+            if tries.switched_model
+            else moderation_fallback(request, self._models, self._tuning, self._roads)
+        )
         if switched is not None:
-            progress.switched_model = True
+            tries.switched_model = True
             log.info("job %d moderated twice, trying %s", job.id, switched.model)
             await self._store.update_request(job.id, switched)
             await self._requeue(slot)
             return
         await self._fail(job, texts.moderated(texts.naming(job.owner.platform)), Outcome.MODERATED)
 
-    def _on_fallback(self, request: Request) -> GenerationRequest | None:
-        if not self._tuning.moderation_fallback or not isinstance(request, GenerationRequest):
-            return None
-        target = self._models.fallback(request.model)
-        if target is None:
-            return None
-        switched = replace(request, model=target.id)
-        # No road can serve the request with that model (and its characters): keep it.
-        return switched if self._roads.routes(switched, self._models) else None
-
     async def _after_refusal(
         self, job: Job, slot: Slot, exc: ReferenceOwnershipError | InvalidRequestError
     ) -> None:
-        progress = self._progress.setdefault(job.id, _Progress())
-        if progress.used_cache and not progress.reuploaded:
+        tries = self._tries.setdefault(job.id, Tries())
+        if tries.used_cache and not tries.reuploaded:
             # The upstream may have forgotten an asset we cached the id of (or moved it to
             # another owner): refused with our cached ids, the request earns one fresh upload.
-            progress.reuploaded = True
+            tries.reuploaded = True
             uploads = job.request.uploads if isinstance(job.request, GenerationRequest) else ()
             await self._references.forget(slot.account, uploads)
             await self._requeue(slot)
@@ -368,7 +377,7 @@ _After = Callable[[Runner, Job, Slot, Any], Awaitable[None]]
 # tree is in ``bot.core.upstream``; a subclass stands before its base). Anything else is a bug:
 # logged, and the job ends with ``texts.INTERNAL``.
 _ENDINGS: tuple[tuple[type[Exception], _After], ...] = (
-    (RetryableError, Runner._retry_later),
+    (RetryableError, Runner._retry),
     (ModerationError, Runner._after_moderation),
     (ContentPolicyError, Runner._after_content_policy),
     (ReferenceOwnershipError, Runner._after_refusal),

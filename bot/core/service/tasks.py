@@ -16,10 +16,11 @@ class Tasks:
     def __init__(self) -> None:
         self._running: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self._running.add(task)
         task.add_done_callback(self._done)
+        return task
 
     async def cancel_all(self) -> None:
         """Cancel every task, those started meanwhile too, until none runs."""

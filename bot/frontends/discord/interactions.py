@@ -4,7 +4,8 @@ unexpected error with a sentence (``on_error``, called by the command tree, the 
 components alike).
 
 A prompt or press is first checked by the core (a refusal is the private first response), then
-deferred (the "thinking…" response) before anything slow, then edited as the job moves.
+answered at once with its place in the queue (the public first response, within the 3 s),
+before anything slow; that message is edited as the job moves, and becomes the answer.
 """
 
 from __future__ import annotations
@@ -85,10 +86,14 @@ def can_post_here(interaction: discord.Interaction[Any]) -> bool:
     return allowed.view_channel and send and allowed.attach_files
 
 
-async def acknowledge(interaction: discord.Interaction[Any]) -> bool:
-    """Defer publicly ("thinking…"); interactions must be acknowledged within 3 s."""
+async def acknowledge(interaction: discord.Interaction[Any], text: str | None = None) -> bool:
+    """Answer publicly with ``text`` (a job's status), or defer ("thinking…") without one;
+    interactions must be acknowledged within 3 s."""
     try:
-        await interaction.response.defer(thinking=True)
+        if text is None:
+            await interaction.response.defer(thinking=True)
+        else:
+            await interaction.response.send_message(views.clip(text))
     except discord.HTTPException as exc:
         # Too late (10062 Unknown interaction): the user saw "did not respond" and nothing
         # was queued, so they can simply ask again.
@@ -104,10 +109,9 @@ async def tell(interaction: discord.Interaction[Any], text: str) -> None:
     if not response.is_done():
         await response.send_message(text, ephemeral=True)
         return
-    if response.type is discord.InteractionResponseType.deferred_channel_message:
-        # A deferred response keeps the visibility it was deferred with, and prompts defer
-        # publicly (their answer is public): drop the "thinking…" placeholder, then say it
-        # in an ephemeral followup.
+    if response.type is discord.InteractionResponseType.channel_message:
+        # A prompt's first response is public (its answer will be): drop that status message,
+        # then say it in an ephemeral followup.
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
     await interaction.followup.send(text, ephemeral=True)
@@ -127,19 +131,18 @@ async def start_job(
     fetch: Fetch | None = None,
     refuse: Refuse = refused,
 ) -> bool:
-    """Check the request, acknowledge it, fetch its attachments, queue it; then show the
-    queue position in the response; whether it was queued. What the checks refuse is said
-    privately at once (``refuse``), with no public "thinking…" first (they take a store read
-    or two: well within the 3 s)."""
+    """Check the request, answer with its place in the queue, fetch its attachments, queue it;
+    whether it was queued. What the checks refuse is said privately at once (``refuse``), with
+    no public status first (they take a store read or two: well within the 3 s)."""
     try:
         async with admit(owner(interaction)) as admission:
-            if not await acknowledge(interaction):
+            if not await acknowledge(interaction, admission.status().text):
                 return False
             submitted = await admission.submit(fetch=fetch)
     except InvalidInput as refusal:
         await refuse(interaction, refusal)
         return False
-    await client_of(interaction).live.queued(interaction, submitted)
+    client_of(interaction).live.track(submitted.job_id, interaction)
     return True
 
 

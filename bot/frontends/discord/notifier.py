@@ -14,10 +14,11 @@ from bot.core import texts
 from bot.core.captions import ResultView
 from bot.core.domain import Job, JobResult, ResultImage
 from bot.core.ports import DeliveryError, Parking, Posted
+from bot.core.presenters import JobStatus
 from bot.core.service.api import BotApi
 from bot.frontends.discord import delivery, views
 from bot.frontends.discord.buttons import UPSCALE_SENT, result_view
-from bot.frontends.discord.status import LiveInteractions, Stage
+from bot.frontends.discord.status import LiveInteractions
 from bot.frontends.parts import SentParts
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,8 @@ class DiscordNotifier:
         self._service = service
         self._parking = parking
 
-    async def job_started(self, job: Job) -> None:
-        await self._live.started(job)
+    async def job_progress(self, job: Job, status: JobStatus) -> None:
+        await self._live.progress(job, status)
 
     async def job_finished(self, result: JobResult) -> Posted:
         shown = ResultView.of(result, self._service.models, limit=views.MAX_CONTENT)
@@ -74,8 +75,7 @@ class DiscordNotifier:
             if live is None:
                 sent = await post(None, content, images, view, alt)
             else:
-                async with live.lock:
-                    live.stage = Stage.FINAL
+                async with live.last_word():
                     sent = await post(live.interaction, content, images, view, alt)
         except DeliveryError as exc:
             if exc.permanent:

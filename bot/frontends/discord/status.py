@@ -1,5 +1,6 @@
-"""The live status of a job: the interaction response the user saw ("thinking…"), edited as the
-job moves (queued, generating, cancelled) while its token works. In memory only, never stored.
+"""The live status of a job: the interaction response the user saw, which first says the
+request's place in the queue, then what progress reports (``Notifier.job_progress``), and then
+becomes the answer, while its token works. In memory only, never stored.
 
 Discord interaction tokens last 15 minutes. While a job's token lasts, its progress and answer
 edit that message; afterwards, or after a restart (when this is empty), the answer goes to the
@@ -11,15 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import IntEnum
 from typing import Any
 
 import discord
 
 from bot.core import texts
-from bot.core.domain import Job, Submitted
+from bot.core.domain import Job
+from bot.core.presenters import JobStatus
 from bot.frontends.discord import views
 
 log = logging.getLogger(__name__)
@@ -28,25 +30,26 @@ log = logging.getLogger(__name__)
 TOKEN_LIFETIME = timedelta(minutes=14)
 
 
-class Stage(IntEnum):
-    """What the original response shows; it only ever moves forward."""
-
-    THINKING = 0
-    QUEUED = 1
-    STARTED = 2
-    FINAL = 3
-
-
 @dataclass
 class Live:
     interaction: discord.Interaction[Any]
-    stage: Stage = Stage.THINKING
-    # Edits of one message must land in order: "queued" never after "generating" or the result.
+    final: bool = False  # the answer (or "cancelled") is on its way: no more progress
+    # Edits of one message land in order: progress never after the answer.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    editing: asyncio.Future[Any] | None = None  # a progress edit on its way
 
     @property
     def fresh(self) -> bool:
         return discord.utils.utcnow() - self.interaction.created_at < TOKEN_LIFETIME
+
+    @contextlib.asynccontextmanager
+    async def last_word(self) -> AsyncIterator[None]:
+        """Hold the message for its final edit, after any progress edit already sent."""
+        async with self.lock:
+            self.final = True
+            if self.editing is not None:
+                await asyncio.wait([self.editing])
+            yield
 
 
 class LiveInteractions:
@@ -55,11 +58,10 @@ class LiveInteractions:
     def __init__(self) -> None:
         self._by_job: dict[int, Live] = {}
 
-    def track(self, job_id: int, interaction: discord.Interaction[Any]) -> Live:
+    def track(self, job_id: int, interaction: discord.Interaction[Any]) -> None:
         # Jobs that ended elsewhere (cancelled, answered in the channel) leave stale entries.
         self._by_job = {j: live for j, live in self._by_job.items() if live.fresh}
-        live = self._by_job[job_id] = Live(interaction)
-        return live
+        self._by_job[job_id] = Live(interaction)
 
     def get(self, job_id: int) -> Live | None:
         live = self._by_job.get(job_id)
@@ -71,33 +73,21 @@ class LiveInteractions:
     def discard(self, job_id: int) -> None:
         self._by_job.pop(job_id, None)
 
-    async def queued(self, interaction: discord.Interaction[Any], submitted: Submitted) -> None:
-        """The job is stored: show its place in the queue, unless it has moved on already."""
-        live = self.track(submitted.job_id, interaction)
-        async with live.lock:
-            if live.stage is Stage.THINKING:
-                live.stage = Stage.QUEUED
-                try:
-                    await interaction.edit_original_response(
-                        content=views.clip(
-                            texts.queued(submitted.position, paused=submitted.paused)
-                        )
-                    )
-                except discord.HTTPException as exc:
-                    # The job is queued all the same; its answer finds its own way.
-                    log.info("job %d: could not show its position: %s", submitted.job_id, exc)
-
-    async def started(self, job: Job) -> None:
-        # Progress is a courtesy: without a live token it is not shown at all.
+    async def progress(self, job: Job, status: JobStatus) -> None:
+        """Show ``status`` on the job's response. Progress is a courtesy: without a live token
+        it is not shown at all."""
         live = self.get(job.id)
         if live is None:
             return
         async with live.lock:
-            if live.stage < Stage.STARTED:
-                live.stage = Stage.STARTED
-                await live.interaction.edit_original_response(
-                    content=views.clip(texts.UPSCALING if job.is_upscale else texts.STARTED)
-                )
+            if live.final:
+                return
+            # Shielded: when the answer comes and this report is dropped, the edit already
+            # sent still lands, and the answer's edit waits for it (``last_word``).
+            live.editing = asyncio.ensure_future(
+                live.interaction.edit_original_response(content=views.clip(status.text))
+            )
+            await asyncio.shield(live.editing)
 
     async def cancelled(self, job_id: int) -> None:
         """A job was cancelled from /queue: say so where its position was shown."""
@@ -105,8 +95,7 @@ class LiveInteractions:
         self.discard(job_id)
         if live is None:
             return
-        async with live.lock:
-            live.stage = Stage.FINAL
+        async with live.last_word():
             with contextlib.suppress(discord.HTTPException):
                 await live.interaction.edit_original_response(
                     content=views.clip(texts.CANCELLED_STATUS)

@@ -49,7 +49,6 @@ from bot.frontends.telegram.onboarding import Onboarding
 from bot.frontends.telegram.outbound import Outbound
 from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
-from bot.frontends.telegram.status import StatusLocks
 
 log = logging.getLogger(__name__)
 # Nothing else is handled: don't fetch it. my_chat_member: the bot was added to a group.
@@ -83,19 +82,17 @@ class TelegramFrontEnd:
             .token(settings.telegram_token.reveal())
             .base_url(f"{api}/bot")
             .base_file_url(f"{api}/file/bot")
-            # Flood limits (a group's shared fairly), RetryAfter retried, texts clipped.
+            # Flood limits (answers first, a group's shared fairly), flood waits retried, texts
+            # clipped.
             .rate_limiter(Outbound(max_retries=3))
             # Handlers only submit and return; no update waits for another's generation.
             .concurrent_updates(True)
             .build()
         )
-        locks = StatusLocks()
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
-        intake = Intake(service, locks, max_download=max_download)
+        intake = Intake(service, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
-        self.notifier = TelegramNotifier(
-            self._app.bot, service, locks, parking, max_document=max_document
-        )
+        self.notifier = TelegramNotifier(self._app.bot, service, parking, max_document=max_document)
         characters = CharacterCommands(service, intake, KeptPhotos(parking))
         self._asking = Asking(
             service, parking, intake, self._app.bot, characters, album_wait=album_wait

@@ -4,7 +4,8 @@ references, then the stored job.
 Everything the core can refuse without the images is refused before anything is sent or
 downloaded: one short answer, and a refused album costs no download. The status message is
 sent before the job exists so that the stored job knows where its status lives
-(``Owner.route["status"]``) and a restarted process can still edit it.
+(``Owner.route["status"]``) and a restarted process can still edit it; it says the place the
+request takes in the queue, so that a job answered soon costs no edit before its answer.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from bot.core import option_texts, texts
 from bot.core.domain import Submitted
 from bot.core.errors import InvalidInput
 from bot.core.service.api import Admit, BotApi
-from bot.frontends.telegram import status, views
+from bot.frontends.telegram import outbound, status, views
 from bot.frontends.telegram.addressing import owner_in
-from bot.frontends.telegram.status import StatusKey, StatusLocks
+from bot.frontends.telegram.status import StatusKey
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,8 @@ def sources_of(message: Message | None) -> list[Source]:
 
 
 class Intake:
-    def __init__(self, service: BotApi, locks: StatusLocks, *, max_download: int | None) -> None:
+    def __init__(self, service: BotApi, *, max_download: int | None) -> None:
         self._service = service
-        self._locks = locks
         self._max_download = max_download
 
     async def start(
@@ -87,24 +87,15 @@ class Intake:
                 self.check_sizes(sources)
                 if admitted is not None:
                     await admitted()
-                key = await self._status(bot, chat_id, answer_to, status_id)
+                with outbound.at(outbound.Urgency.STATUS):
+                    text = admission.status().text
+                    key = await self._status(bot, chat_id, answer_to, text, status_id)
                 if key is not None and on_status is not None:
                     await on_status(key[1])
                 route = {"status": str(key[1])} if key is not None else {}
-                # Held until "queued" is shown, so "generating" can never be overwritten by it.
-                async with self._locks.hold(key):
-                    submitted = await admission.submit(
-                        fetch=lambda: self.fetch_all(bot, sources), route=route
-                    )
-                    if key is not None:
-                        try:
-                            queued = texts.queued(submitted.position, paused=submitted.paused)
-                            await status.edit(bot, key, queued)
-                        except TelegramError as exc:  # queued all the same; progress is a courtesy
-                            log.info(
-                                "job %d: could not show its position: %s", submitted.job_id, exc
-                            )
-                    return submitted
+                return await admission.submit(
+                    fetch=lambda: self.fetch_all(bot, sources), route=route
+                )
         except InvalidInput as refusal:
             if key is None and refuse is not None:
                 await refuse(refusal)
@@ -118,18 +109,19 @@ class Intake:
         return None
 
     async def _status(
-        self, bot: Bot, chat_id: int, answer_to: int, reuse: int | None
+        self, bot: Bot, chat_id: int, answer_to: int, text: str, reuse: int | None
     ) -> StatusKey | None:
-        """The request's status message (again, after an interruption), or None if Telegram
-        keeps failing: the request goes on, and its answer comes as a reply of its own."""
+        """The request's status message saying ``text`` (again, after an interruption), or
+        None if Telegram keeps failing: the request goes on, and its answer comes as a reply of
+        its own."""
         if reuse is not None:
             try:
-                if await status.edit(bot, (chat_id, reuse), views.RECEIVED):
+                if await status.edit(bot, (chat_id, reuse), text):
                     return chat_id, reuse
             except TelegramError as exc:
                 log.info("could not take up status message %d again: %s", reuse, exc)
         try:
-            sent = await status.send(bot, chat_id, views.RECEIVED, answer_to)
+            sent = await status.send(bot, chat_id, text, answer_to)
         except TelegramError as exc:
             if not status.passing(exc):
                 raise

@@ -1,10 +1,11 @@
 """``TelegramNotifier``: what the service reports, as Telegram messages — progress on the job's
-status message, the answer (``delivery``), failures, admin alerts.
+status message, the answer in its place (``delivery``), failures, admin alerts.
 
 Telegram errors become ``DeliveryError``: permanent when retrying cannot help (bot blocked,
 chat gone, a request Telegram refuses), transient otherwise (network, timeouts, flood waits the
 rate limiter could not absorb). Flood waits themselves are retried by the rate limiter
-(``outbound``). Each report is sent on behalf of the job's owner (``outbound.answering``).
+(``outbound``). Each report is sent on behalf of the job's owner (``outbound.answering``),
+progress after everything else (``outbound.Urgency``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from bot.core import texts
 from bot.core.captions import ResultView
 from bot.core.domain import Job, JobResult
 from bot.core.ports import DeliveryError, Parking, Posted
+from bot.core.presenters import JobStatus
 from bot.core.service.api import BotApi
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import delivery, outbound, status
 from bot.frontends.telegram.buttons import UPSCALE_SENT
-from bot.frontends.telegram.status import StatusLocks
 
 log = logging.getLogger(__name__)
 
@@ -44,46 +45,34 @@ def delivery_errors() -> Iterator[None]:
 class TelegramNotifier:
     """Implements ``bot.core.ports.Notifier`` for Telegram."""
 
-    def __init__(
-        self,
-        bot: Bot,
-        service: BotApi,
-        locks: StatusLocks,
-        parking: Parking,
-        *,
-        max_document: int,
-    ) -> None:
+    def __init__(self, bot: Bot, service: BotApi, parking: Parking, *, max_document: int) -> None:
         self._bot = bot
         self._service = service
-        self._locks = locks
         self._parking = parking
         self._max_document = max_document
 
-    async def job_started(self, job: Job) -> None:
-        outbound.answering.set(int(job.owner.user_id))
+    async def job_progress(self, job: Job, status_now: JobStatus) -> None:
         key = status.key_of(job.owner)
-        with delivery_errors():
-            async with self._locks.hold(key):
-                # This report races the final answer: never turn a result back into "generating".
-                current = await self._service.job(job.id)
-                if key is None or current is None or current.state.final:
-                    return
-                text = texts.UPSCALING if job.is_upscale else texts.STARTED
-                await status.edit(self._bot, key, text)
+        if key is None:
+            return
+        outbound.answering.set(int(job.owner.user_id))
+        with outbound.at(outbound.Urgency.PROGRESS):
+            await status.edit(self._bot, key, status_now.text)
 
     async def job_finished(self, result: JobResult) -> Posted:
         owner = result.job.owner
         outbound.answering.set(int(owner.user_id))
-        key = status.key_of(owner)
         with delivery_errors():
-            async with self._locks.hold(key):
-                view = ResultView.of(result, self._service.models, limit=outbound.MAX_CAPTION)
-                parts = SentParts(self._parking, result.job.id)
-                posted = await delivery.send(
-                    self._bot, result, view, parts, max_document=self._max_document
-                )
-                if key is not None:
-                    await status.clear(self._bot, key)
+            view = ResultView.of(result, self._service.models, limit=outbound.MAX_CAPTION)
+            parts = SentParts(self._parking, result.job.id)
+            posted = await delivery.send(
+                self._bot,
+                result,
+                view,
+                status.key_of(owner),
+                parts,
+                max_document=self._max_document,
+            )
         if result.job.is_upscale:  # its file: a second press of its button sends it again
             for ref in posted.values():
                 file_id = ref.partition(":")[2]
@@ -93,16 +82,14 @@ class TelegramNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         owner = job.owner
         outbound.answering.set(int(owner.user_id))
-        key = status.key_of(owner)
         with delivery_errors():
-            async with self._locks.hold(key):
-                await status.show(
-                    self._bot,
-                    key,
-                    texts.failed(message),
-                    int(owner.chat_id),
-                    status.answer_to(owner),
-                )
+            await status.show(
+                self._bot,
+                status.key_of(owner),
+                texts.failed(message),
+                int(owner.chat_id),
+                status.answer_to(owner),
+            )
 
     async def fetch_image(self, ref: str) -> bytes:
         with delivery_errors():

@@ -1,28 +1,37 @@
-"""Every request the bot sends to Telegram passes here (python-telegram-bot's rate limiter is
-the one hook all of them go through): its texts and button labels are rendered in the reader's
+"""Every request the bot sends to Telegram passes here (python-telegram-bot's rate limiter is the
+one hook all of them go through): its texts and button labels are rendered in the reader's
 language (``i18n.reader()``: the sender of the update, or the owner of the job being answered),
 then cut to Telegram's lengths, so that no answer is lost to "message is too long" whatever it
-quotes; and it is held to Telegram's flood limits, with a group's rate shared fairly among the
-people the bot is answering there. (An album's captions and a text with entities are rendered
-where they are made: entity offsets count the words as sent.)
+quotes; and it waits its turn within Telegram's flood limits, so that the bot meets no 429 (each
+costs a second or more of silence in that chat). (An album's captions, a result's caption and a
+text with entities are rendered where they are made: entity offsets count the words as sent.)
 
-Telegram lets a bot send about 20 messages a minute to a group, and a job costs about five
-(status, its edits, the answer). First come, first served, one member's ten jobs would hold
-everyone else's answers for minutes; here each member waiting gets the next turn in rotation.
-Whom a request answers is ``answering``: set for each update (its sender) and by the delivery
-of a job (its owner); tasks started from there inherit it.
+The turn order is what the user sees first: answers (images, failures, replies to what a user
+just did) before new jobs' status messages, and those before live progress and chat actions,
+which also leave part of every budget unused, so that an answer never waits behind them. In a
+group, the people the bot is answering take turns (each their most urgent), so one member's ten
+answers don't hold back another member's next job. Edits of one message go out one at a time,
+in the order made: a progress edit already sent when the answer comes lands before it.
+
+Whom a request answers is ``answering`` (set for each update, its sender, and by the delivery of
+a job, its owner), how urgent it is ``urgency``; tasks started from there inherit both.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
-from collections.abc import Callable, Coroutine, Hashable
+import contextlib
+import itertools
+from collections.abc import Callable, Coroutine, Hashable, Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import IntEnum
 from typing import Any
 
 from telegram import TelegramObject, Update
-from telegram.ext import AIORateLimiter, ContextTypes
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter, ContextTypes
 
 from bot.core.i18n import Language, reader
 
@@ -30,12 +39,55 @@ from bot.core.i18n import Language, reader
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_ALERT = 200
-# Telegram's documented flood limit for groups (python-telegram-bot's default too).
+# Telegram's flood limits as its bot FAQ gives them ("My bot is hitting limits"): about 30
+# messages a second in all, one a second in a chat ("short bursts" allowed: we take 3), 20 a
+# minute in a group. Sends and edits count in a chat (tdlib/telegram-bot-api#648); everything
+# sent to a chat counts in all, as python-telegram-bot's own limiter counts. Telegram counts
+# when a request arrives, and requests sent in one order may arrive closer together: a chat's
+# messages are spaced a tenth of a second more than its limit, and the burst in all is short
+# of 30 by what a tenth of a second brings.
+OVERALL_RATE = 30.0
+OVERALL_BURST = 27
+CHAT_RATE = 1.0 / 1.1
+CHAT_BURST = 3
 GROUP_RATE = 20
 GROUP_PERIOD = 60.0
+MESSAGES = frozenset(
+    (
+        "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "editMessageText",
+        "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
+    )
+)  # fmt: skip
+# What each urgency leaves unused of the overall, a chat's and a group's budget, for the more
+# urgent requests that may come meanwhile (a status message keeps a chat's last place for an
+# answer; progress leaves a third of everything).
+SPARE = {
+    "ANSWER": (0, 0, 0),
+    "STATUS": (2, 1, 1),
+    "PROGRESS": (10, 1, 5),
+}
 
 Json = dict[str, Any]
+
+
+class Urgency(IntEnum):
+    ANSWER = 0  # an answer, a failure, a reply to what a user just did
+    STATUS = 1  # a new job's status message
+    PROGRESS = 2  # live progress, chat actions: a courtesy
+
+
 answering: ContextVar[int | None] = ContextVar("answering", default=None)
+urgency: ContextVar[Urgency] = ContextVar("urgency", default=Urgency.ANSWER)
+
+
+@contextlib.contextmanager
+def at(level: Urgency) -> Iterator[None]:
+    """Send what is sent inside at ``level``."""
+    token = urgency.set(level)
+    try:
+        yield
+    finally:
+        urgency.reset(token)
 
 
 def clip(text: str, limit: int) -> str:
@@ -53,79 +105,63 @@ async def note_sender(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
         answering.set(update.effective_sender.id)
 
 
-class FairBucket:
-    """A leaky bucket of ``rate`` per ``period`` whose waiters take turns by key: each key
-    waiting gets one request through, then goes to the back of the line."""
+class Bucket:
+    """A leaky bucket: ``burst`` requests at once, refilled at ``rate`` a second."""
 
-    def __init__(self, rate: int, period: float) -> None:
-        self._rate = rate
-        self._leak_per_second = rate / period
-        self._level = 0.0
-        self._at = 0.0
-        self._waiting: dict[Hashable, collections.deque[asyncio.Future[None]]] = {}
-        self._turns: collections.deque[Hashable] = collections.deque()
-        self._timer: asyncio.TimerHandle | None = None
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.level, self.at = 0.0, 0.0
+        self.resting_until = 0.0  # Telegram asked us to wait (a 429)
+
+    def wait(self, now: float, spare: float = 0) -> float:
+        """Seconds until one more request fits, leaving ``spare`` unused (0: now)."""
+        self.level = max(0.0, self.level - (now - self.at) * self.rate)
+        self.at = now
+        over = self.level + 1 + spare - self.burst
+        return max(self.resting_until - now, over / self.rate if over > 0 else 0.0)
+
+    def take(self) -> None:
+        self.level += 1
 
     @property
     def idle(self) -> bool:
-        self._leak()
-        return not self._turns and self._level == 0
-
-    async def acquire(self, key: Hashable) -> None:
-        self._leak()
-        if not self._turns and self._level + 1 <= self._rate:
-            self._level += 1
-            return
-        future = asyncio.get_running_loop().create_future()
-        if key not in self._waiting:
-            self._waiting[key] = collections.deque()
-            self._turns.append(key)
-        self._waiting[key].append(future)
-        self._schedule()
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self._level -= 1  # granted just as its waiter went: give the place back
-            raise
-
-    def _leak(self) -> None:
-        now = asyncio.get_running_loop().time()
-        self._level = max(0.0, self._level - (now - self._at) * self._leak_per_second)
-        self._at = now
-
-    def _schedule(self) -> None:
-        if self._timer is None and self._turns:
-            wait = max(0.0, (self._level + 1 - self._rate) / self._leak_per_second)
-            self._timer = asyncio.get_running_loop().call_later(wait, self._release)
-
-    def _release(self) -> None:
-        self._timer = None
-        self._leak()
-        while self._turns and self._level + 1 <= self._rate:
-            key = self._turns[0]
-            queue = self._waiting[key]
-            future = queue.popleft()
-            if future.done() and queue:  # cancelled: the key's next waiter has the turn
-                continue
-            self._turns.popleft()
-            if queue:
-                self._turns.append(key)
-            else:
-                del self._waiting[key]
-            if not future.done():
-                self._level += 1
-                future.set_result(None)
-        self._schedule()
+        return self.level == 0 and self.resting_until <= self.at
 
 
-class Outbound(AIORateLimiter):
-    """``AIORateLimiter`` (the overall limit, retrying flood waits), with texts clipped and
-    each group's rate shared fairly (instead of its first-come, first-served group limit)."""
+@dataclass(eq=False)
+class _Request:
+    urgency: Urgency
+    seq: int
+    chat: int | str
+    group: bool
+    counted: bool  # a message: counts in its chat's and group's budget
+    message: tuple[int | str, int] | None  # the message it edits or deletes
+    requester: Hashable
+    granted: asyncio.Future[None]
+
+
+class Outbound(BaseRateLimiter[int]):
+    """Telegram's flood limits, with answers first, one message's edits in order and a
+    group's rate shared in turns; flood waits (429) rest that chat and are retried."""
 
     def __init__(self, *, max_retries: int) -> None:
-        super().__init__(max_retries=max_retries, group_max_rate=0)
-        self._groups: dict[int | str, FairBucket] = {}
+        self._max_retries = max_retries
+        self._overall = Bucket(OVERALL_RATE, OVERALL_BURST)
+        self._chats: dict[int | str, Bucket] = {}
+        self._groups: dict[int | str, Bucket] = {}
+        self._turns: dict[tuple[int | str, Hashable], int] = {}  # (group, requester) → turn
+        self._waiting: list[_Request] = []
+        self._sending: set[tuple[int | str, int]] = set()  # messages with an edit on its way
+        self._seq = itertools.count()
+        self._turn = itertools.count(1)
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
     async def process_request(
         self,
@@ -139,26 +175,175 @@ class Outbound(AIORateLimiter):
         # ``data`` is the request's own parameters (ExtBot passes it in ``args`` as well).
         text_limit = MAX_ALERT if endpoint == "answerCallbackQuery" else MAX_TEXT
         language = reader()
-        for field, limit in (("text", text_limit), ("caption", MAX_CAPTION)):
-            value = data.get(field)
+        for name, limit in (("text", text_limit), ("caption", MAX_CAPTION)):
+            value = data.get(name)
             if isinstance(value, str):
-                data[field] = clip(language.render(value), limit)
+                data[name] = clip(language.render(value), limit)
         markup = data.get("reply_markup")
         if isinstance(markup, TelegramObject):  # button labels, a reply's placeholder
             data["reply_markup"] = _rendered(markup.to_dict(), language)
-        group = _group(data.get("chat_id"))
-        if group is not None:
-            await self._bucket(group).acquire(answering.get())
-        return await super().process_request(
-            callback, args, kwargs, endpoint, data, rate_limit_args
+        chat = _chat(data.get("chat_id"))
+        if chat is None:  # not sent to a chat (files, callback answers, settings): not limited
+            return await callback(*args, **kwargs)
+        message_id = data.get("message_id")
+        request = _Request(
+            urgency.get(),
+            next(self._seq),
+            chat,
+            group=isinstance(chat, str) or chat < 0,
+            counted=endpoint in MESSAGES,
+            message=(chat, message_id) if isinstance(message_id, int) else None,
+            requester=answering.get(),
+            granted=asyncio.get_running_loop().create_future(),
+        )
+        retries = rate_limit_args if rate_limit_args is not None else self._max_retries
+        for attempt in itertools.count():
+            await self._turn_of(request)
+            try:
+                return await self._send(request, callback(*args, **kwargs))
+            except RetryAfter as exc:
+                if attempt >= retries:
+                    raise
+                await asyncio.sleep(self._rest(request, exc.retry_after))
+                request.granted = asyncio.get_running_loop().create_future()
+        raise AssertionError("unreachable")
+
+    async def _turn_of(self, request: _Request) -> None:
+        self._waiting.append(request)
+        self._pump()
+        try:
+            await request.granted
+        except asyncio.CancelledError:
+            if request.granted.done() and not request.granted.cancelled():
+                self._finish(request)  # granted just as its sender went: give the turn back
+            else:
+                self._waiting.remove(request)
+            raise
+
+    async def _send(
+        self, request: _Request, call: Coroutine[Any, Any, bool | Json | list[Json]]
+    ) -> bool | Json | list[Json]:
+        # Shielded: a sender that gives up (a progress edit the answer overtook) must not cut
+        # a request in half; the message's next edit waits until Telegram has this one.
+        sending = asyncio.ensure_future(call)
+        sending.add_done_callback(lambda task: self._sent(request, task))
+        return await asyncio.shield(sending)
+
+    def _sent(self, request: _Request, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled():
+            task.exception()  # its sender may be gone: the outcome is seen here at least
+        self._finish(request)
+
+    def _finish(self, request: _Request) -> None:
+        if request.message is not None:
+            self._sending.discard(request.message)
+            self._pump()
+
+    def _rest(self, request: _Request, retry_after: int | timedelta) -> float:
+        """Telegram refused with a flood wait: nothing more to that chat (and its group) until
+        it is over, and this request goes again then. The seconds to wait."""
+        seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else retry_after
+        until = asyncio.get_running_loop().time() + seconds
+        for bucket in self._budgets(request)[1:]:  # not the others' budget: theirs is fine
+            bucket.resting_until = max(bucket.resting_until, until)
+        return seconds
+
+    # Whose turn it is.
+
+    def _pump(self) -> None:
+        """Let go every waiting request that fits now, most urgent first; then set a timer
+        for when the next one will."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = asyncio.get_running_loop().time()
+        while (request := self._next(now)) is not None:
+            self._waiting.remove(request)
+            for bucket in self._budgets(request):
+                bucket.take()
+            if request.message is not None:
+                self._sending.add(request.message)
+            if request.group:
+                self._turns[(request.chat, request.requester)] = next(self._turn)
+            request.granted.set_result(None)
+        waits = [self._wait(r, now) for r in self._waiting]
+        soonest = min((w for w in waits if w is not None), default=None)
+        if soonest is not None:
+            self._timer = asyncio.get_running_loop().call_later(soonest, self._pump)
+        self._forget_idle()
+
+    def _next(self, now: float) -> _Request | None:
+        """The most urgent waiting request that may go now. In a group, only the one whose
+        turn it is may go: another member's request doesn't take a turn that waits for room."""
+        turn: dict[int | str, _Request] = {}
+        for request in self._waiting:
+            if request.group and request.counted:
+                ahead = turn.get(request.chat)
+                if ahead is None or self._before(request, ahead):
+                    turn[request.chat] = request
+        chosen: _Request | None = None
+        for request in self._waiting:
+            if request.group and request.counted and turn[request.chat] is not request:
+                continue
+            if chosen is not None and self._before(chosen, request):
+                continue
+            if self._wait(request, now) == 0.0:
+                chosen = request
+        return chosen
+
+    def _before(self, one: _Request, other: _Request) -> bool:
+        """Whether ``one`` goes before ``other``: progress after everything else; in one group,
+        the member who had the least recent turn (their answer or their next job's status);
+        then the more urgent; then the one made first."""
+        progress = Urgency.PROGRESS
+        if (one.urgency is progress) != (other.urgency is progress):
+            return other.urgency is progress
+        if one.group and one.chat == other.chat:
+            mine = self._turns.get((one.chat, one.requester), 0)
+            theirs = self._turns.get((other.chat, other.requester), 0)
+            if mine != theirs:
+                return mine < theirs
+        if one.urgency != other.urgency:
+            return one.urgency < other.urgency
+        return one.seq < other.seq
+
+    def _wait(self, request: _Request, now: float) -> float | None:
+        """Seconds until ``request`` may go (None: when the edit before it is done)."""
+        if request.message is not None and request.message in self._sending:
+            return None
+        spares = SPARE[request.urgency.name]
+        return max(
+            bucket.wait(now, spare)
+            for bucket, spare in zip(self._budgets(request), spares, strict=False)
         )
 
-    def _bucket(self, group: int | str) -> FairBucket:
-        if len(self._groups) > 512:  # forget the groups whose share is all unused again
-            self._groups = {g: b for g, b in self._groups.items() if g == group or not b.idle}
-        if group not in self._groups:
-            self._groups[group] = FairBucket(GROUP_RATE, GROUP_PERIOD)
-        return self._groups[group]
+    def _budgets(self, request: _Request) -> list[Bucket]:
+        """The budgets ``request`` counts in: overall, then its chat's and its group's."""
+        budgets = [self._overall]
+        if request.counted:
+            budgets.append(self._bucket(self._chats, request.chat, CHAT_RATE, CHAT_BURST))
+            if request.group:
+                rate = GROUP_RATE / GROUP_PERIOD
+                budgets.append(self._bucket(self._groups, request.chat, rate, GROUP_RATE))
+        return budgets
+
+    @staticmethod
+    def _bucket(
+        buckets: dict[int | str, Bucket], chat: int | str, rate: float, burst: float
+    ) -> Bucket:
+        if chat not in buckets:
+            buckets[chat] = Bucket(rate, burst)
+        return buckets[chat]
+
+    def _forget_idle(self) -> None:
+        """Forget the chats whose budget is all unused again, once there are many."""
+        if len(self._chats) + len(self._groups) <= 1024:
+            return
+        busy = {r.chat for r in self._waiting}
+        for buckets in (self._chats, self._groups):
+            for chat in [c for c, b in buckets.items() if b.idle and c not in busy]:
+                del buckets[chat]
+        self._turns = {k: t for k, t in self._turns.items() if k[0] in self._groups}
 
 
 def _rendered(value: Any, language: Language) -> Any:
@@ -171,11 +356,11 @@ def _rendered(value: Any, language: Language) -> Any:
     return value
 
 
-def _group(chat_id: object) -> int | str | None:
-    # As python-telegram-bot tells groups: negative ids, and @usernames (channels, supergroups).
+def _chat(chat_id: object) -> int | str | None:
+    # As python-telegram-bot tells them: ids, and @usernames (channels, supergroups).
     if isinstance(chat_id, str):
         try:
-            chat_id = int(chat_id)
+            return int(chat_id)
         except ValueError:
             return chat_id
-    return chat_id if isinstance(chat_id, int) and chat_id < 0 else None
+    return chat_id if isinstance(chat_id, int) else None

@@ -1,10 +1,7 @@
-"""The status message of a job: one message, edited on state changes, in state order, and
-removed once the answer is there. The stored job knows it (``Owner.route["status"]``), so a
-restarted process can still edit it.
-
-The intake edits it to "queued" while the service may already report "generating" or even the
-result from another task. A lock per status message (held by the intake from before the job
-exists) makes those edits land in order; locks live only while someone holds or awaits them.
+"""The status message of a job: one message, saying where the job is (``progress`` keeps it
+true) until the answer takes its place (``delivery``). The stored job knows it
+(``Owner.route["status"]``), so a restarted process can still edit it. Its edits go out in the
+order made (``outbound``), so a late progress report never lands on top of the answer.
 """
 
 from __future__ import annotations
@@ -12,9 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
-from telegram import Bot, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.core.domain import Owner
@@ -26,6 +22,9 @@ log = logging.getLogger(__name__)
 # than the rate limiter's retries) is tried this often, from this wait, doubling.
 SEND_ATTEMPTS = 3
 SEND_BACKOFF = 0.5
+# What Telegram says when a message can't take an edit any more: deleted, too old, or no text
+# to edit (the answer took its place).
+_GONE = ("message to edit not found", "message can't be edited", "no text in the message")
 
 
 def key_of(owner: Owner) -> StatusKey | None:
@@ -39,28 +38,10 @@ def answer_to(owner: Owner) -> int | None:
     return int(owner.reply_to) if owner.reply_to else None
 
 
-class StatusLocks:
-    """One lock per status message, dropped when no one holds or awaits it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[StatusKey, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, key: StatusKey | None) -> AsyncIterator[None]:
-        if key is None:
-            yield
-            return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+def gone(exc: BadRequest) -> bool:
+    """Telegram refused an edit because the message can't take it (not for what it said)."""
+    reason = exc.message.lower()
+    return any(words in reason for words in _GONE)
 
 
 def reply_to(message_id: int | None) -> ReplyParameters | None:
@@ -70,15 +51,16 @@ def reply_to(message_id: int | None) -> ReplyParameters | None:
     return ReplyParameters(message_id=message_id, allow_sending_without_reply=True)
 
 
-async def edit(bot: Bot, key: StatusKey, text: str) -> bool:
-    """Edit a status message; False if it is gone. An unchanged text is not an error."""
+async def edit(
+    bot: Bot, key: StatusKey, text: str, markup: InlineKeyboardMarkup | None = None
+) -> bool:
+    """Edit a status message; False if it can't be (gone). An unchanged text is not an error."""
     try:
-        await bot.edit_message_text(text, chat_id=key[0], message_id=key[1])
+        await bot.edit_message_text(text, chat_id=key[0], message_id=key[1], reply_markup=markup)
     except BadRequest as exc:
-        reason = exc.message.lower()
-        if "message is not modified" in reason:
+        if "message is not modified" in exc.message.lower():
             return True
-        if "message to edit not found" in reason or "message can't be edited" in reason:
+        if gone(exc):
             return False
         raise
     return True

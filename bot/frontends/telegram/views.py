@@ -40,7 +40,6 @@ from bot.core.presenters import (
 from bot.core.settings import SETTINGS
 from bot.core.stats import StatsView
 
-RECEIVED = "⏳ …"
 DONE = _("✅ Done.")
 INVALID_BUTTON = _("That button is no longer valid.")
 SAVED = _("Saved.")

@@ -1,0 +1,144 @@
+"""What one unit of a road's capacity allows: a Flow account's adaptive limit (AIMD), or the
+fixed limits of another road's plan. The scheduler (``bot.core.scheduler``) decides who runs
+where; these say how much room each unit has and how a call's ending moves it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from bot.core.providers import ProviderLimits
+
+BACKOFF = 0.9
+# The roads count a minute from when a request reaches them, a little after we count it here.
+MINUTE = 61.0
+
+
+@dataclass
+class AccountLimit:
+    """One account's adaptive concurrency limit and what runs on it now."""
+
+    email: str
+    floor: int
+    ceiling: int
+    limit: float = 0.0
+    in_flight: int = 0
+    healthy: bool = True
+    round_trip: float = 0.0
+    last_throttle: float = -math.inf
+    last_full: float = -math.inf
+    provider: str = "flow"
+    freed: int = 0  # slots given back for any reason but a refusal: what a refused job awaits
+
+    def __post_init__(self) -> None:
+        self.limit = self.limit or float(self.floor)
+
+    def resume(self, limit: float) -> None:
+        """Start from a limit learned before (by a previous run), within the bounds."""
+        self.limit = min(float(self.ceiling), max(float(self.floor), limit))
+
+    @property
+    def name(self) -> str:
+        return self.email
+
+    @property
+    def room(self) -> int:
+        return int(self.limit) - self.in_flight if self.healthy else 0
+
+    def fits(self, calls: int, now: float) -> bool:
+        return self.room >= self._held(calls)
+
+    def start(self, calls: int, now: float) -> int:
+        """Hold slots for ``calls`` calls; how many were held."""
+        held = self._held(calls)
+        self.in_flight += held
+        if self.in_flight >= int(self.limit):
+            self.last_full = now
+        return held
+
+    def _held(self, calls: int) -> int:
+        # A job larger than the whole limit holds all of it (never none).
+        return max(1, min(calls, int(self.limit)))
+
+    def on_success(self, sent_at: float, now: float) -> None:
+        """A request sent at ``sent_at`` succeeded."""
+        took = now - sent_at
+        self.round_trip = took if not self.round_trip else 0.8 * self.round_trip + 0.2 * took
+        # Grow only if the limit was reached while this request ran: an idle account proves
+        # nothing. (Asking "is it full now?" would miss all but the first of a round's answers.)
+        if self.last_full >= sent_at:
+            calm = now - self.last_throttle > 2 * self.round_trip
+            step = 1.0 if calm else 1.0 / self.limit
+            self.limit = min(float(self.ceiling), self.limit + step)
+
+    def on_throttle(self, now: float) -> None:
+        """A request was refused as over capacity; call before it leaves ``in_flight``."""
+        self.last_throttle = now
+        held = self.in_flight - 1
+        self.limit = max(float(self.floor), min(self.limit * BACKOFF, float(held)))
+
+
+@dataclass
+class RoadLimit:
+    """A road with a plan's fixed limits as one unit: at most ``concurrency`` calls in flight,
+    and at most ``per_minute`` started in any ``MINUTE`` (a token bucket whose every token
+    comes back one minute after it was spent, so no minute sees more than the plan allows, as
+    the road counts; a bucket refilled at a steady rate would let twice that through at the
+    edge of a minute). A job larger than the plan holds all of it and the road paces the rest."""
+
+    provider: str
+    concurrency: int | None = None
+    per_minute: int | None = None
+    in_flight: int = 0
+    healthy: bool = True
+    spent: deque[float] = field(default_factory=deque)
+
+    @classmethod
+    def of(cls, provider: str, limits: ProviderLimits) -> RoadLimit:
+        return cls(provider, limits.concurrency, limits.starts_per_minute)
+
+    @property
+    def name(self) -> str:
+        return self.provider
+
+    @property
+    def room(self) -> int:
+        if not self.healthy:
+            return 0
+        return (self.concurrency or 1_000_000) - self.in_flight
+
+    def tokens(self, now: float) -> int:
+        while self.spent and now - self.spent[0] >= MINUTE:
+            self.spent.popleft()
+        return (self.per_minute or 1_000_000) - len(self.spent)
+
+    def fits(self, calls: int, now: float) -> bool:
+        tokens = max(1, min(calls, self.per_minute or calls))
+        return self.room >= self._held(calls) and self.tokens(now) >= tokens
+
+    def start(self, calls: int, now: float) -> int:
+        held = self._held(calls)
+        self.in_flight += held
+        self.spent.extend([now] * calls)
+        return held
+
+    def _held(self, calls: int) -> int:
+        return max(1, min(calls, self.concurrency or calls))
+
+    def next_room_at(self, now: float) -> float | None:
+        """When a spent token comes back, if the bucket is what holds jobs back."""
+        if self.per_minute is None or self.tokens(now) > 0 or not self.spent:
+            return None
+        return self.spent[0] + MINUTE
+
+    def on_success(self, sent_at: float, now: float) -> None:
+        """Fixed limits don't move."""
+
+    def on_throttle(self, now: float) -> None:
+        """A 429 here means the plan allows less than configured: the job waits out the
+        road's Retry-After; the limits stay (the operator's to correct)."""
+
+
+Unit = AccountLimit | RoadLimit
