@@ -10,6 +10,8 @@ an announcement. Per case it prints the median, min and max over the runs of:
 - the makespan to the chat, from the first command sent to the last image received by the fake
   platform, beside the ideal (jobs × latency ÷ (capacity × accounts); when the capacity varies,
   the time its integral from the first command takes to cover the jobs) and their ratio;
+- how busy the upstream was kept: the ideal over the time to its last successful answer (the
+  makespan without what delivery adds after it), and the time to the first picture;
 - the overhead from the upstream's answer leaving the fake Flow server to the platform receiving
   that job's image, p50/p95/p99 (a job's answer is found by the command it replies to, and the
   command by a number in the prompt the Flow server saw);
@@ -18,7 +20,9 @@ an announcement. Per case it prints the median, min and max over the runs of:
 - commands never answered, if any (nothing happened for 75 s and the job never reached the
   upstream: the command was dropped): a run with one is incomplete and has no makespan.
 
-Every setting is the shipped default: no case needs another (10 jobs per user is the queue cap).
+``--bot-root`` runs the bot of another checkout against these same fakes and this same
+measure (a before/after on one harness). Every setting is the shipped default: no case needs
+another (10 jobs per user is the queue cap).
 Targets (issue 11): ratio ≥ 0.95 at fixed capacity (≥ 0.90 with 1,000 jobs or varying capacity),
 2 accounts ≥ 1.9× one, overhead p99 ≤ 50 ms at 40 jobs and ≤ 100 ms at the 60-job burst, ≤ 2
 calls per one-image job, peak RSS under 150 MB.
@@ -48,7 +52,7 @@ from bench.stats import percentile
 from bot.core.policy import Limits, Tuning
 from tests.fakes.discord_server import FakeDiscordServer, RateLimits, RestCall
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import FakeTelegramServer, FloodControl
+from tests.fakes.telegram_server import Call, FakeTelegramServer, FloodControl
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SIZE = (64, 64)
@@ -162,7 +166,7 @@ class Telegram:
     calls_name = "Bot API calls"
     token = "123:ABC"
     first_user = 1000  # a private chat's id is its user's id
-    answers = frozenset({"sendPhoto", "sendDocument", "sendMediaGroup"})
+    answers = frozenset({"sendPhoto", "sendDocument", "sendMediaGroup", "editMessageMedia"})
 
     def __init__(self, server: FakeTelegramServer) -> None:
         self.tg = server
@@ -198,9 +202,17 @@ class Telegram:
         found: dict[Hashable, float] = {}
         for call in self.tg.calls:
             if call.method in self.answers and call.error is None:
-                reply = call.params.get("reply_parameters") or {}
-                found.setdefault((call.params["chat_id"], reply.get("message_id")), call.at)
+                chat = call.params["chat_id"]
+                found.setdefault((chat, self._answered(chat, call)), call.at)
         return found
+
+    def _answered(self, chat: int, call: Call) -> int | None:
+        """The command an answer answers: the message it replies to, or for a status message
+        that became the answer (editMessageMedia), the one the status message replied to."""
+        if call.method != "editMessageMedia":
+            return (call.params.get("reply_parameters") or {}).get("message_id")
+        status = self.tg.message(chat, call.params["message_id"]) or {}
+        return (status.get("reply_to_message") or {}).get("message_id")
 
     def failures(self) -> int:
         return sum(
@@ -322,6 +334,8 @@ class Run:
     failed: int
     lost: int  # unanswered jobs that never reached the upstream: their command was dropped
     last_image: float  # s after the first command, complete or not
+    first_image: float  # s after the first command
+    last_served: float | None  # the upstream's last successful answer, s (None: not all were)
     overheads: list[float]  # seconds, one per answered job
     calls: Counter[str]
     refused: Counter[str]  # the calls the platform answered 429
@@ -353,12 +367,12 @@ class RssSampler:
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    chat: Platform, flow: FakeFlowServer, case: Case, tmp: Path, log: Path
+    chat: Platform, flow: FakeFlowServer, tmp: Path, log: Path, root: Path
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``python -m bot`` (or its Discord launcher) in ``tmp``, stopped with SIGTERM afterwards."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(HOST_SETTINGS)}
     env.update(
-        PYTHONPATH=str(ROOT),
+        PYTHONPATH=str(root),
         USEAPI_TOKEN="test-token",
         USEAPI_BASE_URL=flow.base_url,
         DATABASE_URL=f"sqlite:///{tmp / 'bot.sqlite3'}",
@@ -419,7 +433,9 @@ async def quiet(count: Callable[[], int], *, quiet_for: float, at_most: float) -
             last, since = now, time.monotonic()
 
 
-async def run_once(case: Case, kind: str, limited: bool, logs: Path | None, label: str) -> Run:
+async def run_once(
+    case: Case, kind: str, limited: bool, logs: Path | None, label: str, root: Path
+) -> Run:
     accounts = [f"bench{i}@example.com" for i in range(case.accounts)]
     capacity = case.phases[0][1] if case.phases else case.capacity
     load_before = os.getloadavg()[0]
@@ -434,7 +450,7 @@ async def run_once(case: Case, kind: str, limited: bool, logs: Path | None, labe
         with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmpdir:
             tmp = Path(tmpdir)
             log = (logs / f"{label}.log") if logs else tmp / "bot.log"
-            async with bot_process(chat, flow, case, tmp, log) as bot:
+            async with bot_process(chat, flow, tmp, log, root) as bot:
                 await until_ready(chat, bot, log)
                 rss = RssSampler(bot.pid)
                 ready_rss = rss.sample()
@@ -452,6 +468,7 @@ async def run_once(case: Case, kind: str, limited: bool, logs: Path | None, labe
     answered = _answer_times(flow)
     calls, refused = chat.calls(t0)
     last = max(images.values(), default=t0) - t0
+    served = max(answered.values(), default=t0) - t0
     unanswered = set(keys.values()) - {keys[k] for k in images}
     return Run(
         makespan=last if len(images) == case.jobs else None,
@@ -459,6 +476,8 @@ async def run_once(case: Case, kind: str, limited: bool, logs: Path | None, labe
         failed=chat.failures(),
         lost=len(unanswered - _reached(flow)),
         last_image=last,
+        first_image=min(images.values(), default=t0) - t0,
+        last_served=served if len(answered) == case.jobs else None,
         overheads=[at - answered[keys[k]] for k, at in images.items() if keys[k] in answered],
         calls=calls,
         refused=refused,
@@ -530,6 +549,8 @@ class Summary:
     case: Case
     makespan: float | None
     ratio: float | None
+    busy: float | None  # ideal ÷ time to the upstream's last answer
+    first: float
     p50: float
     p95: float
     p99: float
@@ -544,6 +565,8 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
     makespans = [r.makespan for r in done if r.makespan is not None]
     ideal = case.ideal()
     ratios = [ideal / m for m in makespans] if ideal else []
+    served = [r.last_served for r in runs if r.last_served]
+    busy = [ideal / t for t in served] if ideal else []
     overheads = {q: [percentile(r.overheads, q) * 1000 for r in runs] for q in (0.5, 0.95, 0.99)}
     per_job = [sum(r.calls.values()) / case.jobs for r in runs]
     mb = 2**20
@@ -558,6 +581,9 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
         print(_row("ratio ideal/actual", ratios, ".3f"))
     if len(done) < len(runs):
         print(_row("last image, all runs (some lost), s", [r.last_image for r in runs], ".2f"))
+    if busy:
+        print(_row("upstream kept busy, ideal/its end", busy, ".3f"))
+    print(_row("first picture at, s", [r.first_image for r in runs], ".2f"))
     for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
         print(_row(f"upstream answer → image {label}, ms", overheads[q], ".0f"))
     print(_row(f"{calls_name} per job", per_job, ".2f"))
@@ -593,6 +619,8 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
         case,
         statistics.median(makespans) if makespans else None,
         statistics.median(ratios) if ratios else None,
+        statistics.median(busy) if busy else None,
+        statistics.median(r.first_image for r in runs),
         statistics.median(overheads[0.5]),
         statistics.median(overheads[0.95]),
         statistics.median(overheads[0.99]),
@@ -606,10 +634,14 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
 def print_summary(summaries: list[Summary]) -> None:
     header = (
         f"{'platform':<10}{'case':<14}{'jobs':>6}{'ideal s':>9}{'actual s':>10}{'ratio':>7}"
+        f"{'busy':>7}{'first s':>8}"
         f"{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'calls/job':>10}{'429s':>6}{'lost':>5}"
         f"{'RSS MB':>8}"
     )
-    print("\nMedians (actual and ratio over complete runs; lost: commands never answered)")
+    print(
+        "\nMedians (actual and ratio over complete runs; busy: ideal ÷ the upstream's last "
+        "answer; first: the first picture; lost: commands never answered)"
+    )
     print(header + "\n" + "-" * len(header))
     for s in summaries:
         ideal = s.case.ideal()
@@ -618,6 +650,7 @@ def print_summary(summaries: list[Summary]) -> None:
             f"{'—' if ideal is None else format(ideal, '.2f'):>9}"
             f"{'—' if s.makespan is None else format(s.makespan, '.2f'):>10}"
             f"{'—' if s.ratio is None else format(s.ratio, '.3f'):>7}"
+            f"{'—' if s.busy is None else format(s.busy, '.3f'):>7}{s.first:>8.2f}"
             f"{s.p50:>8.0f}{s.p95:>8.0f}{s.p99:>8.0f}{s.calls:>10.2f}{s.refused:>6.0f}"
             f"{s.lost:>5.0f}{s.rss:>8.1f}"
         )
@@ -634,6 +667,8 @@ async def main(args: argparse.Namespace) -> None:
         args.logs.mkdir(parents=True, exist_ok=True)
     kinds = [args.platform] if args.platform else ["telegram", "discord"]
     limits, tuning = Limits(), Tuning()
+    if args.bot_root != ROOT:
+        print(f"the bot from {args.bot_root}")
     print(
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; "
         f"Python {sys.version.split()[0]}; bot settings: shipped defaults "
@@ -649,7 +684,7 @@ async def main(args: argparse.Namespace) -> None:
             runs = []
             for i in range(args.runs):
                 label = f"{kind}-{case.name}-{i + 1}"
-                runs.append(await run_once(case, kind, limited, args.logs, label))
+                runs.append(await run_once(case, kind, limited, args.logs, label, args.bot_root))
             calls_name = Telegram.calls_name if kind == "telegram" else Discord.calls_name
             summaries.append(report(kind, case, runs, calls_name))
             sys.stdout.flush()
@@ -668,6 +703,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--platform", choices=["telegram", "discord"], help="default: both")
     parser.add_argument("--logs", type=Path, help="keep each run's bot log in this directory")
+    parser.add_argument(
+        "--bot-root",
+        type=Path,
+        default=ROOT,
+        help="run the bot of this checkout (default: this one), e.g. an older one for a before",
+    )
     parser.add_argument(
         "--no-platform-limits",
         action="store_true",
