@@ -170,6 +170,21 @@ def on_original(
     return match
 
 
+def responded(inter: InjectedInteraction, content: str) -> Callable[[RestCall], bool]:
+    """Matches the interaction's first response, public, saying ``content`` (a job's status:
+    its place in the queue)."""
+
+    def match(call: RestCall) -> bool:
+        return (
+            call.path.startswith(f"/interactions/{inter.id}/")
+            and call.status in (200, 204)
+            and call.json["type"] == 4
+            and (call.json.get("data") or {}).get("content") == content
+        )
+
+    return match
+
+
 def edits(dc: FakeDiscordServer, inter: InjectedInteraction) -> list[str]:
     """The contents the response was edited to, in order."""
     return [c.json["content"] for c in dc.interaction_responses(inter.id) if on_original(inter)(c)]

@@ -17,6 +17,7 @@ from bot.core import option_texts, rules_texts, texts
 from bot.core.domain import UserKey
 from bot.core.policy import Tuning
 from bot.frontends.discord import views
+from tests.attacks.conftest import until
 from tests.conftest import AnyStore
 from tests.e2e.discord_harness import (
     ADMIN,
@@ -27,6 +28,7 @@ from tests.e2e.discord_harness import (
     buttons,
     ephemeral_reply,
     on_original,
+    responded,
     start_bot,
     unasked_refusals,
 )
@@ -134,7 +136,8 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
 
     assert await admin(dc, "pause") == said.PAUSED
     waiting = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=USER)
-    await dc.wait_for(on_original(waiting, content=texts.queued(1, paused=True)))
+    await dc.wait_for(responded(waiting, texts.queued(1, paused=True)))
+    await until(lambda: bot.service.scheduler.entries())  # shown before it is stored
     stats = await admin(dc, "stats")
     assert "**Queue**\n- 1 waiting, 0 running — paused by an operator (/admin resume)" in stats
     assert "- alice@example.com: 0 of 3 in flight, serving" in stats
@@ -157,7 +160,8 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
     assert await admin(dc, "quota", user=str(USER)) == said.quota_shown(user, 0, 1, own=True)
 
     queued = await dc.slash_command("imagine", {"prompt": "a cat", "count": 1}, user_id=USER)
-    await dc.wait_for(on_original(queued, content=texts.queued(1, paused=True)))
+    await dc.wait_for(responded(queued, texts.queued(1, paused=True)))
+    await until(lambda: bot.service.scheduler.entries())
     assert await admin(dc, "cancel", user=str(USER)) == said.cancelled_jobs(user, 1)
     assert await admin(dc, "resume") == said.RESUMED
     works = await dc.slash_command("imagine", {"prompt": "a cat", "count": 1}, user_id=USER)

@@ -360,7 +360,7 @@ async def _a_job_on(platform: str, tg: FakeTelegramServer, dc: FakeDiscordServer
     """Ask for an image on ``platform`` and wait for it to be posted."""
     if platform == "telegram":
         await tg.post_message(42, 42, "/imagine a fox --count 1")
-        await tg.wait_for("sendPhoto", timeout=10)
+        await tg.wait_for("editMessageMedia", timeout=10)  # the status message became it
         return
     await dc.wait_ready()
     asked = await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=4444)

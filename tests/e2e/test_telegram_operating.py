@@ -123,7 +123,7 @@ async def test_an_upstream_that_serves_no_one_is_said_at_once_and_told_once(
     await bot.tg.post_message(USER, USER, "/imagine a fox --count 1")
     job = await bot.delivered(1)
     assert (await bot.results(job.id))[0].data is None  # delivered (its bytes dropped)
-    assert bot.tg.calls_of("sendPhoto")
+    assert bot.tg.calls_of("editMessageMedia")  # the status message became the picture
     assert len(alerts(bot)) == 2
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.core import admin_texts, option_texts, rules_texts, texts
-from bot.core.domain import Action, Button, Owner, UserKey
+from bot.core.domain import Action, Button, JobState, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
 from bot.core.service import Service
@@ -161,9 +161,7 @@ async def test_an_admin_cancels_a_running_job_too(make_service: Any, flow: FakeF
     service, told = await make_service()
     flow.latency = 0.5
     running = await service.submit(owner("5"), "a fox --count 2")
-    async with asyncio.timeout(5):
-        while running.job_id not in told.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await until_running(service, running.job_id)
     answer = await service.admin(ADMIN, "cancel console:5")
     assert answer == admin_texts.cancelled_jobs(UserKey("console", "5"), 1)
     await told.wait_answered(running.job_id)
@@ -255,12 +253,10 @@ async def test_a_cancelled_job_gives_its_images_back(make_service: Any) -> None:
 async def test_a_job_cancelled_while_it_runs_still_counts(
     make_service: Any, flow: FakeFlowServer
 ) -> None:
-    service, told = await make_service()
+    service, _ = await make_service()
     flow.latency = 0.5
     submitted = await service.submit(owner(), "a fox --count 2")
-    async with asyncio.timeout(5):
-        while submitted.job_id not in told.started:  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
+    await until_running(service, submitted.job_id)
     await service.cancel(owner().user, submitted.job_id)
     assert await used(service) == 2  # the upstream makes (and bills) it all the same
     with pytest.raises(InvalidInput):  # and the images it makes are thrown away
@@ -355,3 +351,12 @@ async def test_a_server_can_keep_buttons_to_the_one_who_asked(make_service: Any)
     await told.wait_answered(mine.job_id, admins.job_id)
     await service.update_server(member("7"), shared_buttons=True)
     await service.press(member("2"), reroll)
+
+
+async def until_running(service: Service, job_id: int) -> None:
+    """Until the job's call upstream has begun ("running" is stored beside it)."""
+    async with asyncio.timeout(5):
+        while (job := await service.store.get_job(job_id)) is None or (  # noqa: ASYNC110
+            job.state is not JobState.RUNNING
+        ):
+            await asyncio.sleep(0.01)

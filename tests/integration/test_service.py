@@ -158,9 +158,9 @@ async def test_a_job_refused_for_capacity_takes_the_next_free_slot_not_a_timer(
 async def test_the_limit_an_account_was_found_to_take_survives_a_restart(
     make_service: Any, flow: FakeFlowServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.core.service import accounts
+    from bot.core.service import learned as learned_limits
 
-    monkeypatch.setattr(accounts, "LIMITS_EVERY", 0.05)
+    monkeypatch.setattr(learned_limits, "LIMITS_EVERY", 0.05)
     flow.latency = 0.2
     service, told = await make_service()
     start = service.scheduler.accounts["alice@example.com"].limit
