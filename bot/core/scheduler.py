@@ -10,13 +10,15 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
   with a healthy unit and waits for that road while it is merely full; the next road takes over
   only when none of the first's units can serve (an operator problem took them out);
 - a road's capacity comes in units, of two kinds. A Flow account has an adaptive limit (AIMD,
-  as in TCP and Netflix's concurrency-limits): it starts at the floor and, while fully used,
-  grows by one per success ("slow start": doubling per round trip); a 429/503 cuts it by at
-  least 10%, and down to what the upstream was actually holding (our other requests in flight
-  there), since a throttle is a measurement of capacity. For two round trips after a throttle
-  it grows only by about one per round trip, so a steady capacity sees a probe every few round
-  trips, not a 429 storm; after that it probes fast again. Any other road is one unit with a
-  plan's fixed limits (``RoadLimit``): calls in flight, and calls started in any minute;
+  as in TCP and Netflix's concurrency-limits): it starts at the floor (at the ceiling, for an
+  account nobody measured while more jobs wait than that) and, while fully used, grows by one
+  per success ("slow start": doubling per round trip); a 429/503 cuts it by at least 10% once
+  per round trip, and down to what the upstream was actually holding (our other requests in
+  flight there), since a throttle is a measurement of capacity. For two round trips after a
+  throttle it grows only by about one per round trip, so a steady capacity sees a probe every
+  few round trips, not a 429 storm; after that it probes fast again. Any other road is one
+  unit with a plan's fixed limits (``RoadLimit``): calls in flight, and calls started in any
+  minute;
 - a job pinned to a unit (its references live there) waits for that unit; one whose
   characters live on a unit (its ``home``) waits for it while it is healthy, and else goes
   where any other job would (its characters are made again there, or sent as pictures);
@@ -203,6 +205,7 @@ class Scheduler:
         """The next job to start and its account, or None if nothing can start now."""
         if self.paused:
             return None
+        self._probe_if_deep()
         for user in self._turn_order():
             if self._running.get(user, 0) >= self.running_per_user:
                 continue
@@ -222,13 +225,25 @@ class Scheduler:
                 return Slot(entry, unit.name, now, unit.provider, held, turn_before)
         return None
 
+    def _probe_if_deep(self) -> None:
+        """An account nobody measured (no limit learned before, never refused) goes up to its
+        ceiling once the jobs waiting could fill it: a ramp from the floor would leave capacity
+        idle for several round trips, and with jobs of equal length a late start costs a whole
+        round at the end. The probe costs one quick refusal per slot the upstream hasn't got."""
+        unmeasured = [a for a in self.accounts.values() if not a.measured and a.healthy]
+        if unmeasured:
+            waiting = sum(len(queue) for queue in self._queues.values())
+            for account in unmeasured:
+                if waiting + account.in_flight >= account.ceiling:
+                    account.probe()
+
     def release(self, slot: Slot, *, now: float, throttled: bool = False, ok: bool = False) -> None:
         """Give the slot back; ``ok`` and ``throttled`` feed the account's limit."""
         account = self.units_by_name[slot.account]
         if ok:
             account.on_success(slot.sent_at, now)
         elif throttled:
-            account.on_throttle(now)
+            account.on_throttle(now, slot.sent_at)
         if not throttled and isinstance(account, AccountLimit):
             account.freed += 1
         account.in_flight -= slot.held

@@ -31,6 +31,7 @@ class AccountLimit:
     last_full: float = -math.inf
     provider: str = "flow"
     freed: int = 0  # slots given back for any reason but a refusal: what a refused job awaits
+    measured: bool = False  # its limit was learned (stored, or cut by a refusal), not guessed
 
     def __post_init__(self) -> None:
         self.limit = self.limit or float(self.floor)
@@ -38,6 +39,14 @@ class AccountLimit:
     def resume(self, limit: float) -> None:
         """Start from a limit learned before (by a previous run), within the bounds."""
         self.limit = min(float(self.ceiling), max(float(self.floor), limit))
+        self.measured = True
+
+    def probe(self) -> None:
+        """Go up to the ceiling instead of ramping up from the floor (``Scheduler`` does it for
+        an account nobody measured, once the jobs waiting could fill it): what the upstream
+        can't hold it refuses at once, and those refusals cut the limit to what it held,
+        within one round trip."""
+        self.limit, self.measured = float(self.ceiling), True
 
     @property
     def name(self) -> str:
@@ -73,11 +82,16 @@ class AccountLimit:
             step = 1.0 if calm else 1.0 / self.limit
             self.limit = min(float(self.ceiling), self.limit + step)
 
-    def on_throttle(self, now: float) -> None:
-        """A request was refused as over capacity; call before it leaves ``in_flight``."""
-        self.last_throttle = now
+    def on_throttle(self, now: float, sent_at: float = math.inf) -> None:
+        """A request sent at ``sent_at`` was refused as over capacity; call before it leaves
+        ``in_flight``. One cut per round trip: a request sent before the last cut met the same
+        overload, and only brings the limit down to what the upstream held (the others in
+        flight), so that a round of refusals doesn't compound ten percent each."""
         held = self.in_flight - 1
-        self.limit = max(float(self.floor), min(self.limit * BACKOFF, float(held)))
+        cut = self.limit if sent_at <= self.last_throttle else self.limit * BACKOFF
+        self.limit = max(float(self.floor), min(cut, float(held)))
+        self.last_throttle = max(self.last_throttle, now)
+        self.measured = True
 
 
 @dataclass
@@ -136,7 +150,7 @@ class RoadLimit:
     def on_success(self, sent_at: float, now: float) -> None:
         """Fixed limits don't move."""
 
-    def on_throttle(self, now: float) -> None:
+    def on_throttle(self, now: float, sent_at: float = math.inf) -> None:
         """A 429 here means the plan allows less than configured: the job waits out the
         road's Retry-After; the limits stay (the operator's to correct)."""
 

@@ -251,3 +251,33 @@ def test_the_position_a_new_job_would_get_counts_the_turns_and_the_users_own_job
     assert sched.position_if_added(b, ahead=1) == 6  # behind another of b's, after a2
     assert sched.position_if_added(c) == 3  # a newcomer's first turn comes after b's
     assert sched.positions() == {0: 1, 10: 2, 1: 3, 2: 4}  # nothing was left behind
+
+
+def test_an_account_nobody_measured_probes_from_its_ceiling_when_the_queue_is_deep() -> None:
+    people = users(*"abcdefgh")
+    sched = Scheduler(running_per_user=2, floor=3, ceiling=6)
+    sched.set_accounts({"x": True})
+    for i in range(6):  # enough to fill the ceiling waits
+        sched.add(Entry(i, people[i]))
+    probe = drain(sched)
+    assert len(probe) == 6  # not the floor's 3
+    # The upstream held four: the two it refused come back at once, and the limit is cut to
+    # what it held, once per round trip (not ten percent per refusal).
+    sched.release(probe[-1], now=0.05, throttled=True)
+    sched.release(probe[-2], now=0.06, throttled=True)
+    assert sched.accounts["x"].limit == 4
+
+
+def test_a_shallow_queue_or_a_learned_limit_starts_where_it_is() -> None:
+    people = users(*"abcdefgh")
+    shallow = Scheduler(running_per_user=2, floor=3, ceiling=6)
+    shallow.set_accounts({"x": True})
+    for i in range(5):
+        shallow.add(Entry(i, people[i]))
+    assert len(drain(shallow)) == 3  # the floor: a probe would find out nothing worth it
+    learned = Scheduler(running_per_user=2, floor=3, ceiling=6)
+    learned.set_accounts({"x": True})
+    learned.accounts["x"].resume(4.0)
+    for i in range(8):
+        learned.add(Entry(i, people[i]))
+    assert len(drain(learned)) == 4  # a previous run's limit is the start, not a guess
