@@ -226,11 +226,14 @@ class Scheduler:
         return None
 
     def _probe_if_deep(self) -> None:
-        """An account nobody measured (no limit learned before, never refused) goes up to its
-        ceiling once the jobs waiting could fill it: a ramp from the floor would leave capacity
-        idle for several round trips, and with jobs of equal length a late start costs a whole
-        round at the end. The probe costs one quick refusal per slot the upstream hasn't got."""
-        unmeasured = [a for a in self.accounts.values() if not a.measured and a.healthy]
+        """An account still at the floor's guess (no limit learned before, never refused, not
+        grown) goes up to its ceiling once the jobs waiting could fill it: a ramp from the
+        floor would leave capacity idle for several round trips, and with jobs of equal length
+        a late start costs a whole round at the end. The probe costs one quick refusal per slot
+        the upstream hasn't got."""
+        unmeasured = [
+            a for a in self.accounts.values() if not a.measured and a.healthy and a.limit == a.floor
+        ]
         if unmeasured:
             waiting = sum(len(queue) for queue in self._queues.values())
             for account in unmeasured:
