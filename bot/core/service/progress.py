@@ -7,7 +7,10 @@ Calm by rule, so that a platform's budget goes to answers:
   the job is expected to end within ``FLICKER`` of now (its model's recent median says so): a
   job answered within a second or two never shows "generating";
 - the same state is told again every ``PACE`` seconds, and only if what it says changed (the
-  place in the queue counting down, the time it has run);
+  place in the queue counting down, the time it has run); such refreshes come to at most
+  ``REFRESHES`` a second in all, the jobs told first first (a thousand jobs waiting would
+  otherwise take a hundred edits a second, more than a platform allows, and the time that
+  keeps the upstream busy);
 - one report per job at a time, and none once its final answer is on its way (``done``).
 
 The front end shows the first status itself (``Admitted.status``, or the position ``submit``
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 SETTLE = 2.0
 FLICKER = 1.0
 PACE = 10.0
+REFRESHES = 5.0
 # Reports due are told in passes at most this often (a few a second, however long the queue):
 # a report may come this much late, never early.
 GATHER = 0.25
@@ -91,6 +95,8 @@ class Progress:
         self._live: dict[int, _Live] = {}
         self._wake = asyncio.Event()
         self._next: float | None = None  # when the loop looks again
+        self._refreshes = REFRESHES  # refreshes that may be told now (a bucket, ``REFRESHES``/s)
+        self._refilled = clock()
         self.durations = Durations()
 
     # What happens to jobs.
@@ -151,10 +157,15 @@ class Progress:
         """Tell what is due by ``now``; when the next report is due."""
         positions: dict[int, int] | None = None
         following: float | None = None
+        elapsed, self._refilled = now - self._refilled, now
+        self._refreshes = min(REFRESHES, self._refreshes + elapsed * REFRESHES)
         for live in self._live.values():
             due = self._due(live)
+            refresh = live.known and live.shown.running == (live.started_at is not None)
             if live.telling is not None and not live.telling.done():
                 due = max(due, now + GATHER)  # one report at a time: look again soon
+            elif due <= now and refresh and self._refreshes < 1:
+                due = now + GATHER  # the budget for refreshes is spent: its turn comes
             elif due <= now:
                 if live.started_at is None and positions is None:
                     positions = self._scheduler.positions()
@@ -163,6 +174,8 @@ class Progress:
                 if changed and (status.running or status.position):
                     live.telling = self._tasks.spawn(self._tell(live.job, status))
                     live.known = True
+                    if refresh:
+                        self._refreshes -= 1
                 live.shown, live.shown_at = status, now
                 due = self._due(live)
             following = due if following is None else min(following, due)

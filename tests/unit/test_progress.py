@@ -1,0 +1,51 @@
+"""Live progress at a calm pace, however many jobs wait: without a server, on a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from bot.core.domain import GenerationRequest, Job
+from bot.core.presenters import JobStatus
+from bot.core.scheduler import Entry, Scheduler
+from bot.core.service import progress
+from bot.core.service.progress import Progress
+from bot.core.service.tasks import Tasks
+from tests.conftest import owner
+from tests.fakes.notifier import RecordingNotifier
+
+
+async def reports_per_ten_seconds(jobs: int, seconds: float) -> list[int]:
+    """Progress reports told in each 10 s while ``jobs`` wait, the queue moving every 5 s."""
+    now = 0.0
+    scheduler = Scheduler(running_per_user=2, floor=3, ceiling=20)  # no account: all wait
+    told = RecordingNotifier()
+    tasks = Tasks()
+    live = Progress(scheduler, lambda: now, tasks, {"console": told})
+    request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5)
+    for i in range(1, jobs + 1):
+        scheduler.add(Entry(i, owner(str(i)).user))
+        live.waiting(Job(i, owner(str(i)), request), JobStatus(False, position=i))
+    counts, head = [0], 1
+    while now < seconds:
+        now += 0.25
+        if now % 5 == 0:  # the job at the head of the queue starts
+            scheduler.remove(head)
+            head += 1
+        live._tell_due(now)
+        await asyncio.sleep(0)
+        if now % 10 == 0:
+            counts.append(len(told.progress))
+    await tasks.cancel_all()
+    return [after - before for before, after in itertools.pairwise(counts)]
+
+
+async def test_a_short_queue_counts_down_every_pace() -> None:
+    # At 10 s jobs 3 to 5 are told their new places, at 20 s job 5 (the others have started).
+    assert await reports_per_ten_seconds(5, 20.0) == [3, 1]
+
+
+async def test_a_long_queue_counts_down_within_a_budget() -> None:
+    told = await reports_per_ten_seconds(400, 100.0)
+    assert sum(told) > 0
+    assert max(told) <= progress.REFRESHES * 10  # not 400 every 10 s (40 a second)
