@@ -238,7 +238,7 @@ async def test_a_picture_is_still_served_to_an_execution_resumed_after_a_restart
                                 break
                         await asyncio.sleep(0.05)
             wireflow.fetching.set()  # Wireflow fetches now, from the bot that runs now
-            await tg.wait_for("sendPhoto", timeout=30)
+            await tg.wait_for("editMessageMedia", timeout=30)  # the status became the picture
         finally:
             second.cancel()
             with pytest.raises(asyncio.CancelledError):
