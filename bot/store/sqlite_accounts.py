@@ -7,13 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 
-from bot.store.sqlite_file import SqliteDatabase, one
+from bot.store.sqlite_file import SqliteDatabase, one, rows
 
 
 class SqliteAccounts(SqliteDatabase):
     async def account_limits(self) -> dict[str, float]:
-        async with self.reader.execute("SELECT account, concurrency FROM account_limits") as cur:
-            return {str(row[0]): float(row[1]) async for row in cur}
+        found = await rows(self.reader, "SELECT account, concurrency FROM account_limits")
+        return {str(row[0]): float(row[1]) for row in found}
 
     async def save_account_limits(self, limits: Mapping[str, float]) -> None:
         now = time.time()
