@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from bot.core.domain import GenerationRequest, Job
+from bot.core import i18n
+from bot.core.domain import GenerationRequest, Job, UserKey
 from bot.core.presenters import JobStatus
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service import progress
@@ -15,13 +16,18 @@ from tests.conftest import owner
 from tests.fakes.notifier import RecordingNotifier
 
 
+async def english(user: UserKey) -> i18n.Language:
+    """Every reader's language here: the operator's (no store to ask)."""
+    return i18n.default()
+
+
 async def reports_per_ten_seconds(jobs: int, seconds: float) -> list[int]:
     """Progress reports told in each 10 s while ``jobs`` wait, the queue moving every 5 s."""
     now = 0.0
     scheduler = Scheduler(running_per_user=2, floor=3, ceiling=20)  # no account: all wait
     told = RecordingNotifier()
     tasks = Tasks()
-    live = Progress(scheduler, lambda: now, tasks, {"console": told})
+    live = Progress(scheduler, lambda: now, tasks, {"console": told}, english)
     request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5)
     for i in range(1, jobs + 1):
         scheduler.add(Entry(i, owner(str(i)).user))

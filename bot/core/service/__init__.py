@@ -129,7 +129,7 @@ class Service(Operating, CharacterUse):
         notifiers: dict[str, Notifier] = {}  # by platform: the front ends attached
         self._identities = Identities(store)
         readers = Readers(store, self._identities)  # whose answer is told in what
-        self._progress = Progress(self.scheduler, clock, self._tasks, notifiers, readers)
+        self._progress = Progress(self.scheduler, clock, self._tasks, notifiers, readers.of)
         self._delivery = Delivery(
             store, models, access, clock, self._tasks, recorder, notifiers, self._progress, readers
         )

@@ -24,15 +24,14 @@ import contextlib
 import logging
 import statistics
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from bot.core.domain import Job
-from bot.core.i18n import reading
+from bot.core.domain import Job, UserKey
+from bot.core.i18n import Language, reading
 from bot.core.ports import Notifier
 from bot.core.presenters import JobStatus
 from bot.core.scheduler import Scheduler
-from bot.core.service.languages import Readers
 from bot.core.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
@@ -85,13 +84,13 @@ class Progress:
         clock: Callable[[], float],
         tasks: Tasks,
         notifiers: Mapping[str, Notifier],
-        readers: Readers,
+        language_of: Callable[[UserKey], Awaitable[Language]],
     ) -> None:
         self._scheduler = scheduler
         self._clock = clock
         self._tasks = tasks
         self._notifiers = notifiers
-        self._readers = readers  # each status is told in its reader's language
+        self._language_of = language_of  # each status is told in its reader's language
         self._live: dict[int, _Live] = {}
         self._wake = asyncio.Event()
         self._next: float | None = None  # when the loop looks again
@@ -207,7 +206,7 @@ class Progress:
         if notifier is None:
             return
         try:
-            with reading(await self._readers.of(job.owner.user)):
+            with reading(await self._language_of(job.owner.user)):
                 await notifier.job_progress(job, status)
         except Exception as exc:  # progress is a courtesy; the final answer is what counts
             log.info("job %d: progress update failed: %s", job.id, exc)
