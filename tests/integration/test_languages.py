@@ -12,6 +12,7 @@ import pytest
 from bot.core import i18n
 from bot.core.domain import UserKey, UserSettings
 from bot.core.policy import Access
+from bot.core.service import progress
 from bot.core.service.identities import Identities
 from bot.core.service.languages import Readers
 from bot.core.settings import AUTO
@@ -72,3 +73,22 @@ async def test_answers_and_alerts_are_made_in_each_readers_language(
     assert made["failed"] == CODE  # the job's owner
     assert made["alert 99"] == CODE
     assert made["alert 98"] == "en"  # an admin whose language nobody knows: the operator's
+
+
+async def test_live_progress_is_made_in_its_readers_language(
+    flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "SETTLE", 0.1)  # "generating" once a run lasted 0.1 s
+    flow.latency = 0.5
+    await store.save_language(USER, TAG)
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client)
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            submitted = await service.submit(owner(), "a fox --count 1")
+            await told.wait_answered(submitted.job_id)
+    assert [job for job, _ in told.progress] == [submitted.job_id]  # "generating", once
+    made = dict(told.languages)
+    assert made["progress"] == CODE
+    assert made["finished"] == CODE
