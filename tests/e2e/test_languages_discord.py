@@ -20,6 +20,7 @@ from bot.core.captions import ResultView
 from bot.core.domain import DISCORD, UserKey
 from bot.core.i18n import ENGLISH, language
 from bot.core.presenters import label
+from bot.core.service import progress
 from bot.core.service.delivery import result_of
 from bot.frontends.discord import views
 from tests.conftest import AnyStore, wait_delivered
@@ -84,9 +85,10 @@ async def refusal(dc: FakeDiscordServer, prompt: str, locale: str) -> str:
 
 
 async def test_a_user_is_answered_in_their_apps_locale(
-    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flow.latency = 0.3  # "generating" is shown while the upstream works
+    monkeypatch.setattr(progress, "SETTLE", 0.1)  # "generating" once a run lasted 0.1 s
+    flow.latency = 0.5  # "generating" is shown while the upstream works
     bot = await start_bot(dc, flow, store)
     options = {"model": "nano-banana-2", "count": 2, "seed": 9}
     inter = await dc.slash_command(
@@ -101,12 +103,10 @@ async def test_a_user_is_answered_in_their_apps_locale(
     shown = ResultView.of(result, bot.service.models, limit=views.MAX_CONTENT, language=READER)
     english = ResultView.of(result, bot.service.models, limit=views.MAX_CONTENT, language=ENGLISH)
     assert shown.caption != english.caption
-    # The queue status, its edits and the caption; the buttons under it.
-    assert edits(dc, inter) == [
-        READER.render(texts.queued(1)),
-        READER.render(texts.STARTED),
-        shown.caption,
-    ]
+    # The queue status (the first response), its edit and the caption; the buttons under it.
+    first = dc.interaction_responses(inter.id)[0].json
+    assert first["data"]["content"] == READER.render(texts.queued(1))
+    assert edits(dc, inter) == [READER.render(texts.STARTED), shown.caption]
     assert labels(message) == [[READER.render(label(b)) for b in row] for row in result.buttons]
     # A refusal.
     refused = await refusal(dc, "a fox --count 5", LOCALE)

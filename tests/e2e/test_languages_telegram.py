@@ -16,6 +16,7 @@ from bot.core.captions import ResultView
 from bot.core.domain import TELEGRAM, GenerationRequest, Owner, UserKey
 from bot.core.i18n import ENGLISH, language
 from bot.core.presenters import label
+from bot.core.service import progress
 from bot.core.service.delivery import result_of
 from bot.frontends.telegram import outbound, views
 from tests.e2e.telegram_harness import PUBLIC, TOKEN, USER, BotUnderTest, labels, text_of
@@ -66,22 +67,26 @@ async def refusal_to(bot: BotUnderTest, prompt: str) -> str:
     return reply
 
 
-async def test_a_user_is_answered_in_their_apps_language(bot: BotUnderTest) -> None:
+async def test_a_user_is_answered_in_their_apps_language(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bot.tg.set_language(USER, TAG)
-    bot.flow.latency = 0.3  # "generating" is shown while the upstream works
+    monkeypatch.setattr(progress, "SETTLE", 0.1)  # "generating" once a run lasted 0.1 s
+    bot.flow.latency = 0.5  # "generating" is shown while the upstream works
     await bot.start()
     tg = bot.tg
     await tg.post_message(USER, USER, "/imagine a red fox --count 1 --seed 9")
-    [photo] = await tg.wait_for("sendPhoto")
+    [photo] = await tg.wait_for("editMessageMedia")  # the status message became the picture
     job = await bot.delivered(1)
-    # The status message: queued, then generating (then gone under the answer).
-    statuses = [text_of(c) for c in tg.calls_of("editMessageText")]
+    # The status message: queued, then generating (then the answer in its place).
+    [status] = tg.calls_of("sendMessage")
+    statuses = [text_of(c) for c in [status, *tg.calls_of("editMessageText")]]
     assert statuses == [READER.render(texts.queued(1)), READER.render(texts.STARTED)]
     assert statuses != [texts.queued(1), texts.STARTED]
     # The caption and the buttons under it.
     result = result_of(job, await bot.store.results(job.id), bot.service.models)
     shown = ResultView.of(result, bot.service.models, limit=outbound.MAX_CAPTION, language=READER)
-    assert photo.params["caption"] == shown.caption
+    assert photo.params["media"]["caption"] == shown.caption
     markup = photo.params["reply_markup"]
     assert labels(markup) == [[READER.render(label(b)) for b in row] for row in result.buttons]
     assert labels(markup) != [[str(label(b)) for b in row] for row in result.buttons]
@@ -191,7 +196,7 @@ async def test_nothing_reaches_a_reader_in_english_anywhere(bot: BotUnderTest) -
     keyboard = next(m for m in reversed(tg.sent_messages(USER)) if "reply_markup" in m)
     job = await bot.job(1)
     await tg.press_button(USER, USER, keyboard["message_id"], f"u:{job.public_id}:1")
-    await tg.wait_for("sendDocument")
+    await tg.wait_for("editMessageMedia")  # the upscale's status message became its file
     await bot.delivered(2)
     await tg.press_button(USER, USER, keyboard["message_id"], f"r:{job.public_id}:2")
     await tg.wait_for("sendMessage", predicate=lambda c: "force_reply" in str(c.params))
@@ -202,7 +207,7 @@ async def test_nothing_reaches_a_reader_in_english_anywhere(bot: BotUnderTest) -
     await say("/imagine a fox --count 5")  # a refusal
     await say("/show zzzzzzz")  # an unknown job
     sent = [c for c in said(bot) if c.method != "answerCallbackQuery" or c.params.get("text")]
-    assert {c.method for c in sent} >= {"sendMessage", "sendMediaGroup", "sendDocument"}
+    assert {c.method for c in sent} >= {"sendMessage", "sendMediaGroup", "editMessageMedia"}
     left = [
         (call.method, english_left(json.dumps(call.params, ensure_ascii=False, default=str), CODE))
         for call in sent
