@@ -75,7 +75,8 @@ def told_privately(text: str) -> Callable[[RestCall], bool]:
 async def draw_on_both(tg: FakeTelegramServer, dc: FakeDiscordServer, photos: int) -> None:
     """The same prompt with the user's character, from each platform: both answered."""
     await tg.post_message(TG_USER, TG_USER, "@carol rides a bike --model 2 --count 1")
-    await tg.wait_for("sendPhoto", count=photos, timeout=20)
+    # The status message becomes the picture.
+    await tg.wait_for("editMessageMedia", count=photos, timeout=20)
     await dc.slash_command(
         "imagine", {"prompt": "@tom rides a bike --model 2", "count": 1}, user_id=DC_USER
     )
@@ -119,6 +120,6 @@ async def test_the_same_character_prompt_goes_to_gemini_as_pictures_when_flow_ca
         [as_uploaded(RED), as_uploaded(BLUE)],
         [as_uploaded(BLUE)],
     ]
-    captions = [str(c.params.get("caption", "")) for c in tg.calls_of("sendPhoto")]
+    captions = [str(c.params["media"].get("caption", "")) for c in tg.calls_of("editMessageMedia")]
     assert "via Gemini API" in captions[-1]
     assert "Characters: Carol" in captions[-1]

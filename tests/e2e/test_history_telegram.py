@@ -212,5 +212,5 @@ async def test_history_and_show_name_the_characters_a_job_drew(bot: BotUnderTest
     )
     assert text_of(listing).splitlines()[1].endswith("— ✅ done · characters: Carol")
     await tg.post_message(USER, USER, f"/show {made}")
-    [_, shown] = await tg.wait_for("sendPhoto", count=2)
+    [shown] = await tg.wait_for("sendPhoto")  # the answer was its status message, edited
     assert "Characters: Carol" in shown.params["caption"].splitlines()
