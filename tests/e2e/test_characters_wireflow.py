@@ -47,7 +47,8 @@ async def test_the_same_character_prompt_is_served_by_wireflow_alone_over_links(
         running(wireflow_env(wireflow, port), tmp_path) as (tg, dc),
     ):
         await draw_on_both(tg, dc, photos=1)  # the same prompts, Wireflow the only road
-        captions = [str(c.params.get("caption", "")) for c in tg.calls_of("sendPhoto")]
+        answers = tg.calls_of("editMessageMedia")  # each status message became its picture
+        captions = [str(c.params["media"].get("caption", "")) for c in answers]
 
     async with open_store(f"sqlite:///{tmp_path}/bot.sqlite3") as store:
         stored = []
