@@ -4,6 +4,7 @@ and /link — against the fake Flow server and a real store (each test on SQLite
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -81,7 +82,10 @@ async def test_show_brings_a_job_back_with_buttons_for_whoever_may_see_it(
     elsewhere = member("1", chat="elsewhere")  # the owner, in another chat
 
     job = await service.show(elsewhere, f"#{made.public_id.upper()}")
-    brought = await service.bring(elsewhere, job)
+    # Where they were posted is stored once the platform took them, just after the answer.
+    async with asyncio.timeout(5):
+        while not (brought := await service.bring(elsewhere, job)).result.images[0].posted:  # noqa: ASYNC110 — the store is polled
+            await asyncio.sleep(0.01)
     assert not brought.missing
     assert [image.index for image in brought.result.images] == [1, 2]
     # This front end holds them already: brought back by reference, not as bytes.
