@@ -230,6 +230,17 @@ def queued(position: int, *, paused: bool = False) -> Text:
     )
 
 
+# What would let a name someone chose pass for a handle (any at sign, which Telegram also turns
+# into a ping) or turn the words around it (bidirectional controls).
+_NOT_IN_NAMES = re.compile("[@\uff20\ufe6b\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def as_name(chosen: str) -> str:
+    """A name its owner chose freely (a Telegram first name), as a caption shows it: never an
+    @handle, which only a platform's own unique usernames may look like."""
+    return _NOT_IN_NAMES.sub("", chosen).strip() or "?"
+
+
 def unmentioned(text: str) -> str:
     """``text`` (a prompt a caption quotes) with no @ that a platform reads as a mention: a
     word joiner after each, which no one sees."""

@@ -234,7 +234,7 @@ class Buttons:
             return
         await query.answer()
         private = message.chat.type == "private"
-        name = "" if private else f"@{user.username}" if user.username else user.first_name
+        name = "" if private else views.name_of(user)
         question, entities = views.mentioned(user, views.reuse_request(button.index, name), name)
         if user.username:  # an @username mentions by itself
             entities = []

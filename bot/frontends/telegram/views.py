@@ -245,7 +245,7 @@ def addressed(user: User | None, text: str) -> tuple[str, list[MessageEntity]]:
     if user is None:
         return text, []
     # Rendered here: the mention's offset and length count the words as sent.
-    name = user.first_name or reader().render(_("you"))
+    name = texts.as_name(user.first_name) if user.first_name else reader().render(_("you"))
     return f"{name}: {reader().render(text)}", mentioning(user, name, 0)
 
 
@@ -354,10 +354,10 @@ def unlink() -> InlineKeyboardMarkup:
 
 def name_of(user: User | None) -> str:
     """How a caption names a user: their @username, else their first name (plain text, never
-    a mention entity)."""
+    a mention entity, and never looking like someone's @username)."""
     if user is None:
         return ""
-    return f"@{user.username}" if user.username else user.first_name
+    return f"@{user.username}" if user.username else texts.as_name(user.first_name)
 
 
 def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:

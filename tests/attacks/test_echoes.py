@@ -1,0 +1,85 @@
+"""Attacks through what the bot repeats in a group: a name or a prompt it writes back.
+
+Telegram turns any "@word" in a text the bot sends into a mention (and pings that member), and
+a caption's "🎲 by @bob" is how the group tells whose press made a picture: whatever the bot
+echoes of a user must neither ping someone else nor pass for another member's handle.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core import texts
+from tests.attacks.conftest import until
+from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest
+
+
+def captions(bot: BotUnderTest, chat: int) -> list[str]:
+    return [str(m["caption"]) for m in bot.tg.sent_messages(chat) if "caption" in m]
+
+
+@pytest.mark.parametrize(
+    "first_name",
+    [
+        "@alice",  # what Telegram itself links as alice's handle
+        "\uff20alice",  # a full-width at sign, which looks the same
+        "\u202e@alice",  # behind a right-to-left override
+        "Bob @alice",  # a mention inside a name
+    ],
+)
+async def test_a_first_name_written_as_a_handle_neither_signs_as_nor_pings_that_member(
+    telegram: BotUnderTest, first_name: str
+) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    await tg.post_message(GROUP, USER, "/imagine a fox --model 2 --count 1", chat_type="supergroup")
+    made = (await bot.delivered(1)).public_id
+    result = next(m for m in tg.sent_messages(GROUP) if "reply_markup" in m)
+    # A member who never set a username is named by their first name, which they choose freely.
+    impostor = tg._user(OTHER)
+    impostor.update(first_name=first_name, username=None)
+
+    await tg.press_button(GROUP, OTHER, result["message_id"], f"d:{made}:0")
+    await bot.delivered(2)
+    await until(lambda: any("🎲 by" in c for c in captions(bot, GROUP)))
+    [signed] = [line for c in captions(bot, GROUP) for line in c.splitlines() if "🎲 by" in line]
+    name = signed.removeprefix(f"from #{made} · 🎲 by ")
+    assert name, signed  # the press is still said to be someone else's
+    assert not {"@", "\uff20", "\u202e"} & set(name), signed
+    assert "alice" in name  # the name they chose, as a name
+
+
+async def test_a_first_name_written_as_a_handle_is_not_who_a_reuse_form_asks(
+    telegram: BotUnderTest,
+) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", chat_type="supergroup")
+    made = (await bot.delivered(1)).public_id
+    result = next(m for m in tg.sent_messages(GROUP) if "reply_markup" in m)
+    tg._user(OTHER).update(first_name="@alice", username=None)
+
+    await tg.press_button(GROUP, OTHER, result["message_id"], f"r:{made}:1")
+    [form] = await tg.wait_for("sendMessage", predicate=lambda c: "force_reply" in str(c.params))
+    assert str(form.params["text"]).startswith("alice, what should I make of image 1?")
+    # It opens for the presser, by a mention of them, whatever their name says.
+    [mention] = form.params["entities"]
+    assert mention["type"] == "text_mention"
+    assert mention["user"]["id"] == OTHER
+
+
+async def test_a_prompt_naming_a_member_pings_nobody_when_the_queue_is_listed_in_a_group(
+    telegram: BotUnderTest,
+) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.service.scheduler.accounts["alice@example.com"].limit = 0.0  # the job waits
+    await tg.post_message(
+        GROUP, USER, "/imagine @alice as a clown --count 1", chat_type="supergroup"
+    )
+    await until(lambda: bot.service.scheduler.position(1) > 0)
+    await tg.post_message(GROUP, USER, "/queue", chat_type="supergroup")
+    await until(lambda: any("clown" in str(m.get("text")) for m in tg.sent_messages(GROUP)))
+    [listed] = [str(m["text"]) for m in tg.sent_messages(GROUP) if "clown" in str(m.get("text"))]
+    assert "@alice" not in listed
+    assert texts.unmentioned("@alice as a clown") in listed
