@@ -61,6 +61,7 @@ class _Endpoints:
     def __init__(self, health: HealthSource, metrics: Metrics) -> None:
         self._health = health
         self._metrics = metrics
+        self._checking: asyncio.Future[Health] | None = None
 
     async def healthz(self, request: web.Request) -> web.Response:
         """200 or 503, with what is wrong."""
@@ -80,6 +81,14 @@ class _Endpoints:
         )
 
     async def _ask(self) -> Health:
+        """The check under way, shared by whoever asks meanwhile: it writes to the store, and
+        a flood of requests from outside must cost one write at a time, not one each queued
+        before the bot's own. Shielded: one asker hanging up must not end it for the rest."""
+        if self._checking is None or self._checking.done():
+            self._checking = asyncio.ensure_future(self._check())
+        return await asyncio.shield(self._checking)
+
+    async def _check(self) -> Health:
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT):
                 return await self._health.health()
