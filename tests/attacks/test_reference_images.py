@@ -153,6 +153,61 @@ def test_a_one_pixel_wide_line_of_20_million_pixels_is_refused() -> None:
         prepare(buf.getvalue())
 
 
+def tiff_of_one_pixel_tiles(side: int) -> bytes:
+    """An uncompressed grey TIFF of ``side`` × ``side`` tiles of one pixel, all one byte."""
+    tiles = side * side
+    pixel_at, offsets_at = 8, 12
+    counts_at = offsets_at + 4 * tiles
+    ifd_at = counts_at + 4 * tiles
+    tags = [
+        (256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
+        (277, 3, 1, 1), (322, 4, 1, 1), (323, 4, 1, 1), (324, 4, tiles, offsets_at),
+        (325, 4, tiles, counts_at),
+    ]  # fmt: skip
+    directory = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags)
+    return b"".join(
+        [
+            b"II*\0" + struct.pack("<I", ifd_at) + b"\x80\0\0\0",
+            struct.pack(f"<{tiles}I", *[pixel_at] * tiles),
+            struct.pack(f"<{tiles}I", *[1] * tiles),
+            directory + b"\0\0\0\0",
+        ]
+    )
+
+
+def test_a_tiff_of_millions_of_one_pixel_tiles_is_refused_before_decoding(
+    tmp_path: Path,
+) -> None:
+    # 1700 × 1700 pixels in 22 MB: Pillow read it a tile at a time, in 16 s and 900 MB.
+    bomb = tiff_of_one_pixel_tiles(1700)
+    assert len(bomb) < CAP
+    spent = cost(bomb, tmp_path)
+    assert "would take too long to read" in spent["outcome"]
+    assert spent["peak_mb"] < 100
+
+
+@pytest.mark.parametrize("compression", ["raw", "tiff_lzw", "tiff_deflate", "jpeg"])
+def test_an_ordinary_tiff_still_passes(compression: str) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (1500, 1000), "green").save(buf, "TIFF", compression=compression)
+    assert prepare(buf.getvalue()).width == 1500
+
+
+def test_a_netpbm_header_with_a_20_mb_comment_is_refused_before_reading_it() -> None:
+    # Pillow reads a Netpbm header a byte at a time: this one took 9 s.
+    bomb = b"P6\n#" + b"x" * 20 * 2**20 + b"\n2 2\n255\n" + b"\x80" * 12
+    with pytest.raises(InvalidInput, match="would take too long to read"):
+        prepare(bomb)
+
+
+@pytest.mark.parametrize("mode", ["1", "L", "RGB"])
+def test_an_ordinary_netpbm_picture_still_passes(mode: str) -> None:
+    buf = io.BytesIO()
+    Image.new(mode, (300, 200)).save(buf, "PPM")
+    named = b"P6\n# Created by GIMP version 2.10.34 PNM plug-in\n300 200\n255\n" + bytes(180_000)
+    assert prepare(buf.getvalue()).width == prepare(named).width == 300
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
 def test_a_photo_with_gps_loses_its_location_and_every_other_note(fmt: str) -> None:
     data = photo(fmt)
