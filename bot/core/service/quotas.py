@@ -53,7 +53,10 @@ class Quotas:
         """Hold a place in the user's queue from the first check until the job is queued."""
         cap = self._limits.queued_per_user
         if self._shared:  # the queue is the leader's, maybe another process's: ask the store
-            waiting = sum(j.state is JobState.QUEUED for j in await self._store.user_jobs(user))
+            # for the jobs of every account the person linked (each job keeps its own).
+            accounts = (await self._store.identity(user)).users
+            jobs = [j for key in accounts for j in await self._store.user_jobs(key)]
+            waiting = sum(j.state is JobState.QUEUED for j in jobs)
         else:
             waiting = self._scheduler.waiting(user)
         total = self._held.setdefault(user, Held())
