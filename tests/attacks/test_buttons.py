@@ -72,6 +72,28 @@ async def test_a_press_from_another_chat_is_an_unknown_button(
     assert (await service.pressed_job(admin, Button(Action.REUSE, first.public_id, 1))).id == 1
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="admission (mend's): Admission._pressed lets 🎲 through on a pruned job, whose prompt "
+    "retention emptied; `or job.pruned` in its first check refuses it",
+)
+async def test_a_reroll_on_a_job_retention_pruned_sends_nothing_upstream(
+    make_service: Any, flow: FakeFlowServer
+) -> None:
+    service, told = await make_service()
+    first = await service.submit(owner(), "a secret fox --model 2 --count 1")
+    await told.wait_answered(first.job_id)
+    await wait_delivered(service.store, first.job_id)
+    assert await service.store.prune(-60.0, limit=10) == 1  # as BOT_RETENTION_DAYS would
+
+    # Before: an empty prompt went upstream, was refused there ("prompt is required") and the
+    # presser was told the image service rejected their options, a day's image counted.
+    with pytest.raises(InvalidInput) as expired:
+        await service.press(owner("2"), Button(Action.REROLL, first.public_id))
+    assert expired.value.message == texts.JOB_NOT_FOUND
+    assert len(flow.images_requests()) == 1
+
+
 async def test_upscales_past_the_daily_quota_are_refused(make_service: Any) -> None:
     service, told = await make_service(limits=Limits(daily_images_per_user=3))
     first = await service.submit(owner(), "a fox --model 2 --count 2")
