@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import socket
 from typing import Any
+
+import pytest
 
 from bot.core import models_file, option_texts, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import downloads
+from bot.frontends.discord import views as discord_views
+from bot.store.sqlite import SqliteStore
 from tests.conftest import image_bytes, owner
+from tests.e2e import discord_harness
 from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of
+from tests.fakes.discord_server import FakeDiscordServer
+from tests.fakes.flow_server import FakeFlowServer
 
 
 def refused_with(sentence: str) -> Any:
@@ -89,3 +97,48 @@ async def test_downloads_are_bounded_per_user_and_overall(make_service: Any) -> 
     assert most["greedy"] == 1
     await asyncio.gather(*(submit(str(n)) for n in range(12)))
     assert most["all"] == downloads.DOWNLOAD_SLOTS
+
+
+def unanswered_address() -> str:
+    """An address where nothing listens (a port just freed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        host, port = probe.getsockname()
+    return f"http://{host}:{port}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Discord intake (tg-first's): interactions.download maps discord.HTTPException to "
+    "DOWNLOAD_FAILED but lets aiohttp.ClientError and TimeoutError through, which end as "
+    "'something went wrong' (texts.INTERNAL) and an error in the log",
+)
+async def test_a_discord_attachment_whose_cdn_does_not_answer_is_a_download_failure(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stored = dc._store_blob
+    dead = unanswered_address()
+
+    def unreachable(*args: Any) -> dict[str, Any]:
+        attachment = stored(*args)
+        attachment["url"] = attachment["proxy_url"] = f"{dead}/attachments/ref.png"
+        return attachment
+
+    monkeypatch.setattr(dc, "_store_blob", unreachable)
+    bot = await discord_harness.start_bot(dc, flow, store)
+    try:
+        inter = await dc.slash_command(
+            "imagine",
+            {"prompt": "a fox", "count": 1},
+            user_id=discord_harness.USER,
+            attachments={"image1": ("ref.png", png(), "image/png")},
+        )
+        reply = await discord_harness.ephemeral_reply(dc, inter)
+        assert reply["content"] == texts.failed(discord_views.DOWNLOAD_FAILED)
+    finally:
+        await bot.stop()
+    assert await store.get_job(1) is None
+    assert flow.images_requests() == []
