@@ -10,7 +10,7 @@ its platform's wording. The buttons under a result are ``JobResult.buttons``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core import character_texts, rules_texts, settings, texts
 from bot.core.community import ServerSettings
@@ -124,6 +124,7 @@ class QueueRow:
     upscale: bool
     position: int  # 1 for "next"; 0 when not waiting in this process's queue
     paused: bool = False  # the operator has paused the queue
+    chat: str = ""  # where it was asked (``Owner.chat``)
 
     @property
     def ref(self) -> str:
@@ -152,6 +153,14 @@ class QueueView:
     def cancels(self) -> list[Button]:
         return [Button(Action.CANCEL, row.public_id) for row in self.rows]
 
+    def said_in(self, chat: str) -> QueueView:
+        """The list as said in the shared chat ``chat``: a job asked elsewhere (in a private
+        chat, another group) is listed, and can be cancelled, without its prompt."""
+        hidden = _("(asked in another chat)")
+        return QueueView(
+            tuple(row if row.chat == chat else replace(row, what=hidden) for row in self.rows)
+        )
+
 
 def _queue_row(item: QueueItem) -> QueueRow:
     job, request = item.job, item.job.request
@@ -160,7 +169,9 @@ def _queue_row(item: QueueItem) -> QueueRow:
     else:
         what = f"“{texts.quote(texts.unmentioned(request.prompt))}”"  # said in groups too
     running = job.state is JobState.RUNNING
-    return QueueRow(job.public_id, what, running, job.is_upscale, item.position, item.paused)
+    return QueueRow(
+        job.public_id, what, running, job.is_upscale, item.position, item.paused, job.owner.chat
+    )
 
 
 @dataclass(frozen=True)
@@ -294,6 +305,10 @@ class InfoView:
     here: Allowance | None  # this server's own limit per member, when it has one
     queue: QueueView
     settings: SettingsPanel
+
+    def said_in(self, chat: str) -> InfoView:
+        """As said in the shared chat ``chat`` (``QueueView.said_in``)."""
+        return replace(self, queue=self.queue.said_in(chat))
 
     @property
     def usage(self) -> str:

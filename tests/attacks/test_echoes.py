@@ -83,3 +83,42 @@ async def test_a_prompt_naming_a_member_pings_nobody_when_the_queue_is_listed_in
     [listed] = [str(m["text"]) for m in tg.sent_messages(GROUP) if "clown" in str(m.get("text"))]
     assert "@alice" not in listed
     assert texts.unmentioned("@alice as a clown") in listed
+
+
+async def test_a_private_prompt_is_not_listed_when_its_owner_asks_for_the_queue_in_a_group(
+    telegram: BotUnderTest,
+) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.service.scheduler.accounts["alice@example.com"].limit = 0.0  # the jobs wait
+    await tg.post_message(USER, USER, "/imagine my secret diary page --count 1")
+    await tg.post_message(
+        GROUP, USER, "/imagine a fox in the group --count 1", chat_type="supergroup"
+    )
+    await until(lambda: bot.service.scheduler.position(2) > 0)
+
+    def listings() -> list[str]:
+        return [str(m.get("text")) for m in tg.sent_messages(GROUP) if "fox" in str(m.get("text"))]
+
+    for command in ("/queue", "/info"):
+        before = len(listings())
+        await tg.post_message(GROUP, USER, command, chat_type="supergroup")
+        await until(lambda: len(listings()) > before)  # noqa: B023 (awaited in this turn)
+        listing = listings()[-1]
+        # Both jobs are listed (each can be cancelled), the private one without its words.
+        assert "secret" not in listing
+        assert "diary" not in listing
+        assert listing.count("#") == 2, listing
+        assert "asked in another chat" in listing
+
+    # Cancelling from the group's panel redraws it the same way.
+    panel = next(m for m in tg.sent_messages(GROUP) if "reply_markup" in m and "fox" in m["text"])
+    await tg.press_button(GROUP, USER, panel["message_id"], "c:2:0")
+    [redrawn] = await tg.wait_for(
+        "editMessageText", predicate=lambda c: c.params["message_id"] == panel["message_id"]
+    )
+    assert "secret" not in str(redrawn.params["text"])
+    assert "asked in another chat" in str(redrawn.params["text"])
+
+    await tg.post_message(USER, USER, "/queue")  # privately, it is the owner's to read
+    await until(lambda: any("secret" in str(m.get("text")) for m in tg.sent_messages(USER)))

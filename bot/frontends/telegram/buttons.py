@@ -219,7 +219,10 @@ class Buttons:
         panel_owner = views.owner_of(message)
         if panel_owner is not None:
             items = await self._service.queue(UserKey(TELEGRAM, str(panel_owner)))
-            await _redraw(query, message, *views.queue_view(QueueView.of(items)))
+            view = QueueView.of(items)
+            if message.chat.type != "private":  # as /queue
+                view = view.said_in(owner.chat)
+            await _redraw(query, message, *views.queue_view(view))
 
     async def _ask_prompt(
         self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button

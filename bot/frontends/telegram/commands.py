@@ -45,7 +45,10 @@ class Commands:
         if message is None:
             return
         items = await self._service.queue(UserKey(TELEGRAM, str(sender_id(message))))
-        text, markup = views.queue_view(QueueView.of(items))
+        view = QueueView.of(items)
+        if message.chat.type != "private":  # others read it: a prompt asked elsewhere stays there
+            view = view.said_in(owner_in(message.chat_id, sender_id(message)).chat)
+        text, markup = views.queue_view(view)
         text, entities = views.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
 
@@ -123,7 +126,10 @@ class Commands:
         message = update.message
         if message is None:
             return
-        view = await self._service.info(owner_in(message.chat_id, sender_id(message)))
+        owner = owner_in(message.chat_id, sender_id(message))
+        view = await self._service.info(owner)
+        if message.chat.type != "private":  # as /queue
+            view = view.said_in(owner.chat)
         await message.reply_text(views.info_text(view))
 
     async def admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
