@@ -1,15 +1,18 @@
-"""Attacks that flood a group through the bot: many requests from one member.
+"""Attacks that flood a chat or a group through the bot: many requests from one member.
 
-Telegram lets a bot send about 20 messages a minute to a group, and the rate limiter makes the
-rest wait. Each job costs the group two (its status, which becomes the answer), so one member
-with ten jobs could take a minute of the group's budget and hold everyone else's answers. One
-member's answers get at most half of a group's rate. And a member who linked a Discord and a
-Telegram account is one person with one queue, however many processes share the store.
+A burst of jobs in one chat goes out as fast as Telegram's flood limits let it, and no faster
+(each refusal would cost that chat a second or more of silence). Telegram lets a bot send about
+20 messages a minute to a group, and the rate limiter makes the rest wait. Each job costs the
+group two (its status, which becomes the answer), so one member with ten jobs could take a
+minute of the group's budget and hold everyone else's answers. One member's answers get at most
+half of a group's rate. And a member who linked a Discord and a Telegram account is one person
+with one queue, however many processes share the store.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -17,10 +20,11 @@ from bot.core.domain import JobState, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
 from bot.core.service import Service
-from bot.frontends.telegram import outbound
+from bot.frontends.telegram.outbound import MESSAGES, TELEGRAM_LIMITS
 from tests.attacks.conftest import to_chat, until
 from tests.conftest import Sharing
 from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest
+from tests.fakes.telegram_server import FloodControl
 
 
 async def _all_done(bot: BotUnderTest, count: int) -> bool:
@@ -29,12 +33,11 @@ async def _all_done(bot: BotUnderTest, count: int) -> bool:
 
 
 async def test_one_members_ten_jobs_do_not_hold_back_anothers_answer(
-    telegram: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+    telegram: BotUnderTest,
 ) -> None:
     # 20 per 3 s, and a chat's own limit out of the way: the test drains in seconds.
-    monkeypatch.setattr(outbound, "GROUP_PERIOD", 3.0)
-    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
     bot, tg = telegram, telegram.tg
+    bot.flood = replace(TELEGRAM_LIMITS, group_period=3.0, chat_rate=20.0)
     await bot.start()
     for n in range(10):
         await tg.post_message(GROUP, USER, f"/imagine fox {n} --count 1", chat_type="supergroup")
@@ -84,3 +87,22 @@ async def test_a_linked_member_gets_one_queue_across_both_platforms_and_processe
     for service, asker in ((first, on_telegram), (second, on_telegram), (first, on_discord)):
         with pytest.raises(InvalidInput, match="already have 2 jobs waiting"):
             await service.submit(asker, "three --count 1")
+
+
+async def test_a_burst_of_jobs_meets_no_flood_wait_at_telegrams_own_limits(
+    telegram: BotUnderTest,
+) -> None:
+    """The bot's own figures (Telegram's) against a Telegram that enforces the limits its FAQ
+    gives: three jobs at once cost the chat six messages, and none is refused for flooding."""
+    bot, tg = telegram, telegram.tg
+    bot.flood = TELEGRAM_LIMITS
+    tg.flood = FloodControl()
+    await bot.start()
+    for n in range(3):
+        await tg.post_message(USER, USER, f"/imagine fox {n} --count 1")
+    for job_id in range(1, 4):
+        await bot.delivered(job_id, timeout=15)
+    sent = [c for c in tg.calls if to_chat(USER)(c) and c.method in MESSAGES]
+    assert [c.error for c in sent] == [None] * 6  # no 429: no second of silence in the chat
+    # A chat's short burst, then about one a second: the fourth waited its turn.
+    assert sent[3].at - sent[0].at >= 1.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,9 @@ import pytest
 from bot import app
 from bot.config import Settings
 from bot.core import history_texts, texts
-from bot.frontends.telegram import outbound
+from bot.frontends.telegram import frontend
+from bot.frontends.telegram.frontend import TelegramFrontEnd
+from tests.e2e.telegram_harness import QUICK
 from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
@@ -37,7 +40,7 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Six status messages at once in one chat: Telegram's pace of one a second isn't under test.
-    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
+    monkeypatch.setattr(frontend, "TelegramFrontEnd", partial(TelegramFrontEnd, flood=QUICK))
     async with (
         FakeFlowServer(latency=2.0) as flow,  # long enough that nothing finishes meanwhile
         FakeTelegramServer(token=TG_TOKEN) as tg,

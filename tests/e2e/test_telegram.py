@@ -22,7 +22,7 @@ from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import delivery, progress
-from bot.frontends.telegram import outbound, views
+from bot.frontends.telegram import views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram_harness import (
     ADMIN,
@@ -310,11 +310,10 @@ async def test_private_plain_text_caption_and_reply_to_the_bots_photo(bot: BotUn
 
 
 async def test_every_way_of_asking_in_a_group_works_with_privacy_mode_on(
-    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+    bot: BotUnderTest,
 ) -> None:
     """Privacy mode (Telegram's default) hides from the bot every group message that isn't a
     command, a mention of it or a reply to it: each way of asking must be one of those."""
-    monkeypatch.setattr(outbound, "GROUP_PERIOD", 3.0)  # eight jobs in a group, in seconds
     await bot.start()
     tg = bot.tg
     assert tg.privacy_mode
@@ -639,11 +638,10 @@ async def test_a_job_interrupted_by_a_restart_answers_on_its_old_status(bot: Bot
 @pytest.fixture
 def calm(monkeypatch: pytest.MonkeyPatch) -> None:
     """Live progress at a tenth of its pace (a state shown once it lasted 0.2 s, refreshed every
-    second), its elapsed time from 0.5 s on; a chat's own pace isn't under test here."""
+    second), its elapsed time from 0.5 s on."""
     monkeypatch.setattr(progress, "SETTLE", 0.2)
     monkeypatch.setattr(progress, "PACE", 1.0)
     monkeypatch.setattr(texts, "SHOWN_ELAPSED", 0.5)
-    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
 
 
 def to_the_chat(tg: FakeTelegramServer) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -15,16 +16,11 @@ import pytest
 from telegram.error import RetryAfter
 
 from bot.frontends.telegram import outbound
-from bot.frontends.telegram.outbound import Outbound, Urgency, clip
+from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, Outbound, Urgency, clip
 
 CHAT, OTHER_CHAT, GROUP = 42, 43, -100123
-
-
-@pytest.fixture(autouse=True)
-def small_budgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two messages at once in a chat, then one every 50 ms."""
-    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)
-    monkeypatch.setattr(outbound, "CHAT_BURST", 2)
+# Two messages at once in a chat, then one every 50 ms.
+SMALL = replace(TELEGRAM_LIMITS, chat_rate=20.0, chat_burst=2)
 
 
 class Telegram:
@@ -67,7 +63,7 @@ async def settle(tasks: list[asyncio.Task[None]]) -> None:
 
 
 async def test_answers_go_before_status_messages_and_those_before_progress() -> None:
-    limiter, tg = Outbound(max_retries=0), Telegram()
+    limiter, tg = Outbound(max_retries=0, limits=SMALL), Telegram()
     await tg.send(limiter, "status a")
     await tg.send(limiter, "status b")  # the chat's budget is used up for now
     waiting = [
@@ -91,7 +87,7 @@ async def test_answers_go_before_status_messages_and_those_before_progress() -> 
 async def test_status_and_progress_leave_a_chats_last_place_for_an_answer(
     urgency: Urgency,
 ) -> None:
-    limiter, tg = Outbound(max_retries=0), Telegram()
+    limiter, tg = Outbound(max_retries=0, limits=SMALL), Telegram()
     await tg.send(limiter, "first")  # one of the chat's two places used
     later = asyncio.create_task(
         tg.send(limiter, "later", endpoint="editMessageText", message_id=1, urgency=urgency)
@@ -104,7 +100,7 @@ async def test_status_and_progress_leave_a_chats_last_place_for_an_answer(
 
 
 async def test_one_messages_edits_go_in_turn_even_when_the_earlier_is_given_up() -> None:
-    limiter, tg = Outbound(max_retries=0), Telegram()
+    limiter, tg = Outbound(max_retries=0, limits=SMALL), Telegram()
     release = tg.hold("progress")
     progress = asyncio.create_task(
         tg.send(
@@ -126,10 +122,9 @@ async def test_one_messages_edits_go_in_turn_even_when_the_earlier_is_given_up()
     assert tg.order == ["progress", "another message", "progress done", "answer"]
 
 
-async def test_in_a_group_members_take_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(outbound, "GROUP_RATE", 2)
-    monkeypatch.setattr(outbound, "GROUP_PERIOD", 0.1)  # two at once, then one every 50 ms
-    limiter, tg = Outbound(max_retries=0), Telegram()
+async def test_in_a_group_members_take_turns() -> None:
+    group = replace(SMALL, group_rate=2, group_period=0.1)  # two at once, then one every 50 ms
+    limiter, tg = Outbound(max_retries=0, limits=group), Telegram()
     greedy = [
         asyncio.create_task(tg.send(limiter, f"a{n}", chat=GROUP, requester=1)) for n in range(5)
     ]
@@ -143,7 +138,7 @@ async def test_in_a_group_members_take_turns(monkeypatch: pytest.MonkeyPatch) ->
 
 
 async def test_a_flood_wait_rests_its_chat_only_and_the_request_goes_again() -> None:
-    limiter, tg = Outbound(max_retries=1), Telegram()
+    limiter, tg = Outbound(max_retries=1, limits=SMALL), Telegram()
     refused = asyncio.Event()
 
     async def flooded() -> bool:

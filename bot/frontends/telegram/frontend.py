@@ -46,7 +46,7 @@ from bot.frontends.telegram.intake import Intake
 from bot.frontends.telegram.kept import KeptPhotos
 from bot.frontends.telegram.notifier import TelegramNotifier
 from bot.frontends.telegram.onboarding import Onboarding
-from bot.frontends.telegram.outbound import Outbound
+from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, FloodLimits, Outbound
 from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
 
@@ -69,6 +69,7 @@ class TelegramFrontEnd:
         *,
         album_wait: float = 1.0,
         receive: bool = True,
+        flood: FloodLimits = TELEGRAM_LIMITS,
     ) -> None:
         self._receive_updates = receive
         if settings.telegram_token is None:
@@ -84,7 +85,7 @@ class TelegramFrontEnd:
             .base_file_url(f"{api}/file/bot")
             # Flood limits (answers first, a group's shared fairly), flood waits retried, texts
             # clipped.
-            .rate_limiter(Outbound(max_retries=3))
+            .rate_limiter(Outbound(max_retries=3, limits=flood))
             # Handlers only submit and return; no update waits for another's generation.
             .concurrent_updates(True)
             .build()

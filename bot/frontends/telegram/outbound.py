@@ -39,19 +39,38 @@ from bot.core.i18n import Language, reader
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_ALERT = 200
-# Telegram's flood limits as its bot FAQ gives them ("My bot is hitting limits"): about 30
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """How fast the bot may send: in all and in each chat, ``burst`` requests at once, then
+    ``rate`` a second; in each group, ``group_rate`` messages every ``group_period`` seconds."""
+
+    overall_rate: float
+    overall_burst: int
+    chat_rate: float
+    chat_burst: int
+    group_rate: int
+    group_period: float
+
+
+# Telegram's flood limits as its bot FAQ gives them (core.telegram.org/bots/faq, "My bot is
+# hitting limits"; our notes: shared/reference/platforms.md), the bot's default: about 30
 # messages a second in all, one a second in a chat ("short bursts" allowed: we take 3), 20 a
 # minute in a group. Sends and edits count in a chat (tdlib/telegram-bot-api#648); everything
 # sent to a chat counts in all, as python-telegram-bot's own limiter counts. Telegram counts
 # when a request arrives, and requests sent in one order may arrive closer together: a chat's
 # messages are spaced a tenth of a second more than its limit, and the burst in all is short
 # of 30 by what a tenth of a second brings.
-OVERALL_RATE = 30.0
-OVERALL_BURST = 27
-CHAT_RATE = 1.0 / 1.1
-CHAT_BURST = 3
-GROUP_RATE = 20
-GROUP_PERIOD = 60.0
+TELEGRAM_LIMITS = FloodLimits(
+    overall_rate=30.0,
+    overall_burst=27,
+    chat_rate=1.0 / 1.1,
+    chat_burst=3,
+    group_rate=20,
+    group_period=60.0,
+)
+
 MESSAGES = frozenset(
     (
         "sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "editMessageText",
@@ -144,9 +163,10 @@ class Outbound(BaseRateLimiter[int]):
     """Telegram's flood limits, with answers first, one message's edits in order and a
     group's rate shared in turns; flood waits (429) rest that chat and are retried."""
 
-    def __init__(self, *, max_retries: int) -> None:
+    def __init__(self, *, max_retries: int, limits: FloodLimits = TELEGRAM_LIMITS) -> None:
         self._max_retries = max_retries
-        self._overall = Bucket(OVERALL_RATE, OVERALL_BURST)
+        self._limits = limits
+        self._overall = Bucket(limits.overall_rate, limits.overall_burst)
         self._chats: dict[int | str, Bucket] = {}
         self._groups: dict[int | str, Bucket] = {}
         self._turns: dict[tuple[int | str, Hashable], int] = {}  # (group, requester) → turn
@@ -321,10 +341,12 @@ class Outbound(BaseRateLimiter[int]):
         """The budgets ``request`` counts in: overall, then its chat's and its group's."""
         budgets = [self._overall]
         if request.counted:
-            budgets.append(self._bucket(self._chats, request.chat, CHAT_RATE, CHAT_BURST))
+            limits = self._limits
+            chat = self._bucket(self._chats, request.chat, limits.chat_rate, limits.chat_burst)
+            budgets.append(chat)
             if request.group:
-                rate = GROUP_RATE / GROUP_PERIOD
-                budgets.append(self._bucket(self._groups, request.chat, rate, GROUP_RATE))
+                rate, burst = limits.group_rate / limits.group_period, limits.group_rate
+                budgets.append(self._bucket(self._groups, request.chat, rate, burst))
         return budgets
 
     @staticmethod
