@@ -103,8 +103,8 @@ async def test_a_flood_accepted_by_a_follower_does_not_hold_back_another_users_j
             await asyncio.sleep(0.01)
     flood = [await follower.submit(owner("1"), f"flood {i}") for i in range(1, 4)]
     cat = await follower.submit(owner("2"), "a cat")  # asked last, by someone not yet served
-    async with asyncio.timeout(5):
-        while leader.scheduler.position(cat.job_id) is None:  # noqa: ASYNC110
+    async with asyncio.timeout(5):  # the leader has it waiting (position 0: not waiting)
+        while not leader.scheduler.position(cat.job_id):  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     flow.release()
     await told.wait_answered(first.job_id, cat.job_id, *(f.job_id for f in flood))

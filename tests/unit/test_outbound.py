@@ -19,8 +19,9 @@ from bot.frontends.telegram import outbound
 from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, Outbound, Urgency, clip
 
 CHAT, OTHER_CHAT, GROUP = 42, 43, -100123
-# Two messages at once in a chat, then one every 50 ms.
-SMALL = replace(TELEGRAM_LIMITS, chat_rate=20.0, chat_burst=2)
+# Two messages at once in a chat, then one every 250 ms: a refill slower than a loaded
+# machine's pauses, which would otherwise let a request go before the one it must wait for.
+SMALL = replace(TELEGRAM_LIMITS, chat_rate=4.0, chat_burst=2)
 
 
 class Telegram:
@@ -92,7 +93,7 @@ async def test_status_and_progress_leave_a_chats_last_place_for_an_answer(
     later = asyncio.create_task(
         tg.send(limiter, "later", endpoint="editMessageText", message_id=1, urgency=urgency)
     )
-    await asyncio.sleep(0.01)
+    await asyncio.sleep(0)  # it is waiting its turn now
     assert tg.order == ["first"]  # it would take the last place: it waits for the refill
     await tg.send(limiter, "answer", endpoint="editMessageMedia", message_id=2)
     assert tg.order == ["first", "answer"]  # the place was there for the answer at once
@@ -123,12 +124,12 @@ async def test_one_messages_edits_go_in_turn_even_when_the_earlier_is_given_up()
 
 
 async def test_in_a_group_members_take_turns() -> None:
-    group = replace(SMALL, group_rate=2, group_period=0.1)  # two at once, then one every 50 ms
+    group = replace(SMALL, group_rate=2, group_period=0.5)  # two at once, then one every 250 ms
     limiter, tg = Outbound(max_retries=0, limits=group), Telegram()
     greedy = [
         asyncio.create_task(tg.send(limiter, f"a{n}", chat=GROUP, requester=1)) for n in range(5)
     ]
-    await asyncio.sleep(0.01)  # a0 and a1 went at once; a2-a4 wait
+    await asyncio.sleep(0)  # a0 and a1 went at once; a2-a4 wait
     other = asyncio.create_task(
         tg.send(limiter, "b status", chat=GROUP, requester=2, urgency=Urgency.STATUS)
     )
