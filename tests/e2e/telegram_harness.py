@@ -201,6 +201,14 @@ class BotUnderTest:
         assert found is not None
         return found
 
+    async def stored(self, job_id: int, timeout: float = 5.0) -> Job:
+        """The job is stored, and so queued (nothing awaits between the two). Its status
+        message comes first: it is sent before the job exists, which keeps where it lives."""
+        async with asyncio.timeout(timeout):
+            while (job := await self.store.get_job(job_id)) is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        return job
+
     async def delivered(self, job_id: int, timeout: float = 10.0) -> Job:
         """The job's final answer was given (or found undeliverable) and recorded."""
         await wait_delivered(self.store, job_id, timeout)

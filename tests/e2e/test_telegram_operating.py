@@ -145,6 +145,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
 
     assert await admin_says(bot, "pause") == admin_texts.PAUSED
     await ask(bot, USER, USER, "/imagine a fox --count 1", texts.queued(1, paused=True))
+    await bot.stored(1)
     stats = await admin_says(bot, "stats")
     assert "Queue:\n• 1 waiting, 0 running — paused by an operator (/admin resume)" in stats
     assert "• alice@example.com: 0 of 3 in flight, serving" in stats
