@@ -9,25 +9,16 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.telegram_harness import TOKEN, BotUnderTest
+from tests.e2e.telegram.harness import BotUnderTest, unstarted
 from tests.fakes.discord_server import FakeDiscordServer
-from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
 
 
 @pytest.fixture
 async def telegram(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
     """The Telegram bot, not started yet: ``await telegram.start(limits=...)``."""
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
-        assert under_test.unasked_refusals() == []
+    async with unstarted(tmp_path) as under_test:
+        yield under_test
 
 
 @pytest.fixture

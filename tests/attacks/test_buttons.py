@@ -21,8 +21,8 @@ from bot.frontends.telegram import views as tg_views
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import answer_of, to_chat, until
 from tests.conftest import owner, wait_delivered
-from tests.e2e import discord_harness
-from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest, generations
+from tests.e2e.discord import harness as discord_harness
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest, generations
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
 

@@ -20,7 +20,7 @@ from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.reference_links import ReferenceLinks
 from tests.conftest import FAST, AnyStore, image_bytes, wait_delivered
-from tests.e2e.telegram_harness import USER, BotUnderTest, png
+from tests.e2e.telegram.harness import USER, BotUnderTest, png
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
 from tests.fakes.notifier import RecordingNotifier

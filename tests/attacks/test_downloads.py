@@ -21,8 +21,8 @@ from bot.core.service import downloads
 from bot.frontends.discord import views as discord_views
 from bot.store.sqlite import SqliteStore
 from tests.conftest import image_bytes, owner
-from tests.e2e import discord_harness
-from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of
+from tests.e2e.discord import harness as discord_harness
+from tests.e2e.telegram.harness import USER, BotUnderTest, png, text_of
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.core import texts
 from tests.attacks.conftest import until
-from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
 
 
 def captions(bot: BotUnderTest, chat: int) -> list[str]:

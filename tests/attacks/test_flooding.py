@@ -23,7 +23,7 @@ from bot.core.service import Service
 from bot.frontends.telegram.outbound import MESSAGES, TELEGRAM_LIMITS
 from tests.attacks.conftest import to_chat, until
 from tests.conftest import Sharing
-from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
 from tests.fakes.telegram_server import FloodControl
 
 

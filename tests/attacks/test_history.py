@@ -18,8 +18,8 @@ from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.service.identities import MAX_TRIES
 from tests.attacks.conftest import to_chat
-from tests.e2e import discord_harness
-from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest, text_of
+from tests.e2e.discord import harness as discord_harness
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest, text_of
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 

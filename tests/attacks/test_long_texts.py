@@ -13,8 +13,8 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
-from tests.e2e import discord_harness
-from tests.e2e.telegram_harness import USER, BotUnderTest, text_of
+from tests.e2e.discord import harness as discord_harness
+from tests.e2e.telegram.harness import USER, BotUnderTest, text_of
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import MAX_TEXT

@@ -18,7 +18,7 @@ from bot.core.service import delivery
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, build_service, owner, wait_delivered
-from tests.e2e.telegram_harness import USER, BotUnderTest, png, text_of, uploads
+from tests.e2e.telegram.harness import USER, BotUnderTest, png, text_of, uploads
 from tests.fakes.flow_server import FakeFlowServer, jpeg
 from tests.fakes.notifier import RecordingNotifier
 

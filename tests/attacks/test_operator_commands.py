@@ -16,8 +16,8 @@ from bot.frontends.discord import views as discord_views
 from bot.frontends.telegram import views
 from tests.attacks.conftest import answer_of
 from tests.conftest import AnyStore
-from tests.e2e import discord_harness
-from tests.e2e.telegram_harness import GROUP, OTHER, USER, BotUnderTest, text_of
+from tests.e2e.discord import harness as discord_harness
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest, text_of
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 

@@ -26,8 +26,8 @@ from bot import logs
 from bot.config import Secret, Settings
 from bot.store import StoreUrl
 from tests.conftest import AnyStore
-from tests.e2e.discord_harness import TOKEN as DISCORD_TOKEN
-from tests.e2e.discord_harness import USER, on_original, start_bot
+from tests.e2e.discord.harness import TOKEN as DISCORD_TOKEN
+from tests.e2e.discord.harness import USER, on_original, start_bot
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer

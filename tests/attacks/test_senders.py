@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bot.core.policy import Limits
 from tests.attacks.conftest import to_chat, until
-from tests.e2e.telegram_harness import GROUP, BotUnderTest, text_of
+from tests.e2e.telegram.harness import GROUP, BotUnderTest, text_of
 from tests.fakes.telegram_server import ANONYMOUS_ADMIN, CHANNEL_BOT
 
 OTHER_GROUP = -1009876543210

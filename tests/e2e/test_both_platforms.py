@@ -13,27 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from bot import app
-from bot.config import Settings
 from bot.core import history_texts, texts
 from bot.frontends.telegram import frontend
 from bot.frontends.telegram.frontend import TelegramFrontEnd
-from tests.e2e.telegram_harness import QUICK
-from tests.fakes.discord_server import FakeDiscordServer, RestCall
+from tests.e2e.telegram.harness import QUICK
+from tests.e2e.whole_bot import DC_USER, TG_USER, answered_with_files, running
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import Call, FakeTelegramServer
-
-TG_TOKEN = "123:ABC"
-TG_USER = 42
-DC_USER = 555
+from tests.fakes.telegram_server import Call
 
 
 def queued(call: Call) -> bool:
     return "Queued" in str(call.params.get("text", ""))
-
-
-def answered_with_files(call: RestCall) -> bool:
-    return call.method == "PATCH" and call.path.endswith("/messages/@original") and bool(call.files)
 
 
 async def test_a_discord_job_overtakes_a_telegram_backlog(
@@ -41,47 +31,27 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(
 ) -> None:
     # Six status messages at once in one chat: Telegram's pace of one a second isn't under test.
     monkeypatch.setattr(frontend, "TelegramFrontEnd", partial(TelegramFrontEnd, flood=QUICK))
-    async with (
-        FakeFlowServer(latency=2.0) as flow,  # long enough that nothing finishes meanwhile
-        FakeTelegramServer(token=TG_TOKEN) as tg,
-        FakeDiscordServer() as dc,
-    ):
-        settings = Settings.from_env(
-            {
-                "USEAPI_TOKEN": "test-token",
-                "USEAPI_BASE_URL": flow.base_url,
-                "TELEGRAM_TOKEN": TG_TOKEN,
-                "TELEGRAM_API_URL": tg.root,
-                "DISCORD_TOKEN": "discord-token",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
-                # Three slots, and one user may fill them all: fairness is the queue's job.
-                "BOT_ACCOUNT_MIN_CONCURRENCY": "3",
-                "BOT_ACCOUNT_MAX_CONCURRENCY": "3",
-                "BOT_RUNNING_PER_USER": "3",
-            },
-            env_file=None,
-        )
-        with dc.patch_discord():
-            bot = asyncio.create_task(app.run_bot(settings))
-            try:
-                await dc.wait_ready(timeout=10)
-                await tg.wait_for("deleteWebhook")  # long polling starts right after
+    async with FakeFlowServer(latency=2.0) as flow:  # long enough that nothing finishes meanwhile
+        env = {
+            "USEAPI_TOKEN": "test-token",
+            "USEAPI_BASE_URL": flow.base_url,
+            # Three slots, and one user may fill them all: fairness is the queue's job.
+            "BOT_ACCOUNT_MIN_CONCURRENCY": "3",
+            "BOT_ACCOUNT_MAX_CONCURRENCY": "3",
+            "BOT_RUNNING_PER_USER": "3",
+        }
+        async with running(env, tmp_path) as (tg, dc):
+            for i in range(1, 7):
+                await tg.post_message(TG_USER, TG_USER, f"/imagine tg {i} --count 1")
+            await tg.wait_for("sendMessage", count=6, predicate=queued)
+            async with asyncio.timeout(5):  # three running, three waiting
+                while len(flow.images_requests()) < 3:  # noqa: ASYNC110 — no event to wait on
+                    await asyncio.sleep(0.01)
+            assert len(flow.images_requests()) == 3
 
-                for i in range(1, 7):
-                    await tg.post_message(TG_USER, TG_USER, f"/imagine tg {i} --count 1")
-                await tg.wait_for("sendMessage", count=6, predicate=queued)
-                async with asyncio.timeout(5):  # three running, three waiting
-                    while len(flow.images_requests()) < 3:  # noqa: ASYNC110 — no event to wait on
-                        await asyncio.sleep(0.01)
-                assert len(flow.images_requests()) == 3
-
-                await dc.slash_command("imagine", {"prompt": "dc 1 --count 1"}, user_id=DC_USER)
-                await dc.wait_for(answered_with_files, timeout=10)
-                await tg.wait_for("editMessageMedia", count=6, timeout=10)
-            finally:
-                bot.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await bot
+            await dc.slash_command("imagine", {"prompt": "dc 1 --count 1"}, user_id=DC_USER)
+            await dc.wait_for(answered_with_files, timeout=10)
+            await tg.wait_for("editMessageMedia", count=6, timeout=10)
 
     order = [str((r.json or {})["prompt"]) for r in flow.images_requests()]
     # Round-robin: the first slot to free up goes to the Discord user, not to Telegram's 4th.
@@ -90,70 +60,45 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(
 
 
 async def test_a_telegram_job_is_shown_on_discord_after_link(tmp_path: Path) -> None:
-    async with (
-        FakeFlowServer() as flow,
-        FakeTelegramServer(token=TG_TOKEN) as tg,
-        FakeDiscordServer() as dc,
-    ):
-        settings = Settings.from_env(
-            {
-                "USEAPI_TOKEN": "test-token",
-                "USEAPI_BASE_URL": flow.base_url,
-                "TELEGRAM_TOKEN": TG_TOKEN,
-                "TELEGRAM_API_URL": tg.root,
-                "DISCORD_TOKEN": "discord-token",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
-            },
-            env_file=None,
-        )
-        with dc.patch_discord():
-            bot = asyncio.create_task(app.run_bot(settings))
-            try:
-                await dc.wait_ready(timeout=10)
-                await tg.wait_for("deleteWebhook")
+    async with FakeFlowServer() as flow:
+        env = {"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url}
+        async with running(env, tmp_path) as (tg, dc):
+            await tg.post_message(TG_USER, TG_USER, "/imagine a fox --count 2 --model 2")
+            # The status message becomes the album's keyboard message.
+            [keyboard] = await tg.wait_for("editMessageText", predicate=with_keyboard, timeout=10)
+            made = keyboard.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
+            public_id = made.split(":")[1]
+            photos = [
+                tg.file_bytes(item["photo"][-1]["file_id"])
+                for item in tg.sent_messages(TG_USER)
+                if "photo" in item
+            ]
 
-                await tg.post_message(TG_USER, TG_USER, "/imagine a fox --count 2 --model 2")
-                # The status message becomes the album's keyboard message.
-                [keyboard] = await tg.wait_for(
-                    "editMessageText", predicate=with_keyboard, timeout=10
-                )
-                made = keyboard.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
-                public_id = made.split(":")[1]
-                photos = [
-                    tg.file_bytes(item["photo"][-1]["file_id"])
-                    for item in tg.sent_messages(TG_USER)
-                    if "photo" in item
-                ]
+            # Before the link, the Discord account can't see it.
+            before = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
+            (refused,) = await dc.wait_for(f"/interactions/{before.id}/")
+            assert refused.json["data"]["content"] == texts.failed(
+                history_texts.no_such_job(public_id)
+            )
 
-                # Before the link, the Discord account can't see it.
-                before = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
-                (refused,) = await dc.wait_for(f"/interactions/{before.id}/")
-                assert refused.json["data"]["content"] == texts.failed(
-                    history_texts.no_such_job(public_id)
-                )
+            await tg.post_message(TG_USER, TG_USER, "/link")
+            [offer] = await tg.wait_for("sendMessage", predicate=has_code)
+            code = re.search(r"code: (\S+)", str(offer.params["text"]))
+            assert code is not None
+            link = await dc.slash_command("link", {"code": code[1]}, user_id=DC_USER)
+            (linked,) = await dc.wait_for(f"/interactions/{link.id}/")
+            assert "linked with your Telegram account" in linked.json["data"]["content"]
 
-                await tg.post_message(TG_USER, TG_USER, "/link")
-                [offer] = await tg.wait_for("sendMessage", predicate=has_code)
-                code = re.search(r"code: (\S+)", str(offer.params["text"]))
-                assert code is not None
-                link = await dc.slash_command("link", {"code": code[1]}, user_id=DC_USER)
-                (linked,) = await dc.wait_for(f"/interactions/{link.id}/")
-                assert "linked with your Telegram account" in linked.json["data"]["content"]
-
-                show = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
-                await dc.wait_for(lambda c: answered_with_files(c) and show.token in c.path)
-                shown = dc.original_message(show.id)
-                assert shown is not None
-                assert shown["content"].startswith(f"#{public_id} · nano-banana-2 · ")
-                # Fetched from Telegram through its front end, byte for byte.
-                assert [dc.attachment_bytes(int(a["id"])) for a in shown["attachments"]] == photos
-                history = await dc.slash_command("history", {}, user_id=DC_USER)
-                (listing,) = await dc.wait_for(f"/interactions/{history.id}/")
-                assert f"#{public_id}" in listing.json["data"]["content"]
-            finally:
-                bot.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await bot
+            show = await dc.slash_command("show", {"job": public_id}, user_id=DC_USER)
+            await dc.wait_for(lambda c: answered_with_files(c) and show.token in c.path)
+            shown = dc.original_message(show.id)
+            assert shown is not None
+            assert shown["content"].startswith(f"#{public_id} · nano-banana-2 · ")
+            # Fetched from Telegram through its front end, byte for byte.
+            assert [dc.attachment_bytes(int(a["id"])) for a in shown["attachments"]] == photos
+            history = await dc.slash_command("history", {}, user_id=DC_USER)
+            (listing,) = await dc.wait_for(f"/interactions/{history.id}/")
+            assert f"#{public_id}" in listing.json["data"]["content"]
     assert len(flow.images_requests()) == 1
 
 

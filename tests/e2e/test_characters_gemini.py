@@ -5,82 +5,13 @@ inline (the fake Gemini server decodes each as an image), the prompt naming them
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import pytest
-
-from bot import app
-from bot.config import Settings
-from bot.core import character_texts
-from tests.conftest import as_uploaded, image_bytes
-from tests.e2e.test_one_road import DC_USER, TG_TOKEN, TG_USER, answered_with_files
-from tests.fakes.discord_server import FakeDiscordServer, RestCall
+from tests.conftest import as_uploaded
+from tests.e2e.characters import BLUE, RED, create_carol_and_tom, draw_on_both, flow_then_gemini
+from tests.e2e.whole_bot import running
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
-from tests.fakes.telegram_server import FakeTelegramServer
-
-RED = image_bytes(size=(40, 30), color="red")
-BLUE = image_bytes("JPEG", size=(30, 40), color="blue")
-
-
-@contextlib.asynccontextmanager
-async def running(
-    flow: FakeFlowServer, gemini: FakeGeminiServer, tmp_path: Path
-) -> AsyncIterator[tuple[FakeTelegramServer, FakeDiscordServer]]:
-    """The bot on both platforms, Flow its first road and Gemini the next."""
-    async with FakeTelegramServer(token=TG_TOKEN) as tg, FakeDiscordServer() as dc:
-        settings = Settings.from_env(
-            {
-                "USEAPI_TOKEN": "test-token",
-                "USEAPI_BASE_URL": flow.base_url,
-                "GEMINI_API_KEY": gemini.api_key,
-                "GEMINI_BASE_URL": gemini.base_url,
-                "BOT_PROVIDERS": "flow,gemini",
-                "TELEGRAM_TOKEN": TG_TOKEN,
-                "TELEGRAM_API_URL": tg.root,
-                "DISCORD_TOKEN": "discord-token",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
-            },
-            env_file=None,
-        )
-        with dc.patch_discord():
-            bot = asyncio.create_task(app.run_bot(settings))
-            try:
-                await dc.wait_ready(timeout=10)
-                await tg.wait_for("deleteWebhook")
-                yield tg, dc
-            finally:
-                bot.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await bot
-
-
-async def said(tg: FakeTelegramServer, text: str, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not any(m.get("text") == text for m in tg.sent_messages(TG_USER)):  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-
-
-def told_privately(text: str) -> Callable[[RestCall], bool]:
-    def match(call: RestCall) -> bool:
-        data = call.json.get("data", call.json) if isinstance(call.json, dict) else {}
-        return call.method == "POST" and isinstance(data, dict) and data.get("content") == text
-
-    return match
-
-
-async def draw_on_both(tg: FakeTelegramServer, dc: FakeDiscordServer, photos: int) -> None:
-    """The same prompt with the user's character, from each platform: both answered."""
-    await tg.post_message(TG_USER, TG_USER, "@carol rides a bike --model 2 --count 1")
-    # The status message becomes the picture.
-    await tg.wait_for("editMessageMedia", count=photos, timeout=20)
-    await dc.slash_command(
-        "imagine", {"prompt": "@tom rides a bike --model 2", "count": 1}, user_id=DC_USER
-    )
-    await dc.wait_for(answered_with_files, count=photos, timeout=20)
 
 
 async def test_the_same_character_prompt_goes_to_gemini_as_pictures_when_flow_cannot(
@@ -89,18 +20,9 @@ async def test_the_same_character_prompt_goes_to_gemini_as_pictures_when_flow_ca
     async with (
         FakeFlowServer(accounts=["alice@example.com"]) as flow,
         FakeGeminiServer() as gemini,
-        running(flow, gemini, tmp_path) as (tg, dc),
+        running(flow_then_gemini(flow, gemini), tmp_path) as (tg, dc),
     ):
-        await tg.post_album(TG_USER, TG_USER, [RED, BLUE], "/character create Carol")
-        await said(tg, character_texts.character_created("Carol"))
-        await dc.slash_command(
-            "character create",
-            {"name": "Tom"},
-            user_id=DC_USER,
-            attachments={"image1": ("tom.jpg", BLUE, "image/jpeg")},
-        )
-        await dc.wait_for(told_privately(character_texts.character_created("Tom")))
-
+        await create_carol_and_tom(tg, dc)
         await draw_on_both(tg, dc, photos=1)  # on Flow, by the characters' ids
         flow.fail_next(402, count=100)  # the subscription ran out
         await draw_on_both(tg, dc, photos=2)  # the same prompts, on Gemini

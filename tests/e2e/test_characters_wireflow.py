@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core import character_texts
 from bot.core.domain import UserKey
 from bot.store import open_store
 from tests.conftest import as_uploaded
-from tests.e2e.test_characters_gemini import BLUE, RED, draw_on_both, said, told_privately
-from tests.e2e.test_characters_gemini import running as on_flow
-from tests.e2e.test_one_road import DC_USER, TG_USER, running, wireflow_env
+from tests.e2e.characters import BLUE, RED, create_carol_and_tom, draw_on_both, flow_then_gemini
 from tests.e2e.test_operating import free_port
+from tests.e2e.whole_bot import DC_USER, TG_USER, running, wireflow_env
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.wireflow_server import FakeWireflowServer
@@ -27,17 +25,9 @@ async def test_the_same_character_prompt_is_served_by_wireflow_alone_over_links(
     async with (
         FakeFlowServer(accounts=["alice@example.com"]) as flow,
         FakeGeminiServer() as gemini,
-        on_flow(flow, gemini, tmp_path) as (tg, dc),
+        running(flow_then_gemini(flow, gemini), tmp_path) as (tg, dc),
     ):
-        await tg.post_album(TG_USER, TG_USER, [RED, BLUE], "/character create Carol")
-        await said(tg, character_texts.character_created("Carol"))
-        await dc.slash_command(
-            "character create",
-            {"name": "Tom"},
-            user_id=DC_USER,
-            attachments={"image1": ("tom.jpg", BLUE, "image/jpeg")},
-        )
-        await dc.wait_for(told_privately(character_texts.character_created("Tom")))
+        await create_carol_and_tom(tg, dc)
         await draw_on_both(tg, dc, photos=1)  # on Flow, by the characters' ids
     assert len([r for r in flow.images_requests() if r.status == 200]) == 2
 

@@ -10,7 +10,6 @@ import base64
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,48 +21,27 @@ from bot.config import Settings
 from tests.conftest import as_uploaded, image_bytes
 from tests.e2e.test_cli import run_bot
 from tests.e2e.test_operating import free_port
-from tests.fakes.discord_server import FakeDiscordServer, RestCall
+from tests.e2e.whole_bot import (
+    DC_USER,
+    TG_TOKEN,
+    TG_USER,
+    answered_with_files,
+    running,
+    wireflow_env,
+)
+from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.nbpro_server import FakeNbproServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
-from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
-
-TG_TOKEN = "123:ABC"
-TG_USER = 42
-DC_USER = 555
+from tests.fakes.wireflow_server import FakeWireflowServer
 
 
-def answered_with_files(call: RestCall) -> bool:
-    return call.method == "PATCH" and call.path.endswith("/messages/@original") and bool(call.files)
-
-
-@contextlib.asynccontextmanager
-async def running(
+def one_road(
     road_env: dict[str, str], tmp_path: Path
-) -> AsyncIterator[tuple[FakeTelegramServer, FakeDiscordServer]]:
-    """The bot on both platforms with only ``road_env`` for a road, until the block ends."""
-    async with FakeTelegramServer(token=TG_TOKEN) as tg, FakeDiscordServer() as dc:
-        settings = Settings.from_env(
-            {
-                **road_env,
-                "TELEGRAM_TOKEN": TG_TOKEN,
-                "TELEGRAM_API_URL": tg.root,
-                "DISCORD_TOKEN": "discord-token",
-                "DATABASE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
-            },
-            env_file=None,
-        )
-        assert settings.useapi_token is None
-        with dc.patch_discord():
-            bot = asyncio.create_task(app.run_bot(settings))
-            try:
-                await dc.wait_ready(timeout=10)
-                await tg.wait_for("deleteWebhook")
-                yield tg, dc
-            finally:
-                bot.cancel()
-                with pytest.raises(asyncio.CancelledError):
-                    await bot
+) -> contextlib.AbstractAsyncContextManager[tuple[FakeTelegramServer, FakeDiscordServer]]:
+    """The bot on both platforms with only ``road_env`` for a road: no ``USEAPI_TOKEN``."""
+    assert "USEAPI_TOKEN" not in road_env
+    return running(road_env, tmp_path)
 
 
 async def both_platforms_with_a_picture(
@@ -109,7 +87,7 @@ async def test_a_road_without_a_platform_asks_for_a_platform_not_for_useapi(
 async def test_only_a_gemini_key_serves_both_platforms_with_references(tmp_path: Path) -> None:
     async with FakeGeminiServer() as gemini:
         env = {"GEMINI_API_KEY": gemini.api_key, "GEMINI_BASE_URL": gemini.base_url}
-        async with running(env, tmp_path) as (tg, dc):
+        async with one_road(env, tmp_path) as (tg, dc):
             sent = await both_platforms_with_a_picture(tg, dc)
     bodies: list[Any] = [r.json for r in gemini.generate_requests()]
     assert [inline_pictures(b) for b in bodies] == [[sent[0]], [sent[1]]]
@@ -124,24 +102,9 @@ async def test_only_a_nano_banana_pro_net_key_serves_both_platforms_with_referen
 ) -> None:
     async with FakeNbproServer() as nbpro:
         env = {"NBPRO_API_KEY": nbpro.api_key, "NBPRO_BASE_URL": nbpro.base_url}
-        async with running(env, tmp_path) as (tg, dc):
+        async with one_road(env, tmp_path) as (tg, dc):
             sent = await both_platforms_with_a_picture(tg, dc)
     assert [[u.data for u in uploads] for uploads in nbpro.uploads] == [[sent[0]], [sent[1]]]
-
-
-def wireflow_env(wireflow: FakeWireflowServer, port: int | None = None) -> dict[str, str]:
-    """Only Wireflow's settings; with ``port``, the bot's HTTP server there is its public
-    address (Wireflow fetches users' pictures from it)."""
-    env = {
-        "WIREFLOW_API_KEY": wireflow.api_key,
-        "WIREFLOW_BASE_URL": wireflow.base_url,
-        "WIREFLOW_WORKFLOW_ID": DEFAULT_WORKFLOW,
-        "WIREFLOW_PLAN": "pro",
-    }
-    if port is not None:
-        env["BOT_HTTP_LISTEN"] = f"127.0.0.1:{port}"
-        env["BOT_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
-    return env
 
 
 def image_inputs(wireflow: FakeWireflowServer) -> list[str]:
@@ -157,7 +120,7 @@ def image_inputs(wireflow: FakeWireflowServer) -> list[str]:
 async def test_only_a_wireflow_key_serves_both_platforms(tmp_path: Path) -> None:
     async with FakeWireflowServer(plan="pro") as wireflow:
         env = wireflow_env(wireflow)
-        async with running(env, tmp_path) as (tg, dc):
+        async with one_road(env, tmp_path) as (tg, dc):
             await tg.post_message(TG_USER, TG_USER, "a lighthouse --count 1")
             await tg.wait_for("editMessageMedia", timeout=20)
             await dc.slash_command("imagine", {"prompt": "a harbour", "count": 1}, user_id=DC_USER)
@@ -180,7 +143,7 @@ async def test_only_a_wireflow_key_and_a_public_address_serve_users_pictures(
     caplog.set_level(logging.DEBUG)
     async with (
         FakeWireflowServer(plan="pro") as wireflow,
-        running(wireflow_env(wireflow, port), tmp_path) as (tg, dc),
+        one_road(wireflow_env(wireflow, port), tmp_path) as (tg, dc),
     ):
         sent = await both_platforms_with_a_picture(tg, dc, timeout=30)
     links = image_inputs(wireflow)

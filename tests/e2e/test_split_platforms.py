@@ -17,11 +17,11 @@ from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 from tests.conftest import Sharing, build_service, wait_delivered
-from tests.e2e.discord_harness import TOKEN as DISCORD_TOKEN
-from tests.e2e.discord_harness import USER as DISCORD_USER
-from tests.e2e.discord_harness import process
-from tests.e2e.telegram_harness import TOKEN as TELEGRAM_TOKEN
-from tests.e2e.telegram_harness import USER as TELEGRAM_USER
+from tests.e2e.discord.harness import TOKEN as DISCORD_TOKEN
+from tests.e2e.discord.harness import USER as DISCORD_USER
+from tests.e2e.discord.harness import process
+from tests.e2e.telegram.harness import TOKEN as TELEGRAM_TOKEN
+from tests.e2e.telegram.harness import USER as TELEGRAM_USER
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer

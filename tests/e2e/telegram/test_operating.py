@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,35 +16,20 @@ from bot.core import admin_texts, option_texts, rules_texts, texts
 from bot.core.domain import UserKey
 from bot.core.policy import Tuning
 from bot.frontends.telegram import views
-from tests.e2e.telegram_harness import (
+from tests.e2e.telegram.harness import (
     ADMIN,
     GROUP,
     OTHER,
-    TOKEN,
     USER,
     BotUnderTest,
     callback_data,
     text_of,
 )
-from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import Call, FakeTelegramServer
+from tests.fakes.telegram_server import Call
 
 GRACE = 0.6
 QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=GRACE)
 GROUP_ADMIN = 50
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
 
 
 def to(chat_id: int, text: str | None = None) -> Callable[[Call], bool]:
@@ -107,6 +91,7 @@ async def test_an_upstream_that_serves_no_one_is_said_at_once_and_told_once(
     bot: BotUnderTest, break_it: Any, mend_it: Any, reason: str
 ) -> None:
     break_it(bot.flow)
+    bot.tg.start_bot(ADMIN)  # an admin who uses the bot: Telegram lets it write to them
     await bot.start(tuning=QUICK)
     alert = await bot.tg.wait_for("sendMessage", predicate=to(ADMIN))
     assert text_of(alert[0]) == f"⚠️ Operator action needed: {reason}. {admin_texts.NOTHING_SERVES}"

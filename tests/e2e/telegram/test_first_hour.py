@@ -5,8 +5,7 @@ against the fake Bot API, the real service against the fake Flow server."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,10 +15,9 @@ from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import asking, kept, views
 from tests.conftest import as_uploaded
-from tests.e2e.telegram_harness import (
+from tests.e2e.telegram.harness import (
     GROUP,
     OTHER,
-    TOKEN,
     USER,
     BotUnderTest,
     callback_data,
@@ -30,7 +28,6 @@ from tests.e2e.telegram_harness import (
     uploads,
     upstream_posts,
 )
-from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
 Json = dict[str, Any]
@@ -46,20 +43,6 @@ STICKER = {
         "emoji": "👍",
     }
 }
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
-        assert under_test.unasked_refusals() == []
 
 
 async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:

@@ -5,27 +5,20 @@ counted once, refusals in Discord's own words — real discord.py against the fa
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
-
-import pytest
 
 from bot.core import texts
 from bot.core.domain import JobState, UserKey
 from bot.frontends.discord import views
 from tests.conftest import AnyStore, wait_delivered
-from tests.e2e.discord_harness import (
+from tests.e2e.discord.harness import (
     OTHER,
-    TOKEN,
     USER,
     Bot,
     buttons,
     job_of,
     on_original,
     public_id_of,
-    start_bot,
-    unasked_refusals,
 )
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
@@ -33,32 +26,6 @@ from tests.fakes.flow_server import FakeFlowServer
 NEW_GUILD, NEW_CHANNEL = 910_000_000_000_000_001, 910_000_000_000_000_002
 SUCCESS = 3  # a green button: an upscale already asked for
 USER_KEY = UserKey("discord", str(USER))
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscordServer]:
-    async with FakeDiscordServer(token=TOKEN) as fake:
-        with fake.patch_discord():
-            yield fake
-
-
-@pytest.fixture(autouse=True)
-def no_adapter_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    errors = [
-        r.getMessage()
-        for r in caplog.get_records("call")
-        if r.levelno >= logging.ERROR and r.name.startswith(("discord", "bot.frontends.discord"))
-    ]
-    assert errors == []
-
-
-@pytest.fixture
-async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
-    running = await start_bot(dc, flow, store)
-    yield running
-    await running.stop()
-    assert unasked_refusals(dc, running) == []
 
 
 async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:

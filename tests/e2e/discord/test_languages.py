@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gettext
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import discord
@@ -24,8 +24,7 @@ from bot.core.service import progress
 from bot.core.service.delivery import result_of
 from bot.frontends.discord import views
 from tests.conftest import AnyStore, wait_delivered
-from tests.e2e.discord_harness import (
-    TOKEN,
+from tests.e2e.discord.harness import (
     USER,
     Bot,
     edits,
@@ -34,7 +33,6 @@ from tests.e2e.discord_harness import (
     on_original,
     public_id_of,
     start_bot,
-    unasked_refusals,
 )
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
@@ -43,21 +41,6 @@ from tests.languages import english_left
 
 LOCALE, CODE = SPOKEN
 READER = language(CODE)
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscordServer]:
-    async with FakeDiscordServer(token=TOKEN) as fake:
-        with fake.patch_discord():
-            yield fake
-
-
-@pytest.fixture
-async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
-    running = await start_bot(dc, flow, store)
-    yield running
-    await running.stop()
-    assert unasked_refusals(dc, running) == []
 
 
 @pytest.fixture

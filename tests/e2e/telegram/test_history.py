@@ -4,19 +4,14 @@ python-telegram-bot against the fake Bot API and the fake Flow server."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.core import history_texts, texts
 from bot.core.character_texts import character_created
 from bot.core.domain import PUBLIC_ID
-from tests.e2e.telegram_harness import (
+from tests.e2e.telegram.harness import (
     GROUP,
     OTHER,
-    TOKEN,
     USER,
     BotUnderTest,
     callback_data,
@@ -24,23 +19,8 @@ from tests.e2e.telegram_harness import (
     png,
     text_of,
 )
-from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import FakeTelegramServer
 
 Json = dict[str, Any]
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
 
 
 def keyboard_message(bot: BotUnderTest, chat_id: int = USER) -> Json:

@@ -8,6 +8,7 @@ import contextlib
 import io
 import struct
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -234,3 +235,19 @@ class BotUnderTest:
     def raw_bot(self) -> Bot:
         """Another client of the fake Bot API, e.g. an admin deleting a message."""
         return Bot(TOKEN, base_url=f"{self.tg.root}/bot", base_file_url=f"{self.tg.root}/file/bot")
+
+
+@contextlib.asynccontextmanager
+async def unstarted(tmp_path: Path, *, api: str = PUBLIC) -> AsyncIterator[BotUnderTest]:
+    """The bot on a fake Telegram and a fake Flow, not started yet (``await bot.start(...)``);
+    stopped at the end, and it must have met no refusal the test did not ask for."""
+    async with (
+        FakeTelegramServer(token=TOKEN) as tg,
+        FakeFlowServer(accounts=["alice@example.com"]) as flow,
+    ):
+        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3", api=api)
+        try:
+            yield under_test
+        finally:
+            await under_test.stop()
+        assert under_test.unasked_refusals() == []

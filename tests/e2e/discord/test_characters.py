@@ -3,26 +3,21 @@ and PostgreSQL), against the fake Discord and the fake Flow API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import discord
-import pytest
 
 from bot.core import character_texts, rules_texts, texts
 from bot.frontends.discord import views
-from tests.conftest import AnyStore, image_bytes
-from tests.e2e.discord_harness import (
+from tests.conftest import image_bytes
+from tests.e2e.discord.harness import (
     ADMIN,
     OTHER,
-    TOKEN,
     USER,
     Bot,
     on_original,
     process,
-    start_bot,
-    unasked_refusals,
 )
 from tests.fakes.discord_server import (
     FLAG_EPHEMERAL,
@@ -33,21 +28,6 @@ from tests.fakes.discord_server import (
 from tests.fakes.flow_server import FakeFlowServer
 
 RED, BLUE = image_bytes(color="red"), image_bytes(color="blue")
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscordServer]:
-    async with FakeDiscordServer(token=TOKEN) as fake:
-        with fake.patch_discord():
-            yield fake
-
-
-@pytest.fixture
-async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
-    running = await start_bot(dc, flow, store)
-    yield running
-    await running.stop()
-    assert unasked_refusals(dc, running) == []
 
 
 async def private_replies(

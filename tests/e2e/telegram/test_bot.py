@@ -8,8 +8,7 @@ import io
 import itertools
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -24,7 +23,7 @@ from bot.core.policy import Limits
 from bot.core.service import delivery, progress
 from bot.frontends.telegram import views
 from tests.conftest import as_uploaded
-from tests.e2e.telegram_harness import (
+from tests.e2e.telegram.harness import (
     ADMIN,
     GROUP,
     LOCAL,
@@ -42,25 +41,16 @@ from tests.e2e.telegram_harness import (
     uploads,
     upstream_posts,
 )
-from tests.fakes.flow_server import FakeFlowServer, jpeg
+from tests.fakes.flow_server import jpeg
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
 Json = dict[str, Any]
 
 
 @pytest.fixture(params=[PUBLIC, LOCAL])
-async def bot(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[BotUnderTest]:
+def api(request: pytest.FixtureRequest) -> str:
     """Each test runs with the default Bot API (api.telegram.org) and with a local one."""
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3", api=request.param)
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
-        assert under_test.unasked_refusals() == []
+    return str(request.param)
 
 
 def keyboard_message(bot: BotUnderTest, chat_id: int = USER) -> Json:

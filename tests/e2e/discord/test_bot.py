@@ -13,7 +13,7 @@ import io
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,9 @@ from bot.frontends.discord import media, status, views
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
-from tests.e2e.discord_harness import (
+from tests.e2e.discord.harness import (
     ADMIN,
     OTHER,
-    TOKEN,
     USER,
     Bot,
     buttons,
@@ -49,7 +48,6 @@ from tests.e2e.discord_harness import (
     public_id_of,
     public_id_of_files,
     start_bot,
-    unasked_refusals,
 )
 from tests.fakes.discord_server import (
     FLAG_EPHEMERAL,
@@ -65,33 +63,6 @@ CHANNEL_POST = r"^/channels/\d+/messages$"
 
 def channel_post(call: RestCall) -> bool:
     return call.method == "POST" and re.search(CHANNEL_POST, call.path) is not None
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscordServer]:
-    async with FakeDiscordServer(token=TOKEN) as fake:
-        with fake.patch_discord():
-            yield fake
-
-
-@pytest.fixture(autouse=True)
-def no_adapter_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """Whatever a test provokes, neither discord.py nor the adapter may log an error."""
-    yield
-    errors = [
-        r.getMessage()
-        for r in caplog.get_records("call")
-        if r.levelno >= logging.ERROR and r.name.startswith(("discord", "bot.frontends.discord"))
-    ]
-    assert errors == []
-
-
-@pytest.fixture
-async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
-    running = await start_bot(dc, flow, store)
-    yield running
-    await running.stop()
-    assert unasked_refusals(dc, running) == []
 
 
 async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import struct
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -11,11 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import discord
+
 from bot.config import Secret, Settings
 from bot.core.domain import Button, ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.service import Service
+from bot.frontends import discord as discord_frontend
 from bot.frontends.discord.frontend import DiscordFrontEnd
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
@@ -73,13 +77,19 @@ def unasked_refusals(dc: FakeDiscordServer, bot: Bot) -> list[str]:
     return [r for r in refused if not any(e in r for e in bot.refusals)]
 
 
+# Where discord.py's code and our adapter's live (not these tests, in a folder named discord).
+_DISCORD_CODE = tuple(
+    str(Path(str(package.__file__)).parent) + os.sep for package in (discord, discord_frontend)
+)
+
+
 def _discord_tasks() -> list[asyncio.Task[Any]]:
     """Unfinished tasks running code of discord.py or of our adapter."""
     leftovers = []
     for task in asyncio.all_tasks():
         code = getattr(task.get_coro(), "cr_code", None)
         where = code.co_filename if code is not None else ""
-        if not task.done() and "/discord/" in where:
+        if not task.done() and where.startswith(_DISCORD_CODE):
             leftovers.append(task)
     return leftovers
 

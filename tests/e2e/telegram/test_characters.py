@@ -4,19 +4,14 @@ service and Flow client against the fake Flow server, a real SQLite store."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.core import character_texts, rules_texts, texts
 from bot.frontends.telegram import views
-from tests.e2e.telegram_harness import (
+from tests.e2e.telegram.harness import (
     ADMIN,
     GROUP,
     OTHER,
-    TOKEN,
     USER,
     BotUnderTest,
     generations,
@@ -24,23 +19,8 @@ from tests.e2e.telegram_harness import (
     upstream_posts,
 )
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import FakeTelegramServer
 
 RED, BLUE, GREEN = png(color=(200, 30, 30)), png(color=(30, 30, 200)), png(color=(30, 200, 30))
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
-        assert under_test.unasked_refusals() == []
 
 
 async def said(bot: BotUnderTest, chat: int, text: str, timeout: float = 5.0) -> None:

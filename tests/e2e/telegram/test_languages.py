@@ -6,8 +6,7 @@ tests speak (Russian)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,28 +18,13 @@ from bot.core.presenters import label
 from bot.core.service import progress
 from bot.core.service.delivery import result_of
 from bot.frontends.telegram import outbound, views
-from tests.e2e.telegram_harness import PUBLIC, TOKEN, USER, BotUnderTest, labels, text_of
-from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import Call, FakeTelegramServer
+from tests.e2e.telegram.harness import USER, BotUnderTest, labels, text_of
+from tests.fakes.telegram_server import Call
 from tests.languages import TELEGRAM as SPOKEN
 from tests.languages import english_left
 
 TAG, CODE = SPOKEN
 READER = language(CODE)
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3", api=PUBLIC)
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
-        assert under_test.unasked_refusals() == []
 
 
 @pytest.fixture

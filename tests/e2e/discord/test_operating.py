@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,10 +18,9 @@ from bot.core.policy import Tuning
 from bot.frontends.discord import views
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore
-from tests.e2e.discord_harness import (
+from tests.e2e.discord.harness import (
     ADMIN,
     OTHER,
-    TOKEN,
     USER,
     Bot,
     buttons,
@@ -30,7 +28,6 @@ from tests.e2e.discord_harness import (
     on_original,
     responded,
     start_bot,
-    unasked_refusals,
 )
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
@@ -42,19 +39,9 @@ BOSS = 6666
 
 
 @pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscordServer]:
-    async with FakeDiscordServer(token=TOKEN) as fake:
-        fake.dm_channel_id(ADMIN)  # a Discord user the bot can look up, as every real one is
-        with fake.patch_discord():
-            yield fake
-
-
-@pytest.fixture
-async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
-    running = await start_bot(dc, flow, store)
-    yield running
-    await running.stop()
-    assert unasked_refusals(dc, running) == []
+def dc(dc: FakeDiscordServer) -> FakeDiscordServer:
+    dc.dm_channel_id(ADMIN)  # a Discord user the bot can look up, as every real one is
+    return dc
 
 
 def dms_to_admin(dc: FakeDiscordServer) -> list[str]:

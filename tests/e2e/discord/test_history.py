@@ -4,21 +4,16 @@ real discord.py against the fake Discord and Flow servers."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.core import history_texts, texts
 from bot.core.character_texts import character_created
 from bot.core.domain import PUBLIC_ID
 from tests.conftest import AnyStore, image_bytes, wait_delivered
-from tests.e2e.discord_harness import (
+from tests.e2e.discord.harness import (
     OTHER,
-    TOKEN,
     USER,
     Bot,
     buttons,
@@ -26,38 +21,10 @@ from tests.e2e.discord_harness import (
     on_original,
     process,
     public_id_of,
-    start_bot,
-    unasked_refusals,
 )
-from tests.e2e.test_characters_discord import create
+from tests.e2e.discord.test_characters import create
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
-
-
-@pytest.fixture
-async def dc() -> AsyncIterator[FakeDiscordServer]:
-    async with FakeDiscordServer(token=TOKEN) as fake:
-        with fake.patch_discord():
-            yield fake
-
-
-@pytest.fixture(autouse=True)
-def no_adapter_errors(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    yield
-    errors = [
-        r.getMessage()
-        for r in caplog.get_records("call")
-        if r.levelno >= logging.ERROR and r.name.startswith(("discord", "bot.frontends.discord"))
-    ]
-    assert errors == []
-
-
-@pytest.fixture
-async def bot(dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[Bot]:
-    running = await start_bot(dc, flow, store)
-    yield running
-    await running.stop()
-    assert unasked_refusals(dc, running) == []
 
 
 async def result_of(dc: FakeDiscordServer, inter: InjectedInteraction) -> dict[str, Any]:
