@@ -134,6 +134,11 @@ async def rollback(db: aiosqlite.Connection) -> None:
 
 
 async def connect(path: Path, *pragmas: str) -> aiosqlite.Connection:
+    # A file that can't be opened is found by sqlite3 itself first: aiosqlite's connect, failing,
+    # leaves its thread to report its closing to the event loop later (aiosqlite 0.22
+    # ``Connection._connect`` → ``stop()``, unawaited), and the process that exits at once on
+    # this error would meet that report with its loop closed: a traceback after the error line.
+    await asyncio.to_thread(_opens, path)
     connection = await aiosqlite.connect(path, isolation_level=None)
     connection.row_factory = aiosqlite.Row
     try:
@@ -144,6 +149,10 @@ async def connect(path: Path, *pragmas: str) -> aiosqlite.Connection:
         await connection.close()
         raise
     return connection
+
+
+def _opens(path: Path) -> None:
+    sqlite3.connect(path).close()
 
 
 _DAMAGED = (
