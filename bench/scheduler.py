@@ -92,6 +92,9 @@ class TimedUpstream:
         self.answered[request.prompt] = time.perf_counter()
         return rendering
 
+    async def fetch(self, rendering: Rendering) -> Rendering:
+        return await self.inner.fetch(rendering)
+
     async def upscale_image(self, handle: str, resolution: str, *, account: str | None) -> bytes:
         return await self.inner.upscale_image(handle, resolution, account=account)
 

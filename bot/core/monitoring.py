@@ -29,6 +29,7 @@ class UpstreamCall(StrEnum):
     """What an upstream exchange was for."""
 
     GENERATE = "generate"
+    DOWNLOAD = "download"  # a generation's pictures, fetched after its answer
     UPSCALE = "upscale"
     UPLOAD = "upload"
     ACCOUNTS = "accounts"

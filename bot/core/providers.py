@@ -5,7 +5,8 @@ Four roads reach Nano Banana: the useapi.net Flow API, the official Gemini API,
 nano-banana-pro.net and Wireflow (``bot.providers``). Each is the only module that knows its wire
 format; the core sees all of them through this contract and never imports httpx::
 
-    ImageProvider.generate(ImageRequest) -> Rendering       every provider
+    ImageProvider.generate(ImageRequest) -> Rendering       every provider: what the call made
+    ImageProvider.fetch(Rendering) -> Rendering             every provider: its pictures' bytes
     Resumable.submit(ImageRequest) -> Submission            asynchronous providers (Wireflow):
     Resumable.resume(Submission) -> Rendering                 store the Submission, then wait
     Uploader.upload(bytes, mime) -> handle                  where references must be uploaded (Flow)
@@ -20,6 +21,12 @@ format; the core sees all of them through this contract and never imports httpx:
   short-lived address of our stored copy (``Links``), where the bot has a public address. A
   provider with none of an ``Uploader``, the BYTES mode or links cannot take a user's own
   picture; a job with one goes elsewhere.
+- **Made, then fetched**: ``generate`` (or ``resume``) ends when the upstream has answered; a
+  picture it keeps in its storage comes back ``Pending`` (its link, or the answer's inline text,
+  not yet bounded, decoded and verified), and ``fetch`` brings the bytes. The core gives the
+  capacity slot back between the two: a download uses the upstream's storage, not its
+  generation capacity. ``fetch`` has its own end-to-end deadline and fails as ``generate``
+  does (``MediaRefused``, ``Unavailable``, ``UpstreamTimeout``): the job is retried or told.
 - **Count**: ``ModelOffer.images_per_call`` is how many images one upstream call returns. The
   provider runs ``ceil(count / images_per_call)`` calls in parallel itself, and the scheduler
   charges that many against ``ProviderLimits``. Images the filter withheld come back as
@@ -115,17 +122,38 @@ class RenderedImage:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A picture the upstream made and holds, before ``ImageProvider.fetch``: ``source`` is the
+    provider's own (a signed link to its storage, or the answer's inline text), never logged."""
+
+    source: str
+    seed: int | None = None
+    handle: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Pending(seed={self.seed})"
+
+
+@dataclass(frozen=True)
 class Rendering:
-    """What one ``generate`` or ``resume`` produced. ``withheld`` images were refused by the
-    provider's filter (``withheld_reason`` says why); ``trace`` holds the provider's request or
-    execution ids, for logs and support."""
+    """What one ``generate`` or ``resume`` produced (``Pending`` pictures until ``fetch``).
+    ``withheld`` images were refused by the provider's filter (``withheld_reason`` says why);
+    ``trace`` holds the provider's request or execution ids, for logs and support."""
 
     provider: str
-    images: tuple[RenderedImage, ...]
+    images: tuple[RenderedImage | Pending, ...]
     withheld: int = 0
     withheld_reason: str | None = None
     account: str | None = None
     trace: tuple[str, ...] = ()
+
+    @property
+    def pictures(self) -> tuple[RenderedImage, ...]:
+        """The pictures, once fetched; a ``Pending`` one left is a provider's bug."""
+        pictures = tuple(i for i in self.images if isinstance(i, RenderedImage))
+        if len(pictures) != len(self.images):
+            raise TypeError(f"{self.provider} left a picture pending after its fetch")
+        return pictures
 
 
 @dataclass(frozen=True)
@@ -237,6 +265,11 @@ class ImageProvider(Protocol):
     def profile(self) -> ProviderProfile: ...
 
     async def generate(self, request: ImageRequest) -> Rendering: ...
+
+    async def fetch(self, rendering: Rendering) -> Rendering:
+        """``rendering`` with every ``Pending`` picture brought in: downloaded (or decoded),
+        bounded and verified, all at once, the first failure stopping the rest."""
+        ...
 
 
 @runtime_checkable

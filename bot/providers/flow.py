@@ -30,6 +30,7 @@ from bot.core.policy import Tuning
 from bot.core.providers import (
     Account,
     ImageRequest,
+    Pending,
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
@@ -58,6 +59,7 @@ from bot.providers.media import (
     new_media_http,
     verified_mime,
 )
+from bot.providers.plumbing import fetched
 
 NAME = "flow"
 DEFAULT_BASE_URL = "https://api.useapi.net/v1/google-flow"
@@ -65,6 +67,8 @@ DEFAULT_BASE_URL = "https://api.useapi.net/v1/google-flow"
 # The API's own bound on an image (uploads, 20 MB). POST /images answers carry 1K–2K pictures
 # (4K comes only from upscale), so inline ones get this much each: 4 of them ≈ 111 MiB of JSON.
 INLINE_IMAGE_BYTES = 20 * 2**20
+# A pending picture's source: a link to download, or the answer's base64 text.
+_LINK, _INLINE = "link:", "inline:"
 _ACCOUNT = re.compile(r"[!-~]{1,320}")  # an e-mail address: at most 320 characters
 
 log = logging.getLogger(__name__)
@@ -72,11 +76,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FlowTimeouts:
-    """Seconds; each the end-to-end bound of one call (request, answer and any downloads): a
-    generation blocks 10–20 s, sometimes minutes, so it (and upscale) gets its own."""
+    """Seconds; each the end-to-end bound of one call (request and answer; an upscale's picture
+    comes in its answer): a generation blocks 10–20 s, sometimes minutes, so it (and upscale)
+    gets its own, and fetching its pictures afterwards another."""
 
     connect: float = 10.0
     generate: float = Tuning.generation_timeout_seconds
+    download: float = 60.0  # the pictures of one answer, after it (``fetch``)
     upload: float = 120.0
     other: float = 60.0
 
@@ -196,7 +202,7 @@ class FlowClient(UpstreamClient):
                     f"POST /images answered {len(entries)} images for a count of {request.count}",
                     account=email,
                 )
-            images = await self._images(entries, email)
+        images = [_pending(entry, email) for entry in entries]
         if not images:
             # A 200 with nothing in it is how moderation of every candidate looks.
             raise ModerationError("the answer carried no images", status=200, account=email)
@@ -253,52 +259,28 @@ class FlowClient(UpstreamClient):
                     raise
                 log.info("character already gone upstream: %s", exc.detail)
 
-    async def _images(
-        self, entries: list[dict[str, Any]], email: str | None
-    ) -> list[RenderedImage]:
-        """Every image at once; the first failure stops the rest (no download outlives its call)."""
-        if not entries:
-            return []
-        tasks = [asyncio.ensure_future(self._image(entry, email)) for entry in entries]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-        for task in tasks:
-            failure = None if task.cancelled() else task.exception()
-            if failure is not None:
-                raise failure
-        return [task.result() for task in tasks]
+    async def fetch(self, rendering: Rendering) -> Rendering:
+        """Every picture at once, each decoded from the answer or downloaded from its
+        ``fifeUrl``; the first failure stops the rest (no download outlives the fetch)."""
+        email = rendering.account
+        async with deadline(self._timeouts.download, "the image downloads", account=email):
+            return await fetched(rendering, lambda made: self._image(made, email))
 
-    async def _image(self, entry: dict[str, Any], email: str | None) -> RenderedImage:
-        media_id = media_id_of(entry.get("mediaGenerationId"))
-        if media_id is None:
-            raise Unavailable(
-                "an image came back without a usable mediaGenerationId", account=email
-            )
-        seed = entry.get("seed")
-        if isinstance(entry.get("encodedImage"), str):
-            data, mime = await asyncio.to_thread(self._inline, entry["encodedImage"], email)
-        elif isinstance(entry.get("fifeUrl"), str):
+    async def _image(self, made: Pending, email: str | None) -> RenderedImage:
+        if made.source.startswith(_LINK):
             data, mime = await fetch_image(
                 self._media,
                 self._hosts,
-                entry["fifeUrl"],
+                made.source.removeprefix(_LINK),
                 max_bytes=self._max_image_bytes,
                 max_pixels=self._max_image_pixels,
-                seconds=self._timeouts.generate,
+                seconds=self._timeouts.download,
                 account=email,
             )
         else:
-            raise Unavailable(
-                "an image came back with neither fifeUrl nor encodedImage", account=email
-            )
-        plausible = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
-        return RenderedImage(
-            data=data, mime=mime, seed=seed if plausible else None, handle=media_id
-        )
+            encoded = made.source.removeprefix(_INLINE)
+            data, mime = await asyncio.to_thread(self._inline, encoded, email)
+        return RenderedImage(data=data, mime=mime, seed=made.seed, handle=made.handle)
 
     def _inline(self, encoded: str, email: str | None) -> tuple[bytes, str]:
         """A base64 picture, bounded before it is decoded; CPU-bound (run it in a thread)."""
@@ -337,6 +319,22 @@ class FlowClient(UpstreamClient):
         if answer.status != 200:
             raise error_for(answer.status, answer.body, answer.headers, account)
         return answer.body
+
+
+def _pending(entry: dict[str, Any], email: str | None) -> Pending:
+    """One image of a ``POST /images`` answer, as it came: its link or its inline picture."""
+    media_id = media_id_of(entry.get("mediaGenerationId"))
+    if media_id is None:
+        raise Unavailable("an image came back without a usable mediaGenerationId", account=email)
+    seed = entry.get("seed")
+    plausible = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
+    if isinstance(entry.get("encodedImage"), str):
+        source = _INLINE + entry["encodedImage"]
+    elif isinstance(entry.get("fifeUrl"), str):
+        source = _LINK + entry["fifeUrl"]
+    else:
+        raise Unavailable("an image came back with neither fifeUrl nor encodedImage", account=email)
+    return Pending(source, seed=seed if plausible else None, handle=media_id)
 
 
 def _route(path: str) -> str:

@@ -180,6 +180,10 @@ class GeminiClient(UpstreamClient):
             trace=tuple(traces),
         )
 
+    async def fetch(self, rendering: Rendering) -> Rendering:
+        """Nothing to fetch: the pictures came inline, decoded and verified with the answer."""
+        return rendering
+
     async def check(self) -> str:
         """The key works and every offered model is there (``GET /models/{id}`` costs nothing)."""
         async with deadline(self._timeouts.total, "the Gemini check"):

@@ -1,7 +1,7 @@
 """``NbproClient``: the nano-banana-pro.net reseller API over httpx.
 
 The only code that knows this wire format. ``POST /api/ai/nano-banana/generate`` renders one
-image synchronously and answers with its URL, which is fetched at once through
+image synchronously and answers with its URL, which ``fetch`` downloads through
 ``bot.providers.media`` (only the service's media hosts, bounded, verified). There is no model
 parameter: the service renders Nano Banana 2 (its answers say ``"model": "nano-banana-2-4k"``),
 no seed, one image per call, so ``count`` images are ``count`` calls at once. References go as
@@ -27,6 +27,7 @@ from typing import Any
 from bot.core.models_table import ModelOffer, ModelTable
 from bot.core.providers import (
     ImageRequest,
+    Pending,
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
@@ -46,7 +47,7 @@ from bot.core.upstream import (
 )
 from bot.providers.http import Answer, UpstreamClient, deadline, exchange, new_http, retry_after
 from bot.providers.media import MediaHosts, fetch_image, new_media_http
-from bot.providers.plumbing import Timeouts, fan_out
+from bot.providers.plumbing import Timeouts, fan_out, fetched
 
 NAME = "nbpro"
 DEFAULT_BASE_URL = "https://nano-banana-pro.net"
@@ -119,18 +120,10 @@ class NbproClient(UpstreamClient):
         if reason is not None:
             raise InvalidRequestError(reason)
 
-        async def one(index: int) -> RenderedImage:
+        async def one(index: int) -> Pending:
             async with self._slots:
                 answer = await self._post(request)
-            data, mime = await fetch_image(
-                self._media,
-                self._hosts,
-                _first_url(answer),
-                max_bytes=self._max_image_bytes,
-                max_pixels=self._max_image_pixels,
-                seconds=self._timeouts.download,
-            )
-            return RenderedImage(data=data, mime=mime)
+            return Pending(_first_url(answer))
 
         async with deadline(self._timeouts.total, "the nano-banana-pro.net render"):
             images, refused = await fan_out(request.count, one)
@@ -142,6 +135,23 @@ class NbproClient(UpstreamClient):
             withheld=len(refused),
             withheld_reason=refused[0].detail if refused else None,
         )
+
+    async def fetch(self, rendering: Rendering) -> Rendering:
+        """Each image from its URL, on the service's media hosts only, bounded and verified."""
+
+        async def one(made: Pending) -> RenderedImage:
+            data, mime = await fetch_image(
+                self._media,
+                self._hosts,
+                made.source,
+                max_bytes=self._max_image_bytes,
+                max_pixels=self._max_image_pixels,
+                seconds=self._timeouts.download,
+            )
+            return RenderedImage(data=data, mime=mime)
+
+        async with deadline(self._timeouts.download, "the nano-banana-pro.net downloads"):
+            return await fetched(rendering, one)
 
     async def check(self) -> str:
         """The key is accepted. The API has no free endpoint, so this sends an empty prompt: a

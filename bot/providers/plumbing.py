@@ -1,5 +1,5 @@
 """What the provider clients share besides HTTP (``http``): their timeouts, the parallel
-fan-out of one-image-per-call providers, and a per-minute gate.
+fan-out of one-image-per-call providers (and of a rendering's downloads), and a per-minute gate.
 """
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from bot.core.providers import RenderedImage
+from bot.core.providers import Pending, RenderedImage, Rendering
 from bot.core.upstream import ContentPolicyError, ModerationError, UpstreamError
 
 
@@ -25,21 +26,25 @@ class Timeouts:
     total: float = 300.0
 
 
+T = TypeVar("T")
+
+
 async def fan_out(
-    count: int, one: Callable[[int], Awaitable[RenderedImage]]
-) -> tuple[list[RenderedImage], list[ModerationError]]:
+    count: int, one: Callable[[int], Awaitable[T]]
+) -> tuple[list[T], list[ModerationError]]:
     """Run ``one(0)`` … ``one(count - 1)`` at once: the images in index order, and the refusals.
 
     A ``ModerationError`` withholds only its own image. Any other failure cancels the siblings
     and is raised as itself: the job as a whole is retried, moved or refused.
     """
-    slots: list[RenderedImage | ModerationError | None] = [None] * count
+    made: dict[int, T] = {}
+    refused: dict[int, ModerationError] = {}
 
     async def run(index: int) -> None:
         try:
-            slots[index] = await one(index)
+            made[index] = await one(index)
         except ModerationError as exc:
-            slots[index] = exc
+            refused[index] = exc
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -48,9 +53,23 @@ async def fan_out(
     except BaseExceptionGroup as group_error:
         leaf = _most_telling(group_error)
         raise leaf from leaf.__cause__  # itself, with its own cause (httpx's, say)
-    images = [s for s in slots if isinstance(s, RenderedImage)]
-    refused = [s for s in slots if isinstance(s, ModerationError)]
-    return images, refused
+    return [made[i] for i in sorted(made)], [refused[i] for i in sorted(refused)]
+
+
+async def fetched(
+    rendering: Rendering, one: Callable[[Pending], Awaitable[RenderedImage]]
+) -> Rendering:
+    """``rendering`` with each ``Pending`` picture brought in by ``one``, all at once; the
+    first failure cancels the other downloads and is raised as itself."""
+
+    async def each(index: int) -> RenderedImage:
+        image = rendering.images[index]
+        return image if isinstance(image, RenderedImage) else await one(image)
+
+    images, refused = await fan_out(len(rendering.images), each)
+    if refused:  # no download withholds a picture; never drop one silently
+        raise refused[0]
+    return replace(rendering, images=tuple(images))
 
 
 def _most_telling(group_error: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -15,10 +15,10 @@ paced below the plan's limits: executions per minute (10 on every plan) and requ
 (polls included), so a 429 is the exception, not the pacing.
 
     201 on execute                           the execution ids
-    COMPLETED                                the image, fetched from the media hosts (its URL is
-                                             the handle a later render can take as a reference;
-                                             a link or picture breaking the media rules:
-                                             MediaRefused)
+    COMPLETED                                the image's URL (the handle a later render can take
+                                             as a reference); ``fetch`` downloads it from the
+                                             media hosts (a link or picture breaking the media
+                                             rules: MediaRefused)
     FAILED naming a safety/policy block      ModerationError
     FAILED otherwise, RUNNING past
       ``stale_after`` with FAILED details    ExecutionFailed: submit again under a new key
@@ -48,6 +48,7 @@ import httpx
 from bot.core.models_table import ModelOffer, ModelTable
 from bot.core.providers import (
     ImageRequest,
+    Pending,
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
@@ -64,7 +65,7 @@ from bot.core.upstream import (
 )
 from bot.providers.http import Answer, UpstreamClient, deadline, exchange, new_http, retry_after
 from bot.providers.media import MediaHosts, fetch_image, new_media_http
-from bot.providers.plumbing import RateGate, Timeouts, fan_out
+from bot.providers.plumbing import RateGate, Timeouts, fan_out, fetched
 from bot.providers.wireflow_messages import RUNNING, error_for, graph, idempotency_key, outcome
 
 NAME = "wireflow"
@@ -161,7 +162,8 @@ class WireflowClient(UpstreamClient):
         return self._profile
 
     async def generate(self, request: ImageRequest) -> Rendering:
-        """Submit and wait in one go (the core persists between ``submit`` and ``resume``)."""
+        """Submit and wait in one go (the core persists between ``submit`` and ``resume``); the
+        images' URLs, for ``fetch``."""
         if not request.job_key:
             request = replace(request, job_key=uuid.uuid4().hex)
         return await self.resume(await self.submit(request))
@@ -178,20 +180,12 @@ class WireflowClient(UpstreamClient):
         return Submission(provider=NAME, execution_ids=tuple(ids))
 
     async def resume(self, submission: Submission) -> Rendering:
-        """Wait for submitted executions (again, after a restart) and fetch their images."""
+        """Wait for submitted executions (again, after a restart): their images' URLs."""
         ids = submission.execution_ids
 
-        async def one(index: int) -> RenderedImage:
+        async def one(index: int) -> Pending:
             url = await self._await(ids[index])
-            data, mime = await fetch_image(
-                self._media,
-                self._hosts,
-                url,
-                max_bytes=self._max_image_bytes,
-                max_pixels=self._max_image_pixels,
-                seconds=self._timeouts.download,
-            )
-            return RenderedImage(data=data, mime=mime, handle=url)
+            return Pending(url, handle=url)
 
         async with deadline(self._polling.timeout, "the Wireflow execution"):
             images, refused = await fan_out(len(ids), one)
@@ -204,6 +198,23 @@ class WireflowClient(UpstreamClient):
             withheld_reason=refused[0].detail if refused else None,
             trace=ids,
         )
+
+    async def fetch(self, rendering: Rendering) -> Rendering:
+        """Each image from its URL, on the media hosts only, bounded and verified."""
+
+        async def one(made: Pending) -> RenderedImage:
+            data, mime = await fetch_image(
+                self._media,
+                self._hosts,
+                made.source,
+                max_bytes=self._max_image_bytes,
+                max_pixels=self._max_image_pixels,
+                seconds=self._timeouts.download,
+            )
+            return RenderedImage(data=data, mime=mime, handle=made.handle)
+
+        async with deadline(self._timeouts.download, "the Wireflow downloads"):
+            return await fetched(rendering, one)
 
     async def check(self) -> str:
         """The key works and the configured workflow exists (``GET /workflows/{id}``)."""

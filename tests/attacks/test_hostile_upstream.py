@@ -34,6 +34,7 @@ from bot.providers import media
 from bot.providers.flow import FlowClient, FlowTimeouts
 from tests.conftest import AnyStore, owner
 from tests.fakes.flow_server import FakeFlowServer, RawAnswer
+from tests.rendering import rendered
 
 TOKEN = "tok-SECRET-hostile-0001"
 JO = "jo@example.com"
@@ -177,7 +178,7 @@ async def test_a_media_link_to_another_host_is_refused_without_connecting(
 ) -> None:
     fake.fail_next(200, body=linked(f"http://127.0.0.1:{trap.port}/admin"))
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert trap.connections == 0
     assert caught.value.account == JO
     assert "not a media host" in caught.value.detail
@@ -189,7 +190,7 @@ async def test_a_media_link_to_the_cloud_metadata_server_is_refused_at_once(
     fake.fail_next(200, body=linked("http://169.254.169.254/computeMetadata/v1/?recursive=true"))
     started = time.monotonic()
     with pytest.raises(MediaRefused):
-        await client.generate(params())
+        await rendered(client, params())
     assert time.monotonic() - started < 0.5  # refused, not a connection attempt that timed out
 
 
@@ -199,7 +200,7 @@ async def test_a_listed_media_host_over_plain_http_is_refused(
     async with FlowClient(TOKEN, fake.base_url, media_hosts=("localhost",)) as client:
         fake.fail_next(200, body=linked(f"http://localhost:{trap.port}/x.jpg"))
         with pytest.raises(MediaRefused) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert trap.connections == 0
     assert "https" in caught.value.detail
 
@@ -232,7 +233,7 @@ async def test_a_listed_media_host_that_resolves_to_an_internal_address_is_refus
     async with FlowClient(TOKEN, fake.base_url, media_hosts=("media.example",)) as client:
         fake.fail_next(200, body=linked("https://media.example/image.jpg"))
         with pytest.raises(MediaRefused) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert asked == ["media.example"]
     assert "internal address" in caught.value.detail
 
@@ -244,7 +245,7 @@ async def test_a_listed_host_resolving_to_loopback_is_not_connected(
     async with FlowClient(TOKEN, fake.base_url, media_hosts=("*.example",)) as client:
         fake.fail_next(200, body=linked(f"https://cdn.media.example:{trap.port}/i.jpg"))
         with pytest.raises(MediaRefused):
-            await client.generate(params())
+            await rendered(client, params())
     assert trap.connections == 0
 
 
@@ -260,7 +261,7 @@ async def test_a_host_that_rebinds_after_the_check_is_reached_at_the_checked_add
             url = f"https://rebind.example:{checked.port}/i.jpg"
             fake.fail_next(200, body=linked(url))
             with pytest.raises(Unavailable):  # the trap speaks no TLS
-                await client.generate(params())
+                await rendered(client, params())
         assert checked.connections == 1
         assert rebound.connections == 0
     assert asked == ["rebind.example"]
@@ -271,8 +272,8 @@ async def test_a_connection_checked_for_one_media_host_never_carries_another(
 ) -> None:
     # Connections go to pinned addresses; pooled by address, one whose certificate was checked
     # for host A would be reused for host B at the same address, unchecked. So none is reused.
-    await client.generate(params(count=2))
-    await client.generate(params(count=1))
+    await rendered(client, params(count=2))
+    await rendered(client, params(count=1))
     peers = [r.peer for r in fake.fife_requests()]
     assert len(peers) == 3
     assert len(set(peers)) == 3
@@ -283,7 +284,7 @@ async def test_a_media_host_redirect_to_an_internal_address_is_refused(
 ) -> None:
     fake.fife_answer_next(redirect(f"http://127.0.0.1:{trap.port}/latest/meta-data/"))
     with pytest.raises(MediaRefused):
-        await client.generate(params())
+        await rendered(client, params())
     assert trap.connections == 0
     assert len(fake.fife_requests()) == 1
 
@@ -294,7 +295,7 @@ async def test_endless_media_redirects_stop_after_three(
     for _ in range(10):
         fake.fife_answer_next(redirect(f"{fake.root_url}/fife/again.jpg"))
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert "redirected more than 3 times" in caught.value.detail
     assert len(fake.fife_requests()) == 4  # the link and three redirects
 
@@ -303,13 +304,13 @@ async def test_a_media_redirect_within_the_rules_is_followed(
     fake: FakeFlowServer, client: FlowClient
 ) -> None:
     # The real link, moved once: a relative Location on the same origin is fine.
-    first = await client.generate(params())
+    first = await rendered(client, params())
     fake.fife_answer_next(redirect("/fife/elsewhere.jpg", status=307))
     fake.fife_answer_next(RawAnswer(200, {"Content-Type": "image/png"}, [picture("PNG")]))
-    second = await client.generate(params())
-    assert second.images[0].mime == "image/png"
+    second = await rendered(client, params())
+    assert second.pictures[0].mime == "image/png"
     assert [r.path for r in fake.fife_requests()][-1] == "/fife/elsewhere.jpg"
-    assert first.images[0].mime == "image/jpeg"
+    assert first.pictures[0].mime == "image/jpeg"
 
 
 async def test_an_api_redirect_takes_neither_the_prompt_nor_the_token_elsewhere(
@@ -318,7 +319,7 @@ async def test_an_api_redirect_takes_neither_the_prompt_nor_the_token_elsewhere(
     # httpx would drop Authorization on a cross-origin hop but replay a 307's body: the prompt.
     fake.answer_next(redirect(f"http://127.0.0.1:{trap.port}/steal", status=307))
     with pytest.raises(Unavailable) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert trap.connections == 0
     assert caught.value.status == 307
     assert "redirect" in caught.value.detail
@@ -333,7 +334,7 @@ async def test_a_download_that_is_not_a_picture_is_refused(
     page = b"<html><body>Sign in to continue</body></html>"
     fake.fife_answer_next(RawAnswer(200, {"Content-Type": "image/jpeg"}, [page]))
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert "not a PNG, JPEG or WebP picture" in caught.value.detail
     assert caught.value.account == JO
     assert not isinstance(caught.value, RetryableError)
@@ -356,16 +357,16 @@ async def test_an_inline_image_that_is_not_a_whole_picture_is_refused(
 ) -> None:
     fake.fail_next(200, body=inline(data) if shape == "media-inline" else panels(data))
     with pytest.raises(MediaRefused):
-        await client.generate(params())
+        await rendered(client, params())
 
 
 async def test_an_upscale_that_is_not_a_picture_is_refused(
     fake: FakeFlowServer, client: FlowClient
 ) -> None:
-    made = await client.generate(params())
+    made = await rendered(client, params())
     fake.fail_next(200, endpoint="upscale", body={"encodedImage": base64.b64encode(b"MZ").decode()})
     with pytest.raises(MediaRefused):
-        await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)
+        await client.upscale_image(handle_of(made.pictures[0]), "2k", account=JO)
 
 
 async def test_a_pixel_bomb_is_refused_without_decoding_it(
@@ -374,7 +375,7 @@ async def test_a_pixel_bomb_is_refused_without_decoding_it(
     fake.fail_next(200, body=inline(png_header(60_000, 60_000)))
     started = time.monotonic()
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert time.monotonic() - started < 1.0
     assert "pixels" in caught.value.detail
 
@@ -386,7 +387,7 @@ async def test_an_inline_image_over_the_bound_is_refused_before_decoding(
         # Valid base64 of 6000 zero bytes: decoded, it would be "not a picture" instead.
         fake.fail_next(200, body=inline("A" * 8000))
         with pytest.raises(MediaRefused) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert "larger than" in caught.value.detail
 
 
@@ -395,8 +396,8 @@ async def test_a_real_picture_in_each_format_passes(
     fake: FakeFlowServer, client: FlowClient, fmt: str
 ) -> None:
     fake.fail_next(200, body=inline(picture(fmt)))
-    generation = await client.generate(params())
-    assert generation.images[0].mime == f"image/{fmt.lower()}"
+    generation = await rendered(client, params())
+    assert generation.pictures[0].mime == f"image/{fmt.lower()}"
 
 
 # -- answers: bounded, well-formed, plausible --------------------------------------------------
@@ -424,7 +425,7 @@ async def test_a_json_answer_that_never_ends_is_cut_at_the_bound(fake: FakeFlowS
     async with FlowClient(TOKEN, fake.base_url, max_image_bytes=1000) as client:
         fake.answer_next(RawAnswer(200, {"Content-Type": "application/json"}, spaces(total)))
         with pytest.raises(Unavailable) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert "answered more than" in caught.value.detail
     await asyncio.sleep(0.1)
     assert fake.images_requests()[-1].sent < total / 4
@@ -448,7 +449,7 @@ async def test_a_gzip_bomb_answer_is_cut_at_the_bound(fake: FakeFlowServer) -> N
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
     fake.answer_next(RawAnswer(200, headers, list(gzip_bomb(512 * 2**20))))  # 0.5 MB on the wire
     async with FlowClient(TOKEN, fake.base_url, max_image_bytes=1000) as client:
-        failure, peak = await peak_memory_of(client.generate(params()))
+        failure, peak = await peak_memory_of(rendered(client, params()))
     assert isinstance(failure, Unavailable)
     assert "answered more than" in failure.detail
     assert peak < 32 * 2**20  # inflated up to the 4 MiB bound, not to 512 MiB
@@ -460,7 +461,7 @@ async def test_a_stacked_gzip_bomb_answer_is_refused_unopened(fake: FakeFlowServ
     headers = {"Content-Type": "application/json", "Content-Encoding": "gzip, gzip"}
     fake.answer_next(RawAnswer(200, headers, [twice]))
     async with FlowClient(TOKEN, fake.base_url) as client:
-        failure, peak = await peak_memory_of(client.generate(params()))
+        failure, peak = await peak_memory_of(rendered(client, params()))
     assert isinstance(failure, Unavailable)
     assert "DecodingError" in failure.detail
     assert peak < 32 * 2**20
@@ -471,7 +472,7 @@ async def test_a_download_that_never_ends_is_cut_at_the_bound(fake: FakeFlowServ
     async with FlowClient(TOKEN, fake.base_url, max_image_bytes=2**20) as client:
         fake.fife_answer_next(RawAnswer(200, {"Content-Type": "image/jpeg"}, spaces(total)))
         with pytest.raises(MediaRefused) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert "larger than" in caught.value.detail
     await asyncio.sleep(0.1)
     assert fake.fife_requests()[-1].sent < total / 4
@@ -482,7 +483,7 @@ async def test_deeply_nested_json_is_a_broken_answer(
 ) -> None:
     fake.answer_next(RawAnswer(200, {"Content-Type": "application/json"}, [b"[" * 200_000]))
     with pytest.raises(Unavailable):
-        await client.generate(params())
+        await rendered(client, params())
 
 
 async def test_invalid_utf8_json_is_a_broken_answer(
@@ -491,14 +492,14 @@ async def test_invalid_utf8_json_is_a_broken_answer(
     body = b'{"media": [{"image": {"generatedImage": {"seed": "\xff\xfe\xc0"}}}]}'
     fake.answer_next(RawAnswer(200, {"Content-Type": "application/json"}, [body]))
     with pytest.raises(Unavailable):
-        await client.generate(params())
+        await rendered(client, params())
 
 
 async def test_huge_headers_are_a_broken_answer(fake: FakeFlowServer, client: FlowClient) -> None:
     headers = {f"X-Junk-{i}": "x" * 1000 for i in range(300)}
     fake.answer_next(RawAnswer(200, headers, [b"{}"]))
     with pytest.raises(Unavailable):
-        await client.generate(params())
+        await rendered(client, params())
 
 
 async def test_a_huge_error_text_costs_no_time(fake: FakeFlowServer, client: FlowClient) -> None:
@@ -506,7 +507,7 @@ async def test_a_huge_error_text_costs_no_time(fake: FakeFlowServer, client: Flo
     fake.fail_next(400, body={"error": "a" * 100_000 + f" for {JO}"})
     started = time.monotonic()
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert time.monotonic() - started < 1.0
     assert len(caught.value.detail) <= 500
 
@@ -518,7 +519,7 @@ async def test_an_answer_with_more_images_than_asked_is_refused_without_download
     body = {"media": [{"image": {"generatedImage": entry}}] * 5000}
     fake.fail_next(200, body=body)
     with pytest.raises(Unavailable) as caught:
-        await client.generate(params(count=2))
+        await rendered(client, params(count=2))
     assert "5000 images" in caught.value.detail
     assert fake.fife_requests() == []
 
@@ -537,7 +538,7 @@ async def test_a_strange_media_id_is_a_broken_answer(
 ) -> None:
     fake.fail_next(200, body=inline(picture("PNG"), mediaGenerationId=media_id))
     with pytest.raises(Unavailable):
-        await client.generate(params())
+        await rendered(client, params())
 
 
 @pytest.mark.parametrize("seed", [-5, 2**31, 10**30, True, 1.5, "7"])
@@ -545,8 +546,8 @@ async def test_an_absurd_seed_is_dropped(
     fake: FakeFlowServer, client: FlowClient, seed: object
 ) -> None:
     fake.fail_next(200, body=inline(picture("PNG"), seed=seed))
-    generation = await client.generate(params())
-    assert generation.images[0].seed is None
+    generation = await rendered(client, params())
+    assert generation.pictures[0].seed is None
 
 
 @pytest.mark.parametrize("value", ["1e12", "inf", "nan", "-3", "Wed, 21 Oct 2015 07:28:00 GMT"])
@@ -558,7 +559,7 @@ async def test_an_absurd_retry_after_is_no_hint(
         RawAnswer(429, {"Retry-After": value, "Content-Type": "application/json"}, [body])
     )
     with pytest.raises(Throttled) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert caught.value.retry_after is None
 
 
@@ -572,9 +573,9 @@ async def test_cookies_from_the_upstream_are_not_kept_or_sent_back(
         RawAnswer(200, {**tracking, "Content-Type": "image/png"}, [picture("PNG")])
     )
     await client.list_accounts()
-    await client.generate(params())
+    await rendered(client, params())
     await client.list_accounts()
-    await client.generate(params())
+    await rendered(client, params())
     assert all("cookie" not in r.headers for r in fake.requests)
 
 
@@ -594,7 +595,7 @@ async def test_a_trickling_answer_ends_at_the_generation_deadline(fake: FakeFlow
     async with FlowClient(TOKEN, fake.base_url, timeouts=FlowTimeouts(generate=2)) as client:
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.generate(params())
+            await rendered(client, params())
         elapsed = time.monotonic() - started
     assert 1.9 <= elapsed < 3.0, elapsed
     assert caught.value.account == JO
@@ -602,25 +603,27 @@ async def test_a_trickling_answer_ends_at_the_generation_deadline(fake: FakeFlow
     assert fake.in_flight.get(JO, 0) == 0  # the capacity slot is free again
 
 
-async def test_a_trickling_download_ends_at_the_generation_deadline(fake: FakeFlowServer) -> None:
-    fake.latency = 0.5  # the deadline covers the answer and the downloads together
-    fake.fife_trickle = 0.3
-    async with FlowClient(TOKEN, fake.base_url, timeouts=FlowTimeouts(generate=2)) as client:
+async def test_a_trickling_download_ends_at_the_download_deadline(fake: FakeFlowServer) -> None:
+    fake.fife_trickle = 0.3  # the deadline covers the downloads together, after the answer
+    timeouts = FlowTimeouts(generate=2, download=2)
+    async with FlowClient(TOKEN, fake.base_url, timeouts=timeouts) as client:
+        made = await client.generate(params(count=2))
         started = time.monotonic()
-        with pytest.raises(UpstreamTimeout):
-            await client.generate(params(count=2))
+        with pytest.raises(UpstreamTimeout) as caught:
+            await client.fetch(made)
         elapsed = time.monotonic() - started
     assert 1.9 <= elapsed < 3.0, elapsed
+    assert caught.value.account == JO
     assert len(fake.fife_requests()) == 2
 
 
 async def test_a_trickling_upscale_ends_at_its_deadline(fake: FakeFlowServer) -> None:
     async with FlowClient(TOKEN, fake.base_url, timeouts=FlowTimeouts(generate=2)) as client:
-        made = await client.generate(params())
+        made = await rendered(client, params())
         fake.body_trickle = 0.3
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout):
-            await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)
+            await client.upscale_image(handle_of(made.pictures[0]), "2k", account=JO)
         assert 1.9 <= time.monotonic() - started < 3.0
 
 
@@ -643,7 +646,7 @@ async def test_one_refused_image_stops_the_other_downloads(fake: FakeFlowServer)
     async with FlowClient(TOKEN, fake.base_url) as client:
         started = time.monotonic()
         with pytest.raises(MediaRefused):
-            await client.generate(params(count=2))
+            await rendered(client, params(count=2))
         assert time.monotonic() - started < 1.5
     await asyncio.sleep(0.2)
     assert sorted(r.status for r in fake.fife_requests()) == [200, 499]

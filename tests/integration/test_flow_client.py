@@ -41,6 +41,7 @@ from bot.core.upstream import (
 from bot.providers.flow import FlowClient, FlowTimeouts
 from bot.providers.http import USER_AGENT
 from tests.fakes.flow_server import PREFIX, FakeFlowServer, Recorded, Shape
+from tests.rendering import rendered
 
 TOKEN = "tok-SECRET-7f3a9c1e5b2d4680"
 ALICE = "alice@example.com"
@@ -167,7 +168,7 @@ async def test_named_user_agent_and_bearer_token_are_sent(
     # The fake answers 403 to an empty or python-httpx User-Agent: success proves the name.
     await client.list_accounts()
     await client.upload(picture("PNG"), "image/png", account=JO)
-    await client.generate(params())
+    await rendered(client, params())
     api_calls = [r for r in fake.requests if r.path.startswith(PREFIX)]
     assert len(api_calls) == 3
     for record in api_calls:
@@ -179,9 +180,9 @@ async def test_named_user_agent_and_bearer_token_are_sent(
 
 async def test_fife_download_carries_no_token(fake: FakeFlowServer, client: FlowClient) -> None:
     fake.shape = "media-url"
-    generation = await client.generate(params(count=2))
+    generation = await rendered(client, params(count=2))
     downloads = fake.fife_requests()
-    assert len(downloads) == 2 == len(generation.images)
+    assert len(downloads) == 2 == len(generation.pictures)
     for record in downloads:
         assert record.method == "GET"
         assert "authorization" not in record.headers
@@ -210,15 +211,15 @@ async def test_token_never_appears_in_errors_or_repr(fake: FakeFlowServer) -> No
         for status in (400, 401, 402, 403, 404, 429, 500, 503, 596):
             fake.fail_next(status)
             with pytest.raises(UpstreamError) as caught:
-                await client.generate(params())
+                await rendered(client, params())
             errors.append(caught.value)
         fake.stall_next(1.0)
         with pytest.raises(UpstreamTimeout) as timed_out:
-            await client.generate(params())
+            await rendered(client, params())
         errors.append(timed_out.value)
         fake.fife_status = 500
         with pytest.raises(Unavailable) as download:
-            await client.generate(params())
+            await rendered(client, params())
         errors.append(download.value)
     # A network failure, whose chained httpx exception carries the request.
     await fake.close()
@@ -237,7 +238,7 @@ async def test_connection_refused_is_unavailable(fake: FakeFlowServer) -> None:
     await fake.close()
     async with FlowClient(TOKEN, base_url) as client:
         with pytest.raises(Unavailable) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert isinstance(caught.value, RetryableError)
     assert caught.value.account == JO
     assert caught.value.status is None
@@ -265,9 +266,9 @@ async def test_upload_asset_each_format(
     assert record.headers["content-type"] == mime
     assert record.body == data
     # The uploaded id is usable as a reference on its owning account.
-    generation = await client.generate(params(references=[media_id]))
+    generation = await rendered(client, params(references=[media_id]))
     assert sent(fake.images_requests()[-1])["reference_1"] == media_id
-    assert len(generation.images) == 1
+    assert len(generation.pictures) == 1
 
 
 @pytest.mark.parametrize(
@@ -338,14 +339,14 @@ async def test_generate_each_answer_shape(
 ) -> None:
     fake.shape = shape
     fake.image_size = (64, 48)
-    generation = await client.generate(params(count=3, seed=1000))
+    generation = await rendered(client, params(count=3, seed=1000))
     assert isinstance(generation, Rendering)
     assert generation.account == JO
-    assert len(generation.images) == 3
-    assert len({image.data for image in generation.images}) == 3
-    assert len({image.handle for image in generation.images}) == 3
-    assert [image.seed for image in generation.images] == [1000, 1001, 1002]
-    for image in generation.images:
+    assert len(generation.pictures) == 3
+    assert len({image.data for image in generation.pictures}) == 3
+    assert len({image.handle for image in generation.pictures}) == 3
+    assert [image.seed for image in generation.pictures] == [1000, 1001, 1002]
+    for image in generation.pictures:
         assert isinstance(image, RenderedImage)
         assert image.mime == "image/jpeg"
         assert isinstance(image.handle, str)
@@ -362,30 +363,33 @@ async def test_generate_each_answer_shape(
         assert len(fake.fife_requests()) == (3 if shape == "media-url" else 0)
 
     # Each returned id works directly as a reference: proves the (flat or nested) id was parsed.
-    follow_up = await client.generate(params(references=[handle_of(generation.images[2])], seed=5))
+    follow_up = await rendered(
+        client, params(references=[handle_of(generation.pictures[2])], seed=5)
+    )
     record = fake.images_requests()[-1]
     assert record.status == 200
-    assert sent(record)["reference_1"] == generation.images[2].handle
-    assert len(follow_up.images) == 1
-    assert follow_up.images[0].seed == 5
+    assert sent(record)["reference_1"] == generation.pictures[2].handle
+    assert len(follow_up.pictures) == 1
+    assert follow_up.pictures[0].seed == 5
 
 
 async def test_generate_sends_every_field(fake: FakeFlowServer, client: FlowClient) -> None:
-    first = await client.generate(params(count=2))
+    first = await rendered(client, params(count=2))
     uploaded = await client.upload(picture("PNG"), "image/png", account=JO)
     character = await client.create_character(JO, [uploaded], "Captain Banana")
-    generation = await client.generate(
+    generation = await rendered(
+        client,
         params(
             prompt="@reference_1 meets @character_1 on the moon",
             model=PRO,
             aspect_ratio="3:4",
             count=4,
             seed=123,
-            references=[handle_of(first.images[0]), handle_of(first.images[1]), uploaded],
+            references=[handle_of(first.pictures[0]), handle_of(first.pictures[1]), uploaded],
             characters=[character],
-        )
+        ),
     )
-    assert len(generation.images) == 4
+    assert len(generation.pictures) == 4
     assert sent(fake.images_requests()[-1]) == {
         "prompt": "@reference_1 meets @character_1 on the moon",
         "model": PRO,
@@ -393,8 +397,8 @@ async def test_generate_sends_every_field(fake: FakeFlowServer, client: FlowClie
         "count": 4,
         "seed": 123,
         "email": JO,
-        "reference_1": first.images[0].handle,
-        "reference_2": first.images[1].handle,
+        "reference_1": first.pictures[0].handle,
+        "reference_2": first.pictures[1].handle,
         "reference_3": uploaded,
         "character_1": character,
     }
@@ -402,11 +406,11 @@ async def test_generate_sends_every_field(fake: FakeFlowServer, client: FlowClie
 
 
 async def test_generate_seed_zero_is_sent(fake: FakeFlowServer, client: FlowClient) -> None:
-    generation = await client.generate(params(seed=0, model=LITE, aspect_ratio="16:9"))
+    generation = await rendered(client, params(seed=0, model=LITE, aspect_ratio="16:9"))
     body = sent(fake.images_requests()[-1])
     assert body["seed"] == 0
     assert body["model"] == LITE
-    assert generation.images[0].seed == 0
+    assert generation.pictures[0].seed == 0
 
 
 # -- error mapping -------------------------------------------------------------------------
@@ -419,12 +423,12 @@ async def test_empty_media_is_moderation(
     fake.shape = shape
     fake.empty_next()
     with pytest.raises(ModerationError) as caught:
-        await client.generate(params(count=4))
+        await rendered(client, params(count=4))
     assert caught.value.status == 200
     assert caught.value.account == JO
     assert not isinstance(caught.value, RetryableError | RejectedError)
     # The next one is fine again.
-    assert len((await client.generate(params())).images) == 1
+    assert len((await rendered(client, params())).pictures) == 1
 
 
 @pytest.mark.parametrize(
@@ -450,7 +454,7 @@ async def test_injected_status_maps_to_error(
 ) -> None:
     fake.fail_next(status)
     with pytest.raises(kind) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     exc = caught.value
     assert type(exc) is kind
     assert exc.status == status
@@ -480,7 +484,7 @@ async def test_emails_in_error_details_are_masked(
     body = {"error": f"trouble with {JO} and {BOB} on {ALICE}"}
     fake.fail_next(status, body=body)
     with pytest.raises(kind) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     exc = caught.value
     assert (exc.status, exc.account) == (status, JO)
     assert "jo***@example.com" in exc.detail
@@ -500,7 +504,7 @@ async def test_google_form_error_detail(fake: FakeFlowServer, client: FlowClient
     }
     fake.fail_next(400, body=body)
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert caught.value.detail == "Bad argument for jo***@example.com (SOMETHING_ELSE)"
 
 
@@ -509,7 +513,7 @@ async def test_unsafe_generation_is_content_policy(
 ) -> None:
     fake.fail_next_unsafe()
     with pytest.raises(ContentPolicyError) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     exc = caught.value
     assert (exc.status, exc.account) == (400, JO)
     assert "PUBLIC_ERROR_UNSAFE_GENERATION" in exc.detail
@@ -522,7 +526,7 @@ async def test_plain_400_is_invalid_request_with_detail(
 ) -> None:
     # A real validation failure from the fake: a prompt marker without its parameter.
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(params(prompt="use @reference_2 please"))
+        await rendered(client, params(prompt="use @reference_2 please"))
     exc = caught.value
     assert (exc.status, exc.account) == (400, JO)
     assert exc.detail == "Prompt marker @reference_2 has no matching reference_2 parameter"
@@ -532,7 +536,7 @@ async def test_plain_400_is_invalid_request_with_detail(
 async def test_reference_of_another_account_is_ownership_error(client: FlowClient) -> None:
     alices = await client.upload(picture("PNG"), "image/png", account=ALICE)
     with pytest.raises(ReferenceOwnershipError) as caught:
-        await client.generate(params(email=JO, references=[alices]))
+        await rendered(client, params(email=JO, references=[alices]))
     exc = caught.value
     assert (exc.status, exc.account) == (403, JO)
     assert "Unauthorized access" in exc.detail
@@ -543,10 +547,10 @@ async def test_reference_of_another_account_is_ownership_error(client: FlowClien
 async def test_captcha_failure_is_retryable(
     fake: FakeFlowServer, client: FlowClient, endpoint: str
 ) -> None:
-    made = await client.generate(params())
+    made = await rendered(client, params())
     calls: dict[str, Callable[[], Awaitable[object]]] = {
-        "images": lambda: client.generate(params()),
-        "upscale": lambda: client.upscale_image(handle_of(made.images[0]), "2k", account=JO),
+        "images": lambda: rendered(client, params()),
+        "upscale": lambda: client.upscale_image(handle_of(made.pictures[0]), "2k", account=JO),
     }
     fake.fail_next_captcha(endpoint=endpoint)
     with pytest.raises(CaptchaFailed) as caught:
@@ -561,7 +565,7 @@ async def test_captcha_failure_is_retryable(
 async def test_unknown_account_on_generate(client: FlowClient) -> None:
     stranger = "zed.zulu@example.org"
     with pytest.raises(AccountNotFound) as caught:
-        await client.generate(params(email=stranger))
+        await rendered(client, params(email=stranger))
     assert (caught.value.status, caught.value.account) == (404, stranger)
     assert "ze***@example.org" in caught.value.detail
     assert_masked(caught.value, stranger)
@@ -572,7 +576,7 @@ async def test_unhealthy_account_is_session_expired(
 ) -> None:
     fake.set_health(JO, "COOKIES_EXPIRED")
     with pytest.raises(SessionExpired) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert (caught.value.status, caught.value.account) == (596, JO)
     assert isinstance(caught.value, OperatorError)
 
@@ -582,11 +586,11 @@ async def test_capacity_429_carries_retry_after(fake: FakeFlowServer) -> None:
     fake.latency = 0.3
     fake.retry_after = 7
     async with FlowClient(TOKEN, fake.base_url) as client:
-        first = asyncio.create_task(client.generate(params()))
+        first = asyncio.create_task(rendered(client, params()))
         await wait_until(lambda: fake.in_flight.get(JO, 0) == 1)
         with pytest.raises(Throttled) as caught:
-            await client.generate(params())
-        assert len((await first).images) == 1
+            await rendered(client, params())
+        assert len((await first).pictures) == 1
     exc = caught.value
     assert (exc.status, exc.account, exc.retry_after) == (429, JO, 7.0)
     assert "PUBLIC_ERROR_USER_REQUESTS_THROTTLED" in exc.detail
@@ -596,14 +600,14 @@ async def test_capacity_429_carries_retry_after(fake: FakeFlowServer) -> None:
 async def test_injected_429_carries_retry_after(fake: FakeFlowServer, client: FlowClient) -> None:
     fake.fail_next(429, retry_after=2.5)
     with pytest.raises(Throttled) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert (caught.value.status, caught.value.account, caught.value.retry_after) == (429, JO, 2.5)
 
 
 async def test_429_without_retry_after_header(fake: FakeFlowServer, client: FlowClient) -> None:
     fake.fail_next(429)
     with pytest.raises(Throttled) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert caught.value.retry_after is None
 
 
@@ -613,7 +617,7 @@ async def test_503_is_unavailable_with_retry_after(
     fake.retry_after = 9
     fake.fail_next(503)
     with pytest.raises(Unavailable) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     exc = caught.value
     assert (exc.status, exc.account, exc.retry_after) == (503, JO, 9.0)
     assert isinstance(exc, RetryableError)
@@ -646,7 +650,7 @@ async def test_generate_timeout_against_a_slow_server(fake: FakeFlowServer) -> N
         fake.stall_next(2)
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.generate(params())
+            await rendered(client, params())
         elapsed = time.monotonic() - started
         assert 0.25 <= elapsed < 1.0
         exc = caught.value
@@ -658,7 +662,7 @@ async def test_generate_timeout_against_a_slow_server(fake: FakeFlowServer) -> N
         assert fake.in_flight.get(JO, 0) == 0
         assert fake.images_requests()[-1].status == 499
         # The client is still usable afterwards: the stall was one-shot.
-        assert len((await client.generate(params())).images) == 1
+        assert len((await rendered(client, params())).pictures) == 1
 
 
 async def test_generate_timeout_does_not_apply_to_other_calls(fake: FakeFlowServer) -> None:
@@ -666,8 +670,8 @@ async def test_generate_timeout_does_not_apply_to_other_calls(fake: FakeFlowServ
     timeouts = FlowTimeouts(generate=0.3, other=5.0, upload=5.0)
     async with FlowClient(TOKEN, fake.base_url, timeouts=timeouts) as client:
         fake.latency = 0.1
-        generation = await client.generate(params())
-        assert len(generation.images) == 1
+        generation = await rendered(client, params())
+        assert len(generation.pictures) == 1
         assert await client.upload(picture("PNG"), "image/png", account=JO)
 
 
@@ -680,7 +684,7 @@ async def test_fife_download_failure_is_unavailable(
     fake.shape = "media-url"
     fake.fife_status = 403
     with pytest.raises(Unavailable) as caught:
-        await client.generate(params(count=2))
+        await rendered(client, params(count=2))
     exc = caught.value
     assert "403" in exc.detail
     assert exc.account == JO
@@ -694,7 +698,7 @@ async def test_oversized_download_is_refused(fake: FakeFlowServer) -> None:
     fake.shape = "media-url"
     async with FlowClient(TOKEN, fake.base_url, max_image_bytes=100) as client:
         with pytest.raises(MediaRefused) as caught:
-            await client.generate(params())
+            await rendered(client, params())
     assert "larger than 100 bytes" in caught.value.detail
     assert caught.value.account == JO
     assert not isinstance(caught.value, RetryableError)
@@ -704,9 +708,9 @@ async def test_download_exactly_at_the_bound_passes(
     fake: FakeFlowServer, client: FlowClient
 ) -> None:
     fake.shape = "media-url"
-    size = len((await client.generate(params(seed=3))).images[0].data)
+    size = len((await rendered(client, params(seed=3))).pictures[0].data)
     async with FlowClient(TOKEN, fake.base_url, max_image_bytes=size + 200) as roomy:
-        assert len((await roomy.generate(params(seed=3))).images) == 1
+        assert len((await rendered(roomy, params(seed=3))).pictures) == 1
 
 
 # -- malformed 200 answers ("a broken answer" is Unavailable) ------------------------------
@@ -737,7 +741,7 @@ async def test_broken_generate_answer_is_unavailable(
 ) -> None:
     fake.fail_next(200, body=body)
     with pytest.raises(Unavailable) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert caught.value.account == JO
 
 
@@ -759,7 +763,7 @@ async def test_broken_answer_errors_carry_the_account(
 ) -> None:
     fake.fail_next(200, body=body)
     with pytest.raises(kind) as caught:
-        await client.generate(params())
+        await rendered(client, params())
     assert caught.value.account == JO
 
 
@@ -775,7 +779,7 @@ async def test_non_object_media_item_is_unavailable(
 ) -> None:
     fake.fail_next(200, body=body)
     with pytest.raises(Unavailable):
-        await client.generate(params())
+        await rendered(client, params())
 
 
 @pytest.mark.parametrize(
@@ -790,10 +794,10 @@ async def test_non_object_media_item_is_unavailable(
 async def test_broken_answers_on_other_endpoints(
     fake: FakeFlowServer, client: FlowClient, endpoint: str, body: dict[str, Any]
 ) -> None:
-    made = await client.generate(params())
+    made = await rendered(client, params())
     uploaded = await client.upload(picture("PNG"), "image/png", account=JO)
     calls: dict[str, Callable[[], Awaitable[object]]] = {
-        "upscale": lambda: client.upscale_image(handle_of(made.images[0]), "2k", account=JO),
+        "upscale": lambda: client.upscale_image(handle_of(made.pictures[0]), "2k", account=JO),
         "characters": lambda: client.create_character(JO, [uploaded], "c"),
         "assets": lambda: client.upload(picture("PNG"), "image/png", account=JO),
     }
@@ -811,9 +815,9 @@ async def test_upscale_returns_a_larger_jpeg(
     fake: FakeFlowServer, client: FlowClient, resolution: str, factor: int
 ) -> None:
     fake.image_size = (64, 48)
-    made = await client.generate(params(model=NB2))
-    original = decode_jpeg(made.images[0].data)
-    data = await client.upscale_image(handle_of(made.images[0]), resolution, account=JO)
+    made = await rendered(client, params(model=NB2))
+    original = decode_jpeg(made.pictures[0].data)
+    data = await client.upscale_image(handle_of(made.pictures[0]), resolution, account=JO)
     upscaled = decode_jpeg(data)
     assert upscaled.size == (64 * factor, 48 * factor)
     assert upscaled.width > original.width
@@ -821,16 +825,16 @@ async def test_upscale_returns_a_larger_jpeg(
     record = fake.requests[-1]
     assert record.path == f"{PREFIX}/images/upscale"
     assert record.json == {
-        "mediaGenerationId": made.images[0].handle,
+        "mediaGenerationId": made.pictures[0].handle,
         "resolution": resolution,
         "email": JO,
     }
 
 
 async def test_upscale_of_a_lite_image_is_invalid_request(client: FlowClient) -> None:
-    made = await client.generate(params(model=LITE))
+    made = await rendered(client, params(model=LITE))
     with pytest.raises(InvalidRequestError) as caught:
-        await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)
+        await client.upscale_image(handle_of(made.pictures[0]), "2k", account=JO)
     assert (caught.value.status, caught.value.account) == (400, JO)
     assert "only supported" in caught.value.detail
 
@@ -839,11 +843,11 @@ async def test_4k_upscale_on_a_free_account_is_invalid_request(
     fake: FakeFlowServer, client: FlowClient
 ) -> None:
     fake.paid = {JO: False}
-    made = await client.generate(params(model=PRO))
+    made = await rendered(client, params(model=PRO))
     with pytest.raises(InvalidRequestError) as caught:
-        await client.upscale_image(handle_of(made.images[0]), "4k", account=JO)
+        await client.upscale_image(handle_of(made.pictures[0]), "4k", account=JO)
     assert "paid" in caught.value.detail
-    assert len(await client.upscale_image(handle_of(made.images[0]), "2k", account=JO)) > 0
+    assert len(await client.upscale_image(handle_of(made.pictures[0]), "2k", account=JO)) > 0
 
 
 async def test_create_character_id_is_usable(fake: FakeFlowServer, client: FlowClient) -> None:
@@ -859,12 +863,12 @@ async def test_create_character_id_is_usable(fake: FakeFlowServer, client: FlowC
         "imageReference_1": first,
         "imageReference_2": second,
     }
-    generation = await client.generate(params(prompt="@character_1 waves", characters=[character]))
+    generation = await rendered(client, params(prompt="@character_1 waves", characters=[character]))
     last = fake.images_requests()[-1]
     assert last.status == 200
     assert sent(last)["character_1"] == character
     assert "reference_1" not in sent(last)
-    assert len(generation.images) == 1
+    assert len(generation.pictures) == 1
 
 
 async def test_character_of_another_account_is_ownership_error(client: FlowClient) -> None:
@@ -881,7 +885,7 @@ async def test_concurrent_generates_over_capacity(fake: FakeFlowServer, client: 
     fake.capacity = 4
     fake.latency = 0.2
     results = await asyncio.gather(
-        *(client.generate(params(seed=i)) for i in range(10)), return_exceptions=True
+        *(rendered(client, params(seed=i)) for i in range(10)), return_exceptions=True
     )
     successes = [r for r in results if isinstance(r, Rendering)]
     throttled = [r for r in results if isinstance(r, Throttled)]

@@ -39,6 +39,7 @@ from bot.providers.http import USER_AGENT
 from bot.providers.plumbing import Timeouts
 from tests.fakes.flow_server import Recorded
 from tests.fakes.gemini_server import FakeGeminiServer
+from tests.rendering import rendered
 
 MODELS = ModelTable.builtin().offers("gemini")
 
@@ -108,7 +109,7 @@ async def wait_until(condition: Any, timeout: float = 1.0) -> None:
 
 
 async def test_key_travels_in_the_header_only(fake: FakeGeminiServer, client: GeminiClient) -> None:
-    await client.generate(request())
+    await rendered(client, request())
     record = fake.generate_requests()[-1]
     assert record.headers["x-goog-api-key"] == KEY
     assert "key=" not in record.path
@@ -123,7 +124,7 @@ async def test_request_body_is_exactly_the_documented_shape(
 ) -> None:
     png, jpeg = picture("PNG"), picture("JPEG")
     refs = (Reference(data=png, mime="image/png"), Reference(data=jpeg, mime="image/jpeg"))
-    await client.generate(request(aspect_ratio="21:9", size="4K", seed=123, references=refs))
+    await rendered(client, request(aspect_ratio="21:9", size="4K", seed=123, references=refs))
     assert sent(fake.generate_requests()[-1]) == {
         "contents": [
             {
@@ -156,7 +157,7 @@ async def test_request_body_is_exactly_the_documented_shape(
 async def test_a_one_size_model_is_not_sent_a_size(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
-    await client.generate(request(model=OLD, aspect_ratio="4:5"))
+    await rendered(client, request(model=OLD, aspect_ratio="4:5"))
     config = sent(fake.generate_requests()[-1])["generationConfig"]
     assert config["imageConfig"] == {"aspectRatio": "4:5"}
 
@@ -165,11 +166,11 @@ async def test_auto_ratio_follows_the_first_reference(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
     wide = Reference(data=picture("PNG", (40, 20)), mime="image/png")
-    rendering = await client.generate(request(aspect_ratio="auto", references=(wide,)))
+    rendering = await rendered(client, request(aspect_ratio="auto", references=(wide,)))
     config = sent(fake.generate_requests()[-1])["generationConfig"]
     assert config["imageConfig"] == {"imageSize": "1K"}  # no aspectRatio: the model decides
-    assert size_of(rendering.images[0].data) == (64, 36)  # 2:1 is nearest to 16:9
-    await client.generate(request(model=OLD, aspect_ratio="auto", references=(wide,)))
+    assert size_of(rendering.pictures[0].data) == (64, 36)  # 2:1 is nearest to 16:9
+    await rendered(client, request(model=OLD, aspect_ratio="auto", references=(wide,)))
     assert "imageConfig" not in sent(fake.generate_requests()[-1])["generationConfig"]
 
 
@@ -177,7 +178,7 @@ async def test_auto_ratio_without_a_reference_is_refused(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(request(aspect_ratio="auto"))
+        await rendered(client, request(aspect_ratio="auto"))
     assert caught.value.detail == (
         "the ratio auto comes from a reference picture: add one, or choose a ratio"
     )
@@ -185,9 +186,9 @@ async def test_auto_ratio_without_a_reference_is_refused(
 
 
 async def test_without_a_seed_none_is_sent(fake: FakeGeminiServer, client: GeminiClient) -> None:
-    rendering = await client.generate(request(seed=None))
+    rendering = await rendered(client, request(seed=None))
     assert "seed" not in sent(fake.generate_requests()[-1])["generationConfig"]
-    assert rendering.images[0].seed is None
+    assert rendering.pictures[0].seed is None
 
 
 @pytest.mark.parametrize(
@@ -202,10 +203,10 @@ async def test_without_a_seed_none_is_sent(fake: FakeGeminiServer, client: Gemin
 async def test_each_model_renders_its_ratios_and_sizes(
     client: GeminiClient, model: str, ratio: str, size: str, expected: tuple[int, int]
 ) -> None:
-    rendering = await client.generate(request(model=model, aspect_ratio=ratio, size=size))
+    rendering = await rendered(client, request(model=model, aspect_ratio=ratio, size=size))
     assert isinstance(rendering, Rendering)
     assert rendering.provider == "gemini"
-    (image,) = rendering.images
+    (image,) = rendering.pictures
     assert (image.mime, size_of(image.data)) == ("image/png", expected)
     assert image.handle is None  # Gemini keeps nothing: references go back as bytes
     assert rendering.withheld == 0
@@ -216,24 +217,24 @@ async def test_every_answer_shape_gives_the_final_picture(
     fake: FakeGeminiServer, client: GeminiClient, shape: Any
 ) -> None:
     fake.shape = shape
-    rendering = await client.generate(request(aspect_ratio="16:9"))
+    rendering = await rendered(client, request(aspect_ratio="16:9"))
     # The thought draft is 8x8; the rendered picture is what comes back.
-    assert size_of(rendering.images[0].data) == (64, 36)
+    assert size_of(rendering.pictures[0].data) == (64, 36)
     assert len(rendering.trace) == 1
 
 
 async def test_same_seed_same_picture(client: GeminiClient) -> None:
-    first = await client.generate(request(seed=99))
-    again = await client.generate(request(seed=99))
-    other = await client.generate(request(seed=100))
-    assert first.images[0].data == again.images[0].data != other.images[0].data
+    first = await rendered(client, request(seed=99))
+    again = await rendered(client, request(seed=99))
+    other = await rendered(client, request(seed=100))
+    assert first.pictures[0].data == again.pictures[0].data != other.pictures[0].data
 
 
 async def test_seeds_wrap_into_int32(fake: FakeGeminiServer, client: GeminiClient) -> None:
-    rendering = await client.generate(request(seed=2**31 - 1, count=2))
+    rendering = await rendered(client, request(seed=2**31 - 1, count=2))
     seeds = [sent(r)["generationConfig"]["seed"] for r in fake.generate_requests()]
     assert sorted(seeds) == [0, 2**31 - 1]
-    assert [i.seed for i in rendering.images] == [2**31 - 1, 0]
+    assert [i.seed for i in rendering.pictures] == [2**31 - 1, 0]
 
 
 # -- count: one image per call, all at once -----------------------------------------------
@@ -244,19 +245,19 @@ async def test_count_four_is_four_calls_in_parallel(
 ) -> None:
     fake.latency = 0.3
     started = time.monotonic()
-    rendering = await client.generate(request(count=4, seed=10))
+    rendering = await rendered(client, request(count=4, seed=10))
     elapsed = time.monotonic() - started
     assert len(fake.generate_requests()) == 4
     assert fake.peak == 4
     assert elapsed < 0.55  # four sequential calls would take 1.2 s
-    assert [i.seed for i in rendering.images] == [10, 11, 12, 13]
+    assert [i.seed for i in rendering.pictures] == [10, 11, 12, 13]
     assert sorted(sent(r)["generationConfig"]["seed"] for r in fake.generate_requests()) == [
         10,
         11,
         12,
         13,
     ]
-    assert len({i.data for i in rendering.images}) == 4
+    assert len({i.data for i in rendering.pictures}) == 4
     assert len(set(rendering.trace)) == 4
 
 
@@ -265,8 +266,8 @@ async def test_parallel_calls_stay_within_the_concurrency_limit(fake: FakeGemini
     limits = replace(GeminiClient(KEY).profile.limits, concurrency=2)
     async with GeminiClient(KEY, fake.base_url, limits=limits) as client:
         started = time.monotonic()
-        rendering = await client.generate(request(count=4))
-    assert len(rendering.images) == 4
+        rendering = await rendered(client, request(count=4))
+    assert len(rendering.pictures) == 4
     assert fake.peak == 2
     assert time.monotonic() - started >= 0.4
 
@@ -275,8 +276,8 @@ async def test_one_withheld_image_is_reported_not_hidden(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
     fake.finish_next("IMAGE_SAFETY")
-    rendering = await client.generate(request(count=3))
-    assert len(rendering.images) == 2
+    rendering = await rendered(client, request(count=3))
+    assert len(rendering.pictures) == 2
     assert rendering.withheld == 1
     assert rendering.withheld_reason == "no image (finishReason IMAGE_SAFETY)"
 
@@ -286,7 +287,7 @@ async def test_every_image_withheld_raises_moderation(
 ) -> None:
     fake.finish_next("IMAGE_SAFETY", count=2)
     with pytest.raises(ModerationError) as caught:
-        await client.generate(request(count=2))
+        await rendered(client, request(count=2))
     assert caught.value.status == 200
     assert not isinstance(caught.value, RetryableError | RejectedError)
 
@@ -298,7 +299,7 @@ async def test_one_failing_call_cancels_its_siblings(
     fake.fail_next(503)
     started = time.monotonic()
     with pytest.raises(Unavailable) as caught:
-        await client.generate(request(count=3))
+        await rendered(client, request(count=3))
     assert time.monotonic() - started < 1.0
     assert caught.value.status == 503
     await wait_until(lambda: fake.in_flight == 0)
@@ -334,7 +335,7 @@ async def test_unfit_requests_are_refused_without_a_call(
     fake: FakeGeminiServer, client: GeminiClient, overrides: dict[str, Any], sentence: str
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(request(**overrides))
+        await rendered(client, request(**overrides))
     assert sentence in caught.value.detail
     assert caught.value.status is None
     assert fake.requests == []
@@ -349,7 +350,7 @@ async def test_a_blocked_prompt_is_content_policy(
 ) -> None:
     fake.block_prompt_next(reason)
     with pytest.raises(ContentPolicyError) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.status == 200
     assert caught.value.detail == f"the prompt was blocked ({reason})"
 
@@ -375,7 +376,7 @@ async def test_finish_reasons_without_an_image(
 ) -> None:
     fake.finish_next(reason)
     with pytest.raises(kind) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert type(caught.value) is kind
     assert caught.value.detail == f"no image (finishReason {reason})"
 
@@ -385,7 +386,7 @@ async def test_a_text_only_answer_says_what_the_model_said(
 ) -> None:
     fake.finish_next("STOP", text="I can only draw bananas on Tuesdays.")
     with pytest.raises(ModerationError) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == (
         "no image (finishReason STOP): I can only draw bananas on Tuesdays."
     )
@@ -396,7 +397,7 @@ async def test_no_candidates_at_all_is_moderation(
 ) -> None:
     fake.empty_next()
     with pytest.raises(ModerationError) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "the answer carried no candidates"
 
 
@@ -408,7 +409,7 @@ def _picture_answer(data: str) -> dict[str, Any]:
 async def test_broken_base64_is_unavailable(fake: FakeGeminiServer, client: GeminiClient) -> None:
     fake.fail_next(200, body=_picture_answer("%%%"))
     with pytest.raises(Unavailable) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "an image came back with broken base64"
 
 
@@ -420,22 +421,22 @@ async def test_an_answer_that_is_no_picture_is_refused(
 ) -> None:
     fake.fail_next(200, body=_picture_answer(base64.b64encode(data).decode()))
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert "is not a PNG, JPEG or WebP picture" in caught.value.detail
 
 
 async def test_pictures_are_bounded_in_pixels_and_bytes(fake: FakeGeminiServer) -> None:
     async with GeminiClient(KEY, fake.base_url, max_image_pixels=64 * 64 - 1) as few:
-        assert len((await few.generate(request(aspect_ratio="16:9"))).images) == 1
+        assert len((await rendered(few, request(aspect_ratio="16:9"))).pictures) == 1
         with pytest.raises(MediaRefused) as too_many:
-            await few.generate(request(aspect_ratio="1:1"))
+            await rendered(few, request(aspect_ratio="1:1"))
     async with GeminiClient(KEY, fake.base_url, max_image_bytes=100) as small:
         with pytest.raises(MediaRefused) as too_big:
-            await small.generate(request())
+            await rendered(small, request())
         # An answer past its bound (one picture, two drafts, 4 MiB of JSON) is not read whole.
         fake.fail_next(200, body={"candidates": [], "padding": "x" * (5 * 2**20)})
         with pytest.raises(Unavailable) as too_long:
-            await small.generate(request())
+            await rendered(small, request())
     assert "more than 4095 pixels" in too_many.value.detail
     assert too_big.value.detail == "an inline image is larger than 100 bytes"
     assert "answered more than" in too_long.value.detail
@@ -447,7 +448,7 @@ async def test_pictures_are_bounded_in_pixels_and_bytes(fake: FakeGeminiServer) 
 async def test_a_wrong_key_is_an_auth_error(fake: FakeGeminiServer) -> None:
     async with GeminiClient("AIza-wrong-key", fake.base_url) as client:
         with pytest.raises(AuthError) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     # Google answers 400 INVALID_ARGUMENT for it: the reason, not the status, decides.
     assert caught.value.status == 400
     assert caught.value.detail == (
@@ -459,7 +460,7 @@ async def test_a_wrong_key_is_an_auth_error(fake: FakeGeminiServer) -> None:
 async def test_a_missing_key_is_an_auth_error(fake: FakeGeminiServer) -> None:
     async with GeminiClient("", fake.base_url) as client:
         with pytest.raises(AuthError) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert caught.value.status == 403
 
 
@@ -504,7 +505,7 @@ async def test_statuses_map_onto_the_error_tree(
 ) -> None:
     fake.fail_next(status, body=body)
     with pytest.raises(kind) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert type(caught.value) is kind
     assert caught.value.status == status
     assert detail_part in caught.value.detail
@@ -512,7 +513,7 @@ async def test_statuses_map_onto_the_error_tree(
 
 async def test_a_retired_model_is_model_unavailable(client: GeminiClient) -> None:
     with pytest.raises(ModelUnavailable) as caught:
-        await client.generate(request(model="gemini-3-pro-image-preview"))
+        await rendered(client, request(model="gemini-3-pro-image-preview"))
     assert caught.value.status == 404
     assert "is not found for API version v1beta" in caught.value.detail
     assert isinstance(caught.value, OperatorError)
@@ -522,9 +523,9 @@ async def test_per_minute_quota_is_throttled_with_google_retry_delay(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
     fake.rpm, fake.window = 2, 30.0
-    await client.generate(request(count=2))
+    await rendered(client, request(count=2))
     with pytest.raises(Throttled) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     exc = caught.value
     assert exc.status == 429
     assert exc.retry_after is not None
@@ -538,11 +539,11 @@ async def test_retry_after_header_when_google_gives_no_retry_info(
     body = {"error": {"code": 429, "message": "Resource exhausted", "status": "RESOURCE_EXHAUSTED"}}
     fake.fail_next(429, body=body, retry_after=4)
     with pytest.raises(Throttled) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.retry_after == 4.0
     fake.fail_next(429, body=body)
     with pytest.raises(Throttled) as bare:
-        await client.generate(request())
+        await rendered(client, request())
     assert bare.value.retry_after is None
 
 
@@ -550,9 +551,9 @@ async def test_a_used_up_day_is_quota_exhausted(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
     fake.rpd = 1
-    await client.generate(request())
+    await rendered(client, request())
     with pytest.raises(QuotaExhausted) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.status == 429
     assert isinstance(caught.value, OperatorError)
     assert not isinstance(caught.value, RetryableError)
@@ -563,7 +564,7 @@ async def test_a_project_without_billing_is_a_payment_error(
 ) -> None:
     fake.paid = False
     with pytest.raises(PaymentError) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.status == 429
     assert "limit: 0" in caught.value.detail
 
@@ -572,7 +573,7 @@ async def test_an_overloaded_model_is_unavailable(fake: FakeGeminiServer) -> Non
     fake.capacity, fake.latency = 1, 0.3
     async with GeminiClient(KEY, fake.base_url) as client:
         results = await asyncio.gather(
-            *(client.generate(request()) for _ in range(3)), return_exceptions=True
+            *(rendered(client, request()) for _ in range(3)), return_exceptions=True
         )
     assert sum(isinstance(r, Rendering) for r in results) == 1
     refused = [r for r in results if isinstance(r, Unavailable)]
@@ -586,7 +587,7 @@ async def test_connection_refused_is_unavailable() -> None:
         port = sock.getsockname()[1]
     async with GeminiClient(KEY, f"http://127.0.0.1:{port}") as client:
         with pytest.raises(Unavailable) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert caught.value.status is None
     assert caught.value.__cause__ is not None
 
@@ -597,11 +598,11 @@ async def test_the_key_never_shows_in_errors(fake: FakeGeminiServer) -> None:
         for status in (400, 401, 403, 429, 500, 503, 504):
             fake.fail_next(status)
             with pytest.raises(UpstreamError) as caught:
-                await client.generate(request())
+                await rendered(client, request())
             errors.append(caught.value)
         fake.stall_next(2)
         with pytest.raises(UpstreamTimeout) as timed_out:
-            await client.generate(request())
+            await rendered(client, request())
         errors.append(timed_out.value)
     for exc in errors:
         for text in texts(exc):
@@ -616,13 +617,13 @@ async def test_the_end_to_end_deadline_cuts_a_slow_render(fake: FakeGeminiServer
         fake.stall_next(3)
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.generate(request())
+            await rendered(client, request())
         elapsed = time.monotonic() - started
         assert 0.25 <= elapsed < 1.0
         assert "longer than 0.3 s" in caught.value.detail
         await wait_until(lambda: fake.in_flight == 0)
         assert fake.generate_requests()[-1].status == 499
-        assert len((await client.generate(request())).images) == 1
+        assert len((await rendered(client, request())).pictures) == 1
 
 
 async def test_the_per_request_timeout_also_holds(fake: FakeGeminiServer) -> None:
@@ -631,7 +632,7 @@ async def test_the_per_request_timeout_also_holds(fake: FakeGeminiServer) -> Non
         fake.stall_next(3)
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert time.monotonic() - started < 1.0
     assert "got no answer in time" in caught.value.detail
 

@@ -30,6 +30,7 @@ from bot.providers.http import USER_AGENT
 from bot.providers.nbpro import NbproClient
 from bot.providers.plumbing import Timeouts
 from tests.fakes.nbpro_server import FakeNbproServer
+from tests.rendering import rendered
 
 KEY = "sk-SECRET-nbpro-0123456789"
 NB2 = "nano-banana-2"
@@ -89,13 +90,13 @@ async def wait_until(condition: Any, timeout: float = 1.0) -> None:
 async def test_without_references_the_body_is_json(
     fake: FakeNbproServer, client: NbproClient
 ) -> None:
-    rendering = await client.generate(request(aspect_ratio="21:9", size="4K"))
+    rendering = await rendered(client, request(aspect_ratio="21:9", size="4K"))
     record = fake.render_requests()[-1]
     assert record.headers["content-type"] == "application/json"
     assert record.json == {"prompt": "a banana on the moon", "size": "4k", "aspectRatio": "21:9"}
     assert record.headers["authorization"] == f"Bearer {KEY}"
     assert record.headers["user-agent"] == USER_AGENT
-    (image,) = rendering.images
+    (image,) = rendering.pictures
     assert (image.mime, size_of(image.data), image.seed, image.handle) == (
         "image/png",
         (256, 109),
@@ -108,7 +109,7 @@ async def test_without_references_the_body_is_json(
 async def test_references_go_as_multipart_files(fake: FakeNbproServer, client: NbproClient) -> None:
     png, jpeg = picture("PNG"), picture("JPEG")
     refs = (Reference(data=png, mime="image/png"), Reference(data=jpeg, mime="image/jpeg"))
-    await client.generate(request(references=refs, size="2K", aspect_ratio="3:2"))
+    await rendered(client, request(references=refs, size="2K", aspect_ratio="3:2"))
     record = fake.render_requests()[-1]
     assert record.headers["content-type"].startswith("multipart/form-data; boundary=")
     assert record.json == {"prompt": "a banana on the moon", "size": "2k", "aspectRatio": "3:2"}
@@ -120,7 +121,7 @@ async def test_references_go_as_multipart_files(fake: FakeNbproServer, client: N
 
 
 async def test_downloads_carry_no_key(fake: FakeNbproServer, client: NbproClient) -> None:
-    await client.generate(request(count=2))
+    await rendered(client, request(count=2))
     assert len(fake.downloads) == 2
     for record in fake.downloads:
         assert "authorization" not in record.headers
@@ -134,16 +135,16 @@ async def test_downloads_carry_no_key(fake: FakeNbproServer, client: NbproClient
 async def test_count_is_parallel_calls(fake: FakeNbproServer, client: NbproClient) -> None:
     fake.latency = 0.3
     started = time.monotonic()
-    rendering = await client.generate(request(count=4))
+    rendering = await rendered(client, request(count=4))
     assert time.monotonic() - started < 0.6
-    assert (len(rendering.images), fake.peak, len(fake.render_requests())) == (4, 4, 4)
+    assert (len(rendering.pictures), fake.peak, len(fake.render_requests())) == (4, 4, 4)
 
 
 async def test_the_plans_concurrency_is_never_exceeded(fake: FakeNbproServer) -> None:
     fake.latency = 0.2
     async with make(fake, plan="standard") as client:
-        renderings = await asyncio.gather(*(client.generate(request(count=4)) for _ in range(2)))
-    assert sum(len(r.images) for r in renderings) == 8
+        renderings = await asyncio.gather(*(rendered(client, request(count=4)) for _ in range(2)))
+    assert sum(len(r.pictures) for r in renderings) == 8
     assert fake.peak == 5
     assert fake.throttled == 0
 
@@ -153,8 +154,8 @@ async def test_a_second_process_over_the_limit_is_throttled(fake: FakeNbproServe
     fake.latency = 0.3
     async with make(fake) as first, make(fake) as second:
         results = await asyncio.gather(
-            first.generate(request(count=4)),
-            second.generate(request(count=4)),
+            rendered(first, request(count=4)),
+            rendered(second, request(count=4)),
             return_exceptions=True,
         )
     assert any(isinstance(r, Rendering) for r in results)
@@ -165,15 +166,15 @@ async def test_a_second_process_over_the_limit_is_throttled(fake: FakeNbproServe
 
 async def test_one_empty_answer_is_withheld(fake: FakeNbproServer, client: NbproClient) -> None:
     fake.empty_next()
-    rendering = await client.generate(request(count=3))
-    assert (len(rendering.images), rendering.withheld) == (2, 1)
+    rendering = await rendered(client, request(count=3))
+    assert (len(rendering.pictures), rendering.withheld) == (2, 1)
     assert rendering.withheld_reason == "the answer carried no images"
 
 
 async def test_every_answer_empty_is_moderation(fake: FakeNbproServer, client: NbproClient) -> None:
     fake.empty_next(2)
     with pytest.raises(ModerationError) as caught:
-        await client.generate(request(count=2))
+        await rendered(client, request(count=2))
     assert caught.value.status == 200
 
 
@@ -198,7 +199,7 @@ async def test_unfit_requests_are_refused_without_a_call(
     fake: FakeNbproServer, client: NbproClient, overrides: dict[str, Any], sentence: str
 ) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(request(**overrides))
+        await rendered(client, request(**overrides))
     assert sentence in caught.value.detail
     assert fake.requests == []
 
@@ -208,7 +209,7 @@ async def test_the_pro_plan_takes_fourteen_references(fake: FakeNbproServer) -> 
     refs = (Reference(data=picture(), mime="image/png"),) * 14
     async with make(fake, plan="pro") as client:
         assert client.profile.limits.concurrency == 10
-        assert len((await client.generate(request(references=refs))).images) == 1
+        assert len((await rendered(client, request(references=refs))).pictures) == 1
     assert len(fake.uploads[-1]) == 14
 
 
@@ -218,7 +219,7 @@ async def test_the_pro_plan_takes_fourteen_references(fake: FakeNbproServer) -> 
 async def test_a_wrong_key_is_an_auth_error(fake: FakeNbproServer) -> None:
     async with NbproClient("sk-wrong", fake.base_url) as client:
         with pytest.raises(AuthError) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert (caught.value.status, caught.value.detail) == (401, "Invalid API key")
     assert "sk-wrong" not in "".join(traceback.format_exception(caught.value))
 
@@ -228,7 +229,7 @@ async def test_a_plan_without_api_access_is_an_auth_error(
 ) -> None:
     fake.plan = "free"
     with pytest.raises(AuthError) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.status == 403
     assert isinstance(caught.value, OperatorError)
 
@@ -237,15 +238,15 @@ async def test_running_out_of_credits_is_a_payment_error(
     fake: FakeNbproServer, client: NbproClient
 ) -> None:
     fake.credits = 4
-    await client.generate(request(size="2K"))
+    await rendered(client, request(size="2K"))
     with pytest.raises(PaymentError) as caught:
-        await client.generate(request(size="2K"))
+        await rendered(client, request(size="2K"))
     assert (caught.value.status, caught.value.detail) == (402, "Insufficient credits")
 
 
 async def test_the_services_own_400_is_invalid_request(client: NbproClient) -> None:
     with pytest.raises(InvalidRequestError) as caught:
-        await client.generate(request(prompt="x" * 5001))
+        await rendered(client, request(prompt="x" * 5001))
     assert caught.value.status == 400
     assert "at most 5000 characters" in caught.value.detail
 
@@ -265,14 +266,14 @@ async def test_statuses_map_onto_the_error_tree(
 ) -> None:
     fake.fail_next(status)
     with pytest.raises(kind) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert (type(caught.value), caught.value.status) == (kind, status)
 
 
 async def test_429_carries_retry_after(fake: FakeNbproServer, client: NbproClient) -> None:
     fake.fail_next(429, retry_after=6, body={"error": "Too many concurrent generations"})
     with pytest.raises(Throttled) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert (caught.value.retry_after, caught.value.detail) == (
         6.0,
         "Too many concurrent generations",
@@ -285,7 +286,7 @@ async def test_a_non_json_error_page_is_still_mapped(
 ) -> None:
     fake.fail_next(503, body={"error": "<html>maintenance</html>"})
     with pytest.raises(Unavailable) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "<html>maintenance</html>"
 
 
@@ -297,7 +298,7 @@ async def test_an_image_url_on_another_host_is_not_fetched(
 ) -> None:
     fake.media_root = fake.base_url.replace("127.0.0.1", "localhost")
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert "points to localhost, which is not a media host" in caught.value.detail
     assert fake.downloads == []
 
@@ -307,7 +308,7 @@ async def test_a_redirect_off_the_media_hosts_is_not_followed(
 ) -> None:
     fake.redirect_next(fake.base_url.replace("127.0.0.1", "localhost") + "/storage/x.png")
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert "not a media host" in caught.value.detail
     assert [d.status for d in fake.downloads] == [302]
 
@@ -315,18 +316,18 @@ async def test_a_redirect_off_the_media_hosts_is_not_followed(
 async def test_a_redirect_within_the_media_hosts_is_followed(
     fake: FakeNbproServer, client: NbproClient
 ) -> None:
-    first = await client.generate(request())
+    first = await rendered(client, request())
     # The next picture's download is redirected (relatively) to the first picture.
     fake.redirect_next(fake.made[0].removeprefix(fake.base_url))
-    rendering = await client.generate(request())
-    assert rendering.images[0].data == first.images[0].data
+    rendering = await rendered(client, request())
+    assert rendering.pictures[0].data == first.pictures[0].data
     assert [d.status for d in fake.downloads][-2:] == [302, 200]
 
 
 async def test_a_failed_download_is_unavailable(fake: FakeNbproServer, client: NbproClient) -> None:
     fake.media_status = 404
     with pytest.raises(Unavailable) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "the image download answered 404"
 
 
@@ -336,17 +337,17 @@ async def test_a_download_that_is_no_picture_is_refused(
 ) -> None:
     fake.serve_next(served)
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert "is not a PNG, JPEG or WebP picture" in caught.value.detail
 
 
 async def test_downloads_are_bounded_in_bytes_and_pixels(fake: FakeNbproServer) -> None:
     async with make(fake, max_image_bytes=100) as small:
         with pytest.raises(MediaRefused) as too_big:
-            await small.generate(request())
+            await rendered(small, request())
     async with make(fake, max_image_pixels=64 * 64 - 1) as few:
         with pytest.raises(MediaRefused) as too_many:
-            await few.generate(request())
+            await rendered(few, request())
     assert too_big.value.detail == "an image download is larger than 100 bytes"
     assert "more than 4095 pixels" in too_many.value.detail
 
@@ -359,11 +360,11 @@ async def test_the_end_to_end_deadline_cuts_a_slow_render(fake: FakeNbproServer)
         fake.stall_next(3)
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout):
-            await client.generate(request())
+            await rendered(client, request())
         assert time.monotonic() - started < 1.0
         await wait_until(lambda: fake.in_flight == 0)
         assert fake.render_requests()[-1].status == 499
-        assert len((await client.generate(request())).images) == 1
+        assert len((await rendered(client, request())).pictures) == 1
 
 
 async def test_the_key_never_shows_in_errors(fake: FakeNbproServer) -> None:
@@ -373,11 +374,11 @@ async def test_the_key_never_shows_in_errors(fake: FakeNbproServer) -> None:
         for status in (400, 401, 402, 429, 500, 503):
             fake.fail_next(status)
             with pytest.raises(UpstreamError) as caught:
-                await client.generate(request())
+                await rendered(client, request())
             errors.append(caught.value)
         fake.stall_next(2)
         with pytest.raises(UpstreamTimeout) as timed_out:
-            await client.generate(request())
+            await rendered(client, request())
         errors.append(timed_out.value)
     for exc in errors:
         assert KEY not in "".join(traceback.format_exception(exc))

@@ -48,6 +48,7 @@ from bot.providers.plumbing import Timeouts
 from bot.providers.wireflow import Polling, WireflowClient
 from bot.reference_links import ReferenceLinks, routes
 from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
+from tests.rendering import rendered
 
 KEY = "sk-SECRET-wireflow-0123456789"
 PRO, NB2, NB1 = "generate:nano_banana_pro", "generate:nano_banana_2", "generate:nano_banana"
@@ -146,12 +147,12 @@ async def test_generate_submits_waits_and_downloads(
     fake: FakeWireflowServer, client: WireflowClient
 ) -> None:
     fake.latency = 0.1
-    rendering = await client.generate(request(count=2, size="4K", aspect_ratio="9:16"))
+    rendering = await rendered(client, request(count=2, size="4K", aspect_ratio="9:16"))
     assert isinstance(rendering, Rendering)
     assert rendering.provider == "wireflow"
-    assert len(rendering.images) == 2
+    assert len(rendering.pictures) == 2
     assert rendering.trace == tuple(fake.executions)
-    for image in rendering.images:
+    for image in rendering.pictures:
         assert (image.mime, size_of(image.data), image.seed) == ("image/png", (144, 256), None)
         assert image.handle is not None
         assert image.handle.startswith(fake.base_url + "/cdn/")
@@ -166,11 +167,13 @@ async def test_generate_submits_waits_and_downloads(
 async def test_a_result_can_be_the_reference_of_the_next_render(
     fake: FakeWireflowServer, client: WireflowClient
 ) -> None:
-    made = await client.generate(request())
-    handle = made.images[0].handle
+    made = await rendered(client, request())
+    handle = made.pictures[0].handle
     assert handle is not None
-    again = await client.generate(request(job_key="job-43", references=(Reference(handle=handle),)))
-    assert len(again.images) == 1
+    again = await rendered(
+        client, request(job_key="job-43", references=(Reference(handle=handle),))
+    )
+    assert len(again.pictures) == 1
     sent = fake.execute_requests()[-1].json
     assert isinstance(sent, dict)
     params = sent["nodes"][1]["data"]["params"]
@@ -193,8 +196,8 @@ async def test_a_users_picture_goes_as_a_link_wireflow_fetches(
 ) -> None:
     """Beside an image it made, our link to a user's picture: Wireflow fetches the picture
     from the bot's own HTTP server while the execution runs."""
-    made = await client.generate(request())
-    handle = made.images[0].handle
+    made = await rendered(client, request())
+    handle = made.pictures[0].handle
     assert handle is not None
     picture = BytesIO()
     Image.new("RGB", (12, 9), "teal").save(picture, "JPEG")
@@ -209,10 +212,10 @@ async def test_a_users_picture_goes_as_a_link_wireflow_fetches(
     try:
         link = ReferenceLinks(f"http://127.0.0.1:{runner.addresses[0][1]}", key).link(sha)
         refs = (Reference(handle=handle), Reference(link=link))
-        again = await client.generate(request(job_key="job-44", references=refs))
+        again = await rendered(client, request(job_key="job-44", references=refs))
     finally:
         await runner.cleanup()
-    assert len(again.images) == 1
+    assert len(again.pictures) == 1
     sent = fake.execute_requests()[-1].json
     assert isinstance(sent, dict)
     params = sent["nodes"][1]["data"]["params"]
@@ -249,7 +252,7 @@ async def test_submit_needs_a_job_key_but_generate_makes_one(
     with pytest.raises(ValueError, match="job_key"):
         await client.submit(request(job_key=""))
     assert fake.requests == []
-    await client.generate(request(job_key=""))
+    await rendered(client, request(job_key=""))
     key = fake.execute_requests()[-1].headers["idempotency-key"]
     assert len(key) == 34
     assert key.endswith(":0")
@@ -304,8 +307,8 @@ async def test_resume_after_a_restart_polls_instead_of_submitting(
     stored = Submission(provider="wireflow", execution_ids=tuple(submission.execution_ids))
     async with make(fake) as after_restart:
         assert isinstance(after_restart, Resumable)
-        rendering = await after_restart.resume(stored)
-    assert len(rendering.images) == 2
+        rendering = await after_restart.fetch(await after_restart.resume(stored))
+    assert len(rendering.pictures) == 2
     assert len(fake.execute_requests()) == 2
     assert fake.executed == 2
 
@@ -329,9 +332,9 @@ async def test_the_documented_backoff_for_real(fake: FakeWireflowServer) -> None
     fake.latency = 4.0
     async with make(fake, polling=Polling()) as client:
         started = time.monotonic()
-        rendering = await client.generate(request())
+        rendering = await rendered(client, request())
     (times,) = fake.poll_times.values()
-    assert len(rendering.images) == 1
+    assert len(rendering.pictures) == 1
     assert len(times) == 3
     assert 0.95 <= times[0] - started <= 1.3
     first_gap, second_gap = gaps(times)
@@ -346,7 +349,7 @@ async def test_backoff_grows_by_the_factor_and_stops_at_the_cap(
     fake.latency = 1.1
     polling = Polling(first=0.1, factor=1.5, cap=0.25, timeout=10.0)
     async with make(fake, polling=polling) as client:
-        await client.generate(request())
+        await rendered(client, request())
     (times,) = fake.poll_times.values()
     observed = gaps(times)
     expected = [0.15, 0.225, 0.25, 0.25, 0.25]
@@ -362,7 +365,7 @@ async def test_a_silent_failure_is_found_in_the_details(fake: FakeWireflowServer
     async with make(fake, polling=polling) as client:
         started = time.monotonic()
         with pytest.raises(Unavailable) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert 0.3 <= time.monotonic() - started < 1.0
     assert caught.value.detail == "Node render timed out"
     details = [r for r in fake.requests if r.method == "GET" and not r.path.endswith("/poll")]
@@ -374,8 +377,8 @@ async def test_a_throttled_poll_is_sat_out_not_failed(
 ) -> None:
     fake.fail_next(429, endpoint="poll", retry_after=0.3)
     started = time.monotonic()
-    rendering = await client.generate(request())
-    assert len(rendering.images) == 1
+    rendering = await rendered(client, request())
+    assert len(rendering.pictures) == 1
     assert time.monotonic() - started >= 0.3
     (times,) = fake.poll_times.values()
     assert times[1] - times[0] >= 0.3
@@ -389,8 +392,8 @@ async def test_polls_are_paced_below_the_plans_request_rate(fake: FakeWireflowSe
     fake.window = 2.0
     fake.latency = 1.2
     async with make(fake, plan="free", window=2.0) as client:
-        rendering = await client.generate(request(count=3))
-    assert len(rendering.images) == 3
+        rendering = await rendered(client, request(count=3))
+    assert len(rendering.pictures) == 3
     assert fake.throttled == 0
     polls = sorted(t for times in fake.poll_times.values() for t in times)
     for index in range(len(polls) - 10):
@@ -419,7 +422,7 @@ async def test_the_resume_deadline(fake: FakeWireflowServer) -> None:
     async with make(fake, polling=Polling(first=0.02, cap=0.05, timeout=0.3)) as client:
         started = time.monotonic()
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert time.monotonic() - started < 1.0
     assert "longer than 0.3 s" in caught.value.detail
 
@@ -428,7 +431,7 @@ async def test_a_stalled_poll_hits_the_request_timeout(fake: FakeWireflowServer)
     fake.stall_next(5, endpoint="poll")
     async with make(fake, timeouts=Timeouts(request=0.2)) as client:
         with pytest.raises(UpstreamTimeout) as caught:
-            await client.generate(request())
+            await rendered(client, request())
     assert "got no answer in time" in caught.value.detail
 
 
@@ -440,7 +443,7 @@ async def test_a_safety_failure_is_moderation(
 ) -> None:
     fake.fail_next_execution("Content blocked by safety filter")
     with pytest.raises(ModerationError) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "Content blocked by safety filter"
 
 
@@ -448,8 +451,8 @@ async def test_one_blocked_execution_among_several_is_withheld(
     fake: FakeWireflowServer, client: WireflowClient
 ) -> None:
     fake.fail_next_execution("NSFW content detected")
-    rendering = await client.generate(request(count=3))
-    assert (len(rendering.images), rendering.withheld) == (2, 1)
+    rendering = await rendered(client, request(count=3))
+    assert (len(rendering.pictures), rendering.withheld) == (2, 1)
     assert rendering.withheld_reason == "NSFW content detected"
 
 
@@ -458,7 +461,7 @@ async def test_another_failure_is_unavailable(
 ) -> None:
     fake.fail_next_execution("Upstream provider error")
     with pytest.raises(Unavailable) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "Upstream provider error"
 
 
@@ -468,7 +471,7 @@ async def test_a_failure_that_quotes_our_link_keeps_it_out_of_the_error(
     link = f"https://bot.example/references/{'a' * 64}/1900000000/{'b' * 64}"
     fake.fail_next_execution(f"could not load image1 from {link}: 404")
     with pytest.raises(Unavailable) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert caught.value.detail == "could not load image1 from ‹link›: 404"
 
 
@@ -555,7 +558,7 @@ async def test_statuses_map_onto_the_error_tree(
 ) -> None:
     fake.fail_next(status, endpoint=endpoint)
     with pytest.raises(kind) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert (type(caught.value), caught.value.status) == (kind, status)
 
 
@@ -564,7 +567,7 @@ async def test_an_image_on_a_foreign_host_is_not_fetched(
 ) -> None:
     fake.media_root = fake.base_url.replace("127.0.0.1", "localhost")
     with pytest.raises(MediaRefused) as caught:
-        await client.generate(request())
+        await rendered(client, request())
     assert "not a media host" in caught.value.detail
     assert fake.downloads == []
 
@@ -573,7 +576,7 @@ async def test_request_ids_are_logged(
     fake: FakeWireflowServer, client: WireflowClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.DEBUG, logger="bot.providers.wireflow"):
-        await client.generate(request())
+        await rendered(client, request())
     lines = [r.getMessage() for r in caplog.records]
     assert any("→ 201 (X-Request-Id req_" in line for line in lines)
     assert all(KEY not in line for line in lines)

@@ -45,6 +45,7 @@ _CALLS: dict[str, tuple[UpstreamCall, _Unit]] = {
     "generate": (UpstreamCall.GENERATE, _requested),
     "submit": (UpstreamCall.GENERATE, _requested),
     "resume": (UpstreamCall.GENERATE, _named),
+    "fetch": (UpstreamCall.DOWNLOAD, _requested),
     "upscale_image": (UpstreamCall.UPSCALE, _keyword),
     "upload": (UpstreamCall.UPLOAD, _keyword),
     "list_accounts": (UpstreamCall.ACCOUNTS, _nobody),

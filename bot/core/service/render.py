@@ -1,8 +1,8 @@
 """One job on one road: the request as that road takes it (its own model id, the references as
 handles or as pictures, its characters by their ids on the account it runs on or as their
 pictures, the prompt's @words as that road grounds images, the seed where it takes one), the
-call (or the asynchronous execution, ``executions``), and what it made as the job's results,
-each recording its road and unit.
+call (or the asynchronous execution, ``executions``), and, once the slot is given back, what it
+made fetched as the job's results, each recording its road and unit.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from bot.core.domain import ImageRef, Job, ResultImage, UpscaleRequest
 from bot.core.images import sniff_mime
 from bot.core.models_table import ModelTable
 from bot.core.ports import Store
-from bot.core.providers import ImageRequest, Reference, Rendering, Resumable, Upscaler
+from bot.core.providers import (
+    ImageRequest,
+    Reference,
+    RenderedImage,
+    Rendering,
+    Resumable,
+    Upscaler,
+)
 from bot.core.scheduler import Slot
 from bot.core.service.character_making import Making
 from bot.core.service.executions import Executions
@@ -88,8 +95,9 @@ class Renderer:
         )
         return Prepared(asked, handles, cached)
 
-    async def render(self, job: Job, slot: Slot, prepared: Prepared) -> list[ResultImage]:
-        """Run the prepared job on the slot's road and unit: the images it made."""
+    async def render(self, job: Job, slot: Slot, prepared: Prepared) -> Rendering:
+        """Run the prepared job on the slot's road and unit: what it made (its pictures may
+        be pending, for ``fetch``)."""
         request = job.request
         road = slot.provider
         provider = self._roads[road]
@@ -100,21 +108,34 @@ class Renderer:
             data = await provider.upscale_image(
                 request.image.media_id, request.resolution, account=self._account(slot)
             )
-            return [ResultImage(1, request.image, None, request.model, sniff_mime(data), data)]
+            return Rendering(road, (RenderedImage(data, sniff_mime(data)),), account=slot.account)
+        return await self._call(job, road, prepared.asked)
+
+    async def fetch(
+        self, job: Job, slot: Slot, prepared: Prepared, rendering: Rendering
+    ) -> list[ResultImage]:
+        """The pictures of what ``render`` made, brought from the road (after the slot is given
+        back: a download uses no generation capacity), as the job's results."""
+        request = job.request
+        road = slot.provider
+        if prepared.asked is None:
+            assert isinstance(request, UpscaleRequest)
+            (image,) = rendering.pictures
+            return [ResultImage(1, request.image, None, request.model, image.mime, image.data)]
         asked = prepared.asked
-        rendering = await self._call(job, road, asked)
+        rendering = await self._roads[road].fetch(rendering)
         images = [
             ResultImage(
                 index=i,
                 ref=ImageRef(image.handle or "", slot.account, road),
                 seed=image.seed if image.seed is not None else asked.seed,
-                model=job.request.model,
+                model=request.model,
                 mime=image.mime,
                 data=image.data,
             )
-            for i, image in enumerate(rendering.images, start=1)
+            for i, image in enumerate(rendering.pictures, start=1)
         ]
-        spec = self._models.resolve(job.request.model)
+        spec = self._models.resolve(request.model)
         offer = spec.offer(road) if spec else None
         price = offer.price(asked.size) if offer else None
         log.info(

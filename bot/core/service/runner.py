@@ -33,13 +33,14 @@ from bot.core.monitoring import Outcome, Recorder
 from bot.core.policy import Tuning
 from bot.core.ports import Store
 from bot.core.presenters import JobStatus
+from bot.core.providers import Rendering
 from bot.core.scheduler import Entry, Scheduler, Slot
 from bot.core.service.accounts import Accounts
 from bot.core.service.delivery import Delivery, result_of
 from bot.core.service.identities import Identities
 from bot.core.service.progress import Progress
 from bot.core.service.references import ReferenceFailed, References
-from bot.core.service.render import Renderer
+from bot.core.service.render import Prepared, Renderer
 from bot.core.service.retries import Tries, moderation_fallback, over_capacity
 from bot.core.service.roads import Roads
 from bot.core.service.tasks import Tasks
@@ -59,10 +60,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Made:
-    """What an attempt that came back with images made."""
+    """What an attempt that came back with images made, its pictures not yet fetched."""
 
-    images: list[ResultImage]
-    references: list[str] | None  # the handles the references went as (None: as pictures)
+    prepared: Prepared  # the request as the road took it
+    rendering: Rendering
     attempts: int  # 0: the job ended while the call ran
 
 
@@ -197,7 +198,10 @@ class Runner:
                     await self._wake.wait()
 
     async def _run(self, slot: Slot) -> None:
-        """One attempt of a job on its slot's account, then what its ending calls for."""
+        """One attempt of a job on its slot's account, its pictures fetched once the slot is
+        given back (a download uses the upstream's storage, not its generation capacity), then
+        what its ending calls for. A crash while fetching leaves the job "running": the next
+        leader runs it again, as one that crashed during the call (``leadership.Lead``)."""
         current_job.set(slot.entry.job_id)  # this task's log lines are about this job
         job: Job | None = None
         try:
@@ -207,7 +211,8 @@ class Runner:
                     return
                 made = await self._attempt(job, slot)
                 held.ok = True
-            await self._succeeded(job, slot, made)
+            images = await self._renderer.fetch(job, slot, made.prepared, made.rendering)
+            await self._succeeded(job, slot, made, images)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -238,12 +243,14 @@ class Runner:
             prepared = await self._renderer.prepare(job, slot)
             if prepared.used_cache:
                 self._tries.setdefault(job.id, Tries()).used_cache = True
-            images = await self._renderer.render(job, slot, prepared)
+            rendering = await self._renderer.render(job, slot, prepared)
         finally:
             attempts = await marking
-        return _Made(images, prepared.handles, attempts)
+        return _Made(prepared, rendering, attempts)
 
-    async def _succeeded(self, job: Job, slot: Slot, made: _Made) -> None:
+    async def _succeeded(
+        self, job: Job, slot: Slot, made: _Made, images: list[ResultImage]
+    ) -> None:
         if not self.leads():
             return  # the next leader runs it again: this process must not store it as well
         self._progress.durations.note(job, self._clock() - slot.sent_at)
@@ -252,7 +259,7 @@ class Runner:
         finished: list[bool] = []
 
         async def finish() -> None:
-            finished.append(await self._store.finish_job(job.id, made.images))
+            finished.append(await self._store.finish_job(job.id, images))
 
         if made.attempts and not await self._delivery.stored(job.id, finish):
             await self._delivery.fail(job.id, texts.NOT_SAVED)
@@ -261,10 +268,10 @@ class Runner:
             log.info("job %d was cancelled while it ran: its images are thrown away", job.id)
             return
         self._recorder.job_ended(Outcome.DONE)
-        await self._references.remember(job, slot.account, slot.provider, made.references)
+        await self._references.remember(job, slot.account, slot.provider, made.prepared.handles)
         done = replace(job, state=JobState.DONE, account=slot.account, attempts=made.attempts)
         # Hand over what is in memory: re-reading the bytes just written would only add I/O.
-        await self._delivery.deliver(job.id, result_of(done, made.images, self._models))
+        await self._delivery.deliver(job.id, result_of(done, images, self._models))
 
     async def _ended(self, job_id: int, job: Job | None, slot: Slot, exc: Exception) -> None:
         """Act on an attempt that raised ``exc``: the first row of ``_ENDINGS`` it matches."""
