@@ -17,6 +17,9 @@ an announcement. Per case it prints the median, min and max over the runs of:
   command by a number in the prompt the Flow server saw);
 - the platform calls per job (Bot API calls, or Discord REST calls), the 429s the platform and
   the upstream answered, and the bot process's peak RSS (sampled; a fresh process per run);
+- how many of the upstream's capacity slots its successful calls held, on average from the first
+  command to its last answer, as a share of its capacity then (``--trace``: second by second,
+  with the 429s it answered), which is what the bot's own latency between calls costs;
 - commands never answered, if any (nothing happened for 75 s and the job never reached the
   upstream: the command was dropped): a run with one is incomplete and has no makespan.
 
@@ -33,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -76,6 +80,19 @@ class Case:
     accounts: int = 1
     phases: tuple[tuple[float, int], ...] = ()  # (seconds after the first command, capacity)
     unavailable: int = 0  # 503s the upstream answers before it serves
+
+    def capacity_at(self, t: float) -> int:
+        """The upstream's capacity per account ``t`` s after the first command."""
+        return next((c for start, c in reversed(self.phases) if start <= t), self.capacity)
+
+    def capacity_integral(self, start: float, end: float) -> float:
+        """Slot-seconds one account offers over [start, end) s."""
+        phases = self.phases or ((0.0, self.capacity),)
+        edges = [p[0] for p in phases[1:]] + [math.inf]
+        return sum(
+            c * max(0.0, min(end, until) - max(start, since))
+            for (since, c), until in zip(phases, edges, strict=True)
+        )
 
     def ideal(self) -> float | None:
         """The makespan of C(t) × accounts slots, each job taking ``latency`` (None: no such
@@ -344,6 +361,14 @@ class Run:
     ready_rss: int
     load: tuple[float, float]  # 1-minute load average before and after
     attempts: list[float] = field(default_factory=list)  # upstream answers, s after the first
+    held: list[tuple[float, float]] = field(default_factory=list)  # successful calls, s
+    throttles: list[float] = field(default_factory=list)  # the upstream's 429s, s
+
+    def utilisation(self, case: Case, start: float, end: float) -> float | None:
+        """Capacity slots held by successful calls ÷ capacity, over [start, end) s."""
+        capacity = case.capacity_integral(start, end) * case.accounts
+        held = sum(max(0.0, min(b, end) - max(a, start)) for a, b in self.held)
+        return held / capacity if capacity else None
 
 
 class RssSampler:
@@ -486,6 +511,12 @@ async def run_once(
         ready_rss=ready_rss,
         load=(load_before, os.getloadavg()[0]),
         attempts=sorted(r.answered_at - t0 for r in flow.images_requests() if r.answered_at),
+        held=[
+            (r.arrived_at - t0, r.answered_at - t0)
+            for r in flow.images_requests()
+            if r.status == 200 and r.answered_at
+        ],
+        throttles=[r.arrived_at - t0 for r in flow.images_requests() if r.status == 429],
     )
 
 
@@ -560,7 +591,7 @@ class Summary:
     rss: float
 
 
-def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
+def report(kind: str, case: Case, runs: list[Run], calls_name: str, trace: bool = False) -> Summary:
     done = [r for r in runs if r.makespan is not None]
     makespans = [r.makespan for r in done if r.makespan is not None]
     ideal = case.ideal()
@@ -583,6 +614,8 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
         print(_row("last image, all runs (some lost), s", [r.last_image for r in runs], ".2f"))
     if busy:
         print(_row("upstream kept busy, ideal/its end", busy, ".3f"))
+    used = [u for r in runs if r.last_served and (u := r.utilisation(case, 0.0, r.last_served))]
+    print(_row("upstream slots held ÷ capacity", used, ".3f"))
     print(_row("first picture at, s", [r.first_image for r in runs], ".2f"))
     for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
         print(_row(f"upstream answer → image {label}, ms", overheads[q], ".0f"))
@@ -606,6 +639,18 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str) -> Summary:
         for i, r in enumerate(runs, 1):
             at = ", ".join(f"{t:.1f}" for t in r.attempts)
             print(f"  run {i}: upstream answered at {at} s")
+    if trace:
+        for i, r in enumerate(runs, 1):
+            print(f"  run {i}, second by second: capacity, slots held (mean), 429s, answers")
+            for second in range(math.ceil(r.last_image)):
+                use = r.utilisation(case, second, second + 1) or 0.0
+                capacity = case.capacity_at(second) * case.accounts
+                throttled = sum(1 for t in r.throttles if second <= t < second + 1)
+                answered = sum(1 for _, b in r.held if second <= b < second + 1)
+                print(
+                    f"    {second:>4} s  {capacity:>3}  {use * capacity:>6.2f}  {throttled:>3}"
+                    f"  {answered:>3}"
+                )
     total = sum((r.calls for r in runs), Counter[str]())
     refused = sum((r.refused for r in runs), Counter[str]())
     n = case.jobs * len(runs)
@@ -686,7 +731,7 @@ async def main(args: argparse.Namespace) -> None:
                 label = f"{kind}-{case.name}-{i + 1}"
                 runs.append(await run_once(case, kind, limited, args.logs, label, args.bot_root))
             calls_name = Telegram.calls_name if kind == "telegram" else Discord.calls_name
-            summaries.append(report(kind, case, runs, calls_name))
+            summaries.append(report(kind, case, runs, calls_name, args.trace))
             sys.stdout.flush()
     print_summary(summaries)
 
@@ -708,6 +753,11 @@ if __name__ == "__main__":
         type=Path,
         default=ROOT,
         help="run the bot of this checkout (default: this one), e.g. an older one for a before",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="print each run's upstream use second by second (capacity, slots held, 429s)",
     )
     parser.add_argument(
         "--no-platform-limits",

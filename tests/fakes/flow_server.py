@@ -155,7 +155,8 @@ class Recorded:
     request was resolved to (None when it never got that far). ``status`` is 0 while the request
     is in progress and ``CLIENT_GONE`` (499) when the client disconnected before the answer.
     ``answered_at`` is when the answer was handed to the connection (``time.monotonic()``; 0 until
-    then), so a benchmark can time what happens after the upstream answered.
+    then), so a benchmark can time what happens after the upstream answered; ``arrived_at`` when
+    the request had arrived (with how long each held a capacity slot, how busy it was kept).
     """
 
     method: str
@@ -168,6 +169,7 @@ class Recorded:
     sent: int = 0  # body bytes written for a trickled or raw answer, when the client hung up
     peer: str = ""  # the client's address and port: which connection the request came on
     answered_at: float = 0.0
+    arrived_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
