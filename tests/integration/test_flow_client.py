@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.core.providers import ImageRequest, Reference, RenderedImage, Rendering
+from bot.core.providers import ImageRequest, Pending, Reference, RenderedImage, Rendering
 from bot.core.upstream import (
     AccountNotFound,
     AuthError,
@@ -673,6 +673,18 @@ async def test_generate_timeout_does_not_apply_to_other_calls(fake: FakeFlowServ
         generation = await rendered(client, params())
         assert len(generation.pictures) == 1
         assert await client.upload(picture("PNG"), "image/png", account=JO)
+
+
+async def test_generate_ends_at_the_answer_and_fetch_downloads(
+    fake: FakeFlowServer, client: FlowClient
+) -> None:
+    made = await client.generate(params(count=2))
+    assert fake.fife_requests() == []  # the account's slot is given back before any download
+    assert all(isinstance(image, Pending) for image in made.images)
+    assert "fife" not in repr(made)  # a signed link stays out of logs
+    fetched = await client.fetch(made)
+    assert len(fake.fife_requests()) == 2
+    assert [image.handle for image in fetched.pictures] == [i.handle for i in made.images]
 
 
 # -- downloads -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.core.providers import ImageRequest, Reference, ReferenceMode, Rendering
+from bot.core.providers import ImageRequest, Pending, Reference, ReferenceMode, Rendering
 from bot.core.upstream import (
     AuthError,
     InvalidRequestError,
@@ -127,6 +127,17 @@ async def test_downloads_carry_no_key(fake: FakeNbproServer, client: NbproClient
         assert "authorization" not in record.headers
         assert KEY not in " ".join(record.headers.values())
         assert record.headers["accept"] == "image/*"
+
+
+async def test_generate_ends_at_the_answer_and_fetch_downloads(
+    fake: FakeNbproServer, client: NbproClient
+) -> None:
+    made = await client.generate(request(count=2))
+    assert fake.downloads == []  # the service's capacity is given back before any download
+    assert all(isinstance(image, Pending) for image in made.images)
+    fetched = await client.fetch(made)
+    assert len(fake.downloads) == 2
+    assert [image.mime for image in fetched.pictures] == ["image/png", "image/png"]
 
 
 # -- count and concurrency -----------------------------------------------------------------

@@ -21,6 +21,7 @@ from PIL import Image
 
 from bot.core.providers import (
     ImageRequest,
+    Pending,
     Reference,
     ReferenceMode,
     Rendering,
@@ -162,6 +163,17 @@ async def test_generate_submits_waits_and_downloads(
     ]
     for record in fake.downloads:
         assert "authorization" not in record.headers
+
+
+async def test_resume_ends_with_the_executions_and_fetch_downloads(
+    fake: FakeWireflowServer, client: WireflowClient
+) -> None:
+    made = await client.resume(await client.submit(request(count=2)))
+    assert fake.downloads == []  # the slot is given back before any download
+    assert all(isinstance(image, Pending) for image in made.images)
+    fetched = await client.fetch(made)
+    assert len(fake.downloads) == 2
+    assert [image.handle for image in fetched.pictures] == [i.handle for i in made.images]
 
 
 async def test_a_result_can_be_the_reference_of_the_next_render(
