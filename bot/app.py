@@ -75,8 +75,9 @@ def _links(settings: Settings) -> ReferenceLinks | None:
         return None
     if settings.public_url is None:
         log.info(
-            "Wireflow takes pictures users send only from a web address: set BOT_PUBLIC_URL "
-            "(see the README) to serve them; until then they are refused with a sentence"
+            "Wireflow takes pictures users send and characters only from a web address: set "
+            "BOT_PUBLIC_URL (see the README) to serve them; until then they are refused with a "
+            "sentence naming it"
         )
         return None
     if settings.http_listen is None:

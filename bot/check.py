@@ -179,7 +179,7 @@ def _road_check(road: str) -> Callable[[Settings], Awaitable[Line]]:
 def _pictures_by_link(settings: Settings) -> str:
     """How Wireflow gets the pictures users send (``BOT_PUBLIC_URL`` was checked on reading)."""
     if settings.public_url is None:
-        return "pictures users send are refused until BOT_PUBLIC_URL is set"
+        return "pictures users send and characters are refused until BOT_PUBLIC_URL is set"
     hours = LINK_SECONDS / 3600
     where = (
         "answered on BOT_HTTP_LISTEN"

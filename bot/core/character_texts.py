@@ -133,6 +133,16 @@ def no_such_reference(number: int, references: int) -> Text:
     )
 
 
+# Only a road that fetches pictures from links (Wireflow) takes a character, where the bot has
+# no public address to link its pictures from: the model is not at fault; the operator's fix is
+# named, and the user's way round.
+CHARACTERS_NEED_ADDRESS = _(
+    "The image service here fetches a character's pictures only from a web address, and this "
+    "bot has none yet: its operator can give it one (BOT_PUBLIC_URL, see the README). Until "
+    "then, describe the person in your prompt."
+)
+
+
 def no_characters_on(model: str) -> Text:
     return _(
         "{model} can't use characters: pick another model (--model 2 or --model pro).",

@@ -123,15 +123,22 @@ def worded_prompt(prompt: str, characters: Sequence[CharacterRef], references: i
 
 
 def check_budget(
-    model: ModelSpec, pictures: Sequence[int], references: int, as_pictures: frozenset[str]
+    model: ModelSpec,
+    pictures: Sequence[int],
+    references: int,
+    as_pictures: frozenset[str],
+    unlinked: frozenset[str] = frozenset(),
 ) -> None:
     """Characters (``pictures``: how many each holds) and references share the model's
-    reference budget, on the roads that take characters (``routing.takes_characters``)."""
+    reference budget, on the roads that take characters (``routing.takes_characters``).
+    ``unlinked``: roads that would take them as links, had the bot a public address."""
     if not pictures:
         return
     takers = (o for o in model.offers if takes_characters(o, as_pictures))
     budget = max((o.max_references for o in takers), default=0)
     if not budget:
+        if any(o.provider in unlinked for o in model.offers):
+            raise InvalidInput(character_texts.CHARACTERS_NEED_ADDRESS)
         raise InvalidInput(character_texts.no_characters_on(model.label))
     if len(pictures) > MAX_CHARACTERS:
         raise InvalidInput(character_texts.too_many_characters(len(pictures), MAX_CHARACTERS))

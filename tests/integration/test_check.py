@@ -110,8 +110,8 @@ async def test_everything_configured_and_right_is_all_ticks(world: World) -> Non
         f".commands&permissions={DISCORD_PERMISSIONS}"
     ) in checked["discord"].text
     assert checked["wireflow"].text == (
-        f"wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found; pictures users send are "
-        "refused until BOT_PUBLIC_URL is set"
+        f"wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found; pictures users send and "
+        "characters are refused until BOT_PUBLIC_URL is set"
     )
     # Nothing but the login: no gateway session, nothing sent anywhere.
     assert world.discord.gateway_connections == []

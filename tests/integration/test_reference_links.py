@@ -143,7 +143,11 @@ async def test_a_character_goes_to_wireflow_as_links_to_its_kept_pictures(
     ]
 
 
-async def test_without_a_public_address_wireflow_takes_no_character(store: AnyStore) -> None:
+async def test_without_a_public_address_a_character_on_wireflow_is_refused_naming_the_fix(
+    store: AnyStore,
+) -> None:
+    """The model is not at fault (it takes characters as pictures): the bot has no address to
+    link them from, which its operator can give it."""
     picture = image_bytes(color="red")
     carol = [CharacterImage(hashlib.sha256(picture).hexdigest(), "image/png", picture)]
     await store.add_character(owner().user, "Carol", "jo@example.com", "char-1", carol)
@@ -154,5 +158,6 @@ async def test_without_a_public_address_wireflow_takes_no_character(store: AnySt
             async with service:
                 with pytest.raises(InvalidInput) as refused:
                     await service.submit(owner(), "@carol rides a bike --count 1")
-    assert refused.value.message == character_texts.no_characters_on("Nano Banana 2")
+    assert refused.value.message == character_texts.CHARACTERS_NEED_ADDRESS
+    assert "BOT_PUBLIC_URL" in refused.value.message
     assert wireflow.execute_requests() == []

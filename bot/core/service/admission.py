@@ -161,7 +161,8 @@ class Admission:
                 raise InvalidInput(texts.REFERENCE_NOT_USABLE)
             check_prompt(resolved.prompt, references)
             pictures = [len(c.images) for c in characters]
-            check_budget(resolved.model, pictures, references, self._roads.as_pictures)
+            roads = self._roads
+            check_budget(resolved.model, pictures, references, roads.as_pictures, roads.unlinked)
             pinned = refs[0].account if refs else None
             request = GenerationRequest(
                 prompt=resolved.prompt,

@@ -45,6 +45,11 @@ class Roads:
             if p.profile.references is ReferenceMode.BYTES
             or (links is not None and p.profile.links)
         )
+        # Roads that would take pictures from links, had the bot an address to give: a
+        # refusal there names the operator's fix (``BOT_PUBLIC_URL``), not the model.
+        self.unlinked = frozenset(
+            name for name, p in self._by_name.items() if links is None and p.profile.links
+        )
 
     @property
     def character_maker(self) -> CharacterMaker | None:
