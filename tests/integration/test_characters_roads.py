@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import Any
 
 from bot.core import character_texts
 from bot.core.captions import ResultView
-from bot.core.domain import GenerationRequest, JobState, UserKey
+from bot.core.domain import CharacterImage, GenerationRequest, JobState, UserKey
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access
 from bot.core.service import Service
+from bot.core.service.character_making import Making
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
 from bot.providers.nbpro import NbproClient
@@ -175,6 +177,83 @@ async def test_a_queued_character_job_whose_account_went_away_makes_it_again_whe
         assert stored is not None
         assert isinstance(stored.request, GenerationRequest)
         assert stored.request.characters[0].account == other  # 🎲 on it goes there
+
+
+async def test_two_jobs_moving_one_character_to_the_same_account_make_it_there_once(
+    store: AnyStore,
+) -> None:
+    """Both jobs find their character's account gone and run on the one left: the second
+    waits for the first's copy instead of asking ``POST /characters`` for another (which the
+    first one's render would then see deleted under it)."""
+    async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
+        service = Service(
+            store,
+            [FlowClient("test-token", flow.base_url)],
+            models=ModelTable.builtin(),
+            tuning=dataclasses.replace(FAST, accounts_refresh_seconds=0.1),
+            access=Access(admins=frozenset({str(ADMIN)})),
+            rng=random.Random(7),
+        )
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
+            await service.admin(ADMIN, "pause")
+            first = await service.submit(ANN, "@carol waves --count 1")
+            second = await service.submit(ANN, "@carol sings --count 1")
+            flow.accounts.remove(made.account)  # the operator dropped that account
+            await asyncio.sleep(0.5)  # a few refreshes: the account is gone from the list
+            await service.admin(ADMIN, "resume")
+            await told.wait_answered(first.job_id, second.job_id, timeout=20)
+            await _until(lambda: flow.deleted_characters == [made.handle])
+            await _until(lambda: _forgotten(store))
+        assert told.failed == []
+        [other] = flow.accounts
+        [remade] = _character_posts(flow)[1:]  # one copy made there, for both jobs
+        assert remade.account == other
+        [moved] = await store.characters(ANN.user)
+        sent = [r.json["character_1"] for r in flow.images_requests()]  # type: ignore[index]
+        assert sent == [moved.handle, moved.handle]
+        assert flow.deleted_characters == [made.handle]  # the copy both used stays
+
+
+async def test_one_character_made_again_on_two_accounts_at_once_leaves_no_copy_behind(
+    store: AnyStore,
+) -> None:
+    """Two moves of one character to two different accounts, at the same time: each makes
+    its copy, one after the other, and every copy the character doesn't live in any more is
+    deleted from its account."""
+    accounts = ["alice@example.com", "bob@example.com", "cara@example.com"]
+    async with FakeFlowServer(accounts=accounts) as flow:
+        client = FlowClient("test-token", flow.base_url)
+        async with client:
+            making = Making(store, client)
+            [alice, bob, cara] = accounts
+            picture = image_bytes(color="red")
+            handle = await making.make(alice, "Carol", [_kept(picture)])
+            carol = await store.add_character(ANN.user, "Carol", alice, handle, [_kept(picture)])
+            assert carol is not None
+            on_bob, on_cara = await asyncio.gather(
+                making.remake(carol, bob), making.remake(carol, cara)
+            )
+            await making.purge()
+        assert on_bob is not None
+        assert on_cara is not None
+        assert len(_character_posts(flow)) == 3  # made on alice, then once on each
+        [now] = await store.characters(ANN.user)
+        assert now.handle in (on_bob.handle, on_cara.handle)
+        assert sorted(flow.deleted_characters) == sorted(
+            {handle, on_bob.handle, on_cara.handle} - {now.handle}
+        )
+        assert await store.character_deletions() == []
+
+
+def _character_posts(flow: FakeFlowServer) -> list[Any]:
+    return [r for r in flow.requests if r.method == "POST" and r.path.endswith("/characters")]
+
+
+def _kept(picture: bytes) -> CharacterImage:
+    return CharacterImage(hashlib.sha256(picture).hexdigest(), "image/png", picture)
 
 
 async def test_a_deleted_character_goes_from_flow_too_and_a_failed_delete_is_tried_again(

@@ -56,6 +56,7 @@ from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admin import Admin
 from bot.core.service.admission import Admission
+from bot.core.service.character_making import Making
 from bot.core.service.character_use import CharacterUse
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
@@ -138,6 +139,7 @@ class Service(Operating, CharacterUse):
         self._accounts = Accounts(
             roads, self.scheduler, access, tuning, clock, self._delivery, self._learned, wake
         )
+        making = Making(store, roads.character_maker)  # characters' moves, taking turns
         self._runner = Runner(
             store,
             roads,
@@ -152,6 +154,7 @@ class Service(Operating, CharacterUse):
             tasks=self._tasks,
             wake=wake,
             recorder=recorder,
+            making=making,
         )
         self._characters = Characters(
             store,
@@ -161,6 +164,7 @@ class Service(Operating, CharacterUse):
             access,
             prepare=lambda user, fetch, count: self._admission.downloads.fetch(user, fetch, count),
             tasks=self._tasks,
+            making=making,
         )
         self._lead = Lead(
             leadership or SoleLeader(), store, self._runner, self._delivery, self._tasks

@@ -2,6 +2,10 @@
 their kept pictures, made again on another account when a job using one runs there, and deleted
 there after their owner deleted them.
 
+Moves of one character take turns (in this process), each from where the one before left it:
+two jobs moving it to the same account share one copy there (one ``POST /characters``), and
+a move to another account leaves the copy before it to be deleted.
+
 A deleted character leaves the user's list at once; its handle stays in the store (written in
 the same transaction) until the upstream has deleted its copy too, so that a failed or
 interrupted delete is tried again (``purge``, at each refresh) instead of leaving the pictures
@@ -18,6 +22,7 @@ from bot.core import character_texts
 from bot.core.domain import Character, CharacterImage, CharacterRef
 from bot.core.ports import Store
 from bot.core.providers import CharacterMaker
+from bot.core.service.fairness import Slots
 from bot.core.service.references import ReferenceFailed
 from bot.core.upstream import RejectedError, UpstreamError
 
@@ -28,6 +33,7 @@ class Making:
     def __init__(self, store: Store, maker: CharacterMaker | None) -> None:
         self._store = store
         self._maker = maker
+        self._moving = Slots(per_key=1)  # by character id
 
     async def make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
         """Upload the pictures to ``account`` and make a character of them: its handle."""
@@ -35,17 +41,18 @@ class Making:
         ids = [await self._maker.upload(p.data or b"", p.mime, account=account) for p in pictures]
         return await self._maker.create_character(account, ids, name)
 
-    async def remake(self, character: Character, account: str) -> Character:
-        """Make ``character`` again on ``account`` from its kept pictures, and move it there."""
-        pictures = await self._store.character_images(character.id)
-        handle = await self.make(account, character.name, pictures)
-        await self._store.move_character(character.id, account, handle)
-        log.info(
-            "character %d made again on %s (was on %s)", character.id, account, character.account
-        )
-        return Character(
-            character.id, character.owner, character.name, account, handle, character.images
-        )
+    async def remake(self, character: Character, account: str) -> Character | None:
+        """Make ``character`` again on ``account`` from its kept pictures, and move it there,
+        unless a move before this one just did; None if it was deleted meanwhile."""
+        async with self._moving.hold(character.id):
+            now = await self._store.character(character.id)
+            if now is None or now.account == account:
+                return now
+            pictures = await self._store.character_images(now.id)
+            handle = await self.make(account, now.name, pictures)
+            await self._store.move_character(now.id, account, handle)
+        log.info("character %d made again on %s (was on %s)", now.id, account, now.account)
+        return replace(now, account=account, handle=handle)
 
     async def on(self, characters: Sequence[CharacterRef], account: str) -> list[CharacterRef]:
         """``characters`` as they stand now, each made again on ``account`` if it lives on
@@ -61,6 +68,8 @@ class Making:
                 except RejectedError as exc:
                     log.info("character %d not made again on %s: %s", ref.id, account, exc)
                     raise ReferenceFailed(character_texts.CHARACTER_NOT_MADE) from exc
+                if character is None:
+                    raise ReferenceFailed(character_texts.CHARACTER_GONE)
             placed.append(replace(ref, handle=character.handle, account=character.account))
         return placed
 

@@ -54,11 +54,12 @@ class Characters:
         access: Access,
         prepare: Prepare,
         tasks: Tasks,
+        making: Making,
     ) -> None:
         self._access = access
         self._store = store
         self._maker = maker  # Flow, where it is a road: characters are its alone
-        self._making = Making(store, maker)
+        self._making = making  # the runner's too: a character's moves take turns
         self._tasks = tasks
         self._scheduler = scheduler
         self._accounts = accounts
@@ -189,7 +190,10 @@ class Characters:
     async def _recreate(self, character: Character, account: str) -> Character:
         """Make ``character`` again on ``account`` (once: a failure is the user's answer)."""
         with self._told(account):
-            return await self._making.remake(character, account)
+            moved = await self._making.remake(character, account)
+        if moved is None:
+            raise InvalidInput(character_texts.CHARACTER_GONE)
+        return moved
 
     async def _make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
         with self._told(account):

@@ -72,11 +72,14 @@ class Once:
 
 
 class Slots:
-    """At most ``per_key`` holders per key and ``overall`` holders in all; the rest wait."""
+    """At most ``per_key`` holders per key and ``overall`` holders in all (None: any number);
+    the rest wait."""
 
-    def __init__(self, *, per_key: int, overall: int) -> None:
+    def __init__(self, *, per_key: int, overall: int | None = None) -> None:
         self._per_key = per_key
-        self._overall = asyncio.Semaphore(overall)
+        self._overall = (
+            asyncio.Semaphore(overall) if overall is not None else contextlib.nullcontext()
+        )
         self._keys: dict[Hashable, tuple[asyncio.Semaphore, int]] = {}
 
     @contextlib.asynccontextmanager

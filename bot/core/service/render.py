@@ -44,13 +44,18 @@ class Prepared:
 
 class Renderer:
     def __init__(
-        self, store: Store, roads: Roads, models: ModelTable, references: References
+        self,
+        store: Store,
+        roads: Roads,
+        models: ModelTable,
+        references: References,
+        making: Making,
     ) -> None:
         self._roads = roads
         self._models = models
         self._references = references
         self._executions = Executions(store)
-        self._making = Making(store, roads.character_maker)
+        self._making = making
         self._store = store
 
     async def prepare(self, job: Job, slot: Slot) -> Prepared:

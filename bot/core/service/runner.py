@@ -36,6 +36,7 @@ from bot.core.presenters import JobStatus
 from bot.core.providers import Rendering
 from bot.core.scheduler import Entry, Scheduler, Slot
 from bot.core.service.accounts import Accounts
+from bot.core.service.character_making import Making
 from bot.core.service.delivery import Delivery, result_of
 from bot.core.service.identities import Identities
 from bot.core.service.progress import Progress
@@ -90,9 +91,10 @@ class Runner:
         tasks: Tasks,
         wake: asyncio.Event,
         recorder: Recorder,
+        making: Making,
     ) -> None:
         self._references = References(store, scheduler, roads.links)
-        self._renderer = Renderer(store, roads, models, self._references)
+        self._renderer = Renderer(store, roads, models, self._references, making)
         self._identities = Identities(store)
         self._store = store
         self._roads = roads
