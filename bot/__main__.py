@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(main: Coroutine[Any, Any, None]) -> int:
     """Run until stopped (0); a setting or store that can't serve ends it with one line (2), a
-    lost lead too (1: start again, as a follower)."""
+    lost lead or a front end that stopped serving too (1: start again)."""
     from bot import app
 
     try:
@@ -102,13 +102,15 @@ def _run(main: Coroutine[Any, Any, None]) -> int:
         if fatal is None:
             raise
         print(f"error: {fatal}", file=sys.stderr)
-        return 1 if isinstance(fatal, LeaseLost) else 2
+        return 1 if isinstance(fatal, LeaseLost | app.FrontEndStopped) else 2
     return 0
 
 
 def _fatal(exc: BaseException) -> BaseException | None:
     """The operator's problem behind ``exc``, also when a TaskGroup wrapped it in a group."""
-    if isinstance(exc, ConfigError | StoreError | LeaseLost):
+    from bot.app import FrontEndStopped
+
+    if isinstance(exc, ConfigError | StoreError | LeaseLost | FrontEndStopped):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         return next(filter(None, map(_fatal, exc.exceptions)), None)

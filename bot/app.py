@@ -127,7 +127,7 @@ async def run_console(settings: Settings) -> None:
         lines = _StdinLines(sys.stdin)
         try:
             console = Console(service, settings.console_dir, stdin=cast(TextIO, lines))
-            await _serve(service, [console])
+            await _serve(service, [console], may_end=True)
         finally:
             lines.close()
 
@@ -141,13 +141,25 @@ class FrontEnd(Protocol):
     async def run(self) -> None: ...
 
 
-async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
+class FrontEndStopped(Exception):
+    """A platform's front end returned on its own while the bot ran: it hears and answers
+    nothing any more, so the bot stops (exit 1) rather than serve on half deaf."""
+
+    def __init__(self, platform: str) -> None:
+        super().__init__(f"{platform} stopped on its own while the bot ran: start the bot again")
+
+
+async def _serve(
+    service: Service, front_ends: Sequence[FrontEnd], *, may_end: bool = False
+) -> None:
+    """Run ``front_ends`` on ``service`` until cancelled, one fails, or (``may_end``: the
+    console, whose input ended) they all returned."""
     # The service starts first (resuming the queue); each front end attaches itself once it is
     # ready, and only then are its answers delivered.
     for front_end in front_ends:
         service.expect(front_end.PLATFORM)
     async with service, asyncio.TaskGroup() as group:
-        runs = [group.create_task(_run(f), name=f.PLATFORM) for f in front_ends]
+        runs = [group.create_task(_run(f, may_end=may_end), name=f.PLATFORM) for f in front_ends]
         # A process that lost the lead stops: the new leader runs again what it was running.
         lead = group.create_task(service.deposed(), name="lead")
         log.info("serving %s", ", ".join(f.PLATFORM for f in front_ends) or "nothing")
@@ -155,9 +167,11 @@ async def _serve(service: Service, front_ends: Sequence[FrontEnd]) -> None:
         lead.cancel()  # the front ends are done (the console's input ended)
 
 
-async def _run(front_end: FrontEnd) -> None:
+async def _run(front_end: FrontEnd, *, may_end: bool = False) -> None:
     """``front_end.run()`` in a task of its own, which a cancellation of this one cancels until
-    it ends; then its outcome (a failure while stopping stays the front end's failure).
+    it ends; then its outcome: a failure (also while stopping) is the front end's failure, a
+    cancellation stays one (also where the front end swallowed it and returned), and a return
+    on its own, unless it ``may_end``, is ``FrontEndStopped``.
 
     A TaskGroup cancels its tasks once and waits for them for ever, and discord.py and
     python-telegram-bot may swallow that one cancellation (see ``cancel_until_done``): a
@@ -167,7 +181,12 @@ async def _run(front_end: FrontEnd) -> None:
         await asyncio.wait([task])
     except asyncio.CancelledError:
         await cancel_until_done([task])
-    return task.result()
+        if task.cancelled() or task.exception() is None:
+            raise
+    task.result()
+    if not may_end:
+        log.error("%s stopped on its own while the bot ran", front_end.PLATFORM)
+        raise FrontEndStopped(front_end.PLATFORM)
 
 
 @asynccontextmanager

@@ -217,3 +217,73 @@ async def test_pruning_that_swallowed_its_cancellation_stops_all_the_same() -> N
         async with retention.pruning(store, days=30):
             await store.started.wait()
     assert store.stopped.is_set()
+
+
+class Quitting:
+    """A front end whose ``run()`` returns on its own once ``quit`` is set (a platform library
+    that stopped polling), or swallows its cancellation and returns (``swallow``)."""
+
+    PLATFORM = "telegram"
+
+    def __init__(self, *, swallow: bool = False) -> None:
+        self._swallow = swallow
+        self.serving = asyncio.Event()
+        self.quit = asyncio.Event()
+
+    async def run(self) -> None:
+        self.serving.set()
+        if self._swallow:
+            with contextlib.suppress(asyncio.CancelledError):  # as a library may, by mistake
+                await asyncio.Event().wait()
+            return
+        await self.quit.wait()
+
+
+async def test_a_front_end_that_swallows_its_cancellation_and_returns_is_still_cancelled() -> None:
+    quitting = Quitting(swallow=True)
+    running = asyncio.create_task(app._run(quitting))
+    async with asyncio.timeout(5):
+        await quitting.serving.wait()
+    running.cancel()
+    await asyncio.wait([running], timeout=5)
+    assert running.cancelled()  # not a normal return: whoever cancelled it sees it stop
+
+
+async def test_a_front_end_that_stops_on_its_own_stops_the_bot_with_an_error(
+    service: tuple[Service, LosableLease], caplog: pytest.LogCaptureFixture
+) -> None:
+    served, _ = service
+    quitting = Quitting()
+    other = Stubborn("explicitly")
+    other.PLATFORM = "discord"
+    serving = asyncio.create_task(app._serve(served, [quitting, other]))
+    try:
+        async with asyncio.timeout(5):
+            await quitting.serving.wait()
+            await other.serving.wait()
+        quitting.quit.set()  # telegram stops serving while discord still runs
+        await asyncio.wait([serving], timeout=5)
+        assert serving.done(), "the bot serves on, half deaf"
+    finally:
+        other.released.set()
+        await asyncio.wait([serving], timeout=5)
+    ended = serving.exception()
+    assert isinstance(ended, ExceptionGroup)
+    [error] = ended.exceptions
+    assert isinstance(error, app.FrontEndStopped)
+    assert str(error) == "telegram stopped on its own while the bot ran: start the bot again"
+    assert other.stopped.is_set()
+
+
+def test_a_front_end_that_stopped_on_its_own_ends_the_process_with_status_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot import __main__ as cli
+
+    async def stopped() -> None:
+        raise ExceptionGroup("unhandled errors in a TaskGroup", [app.FrontEndStopped("telegram")])
+
+    assert cli._run(stopped()) == 1
+    assert capsys.readouterr().err == (
+        "error: telegram stopped on its own while the bot ran: start the bot again\n"
+    )
