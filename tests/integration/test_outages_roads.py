@@ -3,6 +3,8 @@ the admins, not a refusal for users; only when no road can serve are requests re
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import random
 import time
 
@@ -12,7 +14,7 @@ from bot.core import admin_texts, texts
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
 from bot.core.policy import Access, Tuning
-from bot.core.service import Service
+from bot.core.service import Service, accounts
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
 from tests.conftest import AnyStore, owner
@@ -114,3 +116,45 @@ async def test_flow_never_answering_while_gemini_serves_refuses_only_what_flow_a
             with pytest.raises(InvalidInput) as refusal:
                 await service.submit(owner(), "a fox --model lite --count 1")
             assert refusal.value.message == texts.UNAVAILABLE
+
+
+async def test_a_one_key_road_taken_out_by_a_refused_key_stays_out_across_refreshes(
+    store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing was fixed, so the refreshes don't bring it back: health says it can't serve,
+    and a new request is refused at once; only once the wait is over is it tried again, and
+    the next job there is the probe."""
+    monkeypatch.setattr(accounts, "TRY_AGAIN_AFTER", 1.0)
+    async with (
+        FakeGeminiServer() as gemini,
+        GeminiClient(gemini.api_key, gemini.base_url) as gemini_client,
+    ):
+        key, gemini.api_key = gemini.api_key, "another-key"  # the key is refused
+        service = Service(
+            store,
+            [gemini_client],
+            models=ModelTable.builtin(),
+            tuning=dataclasses.replace(STEADY, accounts_refresh_seconds=0.05),
+            access=Access(admins=frozenset({"console:99"})),
+            rng=random.Random(7),
+        )
+        async with service:
+            told = RecordingNotifier()
+            service.attach("console", told)
+            lost = await service.submit(owner(), "a cat --model 2 --count 1")
+            await told.wait_answered(lost.job_id)
+            assert told.failure(lost.job_id) == texts.OPERATOR
+            out_at = time.monotonic()
+            await asyncio.sleep(0.5)  # some ten refreshes
+            assert not (await service.health()).upstream_serving
+            with pytest.raises(InvalidInput) as refusal:
+                await service.submit(owner(), "a dog --model 2 --count 1")
+            assert refusal.value.message == texts.OPERATOR
+            assert len(gemini.generate_requests()) == 1  # no call but the refused one
+
+            gemini.api_key = key  # the operator had it unblocked
+            await asyncio.sleep(max(0.0, out_at + 1.2 - time.monotonic()))
+            assert (await service.health()).upstream_serving  # tried again: it may serve
+            served = await service.submit(owner(), "a fox --model 2 --count 1")
+            await told.wait_answered(served.job_id)
+            assert [job for job, _ in told.failed] == [lost.job_id]

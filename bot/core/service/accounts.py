@@ -47,6 +47,13 @@ REFRESH_WHILE_DOWN = 30.0
 
 WHOLE = None  # the account of an incident that takes out a whole road
 
+# A one-key road an operator problem took out is tried again this long after (seconds), twice
+# as long each time the problem is met again there, at most TRY_AGAIN_AT_MOST. Nothing tells the
+# bot that a key was unblocked or credits bought, so a job there is the probe; but not at every
+# refresh: until then it is out, and says so (``/healthz``, requests refused at once).
+TRY_AGAIN_AFTER = 600.0
+TRY_AGAIN_AT_MOST = 3600.0
+
 # An operator problem, by its kind of incident: the first row whose type it is decides (the tree
 # is in ``bot.core.upstream``; a subclass not listed is its base's kind, e.g. InsufficientCredits
 # is a payment problem).
@@ -106,6 +113,7 @@ class Accounts:
         self._news: list[AdminEvent] = []  # incidents begun or over, not told yet
         self._listed: dict[str, set[str]] = {}  # pooled road → the accounts it last named
         self._down_since: dict[str, float] = {}
+        self._held_out: dict[str, tuple[int, float]] = {}  # one-key road → (times, until when)
         self._outage_since: float | None = None
         self._outage_began = asyncio.Event()
         self._refreshed = False
@@ -213,8 +221,8 @@ class Accounts:
 
     async def refresh(self) -> None:
         """Re-read every road's units and their health: a Flow account out for an operator
-        problem gets back in when the API says it is fine, any other road at each refresh (the
-        next job on it is the probe)."""
+        problem gets back in when the API says it is fine, any other road once its time out
+        is over (``TRY_AGAIN_AFTER``; the next job on it is the probe)."""
         try:
             for provider in self._roads:
                 name = provider.profile.name
@@ -222,7 +230,7 @@ class Accounts:
                     await self._read(name, provider)
                 else:
                     self._scheduler.set_road(name, provider.profile.limits)
-                    self._scheduler.roads[name].healthy = True
+                    self._try_again(name)
             now = self._clock()
             for name, unit in self._scheduler.units_by_name.items():
                 if unit.healthy:
@@ -277,12 +285,29 @@ class Accounts:
             len(health),
         )
 
+    def _try_again(self, road: str) -> None:
+        """A one-key road is back once its time out is over."""
+        unit = self._scheduler.roads[road]
+        if unit.healthy or self._clock() < self._held_out.get(road, (0, 0.0))[1]:
+            return
+        unit.healthy = True
+        log.warning("%s is tried again: the next job there tells whether it serves", road)
+
+    def _hold_out(self, road: str) -> None:
+        """Keep a one-key road out a while, longer each time the problem is met again."""
+        times, _ = self._held_out.get(road, (0, 0.0))
+        wait = min(TRY_AGAIN_AFTER * 2**times, TRY_AGAIN_AT_MOST)
+        self._held_out[road] = (times + 1, self._clock() + wait)
+        log.warning("%s is out: it is tried again in %.0f s, or at a restart", road, wait)
+
     def take_out(self, exc: OperatorError, unit: str) -> None:
         """An operator problem met on ``unit``: that unit out (every unit of its road, for a
         refused key, or where the road is one unit), and the admins told."""
         road = self._road_of(unit)
         kind = incident_kind(exc)
         whole = kind in _WHOLE_ROAD or not self._roads.pooled(road)
+        if not self._roads.pooled(road) and self._scheduler.roads[road].healthy:
+            self._hold_out(road)  # once per time it is met (jobs in flight meet it too)
         for name, other in self._scheduler.units_by_name.items():
             if name == unit or (whole and other.provider == road):
                 other.healthy = False
@@ -296,6 +321,7 @@ class Accounts:
         passed before the credits ran out, say): closing on it would alert again on the next
         job that was on its way too."""
         road = self._road_of(unit)
+        self._held_out.pop(road, None)  # it serves: next time it is out, as long as the first
         for key, since in list(self._incidents.items()):
             if key[1] == road and key[2] in (WHOLE, unit) and since < sent_at:
                 self._close(key)
