@@ -129,7 +129,7 @@ class Service(Operating, CharacterUse):
         self._pause = Pause(store, self.scheduler, wake)
         notifiers: dict[str, Notifier] = {}  # by platform: the front ends attached
         self._identities = Identities(store)
-        readers = Readers(store, self._identities)  # whose answer is told in what
+        readers = Readers(store, self._identities, clock)  # whose answer is told in what
         self._progress = Progress(self.scheduler, clock, self._tasks, notifiers, readers.of)
         self._delivery = Delivery(
             store, models, access, clock, self._tasks, recorder, notifiers, self._progress, readers
@@ -344,10 +344,11 @@ class Service(Operating, CharacterUse):
 
     async def update_settings(self, user: UserKey, **changes: str | int | None) -> UserSettings:
         """Validate and save some of a person's defaults; ``None`` resets one to the bot's."""
-        person = (await self._identities.of(user)).key
-        current = await self.store.user_settings(person)
+        person = await self._identities.of(user)
+        current = await self.store.user_settings(person.key)
         updated = replace(current, **user_settings.cleaned(changes, self.models))
-        await self.store.save_user_settings(person, updated)
+        await self.store.save_user_settings(person.key, updated)
+        self._delivery.readers.forget(person.users)  # a language chosen holds at once
         return updated
 
     async def info(self, owner: Owner) -> InfoView:
@@ -383,11 +384,15 @@ class Service(Operating, CharacterUse):
     # One person on several platforms.
 
     async def link(self, user: UserKey, code: str | None = None) -> LinkView:
-        return await self._identities.link(user, code)
+        try:
+            return await self._identities.link(user, code)
+        finally:
+            self._delivery.readers.forget()  # whose settings are whose may have changed
 
     async def unlink(self, user: UserKey) -> str:
         if not await self._identities.unlink(user):
             raise InvalidInput(history_texts.NOT_LINKED)
+        self._delivery.readers.forget()
         return history_texts.UNLINKED
 
 
