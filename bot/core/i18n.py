@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gettext
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -239,6 +240,19 @@ def reading(lang: Language) -> Iterator[Language]:
         yield lang
     finally:
         _reader.reset(token)
+
+
+# A language tag as apps send them (BCP 47: ``pt-BR``, ``zh-Hans``, ``es-419``; Telegram's
+# ``zh-hans``): a language, then short subtags of letters or digits, 35 characters at most.
+_TAG = re.compile(r"[A-Za-z]{2,8}(?:[-_][A-Za-z0-9]{1,8}){0,5}")
+TAG_CHARS = 35
+
+
+def tag_of(sent: str | None) -> str | None:
+    """The language tag an app ``sent``, if it has the shape of one; else None, as if it had
+    said nothing (the sender may have forged it: a tag is stored and shown nowhere else)."""
+    tag = (sent or "").strip()
+    return tag if len(tag) <= TAG_CHARS and _TAG.fullmatch(tag) else None
 
 
 def pick(tag: str | None) -> str | None:

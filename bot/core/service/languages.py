@@ -4,7 +4,8 @@ operator's ``BOT_DEFAULT_LANGUAGE``.
 
 The app's word is kept in the store as it came (a tag: ``pt-BR``, ``ko``), so an answer
 delivered later, or by another process, is told in the language its reader last wrote in, and
-a language shipped later applies to its readers at once.
+a language shipped later applies to its readers at once. The sender may forge it: anything
+without a tag's shape (``i18n.tag_of``) is as if the app had said nothing.
 
 Both are kept here too, ``KEPT_FOR`` seconds: an update then reads nothing from the store for
 its reader's language (it read three things: the tag, the person, their settings). A choice
@@ -52,7 +53,7 @@ class Readers:
     async def heard(self, user: UserKey, tag: str | None) -> Language:
         """``user`` wrote, their app in ``tag`` (None: it didn't say): the language to answer
         them in. A new tag is kept for what is told them later."""
-        tag = (tag or "").strip()[:35] or None  # a tag is short (BCP 47): a forged one is cut
+        tag = i18n.tag_of(tag)  # the sender's to forge: kept only if it has a tag's shape
         known = await self._read(user)
         if known is None:
             return _language(None, tag)
@@ -88,7 +89,7 @@ class Readers:
         try:
             person = await self._identities.of(user)
             chosen = (await self._store.user_settings(person.key)).language
-            tag = await self._store.language(user)
+            tag = i18n.tag_of(await self._store.language(user))  # one kept before it was checked
         except Exception as exc:
             log.warning("the language of %s is unknown here: %s", user, exc)
             return None
