@@ -22,6 +22,7 @@ from dataclasses import replace
 
 from bot.core import option_texts, texts
 from bot.core.characters import check_budget, check_prompt
+from bot.core.community import ServerSettings
 from bot.core.domain import (
     Action,
     Button,
@@ -54,7 +55,7 @@ from bot.core.service.downloads import Downloads, Reservation
 from bot.core.service.fairness import Once, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
-from bot.core.service.quotas import Quotas
+from bot.core.service.quotas import Held, Quotas
 from bot.core.service.roads import Roads
 from bot.core.service.rules import Rules, today
 from bot.core.service.runner import Runner
@@ -141,15 +142,13 @@ class Admission:
                 asked = replace(asked, model=chosen.id) if chosen else asked
             if settings.model is None and server.model and self._models.resolve(server.model):
                 settings = replace(settings, model=server.model)  # the server's default
+            held_by = min((r.provider for r in refs), default=None)
+            sent = Refs(uploads=references - len(refs), held_by=held_by, total=references)
             resolved = resolve(
                 prompt,
                 asked,
                 settings,
-                refs=Refs(
-                    uploads=references - len(refs),
-                    held_by=min((r.provider for r in refs), default=None),
-                    total=references,
-                ),
+                refs=sent,
                 table=self._models,
                 pictures=self._roads.pictures,
                 defaults=self._defaults,
@@ -175,19 +174,8 @@ class Admission:
                 size=resolved.size,
                 fixed_seed=resolved.fixed_seed,
             )
-            self._check_runnable(person.key, request)
-            await self._quotas.reserve_images(owner, person, held, resolved.count, server)
-            uploads = references - len(refs)
-            yield Reservation(
-                self.downloads,
-                self.enqueue,
-                self.status_of,
-                owner,
-                person.key,
-                request,
-                uploads=uploads,
-                fetch=fetch,
-                parent=parent,
+            yield await self._reserve(
+                owner, person, held, server, request, sent.uploads, fetch, parent
             )
 
     @contextlib.asynccontextmanager
@@ -253,17 +241,37 @@ class Admission:
             parent = Lineage(job.id, Action.UPSCALE, image.index)
         with self._once.hold(once, linger=image is None):
             async with self._quotas.reservation(person.key) as held:
-                self._check_runnable(person.key, request)
-                await self._quotas.reserve_images(owner, person, held, request.count, server)
-                yield Reservation(
-                    self.downloads,
-                    self.enqueue,
-                    self.status_of,
-                    owner,
-                    person.key,
-                    request,
-                    parent=parent,
-                )
+                yield await self._reserve(owner, person, held, server, request, parent=parent)
+
+    async def _reserve(
+        self,
+        owner: Owner,
+        person: Identity,
+        held: Held,
+        server: ServerSettings,
+        request: Request,
+        uploads: int = 0,
+        fetch: Fetch | None = None,
+        parent: Lineage | None = None,
+    ) -> Reservation:
+        """A checked request's last checks, then its ``Reservation``: a unit will run it (refused
+        now rather than after the user's downloads), and its images fit the day."""
+        routes = self._roads.routes(request, self._models)
+        entry = Entry(job_id=0, user=person.key, pinned=request.pinned_account, routes=routes)
+        if stranded := self._accounts.stranded(entry, waited=math.inf):
+            raise InvalidInput(stranded.message)
+        await self._quotas.reserve_images(owner, person, held, request.count, server)
+        return Reservation(
+            self.downloads,
+            self.enqueue,
+            self.status_of,
+            owner,
+            person.key,
+            request,
+            uploads=uploads,
+            fetch=fetch,
+            parent=parent,
+        )
 
     async def _again(self, owner: Owner, request: GenerationRequest) -> GenerationRequest:
         """🎲: the same request with a new seed, its characters where they can serve now."""
@@ -334,13 +342,6 @@ class Admission:
         if image is None:
             raise InvalidInput(texts.JOB_NOT_FOUND)
         return job, image
-
-    def _check_runnable(self, user: UserKey, request: Request) -> None:
-        """Refuse now what no unit will run, rather than after the user's downloads."""
-        routes = self._roads.routes(request, self._models)
-        entry = Entry(job_id=0, user=user, pinned=request.pinned_account, routes=routes)
-        if stranded := self._accounts.stranded(entry, waited=math.inf):
-            raise InvalidInput(stranded.message)
 
     async def check_allowed(self, owner: Owner) -> None:
         """Refuse whom the operator (or this server's admins) did not open the bot to, or
