@@ -23,6 +23,7 @@ from bot.core.history_views import ShowView
 from bot.core.i18n import join
 from bot.core.presenters import QueueView, job_ref, label
 from bot.frontends.discord import interactions, showing, views
+from bot.frontends.discord.components import Handled, KeyedSelect
 from bot.frontends.discord.forms import PromptModal
 
 log = logging.getLogger(__name__)
@@ -46,23 +47,8 @@ _STYLES = {
 }
 
 
-class _Handled:
-    """A component's callback: its handler, whose unexpected errors end in ``on_error`` like a
-    command's (discord.py only logs what a DynamicItem's callback raises)."""
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interactions.read_in(interaction)
-            await self.handle(interaction)
-        except Exception as error:
-            await interactions.on_error(interaction, error)
-
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        raise NotImplementedError
-
-
 class ResultButton(
-    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
+    Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=BUTTON_TEMPLATE
 ):
     """Upscale, edit and draw again under a result (an upscale asked for shows done, green);
     the cancel buttons of /queue; 🔎 Show under /history and a shown job (its parent)."""
@@ -201,29 +187,19 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
 
 
 class SettingSelect(
-    _Handled, discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=SETTING_TEMPLATE
+    KeyedSelect,
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
+    template=SETTING_TEMPLATE,
 ):
     """One of the /settings menus; choosing saves at once."""
 
-    def __init__(self, key: str, options: list[discord.SelectOption]) -> None:
-        super().__init__(discord.ui.Select(custom_id=f"set:{key}", options=options))
-        self.key = key
+    PREFIX = "set"
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> Self:
-        options = item.options if isinstance(item, discord.ui.Select) else []
-        return cls(match["key"], options)
-
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
+    async def choose(self, interaction: discord.Interaction[Any], value: str | None) -> None:
         service = interactions.client_of(interaction).service
         user = interactions.owner(interaction).user
-        chosen = self.item.values[0] if self.item.values else views.RESET
         try:
-            await service.update_settings(
-                user, **{self.key: None if chosen == views.RESET else chosen}
-            )
+            await service.update_settings(user, **{self.key: value})
         except InvalidInput as refusal:
             await interactions.tell(interaction, texts.failed(refusal.message))
             return
@@ -233,7 +209,7 @@ class SettingSelect(
 
 
 class ExampleButton(
-    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=EXAMPLE_TEMPLATE
+    Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=EXAMPLE_TEMPLATE
 ):
     """An example prompt under the bot's introduction: a tap runs it as the presser's own."""
 
@@ -264,7 +240,7 @@ class ExampleButton(
 
 
 class HistoryPage(
-    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HISTORY_TEMPLATE
+    Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=HISTORY_TEMPLATE
 ):
     """‹ › under /history: another page of the presser's own jobs."""
 
@@ -297,7 +273,7 @@ class HistoryPage(
 
 
 class UnlinkButton(
-    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=UNLINK_ID
+    Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=UNLINK_ID
 ):
     """Unlink, under /link: part the presser's accounts."""
 

@@ -17,6 +17,7 @@ from bot.core.errors import InvalidInput
 from bot.core.i18n import _
 from bot.core.presenters import ServerPanel
 from bot.frontends.discord import interactions, views
+from bot.frontends.discord.components import Handled, KeyedSelect
 
 TOGGLE_TEMPLATE = r"srv:(?P<key>on|share)"
 SELECT_TEMPLATE = r"srv:(?P<key>model|limit)"
@@ -68,22 +69,8 @@ async def _change(interaction: discord.Interaction[Any], **changes: Any) -> None
     await interaction.response.edit_message(content=content, view=view)
 
 
-class _Handled:
-    """Unexpected errors end in ``on_error``, as a command's do."""
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await interactions.read_in(interaction)
-            await self.handle(interaction)
-        except Exception as error:
-            await interactions.on_error(interaction, error)
-
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        raise NotImplementedError
-
-
 class ServerToggle(
-    _Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=TOGGLE_TEMPLATE
+    Handled, discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=TOGGLE_TEMPLATE
 ):
     """The bot on or off here; others may press a member's buttons, or not."""
 
@@ -112,31 +99,23 @@ class ServerToggle(
 
 
 class ServerSelect(
-    _Handled, discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]], template=SELECT_TEMPLATE
+    KeyedSelect,
+    discord.ui.DynamicItem[discord.ui.Select[discord.ui.View]],
+    template=SELECT_TEMPLATE,
 ):
     """The members' default model; their daily images here."""
 
-    def __init__(self, key: str, options: list[discord.SelectOption]) -> None:
-        super().__init__(discord.ui.Select(custom_id=f"srv:{key}", options=options))
-        self.key = key
+    PREFIX = "srv"
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> Self:
-        options = item.options if isinstance(item, discord.ui.Select) else []
-        return cls(match["key"], options)
-
-    async def handle(self, interaction: discord.Interaction[Any]) -> None:
-        chosen = self.item.values[0] if self.item.values else views.RESET
+    async def choose(self, interaction: discord.Interaction[Any], value: str | None) -> None:
         if self.key == "model":
-            await _change(interaction, model=None if chosen == views.RESET else chosen)
-        elif chosen.isdigit():
-            await _change(interaction, daily_images=int(chosen))
+            await _change(interaction, model=value)
+        elif value is not None and value.isdigit():
+            await _change(interaction, daily_images=int(value))
 
 
 class ServerChannels(
-    _Handled,
+    Handled,
     discord.ui.DynamicItem[discord.ui.ChannelSelect[discord.ui.View]],
     template=CHANNELS_ID,
 ):
