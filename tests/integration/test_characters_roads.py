@@ -39,6 +39,21 @@ def pictures(*colors: str) -> Any:
     return fetch
 
 
+def on_flow(store: AnyStore, flow: FakeFlowServer) -> tuple[Service, RecordingNotifier]:
+    """A service on Flow alone, refreshing its accounts every 0.1 s, told on the console."""
+    service = Service(
+        store,
+        [FlowClient("test-token", flow.base_url)],
+        models=ModelTable.builtin(),
+        tuning=dataclasses.replace(FAST, accounts_refresh_seconds=0.1),
+        access=Access(admins=frozenset({str(ADMIN)})),
+        rng=random.Random(7),
+    )
+    told = RecordingNotifier()
+    service.attach("console", told)
+    return service, told
+
+
 def on_both(
     store: AnyStore, flow: FakeFlowServer, gemini: FakeGeminiServer, **tuning: Any
 ) -> Service:
@@ -139,16 +154,7 @@ async def test_a_queued_character_job_whose_account_went_away_makes_it_again_whe
     store: AnyStore,
 ) -> None:
     async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
-        service = Service(
-            store,
-            [FlowClient("test-token", flow.base_url)],
-            models=ModelTable.builtin(),
-            tuning=dataclasses.replace(FAST, accounts_refresh_seconds=0.1),
-            access=Access(admins=frozenset({str(ADMIN)})),
-            rng=random.Random(7),
-        )
-        told = RecordingNotifier()
-        service.attach("console", told)
+        service, told = on_flow(store, flow)
         async with service:
             made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
             await service.admin(ADMIN, "pause")
@@ -186,16 +192,7 @@ async def test_two_jobs_moving_one_character_to_the_same_account_make_it_there_o
     waits for the first's copy instead of asking ``POST /characters`` for another (which the
     first one's render would then see deleted under it)."""
     async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
-        service = Service(
-            store,
-            [FlowClient("test-token", flow.base_url)],
-            models=ModelTable.builtin(),
-            tuning=dataclasses.replace(FAST, accounts_refresh_seconds=0.1),
-            access=Access(admins=frozenset({str(ADMIN)})),
-            rng=random.Random(7),
-        )
-        told = RecordingNotifier()
-        service.attach("console", told)
+        service, told = on_flow(store, flow)
         async with service:
             made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
             await service.admin(ADMIN, "pause")
