@@ -6,7 +6,6 @@ that no repr, log line or error message can show them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,19 +22,28 @@ from bot.core.models_table import (
 )
 from bot.core.policy import Defaults, Limits, Tuning
 from bot.env import (
+    DEFAULT_DATABASE,
     PLATFORMS,
     ConfigError,
     Env,
     Secret,
     blocked_words,
+    choice,
+    database,
     environment,
+    https_url,
+    language,
+    listen,
+    log_level,
+    media_hosts,
     public_url,
     setting,
+    shards,
 )
 from bot.providers import gemini, nbpro, wireflow
 from bot.providers.flow import DEFAULT_BASE_URL
 from bot.providers.media import DEFAULT_MEDIA_HOSTS
-from bot.store.url import StoreUrl, StoreUrlError
+from bot.store.url import StoreUrl
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -51,9 +59,7 @@ __all__ = [
 LOG_FORMATS = ("text", "json")
 # The Bot API's own root; another one is a local Bot API server (without its upload limits).
 PUBLIC_TELEGRAM_API = "https://api.telegram.org"
-DEFAULT_DATABASE = StoreUrl.parse("sqlite:///data/bot.sqlite3")
 # A host name, or "*." and a domain: ASCII (IDNA) labels, no scheme, port or path.
-_HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -253,27 +259,27 @@ def _parse(env: Env) -> Settings:
         )
 
     shard_count = env.number("DISCORD_SHARD_COUNT", None, int, 1)
-    shards = _shards(env.text("DISCORD_SHARD_IDS"), shard_count)
+    shard_ids = shards(env.text("DISCORD_SHARD_IDS"), shard_count)
     return Settings(
         useapi_token=env.secret("USEAPI_TOKEN"),
         useapi_base_url=env.text("USEAPI_BASE_URL", Settings.useapi_base_url).rstrip("/"),
         useapi_accounts=tuple(
             a.strip() for a in env.text("USEAPI_ACCOUNTS").split(",") if a.strip()
         ),
-        upstream_media_hosts=_media_hosts(env.text("BOT_UPSTREAM_MEDIA_HOSTS")),
+        upstream_media_hosts=media_hosts(env.text("BOT_UPSTREAM_MEDIA_HOSTS")),
         discord_token=env.secret("DISCORD_TOKEN"),
         telegram_token=env.secret("TELEGRAM_TOKEN"),
         telegram_api_url=env.text("TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
-        telegram_webhook_url=_https_url(env.text("TELEGRAM_WEBHOOK_URL")),
+        telegram_webhook_url=https_url(env.text("TELEGRAM_WEBHOOK_URL")),
         telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
-        telegram_webhook_listen=_listen(
+        telegram_webhook_listen=listen(
             "TELEGRAM_WEBHOOK_LISTEN", env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")
         ),
         discord_dev_guild=env.number("DISCORD_DEV_GUILD", None, int, 1),
-        discord_shards=shards,
+        discord_shards=shard_ids,
         discord_shard_count=shard_count,
         platforms=_platforms(env),
-        database=_database(env.text("DATABASE_URL")),
+        database=database(env.text("DATABASE_URL")),
         admins=tuple(env.ids("BOT_ADMINS")),
         allowed_users=frozenset(str(UserKey(*pair)) for pair in env.ids("BOT_ALLOWED_USERS")),
         allowed_chats=frozenset(str(UserKey(*pair)) for pair in env.ids("BOT_ALLOWED_CHATS")),
@@ -282,10 +288,10 @@ def _parse(env: Env) -> Settings:
         tuning=tuning,
         defaults=defaults,
         console_dir=Path(env.text("BOT_CONSOLE_DIR", "images")),
-        log_level=_log_level(env.text("BOT_LOG_LEVEL", "INFO")),
-        log_format=_choice("BOT_LOG_FORMAT", env.text("BOT_LOG_FORMAT", "text"), LOG_FORMATS),
-        default_language=_language(env.text("BOT_DEFAULT_LANGUAGE", i18n.DEFAULT)),
-        http_listen=_listen("BOT_HTTP_LISTEN", http)
+        log_level=log_level(env.text("BOT_LOG_LEVEL", "INFO")),
+        log_format=choice("BOT_LOG_FORMAT", env.text("BOT_LOG_FORMAT", "text"), LOG_FORMATS),
+        default_language=language(env.text("BOT_DEFAULT_LANGUAGE", i18n.DEFAULT)),
+        http_listen=listen("BOT_HTTP_LISTEN", http)
         if (http := env.text("BOT_HTTP_LISTEN"))
         else None,
         public_url=public_url(env.text("BOT_PUBLIC_URL")),
@@ -302,8 +308,8 @@ def _parse(env: Env) -> Settings:
         gemini_requests_per_minute=env.number(
             "GEMINI_REQUESTS_PER_MINUTE", Settings.gemini_requests_per_minute, int, 1
         ),
-        nbpro_plan=_choice("NBPRO_PLAN", env.text("NBPRO_PLAN", "standard"), tuple(nbpro.PLANS)),
-        wireflow_plan=_choice(
+        nbpro_plan=choice("NBPRO_PLAN", env.text("NBPRO_PLAN", "standard"), tuple(nbpro.PLANS)),
+        wireflow_plan=choice(
             "WIREFLOW_PLAN", env.text("WIREFLOW_PLAN", "free"), tuple(wireflow.PLANS)
         ),
         provider_order=roads,
@@ -325,76 +331,3 @@ def _platforms(env: Env) -> tuple[str, ...] | None:
         if env.secret(f"{name.upper()}_TOKEN") is None:
             raise ConfigError(f"BOT_PLATFORMS names {name}, but {name.upper()}_TOKEN is not set")
     return tuple(dict.fromkeys(names))
-
-
-def _shards(raw: str, count: int | None) -> tuple[int, ...] | None:
-    if not raw.strip():
-        return None
-    if count is None:
-        raise ConfigError(
-            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of all processes)"
-        )
-    try:
-        shards = tuple(dict.fromkeys(int(part) for part in raw.split(",") if part.strip()))
-    except ValueError:
-        raise ConfigError("DISCORD_SHARD_IDS must be shard numbers, comma-separated") from None
-    if not shards or not all(0 <= shard < count for shard in shards):
-        raise ConfigError(f"DISCORD_SHARD_IDS must be numbers from 0 to {count - 1}")
-    return shards
-
-
-def _database(url: str) -> StoreUrl:
-    if not url:
-        return DEFAULT_DATABASE
-    try:
-        return StoreUrl.parse(url)
-    except StoreUrlError as exc:
-        raise ConfigError(f"DATABASE_URL {exc}") from None
-
-
-def _media_hosts(raw: str) -> tuple[str, ...]:
-    if not raw:
-        return DEFAULT_MEDIA_HOSTS
-    hosts = tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
-    for host in hosts:
-        if not _HOST_PATTERN.fullmatch(host):
-            raise ConfigError(
-                f"BOT_UPSTREAM_MEDIA_HOSTS: {host!r} should be a host name like "
-                "storage.googleapis.com, or *.googleusercontent.com for every host in a domain"
-            )
-    return hosts
-
-
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ConfigError(f"BOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
-    return level
-
-
-def _https_url(url: str) -> str | None:
-    if not url:
-        return None
-    if not url.startswith("https://"):
-        raise ConfigError("TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram requires it)")
-    return url
-
-
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> str:
-    if value.lower() not in choices:
-        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
-    return value.lower()
-
-
-def _language(value: str) -> str:
-    if (code := i18n.pick(value)) is None:
-        shipped = ", ".join(i18n.LANGUAGES)
-        raise ConfigError(f"BOT_DEFAULT_LANGUAGE must be one of {shipped}, got {value!r}")
-    return code
-
-
-def _listen(name: str, value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{name} must look like host:port, e.g. 0.0.0.0:8443, got {value!r}")
-    return host.strip("[]"), int(port)

@@ -1,6 +1,7 @@
 """Reading the environment (and ``.env``): raw values, checked as numbers, flags, ids, word
-lists and the bot's public address, and the one error a wrong setting raises. ``bot.config``
-builds the ``Settings`` from these.
+lists, addresses, choices and the like (each value's own check, with the sentence a wrong one
+gets), and the one error a wrong setting raises. ``bot.config`` builds the ``Settings`` from
+these.
 """
 
 from __future__ import annotations
@@ -15,10 +16,15 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.core import i18n
 from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.service.rules import MAX_PHRASE, phrase_of
+from bot.providers.media import DEFAULT_MEDIA_HOSTS
+from bot.store.url import StoreUrl, StoreUrlError
 
 PLATFORMS = (DISCORD, TELEGRAM)
+DEFAULT_DATABASE = StoreUrl.parse("sqlite:///data/bot.sqlite3")
+_HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
 T = TypeVar("T")
 
 
@@ -166,3 +172,76 @@ def _this_machine(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def shards(raw: str, count: int | None) -> tuple[int, ...] | None:
+    if not raw.strip():
+        return None
+    if count is None:
+        raise ConfigError(
+            "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (the shards of all processes)"
+        )
+    try:
+        shards = tuple(dict.fromkeys(int(part) for part in raw.split(",") if part.strip()))
+    except ValueError:
+        raise ConfigError("DISCORD_SHARD_IDS must be shard numbers, comma-separated") from None
+    if not shards or not all(0 <= shard < count for shard in shards):
+        raise ConfigError(f"DISCORD_SHARD_IDS must be numbers from 0 to {count - 1}")
+    return shards
+
+
+def database(url: str) -> StoreUrl:
+    if not url:
+        return DEFAULT_DATABASE
+    try:
+        return StoreUrl.parse(url)
+    except StoreUrlError as exc:
+        raise ConfigError(f"DATABASE_URL {exc}") from None
+
+
+def media_hosts(raw: str) -> tuple[str, ...]:
+    if not raw:
+        return DEFAULT_MEDIA_HOSTS
+    hosts = tuple(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
+    for host in hosts:
+        if not _HOST_PATTERN.fullmatch(host):
+            raise ConfigError(
+                f"BOT_UPSTREAM_MEDIA_HOSTS: {host!r} should be a host name like "
+                "storage.googleapis.com, or *.googleusercontent.com for every host in a domain"
+            )
+    return hosts
+
+
+def log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError(f"BOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+def https_url(url: str) -> str | None:
+    if not url:
+        return None
+    if not url.startswith("https://"):
+        raise ConfigError("TELEGRAM_WEBHOOK_URL must be an https:// URL (Telegram requires it)")
+    return url
+
+
+def choice(name: str, value: str, choices: tuple[str, ...]) -> str:
+    if value.lower() not in choices:
+        raise ConfigError(f"{name} must be {' or '.join(choices)}, got {value!r}")
+    return value.lower()
+
+
+def language(value: str) -> str:
+    if (code := i18n.pick(value)) is None:
+        shipped = ", ".join(i18n.LANGUAGES)
+        raise ConfigError(f"BOT_DEFAULT_LANGUAGE must be one of {shipped}, got {value!r}")
+    return code
+
+
+def listen(name: str, value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} must look like host:port, e.g. 0.0.0.0:8443, got {value!r}")
+    return host.strip("[]"), int(port)
