@@ -72,11 +72,6 @@ async def test_a_press_from_another_chat_is_an_unknown_button(
     assert (await service.pressed_job(admin, Button(Action.REUSE, first.public_id, 1))).id == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="admission (mend's): Admission._pressed lets 🎲 through on a pruned job, whose prompt "
-    "retention emptied; `or job.pruned` in its first check refuses it",
-)
 async def test_a_reroll_on_a_job_retention_pruned_sends_nothing_upstream(
     make_service: Any, flow: FakeFlowServer
 ) -> None:

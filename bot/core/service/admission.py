@@ -330,7 +330,8 @@ class Admission:
     async def _pressed(self, owner: Owner, button: Button) -> tuple[Job, ResultImage | None]:
         """The finished job a result button acts on, and its image (none for 🎲)."""
         job = await self._history.find(button.job)
-        if job is None or job.state is not JobState.DONE or job.is_upscale:
+        # A pruned job's prompt and images are gone: 🎲 would send an empty prompt upstream.
+        if job is None or job.state is not JobState.DONE or job.is_upscale or job.pruned:
             raise InvalidInput(texts.JOB_NOT_FOUND)
         if not await self._history.may_press(owner, job):
             raise InvalidInput(texts.JOB_NOT_FOUND)  # exactly as if there were no such job
