@@ -14,7 +14,9 @@ answers don't hold back another member's next job. Edits of one message go out o
 in the order made: a progress edit already sent when the answer comes lands before it.
 
 Whom a request answers is ``answering`` (set for each update, its sender, and by the delivery of
-a job, its owner), how urgent it is ``urgency``; tasks started from there inherit both.
+a job, its owner), how urgent it is ``urgency``; tasks started from there inherit both. A request
+made ``unless_overtaken`` asks, when its turn comes, whether it should still go: a job's status
+message whose answer came first is never sent (``Overtaken``).
 """
 
 from __future__ import annotations
@@ -97,6 +99,12 @@ class Urgency(IntEnum):
 
 answering: ContextVar[int | None] = ContextVar("answering", default=None)
 urgency: ContextVar[Urgency] = ContextVar("urgency", default=Urgency.ANSWER)
+# Asked once, when the request's turn comes: True if it should still go (see ``unless_overtaken``).
+_still_due: ContextVar[Callable[[], bool] | None] = ContextVar("still_due", default=None)
+
+
+class Overtaken(Exception):
+    """A request withdrawn when its turn came: what it would say was overtaken."""
 
 
 @contextlib.contextmanager
@@ -107,6 +115,18 @@ def at(level: Urgency) -> Iterator[None]:
         yield
     finally:
         urgency.reset(token)
+
+
+@contextlib.contextmanager
+def unless_overtaken(still_due: Callable[[], bool]) -> Iterator[None]:
+    """Send what is sent inside only if ``still_due()`` says so when its turn comes (called
+    then, once a turn, in the limiter's own step: nothing else runs between that answer and
+    the request going); otherwise it raises ``Overtaken`` and nothing is sent."""
+    token = _still_due.set(still_due)
+    try:
+        yield
+    finally:
+        _still_due.reset(token)
 
 
 def clip(text: str, limit: int) -> str:
@@ -157,6 +177,7 @@ class _Request:
     message: tuple[int | str, int] | None  # the message it edits or deletes
     requester: Hashable
     granted: asyncio.Future[None]
+    still_due: Callable[[], bool] | None = None
 
 
 class Outbound(BaseRateLimiter[int]):
@@ -215,6 +236,7 @@ class Outbound(BaseRateLimiter[int]):
             message=(chat, message_id) if isinstance(message_id, int) else None,
             requester=answering.get(),
             granted=asyncio.get_running_loop().create_future(),
+            still_due=_still_due.get(),
         )
         retries = rate_limit_args if rate_limit_args is not None else self._max_retries
         for attempt in itertools.count():
@@ -234,7 +256,8 @@ class Outbound(BaseRateLimiter[int]):
         try:
             await request.granted
         except asyncio.CancelledError:
-            if request.granted.done() and not request.granted.cancelled():
+            granted = request.granted
+            if granted.done() and not granted.cancelled() and granted.exception() is None:
                 self._finish(request)  # granted just as its sender went: give the turn back
             else:
                 self._waiting.remove(request)
@@ -279,6 +302,9 @@ class Outbound(BaseRateLimiter[int]):
         now = asyncio.get_running_loop().time()
         while (request := self._next(now)) is not None:
             self._waiting.remove(request)
+            if request.still_due is not None and not request.still_due():
+                request.granted.set_exception(Overtaken())
+                continue
             for bucket in self._budgets(request):
                 bucket.take()
             if request.message is not None:
