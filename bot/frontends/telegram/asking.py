@@ -29,6 +29,7 @@ from bot.frontends.telegram.albums import Album, Albums
 from bot.frontends.telegram.characters import CharacterCommands, character_arguments
 from bot.frontends.telegram.intake import Intake, Source, sources_of
 from bot.frontends.telegram.kept import KeptPhotos
+from bot.frontends.telegram.status_book import StatusBook
 
 # Pending prompts for edit buttons: key "chat:prompt-message", value "button-data user-id".
 REUSE = "reuse"
@@ -47,12 +48,14 @@ class Asking:
         service: BotApi,
         parking: Parking,
         intake: Intake,
+        book: StatusBook,
         bot: Bot,
         characters: CharacterCommands,
         *,
         album_wait: float,
     ) -> None:
         self._service = service
+        self._book = book
         self._characters = characters
         self._parking = parking
         self._intake = intake
@@ -120,7 +123,7 @@ class Asking:
         status_id = None
         if asked:
             job = await self._service.job(int(asked[-1]))
-            key = status.key_of(job.owner) if job is not None else None
+            key = await self._book.key(job) if job is not None else None
             try:
                 if job is None or job.state is not JobState.QUEUED:
                     raise InvalidInput(views.EDIT_TOO_LATE)

@@ -39,6 +39,7 @@ from bot.frontends.telegram.addressing import owner_in
 from bot.frontends.telegram.asking import REUSE
 from bot.frontends.telegram.intake import Intake
 from bot.frontends.telegram.showing import Showing
+from bot.frontends.telegram.status_book import StatusBook
 
 log = logging.getLogger(__name__)
 # Where an upscale's file was sent, by job: a second press of its button sends that file again.
@@ -46,10 +47,18 @@ UPSCALE_SENT = "upscale.sent"
 
 
 class Buttons:
-    def __init__(self, service: BotApi, intake: Intake, parking: Parking, showing: Showing) -> None:
+    def __init__(
+        self,
+        service: BotApi,
+        intake: Intake,
+        parking: Parking,
+        book: StatusBook,
+        showing: Showing,
+    ) -> None:
         self._service = service
         self._intake = intake
         self._parking = parking
+        self._book = book
         self._showing = showing
 
     async def result(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -211,7 +220,7 @@ class Buttons:
             return
         await query.answer(done)
         job = await self._service.find_job(button.job)
-        key = status.key_of(job.owner) if job is not None else None
+        key = await self._book.key(job) if job is not None else None
         if key is not None:
             with contextlib.suppress(TelegramError):  # the user may have deleted it
                 await status.edit(query.get_bot(), key, texts.CANCELLED_STATUS)

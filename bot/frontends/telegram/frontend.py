@@ -49,6 +49,7 @@ from bot.frontends.telegram.onboarding import Onboarding
 from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, FloodLimits, Outbound
 from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
+from bot.frontends.telegram.status_book import StatusBook
 
 log = logging.getLogger(__name__)
 # Nothing else is handled: don't fetch it. my_chat_member: the bot was added to a group.
@@ -91,19 +92,22 @@ class TelegramFrontEnd:
             .build()
         )
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
-        intake = Intake(service, max_download=max_download)
+        book = StatusBook(parking)
+        intake = Intake(service, book, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
-        self.notifier = TelegramNotifier(self._app.bot, service, parking, max_document=max_document)
+        self.notifier = TelegramNotifier(
+            self._app.bot, service, parking, book, max_document=max_document
+        )
         characters = CharacterCommands(service, intake, KeptPhotos(parking))
         self._asking = Asking(
-            service, parking, intake, self._app.bot, characters, album_wait=album_wait
+            service, parking, intake, book, self._app.bot, characters, album_wait=album_wait
         )
         showing = Showing(service, max_document=max_document)
         self._add_handlers(
             Onboarding(service, intake),
             Commands(service, showing),
             self._asking,
-            Buttons(service, intake, parking, showing),
+            Buttons(service, intake, parking, book, showing),
             characters,
             Server(service, GroupAdmins()),
         )

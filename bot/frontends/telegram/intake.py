@@ -1,11 +1,13 @@
-"""From "a user asked" to "a job is queued": checks first, then the status message, then the
-references, then the stored job.
+"""From "a user asked" to "a job is queued": checks first, then the references, then the
+stored, queued job, then its status message.
 
 Everything the core can refuse without the images is refused before anything is sent or
-downloaded: one short answer, and a refused album costs no download. The status message is
-sent before the job exists so that the stored job knows where its status lives
-(``Owner.route["status"]``) and a restarted process can still edit it; it says the place the
-request takes in the queue, so that a job answered soon costs no edit before its answer.
+downloaded: one short answer, and a refused album costs no download. The job is queued before
+its status message is sent: Telegram takes about one message a second in a chat
+(platforms.md, "Flood limits"), and a command must not wait for its chat's budget to take its
+place in the queue. The status message says the place the job took, so that a job answered
+soon costs no edit before its answer; ``StatusBook`` keeps where it is, and decides which of it
+and the answer goes (``status_book``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from bot.core import option_texts, texts
 from bot.core.domain import Submitted
 from bot.core.errors import InvalidInput
 from bot.core.service.api import Admit, BotApi
-from bot.frontends.telegram import outbound, status, views
+from bot.frontends.telegram import status, views
 from bot.frontends.telegram.addressing import owner_in
-from bot.frontends.telegram.status import StatusKey
+from bot.frontends.telegram.status_book import Posting, StatusBook
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,9 @@ def sources_of(message: Message | None) -> list[Source]:
 
 
 class Intake:
-    def __init__(self, service: BotApi, *, max_download: int | None) -> None:
+    def __init__(self, service: BotApi, book: StatusBook, *, max_download: int | None) -> None:
         self._service = service
+        self._book = book
         self._max_download = max_download
 
     async def start(
@@ -71,63 +74,61 @@ class Intake:
         status_id: int | None = None,
         on_status: Callable[[int], Awaitable[None]] | None = None,
     ) -> Submitted | None:
-        """Check the request, show a status message, fetch the references, queue the job;
+        """Check the request, fetch the references, queue the job, show its status message;
         the queued job, or None if it was refused (and told so).
 
         ``name`` is how a caption names the user (a press on someone else's result says whose
-        the new one is). ``refuse`` says a refusal that comes before the status message (by
-        default a reply);
-        ``admitted`` runs once the checks passed. ``status_id`` is a status message an
-        interrupted attempt sent, to be used again; ``on_status`` learns the one in use.
+        the new one is). ``refuse`` says a refusal (by default a reply); ``admitted`` runs once
+        the checks passed. ``status_id`` is a status message an interrupted attempt sent, to
+        be used again; ``on_status`` learns the one in use.
         """
         owner = replace(owner_in(chat_id, user_id, answer_to), name=name)
-        key: StatusKey | None = None
+        reuse = (chat_id, status_id) if status_id is not None else None
+        submitted: Submitted | None = None
+        posting: Posting | None = None
         try:
             async with admit(owner) as admission:
                 self.check_sizes(sources)
                 if admitted is not None:
                     await admitted()
-                with outbound.at(outbound.Urgency.STATUS):
-                    text = admission.status().text
-                    key = await self._status(bot, chat_id, answer_to, text, status_id)
-                if key is not None and on_status is not None:
-                    await on_status(key[1])
-                route = {"status": str(key[1])} if key is not None else {}
-                return await admission.submit(
-                    fetch=lambda: self.fetch_all(bot, sources), route=route
-                )
+                submitted = await admission.submit(fetch=lambda: self.fetch_all(bot, sources))
+                # Nothing awaited since the job was queued: its answer can't have come yet.
+                posting = self._book.expect(submitted.job_id, reuse)
         except InvalidInput as refusal:
-            if key is None and refuse is not None:
-                await refuse(refusal)
-            else:
-                await status.show(bot, key, texts.failed(refusal.message), chat_id, answer_to)
+            if submitted is None:
+                await self._refuse(bot, refusal, refuse, chat_id, answer_to)
         except TelegramError as exc:  # Telegram refuses to let us talk there: nothing to answer
             log.warning("a request in chat %d can't be answered: %s", chat_id, exc)
-        except Exception:  # a bug must not leave the user looking at "⏳" forever
+        except Exception:  # a bug must not leave the user without an answer
             log.exception("a request from chat %d could not be submitted", chat_id)
-            await status.show(bot, key, texts.failed(texts.INTERNAL), chat_id, answer_to)
-        return None
+            if submitted is None:
+                await self._refuse(bot, InvalidInput(texts.INTERNAL), None, chat_id, answer_to)
+        if submitted is None or posting is None:
+            return submitted
+        text = texts.queued(submitted.position, paused=submitted.paused)
+        key = await self._book.post(
+            bot, submitted.job_id, posting, chat_id=chat_id, answer_to=answer_to, text=text
+        )
+        if key is not None and on_status is not None:
+            await on_status(key[1])
+        return submitted
 
-    async def _status(
-        self, bot: Bot, chat_id: int, answer_to: int, text: str, reuse: int | None
-    ) -> StatusKey | None:
-        """The request's status message saying ``text`` (again, after an interruption), or
-        None if Telegram keeps failing: the request goes on, and its answer comes as a reply of
-        its own."""
-        if reuse is not None:
-            try:
-                if await status.edit(bot, (chat_id, reuse), text):
-                    return chat_id, reuse
-            except TelegramError as exc:
-                log.info("could not take up status message %d again: %s", reuse, exc)
+    async def _refuse(
+        self,
+        bot: Bot,
+        refusal: InvalidInput,
+        refuse: Refuse | None,
+        chat_id: int,
+        answer_to: int,
+    ) -> None:
+        """Say why the request is not queued (it has no status message yet)."""
         try:
-            sent = await status.send(bot, chat_id, text, answer_to)
+            if refuse is not None:
+                await refuse(refusal)
+            else:
+                await status.send(bot, chat_id, texts.failed(refusal.message), answer_to)
         except TelegramError as exc:
-            if not status.passing(exc):
-                raise
-            log.warning("chat %d: no status message (%s); the request goes on", chat_id, exc)
-            return None
-        return chat_id, sent.message_id
+            log.warning("a refusal in chat %d can't be said: %s", chat_id, exc)
 
     def check_sizes(self, sources: Sequence[Source]) -> None:
         # Refused by Telegram's stated size: nothing is downloaded that would be refused anyway,

@@ -26,6 +26,7 @@ from bot.core.service.api import BotApi
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import delivery, outbound, status
 from bot.frontends.telegram.buttons import UPSCALE_SENT
+from bot.frontends.telegram.status_book import StatusBook
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,23 @@ def delivery_errors() -> Iterator[None]:
 class TelegramNotifier:
     """Implements ``bot.core.ports.Notifier`` for Telegram."""
 
-    def __init__(self, bot: Bot, service: BotApi, parking: Parking, *, max_document: int) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        service: BotApi,
+        parking: Parking,
+        book: StatusBook,
+        *,
+        max_document: int,
+    ) -> None:
         self._bot = bot
         self._service = service
         self._parking = parking
+        self._book = book
         self._max_document = max_document
 
     async def job_progress(self, job: Job, status_now: JobStatus) -> None:
-        key = status.key_of(job.owner)
+        key = await self._book.key(job)
         if key is None:
             return
         outbound.answering.set(int(job.owner.user_id))
@@ -69,10 +79,11 @@ class TelegramNotifier:
                 self._bot,
                 result,
                 view,
-                status.key_of(owner),
+                await self._book.for_answer(result.job),
                 parts,
                 max_document=self._max_document,
             )
+        self._book.forget(result.job.id)
         if result.job.is_upscale:  # its file: a second press of its button sends it again
             for ref in posted.values():
                 file_id = ref.partition(":")[2]
@@ -85,11 +96,12 @@ class TelegramNotifier:
         with delivery_errors():
             await status.show(
                 self._bot,
-                status.key_of(owner),
+                await self._book.for_answer(job),
                 texts.failed(message),
                 int(owner.chat_id),
                 status.answer_to(owner),
             )
+        self._book.forget(job.id)
 
     async def fetch_image(self, ref: str) -> bytes:
         with delivery_errors():

@@ -80,12 +80,16 @@ MESSAGES = frozenset(
     )
 )  # fmt: skip
 # What each urgency leaves unused of the overall, a chat's and a group's budget, for the more
-# urgent requests that may come meanwhile (a status message keeps a chat's last place for an
-# answer; progress leaves a third of everything).
+# urgent requests that may come meanwhile. Answers come in waves (a slot's worth of jobs ends
+# at once): status messages and progress go only while most of the overall burst is left for
+# them, and in a chat only when its budget is rested, so that the answers that follow a chat's
+# status message find room (the FAQ's one message a second in a chat, 30 a second in all); a
+# status message that waits so long that its answer comes first is never sent
+# (``unless_overtaken``).
 SPARE = {
     "ANSWER": (0, 0, 0),
-    "STATUS": (2, 1, 1),
-    "PROGRESS": (10, 1, 5),
+    "STATUS": (20, 2, 1),
+    "PROGRESS": (20, 2, 5),
 }
 
 Json = dict[str, Any]

@@ -419,17 +419,16 @@ async def test_upscale_reroll_and_reuse_buttons(bot: BotUnderTest) -> None:
     made = (await bot.job(1)).public_id
     upscale = await tg.press_button(USER, USER, keyboard["message_id"], f"u:{made}:1")
     upscaled = (await bot.delivered(2)).public_id
-    # The upscale's status message (a reply to the result) becomes the file, uncompressed.
-    [document] = tg.calls_of("editMessageMedia")
-    assert document.params["media"]["type"] == "document"
-    assert tg.media_bytes(document) == [jpeg((128, 96), 2, f"{first.ref.media_id} 2k")]
-    assert document.params["media"]["caption"] == (
+    # Done before its status message had its turn (the chat's budget rests after the album):
+    # the file, uncompressed, replying to the result, and no status message.
+    [document] = tg.calls_of("sendDocument")
+    assert list(document.files.values()) == [jpeg((128, 96), 2, f"{first.ref.media_id} 2k")]
+    assert document.params["caption"] == (
         f"#{upscaled} · Upscaled image 1 of #{made} to 2k · nano-banana-2"
     )
-    upscaled_message = tg.message(USER, document.params["message_id"])
-    assert upscaled_message is not None
-    assert upscaled_message["reply_to_message"]["message_id"] == keyboard["message_id"]
+    assert replies_to(document, keyboard["message_id"])
     assert "reply_markup" not in document.params
+    assert [c for c in tg.calls_of("sendMessage") if replies_to(c, keyboard["message_id"])] == []
 
     # A button posted before jobs had public ids carries the job's number: it still works.
     reroll = await tg.press_button(USER, USER, keyboard["message_id"], "d:1:0")
@@ -808,8 +807,9 @@ async def test_a_reference_of_20_to_25_mb_needs_a_local_bot_api_server(
 
 
 async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
-    bot: BotUnderTest,
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(outbound, "CHAT_RATE", 5.0)  # the chat rests within 0.4 s
     await bot.start()
     tg = bot.tg
     bot.flow.fail_next_unsafe()
@@ -819,14 +819,11 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
     assert status["text"] == texts.failed(texts.CONTENT_POLICY)
 
     bot.flow.fail_next_unsafe()
-    bot.flow.stall_next(0.5)  # time for an admin to delete the status message
+    bot.flow.stall_next(2.0)  # time for its status message to go, and for an admin to delete it
     bot.refusals.append("editMessageText: Bad Request: message to edit not found")
     asked = await tg.post_message(USER, USER, "/imagine another fox --count 1")
     asked_id = asked["message"]["message_id"]
-    await tg.wait_for(
-        "sendMessage",
-        predicate=lambda c: c.params.get("reply_parameters", {}).get("message_id") == asked_id,
-    )
+    await tg.wait_for("sendMessage", predicate=lambda c: replies_to(c, asked_id))
     [queued] = [m for m in tg.sent_messages(USER) if m.get("text") == texts.queued(1)]
     async with bot.raw_bot() as admin:
         await admin.delete_message(USER, queued["message_id"])
@@ -834,6 +831,10 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
     told = tg.sent_messages(USER)[-1]
     assert told["text"] == texts.failed(texts.CONTENT_POLICY)
     assert told["reply_to_message"]["message_id"] == asked["message"]["message_id"]
+
+
+def replies_to(call: Call, message_id: int) -> bool:
+    return bool(call.params.get("reply_parameters", {}).get("message_id") == message_id)
 
 
 def to_admin(call: Call) -> bool:
@@ -912,7 +913,10 @@ async def test_a_retry_after_storm_still_delivers(bot: BotUnderTest) -> None:
     assert bot.tg.media_bytes(calls[-1]) == await bot.generated(1)
 
 
-async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(bot: BotUnderTest) -> None:
+async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbound, "CHAT_RATE", 5.0)  # the chat rests within 0.4 s
     await bot.start()
     bot.tg.fail_next(
         "editMessageMedia", error_code=403, description="Forbidden: bot was blocked by the user"
@@ -921,7 +925,11 @@ async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(bot: BotU
     await bot.delivered(1)
     assert len(bot.tg.calls_of("editMessageMedia")) == 1  # permanent: not retried
 
-    await bot.tg.post_message(USER, USER, "/imagine another fox --count 1")
+    bot.flow.hold()  # until its status message went: the answer takes its place
+    asked = await bot.tg.post_message(USER, USER, "/imagine another fox --count 1")
+    asked_id = asked["message"]["message_id"]
+    await bot.tg.wait_for("sendMessage", predicate=lambda c: replies_to(c, asked_id))
+    bot.flow.release()
     await bot.delivered(2)
     assert [c.error is None for c in bot.tg.calls_of("editMessageMedia")] == [False, True]
 

@@ -13,7 +13,7 @@ import pytest
 from bot.core import option_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.policy import Limits
-from bot.frontends.telegram import asking, kept, views
+from bot.frontends.telegram import asking, kept, status_book, views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram.harness import (
     GROUP,
@@ -196,17 +196,19 @@ async def test_a_pressed_upscale_shows_done_and_a_second_press_sends_it_again_fo
         ["⬆️ Upscale 2", "✏️ Edit 2"],
         ["🎲 Draw again"],
     ]
-    [made] = tg.calls_of("editMessageMedia")  # the upscale's status message became its file
+    # Done before its status message had its turn (the group rests after the album): its file
+    # in a message of its own.
+    [made] = tg.calls_of("sendDocument")
     sent = next(m for m in tg.sent_messages(GROUP) if "document" in m)
     upscaled = len([r for r in bot.flow.requests if r.path.endswith("/upscale")])
 
     # Anyone pressing it again gets the same file again: no job, no upstream call, no cost.
     again = await tg.press_button(GROUP, OTHER, result["message_id"], upscale)
     assert await answered(tg, again) == {"text": texts.UPSCALE_AGAIN, "alert": False}
-    [resent] = await tg.wait_for("sendDocument")
+    resent = (await tg.wait_for("sendDocument", count=2))[-1]
     assert resent.params["document"] == sent["document"]["file_id"]
     assert resent.files == {}
-    assert resent.params["caption"] == made.params["media"]["caption"]
+    assert resent.params["caption"] == made.params["caption"]
     assert resent.params["reply_parameters"]["message_id"] == result["message_id"]
     assert await jobs(bot) == [1, 2]
     assert len([r for r in bot.flow.requests if r.path.endswith("/upscale")]) == upscaled
@@ -295,7 +297,7 @@ async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTes
     await until(lambda: bot.service.scheduler.position(2) > 0)
     # Each status message says its place at once: the first's, then the second's.
     await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == texts.queued(1), count=2)
-    # The status comes before the job is stored: the edit waits until the message's job is noted.
+    # The edit waits until the message's job is noted (just after it is queued).
     noted = f"{USER}:{message_id(asked)}"
     async with asyncio.timeout(5):
         while noted not in await bot.store.pending_keys(asking.ASKED, older_than=-60.0):  # noqa: ASYNC110
@@ -305,7 +307,11 @@ async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTes
     assert (await bot.job(2)).state is JobState.CANCELLED
     third = await bot.job(3)
     # The same status message carries on; the answer replies to the edited message.
-    assert third.owner.route["status"] == str(status_of(tg, USER, asked))
+    async with asyncio.timeout(5):
+        while not await bot.store.peek_pending(status_book.KIND, str(third.id)):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    parked = await bot.store.peek_pending(status_book.KIND, str(third.id))
+    assert parked == [str(status_of(tg, USER, asked))]
     assert third.owner.reply_to == str(message_id(asked))
     await bot.delivered(3)
     prompts = [g["prompt"] for g in generations(bot.flow)]

@@ -56,6 +56,7 @@ async def test_a_user_is_answered_in_their_apps_language(
 ) -> None:
     bot.tg.set_language(USER, TAG)
     monkeypatch.setattr(progress, "SETTLE", 0.1)  # "generating" once a run lasted 0.1 s
+    monkeypatch.setattr(outbound, "CHAT_RATE", 5.0)  # the chat rests within 0.2 s
     bot.flow.latency = 0.5  # "generating" is shown while the upstream works
     await bot.start()
     tg = bot.tg
@@ -157,10 +158,13 @@ async def test_the_command_menu_is_registered_in_every_shipped_language(
     assert commands[f"default/{views.language_code(CODE)}"] != commands["default/en"]
 
 
-async def test_nothing_reaches_a_reader_in_english_anywhere(bot: BotUnderTest) -> None:
+async def test_nothing_reaches_a_reader_in_english_anywhere(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every delivery point, driven by a user whose app is in another language: no sentence of
     the catalogue reaches them in its English words (an f-string or ``+`` would make them)."""
     bot.tg.set_language(USER, TAG)
+    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)  # the chat rests within 0.15 s
     await bot.start()
     tg = bot.tg
 
@@ -179,9 +183,11 @@ async def test_nothing_reaches_a_reader_in_english_anywhere(bot: BotUnderTest) -
     await bot.delivered(1)
     keyboard = next(m for m in reversed(tg.sent_messages(USER)) if "reply_markup" in m)
     job = await bot.job(1)
+    bot.flow.upscale_latency = 1.0  # its status message goes, then becomes its file
     await tg.press_button(USER, USER, keyboard["message_id"], f"u:{job.public_id}:1")
-    await tg.wait_for("editMessageMedia")  # the upscale's status message became its file
+    await tg.wait_for("editMessageMedia")
     await bot.delivered(2)
+    bot.flow.upscale_latency = 0.0
     await tg.press_button(USER, USER, keyboard["message_id"], f"r:{job.public_id}:2")
     await tg.wait_for("sendMessage", predicate=lambda c: "force_reply" in str(c.params))
     for command in ("/queue", "/info", "/history", f"/show {job.public_id}", "/link"):

@@ -1,0 +1,150 @@
+"""Which status message each job has, for its progress and its answer to edit.
+
+A job is queued first and its status message sent after (``intake``): a chat's commands are
+queued as fast as they come, whatever Telegram's one message a second in a chat lets through
+(platforms.md, "Flood limits"). So the status message's id comes after the stored job, and
+is kept here: in memory for this process's jobs, parked in the store (``Parking``) for a
+restarted one. Jobs stored by an older version hold theirs in ``Owner.route["status"]``.
+
+Which of a status message and its job's answer comes first is decided at one point: when the
+status message's turn comes in ``outbound`` (``unless_overtaken``). If the answer came first,
+the status message is never sent and the answer goes as a reply of its own; else it goes, and
+an answer that comes while it is on its way waits for it and takes its place. Either way one
+answer, no status left behind, and two Bot API calls at most.
+
+Killed at any moment: a job whose status message had not gone is answered with a new
+message (``key`` finds none); one whose status message went has it edited, once its id is
+parked. The one gap is the reply's way back: Telegram tells a message's id only in the answer
+to sending it, so a process killed between Telegram taking the message and the parked id
+(milliseconds, one write) leaves that message as it was, and answers with a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.core.domain import Job
+from bot.core.i18n import Text
+from bot.core.ports import Parking
+from bot.frontends.telegram import outbound, status
+from bot.frontends.telegram.status import StatusKey
+
+log = logging.getLogger(__name__)
+KIND = "status.sent"  # parked: job id → its status message's id
+# Known status messages kept in memory (the oldest go first; the store still has them).
+REMEMBERED = 4096
+
+
+@dataclass(eq=False)
+class Posting:
+    """A job's status message on its way: not yet its turn, or sent and not yet answered."""
+
+    settled: asyncio.Future[StatusKey | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+    reuse: StatusKey | None = None  # a message an interrupted attempt left, to say it on
+    going: bool = False  # its turn came: it is on its way to Telegram
+    answered: bool = False  # the job's answer came: too late to send it
+
+    def still_due(self) -> bool:
+        """Asked by ``outbound`` when its turn comes: send it unless the answer came first."""
+        self.going = not self.answered
+        return self.going
+
+
+class StatusBook:
+    def __init__(self, parking: Parking) -> None:
+        self._parking = parking
+        self._posting: dict[int, Posting] = {}
+        self._known: dict[int, StatusKey | None] = {}
+
+    def expect(self, job_id: int, reuse: StatusKey | None = None) -> Posting:
+        """Job ``job_id`` was just queued and will get a status message (said on ``reuse``, a
+        message an interrupted attempt left): its answer waits for that message if it is on
+        its way. Call before awaiting anything after the queueing."""
+        posting = self._posting[job_id] = Posting(reuse=reuse)
+        return posting
+
+    async def post(
+        self,
+        bot: Bot,
+        job_id: int,
+        posting: Posting,
+        *,
+        chat_id: int,
+        answer_to: int,
+        text: Text,
+    ) -> StatusKey | None:
+        """Send the job's status message saying ``text`` (on the message it reuses, if it can
+        still take it), unless its answer comes first; where it is, or None."""
+        key: StatusKey | None = None
+        try:
+            with outbound.at(outbound.Urgency.STATUS), outbound.unless_overtaken(posting.still_due):
+                key = await _place(bot, chat_id, answer_to, text, posting.reuse)
+        except outbound.Overtaken:
+            log.debug("job %d was answered before its status message went", job_id)
+        except TelegramError as exc:  # the job goes on; its answer comes as a reply of its own
+            log.warning("job %d: no status message (%s)", job_id, exc)
+        finally:
+            posting.settled.set_result(key)
+            self._posting.pop(job_id, None)
+            if not posting.answered:
+                self._remember(job_id, key)
+        if key is not None and not posting.answered:
+            await self._parking.add_pending(KIND, str(job_id), str(key[1]))
+        return key
+
+    async def key(self, job: Job) -> StatusKey | None:
+        """The job's status message for a progress report: once it went, if it goes at all."""
+        posting = self._posting.get(job.id)
+        if posting is not None:
+            return await asyncio.shield(posting.settled)
+        return await self._stored(job)
+
+    async def for_answer(self, job: Job) -> StatusKey | None:
+        """The status message the job's answer takes the place of, or None (a new message).
+        A status message not yet sent never will be (a reused one takes the answer as it is);
+        one on its way is waited for."""
+        posting = self._posting.get(job.id)
+        if posting is not None:
+            posting.answered = True
+            return await asyncio.shield(posting.settled) if posting.going else posting.reuse
+        return await self._stored(job)
+
+    def forget(self, job_id: int) -> None:
+        """The job's answer went: its status message is the answer now."""
+        self._known.pop(job_id, None)
+
+    async def _stored(self, job: Job) -> StatusKey | None:
+        if job.id in self._known:
+            return self._known[job.id]
+        key = status.key_of(job.owner)  # stored with the job by an older version
+        if key is None:
+            parked = await self._parking.peek_pending(KIND, str(job.id))
+            key = (int(job.owner.chat_id), int(parked[-1])) if parked else None
+        self._remember(job.id, key)
+        return key
+
+    def _remember(self, job_id: int, key: StatusKey | None) -> None:
+        self._known[job_id] = key
+        while len(self._known) > REMEMBERED:
+            del self._known[next(iter(self._known))]
+
+
+async def _place(
+    bot: Bot, chat_id: int, answer_to: int, text: Text, reuse: StatusKey | None
+) -> StatusKey | None:
+    """``text`` on the message ``reuse`` if it can still take it, else in a new reply."""
+    if reuse is not None:
+        try:
+            if await status.edit(bot, reuse, text):
+                return reuse
+        except TelegramError as exc:
+            log.info("could not take up status message %d again: %s", reuse[1], exc)
+    sent = await status.send(bot, chat_id, text, answer_to)
+    return chat_id, sent.message_id
