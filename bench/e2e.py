@@ -15,6 +15,9 @@ an announcement. Per case it prints the median, min and max over the runs of:
 - the overhead from the upstream's answer leaving the fake Flow server to the platform receiving
   that job's image, p50/p95/p99 (a job's answer is found by the command it replies to, and the
   command by a number in the prompt the Flow server saw);
+- the first response to each command (Telegram: the first message replying to it; Discord: the
+  interaction's callback), p50 and max, and on Discord the interactions acknowledged after their
+  3 s (the fake answers those 10062 Unknown interaction, as Discord does);
 - the platform calls per job (Bot API calls, or Discord REST calls), the 429s the platform and
   the upstream answered, and the bot process's peak RSS (sampled; a fresh process per run);
 - how many of the upstream's capacity slots its successful calls held, on average from the first
@@ -173,6 +176,12 @@ class Platform(Protocol):
     def failures(self) -> int:
         """Answers that are a failure sentence instead of an image."""
 
+    def first_responses(self) -> dict[Hashable, float]:
+        """When each command got its first response (any, accepted by the platform)."""
+
+    def late(self) -> int:
+        """Commands answered too late to count (Discord's 3 s): the user saw a failure."""
+
     def calls(self, since: float) -> tuple[Counter[str], Counter[str]]:
         """The bot's calls since ``since`` by kind, and those the platform refused with 429."""
 
@@ -230,6 +239,17 @@ class Telegram:
             return (call.params.get("reply_parameters") or {}).get("message_id")
         status = self.tg.message(chat, call.params["message_id"]) or {}
         return (status.get("reply_to_message") or {}).get("message_id")
+
+    def first_responses(self) -> dict[Hashable, float]:
+        found: dict[Hashable, float] = {}
+        for call in self.tg.calls:
+            replied = (call.params.get("reply_parameters") or {}).get("message_id")
+            if replied is not None and call.error is None:
+                found.setdefault((call.params["chat_id"], replied), call.at)
+        return found
+
+    def late(self) -> int:
+        return 0  # Telegram has no deadline for an answer
 
     def failures(self) -> int:
         return sum(
@@ -294,6 +314,16 @@ class Discord:
             if _is_image_answer(call):
                 found.setdefault(call.path.split("/")[3], call.at)
         return found
+
+    def first_responses(self) -> dict[Hashable, float]:
+        found: dict[Hashable, float] = {}
+        for call in self.dc.calls:
+            if call.path.startswith("/interactions/") and call.status in (200, 204):
+                found.setdefault(call.path.split("/")[3], call.at)
+        return found
+
+    def late(self) -> int:
+        return len(self.dc.late_callbacks)
 
     def failures(self) -> int:
         return sum(
@@ -363,6 +393,8 @@ class Run:
     attempts: list[float] = field(default_factory=list)  # upstream answers, s after the first
     held: list[tuple[float, float]] = field(default_factory=list)  # successful calls, s
     throttles: list[float] = field(default_factory=list)  # the upstream's 429s, s
+    responses: list[float] = field(default_factory=list)  # command → first response, s
+    late: int = 0  # commands the platform forgot before the bot acknowledged them
 
     def utilisation(self, case: Case, start: float, end: float) -> float | None:
         """Capacity slots held by successful calls ÷ capacity, over [start, end) s."""
@@ -482,10 +514,12 @@ async def run_once(
                 sampler = asyncio.create_task(rss.run())
                 t0 = time.monotonic()
                 schedule = asyncio.create_task(follow_phases(flow, accounts, case.phases, t0))
-                keys = {
-                    await chat.send(i % case.users, f"job{i:05d} a lighthouse at dusk"): i
-                    for i in range(case.jobs)
-                }
+                keys: dict[Hashable, int] = {}
+                sent_at: dict[Hashable, float] = {}
+                for i in range(case.jobs):
+                    at = time.monotonic()
+                    key = await chat.send(i % case.users, f"job{i:05d} a lighthouse at dusk")
+                    keys[key], sent_at[key] = i, at
                 images = await answers(chat, flow, keys, bot, t0, case)
                 await quiet(lambda: sum(chat.calls(t0)[0].values()), quiet_for=QUIET, at_most=10)
                 sampler.cancel()
@@ -495,6 +529,7 @@ async def run_once(
     last = max(images.values(), default=t0) - t0
     served = max(answered.values(), default=t0) - t0
     unanswered = set(keys.values()) - {keys[k] for k in images}
+    responded = chat.first_responses()
     return Run(
         makespan=last if len(images) == case.jobs else None,
         answered=len(images),
@@ -517,6 +552,8 @@ async def run_once(
             if r.status == 200 and r.answered_at
         ],
         throttles=[r.arrived_at - t0 for r in flow.images_requests() if r.status == 429],
+        responses=[responded[k] - sent_at[k] for k in keys if k in responded],
+        late=chat.late(),
     )
 
 
@@ -619,6 +656,10 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str, trace: bool 
     print(_row("first picture at, s", [r.first_image for r in runs], ".2f"))
     for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
         print(_row(f"upstream answer → image {label}, ms", overheads[q], ".0f"))
+    responses = [r for r in runs if r.responses]
+    print(_row("first response p50, s", [statistics.median(r.responses) for r in responses], ".2f"))
+    print(_row("first response max, s", [max(r.responses) for r in responses], ".2f"))
+    print(_row("acknowledged too late (10062)", [r.late for r in runs], ".0f"))
     print(_row(f"{calls_name} per job", per_job, ".2f"))
     print(_row(f"429s from {kind}", [r.refused.total() for r in runs], ".0f"))
     print(_row("429s from the upstream", [r.upstream_429s for r in runs], ".0f"))

@@ -118,6 +118,10 @@ ALREADY_ACKNOWLEDGED: JSON = {
     "code": 40060,
 }
 UNKNOWN_INTERACTION: JSON = {"message": "Unknown interaction", "code": 10062}
+# Discord forgets an interaction not acknowledged within 3 s of its creation: a late callback
+# answers 404/10062 ("Receiving and Responding": "you must send an initial response within 3
+# seconds"), and the user sees "The application did not respond".
+ACK_WINDOW = 3.0
 UNKNOWN_MESSAGE: JSON = {"message": "Unknown Message", "code": 10008}
 UNKNOWN_CHANNEL: JSON = {"message": "Unknown Channel", "code": 10003}
 UNKNOWN_WEBHOOK: JSON = {"message": "Unknown Webhook", "code": 10015}
@@ -225,6 +229,7 @@ class _Interaction:
     followup_ids: list[int] = field(default_factory=list)
     token_expired: bool = False
     unknown: bool = False
+    created: float = 0.0  # time.monotonic() when it was sent to the bot
 
 
 @dataclass
@@ -501,6 +506,9 @@ class FakeDiscordServer:
       after=0)``,
       ``expire_token(token)`` (webhooks answer 401/50027), ``expire_interaction(id)``
       (callbacks answer 404/10062), ``expire_attachment(attachment_id)`` (CDN 404).
+      A callback later than ``ack_window`` seconds (constructor keyword, default
+      ``ACK_WINDOW``, Discord's 3 s; None: never late) after the interaction was sent answers
+      404/10062 too, as Discord does; ``late_callbacks`` lists those interactions' ids.
       Always on: 401 without ``Authorization: Bot``, 400/40060 on a second callback,
       413/40005 over ``upload_limit`` per file or ``request_limit`` per body, 400/50035 on
       invalid message or command payloads.
@@ -523,9 +531,12 @@ class FakeDiscordServer:
         heartbeat_interval_ms: int = 41_250,
         application_flags: int = 0,
         rate_limits: RateLimits | None = None,
+        ack_window: float | None = ACK_WINDOW,
     ) -> None:
         self.application_id = application_id
         self.rate_limits = rate_limits
+        self.ack_window = ack_window
+        self.late_callbacks: list[int] = []
         self.bot_user_id = bot_user_id
         self.guild_id = guild_id
         self.channel_id = channel_id
@@ -1353,6 +1364,7 @@ class FakeDiscordServer:
             channel_id=channel_id,
             guild_id=guild_id,
             message_id=int(message["id"]) if message is not None else None,
+            created=time.monotonic(),
         )
         self._interactions[iid] = state
         self._by_token[token] = state
@@ -2232,7 +2244,13 @@ class FakeDiscordServer:
 
     async def _callback(self, req: _Request, m: re.Match[str]) -> _Reply:
         state = self._interactions.get(int(m["iid"]))
-        if state is None or state.unknown:
+        if state is None:
+            return _err(404, UNKNOWN_INTERACTION)
+        window = self.ack_window
+        if not state.unknown and window is not None and time.monotonic() - state.created > window:
+            state.unknown = True
+            self.late_callbacks.append(state.id)
+        if state.unknown:
             return _err(404, UNKNOWN_INTERACTION)
         if state.token != m["token"]:
             return _err(401, INVALID_WEBHOOK_TOKEN)

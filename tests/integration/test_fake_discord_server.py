@@ -392,6 +392,27 @@ async def test_unknown_interaction_and_double_acknowledge(dc: FakeDiscordServer)
                 assert (await resp.json())["code"] == 40060
 
 
+async def test_an_interaction_acknowledged_after_its_window_is_unknown(
+    dc: FakeDiscordServer,
+) -> None:
+    dc.ack_window = 0.2  # Discord's 3 s, shortened
+    async with running(dc, ImageBot()) as client:
+        client.gate.clear()
+        late = await dc.slash_command("slow", {}, user_id=USER_ID)
+        await asyncio.sleep(0.3)
+        client.gate.set()
+        kind, exc = await outcome(client)
+        assert kind == "error"
+        assert isinstance(exc, discord.NotFound)
+        assert exc.code == 10062
+        assert dc.late_callbacks == [late.id]
+
+        in_time = await dc.slash_command("slow", {}, user_id=USER_ID)
+        [callback] = await dc.wait_for(f"/interactions/{in_time.id}/")
+        assert callback.status == 200
+        assert dc.late_callbacks == [late.id]
+
+
 async def test_429_is_retried_by_discord_py(dc: FakeDiscordServer) -> None:
     async with running(dc, ImageBot()) as client:
         channel = client.get_channel(dc.channel_id)
