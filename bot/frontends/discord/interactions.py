@@ -5,7 +5,11 @@ components alike).
 
 A prompt or press is first checked by the core (a refusal is the private first response), then
 answered at once with its place in the queue (the public first response, within the 3 s),
-before anything slow; that message is edited as the job moves, and becomes the answer.
+before anything slow; that message is edited as the job moves, and becomes the answer. Under a
+burst the checks may wait for the store behind a thousand others: an interaction still
+unanswered ``ACK_BUDGET`` seconds after Discord made it is deferred ("thinking…") so that it is
+acknowledged in time (platforms.md: "Acknowledge an interaction within 3 s"); its job then
+shows its place once the place changes, and its answer takes that message's place all the same.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from bot.frontends.discord import delivery, views
 from bot.frontends.discord.status import LiveInteractions
 
 log = logging.getLogger(__name__)
+# Discord forgets an interaction not acknowledged within 3 s of its creation (10062 Unknown
+# interaction; the user sees "The application did not respond"). Half of it for the checks;
+# the rest for a busy event loop and the callback's way to Discord.
+ACK_BUDGET = 1.5
 
 
 @runtime_checkable
@@ -109,9 +117,14 @@ async def tell(interaction: discord.Interaction[Any], text: str) -> None:
     if not response.is_done():
         await response.send_message(text, ephemeral=True)
         return
-    if response.type is discord.InteractionResponseType.channel_message:
-        # A prompt's first response is public (its answer will be): drop that status message,
-        # then say it in an ephemeral followup.
+    public = (
+        discord.InteractionResponseType.channel_message,
+        discord.InteractionResponseType.deferred_channel_message,
+    )
+    if response.type in public:
+        # A prompt's first response is public (its answer will be): drop that status message
+        # (or "thinking…": a followup would take its place, public), then say it in an
+        # ephemeral followup.
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
     await interaction.followup.send(text, ephemeral=True)
@@ -133,17 +146,54 @@ async def start_job(
 ) -> bool:
     """Check the request, answer with its place in the queue, fetch its attachments, queue it;
     whether it was queued. What the checks refuse is said privately at once (``refuse``), with
-    no public status first (they take a store read or two: well within the 3 s)."""
+    no public status first; checks that take longer than ``ACK_BUDGET`` are deferred."""
+    first = FirstResponse(interaction)
     try:
         async with admit(owner(interaction)) as admission:
-            if not await acknowledge(interaction, admission.status().text):
+            if not await first.say(admission.status().text):
                 return False
             submitted = await admission.submit(fetch=fetch)
     except InvalidInput as refusal:
+        await first.settle()
         await refuse(interaction, refusal)
         return False
+    finally:
+        await first.settle()
     client_of(interaction).live.track(submitted.job_id, interaction)
     return True
+
+
+class FirstResponse:
+    """An interaction's first response: what ``say`` says if it comes within ``ACK_BUDGET``
+    of the interaction's creation, else "thinking…" (deferred) then."""
+
+    def __init__(self, interaction: discord.Interaction[Any]) -> None:
+        self._interaction = interaction
+        self._lock = asyncio.Lock()  # the deferral and the answer: one of them, whole
+        self._deferred = False
+        age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+        # Clamped: a clock behind Discord's must not push the deadline out of the window.
+        self._timer = asyncio.create_task(self._defer_in(min(ACK_BUDGET, ACK_BUDGET - age)))
+
+    async def _defer_in(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+        async with self._lock:
+            if not self._interaction.response.is_done():
+                self._deferred = await acknowledge(self._interaction)
+
+    async def say(self, text: str) -> bool:
+        """Acknowledge with ``text``, or not at all if deferred already; whether the
+        interaction is acknowledged."""
+        async with self._lock:
+            self._timer.cancel()
+            if self._interaction.response.is_done():
+                return self._deferred
+            return await acknowledge(self._interaction, text)
+
+    async def settle(self) -> None:
+        """No deferral from now on: the caller answers (or has)."""
+        async with self._lock:
+            self._timer.cancel()
 
 
 async def download(

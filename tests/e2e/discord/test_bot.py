@@ -28,7 +28,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import delivery as core_delivery
 from bot.core.service import progress
-from bot.frontends.discord import media, status, views
+from bot.frontends.discord import interactions, media, status, views
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, image_bytes, wait_delivered
@@ -209,6 +209,50 @@ async def test_imagine_answers_with_its_place_then_becomes_the_result(
         str(dc.channel_id),
     )
     assert dict(job.owner.route) == {"guild": str(dc.guild_id), "interaction": str(inter.id)}
+
+
+@pytest.fixture
+def slow_checks(dc: FakeDiscordServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discord's 3 s shortened to 0.6 s, the deferral due at 0.2 s, and every check of a
+    request waiting 0.4 s for the store (as behind a burst of a thousand)."""
+    dc.ack_window = 0.6
+    monkeypatch.setattr(interactions, "ACK_BUDGET", 0.2)
+    settings_of = store.user_settings
+
+    async def slowly(user: UserKey) -> Any:
+        await asyncio.sleep(0.4)
+        return await settings_of(user)
+
+    monkeypatch.setattr(store, "user_settings", slowly)
+
+
+@pytest.mark.usefixtures("slow_checks")
+async def test_a_prompt_whose_checks_outlast_the_budget_is_deferred_in_time_then_answered(
+    dc: FakeDiscordServer, bot: Bot, store: AnyStore
+) -> None:
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox", "count": 1}, user_id=USER)
+    message = await result_of(dc, inter)
+    await wait_delivered(store, await job_of(store, message))
+
+    assert dc.late_callbacks == []
+    [first, answer] = dc.interaction_responses(inter.id)  # two calls in all
+    assert first.json["type"] == 5  # "thinking…", in time
+    assert answer.files
+    assert edits(dc, inter)[-1].startswith(f"#{public_id_of(message)} · ")
+
+
+@pytest.mark.usefixtures("slow_checks")
+async def test_a_prompt_refused_after_its_deferral_is_told_privately(
+    dc: FakeDiscordServer, bot: Bot
+) -> None:
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox --count 9"}, user_id=USER)
+    reply = await ephemeral_reply(dc, inter)
+
+    assert dc.late_callbacks == []
+    assert dc.interaction_responses(inter.id)[0].json["type"] == 5
+    assert reply["flags"] & FLAG_EPHEMERAL
+    assert reply["content"].startswith("❌")
+    assert dc.original_message(inter.id) is None  # "thinking…" is gone
 
 
 async def test_a_running_jobs_response_counts_its_time_calmly_then_becomes_the_answer(
