@@ -362,8 +362,9 @@ class Outbound(BaseRateLimiter[int]):
         if request.message is not None and request.message in self._sending:
             return None
         spares = SPARE[request.urgency.name]
+        # A spare is at most all but one place: a budget at rest always lets one through.
         return max(
-            bucket.wait(now, spare)
+            bucket.wait(now, min(spare, bucket.burst - 1))
             for bucket, spare in zip(self._budgets(request), spares, strict=False)
         )
 
