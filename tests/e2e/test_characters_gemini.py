@@ -8,7 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import as_uploaded
-from tests.e2e.characters import BLUE, RED, create_carol_and_tom, draw_on_both, flow_then_gemini
+from tests.e2e.characters import (
+    BLUE,
+    RED,
+    caption_of,
+    create_carol_and_tom,
+    draw_on_both,
+    flow_then_gemini,
+    pictures,
+)
 from tests.e2e.whole_bot import running
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
@@ -42,6 +50,6 @@ async def test_the_same_character_prompt_goes_to_gemini_as_pictures_when_flow_ca
         [as_uploaded(RED), as_uploaded(BLUE)],
         [as_uploaded(BLUE)],
     ]
-    captions = [str(c.params["media"].get("caption", "")) for c in tg.calls_of("editMessageMedia")]
+    captions = [caption_of(c) for c in pictures(tg)]
     assert "via Gemini API" in captions[-1]
     assert "Characters: Carol" in captions[-1]

@@ -11,7 +11,15 @@ from pathlib import Path
 from bot.core.domain import UserKey
 from bot.store import open_store
 from tests.conftest import as_uploaded
-from tests.e2e.characters import BLUE, RED, create_carol_and_tom, draw_on_both, flow_then_gemini
+from tests.e2e.characters import (
+    BLUE,
+    RED,
+    caption_of,
+    create_carol_and_tom,
+    draw_on_both,
+    flow_then_gemini,
+    pictures,
+)
 from tests.e2e.test_operating import free_port
 from tests.e2e.whole_bot import DC_USER, TG_USER, running, wireflow_env
 from tests.fakes.flow_server import FakeFlowServer
@@ -37,8 +45,7 @@ async def test_the_same_character_prompt_is_served_by_wireflow_alone_over_links(
         running(wireflow_env(wireflow, port), tmp_path) as (tg, dc),
     ):
         await draw_on_both(tg, dc, photos=1)  # the same prompts, Wireflow the only road
-        answers = tg.calls_of("editMessageMedia")  # each status message became its picture
-        captions = [str(c.params["media"].get("caption", "")) for c in answers]
+        captions = [caption_of(c) for c in pictures(tg)]
 
     async with open_store(f"sqlite:///{tmp_path}/bot.sqlite3") as store:
         stored = []
