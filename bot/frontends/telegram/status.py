@@ -1,6 +1,6 @@
 """The status message of a job: one message, saying where the job is (``progress`` keeps it
-true) until the answer takes its place (``delivery``). The stored job knows it
-(``Owner.route["status"]``), so a restarted process can still edit it. Its edits go out in the
+true) until the answer takes its place (``delivery``). ``StatusBook`` knows where it is, also
+for a restarted process. Its edits go out in the
 order made (``outbound``), so a late progress report never lands on top of the answer.
 """
 
