@@ -8,8 +8,9 @@ answered at once with its place in the queue (the public first response, within 
 before anything slow; that message is edited as the job moves, and becomes the answer. Under a
 burst the checks may wait for the store behind a thousand others: an interaction still
 unanswered ``ACK_BUDGET`` seconds after Discord made it is deferred ("thinking…") so that it is
-acknowledged in time (platforms.md: "Acknowledge an interaction within 3 s"); its job then
-shows its place once the place changes, and its answer takes that message's place all the same.
+acknowledged in time (platforms.md: "Acknowledge an interaction within 3 s"), and while ``BUSY``
+prompts are in their checks already, a new one is deferred at once; its job then shows its
+place once the place changes, and its answer takes that message's place all the same.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 # interaction; the user sees "The application did not respond"). Half of it for the checks;
 # the rest for a busy event loop and the callback's way to Discord.
 ACK_BUDGET = 1.5
+# More prompts than this in their checks at once (a burst): the next is deferred at once, not
+# when its budget runs out, so that a burst's deferrals don't all fall due together (late).
+BUSY = 16
 
 
 @runtime_checkable
@@ -165,7 +169,10 @@ async def start_job(
 
 class FirstResponse:
     """An interaction's first response: what ``say`` says if it comes within ``ACK_BUDGET``
-    of the interaction's creation, else "thinking…" (deferred) then."""
+    of the interaction's creation, else "thinking…" (deferred) then; "thinking…" at once if
+    ``BUSY`` others are in their checks."""
+
+    checking = 0  # this process's prompts in their checks now
 
     def __init__(self, interaction: discord.Interaction[Any]) -> None:
         self._interaction = interaction
@@ -173,7 +180,15 @@ class FirstResponse:
         self._deferred = False
         age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
         # Clamped: a clock behind Discord's must not push the deadline out of the window.
-        self._timer = asyncio.create_task(self._defer_in(min(ACK_BUDGET, ACK_BUDGET - age)))
+        due = 0.0 if FirstResponse.checking >= BUSY else min(ACK_BUDGET, ACK_BUDGET - age)
+        FirstResponse.checking += 1
+        self._checking = True
+        self._timer = asyncio.create_task(self._defer_in(due))
+
+    def _checked(self) -> None:
+        if self._checking:
+            FirstResponse.checking -= 1
+            self._checking = False
 
     async def _defer_in(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -184,6 +199,7 @@ class FirstResponse:
     async def say(self, text: str) -> bool:
         """Acknowledge with ``text``, or not at all if deferred already; whether the
         interaction is acknowledged."""
+        self._checked()
         async with self._lock:
             self._timer.cancel()
             if self._interaction.response.is_done():
@@ -192,6 +208,7 @@ class FirstResponse:
 
     async def settle(self) -> None:
         """No deferral from now on: the caller answers (or has)."""
+        self._checked()
         async with self._lock:
             self._timer.cancel()
 

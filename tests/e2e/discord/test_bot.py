@@ -241,6 +241,20 @@ async def test_a_prompt_whose_checks_outlast_the_budget_is_deferred_in_time_then
     assert edits(dc, inter)[-1].startswith(f"#{public_id_of(message)} · ")
 
 
+async def test_a_prompt_that_comes_while_many_are_checked_is_deferred_at_once(
+    dc: FakeDiscordServer, bot: Bot, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(interactions, "BUSY", 0)  # as if a burst's prompts were in their checks
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox", "count": 1}, user_id=USER)
+    message = await result_of(dc, inter)
+    await wait_delivered(store, await job_of(store, message))
+
+    [first, answer] = dc.interaction_responses(inter.id)
+    assert first.json["type"] == 5
+    assert answer.files
+    assert interactions.FirstResponse.checking == 0
+
+
 @pytest.mark.usefixtures("slow_checks")
 async def test_a_prompt_refused_after_its_deferral_is_told_privately(
     dc: FakeDiscordServer, bot: Bot
