@@ -133,7 +133,11 @@ class BananaClient(discord.Client):
 
 class _Tree(app_commands.CommandTree["BananaClient"]):
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        """Run before every command, in its task: answer in the user's language."""
+        """Run before every command, in its task: a prompt's 3 s count from here (its first
+        response is due, ``FirstResponse``); answer in the user's language."""
+        command = interaction.command
+        if command is not None and command.qualified_name in interactions.PROMPTS:
+            interactions.FirstResponse.of(interaction)
         await interactions.read_in(interaction)
         return True
 

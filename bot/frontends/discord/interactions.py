@@ -39,6 +39,9 @@ ACK_BUDGET = 1.5
 # More prompts than this in their checks at once (a burst): the next is deferred at once, not
 # when its budget runs out, so that a burst's deferrals don't all fall due together (late).
 BUSY = 16
+# The slash commands that start a job (``start_job``): their 3 s count from the command tree's
+# check, before the user's language is looked up.
+PROMPTS = frozenset({"imagine"})
 
 
 @runtime_checkable
@@ -151,7 +154,7 @@ async def start_job(
     """Check the request, answer with its place in the queue, fetch its attachments, queue it;
     whether it was queued. What the checks refuse is said privately at once (``refuse``), with
     no public status first; checks that take longer than ``ACK_BUDGET`` are deferred."""
-    first = FirstResponse(interaction)
+    first = FirstResponse.of(interaction)
     try:
         async with admit(owner(interaction)) as admission:
             if not await first.say(admission.status().text):
@@ -172,7 +175,16 @@ class FirstResponse:
     of the interaction's creation, else "thinking…" (deferred) then; "thinking…" at once if
     ``BUSY`` others are in their checks."""
 
-    checking = 0  # this process's prompts in their checks now
+    checking = 0  # this process's prompts not acknowledged yet
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction[Any]) -> FirstResponse:
+        """The interaction's, due from its first call (the command tree's check, for a
+        prompt, so that what runs before the command counts too)."""
+        first = interaction.extras.get(cls.__name__)
+        if not isinstance(first, cls):
+            first = interaction.extras[cls.__name__] = cls(interaction)
+        return first
 
     def __init__(self, interaction: discord.Interaction[Any]) -> None:
         self._interaction = interaction
@@ -192,6 +204,7 @@ class FirstResponse:
 
     async def _defer_in(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+        self._checked()  # acknowledged from here on, whatever becomes of the command
         async with self._lock:
             if not self._interaction.response.is_done():
                 self._deferred = await acknowledge(self._interaction)
