@@ -93,9 +93,8 @@ class StatusBook:
         finally:
             posting.settled.set_result(key)
             self._posting.pop(job_id, None)
-            if not posting.answered:
-                self._remember(job_id, key)
-        if key is not None and not posting.answered:
+            self._remember(job_id, key)
+        if key is not None:  # also when the answer waits for it: a restart mid-answer edits it
             await self._parking.add_pending(KIND, str(job_id), str(key[1]))
         return key
 
