@@ -107,12 +107,6 @@ def unanswered_address() -> str:
     return f"http://{host}:{port}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Discord intake (tg-first's): interactions.download maps discord.HTTPException to "
-    "DOWNLOAD_FAILED but lets aiohttp.ClientError and TimeoutError through, which end as "
-    "'something went wrong' (texts.INTERNAL) and an error in the log",
-)
 async def test_a_discord_attachment_whose_cdn_does_not_answer_is_a_download_failure(
     dc: FakeDiscordServer,
     flow: FakeFlowServer,

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+import aiohttp
 import discord
 
 from bot.core import i18n, option_texts, texts
@@ -39,6 +40,9 @@ ACK_BUDGET = 1.5
 # More prompts than this in their checks at once (a burst): the next is deferred at once, not
 # when its budget runs out, so that a burst's deferrals don't all fall due together (late).
 BUSY = 16
+# An attachment the CDN refused, or that could not be fetched at all (no connection, no answer
+# in time): the user is told the download failed, as for any refusal.
+DOWNLOAD_FAULTS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
 # The slash commands that start a job (``start_job``): their 3 s count from the command tree's
 # check, before the user's language is looked up.
 PROMPTS = frozenset({"imagine"})
@@ -237,7 +241,7 @@ async def download(
             raise InvalidInput(option_texts.image_too_large(attachment.size, limit))
     try:
         return list(await asyncio.gather(*(a.read() for a in attachments)))
-    except discord.HTTPException as exc:
+    except DOWNLOAD_FAULTS as exc:
         log.info("attachment download failed: %s", exc)
         raise InvalidInput(views.DOWNLOAD_FAILED) from exc
 
