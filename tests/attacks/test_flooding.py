@@ -92,7 +92,8 @@ async def test_a_burst_of_jobs_meets_no_flood_wait_at_telegrams_own_limits(
     telegram: BotUnderTest,
 ) -> None:
     """The bot's own figures (Telegram's) against a Telegram that enforces the limits its FAQ
-    gives: three jobs at once cost the chat six messages, and none is refused for flooding."""
+    gives: three jobs at once cost the chat at most six messages (an answer each, and the
+    status messages that had their turn before their answers), none refused for flooding."""
     bot, tg = telegram, telegram.tg
     bot.flood = TELEGRAM_LIMITS
     tg.flood = FloodControl()
@@ -102,6 +103,7 @@ async def test_a_burst_of_jobs_meets_no_flood_wait_at_telegrams_own_limits(
     for job_id in range(1, 4):
         await bot.delivered(job_id, timeout=15)
     sent = [c for c in tg.calls if to_chat(USER)(c) and c.method in MESSAGES]
-    assert [c.error for c in sent] == [None] * 6  # no 429: no second of silence in the chat
+    assert 4 <= len(sent) <= 6  # the first job's status message goes at once, in a rested chat
+    assert [c.error for c in sent] == [None] * len(sent)  # no 429: no second of silence
     # A chat's short burst, then about one a second: the fourth waited its turn.
     assert sent[3].at - sent[0].at >= 1.0

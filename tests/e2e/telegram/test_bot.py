@@ -807,9 +807,8 @@ async def test_a_reference_of_20_to_25_mb_needs_a_local_bot_api_server(
 
 
 async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
-    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+    bot: BotUnderTest,
 ) -> None:
-    monkeypatch.setattr(outbound, "CHAT_RATE", 5.0)  # the chat rests within 0.4 s
     await bot.start()
     tg = bot.tg
     bot.flow.fail_next_unsafe()
@@ -914,9 +913,8 @@ async def test_a_retry_after_storm_still_delivers(bot: BotUnderTest) -> None:
 
 
 async def test_a_blocked_bot_marks_the_job_delivered_and_keeps_working(
-    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+    bot: BotUnderTest,
 ) -> None:
-    monkeypatch.setattr(outbound, "CHAT_RATE", 5.0)  # the chat rests within 0.4 s
     await bot.start()
     bot.tg.fail_next(
         "editMessageMedia", error_code=403, description="Forbidden: bot was blocked by the user"

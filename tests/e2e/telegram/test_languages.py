@@ -56,7 +56,6 @@ async def test_a_user_is_answered_in_their_apps_language(
 ) -> None:
     bot.tg.set_language(USER, TAG)
     monkeypatch.setattr(progress, "SETTLE", 0.1)  # "generating" once a run lasted 0.1 s
-    monkeypatch.setattr(outbound, "CHAT_RATE", 5.0)  # the chat rests within 0.2 s
     bot.flow.latency = 0.5  # "generating" is shown while the upstream works
     await bot.start()
     tg = bot.tg
@@ -159,12 +158,11 @@ async def test_the_command_menu_is_registered_in_every_shipped_language(
 
 
 async def test_nothing_reaches_a_reader_in_english_anywhere(
-    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+    bot: BotUnderTest,
 ) -> None:
     """Every delivery point, driven by a user whose app is in another language: no sentence of
     the catalogue reaches them in its English words (an f-string or ``+`` would make them)."""
     bot.tg.set_language(USER, TAG)
-    monkeypatch.setattr(outbound, "CHAT_RATE", 20.0)  # the chat rests within 0.15 s
     await bot.start()
     tg = bot.tg
 

@@ -11,31 +11,19 @@ import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.core import texts
-from bot.frontends.telegram import outbound, status_book
-from tests.e2e.telegram_harness import TOKEN, USER, BotUnderTest, text_of
+from bot.frontends.telegram import status_book
+from bot.frontends.telegram.outbound import TELEGRAM_LIMITS
+from tests.e2e.telegram.harness import TOKEN, USER, BotUnderTest, text_of
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[BotUnderTest]:
-    async with (
-        FakeTelegramServer(token=TOKEN) as tg,
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-    ):
-        under_test = BotUnderTest(tg, flow, tmp_path / "bot.sqlite3")
-        try:
-            yield under_test
-        finally:
-            await under_test.stop()
-        assert under_test.unasked_refusals() == []
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def to_the_chat(tg: FakeTelegramServer, since: int = 0) -> list[Call]:
@@ -47,7 +35,7 @@ async def test_an_answer_that_comes_before_its_status_message_is_the_only_messag
 ) -> None:
     # The chat's budget a message every 0.4 s, spent by three /start answers: the status
     # message waits for room, and the fake upstream answers in the meantime.
-    monkeypatch.setattr(outbound, "CHAT_RATE", 2.5)
+    bot.flood = replace(TELEGRAM_LIMITS, chat_rate=2.5)
     await bot.start()
     tg = bot.tg
     for _ in range(3):
