@@ -36,6 +36,7 @@ from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter, ContextTypes
 
 from bot.core.i18n import Language, reader
+from bot.frontends.telegram.bucket import Bucket
 
 # Bot API: message text 1-4096 characters, captions 0-1024, callback query answers 0-200.
 MAX_TEXT = 4096
@@ -146,29 +147,6 @@ async def note_sender(update: object, context: ContextTypes.DEFAULT_TYPE) -> Non
     """Run first for every update: what the bot sends for it answers its sender."""
     if isinstance(update, Update) and update.effective_sender is not None:
         answering.set(update.effective_sender.id)
-
-
-class Bucket:
-    """A leaky bucket: ``burst`` requests at once, refilled at ``rate`` a second."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.level, self.at = 0.0, 0.0
-        self.resting_until = 0.0  # Telegram asked us to wait (a 429)
-
-    def wait(self, now: float, spare: float = 0) -> float:
-        """Seconds until one more request fits, leaving ``spare`` unused (0: now)."""
-        self.level = max(0.0, self.level - (now - self.at) * self.rate)
-        self.at = now
-        over = self.level + 1 + spare - self.burst
-        return max(self.resting_until - now, over / self.rate if over > 0 else 0.0)
-
-    def take(self) -> None:
-        self.level += 1
-
-    @property
-    def idle(self) -> bool:
-        return self.level == 0 and self.resting_until <= self.at
 
 
 @dataclass(eq=False)
