@@ -10,6 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -69,6 +70,12 @@ class SqliteStore(
 ):
     """Implements ``Store`` and ``Parking`` (``bot.core.ports``); ``async with SqliteStore(path)
     as store``."""
+
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        # A burst's starts and answers come together: each kind shares transactions.
+        self._starts = self.grouped(_mark_running)
+        self._finishes = self.grouped(_finish_jobs)
 
     async def add_job(
         self,
@@ -152,15 +159,7 @@ class SqliteStore(
         return await self._jobs("source_job = ? AND source_action = 'u' ORDER BY id", (source_job,))
 
     async def mark_running(self, job_id: int, account: str) -> int:
-        async with self._transaction() as db:
-            row = await one(
-                db,
-                "UPDATE jobs SET state = 'running', account = ?, attempts = attempts + 1, "
-                "updated_at = ? WHERE id = ? AND state IN ('queued', 'running') "
-                "RETURNING attempts",
-                (account, time.time(), job_id),
-            )
-            return int(row[0]) if row else 0
+        return await self._starts((job_id, account))
 
     async def requeue(self, job_id: int) -> None:
         await self._set(job_id, "state = 'queued'", "state = 'running'")
@@ -172,33 +171,7 @@ class SqliteStore(
         await self._set(job_id, "execution = ?", params=(encode_execution(execution),))
 
     async def finish_job(self, job_id: int, images: Sequence[ResultImage]) -> bool:
-        async with self._transaction() as db:
-            cursor = await db.execute(
-                "UPDATE jobs SET state = 'done', error = NULL, outcome = 'done', updated_at = ? "
-                "WHERE id = ? AND state IN ('queued', 'running')",
-                (time.time(), job_id),
-            )
-            if cursor.rowcount != 1:  # it ended meanwhile (cancelled while it ran)
-                return False
-            await db.executemany(
-                "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, provider, seed, "
-                "model, mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        job_id,
-                        image.index,
-                        image.ref.media_id,
-                        image.ref.account,
-                        image.ref.provider,
-                        image.seed,
-                        image.model,
-                        image.mime,
-                        image.data,
-                    )
-                    for image in images
-                ],
-            )
-            return True
+        return await self._finishes((job_id, images))
 
     async def fail_job(self, job_id: int, message: str, outcome: Outcome = Outcome.FAILED) -> bool:
         async with self._transaction() as db:
@@ -360,3 +333,59 @@ async def _drop_uploads(
         "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",
         [(sha,) for sha in shas],
     )
+
+
+async def _mark_running(db: aiosqlite.Connection, starts: list[tuple[int, str]]) -> list[int]:
+    """Each job's attempts so far, this one counted (0: it ended meanwhile, a cancel)."""
+    await db.executemany(
+        "UPDATE jobs SET state = 'running', account = ?, attempts = attempts + 1, "
+        "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
+        [(account, time.time(), job_id) for job_id, account in starts],
+    )
+    ids = [job_id for job_id, _ in starts]
+    # Running now means it was open: an ended job keeps its state.
+    found = await rows(
+        db,
+        "SELECT id, attempts FROM jobs WHERE state = 'running' AND id IN "
+        "(SELECT value FROM json_each(?))",
+        (json.dumps(ids),),
+    )
+    attempts = {row[0]: int(row[1]) for row in found}
+    return [attempts.get(job_id, 0) for job_id in ids]
+
+
+async def _finish_jobs(
+    db: aiosqlite.Connection, finishes: list[tuple[int, Sequence[ResultImage]]]
+) -> list[bool]:
+    """Each job done with its images; False for one that ended meanwhile (cancelled while it
+    ran): its images are not kept."""
+    ids = [job_id for job_id, _ in finishes]
+    done = await rows(
+        db,
+        "UPDATE jobs SET state = 'done', error = NULL, outcome = 'done', updated_at = ? "
+        "WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'running') "
+        "RETURNING id",
+        (time.time(), json.dumps(ids)),
+    )
+    finished = {row[0] for row in done}
+    await db.executemany(
+        "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, provider, seed, "
+        "model, mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                job_id,
+                image.index,
+                image.ref.media_id,
+                image.ref.account,
+                image.ref.provider,
+                image.seed,
+                image.model,
+                image.mime,
+                image.data,
+            )
+            for job_id, images in finishes
+            if job_id in finished
+            for image in images
+        ],
+    )
+    return [job_id in finished for job_id in ids]

@@ -18,6 +18,7 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.store.errors import StoreError
+from bot.store.group_commit import GroupCommit, Item, Outcome, Write
 from bot.store.migrations import MIGRATIONS, check_version
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class SqliteDatabase:
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        self._groups: list[GroupCommit[Any, Any]] = []
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -63,7 +65,15 @@ class SqliteDatabase:
                 raise StoreError(f"can't open the store at {self._path}: {advice(exc)}") from exc
             raise
 
+    def grouped(self, write: Write[Item, Outcome]) -> GroupCommit[Item, Outcome]:
+        """Writes by ``write`` that come while the writer is busy, in one transaction."""
+        group = GroupCommit(self._transaction, write)
+        self._groups.append(group)
+        return group
+
     async def close(self) -> None:
+        for group in self._groups:
+            await group.wait_closed()
         for connection in (self._reader, self._db):
             if connection is not None:
                 await connection.close()

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
+
+import aiosqlite
 
 from bot.core.domain import Job, UserKey
 from bot.store.codec import JOB_COLUMNS, job_from_row
@@ -20,6 +23,11 @@ JOB_SELECT = (
 
 
 class SqliteHistory(SqliteDatabase):
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        # Posted as a burst's answers go out, one after another: they share transactions.
+        self._posts = self.grouped(_save_posted)
+
     async def get_job(self, job_id: int) -> Job | None:
         row = await one(self.reader, f"{JOB_SELECT} WHERE id = ?", (job_id,))
         return job_from_row(row) if row else None
@@ -57,14 +65,7 @@ class SqliteHistory(SqliteDatabase):
         return row is not None
 
     async def save_posted(self, job_id: int, platform: str, refs: Mapping[int, str]) -> None:
-        async with self._transaction() as db:
-            # Only images still held: a job pruned meanwhile keeps none.
-            await db.executemany(
-                "INSERT OR REPLACE INTO posted_images (job_id, idx, platform, ref) "
-                "SELECT ?, ?, ?, ? WHERE EXISTS "
-                "(SELECT 1 FROM images WHERE job_id = ? AND idx = ?)",
-                [(job_id, idx, platform, ref, job_id, idx) for idx, ref in refs.items()],
-            )
+        await self._posts((job_id, platform, refs))
 
     async def posted(self, job_id: int) -> dict[int, dict[str, str]]:
         found: dict[int, dict[str, str]] = {}
@@ -73,3 +74,20 @@ class SqliteHistory(SqliteDatabase):
         ):
             found.setdefault(int(row[0]), {})[str(row[1])] = str(row[2])
         return found
+
+
+async def _save_posted(
+    db: aiosqlite.Connection, posts: list[tuple[int, str, Mapping[int, str]]]
+) -> list[None]:
+    # Only images still held: a job pruned meanwhile keeps none.
+    await db.executemany(
+        "INSERT OR REPLACE INTO posted_images (job_id, idx, platform, ref) "
+        "SELECT ?, ?, ?, ? WHERE EXISTS "
+        "(SELECT 1 FROM images WHERE job_id = ? AND idx = ?)",
+        [
+            (job_id, idx, platform, ref, job_id, idx)
+            for job_id, platform, refs in posts
+            for idx, ref in refs.items()
+        ],
+    )
+    return [None for _ in posts]

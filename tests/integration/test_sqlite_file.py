@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
-from bot.store.sqlite_file import connect
+from bot.store.sqlite_file import SqliteDatabase, connect, rows
 
 
 def store_threads() -> list[threading.Thread]:
@@ -23,3 +25,31 @@ async def test_a_store_that_wont_open_leaves_no_thread_behind(tmp_path: Path) ->
     with pytest.raises(sqlite3.OperationalError):
         await connect(tmp_path / "bot.sqlite3")
     assert store_threads() == before
+
+
+async def test_writes_that_come_while_the_writer_is_busy_share_its_next_transaction(
+    tmp_path: Path,
+) -> None:
+    batches: list[list[int]] = []
+
+    async def write(db: aiosqlite.Connection, items: list[int]) -> list[int]:
+        batches.append(items)
+        if 13 in items:
+            await db.execute("INSERT INTO no_such_table VALUES (1)")
+        await db.executemany(
+            "INSERT INTO pending (kind, key, value, created_at) VALUES ('test', ?, '', 0)",
+            [(str(i),) for i in items],
+        )
+        return [item * 2 for item in items]
+
+    async with SqliteDatabase(tmp_path / "bot.sqlite3") as database:
+        group = database.grouped(write)
+        assert await asyncio.gather(*(group(item) for item in (1, 2, 3))) == [2, 4, 6]
+        assert batches == [[1, 2, 3]]  # one transaction for the three
+        # A failed transaction fails all it held, and those after it still go.
+        failing = asyncio.gather(group(12), group(13))
+        with pytest.raises(sqlite3.OperationalError):
+            await failing
+        assert await group(14) == 28
+        kept = await rows(database.reader, "SELECT key FROM pending WHERE kind = 'test'")
+    assert sorted(row[0] for row in kept) == ["1", "14", "2", "3"]

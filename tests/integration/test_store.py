@@ -452,3 +452,37 @@ async def test_a_job_is_read_back_whatever_else_is_being_read(store: AnyStore) -
     finally:
         await readers
     assert all(job.state is JobState.QUEUED for job in added)
+
+
+async def test_jobs_started_finished_and_posted_together_each_get_their_own_outcome(
+    store: AnyStore,
+) -> None:
+    # A burst: SQLite writes these together (group commit), PostgreSQL side by side.
+    jobs = [await store.add_job(owner(str(n)), request(), {}, day="2026-01-01") for n in range(5)]
+    first, cancelled, *rest = [job.id for job in jobs]
+    assert await store.mark_running(first, "alice@example.com") == 1
+    assert await store.cancel_job(cancelled)
+    started = await asyncio.gather(
+        *(store.mark_running(job.id, f"{job.id}@example.com") for job in jobs)
+    )
+    assert started == [2, 0, 1, 1, 1]
+
+    def made(job_id: int) -> ResultImage:
+        ref = ImageRef(f"m{job_id}", f"{job_id}@example.com")
+        return ResultImage(1, ref, job_id, "nano-banana-2", "image/png", bytes([job_id]))
+
+    finished = await asyncio.gather(*(store.finish_job(job.id, [made(job.id)]) for job in jobs))
+    assert finished == [True, False, True, True, True]
+    for job_id in (first, *rest):
+        assert await store.results(job_id) == [made(job_id)]
+        done = await store.get_job(job_id)
+        assert done is not None
+        assert (done.state, done.account) == (JobState.DONE, f"{job_id}@example.com")
+    assert await store.results(cancelled) == []
+
+    await asyncio.gather(
+        *(store.save_posted(job.id, "telegram", {1: f"telegram:{job.id}"}) for job in jobs)
+    )
+    for job_id in (first, *rest):
+        assert await store.posted(job_id) == {1: {"telegram": f"telegram:{job_id}"}}
+    assert await store.posted(cancelled) == {}
