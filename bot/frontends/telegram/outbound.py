@@ -228,7 +228,10 @@ class Outbound(BaseRateLimiter[int]):
             except RetryAfter as exc:
                 if attempt >= retries:
                     raise
-                await asyncio.sleep(self._rest(request, exc.retry_after))
+                # Back in line at once, in its place: its chat rests until the flood wait is
+                # over, then it goes before whatever came to that chat after it. (Waiting
+                # outside the line, it raced the line's own timer for the same moment.)
+                self._rest(request, exc.retry_after)
                 request.granted = asyncio.get_running_loop().create_future()
         raise AssertionError("unreachable")
 
@@ -264,14 +267,13 @@ class Outbound(BaseRateLimiter[int]):
             self._sending.discard(request.message)
             self._pump()
 
-    def _rest(self, request: _Request, retry_after: int | timedelta) -> float:
+    def _rest(self, request: _Request, retry_after: int | timedelta) -> None:
         """Telegram refused with a flood wait: nothing more to that chat (and its group) until
-        it is over, and this request goes again then. The seconds to wait."""
+        it is over, and this request goes again then."""
         seconds = retry_after.total_seconds() if isinstance(retry_after, timedelta) else retry_after
         until = asyncio.get_running_loop().time() + seconds
         for bucket in self._budgets(request)[1:]:  # not the others' budget: theirs is fine
             bucket.resting_until = max(bucket.resting_until, until)
-        return seconds
 
     # Whose turn it is.
 
