@@ -18,6 +18,7 @@ from bot.core import models_file, option_texts, texts
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import downloads
+from bot.frontends.discord import interactions as discord_interactions
 from bot.frontends.discord import views as discord_views
 from bot.store.sqlite import SqliteStore
 from tests.conftest import image_bytes, owner
@@ -134,5 +135,48 @@ async def test_a_discord_attachment_whose_cdn_does_not_answer_is_a_download_fail
         assert reply["content"] == texts.failed(discord_views.DOWNLOAD_FAILED)
     finally:
         await bot.stop()
+    assert await store.get_job(1) is None
+    assert flow.images_requests() == []
+
+
+async def test_a_discord_attachment_whose_cdn_never_sends_a_byte_ends_in_time(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A CDN that takes the connection and says nothing: aiohttp's own deadline is 5 minutes.
+    hung: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hung.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    host, port = server.sockets[0].getsockname()[:2]
+    stored = dc._store_blob
+
+    def silent_cdn(*args: Any) -> dict[str, Any]:
+        attachment = stored(*args)
+        attachment["url"] = attachment["proxy_url"] = f"http://{host}:{port}/attachments/ref.png"
+        return attachment
+
+    monkeypatch.setattr(dc, "_store_blob", silent_cdn)
+    monkeypatch.setattr(discord_interactions, "DOWNLOAD_SECONDS", 0.5)
+    bot = await discord_harness.start_bot(dc, flow, store)
+    try:
+        inter = await dc.slash_command(
+            "imagine",
+            {"prompt": "a fox", "count": 1},
+            user_id=discord_harness.USER,
+            attachments={"image1": ("ref.png", png(), "image/png")},
+        )
+        reply = await discord_harness.ephemeral_reply(dc, inter)
+        assert reply["content"] == texts.failed(discord_views.DOWNLOAD_FAILED)
+    finally:
+        await bot.stop()
+        for writer in hung:
+            writer.close()
+        server.close()
+    assert hung  # the bot did reach the silent CDN
     assert await store.get_job(1) is None
     assert flow.images_requests() == []

@@ -43,6 +43,9 @@ BUSY = 16
 # An attachment the CDN refused, or that could not be fetched at all (no connection, no answer
 # in time): the user is told the download failed, as for any refusal.
 DOWNLOAD_FAULTS = (discord.HTTPException, aiohttp.ClientError, TimeoutError)
+# The attachments' downloads, all together, end within this (seconds): discord.py's session
+# waits up to aiohttp's 5 minutes for a CDN that took the connection and sends nothing.
+DOWNLOAD_SECONDS = 60.0
 # The slash commands that start a job (``start_job``): their 3 s count from the command tree's
 # check, before the user's language is looked up.
 PROMPTS = frozenset({"imagine"})
@@ -240,7 +243,8 @@ async def download(
         if attachment.size > limit:
             raise InvalidInput(option_texts.image_too_large(attachment.size, limit))
     try:
-        return list(await asyncio.gather(*(a.read() for a in attachments)))
+        async with asyncio.timeout(DOWNLOAD_SECONDS):
+            return list(await asyncio.gather(*(a.read() for a in attachments)))
     except DOWNLOAD_FAULTS as exc:
         log.info("attachment download failed: %s", exc)
         raise InvalidInput(views.DOWNLOAD_FAILED) from exc
