@@ -108,21 +108,23 @@ def unanswered_address() -> str:
     return f"http://{host}:{port}"
 
 
-async def test_a_discord_attachment_whose_cdn_does_not_answer_is_a_download_failure(
+async def imagine_with_attachment_at(
+    cdn: str,
     dc: FakeDiscordServer,
     flow: FakeFlowServer,
     store: SqliteStore,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """/imagine with an attachment Discord says is at ``cdn``: refused as a failed download,
+    no job stored, nothing sent upstream."""
     stored = dc._store_blob
-    dead = unanswered_address()
 
-    def unreachable(*args: Any) -> dict[str, Any]:
+    def elsewhere(*args: Any) -> dict[str, Any]:
         attachment = stored(*args)
-        attachment["url"] = attachment["proxy_url"] = f"{dead}/attachments/ref.png"
+        attachment["url"] = attachment["proxy_url"] = f"{cdn}/attachments/ref.png"
         return attachment
 
-    monkeypatch.setattr(dc, "_store_blob", unreachable)
+    monkeypatch.setattr(dc, "_store_blob", elsewhere)
     bot = await discord_harness.start_bot(dc, flow, store)
     try:
         inter = await dc.slash_command(
@@ -137,6 +139,15 @@ async def test_a_discord_attachment_whose_cdn_does_not_answer_is_a_download_fail
         await bot.stop()
     assert await store.get_job(1) is None
     assert flow.images_requests() == []
+
+
+async def test_a_discord_attachment_whose_cdn_does_not_answer_is_a_download_failure(
+    dc: FakeDiscordServer,
+    flow: FakeFlowServer,
+    store: SqliteStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await imagine_with_attachment_at(unanswered_address(), dc, flow, store, monkeypatch)
 
 
 async def test_a_discord_attachment_whose_cdn_never_sends_a_byte_ends_in_time(
@@ -153,30 +164,12 @@ async def test_a_discord_attachment_whose_cdn_never_sends_a_byte_ends_in_time(
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     host, port = server.sockets[0].getsockname()[:2]
-    stored = dc._store_blob
-
-    def silent_cdn(*args: Any) -> dict[str, Any]:
-        attachment = stored(*args)
-        attachment["url"] = attachment["proxy_url"] = f"http://{host}:{port}/attachments/ref.png"
-        return attachment
-
-    monkeypatch.setattr(dc, "_store_blob", silent_cdn)
     monkeypatch.setattr(discord_interactions, "DOWNLOAD_SECONDS", 0.5)
-    bot = await discord_harness.start_bot(dc, flow, store)
     try:
-        inter = await dc.slash_command(
-            "imagine",
-            {"prompt": "a fox", "count": 1},
-            user_id=discord_harness.USER,
-            attachments={"image1": ("ref.png", png(), "image/png")},
-        )
-        reply = await discord_harness.ephemeral_reply(dc, inter)
-        assert reply["content"] == texts.failed(discord_views.DOWNLOAD_FAILED)
+        cdn = f"http://{host}:{port}"
+        await imagine_with_attachment_at(cdn, dc, flow, store, monkeypatch)
     finally:
-        await bot.stop()
         for writer in hung:
             writer.close()
         server.close()
     assert hung  # the bot did reach the silent CDN
-    assert await store.get_job(1) is None
-    assert flow.images_requests() == []
