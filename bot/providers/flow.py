@@ -54,8 +54,8 @@ from bot.providers.http import (
 from bot.providers.media import (
     DEFAULT_MEDIA_HOSTS,
     MediaHosts,
+    Pictures,
     base64_length,
-    fetch_image,
     new_media_http,
     verified_mime,
 )
@@ -121,6 +121,9 @@ class FlowClient(UpstreamClient):
         self._http = new_http(read=read, connect=connect, max_connections=max_connections)
         self._media = new_media_http(read=read, connect=connect, max_connections=max_connections)
         self._clients = (self._http, self._media)
+        self._pictures = Pictures(
+            self._media, self._hosts, max_image_bytes, max_image_pixels, self._timeouts.download
+        )
 
     def __repr__(self) -> str:
         return f"FlowClient(base_url={self._base!r})"
@@ -268,18 +271,9 @@ class FlowClient(UpstreamClient):
 
     async def _image(self, made: Pending, email: str | None) -> RenderedImage:
         if made.source.startswith(_LINK):
-            data, mime = await fetch_image(
-                self._media,
-                self._hosts,
-                made.source.removeprefix(_LINK),
-                max_bytes=self._max_image_bytes,
-                max_pixels=self._max_image_pixels,
-                seconds=self._timeouts.download,
-                account=email,
-            )
-        else:
-            encoded = made.source.removeprefix(_INLINE)
-            data, mime = await asyncio.to_thread(self._inline, encoded, email)
+            return await self._pictures.one(made, made.source.removeprefix(_LINK), email)
+        encoded = made.source.removeprefix(_INLINE)
+        data, mime = await asyncio.to_thread(self._inline, encoded, email)
         return RenderedImage(data=data, mime=mime, seed=made.seed, handle=made.handle)
 
     def _inline(self, encoded: str, email: str | None) -> tuple[bytes, str]:

@@ -25,8 +25,10 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from bot.core.providers import Pending, RenderedImage, Rendering
 from bot.core.upstream import MediaRefused, Unavailable, UpstreamTimeout
 from bot.providers.http import USER_AGENT, deadline, no_cookies, read_body
+from bot.providers.plumbing import fetched
 
 # storage.googleapis.com: the documented home of fifeUrl links (June 2026 guide).
 # flow-content.google: where live answers point since (seen in September 2026).
@@ -233,3 +235,34 @@ async def _public_address(host: str, port: int, account: str | None) -> IPAddres
                 f"media host {host} resolves to an internal address ({address})", account=account
             )
     return addresses[0]
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """How a road brings in the pictures it left on its media hosts: over ``http``, from
+    ``hosts`` only, each bounded in bytes and pixels, all of a rendering within ``seconds``."""
+
+    http: httpx.AsyncClient
+    hosts: MediaHosts
+    max_bytes: int
+    max_pixels: int
+    seconds: float
+
+    async def one(self, made: Pending, link: str, account: str | None = None) -> RenderedImage:
+        """``made``, downloaded from ``link`` and verified, with the seed and handle the
+        answer gave it."""
+        data, mime = await fetch_image(
+            self.http,
+            self.hosts,
+            link,
+            max_bytes=self.max_bytes,
+            max_pixels=self.max_pixels,
+            seconds=self.seconds,
+            account=account,
+        )
+        return RenderedImage(data=data, mime=mime, seed=made.seed, handle=made.handle)
+
+    async def every(self, rendering: Rendering, what: str) -> Rendering:
+        """``rendering`` with every picture downloaded from its link (``Pending.source``)."""
+        async with deadline(self.seconds, what):
+            return await fetched(rendering, lambda made: self.one(made, made.source))

@@ -31,7 +31,6 @@ from bot.core.providers import (
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
-    RenderedImage,
     Rendering,
     unfit,
 )
@@ -46,8 +45,8 @@ from bot.core.upstream import (
     UpstreamError,
 )
 from bot.providers.http import Answer, UpstreamClient, deadline, exchange, new_http, retry_after
-from bot.providers.media import MediaHosts, fetch_image, new_media_http
-from bot.providers.plumbing import Timeouts, fan_out, fetched
+from bot.providers.media import MediaHosts, Pictures, new_media_http
+from bot.providers.plumbing import Timeouts, fan_out
 
 NAME = "nbpro"
 DEFAULT_BASE_URL = "https://nano-banana-pro.net"
@@ -94,8 +93,6 @@ class NbproClient(UpstreamClient):
         self._url = base_url.rstrip("/") + ENDPOINT
         self._timeouts = timeouts or Timeouts()
         self._hosts = MediaHosts(media_hosts, base_url)
-        self._max_image_bytes = max_image_bytes
-        self._max_image_pixels = max_image_pixels
         if models is None:
             models = ModelTable.builtin().offers(NAME)
         self._profile = ProviderProfile(
@@ -105,6 +102,9 @@ class NbproClient(UpstreamClient):
         self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)
         self._media = new_media_http(read=self._timeouts.download, connect=self._timeouts.connect)
         self._clients = (self._http, self._media)
+        self._pictures = Pictures(
+            self._media, self._hosts, max_image_bytes, max_image_pixels, self._timeouts.download
+        )
 
     def __repr__(self) -> str:
         return f"NbproClient(url={self._url!r})"
@@ -137,21 +137,8 @@ class NbproClient(UpstreamClient):
         )
 
     async def fetch(self, rendering: Rendering) -> Rendering:
-        """Each image from its URL, on the service's media hosts only, bounded and verified."""
-
-        async def one(made: Pending) -> RenderedImage:
-            data, mime = await fetch_image(
-                self._media,
-                self._hosts,
-                made.source,
-                max_bytes=self._max_image_bytes,
-                max_pixels=self._max_image_pixels,
-                seconds=self._timeouts.download,
-            )
-            return RenderedImage(data=data, mime=mime)
-
-        async with deadline(self._timeouts.download, "the nano-banana-pro.net downloads"):
-            return await fetched(rendering, one)
+        """Each image from its URL, on the media hosts only, bounded and verified."""
+        return await self._pictures.every(rendering, "the nano-banana-pro.net downloads")
 
     async def check(self) -> str:
         """The key is accepted. The API has no free endpoint, so this sends an empty prompt: a

@@ -52,7 +52,6 @@ from bot.core.providers import (
     ProviderLimits,
     ProviderProfile,
     ReferenceMode,
-    RenderedImage,
     Rendering,
     Submission,
     unfit,
@@ -64,8 +63,8 @@ from bot.core.upstream import (
     Unavailable,
 )
 from bot.providers.http import Answer, UpstreamClient, deadline, exchange, new_http, retry_after
-from bot.providers.media import MediaHosts, fetch_image, new_media_http
-from bot.providers.plumbing import RateGate, Timeouts, fan_out, fetched
+from bot.providers.media import MediaHosts, Pictures, new_media_http
+from bot.providers.plumbing import RateGate, Timeouts, fan_out
 from bot.providers.wireflow_messages import RUNNING, error_for, graph, idempotency_key, outcome
 
 NAME = "wireflow"
@@ -142,8 +141,6 @@ class WireflowClient(UpstreamClient):
         self._api = base_url.rstrip("/") + API
         self._timeouts = timeouts or Timeouts()
         self._hosts = MediaHosts(media_hosts, base_url)
-        self._max_image_bytes = max_image_bytes
-        self._max_image_pixels = max_image_pixels
         if models is None:
             models = ModelTable.builtin().offers(NAME)
         # Its image inputs are URLs: its own results', or a link to a user's picture we serve.
@@ -153,6 +150,9 @@ class WireflowClient(UpstreamClient):
         self._http = new_http(read=self._timeouts.request, connect=self._timeouts.connect)
         self._media = new_media_http(read=self._timeouts.download, connect=self._timeouts.connect)
         self._clients = (self._http, self._media)
+        self._pictures = Pictures(
+            self._media, self._hosts, max_image_bytes, max_image_pixels, self._timeouts.download
+        )
 
     def __repr__(self) -> str:
         return f"WireflowClient(api={self._api!r}, workflow={self._workflow!r})"
@@ -201,20 +201,7 @@ class WireflowClient(UpstreamClient):
 
     async def fetch(self, rendering: Rendering) -> Rendering:
         """Each image from its URL, on the media hosts only, bounded and verified."""
-
-        async def one(made: Pending) -> RenderedImage:
-            data, mime = await fetch_image(
-                self._media,
-                self._hosts,
-                made.source,
-                max_bytes=self._max_image_bytes,
-                max_pixels=self._max_image_pixels,
-                seconds=self._timeouts.download,
-            )
-            return RenderedImage(data=data, mime=mime, handle=made.handle)
-
-        async with deadline(self._timeouts.download, "the Wireflow downloads"):
-            return await fetched(rendering, one)
+        return await self._pictures.every(rendering, "the Wireflow downloads")
 
     async def check(self) -> str:
         """The key works and the configured workflow exists (``GET /workflows/{id}``)."""
