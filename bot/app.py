@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
-from bot import retention, roads
+from bot import reference_links, retention, roads
 from bot.config import Settings
 from bot.core.cancellation import cancel_until_done
 from bot.core.domain import DISCORD, TELEGRAM, UserKey
@@ -24,7 +24,7 @@ from bot.core.service import Service
 from bot.frontends.console import Console
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
-from bot.reference_links import ReferenceLinks, routes
+from bot.reference_links import ReferenceLinks
 from bot.store import SqliteStore, open_store
 
 if TYPE_CHECKING:
@@ -68,25 +68,24 @@ async def open_service(settings: Settings) -> AsyncIterator[tuple[Service, Parki
 
 def _links(settings: Settings) -> ReferenceLinks | None:
     """Links to users' pictures for Wireflow (which fetches its references from URLs), where
-    the bot has a public address; without one, Wireflow takes only images it made."""
+    the bot has a public address (and, the settings made sure, ``BOT_PUBLIC_LISTEN`` to serve
+    them on); without one, Wireflow takes only images it made."""
     if "wireflow" not in settings.providers:
-        if settings.public_url is not None:
-            log.info("BOT_PUBLIC_URL is unused: only Wireflow fetches pictures from links")
+        if settings.public_url is not None or settings.public_listen is not None:
+            log.info(
+                "BOT_PUBLIC_URL and BOT_PUBLIC_LISTEN are unused: only Wireflow fetches pictures "
+                "from links"
+            )
         return None
     if settings.public_url is None:
+        if settings.public_listen is not None:
+            log.info("BOT_PUBLIC_LISTEN is unused: it serves BOT_PUBLIC_URL's links")
         log.info(
             "Wireflow takes pictures users send and characters only from a web address: set "
-            "BOT_PUBLIC_URL (see the README) to serve them; until then they are refused with a "
-            "sentence naming it"
+            "BOT_PUBLIC_URL and BOT_PUBLIC_LISTEN (see the README) to serve them; until then "
+            "they are refused with a sentence naming it"
         )
         return None
-    if settings.http_listen is None:
-        # A worker (BOT_PLATFORMS=none) may lead and make links: the process with the HTTP
-        # server answers them from the store they share.
-        log.info(
-            "BOT_PUBLIC_URL's links are answered by another process: this one has no "
-            "BOT_HTTP_LISTEN"
-        )
     assert settings.wireflow_api_key is not None
     return ReferenceLinks.keyed_by(settings.wireflow_api_key.reveal(), settings.public_url)
 
@@ -198,15 +197,19 @@ async def _operating(
     links: ReferenceLinks | None,
 ) -> AsyncIterator[None]:
     """What runs beside the service for its operator: retention, ``/healthz`` and ``/metrics``
-    (the service answers both, and records into ``metrics``); and the pictures ``links`` name,
-    read from the store, so that any process sharing it answers a link another one made."""
+    (the service answers both, and records into ``metrics``); and, on a listener of their own,
+    the pictures ``links`` name, read from the store, so that any process sharing it answers a
+    link another one made."""
     async with AsyncExitStack() as stack:
         if settings.retention_days:
             await stack.enter_async_context(retention.pruning(store, settings.retention_days))
         if settings.http_listen is not None and metrics is not None:
             metrics.watch(service)
-            pictures = routes(links, store) if links is not None else []
-            await stack.enter_async_context(serve(settings.http_listen, service, metrics, pictures))
+            await stack.enter_async_context(serve(settings.http_listen, service, metrics))
+        if links is not None:
+            assert settings.public_listen is not None  # the settings refuse links without it
+            public = reference_links.serve(settings.public_listen, links, store)
+            await stack.enter_async_context(public)
         yield
 
 

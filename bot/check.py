@@ -177,18 +177,18 @@ def _road_check(road: str) -> Callable[[Settings], Awaitable[Line]]:
 
 
 def _pictures_by_link(settings: Settings) -> str:
-    """How Wireflow gets the pictures users send (``BOT_PUBLIC_URL`` was checked on reading)."""
-    if settings.public_url is None:
-        return "pictures users send and characters are refused until BOT_PUBLIC_URL is set"
+    """How Wireflow gets the pictures users send (``BOT_PUBLIC_URL`` was checked on reading,
+    and refused without ``BOT_PUBLIC_LISTEN``)."""
+    if settings.public_url is None or settings.public_listen is None:
+        return (
+            "pictures users send and characters are refused until BOT_PUBLIC_URL and "
+            "BOT_PUBLIC_LISTEN are set"
+        )
     hours = LINK_SECONDS / 3600
-    where = (
-        "answered on BOT_HTTP_LISTEN"
-        if settings.http_listen is not None
-        else "answered by another process (this one has no BOT_HTTP_LISTEN)"
-    )
+    host, port = settings.public_listen
     return (
         f"pictures users send go as links under {settings.public_url}{PREFIX}/ (valid "
-        f"{hours:g} h), {where}"
+        f"{hours:g} h), served on BOT_PUBLIC_LISTEN {host}:{port} alone"
     )
 
 

@@ -92,6 +92,7 @@ class Settings:
     default_language: str = i18n.DEFAULT  # for a reader whose language isn't shipped or known
     http_listen: tuple[str, int] | None = None
     public_url: str | None = None  # BOT_PUBLIC_URL, without a trailing slash
+    public_listen: tuple[str, int] | None = None  # BOT_PUBLIC_LISTEN: where its links are served
     retention_days: int = 30  # 0: keep forever
     blocked_words: tuple[str, ...] = ()  # seeds the admins' list (lower case, single spaces)
     # The other roads to the models (the first is useapi_token's Google Flow).
@@ -258,6 +259,9 @@ def _parse(env: Env) -> Settings:
             "in the workflow's URL at wireflow.ai), or neither"
         )
 
+    http = listen("BOT_HTTP_LISTEN", raw) if (raw := env.text("BOT_HTTP_LISTEN")) else None
+    public = _public(env, roads, http)
+
     shard_count = env.number("DISCORD_SHARD_COUNT", None, int, 1)
     shard_ids = shards(env.text("DISCORD_SHARD_IDS"), shard_count)
     return Settings(
@@ -291,10 +295,9 @@ def _parse(env: Env) -> Settings:
         log_level=log_level(env.text("BOT_LOG_LEVEL", "INFO")),
         log_format=choice("BOT_LOG_FORMAT", env.text("BOT_LOG_FORMAT", "text"), LOG_FORMATS),
         default_language=language(env.text("BOT_DEFAULT_LANGUAGE", i18n.DEFAULT)),
-        http_listen=listen("BOT_HTTP_LISTEN", http)
-        if (http := env.text("BOT_HTTP_LISTEN"))
-        else None,
-        public_url=public_url(env.text("BOT_PUBLIC_URL")),
+        http_listen=http,
+        public_url=public[0],
+        public_listen=public[1],
         retention_days=env.number("BOT_RETENTION_DAYS", Settings.retention_days, int, 0),
         blocked_words=blocked_words(env.text("BOT_BLOCKED_WORDS")),
         gemini_api_key=env.secret("GEMINI_API_KEY"),
@@ -314,6 +317,31 @@ def _parse(env: Env) -> Settings:
         ),
         provider_order=roads,
     )
+
+
+def _public(
+    env: Env, roads: tuple[str, ...], http: tuple[str, int] | None
+) -> tuple[str | None, tuple[str, int] | None]:
+    """BOT_PUBLIC_URL and BOT_PUBLIC_LISTEN, where its links are served: a listener of its own
+    (never BOT_HTTP_LISTEN's, whose /healthz and /metrics name the accounts), set wherever a
+    process makes links, so that an operator whose proxy sent /references/ to BOT_HTTP_LISTEN
+    (where they were served before) learns at start that it must point at BOT_PUBLIC_LISTEN."""
+    url = public_url(env.text("BOT_PUBLIC_URL"))
+    raw = env.text("BOT_PUBLIC_LISTEN")
+    address = listen("BOT_PUBLIC_LISTEN", raw) if raw else None
+    if url is not None and address is None and "wireflow" in roads:
+        raise ConfigError(
+            "BOT_PUBLIC_URL is set but BOT_PUBLIC_LISTEN is not: set BOT_PUBLIC_LISTEN to the "
+            f"host:port your proxy forwards {url} to (the pictures are served "
+            "there alone; BOT_HTTP_LISTEN keeps /healthz and /metrics and serves no picture)"
+        )
+    if address is not None and address == http:
+        raise ConfigError(
+            "BOT_PUBLIC_LISTEN must not be BOT_HTTP_LISTEN's address: give it a port of its "
+            "own, which is all your proxy reaches (/healthz and /metrics stay on "
+            "BOT_HTTP_LISTEN)"
+        )
+    return url, address
 
 
 def _platforms(env: Env) -> tuple[str, ...] | None:

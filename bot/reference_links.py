@@ -14,9 +14,11 @@ re-encoded it — a user's upload, or a character's picture — never a file, ne
 names but that id. Only a link the bot signed names an id: looking among characters' pictures
 too opens nothing to a guess, and a character deleted since is gone like any other picture.
 
-``GET`` (and ``HEAD``) answers 200 with the picture and its type by content. Anything else —
-forged, expired, another picture's id, a picture no longer held, a path of another shape — is
-the same bare 404 as an unknown path, and only a valid signature gets the store read.
+They are served on a listener of their own, ``BOT_PUBLIC_LISTEN`` (``serve``), which serves
+nothing else: ``GET`` (and ``HEAD``) of a live link answers 200 with the picture and its type by
+content. Anything else — forged, expired, another picture's id, a picture no longer held, a
+path of another shape, another method, ``/healthz`` or ``/metrics`` — is the same bare 404, no
+answer names the server's software, and only a valid signature gets the store read.
 
 A link is a capability (whoever holds it may fetch that picture until it expires): it goes to
 the road only, and is never logged.
@@ -24,16 +26,24 @@ the road only, and is never logged.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
 
 from bot.core.images import sniff_mime
+from bot.listener import listening
 
 PREFIX = "/references"
 # Wireflow fetches a reference when its node runs. One wait for an execution is bounded at
@@ -42,7 +52,7 @@ PREFIX = "/references"
 LINK_SECONDS = 3600
 _CONTEXT = b"nano-banana-bot reference links v1"
 _HEX64 = "[0-9a-f]{64}"
-ROUTE = f"{PREFIX}/{{sha256:{_HEX64}}}/{{expires:[0-9]{{1,12}}}}/{{signature:{_HEX64}}}"
+_LINK = re.compile(f"{PREFIX}/({_HEX64})/([0-9]{{1,12}})/({_HEX64})")
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +105,40 @@ class ReferenceLinks:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
-def routes(links: ReferenceLinks, store: PictureStore) -> list[web.RouteDef]:
-    """The one route that serves pictures (GET, and HEAD with it)."""
-    return [web.get(ROUTE, _Pictures(links, store).serve)]
+@asynccontextmanager
+async def serve(
+    listen: tuple[str, int], links: ReferenceLinks, store: PictureStore
+) -> AsyncIterator[int]:
+    """``BOT_PUBLIC_LISTEN``: the pictures live links name, until the block ends; yields the
+    port. aiohttp's low-level server, not an application: no router to answer 405 with an
+    ``Allow`` list, or to serve a route added for something else."""
+    server = web.Server(_Pictures(links, store).serve, request_factory=_anonymous, access_log=None)
+    runner = web.ServerRunner(server, handle_signals=False)
+    async with listening(runner, "BOT_PUBLIC_LISTEN", listen, "pictures by link") as port:
+        yield port
+
+
+class _Anonymous(web.BaseRequest):
+    """A request whose answer names no server software. aiohttp adds ``Server: Python/3.x
+    aiohttp/3.y`` to every answer, the 400s it writes itself for requests it can't parse too;
+    each answer passes this hook once its headers are made, before they are sent."""
+
+    async def _prepare_hook(self, response: web.StreamResponse) -> None:
+        response.headers.popall(hdrs.SERVER, None)
+
+
+def _anonymous(
+    message: RawRequestMessage,
+    payload: StreamReader,
+    protocol: RequestHandler,
+    writer: AbstractStreamWriter,
+    task: asyncio.Task[None],
+) -> web.BaseRequest:
+    return _Anonymous(message, payload, protocol, writer, task, asyncio.get_running_loop())
+
+
+def _not_found() -> web.Response:
+    return web.Response(status=404, text="Not Found")
 
 
 class _Pictures:
@@ -105,23 +146,28 @@ class _Pictures:
         self._links = links
         self._store = store
 
-    async def serve(self, request: web.Request) -> web.Response:
-        """The picture a live link names; a bare 404 for anything else."""
-        sha256 = request.match_info["sha256"]
-        if not self._links.valid(
-            sha256, int(request.match_info["expires"]), request.match_info["signature"]
-        ):
+    async def serve(self, request: web.BaseRequest) -> web.Response:
+        """The picture a live link names; the same bare 404 for anything else."""
+        link = (
+            _LINK.fullmatch(request.path)
+            if request.method in (hdrs.METH_GET, hdrs.METH_HEAD)
+            else None
+        )
+        if link is None:
+            return _not_found()
+        sha256, expires, signature = link.groups()
+        if not self._links.valid(sha256, int(expires), signature):
             # Anyone who reaches the public address can ask: at INFO, a flood of logs.
             log.debug("a reference link was refused: forged, expired or for another picture")
-            raise web.HTTPNotFound()
+            return _not_found()
         try:
             data = await self._store.picture(sha256)
         except Exception:
             log.exception("a reference picture could not be read from the store")
-            raise web.HTTPServiceUnavailable() from None
+            return web.Response(status=503, text="Service Unavailable")
         if data is None:
             log.info("a reference link named a picture no longer held")
-            raise web.HTTPNotFound()
+            return _not_found()
         log.info("served a reference picture (%d bytes)", len(data))
         return web.Response(
             body=data,

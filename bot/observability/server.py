@@ -3,112 +3,39 @@
 ``/healthz`` answers 200 when the store is writable and some road (a Flow account or another
 provider) can serve, else 503; both as JSON with the reasons. A health source that fails or
 takes longer than ``HEALTH_TIMEOUT`` is itself a reason. ``/metrics`` is the Prometheus text
-exposition. No secret is reachable here, and no user's data but through ``routes`` the wiring
-adds: with ``BOT_PUBLIC_URL``, users' pictures behind signed links (``bot.reference_links``).
+exposition. Both name the upstream accounts' e-mails: this listener is for the operator's
+machine, and serves nothing else (users' pictures have their own, ``bot.reference_links``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.config import ConfigError
 from bot.core.monitoring import Health, HealthSource
+from bot.listener import listening
 from bot.observability.metrics import Metrics
 
 HEALTH_TIMEOUT = 5.0  # seconds; Docker's HEALTHCHECK waits longer than this
-# aiohttp waits without end for a request a client began and never finished, and for the first
-# one on a connection: each such connection holds a file descriptor of the bot's process, which
-# its chats, store and upstreams need. At most this many at once (Prometheus, a health check and
-# a road fetching references need a handful), each for at most this many seconds (a reference
-# is at most 20 MB).
-MAX_CONNECTIONS = 256
-CONNECTION_SECONDS = 60.0
 log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def serve(
-    listen: tuple[str, int],
-    health: HealthSource,
-    metrics: Metrics,
-    routes: Iterable[web.RouteDef] = (),
+    listen: tuple[str, int], health: HealthSource, metrics: Metrics
 ) -> AsyncIterator[int]:
     """Serve until the block ends; yields the port (``listen``'s, or the one picked for 0)."""
     app = web.Application()
     app.router.add_get("/healthz", _Endpoints(health, metrics).healthz)
     app.router.add_get("/metrics", _Endpoints(health, metrics).metrics)
-    app.router.add_routes(routes)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    host, port = listen
-    assert runner.server is not None  # set up
-    guarded = _Guarded.factory(runner.server)
-    try:
-        listener = await asyncio.get_running_loop().create_server(guarded, host, port)
-    except OSError as exc:
-        await runner.cleanup()
-        raise ConfigError(
-            f"BOT_HTTP_LISTEN {host}:{port} can't be listened on ({exc.strerror}): "
-            "choose a free port, or an address of this machine"
-        ) from None
-    bound = int(listener.sockets[0].getsockname()[1])
-    log.info("serving /healthz and /metrics on %s:%d", host, bound)
-    try:
-        yield bound
-    finally:
-        listener.close()
-        await runner.cleanup()  # closes the connections still open
-        await listener.wait_closed()
-
-
-class _Guarded(asyncio.Protocol):
-    """aiohttp's handler of one connection, unless ``MAX_CONNECTIONS`` are open (then the
-    connection is dropped unread), closed after ``CONNECTION_SECONDS`` whatever it is doing."""
-
-    def __init__(self, inner: asyncio.Protocol, live: set[_Guarded]) -> None:
-        self._inner = inner
-        self._live = live
-        self._deadline: asyncio.TimerHandle | None = None
-
-    @classmethod
-    def factory(cls, handler: Callable[[], asyncio.Protocol]) -> Callable[[], _Guarded]:
-        live: set[_Guarded] = set()
-        return lambda: cls(handler(), live)
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if len(self._live) >= MAX_CONNECTIONS:
-            transport.close()
-            return
-        self._live.add(self)
-        loop = asyncio.get_running_loop()
-        self._deadline = loop.call_later(CONNECTION_SECONDS, transport.close)
-        self._inner.connection_made(transport)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self not in self._live:
-            return  # dropped unread: aiohttp never saw it
-        self._live.discard(self)
-        if self._deadline is not None:
-            self._deadline.cancel()
-        self._inner.connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received()
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
+    async with listening(runner, "BOT_HTTP_LISTEN", listen, "/healthz and /metrics") as port:
+        yield port
 
 
 class _Endpoints:

@@ -1,23 +1,28 @@
-"""Attacks on the bot's HTTP server (``BOT_HTTP_LISTEN``) from outside.
+"""Attacks on the bot's HTTP listeners from outside: ``BOT_HTTP_LISTEN`` and
+``BOT_PUBLIC_LISTEN``.
 
-With ``BOT_PUBLIC_URL`` it faces the internet (a road fetches references from it), and
-``/healthz`` answers anyone. Each check writes to the store (and rolls back) to know it is
-writable: a stranger asking a thousand times at once must not queue a thousand writes ahead of
-the bot's own. And it runs in the bot's process: a connection a stranger opens and never
-finishes holds one of the file descriptors the bot needs for its chats, store and upstreams.
-"""
+The public one faces the internet (a road fetches references from it), and ``/healthz``
+answers anyone who reaches the private one. Each check writes to the store (and rolls back)
+to know it is writable: a stranger asking a thousand times at once must not queue a thousand
+writes ahead of the bot's own. And both run in the bot's process: a connection a stranger
+opens and never finishes holds one of the file descriptors the bot needs for its chats, store
+and upstreams."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 import pytest
 
+from bot import listener, reference_links
 from bot.core.monitoring import Health, Snapshot
 from bot.observability import server
 from bot.observability.metrics import Metrics
+from bot.reference_links import ReferenceLinks
 
 
 async def test_a_flood_of_health_checks_costs_one_store_write_at_a_time(
@@ -68,16 +73,32 @@ async def closed(reader: asyncio.StreamReader) -> bool:
     return True
 
 
+class NoPictures:
+    async def picture(self, sha256: str) -> bytes | None:
+        return None
+
+
+def private() -> AbstractAsyncContextManager[int]:
+    return server.serve(("127.0.0.1", 0), Healthy(), Metrics())
+
+
+def public() -> AbstractAsyncContextManager[int]:
+    return reference_links.serve(("127.0.0.1", 0), ReferenceLinks("", b"k" * 32), NoPictures())
+
+
+@pytest.mark.parametrize(("listening", "path"), [(private, "/healthz"), (public, "/")])
 async def test_connections_that_never_finish_a_request_are_bounded_and_cut(
     monkeypatch: pytest.MonkeyPatch,
+    listening: Callable[[], AbstractAsyncContextManager[int]],
+    path: str,
 ) -> None:
-    monkeypatch.setattr(server, "MAX_CONNECTIONS", 20)
-    monkeypatch.setattr(server, "CONNECTION_SECONDS", 3.0)
-    async with server.serve(("127.0.0.1", 0), Healthy(), Metrics()) as port:
+    monkeypatch.setattr(listener, "MAX_CONNECTIONS", 20)
+    monkeypatch.setattr(listener, "CONNECTION_SECONDS", 3.0)
+    async with listening() as port:
         slow = []
         for _ in range(30):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: bot\r\n")  # and never the end
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bot\r\n".encode())  # and never the end
             slow.append((reader, writer))
         hung_up = [asyncio.ensure_future(closed(reader)) for reader, _ in slow]
         # Those beyond the bound are hung up on at once,
@@ -89,4 +110,4 @@ async def test_connections_that_never_finish_a_request_are_bounded_and_cut(
         for _, writer in slow:
             writer.close()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
-            assert (await http.get("/healthz")).status_code == 200
+            assert (await http.get(path)).status_code == (200 if listening is private else 404)

@@ -1,6 +1,6 @@
 """The reference links (``bot.reference_links``): what someone who sees or guesses one tries.
 
-A link is served by the bot's real HTTP server (``bot.observability.server``) from a real store;
+A link is served by the bot's real public listener (``reference_links.serve``) from a real store;
 requests go over a real socket, raw where an HTTP client would tidy the path first. Every
 refusal must be the same bare 404 an unknown path gets, and only a genuine, live link may make
 the store be read.
@@ -18,22 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot import reference_links
 from bot.core.domain import CharacterImage, GenerationRequest, Owner, Upload, UserKey
-from bot.core.monitoring import Health
-from bot.observability import server
-from bot.observability.metrics import Metrics
-from bot.reference_links import LINK_SECONDS, ReferenceLinks, routes
+from bot.reference_links import LINK_SECONDS, ReferenceLinks
 from bot.store import open_store
 from tests.conftest import AnyStore, image_bytes
 
 KEY = hashlib.sha256(b"test reference links").digest()
 CAROLS_OWNER = UserKey("discord", "8")
 NOW = 1_800_000_000.0
-
-
-class Healthy:
-    async def health(self) -> Health:
-        return Health(store_writable=True, upstream_serving=True)
 
 
 class Clock:
@@ -121,9 +114,7 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         counting = CountingStore(store)
         # The server checks links by the key alone; they are made with its address below.
         checker = ReferenceLinks("", KEY, clock=clock)
-        async with server.serve(
-            ("127.0.0.1", 0), Healthy(), Metrics(), routes(checker, counting)
-        ) as port:
+        async with reference_links.serve(("127.0.0.1", 0), checker, counting) as port:
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(base_url=base) as http:
                 links = ReferenceLinks(base, KEY, clock=clock)
@@ -306,7 +297,7 @@ async def test_a_huge_request_is_refused_and_the_server_keeps_serving(served: Se
     assert status == 404
     assert served.store.reads == []
     post = await served.http.post(link, content=b"x" * 1000)
-    assert post.status_code == 405
+    assert same_refusal(post, await bare_404(served))
     answer = await served.http.get(link)
     assert (answer.status_code, answer.content) == (200, served.cat[1])
 

@@ -1,7 +1,7 @@
 """A character on Wireflow, end to end: ``app.run_bot`` as ``python -m bot`` runs it on both
 platforms. Characters made on Flow are drawn, after a restart with only Wireflow configured and
 a public address, by the same ``@name`` prompts: Wireflow fetches the characters' pictures from
-the bot's HTTP server over signed links, exactly as the store keeps them, and the prompt names
+the bot's public listener over signed links, exactly as the store keeps them, and the prompt names
 them in words."""
 
 from __future__ import annotations

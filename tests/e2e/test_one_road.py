@@ -1,7 +1,7 @@
 """A bot with one road and no ``USEAPI_TOKEN``: ``app.run_bot`` as ``python -m bot`` runs it,
 serving both platforms, a user's picture as the reference (Discord's fake needs discord.py
 patched in-process, so the wiring runs in the test's loop). Wireflow fetches a user's picture
-from the bot's own HTTP server, at ``BOT_PUBLIC_URL``, as the real service would."""
+from the bot's own public listener, at ``BOT_PUBLIC_URL``, as the real service would."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ async def test_only_a_wireflow_key_serves_both_platforms(tmp_path: Path) -> None
 async def test_only_a_wireflow_key_and_a_public_address_serve_users_pictures(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Wireflow fetches each picture from the bot's HTTP server, over a signed link: the bytes
+    """Wireflow fetches each picture from the bot's public listener, over a signed link: the bytes
     it gets are the checked, re-encoded ones; no Telegram file URL (it holds the bot's token)
     and no link reaches the logs."""
     port = free_port()
@@ -197,7 +197,7 @@ async def test_a_picture_is_still_served_to_an_execution_resumed_after_a_restart
                 async with asyncio.timeout(10):
                     while True:
                         with contextlib.suppress(httpx.TransportError):
-                            if (await http.get("/healthz")).status_code in (200, 503):
+                            if (await http.get("/")).status_code == 404:  # it listens
                                 break
                         await asyncio.sleep(0.05)
             wireflow.fetching.set()  # Wireflow fetches now, from the bot that runs now

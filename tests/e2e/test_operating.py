@@ -80,6 +80,27 @@ async def test_check_refuses_a_public_address_wireflow_could_not_be_given(tmp_pa
         assert says in err
 
 
+async def test_check_refuses_a_public_address_without_its_listener(tmp_path: Path) -> None:
+    """An operator upgrading, whose proxy sent /references/ to BOT_HTTP_LISTEN, is told at
+    once which setting to add."""
+    env = {
+        "WIREFLOW_API_KEY": SECRET,
+        "WIREFLOW_WORKFLOW_ID": "wf-1",
+        "BOT_HTTP_LISTEN": "127.0.0.1:8080",
+        "BOT_PUBLIC_URL": "https://bot.example.org",
+    }
+    for command in ("check", "run"):
+        code, out, err = await run_bot(command, env=env, cwd=tmp_path)
+        assert (code, out) == (2, "")
+        assert err.splitlines() == [
+            "error: BOT_PUBLIC_URL is set but BOT_PUBLIC_LISTEN is not: set BOT_PUBLIC_LISTEN "
+            "to the host:port your proxy forwards https://bot.example.org to (the "
+            "pictures are served there alone; BOT_HTTP_LISTEN keeps /healthz and /metrics and "
+            "serves no picture)"
+        ]
+        assert SECRET not in err
+
+
 WRITER = textwrap.dedent(
     """
     import asyncio, sys

@@ -54,7 +54,7 @@ async def running(
 
 
 def wireflow_env(wireflow: FakeWireflowServer, port: int | None = None) -> dict[str, str]:
-    """Only Wireflow's settings; with ``port``, the bot's HTTP server there is its public
+    """Only Wireflow's settings; with ``port``, the bot's public listener there is its public
     address (Wireflow fetches users' pictures from it)."""
     env = {
         "WIREFLOW_API_KEY": wireflow.api_key,
@@ -63,6 +63,6 @@ def wireflow_env(wireflow: FakeWireflowServer, port: int | None = None) -> dict[
         "WIREFLOW_PLAN": "pro",
     }
     if port is not None:
-        env["BOT_HTTP_LISTEN"] = f"127.0.0.1:{port}"
+        env["BOT_PUBLIC_LISTEN"] = f"127.0.0.1:{port}"
         env["BOT_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     return env

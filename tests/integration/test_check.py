@@ -111,7 +111,7 @@ async def test_everything_configured_and_right_is_all_ticks(world: World) -> Non
     ) in checked["discord"].text
     assert checked["wireflow"].text == (
         f"wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found; pictures users send and "
-        "characters are refused until BOT_PUBLIC_URL is set"
+        "characters are refused until BOT_PUBLIC_URL and BOT_PUBLIC_LISTEN are set"
     )
     # Nothing but the login: no gateway session, nothing sent anywhere.
     assert world.discord.gateway_connections == []
@@ -120,17 +120,14 @@ async def test_everything_configured_and_right_is_all_ticks(world: World) -> Non
 
 async def test_wireflow_says_where_the_pictures_users_send_are_served(world: World) -> None:
     settings = world.with_(
-        public_url="https://bot.example.org/nano", http_listen=("127.0.0.1", 8080)
+        public_url="https://bot.example.org/nano",
+        http_listen=("127.0.0.1", 8080),
+        public_listen=("127.0.0.1", 8081),
     )
     assert str(by_name(await run_checks(settings))["wireflow"]) == (
         f"✓ wireflow: key accepted; workflow {DEFAULT_WORKFLOW} found; pictures users send go "
-        "as links under https://bot.example.org/nano/references/ (valid 1 h), answered on "
-        "BOT_HTTP_LISTEN"
-    )
-    # A worker without the HTTP server makes links the process with one answers.
-    worker = dataclasses.replace(settings, http_listen=None)
-    assert by_name(await run_checks(worker))["wireflow"].text.endswith(
-        "answered by another process (this one has no BOT_HTTP_LISTEN)"
+        "as links under https://bot.example.org/nano/references/ (valid 1 h), served on "
+        "BOT_PUBLIC_LISTEN 127.0.0.1:8081 alone"
     )
 
 

@@ -12,15 +12,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from bot import reference_links
 from bot.core import character_texts
 from bot.core.domain import Action, Button, CharacterImage, GenerationRequest, Owner, Upload
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
-from bot.core.monitoring import Health
 from bot.core.service import Service
-from bot.observability import server
-from bot.observability.metrics import Metrics
-from bot.reference_links import ReferenceLinks, routes
+from bot.reference_links import ReferenceLinks
 from bot.store import open_store
 from tests.conftest import FAST, AnyStore, as_uploaded, image_bytes, owner, wait_delivered
 from tests.fakes.notifier import RecordingNotifier
@@ -30,17 +28,10 @@ from tests.integration.test_roads import wireflow_client
 LOCAL = ("127.0.0.1", 0)
 
 
-class Healthy:
-    async def health(self) -> Health:
-        return Health(store_writable=True, upstream_serving=True)
-
-
 @contextlib.asynccontextmanager
 async def answering(store: AnyStore, api_key: str) -> AsyncIterator[str]:
-    """One process's HTTP server answering links from ``store``: its address."""
-    async with server.serve(
-        LOCAL, Healthy(), Metrics(), routes(ReferenceLinks.keyed_by(api_key, ""), store)
-    ) as port:
+    """One process's public listener answering links from ``store``: its address."""
+    async with reference_links.serve(LOCAL, ReferenceLinks.keyed_by(api_key, ""), store) as port:
         yield f"http://127.0.0.1:{port}"
 
 

@@ -16,9 +16,9 @@ from io import BytesIO
 from typing import Any
 
 import pytest
-from aiohttp import web
 from PIL import Image
 
+from bot import reference_links
 from bot.core.providers import (
     ImageRequest,
     Pending,
@@ -47,7 +47,7 @@ from bot.core.upstream import (
 )
 from bot.providers.plumbing import Timeouts
 from bot.providers.wireflow import Polling, WireflowClient
-from bot.reference_links import ReferenceLinks, routes
+from bot.reference_links import ReferenceLinks
 from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
 from tests.rendering import rendered
 
@@ -215,18 +215,12 @@ async def test_a_users_picture_goes_as_a_link_wireflow_fetches(
     Image.new("RGB", (12, 9), "teal").save(picture, "JPEG")
     sha = "ab" * 32
     key = b"k" * 32
-    app = web.Application()
     # Links are checked by their key alone; the address they're made with is the server's own.
-    app.router.add_routes(routes(ReferenceLinks("", key), Pictures(**{sha: picture.getvalue()})))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        link = ReferenceLinks(f"http://127.0.0.1:{runner.addresses[0][1]}", key).link(sha)
+    pictures = Pictures(**{sha: picture.getvalue()})
+    async with reference_links.serve(("127.0.0.1", 0), ReferenceLinks("", key), pictures) as port:
+        link = ReferenceLinks(f"http://127.0.0.1:{port}", key).link(sha)
         refs = (Reference(handle=handle), Reference(link=link))
         again = await rendered(client, request(job_key="job-44", references=refs))
-    finally:
-        await runner.cleanup()
     assert len(again.pictures) == 1
     sent = fake.execute_requests()[-1].json
     assert isinstance(sent, dict)

@@ -191,6 +191,39 @@ def test_a_wrong_public_address_says_what_to_set(url: str, message: str) -> None
     assert "s3cret" not in str(caught.value)  # a query may carry a token: never echoed
 
 
+WIREFLOW = {"WIREFLOW_API_KEY": "wf-key", "WIREFLOW_WORKFLOW_ID": "wf-1"}
+
+
+def test_the_public_address_is_served_on_a_listener_of_its_own() -> None:
+    settings = load(
+        **WIREFLOW,
+        BOT_PUBLIC_URL="https://bot.example.org",
+        BOT_PUBLIC_LISTEN="127.0.0.1:8081",
+        BOT_HTTP_LISTEN="127.0.0.1:8080",
+    )
+    assert (settings.public_listen, settings.http_listen) == (
+        ("127.0.0.1", 8081),
+        ("127.0.0.1", 8080),
+    )
+    assert load().public_listen is None
+    # Where no road makes links, neither is needed, nor refused.
+    assert load(BOT_PUBLIC_URL="https://bot.example.org").public_listen is None
+    assert load(**WIREFLOW, BOT_PUBLIC_LISTEN="127.0.0.1:8081").public_url is None
+    with pytest.raises(ConfigError, match="BOT_PUBLIC_LISTEN must look like host:port"):
+        load(**WIREFLOW, BOT_PUBLIC_URL="https://bot.example.org", BOT_PUBLIC_LISTEN="8081")
+
+
+def test_a_public_address_without_its_listener_names_the_setting_to_add() -> None:
+    """Also for a worker with no listener at all: any process may lead and make links."""
+    for http in ({}, {"BOT_HTTP_LISTEN": "0.0.0.0:8080"}):
+        with pytest.raises(ConfigError) as caught:
+            load(**WIREFLOW, **http, BOT_PUBLIC_URL="https://bot.example.org/nano")
+        assert str(caught.value).startswith(
+            "BOT_PUBLIC_URL is set but BOT_PUBLIC_LISTEN is not: set BOT_PUBLIC_LISTEN to the "
+            "host:port your proxy forwards https://bot.example.org/nano to"
+        )
+
+
 def test_the_default_language_takes_a_code_or_a_platforms_tag() -> None:
     assert load().default_language == "en"
     assert load(BOT_DEFAULT_LANGUAGE="es").default_language == "es"

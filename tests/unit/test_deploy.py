@@ -196,3 +196,17 @@ def test_the_built_package_speaks_every_shipped_language(tmp_path: Path) -> None
     assert told[0] == f"en {english}"
     assert len(told) == len(LANGUAGES) >= 2
     assert all(line.split(" ", 1)[1] != english for line in told[1:])
+
+
+def test_the_public_listener_is_published_apart_and_never_set_for_the_operator() -> None:
+    """Its port is published on this machine for the TLS proxy, beside (not instead of) the
+    private one; BOT_PUBLIC_LISTEN itself comes from .env only: set by the image or compose, a
+    bot whose proxy still sent /references/ to 8080 would start and answer 404s, instead of
+    stopping with the one line that names the setting."""
+    assert "8081" in instructions()[index("EXPOSE")][1].split()
+    assert not any("BOT_PUBLIC_LISTEN=" in argument for _, argument in instructions())
+    for name, service in (("compose.yaml", "bot"), ("compose.postgres.yaml", "front")):
+        bot = yaml.safe_load((DEPLOY / name).read_text())["services"][service]
+        assert "127.0.0.1:8081:8081" in bot["ports"]
+        assert "127.0.0.1:8080:8080" in bot["ports"]
+        assert "BOT_PUBLIC_LISTEN" not in bot["environment"]

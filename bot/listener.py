@@ -1,0 +1,97 @@
+"""The bot's HTTP listeners, each on aiohttp's server with the same bounds: ``BOT_HTTP_LISTEN``
+(``/healthz`` and ``/metrics``, for the operator's machine) and ``BOT_PUBLIC_LISTEN`` (users'
+pictures behind signed links, for the internet). Two listeners, not two paths on one: what the
+internet may reach is decided by which port a proxy forwards to, not by a proxy rule's path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+
+from bot.env import ConfigError
+
+# aiohttp waits without end for a request a client began and never finished, and for the first
+# one on a connection: each such connection holds a file descriptor of the bot's process, which
+# its chats, store and upstreams need. At most this many at once on each listener (Prometheus,
+# a health check and a road fetching references need a handful), each for at most this many
+# seconds (a reference is at most 20 MB).
+MAX_CONNECTIONS = 256
+CONNECTION_SECONDS = 60.0
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def listening(
+    runner: web.BaseRunner, setting: str, listen: tuple[str, int], serves: str
+) -> AsyncIterator[int]:
+    """``runner``'s server on ``listen`` (``setting``'s address) until the block ends; yields
+    the port (``listen``'s, or the one picked for 0). ``serves`` says what, for the log."""
+    await runner.setup()
+    host, port = listen
+    assert runner.server is not None  # set up
+    guarded = _Guarded.factory(runner.server)
+    try:
+        listener = await asyncio.get_running_loop().create_server(guarded, host, port)
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(
+            f"{setting} {host}:{port} can't be listened on ({exc.strerror}): "
+            "choose a free port, or an address of this machine"
+        ) from None
+    bound = int(listener.sockets[0].getsockname()[1])
+    log.info("serving %s on %s:%d (%s)", serves, host, bound, setting)
+    try:
+        yield bound
+    finally:
+        listener.close()
+        await runner.cleanup()  # closes the connections still open
+        await listener.wait_closed()
+
+
+class _Guarded(asyncio.Protocol):
+    """aiohttp's handler of one connection, unless ``MAX_CONNECTIONS`` are open (then the
+    connection is dropped unread), closed after ``CONNECTION_SECONDS`` whatever it is doing."""
+
+    def __init__(self, inner: asyncio.Protocol, live: set[_Guarded]) -> None:
+        self._inner = inner
+        self._live = live
+        self._deadline: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def factory(cls, handler: Callable[[], asyncio.Protocol]) -> Callable[[], _Guarded]:
+        live: set[_Guarded] = set()
+        return lambda: cls(handler(), live)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if len(self._live) >= MAX_CONNECTIONS:
+            transport.close()
+            return
+        self._live.add(self)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(CONNECTION_SECONDS, transport.close)
+        self._inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self not in self._live:
+            return  # dropped unread: aiohttp never saw it
+        self._live.discard(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
