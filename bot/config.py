@@ -20,7 +20,7 @@ from bot.core.models_table import (
     ModelTable,
     ModelTableError,
 )
-from bot.core.policy import Defaults, Limits, Tuning
+from bot.core.policy import MAX_PROMPT_CHARS, Defaults, Limits, Tuning
 from bot.env import (
     DEFAULT_DATABASE,
     PLATFORMS,
@@ -232,6 +232,11 @@ def _parse(env: Env) -> Settings:
             "BOT_DAILY_IMAGES_PER_USER", base_limits.daily_images_per_user, int, 0
         ),
     )
+    if limits.max_prompt_chars > MAX_PROMPT_CHARS:
+        raise ConfigError(
+            f"BOT_MAX_PROMPT_CHARS must be at most {MAX_PROMPT_CHARS} (the most Discord's prompt "
+            f"forms hold; a Telegram message holds 4096), got {env.text('BOT_MAX_PROMPT_CHARS')!r}"
+        )
 
     base_defaults = Defaults()
     defaults = Defaults(

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from bot.core.domain import UserKey
 from bot.core.models_table import UPSCALE_SIZES
 
+# The longest prompt an operator may allow: Discord's text input (its prompt forms, behind R1–R4
+# and "Imagine with this image") holds at most 4000 characters, a Telegram message 4096.
+MAX_PROMPT_CHARS = 4000
+
 
 @dataclass(frozen=True)
 class Limits:

@@ -224,6 +224,18 @@ def test_a_public_address_without_its_listener_names_the_setting_to_add() -> Non
         )
 
 
+def test_a_prompt_limit_no_platform_can_carry_is_refused_at_start() -> None:
+    """Discord's forms (R1–R4, "Imagine with this image") hold 4000 characters and a Telegram
+    message 4096: a higher limit would be a promise the bot breaks where users type."""
+    assert load(BOT_MAX_PROMPT_CHARS="4000").limits.max_prompt_chars == 4000
+    with pytest.raises(ConfigError) as caught:
+        load(BOT_MAX_PROMPT_CHARS="4001")
+    assert str(caught.value) == (
+        "BOT_MAX_PROMPT_CHARS must be at most 4000 (the most Discord's prompt forms hold; a "
+        "Telegram message holds 4096), got '4001'"
+    )
+
+
 def test_the_default_language_takes_a_code_or_a_platforms_tag() -> None:
     assert load().default_language == "en"
     assert load(BOT_DEFAULT_LANGUAGE="es").default_language == "es"
