@@ -19,7 +19,7 @@ from bot.core.errors import InvalidInput
 from bot.core.monitoring import Outcome
 from bot.core.policy import Limits, Tuning
 from bot.core.ports import DeliveryError
-from bot.core.service import Service
+from bot.core.service import Service, accounts
 from bot.core.stats import StatsView
 from bot.observability.metrics import Metrics
 from bot.providers.flow import FlowClient
@@ -153,6 +153,46 @@ async def test_one_account_out_leaves_the_others_serving_and_says_which(
                 submitted = await service.submit(owner(), "a fox --count 1")
                 await told.wait_answered(submitted.job_id)
                 assert told.result(submitted.job_id).images[0].ref.account == "alice@example.com"
+
+
+async def test_an_account_out_of_credits_stays_out_though_the_listing_calls_it_healthy(
+    flow: FakeFlowServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GET /accounts' health is the account's Google session, not its credits (those are in
+    GET /accounts/{email}): a refresh that lists it as OK proves nothing about a 402. Brought
+    back at each refresh, it would take a job into the same 402 every 15 s of an outage. It
+    stays out its time instead, as a one-key road does, and the next job there is the probe."""
+    monkeypatch.setattr(accounts, "TRY_AGAIN_AFTER", 3.0)
+    flow.fail_next(402)
+    async with FlowClient("test-token", flow.base_url) as client:
+        service = build_service(store, client, tuning=QUICK)
+        async with service:
+            told = RecordingNotifier()
+            service.attach("console", told)
+            sent_at = time.monotonic()  # its time out begins later, so ends after sent_at + 3 s
+            lost = await service.submit(owner(), "a fox --count 1")
+            await told.wait_answered(lost.job_id)
+            assert told.failure(lost.job_id) == texts.OPERATOR
+            listed = len(listings(flow))
+            for more in (1, 2):  # refreshes that list it as healthy
+                await until(lambda: len(listings(flow)) >= listed + more)  # noqa: B023 — awaited here
+                assert time.monotonic() < sent_at + 3.0
+                assert not (await service.health()).upstream_serving
+            assert await refused(service) == texts.OPERATOR
+            assert len(flow.images_requests()) == 1  # no call but the refused one
+
+            # Its time out over (the operator bought credits meanwhile), the next job tells.
+            async with asyncio.timeout(8):
+                while not (await service.health()).upstream_serving:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+            assert time.monotonic() > sent_at + 3.0
+            served = await service.submit(owner(), "a dog --count 1")
+            await told.wait_answered(served.job_id)
+            assert [job for job, _ in told.failed] == [lost.job_id]
+
+
+def listings(flow: FakeFlowServer) -> list[Any]:
+    return [r for r in flow.requests if r.method == "GET" and r.path.endswith("/accounts")]
 
 
 class Unreachable(RecordingNotifier):

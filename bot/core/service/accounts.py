@@ -67,6 +67,11 @@ _INCIDENTS: tuple[tuple[type[OperatorError], str], ...] = (
 )
 # Kinds that take out every unit of a road, whichever one they were met on.
 _WHOLE_ROAD = frozenset({"auth"})
+# Kinds whose end the listing of a pooled road's accounts can't tell: GET /accounts' health is
+# the account's Google session, its credits are not in it (the Flow reference: only GET
+# /accounts/{email} has them). An account out for one is held out like a one-key road, not
+# brought back by a listing that calls it healthy (and sent a job into the same 402 each time).
+_UNLISTED = frozenset({"payment"})
 # Kinds that may mend by waiting: a job on such a unit gets ``job_deadline_seconds``.
 _PASSING = frozenset({"unhealthy", "unreachable"})
 
@@ -113,7 +118,8 @@ class Accounts:
         self._news: list[AdminEvent] = []  # incidents begun or over, not told yet
         self._listed: dict[str, set[str]] = {}  # pooled road → the accounts it last named
         self._down_since: dict[str, float] = {}
-        self._held_out: dict[str, tuple[int, float]] = {}  # one-key road → (times, until when)
+        # A one-key road, or an account out for an unlisted kind → (times, until when).
+        self._held_out: dict[str, tuple[int, float]] = {}
         self._outage_since: float | None = None
         self._outage_began = asyncio.Event()
         self._refreshed = False
@@ -221,8 +227,9 @@ class Accounts:
 
     async def refresh(self) -> None:
         """Re-read every road's units and their health: a Flow account out for an operator
-        problem gets back in when the API says it is fine, any other road once its time out
-        is over (``TRY_AGAIN_AFTER``; the next job on it is the probe)."""
+        problem gets back in when the API says it is fine (one out of credits, which the API
+        doesn't say, once its time out is over), any other road once its time out is over
+        (``TRY_AGAIN_AFTER``; the next job on it is the probe)."""
         try:
             for provider in self._roads:
                 name = provider.profile.name
@@ -264,6 +271,9 @@ class Accounts:
                 log.warning("USEAPI_ACCOUNTS names %s, which the API does not list", email)
         self._listed[road] = set(health)
         self._scheduler.set_accounts(health, road)
+        for email in health:
+            if self._held(email):
+                self._scheduler.accounts[email].healthy = False
         # It answered: the key works, the road is there; it may list nothing to use.
         if not health:
             self._open("no_accounts", road, WHOLE, "GET /accounts lists no account we use")
@@ -285,29 +295,35 @@ class Accounts:
             len(health),
         )
 
+    def _held(self, unit: str) -> bool:
+        return self._clock() < self._held_out.get(unit, (0, 0.0))[1]
+
     def _try_again(self, road: str) -> None:
         """A one-key road is back once its time out is over."""
         unit = self._scheduler.roads[road]
-        if unit.healthy or self._clock() < self._held_out.get(road, (0, 0.0))[1]:
+        if unit.healthy or self._held(road):
             return
         unit.healthy = True
         log.warning("%s is tried again: the next job there tells whether it serves", road)
 
-    def _hold_out(self, road: str) -> None:
-        """Keep a one-key road out a while, longer each time the problem is met again."""
-        times, _ = self._held_out.get(road, (0, 0.0))
+    def _hold_out(self, unit: str) -> None:
+        """Keep a one-key road (or an account) out a while, longer each time the problem is
+        met again."""
+        times, _ = self._held_out.get(unit, (0, 0.0))
         wait = min(TRY_AGAIN_AFTER * 2**times, TRY_AGAIN_AT_MOST)
-        self._held_out[road] = (times + 1, self._clock() + wait)
-        log.warning("%s is out: it is tried again in %.0f s, or at a restart", road, wait)
+        self._held_out[unit] = (times + 1, self._clock() + wait)
+        log.warning("%s is out: it is tried again in %.0f s, or at a restart", unit, wait)
 
     def take_out(self, exc: OperatorError, unit: str) -> None:
         """An operator problem met on ``unit``: that unit out (every unit of its road, for a
         refused key, or where the road is one unit), and the admins told."""
         road = self._road_of(unit)
         kind = incident_kind(exc)
-        whole = kind in _WHOLE_ROAD or not self._roads.pooled(road)
-        if not self._roads.pooled(road) and self._scheduler.roads[road].healthy:
-            self._hold_out(road)  # once per time it is met (jobs in flight meet it too)
+        pooled = self._roads.pooled(road)
+        whole = kind in _WHOLE_ROAD or not pooled
+        held = road if not pooled else unit if kind in _UNLISTED else None
+        if held is not None and self._scheduler.units_by_name[held].healthy:
+            self._hold_out(held)  # once per time it is met (jobs in flight meet it too)
         for name, other in self._scheduler.units_by_name.items():
             if name == unit or (whole and other.provider == road):
                 other.healthy = False
@@ -321,7 +337,9 @@ class Accounts:
         passed before the credits ran out, say): closing on it would alert again on the next
         job that was on its way too."""
         road = self._road_of(unit)
-        self._held_out.pop(road, None)  # it serves: next time it is out, as long as the first
+        # It serves: next time it is out, as long as the first.
+        self._held_out.pop(road, None)
+        self._held_out.pop(unit, None)
         for key, since in list(self._incidents.items()):
             if key[1] == road and key[2] in (WHOLE, unit) and since < sent_at:
                 self._close(key)
