@@ -38,6 +38,7 @@ from typing import Protocol
 
 from aiohttp import hdrs, web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
@@ -55,6 +56,23 @@ _HEX64 = "[0-9a-f]{64}"
 _LINK = re.compile(f"{PREFIX}/({_HEX64})/([0-9]{{1,12}})/({_HEX64})")
 
 log = logging.getLogger(__name__)
+
+
+class _Unparsed(logging.Filter):
+    """aiohttp reports each request it can't parse (and answered 400) with its traceback, at
+    ERROR: on the public listener anyone could write those, as fast as they can connect. Only
+    at DEBUG here, where they are a diagnosis; any other report (a bug: a 500) stays."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        unparsed = record.exc_info is not None and isinstance(
+            record.exc_info[1], HttpProcessingError
+        )
+        return not unparsed or log.isEnabledFor(logging.DEBUG)
+
+
+# The public listener's own server logger (aiohttp's is "aiohttp.server"), with that filter.
+_SERVER_LOG = logging.getLogger(f"{__name__}.server")
+_SERVER_LOG.addFilter(_Unparsed())
 
 
 class PictureStore(Protocol):
@@ -112,7 +130,12 @@ async def serve(
     """``BOT_PUBLIC_LISTEN``: the pictures live links name, until the block ends; yields the
     port. aiohttp's low-level server, not an application: no router to answer 405 with an
     ``Allow`` list, or to serve a route added for something else."""
-    server = web.Server(_Pictures(links, store).serve, request_factory=_anonymous, access_log=None)
+    server = web.Server(
+        _Pictures(links, store).serve,
+        request_factory=_anonymous,
+        access_log=None,
+        logger=_SERVER_LOG,
+    )
     runner = web.ServerRunner(server, handle_signals=False)
     async with listening(runner, "BOT_PUBLIC_LISTEN", listen, "pictures by link") as port:
         yield port

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,3 +264,25 @@ async def test_the_public_listener_can_not_share_the_private_listeners_address()
         "BOT_PUBLIC_LISTEN must not be BOT_HTTP_LISTEN's address: give it a port of its own, "
         "which is all your proxy reaches (/healthz and /metrics stay on BOT_HTTP_LISTEN)"
     )
+
+
+async def test_a_stranger_sending_requests_that_cannot_be_parsed_writes_nothing_to_the_log(
+    listeners: Listeners, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiohttp logs each request it can't parse with its traceback, at ERROR: on the public
+    listener anyone could fill the operator's disk with them, as fast as they can connect.
+    Each is still answered 400; the report is there at DEBUG, for a diagnosis."""
+    garbage = [
+        b"GET / HTTP/1.1\r\nHost: bot\r\nBad Header\r\n\r\n",
+        f"GET /{'a' * 10_000} HTTP/1.1\r\nHost: bot\r\n\r\n".encode(),
+        b"GET / HTTP/1.1\r\nHost: bot\r\nContent-Length: -1\r\n\r\n",
+        b"GET / HTTP/7.7\r\nHost: bot\r\n\r\n",
+    ]
+    caplog.set_level(logging.INFO)
+    for request in garbage * 5:
+        status, _, _ = await listeners.raw(listeners.public, request)
+        assert status in (400, 414, 431, 505)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
+    caplog.set_level(logging.DEBUG)
+    await listeners.raw(listeners.public, garbage[0])
+    assert any("Error handling request" in r.getMessage() for r in caplog.records)
