@@ -18,7 +18,7 @@ from bot.core.domain import TELEGRAM, Action, Button, JobState, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi
-from bot.frontends.telegram import status, views
+from bot.frontends.telegram import mentions, status, views
 from bot.frontends.telegram.addressing import (
     addressed_prompt,
     command_argument,
@@ -273,7 +273,7 @@ class Asking:
             bot,
             chat_id=message.chat_id,
             user_id=user.id,
-            name=views.name_of(user),
+            name=mentions.name_of(user),
             answer_to=message.message_id,
             admit=lambda owner: self._service.admit_press(owner, button, prompt=prompt),
         )

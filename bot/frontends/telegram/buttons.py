@@ -34,7 +34,7 @@ from bot.core.i18n import _
 from bot.core.ports import Parking
 from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service.api import BotApi
-from bot.frontends.telegram import outbound, status, views
+from bot.frontends.telegram import mentions, outbound, status, views
 from bot.frontends.telegram.addressing import owner_in
 from bot.frontends.telegram.asking import REUSE
 from bot.frontends.telegram.intake import Intake
@@ -96,7 +96,7 @@ class Buttons:
                 context.bot,
                 chat_id=message.chat.id,
                 user_id=query.from_user.id,
-                name=views.name_of(query.from_user),
+                name=mentions.name_of(query.from_user),
                 answer_to=message.message_id,
                 admit=lambda owner: self._service.admit_press(owner, button),
                 refuse=refused,
@@ -118,7 +118,7 @@ class Buttons:
         opened = value if name == "open" else None
         try:
             self._service.throttle_press(user)  # each press edits or sends a panel
-            if views.owner_of(query.message) != query.from_user.id:
+            if mentions.owner_of(query.message) != query.from_user.id:
                 await self._own_panel(query, user)
                 return
             if name == "reset":
@@ -144,7 +144,7 @@ class Buttons:
         if query is None or query.message is None:
             return
         page = views.parse_history(query.data or "")
-        if page is None or views.owner_of(query.message) != query.from_user.id:
+        if page is None or mentions.owner_of(query.message) != query.from_user.id:
             await query.answer(views.INVALID_BUTTON)
             return
         user = UserKey(TELEGRAM, str(query.from_user.id))
@@ -162,7 +162,7 @@ class Buttons:
         query = update.callback_query
         if query is None or query.message is None:
             return
-        if views.owner_of(query.message) != query.from_user.id:
+        if mentions.owner_of(query.message) != query.from_user.id:
             await query.answer(views.INVALID_BUTTON)
             return
         try:
@@ -201,7 +201,7 @@ class Buttons:
             told = views.OTHERS_PANEL_SENT
         except (Forbidden, BadRequest):  # they never started a private chat with the bot
             assert query.message is not None
-            mine, entities = views.addressed(query.from_user, text)
+            mine, entities = mentions.addressed(query.from_user, text)
             await bot.send_message(
                 query.message.chat.id, mine, entities=entities, reply_markup=markup
             )
@@ -225,7 +225,7 @@ class Buttons:
             with contextlib.suppress(TelegramError):  # the user may have deleted it
                 await status.edit(query.get_bot(), key, texts.CANCELLED_STATUS)
         # The panel shows its owner's jobs, whoever pressed (an admin may cancel anyone's).
-        panel_owner = views.owner_of(message)
+        panel_owner = mentions.owner_of(message)
         if panel_owner is not None:
             items = await self._service.queue(UserKey(TELEGRAM, str(panel_owner)))
             view = QueueView.of(items)
@@ -246,8 +246,8 @@ class Buttons:
             return
         await query.answer()
         private = message.chat.type == "private"
-        name = "" if private else views.name_of(user)
-        question, entities = views.mentioned(user, views.reuse_request(button.index, name), name)
+        name = "" if private else mentions.name_of(user)
+        question, entities = mentions.mentioned(user, views.reuse_request(button.index, name), name)
         if user.username:  # an @username mentions by itself
             entities = []
         asked = await bot.send_message(
@@ -326,7 +326,7 @@ async def _redraw(
     if isinstance(message, Message) and message.chat.type != "private":
         first = next(iter(message.entities), None)
         owner = first.user if first is not None else None
-    text, entities = views.addressed(owner, text)
+    text, entities = mentions.addressed(owner, text)
     try:
         await query.edit_message_text(text, entities=entities, reply_markup=markup)
     except BadRequest as exc:

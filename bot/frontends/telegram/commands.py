@@ -13,7 +13,7 @@ from bot.core.errors import InvalidInput
 from bot.core.presenters import HelpView, QueueView
 from bot.core.service.api import BotApi
 from bot.core.stats import StatsView
-from bot.frontends.telegram import views
+from bot.frontends.telegram import mentions, views
 from bot.frontends.telegram.addressing import COMMAND, command_argument, owner_in, sender_id
 from bot.frontends.telegram.showing import Showing
 
@@ -36,7 +36,7 @@ class Commands:
             return
         info = await self._service.info(owner_in(message.chat_id, sender_id(message)))
         text, markup = views.settings_view(info.settings, usage=info.usage)
-        text, entities = views.addressed(_owner(message), text)
+        text, entities = mentions.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
 
     async def queue(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -49,7 +49,7 @@ class Commands:
         if message.chat.type != "private":  # others read it: a prompt asked elsewhere stays there
             view = view.said_in(owner_in(message.chat_id, sender_id(message)).chat)
         text, markup = views.queue_view(view)
-        text, entities = views.addressed(_owner(message), text)
+        text, entities = mentions.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
 
     async def show(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

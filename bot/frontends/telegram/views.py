@@ -4,10 +4,7 @@ Shared sentences live in ``bot.core.texts`` and button labels in ``bot.core.pres
 are the Telegram-only ones (commands, the settings and queue keyboards). Settings buttons carry
 ``set:…``, examples ``ex:<n>``, the chatter question ``draw``, /history's pages ``hist:<n>``,
 unlinking ``link:off``, result buttons ``action:job:index``: the prefixes never overlap, so no
-parser accepts another's data.
-
-A panel (/settings, /queue) in a group names its owner with a text mention, which Telegram keeps
-with the message: a press reads the owner from there, not from anything the client sends.
+parser accepts another's data. How a message names a user is ``mentions``.
 """
 
 from __future__ import annotations
@@ -16,19 +13,12 @@ import difflib
 import re
 from collections.abc import Sequence
 
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    MaybeInaccessibleMessage,
-    Message,
-    MessageEntity,
-    User,
-)
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import history_texts, settings, texts
 from bot.core.domain import Action, Button
 from bot.core.history_views import HistoryView
-from bot.core.i18n import Text, _, join, reader
+from bot.core.i18n import Text, _, join
 from bot.core.presenters import (
     HelpView,
     InfoView,
@@ -239,40 +229,6 @@ def reuse_request(index: int, mention: str) -> Text:
     )
 
 
-def addressed(user: User | None, text: str) -> tuple[str, list[MessageEntity]]:
-    """``text`` addressed to ``user`` with a text mention (a panel in a group names its owner
-    so; None: a private chat, where the chat is the owner)."""
-    if user is None:
-        return text, []
-    # Rendered here: the mention's offset and length count the words as sent.
-    name = texts.as_name(user.first_name) if user.first_name else reader().render(_("you"))
-    return f"{name}: {reader().render(text)}", mentioning(user, name, 0)
-
-
-def mentioning(user: User, name: str, at: int) -> list[MessageEntity]:
-    """A text mention of ``user`` as ``name``, at the UTF-16 offset ``at``."""
-    return [MessageEntity(MessageEntity.TEXT_MENTION, at, _utf16(name), user=user)]
-
-
-def mentioned(user: User, text: str, name: str) -> tuple[str, list[MessageEntity]]:
-    """``text`` rendered, with ``name`` in it a mention of ``user`` (wherever its words put it)."""
-    shown = reader().render(text)
-    at = shown.find(name) if name else -1
-    return shown, mentioning(user, name, _utf16(shown[:at])) if at >= 0 else []
-
-
-def owner_of(message: MaybeInaccessibleMessage) -> int | None:
-    """Whose panel a message is: the private chat's user, or the user a group panel names."""
-    if message.chat.type == "private":
-        return message.chat.id
-    if not isinstance(message, Message):
-        return None
-    first = next(iter(message.entities), None)
-    if first is None or first.type != MessageEntity.TEXT_MENTION or first.user is None:
-        return None
-    return first.user.id if first.offset == 0 else None
-
-
 def parse_setting(data: str) -> tuple[str, str | None] | None:
     """``set:m:pro`` → ``("model", "pro")``; ``set:open:m`` → ``("open", "model")``;
     ``set:reset`` → ``("reset", None)``; ``set:back`` → ``("back", None)``; else None."""
@@ -352,14 +308,6 @@ def unlink() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(UNLINK, callback_data=UNLINK_DATA)]])
 
 
-def name_of(user: User | None) -> str:
-    """How a caption names a user: their @username, else their first name (plain text, never
-    a mention entity, and never looking like someone's @username)."""
-    if user is None:
-        return ""
-    return f"@{user.username}" if user.username else texts.as_name(user.first_name)
-
-
 def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
     """The text of /queue and a cancel button per job, in the words every platform uses."""
     if not view.rows:
@@ -367,11 +315,6 @@ def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
     lines = [join(" — ", [join(" ", [row.ref, row.what]), row.status]) for row in view.rows]
     text = join("\n", [_("Your jobs:"), *lines])
     return text, keyboard([[b] for b in view.cancels])
-
-
-def _utf16(text: str) -> int:
-    """A length as Telegram counts entity offsets: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def info_text(view: InfoView) -> str:
