@@ -306,10 +306,6 @@ class InfoView:
     queue: QueueView
     settings: SettingsPanel
 
-    def said_in(self, chat: str) -> InfoView:
-        """As said in the shared chat ``chat`` (``QueueView.said_in``)."""
-        return replace(self, queue=self.queue.said_in(chat))
-
     @property
     def usage(self) -> str:
         here = (self.here.used, self.here.limit) if self.here else None

@@ -228,10 +228,7 @@ class Buttons:
         panel_owner = mentions.owner_of(message)
         if panel_owner is not None:
             items = await self._service.queue(UserKey(TELEGRAM, str(panel_owner)))
-            view = QueueView.of(items)
-            if message.chat.type != "private":  # as /queue
-                view = view.said_in(owner.chat)
-            await _redraw(query, message, *views.queue_view(view))
+            await _redraw(query, message, *views.queue_view(QueueView.of(items), owner))
 
     async def _ask_prompt(
         self, bot: Bot, query: CallbackQuery, message: MaybeInaccessibleMessage, button: Button

@@ -45,10 +45,8 @@ class Commands:
         if message is None:
             return
         items = await self._service.queue(UserKey(TELEGRAM, str(sender_id(message))))
-        view = QueueView.of(items)
-        if message.chat.type != "private":  # others read it: a prompt asked elsewhere stays there
-            view = view.said_in(owner_in(message.chat_id, sender_id(message)).chat)
-        text, markup = views.queue_view(view)
+        here = owner_in(message.chat_id, sender_id(message))
+        text, markup = views.queue_view(QueueView.of(items), here)
         text, entities = mentions.addressed(_owner(message), text)
         await message.reply_text(text, entities=entities, reply_markup=markup)
 
@@ -127,10 +125,7 @@ class Commands:
         if message is None:
             return
         owner = owner_in(message.chat_id, sender_id(message))
-        view = await self._service.info(owner)
-        if message.chat.type != "private":  # as /queue
-            view = view.said_in(owner.chat)
-        await message.reply_text(views.info_text(view))
+        await message.reply_text(views.info_text(await self._service.info(owner), owner))
 
     async def admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/admin <command> …: the operator's commands (for BOT_ADMINS; others are refused)."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import history_texts, settings, texts
-from bot.core.domain import Action, Button
+from bot.core.domain import Action, Button, Owner
 from bot.core.history_views import HistoryView
 from bot.core.i18n import Text, _, join
 from bot.core.presenters import (
@@ -308,8 +308,11 @@ def unlink() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[InlineKeyboardButton(UNLINK, callback_data=UNLINK_DATA)]])
 
 
-def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
-    """The text of /queue and a cancel button per job, in the words every platform uses."""
+def queue_view(view: QueueView, here: Owner) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The text of /queue and a cancel button per job, in the words every platform uses, as
+    said where ``here`` asks: in a group others read it, so a prompt asked elsewhere stays there."""
+    if here.server is not None:
+        view = view.said_in(here.chat)
     if not view.rows:
         return texts.NOTHING_QUEUED, None
     lines = [join(" — ", [join(" ", [row.ref, row.what]), row.status]) for row in view.rows]
@@ -317,8 +320,8 @@ def queue_view(view: QueueView) -> tuple[str, InlineKeyboardMarkup | None]:
     return text, keyboard([[b] for b in view.cancels])
 
 
-def info_text(view: InfoView) -> str:
-    jobs, _keys = queue_view(view.queue)
+def info_text(view: InfoView, here: Owner) -> str:
+    jobs, _keys = queue_view(view.queue, here)
     defaults = join(" · ", (r.plain for r in view.settings.rows))
     return join("\n\n", [view.usage, jobs, _("Your defaults: {defaults}.", defaults=defaults)])
 
