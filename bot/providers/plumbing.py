@@ -95,21 +95,29 @@ class RateGate:
     asking after a 429 costs a refused request and the provider's patience.
     """
 
-    def __init__(self, limit: int, window: float = 60.0) -> None:
+    def __init__(
+        self,
+        limit: int,
+        window: float = 60.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.limit = limit
         # The provider starts its window when a request arrives, a little after we stamp it
         # here; a 5 % margin (at most 1 s) keeps the two windows from disagreeing.
         self.window = window + min(1.0, window * 0.05)
         self._stamps: deque[float] = deque()
         self._lock = asyncio.Lock()
+        self._clock, self._sleep = clock, sleep
 
     async def wait(self) -> None:
         async with self._lock:  # first come, first served
             while True:
-                now = time.monotonic()
+                now = self._clock()
                 while self._stamps and now - self._stamps[0] >= self.window:
                     self._stamps.popleft()
                 if len(self._stamps) < self.limit:
                     self._stamps.append(now)
                     return
-                await asyncio.sleep(self._stamps[0] + self.window - now)
+                await self._sleep(self._stamps[0] + self.window - now)

@@ -85,12 +85,30 @@ def test_retry_after_is_flows_rule() -> None:
     assert retry_after({}) is None
 
 
+class FakeTime:
+    """Time that passes only when the gate sleeps: a loaded machine's pauses neither shorten
+    nor stretch it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
 async def test_rate_gate_lets_limit_pass_per_window() -> None:
-    gate = RateGate(3, window=0.2)
+    fake = FakeTime()
+    gate = RateGate(3, window=0.2, clock=fake.clock, sleep=fake.sleep)
     stamps = []
     for _ in range(7):
         await gate.wait()
-        stamps.append(time.monotonic())
+        stamps.append(fake.now)
     for first, fourth in zip(stamps, stamps[3:], strict=False):
         assert fourth - first >= 0.2
     assert stamps[2] - stamps[0] < 0.05
+    # Three at once, then three more a window (with its margin) later, and so on.
+    assert stamps == pytest.approx([0.0] * 3 + [gate.window] * 3 + [2 * gate.window])
