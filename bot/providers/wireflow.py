@@ -38,7 +38,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
@@ -127,8 +127,10 @@ class WireflowClient(UpstreamClient):
         models: tuple[ModelOffer, ...] | None = None,
         max_image_bytes: int = 50 * 2**20,
         max_image_pixels: int = 50_000_000,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._polling = polling or Polling()
+        self._sleep = sleep  # how a poll waits its turn (tests count the waits, not time them)
         plan_limits = PLANS[plan]
         # Polls spend the requests per minute: run only as many executions as their polls fit.
         polls = self._polling.per_minute()
@@ -253,7 +255,7 @@ class WireflowClient(UpstreamClient):
         path = f"/workflows/executions/{quote(execution_id, safe='')}"
         waits = self._polling.waits()
         while True:
-            await asyncio.sleep(next(waits))
+            await self._sleep(next(waits))
             state = await self._poll_once(f"{path}/poll", execution_id)
             if state is None:
                 continue  # throttled: the wait is already behind us
@@ -271,7 +273,7 @@ class WireflowClient(UpstreamClient):
         """One poll; None after sitting out a 429, so the loop simply asks again."""
         answer = await self._send("GET", path)
         if answer.status == 429:
-            await asyncio.sleep(retry_after(answer.headers) or self._polling.cap)
+            await self._sleep(retry_after(answer.headers) or self._polling.cap)
             return None
         if answer.status == 404:
             raise ExecutionLost(f"execution {execution_id} is unknown to Wireflow", status=404)
