@@ -26,6 +26,7 @@ from bot.providers.flow import FlowClient
 from tests.conftest import AnyStore, build_service, owner
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
+from tests.outages import every_outage
 
 GRACE = 0.6
 QUICK = Tuning(
@@ -48,22 +49,7 @@ async def refused(service: Service, prompt: str = "a fox --count 1") -> str:
     return refusal.value.message
 
 
-@pytest.mark.parametrize(
-    ("break_it", "mend_it", "reason"),
-    [
-        (
-            lambda flow: setattr(flow, "token", "another-token"),
-            lambda flow: setattr(flow, "token", "test-token"),
-            admin_texts.ADMIN_REASONS["auth"],
-        ),
-        (
-            lambda flow: setattr(flow, "accounts", []),
-            lambda flow: setattr(flow, "accounts", ["alice@example.com"]),
-            admin_texts.ADMIN_REASONS["no_accounts"],
-        ),
-    ],
-    ids=["token refused", "no account linked"],
-)
+@every_outage
 async def test_an_upstream_that_serves_no_one_is_said_at_once_and_mends_by_itself(
     flow: FakeFlowServer, store: AnyStore, break_it: Any, mend_it: Any, reason: str
 ) -> None:

@@ -31,6 +31,7 @@ from tests.e2e.discord.harness import (
 )
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
+from tests.outages import every_outage
 
 GRACE = 0.6
 QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=GRACE)
@@ -58,22 +59,7 @@ async def told(dc: FakeDiscordServer, inter: InjectedInteraction) -> str:
     return str((await ephemeral_reply(dc, inter))["content"])
 
 
-@pytest.mark.parametrize(
-    ("break_it", "mend_it", "reason"),
-    [
-        (
-            lambda flow: setattr(flow, "token", "revoked"),
-            lambda flow: setattr(flow, "token", "test-token"),
-            said.ADMIN_REASONS["auth"],
-        ),
-        (
-            lambda flow: setattr(flow, "accounts", []),
-            lambda flow: setattr(flow, "accounts", ["alice@example.com"]),
-            said.ADMIN_REASONS["no_accounts"],
-        ),
-    ],
-    ids=["token refused", "no account linked"],
-)
+@every_outage
 async def test_an_upstream_that_serves_no_one_is_said_at_once_and_told_once(
     dc: FakeDiscordServer,
     flow: FakeFlowServer,

@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from bot.core import admin_texts, option_texts, rules_texts, texts
 from bot.core.domain import UserKey
 from bot.core.policy import Tuning
@@ -26,6 +24,7 @@ from tests.e2e.telegram.harness import (
     text_of,
 )
 from tests.fakes.telegram_server import Call
+from tests.outages import every_outage
 
 GRACE = 0.6
 QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=GRACE)
@@ -71,22 +70,7 @@ def alerts(bot: BotUnderTest) -> list[str]:
     return [text_of(c) for c in bot.tg.calls_of("sendMessage") if to(ADMIN)(c)]
 
 
-@pytest.mark.parametrize(
-    ("break_it", "mend_it", "reason"),
-    [
-        (
-            lambda flow: setattr(flow, "token", "revoked"),
-            lambda flow: setattr(flow, "token", "test-token"),
-            admin_texts.ADMIN_REASONS["auth"],
-        ),
-        (
-            lambda flow: setattr(flow, "accounts", []),
-            lambda flow: setattr(flow, "accounts", ["alice@example.com"]),
-            admin_texts.ADMIN_REASONS["no_accounts"],
-        ),
-    ],
-    ids=["token refused", "no account linked"],
-)
+@every_outage
 async def test_an_upstream_that_serves_no_one_is_said_at_once_and_told_once(
     bot: BotUnderTest, break_it: Any, mend_it: Any, reason: str
 ) -> None:
