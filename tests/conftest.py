@@ -1,4 +1,5 @@
-"""Shared fixtures: the fake Flow server, a store (SQLite and PostgreSQL), a fast service."""
+"""Shared fixtures: the fake Flow server, a store (SQLite and PostgreSQL), a fast service (on Flow,
+or on Flow then Gemini)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from PIL import Image
@@ -22,12 +23,14 @@ from bot.core.monitoring import Recorder
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
+from bot.providers.gemini import GeminiClient
 from bot.store import open_store
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_lead import PostgresLeader
 from bot.store.sqlite import SqliteStore
 from bot.store.url import StoreUrl
 from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.notifier import RecordingNotifier
 from tests.postgres_server import (
     ENV_REQUIRED,
@@ -150,6 +153,35 @@ async def make_service(flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[C
     for service, client in opened:
         await service.aclose()
         await client.aclose()
+
+
+class TwoRoads(NamedTuple):
+    """A started service on Flow, then Gemini (the next takes over when Flow can't serve)."""
+
+    service: Service
+    told: RecordingNotifier
+    flow: FakeFlowServer
+    gemini: FakeGeminiServer
+
+
+@pytest.fixture
+async def flow_then_gemini(flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[TwoRoads]:
+    async with FakeGeminiServer() as gemini:
+        service = Service(
+            store,
+            [
+                FlowClient("test-token", flow.base_url),
+                GeminiClient(gemini.api_key, gemini.base_url),
+            ],
+            models=ModelTable.builtin(),
+            tuning=FAST,
+            access=Access(admins=frozenset({"console:99"})),
+            rng=random.Random(7),
+        )
+        told = RecordingNotifier()
+        service.attach("console", told)
+        async with service:
+            yield TwoRoads(service, told, flow, gemini)
 
 
 async def wait_delivered(store: AnyStore, job_id: int, timeout: float = 5.0) -> None:

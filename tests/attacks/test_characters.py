@@ -19,13 +19,12 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.reference_links import ReferenceLinks
-from tests.conftest import FAST, AnyStore, image_bytes, wait_delivered
+from tests.conftest import FAST, AnyStore, TwoRoads, image_bytes, wait_delivered
 from tests.e2e.telegram.harness import USER, BotUnderTest, png
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
+from tests.fakes.gemini_server import inline_pictures, prompt_of
 from tests.fakes.notifier import RecordingNotifier
 from tests.fakes.wireflow_server import FakeWireflowServer
-from tests.integration.test_characters_roads import on_both
 from tests.integration.test_reference_links import answering
 from tests.integration.test_roads import wireflow_client
 
@@ -59,22 +58,18 @@ async def test_another_members_private_character_by_name_is_only_text(
 
 
 async def test_another_members_private_character_on_gemini_sends_none_of_their_pictures(
-    store: AnyStore,
+    store: AnyStore, flow_then_gemini: TwoRoads
 ) -> None:
-    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeGeminiServer() as gemini:
-        service = on_both(store, flow, gemini)
-        told = RecordingNotifier()
-        service.attach("console", told)
-        async with service:
-            await service.create_character(ANN, "Carol", images=2, fetch=two_pictures)
-            flow.fail_next(402, count=100)  # Gemini serves: characters go as pictures there
-            job = await service.submit(MALLORY, "@carol in a bank vault --model 2 --count 1")
-            await told.wait_answered(job.job_id, timeout=20)
-            await wait_delivered(store, job.job_id)
-        [asked] = gemini.generate_requests()
-        assert inline_pictures(asked) == []
-        assert prompt_of(asked) == "@carol in a bank vault"
-        assert characters_sent(flow) == []
+    service, told, flow, gemini = flow_then_gemini
+    await service.create_character(ANN, "Carol", images=2, fetch=two_pictures)
+    flow.fail_next(402, count=100)  # Gemini serves: characters go as pictures there
+    job = await service.submit(MALLORY, "@carol in a bank vault --model 2 --count 1")
+    await told.wait_answered(job.job_id, timeout=20)
+    await wait_delivered(store, job.job_id)
+    [asked] = gemini.generate_requests()
+    assert inline_pictures(asked) == []
+    assert prompt_of(asked) == "@carol in a bank vault"
+    assert characters_sent(flow) == []
 
 
 async def test_another_members_private_character_on_wireflow_is_never_linked(
@@ -123,25 +118,21 @@ async def test_a_character_deleted_while_a_members_job_waits_is_not_drawn(
 
 
 async def test_a_character_deleted_while_a_job_waits_for_gemini_sends_no_picture(
-    store: AnyStore,
+    flow_then_gemini: TwoRoads,
 ) -> None:
-    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeGeminiServer() as gemini:
-        service = on_both(store, flow, gemini)
-        told = RecordingNotifier()
-        service.attach("console", told)
-        async with service:
-            await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
-            await service.share_character(ANN, "Carol")
-            flow.fail_next(402, count=100)
-            fox = await service.submit(ANN, "a fox --model 2 --count 1")
-            await told.wait_answered(fox.job_id, timeout=20)  # Flow is out: Gemini serves
-            await service.admin(UserKey("console", "99"), "pause")
-            job = await service.submit(MALLORY, "@carol at the door --model 2 --count 1")
-            await service.delete_character(ANN.user, "carol")
-            await service.admin(UserKey("console", "99"), "resume")
-            await told.wait_answered(job.job_id, timeout=20)
-        assert told.failure(job.job_id) == character_texts.CHARACTER_GONE
-        assert [prompt_of(r) for r in gemini.generate_requests()] == ["a fox"]
+    service, told, flow, gemini = flow_then_gemini
+    await service.create_character(ANN, "Carol", images=1, fetch=one_picture)
+    await service.share_character(ANN, "Carol")
+    flow.fail_next(402, count=100)
+    fox = await service.submit(ANN, "a fox --model 2 --count 1")
+    await told.wait_answered(fox.job_id, timeout=20)  # Flow is out: Gemini serves
+    await service.admin(UserKey("console", "99"), "pause")
+    job = await service.submit(MALLORY, "@carol at the door --model 2 --count 1")
+    await service.delete_character(ANN.user, "carol")
+    await service.admin(UserKey("console", "99"), "resume")
+    await told.wait_answered(job.job_id, timeout=20)
+    assert told.failure(job.job_id) == character_texts.CHARACTER_GONE
+    assert [prompt_of(r) for r in gemini.generate_requests()] == ["a fox"]
 
 
 async def two_pictures() -> Sequence[bytes]:

@@ -20,11 +20,10 @@ from bot.core.policy import Access
 from bot.core.service import Service
 from bot.core.service.character_making import Making
 from bot.providers.flow import FlowClient
-from bot.providers.gemini import GeminiClient
 from bot.providers.nbpro import NbproClient
-from tests.conftest import FAST, AnyStore, image_bytes, owner, wait_delivered
+from tests.conftest import FAST, AnyStore, TwoRoads, image_bytes, owner, wait_delivered
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.gemini_server import FakeGeminiServer, inline_pictures, prompt_of
+from tests.fakes.gemini_server import inline_pictures, prompt_of
 from tests.fakes.nbpro_server import FakeNbproServer
 from tests.fakes.notifier import RecordingNotifier
 
@@ -54,73 +53,47 @@ def on_flow(store: AnyStore, flow: FakeFlowServer) -> tuple[Service, RecordingNo
     return service, told
 
 
-def on_both(
-    store: AnyStore, flow: FakeFlowServer, gemini: FakeGeminiServer, **tuning: Any
-) -> Service:
-    return Service(
-        store,
-        [FlowClient("test-token", flow.base_url), GeminiClient(gemini.api_key, gemini.base_url)],
-        models=ModelTable.builtin(),
-        tuning=dataclasses.replace(FAST, **tuning),
-        access=Access(admins=frozenset({str(ADMIN)})),
-        rng=random.Random(7),
-    )
-
-
 async def test_flow_out_of_credits_moves_a_character_job_to_gemini_with_its_pictures(
-    store: AnyStore,
+    store: AnyStore, flow_then_gemini: TwoRoads
 ) -> None:
-    async with (
-        FakeFlowServer(accounts=["alice@example.com"]) as flow,
-        FakeGeminiServer() as gemini,
-    ):
-        service = on_both(store, flow, gemini)
-        told = RecordingNotifier()
-        service.attach("console", told)
-        async with service:
-            carol = await service.create_character(
-                ANN, "Carol", images=2, fetch=pictures("red", "blue")
-            )
-            flow.fail_next(402, count=100)  # the subscription ran out
-            job = await service.submit(
-                ANN, "@carol rides @1 past @nobody --model 2 --count 1", images=[image_bytes()]
-            )
-            await told.wait_answered(job.job_id, timeout=20)
-            await wait_delivered(store, job.job_id)
-            kept = await store.character_images(carol.id)
-        assert told.failed == []
-        result = told.result(job.job_id)
-        assert {image.ref.provider for image in result.images} == {"gemini"}
-        [asked] = gemini.generate_requests()
-        # The reference first, then Carol's two pictures, each named in words.
-        assert prompt_of(asked) == ("Carol (shown in images 2 and 3) rides image 1 past @nobody")
-        sent = inline_pictures(asked)
-        assert len(sent) == 3
-        assert sent[1:] == [p.data for p in kept]
-        caption = ResultView.of(result, service.models, limit=1024).caption
-        assert "Characters: Carol" in caption
-        assert "via Gemini API" in caption
-        # Nothing of the job reached Flow's /images after the 402 but the refused call.
-        assert all(r.status == 402 for r in flow.images_requests())
+    service, told, flow, gemini = flow_then_gemini
+    carol = await service.create_character(ANN, "Carol", images=2, fetch=pictures("red", "blue"))
+    flow.fail_next(402, count=100)  # the subscription ran out
+    job = await service.submit(
+        ANN, "@carol rides @1 past @nobody --model 2 --count 1", images=[image_bytes()]
+    )
+    await told.wait_answered(job.job_id, timeout=20)
+    await wait_delivered(store, job.job_id)
+    kept = await store.character_images(carol.id)
+    assert told.failed == []
+    result = told.result(job.job_id)
+    assert {image.ref.provider for image in result.images} == {"gemini"}
+    [asked] = gemini.generate_requests()
+    # The reference first, then Carol's two pictures, each named in words.
+    assert prompt_of(asked) == ("Carol (shown in images 2 and 3) rides image 1 past @nobody")
+    sent = inline_pictures(asked)
+    assert len(sent) == 3
+    assert sent[1:] == [p.data for p in kept]
+    caption = ResultView.of(result, service.models, limit=1024).caption
+    assert "Characters: Carol" in caption
+    assert "via Gemini API" in caption
+    # Nothing of the job reached Flow's /images after the 402 but the refused call.
+    assert all(r.status == 402 for r in flow.images_requests())
 
 
 async def test_a_character_job_on_gemini_counts_the_pictures_against_its_budget(
-    store: AnyStore,
+    flow_then_gemini: TwoRoads,
 ) -> None:
-    async with FakeFlowServer(accounts=["alice@example.com"]) as flow, FakeGeminiServer() as gemini:
-        service = on_both(store, flow, gemini)
-        told = RecordingNotifier()
-        service.attach("console", told)
-        async with service:
-            await service.create_character(ANN, "Carol", images=2, fetch=pictures("red", "blue"))
-            # Nano Banana 2 takes 10 pictures on Flow, 14 on Gemini: 2 + 9 fits Gemini only.
-            job = await service.submit(
-                ANN, "@carol and friends --model 2 --count 1", images=[image_bytes()] * 9
-            )
-            await told.wait_answered(job.job_id, timeout=20)
-        assert {i.ref.provider for i in told.result(job.job_id).images} == {"gemini"}
-        assert flow.images_requests() == []
-        assert len(inline_pictures(gemini.generate_requests()[-1])) == 11
+    service, told, flow, gemini = flow_then_gemini
+    await service.create_character(ANN, "Carol", images=2, fetch=pictures("red", "blue"))
+    # Nano Banana 2 takes 10 pictures on Flow, 14 on Gemini: 2 + 9 fits Gemini only.
+    job = await service.submit(
+        ANN, "@carol and friends --model 2 --count 1", images=[image_bytes()] * 9
+    )
+    await told.wait_answered(job.job_id, timeout=20)
+    assert {i.ref.provider for i in told.result(job.job_id).images} == {"gemini"}
+    assert flow.images_requests() == []
+    assert len(inline_pictures(gemini.generate_requests()[-1])) == 11
 
 
 async def test_nano_banana_pro_net_takes_a_character_as_its_pictures_too(store: AnyStore) -> None:
