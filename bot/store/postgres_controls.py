@@ -1,4 +1,4 @@
-"""The operator's controls on PostgreSQL (``bot.core.ports.Controls``): bans, quotas (the default
+"""The operator's controls on PostgreSQL (``bot.core.controls.Controls``): bans, quotas (the default
 one too), blocked words, the queue's pause, each server's settings, what a day's jobs came to,
 and who did what. ``PostgresStore`` adds the jobs on top.
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.community import AuditEntry, ServerSettings
+from bot.core.controls import DayStats
 from bot.core.domain import (
     UserKey,
 )
-from bot.core.ports import DayStats
 from bot.store.codec import DEFAULT, PAUSED, decode_server, encode_server
 from bot.store.postgres_server import PostgresDatabase
 
