@@ -4,6 +4,7 @@ or on Flow then Gemini)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import random
@@ -21,6 +22,7 @@ from bot.core.images import prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Recorder
 from bot.core.policy import Access, Limits, Tuning
+from bot.core.providers import ImageProvider
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
@@ -164,15 +166,18 @@ class TwoRoads(NamedTuple):
     gemini: FakeGeminiServer
 
 
-@pytest.fixture
-async def flow_then_gemini(flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[TwoRoads]:
-    async with FakeGeminiServer() as gemini:
+@contextlib.asynccontextmanager
+async def serving(
+    store: AnyStore, *providers: ImageProvider
+) -> AsyncIterator[tuple[Service, RecordingNotifier]]:
+    """A started service on ``providers`` (in that order), with one admin, and the clients
+    closed after it."""
+    async with contextlib.AsyncExitStack() as stack:
+        for provider in providers:
+            await stack.enter_async_context(provider)  # type: ignore[arg-type]
         service = Service(
             store,
-            [
-                FlowClient("test-token", flow.base_url),
-                GeminiClient(gemini.api_key, gemini.base_url),
-            ],
+            providers,
             models=ModelTable.builtin(),
             tuning=FAST,
             access=Access(admins=frozenset({"console:99"})),
@@ -181,7 +186,20 @@ async def flow_then_gemini(flow: FakeFlowServer, store: AnyStore) -> AsyncIterat
         told = RecordingNotifier()
         service.attach("console", told)
         async with service:
-            yield TwoRoads(service, told, flow, gemini)
+            yield service, told
+
+
+@pytest.fixture
+async def flow_then_gemini(flow: FakeFlowServer, store: AnyStore) -> AsyncIterator[TwoRoads]:
+    async with (
+        FakeGeminiServer() as gemini,
+        serving(
+            store,
+            FlowClient("test-token", flow.base_url),
+            GeminiClient(gemini.api_key, gemini.base_url),
+        ) as (service, told),
+    ):
+        yield TwoRoads(service, told, flow, gemini)
 
 
 async def wait_delivered(store: AnyStore, job_id: int, timeout: float = 5.0) -> None:

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import io
-import random
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,16 +17,19 @@ from bot.core import texts
 from bot.core.captions import ResultView
 from bot.core.domain import Action, Button, JobState
 from bot.core.errors import InvalidInput
-from bot.core.models_table import ModelTable
-from bot.core.policy import Access
-from bot.core.providers import ImageProvider
-from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
 from bot.providers.nbpro import NbproClient
 from bot.providers.plumbing import Timeouts
 from bot.providers.wireflow import Polling, WireflowClient
-from tests.conftest import FAST, AnyStore, as_uploaded, image_bytes, owner, wait_delivered
+from tests.conftest import (
+    AnyStore,
+    as_uploaded,
+    image_bytes,
+    owner,
+    serving,
+    wait_delivered,
+)
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.nbpro_server import FakeNbproServer
@@ -38,29 +38,6 @@ from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
 
 # Polls every 50 ms: the documented 1 s × 1.5 backoff is the client suite's to check.
 QUICK_POLLS = Polling(first=0.05, factor=1.0, cap=0.05, timeout=30.0)
-
-
-@contextlib.asynccontextmanager
-async def serving(
-    store: AnyStore, *providers: ImageProvider
-) -> AsyncIterator[tuple[Service, RecordingNotifier]]:
-    """A started service on ``providers`` (in that order), with one admin, and the clients
-    closed after it."""
-    async with contextlib.AsyncExitStack() as stack:
-        for provider in providers:
-            await stack.enter_async_context(provider)  # type: ignore[arg-type]
-        service = Service(
-            store,
-            providers,
-            models=ModelTable.builtin(),
-            tuning=FAST,
-            access=Access(admins=frozenset({"console:99"})),
-            rng=random.Random(7),
-        )
-        told = RecordingNotifier()
-        service.attach("console", told)
-        async with service:
-            yield service, told
 
 
 def gemini_client(server: FakeGeminiServer) -> GeminiClient:
