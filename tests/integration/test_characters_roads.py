@@ -218,6 +218,29 @@ async def test_one_character_made_again_on_two_accounts_at_once_leaves_no_copy_b
         assert await store.character_deletions() == []
 
 
+async def test_two_sweeps_at_once_delete_a_deleted_character_upstream_once(
+    store: AnyStore,
+) -> None:
+    """The sweep after a delete and a refresh's sweep meeting: each read the same handle to
+    delete, and the second DELETE met the first's 404. One sweep at a time, each reading what
+    is left after the one before."""
+    async with FakeFlowServer(accounts=["alice@example.com"]) as flow:
+        client = FlowClient("test-token", flow.base_url)
+        async with client:
+            making = Making(store, client)
+            picture = image_bytes(color="red")
+            handle = await making.make("alice@example.com", "Carol", [_kept(picture)])
+            carol = await store.add_character(
+                ANN.user, "Carol", "alice@example.com", handle, [_kept(picture)]
+            )
+            assert carol is not None
+            assert await store.delete_character(ANN.user, carol.id)
+            await asyncio.gather(making.purge(), making.purge(), making.purge())
+        deletes = [r for r in flow.requests if r.method == "DELETE"]
+        assert [r.status for r in deletes] == [200]
+        assert await store.character_deletions() == []
+
+
 def _character_posts(flow: FakeFlowServer) -> list[Any]:
     return [r for r in flow.requests if r.method == "POST" and r.path.endswith("/characters")]
 

@@ -14,6 +14,7 @@ on the account for good. A character made again elsewhere leaves its old copy th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -34,6 +35,9 @@ class Making:
         self._store = store
         self._maker = maker
         self._moving = Slots(per_key=1)  # by character id
+        # Sweeps take turns: two reading the same handles (the sweep after a delete and a
+        # refresh's) would each send its DELETE, the second to meet the first's 404.
+        self._sweeping = asyncio.Lock()
 
     async def make(self, account: str, name: str, pictures: Sequence[CharacterImage]) -> str:
         """Upload the pictures to ``account`` and make a character of them: its handle."""
@@ -78,12 +82,13 @@ class Making:
         upstream will never take that id) is given up; anything else waits for the next round."""
         if self._maker is None:
             return
-        for handle, account in await self._store.character_deletions():
-            try:
-                await self._maker.delete_character(handle)
-            except UpstreamError as exc:
-                if not isinstance(exc, RejectedError):
-                    log.info("character on %s not deleted there yet: %s", account, exc)
-                    continue
-                log.warning("character on %s can't be deleted there: %s", account, exc)
-            await self._store.character_deleted(handle)
+        async with self._sweeping:
+            for handle, account in await self._store.character_deletions():
+                try:
+                    await self._maker.delete_character(handle)
+                except UpstreamError as exc:
+                    if not isinstance(exc, RejectedError):
+                        log.info("character on %s not deleted there yet: %s", account, exc)
+                        continue
+                    log.warning("character on %s can't be deleted there: %s", account, exc)
+                await self._store.character_deleted(handle)
