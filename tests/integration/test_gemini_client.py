@@ -244,12 +244,9 @@ async def test_count_four_is_four_calls_in_parallel(
     fake: FakeGeminiServer, client: GeminiClient
 ) -> None:
     fake.latency = 0.3
-    started = time.monotonic()
     rendering = await rendered(client, request(count=4, seed=10))
-    elapsed = time.monotonic() - started
     assert len(fake.generate_requests()) == 4
-    assert fake.peak == 4
-    assert elapsed < 0.55  # four sequential calls would take 1.2 s
+    assert fake.peak == 4  # all four at the server at once, however loaded the machine
     assert [i.seed for i in rendering.pictures] == [10, 11, 12, 13]
     assert sorted(sent(r)["generationConfig"]["seed"] for r in fake.generate_requests()) == [
         10,

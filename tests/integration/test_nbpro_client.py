@@ -145,9 +145,8 @@ async def test_generate_ends_at_the_answer_and_fetch_downloads(
 
 async def test_count_is_parallel_calls(fake: FakeNbproServer, client: NbproClient) -> None:
     fake.latency = 0.3
-    started = time.monotonic()
     rendering = await rendered(client, request(count=4))
-    assert time.monotonic() - started < 0.6
+    # All four at the server at once (its peak), not a timed bound a loaded machine stretches.
     assert (len(rendering.pictures), fake.peak, len(fake.render_requests())) == (4, 4, 4)
 
 
