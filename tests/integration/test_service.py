@@ -420,10 +420,12 @@ async def test_buttons_for_unknown_jobs_or_images(make_service: Any) -> None:
 
 
 async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> None:
-    flow.latency = 0.3
+    flow.hold()  # the first job runs until every check below is made, however slow the machine
     service, told = await make_service(limits=Limits(queued_per_user=2, running_per_user=1))
     running = await service.submit(owner(), "one --count 1")
-    await asyncio.sleep(0.05)
+    async with asyncio.timeout(5):
+        while not await _is_running(service, running.job_id):  # noqa: ASYNC110 - a store read
+            await asyncio.sleep(0.01)
     waiting = [await service.submit(owner(), f"job {i} --count 1") for i in range(2)]
     with pytest.raises(InvalidInput, match="already have 2 jobs waiting"):
         await service.submit(owner(), "one too many")
@@ -434,6 +436,7 @@ async def test_queue_cap_and_cancel(make_service: Any, flow: FakeFlowServer) -> 
         await service.cancel(UserKey("console", "2"), waiting[0].job_id)
     assert await service.cancel(UserKey("console", "1"), waiting[0].job_id) == texts.CANCELLED
     await service.cancel(UserKey("console", "99"), waiting[1].job_id)  # an admin may
+    flow.release()
     await told.wait_answered(running.job_id)
     with pytest.raises(InvalidInput, match="already finished"):
         await service.cancel(UserKey("console", "1"), running.job_id)
