@@ -144,8 +144,13 @@ async def test_a_job_refused_for_capacity_takes_the_next_free_slot_not_a_timer(
     # The upstream holds 2 at a time, one less than the account's starting limit, and asks a
     # refused client to wait 30 s: a job that waited a timer would never be answered in time.
     flow.latency, flow.capacity, flow.retry_after = 0.3, 2, 30.0
+    flow.hold()  # the three meet at the upstream at once, however slow the machine
     service, told = await make_service(tuning=Tuning(retry_min_seconds=30))
     jobs = [await service.submit(owner(str(user)), "a fox --count 1") for user in range(3)]
+    async with asyncio.timeout(5):
+        while flow.throttled == 0:  # noqa: ASYNC110 - the fake has nothing to await
+            await asyncio.sleep(0.01)
+    flow.release()
     await told.wait_answered(*(job.job_id for job in jobs), timeout=5)
     assert all(told.result(job.job_id).images for job in jobs)
     assert flow.throttled == 1
