@@ -72,12 +72,16 @@ async def test_flow_out_of_credits_mid_queue_every_job_answered_once_on_gemini(
         ) as (service, told):
             users = [owner(str(u)) for u in range(1, 5)]
             jobs = []
+            flow.hold()  # the first calls are made and held there, however slow the machine
             for round_ in range(3):
                 for who in users:
                     submitted = await service.submit(who, f"a fox {round_} --model 2 --count 2")
                     jobs.append(submitted.job_id)
-            await told.wait_answered(jobs[0])
+            async with asyncio.timeout(5):
+                while not flow.held:  # noqa: ASYNC110 - the fake has nothing to await
+                    await asyncio.sleep(0.01)
             flow.fail_next(402, count=1000)  # the subscription ran out, mid-queue
+            flow.release()
             started = time.monotonic()
             await told.wait_answered(*jobs, timeout=30)
             took = time.monotonic() - started
