@@ -15,8 +15,9 @@ an announcement. Per case it prints the median, min and max over the runs of:
 - the overhead from the upstream's answer leaving the fake Flow server to the platform receiving
   that job's image, p50/p95/p99 (a job's answer is found by the command it replies to, and the
   command by a number in the prompt the Flow server saw);
-- the first response to each command (Telegram: the first message replying to it; Discord: the
-  interaction's callback), p50 and max, and on Discord the interactions acknowledged after their
+- the first response to each command (Telegram: the first message that shows it, a reply to
+  it or a status message that lists its prompt, sent or edited; Discord: the interaction's
+  callback), p50 and max, and on Discord the interactions acknowledged after their
   3 s (the fake answers those 10062 Unknown interaction, as Discord does);
 - the platform calls per job (Bot API calls, or Discord REST calls), the 429s the platform and
   the upstream answered, and the bot process's peak RSS (sampled; a fresh process per run);
@@ -64,11 +65,14 @@ from tests.fakes.telegram_server import Call, FakeTelegramServer, FloodControl
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE_SIZE = (64, 64)
 POLL = 0.05  # how often the answers are counted and RSS sampled
-QUIET = 1.0  # after the last image, calls still come (status clean-up): counted until this quiet
+# After the last image, calls still come (a board of waiting jobs removed once a chat's budget
+# has rested, up to 3.3 s): counted until this quiet.
+QUIET = 4.0
 # With jobs unanswered and nothing happening for this long, nothing will: longer than the
 # longest retry wait (BOT_RETRY_MAX_SECONDS, 60 s by default).
 STALL = 75.0
 JOB = re.compile(r"\bjob(\d+)\b")
+TAG = re.compile(r"\bjob\d{5}\b")  # a command's prompt begins with its tag (``run_once``)
 # Settings of the host that would reach the bot process and change what is measured.
 HOST_SETTINGS = ("USEAPI_", "TELEGRAM_", "DISCORD_", "BOT_", "DATABASE_", "GEMINI_", "NBPRO_")
 
@@ -196,6 +200,7 @@ class Telegram:
 
     def __init__(self, server: FakeTelegramServer) -> None:
         self.tg = server
+        self.asked: dict[tuple[int, str], Hashable] = {}  # (chat, the prompt's tag) → command
 
     @staticmethod
     def fake(limited: bool) -> FakeTelegramServer:
@@ -222,7 +227,9 @@ class Telegram:
     async def send(self, user: int, prompt: str) -> Hashable:
         chat = self.first_user + user
         update = await self.tg.post_message(chat, chat, f"/imagine {prompt} --count 1")
-        return (chat, update["message"]["message_id"])
+        key = (chat, update["message"]["message_id"])
+        self.asked[(chat, prompt.split()[0])] = key
+        return key
 
     def images(self) -> dict[Hashable, float]:
         found: dict[Hashable, float] = {}
@@ -243,9 +250,16 @@ class Telegram:
     def first_responses(self) -> dict[Hashable, float]:
         found: dict[Hashable, float] = {}
         for call in self.tg.calls:
+            if call.error is not None or "chat_id" not in call.params:
+                continue
+            chat = call.params["chat_id"]
             replied = (call.params.get("reply_parameters") or {}).get("message_id")
-            if replied is not None and call.error is None:
-                found.setdefault((call.params["chat_id"], replied), call.at)
+            if replied is not None:
+                found.setdefault((chat, replied), call.at)
+            if call.method in ("sendMessage", "editMessageText"):  # a list of waiting jobs
+                for tag in TAG.findall(str(call.params.get("text", ""))):
+                    if (command := self.asked.get((chat, tag))) is not None:
+                        found.setdefault(command, call.at)
         return found
 
     def late(self) -> int:

@@ -122,3 +122,27 @@ async def test_a_private_prompt_is_not_listed_when_its_owner_asks_for_the_queue_
 
     await tg.post_message(USER, USER, "/queue")  # privately, it is the owner's to read
     await until(lambda: any("secret" in str(m.get("text")) for m in tg.sent_messages(USER)))
+
+
+async def test_a_groups_board_never_shows_a_members_private_prompt(
+    telegram: BotUnderTest,
+) -> None:
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.service.scheduler.accounts["alice@example.com"].limit = 0.0  # the jobs wait
+    for words in ("my secret diary page", "another secret"):  # the private chat's own board
+        await tg.post_message(USER, USER, f"/imagine {words} --count 1")
+    for user, words in ((USER, "a fox"), (USER, "a fox again"), (OTHER, "a cat")):
+        await tg.post_message(GROUP, user, f"/imagine {words} --count 1", chat_type="supergroup")
+
+    def said_in_the_group() -> list[str]:
+        return [
+            str(c.params.get("text", ""))
+            for c in tg.calls
+            if c.params.get("chat_id") == GROUP and c.method in ("sendMessage", "editMessageText")
+        ]
+
+    # The group's board lists what its members asked there, the private prompts nowhere.
+    await until(lambda: any("again" in t and "cat" in t for t in said_in_the_group()))
+    assert not any("secret" in t or "diary" in t for t in said_in_the_group())
+    assert any("another secret" in str(m.get("text")) for m in tg.sent_messages(USER))

@@ -68,6 +68,12 @@ class BotApi(Protocol):
     @property
     def limits(self) -> Limits: ...
 
+    @property
+    def leading(self) -> bool:
+        """Whether this process runs the queue and gives the answers (one process always; of
+        several sharing a store, the leader)."""
+        ...
+
     def attach(self, platform: str, notifier: Notifier) -> None:
         """The front end of ``platform`` is ready: answers for it go to ``notifier`` now."""
         ...

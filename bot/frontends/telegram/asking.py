@@ -128,6 +128,7 @@ class Asking:
                 if job is None or job.state is not JobState.QUEUED:
                     raise InvalidInput(views.EDIT_TOO_LATE)
                 await self._service.cancel(UserKey(TELEGRAM, job.owner.user_id), job.id)
+                self._book.release(job)
             except InvalidInput:
                 await message.reply_text(views.EDIT_TOO_LATE, do_quote=True)
                 return

@@ -220,6 +220,8 @@ class Buttons:
             return
         await query.answer(done)
         job = await self._service.find_job(button.job)
+        if job is not None:
+            self._book.release(job)  # its line leaves its chat's board
         key = await self._book.key(job) if job is not None else None
         if key is not None:
             with contextlib.suppress(TelegramError):  # the user may have deleted it

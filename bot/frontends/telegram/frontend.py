@@ -92,7 +92,7 @@ class TelegramFrontEnd:
             .build()
         )
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
-        book = StatusBook(parking)
+        book = self._book = StatusBook(parking)
         intake = Intake(service, book, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
         self.notifier = TelegramNotifier(
@@ -195,6 +195,8 @@ class TelegramFrontEnd:
             await app.start()
             try:
                 self._service.attach(self.PLATFORM, self.notifier)
+                if self._service.leading:  # the boards a previous run left, kept true again
+                    await self._book.boards.take_up(app.bot, self._service)
                 if self._receive_updates:
                     await self._receive(updater)
                     await self._asking.albums.recover()
@@ -202,6 +204,7 @@ class TelegramFrontEnd:
             finally:
                 self._service.detach(self.PLATFORM)
                 await self._asking.albums.close()
+                await self._book.boards.close()
                 if updater.running:
                     await updater.stop()
                 await app.stop()

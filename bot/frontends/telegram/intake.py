@@ -1,5 +1,5 @@
 """From "a user asked" to "a job is queued": checks first, then the references, then the
-stored, queued job, then its status message.
+stored, queued job, then its status message (or its line on its busy chat's board).
 
 Everything the core can refuse without the images is refused before anything is sent or
 downloaded: one short answer, and a refused album costs no download. The job is queued before
@@ -93,7 +93,11 @@ class Intake:
                     await admitted()
                 submitted = await admission.submit(fetch=lambda: self.fetch_all(bot, sources))
                 # Nothing awaited since the job was queued: its answer can't have come yet.
-                posting = self._book.expect(submitted.job_id, reuse)
+                # A busy chat's board is this process's to keep only where its answers are
+                # given (a follower of several processes gives none).
+                posting = self._book.expect(
+                    bot, submitted.job_id, chat_id, reuse, may_list=self._service.leading
+                )
         except InvalidInput as refusal:
             if submitted is None:
                 await self._refuse(bot, refusal, refuse, chat_id, answer_to)
@@ -106,6 +110,11 @@ class Intake:
         if submitted is None or posting is None:
             return submitted
         text = texts.queued(submitted.position, paused=submitted.paused)
+        if posting.listed:  # its line says what it is (its answer may have come: nothing)
+            job = await self._service.job(submitted.job_id)
+            if job is not None:
+                self._book.boards.describe(job, text)
+            return submitted
         key = await self._book.post(
             bot, submitted.job_id, posting, chat_id=chat_id, answer_to=answer_to, text=text
         )

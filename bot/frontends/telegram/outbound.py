@@ -83,13 +83,13 @@ MESSAGES = frozenset(
 # What each urgency leaves unused of the overall, a chat's and a group's budget, for the more
 # urgent requests that may come meanwhile. Answers come in waves (a slot's worth of jobs ends
 # at once): status messages and progress go only while most of the overall burst is left for
-# them, and in a chat only when its budget is rested, so that the answers that follow a chat's
-# status message find room (the FAQ's one message a second in a chat, 30 a second in all); a
-# status message that waits so long that its answer comes first is never sent
-# (``unless_overtaken``).
+# them; in a chat, a status message (a command's acknowledgement) leaves the last place for
+# an answer, and progress goes only when the budget is rested, so that the answers that follow
+# find room (the FAQ's one message a second in a chat, 30 a second in all); a status message
+# that waits so long that its answer comes first is never sent (``unless_overtaken``).
 SPARE = {
     "ANSWER": (0, 0, 0),
-    "STATUS": (20, 2, 1),
+    "STATUS": (20, 1, 1),
     "PROGRESS": (20, 2, 5),
 }
 

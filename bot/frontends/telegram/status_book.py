@@ -17,6 +17,10 @@ message (``key`` finds none); one whose status message went has it edited, once 
 parked. The one gap is the reply's way back: Telegram tells a message's id only in the answer
 to sending it, so a process killed between Telegram taking the message and the parked id
 (milliseconds, one write) leaves that message as it was, and answers with a new one.
+
+A job queued in a chat where another of this process's jobs is still open goes on the chat's
+board instead (``board``): one message for them all, and each answer a reply of its own. A
+command in a quiet chat keeps its own status message, which its answer takes the place of.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from bot.core.domain import Job
 from bot.core.i18n import Text
 from bot.core.ports import Parking
 from bot.frontends.telegram import outbound, status
+from bot.frontends.telegram.board import Boards
 from bot.frontends.telegram.status import StatusKey
 
 log = logging.getLogger(__name__)
@@ -50,6 +55,7 @@ class Posting:
     reuse: StatusKey | None = None  # a message an interrupted attempt left, to say it on
     going: bool = False  # its turn came: it is on its way to Telegram
     answered: bool = False  # the job's answer came: too late to send it
+    listed: bool = False  # on its chat's board: no message of its own
 
     def still_due(self) -> bool:
         """Asked by ``outbound`` when its turn comes: send it unless the answer came first."""
@@ -62,12 +68,33 @@ class StatusBook:
         self._parking = parking
         self._posting: dict[int, Posting] = {}
         self._known: dict[int, StatusKey | None] = {}
+        self._own: dict[int, set[int]] = {}  # chat → its jobs with a status message, unanswered
+        self.boards = Boards(parking)
 
-    def expect(self, job_id: int, reuse: StatusKey | None = None) -> Posting:
-        """Job ``job_id`` was just queued and will get a status message (said on ``reuse``, a
-        message an interrupted attempt left): its answer waits for that message if it is on
-        its way. Call before awaiting anything after the queueing."""
-        posting = self._posting[job_id] = Posting(reuse=reuse)
+    def expect(
+        self,
+        bot: Bot,
+        job_id: int,
+        chat_id: int,
+        reuse: StatusKey | None = None,
+        *,
+        may_list: bool = False,
+    ) -> Posting:
+        """Job ``job_id`` was just queued in ``chat_id`` and will be shown: on its chat's board
+        if ``may_list`` and another job is open there, else by a status message of its own
+        (said on ``reuse``, a message an interrupted attempt left), which its answer waits for
+        if it is on its way. Call before awaiting anything after the queueing."""
+        posting = Posting(reuse=reuse)
+        busy = bool(self._own.get(chat_id)) or self.boards.open_in(chat_id)
+        if may_list and reuse is None and busy:
+            posting.listed = True
+            posting.settled.set_result(None)
+            self.boards.reserve(bot, chat_id, job_id)
+            self._remember(job_id, None)  # its answer needn't look in the store
+            return posting
+        self._posting[job_id] = posting
+        if may_list:  # what makes the chat busy (only where its answers are given: ``release``)
+            self._own.setdefault(chat_id, set()).add(job_id)
         return posting
 
     async def post(
@@ -108,12 +135,28 @@ class StatusBook:
     async def for_answer(self, job: Job) -> StatusKey | None:
         """The status message the job's answer takes the place of, or None (a new message).
         A status message not yet sent never will be (a reused one takes the answer as it is);
-        one on its way is waited for."""
+        one on its way is waited for. A job on its chat's board leaves it, or takes its place
+        if it is the board's last."""
+        board = self.boards.hand_over(job.id)
+        self.release(job)
+        if board is not None:  # its own from here on (a retry finds it; a restart, a picture)
+            self._remember(job.id, board)
+            return board
         posting = self._posting.get(job.id)
         if posting is not None:
             posting.answered = True
             return await asyncio.shield(posting.settled) if posting.going else posting.reuse
         return await self._stored(job)
+
+    def release(self, job: Job) -> None:
+        """The job ends (its answer comes, or it was cancelled): its chat is quieter."""
+        self.boards.leave(job.id)
+        chat_id = int(job.owner.chat_id)
+        own = self._own.get(chat_id)
+        if own is not None:
+            own.discard(job.id)
+            if not own:
+                del self._own[chat_id]
 
     def forget(self, job_id: int) -> None:
         """The job's answer went: its status message is the answer now."""

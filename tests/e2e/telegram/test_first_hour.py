@@ -13,7 +13,7 @@ import pytest
 from bot.core import option_texts, texts
 from bot.core.domain import GenerationRequest, JobState, UserKey
 from bot.core.policy import Limits
-from bot.frontends.telegram import asking, kept, status_book, views
+from bot.frontends.telegram import asking, board, kept, views
 from tests.conftest import as_uploaded
 from tests.e2e.telegram.harness import (
     GROUP,
@@ -285,9 +285,6 @@ async def test_stickers_voice_and_video_are_told_what_the_bot_reads(bot: BotUnde
 async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTest) -> None:
     await bot.start(limits=Limits(running_per_user=1))
     tg = bot.tg
-    # The status message the edited prompt takes up again is edited to its new job's place, the
-    # old job's place here: Telegram says "not modified", which the bot takes as done.
-    bot.refusals.append("message is not modified")
     # The first job runs while the second waits behind it (the chat's pace of one message a
     # second, its status and the second's, well within).
     bot.flow.latency = 2.0
@@ -295,8 +292,10 @@ async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTes
     await until(lambda: bot.service.scheduler.in_flight)
     asked = await tg.post_message(USER, USER, "a tiny robot on the mon --count 1")
     await until(lambda: bot.service.scheduler.position(2) > 0)
-    # Each status message says its place at once: the first's, then the second's.
-    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == texts.queued(1), count=2)
+    # Each says its place at once: the first on its status message, then the second (asked
+    # while the first is open) on the chat's board.
+    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == texts.queued(1))
+    await tg.wait_for("sendMessage", predicate=lambda c: texts.queued(1) in text_of(c), count=2)
     # The edit waits until the message's job is noted (just after it is queued).
     noted = f"{USER}:{message_id(asked)}"
     async with asyncio.timeout(5):
@@ -306,12 +305,11 @@ async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTes
     await until(lambda: bot.service.scheduler.position(3) > 0)
     assert (await bot.job(2)).state is JobState.CANCELLED
     third = await bot.job(3)
-    # The same status message carries on; the answer replies to the edited message.
-    async with asyncio.timeout(5):
-        while not await bot.store.peek_pending(status_book.KIND, str(third.id)):  # noqa: ASYNC110
-            await asyncio.sleep(0.01)
-    parked = await bot.store.peek_pending(status_book.KIND, str(third.id))
-    assert parked == [str(status_of(tg, USER, asked))]
+    # The board lists the new version in the old one's place; the answer replies to the
+    # edited message.
+    await tg.wait_for("editMessageText", predicate=lambda c: "on the moon”" in text_of(c))
+    [listing] = [m for m in tg.sent_messages(USER) if board.HEADING in m.get("text", "")]
+    assert "on the mon”" not in listing["text"]
     assert third.owner.reply_to == str(message_id(asked))
     await bot.delivered(3)
     prompts = [g["prompt"] for g in generations(bot.flow)]

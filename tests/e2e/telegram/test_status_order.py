@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.core import texts
-from bot.frontends.telegram import status_book
+from bot.frontends.telegram import board, status_book
 from bot.frontends.telegram.outbound import TELEGRAM_LIMITS
 from tests.e2e.telegram.harness import TOKEN, USER, BotUnderTest, text_of
 from tests.fakes.flow_server import FakeFlowServer
@@ -198,5 +198,53 @@ async def test_a_status_message_parked_before_a_kill_becomes_the_answer(
         assert "photo" in answer
         asked = command["message"]["message_id"]
         assert status.params["reply_parameters"]["message_id"] == asked
+    finally:
+        await killed(bot)
+
+
+def parked_boards(tmp: Path) -> list[str]:
+    with contextlib.closing(sqlite3.connect(tmp / "bot.sqlite3")) as db:
+        rows = db.execute("SELECT key FROM pending WHERE kind = ?", (board.KIND,))
+        return [str(key) for (key,) in rows]
+
+
+async def test_a_busy_chats_board_kept_through_a_kill_is_taken_up_and_goes_with_its_jobs(
+    fakes: tuple[FakeTelegramServer, FakeFlowServer], tmp_path: Path
+) -> None:
+    tg, flow = fakes
+    bot = await bot_process(tg, flow, tmp_path, starts=1)
+    try:
+        flow.hold()
+        asked = [await tg.post_message(USER, USER, f"/imagine fox {n} --count 1") for n in range(3)]
+        async with asyncio.timeout(10):
+            while not parked_boards(tmp_path):  # noqa: ASYNC110 - another process writes it
+                await asyncio.sleep(0.01)
+        await killed(bot)
+        [listing] = [m for m in tg.sent_messages(USER) if board.HEADING in m["text"]]
+        assert "“fox 1”" in listing["text"]
+        since = len(tg.calls)
+
+        bot = await bot_process(tg, flow, tmp_path, starts=2)
+        flow.release()
+
+        def answered() -> list[int]:
+            return [
+                m["reply_to_message"]["message_id"]
+                for m in tg.sent_messages(USER)
+                if "photo" in m and "reply_to_message" in m
+            ]
+
+        async with asyncio.timeout(30):
+            while len(answered()) < 3 or any(  # noqa: ASYNC110
+                "photo" not in m for m in tg.sent_messages(USER)
+            ):
+                await asyncio.sleep(0.05)
+        # Each command answered once; the board the first run left was taken up again (edited
+        # or removed by the second run), and is gone with its jobs: nothing says "queued".
+        assert sorted(answered()) == sorted(c["message"]["message_id"] for c in asked)
+        board_id = listing["message_id"]
+        assert [c for c in tg.calls[since:] if c.params.get("message_id") == board_id]
+        assert tg.message(USER, board_id) is None
+        assert parked_boards(tmp_path) == []
     finally:
         await killed(bot)

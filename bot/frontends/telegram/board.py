@@ -1,0 +1,230 @@
+"""One status message for a busy chat: the jobs asked there while another is still open, each
+with its place or state, in one message edited as they start and end.
+
+Telegram takes about one message a second in a chat (platforms.md, "Flood limits"), and its
+answers take that budget first (``outbound``): a status message a job each left the later
+commands of a busy chat unacknowledged for seconds, or unacknowledged at all when their
+answers overtook them. One message that lists them all acknowledges a command with one edit,
+and a burst of them with one. Its edits are coalesced: each is made when its turn comes with
+what is true then (``unless_overtaken``), after the answers, and a new job's acknowledgement
+goes at a status message's urgency, the rest (a start, an end, a place counting down) at
+progress's. A listed job's answer is a reply of its own; the board drops its line, and goes
+when the last one went.
+
+A chat's board lists only the jobs asked in that chat: a prompt is never shown elsewhere.
+Its id is parked (``Parking``, kind ``KIND``, with each job it listed), so that a restarted
+process takes it up again: the jobs still open keep their lines, and a board with none left
+is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot.core import texts
+from bot.core.cancellation import cancel_until_done
+from bot.core.domain import Job, QueueItem
+from bot.core.i18n import _, join
+from bot.core.ports import Parking
+from bot.core.presenters import QueueView
+from bot.core.service.api import BotApi
+from bot.frontends.telegram import outbound, status, views
+from bot.frontends.telegram.status import StatusKey
+
+log = logging.getLogger(__name__)
+KIND = "status.board"  # parked: "<chat id>:<message id>" → each job id it listed
+HEADING = _("Jobs in this chat:")
+
+
+@dataclass
+class _Line:
+    what: str  # the job's id and its prompt, clipped (or which image it upscales)
+    status: str  # its place in the queue, or that it runs
+    answer_to: int | None  # the command that asked for it
+    parked: StatusKey | None = None  # the board message its line was parked with
+
+
+@dataclass(eq=False)
+class Board:
+    chat_id: int
+    # Job id → its line; None while its description is on its way (nothing to show yet).
+    lines: dict[int, _Line | None] = field(default_factory=dict)
+    key: StatusKey | None = None  # the message, once it went
+    replies_to: int | None = None  # the job whose command the message replies to
+    handed: StatusKey | None = None  # the message an answer took: parked no more once done
+    version: int = 0  # what it says changes: an edit made before is overtaken
+    acknowledge: bool = False  # a job joined since the board last went out: at status urgency
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    keeper: asyncio.Task[None] | None = None
+
+    def change(self, *, joined: bool = False) -> None:
+        self.version += 1
+        self.acknowledge |= joined
+        self.changed.set()
+
+    def still(self, version: int) -> Callable[[], bool]:
+        """Whether the board still says what it said at ``version`` (asked at a request's turn)."""
+        return lambda: self.version == version
+
+    def text(self) -> str:
+        shown = [line for line in self.lines.values() if line is not None]
+        return join("\n", [HEADING, *(join(" — ", [ln.what, ln.status]) for ln in shown)])
+
+
+class Boards:
+    def __init__(self, parking: Parking) -> None:
+        self._parking = parking
+        self._boards: dict[int, Board] = {}
+        self._listed: dict[int, Board] = {}  # job id → the board that lists it
+
+    def open_in(self, chat_id: int) -> bool:
+        return chat_id in self._boards
+
+    def reserve(self, bot: Bot, chat_id: int, job_id: int) -> None:
+        """Job ``job_id``, just queued in ``chat_id``, goes on the chat's board (its line once
+        ``describe`` says what it is). Call before awaiting anything after the queueing."""
+        board = self._boards.get(chat_id)
+        if board is None:
+            board = self._boards[chat_id] = Board(chat_id)
+            # Sent in the context of the command that opened it: its reader, its sender.
+            board.keeper = asyncio.create_task(self._keep(bot, board))
+        board.lines[job_id] = None
+        self._listed[job_id] = board
+
+    def describe(self, job: Job, said: str) -> None:
+        """The line of a reserved job: its id, prompt and ``said`` (its place)."""
+        board = self._listed.get(job.id)
+        if board is None:  # answered already
+            return
+        [row] = QueueView.of([QueueItem(job, 0)]).rows
+        answer_to = status.answer_to(job.owner)
+        board.lines[job.id] = _Line(join(" ", [row.ref, row.what]), said, answer_to)
+        board.change(joined=True)
+
+    def tell(self, job_id: int, said: str) -> bool:
+        """A listed job's status now; False if no board lists it."""
+        board = self._listed.get(job_id)
+        if board is None:
+            return False
+        line = board.lines.get(job_id)
+        if line is not None and line.status != said:
+            line.status = said
+            board.change()
+        return True
+
+    def hand_over(self, job_id: int) -> StatusKey | None:
+        """The board's message for the job's answer to take its place, if the job is all it
+        lists and it replies to the job's command (the last of a burst, usually): then the
+        board is done. Else None."""
+        board = self._listed.get(job_id)
+        if board is None or board.key is None or board.replies_to != job_id:
+            return None
+        if set(board.lines) != {job_id}:
+            return None
+        key, board.key = board.key, None
+        board.handed = key
+        return key
+
+    def leave(self, job_id: int) -> None:
+        """The job was answered or cancelled: its line goes."""
+        board = self._listed.pop(job_id, None)
+        if board is not None and board.lines.pop(job_id, None) is not None:
+            board.change()
+
+    async def take_up(self, bot: Bot, service: BotApi) -> None:
+        """After a restart: each chat's latest board a previous run left lists the chat's
+        jobs still open, and a board with none left says it is done (a removal could take a
+        picture away: the last job's answer may have taken its place)."""
+        chats: dict[int, list[tuple[StatusKey, list[int]]]] = {}
+        for parked in await self._parking.pending_keys(KIND, 0.0):
+            chat, _, message = parked.partition(":")
+            values = await self._parking.peek_pending(KIND, parked)
+            jobs = [int(job) for value in values for job in value.split(",")]
+            chats.setdefault(int(chat), []).append(((int(chat), int(message)), jobs))
+        for chat_id, boards in chats.items():
+            key = max(key for key, _ in boards)
+            taken = sorted({job for _, listed in boards for job in listed})
+            for job_id in taken:  # before anything is awaited: an answer meanwhile leaves
+                self.reserve(bot, chat_id, job_id)
+            board = self._boards[chat_id]
+            board.key = key
+            for job_id in taken:
+                job = await service.job(job_id)
+                if job is not None and not job.state.final:
+                    self.describe(job, texts.queued(0))
+                    if (line := board.lines.get(job_id)) is not None:
+                        line.parked = key  # parked with it already
+                else:
+                    self.leave(job_id)
+            if not board.lines:
+                board.key = None
+            board.change()
+            for old, _ in boards:
+                if old != board.key:
+                    with contextlib.suppress(TelegramError):
+                        await status.edit(bot, old, views.DONE)
+                    await self._parking.take_pending(KIND, parked_as(old))
+
+    async def close(self) -> None:
+        await cancel_until_done([b.keeper for b in self._boards.values() if b.keeper])
+
+    async def _keep(self, bot: Bot, board: Board) -> None:
+        """Keep ``board`` saying what is true, one request at a time, until it lists nothing."""
+        while True:
+            await board.changed.wait()
+            board.changed.clear()
+            if not board.lines and board.key is None:
+                del self._boards[board.chat_id]  # nothing awaited since the check: none joined
+                if board.handed is not None:  # after its answer: a restart mends no picture
+                    await self._parking.take_pending(KIND, parked_as(board.handed))
+                return
+            version, acknowledge = board.version, board.acknowledge
+            board.acknowledge = False
+            urgency = outbound.Urgency.STATUS if acknowledge else outbound.Urgency.PROGRESS
+            try:
+                with outbound.at(urgency), outbound.unless_overtaken(board.still(version)):
+                    await self._say(bot, board)
+            except outbound.Overtaken:  # it changed while waiting its turn: say what is now
+                board.acknowledge |= acknowledge
+                board.changed.set()
+            except TelegramError as exc:  # a courtesy: the answers go all the same
+                log.warning("chat %d: the board could not be updated (%s)", board.chat_id, exc)
+                if not board.lines:
+                    board.key = None
+                    board.changed.set()
+            except Exception:
+                log.exception("chat %d: the board could not be updated", board.chat_id)
+
+    async def _say(self, bot: Bot, board: Board) -> None:
+        """One request: the board sent, edited or removed, as its lines say now."""
+        shown = [(job, line) for job, line in board.lines.items() if line is not None]
+        key = board.key
+        if not shown:
+            if key is not None and not board.lines:
+                await status.clear(bot, key)
+                await self._parking.take_pending(KIND, parked_as(key))
+                board.key = None
+                board.changed.set()
+            return
+        if key is None or not await status.edit(bot, key, board.text()):
+            last, line = shown[-1]  # the latest command: the board sits under it
+            sent = await status.send(bot, board.chat_id, board.text(), line.answer_to)
+            key = board.key = (board.chat_id, sent.message_id)
+            board.replies_to = last
+        new = [(job, line) for job, line in shown if line.parked != key]
+        if new and board.key == key:  # where a restart finds the board (unless answered)
+            for _job, line in new:
+                line.parked = key
+            await self._parking.add_pending(KIND, parked_as(key), ",".join(str(j) for j, _ in new))
+
+
+def parked_as(key: StatusKey) -> str:
+    """The key a board's jobs are parked under."""
+    return f"{key[0]}:{key[1]}"
