@@ -8,13 +8,16 @@ answers overtook them. One message that lists them all acknowledges a command wi
 and a burst of them with one. Its edits are coalesced: each is made when its turn comes with
 what is true then (``unless_overtaken``), after the answers, and a new job's acknowledgement
 goes at a status message's urgency, the rest (a start, an end, a place counting down) at
-progress's. A listed job's answer is a reply of its own; the board drops its line, and goes
-when the last one went.
+progress's. A listed job's answer is a reply of its own and the board drops its line, but
+the job whose command the board replies to has its answer take the board's place
+(``hand_over``), as a quiet chat's status message does, and the jobs still listed go on a new
+board under the latest command (whose job usually ends last, and takes that one's place). A
+board with nothing left to list goes.
 
 A chat's board lists only the jobs asked in that chat: a prompt is never shown elsewhere.
 Its id is parked (``Parking``, kind ``KIND``, with each job it listed), so that a restarted
 process takes it up again: the jobs still open keep their lines, and a board with none left
-is removed.
+says it is done.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class Board:
     lines: dict[int, _Line | None] = field(default_factory=dict)
     key: StatusKey | None = None  # the message, once it went
     replies_to: int | None = None  # the job whose command the message replies to
-    handed: StatusKey | None = None  # the message an answer took: parked no more once done
+    handed: list[StatusKey] = field(default_factory=list)  # messages answers took: unpark
     version: int = 0  # what it says changes: an edit made before is overtaken
     acknowledge: bool = False  # a job joined since the board last went out: at status urgency
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -120,16 +123,15 @@ class Boards:
         return True
 
     def hand_over(self, job_id: int) -> StatusKey | None:
-        """The board's message for the job's answer to take its place, if the job is all it
-        lists and it replies to the job's command (the last of a burst, usually): then the
-        board is done. Else None."""
+        """The board's message, for the job's answer to take its place, if it replies to the
+        job's command; else None. The jobs it still lists go on a new board, under the latest
+        command, whose job is usually the last to end: its answer takes that one's place."""
         board = self._listed.get(job_id)
         if board is None or board.key is None or board.replies_to != job_id:
             return None
-        if set(board.lines) != {job_id}:
-            return None
         key, board.key = board.key, None
-        board.handed = key
+        board.handed.append(key)
+        board.acknowledge = True  # the others are shown nowhere until it went
         return key
 
     def leave(self, job_id: int) -> None:
@@ -182,8 +184,10 @@ class Boards:
             board.changed.clear()
             if not board.lines and board.key is None:
                 del self._boards[board.chat_id]  # nothing awaited since the check: none joined
-                if board.handed is not None:  # after its answer: a restart mends no picture
-                    await self._parking.take_pending(KIND, parked_as(board.handed))
+            for key in board.handed:  # now an answer: a restart must not take it up
+                await self._parking.take_pending(KIND, parked_as(key))
+            board.handed.clear()
+            if self._boards.get(board.chat_id) is not board:
                 return
             version, acknowledge = board.version, board.acknowledge
             board.acknowledge = False
