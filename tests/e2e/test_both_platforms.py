@@ -16,7 +16,7 @@ import pytest
 from bot.core import history_texts, texts
 from bot.frontends.telegram import frontend
 from bot.frontends.telegram.frontend import TelegramFrontEnd
-from tests.e2e.telegram.harness import QUICK
+from tests.e2e.telegram.harness import QUICK, text_of
 from tests.e2e.whole_bot import DC_USER, TG_USER, answered_with_files, running
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call
@@ -29,7 +29,7 @@ def queued(call: Call) -> bool:
 async def test_a_discord_job_overtakes_a_telegram_backlog(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Six status messages at once in one chat: Telegram's pace of one a second isn't under test.
+    # Six commands at once in one chat: Telegram's pace of one a second isn't under test.
     monkeypatch.setattr(frontend, "TelegramFrontEnd", partial(TelegramFrontEnd, flood=QUICK))
     async with FakeFlowServer(latency=2.0) as flow:  # long enough that nothing finishes meanwhile
         env = {
@@ -43,7 +43,11 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(
         async with running(env, tmp_path) as (tg, dc):
             for i in range(1, 7):
                 await tg.post_message(TG_USER, TG_USER, f"/imagine tg {i} --count 1")
-            await tg.wait_for("sendMessage", count=6, predicate=queued)
+            # The first's status message, the five others on the chat's board.
+            await tg.wait_for("sendMessage", predicate=queued)
+            async with asyncio.timeout(5):
+                while not any("“tg 6”" in text_of(c) for c in tg.calls):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
             async with asyncio.timeout(5):  # three running, three waiting
                 while len(flow.images_requests()) < 3:  # noqa: ASYNC110 — no event to wait on
                     await asyncio.sleep(0.01)
@@ -51,7 +55,9 @@ async def test_a_discord_job_overtakes_a_telegram_backlog(
 
             await dc.slash_command("imagine", {"prompt": "dc 1 --count 1"}, user_id=DC_USER)
             await dc.wait_for(answered_with_files, timeout=10)
-            await tg.wait_for("editMessageMedia", count=6, timeout=10)
+            async with asyncio.timeout(10):  # each its answer: in its status message's place
+                while len(tg.calls_of("editMessageMedia") + tg.calls_of("sendPhoto")) < 6:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
 
     order = [str((r.json or {})["prompt"]) for r in flow.images_requests()]
     # Round-robin: the first slot to free up goes to the Discord user, not to Telegram's 4th.
