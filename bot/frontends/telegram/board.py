@@ -6,13 +6,15 @@ answers take that budget first (``outbound``): a status message a job each left 
 commands of a busy chat unacknowledged for seconds, or unacknowledged at all when their
 answers overtook them. One message that lists them all acknowledges a command with one edit,
 and a burst of them with one. Its edits are coalesced: each is made when its turn comes with
-what is true then (``unless_overtaken``), after the answers, and a new job's acknowledgement
-goes at a status message's urgency, the rest (a start, an end, a place counting down) at
-progress's. A listed job's answer is a reply of its own and the board drops its line, but
-the job whose command the board replies to has its answer take the board's place
-(``hand_over``), as a quiet chat's status message does, and the jobs still listed go on a new
-board under the latest command (whose job usually ends last, and takes that one's place). A
-board with nothing left to list goes.
+what is true then (``unless_overtaken``), after the answers; a new job's acknowledgement goes
+as ``LISTING`` (leaving the chat's last place to an answer), the rest (a start, an end, a
+place counting down) as progress.
+
+A listed job's answer is a reply of its own and the board drops its line, but the job whose
+command the board replies to has its answer take the board's place (``hand_over``), as a
+quiet chat's status message does, and the jobs still listed go on a new board under the latest
+command (whose job usually ends last, and takes that one's place). A board with nothing left
+to list goes.
 
 A chat's board lists only the jobs asked in that chat: a prompt is never shown elsewhere.
 Its id is parked (``Parking``, kind ``KIND``, with each job it listed), so that a restarted
@@ -191,7 +193,7 @@ class Boards:
                 return
             version, acknowledge = board.version, board.acknowledge
             board.acknowledge = False
-            urgency = outbound.Urgency.STATUS if acknowledge else outbound.Urgency.PROGRESS
+            urgency = outbound.Urgency.LISTING if acknowledge else outbound.Urgency.PROGRESS
             try:
                 with outbound.at(urgency), outbound.unless_overtaken(board.still(version)):
                     await self._say(bot, board)

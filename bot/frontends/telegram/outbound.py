@@ -7,11 +7,12 @@ costs a second or more of silence in that chat). (An album's captions, a result'
 text with entities are rendered where they are made: entity offsets count the words as sent.)
 
 The turn order is what the user sees first: answers (images, failures, replies to what a user
-just did) before new jobs' status messages, and those before live progress and chat actions,
-which also leave part of every budget unused, so that an answer never waits behind them. In a
-group, the people the bot is answering take turns (each their most urgent), so one member's ten
-answers don't hold back another member's next job. Edits of one message go out one at a time,
-in the order made: a progress edit already sent when the answer comes lands before it.
+just did) before new jobs' status messages and a busy chat's list of them, and those before
+live progress and chat actions, which also leave part of every budget unused, so that an
+answer never waits behind them. In a group, the people the bot is answering take turns (each
+their most urgent), so one member's ten answers don't hold back another member's next job.
+Edits of one message go out one at a time, in the order made: a progress edit already sent
+when the answer comes lands before it.
 
 Whom a request answers is ``answering`` (set for each update, its sender, and by the delivery of
 a job, its owner), how urgent it is ``urgency``; tasks started from there inherit both. A request
@@ -83,13 +84,16 @@ MESSAGES = frozenset(
 # What each urgency leaves unused of the overall, a chat's and a group's budget, for the more
 # urgent requests that may come meanwhile. Answers come in waves (a slot's worth of jobs ends
 # at once): status messages and progress go only while most of the overall burst is left for
-# them; in a chat, a status message (a command's acknowledgement) leaves the last place for
-# an answer, and progress goes only when the budget is rested, so that the answers that follow
-# find room (the FAQ's one message a second in a chat, 30 a second in all); a status message
-# that waits so long that its answer comes first is never sent (``unless_overtaken``).
+# them, and in a chat only when its budget is rested, so that the answers that follow a chat's
+# status message find room (the FAQ's one message a second in a chat, 30 a second in all); a
+# status message that waits so long that its answer comes first is never sent
+# (``unless_overtaken``). A busy chat's board acknowledging its new commands leaves only the
+# chat's last place: in a busy chat the budget is seldom rested, and a command must be seen
+# within about a second (``board``).
 SPARE = {
     "ANSWER": (0, 0, 0),
-    "STATUS": (20, 1, 1),
+    "STATUS": (20, 2, 1),
+    "LISTING": (20, 1, 1),
     "PROGRESS": (20, 2, 5),
 }
 
@@ -99,7 +103,8 @@ Json = dict[str, Any]
 class Urgency(IntEnum):
     ANSWER = 0  # an answer, a failure, a reply to what a user just did
     STATUS = 1  # a new job's status message
-    PROGRESS = 2  # live progress, chat actions: a courtesy
+    LISTING = 2  # new jobs on a busy chat's board
+    PROGRESS = 3  # live progress, chat actions: a courtesy
 
 
 answering: ContextVar[int | None] = ContextVar("answering", default=None)

@@ -19,8 +19,9 @@ to sending it, so a process killed between Telegram taking the message and the p
 (milliseconds, one write) leaves that message as it was, and answers with a new one.
 
 A job queued in a chat where another of this process's jobs is still open goes on the chat's
-board instead (``board``): one message for them all, and each answer a reply of its own. A
-command in a quiet chat keeps its own status message, which its answer takes the place of.
+board instead (``board``): one message for them all, acknowledging a busy chat's commands
+within its budget. A command in a quiet chat keeps its own status message, which its answer
+takes the place of.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ class StatusBook:
         """The status message the job's answer takes the place of, or None (a new message).
         A status message not yet sent never will be (a reused one takes the answer as it is);
         one on its way is waited for. A job on its chat's board leaves it, or takes its place
-        if it is the board's last."""
+        if the board replies to its command (``Boards.hand_over``)."""
         board = self.boards.hand_over(job.id)
         self.release(job)
         if board is not None:  # its own from here on (a retry finds it; a restart, a picture)
