@@ -7,12 +7,12 @@ costs a second or more of silence in that chat). (An album's captions, a result'
 text with entities are rendered where they are made: entity offsets count the words as sent.)
 
 The turn order is what the user sees first: answers (images, failures, replies to what a user
-just did) before new jobs' status messages and a busy chat's list of them, and those before
-live progress and chat actions, which also leave part of every budget unused, so that an
-answer never waits behind them. In a group, the people the bot is answering take turns (each
-their most urgent), so one member's ten answers don't hold back another member's next job.
-Edits of one message go out one at a time, in the order made: a progress edit already sent
-when the answer comes lands before it.
+just did) before new jobs' status messages or listing, and those before live progress and chat
+actions, which also leave part of every budget unused, so that an answer never waits behind
+them. In a group, the people the bot is answering take turns (each their most urgent), so one
+member's ten answers don't hold back another member's next job. Edits of one message go out
+one at a time, in the order made: a progress edit already sent when the answer comes lands
+before it.
 
 Whom a request answers is ``answering`` (set for each update, its sender, and by the delivery of
 a job, its owner), how urgent it is ``urgency``; tasks started from there inherit both. A request
@@ -81,15 +81,11 @@ MESSAGES = frozenset(
         "editMessageCaption", "editMessageReplyMarkup", "editMessageMedia",
     )
 )  # fmt: skip
-# What each urgency leaves unused of the overall, a chat's and a group's budget, for the more
-# urgent requests that may come meanwhile. Answers come in waves (a slot's worth of jobs ends
-# at once): status messages and progress go only while most of the overall burst is left for
-# them, and in a chat only when its budget is rested, so that the answers that follow a chat's
-# status message find room (the FAQ's one message a second in a chat, 30 a second in all); a
-# status message that waits so long that its answer comes first is never sent
-# (``unless_overtaken``). A busy chat's board acknowledging its new commands leaves only the
-# chat's last place: in a busy chat the budget is seldom rested, and a command must be seen
-# within about a second (``board``).
+# What each urgency leaves unused of the overall, a chat's and a group's budget, for more urgent
+# requests that may come meanwhile (answers come in waves, a slot's worth of jobs at once): the
+# rest go only while most of the overall burst is left, and in a chat only when its budget is
+# rested (the FAQ's 1/s in a chat, 30/s in all), but for a busy chat's board, which leaves the
+# last place: such a budget is seldom rested, and a new command is to be seen within a second.
 SPARE = {
     "ANSWER": (0, 0, 0),
     "STATUS": (20, 2, 1),
