@@ -59,8 +59,15 @@ class LiveInteractions:
         self._by_job: dict[int, Live] = {}
 
     def track(self, job_id: int, interaction: discord.Interaction[Any]) -> None:
-        # Jobs that ended elsewhere (cancelled, answered in the channel) leave stale entries.
-        self._by_job = {j: live for j, live in self._by_job.items() if live.fresh}
+        # Jobs that ended elsewhere (cancelled, answered in the channel) leave stale entries:
+        # the oldest go first, tracked in about the order their interactions were made (not a
+        # sweep of every entry: a burst of a thousand commands would make that a million).
+        while self._by_job:
+            oldest = next(iter(self._by_job))
+            if self._by_job[oldest].fresh:
+                break
+            del self._by_job[oldest]
+        self._by_job.pop(job_id, None)  # tracked again: now the newest
         self._by_job[job_id] = Live(interaction)
 
     def get(self, job_id: int) -> Live | None:
