@@ -168,7 +168,11 @@ class Scheduler:
     def position(self, job_id: int) -> int:
         """1 for "next", counting the jobs that taking turns will start before this one; 0 if
         the job isn't waiting."""
-        return self.positions().get(job_id, 0)
+        for user, queue in self._queues.items():
+            for depth, entry in enumerate(queue):
+                if entry.job_id == job_id:
+                    return self._place(user, depth)
+        return 0
 
     def positions(self) -> dict[int, int]:
         """Every waiting job's position, in one pass: round *r* starts the *r*-th job of each
@@ -192,20 +196,32 @@ class Scheduler:
     def position_if_added(self, user: UserKey, ahead: int = 0) -> int:
         """The position a job ``user`` adds now would get, behind ``ahead`` more of theirs that
         are on their way."""
-        placeholders = [Entry(-1 - i, user) for i in range(ahead + 1)]
-        for entry in placeholders:
-            self.add(entry)
-        try:
-            return self.positions()[placeholders[-1].job_id]
-        finally:
-            for entry in placeholders:
-                self.remove(entry.job_id)
+        return self._place(user, self.waiting(user) + ahead)
+
+    def _place(self, user: UserKey, depth: int) -> int:
+        """The position of ``user``'s job at ``depth`` in their queue (0: its head; a user not
+        waiting yet joins the turns last): as ``positions`` counts it, without counting the
+        others' jobs one by one (each prompt of a burst asks, and a thousand may wait)."""
+        served = self._served.get(user, 0)
+        place, passed = depth + 1, False
+        for other, queue in self._queues.items():
+            if other == user:
+                passed = True
+                continue
+            place += min(len(queue), depth)  # their jobs in the rounds before this one
+            theirs = self._served.get(other, 0)
+            earlier = theirs < served or (theirs == served and not passed)
+            if earlier and len(queue) > depth:
+                place += 1  # theirs in this round, before it
+        return place
 
     def take(self, now: float) -> Slot | None:
         """The next job to start and its account, or None if nothing can start now."""
         if self.paused:
             return None
         self._probe_if_deep()
+        if not any(unit.fits(1, now) for unit in self.units_by_name.values()):
+            return None  # every unit is full: nothing starts, so no queued job need be looked at
         for user in self._turn_order():
             if self._running.get(user, 0) >= self.running_per_user:
                 continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from bot.core.domain import UserKey
@@ -251,6 +253,34 @@ def test_the_position_a_new_job_would_get_counts_the_turns_and_the_users_own_job
     assert sched.position_if_added(b, ahead=1) == 6  # behind another of b's, after a2
     assert sched.position_if_added(c) == 3  # a newcomer's first turn comes after b's
     assert sched.positions() == {0: 1, 10: 2, 1: 3, 2: 4}  # nothing was left behind
+
+
+def test_one_job_s_position_agrees_with_everyone_s_as_turns_are_taken() -> None:
+    """``position`` and ``position_if_added`` count without a pass over every job: the same
+    answer as ``positions``, whoever was served when."""
+    rng = random.Random(11)
+    people = users(*"abcdef")
+    sched = scheduler({"x": 2}, running_per_user=1)
+    running: list[Slot] = []
+    for job in range(300):
+        roll = rng.random()
+        if roll < 0.6:
+            sched.add(Entry(job, rng.choice(people)))
+        elif roll < 0.8 and (slot := sched.take(0.0)) is not None:
+            running.append(slot)
+        elif running:
+            sched.release(running.pop(rng.randrange(len(running))), now=0.0, ok=True)
+        everyone = sched.positions()
+        assert {j: sched.position(j) for j in everyone} == everyone
+        for user in people:
+            ahead = rng.randrange(3)
+            placeholders = [Entry(-1 - i, user) for i in range(ahead + 1)]
+            for entry in placeholders:
+                sched.add(entry)
+            expected = sched.positions()[placeholders[-1].job_id]
+            for entry in placeholders:
+                sched.remove(entry.job_id)
+            assert sched.position_if_added(user, ahead) == expected
 
 
 def test_an_account_nobody_measured_probes_from_its_ceiling_when_the_queue_is_deep() -> None:
