@@ -92,6 +92,7 @@ class Slot:
     provider: str = "flow"
     held: int = 1
     turn_before: int = 0  # the user's turn before this start (a refused job gets it back)
+    freed: int = 0  # the account's ``freed`` count at the start (a refusal awaits one after)
 
 
 @dataclass
@@ -238,7 +239,8 @@ class Scheduler:
                 self._tick += 1
                 turn_before = self._served.get(user, 0)
                 self._served[user] = self._tick
-                return Slot(entry, unit.name, now, unit.provider, held, turn_before)
+                freed = unit.freed if isinstance(unit, AccountLimit) else 0
+                return Slot(entry, unit.name, now, unit.provider, held, turn_before, freed)
         return None
 
     def _probe_if_deep(self) -> None:
@@ -263,8 +265,15 @@ class Scheduler:
             account.on_success(slot.sent_at, now)
         elif throttled:
             account.on_throttle(now, slot.sent_at)
-        if not throttled and isinstance(account, AccountLimit):
-            account.freed += 1
+        if isinstance(account, AccountLimit):
+            if throttled:
+                # A slot freed since the request was sent may have been held when it arrived,
+                # and may be taken now: not only one freed after the job is queued again
+                # (after the store has noted it). Missed, the last jobs of a burst would leave
+                # a slot idle until the job's pause ends (a round, at 1 s a call).
+                slot.entry.refused[slot.account] = slot.freed
+            else:
+                account.freed += 1
         account.in_flight -= slot.held
         user = slot.entry.user
         self._running[user] -= 1
@@ -278,10 +287,7 @@ class Scheduler:
         the head of its user's queue, with the turn it had, for the next slot that frees on an
         account that refused it, any slot on another, or any after ``pause_until``."""
         entry = slot.entry
-        account = self.accounts.get(slot.account)
-        if account is not None:  # a fixed road's refusal is waited out, not raced for
-            entry.refused[slot.account] = account.freed
-        entry.not_before = pause_until
+        entry.not_before = pause_until  # a fixed road's refusal is waited out, not raced for
         user = entry.user
         self._served[user] = min(self._served.get(user, slot.turn_before), slot.turn_before)
         self.add(entry, front=True)

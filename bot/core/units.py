@@ -32,9 +32,12 @@ class AccountLimit:
     provider: str = "flow"
     freed: int = 0  # slots given back for any reason but a refusal: what a refused job awaits
     measured: bool = False  # its limit was learned (stored, or cut by a refusal), not guessed
+    # When the latest successes were answered (as many as the limit can be).
+    answered: deque[float] = field(default_factory=deque)
 
     def __post_init__(self) -> None:
         self.limit = self.limit or float(self.floor)
+        self.answered = deque(maxlen=self.ceiling)
 
     def resume(self, limit: float) -> None:
         """Start from a limit learned before (by a previous run), within the bounds."""
@@ -73,6 +76,7 @@ class AccountLimit:
 
     def on_success(self, sent_at: float, now: float) -> None:
         """A request sent at ``sent_at`` succeeded."""
+        self.answered.append(now)
         took = now - sent_at
         self.round_trip = took if not self.round_trip else 0.8 * self.round_trip + 0.2 * took
         # Grow only if the limit was reached while this request ran: an idle account proves
@@ -86,8 +90,13 @@ class AccountLimit:
         """A request sent at ``sent_at`` was refused as over capacity; call before it leaves
         ``in_flight``. One cut per round trip: a request sent before the last cut met the same
         overload, and only brings the limit down to what the upstream held (the others in
-        flight), so that a round of refusals doesn't compound ten percent each."""
-        held = self.in_flight - 1
+        flight), so that a round of refusals doesn't compound ten percent each.
+
+        What the upstream held counts the requests answered since this one was sent: they
+        were there when it arrived, though their answers may have come back before its
+        refusal (at the end of a round they all come back at once); cut below them, the
+        account would leave a slot idle for a round."""
+        held = self.in_flight - 1 + sum(1 for at in self.answered if at > sent_at)
         cut = self.limit if sent_at <= self.last_throttle else self.limit * BACKOFF
         self.limit = max(float(self.floor), min(cut, float(held)))
         self.last_throttle = max(self.last_throttle, now)

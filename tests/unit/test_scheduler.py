@@ -204,6 +204,25 @@ def test_a_job_refused_for_capacity_takes_the_next_slot_that_frees_not_a_timer()
     assert [s.entry.job_id for s in drain(sched, now=1.0)] == [probe.entry.job_id]
 
 
+def test_a_slot_freed_while_a_refusal_was_on_its_way_back_goes_to_the_refused_job() -> None:
+    # The end of a round at 1 s a call: the answers come back together, and the refusal of
+    # the probe started beside them is noted after one of them (the store writes it first).
+    a, b, c, d, e = users("a", "b", "c", "d", "e")
+    sched = scheduler({"x": 4}, running_per_user=1)
+    sched.accounts["x"].limit = 5.0
+    for i, user in enumerate((a, b, c, d, e)):
+        sched.add(Entry(i, user))
+    running = drain(sched, now=0.0)
+    probe = running[-1]
+    sched.release(running[0], now=1.0, ok=True)  # its answer came back before the refusal
+    sched.release(probe, now=1.01, throttled=True)
+    assert sched.accounts["x"].limit == 4  # the upstream held four: the answered one too
+    sched.retry(probe, pause_until=2.0)
+    # A slot is free, and freed after the probe was sent: the refused job takes it now,
+    # not after its pause (with no job left behind it, that slot would stay idle).
+    assert [s.entry.job_id for s in drain(sched, now=1.02)] == [probe.entry.job_id]
+
+
 def test_a_job_refused_on_one_account_goes_at_once_to_another_with_room() -> None:
     (a,) = users("a")
     sched = scheduler({"x": 3, "y": 3})
