@@ -13,6 +13,7 @@ the user's turn, and checked by their content.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -21,7 +22,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 from bot.core import option_texts, texts
-from bot.core.characters import check_budget, check_prompt
 from bot.core.community import ServerSettings
 from bot.core.domain import (
     Action,
@@ -42,11 +42,10 @@ from bot.core.domain import (
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.i18n import reader
 from bot.core.models_table import ModelTable
-from bot.core.options import Options, new_seed, resolve, split_flags
+from bot.core.options import Options, new_seed, split_flags
 from bot.core.policy import Access, Defaults, Limits
 from bot.core.ports import CapReached, Store
 from bot.core.presenters import JobStatus
-from bot.core.routing import Refs
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
@@ -55,6 +54,7 @@ from bot.core.service.downloads import Downloads, Reservation
 from bot.core.service.fairness import Once, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
+from bot.core.service.prompts import Prompts
 from bot.core.service.quotas import Held, Quotas
 from bot.core.service.roads import Roads
 from bot.core.service.rules import Rules, today
@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 # The same user's second press of the same 🎲 within this many seconds is a double tap (a second
 # upscale press is refused by the store, which knows the first once it is queued).
 DOUBLE_TAP_SECONDS = 5.0
+# Prompts in their checks at once, and jobs being stored at once; more wait their turn.
+AT_ONCE = 8
 
 
 class Admission:
@@ -106,6 +108,15 @@ class Admission:
         self._presses = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
         self._once = Once(DOUBLE_TAP_SECONDS, clock)
         self.downloads = Downloads(limits)
+        self._prompts = Prompts(
+            store, characters, roads, models, defaults=defaults, limits=limits, rng=rng
+        )
+        # A burst of a thousand prompts would otherwise queue a thousand checks' reads and
+        # writes on the store's threads, and the running jobs' own (each before its upstream
+        # call, and before its slot is given back) would wait behind them all. Two turnstiles:
+        # a checked prompt's job is stored without waiting behind the prompts still to check.
+        self._checking = asyncio.Semaphore(AT_ONCE)
+        self._storing = asyncio.Semaphore(AT_ONCE)
 
     @contextlib.asynccontextmanager
     async def admit(
@@ -125,58 +136,22 @@ class Admission:
         the prompt leaves open comes from ``like`` (the result Edit was pressed on: ``parent``,
         whose characters it keeps), then the person's settings. ``fetch`` gets the pictures if
         the front end's ``submit`` brings none."""
-        server = await self._rules.check(owner)
-        text = reader().render(text)  # an example tapped is a prompt in its reader's words
-        prompt, inline = split_flags(text)
-        await self._rules.check_words(prompt)
-        asked = inline.overridden_by(options) if options else inline
-        person = await self._identities.of(owner.user)
-        async with self._quotas.reservation(person.key) as held:
-            settings = await self._store.user_settings(person.key)
-            if like is not None:
-                settings = replace(settings, aspect_ratio=like.aspect_ratio, count=like.count)
-            kept = like.characters if like is not None else ()
-            characters = await self._characters.named_in(owner, prompt, kept)
-            if characters and not (asked.model or settings.model):
-                chosen = self._models.for_characters()
-                asked = replace(asked, model=chosen.id) if chosen else asked
-            if settings.model is None and server.model and self._models.resolve(server.model):
-                settings = replace(settings, model=server.model)  # the server's default
-            held_by = min((r.provider for r in refs), default=None)
-            sent = Refs(uploads=references - len(refs), held_by=held_by, total=references)
-            resolved = resolve(
-                prompt,
-                asked,
-                settings,
-                refs=sent,
-                table=self._models,
-                pictures=self._roads.pictures,
-                defaults=self._defaults,
-                limits=self._limits,
-                rng=self._rng,
-                naming=texts.naming(owner.platform),
-            )
-            if len({r.account for r in refs}) > 1:
-                raise InvalidInput(texts.REFERENCE_NOT_USABLE)
-            check_prompt(resolved.prompt, references)
-            pictures = [len(c.images) for c in characters]
-            roads = self._roads
-            check_budget(resolved.model, pictures, references, roads.as_pictures, roads.unlinked)
-            pinned = refs[0].account if refs else None
-            request = GenerationRequest(
-                prompt=resolved.prompt,
-                model=resolved.model.id,
-                aspect_ratio=resolved.aspect_ratio,
-                count=resolved.count,
-                seed=resolved.seed,
-                references=tuple(refs),
-                characters=await self._characters.placed(owner.user, characters, pinned),
-                size=resolved.size,
-                fixed_seed=resolved.fixed_seed,
-            )
-            yield await self._reserve(
-                owner, person, held, server, request, sent.uploads, fetch, parent
-            )
+        async with contextlib.AsyncExitStack() as holding:
+            async with self._checking:
+                server = await self._rules.check(owner)
+                text = reader().render(text)  # an example tapped is a prompt in its reader's words
+                prompt, inline = split_flags(text)
+                await self._rules.check_words(prompt)
+                asked = inline.overridden_by(options) if options else inline
+                person = await self._identities.of(owner.user)
+                held = await holding.enter_async_context(self._quotas.reservation(person.key))
+                request, uploads = await self._prompts.request(
+                    owner, person, server, prompt, asked, references, refs, like
+                )
+                reserved = await self._reserve(
+                    owner, person, held, server, request, uploads, fetch, parent
+                )
+            yield reserved
 
     @contextlib.asynccontextmanager
     async def admit_press(
@@ -371,25 +346,27 @@ class Admission:
         shown: JobStatus | None,
     ) -> Submitted:
         """Store and queue the job; caps count ``person`` (the owner's linked accounts)."""
-        entry = await self._runner.entry(0, person, request)
-        if stranded := self._accounts.stranded(entry, waited=math.inf):
-            raise InvalidInput(stranded.message)  # it changed while the images were fetched
-        # The caps are checked again where the job is stored, together: a count read before
-        # another submission of the same user was stored (here or in another process) is stale.
-        caps = await self._quotas.caps(owner.user)
-        try:
-            job = await self._store.add_job(
-                owner, request, blobs, day=today(), caps=caps, parent=parent
-            )
-        except CapReached as exc:  # another submission took the last place meanwhile
-            raise InvalidInput(
-                option_texts.queue_full(caps.queued)
-                if exc.queued
-                else option_texts.daily_quota(caps.images or 0)
-            ) from None
-        # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
-        entry.job_id = job.id
-        position = self._runner.queue(entry, job, shown)
+        async with self._storing:
+            entry = await self._runner.entry(0, person, request)
+            if stranded := self._accounts.stranded(entry, waited=math.inf):
+                raise InvalidInput(stranded.message)  # it changed while the images were fetched
+            # The caps are checked again where the job is stored, together: a count read
+            # before another submission of the same user was stored (here or in another
+            # process) is stale.
+            caps = await self._quotas.caps(owner.user)
+            try:
+                job = await self._store.add_job(
+                    owner, request, blobs, day=today(), caps=caps, parent=parent
+                )
+            except CapReached as exc:  # another submission took the last place meanwhile
+                raise InvalidInput(
+                    option_texts.queue_full(caps.queued)
+                    if exc.queued
+                    else option_texts.daily_quota(caps.images or 0)
+                ) from None
+            # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
+            entry.job_id = job.id
+            position = self._runner.queue(entry, job, shown)
         log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
         return Submitted(job.id, position, self._scheduler.paused, job.public_id)
 
