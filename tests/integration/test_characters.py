@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -291,9 +292,15 @@ async def test_jobs_with_a_character_run_on_its_account(store: AnyStore) -> None
             told = RecordingNotifier()
             service.attach("console", told)
             made = await service.create_character(ANN, "Carol", images=1, fetch=pictures("red"))
-            flow.latency = 0.2  # several at once: unpinned ones would spread over both
+            # Several held at the upstream at once, however slow the machine: unpinned ones
+            # spread over both accounts, and the character's stay on its own.
+            flow.hold()
             jobs = [await service.submit(owner(str(u)), "a fox --count 1") for u in range(2, 6)]
             jobs += [await service.submit(ANN, f"@carol {n} --count 1") for n in range(3)]
+            async with asyncio.timeout(5):
+                while len(flow.held) < 4:  # noqa: ASYNC110 - the fake has nothing to await
+                    await asyncio.sleep(0.01)
+            flow.release()
             await told.wait_answered(*(j.job_id for j in jobs))
             used = {r.json["prompt"]: r.account for r in flow.images_requests()}  # type: ignore[index]
             assert {used[f"@character_1 {n}"] for n in range(3)} == {made.account}
