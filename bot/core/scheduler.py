@@ -16,9 +16,12 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
   per round trip, and down to what the upstream was actually holding (our other requests in
   flight there), since a throttle is a measurement of capacity. For two round trips after a
   throttle it grows only by about one per round trip, so a steady capacity sees a probe every
-  few round trips, not a 429 storm; after that it probes fast again. Any other road is one
-  unit with a plan's fixed limits (``RoadLimit``): calls in flight, and calls started in any
-  minute;
+  few round trips, not a 429 storm; after that it probes fast again. A probe the upstream is
+  proved to have taken (out longer than a refusal takes, every other slot still held there)
+  says its capacity rose: the limit grows at once, doubling what was proved beyond the last
+  refusal per proof, not per round trip (``AccountLimit.settle``; ``next_ready_at`` wakes the
+  dispatcher when one is due). Any other road is one unit with a plan's fixed limits
+  (``RoadLimit``): calls in flight, and calls started in any minute;
 - a job pinned to a unit (its references live there) waits for that unit; one whose
   characters live on a unit (its ``home``) waits for it while it is healthy, and else goes
   where any other job would (its characters are made again there, or sent as pictures);
@@ -218,6 +221,8 @@ class Scheduler:
 
     def take(self, now: float) -> Slot | None:
         """The next job to start and its account, or None if nothing can start now."""
+        for account in self.accounts.values():
+            account.settle(now)
         if self.paused:
             return None
         self._probe_if_deep()
@@ -274,7 +279,7 @@ class Scheduler:
                 slot.entry.refused[slot.account] = slot.freed
             else:
                 account.freed += 1
-        account.in_flight -= slot.held
+        account.end(slot.sent_at, slot.held)
         user = slot.entry.user
         self._running[user] -= 1
         if not self._running[user]:
@@ -298,6 +303,7 @@ class Scheduler:
         waits = [e.not_before for q in self._queues.values() for e in q if e.not_before > now]
         if self._queues:
             waits += filter(None, (unit.next_room_at(now) for unit in self.roads.values()))
+            waits += filter(None, (account.evident_at() for account in self.accounts.values()))
         return min(waits, default=None)
 
     def units(self, entry: Entry) -> list[Unit]:

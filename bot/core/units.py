@@ -5,6 +5,7 @@ where; these say how much room each unit has and how a call's ending moves it.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class AccountLimit:
     measured: bool = False  # its limit was learned (stored, or cut by a refusal), not guessed
     # When the latest successes were answered (as many as the limit can be).
     answered: deque[float] = field(default_factory=deque)
+    refusal_time: float = 0.0  # how long the last refusal took to come back
+    known: int = 0  # the calls the upstream held when it last refused (0: never measured)
+    shown: int = 0  # the most calls it was proved to hold at once since (``settle``)
+    out: list[float] = field(default_factory=list)  # when each slot held was taken, in order
 
     def __post_init__(self) -> None:
         self.limit = self.limit or float(self.floor)
@@ -43,6 +48,7 @@ class AccountLimit:
         """Start from a limit learned before (by a previous run), within the bounds."""
         self.limit = min(float(self.ceiling), max(float(self.floor), limit))
         self.measured = True
+        self.known = int(self.limit)
 
     def probe(self) -> None:
         """Go up to the ceiling instead of ramping up from the floor (``Scheduler`` does it for
@@ -66,9 +72,16 @@ class AccountLimit:
         """Hold slots for ``calls`` calls; how many were held."""
         held = self._held(calls)
         self.in_flight += held
+        self.out.extend([now] * held)
         if self.in_flight >= int(self.limit):
             self.last_full = now
         return held
+
+    def end(self, sent_at: float, held: int) -> None:
+        """The ``held`` slots taken at ``sent_at`` are free again."""
+        self.in_flight -= held
+        at = bisect.bisect_left(self.out, sent_at)
+        del self.out[at : at + held]
 
     def _held(self, calls: int) -> int:
         # A job larger than the whole limit holds all of it (never none).
@@ -101,6 +114,52 @@ class AccountLimit:
         self.limit = max(float(self.floor), min(cut, float(held)))
         self.last_throttle = max(self.last_throttle, now)
         self.measured = True
+        self.known, self.shown = held, 0
+        if sent_at < math.inf:
+            self.refusal_time = now - sent_at
+
+    def admitted_after(self) -> float | None:
+        """How long a call must have been out to prove the upstream took it (None: no refusal
+        seen yet to tell). A refusal comes back at once, and its time holds both ways' delays:
+        a call out three times that long was admitted, and an answer that reached us that long
+        after it was sent had not left the upstream before it arrived. An eighth of a round
+        trip at least, against a slow moment of either process."""
+        if not self.refusal_time or not self.round_trip:
+            return None
+        return max(3 * self.refusal_time, self.round_trip / 8)
+
+    def evident_at(self) -> float | None:
+        """When the calls out now will prove the upstream holding every slot of the limit at
+        once, and more than it held when it last refused (None: they can't)."""
+        proof = self._proof()
+        if proof is None or proof[1] > len(self.out):
+            return None
+        wait, need = proof
+        return self.out[need - 1] + wait
+
+    def _proof(self) -> tuple[float, int] | None:
+        """How long calls must have been out, and how many of them, to prove more room."""
+        wait = self.admitted_after()
+        need = max(int(self.limit), self.shown + 1, self.known + 1)
+        return None if wait is None or not self.healthy or need > self.ceiling else (wait, need)
+
+    def settle(self, now: float) -> None:
+        """Grow as soon as the upstream is proved to hold more than when it last refused: its
+        capacity rose. The proof is the calls out for ``admitted_after`` or longer, all held
+        there at once; a call whose answer was on its way when another was sent is not one
+        of them (counting those raised the limit at a fixed capacity). The limit grows by what
+        was proved beyond the last refusal (one more, then two, four...: slow start, once per
+        ``admitted_after`` instead of once per round trip); refusals past the new capacity
+        come back at once and cut it there (``on_throttle``)."""
+        proof = self._proof()
+        if proof is None:
+            return
+        wait, need = proof
+        held = bisect.bisect_right(self.out, now - wait)
+        if held < need:
+            return
+        self.shown = held
+        self.limit = min(float(self.ceiling), max(self.limit, float(2 * held - self.known)))
 
 
 @dataclass
@@ -146,6 +205,9 @@ class RoadLimit:
         self.in_flight += held
         self.spent.extend([now] * calls)
         return held
+
+    def end(self, sent_at: float, held: int) -> None:
+        self.in_flight -= held
 
     def _held(self, calls: int) -> int:
         return max(1, min(calls, self.concurrency or calls))
