@@ -330,3 +330,73 @@ def test_a_shallow_queue_or_a_learned_limit_starts_where_it_is() -> None:
     for i in range(8):
         learned.add(Entry(i, people[i]))
     assert len(drain(learned)) == 4  # a previous run's limit is the start, not a guess
+
+
+def refused_at_four() -> AccountLimit:
+    """An account whose probe at five was refused in 10 ms while four were held there (one
+    round trip: 1 s), so a call out 0.125 s (an eighth of the round trip) was surely taken."""
+    account = AccountLimit("x", floor=3, ceiling=20, limit=5.0, round_trip=1.0)
+    for sent_at in (0.0, 0.2, 0.4, 0.6, 0.6):
+        account.start(1, sent_at)
+    assert account.evident_at() is None  # no refusal yet: nothing tells a refusal's time
+    account.on_throttle(now=0.61, sent_at=0.6)
+    account.end(0.6, 1)
+    assert (account.limit, account.known, account.admitted_after()) == (4, 4, 0.125)
+    account.limit = 5.0  # the careful growth reached the next probe
+    return account
+
+
+def test_a_probe_the_upstream_took_raises_the_limit_at_once_not_a_round_trip_later() -> None:
+    account = refused_at_four()
+    account.start(1, 0.7)  # the probe; the first four are held till 1.0–1.6
+    assert account.evident_at() == pytest.approx(0.825)
+    account.settle(0.8)
+    assert account.limit == 5  # not refused yet, but not proved taken either
+    account.settle(0.825)
+    assert account.limit == 6  # five held at once: one more than at the refusal
+    account.start(1, 0.825)
+    account.settle(0.95)
+    assert account.limit == 8  # six proved: two more (slow start, per proof)
+    account.start(1, 0.95)
+    account.start(1, 0.95)
+    account.settle(1.075)
+    assert account.limit == 12  # the first call's answer is due now: eight were held
+    assert account.evident_at() is None  # nothing more out to prove until more start
+
+
+def test_an_answer_on_its_way_is_not_taken_for_a_slot_still_held() -> None:
+    account = refused_at_four()
+    # The first call's answer has left the upstream (so it takes the probe) but has not
+    # reached us when the probe is sent: five are out, four are held there.
+    account.start(1, 1.0)
+    account.end(0.0, 1)  # the answer arrives
+    account.settle(1.2)
+    assert (account.limit, account.shown) == (5, 0)  # four proved: no rise
+    account.start(1, 1.2)  # the next probe, refused at once
+    account.on_throttle(now=1.21, sent_at=1.2)
+    account.end(1.2, 1)
+    account.settle(1.5)
+    assert account.limit == 4
+
+
+def test_the_dispatcher_is_woken_when_a_probe_is_proved_and_more_start_then() -> None:
+    people = users(*"abcdefghij")
+    sched = scheduler({"x": 5}, running_per_user=1)
+    account = sched.accounts["x"]
+    account.round_trip, account.refusal_time, account.known = 1.0, 0.01, 4
+    for i, person in enumerate(people):
+        sched.add(Entry(i, person))
+    assert len(drain(sched, now=0.0)) == 5
+    assert sched.next_ready_at(0.0) == 0.125
+    assert len(drain(sched, now=0.125)) == 1
+    assert sched.next_ready_at(0.125) == 0.25
+    assert len(drain(sched, now=0.25)) == 2  # six proved: eight
+
+
+def test_a_learned_limit_held_full_is_no_proof_of_a_rise() -> None:
+    account = AccountLimit("x", floor=3, ceiling=20, round_trip=1.0, refusal_time=0.01)
+    account.resume(6.0)
+    for _ in range(6):
+        account.start(1, 0.0)
+    account.settle(0.5)
+    assert account.limit == 6  # what a previous run measured, not more
