@@ -110,11 +110,13 @@ class AccountLimit:
         refusal (at the end of a round they all come back at once); cut below them, the
         account would leave a slot idle for a round."""
         held = self.in_flight - 1 + sum(1 for at in self.answered if at > sent_at)
+        # What it refused at, for a proof of more room (``settle``): at least one below the
+        # limit that met the refusal, a mark no call that ended unseen can lower.
+        self.known, self.shown = max(held, int(self.limit) - 1), 0
         cut = self.limit if sent_at <= self.last_throttle else self.limit * BACKOFF
         self.limit = max(float(self.floor), min(cut, float(held)))
         self.last_throttle = max(self.last_throttle, now)
         self.measured = True
-        self.known, self.shown = held, 0
         if sent_at < math.inf:
             self.refusal_time = now - sent_at
 

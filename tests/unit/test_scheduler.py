@@ -400,3 +400,17 @@ def test_a_learned_limit_held_full_is_no_proof_of_a_rise() -> None:
         account.start(1, 0.0)
     account.settle(0.5)
     assert account.limit == 6  # what a previous run measured, not more
+
+
+def test_a_refusal_that_came_back_after_another_call_ended_is_no_lower_mark() -> None:
+    account = AccountLimit("x", floor=3, ceiling=20, limit=5.0, round_trip=1.0)
+    for sent_at in (0.0, 0.2, 0.4, 0.6, 0.95):
+        account.start(1, sent_at)
+    account.end(0.0, 1)  # the first call's answer arrives before the probe's refusal
+    account.on_throttle(now=0.96, sent_at=0.95)
+    account.end(0.95, 1)
+    assert (account.limit, account.known) == (3, 4)  # cut to the three held; refused at five
+    account.limit = 4.0
+    account.start(1, 1.0)
+    account.settle(1.5)
+    assert account.limit == 4  # four held at once is what it held before: no rise
