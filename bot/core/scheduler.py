@@ -303,7 +303,7 @@ class Scheduler:
         waits = [e.not_before for q in self._queues.values() for e in q if e.not_before > now]
         if self._queues:
             waits += filter(None, (unit.next_room_at(now) for unit in self.roads.values()))
-            waits += filter(None, (account.evident_at() for account in self.accounts.values()))
+            waits += filter(None, (a.evident_at(now) for a in self.accounts.values()))
         return min(waits, default=None)
 
     def units(self, entry: Entry) -> list[Unit]:

@@ -130,14 +130,17 @@ class AccountLimit:
             return None
         return max(3 * self.refusal_time, self.round_trip / 8)
 
-    def evident_at(self) -> float | None:
+    def evident_at(self, now: float) -> float | None:
         """When the calls out now will prove the upstream holding every slot of the limit at
         once, and more than it held when it last refused (None: they can't)."""
         proof = self._proof()
-        if proof is None or proof[1] > len(self.out):
+        if proof is None:
             return None
         wait, need = proof
-        return self.out[need - 1] + wait
+        for first, last in zip(self.out, self.out[need - 1 :], strict=False):
+            if last + wait > now and last - first <= self.round_trip - wait:
+                return last + wait
+        return None
 
     def _proof(self) -> tuple[float, int] | None:
         """How long calls must have been out, and how many of them, to prove more room."""
@@ -147,17 +150,20 @@ class AccountLimit:
 
     def settle(self, now: float) -> None:
         """Grow as soon as the upstream is proved to hold more than when it last refused: its
-        capacity rose. The proof is the calls out for ``admitted_after`` or longer, all held
-        there at once; a call whose answer was on its way when another was sent is not one
-        of them (counting those raised the limit at a fixed capacity). The limit grows by what
-        was proved beyond the last refusal (one more, then two, four...: slow start, once per
-        ``admitted_after`` instead of once per round trip); refusals past the new capacity
-        come back at once and cut it there (``on_throttle``)."""
+        capacity rose. The proof is the calls out for at least ``admitted_after`` (the upstream
+        took them) and at most a round trip (not yet due back), all held there at once. A call
+        whose answer was on its way when the probe was sent is not one of them: it was out
+        longer than a round trip by the time the probe could be proved (counting those raised
+        the limit at a fixed capacity). The limit grows by what was proved beyond the last
+        refusal (one more, then two, four...: slow start, once per ``admitted_after`` instead
+        of once per round trip); refusals past the new capacity come back at once and cut it
+        there (``on_throttle``)."""
         proof = self._proof()
         if proof is None:
             return
         wait, need = proof
-        held = bisect.bisect_right(self.out, now - wait)
+        out = self.out
+        held = bisect.bisect_right(out, now - wait) - bisect.bisect_left(out, now - self.round_trip)
         if held < need:
             return
         self.shown = held

@@ -336,9 +336,9 @@ def refused_at_four() -> AccountLimit:
     """An account whose probe at five was refused in 10 ms while four were held there (one
     round trip: 1 s), so a call out 0.125 s (an eighth of the round trip) was surely taken."""
     account = AccountLimit("x", floor=3, ceiling=20, limit=5.0, round_trip=1.0)
-    for sent_at in (0.0, 0.2, 0.4, 0.6, 0.6):
+    for sent_at in (0.3, 0.4, 0.5, 0.6, 0.6):
         account.start(1, sent_at)
-    assert account.evident_at() is None  # no refusal yet: nothing tells a refusal's time
+    assert account.evident_at(0.6) is None  # no refusal yet: nothing tells a refusal's time
     account.on_throttle(now=0.61, sent_at=0.6)
     account.end(0.6, 1)
     assert (account.limit, account.known, account.admitted_after()) == (4, 4, 0.125)
@@ -348,8 +348,8 @@ def refused_at_four() -> AccountLimit:
 
 def test_a_probe_the_upstream_took_raises_the_limit_at_once_not_a_round_trip_later() -> None:
     account = refused_at_four()
-    account.start(1, 0.7)  # the probe; the first four are held till 1.0–1.6
-    assert account.evident_at() == pytest.approx(0.825)
+    account.start(1, 0.7)  # the probe; the first four are held till 1.3–1.6
+    assert account.evident_at(0.7) == pytest.approx(0.825)
     account.settle(0.8)
     assert account.limit == 5  # not refused yet, but not proved taken either
     account.settle(0.825)
@@ -360,22 +360,22 @@ def test_a_probe_the_upstream_took_raises_the_limit_at_once_not_a_round_trip_lat
     account.start(1, 0.95)
     account.start(1, 0.95)
     account.settle(1.075)
-    assert account.limit == 12  # the first call's answer is due now: eight were held
-    assert account.evident_at() is None  # nothing more out to prove until more start
+    assert account.limit == 12  # eight held
+    assert account.evident_at(1.075) is None  # nothing more out to prove until more start
 
 
 def test_an_answer_on_its_way_is_not_taken_for_a_slot_still_held() -> None:
     account = refused_at_four()
-    # The first call's answer has left the upstream (so it takes the probe) but has not
-    # reached us when the probe is sent: five are out, four are held there.
-    account.start(1, 1.0)
-    account.end(0.0, 1)  # the answer arrives
-    account.settle(1.2)
-    assert (account.limit, account.shown) == (5, 0)  # four proved: no rise
-    account.start(1, 1.2)  # the next probe, refused at once
-    account.on_throttle(now=1.21, sent_at=1.2)
-    account.end(1.2, 1)
-    account.settle(1.5)
+    # The first call's answer has left the upstream (so it takes the probe) but is slow to
+    # reach us: five are out, four are held there.
+    account.start(1, 1.3)
+    account.settle(1.425)
+    assert (account.limit, account.shown) == (5, 0)  # the first is past its round trip
+    account.end(0.3, 1)  # the answer arrives, late
+    account.start(1, 1.45)  # the next probe, refused at once
+    account.on_throttle(now=1.46, sent_at=1.45)
+    account.end(1.45, 1)
+    account.settle(1.6)
     assert account.limit == 4
 
 
@@ -412,5 +412,5 @@ def test_a_refusal_that_came_back_after_another_call_ended_is_no_lower_mark() ->
     assert (account.limit, account.known) == (3, 4)  # cut to the three held; refused at five
     account.limit = 4.0
     account.start(1, 1.0)
-    account.settle(1.5)
+    account.settle(1.125)
     assert account.limit == 4  # four held at once is what it held before: no rise
