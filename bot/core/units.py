@@ -35,7 +35,7 @@ class AccountLimit:
     measured: bool = False  # its limit was learned (stored, or cut by a refusal), not guessed
     # When the latest successes were answered (as many as the limit can be).
     answered: deque[float] = field(default_factory=deque)
-    refusal_time: float = 0.0  # how long the last refusal took to come back
+    refusal_time: float = 0.0  # how long refusals take to come back: the slowest of late
     known: int = 0  # the calls the upstream held when it last refused (0: never measured)
     shown: int = 0  # the most calls it was proved to hold at once since (``settle``)
     out: list[float] = field(default_factory=list)  # when each slot held was taken, in order
@@ -117,15 +117,15 @@ class AccountLimit:
         self.limit = max(float(self.floor), min(cut, float(held)))
         self.last_throttle = max(self.last_throttle, now)
         self.measured = True
-        if sent_at < math.inf:
-            self.refusal_time = now - sent_at
+        if sent_at < math.inf:  # one slow refusal weighs on the next few proofs
+            self.refusal_time = max(now - sent_at, self.refusal_time / 2)
 
     def admitted_after(self) -> float | None:
         """How long a call must have been out to prove the upstream took it (None: no refusal
         seen yet to tell). A refusal comes back at once, and its time holds both ways' delays:
-        a call out three times that long was admitted, and an answer that reached us that long
-        after it was sent had not left the upstream before it arrived. An eighth of a round
-        trip at least, against a slow moment of either process."""
+        a call out three times as long as the slowest refusal of late (each later one halves
+        its weight) was admitted. An eighth of a round trip at least, against a slow moment of
+        either process (a refusal that took 86 ms after ones of 10–30 ms, at 0.3 s a round)."""
         if not self.refusal_time or not self.round_trip:
             return None
         return max(3 * self.refusal_time, self.round_trip / 8)

@@ -377,6 +377,12 @@ def test_an_answer_on_its_way_is_not_taken_for_a_slot_still_held() -> None:
     account.end(1.45, 1)
     account.settle(1.6)
     assert account.limit == 4
+    account.start(1, 1.7)
+    account.on_throttle(now=1.8, sent_at=1.7)  # a refusal slow to come back, on a busy moment
+    account.end(1.7, 1)
+    account.start(1, 1.9)
+    account.on_throttle(now=1.91, sent_at=1.9)
+    assert account.admitted_after() == pytest.approx(0.15)  # not 0.03: the slow one counts
 
 
 def test_the_dispatcher_is_woken_when_a_probe_is_proved_and_more_start_then() -> None:
