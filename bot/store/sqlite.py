@@ -39,7 +39,6 @@ from bot.store.codec import (
     encode_text,
     image_from_row,
     job_from_row,
-    kept_uploads,
     lineage_of,
     tombstone,
 )
@@ -48,6 +47,7 @@ from bot.store.sqlite_accounts import SqliteAccounts
 from bot.store.sqlite_characters import SqliteCharacters
 from bot.store.sqlite_controls import SqliteControls
 from bot.store.sqlite_file import one, rows
+from bot.store.sqlite_grouped import drop_uploads, finish_jobs, mark_delivered, mark_running
 from bot.store.sqlite_history import JOB_SELECT, SqliteHistory
 from bot.store.sqlite_parking import SqliteParking
 from bot.store.sqlite_people import SqlitePeople
@@ -58,13 +58,6 @@ log = logging.getLogger(__name__)
 PUBLIC_ID_TRIES = 8
 
 
-# What ``kept_uploads`` needs to know of a job being answered.
-_KEPT = (
-    "SELECT state, request, EXISTS (SELECT 1 FROM images WHERE job_id = jobs.id) "
-    "FROM jobs WHERE id = ?"
-)
-
-
 class SqliteStore(
     SqliteCharacters, SqliteHistory, SqlitePeople, SqliteControls, SqliteParking, SqliteAccounts
 ):
@@ -73,9 +66,10 @@ class SqliteStore(
 
     def __init__(self, path: Path | str) -> None:
         super().__init__(path)
-        # A burst's starts and answers come together: each kind shares transactions.
-        self._starts = self.grouped(_mark_running)
-        self._finishes = self.grouped(_finish_jobs)
+        # A burst's starts, answers and deliveries come together: they share transactions.
+        self._starts = self.grouped(mark_running)
+        self._finishes = self.grouped(finish_jobs)
+        self._deliveries = self.grouped(mark_delivered)
 
     async def add_job(
         self,
@@ -204,24 +198,11 @@ class SqliteStore(
             if changed:
                 if was is not None and was[0] == JobState.QUEUED.value:
                     await _give_back(db, job_id)  # a running one is made (and paid) all the same
-                await _drop_uploads(db, job_id)
+                await drop_uploads(db, job_id)
             return changed
 
     async def mark_delivered(self, job_id: int) -> None:
-        async with self._transaction() as db:
-            await db.execute(
-                "UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
-                (time.time(), job_id),
-            )
-            # Delivered images live on at the platform; we keep only what buttons need: the
-            # bytes of images no handle stands for (R sends them), the pictures a done job's
-            # request still names (🎲 sends them again, as pictures or as links).
-            await db.execute(
-                "UPDATE images SET data = NULL WHERE job_id = ? AND media_id <> ''", (job_id,)
-            )
-            row = await one(db, _KEPT, (job_id,))
-            keep = kept_uploads(row[0], row[1], bool(row[2])) if row else set()
-            await _drop_uploads(db, job_id, keep)
+        await self._deliveries(job_id)
 
     async def results(self, job_id: int) -> list[ResultImage]:
         sql = f"SELECT {IMAGE_COLUMNS} FROM images WHERE job_id = ? ORDER BY idx"  # noqa: S608
@@ -282,7 +263,7 @@ class SqliteStore(
             ) as cur:
                 holding = [int(row[0]) async for row in cur]
             for job_id in holding:
-                await _drop_uploads(db, job_id)
+                await drop_uploads(db, job_id)
             pruned = len(jobs)
             for table in ("assets", "pending"):
                 # Literal table names; both have created_at.
@@ -313,79 +294,3 @@ async def _give_back(db: aiosqlite.Connection, job_id: int) -> None:
         (job_id, job_id),
     )
     await db.execute("UPDATE jobs SET charged = 0 WHERE id = ?", (job_id,))
-
-
-async def _drop_uploads(
-    db: aiosqlite.Connection, job_id: int, keep: frozenset[str] | set[str] = frozenset()
-) -> None:
-    """User images are kept only while a job that still has to send them is open, or while its
-    buttons need them (``keep``).
-
-    Per job, so the cost doesn't grow with history while the write lock is held.
-    """
-    async with db.execute("SELECT sha256 FROM job_uploads WHERE job_id = ?", (job_id,)) as cur:
-        shas = [sha async for row in cur if (sha := str(row[0])) not in keep]
-    await db.executemany(
-        "DELETE FROM job_uploads WHERE job_id = ? AND sha256 = ?", [(job_id, sha) for sha in shas]
-    )
-    await db.executemany(
-        "DELETE FROM blobs WHERE sha256 = ? "
-        "AND NOT EXISTS (SELECT 1 FROM job_uploads WHERE sha256 = blobs.sha256)",
-        [(sha,) for sha in shas],
-    )
-
-
-async def _mark_running(db: aiosqlite.Connection, starts: list[tuple[int, str]]) -> list[int]:
-    """Each job's attempts so far, this one counted (0: it ended meanwhile, a cancel)."""
-    await db.executemany(
-        "UPDATE jobs SET state = 'running', account = ?, attempts = attempts + 1, "
-        "updated_at = ? WHERE id = ? AND state IN ('queued', 'running')",
-        [(account, time.time(), job_id) for job_id, account in starts],
-    )
-    ids = [job_id for job_id, _ in starts]
-    # Running now means it was open: an ended job keeps its state.
-    found = await rows(
-        db,
-        "SELECT id, attempts FROM jobs WHERE state = 'running' AND id IN "
-        "(SELECT value FROM json_each(?))",
-        (json.dumps(ids),),
-    )
-    attempts = {row[0]: int(row[1]) for row in found}
-    return [attempts.get(job_id, 0) for job_id in ids]
-
-
-async def _finish_jobs(
-    db: aiosqlite.Connection, finishes: list[tuple[int, Sequence[ResultImage]]]
-) -> list[bool]:
-    """Each job done with its images; False for one that ended meanwhile (cancelled while it
-    ran): its images are not kept."""
-    ids = [job_id for job_id, _ in finishes]
-    done = await rows(
-        db,
-        "UPDATE jobs SET state = 'done', error = NULL, outcome = 'done', updated_at = ? "
-        "WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('queued', 'running') "
-        "RETURNING id",
-        (time.time(), json.dumps(ids)),
-    )
-    finished = {row[0] for row in done}
-    await db.executemany(
-        "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, provider, seed, "
-        "model, mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (
-                job_id,
-                image.index,
-                image.ref.media_id,
-                image.ref.account,
-                image.ref.provider,
-                image.seed,
-                image.model,
-                image.mime,
-                image.data,
-            )
-            for job_id, images in finishes
-            if job_id in finished
-            for image in images
-        ],
-    )
-    return [job_id in finished for job_id in ids]

@@ -18,7 +18,7 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.store.errors import StoreError
-from bot.store.group_commit import GroupCommit, Item, Outcome, Write
+from bot.store.group_commit import GroupCommit, Item, Outcome, Write, Writer
 from bot.store.migrations import MIGRATIONS, check_version
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class SqliteDatabase:
         self._db: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-        self._groups: list[GroupCommit[Any, Any]] = []
+        self._writer = Writer(self._transaction)
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -66,14 +66,12 @@ class SqliteDatabase:
             raise
 
     def grouped(self, write: Write[Item, Outcome]) -> GroupCommit[Item, Outcome]:
-        """Writes by ``write`` that come while the writer is busy, in one transaction."""
-        group = GroupCommit(self._transaction, write)
-        self._groups.append(group)
-        return group
+        """Writes by ``write`` that come while the writer is busy, in its next transaction
+        (with the other grouped kinds' that came meanwhile)."""
+        return self._writer.grouped(write)
 
     async def close(self) -> None:
-        for group in self._groups:
-            await group.wait_closed()
+        await self._writer.wait_closed()
         for connection in (self._reader, self._db):
             if connection is not None:
                 await connection.close()

@@ -53,3 +53,36 @@ async def test_writes_that_come_while_the_writer_is_busy_share_its_next_transact
         assert await group(14) == 28
         kept = await rows(database.reader, "SELECT key FROM pending WHERE kind = 'test'")
     assert sorted(row[0] for row in kept) == ["1", "14", "2", "3"]
+
+
+async def test_kinds_of_writes_share_a_transaction_and_one_failing_fails_only_its_own(
+    tmp_path: Path,
+) -> None:
+    seen_meanwhile: list[list[str]] = []
+
+    async with SqliteDatabase(tmp_path / "bot.sqlite3") as database:
+
+        async def starts(db: aiosqlite.Connection, items: list[str]) -> list[str]:
+            await db.executemany(
+                "INSERT INTO pending (kind, key, value, created_at) VALUES ('test', ?, '', 0)",
+                [(item,) for item in items],
+            )
+            return items
+
+        async def broken(db: aiosqlite.Connection, items: list[str]) -> list[str]:
+            # Not committed yet when the other kind's write is done: the same transaction.
+            found = await rows(database.reader, "SELECT key FROM pending WHERE kind = 'test'")
+            seen_meanwhile.append([row[0] for row in found])
+            await db.execute(
+                "INSERT INTO pending (kind, key, value, created_at) VALUES ('x', 'b', '', 0)"
+            )
+            await db.execute("INSERT INTO no_such_table VALUES (1)")
+            return items
+
+        first, second = database.grouped(starts), database.grouped(broken)
+        outcomes = await asyncio.gather(first("a"), second("b"), return_exceptions=True)
+        assert outcomes[0] == "a"
+        assert isinstance(outcomes[1], sqlite3.OperationalError)
+        assert seen_meanwhile == [[]]
+        kept = await rows(database.reader, "SELECT kind, key FROM pending")
+    assert [tuple(row) for row in kept] == [("test", "a")]  # the failed kind's write is undone
