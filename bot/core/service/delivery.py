@@ -45,7 +45,9 @@ DELIVERY_BACKOFF = 0.5  # seconds before the 2nd attempt; ×4 each time after, a
 # A final answer a platform keeps refusing is tried again at each sweep, until the tries
 # span this long (counted in this process: a restart tries afresh).
 DELIVERY_GIVE_UP = 24 * 3600.0
-# At most this many answers are being delivered at once (each holds its images in memory).
+# At most this many answers read back from the store (a sweep, a restart) are being delivered at
+# once: each holds its images in memory from then on. A fresh answer's images are held already
+# (by the job that made them), so it goes at once: a slot would only make it wait.
 DELIVERY_SLOTS = 8
 # A result the store can't take (a full disk) is kept in memory and written again, from this
 # wait doubling, for this long; only then does the job fail. Its images were paid for.
@@ -199,7 +201,7 @@ class Delivery:
             for attempt in range(DELIVERY_ATTEMPTS):
                 if attempt:
                     await asyncio.sleep(min(30.0, DELIVERY_BACKOFF * 4 ** (attempt - 1)))
-                async with self._slots:
+                async with self._slots if result is None else contextlib.nullcontext():
                     outcome = await self._deliver_once(job_id, result)
                 if outcome is not None:
                     if outcome:
