@@ -20,7 +20,7 @@ from bot.core.domain import JobState, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
 from bot.core.service import Service
-from bot.frontends.telegram.outbound import MESSAGES, TELEGRAM_LIMITS
+from bot.frontends.telegram.line import MESSAGES, TELEGRAM_LIMITS
 from tests.attacks.conftest import to_chat, until
 from tests.conftest import Sharing
 from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest

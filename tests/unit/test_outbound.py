@@ -16,7 +16,8 @@ import pytest
 from telegram.error import RetryAfter
 
 from bot.frontends.telegram import outbound
-from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, Outbound, Urgency, clip
+from bot.frontends.telegram.line import TELEGRAM_LIMITS, Urgency
+from bot.frontends.telegram.outbound import Outbound, clip
 
 CHAT, OTHER_CHAT, GROUP = 42, 43, -100123
 # Two messages at once in a chat, then one every 250 ms: a refill slower than a loaded
@@ -110,6 +111,22 @@ async def test_a_busy_chats_listing_takes_a_place_a_status_message_waits_for() -
     assert tg.order == ["answer", "listing"]
     await settle([status])
     assert tg.order == ["answer", "listing", "status"]
+
+
+async def test_an_answer_waiting_for_its_chat_goes_before_a_chat_action_waiting_for_room() -> None:
+    # Room in all for two at once, then two a second: a chat action (which leaves two places
+    # unused) waits a second for it; the chat's refill lets the answer go at 250 ms.
+    slow = replace(SMALL, overall_rate=2.0, overall_burst=3)
+    limiter, tg = Outbound(max_retries=0, limits=slow), Telegram()
+    await tg.send(limiter, "a1")
+    await tg.send(limiter, "a2")  # the chat's two places used, and two of the three in all
+    answer = asyncio.create_task(tg.send(limiter, "answer"))
+    await asyncio.sleep(0)
+    action = asyncio.create_task(
+        tg.send(limiter, "action", endpoint="sendChatAction", urgency=Urgency.PROGRESS)
+    )
+    await settle([answer, action])
+    assert tg.order == ["a1", "a2", "answer", "action"]
 
 
 async def test_one_messages_edits_go_in_turn_even_when_the_earlier_is_given_up() -> None:

@@ -41,6 +41,7 @@ from bot.core.ports import Parking
 from bot.core.presenters import QueueView
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import outbound, status, views
+from bot.frontends.telegram.line import Overtaken, Urgency
 from bot.frontends.telegram.status import StatusKey
 
 log = logging.getLogger(__name__)
@@ -193,11 +194,11 @@ class Boards:
                 return
             version, acknowledge = board.version, board.acknowledge
             board.acknowledge = False
-            urgency = outbound.Urgency.LISTING if acknowledge else outbound.Urgency.PROGRESS
+            urgency = Urgency.LISTING if acknowledge else Urgency.PROGRESS
             try:
                 with outbound.at(urgency), outbound.unless_overtaken(board.still(version)):
                     await self._say(bot, board)
-            except outbound.Overtaken:  # it changed while waiting its turn: say what is now
+            except Overtaken:  # it changed while waiting its turn: say what is now
                 board.acknowledge |= acknowledge
                 board.changed.set()
             except TelegramError as exc:  # a courtesy: the answers go all the same

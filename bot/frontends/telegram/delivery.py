@@ -36,6 +36,7 @@ from bot.core.i18n import reader
 from bot.core.ports import DeliveryError, Posted
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import media, outbound, status, views
+from bot.frontends.telegram.line import Urgency
 from bot.frontends.telegram.status import StatusKey
 
 log = logging.getLogger(__name__)
@@ -306,7 +307,7 @@ async def _uploading(bot: Bot, chat_id: int, photo: bool) -> AsyncIterator[None]
 
     async def show() -> None:
         await asyncio.sleep(SHOW_UPLOAD_AFTER)
-        with outbound.at(outbound.Urgency.PROGRESS):
+        with outbound.at(Urgency.PROGRESS):
             while True:
                 with contextlib.suppress(TelegramError):  # a courtesy: the answer counts
                     await bot.send_chat_action(chat_id, action)

@@ -44,9 +44,10 @@ from bot.frontends.telegram.characters import CharacterCommands
 from bot.frontends.telegram.commands import Commands
 from bot.frontends.telegram.intake import Intake
 from bot.frontends.telegram.kept import KeptPhotos
+from bot.frontends.telegram.line import TELEGRAM_LIMITS, FloodLimits
 from bot.frontends.telegram.notifier import TelegramNotifier
 from bot.frontends.telegram.onboarding import Onboarding
-from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, FloodLimits, Outbound
+from bot.frontends.telegram.outbound import Outbound
 from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
 from bot.frontends.telegram.status_book import StatusBook

@@ -5,7 +5,7 @@ Telegram errors become ``DeliveryError``: permanent when retrying cannot help (b
 chat gone, a request Telegram refuses), transient otherwise (network, timeouts, flood waits the
 rate limiter could not absorb). Flood waits themselves are retried by the rate limiter
 (``outbound``). Each report is sent on behalf of the job's owner (``outbound.answering``),
-progress after everything else (``outbound.Urgency``).
+progress after everything else (``line.Urgency``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bot.core.service.api import BotApi
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import delivery, outbound, status
 from bot.frontends.telegram.buttons import UPSCALE_SENT
+from bot.frontends.telegram.line import Urgency
 from bot.frontends.telegram.status_book import StatusBook
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class TelegramNotifier:
         if key is None:
             return
         outbound.answering.set(int(job.owner.user_id))
-        with outbound.at(outbound.Urgency.PROGRESS):
+        with outbound.at(Urgency.PROGRESS):
             await status.edit(self._bot, key, status_now.text)
 
     async def job_finished(self, result: JobResult) -> Posted:

@@ -38,6 +38,7 @@ from bot.core.i18n import Text
 from bot.core.ports import Parking
 from bot.frontends.telegram import outbound, status
 from bot.frontends.telegram.board import Boards
+from bot.frontends.telegram.line import Overtaken, Urgency
 from bot.frontends.telegram.status import StatusKey
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,9 @@ class StatusBook:
         still take it), unless its answer comes first; where it is, or None."""
         key: StatusKey | None = None
         try:
-            with outbound.at(outbound.Urgency.STATUS), outbound.unless_overtaken(posting.still_due):
+            with outbound.at(Urgency.STATUS), outbound.unless_overtaken(posting.still_due):
                 key = await _place(bot, chat_id, answer_to, text, posting.reuse)
-        except outbound.Overtaken:
+        except Overtaken:
             log.debug("job %d was answered before its status message went", job_id)
         except TelegramError as exc:  # the job goes on; its answer comes as a reply of its own
             log.warning("job %d: no status message (%s)", job_id, exc)

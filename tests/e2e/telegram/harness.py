@@ -22,7 +22,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.service import Service
 from bot.frontends.telegram.frontend import TelegramFrontEnd
-from bot.frontends.telegram.outbound import TELEGRAM_LIMITS, FloodLimits
+from bot.frontends.telegram.line import TELEGRAM_LIMITS, FloodLimits
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 from tests.conftest import FAST, build_service, wait_delivered

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.frontends.telegram import board
-from bot.frontends.telegram.outbound import TELEGRAM_LIMITS
+from bot.frontends.telegram.line import TELEGRAM_LIMITS
 from tests.e2e.telegram.harness import USER, BotUnderTest, text_of
 from tests.fakes.telegram_server import FakeTelegramServer, Json
 

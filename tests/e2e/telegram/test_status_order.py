@@ -18,7 +18,7 @@ import pytest
 
 from bot.core import texts
 from bot.frontends.telegram import board, status_book
-from bot.frontends.telegram.outbound import TELEGRAM_LIMITS
+from bot.frontends.telegram.line import TELEGRAM_LIMITS
 from tests.e2e.telegram.harness import TOKEN, USER, BotUnderTest, text_of
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
