@@ -14,13 +14,18 @@ class Bucket:
 
     def wait(self, now: float, spare: float = 0) -> float:
         """Seconds until one more request fits, leaving ``spare`` unused (0: now)."""
-        self.level = max(0.0, self.level - (now - self.at) * self.rate)
-        self.at = now
+        self._leak(now)
         over = self.level + 1 + spare - self.burst
         return max(self.resting_until - now, over / self.rate if over > 0 else 0.0)
 
-    def take(self) -> None:
+    def take(self, now: float) -> None:
+        """One request goes ``now`` (what leaked before it is counted first)."""
+        self._leak(now)
         self.level += 1
+
+    def _leak(self, now: float) -> None:
+        self.level = max(0.0, self.level - (now - self.at) * self.rate)
+        self.at = now
 
     @property
     def idle(self) -> bool:

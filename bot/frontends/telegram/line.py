@@ -216,7 +216,7 @@ class Line:
             heapq.heappop(self._fitting)
             chat.next = None
             chat.waiting.remove(request)
-            self._let_go(request, chat)
+            self._let_go(request, chat, now)
             self._reconsider(request.chat, now)
         waits = [overall_wait] if overall_wait is not None else []
         if self._timed:
@@ -224,15 +224,16 @@ class Line:
         if waits:
             self._timer = asyncio.get_running_loop().call_later(min(waits), self.pump)
 
-    def _let_go(self, request: Request, chat: _Chat) -> None:
+    def _let_go(self, request: Request, chat: _Chat, now: float) -> None:
         if request.still_due is not None and not request.still_due():
             request.granted.set_exception(Overtaken())
             return
-        self._overall.take()
+        # Chosen at an earlier pass, maybe (it waited for room in all): counted as of now.
+        self._overall.take(now)
         if request.counted:
-            chat.budget.take()
+            chat.budget.take(now)
             if chat.group_budget is not None:
-                chat.group_budget.take()
+                chat.group_budget.take(now)
         if request.message is not None:
             self._sending.add(request.message)
         if request.group:
