@@ -85,7 +85,7 @@ async def test_answers_go_before_status_messages_and_those_before_progress() -> 
     assert tg.order == ["status a", "status b", "answer", "status c", "progress"]
 
 
-@pytest.mark.parametrize("urgency", [Urgency.STATUS, Urgency.LISTING, Urgency.PROGRESS])
+@pytest.mark.parametrize("urgency", [Urgency.STATUS, Urgency.PROGRESS])
 async def test_status_and_progress_leave_a_chats_last_place_for_an_answer(
     urgency: Urgency,
 ) -> None:
@@ -99,18 +99,6 @@ async def test_status_and_progress_leave_a_chats_last_place_for_an_answer(
     await tg.send(limiter, "answer", endpoint="editMessageMedia", message_id=2)
     assert tg.order == ["first", "answer"]  # the place was there for the answer at once
     await settle([later])
-
-
-async def test_a_busy_chats_listing_takes_a_place_a_status_message_waits_for() -> None:
-    limiter = Outbound(max_retries=0, limits=replace(TELEGRAM_LIMITS, chat_rate=4.0))
-    tg = Telegram()
-    await tg.send(limiter, "answer")  # one of the chat's three places used
-    status = asyncio.create_task(tg.send(limiter, "status", urgency=Urgency.STATUS))
-    await asyncio.sleep(0)  # it waits for the chat's budget to rest
-    await tg.send(limiter, "listing", urgency=Urgency.LISTING)  # the last place is left
-    assert tg.order == ["answer", "listing"]
-    await settle([status])
-    assert tg.order == ["answer", "listing", "status"]
 
 
 async def test_an_answer_waiting_for_its_chat_goes_before_a_chat_action_waiting_for_room() -> None:

@@ -7,8 +7,8 @@ commands of a busy chat unacknowledged for seconds, or unacknowledged at all whe
 answers overtook them. One message that lists them all acknowledges a command with one edit,
 and a burst of them with one. Its edits are coalesced: each is made when its turn comes with
 what is true then (``unless_overtaken``), after the answers; a new job's acknowledgement goes
-as ``LISTING`` (leaving the chat's last place to an answer), the rest (a start, an end, a
-place counting down) as progress.
+as ``STATUS`` (for a rested chat budget, as a status message waits), the rest (a start, an end,
+a place counting down) as progress.
 
 A listed job's answer is a reply of its own and the board drops its line, but the job whose
 command the board replies to has its answer take the board's place (``hand_over``), as a
@@ -194,7 +194,7 @@ class Boards:
                 return
             version, acknowledge = board.version, board.acknowledge
             board.acknowledge = False
-            urgency = Urgency.LISTING if acknowledge else Urgency.PROGRESS
+            urgency = Urgency.STATUS if acknowledge else Urgency.PROGRESS
             try:
                 with outbound.at(urgency), outbound.unless_overtaken(board.still(version)):
                     await self._say(bot, board)

@@ -2,11 +2,11 @@
 limits as budgets (in all, in each chat, in each group), and whose turn it is.
 
 The order: answers (images, failures, replies to what a user just did) before new jobs' status
-messages or listing, and those before live progress and chat actions, which also leave part of
-every budget unused (``SPARE``), so that an answer never waits behind them. In a group, the
-people the bot is answering take turns (each their most urgent), so one member's ten answers
-don't hold back another member's next job. Edits of one message go out one at a time, in the
-order made.
+messages and busy chats' boards, and those before live progress and chat actions; all but
+answers leave part of every budget unused (``SPARE``), so that an answer never waits behind
+them. In a group, the people the bot is answering take turns (each their most urgent), so one
+member's ten answers don't hold back another member's next job. Edits of one message go out one
+at a time, in the order made.
 
 Each chat keeps its own waiting requests and the one that would go next from it; the chats
 whose next request fits their budgets wait in one heap, most urgent first, for room in the
@@ -68,22 +68,21 @@ MESSAGES = frozenset(
 class Urgency(IntEnum):
     ANSWER = 0  # an answer, a failure, a reply to what a user just did
     STATUS = 1  # a new job's status message
-    LISTING = 2  # new jobs on a busy chat's board
-    PROGRESS = 3  # live progress, chat actions: a courtesy
+    PROGRESS = 2  # live progress, chat actions: a courtesy
 
 
 # What each urgency leaves unused of the overall, a chat's and a group's budget, for more urgent
 # requests that may come meanwhile (answers come in waves, a slot's worth of jobs at once): the
 # rest go only while most of the overall burst is left, and in a chat only when its budget is
-# rested (the FAQ's 1/s in a chat, 30/s in all), but for a busy chat's board, which leaves the
-# last place: such a budget is seldom rested, and a new command is to be seen within a second.
+# rested (the FAQ's 1/s in a chat, 30/s in all). A busy chat's board waits so too: taking its
+# chat's last places made two answers coming together wait a second (answer → picture p99
+# 30 → 240 ms, two accounts, 40 jobs; bench/README.md).
 # A status message that waits so long that its answer comes first is never sent
 # (``outbound.unless_overtaken``). In all, the less urgent never leaves less than the more
 # urgent: a request that finds no room in all means none less urgent finds any.
 SPARE = {
     Urgency.ANSWER: (0, 0, 0),
     Urgency.STATUS: (20, 2, 1),
-    Urgency.LISTING: (20, 1, 1),
     Urgency.PROGRESS: (20, 2, 5),
 }
 

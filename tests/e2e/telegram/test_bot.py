@@ -556,6 +556,8 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(bot: BotUnderTest) -> 
     await tg.wait_for("editMessageText", predicate=edited_to(texts.STARTED))
     await tg.post_message(USER, USER, "/imagine second --count 1")
     await until(lambda: bot.service.scheduler.position(2) > 0)
+    # The busy chat's board lists it once the chat's budget has rested (answers go first).
+    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c).startswith(board.HEADING))
 
     await tg.post_message(USER, USER, "/queue")
     await tg.wait_for("sendMessage", predicate=lambda c: text_of(c).startswith("Your jobs"))
