@@ -236,6 +236,22 @@ def image_from_row(row: Row) -> ResultImage:
     )
 
 
+def image_row(job_id: int, image: ResultImage) -> tuple[object, ...]:
+    """``image`` as the images table's columns, in the order ``image_from_row`` reads them."""
+    ref = image.ref
+    return (
+        job_id,
+        image.index,
+        ref.media_id,
+        ref.account,
+        ref.provider,
+        image.seed,
+        image.model,
+        image.mime,
+        image.data,
+    )
+
+
 def encode_settings(settings: UserSettings) -> str:
     return json.dumps(asdict(settings))
 

@@ -36,6 +36,7 @@ from bot.store.codec import (
     encode_settings,
     encode_text,
     image_from_row,
+    image_row,
     kept_uploads,
     lineage_of,
     tombstone,
@@ -199,20 +200,7 @@ class PostgresStore(
                     "SET media_id = excluded.media_id, account = excluded.account, "
                     "provider = excluded.provider, seed = excluded.seed, model = excluded.model, "
                     "mime = excluded.mime, data = excluded.data",
-                    [
-                        (
-                            job_id,
-                            image.index,
-                            image.ref.media_id,
-                            image.ref.account,
-                            image.ref.provider,
-                            image.seed,
-                            image.model,
-                            image.mime,
-                            image.data,
-                        )
-                        for image in images
-                    ],
+                    [image_row(job_id, image) for image in images],
                 )
             return True
 

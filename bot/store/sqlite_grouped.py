@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import aiosqlite
 
 from bot.core.domain import ResultImage
-from bot.store.codec import kept_uploads
+from bot.store.codec import image_row, kept_uploads
 from bot.store.sqlite_file import rows
 
 # What ``kept_uploads`` needs to know of the jobs being answered that hold uploads.
@@ -59,17 +59,7 @@ async def finish_jobs(
         "INSERT OR REPLACE INTO images (job_id, idx, media_id, account, provider, seed, "
         "model, mime, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (
-                job_id,
-                image.index,
-                image.ref.media_id,
-                image.ref.account,
-                image.ref.provider,
-                image.seed,
-                image.model,
-                image.mime,
-                image.data,
-            )
+            image_row(job_id, image)
             for job_id, images in finishes
             if job_id in finished
             for image in images
