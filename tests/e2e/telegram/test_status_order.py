@@ -245,6 +245,9 @@ async def test_a_busy_chats_board_kept_through_a_kill_is_taken_up_and_goes_with_
         board_id = listing["message_id"]
         assert [c for c in tg.calls[since:] if c.params.get("message_id") == board_id]
         assert tg.message(USER, board_id) is None
-        assert parked_boards(tmp_path) == []
+        # Unparked just after Telegram took the removal, by the bot's process: not yet, maybe.
+        async with asyncio.timeout(5):
+            while parked_boards(tmp_path):  # noqa: ASYNC110 - another process writes it
+                await asyncio.sleep(0.01)
     finally:
         await killed(bot)
