@@ -98,6 +98,17 @@ def text_of(call: Call) -> str:
     return str(call.params.get("text", ""))
 
 
+async def spend_the_chats_budget(bot: BotUnderTest) -> int:
+    """Start the bot with a chat budget of a message every 0.4 s, and spend it on three /start
+    answers: what the bot sends next waits for room. The calls made so far (to look past)."""
+    bot.flood = replace(TELEGRAM_LIMITS, chat_rate=2.5)
+    await bot.start()
+    for _ in range(3):
+        await bot.tg.post_message(USER, USER, "/start")
+    await bot.tg.wait_for("sendMessage", count=3)
+    return len(bot.tg.calls)
+
+
 # Which Bot API the bot is configured for: the default, api.telegram.org (its requests are
 # routed to the fake, which keeps that API's limits), or a local Bot API server
 # (``TELEGRAM_API_URL`` set to the fake, which then behaves as one run with --local).

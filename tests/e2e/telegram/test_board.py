@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 
 from bot.frontends.telegram import board
-from bot.frontends.telegram.line import TELEGRAM_LIMITS
-from tests.e2e.telegram.harness import USER, BotUnderTest, text_of
+from tests.e2e.telegram.harness import USER, BotUnderTest, spend_the_chats_budget, text_of
 from tests.fakes.telegram_server import FakeTelegramServer, Json
 
 
@@ -62,13 +60,8 @@ async def test_commands_asked_while_the_chat_is_busy_are_listed_on_one_board(
 async def test_jobs_answered_before_the_boards_turn_never_show_it(bot: BotUnderTest) -> None:
     # The chat's budget a message every 0.4 s, spent by three /start answers: the status
     # message and the board wait for room, and the fake upstream answers in the meantime.
-    bot.flood = replace(TELEGRAM_LIMITS, chat_rate=2.5)
-    await bot.start()
+    since = await spend_the_chats_budget(bot)
     tg = bot.tg
-    for _ in range(3):
-        await tg.post_message(USER, USER, "/start")
-    await tg.wait_for("sendMessage", count=3)
-    since = len(tg.calls)
     asked = [await tg.post_message(USER, USER, f"/imagine fox {n} --count 1") for n in range(2)]
     await bot.delivered(1)
     await bot.delivered(2)

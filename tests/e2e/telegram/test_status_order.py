@@ -11,15 +11,19 @@ import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.core import texts
 from bot.frontends.telegram import board, status_book
-from bot.frontends.telegram.line import TELEGRAM_LIMITS
-from tests.e2e.telegram.harness import TOKEN, USER, BotUnderTest, text_of
+from tests.e2e.telegram.harness import (
+    TOKEN,
+    USER,
+    BotUnderTest,
+    spend_the_chats_budget,
+    text_of,
+)
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
@@ -35,13 +39,8 @@ async def test_an_answer_that_comes_before_its_status_message_is_the_only_messag
 ) -> None:
     # The chat's budget a message every 0.4 s, spent by three /start answers: the status
     # message waits for room, and the fake upstream answers in the meantime.
-    bot.flood = replace(TELEGRAM_LIMITS, chat_rate=2.5)
-    await bot.start()
+    since = await spend_the_chats_budget(bot)
     tg = bot.tg
-    for _ in range(3):
-        await tg.post_message(USER, USER, "/start")
-    await tg.wait_for("sendMessage", count=3)
-    since = len(tg.calls)
     command = await tg.post_message(USER, USER, "/imagine a fox --count 1")
     await bot.delivered(1)
     await asyncio.sleep(1.5)  # the status message's turn has come and gone
