@@ -637,7 +637,8 @@ class Summary:
     p95: float
     p99: float
     calls: float
-    refused: float
+    refused: float  # the platform's 429s
+    upstream_429s: float
     lost: float
     rss: float
 
@@ -726,6 +727,7 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str, trace: bool 
         statistics.median(overheads[0.99]),
         statistics.median(per_job),
         statistics.median(r.refused.total() for r in runs),
+        statistics.median(r.upstream_429s for r in runs),
         statistics.median(r.lost for r in runs),
         statistics.median(r.peak_rss / mb for r in runs),
     )
@@ -735,12 +737,13 @@ def print_summary(summaries: list[Summary]) -> None:
     header = (
         f"{'platform':<10}{'case':<14}{'jobs':>6}{'ideal s':>9}{'actual s':>10}{'ratio':>7}"
         f"{'busy':>7}{'first s':>8}"
-        f"{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'calls/job':>10}{'429s':>6}{'lost':>5}"
-        f"{'RSS MB':>8}"
+        f"{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}{'calls/job':>10}{'pf 429':>7}{'up 429':>7}"
+        f"{'lost':>5}{'RSS MB':>8}"
     )
     print(
         "\nMedians (actual and ratio over complete runs; busy: ideal ÷ the upstream's last "
-        "answer; first: the first picture; lost: commands never answered)"
+        "answer; first: the first picture; pf 429 / up 429: the platform's and the "
+        "upstream's 429s; lost: commands never answered)"
     )
     print(header + "\n" + "-" * len(header))
     for s in summaries:
@@ -751,7 +754,8 @@ def print_summary(summaries: list[Summary]) -> None:
             f"{'—' if s.makespan is None else format(s.makespan, '.2f'):>10}"
             f"{'—' if s.ratio is None else format(s.ratio, '.3f'):>7}"
             f"{'—' if s.busy is None else format(s.busy, '.3f'):>7}{s.first:>8.2f}"
-            f"{s.p50:>8.0f}{s.p95:>8.0f}{s.p99:>8.0f}{s.calls:>10.2f}{s.refused:>6.0f}"
+            f"{s.p50:>8.0f}{s.p95:>8.0f}{s.p99:>8.0f}{s.calls:>10.2f}{s.refused:>7.0f}"
+            f"{s.upstream_429s:>7.0f}"
             f"{s.lost:>5.0f}{s.rss:>8.1f}"
         )
     by = {(s.kind, s.case.name): s for s in summaries}
