@@ -25,8 +25,7 @@ from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import inline_pictures, prompt_of
 from tests.fakes.notifier import RecordingNotifier
 from tests.fakes.wireflow_server import FakeWireflowServer
-from tests.integration.test_reference_links import answering
-from tests.integration.test_roads import wireflow_client
+from tests.roads import answering, wireflow_client
 
 ANN = Owner("console", "1", chat_id="group")
 MALLORY = Owner("console", "666", chat_id="group")

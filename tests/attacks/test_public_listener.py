@@ -24,7 +24,7 @@ from bot.config import Settings
 from bot.core.domain import GenerationRequest, Owner, Upload
 from bot.reference_links import ReferenceLinks
 from tests.conftest import image_bytes
-from tests.e2e.test_operating import free_port
+from tests.e2e.bot_process import free_port
 
 WIREFLOW_KEY = "wf-secret-key"
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.core.domain import UserKey
 from bot.store import open_store
 from tests.conftest import as_uploaded
+from tests.e2e.bot_process import free_port
 from tests.e2e.characters import (
     BLUE,
     RED,
@@ -20,7 +21,6 @@ from tests.e2e.characters import (
     flow_then_gemini,
     pictures,
 )
-from tests.e2e.test_operating import free_port
 from tests.e2e.whole_bot import DC_USER, TG_USER, running, wireflow_env
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer

@@ -12,30 +12,9 @@ from pathlib import Path
 from bot.core import character_texts
 from bot.core.domain import PUBLIC_ID
 from tests.conftest import image_bytes
+from tests.e2e.bot_process import SECRET, run_bot
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
-
-SECRET = "user:42-very-secret-token"
-
-
-async def run_bot(
-    *args: str, env: dict[str, str], cwd: Path, stdin: bytes = b""
-) -> tuple[int, str, str]:
-    """Run ``python -m bot`` with only ``env`` (plus PATH), as a fresh shell would."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        cwd=cwd,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path.cwd()), **env},
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_no_platform_token_exits_2_with_one_clear_line(tmp_path: Path) -> None:

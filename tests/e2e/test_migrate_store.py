@@ -12,7 +12,7 @@ import pytest
 from bot.core.domain import CharacterImage, ImageRef, Job, ResultImage, UserKey, UserSettings
 from bot.store import open_store
 from tests.conftest import AnyStore, owner
-from tests.e2e.test_cli import run_bot
+from tests.e2e.bot_process import run_bot
 from tests.integration.test_store import request
 
 DAY = "2026-11-23"

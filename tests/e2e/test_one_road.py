@@ -19,8 +19,7 @@ import pytest
 from bot import app
 from bot.config import Settings
 from tests.conftest import as_uploaded, image_bytes
-from tests.e2e.test_cli import run_bot
-from tests.e2e.test_operating import free_port
+from tests.e2e.bot_process import free_port, run_bot
 from tests.e2e.whole_bot import (
     DC_USER,
     TG_TOKEN,

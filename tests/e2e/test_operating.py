@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import textwrap
@@ -26,7 +25,7 @@ from bot.core import admin_texts, texts
 from bot.core.policy import Tuning
 from bot.store import StoreUrl, open_store
 from bot.store.migrations import LATEST
-from tests.e2e.test_cli import SECRET, run_bot
+from tests.e2e.bot_process import SECRET, free_port, run_bot
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
@@ -200,12 +199,6 @@ async def test_backup_says_what_to_do_for_postgresql_and_a_missing_store(tmp_pat
     code, _, err = await run_bot("console", "b.sqlite3", env={}, cwd=tmp_path)
     assert code == 2
     assert "backup takes a PATH" in err
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def test_the_console_stops_on_sigterm_while_it_waits_for_input(tmp_path: Path) -> None:

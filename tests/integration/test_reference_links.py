@@ -4,15 +4,12 @@ bot's real HTTP server and a real store (each test on SQLite and on PostgreSQL).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import random
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from bot import reference_links
 from bot.core import character_texts
 from bot.core.domain import Action, Button, CharacterImage, GenerationRequest, Owner, Upload
 from bot.core.errors import InvalidInput
@@ -23,16 +20,7 @@ from bot.store import open_store
 from tests.conftest import FAST, AnyStore, as_uploaded, image_bytes, owner, wait_delivered
 from tests.fakes.notifier import RecordingNotifier
 from tests.fakes.wireflow_server import FakeWireflowServer
-from tests.integration.test_roads import wireflow_client
-
-LOCAL = ("127.0.0.1", 0)
-
-
-@contextlib.asynccontextmanager
-async def answering(store: AnyStore, api_key: str) -> AsyncIterator[str]:
-    """One process's public listener answering links from ``store``: its address."""
-    async with reference_links.serve(LOCAL, ReferenceLinks.keyed_by(api_key, ""), store) as port:
-        yield f"http://127.0.0.1:{port}"
+from tests.roads import answering, wireflow_client
 
 
 async def test_wireflow_takes_a_users_picture_by_link_and_again_for_a_new_seed(

@@ -20,8 +20,6 @@ from bot.core.errors import InvalidInput
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient
 from bot.providers.nbpro import NbproClient
-from bot.providers.plumbing import Timeouts
-from bot.providers.wireflow import Polling, WireflowClient
 from tests.conftest import (
     AnyStore,
     as_uploaded,
@@ -34,26 +32,12 @@ from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.gemini_server import FakeGeminiServer
 from tests.fakes.nbpro_server import FakeNbproServer
 from tests.fakes.notifier import RecordingNotifier
-from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
-
-# Polls every 50 ms: the documented 1 s × 1.5 backoff is the client suite's to check.
-QUICK_POLLS = Polling(first=0.05, factor=1.0, cap=0.05, timeout=30.0)
+from tests.fakes.wireflow_server import FakeWireflowServer
+from tests.roads import wireflow_client
 
 
 def gemini_client(server: FakeGeminiServer) -> GeminiClient:
     return GeminiClient(server.api_key, server.base_url)
-
-
-def wireflow_client(server: FakeWireflowServer) -> WireflowClient:
-    return WireflowClient(
-        server.api_key,
-        DEFAULT_WORKFLOW,
-        server.base_url,
-        plan="pro",
-        media_hosts=("127.0.0.1",),
-        polling=QUICK_POLLS,
-        timeouts=Timeouts(),
-    )
 
 
 def made_by(told: RecordingNotifier, job_id: int) -> set[str]:

@@ -243,3 +243,34 @@ def png_bomb(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
         + chunk(b"IEND", b"")
     )
+
+
+async def private_replies(
+    dc: FakeDiscordServer, inter: InjectedInteraction, count: int = 1
+) -> list[dict[str, Any]]:
+    """The private messages an interaction was answered with (first response or followups)."""
+
+    def private(call: RestCall) -> bool:
+        if call.status not in (200, 204) or call.method != "POST":
+            return False
+        if call.path.startswith(f"/interactions/{inter.id}/"):
+            return bool(call.json["type"] == 4)
+        return call.path.startswith(f"/webhooks/{dc.application_id}/{inter.token}")
+
+    replies = await dc.wait_for(private, count=count)
+    messages = [r.json["data"] if r.path.startswith("/interactions/") else r.json for r in replies]
+    assert all(m["flags"] & FLAG_EPHEMERAL for m in messages)
+    return messages
+
+
+async def create(
+    dc: FakeDiscordServer, name: str, *images: bytes, user_id: int = USER
+) -> dict[str, Any]:
+    attachments = {
+        f"image{i}": (f"p{i}.png", data, "image/png") for i, data in enumerate(images, 1)
+    }
+    inter = await dc.slash_command(
+        "character create", {"name": name}, user_id=user_id, attachments=attachments
+    )
+    [reply] = await private_replies(dc, inter)
+    return reply

@@ -17,12 +17,12 @@ from tests.e2e.discord.harness import (
     USER,
     Bot,
     buttons,
+    create,
     job_of,
     on_original,
     process,
     public_id_of,
 )
-from tests.e2e.discord.test_characters import create
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
 
