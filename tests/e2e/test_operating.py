@@ -22,13 +22,13 @@ from bot import __main__ as cli
 from bot import app
 from bot.config import ConfigError, Secret, Settings
 from bot.core import admin_texts, texts
-from bot.core.policy import Tuning
 from bot.store import StoreUrl, open_store
 from bot.store.migrations import LATEST
 from tests.e2e.bot_process import SECRET, free_port, run_bot
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
+from tests.outages import OUTAGE_TUNING
 
 TELEGRAM = "123456:telegram-secret-token"
 
@@ -304,9 +304,6 @@ async def test_the_console_says_at_once_that_the_token_is_refused(tmp_path: Path
     assert SECRET not in "\n".join(lines) + out.decode() + err.decode()
 
 
-QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=0.6)
-
-
 @pytest.mark.parametrize("platform", ["telegram", "discord"])
 async def test_healthz_turns_503_and_back_and_metrics_count_a_job(
     tmp_path: Path, platform: str
@@ -328,7 +325,7 @@ async def test_healthz_turns_503_and_back_and_metrics_count_a_job(
             useapi_base_url=flow.base_url,
             database=StoreUrl.parse(f"sqlite:///{tmp_path}/bot.sqlite3"),
             http_listen=("127.0.0.1", port),
-            tuning=QUICK,
+            tuning=OUTAGE_TUNING,
             **tokens,
         )
         with dc.patch_discord():

@@ -17,7 +17,7 @@ from bot.core import admin_texts, texts
 from bot.core.domain import UserKey
 from bot.core.errors import InvalidInput
 from bot.core.monitoring import Outcome
-from bot.core.policy import Limits, Tuning
+from bot.core.policy import Limits
 from bot.core.ports import DeliveryError
 from bot.core.service import Service, accounts
 from bot.core.stats import StatsView
@@ -26,15 +26,7 @@ from bot.providers.flow import FlowClient
 from tests.conftest import AnyStore, build_service, owner
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
-from tests.outages import every_outage
-
-GRACE = 0.6
-QUICK = Tuning(
-    retry_min_seconds=0.01,
-    retry_max_seconds=0.05,
-    job_deadline_seconds=5,
-    outage_grace_seconds=GRACE,
-)
+from tests.outages import GRACE, OUTAGE_TUNING, every_outage
 
 
 async def until(condition: Any, timeout: float = 5.0) -> None:
@@ -55,7 +47,7 @@ async def test_an_upstream_that_serves_no_one_is_said_at_once_and_mends_by_itsel
 ) -> None:
     break_it(flow)  # as found at start
     async with FlowClient("test-token", flow.base_url) as client:
-        service = build_service(store, client, tuning=QUICK)
+        service = build_service(store, client, tuning=OUTAGE_TUNING)
         async with service:
             told = RecordingNotifier()
             service.attach("console", told)
@@ -88,7 +80,9 @@ async def test_jobs_queued_when_the_outage_begins_are_told_after_the_grace(
     flow: FakeFlowServer, store: AnyStore
 ) -> None:
     async with FlowClient("test-token", flow.base_url) as client:
-        service = build_service(store, client, tuning=QUICK, limits=Limits(running_per_user=1))
+        service = build_service(
+            store, client, tuning=OUTAGE_TUNING, limits=Limits(running_per_user=1)
+        )
         async with service:
             told = RecordingNotifier()
             service.attach("console", told)
@@ -122,7 +116,7 @@ async def test_one_account_out_leaves_the_others_serving_and_says_which(
     async with FakeFlowServer(accounts=["alice@example.com", "bob@example.com"]) as flow:
         flow.set_health("bob@example.com", "Session expired")
         async with FlowClient("test-token", flow.base_url) as client:
-            service = build_service(store, client, tuning=QUICK)
+            service = build_service(store, client, tuning=OUTAGE_TUNING)
             async with service:
                 told = RecordingNotifier()
                 service.attach("console", told)
@@ -151,7 +145,7 @@ async def test_an_account_out_of_credits_stays_out_though_the_listing_calls_it_h
     monkeypatch.setattr(accounts, "TRY_AGAIN_AFTER", 3.0)
     flow.fail_next(402)
     async with FlowClient("test-token", flow.base_url) as client:
-        service = build_service(store, client, tuning=QUICK)
+        service = build_service(store, client, tuning=OUTAGE_TUNING)
         async with service:
             told = RecordingNotifier()
             service.attach("console", told)
@@ -192,7 +186,7 @@ async def test_an_alert_no_admin_got_is_kept_logged_and_counted(
     metrics = Metrics()
     flow.token = "another-token"
     async with FlowClient("test-token", flow.base_url) as client:
-        service = build_service(store, client, tuning=QUICK, recorder=metrics)
+        service = build_service(store, client, tuning=OUTAGE_TUNING, recorder=metrics)
         async with service:
             service.attach("console", Unreachable())
             await until(lambda: "alerts_undelivered" in _samples(metrics))
@@ -236,7 +230,7 @@ async def test_jobs_and_upstream_calls_are_recorded(flow: FakeFlowServer, store:
             recorded.append(("alert", platform))
 
     async with FlowClient("test-token", flow.base_url) as client:
-        service = build_service(store, client, tuning=QUICK, recorder=Recorder())
+        service = build_service(store, client, tuning=OUTAGE_TUNING, recorder=Recorder())
         async with service:
             told = RecordingNotifier(fail_deliveries=1)
             service.attach("console", told)
@@ -264,7 +258,7 @@ async def test_before_it_has_read_the_accounts_health_says_it_is_starting(
     flow: FakeFlowServer, store: AnyStore
 ) -> None:
     async with FlowClient("test-token", flow.base_url) as client:
-        service = build_service(store, client, tuning=QUICK)
+        service = build_service(store, client, tuning=OUTAGE_TUNING)
         starting = await service.health()
         assert (starting.healthy, starting.reasons) == (False, (admin_texts.STARTING,))
         async with service:

@@ -14,7 +14,6 @@ import pytest
 from bot.core import admin_texts as said
 from bot.core import option_texts, rules_texts, texts
 from bot.core.domain import UserKey
-from bot.core.policy import Tuning
 from bot.frontends.discord import views
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore
@@ -31,10 +30,8 @@ from tests.e2e.discord.harness import (
 )
 from tests.fakes.discord_server import FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
-from tests.outages import every_outage
+from tests.outages import GRACE, OUTAGE_TUNING, every_outage
 
-GRACE = 0.6
-QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=GRACE)
 MANAGE_GUILD = 1 << 5
 BOSS = 6666
 
@@ -69,7 +66,7 @@ async def test_an_upstream_that_serves_no_one_is_said_at_once_and_told_once(
     reason: str,
 ) -> None:
     break_it(flow)
-    bot = await start_bot(dc, flow, store, tuning=QUICK)
+    bot = await start_bot(dc, flow, store, tuning=OUTAGE_TUNING)
     try:
         await _until(lambda: len(dms_to_admin(dc)) == 1)
         assert dms_to_admin(dc) == [f"⚠️ Operator action needed: {reason}. {said.NOTHING_SERVES}"]

@@ -12,7 +12,6 @@ from typing import Any
 
 from bot.core import admin_texts, option_texts, rules_texts, texts
 from bot.core.domain import UserKey
-from bot.core.policy import Tuning
 from bot.frontends.telegram import views
 from tests.e2e.telegram.harness import (
     ADMIN,
@@ -24,10 +23,8 @@ from tests.e2e.telegram.harness import (
     text_of,
 )
 from tests.fakes.telegram_server import Call
-from tests.outages import every_outage
+from tests.outages import GRACE, OUTAGE_TUNING, every_outage
 
-GRACE = 0.6
-QUICK = Tuning(retry_min_seconds=0.01, job_deadline_seconds=5, outage_grace_seconds=GRACE)
 GROUP_ADMIN = 50
 
 
@@ -76,7 +73,7 @@ async def test_an_upstream_that_serves_no_one_is_said_at_once_and_told_once(
 ) -> None:
     break_it(bot.flow)
     bot.tg.start_bot(ADMIN)  # an admin who uses the bot: Telegram lets it write to them
-    await bot.start(tuning=QUICK)
+    await bot.start(tuning=OUTAGE_TUNING)
     alert = await bot.tg.wait_for("sendMessage", predicate=to(ADMIN))
     assert text_of(alert[0]) == f"⚠️ Operator action needed: {reason}. {admin_texts.NOTHING_SERVES}"
 
