@@ -115,6 +115,13 @@ class JobStatus:
             return texts.queued(self.position, paused=self.paused)
         return texts.running(self.upscale, self.elapsed, self.typical)
 
+    @property
+    def for_all(self) -> str:
+        """The same, where a whole chat reads it (its busy chat's list): addressed to no one."""
+        if self.elapsed is None:
+            return texts.queued_for_all(self.position, paused=self.paused)
+        return self.text
+
 
 @dataclass(frozen=True)
 class QueueRow:

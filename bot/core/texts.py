@@ -230,6 +230,23 @@ def queued(position: int, *, paused: bool = False) -> Text:
     )
 
 
+def queued_for_all(position: int, *, paused: bool = False) -> Text:
+    """A job's place as said where a whole chat reads it, whoever asked (a busy chat's list
+    of jobs): ``queued``'s words, addressed to no one."""
+    if paused:
+        return _("⏸ Queued — the operator has paused the queue; it starts once they resume it.")
+    if not position:
+        return _("⏳ Queued.")
+    if position == 1:
+        return _("⏳ Queued — next.")
+    return _n(
+        "⏳ Queued — {ahead} ahead.",
+        "⏳ Queued — {ahead} ahead.",
+        position - 1,
+        ahead=position - 1,
+    )
+
+
 # What would let a name someone chose pass for a handle (any at sign, which Telegram also turns
 # into a ping) or turn the words around it (bidirectional controls).
 _NOT_IN_NAMES = re.compile("[@\uff20\ufe6b\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")

@@ -17,6 +17,8 @@ command (whose job usually ends last, and takes that one's place). A board with 
 to list goes.
 
 A chat's board lists only the jobs asked in that chat: a prompt is never shown elsewhere.
+Everyone there reads it, so a line says its job's place as it is true for any of them
+("2 ahead", never "ahead of you"), in the language of the command that opened it.
 Its id is parked (``Parking``, kind ``KIND``, with each job it listed), so that a restarted
 process takes it up again: the jobs still open keep their lines, and a board with none left
 says it is done.
@@ -33,12 +35,11 @@ from dataclasses import dataclass, field
 from telegram import Bot
 from telegram.error import TelegramError
 
-from bot.core import texts
 from bot.core.cancellation import cancel_until_done
 from bot.core.domain import Job, QueueItem
 from bot.core.i18n import _, join
 from bot.core.ports import Parking
-from bot.core.presenters import QueueView
+from bot.core.presenters import JobStatus, QueueView
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import outbound, status, views
 from bot.frontends.telegram.line import Overtaken, Urgency
@@ -52,7 +53,7 @@ HEADING = _("Jobs in this chat:")
 @dataclass
 class _Line:
     what: str  # the job's id and its prompt, clipped (or which image it upscales)
-    status: str  # its place in the queue, or that it runs
+    status: str  # its place in the queue, or that it runs, as the whole chat reads it
     answer_to: int | None  # the command that asked for it
     parked: StatusKey | None = None  # the board message its line was parked with
 
@@ -104,24 +105,24 @@ class Boards:
         board.lines[job_id] = None
         self._listed[job_id] = board
 
-    def describe(self, job: Job, said: str) -> None:
-        """The line of a reserved job: its id, prompt and ``said`` (its place)."""
+    def describe(self, job: Job, shown: JobStatus) -> None:
+        """The line of a reserved job: its id, prompt and ``shown`` (its place)."""
         board = self._listed.get(job.id)
         if board is None:  # answered already
             return
         [row] = QueueView.of([QueueItem(job, 0)]).rows
         answer_to = status.answer_to(job.owner)
-        board.lines[job.id] = _Line(join(" ", [row.ref, row.what]), said, answer_to)
+        board.lines[job.id] = _Line(join(" ", [row.ref, row.what]), shown.for_all, answer_to)
         board.change(joined=True)
 
-    def tell(self, job_id: int, said: str) -> bool:
+    def tell(self, job_id: int, shown: JobStatus) -> bool:
         """A listed job's status now; False if no board lists it."""
         board = self._listed.get(job_id)
         if board is None:
             return False
         line = board.lines.get(job_id)
-        if line is not None and line.status != said:
-            line.status = said
+        if line is not None and line.status != shown.for_all:
+            line.status = shown.for_all
             board.change()
         return True
 
@@ -163,7 +164,7 @@ class Boards:
             for job_id in taken:
                 job = await service.job(job_id)
                 if job is not None and not job.state.final:
-                    self.describe(job, texts.queued(0))
+                    self.describe(job, JobStatus(job.is_upscale))
                     if (line := board.lines.get(job_id)) is not None:
                         line.parked = key  # parked with it already
                 else:

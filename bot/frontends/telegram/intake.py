@@ -22,6 +22,7 @@ from telegram.error import TelegramError
 from bot.core import option_texts, texts
 from bot.core.domain import Submitted
 from bot.core.errors import InvalidInput
+from bot.core.presenters import JobStatus
 from bot.core.service.api import Admit, BotApi
 from bot.frontends.telegram import status, views
 from bot.frontends.telegram.addressing import owner_in
@@ -113,7 +114,8 @@ class Intake:
         if posting.listed:  # its line says what it is (its answer may have come: nothing)
             job = await self._service.job(submitted.job_id)
             if job is not None:
-                self._book.boards.describe(job, text)
+                shown = JobStatus(job.is_upscale, submitted.position, paused=submitted.paused)
+                self._book.boards.describe(job, shown)
             return submitted
         key = await self._book.post(
             bot, submitted.job_id, posting, chat_id=chat_id, answer_to=answer_to, text=text

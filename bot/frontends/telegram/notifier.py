@@ -63,7 +63,7 @@ class TelegramNotifier:
         self._max_document = max_document
 
     async def job_progress(self, job: Job, status_now: JobStatus) -> None:
-        if self._book.boards.tell(job.id, status_now.text):  # its line on the chat's board
+        if self._book.boards.tell(job.id, status_now):  # its line on the chat's board
             return
         key = await self._book.key(job)
         if key is None:

@@ -8,7 +8,14 @@ import asyncio
 from collections.abc import Callable
 
 from bot.frontends.telegram import board
-from tests.e2e.telegram.harness import USER, BotUnderTest, spend_the_chats_budget, text_of
+from tests.e2e.telegram.harness import (
+    GROUP,
+    OTHER,
+    USER,
+    BotUnderTest,
+    spend_the_chats_budget,
+    text_of,
+)
 from tests.fakes.telegram_server import FakeTelegramServer, Json
 
 
@@ -86,3 +93,54 @@ async def test_the_board_is_in_its_readers_language(bot: BotUnderTest) -> None:
     assert "In der Warteschlange" in text_of(listing)
     bot.flow.release()
     await bot.delivered(2)
+
+
+async def test_a_groups_board_speaks_to_the_whole_group_not_to_one_member(
+    bot: BotUnderTest,
+) -> None:
+    # A group's board lists every member's jobs, and the whole group reads it: a place in the
+    # queue is said as it is true for any of them ("2 ahead"), never "ahead of you".
+    await bot.start()
+    tg = bot.tg
+    bot.flow.hold()
+    for n, member in enumerate((USER, OTHER) * 3):
+        await tg.post_message(GROUP, member, f"/imagine fox {n} --count 1", chat_type="supergroup")
+
+    def listing() -> str:
+        return next(
+            (
+                str(m["text"])
+                for m in tg.sent_messages(GROUP)
+                if str(m.get("text", "")).startswith(board.HEADING) and "“fox 5”" in m["text"]
+            ),
+            "",
+        )
+
+    await until(lambda: "ahead" in listing())
+    lines = listing().splitlines()[1:]
+    assert len(lines) == 5, lines
+    assert not [line for line in lines if "you" in line.split("”", 1)[1]], lines
+    assert any(line.endswith("ahead.") for line in lines), lines
+    bot.flow.release()
+    for job_id in range(1, 7):
+        await bot.delivered(job_id)
+
+
+async def test_a_private_chats_board_is_as_true_and_queue_still_says_you(
+    bot: BotUnderTest,
+) -> None:
+    await bot.start()
+    tg = bot.tg
+    bot.flow.hold()
+    for n in range(6):
+        await tg.post_message(USER, USER, f"/imagine fox {n} --count 1")
+    await until(lambda: any("“fox 5” — ⏳ Queued — 3 ahead." in m["text"] for m in boards(tg)))
+    await tg.post_message(USER, USER, "/queue")
+    [queue] = await tg.wait_for(
+        "sendMessage",
+        predicate=lambda c: "“fox 5”" in text_of(c) and not text_of(c).startswith(board.HEADING),
+    )
+    assert "“fox 5” — ⏳ Queued — 3 ahead of you." in text_of(queue)  # the reader's own jobs
+    bot.flow.release()
+    for job_id in range(1, 7):
+        await bot.delivered(job_id)

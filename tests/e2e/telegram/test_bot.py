@@ -708,7 +708,7 @@ async def test_a_waiting_jobs_place_counts_down(bot: BotUnderTest, calm: None) -
     # Its place, counted down as the two before it ran (the user's others on their way were
     # counted ahead at first; an edit overtaken by the next says only the next), then its run.
     waiting = [k for k, _ in itertools.groupby(itertools.takewhile(queued, said))]
-    places = [texts.queued(n) for n in (3, 2, 1)]
+    places = [texts.queued_for_all(n) for n in (3, 2, 1)]
     assert waiting in (places, places[1:], places[::2], places[:1], places[1:2], places[2:])
     assert said[len(list(itertools.takewhile(queued, said)))].startswith(texts.STARTED)
     assert not any(board.HEADING in m.get("text", "") for m in tg.sent_messages(USER))

@@ -300,7 +300,7 @@ async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTes
     # Each says its place at once: the first on its status message, then the second (asked
     # while the first is open) on the chat's board.
     await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == texts.queued(1))
-    await tg.wait_for("sendMessage", predicate=lambda c: texts.queued(1) in text_of(c), count=2)
+    await tg.wait_for("sendMessage", predicate=lambda c: texts.queued_for_all(1) in text_of(c))
     # The edit waits until the message's job is noted (just after it is queued).
     noted = f"{USER}:{message_id(asked)}"
     async with asyncio.timeout(5):
