@@ -37,7 +37,7 @@ from telegram.error import TelegramError
 
 from bot.core.cancellation import cancel_until_done
 from bot.core.domain import Job, QueueItem
-from bot.core.i18n import _, join
+from bot.core.i18n import Language, _, join, reader, reading
 from bot.core.ports import Parking
 from bot.core.presenters import JobStatus, QueueView
 from bot.core.service.api import BotApi
@@ -61,6 +61,7 @@ class _Line:
 @dataclass(eq=False)
 class Board:
     chat_id: int
+    reader: Language  # its language: its opener's (a taken-up one's, its earliest job's asker's)
     # Job id → its line; None while its description is on its way (nothing to show yet).
     lines: dict[int, _Line | None] = field(default_factory=dict)
     key: StatusKey | None = None  # the message, once it went
@@ -99,8 +100,8 @@ class Boards:
         ``describe`` says what it is). Call before awaiting anything after the queueing."""
         board = self._boards.get(chat_id)
         if board is None:
-            board = self._boards[chat_id] = Board(chat_id)
-            # Sent in the context of the command that opened it: its reader, its sender.
+            board = self._boards[chat_id] = Board(chat_id, reader())
+            # Sent in the context of the command that opened it: its sender.
             board.keeper = asyncio.create_task(self._keep(bot, board))
         board.lines[job_id] = None
         self._listed[job_id] = board
@@ -161,9 +162,12 @@ class Boards:
                 self.reserve(bot, chat_id, job_id)
             board = self._boards[chat_id]
             board.key = key
+            found = [await service.job(job_id) for job_id in taken]
+            still = {j.id: j for j in found if j is not None and not j.state.final}
+            if still:  # whoever opened it is unknown now: its earliest job's asker stands in
+                board.reader = await service.reader(next(iter(still.values())).owner.user)
             for job_id in taken:
-                job = await service.job(job_id)
-                if job is not None and not job.state.final:
+                if (job := still.get(job_id)) is not None:
                     self.describe(job, JobStatus(job.is_upscale))
                     if (line := board.lines.get(job_id)) is not None:
                         line.parked = key  # parked with it already
@@ -174,7 +178,7 @@ class Boards:
             board.change()
             for old, _ in boards:
                 if old != board.key:
-                    with contextlib.suppress(TelegramError):
+                    with contextlib.suppress(TelegramError), reading(board.reader):
                         await status.edit(bot, old, views.DONE)
                     await self._parking.take_pending(KIND, parked_as(old))
 
@@ -197,7 +201,11 @@ class Boards:
             board.acknowledge = False
             urgency = Urgency.STATUS if acknowledge else Urgency.PROGRESS
             try:
-                with outbound.at(urgency), outbound.unless_overtaken(board.still(version)):
+                with (
+                    reading(board.reader),
+                    outbound.at(urgency),
+                    outbound.unless_overtaken(board.still(version)),
+                ):
                     await self._say(bot, board)
             except Overtaken:  # it changed while waiting its turn: say what is now
                 board.acknowledge |= acknowledge

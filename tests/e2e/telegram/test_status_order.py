@@ -250,3 +250,38 @@ async def test_a_busy_chats_board_kept_through_a_kill_is_taken_up_and_goes_with_
                 await asyncio.sleep(0.01)
     finally:
         await killed(bot)
+
+
+async def test_a_board_taken_up_after_a_kill_is_in_its_readers_language(
+    fakes: tuple[FakeTelegramServer, FakeFlowServer], tmp_path: Path
+) -> None:
+    tg, flow = fakes
+    tg.set_language(USER, "de")
+    bot = await bot_process(tg, flow, tmp_path, starts=1)
+    try:
+        flow.hold()
+        for n in range(3):
+            await tg.post_message(USER, USER, f"/imagine fox {n} --count 1")
+        async with asyncio.timeout(10):
+            while not parked_boards(tmp_path):  # noqa: ASYNC110 - another process writes it
+                await asyncio.sleep(0.01)
+        await killed(bot)
+        [listing] = [m for m in tg.sent_messages(USER) if "“fox 1”" in m["text"]]
+        assert listing["text"].startswith("Aufträge in diesem Chat:")
+        since = len(tg.calls)
+
+        bot = await bot_process(tg, flow, tmp_path, starts=2)
+        [taken_up] = await tg.wait_for(
+            "editMessageText",
+            predicate=lambda c: c.params.get("message_id") == listing["message_id"],
+            timeout=30,
+        )
+        assert tg.calls.index(taken_up) >= since
+        assert text_of(taken_up).startswith("Aufträge in diesem Chat:"), text_of(taken_up)
+        assert "In der Warteschlange" in text_of(taken_up)
+        flow.release()
+        async with asyncio.timeout(30):
+            while sum("photo" in m for m in tg.sent_messages(USER)) < 3:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    finally:
+        await killed(bot)
