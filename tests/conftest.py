@@ -209,8 +209,8 @@ async def wait_delivered(store: AnyStore, job_id: int, timeout: float = 5.0) -> 
             await asyncio.sleep(0.01)
 
 
-# ``await sharing(limits=..., lease=...)``: a started service with a store, pool and leadership
-# of its own on the test's PostgreSQL database, as one of several processes would have.
+# ``await sharing(limits=..., lease=..., tuning=...)``: a started service with a store, pool and
+# leadership of its own on the test's PostgreSQL database, as one of several processes would have.
 Sharing = Callable[..., Awaitable[tuple[Service, RecordingNotifier, PostgresStore]]]
 
 
@@ -219,7 +219,7 @@ async def sharing(flow: FakeFlowServer, postgres_url: str) -> AsyncIterator[Shar
     async with AsyncExitStack() as stack:
 
         async def build(
-            limits: Limits | None = None, lease: float = 3.0
+            limits: Limits | None = None, lease: float = 3.0, tuning: Tuning = FAST
         ) -> tuple[Service, RecordingNotifier, PostgresStore]:
             store = await stack.enter_async_context(PostgresStore(StoreUrl.parse(postgres_url)))
             client = await stack.enter_async_context(FlowClient("test-token", flow.base_url))
@@ -228,7 +228,7 @@ async def sharing(flow: FakeFlowServer, postgres_url: str) -> AsyncIterator[Shar
                 [client],
                 models=ModelTable.builtin(),
                 limits=limits or Limits(),
-                tuning=FAST,
+                tuning=tuning,
                 access=Access(admins=frozenset({"console:99"})),
                 leadership=PostgresLeader(store, lease=lease),
             )

@@ -62,6 +62,11 @@ def platform_name(platform: str) -> str:
     return _PLATFORM_NAMES.get(platform, platform)
 
 
+def cancelled_on(platform: str) -> Text:
+    """Where a job was asked, when its owner cancelled it from their account on ``platform``."""
+    return _("Cancelled on {platform}.", platform=platform_name(platform))
+
+
 def link_code(code: str, elsewhere: str) -> Text:
     return _(
         "Your link code: {code}\nSend /link {code} to this bot on {platform} within {minutes} "

@@ -16,10 +16,12 @@ import pytest
 from bot.core import history_texts, texts
 from bot.frontends.telegram import frontend
 from bot.frontends.telegram.frontend import TelegramFrontEnd
+from tests.e2e.discord.harness import on_original
 from tests.e2e.telegram.harness import QUICK, text_of
 from tests.e2e.whole_bot import DC_USER, TG_USER, answered_with_files, running
+from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
-from tests.fakes.telegram_server import Call
+from tests.fakes.telegram_server import Call, FakeTelegramServer, Json
 
 
 def queued(call: Call) -> bool:
@@ -114,3 +116,95 @@ def with_keyboard(call: Call) -> bool:
 
 def has_code(call: Call) -> bool:
     return "link code" in str(call.params.get("text", ""))
+
+
+async def test_telegram_jobs_cancelled_on_discord_say_so_in_their_telegram_chat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A linked person cancels their Telegram jobs from Discord's /queue: Discord says
+    # "Cancelled.", and the Telegram chat says so too where each job was shown (its status
+    # message, or its line on the chat's board): nothing there says "queued" for ever.
+    monkeypatch.setattr(frontend, "TelegramFrontEnd", partial(TelegramFrontEnd, flood=QUICK))
+    async with FakeFlowServer() as flow:
+        env = {"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url}
+        async with running(env, tmp_path) as (tg, dc):
+            await linked(tg, dc)
+            flow.hold()
+            asked = [
+                await tg.post_message(TG_USER, TG_USER, f"/imagine fox {n} --count 1")
+                for n in range(2)
+            ]
+            await tg.wait_for("sendMessage", predicate=queued, timeout=10)
+            async with asyncio.timeout(5):  # the second on the chat's board
+                while not any("“fox 1”" in text_of(c) for c in tg.calls):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            first = asked[0]["message"]["message_id"]
+            [status] = [
+                m
+                for m in tg.sent_messages(TG_USER)
+                if m.get("reply_to_message", {}).get("message_id") == first
+            ]
+
+            listing = await dc.slash_command("queue", {}, user_id=DC_USER)
+            await dc.wait_for(f"/interactions/{listing.id}/")
+            panel = dc.original_message(listing.id)
+            assert panel is not None
+            cancels = [b["custom_id"] for row in panel["components"] for b in row["components"]]
+            assert len(cancels) == 2
+            for custom_id in cancels:
+                press = await dc.press_button(int(panel["id"]), custom_id, user_id=DC_USER)
+                (update,) = await dc.wait_for(f"/interactions/{press.id}/")
+                assert texts.CANCELLED in update.json["data"]["content"]
+                panel = dc.original_message(listing.id) or panel
+
+            said = texts.failed(history_texts.cancelled_on("discord"))
+
+            def told() -> list[Json]:
+                return [m for m in tg.sent_messages(TG_USER) if m.get("text") == said]
+
+            async with asyncio.timeout(10):
+                while len(told()) < 2:  # noqa: ASYNC110 - what the bot sends, as recorded
+                    await asyncio.sleep(0.01)
+            answers = {m["reply_to_message"]["message_id"] for m in told()}
+            assert answers == {c["message"]["message_id"] for c in asked}
+            assert tg.message(TG_USER, status["message_id"]) in told()  # its status message
+            flow.release()
+            await asyncio.sleep(0.5)
+            assert not [m for m in tg.sent_messages(TG_USER) if "Queued" in m.get("text", "")]
+            assert not [m for m in tg.sent_messages(TG_USER) if "photo" in m]
+
+
+async def test_a_discord_job_cancelled_on_telegram_says_so_on_discord(tmp_path: Path) -> None:
+    async with FakeFlowServer() as flow:
+        env = {"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url}
+        async with running(env, tmp_path) as (tg, dc):
+            await linked(tg, dc)
+            flow.hold()
+            asked = await dc.slash_command(
+                "imagine", {"prompt": "a fox", "count": 1}, user_id=DC_USER
+            )
+            async with asyncio.timeout(5):  # stored (Discord is told its place before)
+                while not flow.images_requests():  # noqa: ASYNC110 - no event to wait on
+                    await asyncio.sleep(0.01)
+
+            await tg.post_message(TG_USER, TG_USER, "/queue")
+            await tg.wait_for("sendMessage", predicate=lambda c: "reply_markup" in c.params)
+            [panel] = [m for m in tg.sent_messages(TG_USER) if "reply_markup" in m]
+            [[cancel]] = panel["reply_markup"]["inline_keyboard"]
+            await tg.press_button(TG_USER, TG_USER, panel["message_id"], cancel["callback_data"])
+            [answer] = await tg.wait_for("answerCallbackQuery")
+            assert texts.CANCELLED in text_of(answer)
+
+            said = texts.failed(history_texts.cancelled_on("telegram"))
+            await dc.wait_for(on_original(asked, content=said), timeout=5)
+            flow.release()
+
+
+async def linked(tg: FakeTelegramServer, dc: FakeDiscordServer) -> None:
+    """TG_USER and DC_USER become one person: /link on Telegram, its code on Discord."""
+    await tg.post_message(TG_USER, TG_USER, "/link")
+    [offer] = await tg.wait_for("sendMessage", predicate=has_code)
+    code = re.search(r"code: (\S+)", str(offer.params["text"]))
+    assert code is not None
+    link = await dc.slash_command("link", {"code": code[1]}, user_id=DC_USER)
+    await dc.wait_for(f"/interactions/{link.id}/")

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from bot.config import Secret, Settings
+from bot.core import history_texts, texts
 from bot.core.i18n import LANGUAGES
 from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.telegram import status_book
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
-from tests.conftest import Sharing, build_service, wait_delivered
+from tests.conftest import FAST, Sharing, build_service, wait_delivered
 from tests.e2e.discord.harness import TOKEN as DISCORD_TOKEN
 from tests.e2e.discord.harness import USER as DISCORD_USER
 from tests.e2e.discord.harness import process
@@ -123,3 +127,69 @@ async def test_discord_shards_spread_over_processes(tmp_path: Path) -> None:
                 if frame.get("op") == 2
             ]
             assert identified == [[1, 2]]
+
+
+async def test_a_telegram_job_cancelled_on_discord_in_a_follower_is_told_by_the_leaders_sweep(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    # The follower that heard the cancel can't tell Telegram (only the leader delivers): the
+    # job waits in the store as an undelivered end, and the leader's next sweep tells it
+    # (``Delivery.redeliver``, each BOT_ACCOUNTS_REFRESH_SECONDS) on its status message.
+    async with (
+        FakeTelegramServer(token=TELEGRAM_TOKEN) as tg,
+        FakeDiscordServer(token=DISCORD_TOKEN) as dc,
+    ):
+        tg.local_server = True
+        with dc.patch_discord():
+            worker, _, _ = await sharing(tuning=replace(FAST, accounts_refresh_seconds=0.2))
+            front, _, store = await sharing()
+            assert worker.leading
+            settings = Settings(
+                useapi_token=Secret("test-token"),
+                telegram_token=Secret(TELEGRAM_TOKEN),
+                telegram_api_url=tg.root,
+                discord_token=Secret(DISCORD_TOKEN),
+            )
+            hearing = (
+                TelegramFrontEnd(front, settings, store).run(),
+                DiscordFrontEnd(front, settings, store, guild_ready_timeout=0.05).run(),
+                TelegramFrontEnd(worker, settings, store, receive=False).run(),
+            )
+            async with running(*hearing):
+                await tg.wait_for("deleteWebhook")
+                await dc.wait_ready()
+                await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, "/link")
+                [offer] = await tg.wait_for(
+                    "sendMessage", predicate=lambda c: "link code" in str(c.params["text"])
+                )
+                code = re.search(r"code: (\S+)", str(offer.params["text"]))
+                assert code is not None
+                link = await dc.slash_command("link", {"code": code[1]}, user_id=DISCORD_USER)
+                await dc.wait_for(f"/interactions/{link.id}/")
+
+                flow.hold()
+                await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, "/imagine a fox --count 1")
+                await tg.wait_for(
+                    "sendMessage", predicate=lambda c: "Queued" in str(c.params["text"])
+                )
+                [status] = [m for m in tg.sent_messages(TELEGRAM_USER) if "Queued" in m["text"]]
+                async with asyncio.timeout(5):  # where the leader finds it
+                    while not await store.pending_keys(status_book.KIND, 0.0):  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                listing = await dc.slash_command("queue", {}, user_id=DISCORD_USER)
+                await dc.wait_for(f"/interactions/{listing.id}/")
+                panel = dc.original_message(listing.id)
+                assert panel is not None
+                [[cancel]] = [
+                    [b["custom_id"] for b in r["components"]] for r in panel["components"]
+                ]
+                press = await dc.press_button(int(panel["id"]), cancel, user_id=DISCORD_USER)
+                (update,) = await dc.wait_for(f"/interactions/{press.id}/")
+                assert texts.CANCELLED in update.json["data"]["content"]
+
+                said = texts.failed(history_texts.cancelled_on("discord"))
+                [told] = await tg.wait_for(
+                    "editMessageText", predicate=lambda c: c.params["text"] == said, timeout=5
+                )
+                assert told.params["message_id"] == status["message_id"]
+                flow.release()

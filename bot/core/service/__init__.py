@@ -61,7 +61,7 @@ from bot.core.service.character_use import CharacterUse
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
 from bot.core.service.downloads import Reservation
-from bot.core.service.history import History
+from bot.core.service.history import History, told_where_asked
 from bot.core.service.identities import Identities
 from bot.core.service.languages import Readers
 from bot.core.service.leadership import Lead, SoleLeader
@@ -308,14 +308,14 @@ class Service(Operating, CharacterUse):
     async def press_cancel(self, owner: Owner, button: Button) -> str:
         self._admission.throttle_press(owner.user)  # a cancel button counts like any press
         job = await self._history.cancel_press(owner, button)
-        return await self._runner.cancel(job.id)
+        return await self._runner.cancel(job.id, told_where_asked(owner.user, job))
 
     async def cancel(self, user: UserKey, job_id: int) -> str:
         job = await self.store.get_job(job_id)
         if job is None:
             raise InvalidInput(texts.JOB_NOT_FOUND)
         await self._history.check_cancel(user, job)
-        return await self._runner.cancel(job_id)
+        return await self._runner.cancel(job_id, told_where_asked(user, job))
 
     def seen(self, user: UserKey) -> None:
         self._delivery.seen(user)

@@ -36,6 +36,15 @@ from bot.core.service.identities import Identities
 log = logging.getLogger(__name__)
 
 
+def told_where_asked(canceller: UserKey, job: Job) -> str | None:
+    """What the job's own platform is told when ``canceller`` cancels it from another one (a
+    linked account): it ends there as an answer does. None: the front end that took the cancel
+    is the job's own, and says it there."""
+    if canceller.platform == job.owner.platform:
+        return None
+    return history_texts.cancelled_on(canceller.platform)
+
+
 class History:
     def __init__(
         self,

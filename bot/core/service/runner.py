@@ -156,7 +156,8 @@ class Runner:
     async def cancel(self, job_id: int, reason: str | None = None) -> str:
         """End a waiting or running job (a running call can't be stopped: what it makes is thrown
         away, see ``_succeeded``); the sentence saying so. Any process may cancel: the store
-        decides, and the process running the job reads it there. ``reason``: an admin's answer."""
+        decides, and the process running the job reads it there. ``reason``: what the job's owner
+        is told where it was asked (an admin cancelled it, or they did on another platform)."""
         entry = self._scheduler.remove(job_id)
         job = await self._store.get_job(job_id)
         if job is None or not await self._store.cancel_job(job_id, reason):
