@@ -1,5 +1,5 @@
-"""The deploy files say what a working deployment needs (no container engine runs here: these
-read the files as the engine and systemd would)."""
+"""The deploy files, and README's operating sections, say what a working deployment needs (no
+container engine runs here: these read the files as the engine and systemd would)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from bot.core import texts
 from bot.core.i18n import LANGUAGES
 from bot.core.monitoring import AccountState, Snapshot, UpstreamCall
 from bot.observability.metrics import Metrics
+from bot.store.migrations import LATEST
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -101,6 +102,9 @@ def test_the_postgres_compose_runs_a_front_and_workers_on_one_database() -> None
         assert re.fullmatch(r"on-failure:\d+", bot["restart"])  # a lost lead exits 1
     assert "BOT_PLATFORMS" not in front["environment"]  # hears every platform with a token
     assert worker["environment"]["BOT_PLATFORMS"] == "none"
+    # The image's HEALTHCHECK asks BOT_HTTP_LISTEN's port: set here, not by .env, where an empty
+    # BOT_HTTP_LISTEN= (as in .env.example) would turn the listener off.
+    assert worker["environment"]["BOT_HTTP_LISTEN"] == "0.0.0.0:8080"
     assert worker["deploy"]["replicas"] == 2
     port = front["environment"]["BOT_HTTP_LISTEN"].rpartition(":")[2]
     assert f"127.0.0.1:{port}/healthz" in " ".join(front["healthcheck"]["test"])
@@ -138,18 +142,24 @@ def test_systemd_analyze_finds_nothing_wrong_but_the_missing_install(tmp_path: P
     assert verify.stderr == ""
 
 
+class OneAccount:
+    def snapshot(self) -> Snapshot:
+        account = AccountState("a@example.com", limit=3, in_flight=0, serving=True)
+        return Snapshot(accounts=(account,), platforms={"telegram": True})
+
+
+def watched() -> Metrics:
+    """Metrics with their gauges (those read from a snapshot: only once one is watched)."""
+    metrics = Metrics()
+    metrics.watch(OneAccount())
+    return metrics
+
+
 def test_the_grafana_dashboard_shows_every_metric_family() -> None:
     dashboard = json.loads((DEPLOY / "grafana-dashboard.json").read_text(encoding="utf-8"))
     exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     assert all(panel["datasource"]["uid"] == "${datasource}" for panel in dashboard["panels"])
-
-    class Source:
-        def snapshot(self) -> Snapshot:
-            account = AccountState("a@example.com", limit=3, in_flight=0, serving=True)
-            return Snapshot(accounts=(account,), platforms={"telegram": True})
-
-    metrics = Metrics()
-    metrics.watch(Source())
+    metrics = watched()
     metrics.delivery_failed("telegram", permanent=False)
     metrics.alert_undelivered("telegram")
     metrics.upstream_answered(UpstreamCall.GENERATE, "a@example.com", 1.0, 429)
@@ -210,3 +220,18 @@ def test_the_public_listener_is_published_apart_and_never_set_for_the_operator()
         assert "127.0.0.1:8081:8081" in bot["ports"]
         assert "127.0.0.1:8080:8080" in bot["ports"]
         assert "BOT_PUBLIC_LISTEN" not in bot["environment"]
+
+
+def test_the_readme_names_the_metrics_there_are() -> None:
+    exported = {
+        name
+        for name in re.findall(r"^# HELP (nanobanana_\w+)", watched().render().decode(), re.M)
+        if not name.endswith("_created")
+    }
+    named = set(re.findall(r"`(nanobanana_\w+)", (ROOT / "README.md").read_text()))
+    assert named == exported
+
+
+def test_the_readme_shows_check_on_the_current_schema() -> None:
+    shown = re.findall(r"✓ store: .* schema (\d+)", (ROOT / "README.md").read_text())
+    assert shown == [str(LATEST)]
