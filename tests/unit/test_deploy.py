@@ -109,6 +109,11 @@ def test_the_postgres_compose_runs_a_front_and_workers_on_one_database() -> None
     port = front["environment"]["BOT_HTTP_LISTEN"].rpartition(":")[2]
     assert f"127.0.0.1:{port}/healthz" in " ".join(front["healthcheck"]["test"])
     assert "pg_isready" in services["postgres"]["healthcheck"]["test"]
+    # Compose fills ${POSTGRES_PASSWORD} from the .env beside the file (deploy/) unless told.
+    text = (DEPLOY / "compose.postgres.yaml").read_text()
+    assert "${POSTGRES_PASSWORD" in text
+    comments = " ".join(line.lstrip("# ") for line in text.splitlines() if line.startswith("#"))
+    assert re.findall(r"docker compose (\S+ \S+)", comments) == ["--env-file .env"] * 2
 
 
 def unit() -> configparser.ConfigParser:
