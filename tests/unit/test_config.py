@@ -284,6 +284,17 @@ def test_every_setting_the_readme_names_is_one() -> None:
     assert named - listed == {"APPLICATION_ID", "BOT_TEST_DATABASE_URL"}
 
 
+def test_the_defaults_the_readme_gives_are_the_defaults() -> None:
+    example = dict(
+        re.findall(r"^([A-Z][A-Z0-9_]+)=(.+)$", (ROOT / ".env.example").read_text(), re.M)
+    )
+    readme = (ROOT / "README.md").read_text()
+    given = re.findall(r"`([A-Z][A-Z0-9_]+)` \((?:default )?`?([\w:.]+)`?[;),]", readme)
+    given = [(name, value) for name, value in given if name in example]
+    assert len(given) >= 7
+    assert [(name, example[name]) for name, _ in given] == given
+
+
 def test_bot_platforms_picks_what_this_process_hears() -> None:
     tokens = {"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "1:t"}
     assert load(**tokens).receiving == ("discord", "telegram")  # every platform with a token
