@@ -50,7 +50,8 @@ async def test_the_lines_a_job_writes_carry_its_id(
     queued = next(
         line
         for line in lines
-        if line["message"] == f"job {second.job_id} queued for console:2 (GenerationRequest)"
+        if line["message"]
+        == f"job {second.job_id} (#{second.public_id}) queued for console:2 (GenerationRequest)"
     )
     assert "job" not in queued  # written by the one asking, before the job had work of its own
     refresh = next(line for line in lines if str(line["message"]).startswith("flow accounts:"))

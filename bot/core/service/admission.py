@@ -367,7 +367,14 @@ class Admission:
             # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
             entry.job_id = job.id
             position = self._runner.queue(entry, job, shown)
-        log.info("job %d queued for %s (%s)", job.id, owner.user, type(request).__name__)
+        # The public id is what a user quotes to the operator: this line leads from it to the job's.
+        log.info(
+            "job %d (#%s) queued for %s (%s)",
+            job.id,
+            job.public_id,
+            owner.user,
+            type(request).__name__,
+        )
         return Submitted(job.id, position, self._scheduler.paused, job.public_id)
 
 
