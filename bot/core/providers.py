@@ -177,7 +177,6 @@ class ProviderLimits:
     concurrency: int | None = None  # upstream calls in flight at once
     requests_per_minute: int | None = None  # every call (Wireflow: polls too)
     submits_per_minute: int | None = None  # executions started (Wireflow: 10 on every plan)
-    submits_per_day: int | None = None
     references: int | None = None  # the most reference images the plan takes in one request
 
     @property

@@ -74,13 +74,15 @@ API = "/api/v1"
 # refused rather than fetched.
 DEFAULT_MEDIA_HOSTS = ("cdn.atomu.ai", "*.wireflow.ai")
 
-# Requests per minute (every call but executes, polls included), executions per minute (the
-# same 10 on every plan) and executions per day, from the rate-limits page. The concurrency is
-# what the polls fit in (``Polling.per_minute``), set by the client.
+# Requests per minute (every call but executes, polls included) and executions per minute (the
+# same 10 on every plan), from the rate-limits page. The concurrency is what the polls fit in
+# (``Polling.per_minute``), set by the client. Executions per day (free 50, starter 200, pro
+# 1,000) are the upstream's to count, with what others spent on the key: its 429 "daily" is
+# ``QuotaExhausted``, an operator incident that holds the road out (``service.accounts``).
 PLANS: Mapping[str, ProviderLimits] = {
-    "free": ProviderLimits(requests_per_minute=10, submits_per_minute=10, submits_per_day=50),
-    "starter": ProviderLimits(requests_per_minute=20, submits_per_minute=10, submits_per_day=200),
-    "pro": ProviderLimits(requests_per_minute=60, submits_per_minute=10, submits_per_day=1000),
+    "free": ProviderLimits(requests_per_minute=10, submits_per_minute=10),
+    "starter": ProviderLimits(requests_per_minute=20, submits_per_minute=10),
+    "pro": ProviderLimits(requests_per_minute=60, submits_per_minute=10),
     "enterprise": ProviderLimits(requests_per_minute=200, submits_per_minute=10),
 }
 log = logging.getLogger(__name__)
