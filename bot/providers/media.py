@@ -4,11 +4,13 @@ Wireflow's result URLs).
 
 A link is fetched only from a listed media host, over https, at an address on the public
 internet, and the connection goes to the very address that was checked (a second DNS answer
-can't move it: no rebinding); every redirect hop is checked the same way; no credentials and no
-cookies go along. The API's own origin is trusted as it is, which also lets tests serve media
-from the local fakes. A download is bounded in bytes before it is read and in pixels before it
-is decoded, within a deadline; a picture is accepted only as a whole PNG, JPEG or WebP within
-the bounds, judged by its content, never by a header or a file name.
+can't move it: no rebinding); every redirect hop is checked the same way; a connection is kept
+for later links only of the host name it was verified for, at the address it went to
+(``media_pools``); no credentials and no cookies go along. The API's own origin is trusted as
+it is, which also lets tests serve media from the local fakes. A download is bounded in bytes
+before it is read and in pixels before it is decoded, within a deadline; a picture is accepted
+only as a whole PNG, JPEG or WebP within the bounds, judged by its content, never by a header
+or a file name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import io
 import ipaddress
 import socket
+import ssl
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from PIL import Image
 from bot.core.providers import Pending, RenderedImage, Rendering
 from bot.core.upstream import MediaRefused, Unavailable, UpstreamTimeout
 from bot.providers.http import USER_AGENT, deadline, no_cookies, read_body
+from bot.providers.media_pools import MediaTransport
 from bot.providers.plumbing import fetched
 
 # storage.googleapis.com: the documented home of fifeUrl links (June 2026 guide).
@@ -38,6 +42,7 @@ FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 MAX_REDIRECTS = 3  # per link; each hop obeys the same rules as the link
+KEPT = 20  # idle connections kept per media host (httpx's default)
 
 
 def base64_length(size: int) -> int:
@@ -140,14 +145,18 @@ def verified_mime(data: bytes, *, max_pixels: int, account: str | None) -> str:
     return FORMATS[kind]
 
 
-def new_media_http(*, read: float, connect: float, max_connections: int = 100) -> httpx.AsyncClient:
+def new_media_http(
+    *, read: float, connect: float, max_connections: int = 100, tls: ssl.SSLContext | None = None
+) -> httpx.AsyncClient:
     """The client for media links: no proxy from the environment (the address checked must be
-    the address reached), no pooled connections (a connection verified for one host name must
-    not carry another's request), no cookies, and no compression to inflate."""
+    the address reached), connections kept only for the host name they were verified for
+    (``MediaTransport``; ``max_connections`` is per host name), no cookies, and no compression
+    to inflate. ``tls``: the roots to trust instead of certifi's (tests' local media hosts)."""
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=KEPT)
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, "Accept": "image/*", "Accept-Encoding": "identity"},
         timeout=httpx.Timeout(read, connect=connect),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        transport=MediaTransport(limits, tls),
         follow_redirects=False,
         trust_env=False,
         cookies=no_cookies(),

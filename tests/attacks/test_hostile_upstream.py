@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import socket
 import struct
 import time
 import tracemalloc
@@ -34,6 +33,7 @@ from bot.providers import media
 from bot.providers.flow import FlowClient, FlowTimeouts
 from tests.conftest import AnyStore, owner
 from tests.fakes.flow_server import FakeFlowServer, RawAnswer
+from tests.fakes.media_host import resolve_as
 from tests.rendering import rendered
 
 TOKEN = "tok-SECRET-hostile-0001"
@@ -147,29 +147,6 @@ def redirect(location: str, status: int = 302) -> RawAnswer:
     return RawAnswer(status, {"Location": location, "Content-Length": "0"})
 
 
-def resolve_as(monkeypatch: pytest.MonkeyPatch, answers: dict[str, list[str]]) -> list[str]:
-    """Make ``getaddrinfo`` answer ``answers[host]`` (one address per call, the last repeated).
-
-    Returns the list of hosts asked, in order. Other hosts resolve as usual.
-    """
-    loop = asyncio.get_running_loop()
-    real = loop.getaddrinfo
-    asked: list[str] = []
-
-    async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host
-        if name not in answers:
-            return await real(host, port, *args, **kwargs)
-        asked.append(name)
-        queue = answers[name]
-        address = queue.pop(0) if len(queue) > 1 else queue[0]
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
-        return [(family, socket.SOCK_STREAM, 6, "", (address, int(port or 443)))]
-
-    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
-    return asked
-
-
 # -- media links: only the upstream's own media hosts ----------------------------------------
 
 
@@ -265,18 +242,6 @@ async def test_a_host_that_rebinds_after_the_check_is_reached_at_the_checked_add
         assert checked.connections == 1
         assert rebound.connections == 0
     assert asked == ["rebind.example"]
-
-
-async def test_a_connection_checked_for_one_media_host_never_carries_another(
-    fake: FakeFlowServer, client: FlowClient
-) -> None:
-    # Connections go to pinned addresses; pooled by address, one whose certificate was checked
-    # for host A would be reused for host B at the same address, unchecked. So none is reused.
-    await rendered(client, params(count=2))
-    await rendered(client, params(count=1))
-    peers = [r.peer for r in fake.fife_requests()]
-    assert len(peers) == 3
-    assert len(set(peers)) == 3
 
 
 async def test_a_media_host_redirect_to_an_internal_address_is_refused(
