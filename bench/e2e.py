@@ -403,6 +403,8 @@ class Run:
     upstream_429s: int
     peak_rss: int
     ready_rss: int
+    cpu: float  # the bot's CPU seconds (user + system) from ready to the end of the run
+    media_connections: float  # connections the bot opened per picture download
     load: tuple[float, float]  # 1-minute load average before and after
     attempts: list[float] = field(default_factory=list)  # upstream answers, s after the first
     held: list[tuple[float, float]] = field(default_factory=list)  # successful calls, s
@@ -434,6 +436,10 @@ class RssSampler:
         while True:
             self.sample()
             await asyncio.sleep(POLL)
+
+    def cpu(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
 
 
 @contextlib.asynccontextmanager
@@ -525,6 +531,7 @@ async def run_once(
                 await until_ready(chat, bot, log)
                 rss = RssSampler(bot.pid)
                 ready_rss = rss.sample()
+                ready_cpu = rss.cpu()
                 sampler = asyncio.create_task(rss.run())
                 t0 = time.monotonic()
                 schedule = asyncio.create_task(follow_phases(flow, accounts, case.phases, t0))
@@ -536,9 +543,11 @@ async def run_once(
                     keys[key], sent_at[key] = i, at
                 images = await answers(chat, flow, keys, bot, t0, case)
                 await quiet(lambda: sum(chat.calls(t0)[0].values()), quiet_for=QUIET, at_most=10)
+                cpu = rss.cpu() - ready_cpu
                 sampler.cancel()
                 schedule.cancel()
     answered = _answer_times(flow)
+    downloads = flow.fife_requests()
     calls, refused = chat.calls(t0)
     last = max(images.values(), default=t0) - t0
     served = max(answered.values(), default=t0) - t0
@@ -558,6 +567,8 @@ async def run_once(
         upstream_429s=flow.throttled,
         peak_rss=rss.peak,
         ready_rss=ready_rss,
+        cpu=cpu,
+        media_connections=len({r.peer for r in downloads}) / max(1, len(downloads)),
         load=(load_before, os.getloadavg()[0]),
         attempts=sorted(r.answered_at - t0 for r in flow.images_requests() if r.answered_at),
         held=[
@@ -680,6 +691,8 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str, trace: bool 
     print(_row("429s from the upstream", [r.upstream_429s for r in runs], ".0f"))
     print(_row("bot peak RSS, MB", [r.peak_rss / mb for r in runs], ".1f"))
     print(_row("bot RSS when ready, MB", [r.ready_rss / mb for r in runs], ".1f"))
+    print(_row("bot CPU from ready to the end, s", [r.cpu for r in runs], ".2f"))
+    print(_row("connections per picture download", [r.media_connections for r in runs], ".2f"))
     incomplete = [r for r in runs if r.makespan is None]
     if incomplete:
         print(
