@@ -16,12 +16,13 @@ or a file name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import ipaddress
 import socket
 import ssl
 import zlib
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,9 @@ FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 MAX_REDIRECTS = 3  # per link; each hop obeys the same rules as the link
+# A connection that ended before an answer began: closed or reset under the request (not a
+# timeout, nor a connection that could not be made: those are the host's answer).
+_CLOSED_UNANSWERED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 KEPT = 20  # idle connections kept per media host (httpx's default)
 
 
@@ -191,9 +195,7 @@ async def _download(
         url = httpx.URL(link)
         for _ in range(MAX_REDIRECTS + 1):
             hop = await hosts.hop(url, account=account)
-            async with http.stream(
-                "GET", hop.url, headers=hop.headers, extensions=hop.extensions
-            ) as response:
+            async with _get(http, hop) as response:
                 if response.is_redirect:
                     url = url.join(response.headers["Location"])
                     continue
@@ -216,6 +218,23 @@ async def _download(
             f"the image download failed: {type(exc).__name__}", account=account
         ) from exc
     raise MediaRefused(f"a media link redirected more than {MAX_REDIRECTS} times", account=account)
+
+
+@contextlib.asynccontextmanager
+async def _get(http: httpx.AsyncClient, hop: Hop) -> AsyncIterator[httpx.Response]:
+    """One hop's answer, asked once more if the connection failed before it answered: a kept
+    connection the host closed as the request went (RFC 9112 §9.3.1: a client may retry an
+    idempotent request then). Failing, the download would fail its job, whose retry asks the
+    upstream for new pictures."""
+    request = http.build_request("GET", hop.url, headers=hop.headers, extensions=hop.extensions)
+    try:
+        response = await http.send(request, stream=True)
+    except _CLOSED_UNANSWERED:
+        response = await http.send(request, stream=True)
+    try:
+        yield response
+    finally:
+        await response.aclose()
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

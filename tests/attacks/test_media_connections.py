@@ -234,3 +234,24 @@ async def test_a_proxy_named_in_the_environment_is_never_used(
         proxy.close()
     assert proxied == []
     assert carried(host) == [("a.example", ["a.example"])]
+
+
+async def test_a_kept_connection_closed_as_the_next_picture_is_asked_costs_one_more_request(
+    http: httpx.AsyncClient, ca: trustme.CA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not a whole new generation: a download that fails is the job's failure, and its retry
+    # asks the upstream for new pictures.
+    resolve_as(monkeypatch, {"a.example": ["127.0.0.1"]})
+    async with FakeMediaHost(ca, ["a.example"]) as host:
+        link = f"https://a.example:{host.port}/"
+        assert await fetch(http, link + "1.png") == picture()
+        host.hang_ups = 1
+        assert await fetch(http, link + "2.png") == picture()
+        assert [[p for _, p in c.requests] for c in host.connections] == [
+            ["/1.png", "/2.png"],
+            ["/2.png"],
+        ]
+        host.answer("/3.png", b"")  # once more, not forever: a host that hangs up has failed
+        with pytest.raises(Unavailable):
+            await fetch(http, link + "3.png")
+        assert sum(p == "/3.png" for c in host.connections for _, p in c.requests) == 2

@@ -4,8 +4,9 @@
 certificate from a test CA (trustme) for the names it is given, and records every connection:
 the host name the client asked for in TLS (SNI), the requests it carried (Host header, path),
 and whether it is still open; and every TLS handshake, failed ones too. A test makes a path
-answer something else (``answer``), or wait (``hold``/``release``). ``resolve_as`` points host
-names at local addresses.
+answer something else (``answer``), or wait (``hold``/``release``), or hang up on the next
+requests that come on a kept connection (``hang_ups``: a server whose idle timeout fired as the
+request came). ``resolve_as`` points host names at local addresses.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class FakeMediaHost:
         self.address = address
         self.port = port
         self.connections: list[Connection] = []
-        self.answers: dict[str, bytes] = {}  # path → the raw answer (default: ``picture()``)
+        # path → the raw answer (default: ``picture()``); b"": the connection closes unanswered
+        self.answers: dict[str, bytes] = {}
         self._held: dict[str, asyncio.Event] = {}
         self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ca.issue_cert(*names).configure_cert(self._tls)
@@ -68,6 +70,7 @@ class FakeMediaHost:
         self._writers: set[asyncio.StreamWriter] = set()
         self._serving: set[asyncio.Task[None]] = set()
         self.handshakes: list[str | None] = []  # the name of every TLS handshake, passed or not
+        self.hang_ups = 0  # the next requests on a kept connection closed unanswered
 
     async def __aenter__(self) -> FakeMediaHost:
         self._server = await asyncio.start_server(
@@ -121,9 +124,15 @@ class FakeMediaHost:
                 path = head[0].split(" ")[1]
                 headers = dict(line.split(": ", 1) for line in head[1:] if line)
                 connection.requests.append((headers.get("Host", ""), path))
+                if self.hang_ups and len(connection.requests) > 1:
+                    self.hang_ups -= 1
+                    return
                 if path in self._held:
                     await self._held[path].wait()
-                writer.write(self.answers.get(path, PICTURE))
+                raw = self.answers.get(path, PICTURE)
+                if not raw:  # an answer of nothing: the connection closes unanswered
+                    return
+                writer.write(raw)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
