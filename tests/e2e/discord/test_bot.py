@@ -280,13 +280,17 @@ async def test_a_running_jobs_response_counts_its_time_calmly_then_becomes_the_a
     monkeypatch.setattr(progress, "SETTLE", 0.2)
     monkeypatch.setattr(progress, "PACE", 1.0)
     monkeypatch.setattr(texts, "SHOWN_ELAPSED", 0.5)
-    flow.latency = 2.5
+    flow.hold()
     inter = await dc.slash_command("imagine", {"prompt": "a slow fox", "count": 1}, user_id=USER)
+    # The upstream answers once the job was seen running for 2 s (not after a fixed latency,
+    # which a loaded machine's late ticks could overtake).
+    await dc.wait_for(on_original(inter, content=f"{texts.STARTED} 2 s"))
+    flow.release()
     message = await result_of(dc, inter)
     await wait_delivered(store, await job_of(store, message))
     patches = [c for c in dc.interaction_responses(inter.id) if on_original(inter)(c)]
     *shown, answer = patches
-    # One edit a second (2.5 s of running: the time it had run, at each).
+    # One edit a second: the time it had run, at each.
     assert [c.json["content"] for c in shown] == [
         texts.STARTED,
         f"{texts.STARTED} 1 s",
