@@ -367,6 +367,7 @@ class Submitted:
     position: int
     paused: bool = False  # the operator paused the queue: it waits until they resume it
     public_id: str = ""
+    images: int = 1  # pictures it asks for
 
 
 @dataclass(frozen=True)

@@ -375,7 +375,9 @@ class Admission:
             owner.user,
             type(request).__name__,
         )
-        return Submitted(job.id, position, self._scheduler.paused, job.public_id)
+        return Submitted(
+            job.id, position, self._scheduler.paused, job.public_id, images=request.count
+        )
 
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:

@@ -8,7 +8,8 @@ answers overtook them. One message that lists them all acknowledges a command wi
 and a burst of them with one. Its edits are coalesced: each is made when its turn comes with
 what is true then (``unless_overtaken``), after the answers; a new job's acknowledgement goes
 as ``STATUS`` (for a rested chat budget, as a status message waits), the rest (a start, an end,
-a place counting down) as progress.
+a place counting down) as progress, and only as the chat's ``allowance`` lets them: the calls
+its jobs brought that the board's one message did not take go to their starts and ends.
 
 A listed job's answer is a reply of its own and the board drops its line, but the job whose
 command the board replies to has its answer take the board's place (``hand_over``), as a
@@ -42,6 +43,7 @@ from bot.core.ports import Parking
 from bot.core.presenters import JobStatus, QueueView
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import outbound, status, views
+from bot.frontends.telegram.allowance import Allowance, Need
 from bot.frontends.telegram.line import Overtaken, Urgency
 from bot.frontends.telegram.status import StatusKey
 
@@ -56,6 +58,7 @@ class _Line:
     status: str  # its place in the queue, or that it runs, as the whole chat reads it
     answer_to: int | None  # the command that asked for it
     parked: StatusKey | None = None  # the board message its line was parked with
+    running: bool = False
 
 
 @dataclass(eq=False)
@@ -69,17 +72,22 @@ class Board:
     handed: list[StatusKey] = field(default_factory=list)  # messages answers took: unpark
     version: int = 0  # what it says changes: an edit made before is overtaken
     acknowledge: bool = False  # a job joined since the board last went out: at status urgency
+    worth: bool = False  # a job started or left since: a ``CHANGE`` to pay for
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     keeper: asyncio.Task[None] | None = None
 
-    def change(self, *, joined: bool = False) -> None:
+    def change(self, *, joined: bool = False, worth: bool = False) -> None:
         self.version += 1
         self.acknowledge |= joined
+        self.worth |= worth
         self.changed.set()
 
-    def still(self, version: int) -> Callable[[], bool]:
-        """Whether the board still says what it said at ``version`` (asked at a request's turn)."""
-        return lambda: self.version == version
+    def need(self) -> Need:
+        """What saying what it says now is worth (``allowance``): an acknowledgement, or the
+        removal of a board with nothing left to list, always."""
+        if self.acknowledge or not self.lines:
+            return Need.ACKNOWLEDGE
+        return Need.CHANGE if self.worth else Need.REFRESH
 
     def text(self) -> str:
         shown = [line for line in self.lines.values() if line is not None]
@@ -87,8 +95,9 @@ class Board:
 
 
 class Boards:
-    def __init__(self, parking: Parking) -> None:
+    def __init__(self, parking: Parking, allowance: Allowance) -> None:
         self._parking = parking
+        self._allowance = allowance
         self._boards: dict[int, Board] = {}
         self._listed: dict[int, Board] = {}  # job id → the board that lists it
 
@@ -123,8 +132,9 @@ class Boards:
             return False
         line = board.lines.get(job_id)
         if line is not None and line.status != shown.for_all:
-            line.status = shown.for_all
-            board.change()
+            started = shown.running and not line.running
+            line.status, line.running = shown.for_all, shown.running
+            board.change(worth=started)
         return True
 
     def hand_over(self, job_id: int) -> StatusKey | None:
@@ -136,14 +146,14 @@ class Boards:
             return None
         key, board.key = board.key, None
         board.handed.append(key)
-        board.acknowledge = True  # the others are shown nowhere until it went
+        board.worth = True  # the others are shown nowhere until it went
         return key
 
     def leave(self, job_id: int) -> None:
         """The job was answered or cancelled: its line goes."""
         board = self._listed.pop(job_id, None)
         if board is not None and board.lines.pop(job_id, None) is not None:
-            board.change()
+            board.change(worth=True)
 
     async def take_up(self, bot: Bot, service: BotApi) -> None:
         """After a restart: each chat's latest board a previous run left lists the chat's
@@ -197,18 +207,19 @@ class Boards:
             board.handed.clear()
             if self._boards.get(board.chat_id) is not board:
                 return
-            version, acknowledge = board.version, board.acknowledge
-            board.acknowledge = False
+            need = board.need()
+            if not self._allowance.allows(board.chat_id, need):
+                continue  # said with the next change the chat can pay for
+            version, acknowledge, worth = board.version, board.acknowledge, board.worth
+            board.acknowledge = board.worth = False
             urgency = Urgency.STATUS if acknowledge else Urgency.PROGRESS
+            due = board_due(board, version, self._allowance, need)
             try:
-                with (
-                    reading(board.reader),
-                    outbound.at(urgency),
-                    outbound.unless_overtaken(board.still(version)),
-                ):
+                with reading(board.reader), outbound.at(urgency), outbound.unless_overtaken(due):
                     await self._say(bot, board)
-            except Overtaken:  # it changed while waiting its turn: say what is now
+            except Overtaken:  # it changed while waiting its turn, or can't be paid for now
                 board.acknowledge |= acknowledge
+                board.worth |= worth
                 board.changed.set()
             except TelegramError as exc:  # a courtesy: the answers go all the same
                 log.warning("chat %d: the board could not be updated (%s)", board.chat_id, exc)
@@ -239,6 +250,12 @@ class Boards:
             for _job, line in new:
                 line.parked = key
             await self._parking.add_pending(KIND, parked_as(key), ",".join(str(j) for j, _ in new))
+
+
+def board_due(board: Board, version: int, allowance: Allowance, need: Need) -> Callable[[], bool]:
+    """Asked at a request's turn: whether the board still says what it said at ``version``,
+    and the chat pays for it."""
+    return lambda: board.version == version and allowance.take(board.chat_id, need)
 
 
 def parked_as(key: StatusKey) -> str:

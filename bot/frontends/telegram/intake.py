@@ -97,7 +97,12 @@ class Intake:
                 # A busy chat's board is this process's to keep only where its answers are
                 # given (a follower of several processes gives none).
                 posting = self._book.expect(
-                    bot, submitted.job_id, chat_id, reuse, may_list=self._service.leading
+                    bot,
+                    submitted.job_id,
+                    chat_id,
+                    reuse,
+                    may_list=self._service.leading,
+                    images=submitted.images,
                 )
         except InvalidInput as refusal:
             if submitted is None:
@@ -118,7 +123,12 @@ class Intake:
                 self._book.boards.describe(job, shown)
             return submitted
         key = await self._book.post(
-            bot, submitted.job_id, posting, chat_id=chat_id, answer_to=answer_to, text=text
+            bot,
+            submitted.job_id,
+            posting,
+            chat_id=chat_id,
+            answer_to=answer_to,
+            text=status.saying(text),
         )
         if key is not None and on_status is not None:
             await on_status(key[1])

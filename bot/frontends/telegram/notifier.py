@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from functools import partial
 
 from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
@@ -26,7 +27,7 @@ from bot.core.service.api import BotApi
 from bot.frontends.parts import SentParts
 from bot.frontends.telegram import delivery, outbound, status
 from bot.frontends.telegram.buttons import UPSCALE_SENT
-from bot.frontends.telegram.line import Urgency
+from bot.frontends.telegram.line import Overtaken, Urgency
 from bot.frontends.telegram.status_book import StatusBook
 
 log = logging.getLogger(__name__)
@@ -65,12 +66,21 @@ class TelegramNotifier:
     async def job_progress(self, job: Job, status_now: JobStatus) -> None:
         if self._book.boards.tell(job.id, status_now):  # its line on the chat's board
             return
+        chat_id = int(job.owner.chat_id)
+        running = status_now.running
+        allowance = self._book.allowance
+        need = allowance.need(chat_id, job.id, running=running)
+        if not allowance.allows(chat_id, need):  # its chat's calls are kept for what tells more
+            return
         key = await self._book.key(job)
         if key is None:
             return
         outbound.answering.set(int(job.owner.user_id))
-        with outbound.at(Urgency.PROGRESS):
-            await status.edit(self._bot, key, status_now.text)
+        paid = partial(allowance.take, chat_id, need, job.id if running else None)
+        told = status.saying(status_now.text)
+        at, due = outbound.at(Urgency.PROGRESS), outbound.unless_overtaken(paid)
+        with contextlib.suppress(Overtaken), at, due:  # not paid for at its turn: not sent
+            await status.edit(self._bot, key, told)
 
     async def job_finished(self, result: JobResult) -> Posted:
         owner = result.job.owner

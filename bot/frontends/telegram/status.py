@@ -14,6 +14,7 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.core.domain import Owner
+from bot.core.i18n import Text, _, join
 from bot.frontends.telegram import views
 
 StatusKey = tuple[int, int]  # (chat id, message id)
@@ -25,12 +26,21 @@ SEND_BACKOFF = 0.5
 # What Telegram says when a message can't take an edit any more: deleted, too old, or no text
 # to edit (the answer took its place).
 _GONE = ("message to edit not found", "message can't be edited", "no text in the message")
+# Under what a job's own status message says: its chat's calls may leave it none to count its
+# place down with (``allowance``), and its answer takes its place.
+RESULT_HERE = _("This message becomes your result when it's ready.")
 
 
 def key_of(owner: Owner) -> StatusKey | None:
     """The job's status message, if it got one."""
     message_id = owner.route.get("status")
     return (int(owner.chat_id), int(message_id)) if message_id else None
+
+
+def saying(said: str) -> Text:
+    """What a job's own status message says: ``said`` (where the job is), and where its
+    result comes."""
+    return join("\n", [said, RESULT_HERE])
 
 
 def answer_to(owner: Owner) -> int | None:

@@ -37,6 +37,7 @@ from bot.core.domain import Job
 from bot.core.i18n import Text
 from bot.core.ports import Parking
 from bot.frontends.telegram import outbound, status
+from bot.frontends.telegram.allowance import Allowance, Need
 from bot.frontends.telegram.board import Boards
 from bot.frontends.telegram.line import Overtaken, Urgency
 from bot.frontends.telegram.status import StatusKey
@@ -71,7 +72,8 @@ class StatusBook:
         self._posting: dict[int, Posting] = {}
         self._known: dict[int, StatusKey | None] = {}
         self._own: dict[int, set[int]] = {}  # chat → its jobs with a status message, unanswered
-        self.boards = Boards(parking)
+        self.allowance = Allowance()
+        self.boards = Boards(parking, self.allowance)
 
     def expect(
         self,
@@ -81,11 +83,14 @@ class StatusBook:
         reuse: StatusKey | None = None,
         *,
         may_list: bool = False,
+        images: int = 1,
     ) -> Posting:
         """Job ``job_id`` was just queued in ``chat_id`` and will be shown: on its chat's board
         if ``may_list`` and another job is open there, else by a status message of its own
         (said on ``reuse``, a message an interrupted attempt left), which its answer waits for
-        if it is on its way. Call before awaiting anything after the queueing."""
+        if it is on its way. The job brings its chat calls for ``images`` pictures
+        (``allowance``). Call before awaiting anything after the queueing."""
+        self.allowance.asked(chat_id, job_id, images)
         posting = Posting(reuse=reuse)
         busy = bool(self._own.get(chat_id)) or self.boards.open_in(chat_id)
         if may_list and reuse is None and busy:
@@ -112,8 +117,12 @@ class StatusBook:
         """Send the job's status message saying ``text`` (on the message it reuses, if it can
         still take it), unless its answer comes first; where it is, or None."""
         key: StatusKey | None = None
+
+        def still_due() -> bool:  # and paid from what the job brought (always: it's its first)
+            return posting.still_due() and self.allowance.take(chat_id, Need.ACKNOWLEDGE)
+
         try:
-            with outbound.at(Urgency.STATUS), outbound.unless_overtaken(posting.still_due):
+            with outbound.at(Urgency.STATUS), outbound.unless_overtaken(still_due):
                 key = await _place(bot, chat_id, answer_to, text, posting.reuse)
         except Overtaken:
             log.debug("job %d was answered before its status message went", job_id)
@@ -152,8 +161,9 @@ class StatusBook:
 
     def release(self, job: Job) -> None:
         """The job ends (its answer comes, or it was cancelled): its chat is quieter."""
-        self.boards.leave(job.id)
         chat_id = int(job.owner.chat_id)
+        self.allowance.ended(chat_id, job.id)
+        self.boards.leave(job.id)
         own = self._own.get(chat_id)
         if own is not None:
             own.discard(job.id)

@@ -7,6 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
+from bot.core import texts
+from bot.core.policy import Limits
+from bot.core.service import progress
 from bot.frontends.telegram import board
 from tests.e2e.telegram.harness import (
     GROUP,
@@ -144,3 +149,25 @@ async def test_a_private_chats_board_is_as_true_and_queue_still_says_you(
     bot.flow.release()
     for job_id in range(1, 7):
         await bot.delivered(job_id)
+
+
+async def test_a_busy_chats_jobs_cost_two_calls_each_however_long_they_wait(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Progress told ten times as often as shipped: each job's place and its run are reported
+    # every second, and each job waits for the chat's others before it.
+    monkeypatch.setattr(progress, "SETTLE", 0.2)
+    monkeypatch.setattr(progress, "PACE", 1.0)
+    monkeypatch.setattr(texts, "SHOWN_ELAPSED", 0.5)
+    await bot.start(limits=Limits(running_per_user=1))
+    tg = bot.tg
+    bot.flow.latency = 0.8
+    asked = [await tg.post_message(USER, USER, f"/imagine fox {n} --count 1") for n in range(5)]
+    for job_id in range(1, 6):
+        await bot.delivered(job_id, timeout=15)
+    await until(lambda: not boards(tg))
+
+    calls = [c for c in tg.calls if c.params.get("chat_id") == USER]
+    assert len(calls) <= 2 * len(asked)  # acknowledged, told as the calls left allow, answered
+    assert [len(answers_to(tg, command)) for command in asked] == [1, 1, 1, 1, 1]
+    assert not [m for m in tg.sent_messages(USER) if "photo" not in m]  # no "queued" left

@@ -22,6 +22,7 @@ from bot.core.models_table import ModelTable
 from bot.core.policy import Limits
 from bot.core.service import delivery, progress
 from bot.frontends.telegram import board, views
+from bot.frontends.telegram.status import RESULT_HERE, saying
 from tests.conftest import as_uploaded
 from tests.e2e.telegram.harness import (
     ADMIN,
@@ -76,8 +77,13 @@ async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
             await asyncio.sleep(0.01)
 
 
-def edited_to(text: str) -> Callable[[Call], bool]:
-    return lambda call: text_of(call) == text
+async def runs(bot: BotUnderTest, job_id: int) -> None:
+    """Until the store says job ``job_id`` runs."""
+    job = await bot.stored(job_id)
+    async with asyncio.timeout(5):
+        while job.state is not JobState.RUNNING:
+            await asyncio.sleep(0.01)
+            job = await bot.job(job_id)
 
 
 # -- ways to ask ---------------------------------------------------------------------------
@@ -122,7 +128,7 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
     # The status message says where the job is; answered at once, it is never edited to
     # "generating", and becomes the album's keyboard message: three calls in all.
     status_call = tg.calls_of("sendMessage")[0]
-    assert text_of(status_call) == texts.queued(1)
+    assert text_of(status_call) == saying(texts.queued(1))
     assert status_call.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
     [keyboard_edit] = tg.calls_of("editMessageText")
     status_id = keyboard_edit.params["message_id"]
@@ -554,7 +560,7 @@ async def test_queue_lists_jobs_and_cancels_a_waiting_one(bot: BotUnderTest) -> 
     tg = bot.tg
     bot.flow.stall_next(30)  # the first job keeps running until the test ends
     await tg.post_message(USER, USER, "/imagine first --count 1")
-    await tg.wait_for("editMessageText", predicate=edited_to(texts.STARTED))
+    await runs(bot, 1)
     await tg.post_message(USER, USER, "/imagine second --count 1")
     await until(lambda: bot.service.scheduler.position(2) > 0)
     # The busy chat's board lists it once the chat's budget has rested (answers go first).
@@ -618,11 +624,13 @@ async def test_a_job_interrupted_by_a_restart_answers_on_its_old_status(bot: Bot
     tg = bot.tg
     bot.flow.stall_next(30)
     await tg.post_message(USER, USER, "/imagine a fox --count 1")
-    [started] = await tg.wait_for("editMessageText", predicate=edited_to(texts.STARTED))
+    await tg.wait_for("sendMessage")
+    [status] = tg.sent_messages(USER)[-1:]
+    await runs(bot, 1)
     await bot.restart()  # mid-generation: the job resumes in the new process
     await bot.delivered(1)
     [answer] = tg.calls_of("editMessageMedia")
-    assert answer.params["message_id"] == started.params["message_id"]
+    assert answer.params["message_id"] == status["message_id"]
     assert tg.calls_of("sendPhoto") == []
 
 
@@ -652,7 +660,7 @@ async def test_a_one_image_job_costs_two_calls_its_status_becoming_the_picture(
     # Answered within a second: no "generating" on the way, no chat action, nothing deleted.
     assert to_the_chat(tg) == ["sendMessage", "editMessageMedia"]
     [status] = tg.calls_of("sendMessage")
-    assert text_of(status) == texts.queued(1)
+    assert text_of(status) == saying(texts.queued(1))
     [answer] = tg.calls_of("editMessageMedia")
     message = tg.message(USER, answer.params["message_id"])
     assert message is not None
@@ -668,29 +676,61 @@ async def test_a_running_jobs_status_counts_its_time_calmly_and_never_after_the_
     await bot.start()
     tg = bot.tg
     bot.flow.latency = 3.5
-    await tg.post_message(USER, USER, "/imagine a slow fox --count 1")
+    # Four images bring four calls besides the answer: its status message, its start, and one
+    # more refresh (the last is kept for a start: never more to spare than jobs open).
+    await tg.post_message(USER, USER, "/imagine a slow fox --count 4")
     await bot.delivered(1, timeout=15)
     [status] = tg.calls_of("sendMessage")
-    edits = tg.calls_of("editMessageText")
-    [answer] = tg.calls_of("editMessageMedia")
-    assert {c.params["message_id"] for c in edits} == {answer.params["message_id"]}
+    [album] = tg.calls_of("sendMediaGroup")
+    *edits, keyboard = tg.calls_of("editMessageText")
+    assert {c.params["message_id"] for c in edits} == {keyboard.params["message_id"]}
     assert [text_of(c) for c in edits] == [
-        texts.STARTED,  # shown once it had lasted a moment
-        f"{texts.STARTED} 1 s",
-        f"{texts.STARTED} 2 s",
-        f"{texts.STARTED} 3 s",
+        saying(texts.STARTED),  # shown once it had lasted a moment
+        saying(f"{texts.STARTED} 1 s"),
     ]
     assert edits[0].at - status.at >= 0.2
     assert all(later.at - earlier.at >= 0.9 for earlier, later in itertools.pairwise(edits))
-    assert tg.calls.index(answer) > max(map(tg.calls.index, edits))  # the answer came last
+    assert tg.calls.index(album) > max(map(tg.calls.index, edits))  # the answer came last
+    assert to_the_chat(tg) == [
+        "sendMessage",
+        "editMessageText",
+        "editMessageText",
+        "sendMediaGroup",
+        "editMessageText",
+    ]
+
+
+async def test_a_one_image_job_in_a_long_queue_costs_two_calls_and_says_where_it_is(
+    bot: BotUnderTest, calm: None
+) -> None:
+    await bot.start(limits=Limits(running_per_user=1))
+    tg = bot.tg
+    bot.flow.latency = 1.5
+    others = range(100, 106)
+    for user in others:  # six users' jobs ahead: a wait of seconds
+        await tg.post_message(user, user, f"/imagine fox {user} --count 1")
+    await until(lambda: bot.service.scheduler.position(6) > 0)
+    asked = await tg.post_message(USER, USER, "/imagine a patient fox --count 1")
+    await bot.delivered(7, timeout=20)
+    # Its place counted down and its run lasted seconds (progress was told every second), yet
+    # its one call besides the answer went to the status message: its place, and that the
+    # answer takes its place.
+    calls = [c for c in tg.calls if c.params.get("chat_id") == USER]
+    assert [c.method for c in calls] == ["sendMessage", "editMessageMedia"]
+    [status, answer] = calls
+    said = text_of(status).splitlines()
+    assert said[0] in [texts.queued(n) for n in range(2, 8)]
+    assert said[1:] == [RESULT_HERE]
+    assert status.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
+    assert answer.params["message_id"] == tg.sent_messages(USER)[-1]["message_id"]
 
 
 async def test_a_waiting_jobs_place_counts_down(bot: BotUnderTest, calm: None) -> None:
     await bot.start(limits=Limits(running_per_user=1))
     tg = bot.tg
     bot.flow.latency = 1.5
-    for n in range(3):
-        await tg.post_message(USER, USER, f"/imagine fox {n} --count 1")
+    for n in range(3):  # four images each: calls to spare for counting down (``allowance``)
+        await tg.post_message(USER, USER, f"/imagine fox {n} --count 4")
     await bot.delivered(3, timeout=15)
     # The first has a status message of its own; the two asked while it was open are listed on
     # the chat's board.
@@ -838,7 +878,7 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
     asked = await tg.post_message(USER, USER, "/imagine another fox --count 1")
     asked_id = asked["message"]["message_id"]
     await tg.wait_for("sendMessage", predicate=lambda c: replies_to(c, asked_id))
-    [queued] = [m for m in tg.sent_messages(USER) if m.get("text") == texts.queued(1)]
+    [queued] = [m for m in tg.sent_messages(USER) if m.get("text") == saying(texts.queued(1))]
     async with bot.raw_bot() as admin:
         await admin.delete_message(USER, queued["message_id"])
     await bot.delivered(2)

@@ -13,6 +13,7 @@ from typing import Any
 from bot.core import admin_texts, option_texts, rules_texts, texts
 from bot.core.domain import UserKey
 from bot.frontends.telegram import views
+from bot.frontends.telegram.status import saying
 from tests.e2e.telegram.harness import (
     ADMIN,
     GROUP,
@@ -110,7 +111,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
     assert not await bot.store.is_banned(UserKey("telegram", str(USER)))
 
     assert await admin_says(bot, "pause") == admin_texts.PAUSED
-    await ask(bot, USER, USER, "/imagine a fox --count 1", texts.queued(1, paused=True))
+    await ask(bot, USER, USER, "/imagine a fox --count 1", saying(texts.queued(1, paused=True)))
     await bot.stored(1)
     stats = await admin_says(bot, "stats")
     assert "Queue:\n• 1 waiting, 0 running — paused by an operator (/admin resume)" in stats
@@ -138,7 +139,7 @@ async def test_admin_commands_for_the_operator_and_nothing_for_anyone_else(
     assert await admin_says(bot, "quota default 5") == admin_texts.quota_set(None, 5, 0)
 
     # Still paused: it waits.
-    await ask(bot, USER, USER, "/imagine a cat --count 1", texts.queued(1, paused=True))
+    await ask(bot, USER, USER, "/imagine a cat --count 1", saying(texts.queued(1, paused=True)))
     assert await admin_says(bot, f"cancel telegram:{USER}") == admin_texts.cancelled_jobs(
         UserKey("telegram", str(USER)), 1
     )

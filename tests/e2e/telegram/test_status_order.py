@@ -17,6 +17,7 @@ import pytest
 
 from bot.core import texts
 from bot.frontends.telegram import board, status_book
+from bot.frontends.telegram.status import saying
 from tests.e2e.telegram.harness import (
     TOKEN,
     USER,
@@ -63,7 +64,7 @@ async def test_an_answer_that_comes_while_its_status_message_is_on_its_way_takes
 
     calls = to_the_chat(tg)
     assert [c.method for c in calls] == ["sendMessage", "editMessageMedia"]
-    assert text_of(calls[0]) == texts.queued(1)
+    assert text_of(calls[0]) == saying(texts.queued(1))
     sent = tg.sent_messages(USER)
     assert len(sent) == 1
     assert calls[1].params["message_id"] == sent[0]["message_id"]
@@ -185,7 +186,7 @@ async def test_a_status_message_parked_before_a_kill_becomes_the_answer(
                 await asyncio.sleep(0.01)
         await killed(bot)
         [queued] = tg.sent_messages(USER)
-        assert queued["text"] == texts.queued(1)
+        assert queued["text"] == saying(texts.queued(1))
 
         bot = await bot_process(tg, flow, tmp_path, starts=2)
         flow.release()
