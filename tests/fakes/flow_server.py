@@ -242,7 +242,7 @@ class FakeFlowServer:
 
     One-shot behaviour: ``fail_next``, ``fail_next_unsafe``, ``fail_next_captcha``,
     ``empty_next``, ``stall_next``, ``answer_next`` / ``fife_answer_next`` (a ``RawAnswer``);
-    ``hold()`` / ``release()`` keep every generation from answering (``held``);
+    ``hold()`` / ``release()`` keep every generation (or character) from answering (``held``);
     account state: ``set_capacity``, ``set_health``.
     Records: ``requests`` (every request, ``Recorded``), ``in_flight``/``peak`` (per-account
     concurrent /images), ``peak_total``, ``throttled``, ``generated``; ``reset_records()``.
@@ -288,8 +288,9 @@ class FakeFlowServer:
         self._failures: dict[str, deque[_Failure]] = {name: deque() for name in ENDPOINTS}
         self._empty = 0
         self._stalls: deque[float] = deque()
-        self._gate = asyncio.Event()
-        self._gate.set()
+        self._gates = {"images": asyncio.Event(), "characters": asyncio.Event()}
+        for gate in self._gates.values():
+            gate.set()
         self.held: list[Recorded] = []
         self._raw: dict[str, deque[RawAnswer]] = {name: deque() for name in ENDPOINTS}
         self._raw_fife: deque[RawAnswer] = deque()
@@ -388,14 +389,25 @@ class FakeFlowServer:
         """The next /images waits ``seconds`` instead of ``latency``, e.g. for client timeouts."""
         self._stalls.append(seconds)
 
-    def hold(self) -> None:
-        """From now on, POST /images answers nothing until ``release()``: each request, once
-        admitted, waits (listed in ``held``), holding its capacity slot. A client that hangs up
-        meanwhile leaves it (status ``CLIENT_GONE``): nothing was generated for it."""
-        self._gate.clear()
+    def hold(self, endpoint: Literal["images", "characters"] = "images") -> None:
+        """From now on, POST /images (or /characters) answers nothing until ``release()``: each
+        request, once admitted, waits (listed in ``held``), holding its capacity slot. A client
+        that hangs up meanwhile leaves it (status ``CLIENT_GONE``): nothing was made for it."""
+        self._gates[endpoint].clear()
 
     def release(self) -> None:
-        self._gate.set()
+        for gate in self._gates.values():
+            gate.set()
+
+    async def _wait_gate(self, endpoint: str, request: web.Request) -> None:
+        gate = self._gates[endpoint]
+        if gate.is_set():
+            return
+        self.held.append(request[RECORD])
+        try:
+            await gate.wait()
+        finally:
+            self.held.remove(request[RECORD])
 
     def answer_next(self, answer: RawAnswer, *, endpoint: str = "images") -> None:
         """The next valid call to ``endpoint`` gets ``answer`` as is (where ``fail_next`` acts)."""
@@ -568,6 +580,7 @@ class FakeFlowServer:
         for ref, item in zip(refs, media, strict=True):
             self._check_owner(ref, item.owner, account)
         self._inject("characters", account)
+        await self._wait_gate("characters", request)
         entity = str(uuid.uuid4())
         character_id = f"user:1-email:{account.encode().hex()}-character:{entity}-imgs:{len(refs)}"
         self._characters[character_id] = account
@@ -650,12 +663,7 @@ class FakeFlowServer:
             self._inject("images", account)
             if stall is None:
                 await asyncio.sleep(self.latency)
-            if not self._gate.is_set():
-                self.held.append(request[RECORD])
-                try:
-                    await self._gate.wait()
-                finally:
-                    self.held.remove(request[RECORD])
+            await self._wait_gate("images", request)
             if aspect == "auto":
                 ref_media = self._media.get(refs[0][1])
                 ratio = orientation(ref_media.size if ref_media else self.image_size)

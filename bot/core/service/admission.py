@@ -51,7 +51,7 @@ from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters
 from bot.core.service.downloads import Downloads, Reservation
-from bot.core.service.fairness import Once, Throttle
+from bot.core.service.fairness import Once, Slots, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
 from bot.core.service.prompts import Prompts
@@ -65,8 +65,11 @@ log = logging.getLogger(__name__)
 # The same user's second press of the same 🎲 within this many seconds is a double tap (a second
 # upscale press is refused by the store, which knows the first once it is queued).
 DOUBLE_TAP_SECONDS = 5.0
-# Prompts in their checks at once, and jobs being stored at once; more wait their turn.
+# Prompts in their checks at once, and jobs being stored at once; more wait their turn. A
+# user's prompts are checked one at a time: a check can wait for the upstream (a character made
+# again on another account), and one user's flood of those must not hold every place.
 AT_ONCE = 8
+CHECKED_PER_USER = 1
 
 
 class Admission:
@@ -115,7 +118,7 @@ class Admission:
         # writes on the store's threads, and the running jobs' own (each before its upstream
         # call, and before its slot is given back) would wait behind them all. Two turnstiles:
         # a checked prompt's job is stored without waiting behind the prompts still to check.
-        self._checking = asyncio.Semaphore(AT_ONCE)
+        self._checking = Slots(per_key=CHECKED_PER_USER, overall=AT_ONCE)
         self._storing = asyncio.Semaphore(AT_ONCE)
 
     @contextlib.asynccontextmanager
@@ -137,7 +140,7 @@ class Admission:
         whose characters it keeps), then the person's settings. ``fetch`` gets the pictures if
         the front end's ``submit`` brings none."""
         async with contextlib.AsyncExitStack() as holding:
-            async with self._checking:
+            async with self._checking.hold(owner.user):
                 server = await self._rules.check(owner)
                 text = reader().render(text)  # an example tapped is a prompt in its reader's words
                 prompt, inline = split_flags(text)
