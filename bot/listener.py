@@ -7,6 +7,7 @@ internet may reach is decided by which port a proxy forwards to, not by a proxy 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -22,19 +23,29 @@ from bot.env import ConfigError
 # seconds (a reference is at most 20 MB).
 MAX_CONNECTIONS = 256
 CONNECTION_SECONDS = 60.0
+# On a listener facing the internet, at most this many from one address (an IPv6 one's /64,
+# which one host is given): else one host holding the rest unfinished, again each time they
+# are cut, shuts everyone out.
+PER_ADDRESS = 32
 log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
 async def listening(
-    runner: web.BaseRunner, setting: str, listen: tuple[str, int], serves: str
+    runner: web.BaseRunner,
+    setting: str,
+    listen: tuple[str, int],
+    serves: str,
+    *,
+    public: bool = False,
 ) -> AsyncIterator[int]:
     """``runner``'s server on ``listen`` (``setting``'s address) until the block ends; yields
-    the port (``listen``'s, or the one picked for 0). ``serves`` says what, for the log."""
+    the port (``listen``'s, or the one picked for 0). ``serves`` says what, for the log;
+    ``public``: it faces the internet (``PER_ADDRESS``)."""
     await runner.setup()
     host, port = listen
     assert runner.server is not None  # set up
-    guarded = _Guarded.factory(runner.server)
+    guarded = _Guarded.factory(runner.server, per_address=public)
     try:
         listener = await asyncio.get_running_loop().create_server(guarded, host, port)
     except OSError as exc:
@@ -54,24 +65,37 @@ async def listening(
 
 
 class _Guarded(asyncio.Protocol):
-    """aiohttp's handler of one connection, unless ``MAX_CONNECTIONS`` are open (then the
-    connection is dropped unread), closed after ``CONNECTION_SECONDS`` whatever it is doing."""
+    """aiohttp's handler of one connection, unless ``MAX_CONNECTIONS`` are open, or (where
+    ``peers`` are counted) ``PER_ADDRESS`` from its address: then the connection is dropped
+    unread. Closed after ``CONNECTION_SECONDS`` whatever it is doing."""
 
-    def __init__(self, inner: asyncio.Protocol, live: set[_Guarded]) -> None:
+    def __init__(
+        self, inner: asyncio.Protocol, live: set[_Guarded], peers: dict[str, int] | None
+    ) -> None:
         self._inner = inner
         self._live = live
+        self._peers = peers  # address → its connections open
+        self._peer = ""
         self._deadline: asyncio.TimerHandle | None = None
 
     @classmethod
-    def factory(cls, handler: Callable[[], asyncio.Protocol]) -> Callable[[], _Guarded]:
+    def factory(
+        cls, handler: Callable[[], asyncio.Protocol], *, per_address: bool
+    ) -> Callable[[], _Guarded]:
         live: set[_Guarded] = set()
-        return lambda: cls(handler(), live)
+        peers: dict[str, int] | None = {} if per_address else None
+        return lambda: cls(handler(), live, peers)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if len(self._live) >= MAX_CONNECTIONS:
+        peer = _address(transport.get_extra_info("peername"))
+        held = 0 if self._peers is None else self._peers.get(peer, 0)
+        if len(self._live) >= MAX_CONNECTIONS or held >= PER_ADDRESS:
             transport.close()
             return
         self._live.add(self)
+        if self._peers is not None:
+            self._peer = peer
+            self._peers[peer] = held + 1
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(CONNECTION_SECONDS, transport.close)
         self._inner.connection_made(transport)
@@ -80,6 +104,8 @@ class _Guarded(asyncio.Protocol):
         if self not in self._live:
             return  # dropped unread: aiohttp never saw it
         self._live.discard(self)
+        if self._peers is not None and (left := self._peers.pop(self._peer) - 1) > 0:
+            self._peers[self._peer] = left
         if self._deadline is not None:
             self._deadline.cancel()
         self._inner.connection_lost(exc)
@@ -95,3 +121,17 @@ class _Guarded(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._inner.resume_writing()
+
+
+def _address(peername: object) -> str:
+    """Whose connection: its IP address (an IPv6 one's /64, which one host is given)."""
+    host = peername[0] if isinstance(peername, tuple) and peername else peername
+    try:
+        address = ipaddress.ip_address(str(host).partition("%")[0])
+    except ValueError:
+        return str(host)  # not an IP socket: one peer
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)

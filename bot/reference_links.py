@@ -137,7 +137,9 @@ async def serve(
         logger=_SERVER_LOG,
     )
     runner = web.ServerRunner(server, handle_signals=False)
-    async with listening(runner, "BOT_PUBLIC_LISTEN", listen, "pictures by link") as port:
+    async with listening(
+        runner, "BOT_PUBLIC_LISTEN", listen, "pictures by link", public=True
+    ) as port:
         yield port
 
 

@@ -111,3 +111,52 @@ async def test_connections_that_never_finish_a_request_are_bounded_and_cut(
             writer.close()
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             assert (await http.get(path)).status_code == (200 if listening is private else 404)
+
+
+async def test_one_host_holding_unfinished_connections_does_not_shut_out_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slowloris from one address: it opens as many connections as it is let, never
+    finishes a request on any, and opens them again each time they are cut. (The private
+    listener is the operator's: a health checker there may well ask from one address only.)"""
+    monkeypatch.setattr(listener, "MAX_CONNECTIONS", 40)
+    path = "/"
+    async with public() as port:
+        slow = []
+        for _ in range(60):
+            reader, writer = await connect(port, "127.0.0.1")
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bot\r\n".encode())
+            slow.append((reader, writer))
+        hung_up = [asyncio.ensure_future(closed(reader)) for reader, _ in slow]
+        done, _ = await asyncio.wait(hung_up, timeout=0.5)
+        assert len(done) == 60 - listener.PER_ADDRESS
+        # Another host is answered at once, while the first holds all it was let.
+        reader, writer = await connect(port, "127.0.0.2")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n\r\n".encode())
+        async with asyncio.timeout(5):
+            answer = await reader.read()
+        assert answer.startswith(b"HTTP/1.1 404")
+        writer.close()
+        for _, writer in slow:
+            writer.close()
+        await asyncio.gather(*hung_up)
+
+
+async def connect(port: int, host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection from ``host`` (any of 127/8 is this machine, on Linux)."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0))
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("2001:db8:1:2::1", 5000, 0, 0), ("2001:db8:1:2:ffff::9", 5001, 0, 0)),
+        (("::ffff:192.0.2.7", 5000, 0, 0), ("192.0.2.7", 5001)),
+    ],
+)
+def test_one_ipv6_host_counts_as_one_address_whichever_of_its_addresses_it_uses(
+    one: tuple[object, ...], other: tuple[object, ...]
+) -> None:
+    """An IPv6 host is given a /64: a bound per address would be none if each counted."""
+    assert listener._address(one) == listener._address(other)
+    assert listener._address(one) != listener._address(("2001:db8:1:3::1", 5000, 0, 0))

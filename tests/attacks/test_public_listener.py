@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from bot import app
 from bot.config import Settings
 from bot.core.domain import GenerationRequest, Owner, Upload
-from bot.reference_links import ReferenceLinks
+from bot.reference_links import LINK_SECONDS, ReferenceLinks
 from tests.conftest import image_bytes
 from tests.e2e.bot_process import free_port
 
@@ -35,6 +36,7 @@ class Listeners:
     public: int
     link: str  # a genuine, live link to ``picture``, as the bot makes them
     picture: bytes
+    other: bytes  # another picture the store holds, which no link given out names
 
     async def raw(self, port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
         """One request exactly as written: status, headers (lower-cased names), body (none
@@ -89,8 +91,12 @@ async def listeners(tmp_path: Path) -> AsyncIterator[Listeners]:
         request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5, upload)
         owner = Owner("telegram", "7", "7")
         await service.store.add_job(owner, request, {sha: picture}, day="2026-11-26")
+        other = image_bytes("PNG", color="purple")
+        theirs = hashlib.sha256(other).hexdigest()
+        request = GenerationRequest("a cat", "nano-banana-2", "1:1", 1, 5, (Upload(theirs, ""),))
+        await service.store.add_job(owner, request, {theirs: other}, day="2026-11-26")
         link = ReferenceLinks.keyed_by(WIREFLOW_KEY, public_url).link(sha)
-        yield Listeners(private, public, link, picture)
+        yield Listeners(private, public, link, picture, other)
 
 
 # Each path a proxy rule, a client or an attacker might turn into /metrics or /healthz.
@@ -286,3 +292,69 @@ async def test_a_stranger_sending_requests_that_cannot_be_parsed_writes_nothing_
     caplog.set_level(logging.DEBUG)
     await listeners.raw(listeners.public, garbage[0])
     assert any("Error handling request" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_expired_link_or_one_whose_expiry_was_pushed_opens_nothing_by_get_or_head(
+    listeners: Listeners,
+) -> None:
+    unknown = shown(await bare_404(listeners))
+    sha, expires, signature = listeners.link_path.split("/")[2:]
+    old = ReferenceLinks.keyed_by(WIREFLOW_KEY, "")
+    old._clock = lambda: time.time() - 2 * LINK_SECONDS  # signed two hours ago: expired
+    expired = old.link(sha)
+    pushed = f"/references/{sha}/{int(expires) + LINK_SECONDS}/{signature}"
+    padded = f"/references/{sha}/0{expires}/{signature}"  # the same expiry, written longer
+    for method in ("GET", "HEAD"):
+        for target in (expired, pushed):
+            answer = await listeners.ask(listeners.public, target, method)
+            assert shown(answer)[0] == 404, (method, target)
+            assert listeners.picture not in answer[2]
+        assert shown(await listeners.ask(listeners.public, expired)) == unknown
+    status, _, body = await listeners.ask(listeners.public, padded)
+    assert (status, body) == (200, listeners.picture)  # nothing gained: the same picture
+
+
+async def test_a_live_links_signature_opens_no_other_picture_the_store_holds(
+    listeners: Listeners,
+) -> None:
+    unknown = shown(await bare_404(listeners))
+    _, expires, signature = listeners.link_path.split("/")[2:]
+    theirs = hashlib.sha256(listeners.other).hexdigest()
+    for target in (
+        f"/references/{theirs}/{expires}/{signature}",
+        f"/references/{theirs}/{expires}/{'0' * 64}",
+        f"/references/{theirs}/{expires}/{signature[:-1]}{'0' if signature[-1] != '0' else '1'}",
+    ):
+        for method in ("GET", "HEAD"):
+            answer = await listeners.ask(listeners.public, target, method)
+            assert shown(answer)[:2] == unknown[:2], (method, target)  # HEAD: no body
+            assert listeners.other not in answer[2]
+
+
+async def test_what_a_stranger_adds_to_a_request_changes_nothing_a_link_serves(
+    listeners: Listeners,
+) -> None:
+    """A Range asks for no slice of anything; a Host, a proxy's forwarding headers or a
+    query opens nothing more; an encoded slash in a live link is that link, no other."""
+    unknown = shown(await bare_404(listeners))
+    path = listeners.link_path
+    encoded = path.replace("/", "%2F").replace("%2Freferences", "/references", 1)
+    extras = (
+        "Range: bytes=0-3\r\n",
+        "Range: bytes=-5\r\n",
+        "X-Host: localhost\r\n",
+        "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Host: internal\r\n",
+        "X-Original-URL: /metrics\r\nX-Rewrite-URL: /metrics\r\n",
+    )
+    for extra in extras:
+        for target, genuine in ((path, True), (path + "?download=1", True), ("/metrics", False)):
+            host = "Host: localhost:1" if "X-Host" in extra else "Host: bot"
+            request = f"GET {target} HTTP/1.1\r\n{host}\r\n{extra}Connection: close\r\n\r\n"
+            status, headers, body = await listeners.raw(listeners.public, request.encode())
+            if genuine:  # the whole picture, or nothing
+                assert (status, body) == (200, listeners.picture), (extra, target)
+            else:
+                assert shown((status, headers, body)) == unknown, (extra, target)
+    answer = await listeners.ask(listeners.public, encoded)
+    assert answer[0] in (200, 404)
+    assert answer[2] in (listeners.picture, unknown[2])
