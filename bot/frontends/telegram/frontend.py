@@ -17,7 +17,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import Bot, BotCommand, BotCommandScopeAllChatAdministrators, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllChatAdministrators,
+    LinkPreviewOptions,
+    Update,
+)
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -26,6 +32,7 @@ from telegram.ext import (
     ChatMemberHandler,
     CommandHandler,
     ContextTypes,
+    Defaults,
     MessageHandler,
     TypeHandler,
     Updater,
@@ -90,6 +97,9 @@ class TelegramFrontEnd:
             .rate_limiter(Outbound(max_retries=3, limits=flood))
             # Handlers only submit and return; no update waits for another's generation.
             .concurrent_updates(True)
+            # Its texts repeat what members typed (a prompt on a board, in /queue): a link
+            # there must not draw its page's picture and title under the bot's message.
+            .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
             .build()
         )
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None

@@ -1,0 +1,84 @@
+"""Attacks through a busy chat's board (``telegram/board.py``): the one message listing the
+commands a group asked while another job was open, which members' prompts are written on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.frontends.telegram import board
+from tests.attacks.conftest import until
+from tests.e2e.telegram.harness import GROUP, USER, BotUnderTest
+from tests.fakes.telegram_server import MAX_TEXT
+
+SUPERGROUP = {"chat_type": "supergroup"}
+
+
+def said_in(bot: BotUnderTest, chat: int) -> list[Any]:
+    """Each text the bot sent or edited into ``chat``, in order (the fake's calls)."""
+    return [
+        c
+        for c in bot.tg.calls
+        if c.params.get("chat_id") == chat
+        and c.method in ("sendMessage", "editMessageText")
+        and "text" in c.params
+    ]
+
+
+def boards_in(bot: BotUnderTest, chat: int) -> list[str]:
+    return [
+        str(c.params["text"])
+        for c in said_in(bot, chat)
+        if str(c.params["text"]).startswith(board.HEADING)
+    ]
+
+
+def preview_off(call: Any) -> bool:
+    options = call.params.get("link_preview_options")
+    if isinstance(options, str):
+        options = json.loads(options)
+    return isinstance(options, dict) and bool(options.get("is_disabled"))
+
+
+async def test_a_link_in_a_prompt_shows_no_preview_of_its_page_on_the_bots_messages(
+    telegram: BotUnderTest,
+) -> None:
+    """A member's prompt with a link, written back on the board (and /queue), would have
+    Telegram draw that page's preview, its picture and title, under the bot's own message."""
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.flow.hold()  # the chat stays busy: the next commands go on its board
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
+    link = "https://evil.example/x.jpg"
+    await tg.post_message(GROUP, USER, f"/imagine {link} as a poster --count 1", **SUPERGROUP)
+
+    def echoed() -> list[Any]:
+        return [c for c in said_in(bot, GROUP) if link in str(c.params["text"])]
+
+    await until(lambda: any(str(c.params["text"]).startswith(board.HEADING) for c in echoed()))
+    await tg.post_message(GROUP, USER, "/queue", **SUPERGROUP)
+    await until(lambda: any("Your jobs" in str(c.params["text"]) for c in echoed()))
+    assert all(preview_off(c) for c in echoed()), [c.params for c in echoed()]
+    bot.flow.release()
+
+
+async def test_a_groups_flood_of_long_prompts_still_shows_the_latest_command_on_the_board(
+    telegram: BotUnderTest,
+) -> None:
+    """Members fill their queues with prompts as long as a line shows (emoji: two UTF-16
+    units each, as Telegram counts a text's length): the board is longer than a message may
+    be. Clipped at its end, it would leave the latest commands unacknowledged."""
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.flow.hold()
+    members = [USER, *range(700, 705)]
+    last = ""
+    for n in range(9):
+        for member in members:
+            last = f"m{member}n{n}"
+            text = f"/imagine {last} {'🦊' * 70} --count 1"
+            await tg.post_message(GROUP, member, text, **SUPERGROUP)
+    await until(lambda: any(last in text for text in boards_in(bot, GROUP)), timeout=20)
+    for text in boards_in(bot, GROUP):
+        assert len(text.encode("utf-16-le")) // 2 <= MAX_TEXT
+    bot.flow.release()
