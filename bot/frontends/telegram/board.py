@@ -90,8 +90,18 @@ class Board:
         return Need.CHANGE if self.worth else Need.REFRESH
 
     def text(self) -> str:
-        shown = [line for line in self.lines.values() if line is not None]
-        return join("\n", [HEADING, *(join(" — ", [ln.what, ln.status]) for ln in shown)])
+        """Its lines, or the newest that fit in a message (a group's members can list more):
+        an ellipsis stands for the older ones, each shown when it was asked."""
+        shown = [join(" — ", [ln.what, ln.status]) for ln in self.lines.values() if ln is not None]
+        room = outbound.MAX_TEXT - _units(HEADING) - _units("\n…")
+        fits = 0
+        for line in reversed(shown):
+            room -= _units(line) + 1
+            if room < 0:
+                break
+            fits += 1
+        kept = shown[len(shown) - fits :]
+        return join("\n", [HEADING, *(["…"] if fits < len(shown) else []), *kept])
 
 
 class Boards:
@@ -256,6 +266,11 @@ def board_due(board: Board, version: int, allowance: Allowance, need: Need) -> C
     """Asked at a request's turn: whether the board still says what it said at ``version``,
     and the chat pays for it."""
     return lambda: board.version == version and allowance.take(board.chat_id, need)
+
+
+def _units(text: str) -> int:
+    """``text``'s length as its reader reads it, counted as Telegram counts: UTF-16 units."""
+    return len(reader().render(text).encode("utf-16-le")) // 2
 
 
 def parked_as(key: StatusKey) -> str:
