@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from bot.frontends.telegram import board
-from tests.attacks.conftest import until
-from tests.e2e.telegram.harness import GROUP, USER, BotUnderTest
+from tests.attacks.conftest import answer_of, until
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
 from tests.fakes.telegram_server import MAX_TEXT
 
 SUPERGROUP = {"chat_type": "supergroup"}
@@ -84,3 +84,34 @@ async def test_a_groups_flood_of_long_prompts_still_shows_the_latest_command_on_
     # The older lines, each shown when it was asked, give way; an ellipsis says so.
     assert boards_in(bot, GROUP)[-1].startswith(f"{board.HEADING}\n…\n")
     bot.flow.release()
+
+
+async def test_a_forged_cancel_pressed_on_a_board_cancels_no_other_members_job(
+    telegram: BotUnderTest,
+) -> None:
+    """The board carries no buttons, but a modified client can send any callback data on any
+    message of the bot's: the jobs it lists are a member's to cancel, not their neighbours'."""
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.flow.hold()
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a cat --count 1", **SUPERGROUP)
+    await until(lambda: any("cat" in text for text in boards_in(bot, GROUP)))
+    listing = next(m for m in tg.sent_messages(GROUP) if board.HEADING in str(m.get("text")))
+    jobs = [await bot.service.job(job_id) for job_id in (1, 2)]
+    for job in jobs:
+        assert job is not None
+        query = await tg.press_button(GROUP, OTHER, listing["message_id"], f"c:{job.public_id}:0")
+        await tg.wait_for(
+            "answerCallbackQuery",
+            predicate=lambda c: c.params["callback_query_id"] == query,  # noqa: B023
+        )
+        assert answer_of(tg, query)["show_alert"]
+    for job in jobs:
+        assert job is not None
+        now = await bot.service.job(job.id)
+        assert now is not None
+        assert not now.state.final
+    bot.flow.release()
+    await bot.delivered(1)
+    await bot.delivered(2)
