@@ -107,3 +107,35 @@ async def test_a_burst_of_jobs_meets_no_flood_wait_at_telegrams_own_limits(
     assert [c.error for c in sent] == [None] * len(sent)  # no 429: no second of silence
     # A chat's short burst, then about one a second: the fourth waited its turn.
     assert sent[3].at - sent[0].at >= 1.0
+
+
+async def test_a_members_flood_of_refused_commands_does_not_hold_back_anothers_answer(
+    telegram: BotUnderTest,
+) -> None:
+    """Each refused command is answered in the group, from the group's budget (20 messages a
+    minute): a member typing eight of them spends half a minute of it. They take turns
+    with the other members' messages, so another's answer is not held behind them."""
+    bot, tg = telegram, telegram.tg
+    bot.flood = TELEGRAM_LIMITS
+    await bot.start(limits=Limits(queued_per_user=1))
+    bot.flow.hold()  # nothing is answered yet
+    for held, words in enumerate(("a fox", "a cat"), start=1):  # Ann may run two at once
+        await tg.post_message(GROUP, USER, f"/imagine {words} --count 1", chat_type="supergroup")
+        await until(lambda: len(bot.flow.held) == held)  # noqa: B023 (awaited in this turn)
+    await tg.post_message(GROUP, USER, "/imagine an owl --count 1", chat_type="supergroup")
+    await until(lambda: bot.service.scheduler.position(3) > 0)  # and her queue is full now
+    for n in range(8):
+        await tg.post_message(GROUP, USER, f"/imagine more {n} --count 1", chat_type="supergroup")
+    asked = await tg.post_message(GROUP, OTHER, "/imagine mine --count 1", chat_type="supergroup")
+    await until(lambda: len(bot.flow.held) == 3)  # Ann's two (she may run two), and Bob's
+    bot.flow.release()
+    mine = await bot.delivered(4, timeout=30)
+    assert mine.public_id
+    said = [c for c in tg.calls if to_chat(GROUP)(c) and c.method in MESSAGES]
+    answered = next(
+        n
+        for n, c in enumerate(said)
+        if c.params.get("reply_parameters", {}).get("message_id") == asked["message"]["message_id"]
+    )
+    refusals = [c for c in said[:answered] if "already have" in str(c.params.get("text"))]
+    assert len(refusals) <= 3, len(refusals)
