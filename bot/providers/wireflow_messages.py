@@ -32,8 +32,10 @@ RUNNING = frozenset({"RUNNING", "PENDING", "QUEUED"})
 # A failed execution whose error names one of these was blocked by a filter.
 BLOCK_WORDS = ("safety", "moderat", "blocked", "prohibited", "policy", "nsfw")
 # A failed fetch may be told with the address it failed on: one of our signed links, still valid
-# for an hour, which must reach neither the logs nor the job's stored reason.
-_LINK = re.compile(r"[^\s'\"<>()]*/references/[0-9a-f]{64}/[0-9]+/[0-9a-f]{64}")
+# for an hour, which must reach neither the logs nor the job's stored reason (``unlinked``).
+_PATH = "/references/"
+_REST = re.compile(r"[0-9a-f]*(?:/[0-9]*(?:/[0-9a-f]*)?)?")  # its id, expiry and signature
+_BEFORE = frozenset("'\"<>()")  # what may stand before an address (or whitespace)
 
 _BY_STATUS: Mapping[int, type[UpstreamError]] = {
     400: InvalidRequestError,
@@ -49,7 +51,8 @@ _BY_STATUS: Mapping[int, type[UpstreamError]] = {
 def error_for(answer: Answer) -> UpstreamError:
     """The exception for an error answer ``{"error": "text", ...}``, by HTTP status."""
     body = answer.body if isinstance(answer.body, dict) else {}
-    detail = str(body.get("error") or answer.body or f"HTTP {answer.status}")
+    # It may name an image input by our link: a capability, never shown, alerted or logged.
+    detail = unlinked(str(body.get("error") or answer.body or f"HTTP {answer.status}"))
     kind = _BY_STATUS.get(answer.status) or (
         Unavailable if answer.status >= 500 else InvalidRequestError
     )
@@ -88,10 +91,25 @@ def outcome(state: dict[str, Any], execution_id: str) -> str:
             )
         return url
     error = str(state.get("error") or render.get("error") or f"execution {execution_id} {status}")
-    error = _LINK.sub("‹link›", error)
+    error = unlinked(error)
     if status == "FAILED" and any(word in error.lower() for word in BLOCK_WORDS):
         raise ModerationError(error, status=200)
     raise ExecutionFailed(error)
+
+
+def unlinked(text: str) -> str:
+    """``text`` with each of our links in it, whole or cut short, as ‹link›. In time linear in
+    its length: a regular expression looking back for each address's start took an hour over
+    a megabyte of one word, which a hostile upstream may send."""
+    parts, at = [], 0
+    while (found := text.find(_PATH, at)) >= 0:
+        start = found
+        while start > at and not text[start - 1].isspace() and text[start - 1] not in _BEFORE:
+            start -= 1
+        rest = _REST.match(text, found + len(_PATH))
+        parts += [text[at:start], "‹link›"]
+        at = rest.end() if rest else found + len(_PATH)
+    return "".join(parts) + text[at:]
 
 
 def graph(request: ImageRequest) -> dict[str, Any]:

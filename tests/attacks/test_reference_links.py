@@ -327,3 +327,33 @@ async def test_a_signature_is_compared_in_constant_time_and_before_the_store(
     assert (await served.http.get(link)).status_code == 200
     assert len(compared) == len(guesses) + 2
     assert served.store.reads == [served.cat[0]]  # the genuine, live one alone
+
+
+@pytest.mark.parametrize("status", [400, 402, 404, 429, 500])
+def test_a_refusal_quoting_a_link_keeps_it_out_of_what_users_admins_and_logs_read(
+    status: int,
+) -> None:
+    """Wireflow names the image input it could not use, link and all: its detail is what a
+    refusal tells the user (in a group, where everyone reads it), what admins are alerted
+    with and what is logged, and the link fetches that picture for an hour."""
+    from bot.providers.http import Answer
+    from bot.providers.wireflow_messages import error_for
+
+    link = f"https://bot.example/references/{'a' * 64}/1900000000/{'b' * 64}"
+    body = {"error": f"image1: could not fetch {link} (403)"}
+    error = error_for(Answer(status, httpx.Headers(), body))
+    assert "references/" not in error.detail
+    assert "b" * 64 not in str(error)
+    assert error.detail == "image1: could not fetch ‹link› (403)"
+
+
+def test_a_megabyte_of_one_word_from_the_upstream_is_searched_for_links_in_linear_time() -> None:
+    """Looking back from each "/references/" for where its address begins, a regular
+    expression took about n² steps over a word with no space: an hour of the bot's loop for
+    the megabyte an answer may hold. Every link in it is still found."""
+    from bot.providers.wireflow_messages import unlinked
+
+    link = f"https://bot.example/references/{'a' * 64}/1900000000/{'b' * 64}"
+    word = "x" * 500_000
+    text = f"{word}/references/{word}{link}:{link[:-9]} and {link[:40]}"
+    assert unlinked(text) == "‹link›‹link›‹link› and ‹link›"  # cut short ones too
