@@ -115,3 +115,24 @@ async def test_a_forged_cancel_pressed_on_a_board_cancels_no_other_members_job(
     bot.flow.release()
     await bot.delivered(1)
     await bot.delivered(2)
+
+
+async def test_markup_in_a_prompt_is_written_as_typed_on_the_board_and_pings_nobody(
+    telegram: BotUnderTest,
+) -> None:
+    """HTML, Markdown and a mention in a prompt: the board is plain text (no parse mode, no
+    entity of the bot's but a mention it means), so each is shown as typed, inert."""
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.flow.hold()
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
+    prompt = '<a href="tg://user?id=1">x</a> *b* [c](tg://user?id=1) @alice'
+    await tg.post_message(GROUP, OTHER, f"/imagine {prompt} --count 1", **SUPERGROUP)
+    await until(lambda: any("*b*" in text for text in boards_in(bot, GROUP)))
+    for call in said_in(bot, GROUP):
+        assert "parse_mode" not in call.params
+        assert not call.params.get("entities")
+    listed = [t for t in boards_in(bot, GROUP) if "*b*" in t][-1]
+    assert '<a href="tg://user?id=1">x</a>' in listed
+    assert "@alice" not in listed  # a word joiner after the @: no mention, no ping
+    bot.flow.release()
