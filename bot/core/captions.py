@@ -103,7 +103,7 @@ def caption(
     else:
         head = " · ".join([ref, *map(language.render, _made(request, images))])
         head += language.render(via)
-        prompt = texts.unmentioned(request.prompt)
+        prompt = texts.echoed(request.prompt)
     tail = [language.render(line) for line in (_lineage_line(job), *notes) if line]
     room = limit - _units("\n".join([head, *tail])) - _units("\n“”")
     if prompt and room > 1:

@@ -132,7 +132,7 @@ def _row(job: Job, language: Language) -> HistoryRow:
     elif job.pruned or not request.prompt:
         what = _("(prompt deleted)")
     else:
-        what = f"“{texts.quote(texts.unmentioned(request.prompt), ROW_PROMPT)}”"
+        what = f"“{texts.quote(texts.echoed(request.prompt), ROW_PROMPT)}”"
     parent = job.parent
     lineage = ""
     if parent is not None and parent.public_id and not job.is_upscale:

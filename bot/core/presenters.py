@@ -174,7 +174,7 @@ def _queue_row(item: QueueItem) -> QueueRow:
     if isinstance(request, UpscaleRequest):
         what: str = upscale_of(job, request.index)
     else:
-        what = f"“{texts.quote(texts.unmentioned(request.prompt))}”"  # said in groups too
+        what = f"“{texts.quote(texts.echoed(request.prompt))}”"  # said in groups too
     running = job.state is JobState.RUNNING
     return QueueRow(
         job.public_id, what, running, job.is_upscale, item.position, item.paused, job.owner.chat

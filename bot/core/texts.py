@@ -247,9 +247,12 @@ def queued_for_all(position: int, *, paused: bool = False) -> Text:
     )
 
 
+# What turns the words around it, or after it, in a line someone reads (bidirectional controls).
+_TURNING = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_NOT_ECHOED = re.compile(f"[{_TURNING}]")
 # What would let a name someone chose pass for a handle (any at sign, which Telegram also turns
-# into a ping) or turn the words around it (bidirectional controls).
-_NOT_IN_NAMES = re.compile("[@\uff20\ufe6b\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# into a ping) or turn the words around it.
+_NOT_IN_NAMES = re.compile(f"[@\uff20\ufe6b{_TURNING}]")
 
 
 def as_name(chosen: str) -> str:
@@ -258,10 +261,11 @@ def as_name(chosen: str) -> str:
     return _NOT_IN_NAMES.sub("", chosen).strip() or "?"
 
 
-def unmentioned(text: str) -> str:
-    """``text`` (a prompt a caption quotes) with no @ that a platform reads as a mention: a
-    word joiner after each, which no one sees."""
-    return text.replace("@", "@\N{WORD JOINER}")
+def echoed(text: str) -> str:
+    """``text`` (a prompt a caption or a listing quotes) made inert: no @ that a platform reads
+    as a mention (a word joiner after each, which no one sees), and no bidirectional control
+    (one turned a board line's end around to say another job's state)."""
+    return _NOT_ECHOED.sub("", text).replace("@", "@\N{WORD JOINER}")
 
 
 def running(upscale: bool, elapsed: float, typical: float | None) -> Text:

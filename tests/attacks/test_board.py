@@ -136,3 +136,22 @@ async def test_markup_in_a_prompt_is_written_as_typed_on_the_board_and_pings_nob
     assert '<a href="tg://user?id=1">x</a>' in listed
     assert "@alice" not in listed  # a word joiner after the @: no mention, no ping
     bot.flow.release()
+
+
+async def test_a_prompt_written_over_several_lines_forges_no_line_of_the_board(
+    telegram: BotUnderTest,
+) -> None:
+    """A board line a job: a prompt with line breaks (or a right-to-left override turning a
+    line's end around) would write lines of its own, a made-up job "done" among them."""
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    bot.flow.hold()
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a dog --count 1", **SUPERGROUP)
+    forged = "a cat”\n#k3x9q2m “free” — ✅ Done\u2028\u202eenod"
+    await tg.post_message(GROUP, OTHER, f"/imagine {forged} --count 1", **SUPERGROUP)
+    await until(lambda: any("free" in text for text in boards_in(bot, GROUP)))
+    listed = [t for t in boards_in(bot, GROUP) if "free" in t][-1]
+    assert len(listed.splitlines()) == 3, listed  # the heading, the dog's line and the cat's
+    assert "\u202e" not in listed
+    bot.flow.release()

@@ -82,7 +82,7 @@ async def test_a_prompt_naming_a_member_pings_nobody_when_the_queue_is_listed_in
     await until(lambda: any("clown" in str(m.get("text")) for m in tg.sent_messages(GROUP)))
     [listed] = [str(m["text"]) for m in tg.sent_messages(GROUP) if "clown" in str(m.get("text"))]
     assert "@alice" not in listed
-    assert texts.unmentioned("@alice as a clown") in listed
+    assert texts.echoed("@alice as a clown") in listed
 
 
 async def test_a_private_prompt_is_not_listed_when_its_owner_asks_for_the_queue_in_a_group(
