@@ -11,7 +11,7 @@ from tests.attacks.conftest import answer_of, until
 from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
 from tests.fakes.telegram_server import MAX_TEXT
 
-SUPERGROUP = {"chat_type": "supergroup"}
+SUPERGROUP = "supergroup"
 
 
 def said_in(bot: BotUnderTest, chat: int) -> list[Any]:
@@ -48,15 +48,17 @@ async def test_a_link_in_a_prompt_shows_no_preview_of_its_page_on_the_bots_messa
     bot, tg = telegram, telegram.tg
     await bot.start()
     bot.flow.hold()  # the chat stays busy: the next commands go on its board
-    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", chat_type=SUPERGROUP)
     link = "https://evil.example/x.jpg"
-    await tg.post_message(GROUP, USER, f"/imagine {link} as a poster --count 1", **SUPERGROUP)
+    await tg.post_message(
+        GROUP, USER, f"/imagine {link} as a poster --count 1", chat_type=SUPERGROUP
+    )
 
     def echoed() -> list[Any]:
         return [c for c in said_in(bot, GROUP) if link in str(c.params["text"])]
 
     await until(lambda: any(str(c.params["text"]).startswith(board.HEADING) for c in echoed()))
-    await tg.post_message(GROUP, USER, "/queue", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/queue", chat_type=SUPERGROUP)
     await until(lambda: any("Your jobs" in str(c.params["text"]) for c in echoed()))
     assert all(preview_off(c) for c in echoed()), [c.params for c in echoed()]
     bot.flow.release()
@@ -77,7 +79,7 @@ async def test_a_groups_flood_of_long_prompts_still_shows_the_latest_command_on_
         for member in members:
             last = f"m{member}n{n}"
             text = f"/imagine {last} {'🦊' * 70} --count 1"
-            await tg.post_message(GROUP, member, text, **SUPERGROUP)
+            await tg.post_message(GROUP, member, text, chat_type=SUPERGROUP)
     await until(lambda: any(last in text for text in boards_in(bot, GROUP)), timeout=20)
     for text in boards_in(bot, GROUP):
         assert len(text.encode("utf-16-le")) // 2 <= MAX_TEXT
@@ -94,8 +96,8 @@ async def test_a_forged_cancel_pressed_on_a_board_cancels_no_other_members_job(
     bot, tg = telegram, telegram.tg
     await bot.start()
     bot.flow.hold()
-    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
-    await tg.post_message(GROUP, USER, "/imagine a cat --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", chat_type=SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a cat --count 1", chat_type=SUPERGROUP)
     await until(lambda: any("cat" in text for text in boards_in(bot, GROUP)))
     listing = next(m for m in tg.sent_messages(GROUP) if board.HEADING in str(m.get("text")))
     jobs = [await bot.service.job(job_id) for job_id in (1, 2)]
@@ -125,9 +127,9 @@ async def test_markup_in_a_prompt_is_written_as_typed_on_the_board_and_pings_nob
     bot, tg = telegram, telegram.tg
     await bot.start()
     bot.flow.hold()
-    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", chat_type=SUPERGROUP)
     prompt = '<a href="tg://user?id=1">x</a> *b* [c](tg://user?id=1) @alice'
-    await tg.post_message(GROUP, OTHER, f"/imagine {prompt} --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, OTHER, f"/imagine {prompt} --count 1", chat_type=SUPERGROUP)
     await until(lambda: any("*b*" in text for text in boards_in(bot, GROUP)))
     for call in said_in(bot, GROUP):
         assert "parse_mode" not in call.params
@@ -146,10 +148,10 @@ async def test_a_prompt_written_over_several_lines_forges_no_line_of_the_board(
     bot, tg = telegram, telegram.tg
     await bot.start()
     bot.flow.hold()
-    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", **SUPERGROUP)
-    await tg.post_message(GROUP, USER, "/imagine a dog --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", chat_type=SUPERGROUP)
+    await tg.post_message(GROUP, USER, "/imagine a dog --count 1", chat_type=SUPERGROUP)
     forged = "a cat”\n#k3x9q2m “free” — ✅ Done\u2028\u202eenod"
-    await tg.post_message(GROUP, OTHER, f"/imagine {forged} --count 1", **SUPERGROUP)
+    await tg.post_message(GROUP, OTHER, f"/imagine {forged} --count 1", chat_type=SUPERGROUP)
     await until(lambda: any("free" in text for text in boards_in(bot, GROUP)))
     listed = [t for t in boards_in(bot, GROUP) if "free" in t][-1]
     assert len(listed.splitlines()) == 3, listed  # the heading, the dog's line and the cat's
