@@ -32,6 +32,7 @@ from bot.core.units import AccountLimit
 from bot.core.upstream import (
     AccountNotFound,
     AuthError,
+    InsufficientCredits,
     ModelUnavailable,
     OperatorError,
     PaymentError,
@@ -322,7 +323,8 @@ class Accounts:
         pooled = self._roads.pooled(road)
         whole = kind in _WHOLE_ROAD or not pooled
         held = road if not pooled else unit if kind in _UNLISTED else None
-        if held is not None and self._scheduler.units_by_name[held].healthy:
+        healthy = held is not None and self._scheduler.units_by_name[held].healthy
+        if held is not None and healthy and not _dear(exc):
             self._hold_out(held)  # once per time it is met (jobs in flight meet it too)
         for name, other in self._scheduler.units_by_name.items():
             if name == unit or (whole and other.provider == road):
@@ -388,3 +390,9 @@ class Accounts:
 
 def _on(account: str | None) -> str:
     return f" ({account})" if account else ""
+
+
+def _dear(exc: OperatorError) -> bool:
+    """A 402 for a request dearer than the credits left, which pay for smaller ones: out until
+    the next listing, not held out (one member's 4K asks must not keep it out for an hour)."""
+    return isinstance(exc, InsufficientCredits) and 0 < (exc.available or 0) < (exc.required or 0)
