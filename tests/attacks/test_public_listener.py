@@ -334,3 +334,14 @@ async def test_what_a_stranger_adds_to_a_request_changes_nothing_a_link_serves(
     answer = await listeners.ask(listeners.public, encoded)
     assert answer[0] in (200, 404)
     assert answer[2] in (listeners.picture, unknown[2])
+
+
+async def test_a_request_heavy_with_headers_is_refused_before_it_costs_memory(
+    listeners: Listeners,
+) -> None:
+    """Headers without end would hold as much a connection as is sent (each line may be
+    8 KB): refused past aiohttp's 128 header lines, at most about 1 MB."""
+    headers = "".join(f"X-{n}: {'a' * 100}\r\n" for n in range(200))
+    request = f"GET / HTTP/1.1\r\nHost: bot\r\n{headers}\r\n".encode()
+    status, _, _ = await listeners.raw(listeners.public, request)
+    assert status in (400, 431)
