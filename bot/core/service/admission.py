@@ -66,10 +66,10 @@ log = logging.getLogger(__name__)
 # upscale press is refused by the store, which knows the first once it is queued).
 DOUBLE_TAP_SECONDS = 5.0
 # Prompts in their checks at once, and jobs being stored at once; more wait their turn. A
-# user's prompts are checked one at a time: a check can wait for the upstream (a character made
-# again on another account), and one user's flood of those must not hold every place.
+# user's prompts take two of the places at most: a check can wait for the upstream (a character
+# made again on another account), and one user's flood of those must not hold every place.
 AT_ONCE = 8
-CHECKED_PER_USER = 1
+CHECKED_PER_USER = 2
 
 
 class Admission:
