@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -879,39 +880,48 @@ async def test_concurrent_submissions_cannot_pass_the_caps(make_service: Any) ->
     assert sum(not isinstance(o, Exception) for o in other) == 1  # 2 + 2 > 3 images
 
 
+@pytest.mark.parametrize("linked", [False, True], ids=["one account", "two linked accounts"])
 async def test_a_quota_read_before_the_users_other_job_was_stored_lets_only_one_through(
-    make_service: Any, store: AnyStore, monkeypatch: pytest.MonkeyPatch
+    make_service: Any, store: AnyStore, monkeypatch: pytest.MonkeyPatch, linked: bool
 ) -> None:
     service, _ = await make_service(limits=Limits(queued_per_user=5, daily_images_per_user=2))
     service.scheduler.accounts["alice@example.com"].limit = 0.0  # no room: both would wait
+    first, second = owner("1", "telegram"), owner("2" if linked else "1", "telegram")
+    if linked:  # one person: the store, which counts each account apart, can't see it
+        second = owner("2", "discord")
+        offer = await service.link(first.user)
+        code = re.search(r"code: (\S+)", offer.text)
+        assert code is not None
+        assert (await service.link(second.user, code[1])).linked
     # The second submission reads the day's images before the first is stored, and checks
     # them after the first has been stored and has let go of its reservation.
-    read, add = store.images_on, store.add_job
-    second_read, first_stored = asyncio.Event(), asyncio.Event()
-    reads = 0
+    read = store.images_on
+    second_read, first_done = asyncio.Event(), asyncio.Event()
+    reads: dict[asyncio.Task[Any] | None, int] = {}  # each submission's reads, in read order
+    accounts = 2 if linked else 1  # the day's images are read account by account
 
     async def images_on(user: UserKey, day: str) -> int:
-        nonlocal reads
-        reads += 1
-        first = reads == 1
+        reader = asyncio.current_task()
+        reads[reader] = reads.get(reader, 0) + 1
         used = await read(user, day)
-        if first:
+        if reader is next(iter(reads)):
             await second_read.wait()
-        else:
+        elif reads[reader] == accounts:
             second_read.set()
-            await first_stored.wait()
+            await first_done.wait()
         return used
 
-    async def add_job(*args: Any, **kwargs: Any) -> Any:
-        job = await add(*args, **kwargs)
-        first_stored.set()
-        return job
+    async def submitting(who: Owner, prompt: str) -> Any:
+        try:
+            return await service.submit(who, prompt)
+        finally:
+            if asyncio.current_task() is next(iter(reads)):
+                first_done.set()
 
     monkeypatch.setattr(store, "images_on", images_on)
-    monkeypatch.setattr(store, "add_job", add_job)
     outcomes = await asyncio.gather(
-        service.submit(owner(), "a fox --count 2"),
-        service.submit(owner(), "a cat --count 2"),
+        submitting(first, "a fox --count 2"),
+        submitting(second, "a cat --count 2"),
         return_exceptions=True,
     )
     assert sum(not isinstance(o, Exception) for o in outcomes) == 1

@@ -55,7 +55,7 @@ from bot.core.service.fairness import Once, Slots, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
 from bot.core.service.prompts import Prompts
-from bot.core.service.quotas import Held, Quotas
+from bot.core.service.quotas import Held, Quotas, handing_over
 from bot.core.service.roads import Roads
 from bot.core.service.rules import Rules, today
 from bot.core.service.runner import Runner
@@ -241,7 +241,7 @@ class Admission:
         await self._quotas.reserve_images(owner, person, held, request.count, server)
         return Reservation(
             self.downloads,
-            self.enqueue,
+            handing_over(self.enqueue, held),
             self.status_of,
             owner,
             person.key,

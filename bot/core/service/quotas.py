@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from bot.core import option_texts, rules_texts
 from bot.core.community import ServerSettings
-from bot.core.domain import Identity, JobState, Owner, UserKey
+from bot.core.domain import Identity, JobState, Lineage, Owner, Request, Submitted, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits
 from bot.core.ports import Caps, Store
+from bot.core.presenters import JobStatus
 from bot.core.scheduler import Scheduler
+from bot.core.service.downloads import Enqueue
 from bot.core.service.rules import Rules, today
 
 
@@ -27,6 +29,11 @@ class Held:
 
     jobs: int = 0
     images: int = 0
+    stored: bool = False  # one submission's: its job is stored, its images count in the store
+    # A person's total: the images handed over to the store so far. A check reads the store,
+    # awaiting, and a submission stored meanwhile lets go of its hold: the check counts those
+    # too (they may be missing from what it read), else both pass the quota.
+    handed_over: int = 0
 
 
 class Quotas:
@@ -69,6 +76,8 @@ class Quotas:
         finally:
             total.jobs -= mine.jobs
             total.images -= mine.images
+            if mine.stored:
+                total.handed_over += mine.images
             if not total.jobs:
                 del self._held[user]
 
@@ -87,17 +96,37 @@ class Quotas:
         """Count ``n`` images against the person's day (all their accounts) and their day in
         this server, or refuse (admins: no daily limit)."""
         user, day = owner.user, today()
+        total = self._held[person.key]
+        handed_over = total.handed_over
         daily = await self._rules.daily_limit(user)
         here = server.daily_images if owner.server and not self._access.is_admin(user) else 0
         used = sum([await self._store.images_on(key, day) for key in person.users]) if daily else 0
         used_here = (
             await self._store.images_in(user, owner.server, day) if owner.server and here else 0
         )
-        total = self._held[person.key]
+        counted = total.images + total.handed_over - handed_over
         # No await between these checks and the reservation: concurrent submissions see it.
-        if daily and used + total.images + n > daily:
+        if daily and used + counted + n > daily:
             raise InvalidInput(option_texts.daily_quota(daily))
-        if here and used_here + total.images + n > here:
+        if here and used_here + counted + n > here:
             raise InvalidInput(rules_texts.server_quota(here))
         total.images += n
         held.images += n
+
+
+def handing_over(enqueue: Enqueue, held: Held) -> Enqueue:
+    """``enqueue``, noting in ``held`` that its job is stored (its images count there now)."""
+
+    async def stored(
+        owner: Owner,
+        person: UserKey,
+        request: Request,
+        blobs: dict[str, bytes],
+        parent: Lineage | None,
+        shown: JobStatus | None,
+    ) -> Submitted:
+        submitted = await enqueue(owner, person, request, blobs, parent, shown)
+        held.stored = True
+        return submitted
+
+    return stored
