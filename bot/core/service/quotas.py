@@ -9,14 +9,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from bot.core import option_texts, rules_texts
 from bot.core.community import ServerSettings
-from bot.core.domain import Identity, JobState, Lineage, Owner, Request, Submitted, UserKey
+from bot.core.domain import Identity, JobState, Owner, Submitted, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Access, Limits
 from bot.core.ports import Caps, Store
-from bot.core.presenters import JobStatus
 from bot.core.scheduler import Scheduler
 from bot.core.service.downloads import Enqueue
 from bot.core.service.rules import Rules, today
@@ -117,15 +117,8 @@ class Quotas:
 def handing_over(enqueue: Enqueue, held: Held) -> Enqueue:
     """``enqueue``, noting in ``held`` that its job is stored (its images count there now)."""
 
-    async def stored(
-        owner: Owner,
-        person: UserKey,
-        request: Request,
-        blobs: dict[str, bytes],
-        parent: Lineage | None,
-        shown: JobStatus | None,
-    ) -> Submitted:
-        submitted = await enqueue(owner, person, request, blobs, parent, shown)
+    async def stored(*args: Any) -> Submitted:
+        submitted = await enqueue(*args)
         held.stored = True
         return submitted
 
