@@ -21,7 +21,7 @@ from bot.core.domain import DISCORD, TELEGRAM, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Leadership, Parking
 from bot.core.service import Service
-from bot.frontends.console import Console
+from bot.frontends.console import Console, writable_folder
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
 from bot.reference_links import ReferenceLinks
@@ -122,10 +122,11 @@ async def run_console(settings: Settings) -> None:
     """``python -m bot console``: the terminal front end on the real service, whose user is
     its operator (told of operator problems, and allowed /admin)."""
     settings = replace(settings, admins=(*settings.admins, Console.OPERATOR))
+    folder = writable_folder(settings.console_dir)  # before any job could have nowhere to go
     async with open_service(settings) as (service, _):
         lines = _StdinLines(sys.stdin)
         try:
-            console = Console(service, settings.console_dir, stdin=cast(TextIO, lines))
+            console = Console(service, folder, stdin=cast(TextIO, lines))
             await _serve(service, [console], may_end=True)
         finally:
             lines.close()

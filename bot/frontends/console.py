@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
@@ -35,6 +36,7 @@ from bot.core.presenters import (
 )
 from bot.core.service.api import BotApi
 from bot.core.stats import StatsView
+from bot.env import ConfigError
 
 log = logging.getLogger(__name__)
 HELP = f"""Type a prompt, e.g.: a lighthouse in a storm --ar 16:9 --model pro --count 2
@@ -56,6 +58,20 @@ _BUTTON = re.compile(r"^(?:(U|R)([1-4])|(🎲|reroll))(?:\s+#(\w+))?(?:\s+(.*))?
 # A terminal has no caption limit; this keeps a result's lines readable.
 CAPTION = 1000
 _REF = re.compile(r"(?<!\S)--ref\s+(\S+)")
+
+
+def writable_folder(folder: Path) -> Path:
+    """``folder`` made if missing; a ConfigError naming BOT_CONSOLE_DIR if it can't take files."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"BOT_CONSOLE_DIR={folder} can't be written ({exc.strerror}): set it to a folder "
+            "this user may write to"
+        ) from None
+    return folder
 
 
 class Console:
@@ -92,7 +108,18 @@ class Console:
         """Save the images; their paths are where this front end holds them (``show``)."""
         job = result.job
         shown = ResultView.of(result, self.service.models, limit=CAPTION)
-        posted = self._save(result, shown.titles)
+        try:
+            posted = self._save(result, shown.titles)
+        except OSError as exc:
+            # Tried again at every sweep, it would fail the same way and hold the console open
+            # at the end of its input; the images stay with the job, for `show` to save again.
+            ref = job_ref(job.public_id)
+            self._say(
+                f"❌ {ref}'s images could not be saved in {self.out_dir} ({exc.strerror}): make "
+                f"the folder writable, then type `show {ref}`."
+            )
+            self._settle(job.id)
+            raise DeliveryError(f"not saved: {exc.strerror}", permanent=True) from exc
         self._say(f"✅ {shown.caption}")  # the caption begins with the job's id
         self._offer(result)
         self._settle(job.id)
@@ -234,7 +261,7 @@ class Console:
 
     def _save(self, result: JobResult, titles: Sequence[str]) -> Posted:
         """Write the result's images into the folder; where each is, by index."""
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.mkdir(parents=True, exist_ok=True)  # again, if it went away meanwhile
         job, ref, saved = result.job, job_ref(result.job.public_id), {}
         for image, title in zip(result.images, titles, strict=True):
             data = image.data or b""

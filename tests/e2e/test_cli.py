@@ -109,6 +109,65 @@ async def test_console_session_against_the_fake_upstream(tmp_path: Path) -> None
     assert "test-token" not in out
 
 
+async def test_console_with_a_folder_it_cannot_write_exits_2_naming_the_setting(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "afile").write_text("not a folder")
+    code, out, err = await run_bot(
+        "console",
+        env={
+            "USEAPI_TOKEN": SECRET,
+            "USEAPI_BASE_URL": "http://127.0.0.1:9",  # nothing listens: the check comes first
+            "BOT_CONSOLE_DIR": "afile/images",
+        },
+        cwd=tmp_path,
+        stdin=b"a cat\n",
+    )
+    assert code == 2
+    assert out == ""
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: BOT_CONSOLE_DIR=afile/images can't be written")
+    assert SECRET not in err
+
+
+async def test_console_says_when_a_picture_cannot_be_saved_and_still_ends(tmp_path: Path) -> None:
+    """The folder went away under the console (a disk unmounted, a file put in its place): the
+    user is told which job, and the end of input ends the console instead of waiting forever."""
+    async with FakeFlowServer() as flow:
+        flow.hold()
+        console = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "console",
+            cwd=tmp_path,
+            env={
+                "PATH": os.environ["PATH"],
+                "PYTHONPATH": str(Path.cwd()),
+                "USEAPI_TOKEN": "test-token",
+                "USEAPI_BASE_URL": flow.base_url,
+            },
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert console.stdin is not None
+        assert console.stdout is not None
+        console.stdin.write(b"a cat\n")
+        await console.stdin.drain()
+        queued = b""
+        while b"Queued" not in queued:
+            queued = await asyncio.wait_for(console.stdout.readline(), 30)
+        (tmp_path / "images").rmdir()
+        (tmp_path / "images").write_text("in the folder's place")
+        flow.release()
+        out, err = await asyncio.wait_for(console.communicate(b""), 60)  # b"": the input ends
+    assert console.returncode == 0, err.decode()[-2000:]
+    (public_id,) = re.findall(rf"^#({PUBLIC_ID}) ⏳", queued.decode(), re.MULTILINE)
+    assert f"❌ #{public_id}'s images could not be saved in images" in out.decode()
+    assert f"`show #{public_id}`" in out.decode()
+
+
 async def test_console_makes_lists_uses_and_deletes_a_character(tmp_path: Path) -> None:
     face = tmp_path / "face.png"
     face.write_bytes(image_bytes("PNG"))

@@ -63,9 +63,19 @@ def test_the_data_folder_is_made_and_owned_by_the_bot_user_before_volume() -> No
     assert "chown bot:bot /app/data" in instructions()[made][1]
     assert "useradd" in instructions()[made][1]
     assert made < index("USER", "bot") < index("VOLUME", "/app/data")
-    assert ("ENV", "DATABASE_URL=sqlite:////app/data/bot.sqlite3 BOT_HTTP_LISTEN=0.0.0.0:8080") in (
-        instructions()
+    settings = (
+        "DATABASE_URL=sqlite:////app/data/bot.sqlite3 BOT_CONSOLE_DIR=/app/data/images "
+        "BOT_HTTP_LISTEN=0.0.0.0:8080"
     )
+    assert ("ENV", settings) in instructions()
+
+
+def test_compose_keeps_the_consoles_pictures_in_the_volume_whatever_env_says() -> None:
+    """.env's own BOT_CONSOLE_DIR (relative, as .env.example has it) would name a folder under
+    /app, which the bot's user can't write; compose's environment wins over env_file."""
+    for name, service in (("compose.yaml", "bot"), ("compose.postgres.yaml", "front")):
+        bot = yaml.safe_load((DEPLOY / name).read_text())["services"][service]
+        assert bot["environment"]["BOT_CONSOLE_DIR"] == "/app/data/images", name
 
 
 def test_the_healthcheck_asks_healthz_on_the_exposed_port() -> None:
