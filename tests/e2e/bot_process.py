@@ -12,11 +12,10 @@ from pathlib import Path
 SECRET = "user:42-very-secret-token"
 
 
-async def run_bot(
-    *args: str, env: dict[str, str], cwd: Path, stdin: bytes = b""
-) -> tuple[int, str, str]:
-    """Run ``python -m bot`` with only ``env`` (plus PATH), as a fresh shell would."""
-    process = await asyncio.create_subprocess_exec(
+async def start_bot(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
+    """``python -m bot`` started with only ``env`` (plus PATH), as a fresh shell would, its
+    standard streams piped to the test."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -27,6 +26,13 @@ async def run_bot(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def run_bot(
+    *args: str, env: dict[str, str], cwd: Path, stdin: bytes = b""
+) -> tuple[int, str, str]:
+    """Run ``python -m bot`` to its end on ``stdin``: its status, standard output and error."""
+    process = await start_bot(*args, env=env, cwd=cwd)
     out, err = await asyncio.wait_for(process.communicate(stdin), 60)
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()

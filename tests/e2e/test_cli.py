@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import sys
 from pathlib import Path
 
 from bot.core import character_texts
 from bot.core.domain import PUBLIC_ID
 from tests.conftest import image_bytes
-from tests.e2e.bot_process import SECRET, run_bot
+from tests.e2e.bot_process import SECRET, run_bot, start_bot
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -135,21 +133,10 @@ async def test_console_says_when_a_picture_cannot_be_saved_and_still_ends(tmp_pa
     user is told which job, and the end of input ends the console instead of waiting forever."""
     async with FakeFlowServer() as flow:
         flow.hold()
-        console = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
+        console = await start_bot(
             "console",
+            env={"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url},
             cwd=tmp_path,
-            env={
-                "PATH": os.environ["PATH"],
-                "PYTHONPATH": str(Path.cwd()),
-                "USEAPI_TOKEN": "test-token",
-                "USEAPI_BASE_URL": flow.base_url,
-            },
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
         )
         assert console.stdin is not None
         assert console.stdout is not None
@@ -202,22 +189,15 @@ async def test_console_makes_lists_uses_and_deletes_a_character(tmp_path: Path) 
 async def test_python_m_bot_serves_telegram_and_stops_cleanly(tmp_path: Path) -> None:
     token = "123456:telegram-secret-token"
     async with FakeFlowServer(token=SECRET) as flow, FakeTelegramServer(token=token) as tg:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            cwd=tmp_path,
+        process = await start_bot(
             env={
-                "PATH": os.environ["PATH"],
-                "PYTHONPATH": str(Path.cwd()),
                 "USEAPI_TOKEN": SECRET,
                 "USEAPI_BASE_URL": flow.base_url,
                 "TELEGRAM_TOKEN": token,
                 "TELEGRAM_API_URL": tg.root,
                 "BOT_LOG_LEVEL": "DEBUG",
             },
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            cwd=tmp_path,
         )
         try:
             await tg.wait_for("deleteWebhook", timeout=15)

@@ -24,7 +24,7 @@ from bot.config import ConfigError, Secret, Settings
 from bot.core import admin_texts, texts
 from bot.store import StoreUrl, open_store
 from bot.store.migrations import LATEST
-from tests.e2e.bot_process import SECRET, free_port, run_bot
+from tests.e2e.bot_process import SECRET, free_port, run_bot, start_bot
 from tests.fakes.discord_server import FakeDiscordServer
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
@@ -204,22 +204,14 @@ async def test_backup_says_what_to_do_for_postgresql_and_a_missing_store(tmp_pat
 async def test_the_console_stops_on_sigterm_while_it_waits_for_input(tmp_path: Path) -> None:
     port = free_port()
     async with FakeFlowServer(token=SECRET) as flow:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
+        process = await start_bot(  # its input held open: the console waits for a line
             "console",
-            cwd=tmp_path,
             env={
-                "PATH": os.environ["PATH"],
-                "PYTHONPATH": str(Path.cwd()),
                 "USEAPI_TOKEN": SECRET,
                 "USEAPI_BASE_URL": flow.base_url,
                 "BOT_HTTP_LISTEN": f"127.0.0.1:{port}",
             },
-            stdin=asyncio.subprocess.PIPE,  # held open: the console waits for a line
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            cwd=tmp_path,
         )
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
@@ -271,21 +263,8 @@ async def test_the_console_says_at_once_that_the_token_is_refused(tmp_path: Path
     alert = f"⚠️ Operator action needed: {refused}. {admin_texts.NOTHING_SERVES}"
     async with FakeFlowServer(token="the-right-one") as flow:
         started = time.monotonic()
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "console",
-            cwd=tmp_path,
-            env={
-                "PATH": os.environ["PATH"],
-                "PYTHONPATH": str(Path.cwd()),
-                "USEAPI_TOKEN": SECRET,
-                "USEAPI_BASE_URL": flow.base_url,
-            },
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        process = await start_bot(
+            "console", env={"USEAPI_TOKEN": SECRET, "USEAPI_BASE_URL": flow.base_url}, cwd=tmp_path
         )
         assert process.stdin is not None
         assert process.stdout is not None
