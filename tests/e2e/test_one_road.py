@@ -162,16 +162,21 @@ async def test_only_a_wireflow_key_and_a_public_address_serve_users_pictures(
     assert "/references/" not in logged
 
 
+@pytest.mark.parametrize("answer_lost", [False, True], ids=["answered", "answer-lost"])
 async def test_a_picture_is_still_served_to_an_execution_resumed_after_a_restart(
-    tmp_path: Path,
+    tmp_path: Path, answer_lost: bool
 ) -> None:
     """The bot stops while Wireflow has yet to fetch the picture; the bot that starts next
     resumes polling that execution (no second one) and serves the link the first one made:
-    the key is derived, not drawn per process, and the picture is read from the store."""
+    the key is derived, not drawn per process, and the picture is read from the store.
+    ``answer-lost``: it stops before Wireflow's answer came, so it never stored the execution's
+    id; the next bot asks again under the same idempotency key, and gets the same execution."""
     port = free_port()
     picture = image_bytes("PNG", size=(40, 30), color="purple")
     async with FakeWireflowServer(plan="pro") as wireflow, FakeTelegramServer(token=TG_TOKEN) as tg:
         wireflow.fetching.clear()
+        if answer_lost:
+            wireflow.stall_next_answer(30)
         settings = Settings.from_env(
             {
                 **wireflow_env(wireflow, port),
@@ -206,7 +211,14 @@ async def test_a_picture_is_still_served_to_an_execution_resumed_after_a_restart
             with pytest.raises(asyncio.CancelledError):
                 await second
     assert wireflow.executed == 1
-    [link] = image_inputs(wireflow)
+    # Stopped before it stored the execution's id, the first bot leaves the second to ask
+    # again: under the same idempotency key, with the same link, and Wireflow runs it once.
+    link, *again = image_inputs(wireflow)
+    if answer_lost:
+        assert again == [link]
+        assert len({r.headers["idempotency-key"] for r in wireflow.execute_requests()}) == 1
+    else:  # unless the stop came as the answer did
+        assert again in ([], [link])
     assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
         (link, 200, as_uploaded(picture))
     ]

@@ -184,6 +184,7 @@ class FakeWireflowServer:
         self._day_count = 0
         self._failures: dict[str, deque[_Failure]] = {name: deque() for name in ENDPOINTS}
         self._stalls: dict[str, deque[float]] = {name: deque() for name in ENDPOINTS}
+        self._answer_stalls: deque[float] = deque()
         self._outcomes: deque[tuple[str | None, bool]] = deque()
         self._idempotent: dict[str, _Stored] = {}
         self._clock_offset = 0.0
@@ -264,6 +265,11 @@ class FakeWireflowServer:
 
     def stall_next(self, seconds: float, *, endpoint: str = "poll") -> None:
         self._stalls[endpoint].append(seconds)
+
+    def stall_next_answer(self, seconds: float) -> None:
+        """The next execution is made at once, its answer sent ``seconds`` later: a client that
+        gives up meanwhile has started it without learning its id."""
+        self._answer_stalls.append(seconds)
 
     def forget(self, execution_id: str) -> None:
         self.executions.pop(execution_id, None)
@@ -433,6 +439,8 @@ class FakeWireflowServer:
         }
         if key:
             self._idempotent[key] = _Stored(201, body, now)
+        if self._answer_stalls:
+            await asyncio.sleep(self._answer_stalls.popleft())
         return self._created(body)
 
     def _created(self, body: JSON) -> web.Response:
