@@ -212,13 +212,11 @@ async def test_a_picture_is_still_served_to_an_execution_resumed_after_a_restart
                 await second
     assert wireflow.executed == 1
     # Stopped before it stored the execution's id, the first bot leaves the second to ask
-    # again: under the same idempotency key, with the same link, and Wireflow runs it once.
+    # again, under the same idempotency key: Wireflow answers with the execution it made, which
+    # fetches the first link (the second's expires a moment later; both are good).
     link, *again = image_inputs(wireflow)
-    if answer_lost:
-        assert again == [link]
-        assert len({r.headers["idempotency-key"] for r in wireflow.execute_requests()}) == 1
-    else:  # unless the stop came as the answer did
-        assert again in ([], [link])
+    assert len(again) == 1 if answer_lost else len(again) <= 1  # unless the stop met the answer
+    assert len({r.headers["idempotency-key"] for r in wireflow.execute_requests()}) == 1
     assert [(f.url, f.status, f.data) for f in wireflow.fetched] == [
         (link, 200, as_uploaded(picture))
     ]
