@@ -27,8 +27,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.core.domain import JobResult, Owner
+from bot.core.domain import JobResult
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.ports import Posted
 from bot.core.providers import ImageProvider, ProviderLimits

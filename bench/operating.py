@@ -24,8 +24,9 @@ import httpx
 from bench.store import postgres
 from bot import retention
 from bot.backup import backup
-from bot.core.domain import GenerationRequest, Owner
+from bot.core.domain import GenerationRequest
 from bot.core.monitoring import AccountState, Health, Outcome, Snapshot, UpstreamCall
+from bot.core.people import Owner
 from bot.observability.metrics import Metrics
 from bot.observability.server import serve
 from bot.store import StoreUrl, open_store

@@ -31,8 +31,9 @@ from pathlib import Path
 
 from bench.fake_flow import capacity_schedule
 from bench.stats import percentile
-from bot.core.domain import Job, JobResult, Owner
+from bot.core.domain import Job, JobResult
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner
 from bot.core.policy import Limits, Tuning
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import JobStatus

@@ -26,8 +26,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
-from bot.core.domain import GenerationRequest, ImageRef, Job, JobResult, Owner, ResultImage
+from bot.core.domain import GenerationRequest, ImageRef, Job, JobResult, ResultImage
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner
 from bot.core.policy import Limits, Tuning
 from bot.core.ports import DeliveryError, Posted, Store
 from bot.core.presenters import JobStatus

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 from bot import reference_links, retention, roads
 from bot.config import Settings
 from bot.core.cancellation import cancel_until_done
-from bot.core.domain import DISCORD, TELEGRAM, UserKey
+from bot.core.people import DISCORD, TELEGRAM, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Leadership, Parking
 from bot.core.service import Service

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core import i18n, models_file
-from bot.core.domain import DISCORD, TELEGRAM, UserKey
 from bot.core.models_table import (
     MAX_COUNT,
     MIN_COUNT,
@@ -20,6 +19,7 @@ from bot.core.models_table import (
     ModelTable,
     ModelTableError,
 )
+from bot.core.people import DISCORD, TELEGRAM, UserKey
 from bot.core.policy import MAX_PROMPT_CHARS, Defaults, Limits, Tuning
 from bot.env import (
     DEFAULT_DATABASE,

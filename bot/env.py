@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from bot.core import i18n
-from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
+from bot.core.people import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.service.rules import MAX_PHRASE, phrase_of
 from bot.providers.media import DEFAULT_MEDIA_HOSTS
 from bot.store.url import StoreUrl, StoreUrlError

@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from bot import catalogues
-from bot.core.domain import Owner
 from bot.core.images import prepare_reference
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Recorder
+from bot.core.people import Owner
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.providers import ImageProvider
 from bot.core.service import Service

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.core.alerts import AdminEvent
 from bot.core.community import AuditEntry
-from bot.core.domain import (
-    AdminEvent,
-)
 from bot.core.i18n import Text, _, _n, join
 from bot.core.texts import ROAD_NAMES, quote
 

@@ -8,16 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import character_texts, characters, option_texts, texts
-from bot.core.domain import (
-    Action,
-    Button,
-    GenerationRequest,
-    Job,
-    JobResult,
-    Lineage,
-    ResultImage,
-    UpscaleRequest,
-)
+from bot.core.buttons import Action, Button
+from bot.core.domain import GenerationRequest, Job, JobResult, Lineage, ResultImage, UpscaleRequest
 from bot.core.i18n import Language, Text, _, _n, reader
 from bot.core.models_table import ModelTable
 from bot.core.presenters import job_ref, label, parent_ref

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from bot.core import character_texts
-from bot.core.domain import CharacterRef, name_key
+from bot.core.character_records import CharacterRef, name_key
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelSpec
 from bot.core.routing import takes_characters

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.community import AuditEntry, ServerSettings
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.core import history_texts, texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import alt_text, caption, drawn, made_by
-from bot.core.domain import (
-    Action,
-    Button,
-    GenerationRequest,
-    Job,
-    JobResult,
-    JobState,
-    UpscaleRequest,
-)
+from bot.core.domain import GenerationRequest, Job, JobResult, JobState, UpscaleRequest
 from bot.core.i18n import Language, Text, _, join, reader
 from bot.core.presenters import job_ref, upscale_of
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.core.domain import UserKey
 from bot.core.models_table import UPSCALE_SIZES
+from bot.core.people import UserKey
 
 # The longest prompt an operator may allow: Discord's text input (its prompt forms, behind R1–R4
 # and "Imagine with this image") holds at most 4000 characters, a Telegram message 4096.

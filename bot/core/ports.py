@@ -15,23 +15,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.account_memory import AccountMemory
+from bot.core.alerts import HeldAlert
+from bot.core.character_records import Character, CharacterImage
 from bot.core.controls import Controls
-from bot.core.domain import (
-    Character,
-    CharacterImage,
-    Execution,
-    HeldAlert,
-    Identity,
-    Job,
-    JobResult,
-    Lineage,
-    Owner,
-    Request,
-    ResultImage,
-    UserKey,
-    UserSettings,
-)
+from bot.core.domain import Execution, Job, JobResult, Lineage, Request, ResultImage, UserSettings
 from bot.core.monitoring import Outcome
+from bot.core.people import Identity, Owner, UserKey
 from bot.core.presenters import JobStatus
 
 # Where a platform now holds a result's images, by image index: a reference only that

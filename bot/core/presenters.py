@@ -13,17 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot.core import character_texts, rules_texts, settings, texts
+from bot.core.buttons import Action, Button
+from bot.core.character_records import Character
 from bot.core.community import ServerSettings
-from bot.core.domain import (
-    Action,
-    Button,
-    Character,
-    Job,
-    JobState,
-    QueueItem,
-    UpscaleRequest,
-    UserSettings,
-)
+from bot.core.domain import Job, JobState, QueueItem, UpscaleRequest, UserSettings
 from bot.core.i18n import Text, _, _n, join
 from bot.core.models_table import MAX_COUNT, ModelTable
 from bot.core.policy import Defaults

@@ -7,10 +7,8 @@ sentence a user reads is in ``texts``, what the operator reads in ``admin_texts`
 from __future__ import annotations
 
 from bot.core.community import ServerSettings
-from bot.core.domain import (
-    TELEGRAM,
-)
 from bot.core.i18n import Text, _, _n, join
+from bot.core.people import TELEGRAM
 from bot.core.texts import quote
 
 NOT_ALLOWED = _(

@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.core.providers import ProviderLimits
 from bot.core.units import AccountLimit, RoadLimit, Unit
 

@@ -9,14 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.core import admin_texts
+from bot.core.alerts import HeldAlert
 from bot.core.community import AuditEntry
-from bot.core.domain import (
-    HeldAlert,
-    JobState,
-    UserKey,
-)
+from bot.core.domain import JobState
 from bot.core.i18n import _, join
 from bot.core.monitoring import AccountState, Outcome
+from bot.core.people import UserKey
 
 
 @dataclass(frozen=True)

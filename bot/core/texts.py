@@ -8,12 +8,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.core.domain import DISCORD
 from bot.core.i18n import Text, _, _n, join
 from bot.core.models_table import (
     ModelSpec,
     ModelTable,
 )
+from bot.core.people import DISCORD
 
 FLAGS_HELP = "--ar 16:9, --model pro, --count 2, --seed 42, --size 2K"
 # The flag each option is written with in a prompt (the long names work too).

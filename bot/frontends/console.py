@@ -19,11 +19,13 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.core import character_texts, history_texts, i18n, images, option_texts, settings, texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import ResultView
-from bot.core.domain import CONSOLE, Action, Button, Job, JobResult, Owner, UserSettings
+from bot.core.domain import Job, JobResult, UserSettings
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
 from bot.core.i18n import Text, _, join
+from bot.core.people import CONSOLE, Owner
 from bot.core.ports import DeliveryError, Posted
 from bot.core.presenters import (
     InfoView,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.core.ports import CapReached, Caps
 
 if TYPE_CHECKING:

@@ -10,28 +10,25 @@ from dataclasses import asdict, replace
 from typing import Any, Protocol
 
 from bot.core import i18n
+from bot.core.buttons import Action
+from bot.core.character_records import Character, CharacterImage, CharacterRef
 from bot.core.community import ServerSettings
 from bot.core.domain import (
-    Action,
-    Character,
-    CharacterImage,
-    CharacterRef,
     Execution,
     GenerationRequest,
     ImageRef,
     Job,
     JobState,
     Lineage,
-    Owner,
     Reference,
     Request,
     ResultImage,
     Upload,
     UpscaleRequest,
-    UserKey,
     UserSettings,
 )
 from bot.core.i18n import Text
+from bot.core.people import Owner, UserKey
 
 
 class Row(Protocol):

@@ -13,20 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from bot.core.domain import (
-    Execution,
-    Job,
-    JobState,
-    Lineage,
-    Owner,
-    Request,
-    ResultImage,
-    UserKey,
-    UserSettings,
-    new_public_id,
-)
+from bot.core.domain import Execution, Job, JobState, Lineage, Request, ResultImage, UserSettings
 from bot.core.monitoring import Outcome
+from bot.core.people import Owner, UserKey
 from bot.core.ports import Caps
+from bot.core.public_ids import new_public_id
 from bot.store.caps import check_postgres as check_caps
 from bot.store.codec import (
     IMAGE_COLUMNS,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import LiteralString
 
-from bot.core.domain import Character, CharacterImage, UserKey, name_key
+from bot.core.character_records import Character, CharacterImage, name_key
+from bot.core.people import UserKey
 from bot.store.codec import CHARACTER_COLUMNS, CHARACTER_DELETES, characters_from_rows
 from bot.store.postgres_server import PostgresDatabase
 

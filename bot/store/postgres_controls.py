@@ -13,9 +13,7 @@ from collections.abc import Sequence
 
 from bot.core.community import AuditEntry, ServerSettings
 from bot.core.controls import DayStats
-from bot.core.domain import (
-    UserKey,
-)
+from bot.core.people import UserKey
 from bot.store.codec import DEFAULT, PAUSED, decode_server, encode_server
 from bot.store.postgres_server import PostgresDatabase
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, LiteralString
 
-from bot.core.domain import Job, UserKey
+from bot.core.domain import Job
+from bot.core.people import UserKey
 from bot.store.codec import JOB_COLUMNS, job_from_row
 from bot.store.postgres_server import PostgresDatabase
 

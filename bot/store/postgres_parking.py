@@ -4,7 +4,8 @@ under the admin's ``platform:id``. ``PostgresStore`` adds the jobs on top."""
 
 from __future__ import annotations
 
-from bot.core.domain import HeldAlert, UserKey
+from bot.core.alerts import HeldAlert
+from bot.core.people import UserKey
 from bot.store.codec import ALERTS, decode_text, encode_text
 from bot.store.postgres_server import PostgresDatabase
 

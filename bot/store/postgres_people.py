@@ -4,7 +4,7 @@ the language each one reads. Times are the server's, as everywhere in this store
 
 from __future__ import annotations
 
-from bot.core.domain import Identity, UserKey
+from bot.core.people import Identity, UserKey
 from bot.store.postgres_server import PostgresDatabase
 
 

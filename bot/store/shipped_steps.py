@@ -17,7 +17,7 @@ class Step:
 
 
 def _random_ids(letter: str, symbol: str) -> str:
-    """SQL drawing a public job id in ``bot.core.domain.new_public_id``'s format (spelt out: a
+    """SQL drawing a public job id in ``bot.core.public_ids.new_public_id``'s format (spelt out: a
     shipped step never changes); ``letter``/``symbol``: a random 1-based position, in SQL."""
     letters, alphabet = "'abcdefghjkmnpqrstvwxyz'", "'0123456789abcdefghjkmnpqrstvwxyz'"
     picks = [f"substr({letters}, {letter}, 1)"] + [f"substr({alphabet}, {symbol}, 1)"] * 6

@@ -15,20 +15,11 @@ from typing import Any
 
 import aiosqlite
 
-from bot.core.domain import (
-    Execution,
-    Job,
-    JobState,
-    Lineage,
-    Owner,
-    Request,
-    ResultImage,
-    UserKey,
-    UserSettings,
-    new_public_id,
-)
+from bot.core.domain import Execution, Job, JobState, Lineage, Request, ResultImage, UserSettings
 from bot.core.monitoring import Outcome
+from bot.core.people import Owner, UserKey
 from bot.core.ports import Caps
+from bot.core.public_ids import new_public_id
 from bot.store.caps import check_sqlite as check_caps
 from bot.store.codec import (
     IMAGE_COLUMNS,

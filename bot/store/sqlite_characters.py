@@ -7,7 +7,8 @@ import sqlite3
 import time
 from collections.abc import Sequence
 
-from bot.core.domain import Character, CharacterImage, UserKey, name_key
+from bot.core.character_records import Character, CharacterImage, name_key
+from bot.core.people import UserKey
 from bot.store.codec import CHARACTER_COLUMNS, CHARACTER_DELETES, characters_from_rows
 from bot.store.sqlite_file import SqliteDatabase, one, rows
 

@@ -10,7 +10,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.core.domain import Job, UserKey
+from bot.core.domain import Job
+from bot.core.people import UserKey
 from bot.store.codec import JOB_COLUMNS, job_from_row
 from bot.store.sqlite_file import SqliteDatabase, one, rows
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from bot.core.domain import HeldAlert, UserKey
+from bot.core.alerts import HeldAlert
+from bot.core.people import UserKey
 from bot.store.codec import ALERTS, decode_text, encode_text
 from bot.store.sqlite_file import SqliteDatabase, rows
 

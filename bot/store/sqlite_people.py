@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from bot.core.domain import Identity, UserKey
+from bot.core.people import Identity, UserKey
 from bot.store.sqlite_file import SqliteDatabase, one, rows, scalar
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.core import texts
-from bot.core.domain import Action, Button, UserKey
+from bot.core.buttons import Action, Button
+from bot.core.people import UserKey
 from bot.core.service import accounts
 from tests.conftest import AnyStore, owner, serving
 from tests.fakes.flow_server import FakeFlowServer

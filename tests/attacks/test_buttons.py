@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from bot.core import option_texts, texts
-from bot.core.domain import Action, Button, Owner, UserKey
+from bot.core.buttons import Action, Button
 from bot.core.errors import InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import views as tg_views
 from bot.store.sqlite import SqliteStore

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from bot.core import character_texts, texts
-from bot.core.domain import Action, Button, CharacterImage, Owner, UserKey
+from bot.core.buttons import Action, Button
+from bot.core.character_records import CharacterImage
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.reference_links import ReferenceLinks

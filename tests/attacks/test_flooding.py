@@ -16,8 +16,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.core.domain import JobState, Owner, UserKey
+from bot.core.domain import JobState
 from bot.core.errors import InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.frontends.telegram.line import MESSAGES, TELEGRAM_LIMITS

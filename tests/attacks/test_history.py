@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from bot.core import history_texts, texts
-from bot.core.domain import Action, Button, Owner, UserKey
+from bot.core.buttons import Action, Button
 from bot.core.errors import InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.service.identities import MAX_TRIES
 from tests.attacks.conftest import to_chat
 from tests.e2e.discord import harness as discord_harness

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from bot.core import option_texts, texts
-from bot.core.domain import TELEGRAM, UserKey
 from bot.core.i18n import ENGLISH, language
+from bot.core.people import TELEGRAM, UserKey
 from bot.core.service.identities import Identities
 from bot.core.service.languages import Readers
 from tests.attacks.conftest import until

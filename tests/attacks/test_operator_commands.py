@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from bot.core import admin_texts, texts
 from bot.core.community import ServerSettings
-from bot.core.domain import (
-    UserKey,
-)
+from bot.core.people import UserKey
 from bot.frontends.discord import views as discord_views
 from bot.frontends.telegram import views
 from tests.attacks.conftest import answer_of

@@ -22,7 +22,8 @@ import pytest
 
 from bot import app
 from bot.config import Settings
-from bot.core.domain import GenerationRequest, Owner, Upload
+from bot.core.domain import GenerationRequest, Upload
+from bot.core.people import Owner
 from bot.reference_links import LINK_SECONDS, ReferenceLinks
 from tests.conftest import image_bytes
 from tests.e2e.bot_process import free_port

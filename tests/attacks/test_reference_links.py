@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 from bot import reference_links
-from bot.core.domain import CharacterImage, GenerationRequest, Owner, Upload, UserKey
+from bot.core.character_records import CharacterImage
+from bot.core.domain import GenerationRequest, Upload
+from bot.core.people import Owner, UserKey
 from bot.reference_links import LINK_SECONDS, ReferenceLinks
 from bot.store import open_store
 from tests.conftest import AnyStore, image_bytes

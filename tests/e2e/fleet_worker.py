@@ -14,8 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from bot.core.domain import Job, JobResult, Owner
+from bot.core.domain import Job, JobResult
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner
 from bot.core.policy import Tuning
 from bot.core.ports import DeliveryError, LeaseLost, Posted
 from bot.core.presenters import JobStatus

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.store import open_store
 from tests.conftest import as_uploaded
 from tests.e2e.bot_process import free_port

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from bot.core import character_texts
-from bot.core.domain import PUBLIC_ID
+from bot.core.public_ids import PUBLIC_ID
 from tests.conftest import image_bytes
 from tests.e2e.bot_process import SECRET, run_bot, start_bot
 from tests.fakes.flow_server import FakeFlowServer

@@ -9,7 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from bot.core.domain import CharacterImage, ImageRef, Job, ResultImage, UserKey, UserSettings
+from bot.core.character_records import CharacterImage
+from bot.core.domain import ImageRef, Job, ResultImage, UserSettings
+from bot.core.people import UserKey
 from bot.store import open_store
 from tests.conftest import AnyStore, owner
 from tests.e2e.bot_process import run_bot

@@ -103,7 +103,8 @@ async def test_check_refuses_a_public_address_without_its_listener(tmp_path: Pat
 WRITER = textwrap.dedent(
     """
     import asyncio, sys
-    from bot.core.domain import GenerationRequest, Owner
+    from bot.core.domain import GenerationRequest
+    from bot.core.people import Owner
     from bot.store import open_store
 
     async def main():

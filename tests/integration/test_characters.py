@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from bot.core import character_texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import ResultView
-from bot.core.domain import Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.service import Service
 from bot.providers.flow import FlowClient
 from tests.conftest import AnyStore, build_service, image_bytes, owner

@@ -14,8 +14,10 @@ from typing import Any
 
 from bot.core import character_texts
 from bot.core.captions import ResultView
-from bot.core.domain import CharacterImage, GenerationRequest, JobState, UserKey
+from bot.core.character_records import CharacterImage
+from bot.core.domain import GenerationRequest, JobState
 from bot.core.models_table import ModelTable
+from bot.core.people import UserKey
 from bot.core.policy import Access
 from bot.core.service import Service
 from bot.core.service.character_making import Making

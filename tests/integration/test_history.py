@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 
 from bot.core import history_texts, texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import ResultView, caption
-from bot.core.domain import PUBLIC_ID, Action, Button, Owner, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HISTORY_PAGE, ShowView
+from bot.core.people import Owner, UserKey
+from bot.core.public_ids import PUBLIC_ID
 from bot.core.service.identities import MAX_TRIES
 from tests.conftest import image_bytes, wait_delivered
 from tests.fakes.notifier import RecordingNotifier

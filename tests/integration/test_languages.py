@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.core import i18n
-from bot.core.domain import UserKey, UserSettings
+from bot.core.domain import UserSettings
+from bot.core.people import UserKey
 from bot.core.policy import Access
 from bot.core.service import progress
 from bot.core.service.identities import Identities

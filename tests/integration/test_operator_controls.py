@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from bot.core import admin_texts, option_texts, rules_texts, texts
-from bot.core.domain import Action, Button, JobState, Owner, UserKey
+from bot.core.buttons import Action, Button
+from bot.core.domain import JobState
 from bot.core.errors import InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.core.service import Service
 from bot.core.service.rules import today

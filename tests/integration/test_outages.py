@@ -14,9 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core import admin_texts, texts
-from bot.core.domain import UserKey
 from bot.core.errors import InvalidInput
 from bot.core.monitoring import Outcome
+from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.ports import DeliveryError
 from bot.core.service import Service, accounts

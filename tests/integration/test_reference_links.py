@@ -11,9 +11,12 @@ import httpx
 import pytest
 
 from bot.core import character_texts
-from bot.core.domain import Action, Button, CharacterImage, GenerationRequest, Owner, Upload
+from bot.core.buttons import Action, Button
+from bot.core.character_records import CharacterImage
+from bot.core.domain import GenerationRequest, Upload
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner
 from bot.core.service import Service
 from bot.reference_links import ReferenceLinks
 from bot.store import open_store

@@ -14,8 +14,9 @@ import pytest
 from PIL import Image
 
 from bot.core import texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import ResultView
-from bot.core.domain import Action, Button, JobState
+from bot.core.domain import JobState
 from bot.core.errors import InvalidInput
 from bot.providers.flow import FlowClient
 from bot.providers.gemini import GeminiClient

@@ -15,9 +15,11 @@ import pytest
 from PIL import Image
 
 from bot.core import option_texts, rules_texts, texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import ResultView
-from bot.core.domain import Action, Button, ImageRef, JobState, Owner, UserKey
+from bot.core.domain import ImageRef, JobState
 from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Access, Limits, Tuning
 from bot.core.presenters import label
 from bot.store import open_store

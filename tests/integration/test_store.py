@@ -25,9 +25,9 @@ from bot.core.domain import (
     ResultImage,
     Upload,
     UpscaleRequest,
-    UserKey,
 )
 from bot.core.models_table import ModelTable
+from bot.core.people import UserKey
 from bot.core.ports import CapReached, Caps
 from bot.core.service import Service
 from bot.providers.flow import FlowClient

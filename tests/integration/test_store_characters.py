@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.domain import CharacterImage, UserKey
+from bot.core.character_records import CharacterImage
+from bot.core.people import UserKey
 from tests.conftest import AnyStore
 
 ANN = UserKey("telegram", "1")

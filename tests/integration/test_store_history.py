@@ -14,16 +14,10 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from bot.core.domain import (
-    PUBLIC_ID,
-    Action,
-    GenerationRequest,
-    ImageRef,
-    Lineage,
-    ResultImage,
-    UpscaleRequest,
-    UserKey,
-)
+from bot.core.buttons import Action
+from bot.core.domain import GenerationRequest, ImageRef, Lineage, ResultImage, UpscaleRequest
+from bot.core.people import UserKey
+from bot.core.public_ids import PUBLIC_ID
 from bot.store import StoreUrl, open_store
 from bot.store.migrations import LATEST, MIGRATIONS
 from tests.conftest import AnyStore, owner

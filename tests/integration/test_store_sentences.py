@@ -10,8 +10,9 @@ import sqlite3
 import psycopg
 
 from bot.core import option_texts, rules_texts, texts
-from bot.core.domain import GenerationRequest, UserKey
+from bot.core.domain import GenerationRequest
 from bot.core.i18n import Text, language
+from bot.core.people import UserKey
 from bot.store import StoreUrl, open_store
 from bot.store.codec import ALERTS
 from bot.store.migrations import LATEST, MIGRATIONS

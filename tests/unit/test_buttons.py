@@ -7,15 +7,9 @@ from collections import Counter
 
 import pytest
 
-from bot.core.domain import (
-    PUBLIC_ID,
-    PUBLIC_ID_ALPHABET,
-    Action,
-    Button,
-    new_public_id,
-    parse_public_id,
-)
+from bot.core.buttons import Action, Button
 from bot.core.presenters import label
+from bot.core.public_ids import PUBLIC_ID, PUBLIC_ID_ALPHABET, new_public_id, parse_public_id
 
 # Discord's cap on a button's label.
 DISCORD_LABEL = 80

@@ -3,8 +3,8 @@ and elsewhere words naming the images in the order they are sent (pure)."""
 
 from __future__ import annotations
 
+from bot.core.character_records import CharacterRef
 from bot.core.characters import upstream_prompt, worded_prompt
-from bot.core.domain import CharacterRef
 
 CAROL = CharacterRef(1, "Carol", "char-1", "alice@example.com", images=2)
 TOM = CharacterRef(2, "Tom", "char-2", "alice@example.com", images=1)

@@ -9,7 +9,6 @@ import gettext
 import pytest
 
 from bot.core import option_texts, texts
-from bot.core.domain import DISCORD
 from bot.core.i18n import (
     ENGLISH,
     Catalogue,
@@ -23,6 +22,7 @@ from bot.core.i18n import (
     pick,
     to_data,
 )
+from bot.core.people import DISCORD
 from bot.core.presenters import QueueRow
 from bot.store.codec import decode_text, encode_text
 

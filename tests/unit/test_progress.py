@@ -6,7 +6,8 @@ import asyncio
 import itertools
 
 from bot.core import i18n
-from bot.core.domain import GenerationRequest, Job, UserKey
+from bot.core.domain import GenerationRequest, Job
+from bot.core.people import UserKey
 from bot.core.presenters import JobStatus
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service import progress

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bot.core import routing
-from bot.core.domain import CharacterRef, GenerationRequest, ImageRef, Upload
+from bot.core.character_records import CharacterRef
+from bot.core.domain import GenerationRequest, ImageRef, Upload
 from bot.core.models_table import ModelTable
 
 ALL = ("flow", "gemini", "nbpro", "wireflow")

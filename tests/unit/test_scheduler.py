@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.core.scheduler import Entry, Scheduler, Slot
 from bot.core.units import AccountLimit
 

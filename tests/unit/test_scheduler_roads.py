@@ -4,7 +4,7 @@ serve, and users still taking turns. No clock, no server."""
 
 from __future__ import annotations
 
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.core.providers import ProviderLimits
 from bot.core.scheduler import Entry, Route, Scheduler, Slot
 from bot.core.units import MINUTE

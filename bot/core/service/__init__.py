@@ -32,22 +32,14 @@ from dataclasses import replace
 
 from bot.core import history_texts, i18n, texts
 from bot.core import settings as user_settings
-from bot.core.domain import (
-    Brought,
-    Button,
-    ImageRef,
-    Job,
-    Owner,
-    QueueItem,
-    Submitted,
-    UserKey,
-    UserSettings,
-)
+from bot.core.buttons import Button
+from bot.core.domain import Brought, ImageRef, Job, QueueItem, Submitted, UserSettings
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HistoryView
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Recorder, Unrecorded
 from bot.core.options import Options
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Access, Defaults, Limits, Tuning
 from bot.core.ports import Leadership, Notifier, Posted, Store
 from bot.core.presenters import InfoView, LinkView, QueueView, SettingsPanel

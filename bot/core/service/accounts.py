@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.core import admin_texts, texts
-from bot.core.domain import AdminEvent
+from bot.core.alerts import AdminEvent
 from bot.core.monitoring import AccountState, Outcome
 from bot.core.policy import Access, Tuning
 from bot.core.providers import Pooled

@@ -17,8 +17,8 @@ import re
 from collections.abc import Awaitable, Callable
 
 from bot.core import admin_texts, rules_texts
-from bot.core.domain import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.people import CONSOLE, DISCORD, TELEGRAM, UserKey
 from bot.core.policy import Access, Limits
 from bot.core.ports import Store
 from bot.core.scheduler import Scheduler

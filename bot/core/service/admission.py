@@ -22,27 +22,24 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 
 from bot.core import option_texts, texts
+from bot.core.buttons import Action, Button
 from bot.core.community import ServerSettings
 from bot.core.domain import (
-    Action,
-    Button,
     GenerationRequest,
-    Identity,
     ImageRef,
     Job,
     JobState,
     Lineage,
-    Owner,
     Request,
     ResultImage,
     Submitted,
     UpscaleRequest,
-    UserKey,
 )
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.i18n import reader
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, new_seed, split_flags
+from bot.core.people import Identity, Owner, UserKey
 from bot.core.policy import Access, Defaults, Limits
 from bot.core.ports import CapReached, Store
 from bot.core.presenters import JobStatus

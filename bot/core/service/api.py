@@ -10,22 +10,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
-from bot.core.domain import (
-    Brought,
-    Button,
-    Character,
-    HeldAlert,
-    Job,
-    Owner,
-    QueueItem,
-    Submitted,
-    UserKey,
-    UserSettings,
-)
+from bot.core.alerts import HeldAlert
+from bot.core.buttons import Button
+from bot.core.character_records import Character
+from bot.core.domain import Brought, Job, QueueItem, Submitted, UserSettings
 from bot.core.history_views import HistoryView
 from bot.core.i18n import Language
 from bot.core.models_table import ModelTable
 from bot.core.options import Options
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Defaults, Limits
 from bot.core.ports import Notifier, Posted
 from bot.core.presenters import InfoView, JobStatus, LinkView, ServerPanel

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.core import character_texts
-from bot.core.domain import Character, CharacterImage, CharacterRef
+from bot.core.character_records import Character, CharacterImage, CharacterRef
 from bot.core.ports import Store
 from bot.core.providers import CharacterMaker
 from bot.core.service.fairness import Slots

@@ -3,7 +3,8 @@ apart, as ``Operating`` is."""
 
 from __future__ import annotations
 
-from bot.core.domain import Character, Owner, UserKey
+from bot.core.character_records import Character
+from bot.core.people import Owner, UserKey
 from bot.core.service.admission import Admission
 from bot.core.service.api import Fetch
 from bot.core.service.characters import Characters

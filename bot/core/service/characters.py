@@ -15,10 +15,11 @@ import math
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 from bot.core import character_texts, texts
+from bot.core.character_records import Character, CharacterImage, CharacterRef, name_key
 from bot.core.characters import MAX_IMAGES, MAX_OWNED, check_name, mentions
-from bot.core.domain import Character, CharacterImage, CharacterRef, Owner, UserKey, name_key
 from bot.core.errors import InvalidInput
 from bot.core.images import PreparedImage, thumbnail
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Store
 from bot.core.providers import CharacterMaker

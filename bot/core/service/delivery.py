@@ -16,22 +16,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from bot.core import admin_texts, texts
+from bot.core.alerts import AdminEvent, HeldAlert
+from bot.core.buttons import Action, Button
 from bot.core.context import current_job
-from bot.core.domain import (
-    Action,
-    AdminEvent,
-    Button,
-    GenerationRequest,
-    HeldAlert,
-    Job,
-    JobResult,
-    JobState,
-    ResultImage,
-    UserKey,
-)
+from bot.core.domain import GenerationRequest, Job, JobResult, JobState, ResultImage
 from bot.core.i18n import reading
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Outcome, Recorder
+from bot.core.people import UserKey
 from bot.core.policy import Access
 from bot.core.ports import DeliveryError, Notifier, Posted, Store
 from bot.core.service.languages import Readers

@@ -9,16 +9,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 
-from bot.core.domain import (
-    GenerationRequest,
-    Lineage,
-    Owner,
-    Request,
-    Submitted,
-    Upload,
-    UserKey,
-)
+from bot.core.domain import GenerationRequest, Lineage, Request, Submitted, Upload
 from bot.core.images import PreparedImage, prepare_reference
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.core.presenters import JobStatus
 from bot.core.service.api import Fetch

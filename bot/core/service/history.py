@@ -15,21 +15,15 @@ import re
 from dataclasses import replace
 
 from bot.core import history_texts, texts
-from bot.core.domain import (
-    Brought,
-    Button,
-    Job,
-    JobResult,
-    JobState,
-    Owner,
-    UserKey,
-    parse_public_id,
-)
+from bot.core.buttons import Button
+from bot.core.domain import Brought, Job, JobResult, JobState
 from bot.core.errors import InvalidInput
 from bot.core.history_views import HISTORY_PAGE, HistoryView
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Access
 from bot.core.ports import Posted, Store
+from bot.core.public_ids import parse_public_id
 from bot.core.service.delivery import Delivery, result_of
 from bot.core.service.identities import Identities
 

@@ -15,11 +15,12 @@ import secrets
 from dataclasses import asdict, replace
 
 from bot.core import history_texts
-from bot.core.domain import DISCORD, PUBLIC_ID_ALPHABET, TELEGRAM, Identity, UserKey
 from bot.core.errors import InvalidInput
 from bot.core.i18n import _
+from bot.core.people import DISCORD, TELEGRAM, Identity, UserKey
 from bot.core.ports import Store
 from bot.core.presenters import LinkView
+from bot.core.public_ids import PUBLIC_ID_ALPHABET
 
 CODE_LENGTH = 8
 CODE_TTL = history_texts.LINK_MINUTES * 60.0

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.core import i18n
-from bot.core.domain import UserKey
 from bot.core.i18n import Language
+from bot.core.people import UserKey
 from bot.core.ports import Store
 from bot.core.service.identities import Identities
 from bot.core.settings import AUTO

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.core import admin_texts
-from bot.core.domain import HeldAlert, Owner, UserKey
+from bot.core.alerts import HeldAlert
 from bot.core.monitoring import Health, Snapshot
+from bot.core.people import Owner, UserKey
 from bot.core.ports import Store
 from bot.core.presenters import ServerPanel
 from bot.core.scheduler import Scheduler

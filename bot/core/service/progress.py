@@ -27,8 +27,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from bot.core.domain import Job, UserKey
+from bot.core.domain import Job
 from bot.core.i18n import Language, reading
+from bot.core.people import UserKey
 from bot.core.ports import Notifier
 from bot.core.presenters import JobStatus
 from bot.core.scheduler import Scheduler

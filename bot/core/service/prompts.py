@@ -12,10 +12,11 @@ from dataclasses import replace
 from bot.core import texts
 from bot.core.characters import check_budget, check_prompt
 from bot.core.community import ServerSettings
-from bot.core.domain import GenerationRequest, Identity, ImageRef, Owner
+from bot.core.domain import GenerationRequest, ImageRef
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
 from bot.core.options import Options, resolve
+from bot.core.people import Identity, Owner
 from bot.core.policy import Defaults, Limits
 from bot.core.ports import Store
 from bot.core.routing import Refs

@@ -13,8 +13,9 @@ from typing import Any
 
 from bot.core import option_texts, rules_texts
 from bot.core.community import ServerSettings
-from bot.core.domain import Identity, JobState, Owner, Submitted, UserKey
+from bot.core.domain import JobState, Submitted
 from bot.core.errors import InvalidInput
+from bot.core.people import Identity, Owner, UserKey
 from bot.core.policy import Access, Limits
 from bot.core.ports import Caps, Store
 from bot.core.scheduler import Scheduler

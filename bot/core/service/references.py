@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bot.core import character_texts, texts
-from bot.core.domain import CharacterRef, GenerationRequest, ImageRef, Job, Request, Upload
+from bot.core.character_records import CharacterRef
+from bot.core.domain import GenerationRequest, ImageRef, Job, Request, Upload
 from bot.core.images import shrink, sniff_mime
 from bot.core.ports import Store
 from bot.core.providers import (

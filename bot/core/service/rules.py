@@ -13,12 +13,9 @@ from datetime import UTC, datetime
 
 from bot.core import rules_texts
 from bot.core.community import ServerSettings
-from bot.core.domain import (
-    Job,
-    Owner,
-    UserKey,
-)
+from bot.core.domain import Job
 from bot.core.errors import InvalidInput
+from bot.core.people import Owner, UserKey
 from bot.core.policy import Access, Limits
 from bot.core.ports import Store
 from bot.core.presenters import Allowance

@@ -19,17 +19,11 @@ from typing import Any
 
 from bot.core import texts
 from bot.core.context import current_job
-from bot.core.domain import (
-    GenerationRequest,
-    Job,
-    JobState,
-    Request,
-    ResultImage,
-    UserKey,
-)
+from bot.core.domain import GenerationRequest, Job, JobState, Request, ResultImage
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Outcome, Recorder
+from bot.core.people import UserKey
 from bot.core.policy import Tuning
 from bot.core.ports import Store
 from bot.core.presenters import JobStatus

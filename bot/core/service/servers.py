@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from bot.core import option_texts, rules_texts
-from bot.core.domain import Owner
 from bot.core.errors import InvalidInput
 from bot.core.models_table import ModelTable
+from bot.core.people import Owner
 from bot.core.ports import Store
 from bot.core.presenters import ServerPanel
 

@@ -17,17 +17,20 @@ from typing import Any, Self
 import discord
 
 from bot.core import history_texts, settings, texts
-from bot.core.domain import PUBLIC_ID, Action, Button, GenerationRequest, UserKey
+from bot.core.buttons import Action, Button
+from bot.core.domain import GenerationRequest
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.history_views import ShowView
 from bot.core.i18n import join
+from bot.core.people import UserKey
 from bot.core.presenters import QueueView, job_ref, label
+from bot.core.public_ids import PUBLIC_ID
 from bot.frontends.discord import interactions, showing, views
 from bot.frontends.discord.components import Handled, KeyedSelect
 from bot.frontends.discord.forms import PromptModal
 
 log = logging.getLogger(__name__)
-# The core's Button.data format (bot.core.domain._BUTTON); the core parses it again.
+# The core's Button.data format (bot.core.buttons._BUTTON); the core parses it again.
 BUTTON_TEMPLATE = rf"(?P<action>[udrcs]):(?P<job>[1-9][0-9]{{0,17}}|{PUBLIC_ID}):(?P<index>[0-9])"
 SETTING_TEMPLATE = rf"set:(?P<key>{'|'.join(settings.NAMES)})"
 EXAMPLE_TEMPLATE = r"ex:(?P<n>[1-9])"

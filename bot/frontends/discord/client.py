@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.http import Route
 
-from bot.core.domain import DISCORD, UserKey
+from bot.core.people import DISCORD, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.discord import commands, interactions, onboarding

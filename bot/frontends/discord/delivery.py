@@ -16,8 +16,9 @@ from typing import Any, Protocol
 import aiohttp
 import discord
 
-from bot.core.domain import Job, Owner, ResultImage
+from bot.core.domain import Job, ResultImage
 from bot.core.i18n import join
+from bot.core.people import Owner
 from bot.core.ports import DeliveryError
 from bot.frontends.discord import media, views
 from bot.frontends.parts import SentParts

@@ -13,7 +13,7 @@ from typing import Any
 import discord
 
 from bot.config import ConfigError, Settings
-from bot.core.domain import DISCORD
+from bot.core.people import DISCORD
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.discord.client import BananaClient, ShardedBananaClient

@@ -25,8 +25,8 @@ import aiohttp
 import discord
 
 from bot.core import i18n, option_texts, texts
-from bot.core.domain import DISCORD, Owner, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.people import DISCORD, Owner, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi, Fetch
 from bot.frontends.discord import delivery, views

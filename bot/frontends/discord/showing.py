@@ -13,9 +13,10 @@ from typing import Any
 import discord
 
 from bot.core import history_texts, texts
-from bot.core.domain import DISCORD, Job, Owner, ResultImage
+from bot.core.domain import Job, ResultImage
 from bot.core.errors import InvalidInput
 from bot.core.history_views import ShowView
+from bot.core.people import DISCORD, Owner
 from bot.core.ports import DeliveryError
 from bot.frontends.discord import delivery, interactions, views
 

@@ -11,7 +11,7 @@ import re
 
 from telegram import Message
 
-from bot.core.domain import TELEGRAM, Owner
+from bot.core.people import TELEGRAM, Owner
 
 # "/imagine", "/imagine@this_bot"; Telegram commands are at most 32 characters.
 COMMAND = re.compile(r"/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]{3,32}))?(?=\s|$)")

@@ -13,9 +13,11 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from bot.core import texts
+from bot.core.buttons import Action, Button
 from bot.core.chatter import is_chatter
-from bot.core.domain import TELEGRAM, Action, Button, JobState, UserKey
+from bot.core.domain import JobState
 from bot.core.errors import InvalidInput
+from bot.core.people import TELEGRAM, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import Admit, BotApi
 from bot.frontends.telegram import mentions, status, views

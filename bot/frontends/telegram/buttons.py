@@ -27,10 +27,11 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import i18n, settings, texts
+from bot.core.buttons import Action, Button
 from bot.core.captions import caption
-from bot.core.domain import TELEGRAM, Action, Button, Owner, UserKey
 from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.i18n import _
+from bot.core.people import TELEGRAM, Owner, UserKey
 from bot.core.ports import Parking
 from bot.core.presenters import QueueView, SettingsPanel
 from bot.core.service.api import BotApi

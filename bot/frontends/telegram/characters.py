@@ -13,9 +13,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.core import character_texts, texts
-from bot.core.domain import TELEGRAM, Owner
 from bot.core.errors import InvalidInput
 from bot.core.i18n import reader
+from bot.core.people import TELEGRAM, Owner
 from bot.core.presenters import character_line
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import views

@@ -8,8 +8,8 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
 
 from bot.core import history_texts, texts
-from bot.core.domain import TELEGRAM, Owner, UserKey
 from bot.core.errors import InvalidInput
+from bot.core.people import TELEGRAM, Owner, UserKey
 from bot.core.presenters import HelpView, QueueView
 from bot.core.service.api import BotApi
 from bot.core.stats import StatsView

@@ -41,7 +41,7 @@ from telegram.ext import (
 
 from bot.config import PUBLIC_TELEGRAM_API, ConfigError, Settings
 from bot.core import i18n
-from bot.core.domain import TELEGRAM, UserKey
+from bot.core.people import TELEGRAM, UserKey
 from bot.core.ports import Parking
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import media, outbound, views

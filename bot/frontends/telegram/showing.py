@@ -10,9 +10,10 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from bot.core import history_texts
-from bot.core.domain import TELEGRAM, Job, Owner
+from bot.core.domain import Job
 from bot.core.history_views import ShowView
 from bot.core.i18n import join
+from bot.core.people import TELEGRAM, Owner
 from bot.core.service.api import BotApi
 from bot.frontends.telegram import delivery, outbound, status
 

@@ -13,8 +13,8 @@ import logging
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
-from bot.core.domain import Owner
 from bot.core.i18n import Text, _, join
+from bot.core.people import Owner
 from bot.frontends.telegram import views
 
 StatusKey = tuple[int, int]  # (chat id, message id)

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core import history_texts, settings, texts
-from bot.core.domain import Action, Button, Owner
+from bot.core.buttons import Action, Button
 from bot.core.history_views import HistoryView
 from bot.core.i18n import Text, _, join
+from bot.core.people import Owner
 from bot.core.presenters import (
     HelpView,
     InfoView,

@@ -15,7 +15,8 @@ from typing import Any
 import discord
 
 from bot.config import Secret, Settings
-from bot.core.domain import Button, ResultImage
+from bot.core.buttons import Button
+from bot.core.domain import ResultImage
 from bot.core.models_table import ModelTable
 from bot.core.policy import Limits, Tuning
 from bot.core.service import Service

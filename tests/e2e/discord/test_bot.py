@@ -23,8 +23,9 @@ import pytest
 from PIL import Image
 
 from bot.core import models_file, option_texts, texts
-from bot.core.domain import ImageRef, JobState, ResultImage, UserKey
+from bot.core.domain import ImageRef, JobState, ResultImage
 from bot.core.models_table import ModelTable
+from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.service import delivery as core_delivery
 from bot.core.service import progress

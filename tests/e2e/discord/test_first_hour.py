@@ -8,7 +8,8 @@ import asyncio
 from typing import Any
 
 from bot.core import texts
-from bot.core.domain import JobState, UserKey
+from bot.core.domain import JobState
+from bot.core.people import UserKey
 from bot.frontends.discord import views
 from tests.conftest import AnyStore, wait_delivered
 from tests.e2e.discord.harness import (

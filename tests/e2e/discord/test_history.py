@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.core import history_texts, texts
 from bot.core.character_texts import character_created
-from bot.core.domain import PUBLIC_ID
+from bot.core.public_ids import PUBLIC_ID
 from tests.conftest import AnyStore, image_bytes, wait_delivered
 from tests.e2e.discord.harness import (
     OTHER,

@@ -17,8 +17,8 @@ import pytest
 from bot import catalogues
 from bot.core import i18n, option_texts, texts
 from bot.core.captions import ResultView
-from bot.core.domain import DISCORD, UserKey
 from bot.core.i18n import ENGLISH, language
+from bot.core.people import DISCORD, UserKey
 from bot.core.presenters import label
 from bot.core.service import progress
 from bot.core.service.delivery import result_of

@@ -13,7 +13,7 @@ import pytest
 
 from bot.core import admin_texts as said
 from bot.core import option_texts, rules_texts, texts
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.frontends.discord import views
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore

@@ -17,8 +17,9 @@ from PIL import Image
 
 from bot.config import Secret
 from bot.core import models_file, option_texts, rules_texts, texts
-from bot.core.domain import GenerationRequest, JobState, UserKey
+from bot.core.domain import GenerationRequest, JobState
 from bot.core.models_table import ModelTable
+from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.service import delivery, progress
 from bot.frontends.telegram import board, views

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from bot.core import option_texts, texts
-from bot.core.domain import GenerationRequest, JobState, UserKey
+from bot.core.domain import GenerationRequest, JobState
+from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import asking, board, kept, views
 from bot.frontends.telegram.status import saying

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.core import history_texts, texts
 from bot.core.character_texts import character_created
-from bot.core.domain import PUBLIC_ID
+from bot.core.public_ids import PUBLIC_ID
 from tests.e2e.telegram.harness import (
     GROUP,
     OTHER,

@@ -12,8 +12,9 @@ import pytest
 
 from bot.core import i18n, option_texts, texts
 from bot.core.captions import ResultView
-from bot.core.domain import TELEGRAM, GenerationRequest, Owner, UserKey
+from bot.core.domain import GenerationRequest
 from bot.core.i18n import ENGLISH, language
+from bot.core.people import TELEGRAM, Owner, UserKey
 from bot.core.presenters import label
 from bot.core.service.delivery import result_of
 from bot.frontends.telegram import outbound, views

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.core import admin_texts, option_texts, rules_texts, texts
-from bot.core.domain import UserKey
+from bot.core.people import UserKey
 from bot.frontends.telegram import views
 from bot.frontends.telegram.status import saying
 from tests.e2e.telegram.harness import (
