@@ -2,7 +2,7 @@
 
 Every provider (``bot.providers``: Flow, Gemini, nano-banana-pro.net, Wireflow) speaks the
 contract in ``bot.core.providers`` and raises only these; the core decides what each means for a
-job from the tree alone (``bot.core.service.runner._ENDINGS``)::
+job from the tree alone (``bot.core.service.endings._ENDINGS``)::
 
     UpstreamError                  base: .status (HTTP status or None), .account, .detail
     ├── RetryableError             try again later: .retry_after is the server's hint in seconds
