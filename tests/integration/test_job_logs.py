@@ -45,7 +45,7 @@ async def test_the_lines_a_job_writes_carry_its_id(
     await told.wait_answered(first.job_id, second.job_id)
     lines = [json.loads(line) for line in json_logs.getvalue().splitlines()]
     retry = next(line for line in lines if "retry in" in str(line["message"]))
-    assert retry["logger"] == "bot.core.service.runner"
+    assert retry["logger"] == "bot.core.service.endings"
     assert retry["job"] == first.job_id
     queued = next(
         line

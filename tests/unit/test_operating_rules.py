@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import ConfigError, Settings
 from bot.core import admin_texts, rules_texts, texts
-from bot.core.service.accounts import incident_kind
+from bot.core.service.incidents import incident_kind
 from bot.core.service.rules import blocked_pattern, phrase_of
 from bot.core.upstream import (
     AccountNotFound,

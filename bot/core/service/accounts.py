@@ -2,13 +2,13 @@
 every other road), the operator problems that took them (or a whole road) out, and whether a
 job can still be run at all.
 
-Each problem is an incident, keyed by its kind, road and account (None: the whole road's), told
-to the admins once when it begins and once when it is over. A road that can't serve while
-another does is an incident for the admins only: jobs go to the roads that serve. While no road
-can serve anyone (an outage: every key refused, no account linked, Flow never answering and no
-other road, every unit out), new requests are refused at once with the operator sentence and
-queued jobs get it after a short grace; the refresh loop keeps looking meanwhile, and the bot
-serves again by itself when a road does.
+Each problem is an incident (``incidents``), told to the admins once when it begins and once
+when it is over; a pooled road's units are those its listing names (``listing``). A road that
+can't serve while another does is an incident for the admins only: jobs go to the roads that
+serve. While no road can serve anyone (an outage: every key refused, no account linked, Flow
+never answering and no other road, every unit out), new requests are refused at once with the
+operator sentence and queued jobs get it after a short grace; the refresh loop keeps looking
+meanwhile, and the bot serves again by itself when a road does.
 """
 
 from __future__ import annotations
@@ -19,34 +19,30 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.core import admin_texts, texts
-from bot.core.alerts import AdminEvent
+from bot.core import texts
 from bot.core.monitoring import AccountState, Outcome
 from bot.core.policy import Access, Tuning
 from bot.core.providers import Pooled
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.delivery import Delivery
+from bot.core.service.incidents import (
+    PASSING,
+    UNLISTED,
+    WHOLE,
+    WHOLE_ROAD,
+    Incidents,
+    incident_kind,
+)
 from bot.core.service.learned import LearnedLimits
+from bot.core.service.listing import Listing
 from bot.core.service.roads import Roads
 from bot.core.units import AccountLimit
-from bot.core.upstream import (
-    AccountNotFound,
-    AuthError,
-    InsufficientCredits,
-    ModelUnavailable,
-    OperatorError,
-    PaymentError,
-    QuotaExhausted,
-    SessionExpired,
-    UpstreamError,
-)
+from bot.core.upstream import InsufficientCredits, OperatorError
 
 log = logging.getLogger(__name__)
 
 # While no unit can serve, the units are re-read at least this often (seconds).
 REFRESH_WHILE_DOWN = 30.0
-
-WHOLE = None  # the account of an incident that takes out a whole road
 
 # A one-key road an operator problem took out is tried again this long after (seconds), twice
 # as long each time the problem is met again there, at most TRY_AGAIN_AT_MOST. Nothing tells the
@@ -54,33 +50,6 @@ WHOLE = None  # the account of an incident that takes out a whole road
 # refresh: until then it is out, and says so (``/healthz``, requests refused at once).
 TRY_AGAIN_AFTER = 600.0
 TRY_AGAIN_AT_MOST = 3600.0
-
-# An operator problem, by its kind of incident: the first row whose type it is decides (the tree
-# is in ``bot.core.upstream``; a subclass not listed is its base's kind, e.g. InsufficientCredits
-# is a payment problem).
-_INCIDENTS: tuple[tuple[type[OperatorError], str], ...] = (
-    (AuthError, "auth"),
-    (PaymentError, "payment"),
-    (AccountNotFound, "account_missing"),
-    (SessionExpired, "session"),
-    (QuotaExhausted, "quota"),
-    (ModelUnavailable, "model"),
-)
-# Kinds that take out every unit of a road, whichever one they were met on.
-_WHOLE_ROAD = frozenset({"auth"})
-# Kinds whose end the listing of a pooled road's accounts can't tell: GET /accounts' health is
-# the account's Google session, its credits are not in it (the Flow reference: only GET
-# /accounts/{email} has them). An account out for one is held out like a one-key road, not
-# brought back by a listing that calls it healthy (and sent a job into the same 402 each time).
-_UNLISTED = frozenset({"payment"})
-# Kinds that may mend by waiting: a job on such a unit gets ``job_deadline_seconds``.
-_PASSING = frozenset({"unhealthy", "unreachable"})
-
-Key = tuple[str, str, str | None]  # (kind, road, account)
-
-
-def incident_kind(exc: OperatorError) -> str:
-    return next((kind for error, kind in _INCIDENTS if isinstance(exc, error)), "account_missing")
 
 
 @dataclass(frozen=True)
@@ -109,15 +78,13 @@ class Accounts:
     ) -> None:
         self._roads = roads
         self._scheduler = scheduler
-        self._access = access
         self._tuning = tuning
         self._clock = clock
         self._delivery = delivery
         self.learned = learned  # read as units are named
         self._wake = wake
-        self._incidents: dict[Key, float] = {}  # → when it was first met
-        self._news: list[AdminEvent] = []  # incidents begun or over, not told yet
-        self._listed: dict[str, set[str]] = {}  # pooled road → the accounts it last named
+        self._incidents = Incidents(clock)
+        self._listing = Listing(scheduler, access, self._incidents, learned, self._held)
         self._down_since: dict[str, float] = {}
         # A one-key road, or an account out for an unlisted kind → (times, until when).
         self._held_out: dict[str, tuple[int, float]] = {}
@@ -151,8 +118,7 @@ class Accounts:
 
     def problems(self) -> list[tuple[str | None, str]]:
         """The open incidents, each road's whole-road ones first: (account or None, sentence)."""
-        ordered = sorted(self._incidents, key=lambda k: (k[1], k[2] is not WHOLE, k[2] or "", k))
-        return [(on, admin_texts.admin_reason(kind, road)) for kind, road, on in ordered]
+        return self._incidents.problems()
 
     def stranded(self, entry: Entry, *, waited: float | None = None) -> Stranded | None:
         """Why no unit will run this job, or None if one will (or may yet).
@@ -173,38 +139,31 @@ class Accounts:
             lasted = now - since if waited is None else waited
             if lasted < self._tuning.outage_grace_seconds:
                 return None
-            passing = all(kind in _PASSING for kind, _, _ in self._incidents)
+            passing = all(kind in PASSING for kind, _, _ in self._incidents)
             return _UNAVAILABLE if self._incidents and passing else _OPERATOR
         if self._scheduler.serves(entry):
             return None
         account = entry.pinned
         units = self._scheduler.units(entry)
-        if account is not None and self._pinned_gone(account):
+        if account is not None and self._listing.pinned_gone(account):
             # Its references live on a unit we don't use (any more).
             return Stranded(texts.REFERENCE_NOT_USABLE, Outcome.REFUSED)
         roads = {unit.provider for unit in units} or set(entry.providers or ())
         for kind, road, on in self._incidents:
-            if kind in _PASSING or road not in roads:
+            if kind in PASSING or road not in roads:
                 continue
             if on is WHOLE or account is None or on == account:
                 return _OPERATOR
         if units:
             down = min(now - self._down_since.get(unit.name, now) for unit in units)
         else:  # its roads named no unit yet: down since a problem met there, if any
-            met = [since for (_, road, _), since in self._incidents.items() if road in roads]
+            met = [since for (_, road, _), since in self._incidents.since() if road in roads]
             if not met:
                 return None  # they haven't answered yet
             down = now - min(met)
         if (down if waited is None else waited) > self._tuning.job_deadline_seconds:
             return _UNAVAILABLE
         return None
-
-    def _pinned_gone(self, account: str) -> bool:
-        unit = self._scheduler.unit(account)
-        if unit is None:
-            return bool(self._listed)
-        listed = self._listed.get(unit.provider)
-        return listed is not None and account not in listed
 
     # Keeping up with the roads.
 
@@ -235,7 +194,7 @@ class Accounts:
             for provider in self._roads:
                 name = provider.profile.name
                 if isinstance(provider, Pooled):
-                    await self._read(name, provider)
+                    await self._listing.read(name, provider)
                 else:
                     self._scheduler.set_road(name, provider.profile.limits)
                     self._try_again(name)
@@ -249,52 +208,6 @@ class Accounts:
             self._wake.set()
         finally:
             self._refreshed = True
-
-    async def _read(self, road: str, pool: Pooled) -> None:
-        try:
-            listed = await pool.list_accounts()
-        except OperatorError as exc:  # on the listing itself: none of its accounts can be used
-            for unit in self._scheduler.accounts.values():
-                if unit.provider == road:
-                    unit.healthy = False
-            self._open(incident_kind(exc), road, WHOLE, exc.detail)
-            return
-        except UpstreamError as exc:
-            if road not in self._listed:  # never answered: there is nothing to run jobs on
-                self._open("unreachable", road, WHOLE, str(exc))
-            else:
-                log.warning("could not list %s's accounts (%s); keeping what we knew", road, exc)
-            return
-        wanted = self._access.accounts
-        health = {a.email: a.healthy for a in listed if not wanted or a.email in wanted}
-        for email in wanted:
-            if email not in health:
-                log.warning("USEAPI_ACCOUNTS names %s, which the API does not list", email)
-        self._listed[road] = set(health)
-        self._scheduler.set_accounts(health, road)
-        for email in health:
-            if self._held(email):
-                self._scheduler.accounts[email].healthy = False
-        # It answered: the key works, the road is there; it may list nothing to use.
-        if not health:
-            self._open("no_accounts", road, WHOLE, "GET /accounts lists no account we use")
-        for key in [k for k in self._incidents if k[1] == road and k[2] is WHOLE]:
-            if key[0] != "no_accounts" or health:
-                self._close(key)
-        for email, unit in self._scheduler.accounts.items():
-            if unit.provider != road:
-                continue
-            if health.get(email) is False:
-                self._open("unhealthy", road, email, "GET /accounts says so")
-            else:
-                self._close(("unhealthy", road, email))  # healthy again, or no longer ours
-        self.learned.resume()
-        log.info(
-            "%s accounts: %d healthy of %d",
-            road,
-            len(self._scheduler.healthy_accounts(road)),
-            len(health),
-        )
 
     def _held(self, unit: str) -> bool:
         return self._clock() < self._held_out.get(unit, (0, 0.0))[1]
@@ -321,8 +234,8 @@ class Accounts:
         road = self._road_of(unit)
         kind = incident_kind(exc)
         pooled = self._roads.pooled(road)
-        whole = kind in _WHOLE_ROAD or not pooled
-        held = road if not pooled else unit if kind in _UNLISTED else None
+        whole = kind in WHOLE_ROAD or not pooled
+        held = road if not pooled else unit if kind in UNLISTED else None
         healthy = held is not None and self._scheduler.units_by_name[held].healthy
         if held is not None and healthy and not _dear(exc):
             self._hold_out(held)  # once per time it is met (jobs in flight meet it too)
@@ -330,7 +243,7 @@ class Accounts:
             if name == unit or (whole and other.provider == road):
                 other.healthy = False
                 self._down_since.setdefault(name, self._clock())
-        self._open(kind, road, WHOLE if whole else unit, exc.detail)
+        self._incidents.open(kind, road, WHOLE if whole else unit, exc.detail)
         self._settle()
 
     def close_incidents(self, unit: str, sent_at: float) -> None:
@@ -342,34 +255,15 @@ class Accounts:
         # It serves: next time it is out, as long as the first.
         self._held_out.pop(road, None)
         self._held_out.pop(unit, None)
-        for key, since in list(self._incidents.items()):
+        for key, since in self._incidents.since():
             if key[1] == road and key[2] in (WHOLE, unit) and since < sent_at:
-                self._close(key)
+                self._incidents.close(key)
         self._settle()
 
     def _road_of(self, unit: str) -> str:
         found = self._scheduler.unit(unit)
         assert found is not None, unit  # only a unit a job ran on is named here
         return found.provider
-
-    # Incidents.
-
-    def _open(self, kind: str, road: str, account: str | None, detail: str) -> None:
-        key = (kind, road, account)
-        if key in self._incidents:
-            return
-        self._incidents[key] = self._clock()
-        event = AdminEvent(kind, account, admin_texts.admin_reason(kind, road))
-        log.error("operator problem on %s%s: %s (%s)", road, _on(account), event.message, detail)
-        self._news.append(event)
-
-    def _close(self, key: Key) -> None:
-        if self._incidents.pop(key, None) is None:
-            return
-        kind, road, account = key
-        reason = admin_texts.admin_reason(kind, road)
-        log.warning("operator problem over on %s%s: %s", road, _on(account), reason)
-        self._news.append(AdminEvent(kind, account, reason, resolved=True))
 
     def _settle(self) -> None:
         """Note when an outage begins or ends, and tell the admins what began and ended."""
@@ -383,13 +277,8 @@ class Accounts:
             log.error("no road can serve: new requests are refused until one can")
             self._outage_since = self._clock()
             self._outage_began.set()
-        news, self._news = self._news, []
-        for event in news:
+        for event in self._incidents.news():
             self._delivery.tell_admins(event, serving=serving)
-
-
-def _on(account: str | None) -> str:
-    return f" ({account})" if account else ""
 
 
 def _dear(exc: OperatorError) -> bool:
