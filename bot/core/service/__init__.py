@@ -23,37 +23,33 @@ each account's limit are one scheduler's. A new leader resumes what the last lef
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from bot.core import history_texts, i18n, texts
+from bot.core import i18n
 from bot.core import settings as user_settings
-from bot.core.buttons import Button
-from bot.core.domain import Brought, ImageRef, Job, QueueItem, Submitted, UserSettings
-from bot.core.errors import InvalidInput
-from bot.core.history_views import HistoryView
+from bot.core.domain import Job, QueueItem, UserSettings
 from bot.core.models_table import ModelTable
 from bot.core.monitoring import Recorder, Unrecorded
-from bot.core.options import Options
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Access, Defaults, Limits, Tuning
-from bot.core.ports import Leadership, Notifier, Posted, Store
-from bot.core.presenters import InfoView, LinkView, QueueView, SettingsPanel
+from bot.core.ports import Leadership, Notifier, Store
+from bot.core.presenters import InfoView, QueueView, SettingsPanel
 from bot.core.providers import ImageProvider, Links
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admin import Admin
 from bot.core.service.admission import Admission
+from bot.core.service.asking import Asking
 from bot.core.service.character_making import Making
 from bot.core.service.character_use import CharacterUse
 from bot.core.service.characters import Characters
 from bot.core.service.delivery import Delivery
-from bot.core.service.downloads import Reservation
-from bot.core.service.history import History, told_where_asked
+from bot.core.service.history import History
+from bot.core.service.history_use import HistoryUse
 from bot.core.service.identities import Identities
 from bot.core.service.languages import Readers
 from bot.core.service.leadership import Lead, SoleLeader
@@ -73,7 +69,7 @@ __all__ = ["Service"]
 log = logging.getLogger(__name__)
 
 
-class Service(Operating, CharacterUse):
+class Service(Asking, HistoryUse, Operating, CharacterUse):
     """``async with Service(...)`` starts it; each front end ``attach``es when it is ready.
 
     ``providers`` are the roads to the models in the order to use them (the first is primary;
@@ -256,59 +252,6 @@ class Service(Operating, CharacterUse):
             except Exception:  # one bad round must not end the refreshing for good
                 log.exception("account refresh failed")
 
-    # Asking.
-
-    def admit(
-        self,
-        owner: Owner,
-        text: str,
-        options: Options | None = None,
-        *,
-        references: int = 0,
-        refs: Sequence[ImageRef] = (),
-    ) -> contextlib.AbstractAsyncContextManager[Reservation]:
-        return self._admission.admit(owner, text, options, references=references, refs=refs)
-
-    def admit_press(
-        self, owner: Owner, button: Button, prompt: str | None = None
-    ) -> contextlib.AbstractAsyncContextManager[Reservation]:
-        return self._admission.admit_press(owner, button, prompt)
-
-    async def submit(
-        self,
-        owner: Owner,
-        text: str,
-        options: Options | None = None,
-        images: Sequence[bytes] = (),
-        refs: Sequence[ImageRef] = (),
-    ) -> Submitted:
-        """Check, store and queue a prompt; raises ``InvalidInput`` with the sentence to show."""
-        references = len(images) + len(refs)
-        async with self.admit(owner, text, options, references=references, refs=refs) as ticket:
-            return await ticket.submit(fetch=lambda: _ready(images))
-
-    async def press(self, owner: Owner, button: Button, prompt: str | None = None) -> Submitted:
-        async with self.admit_press(owner, button, prompt) as ticket:
-            return await ticket.submit()
-
-    async def pressed_job(self, owner: Owner, button: Button) -> Job:
-        return await self._admission.pressed_job(owner, button)
-
-    def throttle_press(self, user: UserKey) -> None:
-        self._admission.throttle_press(user)
-
-    async def press_cancel(self, owner: Owner, button: Button) -> str:
-        self._admission.throttle_press(owner.user)  # a cancel button counts like any press
-        job = await self._history.cancel_press(owner, button)
-        return await self._runner.cancel(job.id, told_where_asked(owner.user, job))
-
-    async def cancel(self, user: UserKey, job_id: int) -> str:
-        job = await self.store.get_job(job_id)
-        if job is None:
-            raise InvalidInput(texts.JOB_NOT_FOUND)
-        await self._history.check_cancel(user, job)
-        return await self._runner.cancel(job_id, told_where_asked(user, job))
-
     def seen(self, user: UserKey) -> None:
         self._delivery.seen(user)
 
@@ -353,40 +296,3 @@ class Service(Operating, CharacterUse):
                 await self.settings(user), self.models, self.defaults, await self.characters(user)
             ),
         )
-
-    # Past jobs.
-
-    async def show(self, owner: Owner, typed: str) -> Job:
-        self._admission.throttle_press(owner.user)  # each costs a post: no faster than presses
-        return await self._history.show(owner, typed)
-
-    async def press_show(self, owner: Owner, button: Button) -> Job:
-        self._admission.throttle_press(owner.user)
-        return await self._history.show(owner, button.job)
-
-    async def bring(self, owner: Owner, job: Job) -> Brought:
-        return await self._history.bring(owner, job)
-
-    async def save_posted(self, job_id: int, platform: str, refs: Posted) -> None:
-        await self._history.save_posted(job_id, platform, refs)
-
-    async def history(self, user: UserKey, page: int = 0) -> HistoryView:
-        return await self._history.page(user, page)
-
-    # One person on several platforms.
-
-    async def link(self, user: UserKey, code: str | None = None) -> LinkView:
-        try:
-            return await self._identities.link(user, code)
-        finally:
-            self._delivery.readers.forget()  # whose settings are whose may have changed
-
-    async def unlink(self, user: UserKey) -> str:
-        if not await self._identities.unlink(user):
-            raise InvalidInput(history_texts.NOT_LINKED)
-        self._delivery.readers.forget()
-        return history_texts.UNLINKED
-
-
-async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
-    return images
