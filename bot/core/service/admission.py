@@ -19,7 +19,6 @@ import logging
 import math
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 
 from bot.core import option_texts, texts
 from bot.core.buttons import Action, Button
@@ -35,10 +34,10 @@ from bot.core.domain import (
     Submitted,
     UpscaleRequest,
 )
-from bot.core.errors import AlreadyMade, InvalidInput
+from bot.core.errors import InvalidInput
 from bot.core.i18n import reader
 from bot.core.models_table import ModelTable
-from bot.core.options import Options, new_seed, split_flags
+from bot.core.options import Options, split_flags
 from bot.core.people import Identity, Owner, UserKey
 from bot.core.policy import Access, Defaults, Limits
 from bot.core.ports import CapReached, Store
@@ -51,6 +50,7 @@ from bot.core.service.downloads import Downloads, Reservation
 from bot.core.service.fairness import Once, Slots, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
+from bot.core.service.presses import Presses
 from bot.core.service.prompts import Prompts
 from bot.core.service.quotas import Held, Quotas, handing_over
 from bot.core.service.roads import Roads
@@ -96,18 +96,14 @@ class Admission:
         self._history = history
         self._scheduler = scheduler
         self._models = models
-        self._limits = limits
-        self._defaults = defaults
-        self._access = access
-        self._rng = rng
         self._accounts = accounts
         self._runner = runner
-        self._characters = characters
         self._rules = rules
         self._quotas = Quotas(store, scheduler, limits, access, rules, shared=shared)
-        self._presses = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
+        self._press_rate = Throttle(limits.press_burst, limits.press_interval_seconds, clock)
         self._once = Once(DOUBLE_TAP_SECONDS, clock)
         self.downloads = Downloads(limits)
+        self._presses = Presses(store, characters, models, defaults=defaults, rng=rng)
         self._prompts = Prompts(
             store, characters, roads, models, defaults=defaults, limits=limits, rng=rng
         )
@@ -203,13 +199,13 @@ class Admission:
         request: Request
         if image is None:
             await self._rules.check_words(job.request.prompt)
-            request = await self._again(owner, job.request)
+            request = await self._presses.again(owner, job.request)
             parent = Lineage(job.id, Action.REROLL)
             once: tuple[object, ...] = (owner.user, job.id)
         else:  # anyone's: an upscale is made once; the store knows it once it is queued
-            request = await self._upscale(person, job, job.request, image)
+            request = await self._presses.upscale(person, job, job.request, image)
             if isinstance(request, UpscaleRequest):
-                await self._check_not_made(request)
+                await self._presses.check_not_made(request)
                 once = (request.source_job, request.index, request.resolution)
             else:  # a larger render, one at a time too
                 once = (job.id, image.index, request.size)
@@ -248,47 +244,6 @@ class Admission:
             parent=parent,
         )
 
-    async def _again(self, owner: Owner, request: GenerationRequest) -> GenerationRequest:
-        """🎲: the same request with a new seed, its characters where they can serve now."""
-        again = replace(request, seed=new_seed(self._rng))
-        if not request.characters:
-            return again
-        found = await self._characters.named_in(owner, "", request.characters)
-        pinned = next((r.account for r in request.references if isinstance(r, ImageRef)), None)
-        placed = await self._characters.placed(owner.user, found, pinned)
-        return replace(again, characters=placed)
-
-    async def _upscale(
-        self, person: Identity, job: Job, made: GenerationRequest, image: ResultImage
-    ) -> Request:
-        """What U asks for: the road's own upscale of the image where it has one, else the
-        image rendered again (its seed, where the road takes one) at a larger size."""
-        spec = self._models.resolve(image.model)
-        offer = spec.offer(image.ref.provider) if spec else None
-        if spec is None or offer is None or not offer.enlarges(made.size):
-            raise InvalidInput(option_texts.cannot_upscale(image.model, self._models))
-        settings = await self._store.user_settings(person.key)
-        wanted = settings.upscale_resolution or self._defaults.upscale_resolution
-        if offer.upscale and image.ref.media_id:
-            resolution = wanted if wanted in offer.upscale else offer.upscale[0]
-            return UpscaleRequest(job.id, image.index, image.ref, resolution, spec.id)
-        larger = offer.larger_sizes(made.size)
-        size = wanted.upper() if wanted.upper() in larger else larger[0]
-        seed = image.seed if image.seed is not None else made.seed
-        return replace(made, count=1, size=size, seed=seed, fixed_seed=offer.seed)
-
-    async def _check_not_made(self, request: UpscaleRequest) -> None:
-        """The same upscale (image and size) asked for before, unless it failed: made once."""
-        for job in await self._store.upscales_of(request.source_job):
-            made = job.request
-            assert isinstance(made, UpscaleRequest)
-            if (made.index, made.resolution) != (request.index, request.resolution):
-                continue
-            if job.state is JobState.DONE and not job.pruned:
-                raise AlreadyMade(texts.UPSCALE_AGAIN, job.id)
-            if not job.state.final:
-                raise InvalidInput(texts.ON_ITS_WAY)
-
     async def pressed_job(self, owner: Owner, button: Button) -> Job:
         """The result a click on ``button`` acts on, if ``owner`` may press it there; else the
         refusal an unknown button gets."""
@@ -299,7 +254,7 @@ class Admission:
     def throttle_press(self, user: UserKey) -> None:
         """Count a press against ``user``'s rate, or refuse it: one member's hammering must not
         fill a group with answers."""
-        if not self._presses.allow(user):
+        if not self._press_rate.allow(user):
             raise InvalidInput(texts.SLOW_DOWN)
 
     async def _pressed(self, owner: Owner, button: Button) -> tuple[Job, ResultImage | None]:
