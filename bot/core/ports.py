@@ -39,8 +39,9 @@ class DeliveryError(Exception):
 
 @dataclass(frozen=True)
 class Caps:
-    """What a user may have at most, checked where the job is stored (``Store.add_job``), so
-    that processes sharing the store can't pass a cap together."""
+    """What a person may have at most (their linked accounts together), checked where the job
+    is stored (``Store.add_job``), so that processes sharing the store can't pass a cap
+    together."""
 
     queued: int  # jobs waiting
     images: int | None  # images asked for on the day; None: no quota

@@ -1,5 +1,6 @@
-"""A user's caps checked where their job is stored, inside ``add_job``'s transaction, on both
-stores: processes sharing a store can't pass a cap together (``bot.core.ports.Caps``)."""
+"""A person's caps (their linked accounts together) checked where their job is stored, inside
+``add_job``'s transaction, on both stores: processes sharing a store can't pass a cap together
+(``bot.core.ports.Caps``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,16 @@ from bot.core.ports import CapReached, Caps
 if TYPE_CHECKING:
     from bot.store.postgres_server import Connection
 
-# The user's waiting jobs, and the images they asked for on the day.
+# The person's waiting jobs, and the images they asked for on the day, on any of their accounts
+# (the user's, and every account linked to theirs by ``/link``): the service's caps are the
+# person's (``quotas``).
 _COUNTS = (
-    "SELECT (SELECT count(*) FROM jobs WHERE platform = {p} AND user_id = {u} "
-    "AND state = 'queued') AS queued, (SELECT coalesce(sum(images), 0) FROM usage "
-    "WHERE platform = {p} AND user_id = {u} AND day = {d}) AS images"
+    "WITH person (platform, user_id) AS (SELECT {p}, {u} UNION SELECT platform, user_id "
+    "FROM identities WHERE identity = "
+    "(SELECT identity FROM identities WHERE platform = {p} AND user_id = {u})) "
+    "SELECT (SELECT count(*) FROM jobs JOIN person USING (platform, user_id) "
+    "WHERE state = 'queued') AS queued, (SELECT coalesce(sum(images), 0) FROM usage "
+    "JOIN person USING (platform, user_id) WHERE day = {d}) AS images"
 )
 
 
@@ -39,10 +45,16 @@ async def check_postgres(
 ) -> None:
     if caps is None:
         return
-    # One user's submissions, from any process, take turns here (until the commit).
-    await db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"caps:{user}",))
-    sql = _COUNTS.format(p="%(p)s", u="%(u)s", d="%(d)s")
-    cur = await db.execute(sql, {"p": user.platform, "u": user.user_id, "d": day})
+    # One person's submissions, on any of their accounts, from any process, take turns here
+    # (until the commit); then the counts, read after the turn, see what the others stored.
+    # Linked accounts share the identity's key; an account alone is its own.
+    place = {"p": user.platform, "u": user.user_id, "d": day, "alone": str(user)}
+    await db.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('caps:' || coalesce((SELECT identity "
+        "FROM identities WHERE platform = %(p)s AND user_id = %(u)s), %(alone)s), 0))",
+        place,
+    )
+    cur = await db.execute(_COUNTS.format(p="%(p)s", u="%(u)s", d="%(d)s"), place)
     row = await cur.fetchone()
     assert row is not None
     _judge(int(row["queued"]), int(row["images"]), count, caps)

@@ -432,6 +432,44 @@ async def test_add_job_refuses_a_job_past_the_users_caps(store: AnyStore) -> Non
     ]
 
 
+async def test_add_job_counts_a_persons_linked_accounts_together(store: AnyStore) -> None:
+    caps = Caps(queued=2, images=3)
+    day = "2026-01-01"
+    discord, telegram = owner("1", "discord"), owner("2", "telegram")
+    assert await store.link(discord.user, telegram.user)
+    one = await store.add_job(discord, request("one"), {}, day=day, caps=caps)
+    two = await store.add_job(telegram, request("two"), {}, day=day, caps=caps)
+    with pytest.raises(CapReached) as full:  # 2 waiting, one on each account
+        await store.add_job(discord, request("three"), {}, day=day, caps=caps)
+    assert full.value.queued
+    for job in (one, two):  # running: no longer waiting
+        await store.mark_running(job.id, "alice@example.com")
+    await store.add_job(telegram, request("three"), {}, day=day, caps=caps)
+    with pytest.raises(CapReached) as spent:  # 3 images asked for: 1 by one, 2 by the other
+        await store.add_job(discord, request("four"), {}, day=day, caps=caps)
+    assert not spent.value.queued
+    await store.add_job(owner("3", "discord"), request("five"), {}, day=day, caps=caps)
+
+
+async def test_linked_accounts_in_two_processes_cant_pass_the_quota_together(
+    store: AnyStore, store_url: str
+) -> None:
+    caps = Caps(queued=10, images=3)
+    discord, telegram = owner("1", "discord"), owner("2", "telegram")
+    assert await store.link(discord.user, telegram.user)
+    async with open_store(store_url) as other:
+        outcomes = await asyncio.gather(
+            *(
+                s.add_job(o, request(f"job {i}"), {}, day="2026-01-01", caps=caps)
+                for i in range(4)
+                for s, o in ((store, discord), (other, telegram))
+            ),
+            return_exceptions=True,
+        )
+    assert sum(not isinstance(o, BaseException) for o in outcomes) == 3
+    assert all(isinstance(o, CapReached) for o in outcomes if isinstance(o, BaseException))
+
+
 async def test_a_job_is_read_back_whatever_else_is_being_read(store: AnyStore) -> None:
     """Each ``add_job`` returns the job it stored while lists of jobs are read at the same
     time: a read that spans several steps (here, every queued job) must not leave the stored
