@@ -197,11 +197,6 @@ class Scheduler:
                 earlier[depth] += 1
         return found
 
-    def position_if_added(self, user: UserKey, ahead: int = 0) -> int:
-        """The position a job ``user`` adds now would get, behind ``ahead`` more of theirs that
-        are on their way."""
-        return self._place(user, self.waiting(user) + ahead)
-
     def _place(self, user: UserKey, depth: int) -> int:
         """The position of ``user``'s job at ``depth`` in their queue (0: its head; a user not
         waiting yet joins the turns last): as ``positions`` counts it, without counting the

@@ -512,6 +512,10 @@ class FakeDiscordServer:
       Always on: 401 without ``Authorization: Bot``, 400/40060 on a second callback,
       413/40005 over ``upload_limit`` per file or ``request_limit`` per body, 400/50035 on
       invalid message or command payloads.
+
+    Watching
+      ``before_answer``: an async callable awaited with each REST call once it is handled and
+      before the bot gets its answer (what else the bot had done when it made the call).
     """
 
     def __init__(
@@ -598,6 +602,7 @@ class FakeDiscordServer:
         self._by_token: dict[str, _Interaction] = {}
         self._modals: dict[str, tuple[JSON, _Interaction]] = {}
         self._faults: list[_Fault] = []
+        self.before_answer: Callable[[RestCall], Awaitable[None]] | None = None
         self._sessions: dict[str, _Session] = {}
         self._live_ws: set[web.WebSocketResponse] = set()
         self._ready_sent = 0
@@ -1831,21 +1836,22 @@ class FakeDiscordServer:
         path = request.path[len(API_PREFIX) :] or "/"
         req, size = await self._parse(request, path)
         reply = await self._route(req, size)
-        await self._record(
-            RestCall(
-                method=req.method,
-                path=path,
-                json=req.json,
-                files={u.filename: u.data for u in req.uploads},
-                headers=req.headers,
-                query=req.query,
-                uploads=req.uploads,
-                status=reply.status,
-                response=copy.deepcopy(reply.body),
-                injected=reply.injected,
-                at=at,
-            )
+        call = RestCall(
+            method=req.method,
+            path=path,
+            json=req.json,
+            files={u.filename: u.data for u in req.uploads},
+            headers=req.headers,
+            query=req.query,
+            uploads=req.uploads,
+            status=reply.status,
+            response=copy.deepcopy(reply.body),
+            injected=reply.injected,
+            at=at,
         )
+        await self._record(call)
+        if self.before_answer is not None:
+            await self.before_answer(call)
         return self._respond(reply)
 
     async def _route(self, req: _Request, size: int) -> _Reply:

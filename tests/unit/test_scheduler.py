@@ -262,21 +262,9 @@ def test_a_slot_given_back_by_another_refusal_is_not_a_free_slot() -> None:
     assert sorted(s.entry.job_id for s in drain(sched, now=5.0)) == [1, 2]
 
 
-def test_the_position_a_new_job_would_get_counts_the_turns_and_the_users_own_jobs() -> None:
-    a, b, c = users("a", "b", "c")
-    sched = scheduler({"x": 3})
-    for i in range(3):
-        sched.add(Entry(i, a))
-    sched.add(Entry(10, b))
-    assert sched.position_if_added(b) == 4  # a0, b10, a1, then b's next
-    assert sched.position_if_added(b, ahead=1) == 6  # behind another of b's, after a2
-    assert sched.position_if_added(c) == 3  # a newcomer's first turn comes after b's
-    assert sched.positions() == {0: 1, 10: 2, 1: 3, 2: 4}  # nothing was left behind
-
-
 def test_one_job_s_position_agrees_with_everyone_s_as_turns_are_taken() -> None:
-    """``position`` and ``position_if_added`` count without a pass over every job: the same
-    answer as ``positions``, whoever was served when."""
+    """``position`` counts without a pass over every job: the same answer as ``positions``,
+    whoever was served when."""
     rng = random.Random(11)
     people = users(*"abcdef")
     sched = scheduler({"x": 2}, running_per_user=1)
@@ -291,15 +279,6 @@ def test_one_job_s_position_agrees_with_everyone_s_as_turns_are_taken() -> None:
             sched.release(running.pop(rng.randrange(len(running))), now=0.0, ok=True)
         everyone = sched.positions()
         assert {j: sched.position(j) for j in everyone} == everyone
-        for user in people:
-            ahead = rng.randrange(3)
-            placeholders = [Entry(-1 - i, user) for i in range(ahead + 1)]
-            for entry in placeholders:
-                sched.add(entry)
-            expected = sched.positions()[placeholders[-1].job_id]
-            for entry in placeholders:
-                sched.remove(entry.job_id)
-            assert sched.position_if_added(user, ahead) == expected
 
 
 def test_an_account_nobody_measured_probes_from_its_ceiling_when_the_queue_is_deep() -> None:

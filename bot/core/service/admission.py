@@ -41,7 +41,6 @@ from bot.core.options import Options, split_flags
 from bot.core.people import Identity, Owner, UserKey
 from bot.core.policy import Access, Defaults, Limits
 from bot.core.ports import CapReached, Store
-from bot.core.presenters import JobStatus
 from bot.core.scheduler import Entry, Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.api import Fetch
@@ -235,7 +234,6 @@ class Admission:
         return Reservation(
             self.downloads,
             handing_over(self.enqueue, held),
-            self.status_of,
             owner,
             person.key,
             request,
@@ -279,18 +277,6 @@ class Admission:
         banned."""
         await self._rules.check(owner)
 
-    def status_of(self, user: UserKey, request: Request) -> JobStatus:
-        """A request's place in the queue if it were queued now, behind the user's other
-        requests on their way (which of them is stored first is anyone's guess: counted
-        ahead, the place shown can only count down). 0 where another process's queue will
-        hold it."""
-        upscale = isinstance(request, UpscaleRequest)
-        if not self._runner.leads():
-            return JobStatus(upscale, position=0)
-        ahead = self._quotas.held_jobs(user) - 1
-        position = self._scheduler.position_if_added(user, ahead)
-        return JobStatus(upscale, position=position, paused=self._scheduler.paused)
-
     async def enqueue(
         self,
         owner: Owner,
@@ -298,7 +284,6 @@ class Admission:
         request: Request,
         blobs: dict[str, bytes],
         parent: Lineage | None,
-        shown: JobStatus | None,
     ) -> Submitted:
         """Store and queue the job; caps count ``person`` (the owner's linked accounts)."""
         async with self._storing:
@@ -321,7 +306,7 @@ class Admission:
                 ) from None
             # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
             entry.job_id = job.id
-            position = self._runner.queue(entry, job, shown)
+            position = self._runner.queue(entry, job)
         # The public id is what a user quotes to the operator: this line leads from it to the job's.
         log.info(
             "job %d (#%s) queued for %s (%s)",

@@ -21,7 +21,7 @@ from bot.core.options import Options
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Defaults, Limits
 from bot.core.ports import Notifier, Posted
-from bot.core.presenters import InfoView, JobStatus, LinkView, ServerPanel
+from bot.core.presenters import InfoView, LinkView, ServerPanel
 from bot.core.stats import StatsView
 
 # Fetches a request's reference images (a front end's download), called when it is their turn.
@@ -30,11 +30,6 @@ Fetch = Callable[[], Awaitable[Sequence[bytes]]]
 
 class Admitted(Protocol):
     """A request that passed every check but its images, holding its place in the queue."""
-
-    def status(self) -> JobStatus:
-        """What its status message may say before the job is stored (its place in the queue
-        now); a front end that shows it before ``submit`` says so by asking."""
-        ...
 
     async def submit(
         self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None

@@ -13,7 +13,6 @@ from bot.core.domain import GenerationRequest, Lineage, Request, Submitted, Uplo
 from bot.core.images import PreparedImage, prepare_reference
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
-from bot.core.presenters import JobStatus
 from bot.core.service.api import Fetch
 from bot.core.service.fairness import Slots
 
@@ -24,13 +23,10 @@ DOWNLOAD_SLOTS = 3
 PREPARE_SLOTS = 2
 
 # Stores and queues a job for a person, its pictures' bytes by their sha256, the result it was
-# made from, the status its message showed before (``Admission.enqueue``).
+# made from (``Admission.enqueue``).
 Enqueue = Callable[
-    [Owner, UserKey, Request, dict[str, bytes], Lineage | None, JobStatus | None],
-    Awaitable[Submitted],
+    [Owner, UserKey, Request, dict[str, bytes], Lineage | None], Awaitable[Submitted]
 ]
-# The place a person's request would take in the queue now (``Admission.status_of``).
-StatusOf = Callable[[UserKey, Request], JobStatus]
 
 
 class Downloads:
@@ -66,7 +62,6 @@ class Reservation:
         self,
         downloads: Downloads,
         enqueue: Enqueue,
-        status_of: StatusOf,
         owner: Owner,
         person: UserKey,
         request: Request,
@@ -77,20 +72,12 @@ class Reservation:
     ):
         self._downloads = downloads
         self._enqueue = enqueue
-        self._status_of = status_of
         self._owner = owner
         self._person = person
         self._request = request
         self._uploads = uploads
         self._fetch = fetch  # where the pictures come from when the front end has none
         self._parent = parent
-        self._shown: JobStatus | None = None
-
-    def status(self) -> JobStatus:
-        """What the request's status message says until its job is stored: the place it
-        would take in the queue now."""
-        self._shown = self._status_of(self._person, self._request)
-        return self._shown
 
     async def submit(
         self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
@@ -107,4 +94,4 @@ class Reservation:
             assert isinstance(request, GenerationRequest)
             request = replace(request, references=(*request.references, *uploads))
             blobs = {p.sha256: p.data for p in prepared}
-        return await self._enqueue(owner, self._person, request, blobs, self._parent, self._shown)
+        return await self._enqueue(owner, self._person, request, blobs, self._parent)

@@ -82,11 +82,6 @@ class Quotas:
             if not total.jobs:
                 del self._held[user]
 
-    def held_jobs(self, user: UserKey) -> int:
-        """How many of the user's requests are being checked now (none stored yet)."""
-        held = self._held.get(user)
-        return held.jobs if held else 0
-
     async def caps(self, user: UserKey) -> Caps:
         daily = await self._rules.daily_limit(user)
         return Caps(self._limits.queued_per_user, daily or None)

@@ -116,17 +116,16 @@ class Runner:
             home=home,
         )
 
-    def queue(self, entry: Entry, job: Job, shown: JobStatus | None) -> int:
-        """Queue the stored ``job`` if this process leads (else the leader adopts it), whose
-        status message says ``shown`` (None: it says nothing yet, the front end shows the
-        position returned; 0: another process's queue holds it)."""
+    def queue(self, entry: Entry, job: Job) -> int:
+        """Queue the stored ``job`` if this process leads (else the leader adopts it); the
+        position its status message is to show (0: another process's queue holds it)."""
         if not self.leads():
             return 0
         self._scheduler.add(entry)
         self._wake.set()
         position = self._scheduler.position(job.id)
         paused = self._scheduler.paused
-        self._progress.waiting(job, shown or JobStatus(job.is_upscale, position, paused=paused))
+        self._progress.waiting(job, JobStatus(job.is_upscale, position, paused=paused))
         return position
 
     def adopt(self, entry: Entry, job: Job) -> None:

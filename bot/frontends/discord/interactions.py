@@ -3,9 +3,9 @@ within Discord's 3 seconds, answer privately, take a prompt from check to queue,
 unexpected error with a sentence (``on_error``, called by the command tree, the forms and the
 components alike).
 
-A prompt or press is first checked by the core (a refusal is the private first response), then
-answered at once with its place in the queue (the public first response, within the 3 s),
-before anything slow; that message is edited as the job moves, and becomes the answer. Under a
+A prompt or press is first checked by the core (a refusal is the private first response), its
+job stored and queued, then answered with its place in the queue (the public first response,
+within the 3 s); that message is edited as the job moves, and becomes the answer. Under a
 burst the checks may wait for the store behind a thousand others: an interaction still
 unanswered ``ACK_BUDGET`` seconds after Discord made it is deferred ("thinking…") so that it is
 acknowledged in time (platforms.md: "Acknowledge an interaction within 3 s"), and while ``BUSY``
@@ -117,8 +117,7 @@ async def acknowledge(interaction: discord.Interaction[Any], text: str | None = 
         else:
             await interaction.response.send_message(views.clip(text))
     except discord.HTTPException as exc:
-        # Too late (10062 Unknown interaction): the user saw "did not respond" and nothing
-        # was queued, so they can simply ask again.
+        # Too late (10062 Unknown interaction): the user saw "did not respond".
         log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
         return False
     return True
@@ -158,23 +157,38 @@ async def start_job(
     fetch: Fetch | None = None,
     refuse: Refuse = refused,
 ) -> bool:
-    """Check the request, answer with its place in the queue, fetch its attachments, queue it;
-    whether it was queued. What the checks refuse is said privately at once (``refuse``), with
-    no public status first; checks that take longer than ``ACK_BUDGET`` are deferred."""
+    """Check the request, fetch its attachments, store and queue it, then answer with its
+    place in the queue; whether it was queued. What the checks refuse is said privately at once
+    (``refuse``), with no public status first; checks that take longer than ``ACK_BUDGET`` are
+    deferred. Durable by construction: the job is stored before it is announced, so a /queue
+    elsewhere shows it, and a crash never announces a job that isn't there."""
     first = FirstResponse.of(interaction)
+    client = client_of(interaction)
     try:
         async with admit(owner(interaction)) as admission:
-            if not await first.say(admission.status().text):
-                return False
             submitted = await admission.submit(fetch=fetch)
+            # Nothing awaited since the job was queued: its progress and answer can't have
+            # come yet; they wait for the first response.
+            live = client.live.track(submitted.job_id, interaction)
     except InvalidInput as refusal:
         await first.settle()
         await refuse(interaction, refusal)
         return False
     finally:
         await first.settle()
-    client_of(interaction).live.track(submitted.job_id, interaction)
-    return True
+    said = False
+    try:
+        said = await first.say(texts.queued(submitted.position, paused=submitted.paused))
+    finally:
+        live.final = not said
+        live.answered.set()
+    if not said:
+        # Too late: the user saw "did not respond", so they may simply ask again; this one
+        # must not be made (and paid) as well.
+        client.live.discard(submitted.job_id)
+        with contextlib.suppress(InvalidInput):
+            await client.service.cancel(owner(interaction).user, submitted.job_id)
+    return said
 
 
 class FirstResponse:

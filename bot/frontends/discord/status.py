@@ -34,6 +34,10 @@ TOKEN_LIFETIME = timedelta(minutes=14)
 class Live:
     interaction: discord.Interaction[Any]
     final: bool = False  # the answer (or "cancelled") is on its way: no more progress
+    # The first response is sent (or failed, then ``final``): there is no message to edit
+    # before it. The job is stored and queued before it is announced, so its progress and
+    # answer may come first: they wait for it.
+    answered: asyncio.Event = field(default_factory=asyncio.Event)
     # Edits of one message land in order: progress never after the answer.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     editing: asyncio.Future[Any] | None = None  # a progress edit on its way
@@ -45,6 +49,7 @@ class Live:
     @contextlib.asynccontextmanager
     async def last_word(self) -> AsyncIterator[None]:
         """Hold the message for its final edit, after any progress edit already sent."""
+        await self.answered.wait()
         async with self.lock:
             self.final = True
             if self.editing is not None:
@@ -58,7 +63,9 @@ class LiveInteractions:
     def __init__(self) -> None:
         self._by_job: dict[int, Live] = {}
 
-    def track(self, job_id: int, interaction: discord.Interaction[Any]) -> None:
+    def track(self, job_id: int, interaction: discord.Interaction[Any]) -> Live:
+        """Follow a job stored from ``interaction``, whose first response is still to come
+        (``Live.answered``)."""
         # Jobs that ended elsewhere (cancelled, answered in the channel) leave stale entries:
         # the oldest go first, tracked in about the order their interactions were made (not a
         # sweep of every entry: a burst of a thousand commands would make that a million).
@@ -68,7 +75,8 @@ class LiveInteractions:
                 break
             del self._by_job[oldest]
         self._by_job.pop(job_id, None)  # tracked again: now the newest
-        self._by_job[job_id] = Live(interaction)
+        live = self._by_job[job_id] = Live(interaction)
+        return live
 
     def get(self, job_id: int) -> Live | None:
         live = self._by_job.get(job_id)
@@ -86,6 +94,7 @@ class LiveInteractions:
         live = self.get(job.id)
         if live is None:
             return
+        await live.answered.wait()
         async with live.lock:
             if live.final:
                 return

@@ -212,6 +212,46 @@ async def test_imagine_answers_with_its_place_then_becomes_the_result(
     assert dict(job.owner.route) == {"guild": str(dc.guild_id), "interaction": str(inter.id)}
 
 
+async def test_a_prompts_place_is_told_once_its_job_is_stored(
+    dc: FakeDiscordServer, store: AnyStore, bot: Bot
+) -> None:
+    """Durable by construction: what the user is told is in the store already (a /queue on
+    their other platform shows it; a crash right then can't announce a job that isn't there)."""
+    stored: list[list[str]] = []
+
+    async def when_told(call: RestCall) -> None:
+        if call.path.endswith("/callback"):
+            jobs = await store.user_jobs(UserKey("discord", str(USER)))
+            stored.append([job.public_id for job in jobs])
+
+    dc.before_answer = when_told
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox", "count": 1}, user_id=USER)
+    message = await result_of(dc, inter)
+    assert stored == [[public_id_of(message)]]
+    assert dc.interaction_responses(inter.id)[0].json["data"]["content"] == texts.queued(1)
+
+
+async def test_an_answer_made_before_the_place_is_told_waits_for_it(
+    dc: FakeDiscordServer, store: AnyStore, bot: Bot
+) -> None:
+    async def slow_to_acknowledge(call: RestCall) -> None:
+        if call.path.endswith("/callback"):  # made meanwhile: its answer has nothing to edit
+            await until(lambda: made(store))
+
+    dc.before_answer = slow_to_acknowledge
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox", "count": 1}, user_id=USER)
+    message = await result_of(dc, inter)
+    await wait_delivered(store, await job_of(store, message))
+    [told, answer] = dc.interaction_responses(inter.id)
+    assert told.json["data"]["content"] == texts.queued(1)
+    assert answer.files
+
+
+async def made(store: AnyStore) -> bool:
+    jobs = await store.history([UserKey("discord", str(USER))], offset=0, limit=2)
+    return [job.state for job in jobs] == [JobState.DONE]
+
+
 @pytest.fixture
 def slow_checks(dc: FakeDiscordServer, store: AnyStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Discord's 3 s shortened to 0.6 s, the deferral due at 0.2 s, and every check of a
@@ -749,16 +789,27 @@ async def test_a_429_is_retried_by_discord_py(dc: FakeDiscordServer, bot: Bot) -
     assert patches[1].files  # the answer, once discord.py had waited as told
 
 
-async def test_an_unknown_interaction_queues_nothing(
+async def test_an_unknown_interactions_job_is_cancelled_and_never_answered(
     dc: FakeDiscordServer, store: AnyStore, bot: Bot
 ) -> None:
-    # Discord answers 10062 when the 3 s to acknowledge are over.
+    # Discord answers 10062 when the 3 s to acknowledge are over: the user saw "did not
+    # respond" and may ask again, so the job stored before is not answered as well.
     dc.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", 404, body=UNKNOWN_INTERACTION)
     late = await dc.slash_command("imagine", {"prompt": "too late"}, user_id=USER)
     await dc.wait_for(f"/interactions/{late.id}/")
     result = await imagine(dc, "in time", count=1)
-    assert await job_of(store, result) == 1  # the late one was never queued
+    assert await job_of(store, result) == 2
+    await until(lambda: is_delivered(store, 1))
+    job = await store.get_job(1)
+    assert job is not None
+    assert job.state is JobState.CANCELLED
     assert [c.status for c in dc.interaction_responses(late.id)] == [404]
+    assert not [c for c in dc.calls if c.files and late.token in c.path]
+
+
+async def is_delivered(store: AnyStore, job_id: int) -> bool:
+    job = await store.get_job(job_id)
+    return job is not None and job.delivered
 
 
 async def test_files_too_large_are_recompressed(
