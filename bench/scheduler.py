@@ -127,6 +127,9 @@ class Collector:
         self.failures += 1
         self._count()
 
+    async def job_cancelled(self, job: Job) -> None:
+        return None
+
     async def fetch_image(self, ref: str) -> bytes:
         raise DeliveryError("this notifier keeps no images", permanent=True)
 

@@ -80,6 +80,9 @@ class Answers:
     async def job_failed(self, job: Job, message: str) -> None:
         self.given += 1
 
+    async def job_cancelled(self, job: Job) -> None:
+        return None
+
     async def fetch_image(self, ref: str) -> bytes:
         raise DeliveryError("this notifier keeps no images", permanent=True)
 

@@ -69,6 +69,10 @@ class Notifier(Protocol):
 
     async def job_failed(self, job: Job, message: str) -> None: ...
 
+    async def job_cancelled(self, job: Job) -> None:
+        """Another process took the job's cancel and said so to whoever cancelled it: what
+        still shows the job here as waiting goes (its line on a board, its live status)."""
+
     async def admin_alert(self, admin_id: str, text: str) -> None:
         """Tell one admin (a ``DeliveryError`` if they can't be reached: it is kept for them)."""
 
@@ -311,9 +315,10 @@ class Leadership(Protocol):
         """Wait until this process leads."""
         ...
 
-    async def hold(self, added: Callable[[int], None]) -> None:
+    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
         """Renew the lease until cancelled, calling ``added`` with the id of each job another
-        process stores; raises ``LeaseLost`` when the lease is gone."""
+        process stores, ``ended`` with each it cancels; raises ``LeaseLost`` when the lease is
+        gone."""
         ...
 
     def holds(self) -> bool:

@@ -131,6 +131,9 @@ class Console:
         self._say(join(" ", [job_ref(job.public_id), texts.failed(message)]))
         self._settle(job.id)
 
+    async def job_cancelled(self, job: Job) -> None:
+        self._settle(job.id)
+
     async def fetch_image(self, ref: str) -> bytes:
         try:
             return await asyncio.to_thread(Path(ref).read_bytes)

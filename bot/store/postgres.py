@@ -39,7 +39,7 @@ from bot.store.postgres_controls import PostgresControls
 from bot.store.postgres_history import PostgresHistory
 from bot.store.postgres_parking import PostgresParking
 from bot.store.postgres_people import PostgresPeople
-from bot.store.postgres_server import JOBS_CHANNEL, Connection
+from bot.store.postgres_server import ENDED_CHANNEL, JOBS_CHANNEL, Connection
 
 # Draws of a public job id before giving up (each clashes with odds of jobs stored / 2.4e10).
 PUBLIC_ID_TRIES = 8
@@ -223,6 +223,9 @@ class PostgresStore(
                 if was is not None and was["state"] == JobState.QUEUED.value:
                     await _give_back(db, job_id)  # a running one is made (and paid) all the same
                 await _drop_uploads(db, job_id)
+                await db.execute(
+                    "SELECT pg_notify(%s, %s)", (ENDED_CHANNEL, f"{self.origin}:{job_id}")
+                )
             return changed
 
     async def mark_delivered(self, job_id: int) -> None:

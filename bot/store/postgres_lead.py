@@ -13,7 +13,8 @@ ended its session, so it stops before another can start.
 without a renewal (a pause, a starved loop) and it stops, though the server may not have ended
 its session yet: a process thawed after a long pause finishes nothing the next leader runs.
 
-The same session LISTENs for ``add_job``'s wake-ups: each carries ``origin:job_id``.
+The same session LISTENs for ``add_job``'s wake-ups and ``cancel_job``'s: each carries
+``origin:job_id``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import psycopg
 
 from bot.core.ports import LeaseLost
 from bot.store.postgres import PostgresStore
-from bot.store.postgres_server import JOBS_CHANNEL, Connection, reason
+from bot.store.postgres_server import ENDED_CHANNEL, JOBS_CHANNEL, Connection, reason
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +88,20 @@ class PostgresLeader:
             (f"{round(self._lease * 1000)}ms",),
         )
         await session.execute(f"LISTEN {JOBS_CHANNEL}")
+        await session.execute(f"LISTEN {ENDED_CHANNEL}")
         self._session = session
 
-    async def hold(self, added: Callable[[int], None]) -> None:
+    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
         session = self._session
         assert session is not None, "hold() comes after try_lead() or lead()"
+        heard = {JOBS_CHANNEL: added, ENDED_CHANNEL: ended}
         beat = self._lease / 3
         try:
             while True:
                 async for note in session.notifies(timeout=beat):
                     origin, _, job_id = note.payload.partition(":")
-                    if origin != self._store.origin:  # this process queued its own already
-                        added(int(job_id))
+                    if origin != self._store.origin:  # this process did its part already
+                        heard[note.channel](int(job_id))
                 sent = time.monotonic()
                 async with asyncio.timeout(beat):
                     await session.execute("SELECT 1")  # the heartbeat that renews the lease

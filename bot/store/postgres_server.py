@@ -34,6 +34,9 @@ MIGRATION_LOCK = 0x6E62_6D67
 # The channel ``add_job`` notifies with ``origin:job_id`` (sent at commit): the leader listens
 # on it, and queues the job.
 JOBS_CHANNEL = "nbb_jobs"
+# The channel ``cancel_job`` notifies the same way: the leader drops the job from its queue, and
+# tells its end where it was asked, at once rather than at its next sweep.
+ENDED_CHANNEL = "nbb_ended"
 
 Connection = AsyncConnection[DictRow]
 

@@ -42,6 +42,9 @@ class FileNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         self._answer(job.id)
 
+    async def job_cancelled(self, job: Job) -> None:
+        return None
+
     async def fetch_image(self, ref: str) -> bytes:
         raise DeliveryError("this notifier keeps no images", permanent=True)
 

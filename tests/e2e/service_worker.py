@@ -49,6 +49,9 @@ class FileNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         await self._answer(job.id, "failed")
 
+    async def job_cancelled(self, job: Job) -> None:
+        return None
+
     async def fetch_image(self, ref: str) -> bytes:
         raise DeliveryError("this notifier keeps no images", permanent=True)
 

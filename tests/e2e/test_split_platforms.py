@@ -7,23 +7,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Coroutine
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from bot.config import Secret, Settings
 from bot.core import history_texts, texts
+from bot.core.domain import TELEGRAM, UserKey
 from bot.core.i18n import LANGUAGES
 from bot.frontends.discord.frontend import DiscordFrontEnd
 from bot.frontends.telegram import status_book
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
-from tests.conftest import FAST, Sharing, build_service, wait_delivered
+from tests.conftest import Sharing, build_service, wait_delivered
 from tests.e2e.discord.harness import TOKEN as DISCORD_TOKEN
 from tests.e2e.discord.harness import USER as DISCORD_USER
 from tests.e2e.discord.harness import process
+from tests.e2e.telegram.harness import QUICK, text_of
 from tests.e2e.telegram.harness import TOKEN as TELEGRAM_TOKEN
 from tests.e2e.telegram.harness import USER as TELEGRAM_USER
 from tests.fakes.discord_server import FakeDiscordServer
@@ -129,19 +130,19 @@ async def test_discord_shards_spread_over_processes(tmp_path: Path) -> None:
             assert identified == [[1, 2]]
 
 
-async def test_a_telegram_job_cancelled_on_discord_in_a_follower_is_told_by_the_leaders_sweep(
+async def test_a_telegram_job_cancelled_on_discord_in_a_follower_is_told_by_the_leader_at_once(
     sharing: Sharing, flow: FakeFlowServer
 ) -> None:
     # The follower that heard the cancel can't tell Telegram (only the leader delivers): the
-    # job waits in the store as an undelivered end, and the leader's next sweep tells it
-    # (``Delivery.redeliver``, each BOT_ACCOUNTS_REFRESH_SECONDS) on its status message.
+    # leader hears of it (NOTIFY) and tells it on its status message at once, not at its next
+    # sweep (each BOT_ACCOUNTS_REFRESH_SECONDS, 300 s here).
     async with (
         FakeTelegramServer(token=TELEGRAM_TOKEN) as tg,
         FakeDiscordServer(token=DISCORD_TOKEN) as dc,
     ):
         tg.local_server = True
         with dc.patch_discord():
-            worker, _, _ = await sharing(tuning=replace(FAST, accounts_refresh_seconds=0.2))
+            worker, _, _ = await sharing()
             front, _, store = await sharing()
             assert worker.leading
             settings = Settings(
@@ -193,3 +194,49 @@ async def test_a_telegram_job_cancelled_on_discord_in_a_follower_is_told_by_the_
                 )
                 assert told.params["message_id"] == status["message_id"]
                 flow.release()
+
+
+async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    # A busy chat's board is the leader's (only it lists); a ✖ heard by another process (a
+    # webhook behind a balancer) is said there, and the leader drops the job's line: nothing
+    # in the chat says "queued" for ever once the others are answered.
+    async with FakeTelegramServer(token=TELEGRAM_TOKEN) as tg:
+        tg.local_server = True
+        leader, _, store = await sharing()
+        follower, _, _ = await sharing()
+        settings = Settings(
+            useapi_token=Secret("test-token"),
+            telegram_token=Secret(TELEGRAM_TOKEN),
+            telegram_api_url=tg.root,
+        )
+        async with running(TelegramFrontEnd(leader, settings, store, flood=QUICK).run()):
+            await tg.wait_for("deleteWebhook")
+            flow.hold()
+            for n in range(3):  # each acknowledged before the next: the order is theirs
+                await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, f"/imagine fox {n} --count 1")
+                shown = f"“fox {n}”" if n else "Queued"  # the first has a status message
+                await until(lambda shown=shown: any(shown in text for text in said(tg)), 5)
+            await follower.cancel(UserKey(TELEGRAM, str(TELEGRAM_USER)), 2)  # fox 1's job
+            flow.release()
+            for job_id in (1, 3):
+                await wait_delivered(store, job_id)
+            await until(lambda: not [t for t in shown_now(tg) if "Queued" in t], 5)
+            assert not [t for t in shown_now(tg) if "fox 1" in t]
+
+
+def said(tg: FakeTelegramServer) -> list[str]:
+    """The texts the bot sent or edited in the user's chat, in order."""
+    return [text_of(c) for c in tg.calls if c.params.get("chat_id") == TELEGRAM_USER]
+
+
+def shown_now(tg: FakeTelegramServer) -> list[str]:
+    """The texts of the bot's messages in the user's chat, as they read now."""
+    return [str(m.get("text", "")) for m in tg.sent_messages(TELEGRAM_USER)]
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # noqa: ASYNC110 - what the bot sends, as the fake records it
+            await asyncio.sleep(0.01)

@@ -18,6 +18,7 @@ class RecordingNotifier:
     progress: list[tuple[int, JobStatus]] = field(default_factory=list)
     finished: list[JobResult] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)  # ended in another process, said there
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (admin id, text)
     # The language each report was made in (``i18n.reader()``), by report: what a platform's
     # notifier would render it in.
@@ -52,6 +53,10 @@ class RecordingNotifier:
         self.failed.append((job.id, message))
         await self._notify()
 
+    async def job_cancelled(self, job: Job) -> None:
+        self.cancelled.append(job.id)
+        await self._notify()
+
     async def fetch_image(self, ref: str) -> bytes:
         if ref not in self.held:
             raise DeliveryError(f"nothing held at {ref}", permanent=True)
@@ -78,6 +83,10 @@ class RecordingNotifier:
     async def wait_answered(self, *job_ids: int, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: all(self.answers(j) for j in job_ids))
+
+    async def wait_cancelled(self, job_id: int, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout), self._changed:
+            await self._changed.wait_for(lambda: job_id in self.cancelled)
 
     async def wait_alerts(self, count: int = 1, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout), self._changed:

@@ -9,6 +9,8 @@ import asyncio
 import psycopg
 import pytest
 
+from bot.core import history_texts
+from bot.core.domain import UserKey
 from bot.core.errors import InvalidInput
 from bot.core.policy import Limits
 from bot.core.ports import LeaseLost
@@ -47,6 +49,30 @@ async def test_the_caps_hold_across_processes(sharing: Sharing) -> None:
         return_exceptions=True,
     )
     assert sum(not isinstance(o, Exception) for o in images) == 1  # 2 + 2 > 3 images
+
+
+async def test_a_cancel_heard_by_a_follower_reaches_the_leader_at_once(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    # Only the leader queues and delivers: it hears the cancel (NOTIFY), not at its next
+    # sweep (BOT_ACCOUNTS_REFRESH_SECONDS, 300 s here).
+    leader, told, store = await sharing()
+    follower, _, _ = await sharing()
+    leader.scheduler.accounts["alice@example.com"].limit = 0.0  # no room: all wait
+    first = await follower.submit(owner("7"), "a fox")
+    second = await follower.submit(owner("7"), "a cat")
+    async with asyncio.timeout(5):  # adopted by the leader
+        while leader.scheduler.position(second.job_id) != 2:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert await store.link(UserKey("console", "7"), UserKey("discord", "7"))
+    await follower.cancel(UserKey("discord", "7"), first.job_id)  # from their other platform
+    await told.wait_answered(first.job_id, timeout=2.0)  # said where it was asked
+    assert told.failure(first.job_id) == history_texts.cancelled_on("discord")
+    assert leader.scheduler.position(second.job_id) == 1
+    await follower.cancel(UserKey("console", "7"), second.job_id)  # said by who took it
+    await told.wait_cancelled(second.job_id, timeout=2.0)
+    assert leader.scheduler.positions() == {}
+    assert told.answers(second.job_id) == 0
 
 
 async def test_the_follower_takes_over_when_the_leader_stops(

@@ -30,7 +30,7 @@ class SoleLeader:
     async def lead(self) -> None:
         return None
 
-    async def hold(self, added: Callable[[int], None]) -> None:
+    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
         await asyncio.Event().wait()  # the lease never ends
 
     def holds(self) -> bool:
@@ -111,7 +111,7 @@ class Lead:
 
     async def _hold(self) -> None:
         try:
-            await self._leadership.hold(self._adopt)
+            await self._leadership.hold(self._adopt, self._drop)
         except LeaseLost as exc:
             self._step_down(exc)
 
@@ -133,6 +133,21 @@ class Lead:
     def _adopt(self, job_id: int) -> None:
         if job_id not in self._resumed:
             self._tasks.spawn(self._queue_stored(job_id))
+
+    def _drop(self, job_id: int) -> None:
+        self._tasks.spawn(self._end_stored(job_id))
+
+    async def _end_stored(self, job_id: int) -> None:
+        """A job another process cancelled: out of the queue here (no slot, no place counted,
+        no progress told), and its end told where it was asked, which only the leader does."""
+        self._runner.dropped(job_id)
+        job = await self._store.get_job(job_id)
+        if job is None:
+            return
+        if job.delivered:  # the process that took the cancel said so
+            await self._delivery.cancelled_elsewhere(job)
+        else:  # cancelled from another platform, or by an admin: its owner is told here
+            await self._delivery.deliver(job_id)
 
     async def _queue_stored(self, job_id: int) -> None:
         """Queue a job another process stored, unless it has left the queue meanwhile."""

@@ -136,6 +136,12 @@ class Runner:
             self._wake.set()
             self._progress.waiting(job, None)
 
+    def dropped(self, job_id: int) -> None:
+        """Another process cancelled the job (the store decided): it leaves the queue here."""
+        self._scheduler.remove(job_id)
+        self._tries.pop(job_id, None)
+        self._progress.done(job_id)
+
     def queued(self) -> set[int]:
         return {entry.job_id for entry in self._scheduler.entries()}
 

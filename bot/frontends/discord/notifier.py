@@ -49,6 +49,9 @@ class DiscordNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         await self._final(job, texts.failed(message))
 
+    async def job_cancelled(self, job: Job) -> None:
+        await self._live.cancelled(job.id)
+
     async def fetch_image(self, ref: str) -> bytes:
         return await delivery.fetch(self._client, ref)
 

@@ -116,6 +116,9 @@ class TelegramNotifier:
             )
         self._book.forget(job.id)
 
+    async def job_cancelled(self, job: Job) -> None:
+        self._book.release(job)  # its line leaves its chat's board
+
     async def fetch_image(self, ref: str) -> bytes:
         with delivery_errors():
             return await delivery.fetch(self._bot, ref)
