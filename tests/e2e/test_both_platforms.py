@@ -183,7 +183,7 @@ async def test_a_discord_job_cancelled_on_telegram_says_so_on_discord(tmp_path: 
             asked = await dc.slash_command(
                 "imagine", {"prompt": "a fox", "count": 1}, user_id=DC_USER
             )
-            async with asyncio.timeout(5):  # stored (Discord is told its place before)
+            async with asyncio.timeout(5):  # under way upstream
                 while not flow.images_requests():  # noqa: ASYNC110 - no event to wait on
                     await asyncio.sleep(0.01)
 
