@@ -683,8 +683,9 @@ def report(kind: str, case: Case, runs: list[Run], calls_name: str, trace: bool 
     for q, label in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
         print(_row(f"upstream answer → image {label}, ms", overheads[q], ".0f"))
     responses = [r for r in runs if r.responses]
-    print(_row("first response p50, s", [statistics.median(r.responses) for r in responses], ".2f"))
-    print(_row("first response max, s", [max(r.responses) for r in responses], ".2f"))
+    medians = [statistics.median(r.responses) * 1000 for r in responses]
+    print(_row("first response p50, ms", medians, ".0f"))
+    print(_row("first response max, ms", [max(r.responses) * 1000 for r in responses], ".0f"))
     print(_row("acknowledged too late (10062)", [r.late for r in runs], ".0f"))
     print(_row(f"{calls_name} per job", per_job, ".2f"))
     print(_row(f"429s from {kind}", [r.refused.total() for r in runs], ".0f"))
