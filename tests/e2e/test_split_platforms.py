@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,7 @@ async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board
             for n in range(3):  # each acknowledged before the next: the order is theirs
                 await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, f"/imagine fox {n} --count 1")
                 shown = f"“fox {n}”" if n else "Queued"  # the first has a status message
-                await until(lambda shown=shown: any(shown in text for text in said(tg)), 5)
+                await until(partial(is_said, tg, shown), 5)
             await follower.cancel(UserKey(TELEGRAM, str(TELEGRAM_USER)), 2)  # fox 1's job
             flow.release()
             for job_id in (1, 3):
@@ -229,6 +230,10 @@ async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board
 def said(tg: FakeTelegramServer) -> list[str]:
     """The texts the bot sent or edited in the user's chat, in order."""
     return [text_of(c) for c in tg.calls if c.params.get("chat_id") == TELEGRAM_USER]
+
+
+def is_said(tg: FakeTelegramServer, text: str) -> bool:
+    return any(text in told for told in said(tg))
 
 
 def shown_now(tg: FakeTelegramServer) -> list[str]:

@@ -140,7 +140,7 @@ class Lead:
     async def _end_stored(self, job_id: int) -> None:
         """A job another process cancelled: out of the queue here (no slot, no place counted,
         no progress told), and its end told where it was asked, which only the leader does."""
-        self._runner.dropped(job_id)
+        self._runner.drop_cancelled(job_id)
         job = await self._store.get_job(job_id)
         if job is None:
             return

@@ -117,8 +117,7 @@ class Runner:
         )
 
     def queue(self, entry: Entry, job: Job) -> int:
-        """Queue the stored ``job`` if this process leads (else the leader adopts it); the
-        position its status message is to show (0: another process's queue holds it)."""
+        """Queue the stored ``job`` if this process leads; its place (0: the leader adopts it)."""
         if not self.leads():
             return 0
         self._scheduler.add(entry)
@@ -136,8 +135,7 @@ class Runner:
             self._wake.set()
             self._progress.waiting(job, None)
 
-    def dropped(self, job_id: int) -> None:
-        """Another process cancelled the job (the store decided): it leaves the queue here."""
+    def drop_cancelled(self, job_id: int) -> None:
         self._scheduler.remove(job_id)
         self._tries.pop(job_id, None)
         self._progress.done(job_id)
@@ -156,8 +154,7 @@ class Runner:
             if entry is not None:
                 self._scheduler.add(entry, front=True)
             raise InvalidInput(texts.ALREADY_FINISHED)
-        self._tries.pop(job_id, None)
-        self._progress.done(job_id)
+        self.drop_cancelled(job_id)
         self._recorder.job_ended(Outcome.CANCELLED)
         if reason is not None:
             self._tasks.spawn(self._delivery.deliver(job_id))
