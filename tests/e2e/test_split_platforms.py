@@ -14,8 +14,8 @@ from typing import Any
 
 from bot.config import Secret, Settings
 from bot.core import history_texts, texts
-from bot.core.domain import TELEGRAM, UserKey
 from bot.core.i18n import LANGUAGES
+from bot.core.people import TELEGRAM, UserKey
 from bot.frontends.discord.frontend import DiscordFrontEnd
 from bot.frontends.telegram import status_book
 from bot.frontends.telegram.frontend import TelegramFrontEnd

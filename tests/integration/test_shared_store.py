@@ -10,8 +10,8 @@ import psycopg
 import pytest
 
 from bot.core import history_texts
-from bot.core.domain import UserKey
 from bot.core.errors import InvalidInput
+from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.ports import LeaseLost
 from tests.conftest import Sharing, owner
