@@ -140,3 +140,23 @@ async def test_a_members_flood_of_refused_commands_does_not_hold_back_anothers_a
     )
     refusals = [c for c in said[:answered] if "already have" in str(c.params.get("text"))]
     assert len(refusals) <= 3, len(refusals)
+
+
+async def test_one_users_flood_of_commands_does_not_stall_everyone_elses_updates(
+    telegram: BotUnderTest,
+) -> None:
+    """Each command is answered in its chat at about one message a second: a user typing
+    faster builds a line of answers in their own chat. Their updates wait among themselves,
+    not in the places every other user's are handled in (there were 256 for all: three
+    hundred /help held them for minutes)."""
+    bot, tg = telegram, telegram.tg
+    bot.flood = replace(TELEGRAM_LIMITS, chat_rate=5.0)  # the flood drains in a minute
+    await bot.start()
+    for _ in range(300):
+        await tg.post_message(USER, USER, "/help")
+    await until(lambda: any(to_chat(USER)(c) for c in tg.calls_of("sendMessage")))
+    await tg.post_message(OTHER, OTHER, "/help")
+    await until(lambda: any(to_chat(OTHER)(c) for c in tg.calls_of("sendMessage")), timeout=10)
+    await bot.stop()  # once the updates being handled are: the rest of the flood was dropped
+    flooded = [c for c in tg.calls_of("sendMessage") if to_chat(USER)(c)]
+    assert len(flooded) < 100, len(flooded)

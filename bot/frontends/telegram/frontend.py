@@ -58,6 +58,7 @@ from bot.frontends.telegram.outbound import Outbound
 from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
 from bot.frontends.telegram.status_book import StatusBook
+from bot.frontends.telegram.updates import Updates
 
 log = logging.getLogger(__name__)
 # Nothing else is handled: don't fetch it. my_chat_member: the bot was added to a group.
@@ -95,8 +96,9 @@ class TelegramFrontEnd:
             # Flood limits (answers first, a group's shared fairly), flood waits retried, texts
             # clipped.
             .rate_limiter(Outbound(max_retries=3, limits=flood))
-            # Handlers only submit and return; no update waits for another's generation.
-            .concurrent_updates(True)
+            # Handlers only submit and return; no update waits for another's generation, nor
+            # another sender's answers.
+            .concurrent_updates(Updates())
             # Its texts repeat what members typed (a prompt on a board, in /queue): a link
             # there must not draw its page's picture and title under the bot's message.
             .defaults(Defaults(link_preview_options=LinkPreviewOptions(is_disabled=True)))
