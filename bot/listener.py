@@ -67,15 +67,22 @@ async def listening(
 class _Guarded(asyncio.Protocol):
     """aiohttp's handler of one connection, unless ``MAX_CONNECTIONS`` are open, or (where
     ``peers`` are counted) ``PER_ADDRESS`` from its address: then the connection is dropped
-    unread. Closed after ``CONNECTION_SECONDS`` whatever it is doing."""
+    unread. Where peers are counted, a connection finding all ``MAX_CONNECTIONS`` taken takes
+    the oldest of the address holding most, if that holds more than its own would (else a few
+    addresses, eight of 32, held them all: an IPv6 /56 is 256 /64s). Closed after
+    ``CONNECTION_SECONDS`` whatever it is doing."""
 
     def __init__(
-        self, inner: asyncio.Protocol, live: set[_Guarded], peers: dict[str, int] | None
+        self,
+        inner: asyncio.Protocol,
+        live: set[_Guarded],
+        peers: dict[str, list[_Guarded]] | None,
     ) -> None:
         self._inner = inner
         self._live = live
-        self._peers = peers  # address → its connections open
+        self._peers = peers  # address → its connections open, the oldest first
         self._peer = ""
+        self._transport: asyncio.BaseTransport | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
     @classmethod
@@ -83,29 +90,50 @@ class _Guarded(asyncio.Protocol):
         cls, handler: Callable[[], asyncio.Protocol], *, per_address: bool
     ) -> Callable[[], _Guarded]:
         live: set[_Guarded] = set()
-        peers: dict[str, int] | None = {} if per_address else None
+        peers: dict[str, list[_Guarded]] | None = {} if per_address else None
         return lambda: cls(handler(), live, peers)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = _address(transport.get_extra_info("peername"))
-        held = 0 if self._peers is None else self._peers.get(peer, 0)
-        if len(self._live) >= MAX_CONNECTIONS or held >= PER_ADDRESS:
+        held = [] if self._peers is None else self._peers.get(peer, [])
+        if len(self._live) >= MAX_CONNECTIONS:
+            self._make_room(len(held))
+        if len(self._live) >= MAX_CONNECTIONS or len(held) >= PER_ADDRESS:
             transport.close()
             return
         self._live.add(self)
+        self._transport = transport
         if self._peers is not None:
             self._peer = peer
-            self._peers[peer] = held + 1
+            self._peers[peer] = [*held, self]
         loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(CONNECTION_SECONDS, transport.close)
         self._inner.connection_made(transport)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self not in self._live:
-            return  # dropped unread: aiohttp never saw it
+    def _make_room(self, held: int) -> None:
+        """Close the oldest connection of the address holding most, if it holds more than
+        ``held`` + 1 (the newcomer's address with this one)."""
+        if not self._peers:
+            return
+        most = max(self._peers.values(), key=len)
+        if len(most) > held + 1:
+            oldest = most[0]
+            oldest._forget()
+            assert oldest._transport is not None  # counted once made
+            oldest._transport.close()
+
+    def _forget(self) -> None:
+        """No longer counted (its ``connection_lost`` comes later)."""
         self._live.discard(self)
-        if self._peers is not None and (left := self._peers.pop(self._peer) - 1) > 0:
-            self._peers[self._peer] = left
+        if self._peers is not None:
+            left = [c for c in self._peers.pop(self._peer, []) if c is not self]
+            if left:
+                self._peers[self._peer] = left
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is None:
+            return  # dropped unread: aiohttp never saw it
+        self._forget()
         if self._deadline is not None:
             self._deadline.cancel()
         self._inner.connection_lost(exc)

@@ -142,6 +142,42 @@ async def test_one_host_holding_unfinished_connections_does_not_shut_out_another
         await asyncio.gather(*hung_up)
 
 
+async def test_a_few_hosts_holding_every_connection_together_do_not_shut_out_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The slowloris from a few addresses: two here, eight of 32 for the 256 the bot takes (an
+    IPv6 /56, common at home, is 256 /64s). A newcomer takes the place of the oldest
+    connection of the address holding most."""
+    monkeypatch.setattr(listener, "MAX_CONNECTIONS", 40)
+    path = "/"
+    async with public() as port:
+        slow = []
+        for host in ("127.0.0.2", "127.0.0.3"):
+            for _ in range(listener.PER_ADDRESS):
+                reader, writer = await connect(port, host)
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: bot\r\n".encode())
+                slow.append((reader, writer))
+        hung_up = [asyncio.ensure_future(closed(reader)) for reader, _ in slow]
+        beyond = 2 * listener.PER_ADDRESS - 40  # 40 held in all
+        async with asyncio.timeout(5):
+            while sum(task.done() for task in hung_up) < beyond:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        reader, writer = await connect(port, "127.0.0.4")
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n\r\n".encode())
+        async with asyncio.timeout(5):
+            answer = await reader.read()
+        assert answer.startswith(b"HTTP/1.1 404")
+        # One connection of theirs gave it its place (the two shared the 40 meanwhile).
+        async with asyncio.timeout(5):
+            while sum(task.done() for task in hung_up) <= beyond:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        assert sum(task.done() for task in hung_up) == beyond + 1
+        writer.close()
+        for _, writer in slow:
+            writer.close()
+        await asyncio.gather(*hung_up)
+
+
 async def connect(port: int, host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection from ``host`` (any of 127/8 is this machine, on Linux)."""
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0))
