@@ -4,7 +4,7 @@ the result it was made from and who pressed), its images' numbers and alt texts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.core import character_texts, characters, option_texts, texts
@@ -37,11 +37,18 @@ class ResultView:
 
     @classmethod
     def of(
-        cls, result: JobResult, models: ModelTable, *, limit: int, language: Language | None = None
+        cls,
+        result: JobResult,
+        models: ModelTable,
+        *,
+        limit: int,
+        language: Language | None = None,
+        as_typed: Callable[[str], str] = str,
     ) -> ResultView:
         """``limit``: the platform's most for a caption, counted in UTF-16 units as Telegram
         counts (never fewer than characters), in the reader's ``language`` (``i18n.reader()``
-        unless told)."""
+        unless told); ``as_typed``: the prompt written so that the platform shows it as typed
+        (Discord's Markdown escaped)."""
         language = language or reader()
         count = len(result.images)
         text = caption(
@@ -51,6 +58,7 @@ class ResultView:
             images=result.images,
             via=_via(result, models),
             language=language,
+            as_typed=as_typed,
         )
         return cls(
             caption=text,
@@ -72,12 +80,14 @@ def caption(
     images: Sequence[ResultImage] = (),
     via: str = "",
     language: Language | None = None,
+    as_typed: Callable[[str], str] = str,
 ) -> str:
     """What a job says about itself, under a result and wherever it is shown again: its id,
     model, seed (where the road took one: ``images``), ratio, size and what the image filter
     withheld, and ``via`` (the road); or what it upscaled; the start of its prompt, as much as
     ``limit`` leaves room for; the result it was made from, and by whom if that was someone
-    else's; then ``notes``. It mentions nobody: the prompt's @s are defused."""
+    else's; then ``notes``. It mentions nobody: the prompt's @s are defused; the prompt is
+    written ``as_typed``."""
     request, ref = job.request, job_ref(job.public_id)
     language = language or reader()
     if isinstance(request, UpscaleRequest):
@@ -99,7 +109,7 @@ def caption(
     tail = [language.render(line) for line in (_lineage_line(job), *notes) if line]
     room = limit - _units("\n".join([head, *tail])) - _units("\n“”")
     if prompt and room > 1:
-        return "\n".join([head, f"“{_clip(prompt, room)}”", *tail])
+        return "\n".join([head, f"“{_quoted(prompt, room, as_typed)}”", *tail])
     return "\n".join([head, *tail])
 
 
@@ -201,6 +211,18 @@ def alt_text(result: JobResult, image: ResultImage) -> Text:
 def _units(text: str) -> int:
     """A length as Telegram counts it: UTF-16 code units."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def _quoted(prompt: str, units: int, as_typed: Callable[[str], str]) -> str:
+    """``prompt`` written ``as_typed`` within ``units``: cut before it is written so (no escape
+    is cut in half), shorter while what it became is too long."""
+    cut = units
+    while True:
+        written = as_typed(_clip(prompt, cut))
+        over = _units(written) - units
+        if over <= 0 or cut <= 1:
+            return written
+        cut = min(cut - 1, cut * units // _units(written))  # as much shorter as it grew
 
 
 def _clip(text: str, units: int) -> str:

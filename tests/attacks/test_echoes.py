@@ -7,11 +7,16 @@ echoes of a user must neither ping someone else nor pass for another member's ha
 
 from __future__ import annotations
 
+import discord
 import pytest
 
 from bot.core import texts
+from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
+from tests.e2e.discord import harness as discord_harness
 from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
+from tests.fakes.discord_server import FakeDiscordServer
+from tests.fakes.flow_server import FakeFlowServer
 
 
 def captions(bot: BotUnderTest, chat: int) -> list[str]:
@@ -151,3 +156,37 @@ async def test_a_groups_board_never_shows_a_members_private_prompt(
     await until(lambda: any("again" in t and "cat" in t for t in said_in_the_group()))
     assert not any("secret" in t or "diary" in t for t in said_in_the_group())
     assert any("another secret" in str(m.get("text")) for m in tg.sent_messages(USER))
+
+
+async def test_a_masked_link_in_a_prompt_is_not_a_link_in_the_discord_answers_caption(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: SqliteStore
+) -> None:
+    """Discord reads Markdown in what a bot posts: a prompt's "[text](address)" would be a link
+    the bot vouches for under its picture, its address hidden behind the words (as /queue and
+    /history already write it, the caption writes the prompt as typed)."""
+    bot = await discord_harness.start_bot(dc, flow, store)
+    try:
+        prompt = "[Claim your prize](https://example.com/login) **now** ||a cat||"
+        inter = await dc.slash_command(
+            "imagine", {"prompt": prompt, "count": 1}, user_id=discord_harness.USER
+        )
+        await dc.wait_for(discord_harness.on_original(inter, files=True))
+        message = dc.original_message(inter.id)
+        assert message is not None
+        caption = message["content"]
+        assert discord.utils.escape_markdown(prompt) in caption, caption
+        # A prompt of Markdown alone, twice as long written so, is cut to fit before it is
+        # written so: no escape in half, and the lines after it kept.
+        inter = await dc.slash_command(
+            "imagine", {"prompt": "*" * 1990, "count": 1}, user_id=discord_harness.USER
+        )
+        await dc.wait_for(discord_harness.on_original(inter, files=True))
+        message = dc.original_message(inter.id)
+        assert message is not None
+        _, quoted, *tail = message["content"].split("\n")
+        assert 1990 <= len(message["content"]) <= 2000
+        assert quoted.startswith("“\\*\\*")
+        assert quoted.endswith("\\*…”")
+        assert tail == caption.split("\n")[2:]
+    finally:
+        await bot.stop()

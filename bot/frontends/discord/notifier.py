@@ -39,7 +39,14 @@ class DiscordNotifier:
         await self._live.progress(job, status)
 
     async def job_finished(self, result: JobResult) -> Posted:
-        shown = ResultView.of(result, self._service.models, limit=views.MAX_CONTENT)
+        # A prompt's Markdown is written as typed: "[words](address)" would be a link the bot
+        # vouches for, its address hidden (as /queue and /history write it).
+        shown = ResultView.of(
+            result,
+            self._service.models,
+            limit=views.MAX_CONTENT,
+            as_typed=discord.utils.escape_markdown,
+        )
         view = result_view(result.buttons) if result.buttons else None
         sent = await self._final(result.job, shown.caption, result.images, view, shown.alt)
         if result.job.is_upscale:  # a second press of its button points here, never pays again
