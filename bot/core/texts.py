@@ -192,10 +192,11 @@ SHOWN_ELAPSED = 5.0
 
 
 def quote(value: object, limit: int = QUOTE_CHARS) -> str:
-    """``value`` as text, cut to ``limit`` characters: refusals echo what was typed, and a
+    """``value`` as text, cut to ``limit`` characters and made inert (``echoed``): refusals
+    echo what was typed, in groups too ("--model @alice" must not ping her), and a
     4,000-character --model must not make a 4,000-character answer."""
     text = str(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return echoed(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
 def rejected(detail: str) -> Text:
@@ -250,6 +251,7 @@ def queued_for_all(position: int, *, paused: bool = False) -> Text:
 # What turns the words around it, or after it, in a line someone reads (bidirectional controls).
 _TURNING = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _NOT_ECHOED = re.compile(f"[{_TURNING}]")
+_AT = re.compile("@(?!\N{WORD JOINER})")  # an @ not made inert yet (echoed twice, once)
 # What would let a name someone chose pass for a handle (any at sign, which Telegram also turns
 # into a ping) or turn the words around it.
 _NOT_IN_NAMES = re.compile(f"[@\uff20\ufe6b{_TURNING}]")
@@ -264,8 +266,9 @@ def as_name(chosen: str) -> str:
 def echoed(text: str) -> str:
     """``text`` (a prompt a caption or a listing quotes) made inert: no @ that a platform reads
     as a mention (a word joiner after each, which no one sees), and no bidirectional control
-    (one turned a board line's end around to say another job's state)."""
-    return _NOT_ECHOED.sub("", text).replace("@", "@\N{WORD JOINER}")
+    (one turned a board line's end around to say another job's state); the same made inert
+    again."""
+    return _AT.sub("@\N{WORD JOINER}", _NOT_ECHOED.sub("", text))
 
 
 def running(upscale: bool, elapsed: float, typical: float | None) -> Text:

@@ -12,7 +12,7 @@ import pytest
 
 from bot.core import texts
 from bot.store.sqlite import SqliteStore
-from tests.attacks.conftest import until
+from tests.attacks.conftest import to_chat, until
 from tests.e2e.discord import harness as discord_harness
 from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
 from tests.fakes.discord_server import FakeDiscordServer
@@ -88,6 +88,30 @@ async def test_a_prompt_naming_a_member_pings_nobody_when_the_queue_is_listed_in
     [listed] = [str(m["text"]) for m in tg.sent_messages(GROUP) if "clown" in str(m.get("text"))]
     assert "@alice" not in listed
     assert texts.echoed("@alice as a clown") in listed
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "--model @alice",  # an unknown model
+        "--count @alice",
+        "--ar \u202e@alice",  # behind a right-to-left override
+        "--seed @alice",
+    ],
+)
+async def test_a_refusal_quoting_what_was_typed_pings_nobody_in_a_group(
+    telegram: BotUnderTest, typed: str
+) -> None:
+    """A refusal says what was typed wrong; Telegram reads an @handle in what the bot sends
+    as a mention of that member, and pings them."""
+    bot, tg = telegram, telegram.tg
+    await bot.start()
+    await tg.post_message(GROUP, USER, f"/imagine a cat {typed}", chat_type="supergroup")
+    [refusal] = await tg.wait_for("sendMessage", predicate=to_chat(GROUP))
+    said = str(refusal.params["text"])
+    assert "alice" in said
+    assert "@alice" not in said
+    assert "\u202e" not in said
 
 
 async def test_a_private_prompt_is_not_listed_when_its_owner_asks_for_the_queue_in_a_group(
