@@ -15,17 +15,19 @@ import pytest
 
 from bot.core import option_texts, texts
 from bot.core.buttons import Action, Button
-from bot.core.errors import InvalidInput
+from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import views as tg_views
+from bot.providers.gemini import GeminiClient
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import answer_of, to_chat, until
-from tests.conftest import owner, wait_delivered
+from tests.conftest import AnyStore, owner, serving, wait_delivered
 from tests.e2e.discord import harness as discord_harness
 from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest, generations
 from tests.fakes.discord_server import FLAG_EPHEMERAL, FakeDiscordServer, InjectedInteraction
 from tests.fakes.flow_server import FakeFlowServer
+from tests.fakes.gemini_server import FakeGeminiServer
 
 
 def stranger(n: int) -> Owner:
@@ -299,3 +301,25 @@ async def test_a_refused_press_on_discord_is_private_from_the_start(
         assert reply["data"]["content"] == texts.failed(option_texts.queue_full(1))
     finally:
         await bot.stop()
+
+
+async def test_pressing_u_again_on_a_road_without_upscales_pays_for_no_second_render(
+    store: AnyStore,
+) -> None:
+    """Where a road has no upscale, U renders the prompt and seed again at the next size: as
+    Flow's upscale, it is made once per image and size (a second press is answered with the
+    one made), or a member's presses would each buy another 2K render."""
+    async with (
+        FakeGeminiServer() as gemini,
+        serving(store, GeminiClient(gemini.api_key, gemini.base_url)) as (service, told),
+    ):
+        first = await service.submit(owner(), "a fox --count 1")
+        await told.wait_answered(first.job_id)
+        up = Button(Action.UPSCALE, first.public_id, 1)
+        made = await service.press(owner(), up)
+        await told.wait_answered(made.job_id)
+        renders = len(gemini.generate_requests())
+        with pytest.raises(AlreadyMade) as again:
+            await service.press(owner("2"), up)
+        assert again.value.job_id == made.job_id
+        assert len(gemini.generate_requests()) == renders

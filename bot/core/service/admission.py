@@ -32,7 +32,6 @@ from bot.core.domain import (
     Request,
     ResultImage,
     Submitted,
-    UpscaleRequest,
 )
 from bot.core.errors import InvalidInput
 from bot.core.i18n import reader
@@ -49,7 +48,7 @@ from bot.core.service.downloads import Downloads, Reservation
 from bot.core.service.fairness import Once, Slots, Throttle
 from bot.core.service.history import History
 from bot.core.service.identities import Identities
-from bot.core.service.presses import Presses
+from bot.core.service.presses import Presses, enlarges
 from bot.core.service.prompts import Prompts
 from bot.core.service.quotas import Held, Quotas, handing_over
 from bot.core.service.roads import Roads
@@ -203,11 +202,8 @@ class Admission:
             once: tuple[object, ...] = (owner.user, job.id)
         else:  # anyone's: an upscale is made once; the store knows it once it is queued
             request = await self._presses.upscale(person, job, job.request, image)
-            if isinstance(request, UpscaleRequest):
-                await self._presses.check_not_made(request)
-                once = (request.source_job, request.index, request.resolution)
-            else:  # a larger render, one at a time too
-                once = (job.id, image.index, request.size)
+            once = (job.id, *enlarges(request, image.index))
+            await self._presses.check_not_made(*once)
             parent = Lineage(job.id, Action.UPSCALE, image.index)
         with self._once.hold(once, linger=image is None):
             async with self._quotas.reservation(person.key) as held:

@@ -72,14 +72,21 @@ class Presses:
         seed = image.seed if image.seed is not None else made.seed
         return replace(made, count=1, size=size, seed=seed, fixed_seed=offer.seed)
 
-    async def check_not_made(self, request: UpscaleRequest) -> None:
-        """The same upscale (image and size) asked for before, unless it failed: made once."""
-        for job in await self._store.upscales_of(request.source_job):
-            made = job.request
-            assert isinstance(made, UpscaleRequest)
-            if (made.index, made.resolution) != (request.index, request.resolution):
+    async def check_not_made(self, source: int, index: int, size: str) -> None:
+        """The same upscale (image and size; a larger render where the road has no upscale)
+        asked for before, unless it failed: made once."""
+        for job in await self._store.upscales_of(source):
+            if enlarges(job.request, job.parent.index if job.parent else 0) != (index, size):
                 continue
             if job.state is JobState.DONE and not job.pruned:
                 raise AlreadyMade(texts.UPSCALE_AGAIN, job.id)
             if not job.state.final:
                 raise InvalidInput(texts.ON_ITS_WAY)
+
+
+def enlarges(request: Request, index: int) -> tuple[int, str]:
+    """The image an upscale enlarges, and to what size: Flow's upscale, or the render of image
+    ``index`` at a larger size (a 2K on a road without upscales cost as much the second time)."""
+    if isinstance(request, UpscaleRequest):
+        return request.index, request.resolution
+    return index, request.size
