@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import pytest
 
-from bot.core.domain import JobState
+from bot.core.domain import GenerationRequest, JobState
 from bot.core.errors import InvalidInput
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
@@ -24,7 +24,7 @@ from bot.core.service import Service
 from bot.frontends.telegram.line import MESSAGES, TELEGRAM_LIMITS
 from tests.attacks.conftest import to_chat, until
 from tests.conftest import Sharing
-from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest
+from tests.e2e.telegram.harness import GROUP, OTHER, USER, BotUnderTest, png
 from tests.fakes.telegram_server import FloodControl
 
 
@@ -160,3 +160,26 @@ async def test_one_users_flood_of_commands_does_not_stall_everyone_elses_updates
     await bot.stop()  # once the updates being handled are: the rest of the flood was dropped
     flooded = [c for c in tg.calls_of("sendMessage") if to_chat(USER)(c)]
     assert len(flooded) < 100, len(flooded)
+
+
+async def test_an_album_sent_after_a_burst_of_commands_is_still_one_request(
+    telegram: BotUnderTest,
+) -> None:
+    """A user's updates wait among themselves while their answers wait for the chat's budget
+    (held: an album's items come one after another, each only parked, so they follow each
+    other through the first place freed; waiting a second apart, the album's quiet moment
+    would come between two of them and split it)."""
+    bot, tg = telegram, telegram.tg
+    bot.flood = TELEGRAM_LIMITS
+    await bot.start()
+    for _ in range(8):  # three answers at once, then one a second: the user's places held
+        await tg.post_message(USER, USER, "/help")
+    await until(lambda: len([c for c in tg.calls_of("sendMessage") if to_chat(USER)(c)]) >= 3)
+    for n in range(3):
+        caption = "/imagine mix these --count 1" if n == 0 else None
+        await tg.post_photo(USER, USER, png(), media_group_id="album-1", caption=caption)
+    await bot.stored(1, timeout=10)
+    job = await bot.job(1)
+    assert isinstance(job.request, GenerationRequest)
+    assert len(job.request.references) == 3
+    assert await bot.store.get_job(2) is None
