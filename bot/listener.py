@@ -27,6 +27,7 @@ CONNECTION_SECONDS = 60.0
 # which one host is given): else one host holding the rest unfinished, again each time they
 # are cut, shuts everyone out.
 PER_ADDRESS = 32
+NETWORK = 48  # an IPv6 site's prefix (RFC 6177: a /48 to a site, a /56 at home)
 log = logging.getLogger(__name__)
 
 
@@ -68,9 +69,10 @@ class _Guarded(asyncio.Protocol):
     """aiohttp's handler of one connection, unless ``MAX_CONNECTIONS`` are open, or (where
     ``peers`` are counted) ``PER_ADDRESS`` from its address: then the connection is dropped
     unread. Where peers are counted, a connection finding all ``MAX_CONNECTIONS`` taken takes
-    the oldest of the address holding most, if that holds more than its own would (else a few
-    addresses, eight of 32, held them all: an IPv6 /56 is 256 /64s). Closed after
-    ``CONNECTION_SECONDS`` whatever it is doing."""
+    the place of the oldest of the network holding most (an address; for IPv6 its /48, which
+    one site is given), if that holds more than its own would: else a few addresses, eight of
+    32, held them all, or one site's 256 /64s one each. Closed after ``CONNECTION_SECONDS``
+    whatever it is doing."""
 
     def __init__(
         self,
@@ -82,6 +84,8 @@ class _Guarded(asyncio.Protocol):
         self._live = live
         self._peers = peers  # address → its connections open, the oldest first
         self._peer = ""
+        self._network = ""
+        self._opened = 0.0
         self._transport: asyncio.BaseTransport | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -94,30 +98,35 @@ class _Guarded(asyncio.Protocol):
         return lambda: cls(handler(), live, peers)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        peer = _address(transport.get_extra_info("peername"))
+        peername = transport.get_extra_info("peername")
+        peer, network = _address(peername), _address(peername, ipv6_prefix=NETWORK)
         held = [] if self._peers is None else self._peers.get(peer, [])
         if len(self._live) >= MAX_CONNECTIONS:
-            self._make_room(len(held))
+            self._make_room(network)
         if len(self._live) >= MAX_CONNECTIONS or len(held) >= PER_ADDRESS:
             transport.close()
             return
+        loop = asyncio.get_running_loop()
         self._live.add(self)
         self._transport = transport
+        self._opened = loop.time()
         if self._peers is not None:
-            self._peer = peer
+            self._peer, self._network = peer, network
             self._peers[peer] = [*held, self]
-        loop = asyncio.get_running_loop()
         self._deadline = loop.call_later(CONNECTION_SECONDS, transport.close)
         self._inner.connection_made(transport)
 
-    def _make_room(self, held: int) -> None:
-        """Close the oldest connection of the address holding most, if it holds more than
-        ``held`` + 1 (the newcomer's address with this one)."""
+    def _make_room(self, network: str) -> None:
+        """Close the oldest connection of the network holding most, if it holds more than
+        ``network`` would with this one."""
         if not self._peers:
             return
-        most = max(self._peers.values(), key=len)
-        if len(most) > held + 1:
-            oldest = most[0]
+        networks: dict[str, list[_Guarded]] = {}
+        for held in self._peers.values():
+            networks.setdefault(held[0]._network, []).extend(held)
+        most = max(networks.values(), key=len)
+        if len(most) > len(networks.get(network, [])) + 1:
+            oldest = min(most, key=lambda connection: connection._opened)
             oldest._forget()
             assert oldest._transport is not None  # counted once made
             oldest._transport.close()
@@ -151,8 +160,9 @@ class _Guarded(asyncio.Protocol):
         self._inner.resume_writing()
 
 
-def _address(peername: object) -> str:
-    """Whose connection: its IP address (an IPv6 one's /64, which one host is given)."""
+def _address(peername: object, ipv6_prefix: int = 64) -> str:
+    """Whose connection: its IP address (an IPv6 one's /64, which one host is given; or
+    ``ipv6_prefix``)."""
     host = peername[0] if isinstance(peername, tuple) and peername else peername
     try:
         address = ipaddress.ip_address(str(host).partition("%")[0])
@@ -161,5 +171,5 @@ def _address(peername: object) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped is not None:
             return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
     return str(address)

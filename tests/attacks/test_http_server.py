@@ -178,6 +178,38 @@ async def test_a_few_hosts_holding_every_connection_together_do_not_shut_out_ano
         await asyncio.gather(*hung_up)
 
 
+class Peer(asyncio.Transport):
+    """A connection's transport as the listener sees it: who, and whether it was closed."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return (self.address, 5000, 0, 0) if name == "peername" else default
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_one_sites_ipv6_networks_holding_a_connection_each_do_not_shut_out_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A site is given a /48 (a home a /56): 65,536 /64s, each under its own bound with one
+    connection. They count as one network when a newcomer needs a place."""
+    monkeypatch.setattr(listener, "MAX_CONNECTIONS", 40)
+    connection = listener._Guarded.factory(asyncio.Protocol, per_address=True)
+    site = [Peer(f"2001:db8:0:{n:x}::1") for n in range(40)]
+    for peer in site:
+        connection().connection_made(peer)
+    assert not any(peer.closed for peer in site)
+    newcomer = Peer("2001:db9::1")
+    connection().connection_made(newcomer)
+    assert not newcomer.closed
+    assert [peer.closed for peer in site] == [True] + [False] * 39  # the site's oldest
+
+
 async def connect(port: int, host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection from ``host`` (any of 127/8 is this machine, on Linux)."""
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0))
