@@ -3,10 +3,15 @@ photo, a plain message in a private chat, the reply to an edit button's prompt r
 edited message, a photo and then its prompt; and an answer to every other input.
 
 Handlers only turn the message into a request and hand it to the intake; the core decides
-whether the request is valid.
+whether the request is valid. A message is read one version at a time: its edit waits until
+the job the version before asked for is noted (``ASKED``), to replace it.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 from telegram import Bot, Message, Update
 from telegram.error import BadRequest
@@ -64,6 +69,7 @@ class Asking:
         self._bot = bot  # albums are handled after their updates, outside any handler
         self._kept = KeptPhotos(parking)
         self.albums = Albums(parking, self._on_album, wait=album_wait)
+        self._reading: dict[str, asyncio.Event] = {}  # messages being read: set when done
 
     async def imagine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """/imagine <prompt> [--ar …] [--model …] [--count …] [--seed …]."""
@@ -121,6 +127,11 @@ class Asking:
         prompt = self._prompt(context.bot, message, message.text or message.caption or "")
         if not prompt:
             return
+        async with self._one_version(message):
+            await self._read_again(context.bot, message, prompt)
+
+    async def _read_again(self, bot: Bot, message: Message, prompt: str) -> None:
+        """The edited ``message`` asks anew, replacing the job its version before asked for."""
         asked = await self._parking.take_pending(ASKED, f"{message.chat_id}:{message.message_id}")
         status_id = None
         if asked:
@@ -135,9 +146,22 @@ class Asking:
                 await message.reply_text(views.EDIT_TOO_LATE, do_quote=True)
                 return
             status_id = key[1] if key is not None else None
-        await self._ask(
-            context.bot, message, prompt, chatter=_private(message), status_id=status_id
-        )
+        await self._asked(bot, message, prompt, chatter=_private(message), status_id=status_id)
+
+    @contextlib.asynccontextmanager
+    async def _one_version(self, message: Message) -> AsyncIterator[None]:
+        """Read ``message`` once the reading of its version before is done: an edit that came
+        while that one was still in its checks found no job to replace, and asked for another
+        (two pictures paid for one message)."""
+        key = f"{message.chat_id}:{message.message_id}"
+        while (reading := self._reading.get(key)) is not None:
+            await reading.wait()
+        done = self._reading[key] = asyncio.Event()
+        try:
+            yield
+        finally:
+            del self._reading[key]
+            done.set()
 
     async def draw(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """🎨 Draw it, under the question about a short message: draw it after all."""
@@ -221,7 +245,12 @@ class Asking:
         else:
             await self._bot.send_message(chat_id, texts.PHOTO_KEPT)
 
-    async def _ask(
+    async def _ask(self, bot: Bot, message: Message, prompt: str, *, chatter: bool = False) -> None:
+        """Submit ``prompt`` (``_asked``), the first version of ``message``."""
+        async with self._one_version(message):
+            await self._asked(bot, message, prompt, chatter=chatter)
+
+    async def _asked(
         self,
         bot: Bot,
         message: Message,
