@@ -158,24 +158,24 @@ async def test_console_says_when_a_picture_cannot_be_saved_and_still_ends(tmp_pa
 async def test_console_makes_lists_uses_and_deletes_a_character(tmp_path: Path) -> None:
     face = tmp_path / "face.png"
     face.write_bytes(image_bytes("PNG"))
-    script = "\n".join(
-        [
-            f"character create Carol --ref {face}",
-            "character list",
-            "@carol reads a map --count 1",
-            "character delete carol",
-            "character list",
-        ]
-    )
+    # Two sessions on one store: the end of the first one's input waits for its job, which a
+    # delete typed right after it could otherwise overtake (a queued job's character is gone).
+    sessions = [
+        [f"character create Carol --ref {face}", "character list", "@carol reads a map --count 1"],
+        ["character delete carol", "character list"],
+    ]
+    out = ""
     async with FakeFlowServer() as flow:
-        code, out, err = await run_bot(
-            "console",
-            env={"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url},
-            cwd=tmp_path,
-            stdin=script.encode(),
-        )
+        for session in sessions:
+            code, said, err = await run_bot(
+                "console",
+                env={"USEAPI_TOKEN": "test-token", "USEAPI_BASE_URL": flow.base_url},
+                cwd=tmp_path,
+                stdin="\n".join(session).encode(),
+            )
+            assert code == 0, err
+            out += said
         sent = flow.images_requests()[-1].json
-    assert code == 0, err
     assert character_texts.character_created("Carol") in out
     assert "@Carol · 1 picture" in out
     assert re.search(rf"^✅ #{PUBLIC_ID} · nano-banana-2", out, re.MULTILINE)

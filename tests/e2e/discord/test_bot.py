@@ -792,13 +792,18 @@ async def test_a_429_is_retried_by_discord_py(dc: FakeDiscordServer, bot: Bot) -
 
 
 async def test_an_unknown_interactions_job_is_cancelled_and_never_answered(
-    dc: FakeDiscordServer, store: AnyStore, bot: Bot
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
 ) -> None:
     # Discord answers 10062 when the 3 s to acknowledge are over: the user saw "did not
-    # respond" and may ask again, so the job stored before is not answered as well.
+    # respond" and may ask again, so the job stored before is not answered as well. The
+    # upstream holds its answer until then: under load the job could finish first, and a
+    # finished job is not cancelled.
+    flow.hold()
     dc.fail_next("POST", r"^/interactions/\d+/[^/]+/callback$", 404, body=UNKNOWN_INTERACTION)
     late = await dc.slash_command("imagine", {"prompt": "too late"}, user_id=USER)
     await dc.wait_for(f"/interactions/{late.id}/")
+    await until(lambda: is_delivered(store, 1))
+    flow.release()
     result = await imagine(dc, "in time", count=1)
     assert await job_of(store, result) == 2
     await until(lambda: is_delivered(store, 1))
