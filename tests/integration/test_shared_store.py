@@ -10,10 +10,12 @@ import psycopg
 import pytest
 
 from bot.core import history_texts
+from bot.core.domain import Request
 from bot.core.errors import InvalidInput
 from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.ports import LeaseLost
+from bot.core.scheduler import Entry
 from tests.conftest import Sharing, owner
 from tests.fakes.flow_server import FakeFlowServer
 
@@ -73,6 +75,30 @@ async def test_a_cancel_heard_by_a_follower_reaches_the_leader_at_once(
     await told.wait_cancelled(second.job_id, timeout=2.0)
     assert leader.scheduler.positions() == {}
     assert told.answers(second.job_id) == 0
+
+
+async def test_a_job_cancelled_while_the_leader_adopts_it_stays_out_of_its_queue(
+    sharing: Sharing, flow: FakeFlowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A job stored then cancelled at once (a Discord first response that came too late): the
+    # leader hears both; the cancel lands while the adoption still reads the job's entry.
+    leader, told, _ = await sharing()
+    follower, _, _ = await sharing()
+    leader.scheduler.accounts["alice@example.com"].limit = 0.0  # no room: all wait
+    runner = leader._runner  # the interleaving is forced at this one await
+    reading = runner.entry
+
+    async def entry_while_cancelled(job_id: int, user: UserKey, request: Request) -> Entry:
+        await follower.cancel(user, job_id)
+        await told.wait_cancelled(job_id, timeout=2.0)  # the leader has dropped it
+        return await reading(job_id, user, request)
+
+    monkeypatch.setattr(runner, "entry", entry_while_cancelled)
+    submitted = await follower.submit(owner("7"), "a fox")
+    await told.wait_cancelled(submitted.job_id, timeout=5.0)
+    await asyncio.sleep(0.2)  # the adoption's last step
+    assert leader.scheduler.positions() == {}
+    assert told.answers(submitted.job_id) == 0
 
 
 async def test_the_follower_takes_over_when_the_leader_stops(

@@ -56,6 +56,7 @@ class Lead:
         self._tasks = tasks
         self.leading = False
         self._resumed: set[int] = set()
+        self._adopting: set[int] = set()  # stored elsewhere, being read to join the queue
         self._lost: LeaseLost | None = None
         self._deposed = asyncio.Event()
 
@@ -132,9 +133,11 @@ class Lead:
 
     def _adopt(self, job_id: int) -> None:
         if job_id not in self._resumed:
+            self._adopting.add(job_id)
             self._tasks.spawn(self._queue_stored(job_id))
 
     def _drop(self, job_id: int) -> None:
+        self._adopting.discard(job_id)  # an adoption under way must not queue it after all
         self._tasks.spawn(self._end_stored(job_id))
 
     async def _end_stored(self, job_id: int) -> None:
@@ -150,7 +153,14 @@ class Lead:
             await self._delivery.deliver(job_id)
 
     async def _queue_stored(self, job_id: int) -> None:
-        """Queue a job another process stored, unless it has left the queue meanwhile."""
-        job = await self._store.get_job(job_id)
-        if job is not None and job.state is JobState.QUEUED:
-            self._runner.adopt(await self._runner.entry(job.id, job.owner.user, job.request), job)
+        """Queue a job another process stored, unless it has left the queue meanwhile (read
+        as queued, it may be cancelled while its entry is read: ``_drop`` says so)."""
+        try:
+            job = await self._store.get_job(job_id)
+            if job is None or job.state is not JobState.QUEUED:
+                return
+            entry = await self._runner.entry(job.id, job.owner.user, job.request)
+            if job_id in self._adopting:
+                self._runner.adopt(entry, job)
+        finally:
+            self._adopting.discard(job_id)
