@@ -12,6 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.config import Secret, Settings
 from bot.core import history_texts, texts
 from bot.core.i18n import LANGUAGES
@@ -225,6 +227,39 @@ async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board
                 await wait_delivered(store, job_id)
             await until(lambda: not [t for t in shown_now(tg) if "Queued" in t], 5)
             assert not [t for t in shown_now(tg) if "fox 1" in t]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the follower keeps the interaction in memory; the leader answers in the channel",
+)
+async def test_a_discord_prompt_heard_by_a_follower_leaves_no_queued_response_behind(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    # deploy/compose.postgres.yaml: the one process that hears Discord ("front") does not lead
+    # whenever a worker took the lead first (at start, or after front restarted).
+    async with FakeDiscordServer(token=DISCORD_TOKEN) as dc:
+        with dc.patch_discord():
+            worker, _, _ = await sharing()
+            front, _, store = await sharing()
+            assert worker.leading
+            settings = Settings(
+                useapi_token=Secret("test-token"), discord_token=Secret(DISCORD_TOKEN)
+            )
+            hearing = (
+                DiscordFrontEnd(front, settings, store, guild_ready_timeout=0.05).run(),
+                DiscordFrontEnd(worker, settings, store, receive=False).run(),
+            )
+            async with running(*hearing):
+                await dc.wait_ready()
+                inter = await dc.slash_command(
+                    "imagine", {"prompt": "a fox", "count": 1}, user_id=DISCORD_USER
+                )
+                await dc.wait_for(f"/interactions/{inter.id}/")  # "⏳ Queued."
+                await wait_delivered(store, 1)  # the picture, posted in the channel by the worker
+                first = dc.original_message(inter.id)
+                assert first is not None
+                assert "Queued" not in first["content"]
 
 
 def said(tg: FakeTelegramServer) -> list[str]:
