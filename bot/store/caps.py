@@ -14,6 +14,10 @@ from bot.core.ports import CapReached, Caps
 if TYPE_CHECKING:
     from bot.store.postgres_server import Connection
 
+# pg_advisory_xact_lock key: a link or unlink (which changes whose person an account is) takes it
+# alone, each cap check on PostgreSQL shares it, so that the person's key a check locks can't
+# change under it.
+LINKS_LOCK = 0x6E62_6C6B
 # The person's waiting jobs, and the images they asked for on the day, on any of their accounts
 # (the user's, and every account linked to theirs by ``/link``): the service's caps are the
 # person's (``quotas``).
@@ -49,6 +53,9 @@ async def check_postgres(
     # (until the commit); then the counts, read after the turn, see what the others stored.
     # Linked accounts share the identity's key; an account alone is its own.
     place = {"p": user.platform, "u": user.user_id, "d": day, "alone": str(user)}
+    # First a turn beside every other check: no link or unlink is under way until the commit,
+    # so the key below stays the person's (two checks under two keys would not see each other).
+    await db.execute("SELECT pg_advisory_xact_lock_shared(%s)", (LINKS_LOCK,))
     await db.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('caps:' || coalesce((SELECT identity "
         "FROM identities WHERE platform = %(p)s AND user_id = %(u)s), %(alone)s), 0))",

@@ -5,6 +5,7 @@ the language each one reads. Times are the server's, as everywhere in this store
 from __future__ import annotations
 
 from bot.core.people import Identity, UserKey
+from bot.store.caps import LINKS_LOCK
 from bot.store.postgres_server import PostgresDatabase
 
 
@@ -39,6 +40,7 @@ class PostgresPeople(PostgresDatabase):
     async def link(self, first: UserKey, second: UserKey) -> bool:
         try:
             async with self._transaction() as db:
+                await db.execute("SELECT pg_advisory_xact_lock(%s)", (LINKS_LOCK,))  # caps.py
                 # Either user linked already (or meanwhile, by another process: the unique key
                 # makes this wait for it) inserts fewer than both: then nothing is kept.
                 cur = await db.execute(
@@ -56,12 +58,15 @@ class PostgresPeople(PostgresDatabase):
         return True
 
     async def unlink(self, user: UserKey) -> list[UserKey]:
-        rows = await self._query(
-            "DELETE FROM identities WHERE identity = "
-            "(SELECT identity FROM identities WHERE platform = %s AND user_id = %s) "
-            "RETURNING platform, user_id",
-            (user.platform, user.user_id),
-        )
+        async with self._transaction() as db:
+            await db.execute("SELECT pg_advisory_xact_lock(%s)", (LINKS_LOCK,))  # caps.py
+            cur = await db.execute(
+                "DELETE FROM identities WHERE identity = "
+                "(SELECT identity FROM identities WHERE platform = %s AND user_id = %s) "
+                "RETURNING platform, user_id",
+                (user.platform, user.user_id),
+            )
+            rows = await cur.fetchall()
         return sorted((UserKey(row["platform"], row["user_id"]) for row in rows), key=str)
 
     async def add_link_code(self, user: UserKey, code_hash: str, *, ttl: float) -> None:

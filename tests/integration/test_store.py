@@ -13,6 +13,7 @@ import sqlite3
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
@@ -34,6 +35,7 @@ from bot.providers.flow import FlowClient
 from bot.store import SchemaTooNew, StoreError, StoreUrl, open_store
 from bot.store.migrations import LATEST, MIGRATIONS
 from bot.store.postgres import PostgresStore
+from bot.store.postgres_server import Connection
 from tests.conftest import FAST, AnyStore, owner
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.notifier import RecordingNotifier
@@ -468,6 +470,51 @@ async def test_linked_accounts_in_two_processes_cant_pass_the_quota_together(
         )
     assert sum(not isinstance(o, BaseException) for o in outcomes) == 3
     assert all(isinstance(o, CapReached) for o in outcomes if isinstance(o, BaseException))
+
+
+async def test_a_link_made_while_a_job_is_being_stored_cant_pass_the_quota(
+    postgres_url: str,
+) -> None:
+    # The second account's job takes its turn under its own key while the link makes it the
+    # first account's person: the first account's job must still wait for it before it counts.
+    caps = Caps(queued=10, images=1)
+    discord, telegram = owner("1", "discord"), owner("2", "telegram")
+    async with open_store(postgres_url) as store, open_store(postgres_url) as other:
+        assert isinstance(store, PostgresStore)
+        async with await store.connect() as gate, await store.connect() as watch:
+            async with gate.transaction():
+                # Each job, counted, waits here to write its usage (before its commit).
+                await gate.execute("LOCK TABLE usage IN EXCLUSIVE MODE")
+                second = asyncio.ensure_future(
+                    other.add_job(telegram, request("two"), {}, day="2026-01-01", caps=caps)
+                )
+                await until_waiting(watch, 1)
+                linking = asyncio.ensure_future(store.link(discord.user, telegram.user))
+                await until_waiting(watch, 2, unless=linking)  # made, or waiting its turn
+                first = asyncio.ensure_future(
+                    store.add_job(discord, request("one"), {}, day="2026-01-01", caps=caps)
+                )
+                await until_waiting(watch, 2 if linking.done() else 3)
+            outcomes = await asyncio.gather(second, linking, first, return_exceptions=True)
+    assert outcomes[1] is True  # linked, once the second job was stored
+    assert not isinstance(outcomes[0], BaseException)
+    assert isinstance(outcomes[2], CapReached)
+
+
+async def until_waiting(db: Connection, n: int, unless: asyncio.Future[Any] | None = None) -> None:
+    """Until ``n`` sessions of this database wait for a lock (a table's or an advisory one), or
+    ``unless`` is done; ``db`` outside a transaction (one sees the sessions as they were at its
+    start)."""
+    async with asyncio.timeout(5):
+        while unless is None or not unless.done():
+            cur = await db.execute(
+                "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            row = await cur.fetchone()
+            if row is not None and row["n"] >= n:
+                return
+            await asyncio.sleep(0.01)
 
 
 async def test_a_job_is_read_back_whatever_else_is_being_read(store: AnyStore) -> None:
