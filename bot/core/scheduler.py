@@ -37,6 +37,7 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -162,6 +163,13 @@ class Scheduler:
                     self._forget_if_empty(user)
                     return entry
         return None
+
+    def told(self, job_id: int) -> None:
+        """A job that waited for its place to be told (``not_before`` infinite) may start."""
+        for queue in self._queues.values():
+            for entry in queue:
+                if entry.job_id == job_id and entry.not_before == math.inf:
+                    entry.not_before = 0.0
 
     def entries(self) -> list[Entry]:
         return [e for q in self._queues.values() for e in q]
@@ -295,7 +303,10 @@ class Scheduler:
     def next_ready_at(self, now: float) -> float | None:
         """When the earliest job waiting on a backoff, or on a road's minute, may become
         ready (None if none waits)."""
-        waits = [e.not_before for q in self._queues.values() for e in q if e.not_before > now]
+        # An infinite wait is for ``told``, which wakes the dispatcher itself.
+        waits = [
+            e.not_before for q in self._queues.values() for e in q if now < e.not_before < math.inf
+        ]
         if self._queues:
             waits += filter(None, (unit.next_room_at(now) for unit in self.roads.values()))
             waits += filter(None, (a.evident_at(now) for a in self.accounts.values()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -399,3 +400,17 @@ def test_a_refusal_that_came_back_after_another_call_ended_is_no_lower_mark() ->
     account.start(1, 1.0)
     account.settle(1.125)
     assert account.limit == 4  # four held at once is what it held before: no rise
+
+
+def test_a_job_waiting_to_be_told_is_passed_over_until_it_is() -> None:
+    a, b = users("a", "b")
+    sched = scheduler({"x": 3})
+    sched.add(Entry(1, a, not_before=math.inf))  # its place not told yet (Discord)
+    sched.add(Entry(2, a))
+    sched.add(Entry(3, b, not_before=math.inf))
+    assert [s.entry.job_id for s in drain(sched)] == [2]
+    assert sched.next_ready_at(0.0) is None  # nothing for a timer: ``told`` wakes it
+    assert sched.position(1) > 0  # still waiting, in its turn
+    sched.told(1)
+    sched.told(3)
+    assert sorted(s.entry.job_id for s in drain(sched)) == [1, 3]

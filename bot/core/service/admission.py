@@ -280,10 +280,14 @@ class Admission:
         request: Request,
         blobs: dict[str, bytes],
         parent: Lineage | None,
+        until_told: bool = False,
     ) -> Submitted:
-        """Store and queue the job; caps count ``person`` (the owner's linked accounts)."""
+        """Store and queue the job; caps count ``person`` (the owner's linked accounts).
+        ``until_told``: it waits in the queue for ``Runner.told``."""
         async with self._storing:
             entry = await self._runner.entry(0, person, request)
+            if until_told:
+                entry.not_before = math.inf
             if stranded := self._accounts.stranded(entry, waited=math.inf):
                 raise InvalidInput(stranded.message)  # it changed while the images were fetched
             # The caps are checked again where the job is stored, together: a count read

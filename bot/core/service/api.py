@@ -32,10 +32,15 @@ class Admitted(Protocol):
     """A request that passed every check but its images, holding its place in the queue."""
 
     async def submit(
-        self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
+        self,
+        *,
+        fetch: Fetch | None = None,
+        route: Mapping[str, str] | None = None,
+        until_told: bool = False,
     ) -> Submitted:
         """Fetch and check the references, store and queue the job; ``route`` holds the front
-        end's own ids for the answer (its status message)."""
+        end's own ids for the answer (its status message). ``until_told``: the job starts only
+        once the front end says its place was told (``BotApi.told``) or cancels it."""
         ...
 
 
@@ -108,6 +113,10 @@ class BotApi(Protocol):
     async def cancel(self, user: UserKey, job_id: int) -> str:
         """Cancel a waiting or running job (a running one's result is thrown away: the upstream
         call can't be stopped); the sentence saying it is done."""
+        ...
+
+    def told(self, job_id: int) -> None:
+        """A job submitted ``until_told`` may start: its owner was told its place."""
         ...
 
     def seen(self, user: UserKey) -> None:

@@ -78,6 +78,9 @@ class Asking:
         await self._history.check_cancel(user, job)
         return await self._runner.cancel(job_id, told_where_asked(user, job))
 
+    def told(self, job_id: int) -> None:
+        self._runner.told(job_id)
+
 
 async def _ready(images: Sequence[bytes]) -> Sequence[bytes]:
     return images

@@ -25,7 +25,7 @@ PREPARE_SLOTS = 2
 # Stores and queues a job for a person, its pictures' bytes by their sha256, the result it was
 # made from (``Admission.enqueue``).
 Enqueue = Callable[
-    [Owner, UserKey, Request, dict[str, bytes], Lineage | None], Awaitable[Submitted]
+    [Owner, UserKey, Request, dict[str, bytes], Lineage | None, bool], Awaitable[Submitted]
 ]
 
 
@@ -80,7 +80,11 @@ class Reservation:
         self._parent = parent
 
     async def submit(
-        self, *, fetch: Fetch | None = None, route: Mapping[str, str] | None = None
+        self,
+        *,
+        fetch: Fetch | None = None,
+        route: Mapping[str, str] | None = None,
+        until_told: bool = False,
     ) -> Submitted:
         """Store and queue the job; ``route`` adds the front end's ids (its status message)."""
         owner = replace(self._owner, route=route) if route is not None else self._owner
@@ -94,4 +98,4 @@ class Reservation:
             assert isinstance(request, GenerationRequest)
             request = replace(request, references=(*request.references, *uploads))
             blobs = {p.sha256: p.data for p in prepared}
-        return await self._enqueue(owner, self._person, request, blobs, self._parent)
+        return await self._enqueue(owner, self._person, request, blobs, self._parent, until_told)

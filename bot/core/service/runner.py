@@ -135,6 +135,10 @@ class Runner:
             self._wake.set()
             self._progress.waiting(job, None)
 
+    def told(self, job_id: int) -> None:
+        self._scheduler.told(job_id)
+        self._wake.set()
+
     def drop_cancelled(self, job_id: int) -> None:
         self._scheduler.remove(job_id)
         self._tries.pop(job_id, None)

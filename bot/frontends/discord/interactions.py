@@ -161,12 +161,13 @@ async def start_job(
     place in the queue; whether it was queued. What the checks refuse is said privately at once
     (``refuse``), with no public status first; checks that take longer than ``ACK_BUDGET`` are
     deferred. Durable by construction: the job is stored before it is announced, so a /queue
-    elsewhere shows it, and a crash never announces a job that isn't there."""
+    elsewhere shows it, and a crash never announces a job that isn't there. It starts only once
+    announced: one Discord forgot (10062) is cancelled before the upstream is asked."""
     first = FirstResponse.of(interaction)
     client = client_of(interaction)
     try:
         async with admit(owner(interaction)) as admission:
-            submitted = await admission.submit(fetch=fetch)
+            submitted = await admission.submit(fetch=fetch, until_told=True)
             # Nothing awaited since the job was queued: its progress and answer can't have
             # come yet; they wait for the first response.
             live = client.live.track(submitted.job_id, interaction)
@@ -182,12 +183,14 @@ async def start_job(
     finally:
         live.final = not said
         live.answered.set()
-    if not said:
-        # Too late: the user saw "did not respond", so they may simply ask again; this one
-        # must not be made (and paid) as well.
-        client.live.discard(submitted.job_id)
-        with contextlib.suppress(InvalidInput):
-            await client.service.cancel(owner(interaction).user, submitted.job_id)
+        if said:
+            client.service.told(submitted.job_id)
+        else:
+            # Too late: the user saw "did not respond", so they may simply ask again; this one
+            # must not be made (and paid) as well, and it hasn't started.
+            client.live.discard(submitted.job_id)
+            with contextlib.suppress(InvalidInput):
+                await client.service.cancel(owner(interaction).user, submitted.job_id)
     return said
 
 
