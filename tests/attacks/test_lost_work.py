@@ -15,7 +15,7 @@ import pytest
 from bot.core import texts
 from bot.core.domain import GenerationRequest, ImageRef, JobState, ResultImage
 from bot.core.service import delivery
-from bot.frontends.telegram.status import saying
+from bot.frontends.telegram.status import UNDER_WAY, saying
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import until
 from tests.conftest import AnyStore, as_uploaded, build_service, owner, wait_delivered
@@ -65,7 +65,7 @@ async def test_a_status_message_failing_once_does_not_drop_the_request(
     failed, status = tg.calls_of("sendMessage")
     assert failed.error is not None
     assert status.error is None
-    assert text_of(status) == saying(texts.queued(1))
+    assert text_of(status) == saying(UNDER_WAY)
     assert len(tg.calls_of("editMessageMedia")) == 1
 
 

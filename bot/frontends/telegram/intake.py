@@ -115,20 +115,20 @@ class Intake:
                 await self._refuse(bot, InvalidInput(texts.INTERNAL), None, chat_id, answer_to)
         if submitted is None or posting is None:
             return submitted
-        text = texts.queued(submitted.position, paused=submitted.paused)
         if posting.listed:  # its line says what it is (its answer may have come: nothing)
             job = await self._service.job(submitted.job_id)
             if job is not None:
                 shown = JobStatus(job.is_upscale, submitted.position, paused=submitted.paused)
                 self._book.boards.describe(job, shown)
             return submitted
+        waiting = JobStatus(False, submitted.position, paused=submitted.paused)  # any kind waits so
         key = await self._book.post(
             bot,
             submitted.job_id,
             posting,
             chat_id=chat_id,
             answer_to=answer_to,
-            text=status.saying(text),
+            text=status.own(waiting),
         )
         if key is not None and on_status is not None:
             await on_status(key[1])

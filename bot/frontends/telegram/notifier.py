@@ -77,7 +77,7 @@ class TelegramNotifier:
             return
         outbound.answering.set(int(job.owner.user_id))
         paid = partial(allowance.take, chat_id, need, job.id if running else None)
-        told = status.saying(status_now.text)
+        told = status.own(status_now)
         at, due = outbound.at(Urgency.PROGRESS), outbound.unless_overtaken(paid)
         with contextlib.suppress(Overtaken), at, due:  # not paid for at its turn: not sent
             await status.edit(self._bot, key, told)

@@ -15,6 +15,7 @@ from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 
 from bot.core.i18n import Text, _, join
 from bot.core.people import Owner
+from bot.core.presenters import JobStatus
 from bot.frontends.telegram import views
 
 StatusKey = tuple[int, int]  # (chat id, message id)
@@ -29,6 +30,10 @@ _GONE = ("message to edit not found", "message can't be edited", "no text in the
 # Under what a job's own status message says: its chat's calls may leave it none to count its
 # place down with (``allowance``), and its answer takes its place.
 RESULT_HERE = _("This message becomes your result when it's ready.")
+# A job's own status message may stand as it went until the picture takes its place (a
+# one-image job brings no call for its start: ``allowance``): "next" is said so that it stays
+# true once the job runs.
+UNDER_WAY = _("⏳ Your job is next, or already under way.")
 
 
 def key_of(owner: Owner) -> StatusKey | None:
@@ -41,6 +46,13 @@ def saying(said: str) -> Text:
     """What a job's own status message says: ``said`` (where the job is), and where its
     result comes."""
     return join("\n", [said, RESULT_HERE])
+
+
+def own(shown: JobStatus) -> Text:
+    """What a job's own status message says of ``shown``: its place, or that it runs; "next"
+    in words that stay true while it runs."""
+    waiting_next = not shown.running and not shown.paused and shown.position == 1
+    return saying(UNDER_WAY if waiting_next else shown.text)
 
 
 def answer_to(owner: Owner) -> int | None:

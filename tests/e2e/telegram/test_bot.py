@@ -23,7 +23,7 @@ from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.service import delivery, progress
 from bot.frontends.telegram import board, views
-from bot.frontends.telegram.status import RESULT_HERE, saying
+from bot.frontends.telegram.status import RESULT_HERE, UNDER_WAY, saying
 from tests.conftest import as_uploaded
 from tests.e2e.telegram.harness import (
     ADMIN,
@@ -129,7 +129,7 @@ async def test_imagine_with_flags_sends_an_album_then_one_keyboard(bot: BotUnder
     # The status message says where the job is; answered at once, it is never edited to
     # "generating", and becomes the album's keyboard message: three calls in all.
     status_call = tg.calls_of("sendMessage")[0]
-    assert text_of(status_call) == saying(texts.queued(1))
+    assert text_of(status_call) == saying(UNDER_WAY)
     assert status_call.params["reply_parameters"]["message_id"] == asked["message"]["message_id"]
     [keyboard_edit] = tg.calls_of("editMessageText")
     status_id = keyboard_edit.params["message_id"]
@@ -661,7 +661,7 @@ async def test_a_one_image_job_costs_two_calls_its_status_becoming_the_picture(
     # Answered within a second: no "generating" on the way, no chat action, nothing deleted.
     assert to_the_chat(tg) == ["sendMessage", "editMessageMedia"]
     [status] = tg.calls_of("sendMessage")
-    assert text_of(status) == saying(texts.queued(1))
+    assert text_of(status) == saying(UNDER_WAY)
     [answer] = tg.calls_of("editMessageMedia")
     message = tg.message(USER, answer.params["message_id"])
     assert message is not None
@@ -669,6 +669,26 @@ async def test_a_one_image_job_costs_two_calls_its_status_becoming_the_picture(
     assert "text" not in message
     assert " · nano-banana-2-lite · seed " in message["caption"]
     assert labels(message["reply_markup"]) == [["✏️ Edit 1"], ["🎲 Draw again"]]
+
+
+async def test_a_lone_jobs_status_message_is_true_for_its_whole_run(
+    bot: BotUnderTest, calm: None
+) -> None:
+    # A one-image job's chat has no call to spare for its start (``allowance``): what its
+    # status message says when it goes stands until the picture takes its place, and must
+    # still be true while the job runs.
+    await bot.start()
+    tg = bot.tg
+    bot.flow.hold()
+    await tg.post_message(USER, USER, "/imagine a fox --count 1")
+    [status] = await tg.wait_for("sendMessage")
+    await runs(bot, 1)
+    await asyncio.sleep(1.0)  # its start would have been told by now, had it a call for it
+    assert text_of(status) == saying(UNDER_WAY)
+    assert texts.queued(1) not in text_of(status)  # "you're next" while it runs: read as stuck
+    bot.flow.release()
+    await bot.delivered(1)
+    assert to_the_chat(tg) == ["sendMessage", "editMessageMedia"]
 
 
 async def test_a_running_jobs_status_counts_its_time_calmly_and_never_after_the_answer(
@@ -879,7 +899,7 @@ async def test_a_failed_job_is_told_on_its_status_or_anew_if_that_is_gone(
     asked = await tg.post_message(USER, USER, "/imagine another fox --count 1")
     asked_id = asked["message"]["message_id"]
     await tg.wait_for("sendMessage", predicate=lambda c: replies_to(c, asked_id))
-    [queued] = [m for m in tg.sent_messages(USER) if m.get("text") == saying(texts.queued(1))]
+    [queued] = [m for m in tg.sent_messages(USER) if m.get("text") == saying(UNDER_WAY)]
     async with bot.raw_bot() as admin:
         await admin.delete_message(USER, queued["message_id"])
     await bot.delivered(2)

@@ -15,7 +15,7 @@ from bot.core.domain import GenerationRequest, JobState
 from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import asking, board, kept, views
-from bot.frontends.telegram.status import saying
+from bot.frontends.telegram.status import UNDER_WAY, saying
 from tests.conftest import as_uploaded
 from tests.e2e.telegram.harness import (
     GROUP,
@@ -306,7 +306,7 @@ async def test_an_edited_prompt_replaces_its_job_while_it_waits(bot: BotUnderTes
     await until(lambda: bot.service.scheduler.position(2) > 0)
     # Each says its place at once: the first on its status message, then the second (asked
     # while the first is open) on the chat's board.
-    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == saying(texts.queued(1)))
+    await tg.wait_for("sendMessage", predicate=lambda c: text_of(c) == saying(UNDER_WAY))
     await tg.wait_for("sendMessage", predicate=lambda c: texts.queued_for_all(1) in text_of(c))
     # The edit waits until the message's job is noted (just after it is queued).
     noted = f"{USER}:{message_id(asked)}"

@@ -18,7 +18,7 @@ from bot.core.people import TELEGRAM, Owner, UserKey
 from bot.core.presenters import label
 from bot.core.service.delivery import result_of
 from bot.frontends.telegram import outbound, views
-from bot.frontends.telegram.status import saying
+from bot.frontends.telegram.status import UNDER_WAY, saying
 from tests.e2e.telegram.harness import USER, BotUnderTest, labels, text_of
 from tests.fakes.telegram_server import Call
 from tests.languages import TELEGRAM as SPOKEN
@@ -62,8 +62,8 @@ async def test_a_user_is_answered_in_their_apps_language(bot: BotUnderTest) -> N
     # The status message: its place, and that the answer takes its place (one image brings
     # no call to spare for "generating": ``allowance``).
     [status] = tg.calls_of("sendMessage")
-    assert text_of(status) == READER.render(saying(texts.queued(1)))
-    assert text_of(status) != saying(texts.queued(1))
+    assert text_of(status) == READER.render(saying(UNDER_WAY))
+    assert text_of(status) != saying(UNDER_WAY)
     # The caption and the buttons under it.
     result = result_of(job, await bot.store.results(job.id), bot.service.models)
     shown = ResultView.of(result, bot.service.models, limit=outbound.MAX_CAPTION, language=READER)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import texts
 from bot.frontends.telegram import board, status_book
-from bot.frontends.telegram.status import saying
+from bot.frontends.telegram.status import UNDER_WAY, saying
 from tests.e2e.telegram.harness import (
     TOKEN,
     USER,
@@ -64,7 +63,7 @@ async def test_an_answer_that_comes_while_its_status_message_is_on_its_way_takes
 
     calls = to_the_chat(tg)
     assert [c.method for c in calls] == ["sendMessage", "editMessageMedia"]
-    assert text_of(calls[0]) == saying(texts.queued(1))
+    assert text_of(calls[0]) == saying(UNDER_WAY)
     sent = tg.sent_messages(USER)
     assert len(sent) == 1
     assert calls[1].params["message_id"] == sent[0]["message_id"]
@@ -186,7 +185,7 @@ async def test_a_status_message_parked_before_a_kill_becomes_the_answer(
                 await asyncio.sleep(0.01)
         await killed(bot)
         [queued] = tg.sent_messages(USER)
-        assert queued["text"] == saying(texts.queued(1))
+        assert queued["text"] == saying(UNDER_WAY)
 
         bot = await bot_process(tg, flow, tmp_path, starts=2)
         flow.release()
