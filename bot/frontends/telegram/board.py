@@ -13,9 +13,9 @@ its jobs brought that the board's one message did not take go to their starts an
 
 A listed job's answer is a reply of its own and the board drops its line, but the job whose
 command the board replies to has its answer take the board's place (``hand_over``), as a
-quiet chat's status message does, and the jobs still listed go on a new board under the latest
-command (whose job usually ends last, and takes that one's place). A board with nothing left
-to list goes.
+quiet chat's status message does (waiting for it if it is on its way under that command), and
+the jobs still listed go on a new board under the latest command (whose job usually ends last,
+and takes that one's place). A board with nothing left to list goes.
 
 A chat's board lists only the jobs asked in that chat: a prompt is never shown elsewhere.
 Everyone there reads it, so a line says its job's place as it is true for any of them
@@ -62,6 +62,15 @@ class _Line:
 
 
 @dataclass(eq=False)
+class _Going:
+    """A board's new message whose turn came: on its way to Telegram, under ``replies_to``'s
+    command."""
+
+    replies_to: int
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)  # Telegram answered
+
+
+@dataclass(eq=False)
 class Board:
     chat_id: int
     reader: Language  # its language: its opener's (a taken-up one's, its earliest job's asker's)
@@ -69,6 +78,7 @@ class Board:
     lines: dict[int, _Line | None] = field(default_factory=dict)
     key: StatusKey | None = None  # the message, once it went
     replies_to: int | None = None  # the job whose command the message replies to
+    going: _Going | None = None  # a new message on its way (its answer waits to take its place)
     handed: list[StatusKey] = field(default_factory=list)  # messages answers took: unpark
     version: int = 0  # what it says changes: an edit made before is overtaken
     acknowledge: bool = False  # a job joined since the board last went out: at status urgency
@@ -147,12 +157,18 @@ class Boards:
             board.change(worth=started)
         return True
 
-    def hand_over(self, job_id: int) -> StatusKey | None:
+    async def hand_over(self, job_id: int) -> StatusKey | None:
         """The board's message, for the job's answer to take its place, if it replies to the
-        job's command; else None. The jobs it still lists go on a new board, under the latest
-        command, whose job is usually the last to end: its answer takes that one's place."""
+        job's command (once Telegram has it, if it is on its way); else None. The jobs it still
+        lists go on a new board, under the latest command, whose job is usually the last to
+        end: its answer takes that one's place."""
         board = self._listed.get(job_id)
-        if board is None or board.key is None or board.replies_to != job_id:
+        if board is None:
+            return None
+        going = board.going
+        if going is not None and going.replies_to == job_id:  # a picture besides it: 2 calls
+            await going.arrived.wait()
+        if board.key is None or board.replies_to != job_id:
             return None
         key, board.key = board.key, None
         board.handed.append(key)
@@ -226,7 +242,7 @@ class Boards:
             due = board_due(board, version, self._allowance, need)
             try:
                 with reading(board.reader), outbound.at(urgency), outbound.unless_overtaken(due):
-                    await self._say(bot, board)
+                    await self._say(bot, board, due)
             except Overtaken:  # it changed while waiting its turn, or can't be paid for now
                 board.acknowledge |= acknowledge
                 board.worth |= worth
@@ -239,8 +255,9 @@ class Boards:
             except Exception:
                 log.exception("chat %d: the board could not be updated", board.chat_id)
 
-    async def _say(self, bot: Bot, board: Board) -> None:
-        """One request: the board sent, edited or removed, as its lines say now."""
+    async def _say(self, bot: Bot, board: Board, due: Callable[[], bool]) -> None:
+        """One request: the board sent, edited or removed, as its lines say now (``due``: what
+        its turn asks)."""
         shown = [(job, line) for job, line in board.lines.items() if line is not None]
         key = board.key
         if not shown:
@@ -252,9 +269,20 @@ class Boards:
             return
         if key is None or not await status.edit(bot, key, board.text()):
             last, line = shown[-1]  # the latest command: the board sits under it
-            sent = await status.send(bot, board.chat_id, board.text(), line.answer_to)
-            key = board.key = (board.chat_id, sent.message_id)
-            board.replies_to = last
+            going = _Going(last)
+
+            def sending() -> bool:  # from its turn until Telegram answers: its answer waits
+                board.going = going if due() else None
+                return board.going is not None
+
+            try:
+                with outbound.unless_overtaken(sending):
+                    sent = await status.send(bot, board.chat_id, board.text(), line.answer_to)
+                key = board.key = (board.chat_id, sent.message_id)
+                board.replies_to = last
+            finally:
+                board.going = None
+                going.arrived.set()
         new = [(job, line) for job, line in shown if line.parked != key]
         if new and board.key == key:  # where a restart finds the board (unless answered)
             for _job, line in new:

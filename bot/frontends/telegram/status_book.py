@@ -148,7 +148,7 @@ class StatusBook:
         A status message not yet sent never will be (a reused one takes the answer as it is);
         one on its way is waited for. A job on its chat's board leaves it, or takes its place
         if the board replies to its command (``Boards.hand_over``)."""
-        board = self.boards.hand_over(job.id)
+        board = await self.boards.hand_over(job.id)
         self.release(job)
         if board is not None:  # its own from here on (a retry finds it; a restart, a picture)
             self._remember(job.id, board)

@@ -20,6 +20,7 @@ from tests.e2e.telegram.harness import (
     BotUnderTest,
     spend_the_chats_budget,
     text_of,
+    upstream_posts,
 )
 from tests.fakes.telegram_server import FakeTelegramServer, Json
 
@@ -171,3 +172,33 @@ async def test_a_busy_chats_jobs_cost_two_calls_each_however_long_they_wait(
     assert len(calls) <= 2 * len(asked)  # acknowledged, told as the calls left allow, answered
     assert [len(answers_to(tg, command)) for command in asked] == [1, 1, 1, 1, 1]
     assert not [m for m in tg.sent_messages(USER) if "photo" not in m]  # no "queued" left
+
+
+async def test_a_boards_only_job_answered_while_the_board_is_on_its_way_takes_its_place(
+    bot: BotUnderTest,
+) -> None:
+    # The board is with Telegram for a second and a half; its only job is answered meanwhile
+    # (after its turn came: half a second). The answer waits for the board and takes its
+    # place, as a status message's does: no picture of its own, no board left to delete (two
+    # calls for each job).
+    await bot.start()
+    tg = bot.tg
+    tg.delays = {"sendMessage": 1.5}
+    bot.flow.latency = 0.5
+    bot.flow.stall_next(3.0)  # the first job keeps the chat busy
+    await tg.post_message(USER, USER, "/imagine fox 0 --count 1")
+    await until(lambda: upstream_posts(bot.flow))
+    command = await tg.post_message(USER, USER, "/imagine fox 1 --count 1")
+    await bot.delivered(2)
+    await bot.delivered(1)
+    await asyncio.sleep(0.5)  # nothing else comes
+
+    calls = [c for c in tg.calls if c.params.get("chat_id") == USER]
+    assert sorted(c.method for c in calls) == [
+        "editMessageMedia",
+        "editMessageMedia",
+        "sendMessage",
+        "sendMessage",
+    ]
+    assert len(answers_to(tg, command)) == 1  # the board, which replied to its command
+    assert not boards(tg)
