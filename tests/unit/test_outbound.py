@@ -180,6 +180,28 @@ async def test_a_flood_wait_rests_its_chat_only_and_the_request_goes_again() -> 
     assert tg.order == ["other chat", "answer", "same chat"]
 
 
+async def test_a_request_written_at_its_turn_says_what_is_true_when_it_goes() -> None:
+    limiter, tg = Outbound(max_retries=0, limits=SMALL), Telegram()
+    await tg.send(limiter, "a")
+    await tg.send(limiter, "b")  # the chat's budget is used up for now
+    said = {"place": "next"}
+    data = {"chat_id": CHAT, "text": "made: next"}
+
+    async def call() -> bool:
+        tg.order.append(data["text"])
+        return True
+
+    with outbound.written_at_turn(lambda: f"at its turn: {said['place']}"):
+        board = asyncio.create_task(
+            limiter.process_request(call, (), {}, "sendMessage", data, None)
+        )
+    await asyncio.sleep(0)  # waiting for room
+    said["place"] = "running"
+    async with asyncio.timeout(5):
+        await board
+    assert tg.order == ["a", "b", "at its turn: running"]
+
+
 def test_clip_counts_utf16_units_and_never_splits_a_character() -> None:
     assert clip("short", 10) == "short"
     assert clip("x" * 11, 10) == "x" * 9 + "…"

@@ -56,3 +56,19 @@ async def test_a_long_queue_counts_down_within_a_budget() -> None:
     told = await reports_per_ten_seconds(400, 100.0)
     assert sum(told) > 0
     assert max(told) <= progress.REFRESHES * 10  # not 400 every 10 s (40 a second)
+
+
+async def test_where_jobs_are_now_is_said_whatever_was_told() -> None:
+    # Nothing told yet (a state is told once it lasted SETTLE): the places are those of now,
+    # and a job that left the queue runs, its "running" not stored yet.
+    scheduler = Scheduler(running_per_user=2, floor=3, ceiling=20)  # no account: all wait
+    live = Progress(scheduler, lambda: 0.0, Tasks(), {}, english)
+    request = GenerationRequest("a fox", "nano-banana-2", "1:1", 1, 5)
+    for i in (1, 2, 3):
+        scheduler.add(Entry(i, owner("1").user))
+        live.waiting(Job(i, owner("1"), request), JobStatus(False, position=1))
+    scheduler.remove(1)
+    now = live.now([1, 2, 3, 4])
+    assert sorted(now) == [1, 2, 3]  # job 4 is not this process's
+    assert now[1].running
+    assert [now[2].position, now[3].position] == [1, 2]

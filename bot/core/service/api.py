@@ -6,7 +6,7 @@ A front end turns what a user did into one of these calls and renders the answer
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ from bot.core.options import Options
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Defaults, Limits
 from bot.core.ports import Notifier, Posted
-from bot.core.presenters import InfoView, LinkView, ServerPanel
+from bot.core.presenters import InfoView, JobStatus, LinkView, ServerPanel
 from bot.core.stats import StatsView
 
 # Fetches a request's reference images (a front end's download), called when it is their turn.
@@ -163,6 +163,12 @@ class BotApi(Protocol):
 
     async def job(self, job_id: int) -> Job | None:
         """The job as stored now (a late progress report must not overwrite its answer)."""
+        ...
+
+    def statuses(self, job_ids: Collection[int]) -> Mapping[int, JobStatus]:
+        """Where each of these jobs is now, from memory, whatever its status message was last
+        told (jobs this process doesn't queue or run are left out): for a message several jobs
+        share, said when it goes."""
         ...
 
     async def find_job(self, ref: str) -> Job | None:

@@ -1,9 +1,11 @@
 """What the service answers the operator's admins, a server's admins and monitoring
-(``bot.core.monitoring``: ``health`` and ``snapshot``): a part of ``Service``, kept apart.
+(``bot.core.monitoring``: ``health`` and ``snapshot``), and what it says of open jobs from
+memory (``statuses``): a part of ``Service``, kept apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from bot.core import admin_texts
@@ -11,11 +13,12 @@ from bot.core.alerts import HeldAlert
 from bot.core.monitoring import Health, Snapshot
 from bot.core.people import Owner, UserKey
 from bot.core.ports import Store
-from bot.core.presenters import ServerPanel
+from bot.core.presenters import JobStatus, ServerPanel
 from bot.core.scheduler import Scheduler
 from bot.core.service.accounts import Accounts
 from bot.core.service.admin import Admin, Answer
 from bot.core.service.delivery import Delivery
+from bot.core.service.progress import Progress
 from bot.core.service.servers import Servers
 
 
@@ -27,6 +30,7 @@ class Operating:
     _accounts: Accounts
     _admin: Admin
     _delivery: Delivery
+    _progress: Progress
     _servers: Servers
 
     async def admin(self, actor: UserKey, line: str) -> Answer:
@@ -66,6 +70,9 @@ class Operating:
             accounts=self._accounts.states(),
             platforms=self._delivery.platforms(),
         )
+
+    def statuses(self, job_ids: Collection[int]) -> dict[int, JobStatus]:
+        return self._progress.now(job_ids)
 
     async def undelivered_alerts(self) -> list[HeldAlert]:
         return await self._delivery.held_alerts()

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import statistics
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from bot.core.domain import Job
@@ -135,6 +135,21 @@ class Progress:
         live = self._live.pop(job_id, None)
         if live is not None and live.telling is not None:
             live.telling.cancel()
+
+    def now(self, job_ids: Collection[int]) -> dict[int, JobStatus]:
+        """What the status of each of ``job_ids`` this process queues or runs is now, told or
+        not: for a front end that says it when a message goes (a busy chat's board). A job
+        that left the queue runs (its "running" may not be stored yet)."""
+        now, positions = self._clock(), self._scheduler.positions()
+        found = {}
+        for job_id in job_ids:
+            if (live := self._live.get(job_id)) is None:
+                continue
+            if live.started_at is None and job_id not in positions:
+                found[job_id] = JobStatus(live.job.is_upscale, elapsed=0.0)
+            else:
+                found[job_id] = self._status(live, now, positions)
+        return found
 
     # Telling.
 

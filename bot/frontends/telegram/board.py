@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from telegram import Bot
@@ -99,6 +99,14 @@ class Board:
             return Need.ACKNOWLEDGE
         return Need.CHANGE if self.worth else Need.REFRESH
 
+    def catch_up(self, places: Mapping[int, JobStatus]) -> None:
+        """Each line's status as ``places`` says it is now (for the jobs they know waiting or
+        running: the others keep what they were told)."""
+        for job_id, line in self.lines.items():
+            shown = places.get(job_id)
+            if line is not None and shown is not None and (shown.running or shown.position):
+                line.status, line.running = shown.for_all, shown.running
+
     def text(self) -> str:
         """Its lines, or the newest that fit in a message (a group's members can list more):
         an ellipsis stands for the older ones, each shown when it was asked."""
@@ -114,10 +122,15 @@ class Board:
         return join("\n", [HEADING, *(["…"] if fits < len(shown) else []), *kept])
 
 
+# Where jobs are now, as the service says (``BotApi.statuses``).
+Places = Callable[[Collection[int]], Mapping[int, JobStatus]]
+
+
 class Boards:
-    def __init__(self, parking: Parking, allowance: Allowance) -> None:
+    def __init__(self, parking: Parking, allowance: Allowance, places: Places) -> None:
         self._parking = parking
         self._allowance = allowance
+        self._places = places
         self._boards: dict[int, Board] = {}
         self._listed: dict[int, Board] = {}  # job id → the board that lists it
 
@@ -267,27 +280,41 @@ class Boards:
                 board.key = None
                 board.changed.set()
             return
-        if key is None or not await status.edit(bot, key, board.text()):
-            last, line = shown[-1]  # the latest command: the board sits under it
-            going = _Going(last)
 
-            def sending() -> bool:  # from its turn until Telegram answers: its answer waits
-                board.going = going if due() else None
-                return board.going is not None
+        def now() -> str:  # at its turn: the places the jobs have when it goes
+            board.catch_up(self._places(board.lines.keys()))
+            return board.text()
 
-            try:
-                with outbound.unless_overtaken(sending):
-                    sent = await status.send(bot, board.chat_id, board.text(), line.answer_to)
-                key = board.key = (board.chat_id, sent.message_id)
-                board.replies_to = last
-            finally:
-                board.going = None
-                going.arrived.set()
+        with outbound.written_at_turn(now):
+            if key is None or not await status.edit(bot, key, board.text()):
+                key = await self._send(bot, board, shown[-1], due)
         new = [(job, line) for job, line in shown if line.parked != key]
         if new and board.key == key:  # where a restart finds the board (unless answered)
             for _job, line in new:
                 line.parked = key
             await self._parking.add_pending(KIND, parked_as(key), ",".join(str(j) for j, _ in new))
+
+    async def _send(
+        self, bot: Bot, board: Board, last: tuple[int, _Line], due: Callable[[], bool]
+    ) -> StatusKey:
+        """The board as a new message under ``last``'s command (the latest: its job usually
+        ends last, and its answer takes the board's place); where it is."""
+        job_id, line = last
+        going = _Going(job_id)
+
+        def sending() -> bool:  # from its turn until Telegram answers: its answer waits
+            board.going = going if due() else None
+            return board.going is not None
+
+        try:
+            with outbound.unless_overtaken(sending):
+                sent = await status.send(bot, board.chat_id, board.text(), line.answer_to)
+            key = board.key = (board.chat_id, sent.message_id)
+            board.replies_to = job_id
+        finally:
+            board.going = None
+            going.arrived.set()
+        return key
 
 
 def board_due(board: Board, version: int, allowance: Allowance, need: Need) -> Callable[[], bool]:

@@ -105,7 +105,7 @@ class TelegramFrontEnd:
             .build()
         )
         max_download = media.PUBLIC_MAX_DOWNLOAD if public else None
-        book = self._book = StatusBook(parking)
+        book = self._book = StatusBook(parking, service.statuses)
         intake = Intake(service, book, max_download=max_download)
         max_document = media.PUBLIC_MAX_DOCUMENT if public else media.LOCAL_MAX_DOCUMENT
         self.notifier = TelegramNotifier(

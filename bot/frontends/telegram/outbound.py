@@ -10,7 +10,8 @@ words as sent.)
 Whom a request answers is ``answering`` (set for each update, its sender, and by the delivery of
 a job, its owner), how urgent it is ``urgency``; tasks started from there inherit both. A request
 made ``unless_overtaken`` asks, when its turn comes, whether it should still go: a job's status
-message whose answer came first is never sent (``line.Overtaken``).
+message whose answer came first is never sent (``line.Overtaken``); one ``written_at_turn`` is
+written then (a busy chat's board says where its jobs are when it goes).
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ answering: ContextVar[int | None] = ContextVar("answering", default=None)
 urgency: ContextVar[Urgency] = ContextVar("urgency", default=Urgency.ANSWER)
 # Asked once, when the request's turn comes: True if it should still go (see ``unless_overtaken``).
 _still_due: ContextVar[Callable[[], bool] | None] = ContextVar("still_due", default=None)
+# Asked when the request's turn came: its text as true then (see ``written_at_turn``).
+_written: ContextVar[Callable[[], str] | None] = ContextVar("written", default=None)
 
 
 @contextlib.contextmanager
@@ -70,6 +73,17 @@ def unless_overtaken(still_due: Callable[[], bool]) -> Iterator[None]:
         yield
     finally:
         _still_due.reset(token)
+
+
+@contextlib.contextmanager
+def written_at_turn(text: Callable[[], str]) -> Iterator[None]:
+    """Send the text of what is sent inside as ``text()`` says it once its turn came, not as
+    it was made: what it says is true when it goes, however long it waited."""
+    token = _written.set(text)
+    try:
+        yield
+    finally:
+        _written.reset(token)
 
 
 def clip(text: str, limit: int) -> str:
@@ -137,8 +151,11 @@ class Outbound(BaseRateLimiter[int]):
             still_due=_still_due.get(),
         )
         retries = rate_limit_args if rate_limit_args is not None else self._max_retries
+        written = _written.get() if "text" in data else None
         for attempt in itertools.count():
             await self._turn_of(request)
+            if written is not None:
+                data["text"] = clip(language.render(written()), text_limit)
             try:
                 return await self._send(request, callback(*args, **kwargs))
             except RetryAfter as exc:

@@ -38,7 +38,7 @@ from bot.core.i18n import Text
 from bot.core.ports import Parking
 from bot.frontends.telegram import outbound, status
 from bot.frontends.telegram.allowance import Allowance, Need
-from bot.frontends.telegram.board import Boards
+from bot.frontends.telegram.board import Boards, Places
 from bot.frontends.telegram.line import Overtaken, Urgency
 from bot.frontends.telegram.status import StatusKey
 
@@ -67,13 +67,13 @@ class Posting:
 
 
 class StatusBook:
-    def __init__(self, parking: Parking) -> None:
+    def __init__(self, parking: Parking, places: Places) -> None:
         self._parking = parking
         self._posting: dict[int, Posting] = {}
         self._known: dict[int, StatusKey | None] = {}
         self._own: dict[int, set[int]] = {}  # chat → its jobs with a status message, unanswered
         self.allowance = Allowance()
-        self.boards = Boards(parking, self.allowance)
+        self.boards = Boards(parking, self.allowance, places)
 
     def expect(
         self,

@@ -22,7 +22,7 @@ from tests.e2e.telegram.harness import (
     text_of,
     upstream_posts,
 )
-from tests.fakes.telegram_server import FakeTelegramServer, Json
+from tests.fakes.telegram_server import Call, FakeTelegramServer, Json
 
 
 async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
@@ -86,7 +86,7 @@ async def test_jobs_answered_before_the_boards_turn_never_show_it(bot: BotUnderT
 
 
 async def test_the_board_is_in_its_readers_language(bot: BotUnderTest) -> None:
-    await bot.start()
+    await bot.start(limits=Limits(running_per_user=1))  # the second job waits: "queued"
     tg = bot.tg
     tg.set_language(USER, "de")
     bot.flow.hold()
@@ -202,3 +202,29 @@ async def test_a_boards_only_job_answered_while_the_board_is_on_its_way_takes_it
     ]
     assert len(answers_to(tg, command)) == 1  # the board, which replied to its command
     assert not boards(tg)
+
+
+async def test_a_board_says_the_places_true_when_it_goes(bot: BotUnderTest) -> None:
+    # Its chat's budget spent: the board waits for room while the jobs it lists start. It says
+    # where they are when it goes, not the places they took when they were asked (both were
+    # "next" then).
+    await spend_the_chats_budget(bot)
+    tg = bot.tg
+    bot.flow.hold()
+    for n in range(3):  # one by one: the first has its own status message, the others the board
+        await tg.post_message(USER, USER, f"/imagine fox {n} --count 1")
+        await bot.stored(n + 1)
+
+    def both(call: Call) -> bool:
+        return text_of(call).startswith(board.HEADING) and "“fox 2”" in text_of(call)
+
+    await until(lambda: any(map(both, tg.calls)))
+    listing = next(filter(both, tg.calls))
+    one, two = (await bot.job(2)).public_id, (await bot.job(3)).public_id
+    assert text_of(listing).splitlines()[1:] == [
+        f"#{one} “fox 1” — {texts.STARTED}",  # it runs (its user runs two at once)
+        f"#{two} “fox 2” — {texts.queued_for_all(1)}",
+    ]
+    bot.flow.release()
+    for job_id in range(1, 4):
+        await bot.delivered(job_id)
