@@ -19,6 +19,7 @@ from bot.core.errors import AlreadyMade, InvalidInput
 from bot.core.people import Owner, UserKey
 from bot.core.policy import Limits
 from bot.frontends.telegram import views as tg_views
+from bot.frontends.telegram.status import RESULT_HERE
 from bot.providers.gemini import GeminiClient
 from bot.store.sqlite import SqliteStore
 from tests.attacks.conftest import answer_of, to_chat, until
@@ -164,9 +165,10 @@ async def test_thirty_rerolls_on_a_full_queue_do_not_silence_a_group(
     bot.service.scheduler.accounts["alice@example.com"].limit = 0.0  # nothing runs any more
     await tg.post_message(GROUP, USER, "/imagine another --count 1", chat_type="supergroup")
     await until(lambda: bot.service.scheduler.position(2) > 0)  # the queue is full now
-    # The second job's "queued" (the first job's came before it): nothing more is due in the group.
+    # The second job's status message (the first job's came before it): nothing more is due in
+    # the group.
     await tg.wait_for(
-        "sendMessage", count=2, predicate=lambda c: "Queued" in str(c.params.get("text"))
+        "sendMessage", count=2, predicate=lambda c: RESULT_HERE in str(c.params.get("text"))
     )
     posted = len([c for c in tg.calls if to_chat(GROUP)(c)])
 

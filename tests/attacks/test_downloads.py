@@ -20,6 +20,7 @@ from bot.core.policy import Limits
 from bot.core.service import downloads
 from bot.frontends.discord import interactions as discord_interactions
 from bot.frontends.discord import views as discord_views
+from bot.frontends.telegram.status import RESULT_HERE
 from bot.store.sqlite import SqliteStore
 from tests.conftest import image_bytes, owner
 from tests.e2e.discord import harness as discord_harness
@@ -50,7 +51,7 @@ async def test_an_album_that_will_be_refused_is_never_downloaded(telegram: BotUn
     # A full queue.
     bot.service.scheduler.accounts["alice@example.com"].limit = 0.0
     await tg.post_message(USER, USER, "/imagine waiting --count 1")
-    await tg.wait_for("sendMessage", predicate=lambda c: "Queued" in text_of(c))
+    await tg.wait_for("sendMessage", predicate=lambda c: RESULT_HERE in text_of(c))
     await tg.post_album(USER, USER, photos, "/imagine x --model 2 --count 1")
     await tg.wait_for("sendMessage", predicate=refused_with(option_texts.queue_full(1)))
 

@@ -16,6 +16,7 @@ import pytest
 from bot.core import history_texts, texts
 from bot.frontends.telegram import frontend
 from bot.frontends.telegram.frontend import TelegramFrontEnd
+from bot.frontends.telegram.status import RESULT_HERE
 from tests.e2e.discord.harness import on_original
 from tests.e2e.telegram.harness import QUICK, text_of
 from tests.e2e.whole_bot import DC_USER, TG_USER, answered_with_files, running
@@ -25,7 +26,8 @@ from tests.fakes.telegram_server import Call, FakeTelegramServer, Json
 
 
 def queued(call: Call) -> bool:
-    return "Queued" in str(call.params.get("text", ""))
+    """A job's own status message."""
+    return RESULT_HERE in str(call.params.get("text", ""))
 
 
 async def test_a_discord_job_overtakes_a_telegram_backlog(
@@ -170,7 +172,8 @@ async def test_telegram_jobs_cancelled_on_discord_say_so_in_their_telegram_chat(
             assert tg.message(TG_USER, status["message_id"]) in told()  # its status message
             flow.release()
             await asyncio.sleep(0.5)
-            assert not [m for m in tg.sent_messages(TG_USER) if "Queued" in m.get("text", "")]
+            waiting = [m.get("text", "") for m in tg.sent_messages(TG_USER)]
+            assert not [t for t in waiting if "Queued" in t or RESULT_HERE in t]
             assert not [m for m in tg.sent_messages(TG_USER) if "photo" in m]
 
 

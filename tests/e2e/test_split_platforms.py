@@ -21,6 +21,7 @@ from bot.core.people import TELEGRAM, UserKey
 from bot.frontends.discord.frontend import DiscordFrontEnd
 from bot.frontends.telegram import status_book
 from bot.frontends.telegram.frontend import TelegramFrontEnd
+from bot.frontends.telegram.status import RESULT_HERE
 from bot.providers.flow import FlowClient
 from bot.store.sqlite import SqliteStore
 from tests.conftest import Sharing, build_service, wait_delivered
@@ -219,13 +220,13 @@ async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board
             flow.hold()
             for n in range(3):  # each acknowledged before the next: the order is theirs
                 await tg.post_message(TELEGRAM_USER, TELEGRAM_USER, f"/imagine fox {n} --count 1")
-                shown = f"“fox {n}”" if n else "Queued"  # the first has a status message
+                shown = f"“fox {n}”" if n else RESULT_HERE  # the first has a status message
                 await until(partial(is_said, tg, shown), 5)
             await follower.cancel(UserKey(TELEGRAM, str(TELEGRAM_USER)), 2)  # fox 1's job
             flow.release()
             for job_id in (1, 3):
                 await wait_delivered(store, job_id)
-            await until(lambda: not [t for t in shown_now(tg) if "Queued" in t], 5)
+            await until(lambda: not [t for t in shown_now(tg) if waiting(t)], 5)
             assert not [t for t in shown_now(tg) if "fox 1" in t]
 
 
@@ -260,6 +261,11 @@ async def test_a_discord_prompt_heard_by_a_follower_leaves_no_queued_response_be
                 first = dc.original_message(inter.id)
                 assert first is not None
                 assert "Queued" not in first["content"]
+
+
+def waiting(text: str) -> bool:
+    """A message saying a job waits: its status message, or a line saying it is queued."""
+    return "Queued" in text or RESULT_HERE in text
 
 
 def said(tg: FakeTelegramServer) -> list[str]:

@@ -185,7 +185,7 @@ async def test_a_request_written_at_its_turn_says_what_is_true_when_it_goes() ->
     await tg.send(limiter, "a")
     await tg.send(limiter, "b")  # the chat's budget is used up for now
     said = {"place": "next"}
-    data = {"chat_id": CHAT, "text": "made: next"}
+    data: dict[str, Any] = {"chat_id": CHAT, "text": "made: next"}
 
     async def call() -> bool:
         tg.order.append(data["text"])
