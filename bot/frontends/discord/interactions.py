@@ -180,17 +180,22 @@ async def start_job(
     said = False
     try:
         said = await first.say(texts.queued(submitted.position, paused=submitted.paused))
+    except BaseException:
+        # Not refused (a stop under way, a broken connection): the accepted job is kept, and
+        # starts; only Discord's "too late" cancels it.
+        client.service.told(submitted.job_id)
+        raise
     finally:
         live.final = not said
         live.answered.set()
-        if said:
-            client.service.told(submitted.job_id)
-        else:
-            # Too late: the user saw "did not respond", so they may simply ask again; this one
-            # must not be made (and paid) as well, and it hasn't started.
-            client.live.discard(submitted.job_id)
-            with contextlib.suppress(InvalidInput):
-                await client.service.cancel(owner(interaction).user, submitted.job_id)
+    if said:
+        client.service.told(submitted.job_id)
+    else:
+        # Too late: the user saw "did not respond", so they may simply ask again; this one
+        # must not be made (and paid) as well, and it hasn't started.
+        client.live.discard(submitted.job_id)
+        with contextlib.suppress(InvalidInput):
+            await client.service.cancel(owner(interaction).user, submitted.job_id)
     return said
 
 

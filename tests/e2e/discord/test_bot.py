@@ -19,6 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 from PIL import Image
@@ -1032,3 +1033,25 @@ def test_fit_recompresses_and_splits_within_discord_limits() -> None:
     messages = media.fit(small, stem="y", file_limit=big)
     assert [len(m) for m in messages] == [10, 2]
     assert messages[0][0] == media.Part("y-0.png", b"png")
+
+
+async def test_a_first_response_lost_on_its_way_keeps_the_job(
+    dc: FakeDiscordServer,
+    store: AnyStore,
+    bot: Bot,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Not Discord's "too late" (which cancels it, unmade): the connection broke, and whether
+    # the user saw the place is unknown. The job was accepted and stored, so it is made.
+    async def broken(interaction: discord.Interaction[Any], text: str | None = None) -> bool:
+        raise aiohttp.ServerDisconnectedError
+
+    monkeypatch.setattr(interactions, "acknowledge", broken)
+    await dc.slash_command("imagine", {"prompt": "a fox", "count": 1}, user_id=USER)
+    await wait_delivered(store, 1)
+    job = await store.get_job(1)
+    assert job is not None
+    assert job.state is JobState.DONE
+    assert any("ServerDisconnectedError" in (r.exc_text or "") for r in caplog.records)
+    caplog.clear()  # the broken first response, logged as it should be
