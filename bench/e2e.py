@@ -194,7 +194,7 @@ class Telegram:
     name = "telegram"
     module = "bot"
     calls_name = "Bot API calls"
-    token = "123:ABC"
+    token = "123:ABC-fake-token"
     first_user = 1000  # a private chat's id is its user's id
     answers = frozenset({"sendPhoto", "sendDocument", "sendMediaGroup", "editMessageMedia"})
 

@@ -39,6 +39,7 @@ from bot.env import (
     public_url,
     setting,
     shards,
+    webhook_secret,
 )
 from bot.providers import gemini, nbpro, wireflow
 from bot.providers.flow import DEFAULT_BASE_URL
@@ -280,7 +281,7 @@ def _parse(env: Env) -> Settings:
         telegram_token=env.secret("TELEGRAM_TOKEN"),
         telegram_api_url=env.text("TELEGRAM_API_URL", Settings.telegram_api_url).rstrip("/"),
         telegram_webhook_url=https_url(env.text("TELEGRAM_WEBHOOK_URL")),
-        telegram_webhook_secret=env.secret("TELEGRAM_WEBHOOK_SECRET"),
+        telegram_webhook_secret=webhook_secret(env.secret("TELEGRAM_WEBHOOK_SECRET")),
         telegram_webhook_listen=listen(
             "TELEGRAM_WEBHOOK_LISTEN", env.text("TELEGRAM_WEBHOOK_LISTEN", "0.0.0.0:8443")
         ),

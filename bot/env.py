@@ -28,6 +28,9 @@ _HOST_PATTERN = re.compile(r"(\*\.)?([a-z0-9-]+\.)*[a-z0-9-]+")
 T = TypeVar("T")
 
 
+SHORTEST_SECRET = 8
+
+
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names the variable and what to do."""
 
@@ -77,7 +80,16 @@ class Env:
 
     def secret(self, name: str) -> Secret | None:
         value = self.text(name)
-        return Secret(value) if value else None
+        if not value:
+            return None
+        # Every log line loses every secret (``logs.Redact``): a stray "t" would take every "t"
+        # with it, and no real token or key is this short. The value itself is never echoed.
+        if len(value) < SHORTEST_SECRET:
+            raise ConfigError(
+                f"{name} is {len(value)} characters long, too short to be a token or key: "
+                "paste the whole value"
+            )
+        return Secret(value)
 
     def number(self, name: str, default: T, kind: Callable[[str], T], low: float) -> T:
         raw = self.text(name)
@@ -217,6 +229,20 @@ def log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError(f"BOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+# setWebhook's secret_token: 1-256 characters, only A-Z, a-z, 0-9, _ and - (core.telegram.org/
+# bots/api#setwebhook). It alone tells Telegram's posts from anyone's: too long to guess.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+
+
+def webhook_secret(secret: Secret | None) -> Secret | None:
+    if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret.reveal()):
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET must be 16 to 256 letters, digits, _ or -; make one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+    return secret
 
 
 def https_url(url: str) -> str | None:

@@ -26,7 +26,7 @@ async def test_no_platform_token_exits_2_with_one_clear_line(tmp_path: Path) -> 
 
 
 async def test_no_useapi_token_exits_2_naming_it(tmp_path: Path) -> None:
-    code, _, err = await run_bot(env={"TELEGRAM_TOKEN": "1:x"}, cwd=tmp_path)
+    code, _, err = await run_bot(env={"TELEGRAM_TOKEN": "1:tg-tok1"}, cwd=tmp_path)
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert "USEAPI_TOKEN is not set" in err

@@ -58,7 +58,9 @@ async def test_check_exits_0_when_all_pass_and_1_naming_what_failed(tmp_path: Pa
         code, out, _ = await run_bot("check", env=env, cwd=tmp_path)
         assert code == 1
         assert "✗ useapi.net: no Google account is linked at useapi.net" in out
-        code, out, _ = await run_bot("check", env={**env, "TELEGRAM_TOKEN": "1:nope"}, cwd=tmp_path)
+        code, out, _ = await run_bot(
+            "check", env={**env, "TELEGRAM_TOKEN": "1:refused"}, cwd=tmp_path
+        )
         assert code == 1
         assert "✗ telegram: TELEGRAM_TOKEN was refused by Telegram" in out
         assert "nope" not in out

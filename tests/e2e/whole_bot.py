@@ -16,7 +16,7 @@ from tests.fakes.discord_server import FakeDiscordServer, RestCall
 from tests.fakes.telegram_server import FakeTelegramServer
 from tests.fakes.wireflow_server import DEFAULT_WORKFLOW, FakeWireflowServer
 
-TG_TOKEN = "123:ABC"
+TG_TOKEN = "123:ABC-fake-token"
 TG_USER = 42
 DC_USER = 555
 

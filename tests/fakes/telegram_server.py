@@ -334,7 +334,7 @@ class _Rerouted(httpx.AsyncBaseTransport):
 class FakeTelegramServer:
     """Fake Bot API at ``root`` (``/bot<token>/<method>``, files at ``/file/bot<token>/<path>``).
 
-    ``async with FakeTelegramServer(token="123:ABC") as tg:`` then build the bot with
+    ``async with FakeTelegramServer(token="123:ABC-fake-token") as tg:`` then build the bot with
     ``base_url=f"{tg.root}/bot"`` and ``base_file_url=f"{tg.root}/file/bot"``.
 
     Recording: ``calls`` (list of ``Call``, file downloads appear as method ``"download"``),
@@ -390,7 +390,7 @@ class FakeTelegramServer:
 
     def __init__(
         self,
-        token: str = "123:ABC",  # noqa: S107 - a fake token for a fake server
+        token: str = "123:ABC-fake-token",  # noqa: S107 - a fake token for a fake server
         *,
         bot_username: str = "fake_bot",
         host: str = "127.0.0.1",

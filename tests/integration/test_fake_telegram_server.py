@@ -34,7 +34,7 @@ from telegram.ext import (
 
 from tests.fakes.telegram_server import FakeTelegramServer, FloodControl
 
-TOKEN = "123:ABC"
+TOKEN = "123:ABC-fake-token"
 USER = CHAT = 42  # a private chat's id is the user's id
 OTHER = 43
 GROUP = -1001234567890

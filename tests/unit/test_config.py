@@ -70,13 +70,42 @@ def test_missing_token_names_the_variable() -> None:
         ("BOT_LOG_FORMAT", "yaml", "BOT_LOG_FORMAT must be text or json"),
         ("BOT_RETENTION_DAYS", "-1", "BOT_RETENTION_DAYS must be at least 0"),
         ("BOT_DEFAULT_LANGUAGE", "tlh", "BOT_DEFAULT_LANGUAGE must be one of en, "),
-        ("WIREFLOW_API_KEY", "sk-1", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
+        ("WIREFLOW_API_KEY", "sk-wf-123", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
         ("WIREFLOW_WORKFLOW_ID", "cm1", "WIREFLOW_API_KEY and WIREFLOW_WORKFLOW_ID go together"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load(**{name: value})
+
+
+@pytest.mark.parametrize(
+    "name", ["USEAPI_TOKEN", "TELEGRAM_TOKEN", "DISCORD_TOKEN", "GEMINI_API_KEY", "NBPRO_API_KEY"]
+)
+def test_a_secret_too_short_to_be_one_is_refused_without_echoing_it(name: str) -> None:
+    # Logs lose every secret: a token "t" would take every "t" from every line.
+    with pytest.raises(ConfigError, match=f"{name} is 3 characters long") as caught:
+        load(**{name: "xq7"})
+    assert "xq7" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "value", ["s3cret-1234", "has space in it 0123", "x" * 257, "new\nline-0123456789"]
+)
+def test_a_webhook_secret_telegram_would_refuse_or_anyone_could_guess_is_refused(
+    value: str,
+) -> None:
+    with pytest.raises(ConfigError, match="16 to 256 letters, digits") as caught:
+        load(TELEGRAM_WEBHOOK_SECRET=value)
+    assert value not in str(caught.value)
+
+
+def test_a_good_webhook_secret_is_kept_secret() -> None:
+    value = "Ab_-" * 4
+    settings = load(TELEGRAM_WEBHOOK_SECRET=value)
+    assert settings.telegram_webhook_secret is not None
+    assert settings.telegram_webhook_secret.reveal() == value
+    assert value not in repr(settings)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +221,7 @@ def test_a_wrong_public_address_says_what_to_set(url: str, message: str) -> None
     assert "s3cret" not in str(caught.value)  # a query may carry a token: never echoed
 
 
-WIREFLOW = {"WIREFLOW_API_KEY": "wf-key", "WIREFLOW_WORKFLOW_ID": "wf-1"}
+WIREFLOW = {"WIREFLOW_API_KEY": "wf-key-abcdef", "WIREFLOW_WORKFLOW_ID": "wf-1"}
 
 
 def test_the_public_address_is_served_on_a_listener_of_its_own() -> None:
@@ -244,7 +273,9 @@ def test_the_default_language_takes_a_code_or_a_platforms_tag() -> None:
 
 
 def test_provider_keys_are_secrets() -> None:
-    settings = load(GEMINI_API_KEY="AIza-key", WIREFLOW_API_KEY="sk-w", WIREFLOW_WORKFLOW_ID="cm1")
+    settings = load(
+        GEMINI_API_KEY="AIza-key", WIREFLOW_API_KEY="sk-wf-123", WIREFLOW_WORKFLOW_ID="cm1"
+    )
     assert "AIza-key" not in repr(settings)
     assert settings.gemini_api_key is not None
     assert settings.gemini_api_key.reveal() == "AIza-key"
@@ -296,9 +327,9 @@ def test_the_defaults_the_readme_gives_are_the_defaults() -> None:
 
 
 def test_bot_platforms_picks_what_this_process_hears() -> None:
-    tokens = {"DISCORD_TOKEN": "d", "TELEGRAM_TOKEN": "1:t"}
+    tokens = {"DISCORD_TOKEN": "discord-token", "TELEGRAM_TOKEN": "1:tg-tok1"}
     assert load(**tokens).receiving == ("discord", "telegram")  # every platform with a token
-    assert load(TELEGRAM_TOKEN="1:t").receiving == ("telegram",)
+    assert load(TELEGRAM_TOKEN="1:tg-tok1").receiving == ("telegram",)
     assert load(**tokens, BOT_PLATFORMS="Telegram").receiving == ("telegram",)
     assert load(**tokens, BOT_PLATFORMS="telegram, discord").receiving == ("telegram", "discord")
     assert load(**tokens, BOT_PLATFORMS="none").receiving == ()
@@ -309,7 +340,10 @@ def test_bot_platforms_picks_what_this_process_hears() -> None:
     [
         ({"BOT_PLATFORMS": "discord"}, "BOT_PLATFORMS names discord, but DISCORD_TOKEN is not set"),
         ({"BOT_PLATFORMS": "console"}, "BOT_PLATFORMS: 'console' is not a platform"),
-        ({"BOT_PLATFORMS": "none,telegram", "TELEGRAM_TOKEN": "1:t"}, "'none' is not a platform"),
+        (
+            {"BOT_PLATFORMS": "none,telegram", "TELEGRAM_TOKEN": "1:tg-tok1"},
+            "'none' is not a platform",
+        ),
         ({"DISCORD_SHARD_IDS": "0"}, "DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT"),
         ({"DISCORD_SHARD_IDS": "2", "DISCORD_SHARD_COUNT": "2"}, "from 0 to 1"),
         ({"DISCORD_SHARD_IDS": "a", "DISCORD_SHARD_COUNT": "2"}, "shard numbers"),

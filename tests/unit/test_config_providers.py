@@ -34,7 +34,7 @@ def test_one_other_road_is_enough_without_a_useapi_token(env: dict[str, str], ro
 
 def test_no_road_at_all_names_every_setting() -> None:
     with pytest.raises(ConfigError) as caught:
-        load(TELEGRAM_TOKEN="1:x")
+        load(TELEGRAM_TOKEN="1:tg-tok1")
     message = str(caught.value)
     for name in ("USEAPI_TOKEN", "GEMINI_API_KEY", "NBPRO_API_KEY", "WIREFLOW_API_KEY"):
         assert name in message

@@ -59,7 +59,7 @@ def test_a_phrase_is_kept_as_it_is_matched() -> None:
 
 
 def load(**extra: str) -> Settings:
-    return Settings.from_env({"USEAPI_TOKEN": "t", **extra}, env_file=None)
+    return Settings.from_env({"USEAPI_TOKEN": "useapi-token", **extra}, env_file=None)
 
 
 def test_blocked_words_come_as_a_list_or_a_file(tmp_path: Path) -> None:

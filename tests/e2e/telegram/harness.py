@@ -40,7 +40,7 @@ QUICK = replace(
     group_period=TELEGRAM_LIMITS.group_period / SPEEDUP,
 )
 
-TOKEN = "123:ABC"
+TOKEN = "123:ABC-fake-token"
 USER = 42  # a private chat's id is its user's id
 OTHER = 43
 GROUP = -1001234567890
