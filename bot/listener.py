@@ -101,9 +101,12 @@ class _Guarded(asyncio.Protocol):
         peername = transport.get_extra_info("peername")
         peer, network = _address(peername), _address(peername, ipv6_prefix=NETWORK)
         held = [] if self._peers is None else self._peers.get(peer, [])
+        if len(held) >= PER_ADDRESS:
+            transport.close()  # before making room: refused, it takes no one's place
+            return
         if len(self._live) >= MAX_CONNECTIONS:
             self._make_room(network)
-        if len(self._live) >= MAX_CONNECTIONS or len(held) >= PER_ADDRESS:
+        if len(self._live) >= MAX_CONNECTIONS:
             transport.close()
             return
         loop = asyncio.get_running_loop()

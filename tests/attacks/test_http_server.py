@@ -210,6 +210,27 @@ async def test_one_sites_ipv6_networks_holding_a_connection_each_do_not_shut_out
     assert [peer.closed for peer in site] == [True] + [False] * 39  # the site's oldest
 
 
+async def test_an_address_at_its_own_bound_cuts_no_one_elses_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With every place taken, a newcomer from an address holding its ``PER_ADDRESS`` already
+    is refused: it takes no place, so it closes none (it cut the oldest of the network holding
+    most, a site's reference on its way, and left the place empty)."""
+    monkeypatch.setattr(listener, "MAX_CONNECTIONS", 14)
+    monkeypatch.setattr(listener, "PER_ADDRESS", 4)
+    connection = listener._Guarded.factory(asyncio.Protocol, per_address=True)
+    site = [Peer(f"2001:db8:0:{n}::1") for n in (1, 2) for _ in range(4)]  # 8 in one /48
+    attacker = [Peer("192.0.2.1") for _ in range(4)]
+    others = [Peer("192.0.2.2") for _ in range(2)]
+    for peer in [*site, *attacker, *others]:
+        connection().connection_made(peer)
+    assert not any(peer.closed for peer in [*site, *attacker, *others])  # all 14 places
+    again = Peer("192.0.2.1")
+    connection().connection_made(again)
+    assert again.closed  # over its own bound
+    assert not any(peer.closed for peer in site)
+
+
 async def connect(port: int, host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """A connection from ``host`` (any of 127/8 is this machine, on Linux)."""
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(host, 0))
