@@ -92,11 +92,18 @@ class Store(Controls, AccountMemory, Protocol):
         day: str,
         caps: Caps | None = None,
         parent: Lineage | None = None,
+        held: bool = False,
     ) -> Job:
         """Store a queued job with a new public id (and the bytes of its uploads, and the result
         it was made from); charge its images to the user's ``day`` (given back if it fails or is
         cancelled). With ``caps``, first check them in the
-        same transaction: ``CapReached`` if one is reached."""
+        same transaction: ``CapReached`` if one is reached. ``held``: the leader, if another
+        process, waits for ``told`` before it starts the job."""
+        ...
+
+    async def told(self, job_id: int) -> None:
+        """A job stored ``held`` may start: its owner was told its place (for a leader in
+        another process; this one's scheduler is told directly)."""
         ...
 
     async def get_job(self, job_id: int) -> Job | None: ...
@@ -315,9 +322,15 @@ class Leadership(Protocol):
         """Wait until this process leads."""
         ...
 
-    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
+    async def hold(
+        self,
+        added: Callable[[int, bool], None],
+        ended: Callable[[int], None],
+        told: Callable[[int], None],
+    ) -> None:
         """Renew the lease until cancelled, calling ``added`` with the id of each job another
-        process stores, ``ended`` with each it cancels; raises ``LeaseLost`` when the lease is
+        process stores (and whether it was stored ``held``), ``told`` with each held one whose
+        place was told, ``ended`` with each it cancels; raises ``LeaseLost`` when the lease is
         gone."""
         ...
 

@@ -39,7 +39,13 @@ from bot.store.postgres_controls import PostgresControls
 from bot.store.postgres_history import PostgresHistory
 from bot.store.postgres_parking import PostgresParking
 from bot.store.postgres_people import PostgresPeople
-from bot.store.postgres_server import ENDED_CHANNEL, JOBS_CHANNEL, Connection
+from bot.store.postgres_server import (
+    ENDED_CHANNEL,
+    HELD_CHANNEL,
+    JOBS_CHANNEL,
+    TOLD_CHANNEL,
+    Connection,
+)
 
 # Draws of a public job id before giving up (each clashes with odds of jobs stored / 2.4e10).
 PUBLIC_ID_TRIES = 8
@@ -65,6 +71,7 @@ class PostgresStore(
         day: str,
         caps: Caps | None = None,
         parent: Lineage | None = None,
+        held: bool = False,
     ) -> Job:
         async with self._transaction() as db:
             await check_caps(db, owner.user, day, request.count, caps)
@@ -121,10 +128,16 @@ class PostgresStore(
                 "DO UPDATE SET jobs = usage.jobs + 1, images = usage.images + excluded.images",
                 (owner.platform, owner.user_id, day, request.count),
             )
-            await db.execute("SELECT pg_notify(%s, %s)", (JOBS_CHANNEL, f"{self.origin}:{job_id}"))
+            note = f"{self.origin}:{job_id}"
+            if held:  # before the job's own note: the leader knows it is held when it reads it
+                await db.execute("SELECT pg_notify(%s, %s)", (HELD_CHANNEL, note))
+            await db.execute("SELECT pg_notify(%s, %s)", (JOBS_CHANNEL, note))
         added = await self.get_job(job_id)  # as any reader sees it: lineage and all
         assert added is not None
         return added
+
+    async def told(self, job_id: int) -> None:
+        await self._query("SELECT pg_notify(%s, %s)", (TOLD_CHANNEL, f"{self.origin}:{job_id}"))
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")

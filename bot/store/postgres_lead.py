@@ -13,8 +13,8 @@ ended its session, so it stops before another can start.
 without a renewal (a pause, a starved loop) and it stops, though the server may not have ended
 its session yet: a process thawed after a long pause finishes nothing the next leader runs.
 
-The same session LISTENs for ``add_job``'s wake-ups and ``cancel_job``'s: each carries
-``origin:job_id``.
+The same session LISTENs for ``add_job``'s wake-ups (a job held until its place is told first
+says so), ``told``'s and ``cancel_job``'s: each carries ``origin:job_id``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ import psycopg
 
 from bot.core.ports import LeaseLost
 from bot.store.postgres import PostgresStore
-from bot.store.postgres_server import ENDED_CHANNEL, JOBS_CHANNEL, Connection, reason
+from bot.store.postgres_server import (
+    ENDED_CHANNEL,
+    HELD_CHANNEL,
+    JOBS_CHANNEL,
+    TOLD_CHANNEL,
+    Connection,
+    reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +94,35 @@ class PostgresLeader:
             "SELECT set_config('idle_session_timeout', %s, false)",
             (f"{round(self._lease * 1000)}ms",),
         )
-        await session.execute(f"LISTEN {JOBS_CHANNEL}")
-        await session.execute(f"LISTEN {ENDED_CHANNEL}")
+        for channel in (JOBS_CHANNEL, ENDED_CHANNEL, HELD_CHANNEL, TOLD_CHANNEL):
+            await session.execute(f"LISTEN {channel}")
         self._session = session
 
-    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
+    async def hold(
+        self,
+        added: Callable[[int, bool], None],
+        ended: Callable[[int], None],
+        told: Callable[[int], None],
+    ) -> None:
         session = self._session
         assert session is not None, "hold() comes after try_lead() or lead()"
-        heard = {JOBS_CHANNEL: added, ENDED_CHANNEL: ended}
+        held: set[int] = set()  # noted held: their JOBS_CHANNEL note is next (same commit)
+        heard = {ENDED_CHANNEL: ended, TOLD_CHANNEL: told}
         beat = self._lease / 3
         try:
             while True:
                 async for note in session.notifies(timeout=beat):
-                    origin, _, job_id = note.payload.partition(":")
-                    if origin != self._store.origin:  # this process did its part already
-                        heard[note.channel](int(job_id))
+                    origin, _, number = note.payload.partition(":")
+                    if origin == self._store.origin:
+                        continue  # this process did its part already
+                    job_id = int(number)
+                    if note.channel == HELD_CHANNEL:
+                        held.add(job_id)
+                    elif note.channel == JOBS_CHANNEL:
+                        added(job_id, job_id in held)
+                        held.discard(job_id)
+                    else:
+                        heard[note.channel](job_id)
                 sent = time.monotonic()
                 async with asyncio.timeout(beat):
                     await session.execute("SELECT 1")  # the heartbeat that renews the lease

@@ -37,6 +37,11 @@ JOBS_CHANNEL = "nbb_jobs"
 # The channel ``cancel_job`` notifies the same way: the leader drops the job from its queue, and
 # tells its end where it was asked, at once rather than at its next sweep.
 ENDED_CHANNEL = "nbb_ended"
+# A job stored until its place is told (a Discord prompt's first response) says so here, in
+# ``add_job``'s transaction before its ``JOBS_CHANNEL`` note, and ``told`` here once it went: the
+# leader holds it meanwhile (a leader that knows neither just queues it).
+HELD_CHANNEL = "nbb_held"
+TOLD_CHANNEL = "nbb_told"
 
 Connection = AsyncConnection[DictRow]
 

@@ -71,6 +71,7 @@ class SqliteStore(
         day: str,
         caps: Caps | None = None,
         parent: Lineage | None = None,
+        held: bool = False,  # one process: its own scheduler holds the job (``Store.told``)
     ) -> Job:
         now = time.time()
         async with self._transaction() as db:
@@ -125,6 +126,9 @@ class SqliteStore(
             added = await one(db, f"{JOB_SELECT} WHERE id = ?", (job_id,))
         assert added is not None
         return job_from_row(added)
+
+    async def told(self, job_id: int) -> None:
+        return None  # one process: its own scheduler was told
 
     async def unfinished_jobs(self) -> list[Job]:
         return await self._jobs("state IN ('queued', 'running') ORDER BY id")

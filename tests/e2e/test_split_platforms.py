@@ -16,6 +16,7 @@ import pytest
 
 from bot.config import Secret, Settings
 from bot.core import history_texts, texts
+from bot.core.domain import JobState
 from bot.core.i18n import LANGUAGES
 from bot.core.people import TELEGRAM, UserKey
 from bot.frontends.discord.frontend import DiscordFrontEnd
@@ -31,7 +32,7 @@ from tests.e2e.discord.harness import process
 from tests.e2e.telegram.harness import QUICK, text_of
 from tests.e2e.telegram.harness import TOKEN as TELEGRAM_TOKEN
 from tests.e2e.telegram.harness import USER as TELEGRAM_USER
-from tests.fakes.discord_server import FakeDiscordServer
+from tests.fakes.discord_server import UNKNOWN_INTERACTION, FakeDiscordServer, RestCall
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import FakeTelegramServer
 
@@ -198,6 +199,48 @@ async def test_a_telegram_job_cancelled_on_discord_in_a_follower_is_told_by_the_
                 )
                 assert told.params["message_id"] == status["message_id"]
                 flow.release()
+
+
+async def test_a_discord_prompt_heard_by_a_follower_too_late_is_not_made_upstream(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    # As in one process (tests/e2e/discord/test_bot.py): the user saw "did not respond" and may
+    # ask again, so that job must not be paid for, nor counted against their day, as well.
+    async with FakeDiscordServer(token=DISCORD_TOKEN) as dc:
+        with dc.patch_discord():
+            worker, _, _ = await sharing()
+            front, _, store = await sharing()
+            assert worker.leading
+            settings = Settings(
+                useapi_token=Secret("test-token"), discord_token=Secret(DISCORD_TOKEN)
+            )
+
+            async def in_no_hurry(call: RestCall) -> None:
+                if call.path.endswith("/callback"):  # the 404 comes when the job could have run
+                    with contextlib.suppress(TimeoutError):
+                        await until(lambda: bool(flow.images_requests()), 1.0)
+
+            hearing = (
+                DiscordFrontEnd(front, settings, store, guild_ready_timeout=0.05).run(),
+                DiscordFrontEnd(worker, settings, store, receive=False).run(),
+            )
+            async with running(*hearing):
+                await dc.wait_ready()
+                flow.hold()
+                dc.before_answer = in_no_hurry
+                dc.fail_next(
+                    "POST", r"^/interactions/\d+/[^/]+/callback$", 404, body=UNKNOWN_INTERACTION
+                )
+                late = await dc.slash_command(
+                    "imagine", {"prompt": "too late", "count": 1}, user_id=DISCORD_USER
+                )
+                await dc.wait_for(f"/interactions/{late.id}/")
+                async with asyncio.timeout(5):
+                    while (job := await store.get_job(1)) is None or not job.state.final:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+                flow.release()
+                assert job.state is JobState.CANCELLED
+                assert not flow.images_requests()
 
 
 async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board(

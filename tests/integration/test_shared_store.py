@@ -16,6 +16,7 @@ from bot.core.people import UserKey
 from bot.core.policy import Limits
 from bot.core.ports import LeaseLost
 from bot.core.scheduler import Entry
+from bot.core.service import Service, leadership
 from tests.conftest import Sharing, owner
 from tests.fakes.flow_server import FakeFlowServer
 
@@ -99,6 +100,60 @@ async def test_a_job_cancelled_while_the_leader_adopts_it_stays_out_of_its_queue
     await asyncio.sleep(0.2)  # the adoption's last step
     assert leader.scheduler.positions() == {}
     assert told.answers(submitted.job_id) == 0
+
+
+async def submit_until_told(service: Service, text: str) -> int:
+    """A job stored as a Discord prompt's is: it starts once its place is told."""
+    async with service.admit(owner("7"), text) as ticket:
+        return (await ticket.submit(until_told=True)).job_id
+
+
+async def test_a_job_a_follower_stored_until_told_waits_in_the_leader_for_its_told(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    # The follower's first response may come too late and cancel it: the leader must not have
+    # asked the upstream meanwhile (paid, and counted against the user's day).
+    leader, told, _ = await sharing()
+    follower, _, _ = await sharing()
+    job_id = await submit_until_told(follower, "a fox")
+    async with asyncio.timeout(5):  # adopted by the leader
+        while leader.scheduler.position(job_id) != 1:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # room to start, had it been free to
+    assert not flow.images_requests()
+    follower.told(job_id)
+    await told.wait_answered(job_id, timeout=5.0)
+
+
+async def test_a_job_told_while_the_leader_adopts_it_does_not_wait(
+    sharing: Sharing, flow: FakeFlowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    leader, told, _ = await sharing()
+    follower, _, _ = await sharing()
+    runner = leader._runner  # the interleaving is forced at this one await
+    reading = runner.entry
+
+    async def entry_while_told(job_id: int, user: UserKey, request: Request) -> Entry:
+        follower.told(job_id)
+        async with asyncio.timeout(5):  # the leader has heard it
+            while leader._lead._adopting.get(job_id):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        return await reading(job_id, user, request)
+
+    monkeypatch.setattr(runner, "entry", entry_while_told)
+    job_id = await submit_until_told(follower, "a fox")
+    await told.wait_answered(job_id, timeout=5.0)  # not TOLD_WITHIN (30 s) later
+
+
+async def test_a_held_job_whose_told_never_comes_starts_all_the_same(
+    sharing: Sharing, flow: FakeFlowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The follower stopped between storing the job and telling its place: never stuck queued.
+    monkeypatch.setattr(leadership, "TOLD_WITHIN", 0.3)
+    _, told, _ = await sharing()
+    follower, _, _ = await sharing()
+    job_id = await submit_until_told(follower, "a fox")
+    await told.wait_answered(job_id, timeout=5.0)
 
 
 async def test_the_follower_takes_over_when_the_leader_stops(

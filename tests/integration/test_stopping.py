@@ -45,7 +45,12 @@ class LosableLease:
     async def lead(self) -> None:
         return None
 
-    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
+    async def hold(
+        self,
+        added: Callable[[int, bool], None],
+        ended: Callable[[int], None],
+        told: Callable[[int], None],
+    ) -> None:
         await self._lost.wait()
         raise LeaseLost("its session was ended")
 

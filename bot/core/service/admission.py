@@ -296,7 +296,13 @@ class Admission:
             caps = await self._quotas.caps(owner.user)
             try:
                 job = await self._store.add_job(
-                    owner, request, blobs, day=today(), caps=caps, parent=parent
+                    owner,
+                    request,
+                    blobs,
+                    day=today(),
+                    caps=caps,
+                    parent=parent,
+                    held=until_told,
                 )
             except CapReached as exc:  # another submission took the last place meanwhile
                 raise InvalidInput(

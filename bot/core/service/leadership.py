@@ -18,6 +18,10 @@ from bot.core.service.runner import Runner
 from bot.core.service.tasks import Tasks
 
 log = logging.getLogger(__name__)
+# A job another process stored until its place is told (a Discord prompt's first response) waits
+# at most this long for ``told`` here: that response goes right after the job is stored, so a
+# process that has not said so by then stopped meanwhile, and the job starts all the same.
+TOLD_WITHIN = 30.0
 
 
 class SoleLeader:
@@ -30,7 +34,12 @@ class SoleLeader:
     async def lead(self) -> None:
         return None
 
-    async def hold(self, added: Callable[[int], None], ended: Callable[[int], None]) -> None:
+    async def hold(
+        self,
+        added: Callable[[int, bool], None],
+        ended: Callable[[int], None],
+        told: Callable[[int], None],
+    ) -> None:
         await asyncio.Event().wait()  # the lease never ends
 
     def holds(self) -> bool:
@@ -56,7 +65,8 @@ class Lead:
         self._tasks = tasks
         self.leading = False
         self._resumed: set[int] = set()
-        self._adopting: set[int] = set()  # stored elsewhere, being read to join the queue
+        # Stored elsewhere, being read to join the queue: whether it waits to be told.
+        self._adopting: dict[int, bool] = {}
         self._lost: LeaseLost | None = None
         self._deposed = asyncio.Event()
 
@@ -112,7 +122,7 @@ class Lead:
 
     async def _hold(self) -> None:
         try:
-            await self._leadership.hold(self._adopt, self._drop)
+            await self._leadership.hold(self._adopt, self._drop, self._told)
         except LeaseLost as exc:
             self._step_down(exc)
 
@@ -131,13 +141,18 @@ class Lead:
         self.leading = False
         self._deposed.set()
 
-    def _adopt(self, job_id: int) -> None:
+    def _adopt(self, job_id: int, held: bool) -> None:
         if job_id not in self._resumed:
-            self._adopting.add(job_id)
+            self._adopting[job_id] = held
             self._tasks.spawn(self._queue_stored(job_id))
 
+    def _told(self, job_id: int) -> None:
+        if job_id in self._adopting:
+            self._adopting[job_id] = False  # told while its entry is read: it need not wait
+        self._runner.told(job_id)
+
     def _drop(self, job_id: int) -> None:
-        self._adopting.discard(job_id)  # an adoption under way must not queue it after all
+        self._adopting.pop(job_id, None)  # an adoption under way must not queue it after all
         self._tasks.spawn(self._end_stored(job_id))
 
     async def _end_stored(self, job_id: int) -> None:
@@ -161,6 +176,14 @@ class Lead:
                 return
             entry = await self._runner.entry(job.id, job.owner.user, job.request)
             if job_id in self._adopting:
-                self._runner.adopt(entry, job)
+                held = self._adopting[job_id]
+                self._runner.adopt(entry, job, until_told=held)
+                if held:
+                    self._tasks.spawn(self._start_untold(job_id))
         finally:
-            self._adopting.discard(job_id)
+            self._adopting.pop(job_id, None)
+
+    async def _start_untold(self, job_id: int) -> None:
+        """A held job whose ``told`` never came (its process stopped first) starts all the same."""
+        await asyncio.sleep(TOLD_WITHIN)
+        self._runner.told(job_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -127,17 +128,24 @@ class Runner:
         self._progress.waiting(job, JobStatus(job.is_upscale, position, paused=paused))
         return position
 
-    def adopt(self, entry: Entry, job: Job) -> None:
+    def adopt(self, entry: Entry, job: Job, *, until_told: bool = False) -> None:
         """Queue a job a previous run or another process stored, whose status message says
-        who knows what."""
+        who knows what; ``until_told``: it waits for ``told``."""
         if self.leads():
+            if until_told:
+                entry.not_before = math.inf
             self._scheduler.add(entry)
             self._wake.set()
             self._progress.waiting(job, None)
 
     def told(self, job_id: int) -> None:
-        self._scheduler.told(job_id)
-        self._wake.set()
+        """A job queued ``until_told`` may start: here, or where the leader holds it (the store
+        tells it)."""
+        if self.leads():
+            self._scheduler.told(job_id)
+            self._wake.set()
+        else:
+            self._tasks.spawn(self._store.told(job_id))
 
     def drop_cancelled(self, job_id: int) -> None:
         self._scheduler.remove(job_id)
