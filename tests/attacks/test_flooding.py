@@ -183,3 +183,22 @@ async def test_an_album_sent_after_a_burst_of_commands_is_still_one_request(
     assert isinstance(job.request, GenerationRequest)
     assert len(job.request.references) == 3
     assert await bot.store.get_job(2) is None
+
+
+async def test_albums_sent_together_are_each_one_request_with_every_photo(
+    telegram: BotUnderTest,
+) -> None:
+    """Three albums forwarded at once are thirty updates from one sender in one batch: each
+    item is only parked, so none is dropped as a flood (a request made of the photos that
+    were left, paid for, would be a wrong answer said by nobody)."""
+    bot, tg = telegram, telegram.tg
+    for n in range(3):
+        photos = [png(color=(n, i, 9)) for i in range(10)]
+        await tg.post_album(USER, USER, photos, f"/imagine album {n} --count 1")
+    await bot.start()  # all thirty come in its first getUpdates
+    for job_id in (1, 2, 3):
+        await bot.stored(job_id, timeout=10)
+    for job_id in (1, 2, 3):
+        job = await bot.job(job_id)
+        assert isinstance(job.request, GenerationRequest)
+        assert len(job.request.references) == 10, (job_id, len(job.request.references))

@@ -1,6 +1,7 @@
 """How many updates are handled at once, and whose: ``AT_ONCE`` in all, at most ``PER_SENDER`` of
 them one sender's, whose next ``WAITING`` wait for those; a sender's messages past these are not
-handled (their presses are: each is answered beside the chat, where no flood limit holds it).
+handled (their presses are: each is answered beside the chat, where no flood limit holds it; and
+so are an album's items: each is only parked, and one dropped would change what the request asks).
 
 A handler returns once its answer went, and a chat's answers go at about one a second (Telegram's
 flood limits, ``line``): a sender typing faster than that builds a line of answers of their own.
@@ -28,7 +29,7 @@ AT_ONCE = 256  # python-telegram-bot's own bound for concurrent updates
 # Handled at once for one sender: enough for a command and the presses around it; an album's
 # ten photos (ten updates, each only parked: ``albums``) wait a moment for each other.
 PER_SENDER = 4
-WAITING = 16  # an album, and a few commands after it, are never dropped
+WAITING = 16  # a few commands are never dropped
 log = logging.getLogger(__name__)
 
 
@@ -64,8 +65,9 @@ class Updates(BaseUpdateProcessor):
         key = update.effective_sender.id
         sender = self._senders.setdefault(key, _Sender())
         # A press is answered beside the chat, however many (and past its rate, refused so:
-        # ``Throttle``): only what is answered in the chat is dropped.
-        if sender.held >= PER_SENDER + WAITING and update.callback_query is None:
+        # ``Throttle``), and an album's item is only parked (``albums``; three albums forwarded
+        # at once are thirty updates): only what is answered in the chat is dropped.
+        if sender.held >= PER_SENDER + WAITING and not _never_dropped(update):
             if inspect.iscoroutine(coroutine):
                 coroutine.close()  # never awaited, and not to be
             if not sender.dropping:
@@ -82,3 +84,11 @@ class Updates(BaseUpdateProcessor):
             sender.held -= 1
             if not sender.held:
                 del self._senders[key]
+
+
+def _never_dropped(update: Update) -> bool:
+    """A press, or an album's item."""
+    message = update.effective_message
+    return update.callback_query is not None or (
+        message is not None and message.media_group_id is not None
+    )
