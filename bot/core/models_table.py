@@ -30,7 +30,6 @@ FLOW_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
 # Google's ten ratios; Gemini, nano-banana-pro.net (less two) and Wireflow take these.
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 NBPRO_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "9:16", "16:9", "21:9")
-BASE_RATIOS = FLOW_RATIOS
 
 
 @dataclass(frozen=True)
