@@ -49,6 +49,9 @@ DOWNLOAD_SECONDS = 60.0
 # The slash commands that start a job (``start_job``): their 3 s count from the command tree's
 # check, before the user's language is looked up.
 PROMPTS = frozenset({"imagine"})
+# Discord's answer to a first response when it has one already: discord.py tries a callback again
+# after a 5xx, which Discord's edge may send for a response that went through.
+ALREADY_ACKNOWLEDGED = 40060
 
 
 @runtime_checkable
@@ -117,6 +120,11 @@ async def acknowledge(interaction: discord.Interaction[Any], text: str | None = 
         else:
             await interaction.response.send_message(views.clip(text))
     except discord.HTTPException as exc:
+        if exc.code == ALREADY_ACKNOWLEDGED:
+            log.info(
+                "interaction %s: Discord took the response it answered an error to", interaction.id
+            )
+            return True
         # Too late (10062 Unknown interaction): the user saw "did not respond".
         log.warning("could not acknowledge interaction %s: %s", interaction.id, exc)
         return False

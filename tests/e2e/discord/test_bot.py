@@ -836,6 +836,30 @@ async def test_an_unknown_interactions_job_is_not_made_upstream(
     assert not flow.images_requests()
 
 
+async def test_a_first_response_discord_took_though_it_answered_an_error_keeps_its_job(
+    dc: FakeDiscordServer, flow: FakeFlowServer, store: AnyStore, bot: Bot
+) -> None:
+    # A 5xx from Discord's edge after the response went through: discord.py tries again, and
+    # Discord says it has it already (40060). The user sees their place: no "too late".
+    took: list[RestCall] = []
+
+    async def took_then_failed(call: RestCall) -> None:
+        if call.path.endswith("/callback") and not took:
+            took.append(call)
+            raise aiohttp.web.HTTPBadGateway()
+
+    dc.before_answer = took_then_failed
+    bot.refusals.append("/callback -> 400")  # discord.py's try again, which Discord had
+    inter = await dc.slash_command("imagine", {"prompt": "a red fox", "count": 1}, user_id=USER)
+    message = await result_of(dc, inter)
+    job_id = await job_of(store, message)
+    await wait_delivered(store, job_id)
+    job = await store.get_job(job_id)
+    assert job is not None
+    assert job.state is JobState.DONE
+    assert [c.status for c in dc.interaction_responses(inter.id)][:2] == [200, 400]
+
+
 async def is_delivered(store: AnyStore, job_id: int) -> bool:
     job = await store.get_job(job_id)
     return job is not None and job.delivered
