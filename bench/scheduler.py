@@ -127,7 +127,7 @@ class Collector:
         self.failures += 1
         self._count()
 
-    async def job_cancelled(self, job: Job) -> None:
+    async def job_ended_elsewhere(self, job: Job) -> None:
         return None
 
     async def fetch_image(self, ref: str) -> bytes:

@@ -80,7 +80,7 @@ class Answers:
     async def job_failed(self, job: Job, message: str) -> None:
         self.given += 1
 
-    async def job_cancelled(self, job: Job) -> None:
+    async def job_ended_elsewhere(self, job: Job) -> None:
         return None
 
     async def fetch_image(self, ref: str) -> bytes:

@@ -69,9 +69,10 @@ class Notifier(Protocol):
 
     async def job_failed(self, job: Job, message: str) -> None: ...
 
-    async def job_cancelled(self, job: Job) -> None:
-        """Another process took the job's cancel and said so to whoever cancelled it: what
-        still shows the job here as waiting goes (its line on a board, its live status)."""
+    async def job_ended_elsewhere(self, job: Job) -> None:
+        """Another process told the job's end (its answer, or its cancel to whoever cancelled
+        it): what still shows the job here as waiting goes (its line on a board, its live
+        status)."""
 
     async def admin_alert(self, admin_id: str, text: str) -> None:
         """Tell one admin (a ``DeliveryError`` if they can't be reached: it is kept for them)."""
@@ -332,6 +333,11 @@ class Leadership(Protocol):
         process stores (and whether it was stored ``held``), ``told`` with each held one whose
         place was told, ``ended`` with each it cancels; raises ``LeaseLost`` when the lease is
         gone."""
+        ...
+
+    async def follow(self, ended: Callable[[int], None]) -> None:
+        """Until cancelled (while another process leads), call ``ended`` with the id of each
+        job whose end another process told: answered, or cancelled."""
         ...
 
     def holds(self) -> bool:

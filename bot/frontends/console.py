@@ -131,7 +131,7 @@ class Console:
         self._say(join(" ", [job_ref(job.public_id), texts.failed(message)]))
         self._settle(job.id)
 
-    async def job_cancelled(self, job: Job) -> None:
+    async def job_ended_elsewhere(self, job: Job) -> None:
         self._settle(job.id)
 
     async def fetch_image(self, ref: str) -> bytes:

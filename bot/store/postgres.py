@@ -40,6 +40,7 @@ from bot.store.postgres_history import PostgresHistory
 from bot.store.postgres_parking import PostgresParking
 from bot.store.postgres_people import PostgresPeople
 from bot.store.postgres_server import (
+    ANSWERED_CHANNEL,
     ENDED_CHANNEL,
     HELD_CHANNEL,
     JOBS_CHANNEL,
@@ -243,10 +244,14 @@ class PostgresStore(
 
     async def mark_delivered(self, job_id: int) -> None:
         async with self._transaction() as db:
-            await db.execute(
+            cur = await db.execute(
                 "UPDATE jobs SET delivered_at = now() WHERE id = %s AND delivered_at IS NULL",
                 (job_id,),
             )
+            if cur.rowcount == 1:  # sent at commit
+                await db.execute(
+                    "SELECT pg_notify(%s, %s)", (ANSWERED_CHANNEL, f"{self.origin}:{job_id}")
+                )
             # Delivered images live on at the platform; we keep only what buttons need: the
             # bytes of images no handle stands for (R sends them), the pictures a done job's
             # request still names (🎲 sends them again, as pictures or as links).

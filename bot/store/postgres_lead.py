@@ -14,7 +14,9 @@ without a renewal (a pause, a starved loop) and it stops, though the server may 
 its session yet: a process thawed after a long pause finishes nothing the next leader runs.
 
 The same session LISTENs for ``add_job``'s wake-ups (a job held until its place is told first
-says so), ``told``'s and ``cancel_job``'s: each carries ``origin:job_id``.
+says so), ``told``'s and ``cancel_job``'s: each carries ``origin:job_id``. Meanwhile the others
+LISTEN, on a session of their own, for ``cancel_job``'s and ``mark_delivered``'s: the end of a
+job whose prompt one of them heard is told by another.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import psycopg
 from bot.core.ports import LeaseLost
 from bot.store.postgres import PostgresStore
 from bot.store.postgres_server import (
+    ANSWERED_CHANNEL,
     ENDED_CHANNEL,
     HELD_CHANNEL,
     JOBS_CHANNEL,
@@ -112,10 +115,8 @@ class PostgresLeader:
         try:
             while True:
                 async for note in session.notifies(timeout=beat):
-                    origin, _, number = note.payload.partition(":")
-                    if origin == self._store.origin:
+                    if (job_id := self._elsewhere(note.payload)) is None:
                         continue  # this process did its part already
-                    job_id = int(number)
                     if note.channel == HELD_CHANNEL:
                         held.add(job_id)
                     elif note.channel == JOBS_CHANNEL:
@@ -133,6 +134,32 @@ class PostgresLeader:
         finally:
             self._session, self._renewed = None, -math.inf
             await session.close()
+
+    async def follow(self, ended: Callable[[int], None]) -> None:
+        while True:
+            try:
+                session = await self._store.connect()
+            except psycopg.Error as exc:
+                log.warning("not hearing of jobs ended elsewhere: %s", reason(exc, self._store.url))
+                await asyncio.sleep(self._lease / 3)
+                continue
+            try:
+                await session.execute(f"LISTEN {ENDED_CHANNEL}")
+                await session.execute(f"LISTEN {ANSWERED_CHANNEL}")
+                async for note in session.notifies():
+                    if (job_id := self._elsewhere(note.payload)) is not None:
+                        ended(job_id)
+            except psycopg.Error as exc:
+                log.warning("not hearing of jobs ended elsewhere: %s", reason(exc, self._store.url))
+            finally:
+                await session.close()
+            await asyncio.sleep(self._lease / 3)
+
+    def _elsewhere(self, payload: str) -> int | None:
+        """The job a note (``origin:job_id``) is about, unless this process sent it (it did its
+        part already)."""
+        origin, _, job_id = payload.partition(":")
+        return int(job_id) if origin != self._store.origin else None
 
     def holds(self) -> bool:
         # Renewals go every third of the lease; two thirds without one: it may be running out.

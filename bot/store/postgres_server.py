@@ -42,6 +42,9 @@ ENDED_CHANNEL = "nbb_ended"
 # leader holds it meanwhile (a leader that knows neither just queues it).
 HELD_CHANNEL = "nbb_held"
 TOLD_CHANNEL = "nbb_told"
+# The channel ``mark_delivered`` notifies the same way: the followers hear that a job was
+# answered, and the one that heard its prompt stops showing it waiting.
+ANSWERED_CHANNEL = "nbb_answered"
 
 Connection = AsyncConnection[DictRow]
 

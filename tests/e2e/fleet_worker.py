@@ -42,7 +42,7 @@ class FileNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         self._answer(job.id)
 
-    async def job_cancelled(self, job: Job) -> None:
+    async def job_ended_elsewhere(self, job: Job) -> None:
         return None
 
     async def fetch_image(self, ref: str) -> bytes:

@@ -12,18 +12,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bot.config import Secret, Settings
 from bot.core import history_texts, texts
 from bot.core.domain import JobState
 from bot.core.i18n import LANGUAGES
-from bot.core.people import TELEGRAM, UserKey
+from bot.core.people import DISCORD, TELEGRAM, UserKey
+from bot.core.service import Service
 from bot.frontends.discord.frontend import DiscordFrontEnd
+from bot.frontends.discord.views import ANSWERED_BELOW
 from bot.frontends.telegram import status_book
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.status import RESULT_HERE
 from bot.providers.flow import FlowClient
+from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SqliteStore
 from tests.conftest import Sharing, build_service, wait_delivered
 from tests.e2e.discord.harness import TOKEN as DISCORD_TOKEN
@@ -273,15 +274,13 @@ async def test_a_cancel_taken_by_a_follower_takes_its_line_off_the_leaders_board
             assert not [t for t in shown_now(tg) if "fox 1" in t]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the follower keeps the interaction in memory; the leader answers in the channel",
-)
-async def test_a_discord_prompt_heard_by_a_follower_leaves_no_queued_response_behind(
-    sharing: Sharing, flow: FakeFlowServer
-) -> None:
-    # deploy/compose.postgres.yaml: the one process that hears Discord ("front") does not lead
-    # whenever a worker took the lead first (at start, or after front restarted).
+@contextlib.asynccontextmanager
+async def discord_heard_by_a_follower(
+    sharing: Sharing,
+) -> AsyncIterator[tuple[FakeDiscordServer, Service, PostgresStore]]:
+    """deploy/compose.postgres.yaml when a worker took the lead first (at start, or after
+    "front" restarted): the one process that hears Discord does not lead. The fake Discord, the
+    leader, the store."""
     async with FakeDiscordServer(token=DISCORD_TOKEN) as dc:
         with dc.patch_discord():
             worker, _, _ = await sharing()
@@ -296,14 +295,48 @@ async def test_a_discord_prompt_heard_by_a_follower_leaves_no_queued_response_be
             )
             async with running(*hearing):
                 await dc.wait_ready()
-                inter = await dc.slash_command(
-                    "imagine", {"prompt": "a fox", "count": 1}, user_id=DISCORD_USER
-                )
-                await dc.wait_for(f"/interactions/{inter.id}/")  # "⏳ Queued."
-                await wait_delivered(store, 1)  # the picture, posted in the channel by the worker
-                first = dc.original_message(inter.id)
-                assert first is not None
-                assert "Queued" not in first["content"]
+                await until(lambda: front.snapshot().platforms.get("discord", False), 5)
+                yield dc, worker, store
+
+
+async def test_a_discord_prompt_heard_by_a_follower_leaves_no_queued_response_behind(
+    sharing: Sharing,
+) -> None:
+    async with discord_heard_by_a_follower(sharing) as (dc, _, store):
+        inter = await dc.slash_command(
+            "imagine", {"prompt": "a fox", "count": 1}, user_id=DISCORD_USER
+        )
+        await dc.wait_for(f"/interactions/{inter.id}/")  # "⏳ Queued."
+        await wait_delivered(store, 1)  # the picture, posted in the channel by the leader
+        # The follower hears it (NOTIFY) and edits its response into where the answer went.
+        await until(lambda: "Queued" not in response_of(dc, inter.id), 5)
+        assert response_of(dc, inter.id) == ANSWERED_BELOW
+    [answer] = [c for c in dc.calls if c.method == "POST" and "/channels/" in c.path]
+    assert answer.json["content"].startswith(f"<@{DISCORD_USER}> ")
+    assert answer.files
+
+
+async def test_a_discord_prompt_heard_by_a_follower_and_cancelled_by_the_leader_says_so(
+    sharing: Sharing, flow: FakeFlowServer
+) -> None:
+    async with discord_heard_by_a_follower(sharing) as (dc, leader, _):
+        flow.hold()
+        inter = await dc.slash_command(
+            "imagine", {"prompt": "a fox", "count": 1}, user_id=DISCORD_USER
+        )
+        await dc.wait_for(f"/interactions/{inter.id}/")  # "⏳ Queued."
+        await leader.cancel(UserKey(DISCORD, str(DISCORD_USER)), 1)  # said where it was taken
+        await until(lambda: "Queued" not in response_of(dc, inter.id), 5)
+        assert response_of(dc, inter.id) == texts.CANCELLED_STATUS
+        flow.release()
+    assert not [c for c in dc.calls if c.method == "POST" and "/channels/" in c.path]
+
+
+def response_of(dc: FakeDiscordServer, interaction_id: int) -> str:
+    """What an interaction's first response says now."""
+    first = dc.original_message(interaction_id)
+    assert first is not None  # edited, not deleted: the command stays attached to it
+    return str(first["content"])
 
 
 def waiting(text: str) -> bool:

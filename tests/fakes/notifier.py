@@ -18,7 +18,7 @@ class RecordingNotifier:
     progress: list[tuple[int, JobStatus]] = field(default_factory=list)
     finished: list[JobResult] = field(default_factory=list)
     failed: list[tuple[int, str]] = field(default_factory=list)
-    cancelled: list[int] = field(default_factory=list)  # ended in another process, said there
+    ended_elsewhere: list[int] = field(default_factory=list)  # its end told by another process
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (admin id, text)
     # The language each report was made in (``i18n.reader()``), by report: what a platform's
     # notifier would render it in.
@@ -53,8 +53,8 @@ class RecordingNotifier:
         self.failed.append((job.id, message))
         await self._notify()
 
-    async def job_cancelled(self, job: Job) -> None:
-        self.cancelled.append(job.id)
+    async def job_ended_elsewhere(self, job: Job) -> None:
+        self.ended_elsewhere.append(job.id)
         await self._notify()
 
     async def fetch_image(self, ref: str) -> bytes:
@@ -84,9 +84,9 @@ class RecordingNotifier:
         async with asyncio.timeout(timeout), self._changed:
             await self._changed.wait_for(lambda: all(self.answers(j) for j in job_ids))
 
-    async def wait_cancelled(self, job_id: int, timeout: float = 10.0) -> None:
+    async def wait_ended_elsewhere(self, job_id: int, timeout: float = 10.0) -> None:
         async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: job_id in self.cancelled)
+            await self._changed.wait_for(lambda: job_id in self.ended_elsewhere)
 
     async def wait_alerts(self, count: int = 1, timeout: float = 5.0) -> None:
         async with asyncio.timeout(timeout), self._changed:

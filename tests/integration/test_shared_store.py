@@ -5,6 +5,7 @@ caps hold across both, and the lead passes on when the leader goes or loses its 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import psycopg
 import pytest
@@ -31,8 +32,35 @@ async def test_a_job_accepted_by_a_follower_is_run_and_answered_by_the_leader(
     submitted = await follower.submit(owner("7"), "a fox")
     # Woken by NOTIFY, not found by a poll: answered in well under a polling period.
     await told_by_leader.wait_answered(submitted.job_id, timeout=2.0)
+    # The follower hears it (NOTIFY): whatever it shows of the job waiting goes.
+    await told_by_follower.wait_ended_elsewhere(submitted.job_id, timeout=2.0)
     assert told_by_follower.answers(submitted.job_id) == 0
     assert len(flow.images_requests()) == 1
+
+
+async def test_a_follower_whose_listening_session_is_ended_listens_again(
+    sharing: Sharing, postgres_url: str
+) -> None:
+    await sharing()  # the leader
+    follower, told, _ = await sharing()
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+        [ended] = await listening(admin, besides=())
+        await admin.execute("SELECT pg_terminate_backend(%s)", (ended,))
+        await listening(admin, besides=(ended,))  # a session of its own again, a moment later
+    submitted = await follower.submit(owner("7"), "a fox")
+    await told.wait_ended_elsewhere(submitted.job_id, timeout=3.0)
+
+
+async def listening(admin: psycopg.AsyncConnection[Any], besides: tuple[int, ...]) -> list[int]:
+    """The sessions (pids) a follower listens on for jobs ended elsewhere, once there are some
+    other than ``besides``."""
+    query = "SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN nbb_answered'"
+    async with asyncio.timeout(5):
+        while True:
+            pids = [row[0] for row in await (await admin.execute(query)).fetchall()]
+            if set(pids) - set(besides):
+                return pids
+            await asyncio.sleep(0.01)
 
 
 async def test_the_caps_hold_across_processes(sharing: Sharing) -> None:
@@ -73,7 +101,7 @@ async def test_a_cancel_heard_by_a_follower_reaches_the_leader_at_once(
     assert told.failure(first.job_id) == history_texts.cancelled_on("discord")
     assert leader.scheduler.position(second.job_id) == 1
     await follower.cancel(UserKey("console", "7"), second.job_id)  # said by who took it
-    await told.wait_cancelled(second.job_id, timeout=2.0)
+    await told.wait_ended_elsewhere(second.job_id, timeout=2.0)
     assert leader.scheduler.positions() == {}
     assert told.answers(second.job_id) == 0
 
@@ -91,12 +119,12 @@ async def test_a_job_cancelled_while_the_leader_adopts_it_stays_out_of_its_queue
 
     async def entry_while_cancelled(job_id: int, user: UserKey, request: Request) -> Entry:
         await follower.cancel(user, job_id)
-        await told.wait_cancelled(job_id, timeout=2.0)  # the leader has dropped it
+        await told.wait_ended_elsewhere(job_id, timeout=2.0)  # the leader has dropped it
         return await reading(job_id, user, request)
 
     monkeypatch.setattr(runner, "entry", entry_while_cancelled)
     submitted = await follower.submit(owner("7"), "a fox")
-    await told.wait_cancelled(submitted.job_id, timeout=5.0)
+    await told.wait_ended_elsewhere(submitted.job_id, timeout=5.0)
     await asyncio.sleep(0.2)  # the adoption's last step
     assert leader.scheduler.positions() == {}
     assert told.answers(submitted.job_id) == 0

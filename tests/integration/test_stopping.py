@@ -54,6 +54,9 @@ class LosableLease:
         await self._lost.wait()
         raise LeaseLost("its session was ended")
 
+    async def follow(self, ended: Callable[[int], None]) -> None:
+        await asyncio.Event().wait()  # it leads from the start: it never follows
+
     def holds(self) -> bool:
         return not self._lost.is_set()
 

@@ -232,17 +232,18 @@ class Delivery:
             return None
         return True
 
-    async def cancelled_elsewhere(self, job: Job) -> None:
-        """Another process took the job's cancel and said so: the job's front end here drops
-        what still shows it waiting. A courtesy: a platform's fault leaves it to the next
-        change."""
+    async def ended_elsewhere(self, job: Job) -> None:
+        """Another process told the job's end (its answer, or its cancel to whoever cancelled
+        it): the job's front end here drops what still shows it waiting. A courtesy: a
+        platform's fault leaves it to the next change."""
         notifier = self._notifiers.get(job.owner.platform)
         if notifier is None:
             return
         try:
-            await notifier.job_cancelled(job)
+            with reading(await self.readers.of(job.owner.user)):
+                await notifier.job_ended_elsewhere(job)
         except DeliveryError as exc:
-            log.info("job %d: its cancel is not shown: %s", job.id, exc)
+            log.info("job %d: its end is not shown here: %s", job.id, exc)
 
     async def _tell(self, notifier: Notifier, job: Job, result: JobResult | None) -> None:
         """The job's final answer, in its owner's language."""

@@ -2,7 +2,9 @@
 
 The leader alone queues, runs and delivers, so per-user fairness, the per-user running cap and
 each account's adaptive limit live in one scheduler, as they do in a single process; the others
-accept jobs into the store and wait to take over. Taking over is resuming, as after a restart.
+accept jobs into the store and wait to take over, hearing meanwhile of each job whose end another
+process told (the one that heard its prompt stops showing it waiting). Taking over is resuming,
+as after a restart.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from bot.core.cancellation import cancel_until_done
 from bot.core.domain import JobState
 from bot.core.ports import Leadership, LeaseLost, Store
 from bot.core.service.delivery import Delivery
@@ -41,6 +44,9 @@ class SoleLeader:
         told: Callable[[int], None],
     ) -> None:
         await asyncio.Event().wait()  # the lease never ends
+
+    async def follow(self, ended: Callable[[int], None]) -> None:
+        await asyncio.Event().wait()  # no other process tells a job's end
 
     def holds(self) -> bool:
         return True
@@ -90,7 +96,12 @@ class Lead:
         raise self._lost
 
     async def _await(self) -> None:
-        await self._leadership.lead()
+        # Meanwhile the leader tells the ends of the jobs whose prompts this process heard.
+        following = self._tasks.spawn(self._leadership.follow(self._followed))
+        try:
+            await self._leadership.lead()
+        finally:
+            await cancel_until_done([following])
         log.info("this process leads now: taking over the queue")
         self._lead_here()
         await self._take_over()
@@ -151,6 +162,16 @@ class Lead:
             self._adopting[job_id] = False  # told while its entry is read: it need not wait
         self._runner.told(job_id)
 
+    def _followed(self, job_id: int) -> None:
+        self._tasks.spawn(self._ended_elsewhere(job_id))
+
+    async def _ended_elsewhere(self, job_id: int) -> None:
+        """A job whose end another process told: what shows it waiting here goes. A job
+        cancelled without its end told yet is told by the leader: its answer's note comes."""
+        job = await self._store.get_job(job_id)
+        if job is not None and job.delivered:
+            await self._delivery.ended_elsewhere(job)
+
     def _drop(self, job_id: int) -> None:
         self._adopting.pop(job_id, None)  # an adoption under way must not queue it after all
         self._tasks.spawn(self._end_stored(job_id))
@@ -163,7 +184,7 @@ class Lead:
         if job is None:
             return
         if job.delivered:  # the process that took the cancel said so
-            await self._delivery.cancelled_elsewhere(job)
+            await self._delivery.ended_elsewhere(job)
         else:  # cancelled from another platform, or by an admin: its owner is told here
             await self._delivery.deliver(job_id)
 

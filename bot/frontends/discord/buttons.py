@@ -181,7 +181,7 @@ async def _cancel(interaction: discord.Interaction[Any], button: Button) -> None
         return
     job = await client.service.find_job(button.job)
     if job is not None:
-        await client.live.cancelled(job.id)
+        await client.live.ended(job.id, texts.CANCELLED_STATUS)
     content, view = await queue_panel(interaction, owner.user)
     await interaction.response.edit_message(
         content=views.clip(join("", [job_ref(button.job), ": ", done, "\n\n", content])),

@@ -12,7 +12,7 @@ import discord
 
 from bot.core import texts
 from bot.core.captions import ResultView
-from bot.core.domain import Job, JobResult, ResultImage
+from bot.core.domain import Job, JobResult, JobState, ResultImage
 from bot.core.ports import DeliveryError, Parking, Posted
 from bot.core.presenters import JobStatus
 from bot.core.service.api import BotApi
@@ -56,8 +56,11 @@ class DiscordNotifier:
     async def job_failed(self, job: Job, message: str) -> None:
         await self._final(job, texts.failed(message))
 
-    async def job_cancelled(self, job: Job) -> None:
-        await self._live.cancelled(job.id)
+    async def job_ended_elsewhere(self, job: Job) -> None:
+        # Only the leader delivers, without the token of a prompt another process heard: the
+        # one that heard it edits its first response into where the end was told, while the
+        # token lasts (after that it can't, as on one process).
+        await self._live.ended(job.id, told_where(job))
 
     async def fetch_image(self, ref: str) -> bytes:
         return await delivery.fetch(self._client, ref)
@@ -93,3 +96,13 @@ class DiscordNotifier:
             raise
         self._live.discard(job.id)
         return sent
+
+
+def told_where(job: Job) -> str:
+    """Where the end of a job told by another process is: a cancel was said to whoever
+    cancelled it; an answer or a failure went to the channel, or to the user's DMs."""
+    if job.state is JobState.CANCELLED and not job.error:
+        return texts.CANCELLED_STATUS
+    if job.owner.route.get(delivery.LATE) == delivery.BY_DM:
+        return views.ANSWERED_BY_DM
+    return views.ANSWERED_BELOW

@@ -19,7 +19,6 @@ from typing import Any
 
 import discord
 
-from bot.core import texts
 from bot.core.domain import Job
 from bot.core.presenters import JobStatus
 from bot.frontends.discord import views
@@ -105,14 +104,13 @@ class LiveInteractions:
             )
             await asyncio.shield(live.editing)
 
-    async def cancelled(self, job_id: int) -> None:
-        """A job was cancelled from /queue: say so where its position was shown."""
+    async def ended(self, job_id: int, text: str) -> None:
+        """A job ended without its answer here (cancelled from /queue, or told by another
+        process): say ``text`` where its position was shown."""
         live = self.get(job_id)
         self.discard(job_id)
         if live is None:
             return
         async with live.last_word():
             with contextlib.suppress(discord.HTTPException):
-                await live.interaction.edit_original_response(
-                    content=views.clip(texts.CANCELLED_STATUS)
-                )
+                await live.interaction.edit_original_response(content=views.clip(text))

@@ -28,6 +28,9 @@ NO_IMAGES = _(
 )
 DOWNLOAD_FAILED = _("I couldn't download that image from Discord. Please attach it again.")
 UPSCALED_ABOVE = _("That image is upscaled already: you'll find it above.")
+# A prompt's first response, where another process posted its answer (``notifier.told_where``).
+ANSWERED_BELOW = _("⤵ Answered below, in a message that mentions you.")
+ANSWERED_BY_DM = _("⤵ Answered in our private chat.")
 SERVER_ADMINS_ONLY = _(
     "Only this server's admins (the Manage Server permission) can change the bot's settings here."
 )

@@ -116,7 +116,7 @@ class TelegramNotifier:
             )
         self._book.forget(job.id)
 
-    async def job_cancelled(self, job: Job) -> None:
+    async def job_ended_elsewhere(self, job: Job) -> None:
         self._book.release(job)  # its line leaves its chat's board
 
     async def fetch_image(self, ref: str) -> bytes:
