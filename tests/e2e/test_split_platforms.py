@@ -19,7 +19,7 @@ from bot.core.i18n import LANGUAGES
 from bot.core.people import DISCORD, TELEGRAM, UserKey
 from bot.core.service import Service
 from bot.frontends.discord.frontend import DiscordFrontEnd
-from bot.frontends.discord.views import ANSWERED_BELOW
+from bot.frontends.discord.views import ANSWERED_BELOW, ANSWERED_BY_DM
 from bot.frontends.telegram import status_book
 from bot.frontends.telegram.frontend import TelegramFrontEnd
 from bot.frontends.telegram.status import RESULT_HERE
@@ -313,6 +313,24 @@ async def test_a_discord_prompt_heard_by_a_follower_leaves_no_queued_response_be
         assert response_of(dc, inter.id) == ANSWERED_BELOW
     [answer] = [c for c in dc.calls if c.method == "POST" and "/channels/" in c.path]
     assert answer.json["content"].startswith(f"<@{DISCORD_USER}> ")
+    assert answer.files
+
+
+async def test_a_discord_prompt_heard_by_a_follower_where_the_bot_cannot_post_points_to_the_dm(
+    sharing: Sharing,
+) -> None:
+    async with discord_heard_by_a_follower(sharing) as (dc, _, store):
+        dc.channel_permissions[dc.channel_id] = 0  # the leader can't post in the channel
+        inter = await dc.slash_command(
+            "imagine", {"prompt": "a fox", "count": 1}, user_id=DISCORD_USER
+        )
+        await dc.wait_for(f"/interactions/{inter.id}/")  # "⏳ Queued."
+        await wait_delivered(store, 1)
+        await until(lambda: "Queued" not in response_of(dc, inter.id), 5)
+        assert response_of(dc, inter.id) == ANSWERED_BY_DM
+    dm = dc.dm_channel_id(DISCORD_USER)
+    [answer] = [c for c in dc.calls if c.method == "POST" and "/channels/" in c.path]
+    assert answer.path == f"/channels/{dm}/messages"
     assert answer.files
 
 
