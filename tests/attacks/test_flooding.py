@@ -11,6 +11,8 @@ with one queue, however many processes share the store.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from dataclasses import replace
 
@@ -202,3 +204,34 @@ async def test_albums_sent_together_are_each_one_request_with_every_photo(
         job = await bot.job(job_id)
         assert isinstance(job.request, GenerationRequest)
         assert len(job.request.references) == 10, (job_id, len(job.request.references))
+
+
+async def test_a_stop_does_not_wait_for_a_busy_groups_replies(
+    telegram: BotUnderTest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Eighty /help in a group wait for its budget (20 messages a minute): four minutes of
+    replies. A stop waits for the updates being handled, and each waited for its reply's turn:
+    the stop took 101 s (a container is killed after 10). Replies still waiting are not sent;
+    a job's answer caught waiting is delivered once the bot is back."""
+    caplog.set_level(logging.INFO)
+    bot, tg = telegram, telegram.tg
+    bot.flood = TELEGRAM_LIMITS
+    await bot.start()
+    bot.flow.hold()
+    await tg.post_message(GROUP, USER, "/imagine a fox --count 1", chat_type="supergroup")
+    await until(lambda: len(bot.flow.held) == 1)
+    for sender in range(100, 104):
+        for _ in range(20):
+            await tg.post_message(GROUP, sender, "/help", chat_type="supergroup")
+    await until(lambda: sum(1 for c in tg.calls if to_chat(GROUP)(c)) >= 20, timeout=30)
+    bot.flow.release()
+    await until(lambda: _all_done(bot, 1), timeout=10)
+    began = asyncio.get_running_loop().time()
+    await bot.stop()
+    assert asyncio.get_running_loop().time() - began < 10  # not hung: it took 101 s
+    assert "messages waiting for their turn are not sent" in caplog.text
+    assert "handling a Telegram update failed" not in caplog.text
+    assert not tg.calls_of("editMessageMedia")  # its answer waited for the group's budget
+    await bot.start()
+    job = await bot.delivered(1, timeout=30)
+    assert job.state is JobState.DONE

@@ -54,7 +54,7 @@ from bot.frontends.telegram.kept import KeptPhotos
 from bot.frontends.telegram.line import TELEGRAM_LIMITS, FloodLimits
 from bot.frontends.telegram.notifier import TelegramNotifier
 from bot.frontends.telegram.onboarding import Onboarding
-from bot.frontends.telegram.outbound import Outbound
+from bot.frontends.telegram.outbound import Outbound, Stopping
 from bot.frontends.telegram.server import GroupAdmins, Server
 from bot.frontends.telegram.showing import Showing
 from bot.frontends.telegram.status_book import StatusBook
@@ -88,6 +88,7 @@ class TelegramFrontEnd:
         self._service = service
         api = settings.telegram_api_url.rstrip("/")
         public = api == PUBLIC_TELEGRAM_API
+        outbound = self._outbound = Outbound(max_retries=3, limits=flood)
         self._app: Application[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(settings.telegram_token.reveal())
@@ -95,7 +96,7 @@ class TelegramFrontEnd:
             .base_file_url(f"{api}/file/bot")
             # Flood limits (answers first, a group's shared fairly), flood waits retried, texts
             # clipped.
-            .rate_limiter(Outbound(max_retries=3, limits=flood))
+            .rate_limiter(outbound)
             # Handlers only submit and return; no update waits for another's generation, nor
             # another sender's answers.
             .concurrent_updates(Updates())
@@ -220,6 +221,10 @@ class TelegramFrontEnd:
                 await self._book.boards.close()
                 if updater.running:
                     await updater.stop()
+                # The updates being handled end before the stop does; their replies waiting
+                # for a chat's budget would hold it for as long as that chat's line lasts.
+                if refused := self._outbound.close():
+                    log.info("stopping: %d messages waiting for their turn are not sent", refused)
                 await app.stop()
 
     async def _receive(self, updater: Updater) -> None:
@@ -277,4 +282,6 @@ async def _refused_token_is_a_setting_error() -> AsyncIterator[None]:
 
 async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log what a handler raised; the next update is handled as usual."""
+    if isinstance(context.error, Stopping):
+        return  # said once, when the line closed
     log.error("handling a Telegram update failed", exc_info=context.error)

@@ -25,13 +25,14 @@ from datetime import timedelta
 from typing import Any
 
 from telegram import TelegramObject, Update
-from telegram.error import RetryAfter
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter, ContextTypes
 
 from bot.core.i18n import Language, reader
 from bot.frontends.telegram.line import (
     MESSAGES,
     TELEGRAM_LIMITS,
+    Closed,
     FloodLimits,
     Line,
     Request,
@@ -44,6 +45,15 @@ MAX_CAPTION = 1024
 MAX_ALERT = 200
 
 Json = dict[str, Any]
+
+
+class Stopping(TelegramError):
+    """Not sent: the bot is stopping (``Outbound.close``). A job's answer stays undelivered in
+    the store, and goes once the bot is back."""
+
+    def __init__(self) -> None:
+        super().__init__("not sent: the bot is stopping")
+
 
 answering: ContextVar[int | None] = ContextVar("answering", default=None)
 urgency: ContextVar[Urgency] = ContextVar("urgency", default=Urgency.ANSWER)
@@ -114,7 +124,12 @@ class Outbound(BaseRateLimiter[int]):
         """Nothing to open."""
 
     async def shutdown(self) -> None:
-        self._line.close()
+        self.close()
+
+    def close(self) -> int:
+        """From now on nothing waits its turn: what waits, or comes, raises ``Stopping``; how
+        many requests waited."""
+        return self._line.close()
 
     async def process_request(
         self,
@@ -172,6 +187,8 @@ class Outbound(BaseRateLimiter[int]):
         self._line.add(request)
         try:
             await request.granted
+        except Closed:
+            raise Stopping() from None
         except asyncio.CancelledError:
             granted = request.granted
             if granted.done() and not granted.cancelled() and granted.exception() is None:
