@@ -15,13 +15,13 @@ Pure bookkeeping, no I/O, so every rule is unit-tested without a clock or a serv
   per success ("slow start": doubling per round trip); a 429/503 cuts it by at least 10% once
   per round trip, and down to what the upstream was actually holding (our other requests in
   flight there), since a throttle is a measurement of capacity. For two round trips after a
-  throttle it grows only by about one per round trip, so a steady capacity sees a probe every
-  few round trips, not a 429 storm; after that it probes fast again. A probe the upstream is
-  proved to have taken (out longer than a refusal takes, every other slot still held there)
-  says its capacity rose: the limit grows at once, doubling what was proved beyond the last
-  refusal per proof, not per round trip (``AccountLimit.settle``; ``next_ready_at`` wakes the
-  dispatcher when one is due). Any other road is one unit with a plan's fixed limits
-  (``RoadLimit``): calls in flight, and calls started in any minute;
+  throttle it grows by one per round trip, so a steady capacity sees one probe a round trip
+  (a rise waits at most a round to be found), not a 429 storm; after that it probes fast
+  again. A probe the upstream is proved to have taken (out longer than a refusal takes, every
+  other slot still held there) says its capacity rose: the limit grows at once, doubling what
+  was proved beyond the last refusal per proof, not per round trip (``AccountLimit.settle``;
+  ``next_ready_at`` wakes the dispatcher when one is due). Any other road is one unit with a
+  plan's fixed limits (``RoadLimit``): calls in flight, and calls started in any minute;
 - a job pinned to a unit (its references live there) waits for that unit; one whose
   characters live on a unit (its ``home``) waits for it while it is healthy, and else goes
   where any other job would (its characters are made again there, or sent as pictures);

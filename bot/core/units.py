@@ -95,9 +95,15 @@ class AccountLimit:
         # Grow only if the limit was reached while this request ran: an idle account proves
         # nothing. (Asking "is it full now?" would miss all but the first of a round's answers.)
         if self.last_full >= sent_at:
+            # Near a refusal, one more per round trip, so that the next probe goes with the next
+            # round: by 1 / limit a round's answers add just under one, and a rise then waited
+            # one round or two for the probe that finds it.
             calm = now - self.last_throttle > 2 * self.round_trip
-            step = 1.0 if calm else 1.0 / self.limit
-            self.limit = min(float(self.ceiling), self.limit + step)
+            step = 1.0 if calm else 1.0 / int(self.limit)
+            grown = self.limit + step
+            if math.isclose(grown, round(grown)):  # n × (1 / n) in floats may fall short of one
+                grown = float(round(grown))
+            self.limit = min(float(self.ceiling), grown)
 
     def on_throttle(self, now: float, sent_at: float = math.inf) -> None:
         """A request sent at ``sent_at`` was refused as over capacity; call before it leaves

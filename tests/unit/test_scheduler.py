@@ -155,6 +155,23 @@ def test_aimd_slow_start_then_careful_probing_then_fast_again() -> None:
     assert account.limit == pytest.approx(4 + 1 / 3)  # calm again: probe fast
 
 
+@pytest.mark.parametrize("held", range(3, 10))  # from ten up, a refusal cuts a tenth
+def test_after_a_refusal_the_next_probe_comes_one_round_trip_later_not_two(held: int) -> None:
+    # A capacity rise is found by the first probe sent after it: probing every second round
+    # trip, the rise waited one round or two depending on the parity of the probes' cycle.
+    account = AccountLimit("x", floor=3, ceiling=20, limit=float(held + 1), round_trip=1.0)
+    for _ in range(held + 1):
+        account.start(1, 0.0)
+    account.on_throttle(now=0.01, sent_at=0.0)  # the probe, refused at once
+    account.end(0.0, 1)
+    assert account.limit == held
+    for _ in range(held):  # the round's answers, each slot taken again at once
+        account.end(0.0, 1)
+        account.on_success(sent_at=0.0, now=1.0)
+        account.start(1, 1.0)
+    assert account.room == 1  # the next probe goes with the next round
+
+
 def test_aimd_cuts_to_measured_capacity_within_bounds() -> None:
     account = AccountLimit("x", floor=3, ceiling=20, limit=20.0)
     account.in_flight = 9
