@@ -113,14 +113,20 @@ class AccountLimit:
 
         What the upstream held counts the requests answered since this one was sent: they
         were there when it arrived, though their answers may have come back before its
-        refusal (at the end of a round they all come back at once); cut below them, the
-        account would leave a slot idle for a round."""
-        held = self.in_flight - 1 + sum(1 for at in self.answered if at > sent_at)
+        refusal (at the end of a round they all come back at once). The limit is cut no lower
+        than every request that may have been there (those sent since too: one may have
+        overtaken it on the way), so that no slot is left idle for a round; the mark a rise
+        must pass (``known``) counts only those out when it was sent (with those sent since in
+        the slots the answers freed, it was one too high, and a rise to capacity c was proved
+        only by c + 1 held)."""
+        answered = sum(1 for at in self.answered if at > sent_at)
+        sent_since = len(self.out) - bisect.bisect_right(self.out, sent_at)
         # What it refused at, for a proof of more room (``settle``): at least one below the
         # limit that met the refusal, a mark no call that ended unseen can lower.
+        held = self.in_flight - 1 - sent_since + answered
         self.known, self.shown = max(held, int(self.limit) - 1), 0
         cut = self.limit if sent_at <= self.last_throttle else self.limit * BACKOFF
-        self.limit = max(float(self.floor), min(cut, float(held)))
+        self.limit = max(float(self.floor), min(cut, float(self.in_flight - 1 + answered)))
         self.last_throttle = max(self.last_throttle, now)
         self.measured = True
         if sent_at < math.inf:  # one slow refusal weighs on the next few proofs

@@ -419,6 +419,36 @@ def test_a_refusal_that_came_back_after_another_call_ended_is_no_lower_mark() ->
     assert account.limit == 4  # four held at once is what it held before: no rise
 
 
+def test_a_slot_an_answer_freed_and_a_new_call_took_during_a_refusal_counts_once() -> None:
+    account = AccountLimit("x", floor=3, ceiling=20, limit=5.0, round_trip=1.0, last_throttle=0.5)
+    for sent_at in (0.0, 0.1, 0.2, 0.3, 1.0):  # four held at capacity four, then the probe
+        account.start(1, sent_at)
+    account.end(0.0, 1)  # the first answer comes back while the probe is on its way...
+    account.on_success(sent_at=0.0, now=1.01)
+    account.start(1, 1.01)  # ...and its slot is taken again at once
+    account.on_throttle(now=1.02, sent_at=1.0)
+    account.end(1.0, 1)
+    # The upstream held four when the probe came (the answered call, not the one sent after
+    # it): marked five, a rise would be proved only by a sixth call held at once.
+    assert (int(account.limit), account.known) == (4, 4)
+
+
+def test_a_call_overtaken_by_calls_sent_after_it_is_no_sign_of_fewer_held() -> None:
+    account = AccountLimit("x", floor=3, ceiling=20, limit=4.9, round_trip=1.0, last_throttle=0.5)
+    for sent_at in (0.0, 0.1, 0.2, 0.3):
+        account.start(1, sent_at)
+    account.end(0.0, 1)
+    account.on_success(sent_at=0.0, now=0.99)
+    account.start(1, 1.0)  # its slot taken again...
+    account.end(0.1, 1)
+    account.on_success(sent_at=0.1, now=1.001)
+    account.start(1, 1.001)
+    account.start(1, 1.001)  # ...and the next answer's, with a probe, just after
+    account.on_throttle(now=1.02, sent_at=1.0)  # the first was refused: the others came first
+    account.end(1.0, 1)
+    assert (int(account.limit), account.known) == (4, 4)  # not cut to three: a slot idle
+
+
 def test_a_job_waiting_to_be_told_is_passed_over_until_it_is() -> None:
     a, b = users("a", "b")
     sched = scheduler({"x": 3})
