@@ -7,9 +7,10 @@ commands of a busy chat unacknowledged for seconds, or unacknowledged at all whe
 answers overtook them. One message that lists them all acknowledges a command with one edit,
 and a burst of them with one. Its edits are coalesced: each is made when its turn comes with
 what is true then (``unless_overtaken``), after the answers; a new job's acknowledgement goes
-as ``STATUS`` (for a rested chat budget, as a status message waits), the rest (a start, an end,
-a place counting down) as progress, and only as the chat's ``allowance`` lets them: the calls
-its jobs brought that the board's one message did not take go to their starts and ends.
+as ``STATUS`` (for a rested chat budget, as a status message waits, or after ``line.PATIENCE``
+for any place but the chat's last: a busy chat may not rest for seconds), the rest (a start,
+an end, a place counting down) as progress, and only as the chat's ``allowance`` lets them: the
+calls its jobs brought that the board's one message did not take go to their starts and ends.
 
 A listed job's answer is a reply of its own and the board drops its line, but the job whose
 command the board replies to has its answer take the board's place (``hand_over``), as a

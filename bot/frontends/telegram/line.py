@@ -3,10 +3,11 @@ limits as budgets (in all, in each chat, in each group), and whose turn it is.
 
 The order: answers (images, failures, replies to what a user just did) before new jobs' status
 messages and busy chats' boards, and those before live progress and chat actions; all but
-answers leave part of every budget unused (``SPARE``), so that an answer never waits behind
-them. In a group, the people the bot is answering take turns (each their most urgent), so one
-member's ten answers don't hold back another member's next job. Edits of one message go out one
-at a time, in the order made.
+answers leave part of every budget unused (``SPARE``), so that an answer never waits behind them
+(but for one place in a chat, once a status has waited ``PATIENCE`` there). In a group, the
+people the bot is answering take turns (each their most urgent), so one member's ten answers
+don't hold back another member's next job. Edits of one message go out one at a time, in the
+order made.
 
 Each chat keeps its own waiting requests and the one that would go next from it; the chats
 whose next request fits their budgets wait in one heap, most urgent first, for room in the
@@ -85,6 +86,15 @@ SPARE = {
     Urgency.STATUS: (20, 2, 1),
     Urgency.PROGRESS: (20, 2, 5),
 }
+# But a busy chat's budget may not rest for many seconds: its answers, one every 1.5 s against
+# a refill every 1.1 s, kept its board waiting 7.8 s (200 queued jobs, ten a chat). A status that
+# has waited ``PATIENCE`` for its chat to rest leaves only the chat's last place unused
+# (``PATIENT_SPARE``): an answer still finds a place at once, a second one coming with it may
+# wait for the refill, at most once a ``PATIENCE`` in a chat (the wait starts anew when a status
+# goes). Two seconds: a rested budget comes sooner in most chats, and two answers coming at
+# once, a user's two running jobs, are mostly answered before.
+PATIENCE = 2.0
+PATIENT_SPARE = 1
 
 Chat = int | str  # as python-telegram-bot tells them: ids, and @usernames
 Message = tuple[Chat, int]
@@ -126,6 +136,8 @@ class _Chat:
     waiting: list[Request] = field(default_factory=list)
     next: Request | None = None  # the one in the heap of requests that fit (None: none fits)
     due: float | None = None  # when its budget lets one go (None: not for a time)
+    # Since when a status has waited for its budget to rest (None: it rested, or a status went).
+    unrested: float | None = None
 
     def idle(self, now: float) -> bool:
         """Nothing waits, and its budgets are all unused again."""
@@ -257,6 +269,8 @@ class Line:
                 chat.group_budget.take(now)
         if request.message is not None:
             self._sending.add(request.message)
+        if request.urgency is Urgency.STATUS:
+            chat.unrested = None
         if request.group:
             self._turns[(request.chat, request.requester)] = next(self._turn)
         request.granted.set_result(None)
@@ -268,6 +282,7 @@ class Line:
         if chat is None:
             return
         chat.next, chat.due = None, None
+        self._note_rest(chat, now)
         turn = self._turn_in_group(chat)
         soonest: float | None = None
         for request in chat.waiting:
@@ -285,6 +300,13 @@ class Line:
         if soonest is not None:  # one that doesn't fit yet may go before the one that does
             chat.due = now + soonest
             heapq.heappush(self._timed, (chat.due, next(self._tie), key))
+
+    def _note_rest(self, chat: _Chat, now: float) -> None:
+        """Note since when a status has waited for the chat's budget to rest."""
+        if self._spared(chat.budget, now, SPARE[Urgency.STATUS][1]) == 0:
+            chat.unrested = None
+        elif chat.unrested is None and any(r.urgency is Urgency.STATUS for r in chat.waiting):
+            chat.unrested = now
 
     def _turn_in_group(self, chat: _Chat) -> Request | None:
         """In a group, the one message whose turn it is (None: not a group, or none waits)."""
@@ -316,12 +338,21 @@ class Line:
         if not request.counted:
             return 0.0
         spares = SPARE[request.urgency]
-        # A spare is at most all but one place: a budget at rest always lets one through.
-        wait = chat.budget.wait(now, min(spares[1], chat.budget.burst - 1))
+        wait = self._spared(chat.budget, now, spares[1])
+        if request.urgency is Urgency.STATUS and chat.unrested is not None:
+            patient = max(
+                chat.unrested + PATIENCE - now, self._spared(chat.budget, now, PATIENT_SPARE)
+            )
+            wait = min(wait, patient)
         if chat.group_budget is not None:
-            group = chat.group_budget
-            wait = max(wait, group.wait(now, min(spares[2], group.burst - 1)))
+            wait = max(wait, self._spared(chat.group_budget, now, spares[2]))
         return wait
+
+    @staticmethod
+    def _spared(budget: Bucket, now: float, spare: int) -> float:
+        """Seconds until ``budget`` lets one more go, leaving ``spare`` places unused."""
+        # A spare is at most all but one place: a budget at rest always lets one through.
+        return budget.wait(now, min(spare, budget.burst - 1))
 
     def _chat(self, request: Request) -> _Chat:
         chat = self._chats.get(request.chat)

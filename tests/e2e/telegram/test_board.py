@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
+from math import inf
 
 import pytest
 
 from bot.core import texts
 from bot.core.policy import Limits
 from bot.core.service import progress
-from bot.frontends.telegram import board
+from bot.frontends.telegram import board, line
+from bot.frontends.telegram.line import TELEGRAM_LIMITS
 from tests.e2e.telegram.harness import (
     GROUP,
     OTHER,
@@ -22,7 +25,7 @@ from tests.e2e.telegram.harness import (
     text_of,
     upstream_posts,
 )
-from tests.fakes.telegram_server import Call, FakeTelegramServer, Json
+from tests.fakes.telegram_server import Call, FakeTelegramServer, FloodControl, Json
 
 
 async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
@@ -33,6 +36,23 @@ async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
 
 def boards(tg: FakeTelegramServer) -> list[Json]:
     return [m for m in tg.sent_messages(USER) if str(m.get("text", "")).startswith(board.HEADING)]
+
+
+def answered_at(tg: FakeTelegramServer, command: Json) -> float:
+    """When the command's picture went: a reply of its own, or a message replying to it (its
+    status message, or a board) edited into it."""
+    asked = command["message"]["message_id"]
+    for call in tg.calls:
+        if call.method == "sendPhoto":
+            replied = (call.params.get("reply_parameters") or {}).get("message_id")
+        elif call.method == "editMessageMedia":
+            edited = tg.message(USER, call.params["message_id"]) or {}
+            replied = edited.get("reply_to_message", {}).get("message_id")
+        else:
+            continue
+        if replied == asked and call.error is None:
+            return call.at
+    raise AssertionError(f"command {asked} was never answered")
 
 
 def answers_to(tg: FakeTelegramServer, command: Json) -> list[Json]:
@@ -228,3 +248,33 @@ async def test_a_board_says_the_places_true_when_it_goes(bot: BotUnderTest) -> N
     bot.flow.release()
     for job_id in range(1, 4):
         await bot.delivered(job_id)
+
+
+async def test_a_board_waits_at_most_its_patience_behind_its_chats_answers(
+    bot: BotUnderTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A chat's budget (burst 3) refilled every 0.4 s and spent; then an answer every 0.55 s,
+    # one job at a time: slower than the refill, yet the chat doesn't rest for seconds (as at
+    # 200 queued jobs: an answer every 1.5 s against a refill every 1.1 s). Patience as much
+    # shorter as the refill is. Resting, the chat would take the board at 4.4 s, after every
+    # answer but the last.
+    monkeypatch.setattr(line, "PATIENCE", 0.8)
+    bot.flood = replace(TELEGRAM_LIMITS, chat_rate=2.5)
+    bot.tg.flood = FloodControl(chat_per_second=2.5)  # and no place it takes is refused
+    await bot.start(limits=Limits(running_per_user=1))
+    tg = bot.tg
+    for _ in range(3):
+        await tg.post_message(USER, USER, "/start")
+    await tg.wait_for("sendMessage", count=3)
+    bot.flow.latency = 0.55
+    asked = [await tg.post_message(USER, USER, f"/imagine fox {n} --count 1") for n in range(8)]
+    for job_id in range(1, 9):
+        await bot.delivered(job_id)
+
+    shown = [next((c.at for c in tg.calls if f"“fox {n}”" in text_of(c)), inf) for n in range(8)]
+    answered = [answered_at(tg, command) for command in asked]
+    # From the fourth on (answered from 2.2 s), each is on the board before its answer.
+    assert all(at < answer for at, answer in zip(shown[3:], answered[3:], strict=True)), (
+        shown,
+        answered,
+    )
