@@ -196,6 +196,8 @@ class Submitted:
     paused: bool = False  # the operator paused the queue: it waits until they resume it
     public_id: str = ""
     images: int = 1  # pictures it asks for
+    # Seconds until its answer is likely, when the upstream's recent answers tell (None: unknown).
+    answer_in: float | None = None
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,23 @@ class Scheduler:
                 earlier[depth] += 1
         return found
 
+    def rounds_before(self, entry: Entry, position: int) -> int | None:
+        """How many rounds of calls start before the queued ``entry`` at ``position`` does (0:
+        it starts now): on the units it may run on, at their limits now (an account still to be
+        probed may start more, one about to be cut fewer: a guess), and among its user's own
+        (``running_per_user`` a round); None if no unit can take it."""
+        units = [u for u in self.units(entry) if u.healthy]
+        free = sum(max(0, u.room) for u in units)
+        width = sum(u.room + u.in_flight for u in units)
+        if self.paused or width <= 0:
+            return None
+        rounds = 0 if position <= free else 1 + (position - free - 1) // width
+        queue = self._queues.get(entry.user, deque())
+        mine = self._running.get(entry.user, 0) + next(
+            (depth for depth, e in enumerate(queue) if e is entry), len(queue)
+        )
+        return max(rounds, mine // self.running_per_user)
+
     def _place(self, user: UserKey, depth: int) -> int:
         """The position of ``user``'s job at ``depth`` in their queue (0: its head; a user not
         waiting yet joins the turns last): as ``positions`` counts it, without counting the

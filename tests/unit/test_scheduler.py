@@ -461,3 +461,39 @@ def test_a_job_waiting_to_be_told_is_passed_over_until_it_is() -> None:
     sched.told(1)
     sched.told(3)
     assert sorted(s.entry.job_id for s in drain(sched)) == [1, 3]
+
+
+def test_rounds_before_a_job_count_the_room_now_then_whole_rounds() -> None:
+    people = users(*"abcdefgh")
+    sched = scheduler({"x": 4})
+    sched.accounts["x"].measured = True
+    for i in range(2):
+        sched.add(Entry(i, people[i]))
+    drain(sched)  # two run: two places free now, four in a round
+    entry = Entry(9, people[7])
+    sched.add(entry)
+    assert [sched.rounds_before(entry, p) for p in (1, 2, 3, 6, 7)] == [0, 0, 1, 1, 2]
+    sched.paused = True
+    assert sched.rounds_before(entry, 1) is None  # nobody can tell when it resumes
+
+
+def test_rounds_before_a_job_count_its_user_s_own_jobs_ahead() -> None:
+    [a] = users("a")
+    sched = scheduler({"x": 20})
+    sched.accounts["x"].measured = True
+    entries = [Entry(i, a) for i in range(5)]
+    for entry in entries:
+        sched.add(entry)
+    drain(sched)  # two of theirs run, three wait: two at a time after them
+    assert [sched.rounds_before(e, 1) for e in entries[2:]] == [1, 1, 2]
+
+
+def test_rounds_before_count_an_account_at_its_limit_now() -> None:
+    sched = Scheduler(running_per_user=2, floor=3, ceiling=6)
+    sched.set_accounts({"x": True})
+    entry = Entry(1, users("a")[0])
+    sched.add(entry)
+    assert sched.rounds_before(entry, 3) == 0
+    assert sched.rounds_before(entry, 4) == 1
+    sched.accounts["x"].healthy = False
+    assert sched.rounds_before(entry, 1) is None

@@ -313,6 +313,7 @@ class Admission:
             # Nothing awaits between storing the job and queueing it: no job is stored unqueued.
             entry.job_id = job.id
             position = self._runner.queue(entry, job)
+            answer_in = self._runner.answer_in(entry, job, position)
         # The public id is what a user quotes to the operator: this line leads from it to the job's.
         log.info(
             "job %d (#%s) queued for %s (%s)",
@@ -322,7 +323,12 @@ class Admission:
             type(request).__name__,
         )
         return Submitted(
-            job.id, position, self._scheduler.paused, job.public_id, images=request.count
+            job.id,
+            position,
+            self._scheduler.paused,
+            job.public_id,
+            images=request.count,
+            answer_in=answer_in,
         )
 
 

@@ -128,6 +128,14 @@ class Runner:
         self._progress.waiting(job, JobStatus(job.is_upscale, position, paused=paused))
         return position
 
+    def answer_in(self, entry: Entry, job: Job, position: int) -> float | None:
+        """Seconds until the job queued at ``position`` is likely answered: its kind's recent
+        runs, once for each round of calls before it starts and once for its own (None: not
+        known, or not while this process doesn't run it or the queue is paused)."""
+        typical = self._progress.durations.typical(job)
+        rounds = self._scheduler.rounds_before(entry, position) if position > 0 else None
+        return None if typical is None or rounds is None else typical * (rounds + 1)
+
     def adopt(self, entry: Entry, job: Job, *, until_told: bool = False) -> None:
         """Queue a job a previous run or another process stored, whose status message says
         who knows what; ``until_told``: it waits for ``told``."""
