@@ -218,7 +218,7 @@ class TelegramFrontEnd:
             finally:
                 self._service.detach(self.PLATFORM)
                 await self._asking.albums.close()
-                await self._book.boards.close()
+                await self._book.close()
                 if updater.running:
                     await updater.stop()
                 # The updates being handled end before the stop does; their replies waiting

@@ -103,6 +103,7 @@ class Intake:
                     reuse,
                     may_list=self._service.leading,
                     images=submitted.images,
+                    answer_in=submitted.answer_in,
                 )
         except InvalidInput as refusal:
             if submitted is None:
@@ -115,24 +116,43 @@ class Intake:
                 await self._refuse(bot, InvalidInput(texts.INTERNAL), None, chat_id, answer_to)
         if submitted is None or posting is None:
             return submitted
-        if posting.listed:  # its line says what it is (its answer may have come: nothing)
-            job = await self._service.job(submitted.job_id)
-            if job is not None:
-                shown = JobStatus(job.is_upscale, submitted.position, paused=submitted.paused)
-                self._book.boards.describe(job, shown)
-            return submitted
-        waiting = JobStatus(False, submitted.position, paused=submitted.paused)  # any kind waits so
-        key = await self._book.post(
-            bot,
-            submitted.job_id,
-            posting,
-            chat_id=chat_id,
-            answer_to=answer_to,
-            text=status.own(waiting),
-        )
-        if key is not None and on_status is not None:
-            await on_status(key[1])
+        shown = self._show(bot, submitted, posting, chat_id, answer_to, on_status)
+        if posting.hold:  # its answer is expected first: the sender's next update needn't wait
+            self._book.later(shown)
+        else:
+            await shown
         return submitted
+
+    async def _show(
+        self,
+        bot: Bot,
+        submitted: Submitted,
+        posting: Posting,
+        chat_id: int,
+        answer_to: int,
+        on_status: Callable[[int], Awaitable[None]] | None,
+    ) -> None:
+        """The queued job's status message, or its line on its chat's board."""
+        if posting.listed:
+            await self._book.held(submitted.job_id, posting)  # an answer due soon may come first
+        else:
+            waiting = JobStatus(False, submitted.position, paused=submitted.paused)  # any kind
+            key = await self._book.post(
+                bot,
+                submitted.job_id,
+                posting,
+                chat_id=chat_id,
+                answer_to=answer_to,
+                text=status.own(waiting),
+            )
+            if key is not None and on_status is not None:
+                await on_status(key[1])
+            if not posting.listed:  # else held while its chat got a board: listed there
+                return
+        job = await self._service.job(submitted.job_id)  # its line says what it is (if still due)
+        if job is not None:
+            shown = JobStatus(job.is_upscale, submitted.position, paused=submitted.paused)
+            self._book.boards.describe(job, shown)
 
     async def _refuse(
         self,

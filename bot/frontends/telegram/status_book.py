@@ -18,6 +18,17 @@ parked. The one gap is the reply's way back: Telegram tells a message's id only 
 to sending it, so a process killed between Telegram taking the message and the parked id
 (milliseconds, one write) leaves that message as it was, and answers with a new one.
 
+A command whose answer is likely soon is not acknowledged before it: the answer is worth more
+than a status message a moment before it, and in a burst the acknowledgements take the budget
+the answers need (30 a second in all). When the service expects the answer within ``HOLD`` of
+the command (``Submitted.answer_in``: a fast upstream, a place in its next rounds), the status
+message or board line waits until a little after then (``AFTER_ANSWER``, the picture's way to
+Telegram), at most ``HOLD``; the answer that comes first is the only message. Expected later or
+not known (an upstream answering in 10-30 s, a deep queue, a restart), it goes at once. A
+chat's board that goes for a job not held lists the jobs held there at once (a message of their
+own would take the chat's budget the board waits for), and one held when its chat has a board
+goes on it.
+
 A job queued in a chat where another of this process's jobs is still open goes on the chat's
 board instead (``board``): one message for them all, acknowledging a busy chat's commands
 within its budget. A command in a quiet chat keeps its own status message, which its answer
@@ -27,12 +38,16 @@ takes the place of.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot.core.cancellation import cancel_until_done
 from bot.core.domain import Job
 from bot.core.i18n import Text
 from bot.core.ports import Parking
@@ -46,6 +61,11 @@ log = logging.getLogger(__name__)
 KIND = "status.sent"  # parked: job id → its status message's id
 # Known status messages kept in memory (the oldest go first; the store still has them).
 REMEMBERED = 4096
+# The longest a command goes unacknowledged because its answer is expected sooner, seconds; and
+# what the answer's picture takes after the upstream's answer (download, check, upload; its p99
+# at a 60-job burst), waited beyond the expected answer.
+HOLD = 2.0
+AFTER_ANSWER = 0.3
 
 
 @dataclass(eq=False)
@@ -59,6 +79,10 @@ class Posting:
     going: bool = False  # its turn came: it is on its way to Telegram
     answered: bool = False  # the job's answer came: too late to send it
     listed: bool = False  # on its chat's board: no message of its own
+    hold: float = 0.0  # seconds it waits for its answer before it goes (``StatusBook.held``)
+    # Its hold is over early: its job was answered or ended, or its chat's board goes now.
+    due: asyncio.Event = field(default_factory=asyncio.Event)
+    chat_id: int = 0
 
     def still_due(self) -> bool:
         """Asked by ``outbound`` when its turn comes: send it unless the answer came first."""
@@ -72,6 +96,8 @@ class StatusBook:
         self._posting: dict[int, Posting] = {}
         self._known: dict[int, StatusKey | None] = {}
         self._own: dict[int, set[int]] = {}  # chat → its jobs with a status message, unanswered
+        self._holding: dict[int, Posting] = {}  # job id → its acknowledgement held (``held``)
+        self._later: set[asyncio.Task[None]] = set()  # acknowledgements held, on their way
         self.allowance = Allowance()
         self.boards = Boards(parking, self.allowance, places)
 
@@ -84,16 +110,25 @@ class StatusBook:
         *,
         may_list: bool = False,
         images: int = 1,
+        answer_in: float | None = None,
     ) -> Posting:
         """Job ``job_id`` was just queued in ``chat_id`` and will be shown: on its chat's board
         if ``may_list`` and another job is open there, else by a status message of its own
         (said on ``reuse``, a message an interrupted attempt left), which its answer waits for
-        if it is on its way. The job brings its chat calls for ``images`` pictures
-        (``allowance``). Call before awaiting anything after the queueing."""
+        if it is on its way; not before ``held``, if its answer is expected in ``answer_in``
+        seconds. The job brings its chat calls for ``images`` pictures (``allowance``). Call
+        before awaiting anything after the queueing."""
         self.allowance.asked(chat_id, job_id, images)
-        posting = Posting(reuse=reuse)
+        posting = Posting(reuse=reuse, chat_id=chat_id)
+        if reuse is None and answer_in is not None and answer_in < HOLD:
+            posting.hold = min(HOLD, answer_in + AFTER_ANSWER)
+            self._holding[job_id] = posting
         busy = bool(self._own.get(chat_id)) or self.boards.open_in(chat_id)
         if may_list and reuse is None and busy:
+            if not posting.hold:  # its chat's board goes now: the jobs held there go on it
+                for held in self._holding.values():
+                    if held.chat_id == chat_id:
+                        held.due.set()
             posting.listed = True
             posting.settled.set_result(None)
             self.boards.reserve(bot, chat_id, job_id)
@@ -103,6 +138,28 @@ class StatusBook:
         if may_list:  # what makes the chat busy (only where its answers are given: ``release``)
             self._own.setdefault(chat_id, set()).add(job_id)
         return posting
+
+    def later(self, showing: Coroutine[Any, Any, None]) -> None:
+        """Show a job held (``held``) on its own, not in the handler of its command: a sender's
+        next commands are not kept waiting for it (``updates``)."""
+        task = asyncio.create_task(_logged(showing))
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    async def close(self) -> None:
+        await cancel_until_done(list(self._later))
+        await self.boards.close()
+
+    async def held(self, job_id: int, posting: Posting) -> None:
+        """Until the job's acknowledgement is due: at once, or once its hold is over, its job
+        answered or ended (then it is overtaken: nothing goes), or its chat's board goes."""
+        try:
+            if posting.hold and not posting.due.is_set() and self._holding.get(job_id):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(posting.hold):
+                        await posting.due.wait()
+        finally:
+            self._holding.pop(job_id, None)
 
     async def post(
         self,
@@ -115,13 +172,18 @@ class StatusBook:
         text: Text,
     ) -> StatusKey | None:
         """Send the job's status message saying ``text`` (on the message it reuses, if it can
-        still take it), unless its answer comes first; where it is, or None."""
+        still take it) once it is due (``held``), unless its answer comes first; where it is,
+        or None."""
         key: StatusKey | None = None
 
         def still_due() -> bool:  # and paid from what the job brought (always: it's its first)
             return posting.still_due() and self.allowance.take(chat_id, Need.ACKNOWLEDGE)
 
         try:
+            await self.held(job_id, posting)
+            if posting.hold and not posting.answered and self.boards.open_in(chat_id):
+                self._list_instead(bot, chat_id, job_id, posting)
+                return None
             with outbound.at(Urgency.STATUS), outbound.unless_overtaken(still_due):
                 key = await _place(bot, chat_id, answer_to, text, posting.reuse)
         except Overtaken:
@@ -135,6 +197,16 @@ class StatusBook:
         if key is not None:  # also when the answer waits for it: a restart mid-answer edits it
             await self._parking.add_pending(KIND, str(job_id), str(key[1]))
         return key
+
+    def _list_instead(self, bot: Bot, chat_id: int, job_id: int, posting: Posting) -> None:
+        """A job held while its chat got a board goes on the board."""
+        posting.listed = True
+        self.boards.reserve(bot, chat_id, job_id)
+        own = self._own.get(chat_id)
+        if own is not None:
+            own.discard(job_id)
+            if not own:
+                del self._own[chat_id]
 
     async def key(self, job: Job) -> StatusKey | None:
         """The job's status message for a progress report: once it went, if it goes at all."""
@@ -162,6 +234,9 @@ class StatusBook:
     def release(self, job: Job) -> None:
         """The job ends (its answer comes, or it was cancelled): its chat is quieter."""
         chat_id = int(job.owner.chat_id)
+        if (holding := self._holding.pop(job.id, None)) is not None:  # nothing to acknowledge
+            holding.answered = True
+            holding.due.set()
         self.allowance.ended(chat_id, job.id)
         self.boards.leave(job.id)
         own = self._own.get(chat_id)
@@ -188,6 +263,13 @@ class StatusBook:
         self._known[job_id] = key
         while len(self._known) > REMEMBERED:
             del self._known[next(iter(self._known))]
+
+
+async def _logged(showing: Coroutine[Any, Any, None]) -> None:
+    try:
+        await showing
+    except Exception:  # a courtesy: the job goes on, and its answer comes all the same
+        log.exception("a job's status could not be shown")
 
 
 async def _place(
