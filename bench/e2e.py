@@ -59,6 +59,7 @@ import psutil
 
 from bench.stats import percentile
 from bot.core.policy import Limits, Tuning
+from bot.core.service.progress import TYPICAL_AFTER
 from tests.fakes.discord_server import FakeDiscordServer, RateLimits, RestCall
 from tests.fakes.flow_server import FakeFlowServer
 from tests.fakes.telegram_server import Call, FakeTelegramServer, FloodControl
@@ -74,8 +75,8 @@ QUIET = 4.0
 STALL = 75.0
 JOB = re.compile(r"\bjob(\d+)\b")
 # Jobs the bot serves before each run's commands (``warm_up``): as many as it needs to know the
-# upstream's usual time (``bot.core.service.progress.TYPICAL_AFTER``).
-WARM = 3
+# upstream's usual time.
+WARM = TYPICAL_AFTER
 TAG = re.compile(r"\bjob\d{5}\b")  # a command's prompt begins with its tag (``run_once``)
 # Settings of the host that would reach the bot process and change what is measured.
 HOST_SETTINGS = ("USEAPI_", "TELEGRAM_", "DISCORD_", "BOT_", "DATABASE_", "GEMINI_", "NBPRO_")

@@ -1,7 +1,9 @@
 """A command whose answer is expected soon is not acknowledged before it (``status_book``,
 ``HOLD``): with the real python-telegram-bot against the fake Bot API, a fast upstream's picture
 is the only message; a slow upstream's job is acknowledged at once; and a job expected soon
-that turns out slow is acknowledged at the bound, its answer then taking the message's place."""
+that turns out slow is acknowledged at the bound, its answer then taking the message's place.
+A held job keeps neither its sender's next commands waiting nor its chat's board from listing
+it."""
 
 from __future__ import annotations
 
@@ -10,14 +12,14 @@ import time
 
 import pytest
 
+from bot.core.service.progress import TYPICAL_AFTER
 from bot.frontends.telegram import board, status_book, updates
 from bot.frontends.telegram.status import UNDER_WAY, saying
 from tests.e2e.telegram.harness import ADMIN, OTHER, USER, BotUnderTest, text_of
 from tests.fakes.telegram_server import Call, FakeTelegramServer
 
-# The upstream answered this many jobs before: the service knows its usual time from then on
-# (``progress.TYPICAL_AFTER``).
-KNOWN_AFTER = 3
+# The upstream answered this many jobs before: the service knows its usual time from then on.
+KNOWN_AFTER = TYPICAL_AFTER
 
 
 def to_the_chat(tg: FakeTelegramServer, since: int) -> list[Call]:
@@ -29,8 +31,8 @@ def in_the_chat(call: Call) -> bool:
 
 
 async def serve_before(bot: BotUnderTest) -> None:
-    """``KNOWN_AFTER`` jobs answered at the upstream's latency now, side by side (in another
-    chat, two users: each may run two at once)."""
+    """``KNOWN_AFTER`` jobs answered at the upstream's latency now, side by side (each from a
+    user of another chat)."""
     for i in range(KNOWN_AFTER):
         await bot.tg.post_message(OTHER + i, OTHER + i, f"/imagine warm {i} --count 1")
     for job_id in range(1, KNOWN_AFTER + 1):
