@@ -236,3 +236,28 @@ async def test_a_stop_does_not_wait_for_a_busy_groups_replies(
     await bot.start()
     job = await bot.delivered(1, timeout=30)
     assert job.state is JobState.DONE
+
+
+async def test_a_members_press_does_not_wait_behind_their_own_commands_replies(
+    telegram: BotUnderTest,
+) -> None:
+    """A member's commands wait for a busy group's budget (20 messages a minute), four at a
+    time and sixteen more behind them. A press is answered beside the chat, where no flood limit
+    holds it: it must not wait behind those replies too (a cancel, an upscale, for minutes)."""
+    bot, tg = telegram, telegram.tg
+    bot.flood = TELEGRAM_LIMITS
+    await bot.start()
+    await tg.post_message(GROUP, OTHER, "/help", chat_type="supergroup")
+    await tg.wait_for("sendMessage", predicate=to_chat(GROUP))
+    [shown] = tg.sent_messages(GROUP)
+    for _ in range(20):  # the group's budget, spent
+        await tg.post_message(GROUP, OTHER, "/help", chat_type="supergroup")
+    await until(lambda: sum(1 for c in tg.calls if to_chat(GROUP)(c)) >= 20, timeout=30)
+    for _ in range(10):
+        await tg.post_message(GROUP, USER, "/help", chat_type="supergroup")
+    await asyncio.sleep(0.5)  # their replies wait for the group's budget
+    query = await tg.press_button(GROUP, USER, shown["message_id"], "d:999:0")
+    await tg.wait_for(  # beside the chat: not a minute behind ten replies
+        "answerCallbackQuery", predicate=lambda c: c.params["callback_query_id"] == query
+    )
+    await bot.stop()

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 @dataclass
 class _Sender:
     turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(PER_SENDER))
+    # Presses take turns of their own: answered beside the chat, they don't wait behind the
+    # sender's messages, whose answers may wait minutes for a busy group's budget.
+    presses: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(PER_SENDER))
     held: int = 0  # updates handled or waiting
     dropping: bool = False  # said in the log (once until none of theirs is left)
 
@@ -77,8 +80,9 @@ class Updates(BaseUpdateProcessor):
                 )
             return
         sender.held += 1
+        turns = sender.turns if update.callback_query is None else sender.presses
         try:
-            async with sender.turns, self._at_once:
+            async with turns, self._at_once:
                 await coroutine
         finally:
             sender.held -= 1
